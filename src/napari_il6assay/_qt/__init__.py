@@ -1,0 +1,1 @@
+"""napari widgets: the only sub-package that imports Qt."""

@@ -1,0 +1,1 @@
+"""Batch processing of plate folders and exports (no Qt)."""

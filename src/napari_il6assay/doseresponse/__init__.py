@@ -1,0 +1,1 @@
+"""Normalization, dose-response fits, fold resistance and combination scores (no Qt)."""

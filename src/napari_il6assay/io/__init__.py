@@ -1,0 +1,1 @@
+"""Image, plate-folder and plate-layout input (no Qt)."""

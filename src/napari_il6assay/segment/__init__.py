@@ -1,0 +1,1 @@
+"""Segmentation and measurement of wells, spheroids and spheres (no Qt)."""

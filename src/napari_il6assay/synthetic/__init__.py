@@ -1,0 +1,1 @@
+"""Synthetic plate images and experiments with exact ground truth (seeded, deterministic)."""
