@@ -1,0 +1,266 @@
+"""Batch: run a whole plate folder through `napari_il6assay.batch.run.run_batch` in a worker
+thread, with a progress bar and cancel, and open the results in the dose–response panel."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qtpy.QtCore import QObject, Signal
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+if TYPE_CHECKING:
+    import napari
+
+_MODES_FALLBACK = ("colony", "livedead", "spheroid", "spheroid3d", "spheres")
+
+
+class _ProgressRelay(QObject):
+    """Carries progress from the worker thread to the main thread (queued signal)."""
+
+    progressed = Signal(int, int)
+
+
+class _PathPicker(QWidget):
+    def __init__(self, placeholder: str, *, folder: bool, filters: str = "") -> None:
+        super().__init__()
+        self.edit = QLineEdit()
+        self.edit.setPlaceholderText(placeholder)
+        self.button = QToolButton()
+        self.button.setText("…")
+        self._folder, self._filters = folder, filters
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.edit)
+        lay.addWidget(self.button)
+        self.button.clicked.connect(self._browse)
+
+    def _browse(self) -> None:
+        if self._folder:
+            path = QFileDialog.getExistingDirectory(self, "Choose a folder", self.edit.text())
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, "Choose a file", self.edit.text(),
+                                                  self._filters)
+        if path:
+            self.edit.setText(path)
+
+    def path(self) -> str:
+        return self.edit.text().strip()
+
+    def set_path(self, path: str | Path) -> None:
+        self.edit.setText(str(path))
+
+
+def _run(folder: str, layout: str, mode: str, out: str, options: dict[str, Any],
+         relay: _ProgressRelay, cancel: threading.Event) -> Any:
+    """Worker body: the engine's `run_batch`, reporting progress through the relay."""
+    from napari_il6assay.batch.run import run_batch
+
+    return run_batch(
+        folder, layout, mode, out, quiet=True, cancel=cancel,
+        progress=lambda done, total: relay.progressed.emit(int(done), int(total)),
+        **options,
+    )
+
+
+class BatchWidget(QWidget):
+    """Dock widget: plate folder + layout + output folder -> tables, fits and the panel.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+    """
+
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.worker: Any = None
+        self.result: Any = None
+        self.panel: Any = None
+        self._cancel = threading.Event()
+        self._relay = _ProgressRelay()
+        self._relay.progressed.connect(self._on_progress)
+        self._napari_progress: Any = None
+
+        self.folder = _PathPicker("plate folder with images", folder=True)
+        self.layout_file = _PathPicker("layout.csv / .xlsx", folder=False,
+                                       filters="Layouts (*.csv *.tsv *.xlsx)")
+        self.out = _PathPicker("output folder (empty or new)", folder=True)
+        self.mode = QComboBox()
+        try:
+            from napari_il6assay.segment import MODES
+
+            self.mode.addItems(list(MODES))
+        except ImportError:
+            self.mode.addItems(list(_MODES_FALLBACK))
+        self.plate_format = QComboBox()
+        for n in (96, 384, 48, 24, 12, 6):
+            self.plate_format.addItem(str(n), n)
+        self.workers = QSpinBox()
+        self.workers.setRange(1, 256)
+        import os
+
+        self.workers.setValue(max(1, (os.cpu_count() or 2)))
+        self.pixel_size = QLineEdit()
+        self.pixel_size.setPlaceholderText("from file metadata")
+        self.save_labels = QCheckBox("save label images (for clicking points)")
+        self.save_labels.setChecked(True)
+        self.resume = QCheckBox("resume")
+        self.overwrite = QCheckBox("overwrite")
+        self.run_button = QPushButton("Run batch")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.bar = QProgressBar()
+        self.bar.setFormat("%v / %m images")
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+
+        form = QFormLayout()
+        form.addRow("Folder", self.folder)
+        form.addRow("Layout", self.layout_file)
+        form.addRow("Output", self.out)
+        form.addRow("Mode", self.mode)
+        form.addRow("Plate format", self.plate_format)
+        form.addRow("Workers", self.workers)
+        form.addRow("Pixel size (µm)", self.pixel_size)
+        opts = QHBoxLayout()
+        opts.addWidget(self.resume)
+        opts.addWidget(self.overwrite)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(self.save_labels)
+        lay.addLayout(opts)
+        lay.addLayout(buttons)
+        lay.addWidget(self.bar)
+        lay.addWidget(self.status)
+        lay.addStretch(1)
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel)
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments of `run_batch` from the form (raises ValueError on a bad number)."""
+        opts: dict[str, Any] = {
+            "workers": self.workers.value(),
+            "plate_format": self.plate_format.currentData(),
+            "save_labels": self.save_labels.isChecked(),
+            "resume": self.resume.isChecked(),
+            "overwrite": self.overwrite.isChecked(),
+        }
+        text = self.pixel_size.text().strip()
+        if text:
+            value = float(text)
+            if value <= 0:
+                raise ValueError(f"pixel size must be positive, got {text}")
+            opts["pixel_size_um"] = value
+        return opts
+
+    def run(self) -> Any:
+        """Start the batch in a worker thread; returns the worker (None if inputs are bad)."""
+        from napari.qt.threading import create_worker
+        from napari.utils import progress
+        from napari.utils.notifications import show_error
+
+        if self.worker is not None:
+            return self.worker
+        folder, layout, out = self.folder.path(), self.layout_file.path(), self.out.path()
+        missing = [n for n, v in (("folder", folder), ("layout", layout), ("output", out)) if not v]
+        if missing:
+            show_error(f"Batch: choose the {', '.join(missing)} first.")
+            return None
+        try:
+            options = self.options()
+        except ValueError as exc:
+            show_error(f"Batch: {exc}")
+            return None
+        self._cancel = threading.Event()
+        self.result = None
+        self.bar.setRange(0, 0)
+        self._napari_progress = progress(desc="Batch")
+        worker = create_worker(
+            _run, folder, layout, self.mode.currentText(), out, options, self._relay,
+            self._cancel, _ignore_errors=True,
+        )
+        worker.returned.connect(self._on_done)
+        worker.errored.connect(self._on_error)
+        worker.finished.connect(self._on_finished)
+        self.worker = worker
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.status.setText("Running…")
+        worker.start()
+        return worker
+
+    def cancel(self) -> None:
+        """Ask the batch to stop after the images in progress (they are kept for resume)."""
+        self._cancel.set()
+        self.status.setText("Cancelling…")
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.bar.setRange(0, max(total, 1))
+        self.bar.setValue(done)
+        if self._napari_progress is not None:
+            self._napari_progress.total = total
+            self._napari_progress.n = done
+            self._napari_progress.refresh()
+
+    def _on_done(self, result: Any) -> None:
+        from napari.utils.notifications import show_info, show_warning
+
+        self.result = result
+        if result.cancelled:
+            self.status.setText(f"Cancelled after {result.n_ok} image(s); tick 'resume' to go on.")
+            return
+        msg = f"Done: {result.n_ok} image(s) measured, {result.n_failed} failed -> {result.out}"
+        self.status.setText(msg)
+        if result.n_failed:
+            show_warning(f"Batch: {result.n_failed} image(s) failed, see errors.csv in "
+                         f"{result.out}")
+        else:
+            show_info(msg)
+        self.open_in_panel(result)
+
+    def open_in_panel(self, result: Any) -> Any:
+        """Show a batch result in the dose–response panel (docking one if needed)."""
+        from napari_il6assay._qt.doseresponse_widget import DoseResponseWidget
+
+        if self.panel is None:
+            self.panel = DoseResponseWidget(self.viewer)
+            self.viewer.window.add_dock_widget(self.panel, name="Dose–response", area="right")
+        self.panel.load_results(result.out, tables=result.tables)
+        return self.panel
+
+    def _on_error(self, exc: BaseException) -> None:
+        from napari.utils.notifications import show_error
+
+        from napari_il6assay.errors import Il6AssayError
+
+        reason = str(exc) if isinstance(exc, Il6AssayError) else f"{type(exc).__name__}: {exc}"
+        self.status.setText(f"Failed: {reason}")
+        show_error(f"Batch failed: {reason}")
+
+    def _on_finished(self) -> None:
+        self.worker = None
+        if self._napari_progress is not None:
+            self._napari_progress.close()
+            self._napari_progress = None
+        self.bar.setRange(0, max(self.bar.maximum(), 1))
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)

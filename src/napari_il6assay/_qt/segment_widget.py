@@ -1,0 +1,433 @@
+"""Segment & measure: run a segmentation mode on image layers and show labels, outlines and
+the objects table.
+
+The science is `napari_il6assay.segment.segment_image`; this widget gathers the inputs on the
+main thread, runs the engine in a napari worker thread, and changes layers only in the
+worker's ``yielded``/``finished`` callbacks (main thread).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_il6assay._qt.param_form import ParamForm
+from napari_il6assay._qt.table_model import TableWidget
+
+if TYPE_CHECKING:
+    import napari
+    import numpy as np
+
+    from napari_il6assay.segment.result import SegmentationResult
+
+_MODES_FALLBACK = ("colony", "livedead", "spheroid", "spheroid3d", "spheres")
+_SKIP = ("image", "mode", "pixel_size_um", "voxel_size_um", "rgb")
+
+
+@dataclass
+class SegmentJob:
+    """One segmentation to run: the pixels and their calibration (gathered on the main thread).
+
+    Parameters
+    ----------
+    name : str
+        Name of the source layer(s), used for the new layers.
+    data : array-like
+        Pixels in the engine's axis order (YX, YXC, ZYX or ZYXC).
+    scale, translate : tuple of float
+        World transform of the YX(Z) axes, copied to the labels layer.
+    pixel_size_um : float or None
+    voxel_size_um : tuple of float or None
+    rgb : bool
+    """
+
+    name: str
+    data: Any
+    scale: tuple[float, ...]
+    translate: tuple[float, ...]
+    pixel_size_um: float | None
+    voxel_size_um: tuple[float, float, float] | None
+    rgb: bool
+
+
+def run_jobs(
+    jobs: Sequence[SegmentJob], mode: str, params: dict[str, Any]
+) -> Iterator[tuple[SegmentJob, SegmentationResult]]:
+    """Segment each job in turn (a plain generator: the worker thread iterates it).
+
+    Parameters
+    ----------
+    jobs : sequence of SegmentJob
+    mode : str
+        One of the engine's modes.
+    params : dict
+        Extra keyword arguments of `segment_image` (``None`` values are left out).
+
+    Yields
+    ------
+    (SegmentJob, SegmentationResult)
+    """
+    import numpy as np
+
+    from napari_il6assay.segment import segment_image
+
+    kwargs = {k: v for k, v in params.items() if v is not None}
+    for job in jobs:
+        image = np.asarray(job.data)
+        result = segment_image(
+            image,
+            mode,
+            pixel_size_um=job.pixel_size_um,
+            voxel_size_um=job.voxel_size_um,
+            rgb=job.rgb,
+            **kwargs,
+        )
+        yield job, result
+
+
+def mode_specs(mode: str) -> list:
+    """The parameters of one segmentation mode, from the engine (empty if it has none)."""
+    from napari_il6assay._qt.param_form import specs_from_signature
+
+    try:
+        import napari_il6assay.segment as seg
+    except ImportError:
+        return []
+    getter = getattr(seg, "mode_parameters", None)
+    if callable(getter):
+        return list(getter(mode))
+    funcs = getattr(seg, "MODE_FUNCTIONS", None) or getattr(seg, "SEGMENTERS", None)
+    func = funcs.get(mode) if isinstance(funcs, dict) else None
+    if func is None:
+        import importlib
+
+        try:
+            module = importlib.import_module(f"napari_il6assay.segment.{mode}")
+        except ImportError:
+            return []
+        func = getattr(module, f"segment_{mode}", None) or getattr(module, "segment", None)
+    return specs_from_signature(func, skip=_SKIP) if callable(func) else []
+
+
+def features_table(result: SegmentationResult) -> Any:
+    """The objects table as napari ``features``: one row per label, with an ``index`` column."""
+    import pandas as pd
+
+    obj = result.objects.reset_index(drop=True).copy()
+    if "label" in obj.columns:
+        obj.insert(0, "index", pd.to_numeric(obj["label"]).astype("int64"))
+    else:
+        obj.insert(0, "index", range(1, len(obj) + 1))
+    return obj
+
+
+class SegmentWidget(QWidget):
+    """Dock widget: choose image layers and a mode, segment, inspect and export objects.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+    """
+
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.worker: Any = None
+        self._pending = False
+        self.results: dict[str, SegmentationResult] = {}
+
+        self.layer_list = QListWidget()
+        self.layer_list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.layer_list.setMaximumHeight(90)
+        self.layer_list.setToolTip(
+            "Image layers to segment (each on its own; for live/dead, select the live then the "
+            "dead channel, or one layer with channels last)"
+        )
+        self.mode = QComboBox()
+        self.mode.addItems(self._modes())
+        self.pixel_size = QDoubleSpinBox()
+        self.pixel_size.setDecimals(4)
+        self.pixel_size.setRange(0.0, 1e4)
+        self.pixel_size.setSpecialValueText("from layer scale")
+        self.pixel_size.setSuffix(" µm/px")
+        self.pixel_size.setToolTip(
+            "Pixel size; 'from layer scale' uses the layer's scale (uncalibrated when it is 1)"
+        )
+        self.params = ParamForm()
+        self.auto = QCheckBox("auto re-run on parameter change")
+        self.run_button = QPushButton("Run")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.table = TableWidget("Objects", default_name="objects.csv")
+
+        form = QFormLayout()
+        form.addRow("Images", self.layer_list)
+        form.addRow("Mode", self.mode)
+        form.addRow("Pixel size", self.pixel_size)
+        box = QGroupBox("Parameters")
+        QVBoxLayout(box).addWidget(self.params)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        top = QWidget()
+        tl = QVBoxLayout(top)
+        tl.setContentsMargins(0, 0, 0, 0)
+        tl.addLayout(form)
+        tl.addWidget(box)
+        tl.addWidget(self.auto)
+        tl.addLayout(buttons)
+        tl.addWidget(self.status)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(top)
+        split.addWidget(self.table)
+        lay = QVBoxLayout(self)
+        lay.addWidget(split)
+
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(400)
+        self._debounce.timeout.connect(self.run)
+        self.mode.currentTextChanged.connect(self._on_mode)
+        self.params.changed.connect(self._on_param_changed)
+        self.pixel_size.valueChanged.connect(self._on_param_changed)
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.viewer.layers.events.inserted.connect(self._refresh_layers)
+        self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self.viewer.layers.events.changed.connect(self._refresh_layers)
+        self.viewer.layers.selection.events.active.connect(self._on_active_layer)
+        self._refresh_layers()
+        self._on_mode(self.mode.currentText())
+
+    # -- inputs ---------------------------------------------------------------------------------
+    @staticmethod
+    def _modes() -> list[str]:
+        try:
+            from napari_il6assay.segment import MODES
+
+            return list(MODES)
+        except ImportError:
+            return list(_MODES_FALLBACK)
+
+    def _refresh_layers(self, event: Any = None) -> None:
+        from napari.layers import Image
+
+        chosen = {i.text() for i in self.layer_list.selectedItems()}
+        self.layer_list.clear()
+        for layer in self.viewer.layers:
+            if isinstance(layer, Image):
+                item = QListWidgetItem(layer.name)
+                self.layer_list.addItem(item)
+                item.setSelected(layer.name in chosen)
+        if not self.layer_list.selectedItems() and self.layer_list.count():
+            active = self.viewer.layers.selection.active
+            names = [self.layer_list.item(i).text() for i in range(self.layer_list.count())]
+            idx = names.index(active.name) if active is not None and active.name in names else 0
+            self.layer_list.item(idx).setSelected(True)
+
+    def select_layers(self, names: Sequence[str]) -> None:
+        """Choose the image layers to segment by name."""
+        for i in range(self.layer_list.count()):
+            item = self.layer_list.item(i)
+            item.setSelected(item.text() in names)
+
+    def _on_mode(self, mode: str) -> None:
+        self.params.set_specs(mode_specs(mode))
+        self._on_param_changed()
+
+    def _on_param_changed(self) -> None:
+        if self.auto.isChecked():
+            self._debounce.start()
+
+    def jobs(self) -> list[SegmentJob]:
+        """The segmentations the current choice asks for (main thread: reads the layers)."""
+        names = [i.text() for i in self.layer_list.selectedItems()]
+        layers = [self.viewer.layers[n] for n in names if n in self.viewer.layers]
+        mode = self.mode.currentText()
+        if not layers:
+            return []
+        if mode == "livedead" and len(layers) >= 2:
+            return [self._stacked_job(layers[:2])]
+        return [self._job(layer, mode) for layer in layers]
+
+    def _calibration(self, layer: Any) -> float | None:
+        if self.pixel_size.value() > 0:
+            return float(self.pixel_size.value())
+        sx = float(layer.scale[-1])
+        return None if sx == 1.0 else sx
+
+    def _plane(self, layer: Any, keep: int) -> Any:
+        """The layer's data with leading axes beyond ``keep`` spatial ones fixed at the
+        viewer's current position (e.g. a time point)."""
+        data = layer.data[0] if layer.multiscale else layer.data
+        n_spatial = layer.ndim
+        extra = n_spatial - keep
+        if extra <= 0:
+            return data
+        point = self.viewer.dims.point
+        world_to_data = layer.world_to_data(point[-layer.ndim:])
+        index = tuple(
+            int(min(max(round(v), 0), data.shape[i] - 1)) for i, v in enumerate(world_to_data[:extra])
+        )
+        return data[index]
+
+    def _job(self, layer: Any, mode: str) -> SegmentJob:
+        rgb = bool(layer.rgb)
+        keep = 3 if mode == "spheroid3d" else 2
+        data = self._plane(layer, keep)
+        px = self._calibration(layer)
+        voxel = None
+        if mode == "spheroid3d" and layer.ndim >= 3:
+            z = float(layer.scale[-3])
+            voxel = (z, px, px) if px is not None else None
+        return SegmentJob(
+            name=layer.name,
+            data=data,
+            scale=tuple(float(s) for s in layer.scale[-keep:]),
+            translate=tuple(float(t) for t in layer.translate[-keep:]),
+            pixel_size_um=px,
+            voxel_size_um=voxel,
+            rgb=rgb,
+        )
+
+    def _stacked_job(self, layers: Sequence[Any]) -> SegmentJob:
+        import numpy as np
+
+        planes = [np.asarray(self._plane(layer, 2)) for layer in layers]
+        return SegmentJob(
+            name=" + ".join(layer.name for layer in layers),
+            data=np.stack(planes, axis=-1),
+            scale=tuple(float(s) for s in layers[0].scale[-2:]),
+            translate=tuple(float(t) for t in layers[0].translate[-2:]),
+            pixel_size_um=self._calibration(layers[0]),
+            voxel_size_um=None,
+            rgb=False,
+        )
+
+    # -- running --------------------------------------------------------------------------------
+    def run(self) -> Any:
+        """Start segmenting the chosen layers in a worker thread; returns the worker."""
+        from napari.qt.threading import create_worker
+        from napari.utils.notifications import show_info
+
+        if self.worker is not None:
+            # A parameter changed while running: stop the old run, start again when it ends.
+            self._pending = True
+            self.worker.quit()
+            return self.worker
+        jobs = self.jobs()
+        if not jobs:
+            show_info("Segment & measure: open or choose an image layer first.")
+            return None
+        mode = self.mode.currentText()
+        worker = create_worker(
+            run_jobs,
+            jobs,
+            mode,
+            self.params.values(),
+            _progress={"total": len(jobs), "desc": f"Segmenting ({mode})"},
+            _ignore_errors=True,
+        )
+        worker.yielded.connect(self._on_result)
+        worker.errored.connect(self._on_error)
+        worker.finished.connect(self._on_finished)
+        self.worker = worker
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.status.setText(f"Segmenting {len(jobs)} image(s) in {mode} mode…")
+        worker.start()
+        return worker
+
+    def cancel(self) -> None:
+        """Stop the running segmentation (the image being processed is finished, then
+        dropped)."""
+        if self.worker is not None:
+            self._pending = False
+            self.worker.quit()
+            self.status.setText("Cancelled.")
+
+    def _on_result(self, item: tuple[SegmentJob, SegmentationResult]) -> None:
+        from napari.utils.notifications import show_warning
+
+        if self.worker is not None and self.worker.abort_requested:
+            return
+        job, result = item
+        layer = self._show(job, result)
+        self.results[layer.name] = result
+        n = len(result.objects)
+        msg = f"{job.name}: {n} object(s), readout {result.readout:.4g}"
+        if result.qc_flag:
+            msg += f" — QC: {result.qc_flag}"
+            show_warning(f"Segmentation of '{job.name}' flagged: {result.qc_flag}")
+        self.status.setText(msg)
+
+    def _show(self, job: SegmentJob, result: SegmentationResult) -> Any:
+        """Add or update the labels and outline layers of one result (main thread)."""
+        features = features_table(result)
+        labels: np.ndarray = result.labels
+        name = f"{job.name} labels"
+        outline = f"{job.name} outlines"
+        if name in self.viewer.layers:
+            layer = self.viewer.layers[name]
+            layer.data = labels
+            layer.features = features
+        else:
+            layer = self.viewer.add_labels(
+                labels, name=name, scale=job.scale, translate=job.translate,
+                features=features, opacity=0.45,
+            )
+        if outline in self.viewer.layers:
+            self.viewer.layers[outline].data = labels
+        else:
+            self.viewer.add_labels(
+                labels, name=outline, scale=job.scale, translate=job.translate,
+                contour=2, opacity=1.0, blending="translucent_no_depth",
+            )
+        layer.metadata["il6assay"] = {"measures": dict(result.measures),
+                                      "qc_flag": result.qc_flag}
+        self.table.set_frame(features.drop(columns=["index"]))
+        self.viewer.layers.selection.active = layer
+        return layer
+
+    def _on_error(self, exc: BaseException) -> None:
+        from napari.utils.notifications import show_error
+
+        from napari_il6assay.errors import Il6AssayError
+
+        reason = str(exc) if isinstance(exc, Il6AssayError) else f"{type(exc).__name__}: {exc}"
+        self.status.setText(f"Failed: {reason}")
+        show_error(f"Segmentation failed: {reason}")
+
+    def _on_finished(self) -> None:
+        self.worker = None
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        if self._pending:
+            self._pending = False
+            self.run()
+
+    def _on_active_layer(self, event: Any = None) -> None:
+        layer = self.viewer.layers.selection.active
+        if layer is not None and layer.name in self.results:
+            self.table.set_frame(layer.features.drop(columns=["index"], errors="ignore"))
