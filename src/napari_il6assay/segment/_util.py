@@ -1,0 +1,345 @@
+"""Array helpers shared by the segmentation modes: gray conversion, fast block
+downsampling and smooth mask upsampling, component selection."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from napari_il6assay.errors import SegmentationError
+
+
+def is_multichannel_2d(image: np.ndarray, rgb: bool | None) -> bool:
+    """True when a 3-D array is a YXC plane (channels last), False for YX."""
+    if image.ndim == 2:
+        return False
+    if image.ndim == 3 and (rgb or image.shape[-1] <= 4):
+        return True
+    return False
+
+
+def check_2d(image: np.ndarray, mode: str, rgb: bool | None, axes: str | None = None) -> None:
+    """Raise `SegmentationError` unless ``image`` is one YX or YXC plane."""
+    if image.size == 0:
+        raise SegmentationError(f"mode '{mode}': the image is empty (shape {image.shape})")
+    if axes is not None and "Z" in axes:
+        raise SegmentationError(
+            f"mode '{mode}' needs a 2D image but got a z-stack (axes {axes}, shape "
+            f"{image.shape}); use mode 'spheroid3d' for stacks"
+        )
+    if image.ndim == 2:
+        return
+    if image.ndim == 3 and is_multichannel_2d(image, rgb):
+        return
+    raise SegmentationError(
+        f"mode '{mode}' needs a 2D image (YX or YXC with <= 4 channels) but got shape "
+        f"{image.shape}; a 3D stack needs mode 'spheroid3d'"
+    )
+
+
+def to_float(image: np.ndarray) -> np.ndarray:
+    """float32 copy/view with NaN/inf replaced by the finite median."""
+    a = np.asarray(image)
+    if a.dtype == bool:
+        a = a.astype(np.float32)
+    a = a.astype(np.float32, copy=False)
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        good = np.isfinite(a)
+        if not good.any():
+            raise SegmentationError("the image has no finite pixel values")
+        a = np.where(good, a, np.median(a[good])).astype(np.float32)
+    return a
+
+
+def gray(image: np.ndarray, multichannel: bool, rgb: bool | None) -> np.ndarray:
+    """One float32 plane: luminance of an RGB photo, the first channel otherwise."""
+    if not multichannel:
+        return to_float(image)
+    c = image.shape[-1]
+    if rgb or (rgb is None and c in (3, 4) and image.dtype == np.uint8):
+        rgbv = to_float(image[..., :3]) if c >= 3 else to_float(image)
+        if rgbv.shape[-1] == 3:
+            return (0.299 * rgbv[..., 0] + 0.587 * rgbv[..., 1] + 0.114 * rgbv[..., 2]).astype(
+                np.float32
+            )
+        return rgbv.mean(axis=-1)
+    return to_float(image[..., 0])
+
+
+def block_factor(shape: tuple[int, ...], target: int) -> int:
+    """Integer factor that brings the largest side to about ``target`` pixels."""
+    return max(1, int(math.floor(max(shape) / float(target))))
+
+
+def block_mean(a: np.ndarray, f: int) -> np.ndarray:
+    """Mean over ``f x f`` blocks of the last two axes (edge-padded), float32."""
+    if f == 1:
+        return a.astype(np.float32, copy=False)
+    h, w = a.shape[-2:]
+    ph, pw = (-h) % f, (-w) % f
+    if ph or pw:
+        pad = [(0, 0)] * (a.ndim - 2) + [(0, ph), (0, pw)]
+        a = np.pad(a, pad, mode="edge")
+    H, W = a.shape[-2] // f, a.shape[-1] // f
+    lead = a.shape[:-2]
+    r = a.reshape(*lead, H, f, W, f)
+    out = r.sum(axis=(-3, -1), dtype=np.float32)
+    out *= 1.0 / (f * f)
+    return out
+
+
+def _interp_matrix(n_out: int, n_in: int, f: int, start: int) -> np.ndarray:
+    """Linear interpolation weights from block centres to full-resolution pixels."""
+    pos = (np.arange(start, start + n_out, dtype=np.float64) - (f - 1) / 2.0) / f
+    pos = np.clip(pos, 0, n_in - 1)
+    i0 = np.floor(pos).astype(int)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    t = pos - i0
+    m = np.zeros((n_out, n_in), dtype=np.float32)
+    rows = np.arange(n_out)
+    np.add.at(m, (rows, i0), 1 - t)
+    np.add.at(m, (rows, i1), t)
+    return m
+
+
+def upsample_field(
+    field: np.ndarray, f: int, shape: tuple[int, int], bbox: tuple[int, int, int, int] | None
+) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Bilinear upsampling of a low-resolution field over a full-resolution box.
+
+    Parameters
+    ----------
+    field : ndarray
+        Low-resolution (block ``f``) 2D field.
+    f : int
+        Block factor.
+    shape : tuple
+        Full-resolution shape.
+    bbox : tuple, optional
+        Low-resolution box ``(r0, c0, r1, c1)``; the whole field when None.
+
+    Returns
+    -------
+    up : ndarray
+        The field at full resolution over the box.
+    box : tuple
+        The full-resolution box ``(R0, C0, R1, C1)``.
+    """
+    if bbox is None:
+        bbox = (0, 0, field.shape[0], field.shape[1])
+    r0, c0, r1, c1 = bbox
+    R0, C0 = r0 * f, c0 * f
+    R1, C1 = min(shape[0], r1 * f), min(shape[1], c1 * f)
+    # interpolation needs one extra low-res sample each side
+    lr0, lc0 = max(0, r0 - 1), max(0, c0 - 1)
+    lr1, lc1 = min(field.shape[0], r1 + 1), min(field.shape[1], c1 + 1)
+    sub = field[lr0:lr1, lc0:lc1].astype(np.float32)
+    mr = _interp_matrix(R1 - R0, lr1 - lr0, f, R0 - lr0 * f)
+    mc = _interp_matrix(C1 - C0, lc1 - lc0, f, C0 - lc0 * f)
+    return mr @ sub @ mc.T, (R0, C0, R1, C1)
+
+
+def mask_to_full(
+    mask_low: np.ndarray,
+    field_low: np.ndarray | None,
+    f: int,
+    shape: tuple[int, int],
+) -> np.ndarray:
+    """Full-resolution boolean mask from a low-resolution mask, with a smooth outline.
+
+    The signed ``field_low`` (positive inside) is forced to agree in sign with
+    ``mask_low`` and interpolated bilinearly, so the outline falls between block
+    centres where the underlying score crosses zero instead of on block edges.
+    """
+    if f == 1:
+        return mask_low.astype(bool, copy=True)
+    out = np.zeros(shape, dtype=bool)
+    if not mask_low.any():
+        return out
+    if field_low is None:
+        fl = np.where(mask_low, 1.0, -1.0).astype(np.float32)
+    else:
+        fl = np.clip(field_low.astype(np.float32), -4.0, 4.0)
+        fl = np.where(mask_low, np.maximum(fl, 0.05), np.minimum(fl, -0.05))
+    rows = np.flatnonzero(mask_low.any(axis=1))
+    cols = np.flatnonzero(mask_low.any(axis=0))
+    bbox = (
+        max(0, rows[0] - 1),
+        max(0, cols[0] - 1),
+        min(mask_low.shape[0], rows[-1] + 2),
+        min(mask_low.shape[1], cols[-1] + 2),
+    )
+    up, (R0, C0, R1, C1) = upsample_field(fl, f, shape, bbox)
+    out[R0:R1, C0:C1] = up > 0
+    return out
+
+
+def disk(radius: int) -> np.ndarray:
+    """Boolean disk footprint."""
+    r = int(max(0, radius))
+    y, x = np.ogrid[-r : r + 1, -r : r + 1]
+    return (x * x + y * y) <= r * r + 0.5 * r
+
+
+def border_touch_fraction(mask: np.ndarray) -> float:
+    """Fraction of the image border covered by ``mask``."""
+    edge = np.concatenate([mask[0], mask[-1], mask[1:-1, 0], mask[1:-1, -1]])
+    return float(edge.mean()) if edge.size else 0.0
+
+
+def robust_sigma(values: np.ndarray) -> float:
+    """1.4826 x median absolute deviation."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if v.size == 0:
+        return 0.0
+    med = np.median(v)
+    return float(1.4826 * np.median(np.abs(v - med)))
+
+
+def smooth_outline(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Closing then opening with a disk, holes filled: a smooth outline without spurs."""
+    from scipy import ndimage as ndi
+
+    if radius <= 0 or not mask.any():
+        return ndi.binary_fill_holes(mask)
+    fp = disk(radius)
+    pad = radius + 1
+    m = np.pad(mask, pad)
+    m = ndi.binary_closing(m, structure=fp)
+    m = ndi.binary_fill_holes(m)
+    m = ndi.binary_opening(m, structure=fp)
+    return m[pad:-pad, pad:-pad]
+
+
+def empty_result(
+    shape: tuple[int, ...],
+    *,
+    readout_name: str,
+    qc_flag: str,
+    calibrated: bool,
+    columns: list[str] | None = None,
+    overlay: np.ndarray | None = None,
+    readout: float = float("nan"),
+    extra: dict | None = None,
+):  # noqa: ANN201 - SegmentationResult
+    """An explicit empty result: all-zero labels, no objects, NaN (or given) readout."""
+    import pandas as pd
+
+    from napari_il6assay.segment.measure import BASE_COLUMNS_2D
+    from napari_il6assay.segment.result import SegmentationResult
+
+    cols = columns or BASE_COLUMNS_2D
+    measures = {
+        "readout": readout,
+        "readout_name": readout_name,
+        "n_objects": 0,
+        "calibrated": calibrated,
+        readout_name: readout,
+    }
+    if extra:
+        measures.update(extra)
+    return SegmentationResult(
+        labels=np.zeros(shape, dtype=np.int32),
+        objects=pd.DataFrame({c: pd.Series(dtype="float64") for c in cols}),
+        measures=measures,
+        qc_flag=qc_flag,
+        overlay=overlay,
+    )
+
+
+def is_constant(a: np.ndarray) -> bool:
+    """True when every finite value of ``a`` is the same."""
+    v = np.asarray(a)
+    if v.dtype.kind == "f":
+        fin = np.isfinite(v)
+        if not fin.any():
+            return True
+        if not fin.all():
+            v = v[fin]
+    return bool(v.min() == v.max())
+
+
+def otsu(values: np.ndarray, nbins: int = 256) -> float:
+    """Otsu threshold of a 1-D sample (numpy only)."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    lo, hi = float(v.min()), float(v.max())
+    if hi <= lo:
+        return lo
+    hist, edges = np.histogram(v, bins=nbins, range=(lo, hi))
+    centers = (edges[:-1] + edges[1:]) / 2
+    w1 = np.cumsum(hist)
+    w2 = np.cumsum(hist[::-1])[::-1]
+    m1 = np.cumsum(hist * centers) / np.maximum(w1, 1)
+    m2 = (np.cumsum((hist * centers)[::-1]) / np.maximum(w2[::-1], 1))[::-1]
+    var = w1[:-1] * w2[1:] * (m1[:-1] - m2[1:]) ** 2
+    return float(centers[:-1][np.argmax(var)])
+
+
+def component_stats(lab: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    """Area, centroid and border-pixel count of labels 1..n (vectorised)."""
+    flat = lab.ravel()
+    h, w = lab.shape
+    area = np.bincount(flat, minlength=n + 1).astype(np.float64)
+    yy = np.repeat(np.arange(h, dtype=np.float64), w)
+    xx = np.tile(np.arange(w, dtype=np.float64), h)
+    cy = np.bincount(flat, weights=yy, minlength=n + 1) / np.maximum(area, 1)
+    cx = np.bincount(flat, weights=xx, minlength=n + 1) / np.maximum(area, 1)
+    edge = np.concatenate([lab[0], lab[-1], lab[1:-1, 0], lab[1:-1, -1]])
+    border = np.bincount(edge, minlength=n + 1).astype(np.float64)
+    return {"area": area, "cy": cy, "cx": cx, "border": border}
+
+
+def select_central(
+    mask: np.ndarray, min_area: float, *, centre: tuple[float, float] | None = None
+) -> np.ndarray:
+    """The main object: large, near the centre, not mostly lying on the image border.
+
+    Components smaller than ``min_area`` are ignored. A component whose outline runs
+    along the border for more than 15 % of its length (a well-edge shadow, a vignetted
+    corner) is only chosen when nothing else is there.
+    """
+    from scipy import ndimage as ndi
+
+    lab, n = ndi.label(mask)
+    if n == 0:
+        return np.zeros(mask.shape, bool)
+    st = component_stats(lab, n)
+    h, w = mask.shape
+    cy0, cx0 = centre if centre is not None else ((h - 1) / 2, (w - 1) / 2)
+    diag = float(np.hypot(h, w))
+    d = np.hypot(st["cy"] - cy0, st["cx"] - cx0)
+    perim = np.pi * np.sqrt(4 * st["area"] / np.pi) + 1
+    on_border = st["border"] / perim
+    score = st["area"] * np.exp(-((d / (0.3 * diag)) ** 2))
+    score = np.where(on_border > 0.15, score * 0.05, score)
+    score[0] = -1
+    score[st["area"] < min_area] = -1
+    best = int(np.argmax(score))
+    if score[best] <= 0:
+        return np.zeros(mask.shape, bool)
+    return lab == best
+
+
+def detach_from_border(mask: np.ndarray, min_area: float, max_radius: int) -> np.ndarray:
+    """Cut a central object free from border-touching shadows joined by a neck.
+
+    Opens by reconstruction with growing radii until the central part no longer
+    touches the border; returns ``mask`` unchanged when that never happens.
+    """
+    from scipy import ndimage as ndi
+
+    if border_touch_fraction(mask) == 0:
+        return mask
+    dist = ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    r = 2
+    while r <= max_radius:
+        core = dist > r
+        piece = select_central(core, min_area / 4)
+        if piece.any():
+            back = ndi.distance_transform_edt(~piece) <= r + 0.5
+            cand = back & mask
+            if border_touch_fraction(cand) == 0:
+                return cand
+        r *= 2
+    return mask

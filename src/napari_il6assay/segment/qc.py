@@ -1,0 +1,108 @@
+"""QC overlays: the segmentation outline drawn on the input image (RGB uint8)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+OUTLINE_COLOR = (255, 255, 0)
+EXTRA_COLORS = ((0, 200, 255), (255, 0, 255), (0, 255, 0))
+
+
+def _display_rgb(image: np.ndarray, rgb: bool) -> np.ndarray:
+    a = np.asarray(image, dtype=np.float32)
+    if a.ndim == 3 and not rgb:
+        # channels -> false colour: ch0 green, ch1 magenta, ch2 blue
+        c = a.shape[-1]
+        out = np.zeros(a.shape[:2] + (3,), np.float32)
+        cols = [(0, 1, 0), (1, 0, 1), (0, 0.5, 1), (1, 1, 0)]
+        for i in range(c):
+            ch = a[..., i]
+            lo, hi = np.percentile(ch, (0.5, 99.8))
+            chn = np.clip((ch - lo) / (hi - lo + 1e-12), 0, 1)
+            out += chn[..., None] * np.asarray(cols[i % 4], np.float32)
+        return np.clip(out, 0, 1)
+    if a.ndim == 3:
+        a = a[..., :3]
+    lo, hi = np.percentile(a, (0.5, 99.8))
+    a = np.clip((a - lo) / (hi - lo + 1e-12), 0, 1)
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=-1)
+    return a
+
+
+def _boundary(lab: np.ndarray) -> np.ndarray:
+    b = np.zeros(lab.shape, bool)
+    b[:-1] |= lab[:-1] != lab[1:]
+    b[1:] |= lab[:-1] != lab[1:]
+    b[:, :-1] |= lab[:, :-1] != lab[:, 1:]
+    b[:, 1:] |= lab[:, :-1] != lab[:, 1:]
+    return b
+
+
+def overlay(
+    image: np.ndarray,
+    labels: np.ndarray,
+    *,
+    rgb: bool = False,
+    max_size: int = 1024,
+    extra: Sequence[np.ndarray] = (),
+    thickness: int = 1,
+) -> np.ndarray:
+    """Draw label outlines (yellow) and extra masks' outlines on the image.
+
+    Parameters
+    ----------
+    image : ndarray
+        YX, YXC (channels or RGB) or ZYX(C) (the plane where the labels are largest
+        is shown).
+    labels : ndarray
+        Label image of the same YX (ZYX) shape.
+    rgb : bool
+        ``image`` is an RGB photo.
+    max_size : int
+        Larger images are downsampled (nearest block) to about this size.
+    extra : sequence of ndarray
+        Boolean masks (e.g. the detected well) drawn in other colours.
+    thickness : int
+        Outline thickness in output pixels.
+
+    Returns
+    -------
+    ndarray
+        ``(H, W, 3)`` uint8.
+    """
+    img = np.asarray(image)
+    lab = np.asarray(labels)
+    extra = [np.asarray(e) for e in extra]
+    if lab.ndim == 3:
+        z = int(np.argmax((lab > 0).sum(axis=(1, 2)))) if lab.any() else lab.shape[0] // 2
+        lab = lab[z]
+        img = img[z]
+        extra = [e[z] if e.ndim == 3 else e for e in extra]
+    step = max(1, int(np.ceil(max(lab.shape) / max_size)))
+    if step > 1:
+        img = img[::step, ::step]
+        lab = lab[::step, ::step]
+        extra = [e[::step, ::step] for e in extra]
+    disp = _display_rgb(img, rgb)
+    out = (disp * 255).astype(np.uint8)
+    layers = [(lab, OUTLINE_COLOR)] + [
+        (e.astype(np.int32), EXTRA_COLORS[i % len(EXTRA_COLORS)]) for i, e in enumerate(extra)
+    ]
+    for lb, color in layers:
+        b = _boundary(lb)
+        if thickness > 1:
+            from scipy import ndimage as ndi
+
+            b = ndi.binary_dilation(b, iterations=thickness - 1)
+        out[b] = color
+    return out
+
+
+def save_png(rgb_image: np.ndarray, path) -> None:  # noqa: ANN001 - str or Path
+    """Write an RGB uint8 array as PNG (matplotlib's writer, no pyplot state)."""
+    from matplotlib import image as mimage
+
+    mimage.imsave(str(path), np.ascontiguousarray(rgb_image))

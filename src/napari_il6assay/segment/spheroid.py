@@ -1,0 +1,340 @@
+"""One main spheroid per 2D image: brightfield (dark object, bright halo) or fluorescence.
+
+Method (all detection at a working scale of about ``working_size`` pixels, the outline
+then interpolated back to full resolution):
+
+1. one plane: luminance of an RGB photo, else the chosen channel;
+2. flat field: a robust degree-2 polynomial background (the spheroid, halo, debris
+   and overlays are excluded as outliers), residual expressed in noise sigmas
+   (relative to the background for transmitted light, absolute for fluorescence);
+3. polarity: dark or bright object, from which sign holds more strong, central signal
+   (or ``polarity=``);
+4. threshold: the level where the edge is steepest (mean gradient magnitude per
+   level), kept between a noise floor and Otsu; the bright halo of a brightfield
+   spheroid lies on the other side of the background and is never included;
+5. clean-up: opening removes thin overlays (scale bars, text), holes are filled, the
+   component nearest the centre that does not run along the border is kept, joined
+   border shadows are cut off, the outline is smoothed;
+6. measures at full resolution.
+
+``volume_um3`` is the volume of the sphere with the spheroid's equivalent diameter,
+``pi / 6 * d_eq**3``; ``volume_ellipsoid_um3`` (prolate, ``pi / 6 * major * minor**2``)
+is given too.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from napari_il6assay.errors import SegmentationError
+from napari_il6assay.segment import _util as U
+from napari_il6assay.segment.illumination import polynomial_background
+from napari_il6assay.segment.result import SegmentationResult
+
+READOUT = "volume_um3"
+
+
+def _polarity(z: np.ndarray, t0: float = 4.0) -> int:
+    h, w = z.shape
+    yy, xx = np.ogrid[:h, :w]
+    s = 0.3 * max(h, w)
+    wgt = np.exp(-(((yy - h / 2) ** 2 + (xx - w / 2) ** 2) / (2 * s * s))).astype(np.float32)
+    dark = float((wgt * (z < -t0)).sum())
+    bright = float((wgt * (z > t0)).sum())
+    return -1 if dark >= bright else 1
+
+
+def edge_threshold(s: np.ndarray, tmin: float, nbins: int = 64) -> float:
+    """Level of ``s`` where the mean gradient magnitude is largest (the edge level).
+
+    Parameters
+    ----------
+    s : ndarray
+        Smoothed 2D score, object positive.
+    tmin : float
+        Lowest level considered (noise floor).
+    nbins : int
+        Levels tried between ``tmin`` and the 99.5th percentile.
+
+    Returns
+    -------
+    float
+    """
+    gy, gx = np.gradient(s)
+    g = np.hypot(gy, gx)
+    hi = float(np.percentile(s, 99.5))
+    if hi <= tmin:
+        return tmin
+    sel = (s >= tmin) & (s <= hi)
+    v = s[sel]
+    if v.size < 10:
+        return tmin
+    idx = np.minimum(((v - tmin) / (hi - tmin) * nbins).astype(int), nbins - 1)
+    cnt = np.bincount(idx, minlength=nbins)
+    gs = np.bincount(idx, weights=g[sel], minlength=nbins)
+    meang = np.where(cnt >= max(5, v.size // (nbins * 20)), gs / np.maximum(cnt, 1), 0)
+    # smooth over neighbouring levels so a single noisy bin does not win
+    meang = np.convolve(meang, np.ones(3) / 3, mode="same")
+    b = int(np.argmax(meang))
+    return tmin + (b + 0.5) * (hi - tmin) / nbins
+
+
+def detect(
+    plane: np.ndarray,
+    *,
+    polarity: str = "auto",
+    working_size: int = 512,
+    threshold: float | None = None,
+    noise_floor: float = 3.0,
+    open_radius: int | None = None,
+    smooth_radius: int | None = None,
+    min_area_fraction: float = 0.001,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Full-resolution mask of the main spheroid of one 2D plane.
+
+    Parameters
+    ----------
+    plane : ndarray
+        2D float image.
+    polarity : {"auto", "dark", "bright"}
+        Dark object on bright background (brightfield) or bright (fluorescence).
+    working_size : int
+        Detection runs with the largest side reduced to about this many pixels.
+    threshold : float, optional
+        Threshold in noise sigmas of the flattened image (automatic when None).
+    noise_floor : float
+        The automatic threshold is never below this many sigmas.
+    open_radius, smooth_radius : int, optional
+        Radii (working pixels) of the opening that removes thin overlays and of the
+        outline smoothing; scaled to the working size when None.
+    min_area_fraction : float
+        Smaller objects (fraction of the image) are not a spheroid.
+
+    Returns
+    -------
+    mask : ndarray of bool
+        Full-resolution mask (all False when nothing was found).
+    info : dict
+        ``polarity``, ``threshold_sigma``, ``noise_sigma``, ``factor``.
+    """
+    from scipy import ndimage as ndi
+
+    f = U.block_factor(plane.shape, working_size)
+    g = U.block_mean(plane, f)
+    h, w = g.shape
+    bg, sigma, _ = polynomial_background(g, degree=2)
+    med_bg = float(np.median(bg))
+    relative = med_bg > 20 * sigma and float(bg.min()) > 0.2 * med_bg
+    if relative:
+        r = g / bg - 1.0
+        sig = U.robust_sigma((g / bg - 1.0)[:: max(1, h // 128), :: max(1, w // 128)])
+        # background pixels only: recompute from inliers of the relative residual
+        inl = np.abs(r) < 3 * max(sig, 1e-12)
+        sig = U.robust_sigma(r[inl]) if inl.sum() > 100 else sig
+    else:
+        r = g - bg
+        inl = np.abs(r) < 3 * max(sigma, 1e-12)
+        sig = U.robust_sigma(r[inl]) if inl.sum() > 100 else sigma
+    sig = max(sig, 1e-6 * (float(np.abs(r).max()) + 1e-12))
+    z = ndi.gaussian_filter(r / sig, 1.0)
+    # smoothing lowers the noise: express z in sigmas of the smoothed background again
+    zin = z[inl] if inl.sum() > 100 else z
+    zs = U.robust_sigma(zin)
+    if zs > 0:
+        z = z / zs
+    if polarity == "auto":
+        pol = _polarity(z)
+    elif polarity in ("dark", "bright"):
+        pol = -1 if polarity == "dark" else 1
+    else:
+        raise SegmentationError(f"polarity must be 'auto', 'dark' or 'bright', not {polarity!r}")
+    s = pol * z
+    info: dict[str, Any] = {
+        "polarity": "dark" if pol < 0 else "bright",
+        "noise_sigma": float(sig),
+        "factor": f,
+    }
+    if threshold is None:
+        t_edge = edge_threshold(s, noise_floor)
+        fg = s[s > noise_floor]
+        t_otsu = U.otsu(s) if fg.size > 10 else noise_floor
+        t = float(np.clip(t_edge, noise_floor, max(noise_floor, t_otsu)))
+    else:
+        t = float(threshold)
+    info["threshold_sigma"] = t
+    mask = s > t
+    side = max(h, w)
+    ro = open_radius if open_radius is not None else max(1, round(side / 256))
+    rs = smooth_radius if smooth_radius is not None else max(1, round(side / 200))
+    min_area = min_area_fraction * h * w
+    if ro > 0:
+        mask = ndi.binary_opening(mask, structure=U.disk(ro))
+    mask = ndi.binary_fill_holes(mask)
+    obj = U.select_central(mask, min_area)
+    if not obj.any():
+        return np.zeros(plane.shape, bool), info
+    obj = U.detach_from_border(obj, min_area, max_radius=side // 8)
+    obj = U.smooth_outline(obj, rs)
+    obj = U.select_central(obj, min_area)
+    if not obj.any():
+        return np.zeros(plane.shape, bool), info
+    full = U.mask_to_full(obj, s - t, f, plane.shape)
+    if f > 1:
+        full = ndi.binary_fill_holes(full) if full.any() else full
+    return full, info
+
+
+def _dead_fraction(dead: np.ndarray, mask: np.ndarray, k: float = 3.0) -> float:
+    """Fraction of the spheroid area where the dead stain is above background + k sigma."""
+    outside = ~mask
+    d = np.asarray(dead, dtype=np.float32)
+    if outside.sum() < 100 or not mask.any():
+        return float("nan")
+    bgv = d[outside]
+    med = float(np.median(bgv))
+    sd = U.robust_sigma(bgv)
+    inside = d[mask]
+    thr = med + k * max(sd, 1e-6 * (abs(med) + 1))
+    # two populations inside: pick Otsu between them when it is above the noise cut
+    pos = inside > thr
+    if pos.mean() > 0.02 and pos.mean() < 0.98:
+        t2 = U.otsu(inside)
+        thr = max(thr, min(t2, float(np.percentile(inside, 99))))
+        pos = inside > thr
+    return float(pos.mean())
+
+
+def segment(
+    image: np.ndarray,
+    *,
+    pixel_size_um: float | None = None,
+    voxel_size_um: Any = None,
+    rgb: bool | None = None,
+    axes: str | None = None,
+    channel: int = 0,
+    dead_channel: int | None = None,
+    channel_names: list[str] | None = None,
+    kind: str = "auto",
+    polarity: str = "auto",
+    **params: Any,
+) -> SegmentationResult:
+    """Segment and measure the main spheroid of a 2D image.
+
+    Parameters
+    ----------
+    image : ndarray
+        YX, or YXC (RGB photo, or fluorescence channels).
+    pixel_size_um : float, optional
+        Pixel size; results in pixels when None.
+    rgb : bool, optional
+        ``image`` is an RGB photo (segmented on its luminance).
+    axes : str, optional
+        Axes of ``image`` (``"YX"``/``"YXC"``); a ``Z`` is refused.
+    channel : int
+        Channel segmented in a multichannel (non-RGB) image.
+    dead_channel : int, optional
+        Dead-stain channel; defaults to channel 1 of a 2+ channel fluorescence image.
+        Gives ``dead_fraction`` (dead-stain-positive area / spheroid area).
+    channel_names : list of str, optional
+        Names for per-channel columns.
+    kind : {"auto", "brightfield", "fluorescence"}
+        Shortcut for ``polarity`` ("dark" / "bright").
+    polarity : {"auto", "dark", "bright"}
+        Object darker or brighter than the background.
+    **params
+        Passed to `detect` (``working_size``, ``threshold``, ``open_radius``...).
+
+    Returns
+    -------
+    SegmentationResult
+        ``measures``: ``readout`` (= ``volume_um3``), ``area_um2, perimeter_um,
+        equivalent_diameter_um, major_axis_um, minor_axis_um, circularity, solidity,
+        volume_um3, volume_ellipsoid_um3, mean_intensity, integrated_intensity``,
+        per-channel intensities, ``dead_fraction`` (NaN without a dead channel),
+        ``polarity``, ``threshold_sigma``.
+    """
+    from napari_il6assay.segment.measure import measure_objects
+    from napari_il6assay.segment.qc import overlay
+
+    U.check_2d(image, "spheroid", rgb, axes)
+    multi = U.is_multichannel_2d(image, rgb)
+    is_rgb = bool(multi and (rgb or (rgb is None and image.dtype == np.uint8 and image.shape[-1] in (3, 4))))
+    if kind == "brightfield" and polarity == "auto":
+        polarity = "dark"
+    elif kind == "fluorescence" and polarity == "auto":
+        polarity = "bright"
+    if multi and not is_rgb:
+        if not 0 <= channel < image.shape[-1]:
+            raise SegmentationError(
+                f"spheroid: channel {channel} does not exist (image has {image.shape[-1]})"
+            )
+        plane = U.to_float(image[..., channel])
+        if dead_channel is None and image.shape[-1] >= 2:
+            dead_channel = 1 if channel != 1 else 0
+    else:
+        plane = U.gray(image, multi, True if is_rgb else rgb)
+    calibrated = pixel_size_um is not None
+    shape = image.shape[:2]
+    if U.is_constant(plane):
+        return U.empty_result(
+            shape,
+            readout_name=READOUT,
+            qc_flag="constant_image",
+            calibrated=calibrated,
+            overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
+        )
+    mask, info = detect(plane, polarity=polarity, **params)
+    if not mask.any():
+        res = U.empty_result(
+            shape,
+            readout_name=READOUT,
+            qc_flag="no_object",
+            calibrated=calibrated,
+            overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
+            extra={"polarity": info["polarity"]},
+        )
+        return res
+    labels = mask.astype(np.int32)
+    chans = image if (multi and not is_rgb) else (image[..., :3] if is_rgb else None)
+    names = channel_names if (multi and not is_rgb) else (["r", "g", "b"] if is_rgb else None)
+    objects = measure_objects(
+        labels, plane, pixel_size_um=pixel_size_um, channels=chans, channel_names=names
+    )
+    row = objects.iloc[0]
+    d = float(row["equivalent_diameter_um"])
+    measures: dict[str, Any] = {
+        "readout": math.pi / 6 * d**3,
+        "readout_name": READOUT,
+        "n_objects": 1,
+        "calibrated": calibrated,
+    }
+    for col in objects.columns:
+        if col in ("label",):
+            continue
+        measures[col] = float(row[col]) if col != "area_px" else int(row[col])
+    measures["volume_um3"] = measures["readout"]
+    measures["volume_ellipsoid_um3"] = (
+        math.pi / 6 * float(row["major_axis_um"]) * float(row["minor_axis_um"]) ** 2
+    )
+    dead = float("nan")
+    if dead_channel is not None and multi and not is_rgb:
+        if not 0 <= dead_channel < image.shape[-1]:
+            raise SegmentationError(
+                f"spheroid: dead_channel {dead_channel} does not exist (image has "
+                f"{image.shape[-1]} channels)"
+            )
+        dead = _dead_fraction(image[..., dead_channel], mask)
+    measures["dead_fraction"] = dead
+    measures["polarity"] = info["polarity"]
+    measures["threshold_sigma"] = info["threshold_sigma"]
+    objects["volume_um3"] = measures["readout"]
+    return SegmentationResult(
+        labels=labels,
+        objects=objects,
+        measures=measures,
+        qc_flag="",
+        overlay=overlay(image, labels, rgb=is_rgb, thickness=2 if max(shape) > 1024 else 1),
+    )
