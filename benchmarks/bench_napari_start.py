@@ -1,0 +1,107 @@
+"""What the plugin adds to napari's start-up, measured side by side in one run.
+
+Each repetition starts a fresh Python process that imports napari, creates a viewer (Qt main
+window, hidden), processes events and closes it: once with the plugin enabled and once with
+it disabled (a napari settings file, ``NAPARI_CONFIG``, listing it in
+``plugins.disabled_plugins``; both runs use a fresh temporary settings file), alternating so drift and caches hit
+both equally. With the plugin enabled napari discovers its manifest and builds the menus from
+it; nothing of the plugin's code runs until a widget opens. A second part times what opening a
+widget module costs, and lists the heavy modules each import pulls in.
+
+Run under a display (``xvfb-run -a python benchmarks/bench_napari_start.py``); prints the
+medians, the difference and the ratio. Target: the plugin adds < 0.2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+START = r"""
+import time, json, sys
+t0 = time.perf_counter()
+import napari
+from qtpy.QtWidgets import QApplication
+v = napari.Viewer(show=False)
+QApplication.processEvents()
+t1 = time.perf_counter()
+from npe2 import PluginManager
+pm = PluginManager.instance()
+enabled = "napari-il6assay" in pm and not pm.is_disabled("napari-il6assay")
+ours = sorted(m for m in sys.modules if m.startswith("napari_il6assay"))
+v.close()
+print(json.dumps({"seconds": t1 - t0, "plugin_enabled": enabled, "our_modules": ours}))
+"""
+
+WIDGET_IMPORT = r"""
+import time, json, sys
+import napari  # already paid by napari's own start
+before = set(sys.modules)
+t0 = time.perf_counter()
+import napari_il6assay._qt.{module}
+t1 = time.perf_counter()
+new = set(sys.modules) - before
+heavy = sorted({{m.split(".")[0] for m in new}} & {{"matplotlib", "skimage", "scipy", "dask",
+                                                  "distributed", "openpyxl", "pyarrow"}})
+print(json.dumps({{"seconds": t1 - t0, "heavy": heavy}}))
+"""
+
+
+def _run(code: str, env: dict[str, str]) -> dict:
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=5, help="repetitions of each (default 5)")
+    args = parser.parse_args()
+
+    base = dict(os.environ)
+    tmp = Path(tempfile.mkdtemp(prefix="bench_napari_start_"))
+    on_cfg, off_cfg = tmp / "enabled.yaml", tmp / "disabled.yaml"
+    on_cfg.write_text("plugins:\n  disabled_plugins: []\n")
+    off_cfg.write_text("plugins:\n  disabled_plugins: [napari-il6assay]\n")
+    with_env = dict(base, NAPARI_CONFIG=str(on_cfg))
+    without_env = dict(base, NAPARI_CONFIG=str(off_cfg))
+
+    _run(START, with_env)  # warm the file cache once; not counted
+    t_with, t_without = [], []
+    for i in range(args.reps):
+        order = [(with_env, t_with), (without_env, t_without)]
+        if i % 2:
+            order.reverse()
+        for env, bucket in order:
+            res = _run(START, env)
+            bucket.append(res["seconds"])
+    on, off = _run(START, with_env), _run(START, without_env)
+    check_on, check_off = on["plugin_enabled"], off["plugin_enabled"]
+
+    m_with, m_without = statistics.median(t_with), statistics.median(t_without)
+    print(f"napari start (import + Viewer), {args.reps} alternating repetitions each")
+    print(f"  plugin enabled : median {m_with:.3f} s  {['%.3f' % t for t in t_with]}"
+          f"  (plugin seen enabled: {check_on})")
+    print(f"  plugin disabled: median {m_without:.3f} s  {['%.3f' % t for t in t_without]}"
+          f"  (plugin seen enabled: {check_off})")
+    print(f"  difference {m_with - m_without:+.3f} s, ratio {m_with / m_without:.3f}"
+          f"  -> {'OK' if m_with - m_without < 0.2 else 'TOO SLOW'} (target < 0.2 s)")
+
+    print(f"  plugin modules imported by napari's start: {on['our_modules'] or 'none'}")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+    print("\nopening a widget module (after napari is imported), heavy modules it pulls in:")
+    for module in ("segment_widget", "layout_widget", "doseresponse_widget", "batch_widget"):
+        res = _run(WIDGET_IMPORT.format(module=module), base)
+        print(f"  {module:22s} {res['seconds'] * 1000:7.1f} ms  heavy: {res['heavy'] or 'none'}")
+
+
+if __name__ == "__main__":
+    main()
