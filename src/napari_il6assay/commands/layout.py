@@ -1,0 +1,26 @@
+"""``il6assay layout FILE [--plate-format 96]``: check a plate layout and print its summary."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``layout`` command's arguments."""
+    parser.add_argument("file", metavar="FILE", help="layout file (.csv, .tsv or .xlsx)")
+    parser.add_argument(
+        "--plate-format",
+        type=int,
+        default=96,
+        choices=[6, 12, 24, 48, 96, 384],
+        help="wells per plate (default 96)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read and check the layout; print its summary. Errors raise `LayoutError` (exit 2)."""
+    from napari_il6assay.io.layout import read_layout
+
+    layout = read_layout(args.file, plate_format=args.plate_format)
+    print(layout.summary())
+    return 0
