@@ -1,0 +1,148 @@
+"""A batched Levenberg-Marquardt solver for the log-logistic family.
+
+Thousands of small least-squares problems (one per curve, 3-5 parameters, 10-60 points) are
+solved at once with numpy: each iteration builds every curve's normal equations from the
+analytic Jacobian and solves all the small systems in one ``np.linalg.solve`` call. Curves leave
+the active set as they converge, so the cost follows the slowest few only for a few
+iterations. This is what makes 10,000 fits take seconds instead of minutes of per-curve
+``scipy.optimize`` calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from napari_il6assay.doseresponse.models import evaluate_jac
+
+
+@dataclass
+class Batch:
+    """Padded data of B curves (rows) with up to n points (columns).
+
+    Attributes
+    ----------
+    logx : ndarray (B, n)
+        log dose (1 where the dose is 0 or the slot is padding).
+    zero : ndarray of bool (B, n)
+        dose == 0.
+    y : ndarray (B, n)
+        responses (0 in padding).
+    sw : ndarray (B, n)
+        square root of the weights; 0 in padding, so padding never counts.
+    """
+
+    logx: np.ndarray
+    zero: np.ndarray
+    y: np.ndarray
+    sw: np.ndarray
+
+    def take(self, idx: np.ndarray) -> Batch:
+        """The sub-batch of rows ``idx``."""
+        return Batch(self.logx[idx], self.zero[idx], self.y[idx], self.sw[idx])
+
+    @property
+    def n_points(self) -> np.ndarray:
+        """Number of real (weighted) points per curve."""
+        return (self.sw > 0).sum(axis=1)
+
+
+def residuals(p: np.ndarray, data: Batch) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted residuals ``sw * (y - f)`` and the Jacobian of ``f`` (unweighted)."""
+    f, jac = evaluate_jac(p, data.logx, data.zero)
+    return data.sw * (data.y - f), jac
+
+
+def levenberg_marquardt(
+    p0: np.ndarray,
+    data: Batch,
+    free: tuple[int, ...],
+    lower: np.ndarray,
+    upper: np.ndarray,
+    *,
+    max_iter: int = 200,
+    ftol: float = 1e-12,
+    xtol: float = 1e-10,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Minimize every curve's weighted residual sum of squares over the ``free`` parameters.
+
+    Parameters
+    ----------
+    p0 : ndarray (B, 5)
+        Starting parameters; entries not in ``free`` are held fixed.
+    data : Batch
+    free : tuple of int
+        Indices of the estimated parameters.
+    lower, upper : ndarray (B, 5) or (5,)
+        Box bounds (steps are projected onto them).
+    max_iter : int
+        Maximum number of iterations (accepted or rejected steps) per curve.
+    ftol, xtol : float
+        Relative tolerance on the RSS decrease and on the step.
+
+    Returns
+    -------
+    p : ndarray (B, 5)
+        Estimates.
+    rss : ndarray (B,)
+        Residual sum of squares at ``p``.
+    jtj : ndarray (B, k, k)
+        ``J^T W J`` over the free parameters at ``p`` (for standard errors).
+    converged : ndarray of bool (B,)
+    """
+    free = tuple(free)
+    fr = np.asarray(free)
+    B = p0.shape[0]
+    lower = np.broadcast_to(lower, p0.shape)
+    upper = np.broadcast_to(upper, p0.shape)
+    p = np.clip(p0.astype(float), lower, upper)
+    r, jac = residuals(p, data)
+    rss = np.einsum("ij,ij->i", r, r)
+    lam = np.full(B, 1e-3)
+    converged = np.zeros(B, bool)
+    active = np.ones(B, bool)
+    eye = np.eye(len(free))
+    for _ in range(max_iter):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        sw = data.sw[idx]
+        jf = jac[idx][:, :, fr] * sw[:, :, None]
+        a = np.einsum("bni,bnj->bij", jf, jf)
+        g = np.einsum("bni,bn->bi", jf, r[idx])
+        d = np.einsum("bii->bi", a) + 1e-12
+        m = a + lam[idx, None, None] * (d[:, :, None] * eye)
+        try:
+            step = np.linalg.solve(m, g[..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            step = np.einsum("bij,bj->bi", np.linalg.pinv(m), g)
+        pn = p[idx].copy()
+        pn[:, fr] += step
+        pn = np.clip(pn, lower[idx], upper[idx])
+        sub = data.take(idx)
+        rn, jn = residuals(pn, sub)
+        rssn = np.einsum("ij,ij->i", rn, rn)
+        ok = np.isfinite(rssn) & (rssn <= rss[idx])
+        acc = idx[ok]
+        rej = idx[~ok]
+        # small relative decrease and small step on an accepted step: a minimum
+        dec = rss[acc] - rssn[ok]
+        moved = np.abs(pn[ok][:, fr] - p[acc][:, fr]).max(axis=1)
+        scale = np.abs(p[acc][:, fr]).max(axis=1) + 1e-8
+        done = (dec <= ftol * (rss[acc] + 1e-300)) | (moved <= xtol * scale) | (rssn[ok] < 1e-28)
+        p[acc] = pn[ok]
+        r[acc] = rn[ok]
+        jac[acc] = jn[ok]
+        rss[acc] = rssn[ok]
+        lam[acc] = np.maximum(lam[acc] / 5.0, 1e-12)
+        lam[rej] *= 8.0
+        converged[acc[done]] = True
+        active[acc[done]] = False
+        # a step that can no longer decrease the RSS at huge damping: at a (bounded) minimum
+        stuck = rej[lam[rej] > 1e12]
+        converged[stuck] = True
+        active[stuck] = False
+    jf = jac[:, :, fr] * data.sw[:, :, None]
+    jtj = np.einsum("bni,bnj->bij", jf, jf)
+    return p, rss, jtj, converged

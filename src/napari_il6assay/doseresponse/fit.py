@@ -1,0 +1,733 @@
+"""Fit log-logistic dose-response curves: IC50 with a profile-likelihood CI, censoring, flat tests.
+
+Public functions
+----------------
+fit_curve(conc, response, model="4pl", ...) -> CurveFit
+    One curve.
+fit_curves(df, response="viability", model="4pl", ...) -> DataFrame
+    One row per curve of a tidy table, with the ``fits.csv`` columns of INTERFACE.md.
+fit_arrays(curves, model="4pl", ...) -> dict of arrays
+    The batched core both use: all curves are solved together (see ``_solver``).
+
+Conventions (the same as R drc ``LL.4`` with its ``b``): ``hill > 0`` for a decreasing curve,
+``top`` is the response at dose 0 and ``bottom`` at infinite dose; Prism's HillSlope is ``-hill``.
+``ic50_rel_M`` is the dose halfway between top and bottom, ``ic50_abs_M`` where the curve crosses
+``abs_level`` (0.5 on the viability scale).
+
+Inference: standard errors from ``sigma^2 (J^T W J)^-1`` with ``sigma^2 = RSS / (n - k)``,
+as drc ``summary()``. The IC50 CI is by profile likelihood on log IC50 (the set of log IC50 whose
+profile RSS is below ``RSS (1 + F_{1, n-k; 0.95} / (n - k))``), asymmetric and positive;
+``ci_method="delta"`` gives drc's ``ED(..., interval="delta")`` interval ``e +/- t_{n-k} se(e)``.
+A curve whose fit is no better than a constant (extra-sum-of-squares F test, ``p >= alpha``) or
+whose fitted drop over the tested doses is below ``min_effect`` of its top is reported as
+"no effect": ``ic50_censored = ">"`` at the highest dose, never an invented in-range IC50.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from napari_il6assay.doseresponse._solver import Batch, levenberg_marquardt
+from napari_il6assay.doseresponse.models import (
+    BOTTOM,
+    HILL,
+    LOGE,
+    LOGS,
+    PARAMS,
+    TOP,
+    dose_at_response,
+    evaluate,
+    get_model,
+    halfway_dose,
+)
+
+LN10 = np.log(10.0)
+
+#: Columns of ``fits.csv`` (INTERFACE.md) in order; `fit_curves` adds more after these.
+FITS_COLUMNS = [
+    "cell_line", "drug", "drug_b", "concentration_b", "model", "n_points", "top", "bottom",
+    "hill", "ic50_rel_M", "ic50_abs_M", "ic50_ci_low_M", "ic50_ci_high_M", "ic50_censored",
+    "emax", "auc", "r2", "converged", "parental", "fold_resistance", "fold_ci_low",
+    "fold_ci_high", "p_value",
+]  # fmt: skip
+
+EXTRA_COLUMNS = [
+    "status", "note", "ic50_fit_M", "ic50_se_M", "ic50_se_log10", "ic50_abs_censored",
+    "ci_method", "asymmetry", "hill_se", "top_se", "bottom_se", "rss", "df", "sigma", "p_flat",
+    "n_doses", "min_dose_M", "max_dose_M", "fold_censored", "fold_note",
+]  # fmt: skip
+
+
+@dataclass
+class CurveFit:
+    """The fit of one dose-response curve.
+
+    Attributes mirror the ``fits.csv`` columns: ``ic50_rel`` (the censoring-aware reported
+    value), ``ic50_fit`` (the raw estimate), ``ic50_ci`` (low, high), ``ic50_censored``
+    (``""``, ``">"`` or ``"<"``), ``status`` (``ok``, ``no_effect``, ``not_converged``,
+    ``bad_input``, ``constant``) and ``note`` (why, in words). ``params`` holds the full
+    5-vector ``(hill, bottom, top, log e, log s)`` for `predict`.
+    """
+
+    model: str
+    params: np.ndarray
+    hill: float
+    bottom: float
+    top: float
+    asymmetry: float
+    ic50_rel: float
+    ic50_fit: float
+    ic50_abs: float
+    ic50_ci: tuple[float, float]
+    ic50_censored: str
+    ic50_abs_censored: str
+    ic50_se: float
+    ic50_se_log10: float
+    emax: float
+    auc: float
+    r2: float
+    rss: float
+    df: int
+    n_points: int
+    p_flat: float
+    converged: bool
+    status: str
+    note: str
+    se: dict[str, float] = field(default_factory=dict)
+    dose_range: tuple[float, float] = (np.nan, np.nan)
+
+    def predict(self, conc: np.ndarray | float) -> np.ndarray:
+        """Fitted response at ``conc`` (M or whatever unit was fitted)."""
+        return evaluate(self.params, np.atleast_1d(np.asarray(conc, float)))
+
+    def ed(self, percent: float) -> float:
+        """Effective dose ``ED_p`` relative to the fitted span (drc ``ED(type="relative")``)."""
+        level = self.top - (self.top - self.bottom) * percent / 100.0
+        return float(dose_at_response(self.params, level))
+
+
+# --------------------------------------------------------------------------------------------
+# batched core
+
+
+def _pad(curves: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray | None]]) -> Batch:
+    n = max(len(c[0]) for c in curves)
+    B = len(curves)
+    logx = np.ones((B, n))
+    zero = np.zeros((B, n), bool)
+    y = np.zeros((B, n))
+    sw = np.zeros((B, n))
+    for i, (x, yy, w) in enumerate(curves):
+        m = len(x)
+        z = x <= 0
+        zero[i, :m] = z
+        logx[i, :m] = np.log(np.where(z, 1.0, x))
+        y[i, :m] = yy
+        sw[i, :m] = 1.0 if w is None else np.sqrt(w)
+    return Batch(logx, zero, y, sw)
+
+
+def _row_mean(v: np.ndarray, m: np.ndarray) -> np.ndarray:
+    cnt = m.sum(axis=1)
+    return np.where(cnt > 0, (v * m).sum(axis=1) / np.maximum(cnt, 1), np.nan)
+
+
+def _starts(data: Batch, lxmin: np.ndarray, lxmax: np.ndarray) -> list[np.ndarray]:
+    """Starting values: plateaus from the lowest/highest doses, slope/midpoint by logit fit."""
+    valid = data.sw > 0
+    pos = valid & ~data.zero
+    has_zero = (valid & data.zero).any(axis=1)
+    low = np.where(has_zero[:, None], valid & data.zero, pos & (data.logx <= lxmin[:, None] + 1e-9))
+    high = pos & (data.logx >= lxmax[:, None] - 1e-9)
+    top = _row_mean(data.y, low)
+    bot = _row_mean(data.y, high)
+    span = top - bot
+    span = np.where(np.abs(span) < 1e-12, 1e-12, span)
+    frac = np.clip((data.y - bot[:, None]) / span[:, None], 0.05, 0.95)
+    L = np.log((1 - frac) / frac)
+    mx = _row_mean(data.logx, pos)
+    mL = _row_mean(L, pos)
+    dx = np.where(pos, data.logx - mx[:, None], 0.0)
+    var = (dx * dx).sum(axis=1)
+    h = np.where(var > 0, (dx * np.where(pos, L - mL[:, None], 0.0)).sum(axis=1) / var, np.nan)
+    bad = ~np.isfinite(h) | (h < 0.2)
+    t = np.where(bad, 0.5 * (lxmin + lxmax), mx - mL / np.where(bad, 1.0, h))
+    h = np.clip(np.where(bad, 1.0, h), 0.3, 10.0)
+    t = np.clip(t, lxmin - LN10, lxmax + LN10)
+    p1 = np.stack([h, bot, top, t, np.zeros_like(h)], axis=1)
+    p2 = p1.copy()
+    p2[:, HILL] = 1.0
+    p2[:, LOGE] = 0.5 * (lxmin + lxmax)
+    return [p1, p2]
+
+
+def _bounds(
+    data: Batch, lxmin: np.ndarray, lxmax: np.ndarray, user: dict[str, tuple[float, float]] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    B = data.y.shape[0]
+    valid = data.sw > 0
+    ymin = np.where(valid, data.y, np.inf).min(axis=1)
+    ymax = np.where(valid, data.y, -np.inf).max(axis=1)
+    room = 10.0 * (ymax - ymin) + 1.0 * np.abs(ymax) + 1e-9
+    lower = np.empty((B, 5))
+    upper = np.empty((B, 5))
+    lower[:, HILL], upper[:, HILL] = 1e-3, 50.0
+    lower[:, BOTTOM], upper[:, BOTTOM] = ymin - room, ymax + room
+    lower[:, TOP], upper[:, TOP] = ymin - room, ymax + room
+    # an IC50 far outside the tested doses is not estimable; 3 decades of room keep the
+    # optimizer from drifting and still flag it as censored
+    lower[:, LOGE], upper[:, LOGE] = lxmin - 3 * LN10, lxmax + 3 * LN10
+    lower[:, LOGS], upper[:, LOGS] = np.log(0.05), np.log(20.0)
+    for name, (lo, hi) in (user or {}).items():
+        key = {"hill": HILL, "bottom": BOTTOM, "top": TOP, "ic50": LOGE, "asym": LOGS}.get(name)
+        if key is None:
+            raise ValueError(f"unknown bound {name!r}; use hill, bottom, top, ic50 or asym")
+        if key in (LOGE, LOGS):
+            lo, hi = np.log(max(lo, 1e-300)), np.log(hi)
+        lower[:, key], upper[:, key] = lo, hi
+    return lower, upper
+
+
+def _profile_ci(
+    p_hat: np.ndarray,
+    rss_hat: np.ndarray,
+    dof: np.ndarray,
+    data: Batch,
+    free: tuple[int, ...],
+    lower: np.ndarray,
+    upper: np.ndarray,
+    se_t: np.ndarray,
+    level: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Profile-likelihood CI of log e for every curve (natural log; -inf/+inf when open)."""
+    from scipy.stats import f as fdist
+
+    B = p_hat.shape[0]
+    thr = rss_hat * (1.0 + fdist.ppf(level, 1, np.maximum(dof, 1)) / np.maximum(dof, 1))
+    target = np.sqrt(np.maximum(thr - rss_hat, 1e-300))
+    sub_free = tuple(i for i in free if i != LOGE)
+    ends = []
+    for sign in (-1.0, 1.0):
+        bound = lower[:, LOGE] if sign < 0 else upper[:, LOGE]
+        a_in = np.zeros(B)
+        q_in = -target.copy()
+        p_in = p_hat.copy()
+        a_out = np.full(B, np.nan)
+        q_out = np.full(B, np.nan)
+        result = np.full(B, np.nan)
+        a = np.clip(np.nan_to_num(2.0 * se_t, nan=0.5), 0.05, 3.0)
+        todo = np.arange(B)
+        for _ in range(14):
+            if todo.size == 0:
+                break
+            t = p_hat[todo, LOGE] + sign * a[todo]
+            at_bound = sign * (t - bound[todo]) >= 0
+            t = np.where(at_bound, bound[todo], t)
+            a[todo] = np.abs(t - p_hat[todo, LOGE])
+            pp = p_in[todo].copy()
+            pp[:, LOGE] = t
+            pf, rs, _, _ = levenberg_marquardt(
+                pp, data.take(todo), sub_free, lower[todo], upper[todo], max_iter=60
+            )
+            q = np.sqrt(np.maximum(rs - rss_hat[todo], 0.0)) - target[todo]
+            above = q >= 0
+            hit = todo[above]
+            a_out[hit], q_out[hit] = a[hit], q[above]
+            miss = todo[~above]
+            a_in[miss], q_in[miss], p_in[miss] = a[miss], q[~above], pf[~above]
+            open_end = todo[~above & at_bound]
+            result[open_end] = sign * np.inf
+            todo = todo[~above & ~at_bound]
+            a[todo] *= 2.0
+        todo = np.flatnonzero(np.isfinite(a_out))
+        for _ in range(6):
+            if todo.size == 0:
+                break
+            frac = -q_in[todo] / (q_out[todo] - q_in[todo])
+            a_new = a_in[todo] + np.clip(frac, 0.02, 0.98) * (a_out[todo] - a_in[todo])
+            pp = p_in[todo].copy()
+            pp[:, LOGE] = p_hat[todo, LOGE] + sign * a_new
+            pf, rs, _, _ = levenberg_marquardt(
+                pp, data.take(todo), sub_free, lower[todo], upper[todo], max_iter=60
+            )
+            q = np.sqrt(np.maximum(rs - rss_hat[todo], 0.0)) - target[todo]
+            above = q >= 0
+            hit, miss = todo[above], todo[~above]
+            a_out[hit], q_out[hit] = a_new[above], q[above]
+            a_in[miss], q_in[miss], p_in[miss] = a_new[~above], q[~above], pf[~above]
+        todo = np.flatnonzero(np.isfinite(a_out))
+        frac = -q_in[todo] / (q_out[todo] - q_in[todo])
+        result[todo] = sign * (a_in[todo] + frac * (a_out[todo] - a_in[todo]))
+        ends.append(p_hat[:, LOGE] + result)
+    return ends[0], ends[1]
+
+
+def fit_arrays(
+    curves: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
+    model: str = "4pl",
+    *,
+    bounds: dict[str, tuple[float, float]] | None = None,
+    ci_method: str = "profile",
+    level: float = 0.95,
+    alpha_flat: float = 0.05,
+    min_effect: float = 0.1,
+    abs_level: float = 0.5,
+    fixed_bottom: float = 0.0,
+    fixed_top: float = 1.0,
+) -> dict[str, np.ndarray]:
+    """Fit many curves at once (the batched core of `fit_curve` and `fit_curves`).
+
+    Parameters
+    ----------
+    curves : sequence of (conc, response, weights or None)
+        Clean data (no NaN; concentrations >= 0), at least ``k + 1`` points each.
+    model : {"4pl", "3pl", "3pl-top", "5pl"}
+    bounds : dict, optional
+        ``{"hill": (lo, hi), "bottom": ..., "top": ..., "ic50": (lo_M, hi_M), "asym": ...}``.
+    ci_method : {"profile", "delta", "none"}
+    level : float
+        Confidence level of the IC50 interval.
+    alpha_flat : float
+        A curve whose F test against a constant has ``p >= alpha_flat`` is "no effect".
+    min_effect : float
+        A curve whose fitted drop over the tested doses is below this fraction of
+        ``max(|top|, |bottom|)`` is "no effect" too.
+    abs_level : float
+        Response level of the absolute IC50.
+    fixed_bottom, fixed_top : float
+        The fixed plateau of ``3pl`` / ``3pl-top``.
+
+    Returns
+    -------
+    dict of ndarray
+        One entry per metric, each of length ``len(curves)``.
+    """
+    from scipy.stats import f as fdist
+    from scipy.stats import t as tdist
+
+    spec = get_model(model, bottom=fixed_bottom, top=fixed_top)
+    free = spec.free
+    k = spec.n_params
+    data = _pad(curves)
+    B = data.y.shape[0]
+    valid = data.sw > 0
+    pos = valid & ~data.zero
+    lxmin = np.where(pos, data.logx, np.inf).min(axis=1)
+    lxmax = np.where(pos, data.logx, -np.inf).max(axis=1)
+    lower, upper = _bounds(data, lxmin, lxmax, bounds)
+    best_p = best_rss = best_jtj = best_conv = None
+    for p0 in _starts(data, lxmin, lxmax):
+        for idx, val in spec.fixed.items():
+            p0[:, idx] = val
+        p, rss, jtj, conv = levenberg_marquardt(p0, data, free, lower, upper)
+        if best_p is None:
+            best_p, best_rss, best_jtj, best_conv = p, rss, jtj, conv
+        else:
+            better = rss < best_rss * (1 - 1e-12)
+            best_p[better], best_rss[better] = p[better], rss[better]
+            best_jtj[better], best_conv[better] = jtj[better], conv[better]
+    p, rss, jtj, conv = best_p, best_rss, best_jtj, best_conv
+    n = data.n_points
+    dof = n - k
+    sigma2 = rss / np.maximum(dof, 1)
+    cov = sigma2[:, None, None] * np.linalg.pinv(jtj)
+    se = np.full((B, 5), np.nan)
+    for j, idx in enumerate(free):
+        se[:, idx] = np.sqrt(np.maximum(cov[:, j, j], 0.0))
+
+    # relative IC50 and its SE on log scale
+    ic50 = halfway_dose(p)
+    if LOGS in free:  # 5PL: delta method on log(halfway) through all parameters
+        eps = 1e-6
+        grad = np.zeros((B, k))
+        for j, idx in enumerate(free):
+            dp = p.copy()
+            dp[:, idx] += eps
+            grad[:, j] = (np.log(halfway_dose(dp)) - np.log(ic50)) / eps
+        var_t = np.einsum("bi,bij,bj->b", grad, cov, grad)
+    else:
+        var_t = se[:, LOGE] ** 2
+    se_t = np.sqrt(np.maximum(var_t, 0.0))
+    tq = tdist.ppf(0.5 + level / 2, np.maximum(dof, 1))
+    if ci_method == "delta":  # drc: e +/- t se(e), on the linear scale
+        se_e = ic50 * se_t
+        ci_lo, ci_hi = np.maximum(ic50 - tq * se_e, 0.0), ic50 + tq * se_e
+    elif ci_method == "profile" and LOGS not in free and LOGE in free:
+        t_lo, t_hi = _profile_ci(p, rss, dof, data, free, lower, upper, se_t, level)
+        ci_lo, ci_hi = np.exp(t_lo), np.exp(t_hi)
+    elif ci_method in ("profile", "delta-log"):  # 5PL: delta method on log scale
+        ci_lo, ci_hi = ic50 * np.exp(-tq * se_t), ic50 * np.exp(tq * se_t)
+    elif ci_method == "none":
+        ci_lo = ci_hi = np.full(B, np.nan)
+    else:
+        raise ValueError(f"unknown ci_method {ci_method!r}; use profile, delta or none")
+
+    # goodness of fit, F test against a constant
+    sw2 = data.sw**2
+    ybar = (sw2 * data.y).sum(axis=1) / sw2.sum(axis=1)
+    tss = (sw2 * (data.y - ybar[:, None]) ** 2).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = 1.0 - rss / tss
+        fstat = ((tss - rss) / (k - 1)) / (rss / dof)
+    p_flat = np.where(rss <= 1e-30 * (tss + 1e-300), 0.0, fdist.sf(fstat, k - 1, np.maximum(dof, 1)))
+    p_flat = np.where(np.isfinite(p_flat), p_flat, 1.0)
+
+    xmin, xmax = np.exp(lxmin), np.exp(lxmax)
+    has_zero = (valid & data.zero).any(axis=1)
+    x_first = np.where(has_zero, 0.0, xmin)
+    f_first = evaluate(p, x_first[:, None])[:, 0]
+    emax = evaluate(p, xmax[:, None])[:, 0]
+    grid = np.exp(lxmin[:, None] + (lxmax - lxmin)[:, None] * np.linspace(0, 1, 101)[None, :])
+    fg = evaluate(p, grid)
+    auc = np.trapezoid(fg, dx=1.0 / 100, axis=1)
+    ic50_abs = dose_at_response(p, abs_level)
+
+    scale = np.maximum(np.abs(p[:, TOP]), np.abs(p[:, BOTTOM]))
+    drop = np.abs(f_first - emax)
+    no_effect = (p_flat >= alpha_flat) | (drop < min_effect * scale)
+
+    censored = np.where(ic50 > xmax * (1 + 1e-9), ">", np.where(ic50 < xmin * (1 - 1e-9), "<", ""))
+    censored = np.where(~np.isfinite(ic50), ">", censored)
+    censored = np.where(no_effect, ">", censored)
+    ic50_rep = np.where(censored == ">", xmax, np.where(censored == "<", xmin, ic50))
+    # absolute IC50: where it is not crossed or outside the doses, censor towards the side
+    # the curve stays on
+    dec = p[:, TOP] >= p[:, BOTTOM]
+    abs_c = np.full(B, "", dtype=object)
+    never = ~np.isfinite(ic50_abs)
+    above_side = (dec & (emax > abs_level)) | (~dec & (emax < abs_level))
+    abs_c[(never & above_side) | (ic50_abs > xmax * (1 + 1e-9)) | no_effect] = ">"
+    abs_c[(abs_c == "") & ((ic50_abs < xmin * (1 - 1e-9)) | never)] = "<"
+    ic50_abs_rep = np.where(abs_c == ">", xmax, np.where(abs_c == "<", xmin, ic50_abs))
+
+    status = np.where(no_effect, "no_effect", np.where(conv, "ok", "not_converged"))
+    notes = []
+    for i in range(B):
+        parts = []
+        if no_effect[i]:
+            if p_flat[i] >= alpha_flat:
+                parts.append(f"no effect: fit not better than a constant (F test p={p_flat[i]:.3g})")
+            else:
+                parts.append(f"no effect: fitted change over the doses {drop[i]:.3g} is below "
+                             f"{min_effect:g} x top")
+        elif censored[i] == ">":
+            parts.append("IC50 above the highest dose")
+        elif censored[i] == "<":
+            parts.append("IC50 below the lowest dose")
+        if not conv[i]:
+            parts.append("fit did not converge")
+        if np.isinf(ci_hi[i]) and not no_effect[i]:
+            parts.append("CI upper bound open")
+        if ci_lo[i] == 0 and not no_effect[i]:
+            parts.append("CI lower bound open")
+        notes.append("; ".join(parts))
+    return {
+        "params": p,
+        "se": se,
+        "hill": p[:, HILL],
+        "bottom": p[:, BOTTOM],
+        "top": p[:, TOP],
+        "asymmetry": np.exp(p[:, LOGS]),
+        "ic50_fit": ic50,
+        "ic50_rel": ic50_rep,
+        "ic50_abs": ic50_abs_rep,
+        "ic50_abs_censored": abs_c.astype(str),
+        "ic50_ci_low": ci_lo,
+        "ic50_ci_high": ci_hi,
+        "ic50_censored": censored.astype(str),
+        "ic50_se": ic50 * se_t,
+        "ic50_se_log10": se_t / LN10,
+        "emax": emax,
+        "auc": auc,
+        "r2": r2,
+        "rss": rss,
+        "df": dof,
+        "sigma": np.sqrt(sigma2),
+        "n_points": n,
+        "p_flat": p_flat,
+        "converged": conv,
+        "status": status.astype(str),
+        "note": np.array(notes, dtype=object),
+        "min_dose": xmin,
+        "max_dose": xmax,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# input checks shared by fit_curve and fit_curves
+
+
+def check_curve(
+    conc: np.ndarray, response: np.ndarray, n_params: int = 4
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Clean one curve's data; return ``(conc, response, problem)``.
+
+    ``problem`` is ``""`` when the curve can be fitted, else a sentence for the ``note``
+    column (missing or negative concentrations, all-NaN or constant responses, fewer than 4
+    distinct doses or too few points).
+    """
+    conc = np.asarray(conc, float)
+    response = np.asarray(response, float)
+    if conc.size == 0:
+        return conc, response, "no data"
+    if np.isnan(conc).any():
+        return conc, response, f"missing concentration in {int(np.isnan(conc).sum())} row(s)"
+    if (conc < 0).any():
+        return conc, response, f"negative concentration ({conc[conc < 0].min():g})"
+    if not np.isfinite(conc).all():
+        return conc, response, "infinite concentration"
+    ok = np.isfinite(response)
+    if not ok.any():
+        return conc, response, "all responses missing (NaN)"
+    conc, response = conc[ok], response[ok]
+    n_doses = np.unique(conc).size
+    if n_doses < 4:
+        return conc, response, f"fewer than 4 doses ({n_doses})"
+    if (conc > 0).sum() == 0 or np.unique(conc[conc > 0]).size < 2:
+        return conc, response, "fewer than 2 non-zero doses"
+    if conc.size <= n_params:
+        return conc, response, f"too few points ({conc.size}) for {n_params} parameters"
+    if np.ptp(response) <= 1e-12 * max(1.0, np.abs(response).max()):
+        return conc, response, "constant responses: nothing to fit"
+    return conc, response, ""
+
+
+def _empty_result(problem: str, model: str, conc: np.ndarray) -> dict[str, Any]:
+    status = "constant" if problem.startswith("constant") else "bad_input"
+    pos = conc[np.isfinite(conc) & (conc > 0)] if conc.size else conc
+    return {
+        "params": np.full(5, np.nan), "se": np.full(5, np.nan), "hill": np.nan,
+        "bottom": np.nan, "top": np.nan, "asymmetry": np.nan, "ic50_fit": np.nan,
+        "ic50_rel": np.nan, "ic50_abs": np.nan, "ic50_abs_censored": "", "ic50_ci_low": np.nan,
+        "ic50_ci_high": np.nan, "ic50_censored": "", "ic50_se": np.nan, "ic50_se_log10": np.nan,
+        "emax": np.nan, "auc": np.nan, "r2": np.nan, "rss": np.nan, "df": np.nan,
+        "sigma": np.nan, "n_points": int(np.isfinite(conc).sum()), "p_flat": np.nan,
+        "converged": False, "status": status, "note": problem,
+        "min_dose": pos.min() if pos.size else np.nan,
+        "max_dose": pos.max() if pos.size else np.nan,
+    }  # fmt: skip
+
+
+def fit_curve(
+    conc: Sequence[float] | np.ndarray,
+    response: Sequence[float] | np.ndarray,
+    model: str = "4pl",
+    *,
+    weights: Sequence[float] | np.ndarray | None = None,
+    robust: bool = False,
+    bounds: dict[str, tuple[float, float]] | None = None,
+    ci_method: str = "profile",
+    level: float = 0.95,
+    abs_level: float = 0.5,
+    alpha_flat: float = 0.05,
+    min_effect: float = 0.1,
+    fixed_bottom: float = 0.0,
+    fixed_top: float = 1.0,
+) -> CurveFit:
+    """Fit one dose-response curve.
+
+    Parameters
+    ----------
+    conc : array_like
+        Doses (>= 0; 0 is the vehicle and is used as dose 0, not log 0).
+    response : array_like
+        Responses as given (no rescaling).
+    model : {"4pl", "3pl", "3pl-top", "5pl"}
+        drc ``LL.4``, ``LL.3`` (bottom fixed at ``fixed_bottom``), top fixed at
+        ``fixed_top``, ``LL.5``.
+    weights : array_like, optional
+        Per-point weights (inverse variances).
+    robust : bool
+        Refit with a soft-L1 loss (scipy ``least_squares``) to reduce the pull of outliers.
+    bounds : dict, optional
+        See `fit_arrays`.
+    ci_method : {"profile", "delta", "none"}
+    level, abs_level, alpha_flat, min_effect, fixed_bottom, fixed_top
+        See `fit_arrays`.
+
+    Returns
+    -------
+    CurveFit
+        With ``status``/``note`` explaining bad input instead of raising.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.repeat([0, 1e-9, 3e-9, 1e-8, 3e-8, 1e-7, 3e-7], 2)
+    >>> y = 1 / (1 + (x / 2e-8) ** 1.2)
+    >>> fit = fit_curve(x, y + np.tile([0.01, -0.01], 7))
+    >>> round(fit.ic50_rel * 1e9, 1)
+    20.0
+    """
+    spec = get_model(model, bottom=fixed_bottom, top=fixed_top)
+    x = np.asarray(conc, float)
+    y = np.asarray(response, float)
+    w = None if weights is None else np.asarray(weights, float)
+    if x.shape != y.shape or (w is not None and w.shape != x.shape):
+        raise ValueError("conc, response (and weights) must have the same length")
+    xc, yc, problem = check_curve(x, y, spec.n_params)
+    if problem:
+        r = _empty_result(problem, spec.name, x)
+    else:
+        if w is not None:
+            w = w[np.isfinite(y)]
+        r = {
+            key: (val[0] if isinstance(val, np.ndarray) else val)
+            for key, val in fit_arrays(
+                [(xc, yc, w)], spec.name, bounds=bounds, ci_method=ci_method, level=level,
+                abs_level=abs_level, alpha_flat=alpha_flat, min_effect=min_effect,
+                fixed_bottom=fixed_bottom, fixed_top=fixed_top,
+            ).items()
+        }  # fmt: skip
+        if robust:
+            r["params"] = _robust_refit(xc, yc, w, r["params"], spec.free)
+            r["note"] = "; ".join(s for s in (r["note"], "robust (soft-L1) refit") if s)
+            pr = r["params"]
+            r["hill"], r["bottom"], r["top"] = pr[HILL], pr[BOTTOM], pr[TOP]
+            r["ic50_fit"] = float(halfway_dose(pr))
+            if r["ic50_censored"] == "":
+                r["ic50_rel"] = r["ic50_fit"]
+            r["emax"] = float(evaluate(pr, np.array([r["max_dose"]]))[0])
+    se = {name: float(r["se"][i]) for i, name in enumerate(PARAMS)}
+    return CurveFit(
+        model=spec.name, params=np.asarray(r["params"]), hill=float(r["hill"]),
+        bottom=float(r["bottom"]), top=float(r["top"]), asymmetry=float(r["asymmetry"]),
+        ic50_rel=float(r["ic50_rel"]), ic50_fit=float(r["ic50_fit"]),
+        ic50_abs=float(r["ic50_abs"]),
+        ic50_ci=(float(r["ic50_ci_low"]), float(r["ic50_ci_high"])),
+        ic50_censored=str(r["ic50_censored"]), ic50_abs_censored=str(r["ic50_abs_censored"]),
+        ic50_se=float(r["ic50_se"]), ic50_se_log10=float(r["ic50_se_log10"]),
+        emax=float(r["emax"]), auc=float(r["auc"]), r2=float(r["r2"]), rss=float(r["rss"]),
+        df=int(r["df"]) if np.isfinite(r["df"]) else 0, n_points=int(r["n_points"]),
+        p_flat=float(r["p_flat"]), converged=bool(r["converged"]), status=str(r["status"]),
+        note=str(r["note"]), se=se, dose_range=(float(r["min_dose"]), float(r["max_dose"])),
+    )  # fmt: skip
+
+
+def _robust_refit(
+    x: np.ndarray, y: np.ndarray, w: np.ndarray | None, p0: np.ndarray, free: tuple[int, ...]
+) -> np.ndarray:
+    from scipy.optimize import least_squares
+
+    from napari_il6assay.doseresponse.models import evaluate_jac
+
+    zero = x <= 0
+    logx = np.log(np.where(zero, 1.0, x))[None, :]
+    sw = np.ones_like(y) if w is None else np.sqrt(w)
+    fr = list(free)
+    resid0 = y - evaluate(p0, x)
+    scale = 1.4826 * np.median(np.abs(resid0 - np.median(resid0))) + 1e-12
+
+    def fun(q: np.ndarray) -> np.ndarray:
+        p = p0.copy()
+        p[fr] = q
+        return sw * (evaluate(p, x) - y)
+
+    def jac(q: np.ndarray) -> np.ndarray:
+        p = p0.copy()
+        p[fr] = q
+        _, j = evaluate_jac(p[None, :], logx, zero[None, :])
+        return sw[:, None] * j[0][:, fr]
+
+    res = least_squares(fun, p0[fr], jac=jac, loss="soft_l1", f_scale=scale)
+    p = p0.copy()
+    p[fr] = res.x
+    return p
+
+
+def fit_curves(
+    df: Any,
+    *,
+    response: str = "viability",
+    model: str = "4pl",
+    group_cols: Sequence[str] = ("cell_line", "drug", "drug_b", "concentration_b"),
+    conc: str | None = None,
+    ci_method: str = "profile",
+    fold: bool = True,
+    **kwargs: Any,
+) -> Any:
+    """Fit every curve of a tidy table: one row per curve with the ``fits.csv`` columns.
+
+    Parameters
+    ----------
+    df : DataFrame
+        One row per well (``wells.csv``) or per condition; ``role`` ``exclude``/``blank``
+        rows are skipped; wells without ``drug`` are the dose-0 points of each drug's curve.
+    response : str
+        Column fitted as given (no rescaling).
+    model : {"4pl", "3pl", "3pl-top", "5pl"}
+    group_cols : sequence of str
+        Columns identifying a curve (absent ones are ignored).
+    conc : str, optional
+        Dose column; default ``concentration_M``, else ``concentration``, ``conc``, ``dose``.
+    ci_method : {"profile", "delta", "none"}
+    fold : bool
+        Add fold resistance against each curve's ``parental`` (see `fold.add_fold_resistance`)
+        when the table has a ``parental`` column.
+    **kwargs
+        Passed to `fit_arrays` (``bounds``, ``level``, ``abs_level``, ``alpha_flat``, ...).
+
+    Returns
+    -------
+    DataFrame
+        `FITS_COLUMNS` then `EXTRA_COLUMNS`. Curves that cannot be fitted have
+        ``status`` ``bad_input``/``constant`` and the reason in ``note``.
+    """
+    import pandas as pd
+
+    from napari_il6assay.doseresponse._table import concentration_column, split_curves
+
+    if response not in df.columns:
+        raise KeyError(f"response column {response!r} not in the table")
+    conc = concentration_column(df, conc)
+    spec = get_model(model, bottom=kwargs.get("fixed_bottom", 0.0), top=kwargs.get("fixed_top", 1.0))
+    curves = split_curves(df, response, conc, tuple(group_cols))
+    results: list[dict[str, Any] | None] = [None] * len(curves)
+    todo, data = [], []
+    for i, c in enumerate(curves):
+        x, y, problem = check_curve(c.conc, c.response, spec.n_params)
+        if problem:
+            results[i] = _empty_result(problem, spec.name, c.conc)
+        else:
+            todo.append(i)
+            data.append((x, y, None))
+    if data:
+        out = fit_arrays(data, spec.name, ci_method=ci_method, **kwargs)
+        for j, i in enumerate(todo):
+            results[i] = {k: v[j] for k, v in out.items()}
+    rows = []
+    for c, r in zip(curves, results, strict=True):
+        assert r is not None
+        note = "; ".join([*c.problems, r["note"]] if r["note"] else c.problems)
+        rows.append({
+            "cell_line": c.key.get("cell_line", ""), "drug": c.key.get("drug", ""),
+            "drug_b": c.key.get("drug_b", ""),
+            "concentration_b": c.key.get("concentration_b", np.nan),
+            "model": spec.name, "n_points": r["n_points"], "top": r["top"],
+            "bottom": r["bottom"], "hill": r["hill"], "ic50_rel_M": r["ic50_rel"],
+            "ic50_abs_M": r["ic50_abs"], "ic50_ci_low_M": r["ic50_ci_low"],
+            "ic50_ci_high_M": r["ic50_ci_high"], "ic50_censored": r["ic50_censored"],
+            "emax": r["emax"], "auc": r["auc"], "r2": r["r2"], "converged": bool(r["converged"]),
+            "parental": c.parental, "fold_resistance": np.nan, "fold_ci_low": np.nan,
+            "fold_ci_high": np.nan, "p_value": np.nan,
+            "status": r["status"], "note": note, "ic50_fit_M": r["ic50_fit"],
+            "ic50_se_M": r["ic50_se"], "ic50_se_log10": r["ic50_se_log10"],
+            "ic50_abs_censored": r["ic50_abs_censored"], "ci_method": ci_method,
+            "asymmetry": r["asymmetry"], "hill_se": r["se"][HILL], "top_se": r["se"][TOP],
+            "bottom_se": r["se"][BOTTOM], "rss": r["rss"], "df": r["df"], "sigma": r["sigma"],
+            "p_flat": r["p_flat"], "n_doses": int(np.unique(c.conc[np.isfinite(c.conc)]).size),
+            "min_dose_M": r["min_dose"], "max_dose_M": r["max_dose"], "fold_censored": "",
+            "fold_note": "",
+        })  # fmt: skip
+    fits = pd.DataFrame(rows, columns=FITS_COLUMNS + EXTRA_COLUMNS)
+    if fold and "parental" in df.columns and (fits["parental"] != "").any():
+        from napari_il6assay.doseresponse.fold import add_fold_resistance
+
+        fits = add_fold_resistance(fits, curves, model=spec.name, **{
+            k: v for k, v in kwargs.items() if k in ("level", "fixed_bottom", "fixed_top")
+        })  # fmt: skip
+    return fits

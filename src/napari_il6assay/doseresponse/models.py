@@ -1,0 +1,187 @@
+"""Log-logistic dose-response models (drc ``LL.4``/``LL.3``/``LL.5``, Prism variable slope).
+
+All models are one family, the five-parameter log-logistic
+
+.. math:: f(x) = c + \\frac{d - c}{\\left(1 + (x/e)^{b}\\right)^{s}}
+
+with ``b`` = ``hill`` (drc's sign convention: ``b > 0`` is a *decreasing* curve; Prism's
+HillSlope is ``-b``), ``c`` = ``bottom`` (the response at infinite dose), ``d`` = ``top`` (the
+response at dose 0), ``e`` the inflection dose (the relative IC50 when ``s = 1``) and ``s`` the
+asymmetry (``s = 1`` for 4PL/3PL). A dose of 0 is evaluated as 0, not as ``log(0)``: for ``b > 0``
+the curve equals ``top`` there.
+
+Internally the parameters are held as a vector ``p = (b, c, d, log e, log s)`` (natural logs)
+so that ``e`` and ``s`` stay positive; `PARAMS` names the positions. Everything here is
+vectorized over a leading batch axis so thousands of curves are evaluated at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+PARAMS = ("hill", "bottom", "top", "log_ic50", "log_asym")
+HILL, BOTTOM, TOP, LOGE, LOGS = range(5)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which of the five log-logistic parameters a model estimates.
+
+    Parameters
+    ----------
+    name : str
+        ``"4pl"``, ``"3pl"`` (bottom fixed), ``"3pl-top"`` (top fixed) or ``"5pl"``.
+    free : tuple of int
+        Indices (into `PARAMS`) of the estimated parameters.
+    fixed : dict
+        Values of the parameters that are held fixed (``bottom`` for 3PL, ``log_asym`` = 0
+        for 4PL and 3PL).
+    """
+
+    name: str
+    free: tuple[int, ...]
+    fixed: dict[int, float]
+
+    @property
+    def n_params(self) -> int:
+        """Number of estimated parameters."""
+        return len(self.free)
+
+
+def get_model(model: str = "4pl", *, bottom: float = 0.0, top: float = 1.0) -> ModelSpec:
+    """Return the `ModelSpec` for a model name.
+
+    Parameters
+    ----------
+    model : {"4pl", "3pl", "3pl-top", "5pl"}
+        ``"3pl"`` fixes the bottom (drc ``LL.3``, default 0); ``"3pl-top"`` fixes the top
+        (default 1, for normalized viability).
+    bottom, top : float
+        The fixed value for the 3PL variants.
+
+    Returns
+    -------
+    ModelSpec
+
+    Examples
+    --------
+    >>> get_model("3pl").free
+    (0, 2, 3)
+    """
+    m = model.lower().replace("_", "").replace("-", "")
+    if m in ("4pl", "ll4"):
+        return ModelSpec("4pl", (HILL, BOTTOM, TOP, LOGE), {LOGS: 0.0})
+    if m in ("3pl", "ll3", "3plbottom"):
+        return ModelSpec("3pl", (HILL, TOP, LOGE), {BOTTOM: float(bottom), LOGS: 0.0})
+    if m in ("3pltop",):
+        return ModelSpec("3pl-top", (HILL, BOTTOM, LOGE), {TOP: float(top), LOGS: 0.0})
+    if m in ("5pl", "ll5"):
+        return ModelSpec("5pl", (HILL, BOTTOM, TOP, LOGE, LOGS), {})
+    raise ValueError(f"unknown model {model!r}; expected 4pl, 3pl, 3pl-top or 5pl")
+
+
+def _z(p: np.ndarray, logx: np.ndarray, zero: np.ndarray) -> np.ndarray:
+    """``b (log x - log e)``, with the exact limit at dose 0 (-inf for b > 0, +inf for b < 0)."""
+    b = p[..., HILL, None]
+    with np.errstate(invalid="ignore", over="ignore"):
+        z = b * (logx - p[..., LOGE, None])
+    z0 = np.where(b > 0, -np.inf, np.where(b < 0, np.inf, 0.0))
+    return np.where(zero, z0, z)
+
+
+def evaluate(p: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Evaluate the log-logistic family.
+
+    Parameters
+    ----------
+    p : ndarray, shape (..., 5)
+        Parameter vectors ``(hill, bottom, top, log e, log s)``.
+    x : ndarray, shape (..., n)
+        Doses (>= 0), broadcast against ``p[..., None]``.
+
+    Returns
+    -------
+    ndarray
+        The responses.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = np.array([1.0, 0.0, 1.0, np.log(2.0), 0.0])
+    >>> evaluate(p, np.array([0.0, 2.0]))
+    array([1. , 0.5])
+    """
+    p = np.asarray(p, float)
+    x = np.asarray(x, float)
+    zero = x <= 0
+    with np.errstate(divide="ignore"):
+        logx = np.log(np.where(zero, 1.0, x))
+    z = _z(p, logx, zero)
+    s = np.exp(p[..., LOGS, None])
+    g = np.exp(-s * np.logaddexp(0.0, z))  # (1 + u)^-s, stable for any z
+    return p[..., BOTTOM, None] + (p[..., TOP, None] - p[..., BOTTOM, None]) * g
+
+
+def evaluate_jac(
+    p: np.ndarray, logx: np.ndarray, zero: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Responses and the analytic Jacobian with respect to all five parameters.
+
+    Parameters
+    ----------
+    p : ndarray, shape (B, 5)
+    logx : ndarray, shape (B, n)
+        ``log(x)`` (any finite value where ``zero`` is True).
+    zero : ndarray of bool, shape (B, n)
+        Where the dose is 0.
+
+    Returns
+    -------
+    f : ndarray, shape (B, n)
+    jac : ndarray, shape (B, n, 5)
+    """
+    z = _z(p, logx, zero)
+    s = np.exp(p[:, LOGS, None])
+    sp = np.logaddexp(0.0, z)  # log(1 + u)
+    g = np.exp(-s * sp)
+    v = np.exp(-np.logaddexp(0.0, -z))  # u / (1 + u)
+    c = p[:, BOTTOM, None]
+    span = p[:, TOP, None] - c
+    f = c + span * g
+    dfdz = -span * s * g * v
+    jac = np.empty(f.shape + (5,))
+    jac[..., HILL] = np.where(zero, 0.0, dfdz * (logx - p[:, LOGE, None]))
+    jac[..., BOTTOM] = 1.0 - g
+    jac[..., TOP] = g
+    jac[..., LOGE] = np.where(zero, 0.0, -dfdz * p[:, HILL, None])
+    jac[..., LOGS] = -span * g * sp * s
+    return f, jac
+
+
+def halfway_dose(p: np.ndarray) -> np.ndarray:
+    """Dose where the curve is halfway between top and bottom (the relative IC50).
+
+    Equals ``e`` for the 4PL/3PL; ``e (2^{1/s} - 1)^{1/b}`` for the 5PL.
+    """
+    p = np.asarray(p, float)
+    s = np.exp(p[..., LOGS])
+    with np.errstate(all="ignore"):
+        return np.exp(p[..., LOGE] + np.log(2.0 ** (1.0 / s) - 1.0) / p[..., HILL])
+
+
+def dose_at_response(p: np.ndarray, level: float) -> np.ndarray:
+    """Dose where the curve crosses ``level`` (the absolute IC50 for ``level = 0.5``).
+
+    NaN where the curve never crosses it (``level`` outside ``(bottom, top)``).
+    """
+    p = np.asarray(p, float)
+    c, d, b = p[..., BOTTOM], p[..., TOP], p[..., HILL]
+    s = np.exp(p[..., LOGS])
+    with np.errstate(all="ignore"):
+        frac = (level - c) / (d - c)  # = (1 + u)^-s in (0, 1)
+        u = frac ** (-1.0 / s) - 1.0
+        x = np.exp(p[..., LOGE] + np.log(u) / b)
+    ok = (frac > 0) & (frac < 1) & (b != 0)
+    return np.where(ok, x, np.nan)

@@ -1,0 +1,188 @@
+"""Normalize well readouts to viability and summarize replicate conditions.
+
+``viability = (readout - blank) / (vehicle - blank)`` per plate and cell line, so the vehicle
+mean is 1 and the blank mean 0. Blanks (no cells) are looked up for the same plate and cell
+line first, then among the plate's blanks without a cell line (shared blanks), then among all
+blanks of the plate; without blanks the offset is 0. Replicate outliers are flagged in
+``qc_flag`` (modified z-score on the median absolute deviation, Iglewicz & Hoaglin 1993) and
+stay in the table and in the fits: flagging never removes data. ``exclude`` wells keep their
+row (and a viability) but are marked, and the fits skip them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from napari_il6assay.errors import InputError
+
+CONDITION_KEYS = ["plate", "cell_line", "drug", "concentration_M", "drug_b", "concentration_b"]
+CONDITIONS_COLUMNS = [*CONDITION_KEYS, "n", "viability_mean", "viability_sd", "viability_sem"]
+
+
+def _text(s: pd.Series) -> pd.Series:
+    out = s.astype(object).where(s.notna(), "")
+    return out.map(lambda v: str(v).strip()).replace({"nan": "", "None": "", "<NA>": ""})
+
+
+def _add_flag(flags: pd.Series, mask: pd.Series | np.ndarray, flag: str) -> pd.Series:
+    mask = np.asarray(mask, bool)
+    cur = flags.to_numpy(dtype=object).copy()
+    for i in np.flatnonzero(mask):
+        parts = [p for p in str(cur[i]).split(";") if p]
+        if flag not in parts:
+            parts.append(flag)
+        cur[i] = ";".join(parts)
+    return pd.Series(cur, index=flags.index, dtype=object)
+
+
+def normalize_wells(
+    wells: pd.DataFrame,
+    readout: str = "readout",
+    *,
+    outlier_z: float = 3.5,
+    min_mad: float = 0.05,
+    path: str | None = None,
+) -> pd.DataFrame:
+    """Scale readouts to viability per plate and cell line and flag replicate outliers.
+
+    Parameters
+    ----------
+    wells : DataFrame
+        One row per well with at least ``well``, ``cell_line`` and ``readout``; optional
+        ``plate``, ``role`` (``sample``/``vehicle``/``blank``/``exclude``; default
+        ``sample``, or ``vehicle`` for a well with concentration 0 and no second agent),
+        ``drug``, ``concentration_M``, ``drug_b``, ``concentration_b``, ``qc_flag``.
+    readout : str
+        Column to normalize.
+    outlier_z : float
+        Modified z-score above which a replicate is flagged ``outlier``.
+    min_mad : float
+        Floor of the scaled MAD on the viability scale, so tight triplicates do not flag
+        ordinary noise.
+    path : str, optional
+        File name for error messages.
+
+    Returns
+    -------
+    DataFrame
+        A copy with ``viability`` and ``qc_flag`` (``;``-joined flags: ``outlier``,
+        ``excluded``, ``no_vehicle``, plus any flag the input had).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"well": ["A1", "A2", "A3", "A4"], "cell_line": "P",
+    ...                    "role": ["vehicle", "vehicle", "sample", "blank"],
+    ...                    "readout": [10.0, 12.0, 6.0, 1.0]})
+    >>> normalize_wells(df)["viability"].round(3).tolist()
+    [0.9, 1.1, 0.5, 0.0]
+    """
+    for col in ("well", readout):
+        if col not in wells.columns:
+            raise InputError(f"missing column (expected {readout!r} and 'well')", path=path,
+                             column=col)  # fmt: skip
+    d = wells.copy()
+    values = pd.to_numeric(d[readout], errors="coerce")
+    bad = d[readout].notna() & values.isna()
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(f"not a number: {d[readout].iloc[i]!r}", path=path, row=i + 2,
+                         column=readout)  # fmt: skip
+    plate = _text(d["plate"]) if "plate" in d.columns else pd.Series("", index=d.index)
+    line = _text(d["cell_line"]) if "cell_line" in d.columns else pd.Series("", index=d.index)
+    role = _text(d["role"]).str.lower() if "role" in d.columns else pd.Series("", index=d.index)
+    if (role == "").any():
+        conc = pd.to_numeric(d.get("concentration_M", d.get("concentration")), errors="coerce")
+        conc_b = pd.to_numeric(d.get("concentration_b"), errors="coerce") if (
+            "concentration_b" in d.columns) else pd.Series(0.0, index=d.index)  # fmt: skip
+        drug = _text(d["drug"]) if "drug" in d.columns else pd.Series("", index=d.index)
+        is_vehicle = ((conc.fillna(0) == 0) | (drug == "")) & (conc_b.fillna(0) == 0)
+        role = role.where(role != "", np.where(is_vehicle, "vehicle", "sample"))
+        d["role"] = role
+    flags = _text(d["qc_flag"]) if "qc_flag" in d.columns else pd.Series("", index=d.index)
+    flags = flags.astype(object)
+    usable = role != "exclude"
+    viability = pd.Series(np.nan, index=d.index, dtype=float)
+    scales: dict[tuple[str, str], tuple[float, float]] = {}
+    for (pl, cl), idx in d.groupby([plate, line], sort=False).groups.items():
+        if role.loc[idx].eq("blank").all():
+            continue
+        veh = values.loc[idx][(role.loc[idx] == "vehicle") & usable.loc[idx]]
+        blank_pool = [
+            (plate == pl) & (line == cl),
+            (plate == pl) & (line == ""),
+            plate == pl,
+        ]
+        blank = 0.0
+        for m in blank_pool:
+            b = values[m & (role == "blank") & usable]
+            if b.notna().any():
+                blank = float(b.mean())
+                break
+        if veh.notna().sum() == 0:
+            flags = _add_flag(flags, d.index.isin(idx) & (role != "blank"), "no_vehicle")
+            continue
+        denom = float(veh.mean()) - blank
+        if denom == 0:
+            flags = _add_flag(flags, d.index.isin(idx), "vehicle_equals_blank")
+            continue
+        viability.loc[idx] = (values.loc[idx] - blank) / denom
+        scales[(pl, cl)] = (blank, denom)
+    blanks = role == "blank"
+    for i in np.flatnonzero(blanks.to_numpy()):  # blanks on their plate's (line's) scale
+        pl, cl = plate.iloc[i], line.iloc[i]
+        sc = scales.get((pl, cl)) or next((v for k, v in scales.items() if k[0] == pl), None)
+        if sc is not None:
+            viability.iloc[i] = (values.iloc[i] - sc[0]) / sc[1] + 0.0
+    d["viability"] = viability
+    flags = _add_flag(flags, role == "exclude", "excluded")
+    # outliers among replicates of one condition (pooled over plates)
+    keys = [c for c in CONDITION_KEYS[1:] if c in d.columns]
+    cand = ~blanks & usable & viability.notna()
+    if keys:
+        grp = d[cand].groupby([_text(d.loc[cand, k]) for k in keys], sort=False).groups
+        for idx in grp.values():
+            v = viability.loc[idx]
+            if len(v) < 3:
+                continue
+            med = v.median()
+            mad = max(1.4826 * (v - med).abs().median(), min_mad)
+            out = (v - med).abs() / mad > outlier_z
+            flags = _add_flag(flags, d.index.isin(v.index[out]), "outlier")
+    d["qc_flag"] = flags
+    return d
+
+
+def summarize_conditions(wells: pd.DataFrame, response: str = "viability") -> pd.DataFrame:
+    """Mean, SD and SEM of replicate wells per condition (``conditions.csv``).
+
+    Parameters
+    ----------
+    wells : DataFrame
+        Output of `normalize_wells` (``exclude`` and ``blank`` wells are left out).
+    response : str
+        Column summarized (reported as ``viability_*``).
+
+    Returns
+    -------
+    DataFrame
+        `CONDITIONS_COLUMNS` plus ``wells`` (the ``;``-joined well ids, for linking a plotted
+        point back to its wells).
+    """
+    d = wells.copy()
+    if "role" in d.columns:
+        d = d[~_text(d["role"]).str.lower().isin(["exclude", "blank"])]
+    for k in CONDITION_KEYS:
+        if k not in d.columns:
+            d[k] = np.nan if k.startswith("concentration") else ""
+    for k in ("plate", "cell_line", "drug", "drug_b"):
+        d[k] = _text(d[k])
+    for k in ("concentration_M", "concentration_b"):
+        d[k] = pd.to_numeric(d[k], errors="coerce")
+    d["_v"] = pd.to_numeric(d[response], errors="coerce")
+    d["_w"] = _text(d["well"]) if "well" in d.columns else ""
+    g = d.groupby(CONDITION_KEYS, dropna=False, sort=True)
+    out = g["_v"].agg(n="count", viability_mean="mean", viability_sd="std").reset_index()
+    out["viability_sem"] = out["viability_sd"] / np.sqrt(out["n"].where(out["n"] > 0))
+    out["wells"] = g["_w"].agg(lambda s: ";".join(s)).to_numpy()
+    return out[[*CONDITIONS_COLUMNS, "wells"]]
