@@ -1,0 +1,438 @@
+"""Write a batch run's tables, workbook, Prism tables, plots and ``run.json``.
+
+All tables are UTF-8 CSV with one header row, ``.`` as decimal mark and no index column
+(INTERFACE.md); ``results.xlsx`` holds the same tables, one sheet each; with
+``formats=("csv", "parquet")`` every table is also written as ``<name>.parquet``. Every file
+is written through a temporary file and `os.replace`, so a crash never leaves half a table.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import math
+import platform
+import re
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from napari_il6assay.batch.parts import atomic_bytes, atomic_json, atomic_write
+
+#: tables in the order of the workbook sheets
+TABLE_ORDER = (
+    "wells",
+    "conditions",
+    "fits",
+    "synergy",
+    "potentiation",
+    "images",
+    "objects",
+    "errors",
+)
+_XLSX_MAX_ROWS = 1_048_575
+_SAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+PACKAGES = (
+    "napari_il6assay",
+    "numpy",
+    "pandas",
+    "scipy",
+    "scikit-image",
+    "tifffile",
+    "imagecodecs",
+    "dask",
+    "distributed",
+    "matplotlib",
+    "openpyxl",
+    "pyarrow",
+    "Pillow",
+)
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe version of ``text`` (cell line, drug)."""
+    return _SAFE.sub("_", str(text)).strip("_") or "none"
+
+
+def write_csv(path: Path, df: pd.DataFrame) -> None:
+    """Write one table as INTERFACE.md CSV, atomically."""
+    text = df.to_csv(index=False, lineterminator="\n")
+    atomic_bytes(path, text.encode("utf-8"))
+
+
+def _parquet_ready(df: pd.DataFrame) -> pd.DataFrame:
+    # object columns mixing numbers and strings (e.g. concentration_b in ug/mL or M) cannot
+    # be typed by Arrow; they are written as text
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == object:
+            kinds = {type(v) for v in out[c].dropna()}
+            if len(kinds) > 1:
+                out[c] = out[c].map(lambda v: None if v is None or v != v else str(v))
+    return out
+
+
+def write_tables(
+    out: Path,
+    tables: dict[str, Any],
+    errors: pd.DataFrame,
+    *,
+    formats: Iterable[str] = ("csv",),
+) -> list[Path]:
+    """Write every table as CSV (and parquet), plus ``results.xlsx``.
+
+    Parameters
+    ----------
+    out : Path
+        Output folder.
+    tables : dict
+        Name -> DataFrame (entries that are not DataFrames are ignored).
+    errors : DataFrame
+        ``path, stage, error`` (written header-only when empty).
+    formats : iterable of str
+        ``"csv"`` (always) and optionally ``"parquet"``.
+
+    Returns
+    -------
+    list of Path
+        Files written.
+    """
+    formats = set(formats) | {"csv"}
+    frames = {k: v for k, v in tables.items() if isinstance(v, pd.DataFrame)}
+    frames["errors"] = errors if errors is not None else pd.DataFrame(
+        columns=["path", "stage", "error"]
+    )
+    written = []
+    for name, df in frames.items():
+        p = out / f"{name}.csv"
+        write_csv(p, df)
+        written.append(p)
+        if "parquet" in formats:
+            pq = out / f"{name}.parquet"
+            data = _parquet_ready(df)
+            atomic_write(pq, lambda fh, d=data: d.to_parquet(fh, index=False))
+            written.append(pq)
+    written.append(write_xlsx(out / "results.xlsx", frames))
+    return written
+
+
+def write_xlsx(path: Path, frames: dict[str, pd.DataFrame]) -> Path:
+    """``results.xlsx``: one sheet per table, in `TABLE_ORDER`.
+
+    A table longer than a sheet can hold (over a million objects) is cut, and a
+    ``notes`` sheet says so; the CSV keeps every row.
+    """
+    notes = []
+    buf = io.BytesIO()
+    with pd.ExcelWriter(buf, engine="openpyxl") as xw:
+        names = [n for n in TABLE_ORDER if n in frames] + [
+            n for n in frames if n not in TABLE_ORDER
+        ]
+        for name in names:
+            df = frames[name]
+            if len(df) > _XLSX_MAX_ROWS:
+                notes.append(f"{name}: first {_XLSX_MAX_ROWS} of {len(df)} rows (see {name}.csv)")
+                df = df.iloc[:_XLSX_MAX_ROWS]
+            _excel_ready(df).to_excel(xw, sheet_name=name[:31], index=False)
+        if notes:
+            pd.DataFrame({"note": notes}).to_excel(xw, sheet_name="notes", index=False)
+    atomic_bytes(path, buf.getvalue())
+    return path
+
+
+def _excel_ready(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+    for c in out.columns:
+        if isinstance(out[c].dtype, pd.StringDtype) or out[c].dtype == object:
+            out[c] = out[c].astype(object).where(out[c].notna(), None)
+    return out
+
+
+# ---------------------------------------------------------------- Prism tables
+
+
+def _is_blank(v: Any) -> bool:
+    if v is None:
+        return True
+    try:
+        if pd.isna(v):
+            return True
+    except (TypeError, ValueError):
+        pass
+    return str(v).strip() == ""
+
+
+def prism_tables(wells: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Prism-ready wide tables of viability, one per drug (and per combination partner dose).
+
+    Rows are the drug's concentrations (molar, ``0`` = vehicle of that cell line); the
+    columns are grouped by cell line, one column per replicate (``<cell line>:<replicate>``),
+    ready for a Prism XY table with replicate sub-columns.
+
+    Parameters
+    ----------
+    wells : DataFrame
+        ``wells.csv``.
+
+    Returns
+    -------
+    dict
+        File stem -> table. ``<drug>`` for the drug alone; ``<drug>+<drug_b>_<conc_b>`` for
+        the drug at a fixed dose of a second agent.
+    """
+    w = wells.copy()
+    role = w.get("role", pd.Series("sample", index=w.index)).astype(str)
+    w = w[~role.isin(["blank", "exclude"])]
+    if w.empty or "viability" not in w:
+        return {}
+    w["_drug"] = w["drug"].map(lambda v: "" if _is_blank(v) else str(v))
+    w["_drug_b"] = w.get("drug_b", pd.Series(index=w.index, dtype=object)).map(
+        lambda v: "" if _is_blank(v) else str(v)
+    )
+    cb = w.get("concentration_b", pd.Series(index=w.index, dtype=object))
+    w["_cb"] = cb.map(lambda v: "" if _is_blank(v) or _num(v) == 0 else _fmt(v))
+    unit_b = w.get("unit_b", pd.Series(index=w.index, dtype=object)).map(
+        lambda v: "" if _is_blank(v) else str(v)
+    )
+    w["_cb_label"] = [f"{c}{u}" if c else "" for c, u in zip(w["_cb"], unit_b, strict=True)]
+    w["_x"] = pd.to_numeric(w["concentration_M"], errors="coerce").fillna(0.0)
+    vehicle = (w["_x"] == 0) & (w["_cb"] == "")
+    out: dict[str, pd.DataFrame] = {}
+    groups = w[(w["_drug"] != "") & (w["_x"] > 0)].groupby(["_drug", "_drug_b", "_cb_label"])
+    for (drug, drug_b, cb_label), g in groups:
+        lines = sorted(g["cell_line"].astype(str).unique())
+        veh = w[vehicle & w["cell_line"].astype(str).isin(lines)]
+        veh = veh[(veh["_drug"] == "") | (veh["_drug"] == drug)]
+        both = pd.concat([veh, g])
+        if drug_b:
+            # the second agent alone (drug at 0) is this table's zero row
+            alone = w[(w["_x"] == 0) & (w["_drug_b"] == drug_b) & (w["_cb_label"] == cb_label)]
+            alone = alone[alone["cell_line"].astype(str).isin(lines)]
+            both = pd.concat([g, alone])
+        table = _wide(both, lines)
+        stem = safe_name(drug) if not drug_b else safe_name(f"{drug}+{drug_b}_{cb_label}")
+        out[stem] = table
+    return out
+
+
+def _num(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _fmt(v: Any) -> str:
+    x = _num(v)
+    return f"{x:g}" if not math.isnan(x) else str(v)
+
+
+def _wide(df: pd.DataFrame, lines: list[str]) -> pd.DataFrame:
+    df = df.copy()
+    df["_line"] = df["cell_line"].astype(str)
+    if "replicate" in df.columns and df["replicate"].notna().any():
+        rep = df["replicate"].map(lambda v: "" if _is_blank(v) else _fmt(v))
+    else:
+        rep = pd.Series("", index=df.index)
+    df["_rep"] = rep
+    # wells without a replicate id are numbered in plate order within their dose
+    missing = df["_rep"] == ""
+    if missing.any():
+        order = df[missing].groupby(["_line", "_x"]).cumcount() + 1
+        df.loc[missing, "_rep"] = order.astype(str)
+    xs = sorted(df["_x"].unique())
+    cols: list[str] = []
+    data: dict[str, list[float]] = {}
+    for line in lines:
+        sub = df[df["_line"] == line]
+        reps = sorted(sub["_rep"].unique(), key=_rep_key)
+        for r in reps:
+            name = f"{line}:{r}"
+            cols.append(name)
+            vals = []
+            for x in xs:
+                v = sub[(sub["_x"] == x) & (sub["_rep"] == r)]["viability"]
+                vals.append(float(v.mean()) if len(v) else math.nan)
+            data[name] = vals
+    table = pd.DataFrame({"concentration_M": xs, **{c: data[c] for c in cols}})
+    return table
+
+
+def _rep_key(r: str) -> tuple[int, float, str]:
+    x = _num(r)
+    return (0, x, "") if not math.isnan(x) else (1, 0.0, r)
+
+
+def write_prism(out: Path, wells: pd.DataFrame) -> list[Path]:
+    """Write `prism_tables` to ``out/prism/<name>.csv``."""
+    written = []
+    for stem, table in prism_tables(wells).items():
+        p = out / "prism" / f"{stem}.csv"
+        write_csv(p, table)
+        written.append(p)
+    return written
+
+
+# ---------------------------------------------------------------- plots
+
+
+def figures(tables: dict[str, Any]) -> dict[str, Any]:
+    """Every dose-response and synergy figure of a run: name -> matplotlib Figure."""
+    from napari_il6assay.doseresponse import figures as F
+
+    figs: dict[str, Any] = {}
+    wells, fits = tables.get("wells"), tables.get("fits")
+    if wells is None or fits is None or wells.empty:
+        return figs
+    single = wells
+    if "drug_b" in wells.columns:
+        single = wells[wells["drug_b"].map(_is_blank) | (pd.to_numeric(
+            wells.get("concentration_b"), errors="coerce").fillna(0) == 0)]
+    drugs = sorted({str(d) for d in single["drug"] if not _is_blank(d)})
+    for drug in drugs:
+        figs[f"dose_response_{safe_name(drug)}"] = F.dose_response_figure(
+            single[(single["drug"].astype(str) == drug) | single["drug"].map(_is_blank)],
+            fits[fits["drug"].astype(str) == drug] if "drug" in fits else fits,
+        )
+    syn = tables.get("synergy")
+    if isinstance(syn, pd.DataFrame) and not syn.empty:
+        for line in sorted(syn["cell_line"].astype(str).unique()):
+            sub = syn[syn["cell_line"].astype(str) == line]
+            figs[f"synergy_{safe_name(line)}"] = F.synergy_heatmap(sub)
+    pot = tables.get("potentiation")
+    if isinstance(pot, pd.DataFrame) and not pot.empty and hasattr(F, "potentiation_figure"):
+        figs["potentiation"] = F.potentiation_figure(pot)
+    return figs
+
+
+def write_plots(out: Path, figs: dict[str, Any]) -> list[Path]:
+    """Save each figure as ``plots/<name>.png`` (150 dpi) and ``.svg``; return the paths."""
+    written = []
+    for name, fig in figs.items():
+        for ext, kw in (("png", {"dpi": 150}), ("svg", {})):
+            buf = io.BytesIO()
+            fig.savefig(buf, format=ext, bbox_inches="tight", **kw)
+            p = out / "plots" / f"{name}.{ext}"
+            atomic_bytes(p, buf.getvalue())
+            written.append(p)
+    return written
+
+
+# ---------------------------------------------------------------- run.json
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of the packages a result depends on."""
+    from importlib import metadata
+
+    out: dict[str, str | None] = {"python": sys.version.split()[0]}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name.replace("_", "-"))
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 of a file's bytes."""
+    from napari_il6assay.batch.worker import fingerprint
+
+    return fingerprint(path)["sha256"]
+
+
+def calibration_summary(records: list[dict[str, Any]], given: float | None) -> Any:
+    """The pixel size(s) used: a number, a list of distinct numbers, or ``"pixels"``."""
+    sizes = sorted({r.get("pixel_size_um") for r in records if r.get("pixel_size_um")})
+    if not sizes:
+        return "pixels"
+    source = "command line" if given is not None else "file metadata"
+    uncal = sum(1 for r in records if not r.get("pixel_size_um"))
+    summary: dict[str, Any] = {
+        "pixel_size_um": sizes[0] if len(sizes) == 1 else sizes,
+        "source": source,
+    }
+    vox = sorted({tuple(r["voxel_size_um"]) for r in records if r.get("voxel_size_um")})
+    if vox:
+        summary["voxel_size_um"] = list(vox[0]) if len(vox) == 1 else [list(v) for v in vox]
+    if uncal:
+        summary["images_in_pixels"] = uncal
+    return summary
+
+
+def run_info(
+    *,
+    folder: Path,
+    layout: Path,
+    mode: str,
+    out: Path,
+    records: list[dict[str, Any]],
+    errors: list[dict[str, str]],
+    plan: Any,
+    started: str,
+    params: dict[str, Any],
+    n_skipped: int,
+) -> dict[str, Any]:
+    """The content of ``run.json`` (``finished`` is added when the run ends)."""
+    inputs: dict[str, str] = {}
+    for rec in records:
+        for path, fp in rec.get("inputs", {}).items():
+            inputs[path] = fp.get("sha256")
+    for e in errors:
+        p = Path(e["path"])
+        if str(p) not in inputs and p.is_file():
+            try:
+                inputs[str(p)] = sha256_file(p)
+            except OSError:
+                pass
+    from napari_il6assay import __version__
+
+    return {
+        "tool": "napari-il6assay",
+        "version": __version__,
+        "command": " ".join(sys.argv) if sys.argv else "",
+        "started": started,
+        "finished": None,
+        "folder": str(folder.resolve()),
+        "layout": {"path": str(layout.resolve()), "sha256": sha256_file(layout)},
+        "mode": mode,
+        "out": str(out.resolve()),
+        "parameters": params,
+        "calibration": calibration_summary(records, params.get("pixel_size_um")),
+        "n_images": len(plan.items),
+        "n_measured": len(records),
+        "n_failed": len(errors),
+        "n_reused_from_previous_run": n_skipped,
+        "ignored_files": [{"path": p, "reason": r} for p, r in plan.ignored],
+        "inputs_sha256": dict(sorted(inputs.items())),
+        "packages": package_versions(),
+        "platform": platform.platform(),
+    }
+
+
+def write_run_json(out: Path, info: dict[str, Any]) -> Path:
+    """Write ``run.json`` atomically."""
+    p = out / "run.json"
+    atomic_json(p, info)
+    return p
+
+
+def now() -> str:
+    """Current UTC time, ISO 8601."""
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def write_all(
+    out: Path, tables: dict[str, Any], errors: pd.DataFrame, *, formats: Iterable[str] = ("csv",)
+) -> dict[str, Any]:
+    """Tables, workbook, Prism tables and plots; returns the figures (for the report)."""
+    write_tables(out, tables, errors, formats=formats)
+    if isinstance(tables.get("wells"), pd.DataFrame):
+        write_prism(out, tables["wells"])
+    figs = figures(tables)
+    write_plots(out, figs)
+    return figs

@@ -1,0 +1,208 @@
+"""Per-image result files ("parts"), written atomically as results arrive.
+
+Layout of the output folder while a batch runs::
+
+    out/_parts/<id>.objects.parquet   objects of the image
+    out/_parts/<id>.thumb.png         thumbnail with outline (for report.html)
+    out/_parts/<id>.json              measures, calibration, input fingerprints; written LAST
+    out/_parts/<id>.error.json        instead of <id>.json when the image failed
+    out/qc/<id>.png                   QC overlay
+    out/labels/<id>.tif               label image (``save_labels``)
+
+Each file is written to a temporary name in the same folder and moved into place with
+`os.replace`, which is atomic on POSIX and Windows: a crash leaves either the old state or
+the complete file, never half of one. ``<id>.json`` is written last, so its presence means the
+image is completely done; `--resume` trusts only that file (and checks the inputs did not
+change since).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+PARTS = "_parts"
+
+
+def atomic_write(path: Path, write: Callable[[Any], None], binary: bool = True) -> None:
+    """Write a file through a temporary sibling and `os.replace`.
+
+    Parameters
+    ----------
+    path : Path
+        Final path.
+    write : callable
+        Called with an open file object (binary or text) to fill it.
+    binary : bool
+        Open the temporary file in binary mode.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_bytes(path: Path, data: bytes) -> None:
+    """Write bytes atomically."""
+    atomic_write(path, lambda fh: fh.write(data))
+
+
+def atomic_json(path: Path, obj: Any) -> None:
+    """Write JSON (UTF-8, indented) atomically."""
+    text = json.dumps(obj, indent=1, default=_json_default, allow_nan=True)
+    atomic_write(path, lambda fh: fh.write(text), binary=False)
+
+
+def _json_default(o: Any) -> Any:
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def write_part(out: Path, item: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """Store one worker result under ``out``; return the record kept in ``<id>.json``.
+
+    Parameters
+    ----------
+    out : Path
+        Output folder of the run.
+    item : dict
+        The work item (`WorkItem.to_dict()`).
+    result : dict
+        What `process_item` returned.
+
+    Returns
+    -------
+    dict
+        The part record (also written to ``_parts/<id>.json`` or ``<id>.error.json``).
+    """
+    parts = out / PARTS
+    pid = item["id"]
+    record: dict[str, Any] = {
+        "id": pid,
+        "plate": item["plate"],
+        "well": item["well"],
+        "site": item["site"],
+        "image": item["image"],
+        "paths": list(item["paths"]),
+        "inputs": result.get("inputs", {}),
+        "status": result["status"],
+        "seconds": result.get("seconds"),
+    }
+    if result["status"] != "ok":
+        record.update(
+            stage=result.get("stage", ""),
+            error=result.get("error", ""),
+            error_path=result.get("error_path", item["paths"][0]),
+        )
+        _remove(parts / f"{pid}.json")
+        atomic_json(parts / f"{pid}.error.json", record)
+        return record
+
+    objects = result.get("objects")
+    if objects is not None:
+        objects = objects.copy()
+        atomic_write(parts / f"{pid}.objects.parquet", lambda fh: objects.to_parquet(fh, index=False))
+    atomic_bytes(parts / f"{pid}.thumb.png", result["thumb_png"])
+    atomic_bytes(out / "qc" / f"{pid}.png", result["overlay_png"])
+    if result.get("labels") is not None:
+        import tifffile
+
+        labels = result["labels"]
+
+        def _tif(fh: Any) -> None:
+            tifffile.imwrite(fh, labels, compression="zlib")
+
+        atomic_write(out / "labels" / f"{pid}.tif", _tif)
+    record.update(
+        measures=result.get("measures", {}),
+        qc_flag=result.get("qc_flag", ""),
+        pixel_size_um=result.get("pixel_size_um"),
+        voxel_size_um=result.get("voxel_size_um"),
+        has_objects=objects is not None,
+    )
+    _remove(parts / f"{pid}.error.json")
+    atomic_json(parts / f"{pid}.json", record)  # last: marks the image as done
+    return record
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def load_record(out: Path, pid: str) -> dict[str, Any] | None:
+    """The ``<id>.json`` record of a finished image, or None."""
+    p = out / PARTS / f"{pid}.json"
+    if not p.is_file():
+        return None
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def is_done(out: Path, item: dict[str, Any], *, save_labels: bool = False) -> bool:
+    """Whether a previous run finished this item with the same input files.
+
+    The inputs match when size and modification time are unchanged, or, if the time
+    changed (a copy), when the sha256 is unchanged.
+    """
+    rec = load_record(out, item["id"])
+    if rec is None or rec.get("status") != "ok":
+        return False
+    if sorted(rec.get("paths", [])) != sorted(item["paths"]):
+        return False
+    if rec.get("has_objects") and not (out / PARTS / f"{item['id']}.objects.parquet").is_file():
+        return False
+    if not (out / PARTS / f"{item['id']}.thumb.png").is_file():
+        return False
+    if save_labels and not (out / "labels" / f"{item['id']}.tif").is_file():
+        return False
+    from napari_il6assay.batch.worker import fingerprint
+
+    for path in item["paths"]:
+        old = rec.get("inputs", {}).get(path)
+        if old is None:
+            return False
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        if st.st_size != old.get("size"):
+            return False
+        if st.st_mtime_ns != old.get("mtime_ns") and fingerprint(path)["sha256"] != old.get(
+            "sha256"
+        ):
+            return False
+    return True
+
+
+def read_objects(out: Path, pid: str) -> Any:
+    """The objects table of a finished image (None when it has none)."""
+    import pandas as pd
+
+    p = out / PARTS / f"{pid}.objects.parquet"
+    return pd.read_parquet(p) if p.is_file() else None

@@ -1,0 +1,201 @@
+"""Turn a plate folder into work items: one item per (plate, well, site) image.
+
+A work item is what one worker process reads, segments and measures. It holds file paths,
+never pixels, so submitting thousands of them to a dask cluster costs next to nothing and
+the images are read where they are processed.
+
+Channels of one site that sit in separate files (ImageXpress ``_w1``/``_w2``) are combined
+into one multichannel image in the ``livedead`` mode, the only mode that needs two channels.
+The other modes measure one channel: the lowest channel number of the site (the others are
+listed in `Plan.ignored`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: modes whose image is built from several channel files of one site
+MULTICHANNEL_MODES = frozenset({"livedead"})
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One image to segment: a site of a well, possibly made of several channel files.
+
+    Parameters
+    ----------
+    id : str
+        File-system safe identifier, unique in the run (names the part files).
+    plate : str
+        Plate id ("" when the folder holds one plate).
+    well : str
+        Canonical well id such as ``A01``.
+    site : int
+        Site (field) number within the well, 1 when the name has none.
+    paths : tuple of str
+        Absolute paths of the files, in channel order.
+    image : str
+        Human-readable image name: the paths relative to the folder, joined by ``+``.
+    n_channels, n_planes : int
+        How ``paths`` is arranged: channel-major, then z plane (Operetta writes one file per
+        plane and channel); 1 and 1 for the usual one-file image.
+    """
+
+    id: str
+    plate: str
+    well: str
+    site: int
+    paths: tuple[str, ...]
+    image: str
+    n_channels: int = 1
+    n_planes: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (JSON and pickle friendly)."""
+        d = asdict(self)
+        d["paths"] = list(self.paths)
+        return d
+
+
+@dataclass
+class Plan:
+    """All work items of a folder, plus the files that will not be measured and why."""
+
+    folder: Path
+    items: list[WorkItem]
+    ignored: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _safe(text: str) -> str:
+    return _UNSAFE.sub("-", text).strip("-") or "x"
+
+
+def _int_or(value: Any, default: int) -> int:
+    if value is None:
+        return default
+    try:
+        if isinstance(value, float) and math.isnan(value):
+            return default
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _plate_str(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and math.isnan(value):
+        return ""
+    text = str(value)
+    return "" if text in {"<NA>", "nan", "None"} else text
+
+
+def plan_from_table(files: Any, folder: str | Path, mode: str) -> Plan:
+    """Group the files of a discovered plate folder into work items.
+
+    Parameters
+    ----------
+    files : pandas.DataFrame
+        One row per image file with columns ``plate, well, site, channel, path``, as
+        returned by `napari_il6assay.io.plate_folder.discover_plate_folder`.
+    folder : str or Path
+        The plate folder (image names are given relative to it).
+    mode : str
+        Segmentation mode; ``livedead`` combines the channel files of a site.
+
+    Returns
+    -------
+    Plan
+        Items sorted by plate, well and site.
+    """
+    folder = Path(folder)
+    groups: dict[tuple[str, str, int], dict[int, list[tuple[int, str]]]] = {}
+    for row in files.itertuples(index=False):
+        plate = _plate_str(getattr(row, "plate", ""))
+        well = str(row.well)
+        site = _int_or(getattr(row, "site", None), 1)
+        channel = _int_or(getattr(row, "channel", None), 0)
+        plane = _int_or(getattr(row, "plane", None), 0)
+        chans = groups.setdefault((plate, well, site), {})
+        chans.setdefault(channel, []).append((plane, str(row.path)))
+
+    items: list[WorkItem] = []
+    ignored: list[tuple[str, str]] = []
+    for (plate, well, site), chans in sorted(groups.items()):
+        order = sorted(chans)
+        if mode not in MULTICHANNEL_MODES:
+            for ch in order[1:]:
+                for _pl, p in chans[ch]:
+                    ignored.append((p, f"mode '{mode}' measures one channel per site"))
+            order = order[:1]
+        n_planes = {len(chans[ch]) for ch in order}
+        if len(n_planes) != 1:
+            from napari_il6assay.errors import InputError
+
+            raise InputError(
+                f"the channels of {well} site {site} have different numbers of z planes",
+                path=chans[order[0]][0][1],
+                well=well,
+            )
+        paths = tuple(
+            str(Path(p).resolve()) for ch in order for _pl, p in sorted(chans[ch])
+        )
+        names = []
+        for p in paths:
+            try:
+                names.append(Path(p).relative_to(folder.resolve()).as_posix())
+            except ValueError:
+                names.append(Path(p).name)
+        prefix = f"{_safe(plate)}_" if plate else ""
+        item_id = f"{prefix}{well}_s{site}"
+        items.append(
+            WorkItem(
+                id=item_id,
+                plate=plate,
+                well=well,
+                site=site,
+                paths=paths,
+                image="+".join(names) if len(names) <= 2 else f"{names[0]} (+{len(names) - 1} files)",
+                n_channels=len(order),
+                n_planes=n_planes.pop(),
+            )
+        )
+    return Plan(folder=folder, items=items, ignored=ignored)
+
+
+def plan_folder(folder: str | Path, mode: str) -> Plan:
+    """Discover the images of a plate folder and group them into work items.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Folder of plate images (sub-folders are plates when there are several).
+    mode : str
+        Segmentation mode.
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    InputError
+        When the folder does not exist or holds no image with a well id in its name.
+    """
+    from napari_il6assay.errors import InputError
+    from napari_il6assay.io.plate_folder import discover_plate_folder
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError("not a folder", path=folder)
+    files = discover_plate_folder(folder)
+    if len(files) == 0:
+        raise InputError("no image file with a well id in its name (e.g. A01.tif)", path=folder)
+    return plan_from_table(files, folder, mode)

@@ -1,0 +1,310 @@
+"""From per-image parts to the plate's tables: images, objects, wells, conditions, fits.
+
+Sites of a well are aggregated into the well's row of ``wells.csv`` like this:
+
+- ``readout`` and every other per-image measure: the mean over the well's sites. Sites
+  of one well have the same size, so for fractions (``area_fraction``) the mean is the
+  area-weighted value; for counts (``sphere_count``) it is the count per field, which keeps
+  wells comparable when a site failed.
+- ``live_fraction``: area-weighted over the sites, sum(live area) / sum(live + dead area),
+  when the images report those areas; the mean otherwise.
+- ``n_objects``: the sum over sites (objects measured in the well).
+- ``image``: the site image names joined by ``;``; ``qc_flag``: the distinct site flags
+  joined by ``;``; ``n_sites``: sites measured.
+
+Wells of the layout without a measured image (failed or missing) are left out of
+``wells.csv`` (failed ones are in ``errors.csv``); images of wells the layout does not list
+are left out too and reported in ``run.json`` (``unlisted_wells``).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: wells.csv columns of INTERFACE.md, in order
+WELL_COLUMNS = [
+    "plate",
+    "well",
+    "image",
+    "cell_line",
+    "drug",
+    "concentration_M",
+    "drug_b",
+    "concentration_b",
+    "role",
+    "readout",
+    "viability",
+    "qc_flag",
+]
+#: layout columns carried into wells.csv after the INTERFACE ones
+LAYOUT_EXTRA = [
+    "concentration",
+    "unit",
+    "unit_b",
+    "concentration_b_M",
+    "replicate",
+    "parental",
+    "row",
+    "column",
+]
+_META = {"readout", "readout_name", "n_objects", "calibrated"}
+_LIVE_AREA = ("live_area_um2", "live_area_px", "live_area")
+_DEAD_AREA = ("dead_area_um2", "dead_area_px", "dead_area")
+
+
+def images_table(records: list[dict[str, Any]], mode: str) -> pd.DataFrame:
+    """``images.csv``: one row per measured image (site).
+
+    Columns ``image, mode, readout, n_objects`` + the mode's measures, then ``plate, well,
+    site, qc_flag, pixel_size_um, id``.
+    """
+    rows = []
+    measure_names: list[str] = []
+    for rec in records:
+        m = rec.get("measures", {})
+        for k in m:
+            if k not in measure_names:
+                measure_names.append(k)
+        rows.append(
+            {
+                "image": rec["image"],
+                "mode": mode,
+                **m,
+                "plate": rec["plate"],
+                "well": rec["well"],
+                "site": int(rec["site"]),
+                "qc_flag": rec.get("qc_flag", "") or "",
+                "pixel_size_um": rec.get("pixel_size_um"),
+                "id": rec["id"],
+            }
+        )
+    head = ["image", "mode", "readout", "n_objects"]
+    rest = [k for k in measure_names if k not in head]
+    tail = ["plate", "well", "site", "qc_flag", "pixel_size_um", "id"]
+    cols = head + [c for c in rest if c not in tail] + tail
+    df = pd.DataFrame(rows, columns=cols)
+    return df.sort_values(["plate", "well", "site"], kind="stable").reset_index(drop=True)
+
+
+def objects_table(out: Path, records: list[dict[str, Any]]) -> pd.DataFrame:
+    """``objects.csv``: every object of every image, ``image, well`` first."""
+    from napari_il6assay.batch.parts import read_objects
+
+    frames = []
+    for rec in records:
+        obj = read_objects(out, rec["id"])
+        if obj is None:
+            continue
+        obj = obj.copy()
+        for col in ("image", "well", "plate", "site"):
+            if col in obj.columns:
+                obj = obj.drop(columns=col)
+        obj.insert(0, "image", rec["image"])
+        obj.insert(1, "well", rec["well"])
+        obj["plate"] = rec["plate"]
+        obj["site"] = int(rec["site"])
+        frames.append(obj)
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=["image", "well", "label", "plate", "site"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def _first(cols: Any, names: tuple[str, ...]) -> str | None:
+    return next((n for n in names if n in cols), None)
+
+
+def aggregate_sites(images: pd.DataFrame) -> pd.DataFrame:
+    """One row per (plate, well) from the site rows of ``images.csv`` (see module notes)."""
+    if images.empty:
+        return pd.DataFrame(columns=["plate", "well", "image", "readout", "n_objects", "qc_flag"])
+    numeric = [
+        c
+        for c in images.columns
+        if c not in {"site", "pixel_size_um", "n_objects"}
+        and pd.api.types.is_numeric_dtype(images[c])
+        and not pd.api.types.is_bool_dtype(images[c])
+    ]
+    live = _first(images.columns, _LIVE_AREA)
+    dead = _first(images.columns, _DEAD_AREA)
+    rows = []
+    for (plate, well), g in images.groupby(["plate", "well"], sort=True):
+        row: dict[str, Any] = {"plate": plate, "well": well}
+        row["image"] = ";".join(g["image"].astype(str))
+        for c in numeric:
+            row[c] = float(g[c].mean()) if g[c].notna().any() else math.nan
+        if "readout_name" in g.columns:
+            row["readout_name"] = str(g["readout_name"].iloc[0])
+        if "calibrated" in g.columns:
+            row["calibrated"] = bool(g["calibrated"].astype(bool).all())
+        if live and dead and "live_fraction" in g.columns and len(g) > 1:
+            tot = g[live].sum() + g[dead].sum()
+            lf = float(g[live].sum() / tot) if tot > 0 else math.nan
+            row["live_fraction"] = lf
+            if str(g.get("readout_name", pd.Series(["live_fraction"])).iloc[0]) == "live_fraction":
+                row["readout"] = lf
+        row["n_objects"] = int(g["n_objects"].fillna(0).sum()) if "n_objects" in g else 0
+        flags = sorted({f for f in g["qc_flag"].astype(str) if f and f != "nan"})
+        row["qc_flag"] = ";".join(flags)
+        row["n_sites"] = len(g)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _blank(v: Any) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, float) and math.isnan(v):
+        return True
+    try:
+        if pd.isna(v):
+            return True
+    except (TypeError, ValueError):
+        pass
+    return str(v).strip() == ""
+
+
+def join_layout(measured: pd.DataFrame, layout: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Attach each measured well to its layout row.
+
+    The plate ids of the layout are used when the layout has them and they name the
+    image plates (sub-folders); a layout without plate ids (or with a single one) applies to
+    every plate of the folder.
+
+    Returns
+    -------
+    wells : DataFrame
+        Measured wells that the layout lists, with the layout columns.
+    unlisted : list of str
+        ``plate/well`` of measured wells the layout does not list.
+    """
+    lay = layout.copy()
+    if "plate" not in lay.columns:
+        lay["plate"] = ""
+    lay_plates = {str(p) for p in lay["plate"] if not _blank(p)}
+    img_plates = {str(p) for p in measured["plate"]}
+    by_plate = len(lay_plates) > 1 or (lay_plates and img_plates <= lay_plates)
+    if by_plate:
+        lay = lay.assign(plate=lay["plate"].map(lambda p: "" if _blank(p) else str(p)))
+        keys = ["plate", "well"]
+        merged = measured.merge(lay, on=keys, how="left", indicator=True)
+    else:
+        lay = lay.drop(columns=["plate"])
+        keys = ["well"]
+        merged = measured.merge(lay, on="well", how="left", indicator=True)
+    listed = merged["_merge"] == "both"
+    unlisted = [f"{p}/{w}" for p, w in zip(merged.loc[~listed, "plate"], merged.loc[~listed, "well"], strict=True)]
+    wells = merged.loc[listed].drop(columns="_merge").reset_index(drop=True)
+    return wells, unlisted
+
+
+def order_wells(wells: pd.DataFrame) -> pd.DataFrame:
+    """INTERFACE columns first, then layout extras, then the mode's measures."""
+    first = [c for c in WELL_COLUMNS if c in wells.columns]
+    extra = [c for c in LAYOUT_EXTRA if c in wells.columns]
+    rest = [c for c in wells.columns if c not in first and c not in extra]
+    for c in WELL_COLUMNS:
+        if c not in wells.columns:
+            wells[c] = math.nan
+    return wells[[*WELL_COLUMNS, *extra, *rest]]
+
+
+def has_combinations(wells: pd.DataFrame) -> bool:
+    """Whether any sample well holds a second agent at a non-zero concentration."""
+    if "drug_b" not in wells.columns:
+        return False
+    drug_b = wells["drug_b"].map(lambda v: not _blank(v))
+    conc = pd.to_numeric(wells.get("concentration_b"), errors="coerce").fillna(0) > 0
+    return bool((drug_b & conc).any())
+
+
+def build_tables(
+    out: Path, records: list[dict[str, Any]], layout: Any, mode: str, *, model: str = "4pl"
+) -> dict[str, Any]:
+    """Every table of a batch run from its finished parts.
+
+    Parameters
+    ----------
+    out : Path
+        Output folder (the parts are read from it).
+    records : list of dict
+        Part records of the measured images.
+    layout : Layout
+        From `napari_il6assay.io.layout.read_layout`.
+    mode : str
+        Segmentation mode.
+    model : str
+        Dose-response model.
+
+    Returns
+    -------
+    dict
+        DataFrames ``objects, images, wells, conditions, fits`` (+ ``synergy``,
+        ``potentiation`` when the layout has combinations) and ``unlisted_wells`` (list).
+    """
+    from napari_il6assay.doseresponse import normalize as _norm
+
+    images = images_table(records, mode)
+    objects = objects_table(out, records)
+    measured = aggregate_sites(images)
+    table = layout.table if hasattr(layout, "table") else layout
+    wells, unlisted = join_layout(measured, table)
+    wells = _norm.normalize_wells(wells, readout="readout")
+    wells = order_wells(wells)
+    wells = _sort_wells(wells)
+    conditions = _norm.summarize_conditions(wells)
+    tables: dict[str, Any] = {
+        "objects": objects,
+        "images": images,
+        "wells": wells,
+        "conditions": conditions,
+    }
+    tables["fits"] = fit_table(wells, model=model)
+    if has_combinations(wells):
+        tables.update(combination_tables(wells))
+    tables["unlisted_wells"] = unlisted
+    return tables
+
+
+def _sort_wells(wells: pd.DataFrame) -> pd.DataFrame:
+    from napari_il6assay.io.plate_folder import split_well
+
+    rc = wells["well"].map(split_well)
+    return (
+        wells.assign(_r=rc.map(lambda t: t[0]), _c=rc.map(lambda t: t[1]))
+        .sort_values(["plate", "_r", "_c"], kind="stable")
+        .drop(columns=["_r", "_c"])
+        .reset_index(drop=True)
+    )
+
+
+def fit_table(wells: pd.DataFrame, *, model: str = "4pl") -> pd.DataFrame:
+    """``fits.csv``: curves per cell line and drug, with fold resistance vs the parental."""
+    from napari_il6assay.doseresponse import fit as _fit
+
+    return _fit.fit_curves(wells, response="viability", model=model)
+
+
+def combination_tables(wells: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """``synergy`` and ``potentiation`` tables of the combination block."""
+    from napari_il6assay.doseresponse import synergy as _syn
+
+    out: dict[str, pd.DataFrame] = {}
+    out["synergy"] = _syn.synergy_table(wells, response="viability")
+    if hasattr(_syn, "potentiation_table"):
+        out["potentiation"] = _syn.potentiation_table(wells, response="viability")
+    return out
+
+
+def nan_to_none(v: Any) -> Any:
+    """JSON-friendly scalar."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v

@@ -1,0 +1,273 @@
+"""What one worker process does with one work item: read, segment, measure, draw.
+
+`process_item` runs inside the dask worker. It reads the image files itself (the client
+only sends paths), so pixel arrays never travel through the scheduler. It never raises for
+a bad image: the failure comes back as ``status="error"`` with the stage and the message, so
+one corrupt file cannot stop a plate.
+
+What travels back is small: the measures, the objects table, the QC overlay as PNG bytes, a
+thumbnail with the outline for the report, and the label image only when it is to be saved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+THUMB_SIZE = 160
+
+
+def fingerprint(path: str | Path) -> dict[str, Any]:
+    """Size, modification time and sha256 of a file.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    dict
+        ``{"size": int, "mtime_ns": int, "sha256": str}``.
+    """
+    st = os.stat(path)
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": h.hexdigest()}
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
+    """Encode an RGB(A) uint8 or gray array as PNG."""
+    from PIL import Image
+
+    arr = np.asarray(rgb)
+    if arr.dtype != np.uint8:
+        arr = _to_uint8(arr)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG", optimize=False, compress_level=3)
+    return buf.getvalue()
+
+
+def _to_uint8(arr: np.ndarray) -> np.ndarray:
+    a = np.asarray(arr, dtype=np.float32)
+    finite = a[np.isfinite(a)]
+    if finite.size == 0:
+        return np.zeros(a.shape, np.uint8)
+    lo, hi = np.percentile(finite, [0.5, 99.5])
+    if hi <= lo:
+        hi = lo + 1.0
+    return (np.clip((a - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
+
+
+def display_rgb(data: np.ndarray, axes: str, rgb: bool) -> np.ndarray:
+    """An RGB uint8 view of an image for thumbnails (stacks: max projection).
+
+    Two-channel fluorescence is shown green (channel 1) and magenta (channel 2).
+    """
+    a = np.asarray(data)
+    if axes.startswith("Z"):
+        a = a.max(axis=0)
+        axes = axes[1:]
+    if axes == "YX":
+        g = _to_uint8(a)
+        return np.stack([g, g, g], axis=-1)
+    # YXC
+    if rgb:
+        c = a[..., :3]
+        return c if c.dtype == np.uint8 else _to_uint8(c)
+    chans = [_to_uint8(a[..., i]) for i in range(a.shape[-1])]
+    if len(chans) == 1:
+        return np.stack([chans[0]] * 3, axis=-1)
+    live, dead = chans[0], chans[1]
+    return np.stack([dead, live, dead], axis=-1)
+
+
+def thumbnail(display: np.ndarray, labels: np.ndarray | None, size: int = THUMB_SIZE) -> np.ndarray:
+    """Shrink an RGB image to at most ``size`` pixels and draw the object outlines on it.
+
+    The outline is computed at thumbnail scale (labels shrunk by nearest neighbour), so it
+    stays one crisp pixel wide instead of vanishing in the downsampling.
+    """
+    from PIL import Image
+    from skimage.segmentation import find_boundaries
+
+    h, w = display.shape[:2]
+    scale = min(1.0, size / max(h, w))
+    th, tw = max(1, round(h * scale)), max(1, round(w * scale))
+    img = np.asarray(Image.fromarray(display).resize((tw, th), Image.Resampling.BILINEAR))
+    img = img.copy()
+    if labels is not None:
+        lab = np.asarray(labels)
+        if lab.ndim == 3:  # z-stack: outline of the projected mask
+            lab = lab.max(axis=0)
+        yi = np.minimum((np.arange(th) / scale).astype(int), h - 1)
+        xi = np.minimum((np.arange(tw) / scale).astype(int), w - 1)
+        small = lab[np.ix_(yi, xi)]
+        edge = find_boundaries(small, mode="inner")
+        img[edge] = (255, 220, 0)
+    return img
+
+
+def read_item(paths: list[str], n_channels: int = 1, n_planes: int = 1) -> Any:
+    """Read the file(s) of a work item as one `ImageData`.
+
+    Several files are one plane or channel each, channel-major (see `WorkItem`): planes are
+    stacked first (Z), channels last (C).
+    """
+    from dataclasses import replace
+
+    from napari_il6assay.errors import ImageReadError
+    from napari_il6assay.io.images import read_image
+
+    if len(paths) == 1:
+        img = read_image(paths[0])
+        return replace(img, data=np.asarray(img.data))
+    images = [read_image(p) for p in paths]
+    for p, img in zip(paths, images, strict=True):
+        if img.axes != "YX":
+            raise ImageReadError(
+                f"expected one gray plane per file to combine {len(paths)} files, "
+                f"got axes {img.axes}",
+                path=p,
+            )
+    planes = [np.asarray(img.data) for img in images]
+    shapes = {pl.shape for pl in planes}
+    if len(shapes) != 1:
+        raise ImageReadError(
+            f"the files of one site differ in shape: {sorted(shapes)}", path=paths[0]
+        )
+    arr = np.stack(planes).reshape((n_channels, n_planes, *planes[0].shape))
+    first = images[0]
+    if n_planes > 1:
+        data, axes = np.moveaxis(arr, 0, -1), "ZYXC"  # (Z, Y, X, C)
+    else:
+        data, axes = np.moveaxis(arr[:, 0], 0, -1), "YXC"
+    if n_channels == 1:
+        data, axes = data[..., 0], axes[:-1]
+    return replace(
+        first,
+        data=data,
+        axes=axes,
+        rgb=False,
+        channel_names=[Path(p).name for p in paths[::n_planes]] if n_channels > 1 else None,
+    )
+
+
+def _accepts(mode: str, name: str) -> bool:
+    """Whether the mode's ``segment`` function takes keyword ``name``."""
+    import importlib
+    import inspect
+
+    try:
+        fn = importlib.import_module(f"napari_il6assay.segment.{mode}").segment
+        sig = inspect.signature(fn)
+    except (ImportError, AttributeError, TypeError, ValueError):
+        return False
+    return name in sig.parameters
+
+
+def _clean_measures(measures: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in measures.items():
+        if isinstance(v, np.generic):
+            v = v.item()
+        if isinstance(v, (int, float, str, bool)) or v is None:
+            out[k] = v
+    return out
+
+
+def process_item(
+    item: dict[str, Any],
+    mode: str,
+    *,
+    pixel_size_um: float | None = None,
+    voxel_size_um: tuple[float, float, float] | None = None,
+    save_labels: bool = False,
+    params: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Read, segment and measure one work item; never raises for a bad image.
+
+    Parameters
+    ----------
+    item : dict
+        `WorkItem.to_dict()`.
+    mode : str
+        Segmentation mode.
+    pixel_size_um, voxel_size_um : optional
+        Calibration given by the user; it wins over the file's metadata.
+    save_labels : bool
+        Return the label image too.
+    params : dict, optional
+        Extra keyword arguments of `segment_image`.
+
+    Returns
+    -------
+    dict
+        ``status`` ("ok" or "error"), ``inputs`` (fingerprint per path), and for "ok":
+        ``measures``, ``qc_flag``, ``objects`` (DataFrame), ``overlay_png``, ``thumb_png``,
+        ``labels`` (or None), ``pixel_size_um``, ``voxel_size_um``; for "error": ``stage``,
+        ``error``, ``error_path``.
+    """
+    t0 = time.perf_counter()
+    result: dict[str, Any] = {"id": item["id"], "status": "ok", "inputs": {}}
+    stage = "read"
+    current = item["paths"][0]
+    try:
+        for p in item["paths"]:
+            current = p
+            result["inputs"][p] = fingerprint(p)
+        img = read_item(item["paths"], item.get("n_channels", 1), item.get("n_planes", 1))
+        current = item["paths"][0]
+
+        stage = "segment"
+        from napari_il6assay.segment import segment_image
+
+        px = pixel_size_um if pixel_size_um is not None else img.pixel_size_um
+        vox = voxel_size_um
+        if vox is None and img.axes.startswith("Z"):
+            vox = img.voxel_size_um
+        kwargs = dict(params or {})
+        if "axes" not in kwargs and _accepts(mode, "axes"):
+            kwargs["axes"] = img.axes
+        seg = segment_image(
+            img.data, mode, pixel_size_um=px, voxel_size_um=vox, rgb=img.rgb, **kwargs
+        )
+
+        stage = "qc"
+        labels = np.asarray(seg.labels)
+        disp = display_rgb(img.data, img.axes, img.rgb)
+        result["thumb_png"] = png_bytes(thumbnail(disp, labels))
+        overlay = seg.overlay
+        if overlay is None:
+            overlay = thumbnail(disp, labels, size=max(disp.shape[:2]))
+        result["overlay_png"] = png_bytes(np.asarray(overlay))
+        result["labels"] = labels.astype(np.int32, copy=False) if save_labels else None
+        result["measures"] = _clean_measures(dict(seg.measures))
+        result["qc_flag"] = str(seg.qc_flag or "")
+        result["objects"] = seg.objects
+        result["pixel_size_um"] = None if px is None else float(px)
+        result["voxel_size_um"] = None if vox is None else [float(v) for v in vox]
+    except Exception as exc:  # noqa: BLE001 - one bad image must not stop the plate
+        loc = getattr(exc, "location", None)
+        result.update(
+            status="error",
+            stage=stage,
+            error_path=str(getattr(loc, "path", None) or current),
+            error=f"{type(exc).__name__}: {getattr(exc, 'reason', None) or exc}".strip(),
+        )
+        if not hasattr(exc, "location"):
+            # unexpected failures keep the last frame, the one that explains them
+            tb = traceback.extract_tb(exc.__traceback__)
+            if tb:
+                last = tb[-1]
+                result["error"] += f" ({Path(last.filename).name}:{last.lineno})"
+    result["seconds"] = time.perf_counter() - t0
+    return result

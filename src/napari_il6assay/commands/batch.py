@@ -1,0 +1,145 @@
+"""``il6assay batch FOLDER --layout FILE --mode MODE --out DIR``: a plate folder end to end."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from napari_il6assay.errors import InputError
+
+MODES = ("colony", "livedead", "spheroid", "spheroid3d", "spheres")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``il6assay batch``."""
+    p.add_argument("folder", metavar="FOLDER", help="plate folder (sub-folders = plates)")
+    p.add_argument("--layout", required=True, metavar="FILE", help="plate layout CSV/TSV/XLSX")
+    p.add_argument("--mode", required=True, choices=MODES, help="assay / segmentation mode")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (new or empty)")
+    p.add_argument(
+        "--workers", type=int, default=None, metavar="N",
+        help="local worker processes (default: all cores)",
+    )
+    p.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS",
+        help="running dask.distributed scheduler, e.g. tcp://host:8786 (workers must see "
+        "the input paths)",
+    )
+    p.add_argument("--resume", action="store_true", help="continue a run in --out")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace the results of a previous run in --out"
+    )
+    p.add_argument("--save-labels", action="store_true", help="write label images (labels/)")
+    p.add_argument("--pixel-size", type=float, default=None, metavar="UM", help="µm per pixel")
+    p.add_argument(
+        "--voxel-size", default=None, metavar="Z,Y,X", help="voxel size in µm for z-stacks"
+    )
+    p.add_argument(
+        "--format", choices=("csv", "parquet"), default="csv",
+        help="table format; parquet writes parquet files besides the CSVs",
+    )
+    p.add_argument(
+        "--plate-format", type=int, default=96, choices=(6, 12, 24, 48, 96, 384),
+        help="wells per plate (layout validation; whole-plate colony images)",
+    )
+    p.add_argument("--model", default="4pl", choices=("4pl", "3pl", "5pl"), help="curve model")
+    p.add_argument(
+        "--min-diameter", type=float, default=None, metavar="UM",
+        help="spheres: smallest sphere counted, µm (default 50)",
+    )
+    p.add_argument("--no-report", action="store_true", help="skip report.html")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def parse_voxel(text: str | None) -> tuple[float, float, float] | None:
+    """``"2,0.5,0.5"`` -> ``(2.0, 0.5, 0.5)``."""
+    if text is None:
+        return None
+    try:
+        vals = tuple(float(v) for v in text.replace(" ", "").split(","))
+    except ValueError:
+        vals = ()
+    if len(vals) != 3 or not all(v > 0 for v in vals):
+        raise InputError(f"--voxel-size must be three positive numbers Z,Y,X, got '{text}'")
+    return vals  # type: ignore[return-value]
+
+
+def batch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """`run_batch` keyword arguments from parsed options."""
+    if args.pixel_size is not None and not args.pixel_size > 0:
+        raise InputError(f"--pixel-size must be positive, got {args.pixel_size}")
+    seg: dict[str, Any] = {}
+    if getattr(args, "min_diameter", None) is not None:
+        seg["min_diameter_um"] = args.min_diameter
+    if args.mode == "colony" and args.plate_format != 96:
+        seg["plate_format"] = args.plate_format
+    return dict(
+        workers=args.workers,
+        scheduler=args.scheduler,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        save_labels=args.save_labels,
+        pixel_size_um=args.pixel_size,
+        voxel_size_um=parse_voxel(args.voxel_size),
+        plate_format=args.plate_format,
+        formats=("csv", "parquet") if args.format == "parquet" else ("csv",),
+        report=not args.no_report,
+        quiet=args.quiet,
+        model=args.model,
+        **seg,
+    )
+
+
+def summary_lines(res: Any) -> list[str]:
+    """Short human summary of a batch result (for the terminal)."""
+    lines = [
+        f"{res.n_ok} of {res.n_images} images measured"
+        + (f", {res.n_skipped} reused from the previous run" if res.n_skipped else "")
+        + (f", {res.n_failed} failed (see {res.out / 'errors.csv'})" if res.n_failed else "")
+    ]
+    fits = res.tables.get("fits")
+    if fits is not None and len(fits):
+        from napari_il6assay.batch.report import format_molar
+
+        for _, r in fits.iterrows():
+            combo = ""
+            if str(r.get("drug_b", "") or "") not in ("", "nan", "<NA>") and r.get(
+                "concentration_b"
+            ) not in (None, 0, 0.0):
+                combo = f" + {r['drug_b']} {r['concentration_b']}"
+            cens = str(r.get("ic50_censored", "") or "")
+            cens = "" if cens in ("nan", "<NA>") else cens
+            line = (
+                f"  {r['cell_line']:<14} {r['drug']}{combo}: IC50 {cens}"
+                f"{format_molar(r['ic50_rel_M'])} "
+                f"(95% CI {format_molar(r.get('ic50_ci_low_M'))} - "
+                f"{format_molar(r.get('ic50_ci_high_M'))})"
+            )
+            fr = r.get("fold_resistance")
+            try:
+                frf = float(fr)
+            except (TypeError, ValueError):
+                frf = float("nan")
+            if frf == frf:
+                line += (
+                    f"; {frf:.3g}-fold vs {r.get('parental')} "
+                    f"(95% CI {float(r.get('fold_ci_low')):.3g} - "
+                    f"{float(r.get('fold_ci_high')):.3g})"
+                )
+            lines.append(line)
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``il6assay batch``; exit code 0, or 1 when some images failed."""
+    from napari_il6assay.batch.run import run_batch
+
+    res = run_batch(args.folder, args.layout, args.mode, args.out, **batch_kwargs(args))
+    if not args.quiet:
+        for line in summary_lines(res):
+            print(line)
+        print(f"results in {res.out}")
+    elif res.n_failed:
+        print(f"{res.n_failed} input(s) failed, see {res.out / 'errors.csv'}", file=sys.stderr)
+    return res.exit_code
