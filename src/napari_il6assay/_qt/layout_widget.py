@@ -7,7 +7,6 @@ returns (the table, or `LayoutError.problems` with their locations).
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -212,24 +211,24 @@ class LayoutWidget(QWidget):
         return ok
 
     def validate(self) -> bool:
-        """Check the table as edited (written to a temporary CSV and read back)."""
+        """Check the table as edited (`layout_from_frame`); rows keep their file numbers."""
         frame = self.table.model.frame
-        with tempfile.TemporaryDirectory() as tmp:
-            name = self.path.name if self.path is not None else "layout.csv"
-            tmp_path = Path(tmp) / (Path(name).stem + ".csv")
-            frame.to_csv(tmp_path, index=False)
-            ok = self._check(tmp_path, frame.astype(str), shown_path=self.path)
+        ok = self._check(self.path, frame, frame=frame)
         self._mark_table_rows()
         return ok
 
-    def _check(self, path: Path, raw: pd.DataFrame | None, shown_path: Path | None = None) -> bool:
+    def _check(self, path: Path | None, raw: pd.DataFrame | None,
+               frame: pd.DataFrame | None = None) -> bool:
         from napari_il6assay.errors import InputError, LayoutError
-        from napari_il6assay.io.layout import read_layout
+        from napari_il6assay.io.layout import layout_from_frame, read_layout
 
         fmt = int(self.plate_format.currentData())
         self.problems = []
         try:
-            self.layout = read_layout(path, plate_format=fmt)
+            if frame is not None:
+                self.layout = layout_from_frame(frame, fmt, path=path)
+            else:
+                self.layout = read_layout(path, plate_format=fmt)
         except LayoutError as exc:
             self.layout = None
             self.problems = list(exc.problems) or [exc]
@@ -249,15 +248,15 @@ class LayoutWidget(QWidget):
             well = getattr(getattr(prob, "location", None), "well", None)
             item.setData(Qt.ItemDataRole.UserRole, well)
             self.errors.addItem(item)
-        shown = shown_path or path
+        shown = path.name if path is not None else "layout"
         if self.layout is not None:
             t = self.layout.table
             lines_n = t["cell_line"].nunique() if "cell_line" in t.columns else 0
             drugs = t["drug"].nunique() if "drug" in t.columns else 0
             self.status.setText(
-                f"{shown.name}: {len(t)} wells, {lines_n} cell line(s), {drugs} drug(s) — valid")
+                f"{shown}: {len(t)} wells, {lines_n} cell line(s), {drugs} drug(s) — valid")
         else:
-            self.status.setText(f"{shown.name}: {len(self.problems)} problem(s) — see the red "
+            self.status.setText(f"{shown}: {len(self.problems)} problem(s) — see the red "
                                 "wells and the list below")
         return self.layout is not None
 
@@ -275,15 +274,12 @@ class LayoutWidget(QWidget):
 
     # -- saving ---------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        """Write the edited layout as CSV, TSV or XLSX (long form, the columns as edited)."""
-        from napari_il6assay._qt.table_model import save_table
+        """Write the edited layout in long form as CSV, TSV or XLSX (`write_layout`)."""
+        from napari_il6assay.io.layout import write_layout
 
         path = Path(path)
-        frame = self.table.model.frame
-        if path.suffix.lower() == ".tsv":
-            frame.to_csv(path, sep="\t", index=False)
-            return path
-        return save_table(frame, path)
+        write_layout(self.table.model.frame, path)
+        return path
 
     # -- slots ----------------------------------------------------------------------------------
     def _on_load(self) -> None:

@@ -70,8 +70,40 @@ def unit_of(name: str) -> str:
     return ""
 
 
+def _numpydoc_params(func: Callable[..., Any]) -> dict[str, tuple[str, str]]:
+    """``name -> (type text, description)`` from a numpydoc "Parameters" section."""
+    lines = (inspect.getdoc(func) or "").splitlines()
+    out: dict[str, tuple[str, str]] = {}
+    try:
+        i = next(k for k, ln in enumerate(lines) if ln.strip() == "Parameters") + 2
+    except StopIteration:
+        return out
+    names: list[str] = []
+    type_text, desc = "", []
+    while i < len(lines):
+        ln = lines[i]
+        nxt = lines[i + 1].strip() if i + 1 < len(lines) else ""
+        if ln.strip() and nxt and set(nxt) == {"-"}:
+            break  # the next section ("Returns") starts
+        if ln and not ln.startswith(" "):
+            for n in names:
+                out[n] = (type_text, " ".join(desc))
+            head, _, type_text = ln.partition(":")
+            names = [n.strip().lstrip("*") for n in head.split(",")]
+            type_text, desc = type_text.strip(), []
+        elif ln.strip():
+            desc.append(ln.strip())
+        i += 1
+    for n in names:
+        out[n] = (type_text, " ".join(desc))
+    return out
+
+
 def specs_from_signature(func: Callable[..., Any], skip: Sequence[str] = ()) -> list[ParamSpec]:
     """Parameter specs of a function's keyword parameters that have defaults.
+
+    Choices come from the annotation (``Literal[...]``) or the numpydoc type
+    (``{"auto", "dark", "bright"}``); the tooltip is the numpydoc description.
 
     Parameters
     ----------
@@ -85,6 +117,7 @@ def specs_from_signature(func: Callable[..., Any], skip: Sequence[str] = ()) -> 
     list of ParamSpec
     """
     out = []
+    docs = _numpydoc_params(func)
     for p in inspect.signature(func).parameters.values():
         if p.name in skip or p.default is inspect.Parameter.empty:
             continue
@@ -110,8 +143,14 @@ def specs_from_signature(func: Callable[..., Any], skip: Sequence[str] = ()) -> 
                 choices = [None, *choices]
         elif kind is float and d is None and "int" in ann and "float" not in ann:
             kind = int
+        type_text, desc = docs.get(p.name, ("", ""))
+        if choices is None and type_text.startswith("{") and "}" in type_text:
+            inner = type_text[1:type_text.index("}")]
+            choices = [c.strip().strip("'\"") for c in inner.split(",")]
+            if d is not None and d not in choices:
+                choices = None
         out.append(ParamSpec(name=p.name, default=d, kind=kind, unit=unit_of(p.name),
-                             choices=choices))
+                             choices=choices, doc=desc))
     return out
 
 

@@ -8,6 +8,8 @@ worker's ``yielded``/``finished`` callbacks (main thread).
 
 from __future__ import annotations
 
+import inspect
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
     from napari_il6assay.segment.result import SegmentationResult
 
 _MODES_FALLBACK = ("colony", "livedead", "spheroid", "spheroid3d", "spheres")
-_SKIP = ("image", "mode", "pixel_size_um", "voxel_size_um", "rgb")
+_SKIP = ("image", "mode", "pixel_size_um", "voxel_size_um", "rgb", "axes", "channel_names")
 
 
 @dataclass
@@ -125,7 +127,17 @@ def mode_specs(mode: str) -> list:
         except ImportError:
             return []
         func = getattr(module, f"segment_{mode}", None) or getattr(module, "segment", None)
-    return specs_from_signature(func, skip=_SKIP) if callable(func) else []
+    if not callable(func):
+        return []
+    specs = specs_from_signature(func, skip=_SKIP)
+    # ``segment(..., **params)`` passes the rest to the mode's detector: offer those too.
+    detector = getattr(sys.modules.get(func.__module__), "detect", None)
+    if callable(detector) and any(
+        p.kind is p.VAR_KEYWORD for p in inspect.signature(func).parameters.values()
+    ):
+        seen = {s.name for s in specs}
+        specs += [s for s in specs_from_signature(detector, skip=_SKIP) if s.name not in seen]
+    return specs
 
 
 def features_table(result: SegmentationResult) -> Any:

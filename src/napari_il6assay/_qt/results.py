@@ -1,0 +1,196 @@
+"""The results of a batch run as the panel uses them: its tables, and where each well's image
+and label image are. No Qt here; the panel and the tests use it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: tables the panel reads from a batch output folder (``<name>.csv``)
+TABLES = ("wells", "images", "conditions", "fits", "synergy", "potentiation", "objects")
+
+
+@dataclass
+class WellImage:
+    """Where one well's (first site's) image and labels are.
+
+    Parameters
+    ----------
+    well : str
+    plate : str
+    paths : list of Path
+        The image files (several for a multi-file, e.g. live/dead, image), in channel order.
+    labels : Path or None
+        ``labels/<id>.tif`` of the run, when it saved labels.
+    pixel_size_um : float or None
+    image_id : str
+        The run's id of the image (names its label and QC files).
+    """
+
+    well: str
+    plate: str
+    paths: list[Path]
+    labels: Path | None
+    pixel_size_um: float | None
+    image_id: str = ""
+
+
+@dataclass
+class Results:
+    """A batch run's output folder, read back.
+
+    Parameters
+    ----------
+    out : Path or None
+        The output folder (None for tables handed over in memory without one).
+    tables : dict of str -> DataFrame
+    run_info : dict
+        ``run.json``.
+    """
+
+    out: Path | None
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    run_info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def folder(self) -> Path | None:
+        """The input plate folder of the run (from ``run.json``)."""
+        f = self.run_info.get("folder")
+        return Path(f) if f else None
+
+    @property
+    def mode(self) -> str | None:
+        """The segmentation mode of the run."""
+        return self.run_info.get("mode")
+
+    def table(self, name: str) -> pd.DataFrame:
+        """One table (empty if the run did not write it)."""
+        t = self.tables.get(name)
+        return t if t is not None else pd.DataFrame()
+
+    def well_image(self, well: str, plate: str | None = None) -> WellImage | None:
+        """The image files and labels of a well's first site, or None when unknown."""
+        images = self.table("images")
+        wells = self.table("wells")
+        plate_s = "" if plate is None or _missing(plate) else str(plate)
+        row = None
+        if len(images) and "well" in images.columns:
+            m = images["well"].astype(str) == well
+            if plate_s and "plate" in images.columns:
+                m &= images["plate"].fillna("").astype(str) == plate_s
+            if m.any():
+                row = images[m].iloc[0]
+        if row is None and len(wells) and "image" in wells.columns:
+            m = wells["well"].astype(str) == well
+            if plate_s and "plate" in wells.columns:
+                m &= wells["plate"].fillna("").astype(str) == plate_s
+            if m.any():
+                row = wells[m].iloc[0]
+        if row is None or _missing(row.get("image")):
+            return None
+        first_site = str(row["image"]).split(";")[0]
+        base = self.folder
+        paths = []
+        for name in first_site.split("+"):
+            p = Path(name.strip())
+            if not p.is_absolute() and base is not None:
+                p = base / p
+            paths.append(p)
+        image_id = "" if _missing(row.get("id")) else str(row.get("id"))
+        labels = None
+        if image_id and self.out is not None:
+            cand = self.out / "labels" / f"{image_id}.tif"
+            labels = cand if cand.is_file() else None
+        px = row.get("pixel_size_um")
+        if _missing(px):
+            px = self.run_info.get("parameters", {}).get("pixel_size_um")
+        return WellImage(
+            well=well,
+            plate=plate_s,
+            paths=paths,
+            labels=labels,
+            pixel_size_um=None if _missing(px) else float(px),
+            image_id=image_id,
+        )
+
+
+def _missing(v: Any) -> bool:
+    if v is None:
+        return True
+    try:
+        return bool(pd.isna(v)) or (isinstance(v, str) and v.strip() == "")
+    except (TypeError, ValueError):
+        return False
+
+
+def load_results(out: str | Path) -> Results:
+    """Read a batch output folder (``wells.csv`` at least).
+
+    Parameters
+    ----------
+    out : str or Path
+        Folder written by ``il6assay batch`` / `run_batch`.
+
+    Returns
+    -------
+    Results
+
+    Raises
+    ------
+    InputError
+        When the folder has no ``wells.csv``.
+    """
+    from napari_il6assay.errors import InputError
+
+    out = Path(out)
+    if not (out / "wells.csv").is_file():
+        raise InputError("not a batch output folder (no wells.csv)", path=out)
+    tables = {}
+    for name in TABLES:
+        p = out / f"{name}.csv"
+        if p.is_file():
+            tables[name] = pd.read_csv(p, keep_default_na=True)
+    info: dict[str, Any] = {}
+    if (out / "run.json").is_file():
+        info = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    return Results(out=out, tables=tables, run_info=info)
+
+
+def well_key(plate: Any, well: Any) -> str:
+    """Stable text key of a well: ``A01`` or ``plate/A01``."""
+    return str(well) if _missing(plate) or str(plate) == "" else f"{plate}/{well}"
+
+
+def mark_excluded(wells: pd.DataFrame, keys: set[str]) -> pd.DataFrame:
+    """Wells with the given keys set to ``role = exclude`` and ``qc_flag`` noting it.
+
+    Parameters
+    ----------
+    wells : pandas.DataFrame
+        ``wells.csv``.
+    keys : set of str
+        `well_key` of the wells to exclude.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy; the original roles stay in ``role_original``.
+    """
+    w = wells.copy()
+    if "role_original" not in w.columns:
+        w["role_original"] = w["role"] if "role" in w.columns else "sample"
+    plate = w["plate"] if "plate" in w.columns else pd.Series([""] * len(w), index=w.index)
+    k = np.array([well_key(p, x) for p, x in zip(plate, w["well"], strict=True)])
+    hit = np.isin(k, list(keys))
+    w["role"] = w["role_original"].astype(object).where(~hit, "exclude")
+    flags = w["qc_flag"].astype(object).where(w["qc_flag"].notna(), "") if "qc_flag" in w \
+        else pd.Series([""] * len(w), index=w.index, dtype=object)
+    flags = flags.astype(str).str.replace(r"(^|;)excluded_by_user", "", regex=True).str.strip(";")
+    flags = flags.where(~hit, (flags + ";excluded_by_user").str.strip(";"))
+    w["qc_flag"] = flags
+    return w
