@@ -123,33 +123,57 @@ def write_tables(
 def write_xlsx(path: Path, frames: dict[str, pd.DataFrame]) -> Path:
     """``results.xlsx``: one sheet per table, in `TABLE_ORDER`.
 
-    A table longer than a sheet can hold (over a million objects) is cut, and a
-    ``notes`` sheet says so; the CSV keeps every row.
+    The workbook is streamed (openpyxl write-only mode), so a large objects table does not
+    hold a million cell objects in memory. A table longer than a sheet can hold is cut, and
+    a ``notes`` sheet says so; the CSV keeps every row.
     """
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
     notes = []
+    names = [n for n in TABLE_ORDER if n in frames] + [n for n in frames if n not in TABLE_ORDER]
+    for name in names:
+        df = frames[name]
+        if len(df) > _XLSX_MAX_ROWS:
+            notes.append(f"{name}: first {_XLSX_MAX_ROWS} of {len(df)} rows (see {name}.csv)")
+            df = df.iloc[:_XLSX_MAX_ROWS]
+        ws = wb.create_sheet(title=name[:31])
+        ws.append([str(c) for c in df.columns])
+        cols = [df[c].to_numpy(dtype=object) for c in df.columns]
+        for i in range(len(df)):
+            ws.append([_cell(col[i]) for col in cols])
+    if notes:
+        ws = wb.create_sheet(title="notes")
+        ws.append(["note"])
+        for n in notes:
+            ws.append([n])
     buf = io.BytesIO()
-    with pd.ExcelWriter(buf, engine="openpyxl") as xw:
-        names = [n for n in TABLE_ORDER if n in frames] + [
-            n for n in frames if n not in TABLE_ORDER
-        ]
-        for name in names:
-            df = frames[name]
-            if len(df) > _XLSX_MAX_ROWS:
-                notes.append(f"{name}: first {_XLSX_MAX_ROWS} of {len(df)} rows (see {name}.csv)")
-                df = df.iloc[:_XLSX_MAX_ROWS]
-            _excel_ready(df).to_excel(xw, sheet_name=name[:31], index=False)
-        if notes:
-            pd.DataFrame({"note": notes}).to_excel(xw, sheet_name="notes", index=False)
+    wb.save(buf)
     atomic_bytes(path, buf.getvalue())
     return path
 
 
-def _excel_ready(df: pd.DataFrame) -> pd.DataFrame:
-    out = df.copy()
-    for c in out.columns:
-        if isinstance(out[c].dtype, pd.StringDtype) or out[c].dtype == object:
-            out[c] = out[c].astype(object).where(out[c].notna(), None)
-    return out
+def _cell(v: Any) -> Any:
+    """An Excel-friendly value: NaN/NA -> empty, numpy scalars -> Python."""
+    if v is None:
+        return None
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    try:
+        if v is pd.NA or v is pd.NaT:
+            return None
+    except TypeError:
+        pass
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+        try:
+            v = v.item()
+        except (TypeError, ValueError):
+            return str(v)
+        if isinstance(v, float) and math.isnan(v):
+            return None
+    if isinstance(v, (int, float, str, bool)):
+        return v
+    return str(v)
 
 
 # ---------------------------------------------------------------- Prism tables
