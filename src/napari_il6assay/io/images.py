@@ -275,7 +275,19 @@ def _read_tiff(path: Path, lazy: bool) -> ImageData:
     import tifffile
 
     filesize = path.stat().st_size
-    with _TiffWarnings() as warned, tifffile.TiffFile(path) as tif:
+    open_kw: dict[str, Any] = {}
+    with tifffile.TiffFile(path) as tif:
+        # tifffile writes each page of a plain multi-page file as its own "shaped" series;
+        # other software's page stacks come as one generic series: read both as a stack
+        series_list = tif.series
+        if (
+            len(series_list) > 1
+            and tif.is_shaped
+            and not (tif.is_ome or tif.is_imagej)
+            and len({(tuple(s.shape), str(s.dtype), s.axes) for s in series_list}) == 1
+        ):
+            open_kw["is_shaped"] = False
+    with _TiffWarnings() as warned, tifffile.TiffFile(path, **open_kw) as tif:
         if not tif.series:
             raise ImageReadError("the TIFF holds no image", path=path)
         series = tif.series[0]
@@ -312,7 +324,7 @@ def _read_tiff(path: Path, lazy: bool) -> ImageData:
         nbytes = math.prod(shape) * dtype.itemsize
         data: Any = None
         if lazy:
-            data = _lazy_tiff(path, tif, series, shape, dtype)
+            data = _lazy_tiff(path, series, shape, dtype, open_kw)
         else:
             if nbytes > _MAX_EAGER_BYTES:
                 raise ImageReadError(
@@ -478,10 +490,14 @@ def _apply_plan(data: Any, plan: _AxisPlan) -> Any:
     return data
 
 
-def _lazy_tiff(path: Path, tif: Any, series: Any, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+def _lazy_tiff(
+    path: Path, series: Any, shape: tuple[int, ...], dtype: np.dtype, open_kw: dict[str, Any]
+) -> Any:
     import tifffile
 
     try:
+        if open_kw:
+            raise ValueError("page stack")  # pages are separate: no single memory map
         return tifffile.memmap(path, series=0, mode="r")
     except Exception:  # noqa: BLE001 - compressed or non-contiguous: read plane by plane
         pass
@@ -492,21 +508,26 @@ def _lazy_tiff(path: Path, tif: Any, series: Any, shape: tuple[int, ...], dtype:
     n_pages = math.prod(shape) // max(1, math.prod(page_shape))
     if n_pages <= 1:
         arr = da.from_delayed(
-            dask.delayed(_read_tiff_key)(str(path), 0, page_shape), page_shape, dtype
+            dask.delayed(_read_tiff_key)(str(path), 0, page_shape, open_kw), page_shape, dtype
         )
         return arr.reshape(shape)
     planes = [
-        da.from_delayed(dask.delayed(_read_tiff_key)(str(path), i, page_shape), page_shape, dtype)
+        da.from_delayed(
+            dask.delayed(_read_tiff_key)(str(path), i, page_shape, open_kw), page_shape, dtype
+        )
         for i in range(n_pages)
     ]
     return da.stack(planes).reshape(shape)
 
 
-def _read_tiff_key(path: str, key: int, page_shape: tuple[int, ...]) -> np.ndarray:
+def _read_tiff_key(
+    path: str, key: int, page_shape: tuple[int, ...], open_kw: dict[str, Any]
+) -> np.ndarray:
     import tifffile
 
     try:
-        arr = tifffile.imread(path, series=0, key=key)
+        with tifffile.TiffFile(path, **open_kw) as tif:
+            arr = tif.series[0].asarray(key=key)
     except Exception as exc:  # noqa: BLE001
         raise ImageReadError(f"cannot read plane {key}: {exc}", path=path) from exc
     return np.asarray(arr).reshape(page_shape)
