@@ -385,7 +385,11 @@ class SegmentWidget(QWidget):
         if self.worker is not None and self.worker.abort_requested:
             return
         job, result = item
-        layer = self._show(job, result)
+        try:
+            layer = self._show(job, result)
+        except Exception as exc:  # noqa: BLE001 - shown to the user, not lost in the loop
+            self._on_error(exc)
+            return
         self.results[layer.name] = result
         n = len(result.objects)
         msg = f"{job.name}: {n} object(s), readout {result.readout:.4g}"
@@ -412,10 +416,11 @@ class SegmentWidget(QWidget):
         if outline in self.viewer.layers:
             self.viewer.layers[outline].data = labels
         else:
-            self.viewer.add_labels(
+            edge = self.viewer.add_labels(
                 labels, name=outline, scale=job.scale, translate=job.translate,
-                contour=2, opacity=1.0, blending="translucent_no_depth",
+                opacity=1.0, blending="translucent_no_depth",
             )
+            edge.contour = 2
         layer.metadata["il6assay"] = {"measures": dict(result.measures),
                                       "qc_flag": result.qc_flag}
         self.table.set_frame(features.drop(columns=["index"]))

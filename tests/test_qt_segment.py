@@ -1,0 +1,125 @@
+"""Segment & measure widget: runs the engine in a worker, adds labels with features."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def viewer_and_widget(make_napari_viewer):
+    from napari_il6assay._qt.segment_widget import SegmentWidget
+
+    viewer = make_napari_viewer()
+    widget = SegmentWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    return viewer, widget
+
+
+def _wait(qtbot, widget):
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+
+
+def test_segment_spheroid_adds_labels_with_features(viewer_and_widget, qtbot):
+    from napari_il6assay.synthetic.spheroid import make_spheroid_2d
+
+    viewer, widget = viewer_and_widget
+    sample = make_spheroid_2d(3, size=256, pixel_size_um=4.0, diameter_um=400.0)
+    viewer.add_image(sample.image, name="spheroid", scale=(4.0, 4.0))
+    widget.select_layers(["spheroid"])
+    widget.mode.setCurrentText("spheroid")
+    # Parameters come from the engine with its defaults and units.
+    names = widget.params.values()
+    assert "polarity" in names and names["polarity"] == "auto"
+
+    worker = widget.run()
+    assert worker is not None
+    _wait(qtbot, widget)
+
+    labels = viewer.layers["spheroid labels"]
+    assert labels.scale.tolist() == [4.0, 4.0]
+    assert labels.data.shape == sample.image.shape[:2]
+    feats = labels.features
+    n = int(labels.data.max())
+    assert n >= 1 and len(feats) == n
+    assert feats["index"].tolist() == list(range(1, n + 1))
+    # Calibrated from the layer scale: the area in um^2 is the pixel count x 16.
+    main = feats.sort_values("area_px").iloc[-1]
+    assert main["area_um2"] == pytest.approx(main["area_px"] * 16.0)
+    truth_area = float(sample.labels.astype(bool).sum()) * 16.0
+    assert main["area_um2"] == pytest.approx(truth_area, rel=0.08)
+    outline = viewer.layers["spheroid outlines"]
+    assert outline.contour > 0
+    np.testing.assert_array_equal(outline.data, labels.data)
+    # The objects table shows the same rows, sorts, and exports.
+    model = widget.table.model
+    assert model.rowCount() == n
+    assert "area_um2" in model.frame.columns
+
+
+def test_objects_table_sorts_and_exports(viewer_and_widget, qtbot, tmp_path):
+    import pandas as pd
+    from qtpy.QtCore import Qt
+
+    from napari_il6assay.synthetic.spheres import make_sphere_well
+
+    viewer, widget = viewer_and_widget
+    sample = make_sphere_well(1)
+    img = sample.image
+    if img.ndim == 2 and max(img.shape) > 512:
+        step = int(np.ceil(max(img.shape) / 512))
+        img, px = img[::step, ::step], sample.pixel_size_um * step
+    else:
+        px = sample.pixel_size_um
+    viewer.add_image(img, name="spheres", scale=(px, px))
+    widget.select_layers(["spheres"])
+    widget.mode.setCurrentText("spheres")
+    widget.run()
+    _wait(qtbot, widget)
+    model = widget.table.model
+    assert model.rowCount() >= 3
+    col = list(model.frame.columns).index("area_um2")
+    model.sort(col, Qt.SortOrder.DescendingOrder)
+    areas = model.frame["area_um2"].to_numpy()
+    assert np.all(np.diff(areas) <= 0)
+    out = widget.table.export(tmp_path / "objects.csv")
+    back = pd.read_csv(out)
+    assert len(back) == model.rowCount()
+    assert back["area_um2"].iloc[0] == pytest.approx(areas.max())
+
+
+def test_failure_shows_a_notification(viewer_and_widget, qtbot, monkeypatch):
+    from napari_il6assay._qt import segment_widget as sw
+
+    viewer, widget = viewer_and_widget
+    # A 2D plane given to the 3D mode: the engine refuses it with a SegmentationError.
+    viewer.add_image(np.random.default_rng(0).random((64, 64)), name="plane")
+    widget.select_layers(["plane"])
+    widget.mode.setCurrentText("spheroid3d")
+    shown = []
+    monkeypatch.setattr("napari.utils.notifications.show_error", shown.append)
+    widget.run()
+    _wait(qtbot, widget)
+    assert len(shown) == 1
+    assert shown[0].startswith("Segmentation failed:") and "spheroid3d" in shown[0]
+    assert "plane labels" not in viewer.layers
+    assert widget.status.text().startswith("Failed:")
+    assert sw  # module imported
+
+
+def test_parameter_change_reruns_when_auto(viewer_and_widget, qtbot):
+    from napari_il6assay.synthetic.spheroid import make_spheroid_2d
+
+    viewer, widget = viewer_and_widget
+    sample = make_spheroid_2d(5, size=192, pixel_size_um=4.0, diameter_um=300.0)
+    viewer.add_image(sample.image, name="s", scale=(4.0, 4.0))
+    widget.select_layers(["s"])
+    widget.mode.setCurrentText("spheroid")
+    widget._debounce.setInterval(50)
+    widget.auto.setChecked(True)
+    widget.params.set_value("polarity", "dark")
+    qtbot.waitUntil(lambda: "s labels" in viewer.layers, timeout=60_000)
+    _wait(qtbot, widget)
+    assert int(viewer.layers["s labels"].data.max()) >= 1
