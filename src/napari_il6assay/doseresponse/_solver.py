@@ -117,6 +117,19 @@ def levenberg_marquardt(
             step = np.linalg.solve(m, g[..., None])[..., 0]
         except np.linalg.LinAlgError:
             step = np.einsum("bij,bj->bi", np.linalg.pinv(m), g)
+        # a parameter sitting on a bound that the step pushes outwards is held there (active
+        # set) and the others re-solved, so a bounded minimum is reached, not a stall
+        pc = p[idx][:, fr]
+        lo_b, hi_b = lower[idx][:, fr], upper[idx][:, fr]
+        pinned = ((pc <= lo_b) & (step < 0)) | ((pc >= hi_b) & (step > 0))
+        if pinned.any():
+            rows = np.flatnonzero(pinned.any(axis=1))
+            mr, gr = m[rows].copy(), g[rows].copy()
+            pr_ = pinned[rows]
+            mr[pr_[:, :, None] | pr_[:, None, :]] = 0.0
+            mr[:, np.arange(len(free)), np.arange(len(free))] += pr_
+            gr[pr_] = 0.0
+            step[rows] = np.einsum("bij,bj->bi", np.linalg.pinv(mr), gr)
         pn = p[idx].copy()
         pn[:, fr] += step
         pn = np.clip(pn, lower[idx], upper[idx])
