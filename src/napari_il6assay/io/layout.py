@@ -501,6 +501,7 @@ def _grid_records(
     n_rows, n_cols = PLATE_FORMATS[plate_format]
     by_well: dict[str, _Record] = {}
     ignored: list[str] = []
+    outside: set[str] = set()
     used_any = False
     for ws in wb.worksheets:
         col = _canon_col(ws.title)
@@ -549,6 +550,9 @@ def _grid_records(
                     continue
                 well = well_name(letter, number) if letter <= 26 else label + str(number)
                 if letter > n_rows or number > n_cols:
+                    if well in outside:
+                        continue  # one problem per well, not one per sheet
+                    outside.add(well)
                     problems.append(
                         InputError(
                             f"well {well} (sheet '{ws.title}' cell {_col_letter(cj)}{rj + 1}) is "
