@@ -1,0 +1,154 @@
+"""``il6assay fit TABLE --out DIR``: dose-response fits from any tidy table.
+
+Fits the ``--response`` column as given (no rescaling), one curve per combination of whichever
+of ``cell_line``, ``drug``, ``drug_b``, ``concentration_b`` exist. The dose comes from
+``--dose COL``, else ``concentration_M``, else ``concentration`` + ``unit`` (converted to M),
+else a ``conc`` or ``dose`` column. Writes ``fits.csv`` and ``plots/*.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any
+
+from napari_il6assay.errors import InputError
+
+UNITS = {"m": 1.0, "mm": 1e-3, "um": 1e-6, "µm": 1e-6, "μm": 1e-6, "nm": 1e-9, "pm": 1e-12}
+
+
+def read_table(path: str | Path) -> Any:
+    """Read a CSV, TSV or XLSX table; `InputError` naming the file when it cannot be read."""
+    import pandas as pd
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("no such file", path=p)
+    try:
+        if p.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+            return pd.read_excel(p)
+        sep = "\t" if p.suffix.lower() in (".tsv", ".tab") else ","
+        return pd.read_csv(p, sep=sep)
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the table: {exc}", path=p) from exc
+
+
+def dose_column(df: Any, path: str | Path, dose: str | None = None) -> tuple[Any, str]:
+    """Return ``(df, column)`` with the dose in a numeric column; converts concentration+unit.
+
+    Raises `InputError` (file, row, column) for text that is not a number or an unknown unit;
+    empty cells stay NaN and are reported per curve by the fit.
+    """
+    import numpy as np
+    import pandas as pd
+
+    df = df.copy()
+    if dose is not None:
+        if dose not in df.columns:
+            raise InputError(f"dose column not found (columns: {', '.join(map(str, df.columns))})",
+                             path=path, column=dose)  # fmt: skip
+        col = dose
+    elif "concentration_M" in df.columns:
+        col = "concentration_M"
+    elif "concentration" in df.columns:
+        col = "concentration"
+    else:
+        col = next((c for c in ("conc", "dose") if c in df.columns), None)
+        if col is None:
+            raise InputError("no dose column: expected concentration_M, concentration (+ unit), "
+                             "conc or dose, or give --dose COL", path=path)  # fmt: skip
+    _numeric(df, col, path)
+    if col == "concentration" and dose is None:
+        if "unit" not in df.columns:
+            raise InputError("'concentration' needs a 'unit' column (M, mM, uM, nM, pM)",
+                             path=path, column="unit")  # fmt: skip
+        factors = []
+        for i, u in enumerate(df["unit"]):
+            key = str(u).strip().lower() if isinstance(u, str) else ""
+            if key == "" and (pd.isna(df[col].iloc[i]) or df[col].iloc[i] == 0):
+                factors.append(1.0)
+                continue
+            if key not in UNITS:
+                raise InputError(f"unknown unit {u!r} (expected M, mM, uM, nM or pM)", path=path,
+                                 row=i + 2, column="unit")  # fmt: skip
+            factors.append(UNITS[key])
+        df["concentration_M"] = df[col].to_numpy(float) * np.asarray(factors)
+        col = "concentration_M"
+    return df, col
+
+
+def _numeric(df: Any, col: str, path: str | Path) -> None:
+    import pandas as pd
+
+    vals = pd.to_numeric(df[col], errors="coerce")
+    bad = df[col].notna() & vals.isna() & (df[col].astype(str).str.strip() != "")
+    if bad.any():
+        i = int(bad.to_numpy().nonzero()[0][0])
+        raise InputError(f"not a number: {df[col].iloc[i]!r}", path=path, row=i + 2, column=col)
+    df[col] = vals
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``fit`` command's arguments."""
+    parser.add_argument("table", metavar="TABLE", help="tidy table (.csv, .tsv, .xlsx)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--response", default="viability", help="column to fit (as given)")
+    parser.add_argument("--model", default="4pl", choices=["4pl", "3pl", "5pl"])
+    parser.add_argument("--ci", default="profile", choices=["profile", "delta"],
+                        help="IC50 CI: profile likelihood (default) or delta method (drc)")
+    parser.add_argument("--dose", default=None, help="dose column (default: concentration_M, "
+                        "concentration + unit, conc or dose)")  # fmt: skip
+    parser.add_argument("--no-plots", action="store_true", help="write fits.csv only")
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("_") or "curve"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fit every curve of the table; write ``fits.csv`` and ``plots/*.png``."""
+    from napari_il6assay.doseresponse.fit import fit_curves
+
+    df = read_table(args.table)
+    if args.response not in df.columns:
+        raise InputError(f"response column not found (columns: {', '.join(map(str, df.columns))})",
+                         path=args.table, column=args.response)  # fmt: skip
+    df, dose = dose_column(df, args.table, args.dose)
+    _numeric(df, args.response, args.table)
+    if "concentration_b" in df.columns:
+        _numeric(df, "concentration_b", args.table)
+    out = Path(args.out)
+    if out.resolve() == Path(args.table).resolve().parent:
+        raise InputError("--out must not be the input's folder", path=out)
+    out.mkdir(parents=True, exist_ok=True)
+    fits = fit_curves(df, response=args.response, model=args.model, conc=dose, ci_method=args.ci)
+    fits.to_csv(out / "fits.csv", index=False)
+    n_ok = int((fits["status"] == "ok").sum())
+    print(f"{len(fits)} curve(s): {n_ok} fitted, "
+          f"{int((fits['status'] == 'no_effect').sum())} no effect, "
+          f"{int(fits['status'].isin(['bad_input', 'constant']).sum())} not fittable -> "
+          f"{out / 'fits.csv'}")  # fmt: skip
+    if not args.no_plots:
+        write_plots(df.rename(columns={dose: "concentration_M"}) if dose != "concentration_M"
+                    else df, fits, out / "plots", args.response)  # fmt: skip
+    return 0
+
+
+def write_plots(df: Any, fits: Any, folder: Path, response: str) -> list[Path]:
+    """One PNG per (drug, second agent) curve family, all cell lines on one axis."""
+    from napari_il6assay.doseresponse.figures import dose_response_figure
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    keys = fits[["drug", "drug_b", "concentration_b"]].drop_duplicates()
+    for _, k in keys.iterrows():
+        cb = k["concentration_b"]
+        cb = float(cb) if cb == cb else 0.0
+        fig = dose_response_figure(df, fits, drug=k["drug"] or None, drug_b=k["drug_b"] or None,
+                                   concentration_b=cb, response=response)  # fmt: skip
+        name = _safe("_".join(s for s in (k["drug"], k["drug_b"], f"{cb:g}" if cb else "") if s))
+        path = folder / f"{name}.png"
+        fig.savefig(path, dpi=110)
+        written.append(path)
+    return written

@@ -1,0 +1,339 @@
+"""Figures as functions returning ``matplotlib.figure.Figure`` (no pyplot state).
+
+The CLI saves them (``fig.savefig``), the GUI draws them into its own canvas: every function
+accepts ``fig=`` (an existing Figure, cleared and reused) and ``theme="light"|"dark"``.
+
+Linking points to wells: every plotted data point set is a separate artist created with
+``picker=5``; ``fig.il6assay_wells`` is a dict mapping that artist to a list of lists of well ids
+(one list per point, in plotting order), so a ``pick_event`` handler does::
+
+    def on_pick(event):
+        wells = event.artist.figure.il6assay_wells.get(event.artist)
+        if wells is not None:
+            for i in event.ind:
+                print(wells[i])          # e.g. ["P1:A01", "P1:A02", "P1:A03"]
+
+Each such artist's ``gid`` is ``"points:<cell line>"`` too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+THEMES = {
+    "light": {"bg": "white", "fg": "black", "grid": "#dddddd"},
+    "dark": {"bg": "#262930", "fg": "#f0f1f2", "grid": "#414851"},
+}
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
+
+
+def _figure(fig: Any | None, theme: str, size: tuple[float, float]) -> Any:
+    from matplotlib.figure import Figure
+
+    if fig is None:
+        fig = Figure(figsize=size, layout="constrained")
+    else:
+        fig.clear()
+    colors = THEMES.get(theme, THEMES["light"])
+    fig.set_facecolor(colors["bg"])
+    fig.il6assay_wells = {}
+    return fig
+
+
+def _style(ax: Any, theme: str) -> None:
+    c = THEMES.get(theme, THEMES["light"])
+    ax.set_facecolor(c["bg"])
+    for s in ax.spines.values():
+        s.set_color(c["fg"])
+    ax.tick_params(colors=c["fg"], which="both")
+    ax.xaxis.label.set_color(c["fg"])
+    ax.yaxis.label.set_color(c["fg"])
+    ax.title.set_color(c["fg"])
+
+
+def _text(s: pd.Series) -> pd.Series:
+    out = s.astype(object).where(s.notna(), "")
+    return out.map(lambda v: str(v).strip()).replace({"nan": "", "None": "", "<NA>": ""})
+
+
+def _points(data: pd.DataFrame, response: str) -> pd.DataFrame:
+    """Mean +/- SD per (cell line, dose) from wells or conditions, with the well ids."""
+    d = data.copy()
+    if "role" in d.columns:
+        d = d[~_text(d["role"]).str.lower().isin(["exclude", "blank"])]
+    conc = next(c for c in ("concentration_M", "concentration", "conc", "dose") if c in d.columns)
+    d["_x"] = pd.to_numeric(d[conc], errors="coerce").fillna(0.0)
+    if "drug" in d.columns:
+        d.loc[_text(d["drug"]) == "", "_x"] = 0.0
+    d["_cl"] = _text(d["cell_line"]) if "cell_line" in d.columns else ""
+    if "viability_mean" in d.columns and response not in d.columns:  # conditions table
+        d["_y"] = d["viability_mean"]
+        d["_sd"] = d.get("viability_sd", np.nan)
+        d["_w"] = d["wells"] if "wells" in d.columns else ""
+        g = d.groupby(["_cl", "_x"], sort=True)
+        out = g.agg(y=("_y", "mean"), sd=("_sd", "mean")).reset_index()
+        out["wells"] = g["_w"].agg(lambda s: [w for v in s for w in str(v).split(";") if w]).values
+        return out
+    d["_y"] = pd.to_numeric(d[response], errors="coerce")
+    wid = _text(d["well"]) if "well" in d.columns else pd.Series("", index=d.index)
+    if "plate" in d.columns:
+        wid = _text(d["plate"]) + ":" + wid
+    d["_w"] = wid
+    g = d.groupby(["_cl", "_x"], sort=True)
+    out = g.agg(y=("_y", "mean"), sd=("_y", "std")).reset_index()
+    out["wells"] = g["_w"].agg(list).values
+    return out
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3g}"
+
+
+def dose_response_figure(
+    data: pd.DataFrame,
+    fits: pd.DataFrame | None = None,
+    *,
+    cell_lines: list[str] | None = None,
+    drug: str | None = None,
+    drug_b: str | None = None,
+    concentration_b: float | None = None,
+    response: str = "viability",
+    fig: Any | None = None,
+    theme: str = "light",
+    unit: str = "M",
+    title: str | None = None,
+) -> Any:
+    """Dose-response points +/- SD per cell line with fitted curves, IC50s and fold.
+
+    Parameters
+    ----------
+    data : DataFrame
+        ``wells`` (one row per well, ``response`` column) or ``conditions``
+        (``viability_mean``/``viability_sd``/``wells``).
+    fits : DataFrame, optional
+        `fit.fit_curves` output; curves, IC50 markers with CI bars and fold labels come from it.
+    cell_lines : list of str, optional
+        Lines to draw (default all), all on one log axis.
+    drug, drug_b, concentration_b : optional
+        Which curve (default: the first drug; no second agent).
+    response : str
+        Response column of a wells table.
+    fig : Figure, optional
+        Existing figure to draw into (cleared first).
+    theme : {"light", "dark"}
+    unit : str
+        Axis label unit of the dose.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        With ``fig.il6assay_wells`` mapping each point artist to its points' well ids.
+    """
+    from napari_il6assay.doseresponse.models import evaluate
+
+    fig = _figure(fig, theme, (6.0, 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    _style(ax, theme)
+    d = data.copy()
+    for col in ("drug", "drug_b"):
+        if col in d.columns:
+            d[col] = _text(d[col])
+    if "drug" in d.columns:
+        drugs = [x for x in d["drug"].unique() if x]
+        drug = drug or (drugs[0] if drugs else None)
+        if drug is not None:
+            d = d[d["drug"].isin([drug, ""])]
+    if "concentration_b" in d.columns:
+        cb = pd.to_numeric(d["concentration_b"], errors="coerce").fillna(0.0)
+        want = float(concentration_b or 0.0)
+        m = np.isclose(cb, want) if want > 0 else cb <= 0
+        if drug_b and "drug_b" in d.columns and want > 0:
+            m &= d["drug_b"] == drug_b
+        d = d[m]
+    pts = _points(d, response)
+    lines = cell_lines or list(dict.fromkeys(pts["_cl"]))
+    pos = pts["_x"][pts["_x"] > 0]
+    if pos.empty:
+        ax.text(0.5, 0.5, "no dose > 0 to plot", transform=ax.transAxes, ha="center")
+        return fig
+    xmin, xmax = pos.min(), pos.max()
+    x_zero = xmin / 10 ** 0.75  # where the vehicle (dose 0) is drawn, on a broken axis
+    fg = THEMES.get(theme, THEMES["light"])["fg"]
+    for k, cl in enumerate(lines):
+        color = COLORS[k % len(COLORS)]
+        p = pts[pts["_cl"] == cl]
+        xs = np.where(p["_x"] > 0, p["_x"], x_zero)
+        ax.errorbar(xs, p["y"], yerr=p["sd"].fillna(0.0), fmt="none", ecolor=color, capsize=2)
+        art = ax.scatter(xs, p["y"], color=color, s=22, zorder=3, picker=5, label=cl or "data")
+        art.set_gid(f"points:{cl}")
+        fig.il6assay_wells[art] = list(p["wells"])
+        if fits is None:
+            continue
+        f = fits[fits["cell_line"] == cl]
+        if drug is not None and "drug" in f.columns:
+            f = f[f["drug"] == drug]
+        if "concentration_b" in f.columns:
+            cbf = pd.to_numeric(f["concentration_b"], errors="coerce").fillna(0.0)
+            f = f[np.isclose(cbf, float(concentration_b or 0.0))]
+        if f.empty or not np.isfinite(f.iloc[0]["top"]):
+            continue
+        r = f.iloc[0]
+        par = np.array([r["hill"], r["bottom"], r["top"], np.log(r["ic50_fit_M"]),
+                        np.log(r.get("asymmetry", 1.0) or 1.0)])  # fmt: skip
+        grid = np.logspace(np.log10(xmin) - 0.3, np.log10(xmax) + 0.3, 200)
+        ax.plot(grid, evaluate(par, grid), color=color, lw=1.6)
+        ic50, cens = r["ic50_rel_M"], r["ic50_censored"]
+        label = f"IC50 {cens}{_fmt(ic50)} {unit}"
+        if not cens and np.isfinite(ic50):
+            yv = evaluate(par, np.array([ic50]))[0]
+            lo, hi = r["ic50_ci_low_M"], r["ic50_ci_high_M"]
+            ax.plot([ic50], [yv], marker="D", color=color, ms=6, zorder=4)
+            if np.isfinite(lo) and np.isfinite(hi):
+                ax.plot([max(lo, grid[0]), min(hi, grid[-1])], [yv, yv], color=color, lw=3,
+                        alpha=0.5, solid_capstyle="butt")  # fmt: skip
+            label += f" [{_fmt(lo)}, {_fmt(hi)}]"
+        fold = r.get("fold_resistance", np.nan)
+        if isinstance(fold, float) and np.isfinite(fold):
+            label += f"; fold {r.get('fold_censored', '') or ''}{fold:.3g}"
+            if np.isfinite(r.get("fold_ci_low", np.nan)):
+                label += f" [{r['fold_ci_low']:.3g}, {r['fold_ci_high']:.3g}]"
+        if r.get("status") == "no_effect":
+            label = "no effect"
+        ax.text(0.02, 0.04 + 0.07 * k, f"{cl}: {label}", transform=ax.transAxes, color=color,
+                fontsize=8)  # fmt: skip
+    ax.set_xscale("log")
+    ax.axvline(x_zero * 10**0.375, color=fg, lw=0.6, ls=":")
+    ax.set_xlabel(f"{drug or 'dose'} ({unit}); left of the dotted line: vehicle")
+    ax.set_ylabel(response)
+    if title or drug:
+        ax.set_title(title or f"{drug}" + (f" + {drug_b} {concentration_b:g}" if drug_b else ""))
+    leg = ax.legend(loc="upper right", fontsize=8, frameon=False)
+    for t in leg.get_texts():
+        t.set_color(fg)
+    return fig
+
+
+def synergy_heatmap(
+    synergy: pd.DataFrame,
+    score: str = "bliss",
+    *,
+    cell_line: str | None = None,
+    drug: str | None = None,
+    drug_b: str | None = None,
+    fig: Any | None = None,
+    theme: str = "light",
+    vmax: float | None = None,
+) -> Any:
+    """Heat map of one synergy score over the dose grid (red = synergy, blue = antagonism).
+
+    Parameters
+    ----------
+    synergy : DataFrame
+        `synergy.synergy_scores` output.
+    score : {"bliss", "hsa", "loewe", "zip", "ci_chou"}
+    cell_line, drug, drug_b : str, optional
+        Which combination (default the first).
+    fig, theme
+        As `dose_response_figure`.
+    vmax : float, optional
+        Symmetric colour limit (default: largest |score|).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The image artist is in ``fig.il6assay_wells`` with a per-cell (drug A, drug B) dose
+        list.
+    """
+    fig = _figure(fig, theme, (5.2, 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    _style(ax, theme)
+    s = synergy
+    for col, val in (("cell_line", cell_line), ("drug", drug), ("drug_b", drug_b)):
+        vals = list(dict.fromkeys(s[col]))
+        if not vals:
+            break
+        s = s[s[col] == (val if val is not None else vals[0])]
+    if s.empty:
+        ax.text(0.5, 0.5, "no combination data", transform=ax.transAxes, ha="center")
+        return fig
+    grid = s.pivot_table(index="concentration_b", columns="concentration_M", values=score,
+                         aggfunc="mean")  # fmt: skip
+    z = grid.to_numpy(float)
+    lim = vmax or (np.nanmax(np.abs(z)) if np.isfinite(z).any() else 1.0) or 1.0
+    cmap = "RdBu" if score == "ci_chou" else "RdBu_r"
+    center = 1.0 if score == "ci_chou" else 0.0
+    im = ax.imshow(z, origin="lower", cmap=cmap, vmin=center - lim, vmax=center + lim,
+                   aspect="auto", picker=5)  # fmt: skip
+    fig.il6assay_wells[im] = [(a, b) for b in grid.index for a in grid.columns]
+    for (i, j), v in np.ndenumerate(z):
+        if np.isfinite(v):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
+        else:
+            ax.text(j, i, "n/a", ha="center", va="center", fontsize=6, color="grey")
+    ax.set_xticks(range(len(grid.columns)), [_fmt(c) for c in grid.columns], rotation=45,
+                  fontsize=7)  # fmt: skip
+    ax.set_yticks(range(len(grid.index)), [_fmt(c) for c in grid.index], fontsize=7)
+    ax.set_xlabel(f"{s['drug'].iloc[0]} (M)")
+    ax.set_ylabel(f"{s['drug_b'].iloc[0]}")
+    ax.set_title(f"{s['cell_line'].iloc[0]}: {score} (> 0 synergy)" if score != "ci_chou"
+                 else f"{s['cell_line'].iloc[0]}: Chou-Talalay CI (< 1 synergy)")  # fmt: skip
+    cb = fig.colorbar(im, ax=ax)
+    cb.ax.tick_params(colors=THEMES.get(theme, THEMES["light"])["fg"])
+    return fig
+
+
+def potentiation_figure(
+    pot: pd.DataFrame,
+    *,
+    cell_lines: list[str] | None = None,
+    fig: Any | None = None,
+    theme: str = "light",
+) -> Any:
+    """IC50 shift ratio (with 95 % CI) of drug A against the fixed dose of drug B.
+
+    Parameters
+    ----------
+    pot : DataFrame
+        `synergy.potentiation` output.
+    cell_lines : list of str, optional
+    fig, theme
+        As `dose_response_figure`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = _figure(fig, theme, (5.5, 4.0))
+    ax = fig.add_subplot(1, 1, 1)
+    _style(ax, theme)
+    fg = THEMES.get(theme, THEMES["light"])["fg"]
+    lines = cell_lines or list(dict.fromkeys(pot["cell_line"]))
+    for k, cl in enumerate(lines):
+        p = pot[pot["cell_line"] == cl].sort_values("concentration_b")
+        if p.empty:
+            continue
+        color = COLORS[k % len(COLORS)]
+        x = p["concentration_b"].to_numpy(float)
+        y = p["shift"].to_numpy(float)
+        lo = y - p["shift_ci_low"].to_numpy(float)
+        hi = p["shift_ci_high"].to_numpy(float) - y
+        ax.errorbar(x, y, yerr=[np.nan_to_num(lo), np.nan_to_num(hi)], fmt="o-", color=color,
+                    capsize=3, label=cl, picker=5)  # fmt: skip
+        for xi, yi, c in zip(x, y, p["shift_censored"], strict=True):
+            if c and np.isfinite(yi):
+                ax.annotate(c, (xi, yi), textcoords="offset points", xytext=(4, 4), color=color)
+    ax.axhline(1.0, color=fg, lw=0.8, ls="--")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    b = pot["drug_b"].iloc[0] if len(pot) else "drug B"
+    a = pot["drug"].iloc[0] if len(pot) else "drug A"
+    ax.set_xlabel(f"{b} (fixed dose)")
+    ax.set_ylabel(f"IC50 shift of {a} (IC50 alone / IC50 with {b})")
+    leg = ax.legend(fontsize=8, frameon=False)
+    for t in leg.get_texts():
+        t.set_color(fg)
+    return fig
