@@ -166,20 +166,26 @@ def well_key(plate: Any, well: Any) -> str:
     return str(well) if _missing(plate) or str(plate) == "" else f"{plate}/{well}"
 
 
+# Flags the normalization derives from roles and replicates; recomputed on every refit.
+_DERIVED_FLAGS = {"excluded", "outlier", "no_vehicle", "vehicle_equals_blank"}
+
+
 def mark_excluded(wells: pd.DataFrame, keys: set[str]) -> pd.DataFrame:
-    """Wells with the given keys set to ``role = exclude`` and ``qc_flag`` noting it.
+    """Wells with the given keys set to ``role = exclude`` (others keep their original role).
 
     Parameters
     ----------
     wells : pandas.DataFrame
-        ``wells.csv``.
+        ``wells.csv`` as the run wrote it.
     keys : set of str
         `well_key` of the wells to exclude.
 
     Returns
     -------
     pandas.DataFrame
-        A copy; the original roles stay in ``role_original``.
+        A copy with ``role`` updated, the run's role in ``role_original``, and the flags that
+        normalization derives (``excluded``, ``outlier``...) removed from ``qc_flag`` so that
+        the refit recomputes them.
     """
     w = wells.copy()
     if "role_original" not in w.columns:
@@ -188,9 +194,40 @@ def mark_excluded(wells: pd.DataFrame, keys: set[str]) -> pd.DataFrame:
     k = np.array([well_key(p, x) for p, x in zip(plate, w["well"], strict=True)])
     hit = np.isin(k, list(keys))
     w["role"] = w["role_original"].astype(object).where(~hit, "exclude")
-    flags = w["qc_flag"].astype(object).where(w["qc_flag"].notna(), "") if "qc_flag" in w \
-        else pd.Series([""] * len(w), index=w.index, dtype=object)
-    flags = flags.astype(str).str.replace(r"(^|;)excluded_by_user", "", regex=True).str.strip(";")
-    flags = flags.where(~hit, (flags + ";excluded_by_user").str.strip(";"))
-    w["qc_flag"] = flags
+    if "qc_flag" in w.columns:
+        flags = w["qc_flag"].astype(object).where(w["qc_flag"].notna(), "")
+        w["qc_flag"] = [
+            ";".join(f for f in str(v).split(";") if f and f not in _DERIVED_FLAGS)
+            for v in flags
+        ]
     return w
+
+
+def refit_tables(wells: pd.DataFrame, model: str = "4pl") -> dict[str, pd.DataFrame]:
+    """Normalize, summarize and fit again (the batch's own steps), e.g. after an exclusion.
+
+    Parameters
+    ----------
+    wells : pandas.DataFrame
+        ``wells.csv`` with ``readout`` and (possibly changed) ``role``.
+    model : str
+        Dose–response model.
+
+    Returns
+    -------
+    dict
+        ``wells``, ``conditions``, ``fits`` (+ ``synergy``, ``potentiation`` for
+        combinations).
+    """
+    from napari_il6assay.batch import tables as bt
+    from napari_il6assay.doseresponse import normalize as norm
+
+    w = norm.normalize_wells(wells, readout="readout")
+    out: dict[str, pd.DataFrame] = {
+        "wells": w,
+        "conditions": norm.summarize_conditions(w),
+        "fits": bt.fit_table(w, model=model),
+    }
+    if bt.has_combinations(w):
+        out.update(bt.combination_tables(w))
+    return out

@@ -1,0 +1,547 @@
+"""Dose–response panel: curves (parental vs resistant, points ± SD, IC50 with CI, fold
+resistance) and the combination tab (synergy heatmap, potentiation), linked to the images.
+
+Figures come from `napari_il6assay.doseresponse.figures` (drawn into this dock's figure, with
+napari's theme colours); refits are the batch's own steps (`results.refit_tables`) run in a
+worker thread. Clicking a data point opens the well behind it in the viewer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qtpy.QtCore import QPoint, Qt, Signal
+from qtpy.QtGui import QColor, QCursor
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_il6assay._qt.mpl_canvas import MplCanvas, napari_figure_theme
+from napari_il6assay._qt.table_model import TableWidget
+
+if TYPE_CHECKING:
+    import napari
+    import pandas as pd
+
+    from napari_il6assay._qt.results import Results
+
+
+def _well_ids_of(artist: Any) -> list | None:
+    """The per-point well ids the figure functions attach to a point artist (``fig.il6assay_wells``
+    of the artist's (sub)figure), or None."""
+    figs = []
+    if hasattr(artist, "get_figure"):
+        try:
+            figs = [artist.get_figure(root=False), artist.get_figure(root=True)]
+        except TypeError:
+            figs = [artist.get_figure()]
+    for fig in figs:
+        ids = getattr(fig, "il6assay_wells", {}).get(artist) if fig is not None else None
+        if ids is not None:
+            return list(ids)
+    return None
+
+
+def parse_well_id(entry: str) -> tuple[str, str]:
+    """``"P1:A01"`` -> ``("P1", "A01")``; ``":A01"`` or ``"A01"`` -> ``("", "A01")``."""
+    plate, _, well = str(entry).strip().rpartition(":")
+    return plate, well
+
+
+def picked_wells(event: Any) -> list[tuple[str, str]]:
+    """(plate, well) pairs behind the data points a matplotlib ``pick_event`` hit.
+
+    Points of the dose–response figure carry their wells (``fig.il6assay_wells``: one list of
+    ``plate:well`` ids per point); the wells of the nearest hit point come first.
+    """
+    ids = _well_ids_of(event.artist)
+    if ids is None:
+        return []
+    ind = list(getattr(event, "ind", []) or [])
+    me = getattr(event, "mouseevent", None)
+    if len(ind) > 1 and me is not None and me.x is not None and hasattr(event.artist, "get_offsets"):
+        # several points within the pick radius: nearest first (in display pixels)
+        import numpy as np
+
+        art = event.artist
+        xy = art.get_offset_transform().transform(np.asarray(art.get_offsets())[ind])
+        ind = [ind[k] for k in np.argsort(np.hypot(xy[:, 0] - me.x, xy[:, 1] - me.y))]
+    out: list[tuple[str, str]] = []
+    for i in ind:
+        if i >= len(ids):
+            continue
+        entry = ids[i]
+        if isinstance(entry, str):
+            entry = [entry]
+        if all(isinstance(e, str) for e in entry):
+            out.extend(parse_well_id(e) for e in entry if str(e).strip())
+    return out
+
+
+class DoseResponseWidget(QWidget):
+    """Dock widget: dose–response and combination figures of a batch run, linked to wells.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+    """
+
+    #: A well was chosen by clicking a point (plate or "", well).
+    wellPicked = Signal(str, str)  # noqa: N815
+
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.results: Results | None = None
+        self.tables: dict[str, pd.DataFrame] = {}
+        self._wells_run: pd.DataFrame | None = None  # wells.csv as the run wrote it
+        self.excluded: set[str] = set()
+        self.selected: tuple[str, str] | None = None  # (plate, well)
+        self.refit_worker: Any = None
+        self._pending_refit = False
+
+        self.load_button = QPushButton("Load results…")
+        self.load_button.setToolTip("Open a batch output folder (wells.csv, fits.csv, ...)")
+        self.drug = QComboBox()
+        self.drug.setToolTip("Drug whose curves are shown")
+        self.export_fig = QPushButton("Export figure…")
+        self.export_tables = QPushButton("Export tables…")
+        self.curves = MplCanvas()
+        self.combo = MplCanvas()
+        self.wells_table = TableWidget("Wells", default_name="wells.csv")
+        self.fits_table = TableWidget("Fits", default_name="fits.csv")
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.curves, "Curves")
+        self.tabs.addTab(self.combo, "Combination")
+        self.tabs.addTab(self.wells_table, "Wells")
+        self.tabs.addTab(self.fits_table, "Fits")
+        self.summary = QLabel("Load a batch output folder, or run a batch.")
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.selection = QLabel("Click a data point to see its well.")
+        self.selection.setWordWrap(True)
+        self.exclude_button = QPushButton("Exclude selected well")
+        self.include_button = QPushButton("Include again")
+        for b in (self.exclude_button, self.include_button):
+            b.setEnabled(False)
+
+        top = QHBoxLayout()
+        top.addWidget(self.load_button)
+        top.addWidget(self.drug, 1)
+        top.addWidget(self.export_fig)
+        top.addWidget(self.export_tables)
+        sel = QHBoxLayout()
+        sel.addWidget(self.selection, 1)
+        sel.addWidget(self.exclude_button)
+        sel.addWidget(self.include_button)
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(self.tabs, 1)
+        lay.addWidget(self.summary)
+        lay.addLayout(sel)
+
+        self.load_button.clicked.connect(self._on_load)
+        self.export_fig.clicked.connect(self._on_export_figure)
+        self.export_tables.clicked.connect(self._on_export_tables)
+        self.drug.currentIndexChanged.connect(lambda _i: self.redraw())
+        self.exclude_button.clicked.connect(lambda: self.exclude_selected(True))
+        self.include_button.clicked.connect(lambda: self.exclude_selected(False))
+        self.curves.canvas.mpl_connect("pick_event", self._on_pick)
+        self.combo.canvas.mpl_connect("pick_event", self._on_pick)
+        self.wells_table.view.doubleClicked.connect(self._on_well_row)
+        self.viewer.events.theme.connect(self._on_theme)
+        self._on_theme()
+
+    # -- data -----------------------------------------------------------------------------------
+    def load_results(self, out: str | Path | None, tables: dict[str, Any] | None = None) -> None:
+        """Show a batch run: from its output folder, or from tables handed over in memory."""
+        from napari_il6assay._qt.results import Results, load_results
+
+        if tables is not None:
+            res = Results(out=Path(out) if out else None,
+                          tables={k: v for k, v in tables.items() if hasattr(v, "columns")})
+            if out is not None and (Path(out) / "run.json").is_file():
+                import json
+
+                res.run_info = json.loads((Path(out) / "run.json").read_text(encoding="utf-8"))
+        else:
+            res = load_results(out)
+        self.results = res
+        self.tables = dict(res.tables)
+        self._wells_run = self.tables.get("wells")
+        self.excluded = set()
+        self.selected = None
+        drugs = []
+        w = self._wells_run
+        if w is not None and "drug" in w.columns:
+            drugs = sorted({str(d) for d in w["drug"].dropna() if str(d).strip()})
+        self.drug.blockSignals(True)
+        self.drug.clear()
+        self.drug.addItems(drugs)
+        self.drug.blockSignals(False)
+        self._update_tables()
+        self.redraw()
+
+    def _update_tables(self) -> None:
+        from napari_il6assay._qt.results import well_key
+
+        wells = self.tables.get("wells")
+        if wells is not None:
+            self.wells_table.set_frame(wells)
+            plate = wells["plate"] if "plate" in wells.columns else [""] * len(wells)
+            colors = {
+                i: QColor(255, 80, 80, 90)
+                for i, (p, w) in enumerate(zip(plate, wells["well"], strict=True))
+                if well_key(p, w) in self.excluded
+            }
+            self.wells_table.model.set_row_colors(colors)
+        fits = self.tables.get("fits")
+        if fits is not None:
+            self.fits_table.set_frame(fits)
+        self.summary.setText(self.fit_summary())
+
+    def fit_summary(self) -> str:
+        """One line per curve of the shown drug: IC50 [95% CI] and fold resistance."""
+        fits = self.tables.get("fits")
+        if fits is None or not len(fits):
+            return "No fits."
+        f = fits
+        drug = self.drug.currentText()
+        if drug and "drug" in f.columns:
+            f = f[f["drug"].astype(str) == drug]
+        if "drug_b" in f.columns:
+            f = f[f["drug_b"].isna() | (f["drug_b"].astype(str).str.strip().isin(["", "nan"]))]
+        parts = []
+        for _, r in f.iterrows():
+            ic50 = r.get("ic50_rel_M")
+            txt = f"<b>{r.get('cell_line')}</b>: IC50 {_molar(ic50, r.get('ic50_censored'))}"
+            lo, hi = r.get("ic50_ci_low_M"), r.get("ic50_ci_high_M")
+            if _finite(lo) and _finite(hi):
+                txt += f" [{_molar(lo)}–{_molar(hi)}]"
+            fold = r.get("fold_resistance")
+            if _finite(fold):
+                txt += f", <b>{fold:.3g}-fold</b> vs {r.get('parental')}"
+                flo, fhi = r.get("fold_ci_low"), r.get("fold_ci_high")
+                if _finite(flo) and _finite(fhi):
+                    txt += f" [{flo:.3g}–{fhi:.3g}]"
+            parts.append(txt)
+        return "<br>".join(parts) or "No fits for this drug."
+
+    # -- drawing --------------------------------------------------------------------------------
+    def redraw(self) -> None:
+        """Draw the curves and combination figures with the current tables and theme."""
+        self.summary.setText(self.fit_summary())
+        if not self.tables:
+            self.curves.clear("No results loaded")
+            self.combo.clear("No results loaded")
+            return
+        try:
+            from napari_il6assay.doseresponse import figures
+        except ImportError:
+            self.curves.clear("Dose–response figures are not available")
+            self.combo.clear("")
+            return
+        theme = self.curves.theme.get("type", "light")
+        tables = dict(self.tables)
+        drug = self.drug.currentText() or None
+        data = tables.get("wells")
+        if data is None:
+            data = tables.get("conditions")
+        try:
+            figures.dose_response_figure(data, tables.get("fits"), drug=drug,
+                                         fig=self.curves.figure, theme=theme)
+        except Exception as exc:  # noqa: BLE001 - a figure problem must not kill the panel
+            self.curves.clear(f"Cannot draw the curves: {type(exc).__name__}: {exc}")
+        self.curves.draw()
+        syn, pot = tables.get("synergy"), tables.get("potentiation")
+        parts = []
+        if syn is not None and len(syn):
+            parts.append(lambda f: figures.synergy_heatmap(syn, "bliss", drug=drug, fig=f,
+                                                           theme=theme))
+        if pot is not None and len(pot):
+            parts.append(lambda f: figures.potentiation_figure(pot, fig=f, theme=theme))
+        self.combo.figure.clear()
+        if not parts:
+            self.combo.clear("No combination in this experiment")
+            return
+        fig = self.combo.figure
+        fig.set_facecolor(self.combo.theme["background"])
+        subfigs = fig.subfigures(1, len(parts), wspace=0.03) if len(parts) > 1 else [fig]
+        for sub, draw in zip(subfigs, parts, strict=True):
+            try:
+                draw(sub)
+            except Exception as exc:  # noqa: BLE001
+                sub.text(0.5, 0.5, f"Cannot draw: {exc}", ha="center", va="center", wrap=True,
+                         color=self.combo.theme["foreground"])
+        self.combo.draw()
+
+    def _on_theme(self, event: Any = None) -> None:
+        theme = napari_figure_theme(self.viewer.theme)
+        self.curves.set_theme(theme)
+        self.combo.set_theme(theme)
+        self.redraw()
+
+    # -- picking and showing wells --------------------------------------------------------------
+    def _on_pick(self, event: Any) -> None:
+        hits = picked_wells(event)
+        if not hits:
+            return
+        plate, well = hits[0]
+        self.select_well(well, plate)
+        button = getattr(getattr(event, "mouseevent", None), "button", None)
+        if button is not None and int(button) == 3:
+            self._context_menu()
+
+    def _context_menu(self) -> None:
+        if self.selected is None:
+            return
+        from napari_il6assay._qt.results import well_key
+
+        key = well_key(*self.selected)
+        menu = QMenu(self)
+        if key in self.excluded:
+            menu.addAction(f"Include well {key} again", lambda: self.exclude_selected(False))
+        else:
+            menu.addAction(f"Exclude well {key} and refit", lambda: self.exclude_selected(True))
+        menu.addAction(f"Show well {key}", lambda: self.show_well(*self.selected[::-1]))
+        menu.popup(QCursor.pos() if QCursor.pos() != QPoint() else self.mapToGlobal(QPoint()))
+
+    def select_well(self, well: str, plate: str | None = None) -> Any:
+        """Select a well: describe it, enable exclusion, and show its image in the viewer."""
+        from napari_il6assay._qt.results import well_key
+
+        plate = "" if plate is None or _missing(plate) else str(plate)
+        self.selected = (plate, well)
+        key = well_key(plate, well)
+        self.exclude_button.setEnabled(key not in self.excluded)
+        self.include_button.setEnabled(key in self.excluded)
+        self.selection.setText(self._describe(plate, well))
+        self.wellPicked.emit(plate, well)
+        return self.show_well(well, plate)
+
+    def _describe(self, plate: str, well: str) -> str:
+        w = self.tables.get("wells")
+        if w is None:
+            return well
+        m = w["well"].astype(str) == well
+        if plate and "plate" in w.columns:
+            m &= w["plate"].astype(str) == plate
+        if not m.any():
+            return well
+        r = w[m].iloc[0]
+        bits = [f"<b>{well}</b>", str(r.get("cell_line", ""))]
+        if str(r.get("drug", "")) not in ("", "nan"):
+            bits.append(f"{r.get('drug')} {_molar(r.get('concentration_M'))}")
+        if _finite(r.get("viability")):
+            bits.append(f"viability {float(r['viability']):.3f}")
+        if str(r.get("qc_flag", "")) not in ("", "nan"):
+            bits.append(f"QC: {r['qc_flag']}")
+        return " · ".join(bits)
+
+    def show_well(self, well: str, plate: str | None = None) -> Any:
+        """Show a well's image and labels (opening them from the run's folders if needed),
+        hide the other layers, and select the image layer. Returns the image layer."""
+        from napari.utils.notifications import show_warning
+
+        if self.results is None:
+            return None
+        info = self.results.well_image(well, plate)
+        if info is None:
+            show_warning(f"No image is recorded for well {well}.")
+            return None
+        prefix = f"{info.plate}/{well}" if info.plate else well
+        img_name, lab_name = f"{prefix} image", f"{prefix} labels"
+        try:
+            if img_name not in self.viewer.layers:
+                self._open_image(info, img_name)
+            if lab_name not in self.viewer.layers and info.labels is not None:
+                self._open_labels(info, lab_name, self.viewer.layers[img_name])
+        except Exception as exc:  # noqa: BLE001 - e.g. the input folder moved
+            from napari.utils.notifications import show_error
+
+            show_error(f"Cannot open the image of well {well}: {exc}")
+            return None
+        keep = {img_name, lab_name}
+        for layer in self.viewer.layers:
+            layer.visible = layer.name in keep
+        image = self.viewer.layers[img_name]
+        self.viewer.layers.selection.clear()
+        self.viewer.layers.selection.add(image)
+        self.viewer.layers.selection.active = image
+        self.viewer.reset_view()
+        return image
+
+    def _open_image(self, info: Any, name: str) -> Any:
+        import numpy as np
+
+        from napari_il6assay.io.images import read_image
+
+        imgs = [read_image(p) for p in info.paths]
+        px = info.pixel_size_um or imgs[0].pixel_size_um
+        if len(imgs) == 1:
+            data, rgb = imgs[0].data, bool(imgs[0].rgb)
+            if not rgb and imgs[0].axes.endswith("C"):
+                return self.viewer.add_image(
+                    data, name=name, channel_axis=data.ndim - 1,
+                    scale=(px, px) if px else None,
+                )
+        else:
+            data, rgb = np.stack([np.asarray(i.data) for i in imgs], axis=-1), False
+            return self.viewer.add_image(data, name=name, channel_axis=data.ndim - 1,
+                                         scale=(px, px) if px else None)
+        scale = (px,) * (data.ndim - (1 if rgb else 0)) if px else None
+        return self.viewer.add_image(data, name=name, rgb=rgb, scale=scale)
+
+    def _open_labels(self, info: Any, name: str, image: Any) -> Any:
+        import tifffile
+
+        labels = tifffile.imread(info.labels)
+        layer = self.viewer.add_labels(labels, name=name, scale=image.scale[-labels.ndim:],
+                                       opacity=0.5)
+        layer.contour = 2
+        return layer
+
+    def _on_well_row(self, index: Any) -> None:
+        frame = self.wells_table.model.frame
+        r = frame.iloc[index.row()]
+        plate = r.get("plate") if "plate" in frame.columns else ""
+        self.select_well(str(r["well"]), "" if _missing(plate) else str(plate))
+
+    # -- exclusion and refit --------------------------------------------------------------------
+    def exclude_selected(self, exclude: bool = True) -> Any:
+        """Exclude (or include again) the selected well and refit; returns the refit worker."""
+        from napari_il6assay._qt.results import well_key
+
+        if self.selected is None or self._wells_run is None:
+            return None
+        key = well_key(*self.selected)
+        if exclude:
+            self.excluded.add(key)
+        else:
+            self.excluded.discard(key)
+        self.exclude_button.setEnabled(not exclude)
+        self.include_button.setEnabled(exclude)
+        return self.refit()
+
+    def set_excluded(self, keys: set[str]) -> Any:
+        """Exclude exactly these wells (`well_key` form) and refit."""
+        self.excluded = set(keys)
+        return self.refit()
+
+    def refit(self) -> Any:
+        """Recompute normalization and fits with the current exclusions in a worker thread."""
+        from napari.qt.threading import create_worker
+
+        from napari_il6assay._qt.results import mark_excluded, refit_tables
+
+        if self._wells_run is None:
+            return None
+        if self.refit_worker is not None:
+            self._pending_refit = True
+            return self.refit_worker
+        wells = mark_excluded(self._wells_run, self.excluded)
+        worker = create_worker(refit_tables, wells, _ignore_errors=True,
+                               _progress={"desc": "Refitting"})
+        worker.returned.connect(self._on_refit)
+        worker.errored.connect(self._on_refit_error)
+        worker.finished.connect(self._on_refit_finished)
+        self.refit_worker = worker
+        self.summary.setText("Refitting…")
+        worker.start()
+        return worker
+
+    def _on_refit(self, tables: dict[str, Any]) -> None:
+        self.tables.update(tables)
+        self._update_tables()
+        self.redraw()
+
+    def _on_refit_error(self, exc: BaseException) -> None:
+        from napari.utils.notifications import show_error
+
+        show_error(f"Refit failed: {type(exc).__name__}: {exc}")
+
+    def _on_refit_finished(self) -> None:
+        self.refit_worker = None
+        if self._pending_refit:
+            self._pending_refit = False
+            self.refit()
+
+    # -- export ---------------------------------------------------------------------------------
+    def export_figure(self, path: str | Path, which: str = "curves") -> Path:
+        """Save the curves (or ``"combination"``) figure; PNG, SVG or PDF from the suffix."""
+        canvas = self.curves if which == "curves" else self.combo
+        canvas.save(path)
+        return Path(path)
+
+    def export_tables(self, folder: str | Path) -> list[Path]:
+        """Write the current tables (with exclusions applied) as CSV into ``folder``."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, t in self.tables.items():
+            if t is None or not hasattr(t, "to_csv"):
+                continue
+            p = folder / f"{name}.csv"
+            t.to_csv(p, index=False)
+            written.append(p)
+        return written
+
+    def _on_load(self) -> None:
+        from napari.utils.notifications import show_error
+
+        from napari_il6assay.errors import Il6AssayError
+
+        path = QFileDialog.getExistingDirectory(self, "Open a batch output folder")
+        if path:
+            try:
+                self.load_results(path)
+            except Il6AssayError as exc:
+                show_error(str(exc))
+
+    def _on_export_figure(self) -> None:
+        which = "combination" if self.tabs.currentWidget() is self.combo else "curves"
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export figure", f"{which}.png", "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)")
+        if path:
+            self.export_figure(path, which)
+
+    def _on_export_tables(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Export the tables to a folder")
+        if path:
+            self.export_tables(path)
+
+
+def _missing(v: Any) -> bool:
+    try:
+        return v is None or bool(v != v) or str(v).strip() in ("", "nan", "<NA>")
+    except (TypeError, ValueError):
+        return False
+
+
+def _finite(v: Any) -> bool:
+    try:
+        import math
+
+        return v is not None and math.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _molar(v: Any, censored: Any = None) -> str:
+    if not _finite(v):
+        return "n/a"
+    m = float(v)
+    prefix = str(censored) if str(censored) in (">", "<") else ""
+    for unit, f in (("M", 1.0), ("mM", 1e-3), ("µM", 1e-6), ("nM", 1e-9), ("pM", 1e-12)):
+        if m >= f * 0.999:
+            return f"{prefix}{m / f:.3g} {unit}"
+    return f"{prefix}{m:.2g} M"
