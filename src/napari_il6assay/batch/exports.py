@@ -305,30 +305,52 @@ def write_prism(out: Path, wells: pd.DataFrame) -> list[Path]:
 
 
 def figures(tables: dict[str, Any]) -> dict[str, Any]:
-    """Every dose-response and synergy figure of a run: name -> matplotlib Figure."""
-    from napari_il6assay.doseresponse import figures as F
+    """Every dose-response and synergy figure of a run: name -> matplotlib Figure.
 
+    One dose-response figure per curve group (drug alone, and drug at each fixed dose of a
+    second agent), all cell lines on one axis; one heat map per cell line, drug pair and
+    score; the potentiation figure when the layout has combinations.
+    """
     figs: dict[str, Any] = {}
-    wells, fits = tables.get("wells"), tables.get("fits")
-    if wells is None or fits is None or wells.empty:
+    try:
+        from napari_il6assay.doseresponse import figures as F
+    except ImportError:  # pragma: no cover - only while the figures module is missing
         return figs
-    single = wells
-    if "drug_b" in wells.columns:
-        single = wells[wells["drug_b"].map(_is_blank) | (pd.to_numeric(
-            wells.get("concentration_b"), errors="coerce").fillna(0) == 0)]
-    drugs = sorted({str(d) for d in single["drug"] if not _is_blank(d)})
-    for drug in drugs:
-        figs[f"dose_response_{safe_name(drug)}"] = F.dose_response_figure(
-            single[(single["drug"].astype(str) == drug) | single["drug"].map(_is_blank)],
-            fits[fits["drug"].astype(str) == drug] if "drug" in fits else fits,
-        )
+    wells, fits = tables.get("wells"), tables.get("fits")
+    if wells is None or fits is None or wells.empty or fits.empty:
+        return figs
+    fit_rows = fits.copy()
+    fit_rows["_drug"] = fit_rows["drug"].map(lambda v: "" if _is_blank(v) else str(v))
+    fit_rows["_drug_b"] = fit_rows["drug_b"].map(lambda v: "" if _is_blank(v) else str(v))
+    fit_rows["_cb"] = pd.to_numeric(fit_rows["concentration_b"], errors="coerce").fillna(0.0)
+    groups = (
+        fit_rows[fit_rows["_drug"] != ""][["_drug", "_drug_b", "_cb"]]
+        .drop_duplicates()
+        .sort_values(["_drug", "_drug_b", "_cb"])
+    )
+    for drug, drug_b, cb in groups.itertuples(index=False):
+        if drug_b and cb > 0:
+            name = f"dose_response_{safe_name(drug)}+{safe_name(drug_b)}_{cb:g}"
+            figs[name] = F.dose_response_figure(
+                wells, fits, drug=drug, drug_b=drug_b, concentration_b=float(cb)
+            )
+        else:
+            figs[f"dose_response_{safe_name(drug)}"] = F.dose_response_figure(
+                wells, fits, drug=drug
+            )
     syn = tables.get("synergy")
     if isinstance(syn, pd.DataFrame) and not syn.empty:
-        for line in sorted(syn["cell_line"].astype(str).unique()):
-            sub = syn[syn["cell_line"].astype(str) == line]
-            figs[f"synergy_{safe_name(line)}"] = F.synergy_heatmap(sub)
+        keys = syn[["cell_line", "drug", "drug_b"]].astype(str).drop_duplicates()
+        for line, drug, drug_b in keys.itertuples(index=False):
+            for score in ("bliss", "hsa", "loewe", "zip"):
+                if score not in syn or pd.to_numeric(syn[score], errors="coerce").isna().all():
+                    continue
+                name = f"synergy_{score}_{safe_name(line)}_{safe_name(drug)}+{safe_name(drug_b)}"
+                figs[name] = F.synergy_heatmap(
+                    syn, score, cell_line=line, drug=drug, drug_b=drug_b
+                )
     pot = tables.get("potentiation")
-    if isinstance(pot, pd.DataFrame) and not pot.empty and hasattr(F, "potentiation_figure"):
+    if isinstance(pot, pd.DataFrame) and not pot.empty:
         figs["potentiation"] = F.potentiation_figure(pot)
     return figs
 
@@ -408,7 +430,7 @@ def run_info(
             inputs[path] = fp.get("sha256")
     for e in errors:
         p = Path(e["path"])
-        if str(p) not in inputs and p.is_file():
+        if p.is_absolute() and str(p) not in inputs and p.is_file():
             try:
                 inputs[str(p)] = sha256_file(p)
             except OSError:

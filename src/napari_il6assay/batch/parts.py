@@ -26,6 +26,17 @@ from pathlib import Path
 from typing import Any
 
 PARTS = "_parts"
+_MODE: int | None = None
+
+
+def _file_mode() -> int:
+    """Permissions of a newly created file under the current umask (mkstemp uses 0600)."""
+    global _MODE
+    if _MODE is None:
+        mask = os.umask(0)
+        os.umask(mask)
+        _MODE = 0o666 & ~mask
+    return _MODE
 
 
 def atomic_write(path: Path, write: Callable[[Any], None], binary: bool = True) -> None:
@@ -47,6 +58,7 @@ def atomic_write(path: Path, write: Callable[[Any], None], binary: bool = True) 
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -29,6 +29,7 @@ h1{font-size:1.6em;margin-bottom:.2em} h2{border-bottom:1px solid #ccc;padding-b
 table.data{border-collapse:collapse;font-size:13px;margin:8px 0}
 table.data th,table.data td{border:1px solid #ddd;padding:3px 7px;text-align:right}
 table.data th{background:#f3f3f3} table.data td.t{text-align:left}
+.scroll{overflow-x:auto;max-width:100%}
 .figs img{max-width:680px;margin:4px 8px 4px 0;border:1px solid #eee}
 .fold{font-size:1.15em;margin:6px 0}
 table.plate{border-collapse:collapse;table-layout:fixed}
@@ -115,8 +116,8 @@ def _dose_text(row: pd.Series) -> str:
             cbz = False
         if not cbz:
             parts.append(f"+ {_e(drug_b)} {_sig(cb)} {_e(row.get('unit_b', '') or '')}")
-    if not parts:
-        role = str(row.get("role", "") or "")
+    role = str(row.get("role", "") or "")
+    if not parts or role in ("vehicle", "blank"):
         return role if role and role != "sample" else "no drug"
     return " ".join(parts)
 
@@ -139,7 +140,9 @@ def _table(df: pd.DataFrame, cols: list[str], fmt: dict[str, Any] | None = None)
             cls = ' class="t"' if not isinstance(v, (int, float)) or isinstance(v, bool) else ""
             cells.append(f"<td{cls}>{text}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f'<table class="data"><tr>{head}</tr>{"".join(rows)}</table>'
+    return (
+        f'<div class="scroll"><table class="data"><tr>{head}</tr>{"".join(rows)}</table></div>'
+    )
 
 
 def _fold_section(fits: pd.DataFrame) -> str:
@@ -311,7 +314,6 @@ def build_report(
                     "drug",
                     "drug_b",
                     "concentration_b",
-                    "model",
                     "n_points",
                     "top",
                     "bottom",

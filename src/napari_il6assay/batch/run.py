@@ -182,7 +182,9 @@ def _start_client(workers: int | None, scheduler: str | None, quiet: bool) -> tu
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        # the scheduler always serves HTTP; a free port on localhost avoids clashes with a
+        # dashboard already on 8787 and exposes nothing to the network
+        dashboard_address="127.0.0.1:0",
         silence_logs=logging.ERROR if quiet else logging.WARNING,
     )
     return Client(cluster), cluster
@@ -388,10 +390,11 @@ def run_batch(
             records.append(rec)
     import pandas as pd
 
-    result.errors = pd.DataFrame(errors, columns=["path", "stage", "error"]).astype(str)
-    result.n_failed = len(errors)
     result.n_ok = len(records)
     tables = _tables.build_tables(out, records, lay, mode, model=model)
+    errors.extend(tables.pop("stage_errors", []))
+    result.errors = pd.DataFrame(errors, columns=["path", "stage", "error"]).astype(str)
+    result.n_failed = len(errors)
     result.tables = tables
 
     from napari_il6assay.batch import exports as _exports

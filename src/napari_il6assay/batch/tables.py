@@ -245,7 +245,8 @@ def build_tables(
     -------
     dict
         DataFrames ``objects, images, wells, conditions, fits`` (+ ``synergy``,
-        ``potentiation`` when the layout has combinations) and ``unlisted_wells`` (list).
+        ``potentiation`` when the layout has combinations), ``unlisted_wells`` (list) and
+        ``stage_errors`` (``path, stage, error`` dicts of table stages that failed).
     """
     from napari_il6assay.doseresponse import normalize as _norm
 
@@ -264,11 +265,33 @@ def build_tables(
         "wells": wells,
         "conditions": conditions,
     }
-    tables["fits"] = fit_table(wells, model=model)
+    problems: list[dict[str, str]] = []
+    fits = _stage(problems, "fit", fit_table, wells, model=model)
+    if fits is None:
+        from napari_il6assay.doseresponse.fit import FITS_COLUMNS
+
+        fits = pd.DataFrame(columns=FITS_COLUMNS)
+    tables["fits"] = fits
     if has_combinations(wells):
-        tables.update(combination_tables(wells))
+        combo = _stage(problems, "synergy", combination_tables, wells, model=model)
+        if combo is not None:
+            tables.update(combo)
     tables["unlisted_wells"] = unlisted
+    tables["stage_errors"] = problems
     return tables
+
+
+def _stage(problems: list[dict[str, str]], stage: str, fn: Any, *args: Any, **kw: Any) -> Any:
+    """Run one table stage; a failure is recorded (errors.csv) instead of losing the plate."""
+    from napari_il6assay.errors import Il6AssayError
+
+    try:
+        return fn(*args, **kw)
+    except (Il6AssayError, ValueError, KeyError, np.linalg.LinAlgError) as exc:
+        problems.append(
+            {"path": "wells.csv", "stage": stage, "error": f"{type(exc).__name__}: {exc}"}
+        )
+        return None
 
 
 def _sort_wells(wells: pd.DataFrame) -> pd.DataFrame:
@@ -290,14 +313,13 @@ def fit_table(wells: pd.DataFrame, *, model: str = "4pl") -> pd.DataFrame:
     return _fit.fit_curves(wells, response="viability", model=model)
 
 
-def combination_tables(wells: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def combination_tables(wells: pd.DataFrame, *, model: str = "4pl") -> dict[str, pd.DataFrame]:
     """``synergy`` and ``potentiation`` tables of the combination block."""
     from napari_il6assay.doseresponse import synergy as _syn
 
     out: dict[str, pd.DataFrame] = {}
-    out["synergy"] = _syn.synergy_table(wells, response="viability")
-    if hasattr(_syn, "potentiation_table"):
-        out["potentiation"] = _syn.potentiation_table(wells, response="viability")
+    out["synergy"] = _syn.synergy_scores(wells, response="viability")
+    out["potentiation"] = _syn.potentiation(wells, response="viability", model=model)
     return out
 
 
