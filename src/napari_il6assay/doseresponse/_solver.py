@@ -62,7 +62,7 @@ def levenberg_marquardt(
     upper: np.ndarray,
     *,
     max_iter: int = 200,
-    ftol: float = 1e-12,
+    ftol: float = 1e-11,
     xtol: float = 1e-10,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Minimize every curve's weighted residual sum of squares over the ``free`` parameters.
@@ -107,10 +107,11 @@ def levenberg_marquardt(
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
-        sw = data.sw[idx]
-        jf = jac[idx][:, :, fr] * sw[:, :, None]
+        full = idx.size == B  # views instead of copies while every curve is active
+        sub = data if full else data.take(idx)
+        jf = (jac if full else jac[idx])[:, :, fr] * sub.sw[:, :, None]
         a = np.einsum("bni,bnj->bij", jf, jf)
-        g = np.einsum("bni,bn->bi", jf, r[idx])
+        g = np.einsum("bni,bn->bi", jf, r if full else r[idx])
         d = np.einsum("bii->bi", a) + 1e-12
         m = a + lam[idx, None, None] * (d[:, :, None] * eye)
         try:
@@ -133,7 +134,6 @@ def levenberg_marquardt(
         pn = p[idx].copy()
         pn[:, fr] += step
         pn = np.clip(pn, lower[idx], upper[idx])
-        sub = data.take(idx)
         rn, jn = residuals(pn, sub)
         rssn = np.einsum("ij,ij->i", rn, rn)
         ok = np.isfinite(rssn) & (rssn <= rss[idx])

@@ -319,17 +319,29 @@ def fit_arrays(
     lxmin = np.where(pos, data.logx, np.inf).min(axis=1)
     lxmax = np.where(pos, data.logx, -np.inf).max(axis=1)
     lower, upper = _bounds(data, lxmin, lxmax, bounds)
-    best_p = best_rss = best_jtj = best_conv = None
-    for p0 in _starts(data, lxmin, lxmax):
+    starts = _starts(data, lxmin, lxmax)
+    for p0 in starts:
         for idx, val in spec.fixed.items():
             p0[:, idx] = val
-        p, rss, jtj, conv = levenberg_marquardt(p0, data, free, lower, upper)
-        if best_p is None:
-            best_p, best_rss, best_jtj, best_conv = p, rss, jtj, conv
-        else:
-            better = rss < best_rss * (1 - 1e-12)
-            best_p[better], best_rss[better] = p[better], rss[better]
-            best_jtj[better], best_conv[better] = jtj[better], conv[better]
+    p, rss, jtj, conv = levenberg_marquardt(starts[0], data, free, lower, upper)
+    # a second start only where the first fit looks doubtful: not converged, poor fit, or a
+    # slope / IC50 on its bounds
+    sw2 = data.sw**2
+    ybar = (sw2 * data.y).sum(axis=1) / sw2.sum(axis=1)
+    tss0 = (sw2 * (data.y - ybar[:, None]) ** 2).sum(axis=1)
+    doubt = ~conv | (rss > 0.2 * tss0)
+    for j in (HILL, LOGE):
+        if j in free:
+            doubt |= (p[:, j] <= lower[:, j] + 1e-6) | (p[:, j] >= upper[:, j] - 1e-6)
+    idx2 = np.flatnonzero(doubt)
+    if idx2.size:
+        p2, rss2, jtj2, conv2 = levenberg_marquardt(
+            starts[1][idx2], data.take(idx2), free, lower[idx2], upper[idx2]
+        )
+        better = rss2 < rss[idx2] * (1 - 1e-12)
+        sel = idx2[better]
+        p[sel], rss[sel], jtj[sel], conv[sel] = p2[better], rss2[better], jtj2[better], conv2[better]
+    best_p, best_rss, best_jtj, best_conv = p, rss, jtj, conv
     p, rss, jtj, conv = best_p, best_rss, best_jtj, best_conv
     n = data.n_points
     dof = n - k

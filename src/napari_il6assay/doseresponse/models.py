@@ -143,20 +143,27 @@ def evaluate_jac(
     jac : ndarray, shape (B, n, 5)
     """
     z = _z(p, logx, zero)
-    s = np.exp(p[:, LOGS, None])
-    sp = np.logaddexp(0.0, z)  # log(1 + u)
-    g = np.exp(-s * sp)
-    v = np.exp(-np.logaddexp(0.0, -z))  # u / (1 + u)
     c = p[:, BOTTOM, None]
     span = p[:, TOP, None] - c
+    jac = np.empty(z.shape + (5,))
+    if np.all(p[:, LOGS] == 0.0):  # 4PL/3PL: one exp instead of three logaddexp
+        with np.errstate(over="ignore"):
+            g = 1.0 / (1.0 + np.exp(np.clip(z, -700.0, 700.0)))
+        v = 1.0 - g
+        dfdz = -span * g * v
+        jac[..., LOGS] = -span * g * np.logaddexp(0.0, z)
+    else:
+        s = np.exp(p[:, LOGS, None])
+        sp = np.logaddexp(0.0, z)  # log(1 + u)
+        g = np.exp(-s * sp)
+        v = np.exp(-np.logaddexp(0.0, -z))  # u / (1 + u)
+        dfdz = -span * s * g * v
+        jac[..., LOGS] = -span * g * sp * s
     f = c + span * g
-    dfdz = -span * s * g * v
-    jac = np.empty(f.shape + (5,))
     jac[..., HILL] = np.where(zero, 0.0, dfdz * (logx - p[:, LOGE, None]))
-    jac[..., BOTTOM] = 1.0 - g
+    jac[..., BOTTOM] = v if np.all(p[:, LOGS] == 0.0) else 1.0 - g
     jac[..., TOP] = g
     jac[..., LOGE] = np.where(zero, 0.0, -dfdz * p[:, HILL, None])
-    jac[..., LOGS] = -span * g * sp * s
     return f, jac
 
 
