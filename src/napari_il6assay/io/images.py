@@ -326,6 +326,13 @@ def _read_tiff(path: Path, lazy: bool) -> ImageData:
         if lazy:
             data = _lazy_tiff(path, series, shape, dtype, open_kw)
         else:
+            if nbytes > 256 * 1024**2 and nbytes > 5000 * filesize:
+                # no codec packs real images this well: a damaged or forged header
+                raise ImageReadError(
+                    f"the header claims {nbytes / 1024**3:.1f} GiB of pixels in a "
+                    f"{filesize}-byte file (damaged file?)",
+                    path=path,
+                )
             if nbytes > _MAX_EAGER_BYTES:
                 raise ImageReadError(
                     f"the image needs {nbytes / 1024**3:.1f} GiB in memory; open it lazily",
