@@ -143,7 +143,12 @@ def write_part(out: Path, item: dict[str, Any], result: dict[str, Any]) -> dict[
         labels = result["labels"]
 
         def _tif(fh: Any) -> None:
-            tifffile.imwrite(fh, labels, compression="zlib")
+            # tifffile needs a named file or a BytesIO, not the os.fdopen object (name is an int)
+            import io
+
+            buf = io.BytesIO()
+            tifffile.imwrite(buf, labels, compression="zlib")
+            fh.write(buf.getvalue())
 
         atomic_write(out / "labels" / f"{pid}.tif", _tif)
     record.update(
