@@ -342,3 +342,21 @@ def test_multipage_plain_tiff_lazy(tmp_path: Path) -> None:
     img = read_image(p, lazy=True)
     assert img.axes == "ZYX"
     np.testing.assert_array_equal(np.asarray(img.data), a)
+
+
+def test_big_endian_tiff(tmp_path: Path) -> None:
+    a = _u16(12, 14)
+    p = tmp_path / "be.tif"
+    tifffile.imwrite(p, a, byteorder=">")
+    img = read_image(p)
+    assert img.data.dtype.isnative
+    np.testing.assert_array_equal(img.data, a)
+
+
+def test_imagej_rgb_stack(tmp_path: Path) -> None:
+    a = _u8(3, 16, 18, 3)
+    p = tmp_path / "rgbstack.tif"
+    tifffile.imwrite(p, a, imagej=True, photometric="rgb", metadata={"axes": "ZYXS"})
+    img = read_image(p)
+    assert (img.axes, img.rgb) == ("ZYXC", True)
+    np.testing.assert_array_equal(img.data, a)

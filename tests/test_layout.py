@@ -464,3 +464,10 @@ def test_layout_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "Traceback" not in err
     assert cli_main(["layout", str(good), "--plate-format", "384"]) == 0
     assert "384-well plate" in capsys.readouterr().out
+
+
+def test_title_lines_above_the_header(tmp_path: Path) -> None:
+    p = _csv(tmp_path, "Eribulin dose response,,,,,\nplate 7,,,,,\n"
+                       f"{HEADER}\nA1,L1,d,1,nM,\nA1,L1,d,1,nM,\n")
+    prob = _one_problem(p)
+    assert (prob.location.row, prob.location.column) == (5, "well")

@@ -24,6 +24,17 @@ LAZY_BYTES = 256 * 1024**2
 _SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 
 
+def _napari_has_units() -> bool:
+    """Whether napari's layers take ``units`` (0.6 and later); asked without importing it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        major, minor = (int(x) for x in version("napari").split(".")[:2])
+    except (PackageNotFoundError, ValueError):
+        return False
+    return (major, minor) >= (0, 6)
+
+
 def _ours(path: PathLike) -> bool:
     p = Path(path)
     return p.suffix.lower() in _SUFFIXES and p.is_file()
@@ -78,7 +89,8 @@ def _layers_of(path: Path) -> list[LayerData]:
             kwargs["scale"] = (z, img.pixel_size_um, img.pixel_size_um)
         else:
             kwargs["scale"] = (img.pixel_size_um, img.pixel_size_um)
-        kwargs["units"] = ("um",) * len(spatial)
+        if _napari_has_units():
+            kwargs["units"] = ("um",) * len(spatial)
         kwargs["metadata"]["pixel_size_um"] = img.pixel_size_um
         kwargs["metadata"]["z_step_um"] = img.z_step_um
     data = img.data

@@ -345,6 +345,8 @@ def _read_tiff(path: Path, lazy: bool) -> ImageData:
     data = _apply_plan(data, plan)
     if not lazy:
         data = np.ascontiguousarray(data)
+        if not data.dtype.isnative:  # big-endian ("MM") files
+            data = data.astype(data.dtype.newbyteorder("="))
     names = meta.get("channel_names")
     n_c = int(data.shape[-1]) if plan.out_axes.endswith("C") else 0
     if plan.rgb or not names or len(names) != n_c:

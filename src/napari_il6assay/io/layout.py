@@ -404,6 +404,11 @@ def _long_records(
     if not body:
         problems.append(InputError("the layout is empty (no header row)", path=path))
         return [], []
+    # the header is the first row naming a 'well' column (title lines above it are skipped)
+    start = next(
+        (i for i, (_, r) in enumerate(body[:20]) if "well" in {_canon_col(c) for c in r}), 0
+    )
+    body = body[start:]
     hdr_row, header = body[0]
     cols = [_canon_col(h) for h in header]
     ignored = []
