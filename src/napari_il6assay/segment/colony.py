@@ -1,0 +1,550 @@
+"""Colony formation / crystal violet wells: find the well(s), flatten, segment the stain.
+
+Method:
+
+1. absorbing plane: for an RGB photo the mean of red and green (crystal violet absorbs
+   both, blue much less), for gray the image itself;
+2. well: one circular well per image (default) — the clear well bottom is the
+   brightest region; its filled, convex outline gives centre and radius of a circle.
+   With ``plate_format`` (6/12/24/48/96) every well of a whole plate photo is found and
+   fitted to the plate grid;
+3. flat field: a robust polynomial fitted to the unstained well bottom (colonies are
+   dark outliers); stain optical density ``OD = -log10(I / I_background)``;
+4. stain: pixels above a noise floor, each connected patch thresholded at a fraction
+   (``edge_fraction``, default 0.3) of its own peak OD so faint and dense colonies both
+   keep their true edge (the half-maximum of their edge step);
+5. ``area_fraction`` = stained pixels in the well / well pixels;
+   ``intensity_weighted_area_fraction`` = summed stain OD in the well / (well pixels x
+   full-stain OD), ColonyArea's "intensity %" with the full stain taken as
+   ``full_stain_od`` (measured OD units) or, when None, the 99th percentile of stained
+   pixels' OD in the image;
+   ``colony_count``: stained patches split into colonies by a watershed on the
+   distance transform (touching colonies separated), patches smaller than
+   ``min_colony_area_px`` ignored.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from napari_il6assay.errors import SegmentationError
+from napari_il6assay.segment import _util as U
+from napari_il6assay.segment.result import SegmentationResult
+
+READOUT = "area_fraction"
+PLATE_GRID = {6: (2, 3), 12: (3, 4), 24: (4, 6), 48: (6, 8), 96: (8, 12)}
+
+
+def _absorbing_plane(image: np.ndarray, multi: bool, is_rgb: bool) -> np.ndarray:
+    if multi and is_rgb:
+        a = image[..., :3].astype(np.float32)
+        return 0.5 * (a[..., 0] + a[..., 1])
+    if multi:
+        return U.to_float(image[..., 0])
+    return U.to_float(image)
+
+
+def _bright_bottom(q: np.ndarray) -> np.ndarray:
+    """Clear well bottom: the bright class of the image."""
+    t = U.otsu(q)
+    return q > t
+
+
+def _ray_profiles(q: np.ndarray, cy: float, cx: float, r0: float, r1: float, n_ang: int = 180,
+                  step: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from scipy import ndimage as ndi
+
+    rr = np.arange(r0, r1, step, dtype=np.float64)
+    th = np.linspace(0, 2 * np.pi, n_ang, endpoint=False)
+    ys = cy + np.sin(th)[:, None] * rr[None, :]
+    xs = cx + np.cos(th)[:, None] * rr[None, :]
+    prof = ndi.map_coordinates(q, [ys, xs], order=1, mode="nearest")
+    return rr, th, prof
+
+
+def _fit_circle(y: np.ndarray, x: np.ndarray) -> tuple[float, float, float]:
+    """Algebraic (Kasa) circle fit."""
+    A = np.column_stack([x, y, np.ones_like(x)])
+    b = x * x + y * y
+    c, *_ = np.linalg.lstsq(A, b, rcond=None)
+    cx, cy = c[0] / 2, c[1] / 2
+    r = math.sqrt(max(c[2] + cx * cx + cy * cy, 0.0))
+    return float(cy), float(cx), float(r)
+
+
+def _rough_well(q: np.ndarray, wall_level: float = 0.6) -> tuple[float, float, float] | None:
+    """Everything not reached from the image border without crossing the dark wall."""
+    from scipy import ndimage as ndi
+
+    f = U.block_factor(q.shape, 256)
+    s = ndi.gaussian_filter(U.block_mean(q, f), 1.0)
+    b = np.concatenate([s[0], s[-1], s[1:-1, 0], s[1:-1, -1]])
+    ob = float(np.median(b))
+    # the outside is reached from the border without crossing the dark well wall
+    like = s > wall_level * ob
+    lab, n = ndi.label(like)
+    edge = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
+    edge = edge[edge > 0]
+    outside = np.isin(lab, edge)
+    if outside.mean() < 0.02:
+        h, w = s.shape
+        return (q.shape[0] - 1) / 2, (q.shape[1] - 1) / 2, 0.45 * min(q.shape)
+    inner = ndi.binary_fill_holes(~outside)
+    obj = U.select_central(inner, 0.02 * s.size)
+    if not obj.any():
+        return None
+    cy, cx = ndi.center_of_mass(obj)
+    r = math.sqrt(obj.sum() / math.pi)
+    return (cy + 0.5) * f - 0.5, (cx + 0.5) * f - 0.5, r * f
+
+
+def find_well(q: np.ndarray) -> tuple[float, float, float] | None:
+    """Centre (y, x) and radius of the single circular well in a (low-res) plane.
+
+    A Hough transform finds the well wall; the centre is refined by a circle fit to
+    the outer edge of the dark wall on every ray (colonies lie inside and cannot
+    disturb it); the radius is the steepest fall of the 80th-percentile (over angles)
+    radial profile just inside the wall, so colonies touching the edge do not pull it.
+    """
+    from scipy import ndimage as ndi
+
+    rough = _rough_well(q)
+    if rough is None:
+        return None
+    cy, cx, r = rough
+    qs = ndi.gaussian_filter(q, 1.0)
+    for _ in range(2):
+        rr, th, prof = _ray_profiles(qs, cy, cx, 0.75 * r, 1.2 * r)
+        # wall = darkest point of the angular 80th percentile profile
+        p80 = np.percentile(prof, 80, axis=0)
+        iwall = int(np.argmin(p80))
+        # per ray, outer wall edge: steepest rise outside the wall minimum
+        d = np.diff(prof, axis=1)
+        lo = max(iwall - 2, 0)
+        hi = min(iwall + int(0.12 * r / 0.5), d.shape[1])
+        if hi - lo < 3:
+            break
+        j = lo + np.argmax(d[:, lo:hi], axis=1)
+        ro = rr[j] + 0.25
+        py = cy + np.sin(th) * ro
+        px = cx + np.cos(th) * ro
+        ncy, ncx, nr = _fit_circle(py, px)
+        res = np.abs(np.hypot(py - ncy, px - ncx) - nr)
+        good = res < max(2.5 * np.median(res), 1.0)
+        if good.sum() > 20:
+            ncy, ncx, nr = _fit_circle(py[good], px[good])
+        cy, cx = ncy, ncx
+        r = nr
+    rr, th, prof = _ray_profiles(qs, cy, cx, 0.8 * r, 1.1 * r)
+    p80 = np.percentile(prof, 80, axis=0)
+    iwall = int(np.argmin(p80))
+    d = np.diff(p80)
+    lo = max(0, iwall - int(0.12 * r / 0.5))
+    if iwall - lo < 2:
+        return cy, cx, float(rr[iwall])
+    k = lo + int(np.argmin(d[lo:iwall]))
+    return cy, cx, float(rr[k] + 0.25)
+
+
+def find_plate_wells(q: np.ndarray, plate_format: int) -> list[tuple[str, float, float, float]]:
+    """Wells of a whole-plate photo fitted to the SBS grid: ``(name, cy, cx, r)``."""
+    from scipy import ndimage as ndi
+
+    if plate_format not in PLATE_GRID:
+        raise SegmentationError(
+            f"plate_format must be one of {sorted(PLATE_GRID)}, got {plate_format!r}"
+        )
+    nr, nc = PLATE_GRID[plate_format]
+    bright = _bright_bottom(q)
+    bright = ndi.binary_opening(bright, structure=U.disk(1))
+    filled = ndi.binary_fill_holes(bright)
+    lab, n = ndi.label(filled)
+    if n == 0:
+        raise SegmentationError("colony: no well found in the plate image")
+    st = U.component_stats(lab, n)
+    area = st["area"][1:]
+    # wells: the nr*nc largest similar components
+    order = np.argsort(area)[::-1]
+    big = order[: nr * nc]
+    ref = np.median(area[big])
+    keep = big[area[big] > 0.4 * ref]
+    cy = st["cy"][1:][keep]
+    cx = st["cx"][1:][keep]
+    if keep.size < max(2, nr * nc // 2):
+        raise SegmentationError(
+            f"colony: found {keep.size} well-like regions, expected {nr * nc} for a "
+            f"{plate_format}-well plate"
+        )
+    # grid pitch from the extreme well centres; each found well votes for its cell
+    pitch_x = (cx.max() - cx.min()) / max(nc - 1, 1) if nc > 1 else None
+    pitch_y = (cy.max() - cy.min()) / max(nr - 1, 1) if nr > 1 else None
+    pitch = np.nanmedian([p for p in (pitch_x, pitch_y) if p])
+    x0, y0 = cx.min(), cy.min()
+    col = np.clip(np.round((cx - x0) / pitch), 0, nc - 1).astype(int)
+    row = np.clip(np.round((cy - y0) / pitch), 0, nr - 1).astype(int)
+    # least-squares grid origin from the wells found
+    ox = float(np.median(cx - col * pitch))
+    oy = float(np.median(cy - row * pitch))
+    # well radius from the convex hulls of complete wells
+    from skimage.measure import regionprops
+
+    radii = []
+    for k in keep:
+        rp = regionprops((lab == k + 1).astype(np.uint8))[0]
+        radii.append(math.sqrt(rp.area_convex / math.pi))
+    r = float(np.median(radii))
+    wells = []
+    for i in range(nr):
+        for j in range(nc):
+            sel = (row == i) & (col == j)
+            if sel.any():
+                k = keep[sel][0]
+                from skimage.morphology import convex_hull_image
+
+                hull = convex_hull_image(lab == k + 1)
+                yy, xx = ndi.center_of_mass(hull)
+            else:
+                yy, xx = oy + i * pitch, ox + j * pitch
+            wells.append((f"{chr(65 + i)}{j + 1:02d}", float(yy), float(xx), r))
+    return wells
+
+
+def _radial_correction(
+    od: np.ndarray, well: np.ndarray, cy: float, cx: float, q: float = 20.0
+) -> np.ndarray:
+    """Radially symmetric background OD of the well (meniscus, wall shadow).
+
+    The ``q``-th percentile of OD in 1-pixel rings: the unstained bottom as long as
+    colonies cover less than ``1 - q/100`` of each ring.
+    """
+    yy, xx = np.nonzero(well)
+    rr = np.hypot(yy - cy, xx - cx).astype(np.int64)
+    v = od[yy, xx]
+    order = np.lexsort((v, rr))
+    rs, vs = rr[order], v[order]
+    nb = int(rs.max()) + 1
+    counts = np.bincount(rs, minlength=nb)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    idx = starts + np.floor((counts - 1).clip(0) * q / 100.0).astype(np.int64)
+    prof = np.where(counts > 0, vs[np.minimum(idx, vs.size - 1)], 0.0)
+    # smooth gently inside, keep the steep edge
+    prof = np.convolve(np.pad(prof, 2, mode="edge"), np.ones(5) / 5, mode="valid")
+    corr = np.zeros(od.shape, np.float32)
+    corr[yy, xx] = prof[rr]
+    return corr
+
+
+def _stain_od(
+    plane: np.ndarray, well: np.ndarray, centre: tuple[float, float] | None, degree: int = 2
+) -> tuple[np.ndarray, float]:
+    """OD relative to the flat-fielded unstained bottom, and the OD noise sigma."""
+    from napari_il6assay.segment.illumination import polynomial_background
+
+    vals = plane[well]
+    # start from the brighter half: at high coverage colonies are the majority
+    hi = plane >= np.percentile(vals, 60)
+    bg, sigma, inl = polynomial_background(plane, degree=degree, valid=well & hi, k=3.0)
+    od = -np.log10(np.maximum(plane, 0.5) / np.maximum(bg, 1e-3)).astype(np.float32)
+    if centre is not None:
+        od -= _radial_correction(od, well, *centre)
+    bgod = od[well & inl]
+    sig = U.robust_sigma(bgod) if bgod.size > 50 else U.robust_sigma(od[well])
+    return od, max(sig, 1e-4)
+
+
+def _segment_stain(
+    od: np.ndarray,
+    well: np.ndarray,
+    sig: float,
+    *,
+    k_noise: float,
+    edge_fraction: float,
+    min_od: float,
+    colony_radius_px: float,
+) -> np.ndarray:
+    """Stain above the noise floor and above ``edge_fraction`` x the local peak OD."""
+    from scipy import ndimage as ndi
+
+    floor = max(k_noise * sig, min_od)
+    ods = ndi.gaussian_filter(od, 0.7)
+    size = max(3, int(round(2 * colony_radius_px)) | 1)
+    peak = ndi.maximum_filter(np.where(well, ods, 0), size=size)
+    return (ods > np.maximum(floor, edge_fraction * peak)) & well
+
+
+def _count_colonies(stain: np.ndarray, min_area: int, min_distance: int) -> tuple[np.ndarray, int]:
+    from scipy import ndimage as ndi
+    from skimage.feature import peak_local_max
+    from skimage.segmentation import watershed
+
+    if not stain.any():
+        return np.zeros(stain.shape, np.int32), 0
+    clean = ndi.binary_opening(stain, structure=U.disk(1))
+    lab0, n0 = ndi.label(clean)
+    if n0 == 0:
+        return np.zeros(stain.shape, np.int32), 0
+    dist = ndi.distance_transform_edt(clean)
+    dist = ndi.gaussian_filter(dist, 1.0)
+    pk = peak_local_max(dist, min_distance=min_distance, labels=lab0, exclude_border=False)
+    markers = np.zeros(stain.shape, np.int32)
+    markers[tuple(pk.T)] = np.arange(1, len(pk) + 1)
+    # a patch without a peak (tiny/flat) keeps one marker at its maximum
+    lab = watershed(-dist, markers, mask=clean)
+    missing = np.setdiff1d(np.arange(1, n0 + 1), np.unique(lab0[markers > 0]))
+    if missing.size:
+        extra = np.isin(lab0, missing)
+        lab[extra] = lab0[extra] + lab.max()
+    areas = np.bincount(lab.ravel())
+    small = areas < min_area
+    small[0] = False
+    lab[small[lab]] = 0
+    from skimage.segmentation import relabel_sequential
+
+    lab, _, _ = relabel_sequential(lab)
+    return lab.astype(np.int32), int(lab.max())
+
+
+def _well_mask(shape: tuple[int, int], cy: float, cx: float, r: float) -> np.ndarray:
+    yy = (np.arange(shape[0], dtype=np.float32) - cy)[:, None]
+    xx = (np.arange(shape[1], dtype=np.float32) - cx)[None, :]
+    return yy * yy + xx * xx <= r * r
+
+
+def _analyse_well(
+    plane: np.ndarray,
+    well: np.ndarray,
+    *,
+    pixel_size_um: float | None,
+    full_stain_od: float | None,
+    k_noise: float,
+    edge_fraction: float,
+    min_od: float,
+    min_colony_area_px: int,
+    colony_radius_px: float,
+    box: tuple[slice, slice] | None = None,
+    centre: tuple[float, float] | None = None,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    if box is not None:
+        plane, well = plane[box], well[box]
+        if centre is not None:
+            centre = (centre[0] - box[0].start, centre[1] - box[1].start)
+    od, sig = _stain_od(plane, well, centre)
+    stain = _segment_stain(
+        od, well, sig, k_noise=k_noise, edge_fraction=edge_fraction, min_od=min_od,
+        colony_radius_px=colony_radius_px,
+    )
+    n_well = int(well.sum())
+    sod = np.where(stain, od, 0.0)
+    ref = full_stain_od
+    if ref is None:
+        ref = float(np.percentile(od[stain], 99)) if stain.sum() > 20 else float("nan")
+    colonies, n_col = _count_colonies(
+        stain, min_colony_area_px, max(2, int(round(0.6 * colony_radius_px)))
+    )
+    px2 = 1.0 if pixel_size_um is None else pixel_size_um**2
+    m = {
+        "area_fraction": float(stain.sum() / n_well) if n_well else float("nan"),
+        "intensity_weighted_area_fraction": (
+            float(sod.sum() / (n_well * ref)) if n_well and ref and np.isfinite(ref) else 0.0
+        ),
+        "colony_count": n_col,
+        "well_area_um2": n_well * px2,
+        "stained_area_um2": float(stain.sum()) * px2,
+        "full_stain_od": ref,
+        "od_noise": sig,
+    }
+    return colonies, od, m
+
+
+def segment(
+    image: np.ndarray,
+    *,
+    pixel_size_um: float | None = None,
+    voxel_size_um: Any = None,
+    rgb: bool | None = None,
+    axes: str | None = None,
+    channel_names: list[str] | None = None,
+    plate_format: int | None = None,
+    well: str = "auto",
+    working_size: int = 1024,
+    full_stain_od: float | None = None,
+    k_noise: float = 4.0,
+    edge_fraction: float = 0.275,
+    min_od: float = 0.06,
+    colony_radius_um: float | None = None,
+    min_colony_area_px: int | None = None,
+) -> SegmentationResult:
+    """Segment the stain of a crystal-violet well (or every well of a plate photo).
+
+    Parameters
+    ----------
+    image : ndarray
+        YX gray or YXC RGB photo.
+    pixel_size_um : float, optional
+        Pixel size; areas in pixels when None.
+    rgb : bool, optional
+        The photo is RGB.
+    plate_format : {6, 12, 24, 48, 96}, optional
+        Whole-plate photo: find every well on the grid. One well per image when None.
+    well : {"auto", "image"}
+        "auto" finds the circular well; "image" measures the whole image as the well.
+    working_size : int
+        Images larger than this are analysed at a reduced scale (block mean).
+    full_stain_od : float, optional
+        OD of full stain for the intensity-weighted fraction (see module docs).
+    k_noise : float
+        Noise floor of the stain in OD noise sigmas.
+    edge_fraction : float
+        Colony edge threshold as a fraction of each stained patch's peak OD.
+    min_od : float
+        Absolute minimum OD counted as stain.
+    colony_radius_um : float, optional
+        Typical colony radius (watershed marker spacing); 5 working pixels when None.
+    min_colony_area_px : int, optional
+        Smaller patches are not counted as colonies (default 4 working pixels).
+
+    Returns
+    -------
+    SegmentationResult
+        ``labels`` numbers colonies; ``measures``: ``area_fraction`` (readout),
+        ``intensity_weighted_area_fraction``, ``colony_count``, ``well_area_um2``,
+        ``stained_area_um2``, ``well_center_y``, ``well_center_x``, ``well_radius_um``;
+        with ``plate_format`` the readout is the mean over wells and
+        ``measures["per_well"]`` is a table with one row per well.
+    """
+    import pandas as pd
+
+    from napari_il6assay.segment.measure import measure_objects
+    from napari_il6assay.segment.qc import overlay
+
+    U.check_2d(image, "colony", rgb, axes)
+    multi = U.is_multichannel_2d(image, rgb)
+    is_rgb = bool(multi and (rgb or (rgb is None and image.shape[-1] in (3, 4))))
+    calibrated = pixel_size_um is not None
+    shape = image.shape[:2]
+    plane_full = _absorbing_plane(image, multi, is_rgb)
+    if U.is_constant(plane_full):
+        return U.empty_result(
+            shape, readout_name=READOUT, qc_flag="constant_image", calibrated=calibrated,
+            overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
+        )
+    f = U.block_factor(shape, working_size)
+    plane = U.block_mean(plane_full, f)
+    ps_work = None if pixel_size_um is None else pixel_size_um * f
+    if colony_radius_um is None or pixel_size_um is None:
+        rad_px = 5.0
+    else:
+        rad_px = colony_radius_um / ps_work
+    min_area = min_colony_area_px if min_colony_area_px is not None else 4
+    kw = dict(
+        pixel_size_um=ps_work, full_stain_od=full_stain_od, k_noise=k_noise,
+        edge_fraction=edge_fraction, min_od=min_od, min_colony_area_px=min_area,
+        colony_radius_px=rad_px,
+    )
+    qc_flag = ""
+    if plate_format is not None:
+        q = U.block_mean(plane, U.block_factor(plane.shape, 512))
+        fq = plane.shape[0] / q.shape[0]
+        wells = find_plate_wells(q, int(plate_format))
+        labels_w = np.zeros(plane.shape, np.int32)
+        well_union = np.zeros(plane.shape, bool)
+        rows = []
+        for name, cy, cx, r in wells:
+            cy, cx, r = (cy + 0.5) * fq - 0.5, (cx + 0.5) * fq - 0.5, r * fq
+            box = (
+                slice(max(0, int(cy - r - 2)), min(plane.shape[0], int(cy + r + 3))),
+                slice(max(0, int(cx - r - 2)), min(plane.shape[1], int(cx + r + 3))),
+            )
+            wm = np.zeros(plane.shape, bool)
+            wm[box] = _well_mask(
+                (box[0].stop - box[0].start, box[1].stop - box[1].start),
+                cy - box[0].start, cx - box[1].start, r,
+            )
+            well_union |= wm
+            col, _, m = _analyse_well(plane, wm, box=box, centre=(cy, cx), **kw)
+            sub = labels_w[box]
+            sub[col > 0] = col[col > 0] + labels_w.max()
+            m.update({"well": name, "well_center_y": cy * f, "well_center_x": cx * f,
+                      "well_radius_um": r * (ps_work or 1)})
+            rows.append(m)
+        per_well = pd.DataFrame(rows)
+        cols_first = ["well"] + [c for c in per_well.columns if c != "well"]
+        per_well = per_well[cols_first]
+        measures: dict[str, Any] = {
+            "readout": float(per_well["area_fraction"].mean()),
+            "readout_name": READOUT,
+            "n_objects": int(labels_w.max()),
+            "calibrated": calibrated,
+            "area_fraction": float(per_well["area_fraction"].mean()),
+            "intensity_weighted_area_fraction": float(
+                per_well["intensity_weighted_area_fraction"].mean()
+            ),
+            "colony_count": int(per_well["colony_count"].sum()),
+            "n_wells": len(per_well),
+            "plate_format": int(plate_format),
+            "per_well": per_well,
+        }
+        labels_work, well_mask_work = labels_w, well_union
+    else:
+        if well == "image":
+            wm = np.ones(plane.shape, bool)
+            cy, cx, r = (plane.shape[0] - 1) / 2, (plane.shape[1] - 1) / 2, float("nan")
+        else:
+            q = U.block_mean(plane, U.block_factor(plane.shape, 512))
+            fq = plane.shape[0] / q.shape[0]
+            found = find_well(q)
+            if found is None:
+                return U.empty_result(
+                    shape, readout_name=READOUT, qc_flag="no_well", calibrated=calibrated,
+                    overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
+                )
+            cy, cx, r = found
+            cy, cx, r = (cy + 0.5) * fq - 0.5, (cx + 0.5) * fq - 0.5, r * fq
+            wm = _well_mask(plane.shape, cy, cx, r)
+            if not wm.any():
+                qc_flag = "no_well"
+        labels_work, _, m = _analyse_well(
+            plane, wm, centre=None if well == "image" else (cy, cx), **kw
+        )
+        measures = {
+            "readout": m["area_fraction"],
+            "readout_name": READOUT,
+            "n_objects": int(labels_work.max()),
+            "calibrated": calibrated,
+            **m,
+            "well_center_y": (cy + 0.5) * f - 0.5,
+            "well_center_x": (cx + 0.5) * f - 0.5,
+            "well_radius_um": r * (ps_work or 1.0),
+        }
+        well_mask_work = wm
+    if f > 1:
+        labels = np.repeat(np.repeat(labels_work, f, axis=0), f, axis=1)[: shape[0], : shape[1]]
+        wmask_full = np.repeat(np.repeat(well_mask_work, f, axis=0), f, axis=1)[
+            : shape[0], : shape[1]
+        ]
+    else:
+        labels, wmask_full = labels_work, well_mask_work
+    objects = measure_objects(
+        labels_work, plane, pixel_size_um=ps_work,
+    )
+    # the working-scale pixel count -> full-resolution pixels
+    objects["area_px"] = (objects["area_px"] * f * f).astype("int64")
+    if plate_format is not None and len(objects):
+        names = measures["per_well"]["well"].tolist()
+        # each colony's well: nearest well centre
+        from scipy import ndimage as ndi
+
+        cyx = np.asarray(ndi.center_of_mass(labels_work > 0, labels_work, objects["label"].to_numpy()))
+        centres = measures["per_well"][["well_center_y", "well_center_x"]].to_numpy() / f
+        d = ((cyx[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
+        objects.insert(1, "plate_well", [names[i] for i in d.argmin(1)])
+    return SegmentationResult(
+        labels=labels.astype(np.int32, copy=False),
+        objects=objects,
+        measures=measures,
+        qc_flag=qc_flag,
+        overlay=overlay(image, labels, rgb=is_rgb, extra=[wmask_full]),
+    )
