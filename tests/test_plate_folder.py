@@ -100,7 +100,7 @@ def test_discover_single_plate(tmp_path: Path) -> None:
         "P_A02_s1_w1.tif", "layout.csv", "notes.txt", ".DS_Store", ".hidden/P_C01_s1_w1.tif",
     )
     df = discover_plate_folder(plate)
-    assert list(df.columns) == ["plate", "well", "site", "channel", "plane", "path"]
+    assert list(df.columns) == ["plate", "well", "site", "channel", "path", "plane"]
     assert df["plate"].unique().tolist() == ["plateA"]
     # sorted by row, then column (A02 before A10), then site and channel
     assert df[["well", "site", "channel"]].values.tolist() == [

@@ -213,11 +213,24 @@ def read_image(path: str | Path, lazy: bool = False) -> ImageData:
         raise
     except MemoryError as exc:
         raise ImageReadError("not enough memory to read the image", path=path) from exc
+    except _pil_bomb() as exc:
+        raise ImageReadError(f"image too large for the PNG/JPEG reader: {exc}", path=path) from exc
+    except OverflowError as exc:
+        raise ImageReadError("image dimensions out of range (damaged header?)", path=path) from exc
     except Exception as exc:  # noqa: BLE001 - decoders raise anything on damaged files
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ImageReadError(
             f"cannot read the {kind.upper()} file (damaged or truncated?): {reason}", path=path
         ) from exc
+
+
+def _pil_bomb() -> type[Exception]:
+    try:
+        from PIL import Image
+
+        return Image.DecompressionBombError
+    except ImportError:  # pragma: no cover - PIL comes with napari and scikit-image
+        return MemoryError
 
 
 def _finite_pos(v: Any) -> float | None:

@@ -184,7 +184,7 @@ class PlateFolder:
     Parameters
     ----------
     images : pandas.DataFrame
-        One row per image: ``plate, well, site, channel, plane, path``.
+        One row per image: ``plate, well, site, channel, path, plane``.
     unmatched : pandas.DataFrame
         ``path, reason`` for image files that cannot be placed (no well id in the name, or a
         second file for the same plate/well/site/channel/plane).
@@ -266,7 +266,7 @@ def scan_plate_folder(folder: str | os.PathLike[str]) -> PlateFolder:
                 "path": str(f),
             }
         )
-    images = pd.DataFrame(rows, columns=["plate", "well", "site", "channel", "plane", "path"])
+    images = pd.DataFrame(rows, columns=["plate", "well", "site", "channel", "path", "plane"])
     images = images.astype(
         {"plate": "str", "well": "str", "site": "int64", "channel": "Int64", "plane": "Int64",
          "path": "str"}
@@ -284,7 +284,7 @@ def scan_plate_folder(folder: str | os.PathLike[str]) -> PlateFolder:
 
 
 def discover_plate_folder(folder: str | os.PathLike[str]) -> pd.DataFrame:
-    """One row per image file of a plate folder: ``plate, well, site, channel, plane, path``.
+    """One row per image file of a plate folder: ``plate, well, site, channel, path, plane``.
 
     Like `scan_plate_folder`, but strict: image files that cannot be placed are an error
     rather than skipped. Non-image files (layouts, notes) are ignored. Use `scan_plate_folder`
