@@ -275,6 +275,7 @@ def fit_arrays(
     level: float = 0.95,
     alpha_flat: float = 0.05,
     min_effect: float = 0.1,
+    min_span: float = 0.5,
     abs_level: float = 0.5,
     fixed_bottom: float = 0.0,
     fixed_top: float = 1.0,
@@ -296,6 +297,10 @@ def fit_arrays(
     min_effect : float
         A curve whose fitted drop over the tested doses is below this fraction of
         ``max(|top|, |bottom|)`` is "no effect" too.
+    min_span : float
+        A curve whose fitted span ``|top - bottom|`` is below this fraction of
+        ``max(|top|, |bottom|)`` gets no relative IC50 (censored ``>`` at the highest dose):
+        its plateau is where the doses stopped, not a real bottom.
     abs_level : float
         Response level of the absolute IC50.
     fixed_bottom, fixed_top : float
@@ -401,10 +406,14 @@ def fit_arrays(
     scale = np.maximum(np.abs(p[:, TOP]), np.abs(p[:, BOTTOM]))
     drop = np.abs(f_first - emax)
     no_effect = (p_flat >= alpha_flat) | (drop < min_effect * scale)
+    # a curve that levels off after a small fraction of its response (bottom near top) has no
+    # meaningful inflection: with the doses too low to reach the real plateau, a free bottom
+    # lands wherever the data stop, and that is not an IC50
+    small_span = ~no_effect & (np.abs(p[:, TOP] - p[:, BOTTOM]) < min_span * scale)
 
     censored = np.where(ic50 > xmax * (1 + 1e-9), ">", np.where(ic50 < xmin * (1 - 1e-9), "<", ""))
     censored = np.where(~np.isfinite(ic50), ">", censored)
-    censored = np.where(no_effect, ">", censored)
+    censored = np.where(no_effect | small_span, ">", censored)
     ic50_rep = np.where(censored == ">", xmax, np.where(censored == "<", xmin, ic50))
     # absolute IC50: where it is not crossed or outside the doses, censor towards the side
     # the curve stays on
@@ -416,7 +425,8 @@ def fit_arrays(
     abs_c[(abs_c == "") & ((ic50_abs < xmin * (1 - 1e-9)) | never)] = "<"
     ic50_abs_rep = np.where(abs_c == ">", xmax, np.where(abs_c == "<", xmin, ic50_abs))
 
-    status = np.where(no_effect, "no_effect", np.where(conv, "ok", "not_converged"))
+    status = np.where(no_effect, "no_effect", np.where(
+        ~conv, "not_converged", np.where(small_span, "small_effect", "ok")))
     notes = []
     for i in range(B):
         parts = []
@@ -426,6 +436,9 @@ def fit_arrays(
             else:
                 parts.append(f"no effect: fitted change over the doses {drop[i]:.3g} is below "
                              f"{min_effect:g} x top")
+        elif small_span[i]:
+            parts.append(f"effect too small for an IC50: fitted span {abs(p[i, TOP] - p[i, BOTTOM]):.3g} "
+                         f"< {min_span:g} x |top|; IC50 reported above the highest dose")
         elif censored[i] == ">":
             parts.append("IC50 above the highest dose")
         elif censored[i] == "<":
@@ -537,6 +550,7 @@ def fit_curve(
     abs_level: float = 0.5,
     alpha_flat: float = 0.05,
     min_effect: float = 0.1,
+    min_span: float = 0.5,
     fixed_bottom: float = 0.0,
     fixed_top: float = 1.0,
 ) -> CurveFit:
@@ -558,7 +572,7 @@ def fit_curve(
     bounds : dict, optional
         See `fit_arrays`.
     ci_method : {"profile", "delta", "none"}
-    level, abs_level, alpha_flat, min_effect, fixed_bottom, fixed_top
+    level, abs_level, alpha_flat, min_effect, min_span, fixed_bottom, fixed_top
         See `fit_arrays`.
 
     Returns
@@ -592,7 +606,7 @@ def fit_curve(
             for key, val in fit_arrays(
                 [(xc, yc, w)], spec.name, bounds=bounds, ci_method=ci_method, level=level,
                 abs_level=abs_level, alpha_flat=alpha_flat, min_effect=min_effect,
-                fixed_bottom=fixed_bottom, fixed_top=fixed_top,
+                min_span=min_span, fixed_bottom=fixed_bottom, fixed_top=fixed_top,
             ).items()
         }  # fmt: skip
         if robust:

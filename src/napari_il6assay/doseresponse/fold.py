@@ -200,7 +200,7 @@ def add_fold_resistance(fits: Any, curves: list, model: str = "4pl", **kwargs: A
         return True
 
     spec = get_model(model, bottom=kwargs.get("fixed_bottom", 0.0), top=kwargs.get("fixed_top", 1.0))
-    fittable = {"ok", "no_effect", "not_converged"}
+    fittable = {"ok", "no_effect", "not_converged", "small_effect"}
     for i in range(len(fits)):
         parent = fits.iloc[i]["parental"]
         if not parent or parent == fits.iloc[i]["cell_line"]:

@@ -1,0 +1,175 @@
+"""Dose-response fits: drc reference (ryegrass), synthetic truth, censoring, bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_il6assay.doseresponse.fit import FITS_COLUMNS, fit_arrays, fit_curve, fit_curves
+from napari_il6assay.doseresponse.models import evaluate, get_model
+
+RYEGRASS = Path(__file__).resolve().parents[2] / "shared" / "data" / "ryegrass.csv"
+DOSES = 1e-9 * 3.0 ** np.arange(9)
+X = np.r_[0.0, DOSES].repeat(3)
+
+
+def sig(a: float, b: float, digits: int = 4) -> bool:
+    return float(f"{a:.{digits}g}") == float(f"{b:.{digits}g}")
+
+
+@pytest.fixture(scope="module")
+def ryegrass() -> pd.DataFrame:
+    if not RYEGRASS.is_file():
+        pytest.skip("shared/data/ryegrass.csv not present")
+    return pd.read_csv(RYEGRASS)
+
+
+def test_ryegrass_ll4_matches_drc(ryegrass: pd.DataFrame) -> None:
+    f = fit_curve(ryegrass["conc"], ryegrass["rootl"], "4pl", ci_method="delta")
+    # drc LL.4: b 2.98222, c 0.48141, d 7.79296, e 3.05795 (R 4.2.2, drc 3.0-1)
+    assert sig(f.hill, 2.98222) and sig(f.bottom, 0.48141)
+    assert sig(f.top, 7.79296) and sig(f.ic50_rel, 3.05795)
+    assert f.ic50_se == pytest.approx(0.18573, rel=0.03)
+    assert np.sqrt(f.rss / f.df) == pytest.approx(0.5196256, rel=1e-5)
+    # drc ED(..., interval="delta"): ED50 (2.67053, 3.44538), ED10 1.46371, ED90 6.38864
+    assert f.ic50_ci[0] == pytest.approx(2.67053, rel=2e-3)
+    assert f.ic50_ci[1] == pytest.approx(3.44538, rel=2e-3)
+    assert f.ed(10) == pytest.approx(1.46371, rel=1e-4)
+    assert f.ed(90) == pytest.approx(6.38864, rel=1e-4)
+    assert f.status == "ok" and f.ic50_censored == ""
+
+
+def test_ryegrass_ll3_abs_and_profile(ryegrass: pd.DataFrame) -> None:
+    f3 = fit_curve(ryegrass["conc"], ryegrass["rootl"], "3pl")
+    assert sig(f3.ic50_rel, 3.26336)
+    fa = fit_curve(ryegrass["conc"], ryegrass["rootl"], abs_level=3.896)
+    assert fa.ic50_abs == pytest.approx(3.19650, rel=1e-4)
+    lo, hi = fa.ic50_ci  # profile CI: asymmetric around e, positive, near the delta one
+    assert 0 < lo < 3.05795 < hi
+    assert (hi - 3.05795) != pytest.approx(3.05795 - lo, rel=1e-3)
+    assert lo == pytest.approx(2.67, rel=0.03) and hi == pytest.approx(3.45, rel=0.03)
+
+
+def test_fit_curves_table_columns(ryegrass: pd.DataFrame) -> None:
+    fits = fit_curves(ryegrass, response="rootl", conc="conc")
+    assert list(fits.columns[: len(FITS_COLUMNS)]) == FITS_COLUMNS
+    assert fits.loc[0, "ic50_rel_M"] == pytest.approx(3.05795, rel=1e-5)
+
+
+def _sim(rng, log_ic50, hill, bottom=0.0, sd=0.05, x=X):
+    y = evaluate(np.array([hill, bottom, 1.0, log_ic50 * np.log(10), 0.0]), x)
+    return y + rng.normal(0, sd, x.size)
+
+
+def test_synthetic_truth_recovered_and_ci_coverage() -> None:
+    rng = np.random.default_rng(42)
+    n = 200
+    truth = rng.uniform(np.log10(DOSES[2]), np.log10(DOSES[6]), n)
+    hills = rng.uniform(0.8, 2.0, n)
+    curves = [(X, _sim(rng, t, h), None) for t, h in zip(truth, hills, strict=True)]
+    r = fit_arrays(curves, "4pl")
+    err = np.log10(r["ic50_fit"]) - truth
+    assert np.median(np.abs(err)) < 0.05
+    assert np.median(np.abs(r["hill"] / hills - 1)) < 0.15
+    lo, hi = np.log10(r["ic50_ci_low"]), np.log10(r["ic50_ci_high"])
+    coverage = np.mean((lo <= truth) & (truth <= hi))
+    print(f"profile CI coverage over {n} curves: {coverage:.3f}")
+    assert 0.90 <= coverage <= 0.99
+    assert (r["status"] == "ok").all()
+
+
+@pytest.mark.parametrize("factor", [3.0, 10.0, 100.0])
+def test_above_range_is_censored(factor: float) -> None:
+    rng = np.random.default_rng(int(factor))
+    log_ic = np.log10(DOSES[-1] * factor)
+    r = fit_arrays([(X, _sim(rng, log_ic, 1.5), None) for _ in range(40)], "4pl")
+    assert (r["ic50_censored"] == ">").mean() >= 0.95
+    assert np.all(r["ic50_rel"][r["ic50_censored"] == ">"] == pytest.approx(DOSES[-1]))
+
+
+def test_flat_curves_are_no_effect() -> None:
+    rng = np.random.default_rng(7)
+    r = fit_arrays([(X, 1 + rng.normal(0, 0.05, X.size), None) for _ in range(60)], "4pl")
+    assert (r["status"] == "no_effect").mean() >= 0.95
+    assert np.all(r["ic50_censored"] == ">")  # never an in-range IC50
+    assert all("no effect" in n for n in r["note"][r["status"] == "no_effect"])
+
+
+def test_below_range_is_censored_low() -> None:
+    rng = np.random.default_rng(3)
+    f = fit_curve(X, _sim(rng, np.log10(DOSES[0] / 30), 1.0, sd=0.03))
+    assert f.ic50_censored == "<" and f.ic50_rel == pytest.approx(DOSES[0])
+
+
+def test_in_range_matches_generator_and_wide_ranges() -> None:
+    rng = np.random.default_rng(11)
+    x = np.r_[0.0, np.logspace(-12, -5, 15)].repeat(3)
+    for log_ic in (-11.0, -8.5, -6.0):
+        r = fit_arrays([(x, _sim(rng, log_ic, 1.2, x=x), None) for _ in range(20)], "4pl")
+        assert (r["ic50_censored"] == "").all()
+        assert np.median(np.abs(np.log10(r["ic50_rel"]) - log_ic)) < 0.1
+        inside = (r["ic50_ci_low"] < 10**log_ic) & (10**log_ic < r["ic50_ci_high"])
+        assert inside.mean() >= 0.8
+
+
+def test_models_zero_dose_and_3pl_5pl() -> None:
+    p = np.array([1.5, 0.1, 0.9, np.log(1e-7), 0.0])
+    assert evaluate(p, np.array([0.0]))[0] == 0.9  # dose 0 is the top, not log(0)
+    rng = np.random.default_rng(5)
+    y = evaluate(np.array([1.2, 0.0, 1.0, np.log(3e-8), np.log(2.0)]), X)
+    f5 = fit_curve(X, y + rng.normal(0, 0.005, X.size), "5pl")
+    half = 3e-8 * (2 ** (1 / 2.0) - 1) ** (1 / 1.2)
+    assert f5.ic50_rel == pytest.approx(half, rel=0.1)
+    assert get_model("3pl-top").fixed[2] == 1.0
+
+
+def test_robust_and_weights() -> None:
+    rng = np.random.default_rng(8)
+    y = _sim(rng, np.log10(3e-8), 1.3, sd=0.02)
+    y[5] += 0.8  # one wild replicate
+    f_plain = fit_curve(X, y)
+    f_rob = fit_curve(X, y, robust=True)
+    assert abs(np.log10(f_rob.ic50_rel / 3e-8)) <= abs(np.log10(f_plain.ic50_rel / 3e-8)) + 1e-9
+    w = np.ones_like(y)
+    w[5] = 1e-6
+    f_w = fit_curve(X, y, weights=w)
+    assert abs(np.log10(f_w.ic50_rel / 3e-8)) < 0.05
+
+
+def test_bad_input_per_curve_others_fitted() -> None:
+    rng = np.random.default_rng(9)
+    rows = []
+
+    def add(line: str, conc, resp):
+        for c, v in zip(conc, resp, strict=True):
+            rows.append({"cell_line": line, "drug": "eribulin", "concentration_M": c,
+                         "viability": v, "well": f"W{len(rows)}"})
+
+    good = _sim(rng, -7.5, 1.2)
+    add("good", X, good)
+    add("three_doses", np.repeat([1e-9, 1e-8, 1e-7], 3), good[:9])
+    add("all_nan", X, np.full(X.size, np.nan))
+    add("constant", X, np.full(X.size, 0.7))
+    neg = X.copy()
+    neg[4] = -1e-8
+    add("negative", neg, good)
+    miss = X.copy()
+    miss[7] = np.nan
+    add("missing_conc", miss, good)
+    df = pd.DataFrame(rows)
+    df["parental"] = ""
+    df.loc[df["cell_line"] == "three_doses", "parental"] = "absent_line"
+    fits = fit_curves(df).set_index("cell_line")
+    assert fits.loc["good", "status"] == "ok"
+    assert np.log10(fits.loc["good", "ic50_rel_M"]) == pytest.approx(-7.5, abs=0.1)
+    assert "fewer than 4 doses" in fits.loc["three_doses", "note"]
+    assert "all responses missing" in fits.loc["all_nan", "note"]
+    assert "constant" in fits.loc["constant", "note"]
+    assert "negative concentration" in fits.loc["negative", "note"]
+    assert "missing concentration" in fits.loc["missing_conc", "note"]
+    assert "parental line 'absent_line' not found" in fits.loc["three_doses", "note"]
+    for line in ("three_doses", "all_nan", "constant", "negative", "missing_conc"):
+        assert np.isnan(fits.loc[line, "ic50_rel_M"])
