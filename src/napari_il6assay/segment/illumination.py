@@ -143,3 +143,39 @@ def flatten(image: np.ndarray, background: np.ndarray, how: str = "divide") -> n
     if how == "subtract":
         return img - bg
     raise ValueError(f"how must be 'divide' or 'subtract', not {how!r}")
+
+
+def masked_gaussian_background(
+    image: np.ndarray, exclude: np.ndarray, sigma: float
+) -> np.ndarray:
+    """Gaussian background that ignores excluded pixels (normalised convolution).
+
+    Parameters
+    ----------
+    image : ndarray
+        2D image.
+    exclude : ndarray of bool
+        Foreground pixels left out of the average (cells, colonies).
+    sigma : float
+        Gaussian sigma in pixels; larger than the objects.
+
+    Returns
+    -------
+    ndarray
+        float32 background; where everything nearby is excluded it is interpolated
+        from further away.
+    """
+    from scipy import ndimage as ndi
+
+    w = (~np.asarray(exclude, bool)).astype(np.float32)
+    img = np.asarray(image, dtype=np.float32)
+    num = ndi.gaussian_filter(img * w, sigma, mode="reflect")
+    den = ndi.gaussian_filter(w, sigma, mode="reflect")
+    ok = den > 1e-3
+    if ok.all():
+        return num / den
+    out = np.where(ok, num / np.maximum(den, 1e-3), np.nan).astype(np.float32)
+    num2 = ndi.gaussian_filter(img * w, 4 * sigma, mode="reflect")
+    den2 = ndi.gaussian_filter(w, 4 * sigma, mode="reflect")
+    fill = num2 / np.maximum(den2, 1e-6)
+    return np.where(ok, out, fill).astype(np.float32)
