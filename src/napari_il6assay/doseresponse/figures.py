@@ -40,7 +40,18 @@ def _figure(fig: Any | None, theme: str, size: tuple[float, float]) -> Any:
     colors = THEMES.get(theme, THEMES["light"])
     fig.set_facecolor(colors["bg"])
     fig.il6assay_wells = {}
+    root = getattr(fig, "figure", fig)  # a SubFigure's root Figure (the GUI's canvas)
+    if root is not fig and root is not None and not hasattr(root, "il6assay_wells"):
+        root.il6assay_wells = {}
     return fig
+
+
+def _register(fig: Any, artist: Any, wells: list) -> None:
+    """Attach well ids to an artist on the figure (and on its root when a SubFigure)."""
+    fig.il6assay_wells[artist] = wells
+    root = getattr(fig, "figure", fig)
+    if root is not fig and root is not None:
+        root.il6assay_wells[artist] = wells
 
 
 def _style(ax: Any, theme: str) -> None:
@@ -170,7 +181,7 @@ def dose_response_figure(
         ax.errorbar(xs, p["y"], yerr=p["sd"].fillna(0.0), fmt="none", ecolor=color, capsize=2)
         art = ax.scatter(xs, p["y"], color=color, s=22, zorder=3, picker=5, label=cl or "data")
         art.set_gid(f"points:{cl}")
-        fig.il6assay_wells[art] = list(p["wells"])
+        _register(fig, art, list(p["wells"]))
         if fits is None:
             continue
         f = fits[fits["cell_line"] == cl]
@@ -268,7 +279,7 @@ def synergy_heatmap(
     center = 1.0 if score == "ci_chou" else 0.0
     im = ax.imshow(z, origin="lower", cmap=cmap, vmin=center - lim, vmax=center + lim,
                    aspect="auto", picker=5)  # fmt: skip
-    fig.il6assay_wells[im] = [(a, b) for b in grid.index for a in grid.columns]
+    _register(fig, im, [(a, b) for b in grid.index for a in grid.columns])
     for (i, j), v in np.ndenumerate(z):
         if np.isfinite(v):
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
