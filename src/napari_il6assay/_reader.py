@@ -19,7 +19,7 @@ from napari_il6assay.errors import ImageReadError
 PathLike = str | os.PathLike[str]
 LayerData = tuple[Any, dict[str, Any], str]
 
-#: files larger than this are opened lazily
+#: images larger than this once decoded are opened lazily
 LAZY_BYTES = 256 * 1024**2
 _SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 
@@ -76,9 +76,10 @@ def read_layers(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
 
 
 def _layers_of(path: Path) -> list[LayerData]:
-    from napari_il6assay.io.images import read_image
+    from napari_il6assay.io.images import decoded_nbytes, read_image
 
-    lazy = path.stat().st_size > LAZY_BYTES
+    size = decoded_nbytes(path)
+    lazy = max(size or 0, path.stat().st_size) > LAZY_BYTES
     img = read_image(path, lazy=lazy)
     name = path.name
     spatial = img.axes.rstrip("C")  # "YX" or "ZYX"

@@ -22,7 +22,14 @@ import numpy as np
 
 from napari_il6assay.errors import ImageReadError, InputError
 
-__all__ = ["ImageData", "read_image", "write_tiff", "CANONICAL_AXES", "IMAGE_SUFFIXES"]
+__all__ = [
+    "ImageData",
+    "read_image",
+    "write_tiff",
+    "decoded_nbytes",
+    "CANONICAL_AXES",
+    "IMAGE_SUFFIXES",
+]
 
 #: The axis orders `read_image` returns.
 CANONICAL_AXES = ("YX", "YXC", "ZYX", "ZYXC")
@@ -231,6 +238,25 @@ def _pil_bomb() -> type[Exception]:
         return Image.DecompressionBombError
     except ImportError:  # pragma: no cover - PIL comes with napari and scikit-image
         return MemoryError
+
+
+def decoded_nbytes(path: str | Path) -> int | None:
+    """Bytes the pixels of a TIFF take once decoded (from its header; nothing is read).
+
+    Compressed files can be far smaller on disk than in memory, so this, not the file size,
+    decides whether to read lazily. None for non-TIFF or unreadable files.
+    """
+    import tifffile
+
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(4) not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+                return None
+        with _TiffWarnings(), tifffile.TiffFile(path) as tif:
+            s = tif.series[0]
+            return int(math.prod(s.shape)) * np.dtype(s.dtype).itemsize
+    except Exception:  # noqa: BLE001 - read_image reports damaged files properly
+        return None
 
 
 def _finite_pos(v: Any) -> float | None:
