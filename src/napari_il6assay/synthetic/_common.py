@@ -75,11 +75,16 @@ def smooth_field(rng: np.random.Generator, shape: tuple[int, ...], scale_px: flo
     scale = max(float(scale_px), 1.0)
     coarse_shape = tuple(max(2, int(np.ceil(s / scale)) + 3) for s in shape)
     field = rng.standard_normal(coarse_shape).astype(np.float32)
-    for axis, (n_fine, n_coarse) in enumerate(zip(shape, coarse_shape, strict=True)):
+    mats = []
+    for n_fine, n_coarse in zip(shape, coarse_shape, strict=True):
         pos = (np.arange(n_fine, dtype=np.float64) + 0.5) / scale + 1.0
         w = np.exp(-0.5 * ((pos[:, None] - np.arange(n_coarse)[None, :]) / 0.75) ** 2)
-        w = (w / w.sum(axis=1, keepdims=True)).astype(np.float32)
-        field = np.moveaxis(np.tensordot(w, np.moveaxis(field, axis, 0), axes=(1, 0)), 0, axis)
+        mats.append((w / w.sum(axis=1, keepdims=True)).astype(np.float32))
+    if len(shape) == 2:
+        field = mats[0] @ field @ mats[1].T
+    else:
+        for axis, w in enumerate(mats):
+            field = np.moveaxis(np.tensordot(w, np.moveaxis(field, axis, 0), axes=(1, 0)), 0, axis)
     sd = float(field.std())
     return ((field - field.mean()) / (sd if sd > 0 else 1.0)).astype(np.float32)
 
@@ -119,10 +124,9 @@ class RadialShape:
         """Outline radius at ``theta`` for ``scale = 1``."""
         t = theta - self.angle
         ell = self.aspect / np.sqrt((self.aspect * np.cos(t)) ** 2 + np.sin(t) ** 2)
-        r = np.ones_like(theta)
-        for k, (a, p) in enumerate(zip(self.amps, self.phases, strict=True), start=2):
-            r = r + a * np.cos(k * theta + p)
-        return ell * r
+        k = np.arange(2, self.amps.size + 2, dtype=np.float64)
+        lobes = np.cos(theta[..., None] * k + self.phases) @ self.amps
+        return ell * (1.0 + lobes)
 
     def radius(self, theta: np.ndarray) -> np.ndarray:
         """Outline radius in pixels at ``theta``."""
@@ -133,6 +137,9 @@ class RadialShape:
         """Largest radius of the outline (pixels)."""
         # The base ellipse never exceeds 1, so this bounds the outline cheaply.
         return float(self.scale * (1.0 + np.abs(self.amps).sum()))
+
+
+_THETA = np.linspace(0, 2 * np.pi, 96, endpoint=False)
 
 
 def random_shape(
@@ -163,7 +170,7 @@ def random_shape(
     aspect = float(rng.uniform(*aspect_range))
     angle = float(rng.uniform(0, np.pi))
     shape = RadialShape(1.0, aspect, angle, amps, phases)
-    th = np.linspace(0, 2 * np.pi, 256, endpoint=False)
+    th = _THETA
     unit_area = np.pi * float(np.mean(shape.unit_radius(th) ** 2))  # 1/2 integral of r^2
     scale = float(np.sqrt(max(area_px, 0.0) / unit_area))
     return RadialShape(scale, aspect, angle, amps, phases)

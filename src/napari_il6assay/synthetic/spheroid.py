@@ -244,8 +244,9 @@ def make_spheroid_3d(
     seed : int
         Seed of ``numpy.random.default_rng``.
     diameter_um : float
-        Lateral diameter (um); the volume is that of the ellipsoid up to the lumps and
-        voxelisation. 0 draws an empty stack.
+        Lateral diameter (um); the mask holds as many voxels as the ellipsoid of this
+        diameter and ``flattening`` fills (``pi/6 * d**3 * flattening``), to one voxel,
+        as long as it fits in the stack. 0 draws an empty stack.
     shape : tuple of int
         (z, y, x) size of the stack.
     voxel_size_um : tuple of float
@@ -291,7 +292,14 @@ def make_spheroid_3d(
     if d_um > 0:
         rr = np.sqrt((z / c) ** 2 + (y / a) ** 2 + (x / b) ** 2)
         lumps = smooth_field(rng, (nz, ny, nx), max(d_um / 6 / vx, 2.0))
-        mask = rr <= 1.0 + 0.04 * lumps
+        eff = (rr - 0.04 * lumps).ravel()
+        # Threshold the lumpy radius at the voxel count of the nominal ellipsoid, so the
+        # volume matches the request to one voxel whatever the voxel size.
+        n_target = min(int(round(np.pi / 6 * d_um**3 * flattening / (vz * vy * vx))), eff.size)
+        mask = np.zeros((nz, ny, nx), dtype=bool)
+        if n_target > 0:
+            thr = np.partition(eff, n_target - 1)[n_target - 1]
+            mask = (eff <= thr).reshape(nz, ny, nx)
     else:
         rr = np.full((nz, ny, nx), np.inf, dtype=np.float32)
         mask = np.zeros((nz, ny, nx), dtype=bool)

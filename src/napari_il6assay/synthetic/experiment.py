@@ -1,0 +1,372 @@
+"""Whole synthetic experiments: one 96-well plate of per-well images with a known answer.
+
+Design (`make_experiment`): parental MDA-MB-231 and eribulin-resistant MDA-MB-231E, each an
+eribulin half-log dilution series (9 doses) + vehicle in triplicate; a combination block of
+the resistant line with eribulin x a fixed dose of tocilizumab (which alone does nothing but
+divides eribulin's IC50 by a known factor), also in triplicate with its tocilizumab-alone
+wells; and 6 blank wells. Each well's true viability follows a 4PL curve; the well's image
+readout is ``readout_top * (viability + noise)`` (0 at viability 0, the blank), so the
+relative IC50 of the viability recovered from the pixels is the generating IC50.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_il6assay.errors import InputError
+
+__all__ = ["ExperimentTruth", "make_experiment", "MODES", "four_pl"]
+
+MODES = ("colony", "livedead", "spheroid", "spheroid3d", "spheres")
+
+PARENTAL = "MDA-MB-231"
+RESISTANT = "MDA-MB-231E"
+DRUG = "eribulin"
+DRUG_B = "tocilizumab"
+
+#: Readout at viability 1 (vehicle) for each mode; the readout at viability 0 is 0.
+READOUT_TOP = {
+    "colony": 0.45,  # area fraction
+    "livedead": 0.92,  # live fraction
+    "spheroid": float(np.pi / 6 * 450.0**3),  # volume um^3 of a 450 um spheroid
+    "spheroid3d": float(np.pi / 6 * 300.0**3 * 0.8),  # oblate 300 um spheroid
+    "spheres": 40,  # sphere count
+}
+READOUT_NAME = {
+    "colony": "area_fraction",
+    "livedead": "live_fraction",
+    "spheroid": "volume_um3",
+    "spheroid3d": "volume_um3",
+    "spheres": "sphere_count",
+}
+
+
+def four_pl(conc_m: np.ndarray | float, ic50_m: float, hill: float, top: float, bottom: float):
+    """Four-parameter logistic: ``bottom + (top - bottom) / (1 + (c / ic50) ** hill)``."""
+    c = np.asarray(conc_m, dtype=float)
+    with np.errstate(divide="ignore"):
+        return bottom + (top - bottom) / (1.0 + (c / ic50_m) ** hill)
+
+
+@dataclass
+class ExperimentTruth:
+    """What `make_experiment` wrote, and the true answer.
+
+    Attributes
+    ----------
+    out_dir : pathlib.Path
+    mode : str
+    wells : pandas.DataFrame
+        One row per well: layout columns, ``image``, ``viability_true`` (the 4PL value),
+        ``viability`` (with replicate noise), ``readout_target`` and ``readout`` (exact,
+        measured on the drawn masks).
+    curves : dict
+        Per curve (``"MDA-MB-231"``, ``"MDA-MB-231E"``, ``"MDA-MB-231E + tocilizumab"``):
+        ``ic50_M, hill, top, bottom`` of the viability.
+    fold_resistance : float
+        IC50(resistant) / IC50(parental).
+    combination : dict
+        Combination truth: the second agent, its dose, the IC50 shift and per-dose Bliss/HSA
+        excess on the viability-loss scale.
+    pixel_size_um : float
+    z_step_um : float or None
+    """
+
+    out_dir: Path
+    mode: str
+    wells: Any
+    curves: dict
+    fold_resistance: float
+    combination: dict
+    pixel_size_um: float
+    z_step_um: float | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def _dose_series(low_nm: float, n: int = 9, step_log10: float = 0.5) -> list[float]:
+    """Half-log series in nM rounded to 4 significant digits (as a person would write it)."""
+    return [float(f"{low_nm * 10 ** (i * step_log10):.4g}") for i in range(n)]
+
+
+def _design(combo_shift: float, b_conc: float) -> tuple[list[dict], dict]:
+    """Plate map rows (without images) and the true curves."""
+    curves = {
+        PARENTAL: {"ic50_M": 1e-9, "hill": 1.2, "top": 1.0, "bottom": 0.05},
+        RESISTANT: {"ic50_M": 6e-7, "hill": 1.0, "top": 1.0, "bottom": 0.10},
+    }
+    curves[f"{RESISTANT} + {DRUG_B}"] = dict(curves[RESISTANT])
+    curves[f"{RESISTANT} + {DRUG_B}"]["ic50_M"] = curves[RESISTANT]["ic50_M"] / combo_shift
+    doses = {
+        PARENTAL: [0.0] + _dose_series(0.01),  # 0.01 nM .. 100 nM
+        RESISTANT: [0.0] + _dose_series(1.0),  # 1 nM .. 10 uM
+    }
+    rows_by_block: list[tuple[str, str, list[str], int]] = []  # line, curve, wells, rep
+    # A-C parental, D-F resistant: column 1 vehicle, 2-10 ascending doses
+    blocks = [(PARENTAL, PARENTAL, "ABC"), (RESISTANT, RESISTANT, "DEF")]
+    for line, key, rows in blocks:
+        for rep, r in enumerate(rows, start=1):
+            rows_by_block.append((line, key, [f"{r}{c:02d}" for c in range(1, 11)], rep))
+    combo_key = f"{RESISTANT} + {DRUG_B}"
+    # combination: replicates 1-2 in G-H columns 1-10, replicate 3 down column 11 + A12, B12
+    rows_by_block.append((RESISTANT, combo_key, [f"G{c:02d}" for c in range(1, 11)], 1))
+    rows_by_block.append((RESISTANT, combo_key, [f"H{c:02d}" for c in range(1, 11)], 2))
+    rows_by_block.append(
+        (RESISTANT, combo_key, [f"{r}11" for r in "ABCDEFGH"] + ["A12", "B12"], 3)
+    )
+    records: list[dict] = []
+    for line, key, wells, rep in rows_by_block:
+        for well, dose in zip(wells, doses[line], strict=True):
+            combo = key == combo_key
+            records.append(
+                {
+                    "well": well,
+                    "cell_line": line,
+                    "drug": DRUG,
+                    "concentration": dose,
+                    "unit": "nM",
+                    "drug_b": DRUG_B if combo else "",
+                    "concentration_b": b_conc if combo else math.nan,
+                    "unit_b": "ug/mL" if combo else "",
+                    "role": "vehicle" if dose == 0 else "sample",
+                    "replicate": rep,
+                    "parental": PARENTAL if line == RESISTANT else "",
+                    "curve": key,
+                }
+            )
+    for well in ["C12", "D12", "E12", "F12", "G12", "H12"]:
+        records.append(
+            {
+                "well": well, "cell_line": "", "drug": "", "concentration": math.nan,
+                "unit": "", "drug_b": "", "concentration_b": math.nan, "unit_b": "",
+                "role": "blank", "replicate": "", "parental": "", "curve": "",
+            }
+        )
+    order = {f"{r}{c:02d}": i for i, (r, c) in enumerate((r, c) for r in "ABCDEFGH"
+                                                        for c in range(1, 13))}
+    records.sort(key=lambda d: order[d["well"]])
+    return records, curves
+
+
+def _defaults(mode: str, image_size: Any) -> dict:
+    """Per-mode image geometry chosen for a 96-well plate and a fast, small experiment."""
+    if mode == "colony":
+        return {"size": int(image_size or 256), "pixel_size_um": 30.0}
+    if mode == "livedead":
+        return {"size": int(image_size or 256), "pixel_size_um": 1.3}
+    if mode == "spheroid":
+        return {"size": int(image_size or 256), "pixel_size_um": 4.0}
+    if mode == "spheroid3d":
+        shp = tuple(image_size) if isinstance(image_size, (tuple, list)) else (
+            (max(int(image_size) // 4, 16), int(image_size), int(image_size)) if image_size
+            else (32, 128, 128)
+        )
+        return {"shape": shp, "voxel_size_um": (10.0, 3.5, 3.5)}
+    return {"size": int(image_size or 512), "pixel_size_um": 10.0}
+
+
+def _make_well_image(mode: str, seed: int, level: float, geo: dict, rgb: bool):
+    """Generate one well whose readout is ``level`` (the mode's readout units)."""
+    from . import (
+        make_colony_well,
+        make_livedead_well,
+        make_sphere_well,
+        make_spheroid_2d,
+        make_spheroid_3d,
+    )
+
+    if mode == "colony":
+        return make_colony_well(seed, area_fraction=float(np.clip(level, 0, 1)), rgb=rgb,
+                                colony_radius_um=90.0, **geo)
+    if mode == "livedead":
+        return make_livedead_well(seed, live_fraction=float(np.clip(level, 0, 1)), **geo)
+    if mode == "spheroid":
+        d = (6.0 * max(level, 0.0) / np.pi) ** (1 / 3)
+        return make_spheroid_2d(seed, diameter_um=d, rgb=rgb, **geo)
+    if mode == "spheroid3d":
+        # volume of the oblate ellipsoid = pi/6 * d^3 * flattening
+        d = (6.0 * max(level, 0.0) / (np.pi * 0.8)) ** (1 / 3)
+        return make_spheroid_3d(seed, diameter_um=d, flattening=0.8, **geo)
+    return make_sphere_well(seed, n_spheres=int(round(max(level, 0))), **geo)
+
+
+def _write_image(path: Path, s) -> None:
+    """PNG for RGB/8-bit photos (with pHYs), ImageJ TIFF with calibration otherwise."""
+    if path.suffix == ".png":
+        from PIL import Image
+
+        dpi = 25400.0 / s.pixel_size_um
+        Image.fromarray(s.image).save(path, dpi=(dpi, dpi), compress_level=6)
+        return
+    import tifffile
+
+    data, axes = s.image, s.axes
+    kw: dict[str, Any] = {}
+    if s.rgb:
+        axes = "YXS"
+        kw["photometric"] = "rgb"
+    elif axes == "YXC":  # ImageJ hyperstacks keep channels before YX
+        data, axes = np.moveaxis(data, -1, 0), "CYX"
+    meta: dict[str, Any] = {"axes": axes, "unit": "um"}
+    if s.z_step_um is not None:
+        meta["spacing"] = s.z_step_um
+    res = 1.0 / s.pixel_size_um
+    tifffile.imwrite(path, data, imagej=True, resolution=(res, res), metadata=meta,
+                     compression="zlib", **kw)
+
+
+def make_experiment(
+    out_dir: str | Path,
+    *,
+    mode: str = "colony",
+    seed: int = 0,
+    plate_format: int = 96,
+    image_size: Any = None,
+    rgb: bool = True,
+    noise_sd: float = 0.03,
+    combination_shift: float = 10.0,
+    concentration_b: float = 10.0,
+    file_format: str | None = None,
+) -> ExperimentTruth:
+    """Write a whole synthetic 96-well experiment: per-well images, layout and truth.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Folder to write into (created; existing files of the same names are replaced).
+    mode : {"colony", "livedead", "spheroid", "spheroid3d", "spheres"}
+        Assay and so image type and readout (``area_fraction``, ``live_fraction``,
+        ``volume_um3``, ``volume_um3``, ``sphere_count``).
+    seed : int
+        Seed; the same seed writes identical pixels and tables.
+    plate_format : int
+        Only 96 is supported (the design fills one 96-well plate).
+    image_size : int or tuple, optional
+        Image width in pixels (3D: the ``(z, y, x)`` shape); per-mode defaults.
+    rgb : bool
+        Colony and 2D spheroid images as RGB photos (PNG for colony) instead of gray.
+    noise_sd : float
+        SD of the replicate noise added to each well's viability before drawing it.
+    combination_shift : float
+        Factor by which the second agent divides eribulin's IC50 in the resistant line.
+    concentration_b : float
+        Dose of the second agent (tocilizumab) in ug/mL.
+    file_format : {"png", "tif"}, optional
+        Image file type; PNG for RGB colony photos, TIFF otherwise by default.
+
+    Returns
+    -------
+    ExperimentTruth
+        Also written as ``truth.csv`` (per well) and ``truth.json`` (curves, fold, synergy,
+        calibration) next to ``layout.csv`` and the images ``A01.png``/``A01.tif`` ...
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> t = make_experiment(tempfile.mkdtemp(), mode="colony", image_size=96)
+    >>> round(t.fold_resistance)
+    600
+    """
+    import pandas as pd
+
+    if mode not in MODES:
+        raise InputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}", column="mode")
+    if int(plate_format) != 96:
+        raise InputError(
+            f"make_experiment designs one 96-well plate; plate_format {plate_format} is not "
+            "supported", column="plate_format",
+        )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    records, curves = _design(float(combination_shift), float(concentration_b))
+    geo = _defaults(mode, image_size)
+    use_rgb = bool(rgb) and mode in ("colony", "spheroid")
+    ext = file_format or ("png" if (mode == "colony" and use_rgb) else "tif")
+    if ext not in ("png", "tif"):
+        raise InputError(f"file_format must be 'png' or 'tif', got {file_format!r}",
+                         column="file_format")
+    if ext == "png" and mode in ("livedead", "spheroid3d"):
+        raise InputError(f"{mode} images need TIFF (16-bit channels/stacks)",
+                         column="file_format")
+    top = READOUT_TOP[mode]
+    seeds = rng.integers(0, 2**31 - 1, size=len(records))
+    noise = rng.normal(0.0, noise_sd, size=len(records))
+    rows = []
+    px = z = None
+    for rec, wseed, eps in zip(records, seeds, noise, strict=True):
+        if rec["role"] == "blank":
+            # no cells: nothing drawn, readout exactly 0 (live/dead: only dead cells, a
+            # killed control, as a live fraction needs cells)
+            v_true, v = 0.0, 0.0
+        else:
+            c = curves[rec["curve"]]
+            conc_m = rec["concentration"] * 1e-9
+            v_true = float(four_pl(conc_m, c["ic50_M"], c["hill"], c["top"], c["bottom"]))
+            v = max(v_true + float(eps), 0.0)
+        level = top * v
+        s = _make_well_image(mode, int(wseed), level, geo, use_rgb)
+        name = f"{rec['well']}.{ext}"
+        _write_image(out / name, s)
+        px, z = s.pixel_size_um, s.z_step_um
+        readout = s.truth[READOUT_NAME[mode]]
+        rows.append({**rec, "image": name, "concentration_M": (
+            rec["concentration"] * 1e-9 if rec["role"] != "blank" else math.nan),
+            "viability_true": v_true, "viability": v, "readout_target": level,
+            "readout": float(readout), "readout_name": READOUT_NAME[mode]})
+
+    wells = pd.DataFrame(rows)
+    layout_cols = ["well", "cell_line", "drug", "concentration", "unit", "drug_b",
+                   "concentration_b", "unit_b", "role", "replicate", "parental"]
+    wells[layout_cols].to_csv(out / "layout.csv", index=False, float_format="%.6g")
+    truth_cols = layout_cols[:1] + ["image", "cell_line", "drug", "concentration_M", "drug_b",
+                                    "concentration_b", "unit_b", "role", "replicate", "curve",
+                                    "viability_true", "viability", "readout_target", "readout",
+                                    "readout_name"]
+    wells[truth_cols].to_csv(out / "truth.csv", index=False, float_format="%.8g")
+
+    combo_key = f"{RESISTANT} + {DRUG_B}"
+    doses = sorted({r["concentration"] for r in records if r["curve"] == combo_key} - {0.0})
+    syn = []
+    for d in doses:
+        va = float(four_pl(d * 1e-9, **_p(curves[RESISTANT])))
+        vab = float(four_pl(d * 1e-9, **_p(curves[combo_key])))
+        vb = 1.0  # tocilizumab alone does nothing
+        syn.append({"concentration_M": d * 1e-9, "viability_a": va, "viability_b": vb,
+                    "viability_ab": vab, "bliss": va * vb - vab, "hsa": min(va, vb) - vab})
+    combination = {
+        "cell_line": RESISTANT, "drug": DRUG, "drug_b": DRUG_B,
+        "concentration_b": float(concentration_b), "unit_b": "ug/mL",
+        "ic50_shift_factor": float(combination_shift),
+        "ic50_M_alone": curves[RESISTANT]["ic50_M"], "ic50_M_with_b": curves[combo_key]["ic50_M"],
+        "viability_b_alone": 1.0,
+        "note": "bliss/hsa are true excess over the reference on the viability-loss scale "
+                "(> 0 = synergy); Loewe is undefined as tocilizumab alone has no effect",
+        "per_dose": syn,
+    }
+    fold = curves[RESISTANT]["ic50_M"] / curves[PARENTAL]["ic50_M"]
+    meta = {
+        "mode": mode, "seed": int(seed), "readout": READOUT_NAME[mode],
+        "readout_at_viability_1": top, "readout_at_viability_0": 0.0,
+        "noise_sd_viability": float(noise_sd), "pixel_size_um": px, "z_step_um": z,
+        "curves": curves, "fold_resistance": {f"{RESISTANT} vs {PARENTAL}": fold},
+        "combination": combination, "image_format": ext,
+        "design": "96-well: A-C parental, D-F resistant (col 1 vehicle, cols 2-10 eribulin "
+                  "half-log doses), G-H + column 11 + A12/B12 resistant + tocilizumab, "
+                  "C12-H12 blanks",
+    }
+    if mode == "livedead":
+        meta["note"] = ("live/dead blank wells hold only dead cells (a killed control), so "
+                        "their live_fraction is 0 rather than undefined")
+    (out / "truth.json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
+    return ExperimentTruth(out, mode, wells, curves, fold, combination, float(px),
+                           z, {"meta": meta})
+
+
+def _p(c: dict) -> dict:
+    return {"ic50_m": c["ic50_M"], "hill": c["hill"], "top": c["top"], "bottom": c["bottom"]}
