@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -568,13 +569,46 @@ def _lazy_tiff(
     return da.stack(planes).reshape(shape)
 
 
+class _OpenTiffs:
+    """Open TiffFiles kept per process for plane-by-plane (dask) reads.
+
+    Re-opening a file for every plane re-parses its page chain each time (quadratic in the
+    number of pages); one handle per file, with tifffile's lock for threaded reads, avoids it.
+    The key holds the modification time, so a rewritten file is opened anew.
+    """
+
+    def __init__(self, size: int = 8) -> None:
+        import threading
+
+        self.size = size
+        self.files: dict[tuple[str, int, tuple[tuple[str, Any], ...]], Any] = {}
+        self.lock = threading.Lock()
+
+    def get(self, path: str, open_kw: dict[str, Any]) -> Any:
+        import tifffile
+
+        key = (path, os.stat(path).st_mtime_ns, tuple(sorted(open_kw.items())))
+        with self.lock:
+            tif = self.files.pop(key, None)
+            if tif is None:
+                tif = tifffile.TiffFile(path, **open_kw)
+                tif.filehandle.set_lock(True)
+            self.files[key] = tif  # most recently used last
+            while len(self.files) > self.size:
+                old = self.files.pop(next(iter(self.files)))
+                old.close()
+            return tif
+
+
+_OPEN_TIFFS = _OpenTiffs()
+
+
 def _read_tiff_key(
     path: str, key: int, page_shape: tuple[int, ...], open_kw: dict[str, Any]
 ) -> np.ndarray:
-    import tifffile
-
     try:
-        with tifffile.TiffFile(path, **open_kw) as tif:
+        tif = _OPEN_TIFFS.get(path, open_kw)
+        with tif.filehandle.lock:
             arr = tif.series[0].asarray(key=key)
     except Exception as exc:  # noqa: BLE001
         raise ImageReadError(f"cannot read plane {key}: {exc}", path=path) from exc
