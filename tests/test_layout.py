@@ -471,3 +471,11 @@ def test_title_lines_above_the_header(tmp_path: Path) -> None:
                        f"{HEADER}\nA1,L1,d,1,nM,\nA1,L1,d,1,nM,\n")
     prob = _one_problem(p)
     assert (prob.location.row, prob.location.column) == (5, "well")
+
+
+def test_excel_separator_hint(tmp_path: Path) -> None:
+    p = _csv(tmp_path, f"sep=;\n{HEADER.replace(',', ';')}\nA1;L1;d;1,5;nM;\nA1;L1;d;1;nM;\n")
+    probs = _problems(p)
+    # row numbers count the hint line, as a spreadsheet shows the file
+    assert [(pr.location.row, pr.location.column) for pr in probs] == [
+        (3, "concentration"), (4, "well")]

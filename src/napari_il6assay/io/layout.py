@@ -372,6 +372,10 @@ def _read_delimited(path: Path, sep: str | None) -> tuple[list[list[str]], list[
             [InputError("not a text table (binary content)", path=path)], path=path
         )
     text = _decode(raw)
+    skip_first = False
+    m = re.match(r"\s*sep=(.)\s*(\r?\n|$)", text)
+    if m:  # Excel's separator hint line
+        sep, skip_first = m.group(1), True
     if sep is None:
         first = next((ln for ln in text.splitlines() if ln.strip()), "")
         counts = {d: first.count(d) for d in (",", ";", "\t")}
@@ -381,6 +385,8 @@ def _read_delimited(path: Path, sep: str | None) -> tuple[list[list[str]], list[
     try:
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
         for i, r in enumerate(reader, start=1):
+            if skip_first and i == 1:
+                continue
             rows.append([c.strip() for c in r])
             numbers.append(i)
     except csv.Error as exc:
