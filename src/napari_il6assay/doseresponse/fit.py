@@ -369,20 +369,6 @@ def fit_arrays(
     else:
         var_t = se[:, LOGE] ** 2
     se_t = np.sqrt(np.maximum(var_t, 0.0))
-    tq = tdist.ppf(0.5 + level / 2, np.maximum(dof, 1))
-    if ci_method == "delta":  # drc: e +/- t se(e), on the linear scale
-        se_e = ic50 * se_t
-        ci_lo, ci_hi = np.maximum(ic50 - tq * se_e, 0.0), ic50 + tq * se_e
-    elif ci_method == "profile" and LOGS not in free and LOGE in free:
-        t_lo, t_hi = _profile_ci(p, rss, dof, data, free, lower, upper, se_t, level)
-        ci_lo, ci_hi = np.exp(t_lo), np.exp(t_hi)
-    elif ci_method in ("profile", "delta-log"):  # 5PL: delta method on log scale
-        ci_lo, ci_hi = ic50 * np.exp(-tq * se_t), ic50 * np.exp(tq * se_t)
-    elif ci_method == "none":
-        ci_lo = ci_hi = np.full(B, np.nan)
-    else:
-        raise ValueError(f"unknown ci_method {ci_method!r}; use profile, delta or none")
-
     # goodness of fit, F test against a constant
     sw2 = data.sw**2
     ybar = (sw2 * data.y).sum(axis=1) / sw2.sum(axis=1)
@@ -410,6 +396,25 @@ def fit_arrays(
     # meaningful inflection: with the doses too low to reach the real plateau, a free bottom
     # lands wherever the data stop, and that is not an IC50
     small_span = ~no_effect & (np.abs(p[:, TOP] - p[:, BOTTOM]) < min_span * scale)
+    tq = tdist.ppf(0.5 + level / 2, np.maximum(dof, 1))
+    if ci_method == "delta":  # drc: e +/- t se(e), on the linear scale
+        se_e = ic50 * se_t
+        ci_lo, ci_hi = np.maximum(ic50 - tq * se_e, 0.0), ic50 + tq * se_e
+    elif ci_method == "profile" and LOGS not in free and LOGE in free:
+        # no CI for curves without an effect (their IC50 is reported as censored anyway)
+        ci_lo, ci_hi = np.full(B, np.nan), np.full(B, np.nan)
+        todo = np.flatnonzero(~no_effect)
+        if todo.size:
+            t_lo, t_hi = _profile_ci(p[todo], rss[todo], dof[todo], data.take(todo), free,
+                                     lower[todo], upper[todo], se_t[todo], level)  # fmt: skip
+            ci_lo[todo], ci_hi[todo] = np.exp(t_lo), np.exp(t_hi)
+    elif ci_method in ("profile", "delta-log"):  # 5PL: delta method on log scale
+        ci_lo, ci_hi = ic50 * np.exp(-tq * se_t), ic50 * np.exp(tq * se_t)
+    elif ci_method == "none":
+        ci_lo = ci_hi = np.full(B, np.nan)
+    else:
+        raise ValueError(f"unknown ci_method {ci_method!r}; use profile, delta or none")
+
 
     censored = np.where(ic50 > xmax * (1 + 1e-9), ">", np.where(ic50 < xmin * (1 - 1e-9), "<", ""))
     censored = np.where(~np.isfinite(ic50), ">", censored)
