@@ -77,7 +77,7 @@ def _experiment_rows() -> list[dict[str, object]]:
 
 
 def _write_long_csv(path: Path, rows: list[dict[str, object]]) -> Path:
-    df = pd.DataFrame(rows).fillna("")
+    df = pd.DataFrame(rows).astype(object).fillna("")
     df.to_csv(path, index=False)
     return path
 
