@@ -316,9 +316,10 @@ def _read_tiff(path: Path, lazy: bool) -> ImageData:
 
     filesize = path.stat().st_size
     open_kw: dict[str, Any] = {}
-    with tifffile.TiffFile(path) as tif:
+    with _TiffWarnings(), tifffile.TiffFile(path) as tif:
         # tifffile writes each page of a plain multi-page file as its own "shaped" series;
         # other software's page stacks come as one generic series: read both as a stack
+        # (several equal-shaped series written by tifffile are thus planes of one stack)
         series_list = tif.series
         if (
             len(series_list) > 1
