@@ -154,20 +154,23 @@ def _design(combo_shift: float, b_conc: float) -> tuple[list[dict], dict]:
 
 
 def _defaults(mode: str, image_size: Any) -> dict:
-    """Per-mode image geometry chosen for a 96-well plate and a fast, small experiment."""
-    if mode == "colony":
-        return {"size": int(image_size or 256), "pixel_size_um": 30.0}
-    if mode == "livedead":
-        return {"size": int(image_size or 256), "pixel_size_um": 1.3}
-    if mode == "spheroid":
-        return {"size": int(image_size or 256), "pixel_size_um": 4.0}
+    """Per-mode image geometry for a 96-well plate; a smaller image keeps the field of view
+    (larger pixels), so the objects still fit (live/dead keeps its pixel size instead)."""
+    base = {"colony": (256, 30.0), "livedead": (256, 1.3), "spheroid": (256, 4.0),
+            "spheres": (512, 10.0)}
     if mode == "spheroid3d":
-        shp = tuple(image_size) if isinstance(image_size, (tuple, list)) else (
-            (max(int(image_size) // 4, 16), int(image_size), int(image_size)) if image_size
-            else (32, 128, 128)
-        )
-        return {"shape": shp, "voxel_size_um": (10.0, 3.5, 3.5)}
-    return {"size": int(image_size or 512), "pixel_size_um": 10.0}
+        if isinstance(image_size, (tuple, list)):
+            shp = tuple(int(v) for v in image_size)
+        elif image_size:
+            shp = (max(int(image_size) // 4, 8), int(image_size), int(image_size))
+        else:
+            shp = (32, 128, 128)
+        f = 128 / shp[1]
+        return {"shape": shp, "voxel_size_um": (10.0 * 32 / shp[0], 3.5 * f, 3.5 * f)}
+    size0, px0 = base[mode]
+    size = int(image_size or size0)
+    px = px0 if mode == "livedead" else px0 * size0 / size
+    return {"size": size, "pixel_size_um": px}
 
 
 def _make_well_image(mode: str, seed: int, level: float, geo: dict, rgb: bool):
@@ -232,6 +235,7 @@ def make_experiment(
     combination_shift: float = 10.0,
     concentration_b: float = 10.0,
     file_format: str | None = None,
+    only_wells: Any = None,
 ) -> ExperimentTruth:
     """Write a whole synthetic 96-well experiment: per-well images, layout and truth.
 
@@ -258,6 +262,9 @@ def make_experiment(
         Dose of the second agent (tocilizumab) in ug/mL.
     file_format : {"png", "tif"}, optional
         Image file type; PNG for RGB colony photos, TIFF otherwise by default.
+    only_wells : iterable of str, optional
+        Draw and write only these wells (e.g. to check a few files of a stored experiment);
+        every other well keeps its design and noise but gets no image (``readout`` NaN).
 
     Returns
     -------
@@ -298,7 +305,9 @@ def make_experiment(
     seeds = rng.integers(0, 2**31 - 1, size=len(records))
     noise = rng.normal(0.0, noise_sd, size=len(records))
     rows = []
-    px = z = None
+    only = None if only_wells is None else {str(w).upper() for w in only_wells}
+    px: float | None = geo.get("pixel_size_um", geo.get("voxel_size_um", (0, 0, 0))[1])
+    z: float | None = geo["voxel_size_um"][0] if mode == "spheroid3d" else None
     for rec, wseed, eps in zip(records, seeds, noise, strict=True):
         if rec["role"] == "blank":
             # no cells: nothing drawn, readout exactly 0 (live/dead: only dead cells, a
@@ -310,11 +319,14 @@ def make_experiment(
             v_true = float(four_pl(conc_m, c["ic50_M"], c["hill"], c["top"], c["bottom"]))
             v = max(v_true + float(eps), 0.0)
         level = top * v
-        s = _make_well_image(mode, int(wseed), level, geo, use_rgb)
         name = f"{rec['well']}.{ext}"
-        _write_image(out / name, s)
-        px, z = s.pixel_size_um, s.z_step_um
-        readout = s.truth[READOUT_NAME[mode]]
+        if only is not None and rec["well"] not in only:
+            readout = math.nan
+        else:
+            s = _make_well_image(mode, int(wseed), level, geo, use_rgb)
+            _write_image(out / name, s)
+            px, z = s.pixel_size_um, s.z_step_um
+            readout = s.truth[READOUT_NAME[mode]]
         rows.append({**rec, "image": name, "concentration_M": (
             rec["concentration"] * 1e-9 if rec["role"] != "blank" else math.nan),
             "viability_true": v_true, "viability": v, "readout_target": level,

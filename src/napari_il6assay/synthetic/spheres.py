@@ -104,7 +104,7 @@ def make_sphere_well(
         d = rng.lognormal(np.log(max(median_diameter_um, 1.2 * mind)), 0.35)
         if 1.12 * mind <= d <= 5 * mind:
             big.append(d)
-    small = list(rng.uniform(max(0.35 * mind, 3 * px), 0.85 * mind, n_small))
+    small = list(rng.uniform(min(max(0.35 * mind, 3 * px), 0.6 * mind), 0.85 * mind, n_small))
     diam_um = sorted(big + small, reverse=True)  # place large ones first: they need room
 
     labels = np.zeros(shape, dtype=np.int32)
