@@ -173,3 +173,26 @@ def test_bad_input_per_curve_others_fitted() -> None:
     assert "parental line 'absent_line' not found" in fits.loc["three_doses", "note"]
     for line in ("three_doses", "all_nan", "constant", "negative", "missing_conc"):
         assert np.isnan(fits.loc[line, "ic50_rel_M"])
+
+
+def test_in_range_estimates_are_the_least_squares_optimum() -> None:
+    """drc's LL.4 estimate is the least-squares optimum; check ours is it (multi-start scipy)."""
+    from scipy.optimize import least_squares
+
+    rng = np.random.default_rng(21)
+    for _ in range(8):
+        log_ic, hill = rng.uniform(-8.3, -6.2), rng.uniform(0.7, 2.5)
+        y = _sim(rng, log_ic, hill, bottom=rng.uniform(0, 0.3), sd=0.06)
+        f = fit_curve(X, y)
+
+        def res(q):
+            return evaluate(np.array([q[0], q[1], q[2], q[3], 0.0]), X) - y
+
+        best = min(
+            (least_squares(res, [h0, 0.1, 1.0, np.log(10**t0)], method="lm", xtol=1e-14,
+                           ftol=1e-14) for h0 in (0.7, 2.5) for t0 in (-8.0, -7.0, -6.5)),
+            key=lambda r: r.cost,
+        )  # fmt: skip
+        assert f.rss == pytest.approx(2 * best.cost, rel=1e-8)
+        assert f.ic50_fit == pytest.approx(np.exp(best.x[3]), rel=1e-4)
+        assert f.hill == pytest.approx(best.x[0], rel=1e-3)
