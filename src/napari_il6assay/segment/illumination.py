@@ -14,6 +14,31 @@ def _poly_terms(yy: np.ndarray, xx: np.ndarray, degree: int) -> np.ndarray:
     return np.stack(cols, axis=-1)
 
 
+def _mode_and_width(v: np.ndarray) -> tuple[float, float]:
+    """Mode of the grey-level histogram and the robust width of its peak.
+
+    Unlike the median, the mode stays on the background when a large dark object and
+    a shadow together cover a big part of the image.
+    """
+    lo, hi = np.percentile(v, (0.5, 99.5))
+    if hi <= lo:
+        return float(np.median(v)), 1e-12
+    hist, edges = np.histogram(v, bins=128, range=(lo, hi))
+    hist = np.convolve(hist, np.ones(5) / 5, mode="same")
+    k = int(np.argmax(hist))
+    mode = 0.5 * (edges[k] + edges[k + 1])
+    half = hist[k] / 2
+    left = k
+    while left > 0 and hist[left] > half:
+        left -= 1
+    right = k
+    while right < len(hist) - 1 and hist[right] > half:
+        right += 1
+    hwhm = 0.5 * (edges[right] - edges[left])
+    width = max(hwhm / 1.1774, (edges[1] - edges[0]))
+    return float(mode), float(width)
+
+
 def polynomial_background(
     image: np.ndarray,
     *,
@@ -76,9 +101,8 @@ def polynomial_background(
         ok &= np.asarray(valid)[np.ix_(ys, xs)].ravel()
     # start from the pixels near the dominant grey level (the background mode)
     base = sub[ok] if ok.any() else sub
-    med = np.median(base)
-    mad = 1.4826 * np.median(np.abs(base - med)) + 1e-12
-    inl = ok & (np.abs(sub - med) < 3 * mad)
+    med, mad = _mode_and_width(base)
+    inl = ok & (np.abs(sub - med) < 2.5 * mad)
     if inl.sum() < A.shape[1] * 4:
         inl = ok.copy()
     coef = np.zeros(A.shape[1])
@@ -88,7 +112,9 @@ def polynomial_background(
             break
         coef, *_ = np.linalg.lstsq(A[inl], sub[inl], rcond=None)
         res = sub - A @ coef
-        sigma = 1.4826 * np.median(np.abs(res[inl] - np.median(res[inl]))) + 1e-12
+        new_sigma = 1.4826 * np.median(np.abs(res[inl] - np.median(res[inl]))) + 1e-12
+        # the inlier set may shrink freely but not grow into the objects
+        sigma = min(new_sigma, 1.25 * sigma) if _ else new_sigma
         new = ok & (np.abs(res) < k * sigma)
         if np.array_equal(new, inl):
             break
@@ -169,6 +195,18 @@ def masked_gaussian_background(
 
     w = (~np.asarray(exclude, bool)).astype(np.float32)
     img = np.asarray(image, dtype=np.float32)
+    k = int(sigma // 4)
+    if k >= 2:
+        # a wide Gaussian is smooth: compute it on k x k block sums, interpolate back
+        from napari_il6assay.segment._util import block_mean, upsample_field
+
+        wl = block_mean(w, k)
+        il = block_mean(img * w, k)
+        bl = masked_gaussian_background(
+            np.where(wl > 0, il / np.maximum(wl, 1e-6), 0), wl <= 0.2, sigma / k
+        )
+        up, _ = upsample_field(bl, k, img.shape, None)
+        return up[: img.shape[0], : img.shape[1]].astype(np.float32)
     num = ndi.gaussian_filter(img * w, sigma, mode="reflect")
     den = ndi.gaussian_filter(w, sigma, mode="reflect")
     ok = den > 1e-3

@@ -31,7 +31,10 @@ import numpy as np
 
 from napari_il6assay.errors import SegmentationError
 from napari_il6assay.segment import _util as U
-from napari_il6assay.segment.illumination import polynomial_background
+from napari_il6assay.segment.illumination import (
+    masked_gaussian_background,
+    polynomial_background,
+)
 from napari_il6assay.segment.result import SegmentationResult
 
 READOUT = "volume_um3"
@@ -125,7 +128,12 @@ def detect(
     f = U.block_factor(plane.shape, working_size)
     g = U.block_mean(plane, f)
     h, w = g.shape
-    bg, sigma, _ = polynomial_background(g, degree=2)
+    bg, sigma, inl0 = polynomial_background(g, degree=2)
+    # what a degree-2 surface misses (patchy illumination) is followed by a masked
+    # Gaussian of the residual, the objects (all non-background pixels) left out
+    excl = ndi.binary_dilation(~inl0, iterations=2)
+    if excl.mean() < 0.9:
+        bg = bg + masked_gaussian_background(g - bg, excl, max(h, w) / 10)
     med_bg = float(np.median(bg))
     relative = med_bg > 20 * sigma and float(bg.min()) > 0.2 * med_bg
     if relative:
@@ -165,15 +173,42 @@ def detect(
     else:
         t = float(threshold)
     info["threshold_sigma"] = t
-    mask = s > t
     side = max(h, w)
     ro = open_radius if open_radius is not None else max(1, round(side / 256))
     rs = smooth_radius if smooth_radius is not None else max(1, round(side / 200))
     min_area = min_area_fraction * h * w
-    if ro > 0:
-        mask = ndi.binary_opening(mask, structure=U.disk(ro))
-    mask = ndi.binary_fill_holes(mask)
-    obj = U.select_central(mask, min_area)
+    t_lo = min(t, noise_floor)
+    fp = U.disk(ro) if ro > 0 else None
+
+    def clean(m: np.ndarray) -> np.ndarray:
+        if fp is not None:
+            m = ndi.binary_opening(m, structure=fp)
+        return ndi.binary_fill_holes(m)
+
+    # hysteresis: the object is every pixel above the noise floor connected to a
+    # confident core, so a dim rim or an unevenly lit side is not lost
+    core = clean(s > t)
+    obj = U.select_central(core, min_area)
+    if not obj.any():
+        return np.zeros(plane.shape, bool), info
+    low = clean(s > t_lo)
+    lab, _ = ndi.label(low)
+    ids = np.unique(lab[obj & (lab > 0)])
+    grown = np.isin(lab, ids[ids > 0]) | obj
+    grown = U.select_central(grown, min_area)
+    grown = U.detach_from_border(grown, min_area, max_radius=side // 8)
+    # the outline: half-way between the background (0) and the object's own level
+    # just inside its edge, measured locally all around
+    dist = ndi.distance_transform_edt(grown)
+    band = (dist > 2) & (dist <= 2 + max(3, side / 64))
+    if band.sum() > 20:
+        level = masked_gaussian_background(s, ~band, max(4.0, side / 48))
+        t_map = np.maximum(0.5 * level, t_lo)
+    else:
+        t_map = np.full(s.shape, t)
+    near = ndi.binary_dilation(grown, structure=U.disk(max(2, rs)))
+    obj = clean((s > t_map) & near)
+    obj = U.select_central(obj, min_area)
     if not obj.any():
         return np.zeros(plane.shape, bool), info
     obj = U.detach_from_border(obj, min_area, max_radius=side // 8)
@@ -181,6 +216,7 @@ def detect(
     obj = U.select_central(obj, min_area)
     if not obj.any():
         return np.zeros(plane.shape, bool), info
+    t = t_map
     full = U.mask_to_full(obj, s - t, f, plane.shape)
     if f > 1:
         full = ndi.binary_fill_holes(full) if full.any() else full
