@@ -72,3 +72,28 @@ def test_bad_readout_names_row_and_column() -> None:
     df.loc[4, "readout"] = "n/a?"
     with pytest.raises(InputError, match="row 6.*readout"):
         normalize_wells(df, path="wells.csv")
+
+
+def test_normalized_wells_fit_end_to_end() -> None:
+    """wells -> normalize -> fit: vehicles labelled 'DMSO' anchor every drug's curve."""
+    from napari_il6assay.doseresponse.fit import fit_curves
+
+    rng = np.random.default_rng(5)
+    rows = []
+    for c in np.r_[0.0, 1e-10 * 3.0 ** np.arange(9)]:
+        for drug, ic in (("eribulin", 2e-9), ("paclitaxel", 2e-8)):
+            if c == 0 and drug == "paclitaxel":
+                continue
+            for _ in range(3):
+                raw = 0.1 + 2.0 / (1 + (c / ic) ** 1.3) + rng.normal(0, 0.04)
+                rows.append(("P", "DMSO" if c == 0 else drug, c, "vehicle" if c == 0 else "sample",
+                             raw))  # fmt: skip
+    rows += [("", "", np.nan, "blank", 0.1 + rng.normal(0, 0.01)) for _ in range(3)]
+    df = pd.DataFrame(rows, columns=["cell_line", "drug", "concentration_M", "role", "readout"])
+    df["plate"], df["well"] = "p1", [f"W{i}" for i in range(len(df))]
+    fits = fit_curves(normalize_wells(df)).set_index("drug")
+    assert sorted(fits.index) == ["eribulin", "paclitaxel"]
+    for drug, ic in (("eribulin", 2e-9), ("paclitaxel", 2e-8)):
+        assert fits.loc[drug, "n_points"] == 30  # 27 dosed + the 3 shared vehicles
+        assert np.log10(fits.loc[drug, "ic50_rel_M"] / ic) == pytest.approx(0, abs=0.1)
+        assert fits.loc[drug, "top"] == pytest.approx(1.0, abs=0.05)

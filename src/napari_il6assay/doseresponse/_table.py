@@ -1,7 +1,8 @@
 """Split a tidy wells/conditions table into dose-response curves.
 
 A curve is one (cell_line, drug, drug_b, concentration_b) group (whichever of these columns
-exist). Wells with no drug A (vehicle, or drug B alone in a combination) are the dose-0 points
+exist). Wells with no drug A (vehicle of any label, role ``vehicle``, concentration 0, or drug B
+alone in a combination) are the dose-0 points
 of every drug-A curve of the same cell line and the same drug B state, so the vehicle anchors
 the top of each curve. A second agent at concentration 0 (or missing) counts as no second
 agent. Wells whose ``role`` is ``exclude`` or ``blank`` never enter a curve.
@@ -86,7 +87,11 @@ def split_curves(
         d["_well"] = _text(d["plate"]) + ":" + d["_well"]
     d["_parental"] = _text(d["parental"]) if "parental" in d.columns else ""
     if "drug" in present:
-        untreated = d["drug"] == ""
+        # vehicle wells (whatever their drug label, e.g. "DMSO") and dose-0 wells are the
+        # dose-0 points of every drug of their line and second-agent state
+        untreated = (d["drug"] == "") | (d["_conc"] == 0)
+        if "role" in d.columns:
+            untreated |= _text(d["role"]).str.lower() == "vehicle"
         # a well without drug A is its dose 0 whatever concentration it carries
         d.loc[untreated, "_conc"] = 0.0
     else:
