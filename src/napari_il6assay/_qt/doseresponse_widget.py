@@ -107,14 +107,15 @@ class DoseResponseWidget(QWidget):
         self.excluded: set[str] = set()
         self.selected: tuple[str, str] | None = None  # (plate, well)
         self.refit_worker: Any = None
+        self.label_worker: Any = None
         self._pending_refit = False
 
         self.load_button = QPushButton("Load results…")
         self.load_button.setToolTip("Open a batch output folder (wells.csv, fits.csv, ...)")
         self.drug = QComboBox()
         self.drug.setToolTip("Drug whose curves are shown")
-        self.export_fig = QPushButton("Export figure…")
-        self.export_tables = QPushButton("Export tables…")
+        self.export_fig_button = QPushButton("Export figure…")
+        self.export_tables_button = QPushButton("Export tables…")
         self.curves = MplCanvas()
         self.combo = MplCanvas()
         self.wells_table = TableWidget("Wells", default_name="wells.csv")
@@ -137,8 +138,8 @@ class DoseResponseWidget(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.load_button)
         top.addWidget(self.drug, 1)
-        top.addWidget(self.export_fig)
-        top.addWidget(self.export_tables)
+        top.addWidget(self.export_fig_button)
+        top.addWidget(self.export_tables_button)
         sel = QHBoxLayout()
         sel.addWidget(self.selection, 1)
         sel.addWidget(self.exclude_button)
@@ -150,8 +151,8 @@ class DoseResponseWidget(QWidget):
         lay.addLayout(sel)
 
         self.load_button.clicked.connect(self._on_load)
-        self.export_fig.clicked.connect(self._on_export_figure)
-        self.export_tables.clicked.connect(self._on_export_tables)
+        self.export_fig_button.clicked.connect(self._on_export_figure)
+        self.export_tables_button.clicked.connect(self._on_export_tables)
         self.drug.currentIndexChanged.connect(lambda _i: self.redraw())
         self.exclude_button.clicked.connect(lambda: self.exclude_selected(True))
         self.include_button.clicked.connect(lambda: self.exclude_selected(False))
@@ -363,8 +364,11 @@ class DoseResponseWidget(QWidget):
         try:
             if img_name not in self.viewer.layers:
                 self._open_image(info, img_name)
-            if lab_name not in self.viewer.layers and info.labels is not None:
-                self._open_labels(info, lab_name, self.viewer.layers[img_name])
+            if lab_name not in self.viewer.layers:
+                if info.labels is not None:
+                    self._open_labels(info, lab_name, self.viewer.layers[img_name])
+                else:
+                    self._segment_well(info, lab_name, img_name)
         except Exception as exc:  # noqa: BLE001 - e.g. the input folder moved
             from napari.utils.notifications import show_error
 
@@ -409,6 +413,42 @@ class DoseResponseWidget(QWidget):
                                        opacity=0.5)
         layer.contour = 2
         return layer
+
+    def _segment_well(self, info: Any, name: str, img_name: str) -> Any:
+        """The run did not save labels: segment the well again, with the run's mode and
+        parameters, in a worker; the labels layer appears when it is done."""
+        from napari.qt.threading import create_worker
+
+        from napari_il6assay.segment import segment_file
+
+        mode = self.results.mode if self.results is not None else None
+        if mode is None or len(info.paths) != 1:
+            return None
+        params = dict(self.results.run_info.get("parameters", {}).get("segmentation") or {})
+        worker = create_worker(segment_file, info.paths[0], mode,
+                               pixel_size_um=info.pixel_size_um, _ignore_errors=True, **params)
+
+        def done(result: Any) -> None:
+            if name in self.viewer.layers or img_name not in self.viewer.layers:
+                return
+            image = self.viewer.layers[img_name]
+            layer = self.viewer.add_labels(result.labels, name=name, opacity=0.5,
+                                           scale=image.scale[-result.labels.ndim:])
+            layer.contour = 2
+            layer.visible = image.visible
+            self.viewer.layers.selection.active = image
+
+        def failed(exc: BaseException) -> None:
+            from napari.utils.notifications import show_error
+
+            show_error(f"Cannot segment well {info.well}: {exc}")
+
+        worker.returned.connect(done)
+        worker.errored.connect(failed)
+        worker.finished.connect(lambda: setattr(self, "label_worker", None))
+        self.label_worker = worker
+        worker.start()
+        return worker
 
     def _on_well_row(self, index: Any) -> None:
         frame = self.wells_table.model.frame
