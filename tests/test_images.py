@@ -360,3 +360,9 @@ def test_imagej_rgb_stack(tmp_path: Path) -> None:
     img = read_image(p)
     assert (img.axes, img.rgb) == ("ZYXC", True)
     np.testing.assert_array_equal(img.data, a)
+
+
+def test_png_pixel_size_from_whole_pixels_per_metre(tmp_path: Path) -> None:
+    p = tmp_path / "well.png"
+    Image.fromarray(_u8(8, 8)).save(p, dpi=(25400 / 30.0, 25400 / 30.0))  # 30 um pixels
+    assert read_image(p).pixel_size_um == 30.0

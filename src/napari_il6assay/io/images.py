@@ -298,7 +298,9 @@ def _read_pil(path: Path) -> ImageData:
         except (TypeError, IndexError):
             d = None
         if d is not None and round(d, 3) not in _DEFAULT_DPI:
-            pixel = 25400.0 / d
+            # PNG stores whole pixels per metre, JPEG whole dots per inch or cm: keep only
+            # the digits the file can hold (30 um -> 33333 px/m -> 30.0003 um -> 30.0)
+            pixel = float(f"{25400.0 / d:.4g}")
     return ImageData(
         data=np.ascontiguousarray(arr),
         axes="YXC" if rgb else "YX",
