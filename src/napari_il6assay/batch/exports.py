@@ -355,17 +355,36 @@ def figures(tables: dict[str, Any]) -> dict[str, Any]:
     return figs
 
 
-def write_plots(out: Path, figs: dict[str, Any]) -> list[Path]:
-    """Save each figure as ``plots/<name>.png`` (150 dpi) and ``.svg``; return the paths."""
-    written = []
-    for name, fig in figs.items():
-        for ext, kw in (("png", {"dpi": 150}), ("svg", {})):
-            buf = io.BytesIO()
-            fig.savefig(buf, format=ext, bbox_inches="tight", **kw)
-            p = out / "plots" / f"{name}.{ext}"
-            atomic_bytes(p, buf.getvalue())
-            written.append(p)
-    return written
+def render(fig: Any, fmt: str, **kw: Any) -> bytes:
+    """A figure as PNG/SVG bytes."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, bbox_inches="tight", **kw)
+    return buf.getvalue()
+
+
+def write_plots(out: Path, figs: dict[str, Any]) -> dict[str, str]:
+    """Save each figure as ``plots/<name>.png`` (150 dpi) and ``.svg``.
+
+    A figure that cannot be drawn (e.g. a log axis without any positive value) is skipped
+    and removed from ``figs``; the tables are complete without it.
+
+    Returns
+    -------
+    dict
+        Figure name -> reason, for the figures that could not be drawn.
+    """
+    failed: dict[str, str] = {}
+    for name in list(figs):
+        try:
+            png = render(figs[name], "png", dpi=150)
+            svg = render(figs[name], "svg")
+        except Exception as exc:  # noqa: BLE001 - one bad plot must not lose the run
+            failed[name] = f"{type(exc).__name__}: {exc}"
+            del figs[name]
+            continue
+        atomic_bytes(out / "plots" / f"{name}.png", png)
+        atomic_bytes(out / "plots" / f"{name}.svg", svg)
+    return failed
 
 
 # ---------------------------------------------------------------- run.json
@@ -475,10 +494,16 @@ def now() -> str:
 def write_all(
     out: Path, tables: dict[str, Any], errors: pd.DataFrame, *, formats: Iterable[str] = ("csv",)
 ) -> dict[str, Any]:
-    """Tables, workbook, Prism tables and plots; returns the figures (for the report)."""
+    """Tables, workbook, Prism tables and plots.
+
+    Returns
+    -------
+    dict
+        ``figures`` (name -> Figure, for the report) and ``failed`` (name -> reason).
+    """
     write_tables(out, tables, errors, formats=formats)
     if isinstance(tables.get("wells"), pd.DataFrame):
         write_prism(out, tables["wells"])
     figs = figures(tables)
-    write_plots(out, figs)
-    return figs
+    failed = write_plots(out, figs)
+    return {"figures": figs, "failed": failed}

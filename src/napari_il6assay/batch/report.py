@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import math
 from pathlib import Path
 from typing import Any
@@ -49,10 +48,9 @@ def _b64_png(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
-def _fig_png(fig: Any) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    return buf.getvalue()
+def _plot_png(out: Path, name: str) -> bytes | None:
+    p = out / "plots" / f"{name}.png"
+    return p.read_bytes() if p.is_file() else None
 
 
 def _e(v: Any) -> str:
@@ -260,9 +258,12 @@ def build_report(
     out: Path,
     tables: dict[str, Any],
     run_info: dict[str, Any],
-    figs: dict[str, Any] | None = None,
+    figs: Any = None,
 ) -> str:
-    """The HTML text of the report (see the module docstring)."""
+    """The HTML text of the report (see the module docstring).
+
+    ``figs`` names the figures (``out/plots/<name>.png``) to inline, in order.
+    """
     wells = tables.get("wells")
     fits = tables.get("fits")
     images = tables.get("images")
@@ -293,16 +294,16 @@ def build_report(
     parts.append("<h2>Fold resistance</h2>")
     parts.append(_fold_section(fits))
     if figs:
-        parts.append("<h2>Dose–response curves</h2><div class='figs'>")
-        for name, fig in figs.items():
-            if name.startswith("dose_response"):
-                parts.append(f"<img alt='{_e(name)}' src='{_b64_png(_fig_png(fig))}'>")
-        parts.append("</div>")
+        curves = [n for n in figs if n.startswith("dose_response")]
         others = [n for n in figs if not n.startswith("dose_response")]
-        if others:
-            parts.append("<h2>Combination</h2><div class='figs'>")
-            for name in others:
-                parts.append(f"<img alt='{_e(name)}' src='{_b64_png(_fig_png(figs[name]))}'>")
+        for title, names in (("Dose–response curves", curves), ("Combination", others)):
+            if not names:
+                continue
+            parts.append(f"<h2>{title}</h2><div class='figs'>")
+            for name in names:
+                png = _plot_png(out, name)
+                if png is not None:
+                    parts.append(f"<img alt='{_e(name)}' src='{_b64_png(png)}'>")
             parts.append("</div>")
     if isinstance(fits, pd.DataFrame) and not fits.empty:
         parts.append("<h2>Fits</h2>")
@@ -356,7 +357,7 @@ def write_report(
     out: Path,
     tables: dict[str, Any],
     run_info: dict[str, Any],
-    figs: dict[str, Any] | None = None,
+    figs: Any = None,
 ) -> Path:
     """Write ``out/report.html`` atomically and return its path."""
     text = build_report(out, tables, run_info, figs)

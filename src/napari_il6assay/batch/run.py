@@ -185,7 +185,9 @@ def _start_client(workers: int | None, scheduler: str | None, quiet: bool) -> tu
         # the scheduler always serves HTTP; a free port on localhost avoids clashes with a
         # dashboard already on 8787 and exposes nothing to the network
         dashboard_address="127.0.0.1:0",
-        silence_logs=logging.ERROR if quiet else logging.WARNING,
+        # failures come back as results (errors.csv); worker chatter such as heartbeat errors
+        # while the cluster shuts down is noise for the user
+        silence_logs=logging.CRITICAL,
     )
     return Client(cluster), cluster
 
@@ -275,6 +277,10 @@ def run_batch(
     from napari_il6assay.io.layout import read_layout
 
     started = _now()
+    import time
+
+    t0 = time.perf_counter()
+    timing: dict[str, float] = {}
     folder, out = Path(folder), Path(out)
     layout_path = Path(layout)
     if not folder.is_dir():
@@ -371,6 +377,7 @@ def run_batch(
                 cluster.close()
     if bar is not None:
         bar.close()
+    timing["images_s"] = time.perf_counter() - t0
 
     result = BatchResult(
         out=out,
@@ -391,7 +398,9 @@ def run_batch(
     import pandas as pd
 
     result.n_ok = len(records)
+    t1 = time.perf_counter()
     tables = _tables.build_tables(out, records, lay, mode, model=model)
+    timing["tables_s"] = time.perf_counter() - t1
     errors.extend(tables.pop("stage_errors", []))
     result.errors = pd.DataFrame(errors, columns=["path", "stage", "error"]).astype(str)
     result.n_failed = len(errors)
@@ -425,11 +434,18 @@ def run_batch(
     )
     run_info["unlisted_wells"] = tables.pop("unlisted_wells", [])
     tables["errors"] = result.errors
-    figs = _exports.write_all(out, tables, result.errors, formats=formats)
+    t1 = time.perf_counter()
+    plots = _exports.write_all(out, tables, result.errors, formats=formats)
+    run_info["plots_not_drawn"] = plots["failed"]
+    timing["exports_s"] = time.perf_counter() - t1
     if report:
         from napari_il6assay.batch.report import write_report
 
-        write_report(out, tables, run_info, figs)
+        t1 = time.perf_counter()
+        write_report(out, tables, run_info, plots["figures"])
+        timing["report_s"] = time.perf_counter() - t1
+    timing["total_s"] = time.perf_counter() - t0
+    run_info["timing"] = {k: round(v, 3) for k, v in timing.items()}
     run_info["finished"] = _now()
     _exports.write_run_json(out, run_info)
     result.run_info = run_info

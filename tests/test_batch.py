@@ -1,0 +1,260 @@
+"""End-to-end batch runs on a small synthetic experiment: fault tolerance, resume after
+SIGKILL, a dask.distributed cluster, the output-folder rules and the exports.
+
+One experiment (spheroid mode, small gray TIFFs) is written once per module; a 32-image
+subset of its plate (parental row A, resistant row D, combination row G and two blanks) keeps
+each run to a few seconds. Every comparison is against the uninterrupted local run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.slow
+
+TABLES = ("wells", "conditions", "fits", "synergy", "potentiation", "images", "objects")
+WELLS = [f"{r}{c:02d}" for r in "ADG" for c in range(1, 11)] + ["C12", "F12"]
+
+
+def _hash_tree(folder: Path) -> dict[str, tuple[str, int]]:
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            out[str(p.relative_to(folder))] = (
+                hashlib.sha256(p.read_bytes()).hexdigest(),
+                p.stat().st_mtime_ns,
+            )
+    return out
+
+
+@pytest.fixture(scope="module")
+def plate(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    from napari_il6assay.synthetic.experiment import make_experiment
+
+    root = tmp_path_factory.mktemp("batch")
+    full = root / "full"
+    truth = make_experiment(full, mode="spheroid", seed=5, image_size=96, rgb=False)
+    folder = root / "plate"
+    folder.mkdir()
+    for w in WELLS:
+        shutil.copy2(full / f"{w}.tif", folder / f"{w}.tif")
+    layout = root / "layout.csv"
+    shutil.copy2(full / "layout.csv", layout)
+    return {"root": root, "folder": folder, "layout": layout, "truth": truth}
+
+
+@pytest.fixture(scope="module")
+def reference(plate: dict) -> dict:
+    """The uninterrupted local run (2 worker processes), and the input hashes around it."""
+    from napari_il6assay.batch.run import run_batch
+
+    before = _hash_tree(plate["folder"])
+    out = plate["root"] / "ref"
+    res = run_batch(plate["folder"], plate["layout"], "spheroid", out, workers=2, quiet=True)
+    return {"out": out, "res": res, "before": before, "after": _hash_tree(plate["folder"])}
+
+
+def _cli(*args: str, **kw) -> subprocess.CompletedProcess:  # noqa: ANN003
+    return subprocess.run(
+        [sys.executable, "-m", "napari_il6assay", *args],
+        capture_output=True, text=True, timeout=600, **kw,
+    )
+
+
+def _assert_same_tables(a: Path, b: Path) -> None:
+    for name in TABLES:
+        pa, pb = a / f"{name}.csv", b / f"{name}.csv"
+        assert pa.is_file() == pb.is_file(), name
+        if pa.is_file():
+            assert pa.read_bytes() == pb.read_bytes(), f"{name}.csv differs"
+
+
+def test_reference_run_writes_every_output(plate: dict, reference: dict) -> None:
+    out, res = reference["out"], reference["res"]
+    assert res.exit_code == 0 and res.n_images == len(WELLS) and res.n_ok == len(WELLS)
+    for name in ("wells", "conditions", "fits", "synergy", "potentiation", "images", "objects",
+                 "errors"):
+        assert (out / f"{name}.csv").is_file(), name
+    for name in ("results.xlsx", "run.json", "report.html"):
+        assert (out / name).is_file()
+    assert pd.read_csv(out / "errors.csv").empty
+    wells = pd.read_csv(out / "wells.csv")
+    assert sorted(wells["well"]) == sorted(WELLS)
+    assert list(wells.columns[:12]) == [
+        "plate", "well", "image", "cell_line", "drug", "concentration_M", "drug_b",
+        "concentration_b", "role", "readout", "viability", "qc_flag",
+    ]
+    # the readout per well is the segmenter's measure of that image
+    images = pd.read_csv(out / "images.csv").set_index("well")
+    w = wells.set_index("well")
+    assert np.allclose(w["readout"], images.loc[w.index, "readout"], equal_nan=True)
+    fits = pd.read_csv(out / "fits.csv")
+    assert set(fits["cell_line"]) == {"MDA-MB-231", "MDA-MB-231E"}
+    # one sheet per table
+    sheets = pd.read_excel(out / "results.xlsx", sheet_name=None)
+    assert {"wells", "conditions", "fits", "synergy", "images", "objects", "errors"} <= set(sheets)
+    assert len(sheets["wells"]) == len(wells)
+    # Prism: one row per dose, one column per replicate of each line
+    prism = pd.read_csv(out / "prism" / "eribulin.csv")
+    assert list(prism.columns) == ["concentration_M", "MDA-MB-231:1", "MDA-MB-231E:1"]
+    single = wells[wells["drug_b"].isna() & wells["role"].isin(["sample", "vehicle"])]
+    assert prism["concentration_M"].tolist() == sorted(single["concentration_M"].unique())
+    a05 = w.loc["A05"]
+    row = prism[np.isclose(prism["concentration_M"], a05["concentration_M"], rtol=1e-9, atol=0)]
+    assert row["MDA-MB-231:1"].iloc[0] == pytest.approx(a05["viability"])
+    # plots (PNG + SVG), one QC overlay per image
+    assert (out / "plots" / "dose_response_eribulin.png").is_file()
+    assert (out / "plots" / "dose_response_eribulin.svg").is_file()
+    assert len(list((out / "qc").glob("*.png"))) == len(WELLS)
+    # run.json: inputs with their sha256 (layout too), parameters, versions, times
+    info = json.loads((out / "run.json").read_text())
+    files = {Path(p).name: h for p, h in info["inputs_sha256"].items()}
+    a01 = plate["folder"] / "A01.tif"
+    assert files["A01.tif"] == hashlib.sha256(a01.read_bytes()).hexdigest()
+    assert len(files) == len(WELLS)
+    assert info["layout"]["sha256"] == hashlib.sha256(plate["layout"].read_bytes()).hexdigest()
+    assert info["calibration"]["pixel_size_um"] == pytest.approx(plate["truth"].pixel_size_um)  # TIFF tags
+    assert info["packages"]["numpy"] and info["started"] <= info["finished"]
+    assert info["parameters"]["workers"] == 2
+
+
+def test_input_folder_is_never_written(plate: dict, reference: dict) -> None:
+    assert reference["before"] == reference["after"]
+    assert reference["before"] == _hash_tree(plate["folder"])
+
+
+def test_report_is_self_contained(plate: dict, reference: dict) -> None:
+    html = (reference["out"] / "report.html").read_text(encoding="utf-8")
+    assert "<script" not in html.lower()
+    for bad in ("http://", "https://", "src='/", 'src="/', "@import"):
+        assert bad not in html
+    n_img = html.count("data:image/png;base64,")
+    assert n_img >= len(WELLS) + 1  # every well's thumbnail and at least one curve
+    # montage laid out by plate map, each thumbnail titled with well, line, dose, viability
+    assert "<th>H</th>" in html and "<th>12</th>" in html
+    wells = pd.read_csv(reference["out"] / "wells.csv").set_index("well")
+    v = wells.loc["D05", "viability"]
+    assert f"viability {v:.2g}" in html
+    assert "MDA-MB-231E" in html and "fold" in html
+
+
+def test_non_empty_output_is_refused(plate: dict, reference: dict) -> None:
+    r = _cli("batch", str(plate["folder"]), "--layout", str(plate["layout"]), "--mode",
+             "spheroid", "--out", str(reference["out"]), "--quiet")
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and str(reference["out"]) in lines[0]
+    assert "Traceback" not in r.stderr
+
+
+def test_corrupt_files_are_listed_and_good_wells_kept(plate: dict, reference: dict) -> None:
+    root = plate["root"]
+    folder = root / "corrupt"
+    shutil.copytree(plate["folder"], folder)
+    # 2 of 32 files (~5 %): one truncated TIFF, one that is not a TIFF at all
+    trunc, junk = folder / "A04.tif", folder / "D07.tif"
+    trunc.write_bytes(trunc.read_bytes()[: trunc.stat().st_size // 3])
+    junk.write_bytes(b"this is not an image " * 50)
+    out = root / "corrupt_out"
+    r = _cli("batch", str(folder), "--layout", str(plate["layout"]), "--mode", "spheroid",
+             "--out", str(out), "--workers", "2", "--quiet")
+    assert r.returncode == 1, r.stderr
+    errors = pd.read_csv(out / "errors.csv")
+    assert sorted(Path(p).name for p in errors["path"]) == ["A04.tif", "D07.tif"]
+    assert set(errors["stage"]) == {"read"}
+    assert errors["error"].str.len().min() > 5
+    wells = pd.read_csv(out / "wells.csv").set_index("well")
+    ref = pd.read_csv(reference["out"] / "wells.csv").set_index("well")
+    good = [w for w in WELLS if w not in ("A04", "D07")]
+    assert sorted(wells.index) == sorted(good)
+    # every good well measured exactly as in the clean run
+    assert np.array_equal(wells.loc[good, "readout"].to_numpy(),
+                          ref.loc[good, "readout"].to_numpy(), equal_nan=True)
+    assert json.loads((out / "run.json").read_text())["n_failed"] == 2
+
+
+def test_sigkill_then_resume_gives_identical_tables(plate: dict, reference: dict) -> None:
+    out = plate["root"] / "killed"
+    cmd = [sys.executable, "-m", "napari_il6assay", "batch", str(plate["folder"]),
+           "--layout", str(plate["layout"]), "--mode", "spheroid", "--out", str(out),
+           "--workers", "1", "--quiet"]
+    # own session: the kill reaches the run and the worker processes it started
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    half = len(WELLS) // 2
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if len(list((out / "_parts").glob("*_s1.json"))) >= half:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the run finished before it could be killed"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    done = len(list((out / "_parts").glob("*_s1.json")))
+    assert half <= done < len(WELLS)
+    assert not (out / "wells.csv").exists()
+    r = _cli("batch", str(plate["folder"]), "--layout", str(plate["layout"]), "--mode",
+             "spheroid", "--out", str(out), "--workers", "2", "--resume", "--quiet")
+    assert r.returncode == 0, r.stderr
+    info = json.loads((out / "run.json").read_text())
+    assert info["n_reused_from_previous_run"] == done
+    _assert_same_tables(reference["out"], out)
+    assert not list(out.rglob(".*.tmp"))
+
+
+def test_distributed_cluster_gives_the_same_tables(plate: dict, reference: dict) -> None:
+    from distributed import LocalCluster
+
+    from napari_il6assay.batch.run import run_batch
+
+    out = plate["root"] / "cluster"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address="127.0.0.1:0") as cluster:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        res = run_batch(plate["folder"], plate["layout"], "spheroid", out,
+                        scheduler=cluster.scheduler_address, quiet=True)
+    assert res.exit_code == 0
+    assert json.loads((out / "run.json").read_text())["parameters"]["scheduler"] == (
+        cluster.scheduler_address
+    )
+    _assert_same_tables(reference["out"], out)
+
+
+def test_cancel_keeps_finished_images_for_resume(plate: dict) -> None:
+    from napari_il6assay.batch.run import run_batch
+
+    out = plate["root"] / "cancelled"
+    seen = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append((done, total))
+
+    res = run_batch(plate["folder"], plate["layout"], "spheroid", out, workers=1, quiet=True,
+                    progress=progress, cancel=lambda: len(seen) >= 4)
+    assert res.cancelled and res.exit_code == 1
+    assert seen[0] == (0, len(WELLS)) and seen[-1][0] < len(WELLS)
+    kept = list((out / "_parts").glob("*_s1.json"))
+    assert 3 <= len(kept) < len(WELLS)
+    assert not (out / "wells.csv").exists()
+    # what resume reuses: finished images with unchanged inputs
+    from napari_il6assay.batch.parts import is_done
+    from napari_il6assay.batch.plan import plan_folder
+
+    items = [it.to_dict() for it in plan_folder(plate["folder"], "spheroid").items]
+    assert sum(is_done(out, it) for it in items) == len(kept)
