@@ -30,12 +30,13 @@ viability units).
 
 `layout.csv` is the plate map (long form, see INTERFACE.md):
 
-| wells | cell line | treatment |
-|---|---|---|
-| A-C, columns 1-10 | MDA-MB-231 (parental) | vehicle (col 1) + eribulin 0.01-100 nM, half-log, triplicates |
-| D-F, columns 1-10 | MDA-MB-231E (eribulin-resistant, parental MDA-MB-231) | vehicle + eribulin 1 nM-10 uM |
-| G-H columns 1-10, column 11, A12-B12 | MDA-MB-231E | tocilizumab {cb:g} ug/mL alone (eribulin 0) and with eribulin 1 nM-10 uM |
-| C12-H12 | none | blanks (no cells) |
+- A-C, columns 1-10: MDA-MB-231 (parental); vehicle in column 1, then eribulin
+  0.01-100 nM in half-log steps; rows are the triplicates.
+- D-F, columns 1-10: MDA-MB-231E (eribulin-resistant, `parental` MDA-MB-231); vehicle,
+  then eribulin 1 nM-10 uM.
+- G-H columns 1-10, column 11 and A12-B12: MDA-MB-231E with tocilizumab {cb:g} ug/mL,
+  alone (eribulin 0) and with eribulin 1 nM-10 uM, triplicates.
+- C12-H12: blanks (no cells).
 
 True viability curves (4PL in molar eribulin; `truth.json` has all of it, `truth.csv` every
 well's true viability and exact area fraction measured on the drawn colony masks):

@@ -46,7 +46,8 @@ class SyntheticImage:
     @property
     def rgb(self) -> bool:
         """True when the last axis holds the RGB samples of one colour photo."""
-        return self.axes.endswith("C") and self.image.dtype == np.uint8 and self.image.shape[-1] == 3
+        img = self.image
+        return self.axes.endswith("C") and img.dtype == np.uint8 and img.shape[-1] == 3
 
 
 def check_positive(name: str, value: float) -> float:
@@ -100,7 +101,7 @@ def fine_texture(rng: np.random.Generator, shape: tuple[int, ...], sigma: float)
 
 @dataclass(frozen=True)
 class RadialShape:
-    """A star-shaped outline ``r(theta) = scale * ellipse(theta) * (1 + sum a_k cos(k theta + p_k))``.
+    """A star-shaped outline: ``r(t) = scale * ellipse(t) * (1 + sum a_k cos(k t + p_k))``.
 
     Attributes
     ----------

@@ -109,7 +109,9 @@ def _draw_colonies(
     return next_id
 
 
-def _illumination(rng: np.random.Generator, shape: tuple[int, int], vignetting: float) -> np.ndarray:
+def _illumination(
+    rng: np.random.Generator, shape: tuple[int, int], vignetting: float
+) -> np.ndarray:
     """Vignetted, slightly uneven illumination (max about 1)."""
     h, w = shape
     yy = (np.arange(h)[:, None] - h / 2 + rng.uniform(-0.1, 0.1) * h) / (h / 2)

@@ -16,6 +16,7 @@ from ._common import (
     shape_patch,
     smooth_field,
     sphere_volume,
+    text_mask,
     to_uint8,
     to_uint16,
 )
@@ -97,7 +98,8 @@ def make_spheroid_2d(
     debris : bool
         Scatter debris particles and shed single cells (not part of the truth).
     scale_bar : bool
-        Burn a scale bar with its length written above it into the bottom-right corner.
+        Burn a scale bar with its length written above it into the bottom-right corner,
+        and the objective (e.g. ``4X``) into the top-left one.
     illumination : float
         Strength of the uneven illumination (0 = flat).
     contrast : float
@@ -139,6 +141,11 @@ def make_spheroid_2d(
     bar_um = float("nan")
     if scale_bar:
         bar, bar_um = scale_bar_mask(shape, px)
+        # the objective, as camera software stamps it in a corner
+        label = text_mask(f"{max(1, int(round(8.0 / px)))}X", max(1, size // 256))
+        m = max(size // 32, 4)
+        if label.shape[0] + m < size and label.shape[1] + m < size:
+            bar[m : m + label.shape[0], m : m + label.shape[1]] |= label
     mask &= ~bar  # the burned-in bar hides whatever is under it
 
     yy = (np.arange(size)[:, None] - size / 2) / (size / 2)
@@ -166,15 +173,15 @@ def make_spheroid_2d(
         bgv = 0.72
         obj = 0.30 - 0.12 * inside**0.7 + 0.05 * tex + 0.04 * coarse  # dark core, lighter rim
         img = np.where(mask, bgv - contrast * (bgv - obj), bgv)
-        halo = 0.12 * contrast * np.exp(-dist_out / 3.0) * (~mask)
+        halo = 0.18 * contrast * np.exp(-dist_out / 4.0) * (~mask)
         img = img + halo - 0.35 * parts * (~mask)
         if well_shadow:
             ang = rng.uniform(0, 2 * np.pi)
             dist_edge = rng.uniform(0.44, 0.52) * size
-            big_r = 2.5 * size
+            big_r = 1.2 * size
             ccy = size / 2 + np.sin(ang) * (big_r - dist_edge)
             ccx = size / 2 + np.cos(ang) * (big_r - dist_edge)
-            r = np.sqrt((np.arange(size)[:, None] - ccy) ** 2 + (np.arange(size)[None, :] - ccx) ** 2)
+            r = np.hypot(np.arange(size)[:, None] - ccy, np.arange(size)[None, :] - ccx)
             shadow = 1.0 / (1.0 + np.exp(-(r - big_r) / (0.015 * size)))
             img = img * (1.0 - 0.7 * shadow)
         img = img * ill
@@ -313,7 +320,8 @@ def make_spheroid_3d(
     sig = ndimage.gaussian_filter(
         sig, (psf_sigma_um[0] / vz, psf_sigma_um[1] / vy, psf_sigma_um[1] / vx)
     )
-    photons = intensity * np.clip(sig, 0, None) + 40.0 * (1 + 0.2 * smooth_field(rng, (nz, ny, nx), ny / 3))
+    bg = 40.0 * (1 + 0.2 * smooth_field(rng, (nz, ny, nx), ny / 3))
+    photons = intensity * np.clip(sig, 0, None) + bg
     counts = rng.poisson(np.clip(photons, 0, None)).astype(np.float32)
     counts += offset + rng.normal(0.0, read_noise, counts.shape).astype(np.float32)
     image = to_uint16(counts)
