@@ -202,10 +202,11 @@ def dose_response_figure(
         if not cens and np.isfinite(ic50):
             yv = evaluate(par, np.array([ic50]))[0]
             lo, hi = r["ic50_ci_low_M"], r["ic50_ci_high_M"]
-            ax.plot([ic50], [yv], marker="D", color=color, ms=6, zorder=4)
+            xerr = None
             if np.isfinite(lo) and np.isfinite(hi):
-                ax.plot([max(lo, grid[0]), min(hi, grid[-1])], [yv, yv], color=color, lw=3,
-                        alpha=0.5, solid_capstyle="butt")  # fmt: skip
+                xerr = [[ic50 - max(lo, grid[0])], [min(hi, grid[-1]) - ic50]]
+            ax.errorbar([ic50], [yv], xerr=xerr, fmt="D", color=color, ms=6, capsize=4,
+                        elinewidth=1.5, zorder=4, mec=fg)  # fmt: skip
             label += f" [{_fmt(lo)}, {_fmt(hi)}]"
         fold = r.get("fold_resistance", np.nan)
         if isinstance(fold, float) and np.isfinite(fold):
@@ -282,7 +283,9 @@ def synergy_heatmap(
     _register(fig, im, [(a, b) for b in grid.index for a in grid.columns])
     for (i, j), v in np.ndenumerate(z):
         if np.isfinite(v):
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
+            dark = abs(v - center) > 0.6 * lim
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if dark else "black")  # fmt: skip
         else:
             ax.text(j, i, "n/a", ha="center", va="center", fontsize=6, color="grey")
     ax.set_xticks(range(len(grid.columns)), [_fmt(c) for c in grid.columns], rotation=45,

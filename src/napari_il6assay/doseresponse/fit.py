@@ -379,7 +379,9 @@ def fit_arrays(
     p_flat = np.where(rss <= 1e-30 * (tss + 1e-300), 0.0, fdist.sf(fstat, k - 1, np.maximum(dof, 1)))
     p_flat = np.where(np.isfinite(p_flat), p_flat, 1.0)
 
-    xmin, xmax = np.exp(lxmin), np.exp(lxmax)
+    # the tested doses exactly as given (exp(log x) is off in the last digit)
+    xmin = np.array([np.min(c[0][c[0] > 0]) for c in curves], float)
+    xmax = np.array([np.max(c[0]) for c in curves], float)
     has_zero = (valid & data.zero).any(axis=1)
     x_first = np.where(has_zero, 0.0, xmin)
     f_first = evaluate(p, x_first[:, None])[:, 0]
@@ -454,6 +456,8 @@ def fit_arrays(
             parts.append("CI upper bound open")
         if ci_lo[i] == 0 and not no_effect[i]:
             parts.append("CI lower bound open")
+        if LOGS in free and ci_method == "profile":
+            parts.append("5PL: IC50 CI by the delta method on log IC50")
         notes.append("; ".join(parts))
     return {
         "params": p,
