@@ -119,9 +119,14 @@ def fold_test(
     d_hat = float(p_res[LOGE] - p_par[LOGE])
     q_sep, rss_sep = joint.fit(q_hat, d_hat)  # polishes both separate fits together
     d_sep = d_hat
-    _, rss_shared = joint.fit(q_sep, 0.0)
-    # a shared fit started from the separate optimum can stall far from delta = 0: also
-    # start it from the parental parameters with the resistant curve's plateaus
+    # the shared-IC50 fit from three starts (shared log e at the parental's, the midpoint and
+    # the resistant's): a single start far from one curve's data can stall in a local minimum,
+    # which would inflate RSS_shared and make the p-value too small
+    rss_shared = np.inf
+    for frac in (0.0, 0.5, 1.0):
+        q0 = q_sep.copy()
+        q0[joint.j_e] += frac * d_sep
+        rss_shared = min(rss_shared, joint.fit(q0, 0.0)[1])
     n = len(cp[2]) + len(cr[2])
     dof = n - 2 * spec.n_params
     if dof <= 0:
