@@ -29,7 +29,9 @@ table.data{border-collapse:collapse;font-size:13px;margin:8px 0}
 table.data th,table.data td{border:1px solid #ddd;padding:3px 7px;text-align:right}
 table.data th{background:#f3f3f3} table.data td.t{text-align:left}
 .scroll{overflow-x:auto;max-width:100%}
-.figs img{max-width:680px;margin:4px 8px 4px 0;border:1px solid #eee}
+.figs{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}
+.figs img{max-width:640px;width:100%;border:1px solid #eee}
+.figs.small img{max-width:430px}
 .fold{font-size:1.15em;margin:6px 0}
 table.plate{border-collapse:collapse;table-layout:fixed}
 table.plate th{font-size:12px;color:#555;padding:2px}
@@ -243,13 +245,14 @@ def _well_cell(
     flag = row.get("qc_flag")
     lines = [
         f"<div class='id'>{_e(well)}{' (' + str(n_sites) + ' sites)' if n_sites > 1 else ''}</div>",
-        f"<div>{_e(row.get('cell_line', ''))}</div>",
+        f"<div>{'' if _blank(row.get('cell_line')) else _e(row.get('cell_line'))}</div>",
         f"<div>{_dose_text(row)}</div>",
         f"<div class='v'>{vtext}</div>",
     ]
     if not _blank(flag):
         lines.append(f"<div class='flag'>{_e(flag)}</div>")
-    tip = f"{well} {row.get('cell_line', '')} {_dose_text(row)} {vtext}"
+    line = "" if _blank(row.get("cell_line")) else str(row.get("cell_line"))
+    tip = f"{well} {line} {_dose_text(row)} {vtext}"
     cls = role if role in ("vehicle", "blank", "exclude") else "sample"
     return f"<td class='{cls}' title='{_e(tip)}'><div class='well'>{img}{''.join(lines)}</div></td>"
 
@@ -296,10 +299,13 @@ def build_report(
     if figs:
         curves = [n for n in figs if n.startswith("dose_response")]
         others = [n for n in figs if not n.startswith("dose_response")]
-        for title, names in (("Dose–response curves", curves), ("Combination", others)):
+        for title, names, cls in (
+            ("Dose–response curves", curves, "figs"),
+            ("Combination", others, "figs small"),
+        ):
             if not names:
                 continue
-            parts.append(f"<h2>{title}</h2><div class='figs'>")
+            parts.append(f"<h2>{title}</h2><div class='{cls}'>")
             for name in names:
                 png = _plot_png(out, name)
                 if png is not None:
