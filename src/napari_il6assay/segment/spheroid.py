@@ -85,6 +85,85 @@ def edge_threshold(s: np.ndarray, tmin: float, nbins: int = 64) -> float:
     return tmin + (b + 0.5) * (hi - tmin) / nbins
 
 
+def flattened_score(
+    plane: np.ndarray,
+    *,
+    polarity: str = "auto",
+    working_size: int = 512,
+    smooth: float = 1.0,
+    valid: np.ndarray | None = None,
+) -> tuple[np.ndarray, int, dict[str, Any]]:
+    """Flat-fielded, noise-normalised, polarity-corrected image at the working scale.
+
+    Parameters
+    ----------
+    plane : ndarray
+        2D float image.
+    polarity : {"auto", "dark", "bright"}
+        Object darker or brighter than the background.
+    working_size : int
+        Largest side of the working scale (block mean).
+    smooth : float
+        Gaussian sigma (working pixels) applied before normalising.
+    valid : ndarray of bool, optional
+        Working-scale region holding the background (e.g. the well bottom).
+
+    Returns
+    -------
+    s : ndarray
+        Score in background noise sigmas, objects positive.
+    f : int
+        Block factor of the working scale.
+    info : dict
+        ``polarity``, ``noise_sigma``, ``factor``.
+    """
+    from scipy import ndimage as ndi
+
+    f = U.block_factor(plane.shape, working_size)
+    g = U.block_mean(plane, f)
+    h, w = g.shape
+    bg, sigma, inl0 = polynomial_background(g, degree=2, valid=valid)
+    # what a degree-2 surface misses (patchy illumination) is followed by a masked
+    # Gaussian of the residual, the objects (all non-background pixels) left out
+    excl = ndi.binary_dilation(~inl0, iterations=2)
+    if valid is not None:
+        inl0 = inl0 & valid
+    if excl.mean() < 0.9:
+        bg = bg + masked_gaussian_background(g - bg, excl, max(h, w) / 10)
+    med_bg = float(np.median(bg))
+    relative = med_bg > 20 * sigma and float(bg.min()) > 0.2 * med_bg
+    if relative:
+        r = g / bg - 1.0
+        sig = U.robust_sigma((g / bg - 1.0)[:: max(1, h // 128), :: max(1, w // 128)])
+        # background pixels only: recompute from inliers of the relative residual
+        inl = np.abs(r) < 3 * max(sig, 1e-12)
+        sig = U.robust_sigma(r[inl]) if inl.sum() > 100 else sig
+    else:
+        r = g - bg
+        inl = np.abs(r) < 3 * max(sigma, 1e-12)
+        sig = U.robust_sigma(r[inl]) if inl.sum() > 100 else sigma
+    sig = max(sig, 1e-6 * (float(np.abs(r).max()) + 1e-12))
+    z = ndi.gaussian_filter(r / sig, smooth) if smooth > 0 else r / sig
+    # smoothing lowers the noise: express z in sigmas of the smoothed background again
+    zin = z[inl] if inl.sum() > 100 else z
+    zs = U.robust_sigma(zin)
+    if zs > 0:
+        z = z / zs
+    if polarity == "auto":
+        pol = _polarity(z)
+    elif polarity in ("dark", "bright"):
+        pol = -1 if polarity == "dark" else 1
+    else:
+        raise SegmentationError(f"polarity must be 'auto', 'dark' or 'bright', not {polarity!r}")
+    s = pol * z
+    info: dict[str, Any] = {
+        "polarity": "dark" if pol < 0 else "bright",
+        "noise_sigma": float(sig),
+        "factor": f,
+    }
+    return s, f, info
+
+
 def detect(
     plane: np.ndarray,
     *,
@@ -125,46 +204,8 @@ def detect(
     """
     from scipy import ndimage as ndi
 
-    f = U.block_factor(plane.shape, working_size)
-    g = U.block_mean(plane, f)
-    h, w = g.shape
-    bg, sigma, inl0 = polynomial_background(g, degree=2)
-    # what a degree-2 surface misses (patchy illumination) is followed by a masked
-    # Gaussian of the residual, the objects (all non-background pixels) left out
-    excl = ndi.binary_dilation(~inl0, iterations=2)
-    if excl.mean() < 0.9:
-        bg = bg + masked_gaussian_background(g - bg, excl, max(h, w) / 10)
-    med_bg = float(np.median(bg))
-    relative = med_bg > 20 * sigma and float(bg.min()) > 0.2 * med_bg
-    if relative:
-        r = g / bg - 1.0
-        sig = U.robust_sigma((g / bg - 1.0)[:: max(1, h // 128), :: max(1, w // 128)])
-        # background pixels only: recompute from inliers of the relative residual
-        inl = np.abs(r) < 3 * max(sig, 1e-12)
-        sig = U.robust_sigma(r[inl]) if inl.sum() > 100 else sig
-    else:
-        r = g - bg
-        inl = np.abs(r) < 3 * max(sigma, 1e-12)
-        sig = U.robust_sigma(r[inl]) if inl.sum() > 100 else sigma
-    sig = max(sig, 1e-6 * (float(np.abs(r).max()) + 1e-12))
-    z = ndi.gaussian_filter(r / sig, 1.0)
-    # smoothing lowers the noise: express z in sigmas of the smoothed background again
-    zin = z[inl] if inl.sum() > 100 else z
-    zs = U.robust_sigma(zin)
-    if zs > 0:
-        z = z / zs
-    if polarity == "auto":
-        pol = _polarity(z)
-    elif polarity in ("dark", "bright"):
-        pol = -1 if polarity == "dark" else 1
-    else:
-        raise SegmentationError(f"polarity must be 'auto', 'dark' or 'bright', not {polarity!r}")
-    s = pol * z
-    info: dict[str, Any] = {
-        "polarity": "dark" if pol < 0 else "bright",
-        "noise_sigma": float(sig),
-        "factor": f,
-    }
+    s, f, info = flattened_score(plane, polarity=polarity, working_size=working_size)
+    h, w = s.shape
     if threshold is None:
         t_edge = edge_threshold(s, noise_floor)
         fg = s[s > noise_floor]

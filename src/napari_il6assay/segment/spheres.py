@@ -1,0 +1,251 @@
+"""Sphere-formation assays (mammospheres, tumourspheres): count spheres in a well.
+
+Method: the flat-fielded, noise-normalised score of `spheroid.flattened_score`
+(spheres darker than the medium in brightfield, brighter in fluorescence); pixels
+above the noise floor and above ``edge_fraction`` of the local peak (the half-maximum
+of each sphere's own edge); holes filled (the lighter interior of a sphere); regions
+connected to the image border (outside of the well, well wall) dropped; touching
+spheres (non-convex regions) split by a watershed on the distance transform.
+``sphere_count`` counts objects whose equivalent diameter is at least
+``min_diameter_um`` (default 50 um; in pixels without calibration); the objects table
+keeps every object (the size distribution), with a ``counted`` column.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from napari_il6assay.segment import _util as U
+from napari_il6assay.segment.result import SegmentationResult
+
+READOUT = "sphere_count"
+
+
+def _find_well(g: np.ndarray) -> np.ndarray | None:
+    """The well bottom when a dark outside (plastic, wall) surrounds it, else None."""
+    from scipy import ndimage as ndi
+
+    t = U.otsu(g)
+    bright = g > t
+    dark_border = 1.0 - U.border_touch_fraction(bright)
+    if dark_border < 0.3 or bright.mean() > 0.97:
+        return None
+    bright = ndi.binary_opening(bright, structure=U.disk(2))
+    well = U.select_central(ndi.binary_fill_holes(bright), 0.1 * g.size)
+    if not well.any():
+        return None
+    well = ndi.binary_fill_holes(well)
+    # a circle fitted to the visible edge (the image may cut the well): its centre
+    # is the centre of the wall's shading
+    from napari_il6assay.segment.colony import _fit_circle
+
+    edge = well & ~ndi.binary_erosion(well)
+    edge[:3] = edge[-3:] = False
+    edge[:, :3] = edge[:, -3:] = False
+    yy, xx = np.nonzero(edge)
+    if yy.size < 50:
+        return well
+    cy, cx, r = _fit_circle(yy.astype(float), xx.astype(float))
+    res = np.abs(np.hypot(yy - cy, xx - cx) - r)
+    good = res < max(3 * np.median(res), 1.5)
+    cy, cx, r = _fit_circle(yy[good].astype(float), xx[good].astype(float))
+    gy = (np.arange(g.shape[0]) - cy)[:, None]
+    gx = (np.arange(g.shape[1]) - cx)[None, :]
+    return (gy * gy + gx * gx) <= r * r
+
+
+def _well_centre(well: np.ndarray) -> tuple[float, float]:
+    from napari_il6assay.segment.colony import _fit_circle
+    from scipy import ndimage as ndi
+
+    edge = well & ~ndi.binary_erosion(well)
+    edge[:3] = edge[-3:] = False
+    edge[:, :3] = edge[:, -3:] = False
+    yy, xx = np.nonzero(edge)
+    if yy.size < 50:
+        c = ndi.center_of_mass(well)
+        return float(c[0]), float(c[1])
+    cy, cx, _ = _fit_circle(yy.astype(float), xx.astype(float))
+    return cy, cx
+
+
+def _split_touching(mask: np.ndarray, min_radius_px: float, solidity_max: float) -> np.ndarray:
+    from scipy import ndimage as ndi
+    from skimage.feature import peak_local_max
+    from skimage.measure import regionprops
+    from skimage.segmentation import watershed
+
+    lab, n = ndi.label(mask)
+    if n == 0:
+        return lab.astype(np.int32)
+    out = lab.astype(np.int32)
+    nxt = n + 1
+    for rp in regionprops(lab):
+        if rp.solidity >= solidity_max or rp.area < 4 * np.pi * min_radius_px**2 / 2:
+            continue
+        sl = rp.slice
+        m = np.pad(rp.image, 1)
+        dist = ndi.distance_transform_edt(m)
+        # every piece must be a sphere of at least the counting size on its own
+        pk = peak_local_max(dist, min_distance=max(2, int(0.9 * min_radius_px)),
+                            labels=m.astype(int), threshold_abs=0.7 * min_radius_px,
+                            exclude_border=False)
+        if len(pk) < 2:
+            continue
+        mk = np.zeros(m.shape, np.int32)
+        mk[tuple(pk.T)] = np.arange(1, len(pk) + 1)
+        ws = watershed(-dist, mk, mask=m)[1:-1, 1:-1]
+        sub = out[sl]
+        own = rp.image
+        for k in range(2, len(pk) + 1):
+            sub[own & (ws == k)] = nxt
+            nxt += 1
+    return out
+
+
+def segment(
+    image: np.ndarray,
+    *,
+    pixel_size_um: float | None = None,
+    voxel_size_um: Any = None,
+    rgb: bool | None = None,
+    axes: str | None = None,
+    channel: int = 0,
+    channel_names: list[str] | None = None,
+    polarity: str = "auto",
+    min_diameter_um: float = 50.0,
+    working_size: int = 1024,
+    noise_floor: float = 4.0,
+    edge_fraction: float = 0.5,
+    split_solidity: float = 0.85,
+    max_border_fraction: float = 0.15,
+) -> SegmentationResult:
+    """Segment every sphere of a well image and count those of at least ``min_diameter_um``.
+
+    Parameters
+    ----------
+    image : ndarray
+        YX, or YXC (RGB photo segmented on its luminance, or channel ``channel``).
+    pixel_size_um : float, optional
+        Pixel size; without it ``min_diameter_um`` is read as pixels.
+    polarity : {"auto", "dark", "bright"}
+        Spheres darker (brightfield) or brighter (fluorescence) than the medium.
+    min_diameter_um : float
+        Counting threshold on the equivalent diameter.
+    working_size : int
+        Larger images are analysed at a reduced scale.
+    noise_floor : float
+        Foreground must exceed this many background noise sigmas ...
+    edge_fraction : float
+        ... and this fraction of the local peak score (about one sphere wide).
+    split_solidity : float
+        Regions less convex than this are split by a watershed.
+    max_border_fraction : float
+        Regions with more than this fraction of their outline on the image border or
+        the well wall (wall shading, outside of the well) are dropped.
+
+    Returns
+    -------
+    SegmentationResult
+        ``measures``: ``sphere_count`` (readout), ``n_objects`` (all objects),
+        ``min_diameter_um``, ``median_diameter_um``, ``mean_diameter_um`` (of the
+        counted spheres), ``total_sphere_area_um2``.
+    """
+    from scipy import ndimage as ndi
+
+    from napari_il6assay.segment.measure import measure_objects
+    from napari_il6assay.segment.qc import overlay
+    from napari_il6assay.segment.spheroid import flattened_score
+
+    U.check_2d(image, "spheres", rgb, axes)
+    multi = U.is_multichannel_2d(image, rgb)
+    is_rgb = bool(multi and (rgb or (rgb is None and image.dtype == np.uint8)))
+    plane = U.to_float(image[..., channel]) if (multi and not is_rgb) else U.gray(
+        image, multi, True if is_rgb else rgb
+    )
+    calibrated = pixel_size_um is not None
+    shape = plane.shape
+    if U.is_constant(plane):
+        return U.empty_result(
+            shape, readout_name=READOUT, qc_flag="constant_image", calibrated=calibrated,
+            overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
+        )
+    f = U.block_factor(shape, working_size)
+    g = U.block_mean(plane, f)
+    well = _find_well(g)
+    s, f, info = flattened_score(
+        g, polarity=polarity, working_size=max(g.shape), smooth=0.7, valid=well
+    )
+    if well is not None and info["polarity"] == "dark":
+        from napari_il6assay.segment.colony import _radial_correction
+
+        cy, cx = _well_centre(well)
+        # the wall darkens the bottom towards the edge, equally all around
+        s = np.where(well, s - _radial_correction(s, well, cy, cx, q=50.0), 0).astype(np.float32)
+    ps = pixel_size_um if calibrated else 1.0
+    min_d_work = min_diameter_um / (ps * f)
+    size = max(3, int(round(1.5 * min_d_work)) | 1)
+    peak = ndi.maximum_filter(s, size=size)
+    mask = (s > noise_floor) & (s > edge_fraction * peak)
+    mask = ndi.binary_opening(mask, structure=U.disk(1))
+    # outside of the well first: it would otherwise enclose the whole well as a hole
+    if well is not None:
+        mask &= well
+    lab, n = ndi.label(mask)
+    if n:
+        rim = np.ones(mask.shape, bool) if well is None else ~ndi.binary_erosion(well, iterations=2)
+        rim[1:-1, 1:-1] &= True
+        border = np.zeros(mask.shape, bool)
+        border[0] = border[-1] = True
+        border[:, 0] = border[:, -1] = True
+        if well is not None:
+            border |= rim
+        edge = lab[border]
+        area = np.maximum(np.bincount(lab.ravel(), minlength=n + 1), 1)
+        # share of the outline lying on the image border / well wall: a sphere that
+        # merely touches the wall keeps most of its outline free
+        on_border = np.bincount(edge, minlength=n + 1) / (np.pi * np.sqrt(4 * area / np.pi))
+        drop = on_border > max_border_fraction
+        drop[0] = True
+        mask = ~drop[lab] & mask
+    mask = ndi.binary_fill_holes(mask)
+    labels_w = _split_touching(mask, 0.5 * min_d_work, split_solidity)
+    # drop specks far below the counting size (debris, single cells stay if large)
+    areas = np.bincount(labels_w.ravel())
+    tiny = areas < max(4, 0.05 * np.pi / 4 * min_d_work**2)
+    tiny[0] = False
+    labels_w[tiny[labels_w]] = 0
+    from skimage.segmentation import relabel_sequential
+
+    labels_w = relabel_sequential(labels_w)[0].astype(np.int32)
+    if f > 1:
+        labels = np.repeat(np.repeat(labels_w, f, 0), f, 1)[: shape[0], : shape[1]]
+    else:
+        labels = labels_w
+    objects = measure_objects(labels, plane, pixel_size_um=pixel_size_um)
+    counted = objects["equivalent_diameter_um"].to_numpy() >= min_diameter_um
+    objects["counted"] = counted
+    d = objects.loc[counted, "equivalent_diameter_um"]
+    measures: dict[str, Any] = {
+        "readout": int(counted.sum()),
+        "readout_name": READOUT,
+        "n_objects": int(len(objects)),
+        "calibrated": calibrated,
+        "sphere_count": int(counted.sum()),
+        "min_diameter_um": float(min_diameter_um),
+        "median_diameter_um": float(d.median()) if len(d) else float("nan"),
+        "mean_diameter_um": float(d.mean()) if len(d) else float("nan"),
+        "total_sphere_area_um2": float(objects.loc[counted, "area_um2"].sum()),
+        "polarity": info["polarity"],
+    }
+    big = np.concatenate([[False], counted])
+    return SegmentationResult(
+        labels=labels,
+        objects=objects,
+        measures=measures,
+        qc_flag="",
+        overlay=overlay(image, np.where(big[labels], labels, 0), rgb=is_rgb,
+                        extra=[(labels > 0) & ~big[labels]]),
+    )
