@@ -180,6 +180,28 @@ def test_spheroid_2d_truth(kind: str) -> None:
     assert p.axis_minor_length / p.axis_major_length < 0.99
 
 
+def test_brightfield_spheroid_has_halo_debris_and_well_shadow() -> None:
+    from scipy import ndimage
+
+    kw = dict(diameter_um=300, size=256, pixel_size_um=3.0, illumination=0.0)
+    clean = make_spheroid_2d(8, debris=False, well_shadow=False, **kw)
+    dirty = make_spheroid_2d(8, debris=True, well_shadow=True, **kw)
+    g = clean.image.astype(float)
+    mask = clean.labels == 1
+    dist = ndimage.distance_transform_edt(~mask)
+    far = (dist > 20) & ~clean.truth["scale_bar_mask"]
+    bg = np.median(g[far])
+    assert g[(dist >= 2) & (dist <= 5)].mean() > bg * 1.04  # bright halo around the edge
+    assert (g[far] < 0.8 * bg).mean() < 1e-3  # no debris, no shadow
+    gd = dirty.image.astype(float)
+    yy, xx = np.indices(g.shape)
+    mid = far & (np.hypot(yy - 128, xx - 128) < 100)
+    assert (gd[mid] < 0.8 * bg).sum() > 20  # debris particles
+    border = np.zeros_like(mask)
+    border[:8], border[-8:], border[:, :8], border[:, -8:] = True, True, True, True
+    assert np.percentile(gd[border & ~dirty.truth["scale_bar_mask"]], 5) < 0.6 * bg  # arc
+
+
 def test_spheroid_2d_empty_and_bad_kind() -> None:
     s = make_spheroid_2d(0, diameter_um=0, size=128)
     assert s.labels.max() == 0 and s.truth["volume_um3"] == 0
@@ -328,6 +350,21 @@ def test_experiment_is_reproducible(tmp_path, colony_experiment) -> None:
     assert sel.sum() == 3
     np.testing.assert_allclose(again.wells.loc[sel, "readout"],
                                colony_experiment.wells.loc[sel, "readout"])
+
+
+@pytest.mark.parametrize("style", ["A1", "r01c01", "imagexpress"])
+def test_experiment_file_names_parse_to_their_wells(tmp_path, style: str) -> None:
+    from napari_il6assay.io.plate_folder import parse_well_id
+
+    wells = ["A01", "B07", "H12"]
+    t = make_experiment(tmp_path, mode="colony", seed=1, image_size=48, only_wells=wells,
+                        name_style=style)
+    written = t.wells.set_index("well").loc[wells, "image"]
+    for well, name in written.items():
+        assert (tmp_path / name).is_file()
+        assert parse_well_id(name).well == well
+    with pytest.raises(InputError):
+        make_experiment(tmp_path, name_style="A-01")
 
 
 @pytest.mark.parametrize("mode", [m for m in MODES if m != "colony"])

@@ -236,6 +236,7 @@ def make_experiment(
     concentration_b: float = 10.0,
     file_format: str | None = None,
     only_wells: Any = None,
+    name_style: str = "A01",
 ) -> ExperimentTruth:
     """Write a whole synthetic 96-well experiment: per-well images, layout and truth.
 
@@ -265,6 +266,9 @@ def make_experiment(
     only_wells : iterable of str, optional
         Draw and write only these wells (e.g. to check a few files of a stored experiment);
         every other well keeps its design and noise but gets no image (``readout`` NaN).
+    name_style : {"A01", "A1", "r01c01", "imagexpress"}
+        File names: ``A01.png``, ``A1.png``, Operetta ``r01c01f01.tif`` or ImageXpress
+        ``plate1_A01_s1_w1.tif`` (the layout always uses ``A01``).
 
     Returns
     -------
@@ -301,6 +305,7 @@ def make_experiment(
     if ext == "png" and mode in ("livedead", "spheroid3d"):
         raise InputError(f"{mode} images need TIFF (16-bit channels/stacks)",
                          column="file_format")
+    _file_stem("A01", name_style)  # reject an unknown style before writing anything
     top = READOUT_TOP[mode]
     seeds = rng.integers(0, 2**31 - 1, size=len(records))
     noise = rng.normal(0.0, noise_sd, size=len(records))
@@ -319,7 +324,7 @@ def make_experiment(
             v_true = float(four_pl(conc_m, c["ic50_M"], c["hill"], c["top"], c["bottom"]))
             v = max(v_true + float(eps), 0.0)
         level = top * v
-        name = f"{rec['well']}.{ext}"
+        name = f"{_file_stem(rec['well'], name_style)}.{ext}"
         if only is not None and rec["well"] not in only:
             readout = math.nan
         else:
@@ -378,6 +383,23 @@ def make_experiment(
     (out / "truth.json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
     return ExperimentTruth(out, mode, wells, curves, fold, combination, float(px),
                            z, {"meta": meta})
+
+
+def _file_stem(well: str, style: str) -> str:
+    """File name stem of a well in one of the naming styles plate readers use."""
+    row, col = ord(well[0]) - 64, int(well[1:])
+    if style == "A01":
+        return well
+    if style == "A1":
+        return f"{well[0]}{col}"
+    if style == "r01c01":
+        return f"r{row:02d}c{col:02d}f01"
+    if style == "imagexpress":
+        return f"plate1_{well}_s1_w1"
+    raise InputError(
+        f"name_style must be 'A01', 'A1', 'r01c01' or 'imagexpress', got {style!r}",
+        column="name_style",
+    )
 
 
 def _p(c: dict) -> dict:

@@ -322,8 +322,10 @@ def make_spheroid_3d(
     )
     bg = 40.0 * (1 + 0.2 * smooth_field(rng, (nz, ny, nx), ny / 3))
     photons = intensity * np.clip(sig, 0, None) + bg
-    counts = rng.poisson(np.clip(photons, 0, None)).astype(np.float32)
-    counts += offset + rng.normal(0.0, read_noise, counts.shape).astype(np.float32)
+    # shot noise (Gaussian limit of Poisson, thousands of photons) and read noise in one draw
+    photons = np.clip(photons, 0, None)
+    sd = np.sqrt(photons + read_noise**2)
+    counts = photons + offset + sd * rng.standard_normal(photons.shape, dtype=np.float32)
     image = to_uint16(counts)
 
     n = int(mask.sum())
