@@ -99,6 +99,12 @@ def summary_lines(res: Any) -> list[str]:
         + (f", {res.n_failed} failed (see {res.out / 'errors.csv'})" if res.n_failed else "")
     ]
     fits = res.tables.get("fits")
+    wells = res.tables.get("wells")
+    units: dict[str, str] = {}
+    if wells is not None and "unit_b" in wells.columns:
+        for d, u in zip(wells["drug_b"], wells["unit_b"], strict=True):
+            if isinstance(d, str) and d and isinstance(u, str) and u:
+                units.setdefault(d, u)
     if fits is not None and len(fits):
         from napari_il6assay.batch.report import format_molar
 
@@ -107,7 +113,9 @@ def summary_lines(res: Any) -> list[str]:
             if str(r.get("drug_b", "") or "") not in ("", "nan", "<NA>") and r.get(
                 "concentration_b"
             ) not in (None, 0, 0.0):
-                combo = f" + {r['drug_b']} {r['concentration_b']}"
+                cb = r["concentration_b"]
+                cb = f"{cb:g}" if isinstance(cb, float) else str(cb)
+                combo = f" + {r['drug_b']} {cb} {units.get(str(r['drug_b']), '')}".rstrip()
             cens = str(r.get("ic50_censored", "") or "")
             cens = "" if cens in ("nan", "<NA>") else cens
             line = (
