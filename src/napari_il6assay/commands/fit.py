@@ -99,6 +99,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="IC50 CI: profile likelihood (default) or delta method (drc)")
     parser.add_argument("--dose", default=None, help="dose column (default: concentration_M, "
                         "concentration + unit, conc or dose)")  # fmt: skip
+    parser.add_argument("--alpha-flat", type=float, default=0.05,
+                        help="F test vs a constant: p >= this is 'no effect' (default 0.05)")
+    parser.add_argument("--min-effect", type=float, default=0.1,
+                        help="'no effect' when the fitted change over the doses is below this "
+                        "fraction of the top (default 0.1; 0 disables)")
+    parser.add_argument("--min-span", type=float, default=0.5,
+                        help="no relative IC50 when |top - bottom| is below this fraction of "
+                        "the top (default 0.5; 0 disables, e.g. for readouts with a large "
+                        "background)")
     parser.add_argument("--no-plots", action="store_true", help="write fits.csv only")
 
 
@@ -122,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
     if out.resolve() == Path(args.table).resolve().parent:
         raise InputError("--out must not be the input's folder", path=out)
     out.mkdir(parents=True, exist_ok=True)
-    fits = fit_curves(df, response=args.response, model=args.model, conc=dose, ci_method=args.ci)
+    fits = fit_curves(df, response=args.response, model=args.model, conc=dose, ci_method=args.ci,
+                      alpha_flat=args.alpha_flat, min_effect=args.min_effect,
+                      min_span=args.min_span)  # fmt: skip
     fits.to_csv(out / "fits.csv", index=False)
     n_ok = int((fits["status"] == "ok").sum())
     print(f"{len(fits)} curve(s): {n_ok} fitted, "
