@@ -87,18 +87,28 @@ def main() -> None:
         lo, hi = np.log(r_ci["ic50_ci_low"]), np.log(r_ci["ic50_ci_high"])
     cover = np.mean((lo <= truth * np.log(10)) & (truth * np.log(10) <= hi))
     print(f"curves: {args.n} x {pos.sum()} dosed points (9 doses, 3 replicates; vehicle aside)")
-    print(f"thunor {thunor.__version__}: {t_thunor:8.2f} s  ({np.isfinite(est_thunor).sum()} fitted,"
-          f" others flat/failed)")
+    print(
+        f"thunor {thunor.__version__}: {t_thunor:8.2f} s  ({np.isfinite(est_thunor).sum()} fitted,"
+        f" others flat/failed)"
+    )
     print(f"ours (no CI):        {t_ours:8.2f} s  ({np.isfinite(est_ours).sum()} fitted)")
     print(f"ours (+profile CI):  {t_ours_ci:8.2f} s")
-    print(f"ours (+vehicle, 30 points, no CI): {t_ours_veh:6.2f} s, median |dlog10 IC50| "
-          f"{np.nanmedian(np.abs(est_veh - truth)):.4f}")
-    print(f"speed ratio thunor/ours: {t_thunor / t_ours:.1f}x (no CI), "
-          f"{t_thunor / t_ours_ci:.1f}x (with profile CI)")
-    print(f"median |dlog10 IC50| on {both.sum()} curves both fitted: ours {np.median(err_o):.4f}, "
-          f"thunor {np.median(err_t):.4f}")
-    print(f"ours: profile 95% CI covers the true IC50 in {cover:.3f} of curves; "
-          f"converged {r['converged'].mean():.4f}")
+    print(
+        f"ours (+vehicle, 30 points, no CI): {t_ours_veh:6.2f} s, median |dlog10 IC50| "
+        f"{np.nanmedian(np.abs(est_veh - truth)):.4f}"
+    )
+    print(
+        f"speed ratio thunor/ours: {t_thunor / t_ours:.1f}x (no CI), "
+        f"{t_thunor / t_ours_ci:.1f}x (with profile CI)"
+    )
+    print(
+        f"median |dlog10 IC50| on {both.sum()} curves both fitted: ours {np.median(err_o):.4f}, "
+        f"thunor {np.median(err_t):.4f}"
+    )
+    print(
+        f"ours: profile 95% CI covers the true IC50 in {cover:.3f} of curves; "
+        f"converged {r['converged'].mean():.4f}"
+    )
 
 
 if __name__ == "__main__":

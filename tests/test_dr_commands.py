@@ -22,19 +22,40 @@ def combo_table(rng) -> pd.DataFrame:
             for c in np.r_[0.0, 1e-11 * 4.0 ** np.arange(10)]:
                 for rep in range(3):
                     v = 1 / (1 + (c * (2 if toc else 1) / ic) ** 1.1) + rng.normal(0, 0.03)
-                    rows.append({"plate": "p1", "well": f"{line}{toc:g}-{c:g}-{rep}",
-                                 "cell_line": line, "parental": "P" if line == "R" else "",
-                                 "drug": "eribulin" if c > 0 else "", "concentration": c * 1e9,
-                                 "unit": "nM", "drug_b": "tocilizumab" if toc else "",
-                                 "concentration_b": toc, "viability": v})
+                    rows.append(
+                        {
+                            "plate": "p1",
+                            "well": f"{line}{toc:g}-{c:g}-{rep}",
+                            "cell_line": line,
+                            "parental": "P" if line == "R" else "",
+                            "drug": "eribulin" if c > 0 else "",
+                            "concentration": c * 1e9,
+                            "unit": "nM",
+                            "drug_b": "tocilizumab" if toc else "",
+                            "concentration_b": toc,
+                            "viability": v,
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
 def test_fit_command_ryegrass(tmp_path: Path) -> None:
     if not RYEGRASS.is_file():
         pytest.skip("shared/data/ryegrass.csv not present")
-    rc = main(["fit", str(RYEGRASS), "--out", str(tmp_path), "--response", "rootl",
-               "--dose", "conc", "--ci", "delta"])
+    rc = main(
+        [
+            "fit",
+            str(RYEGRASS),
+            "--out",
+            str(tmp_path),
+            "--response",
+            "rootl",
+            "--dose",
+            "conc",
+            "--ci",
+            "delta",
+        ]
+    )
     assert rc == 0
     fits = pd.read_csv(tmp_path / "fits.csv")
     assert list(fits.columns[: len(FITS_COLUMNS)]) == FITS_COLUMNS
@@ -84,7 +105,9 @@ def test_synergy_command(tmp_path: Path) -> None:
     assert syn["loewe"].isna().all() and syn["bliss"].notna().all()
     pot = pd.read_csv(out / "potentiation.csv")
     assert pot["shift"].to_numpy() == pytest.approx([2, 2], rel=0.35)
-    assert (out / "synergy_summary.csv").is_file() and (out / "plots" / "potentiation.png").is_file()
+    assert (out / "synergy_summary.csv").is_file() and (
+        out / "plots" / "potentiation.png"
+    ).is_file()
 
 
 def test_figures_link_points_to_wells_and_reuse_figure() -> None:

@@ -145,8 +145,15 @@ def test_bad_input_per_curve_others_fitted() -> None:
 
     def add(line: str, conc, resp):
         for c, v in zip(conc, resp, strict=True):
-            rows.append({"cell_line": line, "drug": "eribulin", "concentration_M": c,
-                         "viability": v, "well": f"W{len(rows)}"})
+            rows.append(
+                {
+                    "cell_line": line,
+                    "drug": "eribulin",
+                    "concentration_M": c,
+                    "viability": v,
+                    "well": f"W{len(rows)}",
+                }
+            )
 
     good = _sim(rng, -7.5, 1.2)
     add("good", X, good)
@@ -185,7 +192,7 @@ def test_in_range_estimates_are_the_least_squares_optimum() -> None:
         y = _sim(rng, log_ic, hill, bottom=rng.uniform(0, 0.3), sd=0.06)
         f = fit_curve(X, y)
 
-        def res(q):
+        def res(q, y=y):
             return evaluate(np.array([q[0], q[1], q[2], q[3], 0.0]), X) - y
 
         best = min(

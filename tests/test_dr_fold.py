@@ -17,15 +17,26 @@ def table(rng, lines, reps=3, sd=0.04) -> pd.DataFrame:
         for c in X:
             for _ in range(reps):
                 v = 1 / (1 + (c / ic50) ** hill) + rng.normal(0, sd)
-                rows.append({"cell_line": line, "drug": "eribulin", "concentration_M": c,
-                             "viability": v, "parental": parental, "well": f"W{len(rows)}"})
+                rows.append(
+                    {
+                        "cell_line": line,
+                        "drug": "eribulin",
+                        "concentration_M": c,
+                        "viability": v,
+                        "parental": parental,
+                        "well": f"W{len(rows)}",
+                    }
+                )
     return pd.DataFrame(rows)
 
 
 def test_fold_over_500_recovered_with_ci_and_p() -> None:
     rng = np.random.default_rng(0)
-    fits = fit_curves(table(rng, [("MDA-MB-231", 3e-10, 1.2, ""),
-                                  ("MDA-MB-231E", 3e-10 * 800, 1.0, "MDA-MB-231")]))
+    fits = fit_curves(
+        table(
+            rng, [("MDA-MB-231", 3e-10, 1.2, ""), ("MDA-MB-231E", 3e-10 * 800, 1.0, "MDA-MB-231")]
+        )
+    )
     r = fits.set_index("cell_line").loc["MDA-MB-231E"]
     assert r["fold_resistance"] == pytest.approx(800, rel=0.3)
     assert r["fold_ci_low"] < 800 < r["fold_ci_high"]
@@ -59,8 +70,9 @@ def test_censored_resistant_gives_a_bound() -> None:
 
 def test_missing_parental_noted_others_fitted() -> None:
     rng = np.random.default_rng(3)
-    fits = fit_curves(table(rng, [("P", 1e-9, 1.0, ""), ("R", 1e-8, 1.0, "P"),
-                                  ("Q", 1e-8, 1.0, "not_in_plate")])).set_index("cell_line")
+    fits = fit_curves(
+        table(rng, [("P", 1e-9, 1.0, ""), ("R", 1e-8, 1.0, "P"), ("Q", 1e-8, 1.0, "not_in_plate")])
+    ).set_index("cell_line")
     assert "parental line 'not_in_plate' not found" in fits.loc["Q", "note"]
     assert fits.loc["Q", "status"] == "ok" and np.isnan(fits.loc["Q", "fold_resistance"])
     assert fits.loc["R", "fold_resistance"] == pytest.approx(10, rel=0.3)

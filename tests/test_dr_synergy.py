@@ -25,8 +25,16 @@ def grid_table(va_fn, vb_fn, comb_fn, da, db) -> pd.DataFrame:
                 v = vb_fn(b)
             else:
                 v = comb_fn(a, b)
-            rows.append({"cell_line": "L", "drug": "A" if a > 0 else "", "concentration_M": a,
-                         "drug_b": "B" if b > 0 else "", "concentration_b": b, "viability": v})
+            rows.append(
+                {
+                    "cell_line": "L",
+                    "drug": "A" if a > 0 else "",
+                    "concentration_M": a,
+                    "drug_b": "B" if b > 0 else "",
+                    "concentration_b": b,
+                    "viability": v,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -88,9 +96,16 @@ def test_fixed_tocilizumab_design_undefined_loewe_no_crash() -> None:
         for c in x:
             for _ in range(3):
                 v = 1 / (1 + (c * shift / 2e-8) ** 1.2) + rng.normal(0, 0.03)
-                rows.append({"cell_line": "231", "drug": "eribulin" if c > 0 else "",
-                             "concentration_M": c, "drug_b": "tocilizumab" if toc else "",
-                             "concentration_b": toc, "viability": v})
+                rows.append(
+                    {
+                        "cell_line": "231",
+                        "drug": "eribulin" if c > 0 else "",
+                        "concentration_M": c,
+                        "drug_b": "tocilizumab" if toc else "",
+                        "concentration_b": toc,
+                        "viability": v,
+                    }
+                )
     df = pd.DataFrame(rows)
     s = synergy_scores(df)
     assert len(s) == 18 and s["loewe"].isna().all() and s["ci_chou"].isna().all()

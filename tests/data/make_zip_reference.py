@@ -32,6 +32,6 @@ delta = model.fit(d1, d2, E)
 out = Path(__file__).with_name("zip_reference.csv")
 with out.open("w") as fh:
     fh.write("drug_a_M,drug_b_M,viability,zip_synergy_pkg\n")
-    for a, b, e, z in zip(d1, d2, E, delta):
+    for a, b, e, z in zip(d1, d2, E, delta, strict=True):
         fh.write(f"{a:.10g},{b:.10g},{e:.12g},{z:.12g}\n")
 print(f"wrote {out} ({d1.size} rows); drug models: {model.drug1_model} {model.drug2_model}")

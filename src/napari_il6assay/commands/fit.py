@@ -95,19 +95,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--response", default="viability", help="column to fit (as given)")
     parser.add_argument("--model", default="4pl", choices=["4pl", "3pl", "5pl"])
-    parser.add_argument("--ci", default="profile", choices=["profile", "delta"],
-                        help="IC50 CI: profile likelihood (default) or delta method (drc)")
+    parser.add_argument(
+        "--ci",
+        default="profile",
+        choices=["profile", "delta"],
+        help="IC50 CI: profile likelihood (default) or delta method (drc)",
+    )
     parser.add_argument("--dose", default=None, help="dose column (default: concentration_M, "
                         "concentration + unit, conc or dose)")  # fmt: skip
-    parser.add_argument("--alpha-flat", type=float, default=0.05,
-                        help="F test vs a constant: p >= this is 'no effect' (default 0.05)")
-    parser.add_argument("--min-effect", type=float, default=0.1,
-                        help="'no effect' when the fitted change over the doses is below this "
-                        "fraction of the top (default 0.1; 0 disables)")
-    parser.add_argument("--min-span", type=float, default=0.5,
-                        help="no relative IC50 when |top - bottom| is below this fraction of "
-                        "the top (default 0.5; 0 disables, e.g. for readouts with a large "
-                        "background)")
+    parser.add_argument(
+        "--alpha-flat",
+        type=float,
+        default=0.05,
+        help="F test vs a constant: p >= this is 'no effect' (default 0.05)",
+    )
+    parser.add_argument(
+        "--min-effect",
+        type=float,
+        default=0.1,
+        help="'no effect' when the fitted change over the doses is below this "
+        "fraction of the top (default 0.1; 0 disables)",
+    )
+    parser.add_argument(
+        "--min-span",
+        type=float,
+        default=0.5,
+        help="no relative IC50 when |top - bottom| is below this fraction of "
+        "the top (default 0.5; 0 disables, e.g. for readouts with a large "
+        "background)",
+    )
     parser.add_argument("--no-plots", action="store_true", help="write fits.csv only")
 
 

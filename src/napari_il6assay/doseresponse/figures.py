@@ -172,7 +172,7 @@ def dose_response_figure(
         ax.text(0.5, 0.5, "no dose > 0 to plot", transform=ax.transAxes, ha="center")
         return fig
     xmin, xmax = pos.min(), pos.max()
-    x_zero = xmin / 10 ** 0.75  # where the vehicle (dose 0) is drawn, on a broken axis
+    x_zero = xmin / 10**0.75  # where the vehicle (dose 0) is drawn, on a broken axis
     fg = THEMES.get(theme, THEMES["light"])["fg"]
     for k, cl in enumerate(lines):
         color = COLORS[k % len(COLORS)]

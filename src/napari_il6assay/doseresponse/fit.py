@@ -345,7 +345,12 @@ def fit_arrays(
         )
         better = rss2 < rss[idx2] * (1 - 1e-12)
         sel = idx2[better]
-        p[sel], rss[sel], jtj[sel], conv[sel] = p2[better], rss2[better], jtj2[better], conv2[better]
+        p[sel], rss[sel], jtj[sel], conv[sel] = (
+            p2[better],
+            rss2[better],
+            jtj2[better],
+            conv2[better],
+        )
     best_p, best_rss, best_jtj, best_conv = p, rss, jtj, conv
     p, rss, jtj, conv = best_p, best_rss, best_jtj, best_conv
     n = data.n_points
@@ -376,7 +381,9 @@ def fit_arrays(
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = 1.0 - rss / tss
         fstat = ((tss - rss) / (k - 1)) / (rss / dof)
-    p_flat = np.where(rss <= 1e-30 * (tss + 1e-300), 0.0, fdist.sf(fstat, k - 1, np.maximum(dof, 1)))
+    p_flat = np.where(
+        rss <= 1e-30 * (tss + 1e-300), 0.0, fdist.sf(fstat, k - 1, np.maximum(dof, 1))
+    )
     p_flat = np.where(np.isfinite(p_flat), p_flat, 1.0)
 
     # the tested doses exactly as given (exp(log x) is off in the last digit)
@@ -417,7 +424,6 @@ def fit_arrays(
     else:
         raise ValueError(f"unknown ci_method {ci_method!r}; use profile, delta or none")
 
-
     censored = np.where(ic50 > xmax * (1 + 1e-9), ">", np.where(ic50 < xmin * (1 - 1e-9), "<", ""))
     censored = np.where(~np.isfinite(ic50), ">", censored)
     censored = np.where(no_effect | small_span, ">", censored)
@@ -432,20 +438,29 @@ def fit_arrays(
     abs_c[(abs_c == "") & ((ic50_abs < xmin * (1 - 1e-9)) | never)] = "<"
     ic50_abs_rep = np.where(abs_c == ">", xmax, np.where(abs_c == "<", xmin, ic50_abs))
 
-    status = np.where(no_effect, "no_effect", np.where(
-        ~conv, "not_converged", np.where(small_span, "small_effect", "ok")))
+    status = np.where(
+        no_effect,
+        "no_effect",
+        np.where(~conv, "not_converged", np.where(small_span, "small_effect", "ok")),
+    )
     notes = []
     for i in range(B):
         parts = []
         if no_effect[i]:
             if p_flat[i] >= alpha_flat:
-                parts.append(f"no effect: fit not better than a constant (F test p={p_flat[i]:.3g})")
+                parts.append(
+                    f"no effect: fit not better than a constant (F test p={p_flat[i]:.3g})"
+                )
             else:
-                parts.append(f"no effect: fitted change over the doses {drop[i]:.3g} is below "
-                             f"{min_effect:g} x top")
+                parts.append(
+                    f"no effect: fitted change over the doses {drop[i]:.3g} is below "
+                    f"{min_effect:g} x top"
+                )
         elif small_span[i]:
-            parts.append(f"effect too small for an IC50: fitted span {abs(p[i, TOP] - p[i, BOTTOM]):.3g} "
-                         f"< {min_span:g} x |top|; IC50 reported above the highest dose")
+            parts.append(
+                f"effect too small for an IC50: fitted span {abs(p[i, TOP] - p[i, BOTTOM]):.3g} "
+                f"< {min_span:g} x |top|; IC50 reported above the highest dose"
+            )
         elif censored[i] == ">":
             parts.append("IC50 above the highest dose")
         elif censored[i] == "<":
@@ -719,7 +734,9 @@ def fit_curves(
     if response not in df.columns:
         raise KeyError(f"response column {response!r} not in the table")
     conc = concentration_column(df, conc)
-    spec = get_model(model, bottom=kwargs.get("fixed_bottom", 0.0), top=kwargs.get("fixed_top", 1.0))
+    spec = get_model(
+        model, bottom=kwargs.get("fixed_bottom", 0.0), top=kwargs.get("fixed_top", 1.0)
+    )
     curves = split_curves(df, response, conc, tuple(group_cols))
     results: list[dict[str, Any] | None] = [None] * len(curves)
     todo, data = [], []

@@ -204,7 +204,9 @@ def add_fold_resistance(fits: Any, curves: list, model: str = "4pl", **kwargs: A
                 return False
         return True
 
-    spec = get_model(model, bottom=kwargs.get("fixed_bottom", 0.0), top=kwargs.get("fixed_top", 1.0))
+    spec = get_model(
+        model, bottom=kwargs.get("fixed_bottom", 0.0), top=kwargs.get("fixed_top", 1.0)
+    )
     fittable = {"ok", "no_effect", "not_converged", "small_effect"}
     for i in range(len(fits)):
         parent = fits.iloc[i]["parental"]
@@ -236,9 +238,7 @@ def add_fold_resistance(fits: Any, curves: list, model: str = "4pl", **kwargs: A
         elif (cr in ("", "<") and cp in ("", ">")) and (cr or cp):
             bound = "<"
         else:
-            fits.iat[i, col_note] = (
-                f"no fold: both IC50s censored (line {cr}, parental {cp})"
-            )
+            fits.iat[i, col_note] = f"no fold: both IC50s censored (line {cr}, parental {cp})"
             ratio = np.nan
             bound = ""
         fits.iat[i, fits.columns.get_loc("fold_resistance")] = ratio

@@ -150,7 +150,9 @@ def synergy_scores(
     rows = []
     for cl, g in d.groupby("cell_line", sort=True):
         combos = g[(g["a"] > 0) & (g["b"] > 0)]
-        for (drug, drug_b), cg in combos.groupby(["drug", "drug_b"], sort=True):
+        for drug, drug_b in (
+            combos[["drug", "drug_b"]].drop_duplicates().sort_values(["drug", "drug_b"])
+        ).itertuples(index=False):
             rows.extend(_score_pair(g, cl, drug, drug_b))
     out = pd.DataFrame(rows, columns=[*SYNERGY_COLUMNS, "ci_chou", "n"])
     return out
@@ -165,7 +167,6 @@ def _score_pair(g: pd.DataFrame, cl: str, drug: str, drug_b: str) -> list[dict[s
     cond = comb.groupby(["a", "b"])["v"].agg(["mean", "count"]).reset_index()
     ma = mean(mono_a.set_index("a")["v"])
     mb = mean(mono_b.set_index("b")["v"])
-    v0 = float(veh["v"].mean()) if len(veh) else 1.0
     xa = np.r_[veh["a"].to_numpy(float), mono_a["a"].to_numpy(float)]
     ya = np.r_[veh["v"].to_numpy(float), mono_a["v"].to_numpy(float)]
     xb = np.r_[veh["b"].to_numpy(float), mono_b["b"].to_numpy(float)]
@@ -348,7 +349,9 @@ def potentiation(
             b0 = base.iloc[0]
             bad = {"bad_input", "constant"}
             if r["status"] in bad or b0["status"] in bad:
-                row["note"] = "; ".join(s for s in (r["note"], "no shift: a curve was not fitted") if s)
+                row["note"] = "; ".join(
+                    s for s in (r["note"], "no shift: a curve was not fitted") if s
+                )
                 rows.append(row)
                 continue
             row["shift"] = b0["ic50_rel_M"] / r["ic50_rel_M"]
