@@ -34,7 +34,7 @@ def sample_results(out: Path) -> Path:
     images = sample / info["images"] if "images" in info else sample / "images"
     folder = images if images.is_dir() else sample
     run_batch(folder, sample / "layout.csv", mode, out, workers=1, save_labels=True, quiet=True,
-              report=False, overwrite=True)
+              report=False, overwrite=True, pixel_size_um=info.get("pixel_size_um"))
     return out
 
 
@@ -62,30 +62,47 @@ def main() -> None:
     win.showNormal()
     win.resize(args.width, args.height)
     panel = DoseResponseWidget(viewer)
-    viewer.window.add_dock_widget(panel, name="Dose–response", area="right")
+    panel_dock = viewer.window.add_dock_widget(panel, name="Dose–response", area="right")
     panel.load_results(results)
     run_layout = panel.results.run_info.get("layout", {}).get("path") if panel.results else None
     layout_file = Path(run_layout) if run_layout else REPO / "sample_data" / "layout.csv"
+    layout_dock = None
     if layout_file.is_file():
         lw = LayoutWidget(viewer)
-        viewer.window.add_dock_widget(lw, name="Plate layout", area="left")
+        layout_dock = viewer.window.add_dock_widget(lw, name="Plate layout", area="right",
+                                                    tabify=True)
         lw.load(layout_file)
-        lw.plate.set_color_by("concentration")
         lw.color_by.setCurrentIndex(lw.color_by.findData("concentration"))
-    # Show one well as a click on a point would: the first resistant-line well with a dose.
+    # Show one well as a click on a point would: a resistant-line well in the middle of the
+    # dose range.
     wells = panel.tables["wells"]
-    cand = wells[(wells["role"].astype(str) == "sample")]
+    cand = wells[(wells["role"].astype(str) == "sample")
+                 & (wells["cell_line"].astype(str).str.endswith("E"))]
     if len(cand):
         r = cand.iloc[len(cand) // 2]
         panel.select_well(str(r["well"]), r.get("plate"))
-    for _ in range(20):
-        QApplication.processEvents()
-    win.resize(args.width, args.height)
-    for _ in range(20):
-        QApplication.processEvents()
-    img = win.grab()
-    img.save(str(args.out))
-    print(f"wrote {args.out} ({img.width()}x{img.height()}) from results in {results}")
+
+    def settle() -> None:
+        for _ in range(30):
+            QApplication.processEvents()
+        win.resize(args.width, args.height)
+        for _ in range(30):
+            QApplication.processEvents()
+
+    out = Path(args.out)
+    shots = [(panel_dock, out)]
+    if layout_dock is not None:
+        shots.append((layout_dock, out.with_name(out.stem + "_layout" + out.suffix)))
+    shots.append((panel_dock, out.with_name(out.stem + "_combination" + out.suffix)))
+    for i, (dock, path) in enumerate(shots):
+        dock.show()
+        dock.raise_()
+        if i == len(shots) - 1:
+            panel.tabs.setCurrentWidget(panel.combo)
+        settle()
+        img = win.grab()
+        img.save(str(path))
+        print(f"wrote {path} ({img.width()}x{img.height()}) from results in {results}")
     viewer.close()
 
 

@@ -118,6 +118,7 @@ class DoseResponseWidget(QWidget):
         self.export_tables_button = QPushButton("Export tables…")
         self.curves = MplCanvas()
         self.combo = MplCanvas()
+        self.combo.canvas.setMinimumHeight(420)
         self.wells_table = TableWidget("Wells", default_name="wells.csv")
         self.fits_table = TableWidget("Fits", default_name="fits.csv")
         self.tabs = QTabWidget()
@@ -159,6 +160,9 @@ class DoseResponseWidget(QWidget):
         self.curves.canvas.mpl_connect("pick_event", self._on_pick)
         self.combo.canvas.mpl_connect("pick_event", self._on_pick)
         self.wells_table.view.doubleClicked.connect(self._on_well_row)
+        self._marker: Any = None
+        # Wide enough for the curves' axis labels and IC50 notes at a 1280-pixel screen.
+        self.setMinimumWidth(500)
         self.viewer.events.theme.connect(self._on_theme)
         self._on_theme()
 
@@ -262,6 +266,11 @@ class DoseResponseWidget(QWidget):
                                          fig=self.curves.figure, theme=theme)
         except Exception as exc:  # noqa: BLE001 - a figure problem must not kill the panel
             self.curves.clear(f"Cannot draw the curves: {type(exc).__name__}: {exc}")
+        for ax in self.curves.figure.axes:
+            for t in ax.texts:  # IC50 notes: wrap inside a narrow dock instead of clipping
+                t.set_wrap(True)
+        self._marker = None
+        self._mark_selected()
         self.curves.draw()
         syn, pot = tables.get("synergy"), tables.get("potentiation")
         parts = []
@@ -276,7 +285,8 @@ class DoseResponseWidget(QWidget):
             return
         fig = self.combo.figure
         fig.set_facecolor(self.combo.theme["background"])
-        subfigs = fig.subfigures(1, len(parts), wspace=0.03) if len(parts) > 1 else [fig]
+        # stacked: the dock is narrow, each figure gets its full width
+        subfigs = fig.subfigures(len(parts), 1, hspace=0.04) if len(parts) > 1 else [fig]
         for sub, draw in zip(subfigs, parts, strict=True):
             try:
                 draw(sub)
@@ -302,6 +312,28 @@ class DoseResponseWidget(QWidget):
         if button is not None and int(button) == 3:
             self._context_menu()
 
+    def _mark_selected(self) -> None:
+        """Ring the data point of the selected well in the curves figure."""
+        if self._marker is not None:
+            try:
+                self._marker.remove()
+            except ValueError:
+                pass
+            self._marker = None
+        if self.selected is None:
+            return
+        plate, well = self.selected
+        fig = self.curves.figure
+        for artist, ids in getattr(fig, "il6assay_wells", {}).items():
+            for k, entry in enumerate(ids):
+                entry = [entry] if isinstance(entry, str) else entry
+                if any(isinstance(e, str) and parse_well_id(e) == (plate, well) for e in entry):
+                    x, y = artist.get_offsets()[k]
+                    self._marker = artist.axes.scatter(
+                        [x], [y], s=170, facecolors="none", linewidths=2, zorder=5,
+                        edgecolors="#ffb000")  # amber: visible on both themes
+                    return
+
     def _context_menu(self) -> None:
         if self.selected is None:
             return
@@ -326,6 +358,8 @@ class DoseResponseWidget(QWidget):
         self.exclude_button.setEnabled(key not in self.excluded)
         self.include_button.setEnabled(key in self.excluded)
         self.selection.setText(self._describe(plate, well))
+        self._mark_selected()
+        self.curves.draw()
         self.wellPicked.emit(plate, well)
         return self.show_well(well, plate)
 

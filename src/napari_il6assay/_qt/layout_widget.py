@@ -20,7 +20,7 @@ from qtpy.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
-    QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -139,9 +139,10 @@ class LayoutWidget(QWidget):
             self.color_by.addItem(c.replace("_", " "), c)
         self.plate = PlateMap()
         self.errors = QListWidget()
-        self.errors.setMaximumHeight(110)
+        self.errors.setMaximumHeight(96)
         self.errors.setWordWrap(True)
-        self.table = TableWidget("Layout (editable)", default_name="layout.csv", editable=True)
+        self.table = TableWidget("Double-click a cell to edit; the layout is checked after each "
+                                 "edit", default_name="layout.csv", editable=True)
         self.table.export_button.hide()
         self.status = QLabel("No layout loaded.")
         self.status.setWordWrap(True)
@@ -153,21 +154,20 @@ class LayoutWidget(QWidget):
         opts.addWidget(self.plate_format)
         opts.addWidget(QLabel("colour by"))
         opts.addWidget(self.color_by, 1)
-        top = QWidget()
-        tl = QVBoxLayout(top)
-        tl.setContentsMargins(0, 0, 0, 0)
-        tl.addLayout(bar)
-        tl.addLayout(opts)
-        tl.addWidget(self.plate, 1)
-        tl.addWidget(self.status)
-        tl.addWidget(self.errors)
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(top)
-        split.addWidget(self.table)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
+        map_page = QWidget()
+        ml = QVBoxLayout(map_page)
+        ml.setContentsMargins(0, 0, 0, 0)
+        ml.addWidget(self.plate, 1)
+        ml.addWidget(self.errors)
+        self.errors.hide()
+        self.tabs = QTabWidget()
+        self.tabs.addTab(map_page, "Plate map")
+        self.tabs.addTab(self.table, "Table (editable)")
         lay = QVBoxLayout(self)
-        lay.addWidget(split)
+        lay.addLayout(bar)
+        lay.addLayout(opts)
+        lay.addWidget(self.tabs, 1)
+        lay.addWidget(self.status)
 
         self.load_button.clicked.connect(self._on_load)
         self.save_button.clicked.connect(self._on_save)
@@ -242,6 +242,7 @@ class LayoutWidget(QWidget):
             self.plate.set_table(raw)
         self.plate.set_errors(per_well)
         self.errors.clear()
+        self.errors.setVisible(bool(self.problems))
         for line, prob in zip(lines, self.problems, strict=True):
             item = QListWidgetItem(f"⚠ {line}")
             item.setForeground(QColor("#ff4040"))
@@ -299,11 +300,18 @@ class LayoutWidget(QWidget):
             show_error(f"Layout: {exc}")
 
     def _on_save(self) -> None:
+        from napari.utils.notifications import show_error
+
+        from napari_il6assay.errors import Il6AssayError
+
         name = str(self.path.with_name(self.path.stem + "_edited.csv")) if self.path else ""
         path, _ = QFileDialog.getSaveFileName(self, "Save the layout", name,
                                               "CSV (*.csv);;TSV (*.tsv);;Excel (*.xlsx)")
         if path:
-            self.save(path)
+            try:
+                self.save(path)
+            except (Il6AssayError, OSError) as exc:
+                show_error(f"Layout not saved: {exc}")
 
     def _on_format(self) -> None:
         self.plate.set_plate_format(int(self.plate_format.currentData()))

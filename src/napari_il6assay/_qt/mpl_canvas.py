@@ -43,7 +43,7 @@ def napari_figure_theme(theme_id: str | None) -> dict[str, str]:
     th = get_theme(theme_id)
     return {
         "type": str(th.type),
-        "background": th.canvas.as_hex() if th.type == "dark" else th.background.as_hex(),
+        "background": th.background.as_hex(),
         "foreground": th.text.as_hex(),
         "grid": th.primary.as_hex(),
         "highlight": th.current.as_hex(),

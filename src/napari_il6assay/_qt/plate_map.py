@@ -89,7 +89,7 @@ class PlateMap(QWidget):
         super().__init__(parent)
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(280, 200)
+        self.setMinimumSize(240, 170)
         self.plate_format = plate_format
         self.color_by = "cell_line"
         self._table: pd.DataFrame | None = None
@@ -207,11 +207,12 @@ class PlateMap(QWidget):
 
     def _legend_height(self) -> int:
         fm = self.fontMetrics()
-        n = len(self._legend) + (1 if self._scale else 0)
-        if n == 0:
+        n = len(self._legend)
+        if n == 0 and not self._scale:
             return 0
         per_line = max(1, (self.width() - 8) // 150)
-        return (math.ceil(n / per_line)) * (fm.height() + 6) + 6
+        lines = math.ceil(n / per_line) + (1 if self._scale else 0)
+        return lines * (fm.height() + 6) + 6
 
     def well_at(self, x: float, y: float) -> str | None:
         """Well id under a widget position, or None."""
@@ -293,12 +294,14 @@ class PlateMap(QWidget):
         per_line = max(1, (self.width() - 8) // 150)
         x0, y0 = 4.0, grid.bottom() + 8
         items: list[tuple[str, QColor | None]] = list(self._legend)
+        n_cat = len(items)
         if self._scale:
             items.append(("__scale__", None))
         for i, (label, color) in enumerate(items):
             x = x0 + (i % per_line) * 150
             y = y0 + (i // per_line) * lh
-            if color is None:
+            if color is None:  # the colour bar gets a line of its own
+                x, y = x0, y0 + math.ceil(n_cat / per_line) * lh
                 lo, hi = self._scale  # type: ignore[misc]
                 grad = QLinearGradient(x, 0, x + 60, 0)
                 for k in range(len(_VIRIDIS)):
@@ -307,8 +310,9 @@ class PlateMap(QWidget):
                 p.setBrush(QBrush(grad))
                 p.drawRect(QRectF(x, y + 2, 60, fm.height() - 4))
                 p.setPen(text)
-                p.drawText(QRectF(x + 64, y, 200, fm.height()), Qt.AlignmentFlag.AlignVCenter,
-                           f"{_fmt_molar(10**lo)} – {_fmt_molar(10**hi)} (log)")
+                p.drawText(QRectF(x + 64, y, self.width() - x - 68, fm.height()),
+                           Qt.AlignmentFlag.AlignVCenter,
+                           f"{_fmt_molar(10**lo)} – {_fmt_molar(10**hi)}, log scale")
                 continue
             p.setPen(Qt.PenStyle.NoPen)
             p.setBrush(QBrush(color))

@@ -154,7 +154,12 @@ def load_results(out: str | Path) -> Results:
     for name in TABLES:
         p = out / f"{name}.csv"
         if p.is_file():
-            tables[name] = pd.read_csv(p, keep_default_na=True)
+            t = pd.read_csv(p, keep_default_na=True)
+            # Marker columns ("", ">" or "<") must stay text: an empty cell is "", not NaN.
+            for col in t.columns:
+                if col.endswith("_censored") or col in ("note", "status", "qc_flag"):
+                    t[col] = t[col].astype(object).where(t[col].notna(), "")
+            tables[name] = t
     info: dict[str, Any] = {}
     if (out / "run.json").is_file():
         info = json.loads((out / "run.json").read_text(encoding="utf-8"))
