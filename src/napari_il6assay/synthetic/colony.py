@@ -281,7 +281,7 @@ def make_colony_plate(
     area_fractions: Any = None,
     rgb: bool = True,
     width_px: int = 1152,
-    colony_radius_um: float = 300.0,
+    colony_radius_um: float = 500.0,
     full_stain_od: float = 1.0,
     vignetting: float = 0.2,
     noise: float = 1.5,

@@ -311,16 +311,25 @@ def make_spheroid_3d(
         rr = np.full((nz, ny, nx), np.inf, dtype=np.float32)
         mask = np.zeros((nz, ny, nx), dtype=bool)
 
-    # nuclei: a speckle of blobs a few um wide, dimmer in the necrotic core
-    nuclei = fine_texture(rng, (nz, ny, nx), (0.8, 2.5 / vy, 2.5 / vx))
-    core = np.clip(1.0 - rr, 0, 1)
-    sig = np.where(mask, 1.0 + 0.3 * nuclei - 0.35 * core**2, 0.0).astype(np.float32)
-    depth = np.cumsum(mask, axis=0, dtype=np.float32) * vz  # tissue crossed from the bottom
-    sig *= np.exp(-depth / attenuation_um)
-    sig = ndimage.gaussian_filter(
-        sig, (psf_sigma_um[0] / vz, psf_sigma_um[1] / vy, psf_sigma_um[1] / vx)
-    )
-    bg = 40.0 * (1 + 0.2 * smooth_field(rng, (nz, ny, nx), ny / 3))
+    # Texture and optics only where there is signal: the object's box plus the PSF's reach.
+    psf = (psf_sigma_um[0] / vz, psf_sigma_um[1] / vy, psf_sigma_um[1] / vx)
+    sig = np.zeros((nz, ny, nx), dtype=np.float32)
+    if mask.any():
+        box = []
+        for ax, n in enumerate((nz, ny, nx)):
+            idx = np.flatnonzero(mask.any(axis=tuple(i for i in range(3) if i != ax)))
+            pad = int(np.ceil(4 * psf[ax])) + 2
+            box.append(slice(max(idx[0] - pad, 0), min(idx[-1] + pad + 1, n)))
+        crop = tuple(box)
+        m = mask[crop]
+        # nuclei: a speckle of blobs a few um wide, dimmer in the necrotic core
+        nuclei = fine_texture(rng, m.shape, (0.8, 2.5 / vy, 2.5 / vx))
+        core = np.clip(1.0 - rr[crop], 0, 1)
+        s = np.where(m, 1.0 + 0.3 * nuclei - 0.35 * core**2, 0.0).astype(np.float32)
+        depth = np.cumsum(m, axis=0, dtype=np.float32) * vz  # tissue crossed from the bottom
+        s *= np.exp(-depth / attenuation_um)
+        sig[crop] = ndimage.gaussian_filter(s, psf)
+    bg = 40.0 * (1 + 0.2 * smooth_field(rng, (ny, nx), ny / 3))  # lateral illumination
     photons = intensity * np.clip(sig, 0, None) + bg
     # shot noise (Gaussian limit of Poisson, thousands of photons) and read noise in one draw
     photons = np.clip(photons, 0, None)
