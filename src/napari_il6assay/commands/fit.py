@@ -157,12 +157,13 @@ def run(args: argparse.Namespace) -> int:
           f"{int(fits['status'].isin(['bad_input', 'constant']).sum())} not fittable -> "
           f"{out / 'fits.csv'}")  # fmt: skip
     if not args.no_plots:
-        write_plots(df.rename(columns={dose: "concentration_M"}) if dose != "concentration_M"
-                    else df, fits, out / "plots", args.response)  # fmt: skip
+        plot_df = df.rename(columns={dose: "concentration_M"}) if dose != "concentration_M" else df
+        unit = "M" if dose == "concentration_M" else ""
+        write_plots(plot_df, fits, out / "plots", args.response, unit=unit)
     return 0
 
 
-def write_plots(df: Any, fits: Any, folder: Path, response: str) -> list[Path]:
+def write_plots(df: Any, fits: Any, folder: Path, response: str, unit: str = "M") -> list[Path]:
     """One PNG per (drug, second agent) curve family, all cell lines on one axis."""
     from napari_il6assay.doseresponse.figures import dose_response_figure
 
@@ -173,7 +174,7 @@ def write_plots(df: Any, fits: Any, folder: Path, response: str) -> list[Path]:
         cb = k["concentration_b"]
         cb = float(cb) if cb == cb else 0.0
         fig = dose_response_figure(df, fits, drug=k["drug"] or None, drug_b=k["drug_b"] or None,
-                                   concentration_b=cb, response=response)  # fmt: skip
+                                   concentration_b=cb, response=response, unit=unit)  # fmt: skip
         name = _safe("_".join(s for s in (k["drug"], k["drug_b"], f"{cb:g}" if cb else "") if s))
         path = folder / f"{name}.png"
         fig.savefig(path, dpi=110)

@@ -198,7 +198,7 @@ def dose_response_figure(
         grid = np.logspace(np.log10(xmin) - 0.3, np.log10(xmax) + 0.3, 200)
         ax.plot(grid, evaluate(par, grid), color=color, lw=1.6)
         ic50, cens = r["ic50_rel_M"], r["ic50_censored"]
-        label = f"IC50 {cens}{_fmt(ic50)} {unit}"
+        label = f"IC50 {cens}{_fmt(ic50)} {unit}".rstrip()
         if not cens and np.isfinite(ic50):
             yv = evaluate(par, np.array([ic50]))[0]
             lo, hi = r["ic50_ci_low_M"], r["ic50_ci_high_M"]
@@ -215,11 +215,13 @@ def dose_response_figure(
                 label += f" [{r['fold_ci_low']:.3g}, {r['fold_ci_high']:.3g}]"
         if r.get("status") == "no_effect":
             label = "no effect"
-        ax.text(0.02, 0.04 + 0.07 * k, f"{cl}: {label}", transform=ax.transAxes, color=color,
-                fontsize=8)  # fmt: skip
+        text = f"{cl}: {label}" if cl else label
+        ax.text(0.02, 0.04 + 0.07 * k, text, transform=ax.transAxes, color=color, fontsize=8)
     ax.set_xscale("log")
     ax.axvline(x_zero * 10**0.375, color=fg, lw=0.6, ls=":")
-    ax.set_xlabel(f"{drug or 'dose'} ({unit}); left of the dotted line: vehicle")
+    ax.set_xlabel(
+        f"{drug or 'dose'}{f' ({unit})' if unit else ''}; left of the dotted line: vehicle"
+    )
     ax.set_ylabel(response)
     if title or drug:
         ax.set_title(title or f"{drug}" + (f" + {drug_b} {concentration_b:g}" if drug_b else ""))
