@@ -185,7 +185,8 @@ def measure_objects_3d(
     channel_names : sequence of str, optional
         Names for the channel columns.
     surface_step : int
-        Marching-cubes step (1 = full resolution).
+        Marching-cubes step (1 = full resolution; 0 = leave ``surface_um2`` NaN for
+        the caller to fill).
 
     Returns
     -------
@@ -217,8 +218,11 @@ def measure_objects_3d(
         m = lab[sl] == i
         nvox = int(m.sum())
         vol = nvox * vz * vy * vx
-        step = max(1, int(surface_step))
-        surf = surface_area(m[:, ::step, ::step] if step > 1 else m, (vz, vy * step, vx * step))
+        step = int(surface_step)
+        if step <= 0:
+            surf = float("nan")  # the caller computes it (e.g. from a smooth field)
+        else:
+            surf = surface_area(m[:, ::step, ::step] if step > 1 else m, (vz, vy * step, vx * step))
         sph = (math.pi ** (1 / 3)) * (6 * vol) ** (2 / 3) / surf if surf > 0 else np.nan
         zarea = m.sum(axis=(1, 2))
         zmax = int(np.argmax(zarea))
