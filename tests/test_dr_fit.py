@@ -203,3 +203,14 @@ def test_in_range_estimates_are_the_least_squares_optimum() -> None:
         assert f.rss == pytest.approx(2 * best.cost, rel=1e-8)
         assert f.ic50_fit == pytest.approx(np.exp(best.x[3]), rel=1e-4)
         assert f.hill == pytest.approx(best.x[0], rel=1e-3)
+
+
+def test_partial_effect_in_range_keeps_its_ic50() -> None:
+    """A curve levelling at 60 % viability inside the doses has a real (relative) IC50."""
+    rng = np.random.default_rng(13)
+    log_ic = np.log10(DOSES[3])
+    curves = [(X, _sim(rng, log_ic, 1.2, bottom=0.6, sd=0.03), None) for _ in range(40)]
+    r = fit_arrays(curves, "4pl")
+    assert (r["ic50_censored"] == "").mean() >= 0.95
+    assert np.median(np.abs(np.log10(r["ic50_rel"]) - log_ic)) < 0.15
+    assert (r["ic50_abs_censored"] == ">").all()  # never reaches viability 0.5

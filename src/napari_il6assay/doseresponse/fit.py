@@ -276,6 +276,7 @@ def fit_arrays(
     alpha_flat: float = 0.05,
     min_effect: float = 0.1,
     min_span: float = 0.5,
+    plateau_left: float = 0.1,
     abs_level: float = 0.5,
     fixed_bottom: float = 0.0,
     fixed_top: float = 1.0,
@@ -300,7 +301,11 @@ def fit_arrays(
     min_span : float
         A curve whose fitted span ``|top - bottom|`` is below this fraction of
         ``max(|top|, |bottom|)`` gets no relative IC50 (censored ``>`` at the highest dose):
-        its plateau is where the doses stopped, not a real bottom.
+        its plateau is where the doses stopped, not a real bottom. Not applied when the
+        fitted curve at the two highest doses has less than ``plateau_left`` of its effect left
+        (the data reach the plateau: a genuine partial-effect curve).
+    plateau_left : float
+        See ``min_span``.
     abs_level : float
         Response level of the absolute IC50.
     fixed_bottom, fixed_top : float
@@ -404,7 +409,16 @@ def fit_arrays(
     # a curve that levels off after a small fraction of its response (bottom near top) has no
     # meaningful inflection: with the doses too low to reach the real plateau, a free bottom
     # lands wherever the data stop, and that is not an IC50
-    small_span = ~no_effect & (np.abs(p[:, TOP] - p[:, BOTTOM]) < min_span * scale)
+    # ... unless the data do reach that plateau: at the two highest doses at most 10 % of the
+    # fitted effect is left (a genuine partial-effect curve with an in-range inflection; one
+    # dose on the "plateau" is not enough, a steep drop at the last dose fakes it)
+    x2 = np.array([np.unique(c[0][c[0] > 0])[-2] for c in curves], float)
+    f2 = evaluate(p, x2[:, None])[:, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        left = np.abs((f2 - p[:, BOTTOM]) / (p[:, TOP] - p[:, BOTTOM]))
+    small_span = (
+        ~no_effect & (np.abs(p[:, TOP] - p[:, BOTTOM]) < min_span * scale) & ~(left <= plateau_left)
+    )
     tq = tdist.ppf(0.5 + level / 2, np.maximum(dof, 1))
     if ci_method == "delta":  # drc: e +/- t se(e), on the linear scale
         se_e = ic50 * se_t
