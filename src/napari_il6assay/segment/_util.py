@@ -98,8 +98,9 @@ def _interp_matrix(n_out: int, n_in: int, f: int, start: int) -> np.ndarray:
     t = pos - i0
     m = np.zeros((n_out, n_in), dtype=np.float32)
     rows = np.arange(n_out)
-    np.add.at(m, (rows, i0), 1 - t)
-    np.add.at(m, (rows, i1), t)
+    # (row, i0) pairs are unique, and so are (row, i1): plain fancy assignment is safe
+    m[rows, i0] = 1 - t
+    m[rows, i1] += t
     return m
 
 
@@ -343,3 +344,33 @@ def detach_from_border(mask: np.ndarray, min_area: float, max_radius: int) -> np
                 return cand
         r *= 2
     return mask
+
+
+def mask_to_full_stack(
+    mask_low: np.ndarray, field_low: np.ndarray, f: int, shape: tuple[int, int]
+) -> np.ndarray:
+    """`mask_to_full` for every plane of a (Z, y, x) stack in one batched product."""
+    nz = mask_low.shape[0]
+    out = np.zeros((nz,) + tuple(shape), dtype=bool)
+    if not mask_low.any():
+        return out
+    if f == 1:
+        return mask_low.astype(bool, copy=True)
+    fl = np.clip(field_low.astype(np.float32), -4.0, 4.0)
+    fl = np.where(mask_low, np.maximum(fl, 0.05), np.minimum(fl, -0.05))
+    any_yx = mask_low.any(axis=0)
+    rows = np.flatnonzero(any_yx.any(axis=1))
+    cols = np.flatnonzero(any_yx.any(axis=0))
+    r0, c0 = max(0, rows[0] - 1), max(0, cols[0] - 1)
+    r1, c1 = min(any_yx.shape[0], rows[-1] + 2), min(any_yx.shape[1], cols[-1] + 2)
+    R0, C0 = r0 * f, c0 * f
+    R1, C1 = min(shape[0], r1 * f), min(shape[1], c1 * f)
+    lr0, lc0 = max(0, r0 - 1), max(0, c0 - 1)
+    lr1, lc1 = min(fl.shape[1], r1 + 1), min(fl.shape[2], c1 + 1)
+    mr = _interp_matrix(R1 - R0, lr1 - lr0, f, R0 - lr0 * f)
+    mc = _interp_matrix(C1 - C0, lc1 - lc0, f, C0 - lc0 * f)
+    zs = np.flatnonzero(mask_low.any(axis=(1, 2)))
+    sub = fl[zs, lr0:lr1, lc0:lc1]
+    up = np.matmul(np.matmul(mr, sub), mc.T)
+    out[zs, R0:R1, C0:C1] = up > 0
+    return out

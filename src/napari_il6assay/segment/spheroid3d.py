@@ -115,7 +115,10 @@ def detect3d(
     grown = ndi.binary_fill_holes(grown)
     # local half-maximum surface: the level is read 1-3 shells inside, beyond the
     # blur of the surface, so the threshold is half of the plateau next to it
-    dist = ndi.distance_transform_edt(grown, sampling=(vz, vy * f, vx * f))
+    # distances on a 2x coarser y/x grid: only a band a few shells deep is needed
+    gz = grown[:, ::2, ::2]
+    dist = ndi.distance_transform_edt(gz, sampling=(vz, 2 * vy * f, 2 * vx * f))
+    dist = np.repeat(np.repeat(dist, 2, axis=1), 2, axis=2)[:, : grown.shape[1], : grown.shape[2]]
     shell_um = max(3 * vy * f, 1.5 * vz)
     band = (dist > band_um[0] * shell_um) & (dist <= band_um[1] * shell_um)
     if band.sum() > 50:
@@ -141,10 +144,7 @@ def detect3d(
     field = np.clip(field, -4.0, 4.0)
     field = np.where(obj, np.maximum(field, 0.05), np.minimum(field, -0.05)).astype(np.float32)
     info["field"] = field
-    full = np.zeros(stack.shape, bool)
-    for k in range(nz):
-        if obj[k].any():
-            full[k] = U.mask_to_full(obj[k], field[k], f, (ny, nx))
+    full = U.mask_to_full_stack(obj, field, f, (ny, nx))
     return full, obj, f, info
 
 
