@@ -75,7 +75,7 @@ def main() -> None:
     import thunor
 
     pos = x > 0
-    run_ours(x, y[:50], "none")  # warm-up (imports)
+    run_ours(x[pos], y[:, pos], "none")  # warm-up: imports, first large allocations
     t_ours, est_ours, r = run_ours(x[pos], y[:, pos], "none")
     t_ours_ci, _, r_ci = run_ours(x[pos], y[:, pos], "profile")
     t_ours_veh, est_veh, _ = run_ours(x, y, "none")

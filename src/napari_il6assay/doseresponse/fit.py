@@ -392,15 +392,20 @@ def fit_arrays(
     p_flat = np.where(np.isfinite(p_flat), p_flat, 1.0)
 
     # the tested doses exactly as given (exp(log x) is off in the last digit)
-    xmin = np.array([np.min(c[0][c[0] > 0]) for c in curves], float)
-    xmax = np.array([np.max(c[0]) for c in curves], float)
+    xraw = np.zeros(data.y.shape)
+    for i, c in enumerate(curves):
+        xraw[i, : len(c[0])] = c[0]
+    xmin = np.where(pos, xraw, np.inf).min(axis=1)
+    xmax = np.where(pos, xraw, -np.inf).max(axis=1)
     has_zero = (valid & data.zero).any(axis=1)
     x_first = np.where(has_zero, 0.0, xmin)
     f_first = evaluate(p, x_first[:, None])[:, 0]
     emax = evaluate(p, xmax[:, None])[:, 0]
-    grid = np.exp(lxmin[:, None] + (lxmax - lxmin)[:, None] * np.linspace(0, 1, 101)[None, :])
-    fg = evaluate(p, grid)
-    auc = np.trapezoid(fg, dx=1.0 / 100, axis=1)
+    # mean fitted response over the log-dose range (Simpson's rule, 33 nodes)
+    grid = np.exp(lxmin[:, None] + (lxmax - lxmin)[:, None] * np.linspace(0, 1, 33)[None, :])
+    simpson = np.ones(33)
+    simpson[1:-1:2], simpson[2:-1:2] = 4.0, 2.0
+    auc = evaluate(p, grid) @ (simpson / (3.0 * 32))
     ic50_abs = dose_at_response(p, abs_level)
 
     scale = np.maximum(np.abs(p[:, TOP]), np.abs(p[:, BOTTOM]))
@@ -412,7 +417,7 @@ def fit_arrays(
     # ... unless the data do reach that plateau: at the two highest doses at most 10 % of the
     # fitted effect is left (a genuine partial-effect curve with an in-range inflection; one
     # dose on the "plateau" is not enough, a steep drop at the last dose fakes it)
-    x2 = np.array([np.unique(c[0][c[0] > 0])[-2] for c in curves], float)
+    x2 = np.where(pos & (xraw < xmax[:, None]), xraw, -np.inf).max(axis=1)
     f2 = evaluate(p, x2[:, None])[:, 0]
     with np.errstate(divide="ignore", invalid="ignore"):
         left = np.abs((f2 - p[:, BOTTOM]) / (p[:, TOP] - p[:, BOTTOM]))
