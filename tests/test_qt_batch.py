@@ -34,11 +34,8 @@ def small_plate(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def widget(make_napari_viewer):
-    from napari_il6assay._qt.batch_widget import BatchWidget
-
     viewer = make_napari_viewer()
-    w = BatchWidget(viewer)
-    viewer.window.add_dock_widget(w)
+    _, w = viewer.window.add_plugin_dock_widget("napari-il6assay", "Batch (plate folder)")
     return w
 
 

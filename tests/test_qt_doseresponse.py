@@ -31,12 +31,10 @@ def batch_out(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def panel(make_napari_viewer, batch_out):
-    from napari_il6assay._qt.doseresponse_widget import DoseResponseWidget
-
     viewer = make_napari_viewer()
-    w = DoseResponseWidget(viewer)
-    viewer.window.add_dock_widget(w, area="right")
+    _, w = viewer.window.add_plugin_dock_widget("napari-il6assay", "Dose–response panel")
     w.load_results(batch_out)
+    w.test_viewer = viewer  # the real viewer (the widget holds napari's proxy of it)
     return w
 
 
@@ -96,7 +94,7 @@ def _click(panel, artist, k):
 
 
 def test_clicking_a_point_shows_its_well(panel, qtbot):
-    viewer = panel.viewer
+    viewer = panel.test_viewer
     viewer.add_points([[0, 0]], name="other")
     fig = panel.curves.figure
     artist = next(a for a in fig.il6assay_wells if a.get_gid() == f"points:{RESISTANT}")
@@ -165,12 +163,12 @@ def test_exports_and_theme(panel, tmp_path):
     import pandas as pd
 
     assert len(pd.read_csv(tmp_path / "tables" / "wells.csv")) == len(panel.tables["wells"])
-    panel.viewer.theme = "light"
+    panel.test_viewer.theme = "light"
     assert panel.curves.theme["type"] == "light"
     from matplotlib.colors import to_hex
 
     assert to_hex(panel.curves.figure.get_facecolor()) == "#ffffff"
-    panel.viewer.theme = "dark"
+    panel.test_viewer.theme = "dark"
     assert to_hex(panel.curves.figure.get_facecolor()) != "#ffffff"
 
 

@@ -29,11 +29,8 @@ C05,MDA-MB-231,eribulin,5,furlongs
 
 @pytest.fixture
 def layout_widget(make_napari_viewer, qtbot):
-    from napari_il6assay._qt.layout_widget import LayoutWidget
-
     viewer = make_napari_viewer()
-    w = LayoutWidget(viewer)
-    viewer.window.add_dock_widget(w)
+    _, w = viewer.window.add_plugin_dock_widget("napari-il6assay", "Plate layout")
     return w
 
 

@@ -10,11 +10,9 @@ pytestmark = pytest.mark.gui
 
 @pytest.fixture
 def viewer_and_widget(make_napari_viewer):
-    from napari_il6assay._qt.segment_widget import SegmentWidget
-
     viewer = make_napari_viewer()
-    widget = SegmentWidget(viewer)
-    viewer.window.add_dock_widget(widget)
+    # docked the way napari does it (through the manifest; the widget gets a viewer proxy)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-il6assay", "Segment & measure")
     return viewer, widget
 
 
