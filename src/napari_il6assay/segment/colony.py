@@ -114,8 +114,11 @@ def find_well(q: np.ndarray) -> tuple[float, float, float] | None:
     rough = _rough_well(q)
     if rough is None:
         return None
-    cy, cx, r = rough
-    qs = ndi.gaussian_filter(q, 1.0)
+    return _refine_well(ndi.gaussian_filter(q, 1.0), *rough)
+
+
+def _refine_well(qs: np.ndarray, cy: float, cx: float, r: float) -> tuple[float, float, float]:
+    """Refine a rough well circle on the (smoothed) plane: see `find_well`."""
     for _ in range(2):
         rr, th, prof = _ray_profiles(qs, cy, cx, 0.75 * r, 1.2 * r)
         # wall = darkest point of the angular 80th percentile profile
@@ -158,54 +161,62 @@ def find_plate_wells(q: np.ndarray, plate_format: int) -> list[tuple[str, float,
             f"plate_format must be one of {sorted(PLATE_GRID)}, got {plate_format!r}"
         )
     nr, nc = PLATE_GRID[plate_format]
-    bright = _bright_bottom(q)
-    bright = ndi.binary_opening(bright, structure=U.disk(1))
-    filled = ndi.binary_fill_holes(bright)
-    lab, n = ndi.label(filled)
+    qs = ndi.gaussian_filter(q, 1.0)
+    b = np.concatenate([qs[0], qs[-1], qs[1:-1, 0], qs[1:-1, -1]])
+    ob = float(np.median(b))
+    # clear well bottoms are brighter than the plate top; colonies are holes in them
+    bright = ndi.binary_closing(qs > 1.12 * ob, structure=U.disk(2))
+    inner = ndi.binary_opening(ndi.binary_fill_holes(bright), structure=U.disk(1))
+    lab, n = ndi.label(inner)
     if n == 0:
         raise SegmentationError("colony: no well found in the plate image")
     st = U.component_stats(lab, n)
     area = st["area"][1:]
-    # wells: the nr*nc largest similar components
     order = np.argsort(area)[::-1]
     big = order[: nr * nc]
     ref = np.median(area[big])
-    keep = big[area[big] > 0.4 * ref]
-    cy = st["cy"][1:][keep]
-    cx = st["cx"][1:][keep]
+    keep = big[(area[big] > 0.4 * ref) & (area[big] < 2.5 * ref)]
     if keep.size < max(2, nr * nc // 2):
         raise SegmentationError(
             f"colony: found {keep.size} well-like regions, expected {nr * nc} for a "
             f"{plate_format}-well plate"
         )
-    # grid pitch from the extreme well centres; each found well votes for its cell
-    pitch_x = (cx.max() - cx.min()) / max(nc - 1, 1) if nc > 1 else None
-    pitch_y = (cy.max() - cy.min()) / max(nr - 1, 1) if nr > 1 else None
-    pitch = np.nanmedian([p for p in (pitch_x, pitch_y) if p])
-    x0, y0 = cx.min(), cy.min()
-    col = np.clip(np.round((cx - x0) / pitch), 0, nc - 1).astype(int)
-    row = np.clip(np.round((cy - y0) / pitch), 0, nr - 1).astype(int)
-    # least-squares grid origin from the wells found
-    ox = float(np.median(cx - col * pitch))
-    oy = float(np.median(cy - row * pitch))
-    # well radius from the convex hulls of complete wells
     from skimage.measure import regionprops
 
-    radii = []
+    props = {rp.label: rp for rp in regionprops(lab)}
+    circles = []
     for k in keep:
-        rp = regionprops((lab == k + 1).astype(np.uint8))[0]
-        radii.append(math.sqrt(rp.area_convex / math.pi))
-    r = float(np.median(radii))
+        rp = props[k + 1]
+        # the convex hull bridges colonies cut into the edge of the bottom
+        r0 = math.sqrt(rp.area_convex / math.pi)
+        circles.append(_refine_well(qs, float(rp.centroid[0]), float(rp.centroid[1]), r0))
+    cy = np.array([c[0] for c in circles])
+    cx = np.array([c[1] for c in circles])
+    rr = np.array([c[2] for c in circles])
+    good = np.abs(rr - np.median(rr)) < 0.2 * np.median(rr)
+    cy, cx, circles = cy[good], cx[good], [c for c, g in zip(circles, good) if g]
+    # pitch: median nearest-neighbour distance of the wells found
+    d = np.hypot(cy[:, None] - cy[None, :], cx[:, None] - cx[None, :])
+    d[d == 0] = np.inf
+    pitch = float(np.median(d.min(axis=1)))
+    x0, y0 = cx.min(), cy.min()
+    col = np.round((cx - x0) / pitch).astype(int)
+    row = np.round((cy - y0) / pitch).astype(int)
+    if col.max() >= nc or row.max() >= nr:
+        raise SegmentationError(
+            f"colony: the wells found do not fit a {plate_format}-well grid "
+            f"({row.max() + 1} rows x {col.max() + 1} columns)"
+        )
+    # grid origin from the wells found
+    ox = float(np.median(cx - col * pitch))
+    oy = float(np.median(cy - row * pitch))
+    r = float(np.median([c[2] for c in circles]))
     wells = []
     for i in range(nr):
         for j in range(nc):
-            sel = (row == i) & (col == j)
-            if sel.any():
-                k = keep[sel][0]
-                from skimage.morphology import convex_hull_image
-
-                hull = convex_hull_image(lab == k + 1)
-                yy, xx = ndi.center_of_mass(hull)
+            sel = np.flatnonzero((row == i) & (col == j))
+            if sel.size:
+                yy, xx = cy[sel[0]], cx[sel[0]]
             else:
                 yy, xx = oy + i * pitch, ox + j * pitch
             wells.append((f"{chr(65 + i)}{j + 1:02d}", float(yy), float(xx), r))
@@ -446,7 +457,7 @@ def segment(
     )
     qc_flag = ""
     if plate_format is not None:
-        q = U.block_mean(plane, U.block_factor(plane.shape, 512))
+        q = plane  # wells of a plate are small: find them at the working scale
         fq = plane.shape[0] / q.shape[0]
         wells = find_plate_wells(q, int(plate_format))
         labels_w = np.zeros(plane.shape, np.int32)
