@@ -103,6 +103,33 @@ def main() -> None:
         img = win.grab()
         img.save(str(path))
         print(f"wrote {path} ({img.width()}x{img.height()}) from results in {results}")
+    # Segment & measure on one sample image opened through the plugin's reader.
+    first = sorted((REPO / "sample_data").glob("A0*.png"))
+    if first:
+        import time
+
+        from napari_il6assay._qt.segment_widget import SegmentWidget
+
+        for layer in viewer.layers:
+            layer.visible = False
+        viewer.open(first[0], plugin="napari-il6assay")
+        sw = SegmentWidget(viewer)
+        seg_dock = viewer.window.add_dock_widget(sw, name="Segment & measure", area="right",
+                                                 tabify=True)
+        sw.select_layers([viewer.layers[-1].name])
+        sw.mode.setCurrentText("colony")
+        sw.run()
+        t0 = time.time()
+        while sw.worker is not None and time.time() - t0 < 120:
+            QApplication.processEvents()
+            time.sleep(0.05)
+        viewer.reset_view()
+        seg_dock.raise_()
+        settle()
+        path = out.with_name(out.stem + "_segment" + out.suffix)
+        img = win.grab()
+        img.save(str(path))
+        print(f"wrote {path} ({img.width()}x{img.height()})")
     viewer.close()
 
 

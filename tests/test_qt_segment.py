@@ -121,3 +121,16 @@ def test_parameter_change_reruns_when_auto(viewer_and_widget, qtbot):
     qtbot.waitUntil(lambda: "s labels" in viewer.layers, timeout=60_000)
     _wait(qtbot, widget)
     assert int(viewer.layers["s labels"].data.max()) >= 1
+
+
+def test_parameter_form_passes_typed_values(viewer_and_widget):
+    _, widget = viewer_and_widget
+    widget.mode.setCurrentText("colony")
+    values = widget.params.values()
+    # "auto" choices are None (the engine decides), picked choices keep the engine's type
+    assert values["plate_format"] is None
+    widget.params.set_value("plate_format", 96)
+    assert widget.params.values()["plate_format"] == 96
+    assert widget.params.widget("colony_radius_um").suffix() == " µm"
+    widget.mode.setCurrentText("spheres")
+    assert widget.params.values()["min_diameter_um"] == pytest.approx(50.0)

@@ -408,9 +408,9 @@ class DoseResponseWidget(QWidget):
 
             show_error(f"Cannot open the image of well {well}: {exc}")
             return None
-        keep = {img_name, lab_name}
         for layer in self.viewer.layers:
-            layer.visible = layer.name in keep
+            layer.visible = layer.name in (img_name, lab_name) or layer.name.startswith(
+                f"{img_name} (channel")
         image = self.viewer.layers[img_name]
         self.viewer.layers.selection.clear()
         self.viewer.layers.selection.add(image)
@@ -425,25 +425,31 @@ class DoseResponseWidget(QWidget):
 
         imgs = [read_image(p) for p in info.paths]
         px = info.pixel_size_um or imgs[0].pixel_size_um
-        if len(imgs) == 1:
-            data, rgb = imgs[0].data, bool(imgs[0].rgb)
-            if not rgb and imgs[0].axes.endswith("C"):
-                return self.viewer.add_image(
-                    data, name=name, channel_axis=data.ndim - 1,
-                    scale=(px, px) if px else None,
-                )
+        first = imgs[0]
+        if len(imgs) > 1:  # one file per channel (e.g. live/dead)
+            data = np.stack([np.asarray(i.data) for i in imgs], axis=-1)
+            channels = True
         else:
-            data, rgb = np.stack([np.asarray(i.data) for i in imgs], axis=-1), False
-            return self.viewer.add_image(data, name=name, channel_axis=data.ndim - 1,
-                                         scale=(px, px) if px else None)
-        scale = (px,) * (data.ndim - (1 if rgb else 0)) if px else None
-        return self.viewer.add_image(data, name=name, rgb=rgb, scale=scale)
+            data = first.data
+            channels = first.axes.endswith("C") and not first.rgb
+        n_spatial = data.ndim - (1 if (channels or first.rgb) else 0)
+        kw: dict[str, Any] = {"name": name}
+        if px:
+            scale = (float(first.z_step_um or px),) * (n_spatial - 2) + (float(px),) * 2
+            kw.update(scale=scale, units=("um",) * n_spatial)
+        if channels:
+            n = data.shape[-1]
+            kw["name"] = [name] + [f"{name} (channel {i + 1})" for i in range(1, n)]
+            kw["blending"] = "additive"
+            return self.viewer.add_image(data, channel_axis=data.ndim - 1, **kw)[0]
+        return self.viewer.add_image(data, rgb=bool(first.rgb), **kw)
 
     def _open_labels(self, info: Any, name: str, image: Any) -> Any:
         import tifffile
 
         labels = tifffile.imread(info.labels)
         layer = self.viewer.add_labels(labels, name=name, scale=image.scale[-labels.ndim:],
+                                       units=tuple(str(u) for u in image.units[-labels.ndim:]),
                                        opacity=0.5)
         layer.contour = 2
         return layer
@@ -466,8 +472,10 @@ class DoseResponseWidget(QWidget):
             if name in self.viewer.layers or img_name not in self.viewer.layers:
                 return
             image = self.viewer.layers[img_name]
+            nd = result.labels.ndim
             layer = self.viewer.add_labels(result.labels, name=name, opacity=0.5,
-                                           scale=image.scale[-result.labels.ndim:])
+                                           scale=image.scale[-nd:],
+                                           units=tuple(str(u) for u in image.units[-nd:]))
             layer.contour = 2
             layer.visible = image.visible
             self.viewer.layers.selection.active = image

@@ -146,12 +146,26 @@ def specs_from_signature(func: Callable[..., Any], skip: Sequence[str] = ()) -> 
         type_text, desc = docs.get(p.name, ("", ""))
         if choices is None and type_text.startswith("{") and "}" in type_text:
             inner = type_text[1:type_text.index("}")]
-            choices = [c.strip().strip("'\"") for c in inner.split(",")]
-            if d is not None and d not in choices:
+            choices = [_typed(c.strip().strip("'\""), kind) for c in inner.split(",")]
+            if d is None:
+                choices = [None, *(c for c in choices if c is not None)]
+            elif d not in choices:
                 choices = None
         out.append(ParamSpec(name=p.name, default=d, kind=kind, unit=unit_of(p.name),
                              choices=choices, doc=desc))
     return out
+
+
+def _typed(text: str, kind: type) -> Any:
+    """A choice from a docstring as the parameter's type (``"96"`` -> 96 for an int)."""
+    if text in ("None", "none"):
+        return None
+    if kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            return text
+    return text
 
 
 class ParamForm(QWidget):

@@ -69,6 +69,13 @@ class SegmentJob:
     pixel_size_um: float | None
     voxel_size_um: tuple[float, float, float] | None
     rgb: bool
+    units: tuple[str, ...] | None = None
+
+
+def _units(layer: Any, keep: int) -> tuple[str, ...] | None:
+    """The layer's world units of its last ``keep`` axes (napari >= 0.6), to copy them."""
+    units = getattr(layer, "units", None)
+    return None if units is None else tuple(str(u) for u in units[-keep:])
 
 
 def run_jobs(
@@ -321,6 +328,7 @@ class SegmentWidget(QWidget):
             pixel_size_um=px,
             voxel_size_um=voxel,
             rgb=rgb,
+            units=_units(layer, keep),
         )
 
     def _stacked_job(self, layers: Sequence[Any]) -> SegmentJob:
@@ -335,6 +343,7 @@ class SegmentWidget(QWidget):
             pixel_size_um=self._calibration(layers[0]),
             voxel_size_um=None,
             rgb=False,
+            units=_units(layers[0], 2),
         )
 
     # -- running --------------------------------------------------------------------------------
@@ -409,16 +418,17 @@ class SegmentWidget(QWidget):
             layer.data = labels
             layer.features = features
         else:
+            units = {"units": job.units} if job.units else {}
             layer = self.viewer.add_labels(
                 labels, name=name, scale=job.scale, translate=job.translate,
-                features=features, opacity=0.45,
+                features=features, opacity=0.45, **units,
             )
         if outline in self.viewer.layers:
             self.viewer.layers[outline].data = labels
         else:
             edge = self.viewer.add_labels(
                 labels, name=outline, scale=job.scale, translate=job.translate,
-                opacity=1.0, blending="translucent_no_depth",
+                opacity=1.0, blending="translucent_no_depth", **units,
             )
             edge.contour = 2
         layer.metadata["il6assay"] = {"measures": dict(result.measures),

@@ -220,7 +220,7 @@ class TableWidget(QWidget):
         self.view.setModel(self.model)
         self.view.setSortingEnabled(True)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.view.setAlternatingRowColors(True)
+        # no alternating rows: napari's stylesheet gives them a light base under light text
         self.view.verticalHeader().setDefaultSectionSize(20)
         self._default_name = default_name
         self.title = QLabel(title)
