@@ -134,3 +134,28 @@ def test_parameter_form_passes_typed_values(viewer_and_widget):
     assert widget.params.widget("colony_radius_um").suffix() == " µm"
     widget.mode.setCurrentText("spheres")
     assert widget.params.values()["min_diameter_um"] == pytest.approx(50.0)
+
+
+def test_cancel_drops_the_remaining_images(viewer_and_widget, qtbot):
+    from napari_il6assay.synthetic.spheroid import make_spheroid_2d
+
+    viewer, widget = viewer_and_widget
+    for i in range(3):
+        img = make_spheroid_2d(10 + i, size=160, pixel_size_um=4.0, diameter_um=250.0).image
+        viewer.add_image(img, name=f"s{i}", scale=(4.0, 4.0))
+    widget.select_layers(["s0", "s1", "s2"])
+    widget.mode.setCurrentText("spheroid")
+    shown = widget._on_result
+
+    def show_then_cancel(item):  # cancel as soon as the first image is shown (main thread)
+        shown(item)
+        widget.cancel()
+
+    widget._on_result = show_then_cancel
+    widget.run()
+    assert widget.cancel_button.isEnabled()
+    _wait(qtbot, widget)
+    done = [n for n in ("s0", "s1", "s2") if f"{n} labels" in viewer.layers]
+    assert done == ["s0"]
+    assert widget.status.text() == "Cancelled."
+    assert widget.run_button.isEnabled() and not widget.cancel_button.isEnabled()

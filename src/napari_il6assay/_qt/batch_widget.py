@@ -242,6 +242,11 @@ class BatchWidget(QWidget):
         from napari_il6assay._qt.doseresponse_widget import DoseResponseWidget
 
         if self.panel is None:
+            # reuse a panel the user already opened from the menu
+            docked = getattr(self.viewer.window, "dock_widgets", {}) or {}
+            self.panel = next(
+                (w for w in docked.values() if isinstance(w, DoseResponseWidget)), None)
+        if self.panel is None:
             self.panel = DoseResponseWidget(self.viewer)
             self.viewer.window.add_dock_widget(self.panel, name="Dose–response", area="right")
         self.panel.load_results(result.out, tables=result.tables)
