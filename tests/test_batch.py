@@ -258,3 +258,44 @@ def test_cancel_keeps_finished_images_for_resume(plate: dict) -> None:
 
     items = [it.to_dict() for it in plan_folder(plate["folder"], "spheroid").items]
     assert sum(is_done(out, it) for it in items) == len(kept)
+
+
+def test_whole_plate_colony_photos(tmp_path: Path) -> None:
+    """Photos of whole 24-well plates: every well found on the grid, joined to the layout."""
+    from PIL import Image
+
+    from napari_il6assay.batch.run import run_batch
+    from napari_il6assay.synthetic import make_colony_plate
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    conc = [0, 1, 3, 10, 30, 100]
+    lines = ["well,cell_line,drug,concentration,unit,parental"]
+    fractions = {}
+    for r, line, ic50 in (("A", "P", 5), ("B", "P", 5), ("C", "R", 50), ("D", "R", 50)):
+        for j, c in enumerate(conc, start=1):
+            fractions[f"{r}{j:02d}"] = 0.45 / (1 + c / ic50)
+            lines.append(f"{r}{j},{line},eribulin,{c},nM,{'P' if line == 'R' else ''}")
+    layout = tmp_path / "layout.csv"
+    layout.write_text("\n".join(lines) + "\n")
+    truth = {}
+    for k in (1, 2):
+        s = make_colony_plate(k, plate_format=24, area_fractions=fractions)
+        Image.fromarray(s.image).save(folder / f"plate{k}.png")
+        truth[f"plate{k}"] = s.truth["wells"].set_index("well")["area_fraction"]
+    out = tmp_path / "out"
+    res = run_batch(folder, layout, "colony", out, workers=1, plate_format=24, quiet=True)
+    assert res.exit_code == 0 and res.n_images == 2
+    wells = pd.read_csv(out / "wells.csv")
+    assert len(wells) == 48 and set(wells["plate"]) == {"plate1", "plate2"}
+    got = wells["readout"].to_numpy()
+    want = np.array([truth[r.plate][r.well] for r in wells.itertuples()])
+    # each well's number is that well's (a mix-up of wells would break the correlation);
+    # the segmenter's own bias at ~150 px per well is a few hundredths
+    assert np.corrcoef(got, want)[0, 1] > 0.97
+    assert np.median(np.abs(got - want)) < 0.06
+    objects = pd.read_csv(out / "objects.csv")
+    assert set(objects["well"]) <= set(fractions) and len(set(objects["well"])) >= 40
+    assert len(list((out / "_parts").glob("plate1.*.thumb.png"))) == 24
+    html = (out / "report.html").read_text()
+    assert html.count("<th>D</th>") == 2 and "<th>E</th>" not in html  # 4 x 6 plate maps

@@ -136,6 +136,8 @@ def write_part(out: Path, item: dict[str, Any], result: dict[str, Any]) -> dict[
         objects = objects.copy()
         atomic_write(parts / f"{pid}.objects.parquet", lambda fh: objects.to_parquet(fh, index=False))
     atomic_bytes(parts / f"{pid}.thumb.png", result["thumb_png"])
+    for well, png in (result.get("well_thumbs") or {}).items():
+        atomic_bytes(parts / f"{pid}.{well}.thumb.png", png)
     atomic_bytes(out / "qc" / f"{pid}.png", result["overlay_png"])
     if result.get("labels") is not None:
         import tifffile
@@ -158,6 +160,8 @@ def write_part(out: Path, item: dict[str, Any], result: dict[str, Any]) -> dict[
         voxel_size_um=result.get("voxel_size_um"),
         has_objects=objects is not None,
     )
+    if result.get("per_well") is not None:
+        record["per_well"] = result["per_well"]
     _remove(parts / f"{pid}.error.json")
     atomic_json(parts / f"{pid}.json", record)  # last: marks the image as done
     return record

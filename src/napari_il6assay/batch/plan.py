@@ -20,6 +20,8 @@ from typing import Any
 
 #: modes whose image is built from several channel files of one site
 MULTICHANNEL_MODES = frozenset({"livedead"})
+#: modes that can measure every well of a photo of a whole plate
+PLATE_PHOTO_MODES = frozenset({"colony"})
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,9 @@ class WorkItem:
     n_channels, n_planes : int
         How ``paths`` is arranged: channel-major, then z plane (Operetta writes one file per
         plane and channel); 1 and 1 for the usual one-file image.
+    plate_format : int, optional
+        Set for a photo of a whole plate (``colony`` mode): the wells are found on the
+        photo's grid, ``well`` is then empty and ``plate`` is the photo's name.
     """
 
     id: str
@@ -53,6 +58,7 @@ class WorkItem:
     image: str
     n_channels: int = 1
     n_planes: int = 1
+    plate_format: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (JSON and pickle friendly)."""
@@ -170,8 +176,47 @@ def plan_from_table(files: Any, folder: str | Path, mode: str) -> Plan:
     return Plan(folder=folder, items=items, ignored=ignored)
 
 
-def plan_folder(folder: str | Path, mode: str) -> Plan:
+def plan_plate_photos(paths: list[str], folder: str | Path, plate_format: int) -> Plan:
+    """One work item per photo of a whole plate; the plate id is the file name (stem).
+
+    Parameters
+    ----------
+    paths : list of str
+        The photos.
+    folder : str or Path
+        Their folder (photos in sub-folders are named ``<sub-folder>/<stem>``).
+    plate_format : int
+        Wells per plate (6, 12, 24, 48 or 96).
+    """
+    folder = Path(folder)
+    items = []
+    for p in sorted(paths):
+        rel = Path(p).resolve().relative_to(folder.resolve())
+        plate = rel.with_suffix("").as_posix()
+        items.append(
+            WorkItem(
+                id=_safe(plate),
+                plate=plate,
+                well="",
+                site=1,
+                paths=(str(Path(p).resolve()),),
+                image=rel.as_posix(),
+                plate_format=int(plate_format),
+            )
+        )
+    if len({it.id for it in items}) != len(items):
+        from napari_il6assay.errors import InputError
+
+        raise InputError("two plate photos map to the same name", path=folder)
+    return Plan(folder=folder, items=items)
+
+
+def plan_folder(folder: str | Path, mode: str, plate_format: int = 96) -> Plan:
     """Discover the images of a plate folder and group them into work items.
+
+    In ``colony`` mode, a folder whose images have no well id in their names holds photos
+    of whole plates: each photo is one work item whose wells are found on the plate grid
+    (``plate_format``).
 
     Parameters
     ----------
@@ -179,6 +224,8 @@ def plan_folder(folder: str | Path, mode: str) -> Plan:
         Folder of plate images (sub-folders are plates when there are several).
     mode : str
         Segmentation mode.
+    plate_format : int
+        Wells per plate, for photos of whole plates.
 
     Returns
     -------
@@ -195,6 +242,13 @@ def plan_folder(folder: str | Path, mode: str) -> Plan:
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError("not a folder", path=folder)
+    if mode in PLATE_PHOTO_MODES:
+        from napari_il6assay.io.plate_folder import scan_plate_folder
+
+        pf = scan_plate_folder(folder)
+        no_id = "no well id in the file name"
+        if len(pf.images) == 0 and len(pf.unmatched) and set(pf.unmatched["reason"]) == {no_id}:
+            return plan_plate_photos(list(pf.unmatched["path"]), folder, plate_format)
     files = discover_plate_folder(folder)
     if len(files) == 0:
         raise InputError("no image file with a well id in its name (e.g. A01.tif)", path=folder)

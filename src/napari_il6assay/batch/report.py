@@ -166,8 +166,11 @@ def _fold_section(fits: pd.DataFrame) -> str:
     return "".join(lines)
 
 
-def _plate_shape(wells: list[str]) -> tuple[int, int]:
+def _plate_shape(wells: list[str], plate_format: int = 96) -> tuple[int, int]:
+    """Rows and columns of the plate map: the run's plate format, or larger if needed."""
     from napari_il6assay.io.plate_folder import split_well
+
+    grids = {6: (2, 3), 12: (3, 4), 24: (4, 6), 48: (6, 8), 96: (8, 12), 384: (16, 24)}
 
     rows = cols = 0
     for w in wells:
@@ -176,14 +179,15 @@ def _plate_shape(wells: list[str]) -> tuple[int, int]:
         except ValueError:
             continue
         rows, cols = max(rows, r), max(cols, c)
-    for nr, nc in ((8, 12), (16, 24), (32, 48)):
+    candidates = [grids.get(int(plate_format), (8, 12)), (8, 12), (16, 24), (32, 48)]
+    for nr, nc in candidates:
         if rows <= nr and cols <= nc:
             return nr, nc
     return rows, cols
 
 
 def _montage(
-    out: Path, wells: pd.DataFrame, images: pd.DataFrame, layout_wells: pd.DataFrame | None
+    out: Path, wells: pd.DataFrame, images: pd.DataFrame, plate_format: int = 96
 ) -> str:
     from napari_il6assay.io.plate_folder import split_well, well_name
 
@@ -196,7 +200,7 @@ def _montage(
         wp = wells[wells["plate"].astype(str) == plate] if wells is not None else pd.DataFrame()
         by_well = {str(r["well"]): r for _, r in wp.iterrows()}
         img_wells = [w for (p, w) in first_site.index if str(p) == plate]
-        nr, nc = _plate_shape(list(by_well) + img_wells)
+        nr, nc = _plate_shape(list(by_well) + img_wells, plate_format)
         head = "<tr><th></th>" + "".join(f"<th>{c}</th>" for c in range(1, nc + 1)) + "</tr>"
         body = []
         for r in range(1, nr + 1):
@@ -231,7 +235,9 @@ def _well_cell(
     if key not in first_site.index:
         return "<td class='empty'></td>"
     site = first_site.loc[key]
-    thumb = out / PARTS / f"{site['id']}.thumb.png"
+    thumb = out / PARTS / f"{site['id']}.{well}.thumb.png"  # a well of a plate photo
+    if not thumb.is_file():
+        thumb = out / PARTS / f"{site['id']}.thumb.png"
     img = ""
     if thumb.is_file():
         img = f"<img alt='{_e(well)}' src='{_b64_png(thumb.read_bytes())}'>"
@@ -354,7 +360,8 @@ def build_report(
         parts.append(f"<h2>Failed inputs ({len(errors)})</h2>")
         parts.append(_table(errors, ["path", "stage", "error"]))
     parts.append("<h2>Wells</h2>")
-    parts.append(_montage(out, wells, images, None))
+    plate_format = (run_info.get("parameters") or {}).get("plate_format") or 96
+    parts.append(_montage(out, wells, images, int(plate_format)))
     parts.append("</body></html>")
     return "\n".join(parts)
 

@@ -294,7 +294,7 @@ def run_batch(
     if mode not in MODES:
         raise InputError(f"unknown mode '{mode}'; choose one of {', '.join(sorted(MODES))}")
     lay = read_layout(layout_path, plate_format=plate_format)
-    plan = plan_folder(folder, mode)
+    plan = plan_folder(folder, mode, plate_format)
     prepare_out(out, folder, layout_path, resume=resume, overwrite=overwrite)
 
     items = [it.to_dict() for it in plan.items]

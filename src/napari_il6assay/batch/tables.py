@@ -66,29 +66,51 @@ def images_table(records: list[dict[str, Any]], mode: str) -> pd.DataFrame:
     rows = []
     measure_names: list[str] = []
     for rec in records:
-        m = rec.get("measures", {})
-        for k in m:
-            if k not in measure_names:
-                measure_names.append(k)
-        rows.append(
-            {
-                "image": rec["image"],
-                "mode": mode,
-                **m,
-                "plate": rec["plate"],
-                "well": rec["well"],
-                "site": int(rec["site"]),
-                "qc_flag": rec.get("qc_flag", "") or "",
-                "pixel_size_um": rec.get("pixel_size_um"),
-                "id": rec["id"],
-            }
-        )
+        for m, well, flag in _site_rows(rec):
+            for k in m:
+                if k not in measure_names:
+                    measure_names.append(k)
+            rows.append(
+                {
+                    "image": rec["image"],
+                    "mode": mode,
+                    **m,
+                    "plate": rec["plate"],
+                    "well": well,
+                    "site": int(rec["site"]),
+                    "qc_flag": flag,
+                    "pixel_size_um": rec.get("pixel_size_um"),
+                    "id": rec["id"],
+                }
+            )
     head = ["image", "mode", "readout", "n_objects"]
     rest = [k for k in measure_names if k not in head]
     tail = ["plate", "well", "site", "qc_flag", "pixel_size_um", "id"]
     cols = head + [c for c in rest if c not in tail] + tail
     df = pd.DataFrame(rows, columns=cols)
     return df.sort_values(["plate", "well", "site"], kind="stable").reset_index(drop=True)
+
+
+def _site_rows(rec: dict[str, Any]) -> list[tuple[dict[str, Any], str, str]]:
+    """(measures, well, qc_flag) of a record: one, or one per well of a plate photo."""
+    m = rec.get("measures", {})
+    flag = rec.get("qc_flag", "") or ""
+    per_well = rec.get("per_well")
+    if not per_well:
+        return [(m, rec["well"], flag)]
+    name = m.get("readout_name", "")
+    rows = []
+    for w in per_well:
+        wm = {k: v for k, v in w.items() if k != "well"}
+        row = {
+            "readout": wm.get(name, math.nan),
+            "n_objects": int(wm.get("colony_count", 0) or 0),
+            "readout_name": name,
+            "calibrated": m.get("calibrated"),
+            **wm,
+        }
+        rows.append((row, str(w["well"]), str(w.get("qc_flag", "") or "")))
+    return rows
 
 
 def objects_table(out: Path, records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -101,11 +123,12 @@ def objects_table(out: Path, records: list[dict[str, Any]]) -> pd.DataFrame:
         if obj is None:
             continue
         obj = obj.copy()
-        for col in ("image", "well", "plate", "site"):
+        wells = obj["plate_well"].astype(str) if "plate_well" in obj.columns else rec["well"]
+        for col in ("image", "well", "plate", "site", "plate_well"):
             if col in obj.columns:
                 obj = obj.drop(columns=col)
         obj.insert(0, "image", rec["image"])
-        obj.insert(1, "well", rec["well"])
+        obj.insert(1, "well", wells)
         obj["plate"] = rec["plate"]
         obj["site"] = int(rec["site"])
         frames.append(obj)

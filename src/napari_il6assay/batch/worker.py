@@ -116,6 +116,34 @@ def thumbnail(display: np.ndarray, labels: np.ndarray | None, size: int = THUMB_
     return img
 
 
+def well_thumbnails(
+    display: np.ndarray, labels: np.ndarray, wells: list[dict[str, Any]]
+) -> dict[str, bytes]:
+    """A PNG thumbnail per well of a plate photo, cropped around each well's centre.
+
+    The crop is half the distance to the nearest other well centre on each side, so it
+    shows the whole well without its neighbours.
+    """
+    cy = np.array([float(w.get("well_center_y", np.nan)) for w in wells])
+    cx = np.array([float(w.get("well_center_x", np.nan)) for w in wells])
+    ok = np.isfinite(cy) & np.isfinite(cx)
+    if ok.sum() >= 2:
+        d = np.hypot(cy[ok, None] - cy[None, ok], cx[ok, None] - cx[None, ok])
+        d[d == 0] = np.inf
+        half = max(4.0, float(np.median(d.min(axis=1))) / 2)
+    else:
+        half = max(display.shape[:2]) / 2
+    out: dict[str, bytes] = {}
+    h, w = display.shape[:2]
+    for well, y, x, good in zip([str(w.get("well")) for w in wells], cy, cx, ok, strict=True):
+        if not good:
+            continue
+        ys = slice(max(0, int(y - half)), min(h, int(y + half) + 1))
+        xs = slice(max(0, int(x - half)), min(w, int(x + half) + 1))
+        out[well] = png_bytes(thumbnail(display[ys, xs], labels[ys, xs]))
+    return out
+
+
 def read_item(paths: list[str], n_channels: int = 1, n_planes: int = 1) -> Any:
     """Read the file(s) of a work item as one `ImageData`.
 
@@ -237,6 +265,8 @@ def process_item(
         kwargs = dict(params or {})
         if "axes" not in kwargs and _accepts(mode, "axes"):
             kwargs["axes"] = img.axes
+        if item.get("plate_format"):
+            kwargs["plate_format"] = int(item["plate_format"])
         seg = segment_image(
             img.data, mode, pixel_size_um=px, voxel_size_um=vox, rgb=img.rgb, **kwargs
         )
@@ -250,6 +280,12 @@ def process_item(
             overlay = thumbnail(disp, labels, size=max(disp.shape[:2]))
         result["overlay_png"] = png_bytes(np.asarray(overlay))
         result["labels"] = labels.astype(np.int32, copy=False) if save_labels else None
+        per_well = seg.measures.get("per_well")
+        if per_well is not None and len(per_well):
+            # a whole-plate photo: one row and one thumbnail per well found on it
+            rows = [_clean_measures(r) for r in per_well.to_dict("records")]
+            result["per_well"] = rows
+            result["well_thumbs"] = well_thumbnails(disp, labels, rows)
         result["measures"] = _clean_measures(dict(seg.measures))
         result["qc_flag"] = str(seg.qc_flag or "")
         result["objects"] = seg.objects

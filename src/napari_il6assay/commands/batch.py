@@ -41,7 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--plate-format", type=int, default=96, choices=(6, 12, 24, 48, 96, 384),
-        help="wells per plate (layout validation; whole-plate colony images)",
+        help="wells per plate: layout check, and the grid of colony photos of whole plates "
+        "(images whose names hold no well id)",
     )
     p.add_argument("--model", default="4pl", choices=("4pl", "3pl", "5pl"), help="curve model")
     p.add_argument(
@@ -72,8 +73,6 @@ def batch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     seg: dict[str, Any] = {}
     if getattr(args, "min_diameter", None) is not None:
         seg["min_diameter_um"] = args.min_diameter
-    if args.mode == "colony" and args.plate_format != 96:
-        seg["plate_format"] = args.plate_format
     return dict(
         workers=args.workers,
         scheduler=args.scheduler,
