@@ -2,14 +2,17 @@
 
 Each repetition starts a fresh Python process that imports napari, creates a viewer (Qt main
 window, hidden), processes events and closes it: once with the plugin enabled and once with
-it disabled (a napari settings file, ``NAPARI_CONFIG``, listing it in
-``plugins.disabled_plugins``; both runs use a fresh temporary settings file), alternating so drift and caches hit
-both equally. With the plugin enabled napari discovers its manifest and builds the menus from
-it; nothing of the plugin's code runs until a widget opens. A second part times what opening a
-widget module costs, and lists the heavy modules each import pulls in.
+it disabled, alternating so that drift and caches hit both equally. Disabled means a napari
+settings file (``NAPARI_CONFIG``) that lists it in ``plugins.disabled_plugins``; both runs
+get a fresh temporary settings file. With the plugin enabled napari reads its manifest and
+builds menu entries from it; none of the plugin's code runs until a widget opens.
 
-Run under a display (``xvfb-run -a python benchmarks/bench_napari_start.py``); prints the
-medians, the difference and the ratio. Target: the plugin adds < 0.2 s.
+Then, in this process: the cost of reading and validating the plugin's manifest (what
+discovery does for it), and of importing each widget module once napari and Qt are loaded,
+with the heavy modules each import pulls in (there should be none).
+
+Run under a display (``xvfb-run -a python benchmarks/bench_napari_start.py``). Prints medians
+of wall-clock and CPU time, their difference and ratio. Target: the plugin adds < 0.2 s.
 """
 
 from __future__ import annotations
@@ -58,8 +61,9 @@ print(json.dumps({{"seconds": t1 - t0, "heavy": heavy}}))
 
 
 def _run(code: str, env: dict[str, str]) -> dict:
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -91,20 +95,34 @@ def main() -> None:
 
     m_with, m_without = statistics.median(t_with), statistics.median(t_without)
     print(f"napari start (import + Viewer), {args.reps} alternating repetitions each")
-    print(f"  plugin enabled : median {m_with:.3f} s  {['%.3f' % t for t in t_with]}"
-          f"  (plugin seen enabled: {check_on})")
-    print(f"  plugin disabled: median {m_without:.3f} s  {['%.3f' % t for t in t_without]}"
-          f"  (plugin seen enabled: {check_off})")
+    print(
+        f"  plugin enabled : median {m_with:.3f} s  {[f'{t:.3f}' for t in t_with]}"
+        f"  (plugin seen enabled: {check_on})"
+    )
+    print(
+        f"  plugin disabled: median {m_without:.3f} s  {[f'{t:.3f}' for t in t_without]}"
+        f"  (plugin seen enabled: {check_off})"
+    )
     print(f"  wall-clock difference {m_with - m_without:+.3f} s, ratio {m_with / m_without:.3f}")
     cw, cwo = statistics.median(c_with), statistics.median(c_without)
-    print(f"  CPU time (less sensitive to other load): enabled {cw:.3f} s, disabled {cwo:.3f} s,"
-          f" difference {cw - cwo:+.3f} s, ratio {cw / cwo:.3f}")
+    print(
+        f"  CPU time (less sensitive to other load): enabled {cw:.3f} s, disabled {cwo:.3f} s,"
+        f" difference {cw - cwo:+.3f} s, ratio {cw / cwo:.3f}"
+    )
     print(f"  -> {'OK' if cw - cwo < 0.2 else 'TOO SLOW'} (target: plugin adds < 0.2 s)")
 
     print(f"  plugin modules imported by napari's start: {on['our_modules'] or 'none'}")
     shutil.rmtree(tmp, ignore_errors=True)
 
-    print("\nopening a widget module (after napari is imported), heavy modules it pulls in:")
+    import timeit
+
+    from npe2 import PluginManifest
+
+    n = 20
+    secs = timeit.timeit(lambda: PluginManifest.from_distribution("napari-il6assay"), number=n)
+    print(f"\nreading + validating the plugin manifest: {secs / n * 1000:.1f} ms")
+
+    print("opening a widget module (after napari is imported), heavy modules it pulls in:")
     for module in ("segment_widget", "layout_widget", "doseresponse_widget", "batch_widget"):
         res = _run(WIDGET_IMPORT.format(module=module), base)
         print(f"  {module:22s} {res['seconds'] * 1000:7.1f} ms  heavy: {res['heavy'] or 'none'}")

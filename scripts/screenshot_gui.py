@@ -28,13 +28,26 @@ def sample_results(out: Path) -> Path:
     from napari_il6assay.batch.run import run_batch
 
     sample = REPO / "sample_data"
-    info = json.loads((sample / "acquisition.json").read_text()) if (
-        sample / "acquisition.json").is_file() else {}
+    info = (
+        json.loads((sample / "acquisition.json").read_text())
+        if (sample / "acquisition.json").is_file()
+        else {}
+    )
     mode = info.get("mode", "colony")
     images = sample / info["images"] if "images" in info else sample / "images"
     folder = images if images.is_dir() else sample
-    run_batch(folder, sample / "layout.csv", mode, out, workers=1, save_labels=True, quiet=True,
-              report=False, overwrite=True, pixel_size_um=info.get("pixel_size_um"))
+    run_batch(
+        folder,
+        sample / "layout.csv",
+        mode,
+        out,
+        workers=1,
+        save_labels=True,
+        quiet=True,
+        report=False,
+        overwrite=True,
+        pixel_size_um=info.get("pixel_size_um"),
+    )
     return out
 
 
@@ -47,8 +60,11 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=800)
     args = parser.parse_args()
 
-    results = Path(args.results) if args.results else sample_results(
-        Path(tempfile.gettempdir()) / "il6assay_screenshot_results")
+    results = (
+        Path(args.results)
+        if args.results
+        else sample_results(Path(tempfile.gettempdir()) / "il6assay_screenshot_results")
+    )
 
     import napari
     from qtpy.QtWidgets import QApplication
@@ -69,15 +85,17 @@ def main() -> None:
     layout_dock = None
     if layout_file.is_file():
         lw = LayoutWidget(viewer)
-        layout_dock = viewer.window.add_dock_widget(lw, name="Plate layout", area="right",
-                                                    tabify=True)
+        layout_dock = viewer.window.add_dock_widget(
+            lw, name="Plate layout", area="right", tabify=True
+        )
         lw.load(layout_file)
         lw.color_by.setCurrentIndex(lw.color_by.findData("concentration"))
     # Show one well as a click on a point would: a resistant-line well in the middle of the
     # dose range.
     wells = panel.tables["wells"]
-    cand = wells[(wells["role"].astype(str) == "sample")
-                 & (wells["cell_line"].astype(str).str.endswith("E"))]
+    cand = wells[
+        (wells["role"].astype(str) == "sample") & (wells["cell_line"].astype(str).str.endswith("E"))
+    ]
     if len(cand):
         r = cand.iloc[len(cand) // 2]
         panel.select_well(str(r["well"]), r.get("plate"))
@@ -114,8 +132,9 @@ def main() -> None:
             layer.visible = False
         viewer.open(first[0], plugin="napari-il6assay")
         sw = SegmentWidget(viewer)
-        seg_dock = viewer.window.add_dock_widget(sw, name="Segment & measure", area="right",
-                                                 tabify=True)
+        seg_dock = viewer.window.add_dock_widget(
+            sw, name="Segment & measure", area="right", tabify=True
+        )
         sw.select_layers([viewer.layers[-1].name])
         sw.mode.setCurrentText("colony")
         sw.run()

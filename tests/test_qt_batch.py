@@ -21,8 +21,7 @@ def small_plate(tmp_path_factory) -> Path:
     full = root / "full"
     make_experiment(full, mode="colony", image_size=192, seed=2)
     lay = pd.read_csv(full / "layout.csv")
-    keep = lay[(pd.to_numeric(lay["replicate"], errors="coerce") == 1)
-               & lay["drug_b"].isna()]
+    keep = lay[(pd.to_numeric(lay["replicate"], errors="coerce") == 1) & lay["drug_b"].isna()]
     plate = root / "plate"
     plate.mkdir()
     for well in keep["well"]:

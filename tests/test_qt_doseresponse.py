@@ -24,8 +24,16 @@ def batch_out(tmp_path_factory) -> Path:
     plate = root / "plate"
     make_experiment(plate, mode="colony", image_size=192, seed=1)
     out = root / "results"
-    run_batch(plate, plate / "layout.csv", "colony", out, workers=1, quiet=True, report=False,
-              save_labels=True)
+    run_batch(
+        plate,
+        plate / "layout.csv",
+        "colony",
+        out,
+        workers=1,
+        quiet=True,
+        report=False,
+        save_labels=True,
+    )
     return out
 
 
@@ -57,8 +65,9 @@ def test_panel_draws_parental_and_resistant_curves(panel, batch_out):
     curves = _curves(panel)
     assert len(curves) == 2
     # Each curve crosses the halfway response at its line's fitted relative IC50.
-    for line, curve in zip((PARENTAL, RESISTANT), sorted(curves, key=lambda c: _mid(c)),
-                           strict=True):
+    for line, curve in zip(
+        (PARENTAL, RESISTANT), sorted(curves, key=lambda c: _mid(c)), strict=True
+    ):
         r = _fit(panel, line)
         x, y = np.asarray(curve.get_xdata()), np.asarray(curve.get_ydata())
         half = (r["top"] + r["bottom"]) / 2
@@ -110,7 +119,8 @@ def test_clicking_a_point_shows_its_well(panel, qtbot):
     from napari_il6assay.io.images import read_image
 
     info = panel.results.well_image(well, plate)
-    np.testing.assert_array_equal(np.asarray(active.data), np.asarray(read_image(info.paths[0]).data))
+    expected_pixels = np.asarray(read_image(info.paths[0]).data)
+    np.testing.assert_array_equal(np.asarray(active.data), expected_pixels)
     qtbot.waitUntil(lambda: active.name.replace("image", "labels") in viewer.layers, timeout=30_000)
     labels = viewer.layers[active.name.replace("image", "labels")]
     assert labels.visible and labels.data.shape == active.data.shape[:2]
@@ -121,8 +131,11 @@ def test_excluding_a_well_refits(panel, qtbot):
     before = _fit(panel, RESISTANT)
     parental_before = _fit_from(panel, PARENTAL)
     wells = panel.tables["wells"]
-    w = wells[(wells["cell_line"] == RESISTANT) & (wells["role"] == "sample")
-              & (wells["drug_b"].isna() if "drug_b" in wells else True)]
+    w = wells[
+        (wells["cell_line"] == RESISTANT)
+        & (wells["role"] == "sample")
+        & (wells["drug_b"].isna() if "drug_b" in wells else True)
+    ]
     # the well whose dose is closest to the resistant IC50 moves the fit most
     conc = w["concentration_M"].to_numpy(dtype=float)
     target = w.iloc[int(np.argmin(np.abs(np.log10(conc) - np.log10(before["ic50_rel_M"]))))]
@@ -141,8 +154,9 @@ def test_excluding_a_well_refits(panel, qtbot):
     assert len(panel.wells_table.model._highlight) == 1
     # The excluded well's point is gone from the figure: one fewer well id among the points.
     ids = [i for lst in panel.curves.figure.il6assay_wells.values() for p in lst for i in p]
-    assert not any(i.endswith(f":{target['well']}") and i.startswith(f"{target['plate']}")
-                   for i in ids)
+    assert not any(
+        i.endswith(f":{target['well']}") and i.startswith(f"{target['plate']}") for i in ids
+    )
     # Including it again restores the original fit.
     panel.exclude_selected(False)
     qtbot.waitUntil(lambda: panel.refit_worker is None, timeout=60_000)
@@ -185,3 +199,21 @@ def test_load_rejects_a_folder_without_results(panel, tmp_path):
 
     with pytest.raises(InputError, match="wells.csv"):
         panel.load_results(tmp_path)
+
+
+def test_right_click_offers_exclusion(panel, qtbot):
+    from matplotlib.backend_bases import MouseEvent
+    from qtpy.QtWidgets import QMenu
+
+    fig = panel.curves.figure
+    artist = next(a for a in fig.il6assay_wells if a.get_gid() == f"points:{PARENTAL}")
+    canvas = panel.curves.canvas
+    canvas.draw()
+    x, y = artist.get_offset_transform().transform(artist.get_offsets()[3])
+    MouseEvent("button_press_event", canvas, x, y, button=3)._process()
+    menus = panel.findChildren(QMenu)
+    assert menus, "no context menu"
+    texts = [a.text() for a in menus[-1].actions()]
+    plate, well = panel.selected
+    assert any(t.startswith("Exclude well") and well in t for t in texts)
+    menus[-1].close()

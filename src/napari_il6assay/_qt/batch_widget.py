@@ -54,8 +54,9 @@ class _PathPicker(QWidget):
         if self._folder:
             path = QFileDialog.getExistingDirectory(self, "Choose a folder", self.edit.text())
         else:
-            path, _ = QFileDialog.getOpenFileName(self, "Choose a file", self.edit.text(),
-                                                  self._filters)
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Choose a file", self.edit.text(), self._filters
+            )
         if path:
             self.edit.setText(path)
 
@@ -66,13 +67,25 @@ class _PathPicker(QWidget):
         self.edit.setText(str(path))
 
 
-def _run(folder: str, layout: str, mode: str, out: str, options: dict[str, Any],
-         relay: _ProgressRelay, cancel: threading.Event) -> Any:
+def _run(
+    folder: str,
+    layout: str,
+    mode: str,
+    out: str,
+    options: dict[str, Any],
+    relay: _ProgressRelay,
+    cancel: threading.Event,
+) -> Any:
     """Worker body: the engine's `run_batch`, reporting progress through the relay."""
     from napari_il6assay.batch.run import run_batch
 
     return run_batch(
-        folder, layout, mode, out, quiet=True, cancel=cancel,
+        folder,
+        layout,
+        mode,
+        out,
+        quiet=True,
+        cancel=cancel,
         progress=lambda done, total: relay.progressed.emit(int(done), int(total)),
         **options,
     )
@@ -98,8 +111,9 @@ class BatchWidget(QWidget):
         self._napari_progress: Any = None
 
         self.folder = _PathPicker("plate folder with images", folder=True)
-        self.layout_file = _PathPicker("layout.csv / .xlsx", folder=False,
-                                       filters="Layouts (*.csv *.tsv *.xlsx)")
+        self.layout_file = _PathPicker(
+            "layout.csv / .xlsx", folder=False, filters="Layouts (*.csv *.tsv *.xlsx)"
+        )
         self.out = _PathPicker("output folder (empty or new)", folder=True)
         self.mode = QComboBox()
         try:
@@ -195,8 +209,15 @@ class BatchWidget(QWidget):
         self.bar.setRange(0, 0)
         self._napari_progress = progress(desc="Batch")
         worker = create_worker(
-            _run, folder, layout, self.mode.currentText(), out, options, self._relay,
-            self._cancel, _ignore_errors=True,
+            _run,
+            folder,
+            layout,
+            self.mode.currentText(),
+            out,
+            options,
+            self._relay,
+            self._cancel,
+            _ignore_errors=True,
         )
         worker.returned.connect(self._on_done)
         worker.errored.connect(self._on_error)
@@ -231,8 +252,9 @@ class BatchWidget(QWidget):
         msg = f"Done: {result.n_ok} image(s) measured, {result.n_failed} failed -> {result.out}"
         self.status.setText(msg)
         if result.n_failed:
-            show_warning(f"Batch: {result.n_failed} image(s) failed, see errors.csv in "
-                         f"{result.out}")
+            show_warning(
+                f"Batch: {result.n_failed} image(s) failed, see errors.csv in {result.out}"
+            )
         else:
             show_info(msg)
         self.open_in_panel(result)
@@ -245,7 +267,8 @@ class BatchWidget(QWidget):
             # reuse a panel the user already opened from the menu
             docked = getattr(self.viewer.window, "dock_widgets", {}) or {}
             self.panel = next(
-                (w for w in docked.values() if isinstance(w, DoseResponseWidget)), None)
+                (w for w in docked.values() if isinstance(w, DoseResponseWidget)), None
+            )
         if self.panel is None:
             self.panel = DoseResponseWidget(self.viewer)
             self.viewer.window.add_dock_widget(self.panel, name="Dose–response", area="right")

@@ -68,7 +68,8 @@ def picked_wells(event: Any) -> list[tuple[str, str]]:
         return []
     ind = list(getattr(event, "ind", []) or [])
     me = getattr(event, "mouseevent", None)
-    if len(ind) > 1 and me is not None and me.x is not None and hasattr(event.artist, "get_offsets"):
+    offsets = hasattr(event.artist, "get_offsets")
+    if len(ind) > 1 and me is not None and me.x is not None and offsets:
         # several points within the pick radius: nearest first (in display pixels)
         import numpy as np
 
@@ -172,8 +173,10 @@ class DoseResponseWidget(QWidget):
         from napari_il6assay._qt.results import Results, load_results
 
         if tables is not None:
-            res = Results(out=Path(out) if out else None,
-                          tables={k: v for k, v in tables.items() if hasattr(v, "columns")})
+            res = Results(
+                out=Path(out) if out else None,
+                tables={k: v for k, v in tables.items() if hasattr(v, "columns")},
+            )
             if out is not None and (Path(out) / "run.json").is_file():
                 import json
 
@@ -262,8 +265,9 @@ class DoseResponseWidget(QWidget):
         if data is None:
             data = tables.get("conditions")
         try:
-            figures.dose_response_figure(data, tables.get("fits"), drug=drug,
-                                         fig=self.curves.figure, theme=theme)
+            figures.dose_response_figure(
+                data, tables.get("fits"), drug=drug, fig=self.curves.figure, theme=theme
+            )
         except Exception as exc:  # noqa: BLE001 - a figure problem must not kill the panel
             self.curves.clear(f"Cannot draw the curves: {type(exc).__name__}: {exc}")
         for ax in self.curves.figure.axes:
@@ -275,8 +279,9 @@ class DoseResponseWidget(QWidget):
         syn, pot = tables.get("synergy"), tables.get("potentiation")
         parts = []
         if syn is not None and len(syn):
-            parts.append(lambda f: figures.synergy_heatmap(syn, "bliss", drug=drug, fig=f,
-                                                           theme=theme))
+            parts.append(
+                lambda f: figures.synergy_heatmap(syn, "bliss", drug=drug, fig=f, theme=theme)
+            )
         if pot is not None and len(pot):
             parts.append(lambda f: figures.potentiation_figure(pot, fig=f, theme=theme))
         self.combo.figure.clear()
@@ -291,8 +296,15 @@ class DoseResponseWidget(QWidget):
             try:
                 draw(sub)
             except Exception as exc:  # noqa: BLE001
-                sub.text(0.5, 0.5, f"Cannot draw: {exc}", ha="center", va="center", wrap=True,
-                         color=self.combo.theme["foreground"])
+                sub.text(
+                    0.5,
+                    0.5,
+                    f"Cannot draw: {exc}",
+                    ha="center",
+                    va="center",
+                    wrap=True,
+                    color=self.combo.theme["foreground"],
+                )
         self.combo.draw()
 
     def _on_theme(self, event: Any = None) -> None:
@@ -330,8 +342,14 @@ class DoseResponseWidget(QWidget):
                 if any(isinstance(e, str) and parse_well_id(e) == (plate, well) for e in entry):
                     x, y = artist.get_offsets()[k]
                     self._marker = artist.axes.scatter(
-                        [x], [y], s=170, facecolors="none", linewidths=2, zorder=5,
-                        edgecolors="#ffb000")  # amber: visible on both themes
+                        [x],
+                        [y],
+                        s=170,
+                        facecolors="none",
+                        linewidths=2,
+                        zorder=5,
+                        edgecolors="#ffb000",
+                    )  # amber: visible on both themes
                     return
 
     def _context_menu(self) -> None:
@@ -410,7 +428,8 @@ class DoseResponseWidget(QWidget):
             return None
         for layer in self.viewer.layers:
             layer.visible = layer.name in (img_name, lab_name) or layer.name.startswith(
-                f"{img_name} (channel")
+                f"{img_name} (channel"
+            )
         image = self.viewer.layers[img_name]
         self.viewer.layers.selection.clear()
         self.viewer.layers.selection.add(image)
@@ -448,9 +467,13 @@ class DoseResponseWidget(QWidget):
         import tifffile
 
         labels = tifffile.imread(info.labels)
-        layer = self.viewer.add_labels(labels, name=name, scale=image.scale[-labels.ndim:],
-                                       units=tuple(str(u) for u in image.units[-labels.ndim:]),
-                                       opacity=0.5)
+        layer = self.viewer.add_labels(
+            labels,
+            name=name,
+            scale=image.scale[-labels.ndim :],
+            units=tuple(str(u) for u in image.units[-labels.ndim :]),
+            opacity=0.5,
+        )
         layer.contour = 2
         return layer
 
@@ -465,17 +488,27 @@ class DoseResponseWidget(QWidget):
         if mode is None or len(info.paths) != 1:
             return None
         params = dict(self.results.run_info.get("parameters", {}).get("segmentation") or {})
-        worker = create_worker(segment_file, info.paths[0], mode,
-                               pixel_size_um=info.pixel_size_um, _ignore_errors=True, **params)
+        worker = create_worker(
+            segment_file,
+            info.paths[0],
+            mode,
+            pixel_size_um=info.pixel_size_um,
+            _ignore_errors=True,
+            **params,
+        )
 
         def done(result: Any) -> None:
             if name in self.viewer.layers or img_name not in self.viewer.layers:
                 return
             image = self.viewer.layers[img_name]
             nd = result.labels.ndim
-            layer = self.viewer.add_labels(result.labels, name=name, opacity=0.5,
-                                           scale=image.scale[-nd:],
-                                           units=tuple(str(u) for u in image.units[-nd:]))
+            layer = self.viewer.add_labels(
+                result.labels,
+                name=name,
+                opacity=0.5,
+                scale=image.scale[-nd:],
+                units=tuple(str(u) for u in image.units[-nd:]),
+            )
             layer.contour = 2
             layer.visible = image.visible
             self.viewer.layers.selection.active = image
@@ -531,8 +564,9 @@ class DoseResponseWidget(QWidget):
             self._pending_refit = True
             return self.refit_worker
         wells = mark_excluded(self._wells_run, self.excluded)
-        worker = create_worker(refit_tables, wells, _ignore_errors=True,
-                               _progress={"desc": "Refitting"})
+        worker = create_worker(
+            refit_tables, wells, _ignore_errors=True, _progress={"desc": "Refitting"}
+        )
         worker.returned.connect(self._on_refit)
         worker.errored.connect(self._on_refit_error)
         worker.finished.connect(self._on_refit_finished)
@@ -592,7 +626,8 @@ class DoseResponseWidget(QWidget):
     def _on_export_figure(self) -> None:
         which = "combination" if self.tabs.currentWidget() is self.combo else "curves"
         path, _ = QFileDialog.getSaveFileName(
-            self, "Export figure", f"{which}.png", "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)")
+            self, "Export figure", f"{which}.png", "PNG (*.png);;SVG (*.svg);;PDF (*.pdf)"
+        )
         if path:
             self.export_figure(path, which)
 

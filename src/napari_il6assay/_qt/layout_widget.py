@@ -33,8 +33,20 @@ if TYPE_CHECKING:
     import pandas as pd
 
 # The long-form columns a user edits (INTERFACE.md "Plate layout"), in this order.
-EDIT_COLUMNS = ("plate", "well", "cell_line", "drug", "concentration", "unit", "drug_b",
-                "concentration_b", "unit_b", "role", "replicate", "parental")
+EDIT_COLUMNS = (
+    "plate",
+    "well",
+    "cell_line",
+    "drug",
+    "concentration",
+    "unit",
+    "drug_b",
+    "concentration_b",
+    "unit_b",
+    "role",
+    "replicate",
+    "parental",
+)
 
 
 def read_raw_table(path: str | Path) -> pd.DataFrame:
@@ -57,8 +69,9 @@ def read_raw_table(path: str | Path) -> pd.DataFrame:
     if suffix in (".xlsx", ".xlsm"):
         return pd.read_excel(path, dtype=str, keep_default_na=False)
     sep = "\t" if suffix == ".tsv" else None
-    return pd.read_csv(path, sep=sep, engine="python", dtype=str, keep_default_na=False,
-                       encoding="utf-8-sig")
+    return pd.read_csv(
+        path, sep=sep, engine="python", dtype=str, keep_default_na=False, encoding="utf-8-sig"
+    )
 
 
 def editable_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -68,8 +81,9 @@ def editable_table(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def problems_by_well(problems: list[Any], raw: pd.DataFrame | None) -> tuple[
-        dict[str, list[str]], list[str]]:
+def problems_by_well(
+    problems: list[Any], raw: pd.DataFrame | None
+) -> tuple[dict[str, list[str]], list[str]]:
     """Group layout problems by the well they concern.
 
     A problem names its well directly, or a file row (header = row 1) whose ``well`` cell
@@ -99,11 +113,13 @@ def problems_by_well(problems: list[Any], raw: pd.DataFrame | None) -> tuple[
             if 0 <= i < len(raw):
                 well = str(raw["well"].iloc[i]) or None
         where = ", ".join(
-            s for s in (
+            s
+            for s in (
                 f"row {row}" if row is not None else "",
                 f"column '{loc.column}'" if getattr(loc, "column", None) else "",
                 f"well {well}" if well else "",
-            ) if s
+            )
+            if s
         )
         lines.append(f"{where}: {reason}" if where else str(reason))
         pos = well_position(well) if well else None
@@ -141,8 +157,11 @@ class LayoutWidget(QWidget):
         self.errors = QListWidget()
         self.errors.setMaximumHeight(96)
         self.errors.setWordWrap(True)
-        self.table = TableWidget("Double-click a cell to edit; the layout is checked after each "
-                                 "edit", default_name="layout.csv", editable=True)
+        self.table = TableWidget(
+            "Double-click a cell to edit; the layout is checked after each edit",
+            default_name="layout.csv",
+            editable=True,
+        )
         self.table.export_button.hide()
         self.status = QLabel("No layout loaded.")
         self.status.setWordWrap(True)
@@ -174,7 +193,8 @@ class LayoutWidget(QWidget):
         self.validate_button.clicked.connect(self.validate)
         self.plate_format.currentIndexChanged.connect(self._on_format)
         self.color_by.currentIndexChanged.connect(
-            lambda _i: self.plate.set_color_by(self.color_by.currentData()))
+            lambda _i: self.plate.set_color_by(self.color_by.currentData())
+        )
         self.errors.itemClicked.connect(self._on_error_clicked)
         self.plate.wellClicked.connect(self._on_well_clicked)
         self.table.model.edited.connect(lambda *_: self.validate())
@@ -217,8 +237,9 @@ class LayoutWidget(QWidget):
         self._mark_table_rows()
         return ok
 
-    def _check(self, path: Path | None, raw: pd.DataFrame | None,
-               frame: pd.DataFrame | None = None) -> bool:
+    def _check(
+        self, path: Path | None, raw: pd.DataFrame | None, frame: pd.DataFrame | None = None
+    ) -> bool:
         from napari_il6assay.errors import InputError, LayoutError
         from napari_il6assay.io.layout import layout_from_frame, read_layout
 
@@ -255,10 +276,12 @@ class LayoutWidget(QWidget):
             lines_n = t["cell_line"].nunique() if "cell_line" in t.columns else 0
             drugs = t["drug"].nunique() if "drug" in t.columns else 0
             self.status.setText(
-                f"{shown}: {len(t)} wells, {lines_n} cell line(s), {drugs} drug(s) — valid")
+                f"{shown}: {len(t)} wells, {lines_n} cell line(s), {drugs} drug(s) — valid"
+            )
         else:
-            self.status.setText(f"{shown}: {len(self.problems)} problem(s) — see the red "
-                                "wells and the list below")
+            self.status.setText(
+                f"{shown}: {len(self.problems)} problem(s) — see the red wells and the list below"
+            )
         return self.layout is not None
 
     def _mark_table_rows(self) -> None:
@@ -284,8 +307,9 @@ class LayoutWidget(QWidget):
 
     # -- slots ----------------------------------------------------------------------------------
     def _on_load(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a plate layout", "",
-                                              "Layouts (*.csv *.tsv *.xlsx)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a plate layout", "", "Layouts (*.csv *.tsv *.xlsx)"
+        )
         if path:
             self._load_notify(path)
 
@@ -305,8 +329,9 @@ class LayoutWidget(QWidget):
         from napari_il6assay.errors import Il6AssayError
 
         name = str(self.path.with_name(self.path.stem + "_edited.csv")) if self.path else ""
-        path, _ = QFileDialog.getSaveFileName(self, "Save the layout", name,
-                                              "CSV (*.csv);;TSV (*.tsv);;Excel (*.xlsx)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save the layout", name, "CSV (*.csv);;TSV (*.tsv);;Excel (*.xlsx)"
+        )
         if path:
             try:
                 self.save(path)

@@ -98,7 +98,12 @@ class MplCanvas(QWidget):
         self.figure.set_facecolor(self.theme["background"])
         if message:
             self.figure.text(
-                0.5, 0.5, message, ha="center", va="center", color=self.theme["foreground"],
+                0.5,
+                0.5,
+                message,
+                ha="center",
+                va="center",
+                color=self.theme["foreground"],
                 wrap=True,
             )
         self.canvas.draw_idle()

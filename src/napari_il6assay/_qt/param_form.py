@@ -24,8 +24,13 @@ from qtpy.QtWidgets import (
 
 # Name endings -> unit shown in the spin box (physical units are part of the parameter name).
 _UNITS = (
-    ("_um3", "µm³"), ("_um2", "µm²"), ("_um", "µm"), ("_px", "px"), ("_pct", "%"),
-    ("_deg", "°"), ("_sigma", "px"),
+    ("_um3", "µm³"),
+    ("_um2", "µm²"),
+    ("_um", "µm"),
+    ("_px", "px"),
+    ("_pct", "%"),
+    ("_deg", "°"),
+    ("_sigma", "px"),
 )
 
 
@@ -145,14 +150,17 @@ def specs_from_signature(func: Callable[..., Any], skip: Sequence[str] = ()) -> 
             kind = int
         type_text, desc = docs.get(p.name, ("", ""))
         if choices is None and type_text.startswith("{") and "}" in type_text:
-            inner = type_text[1:type_text.index("}")]
+            inner = type_text[1 : type_text.index("}")]
             choices = [_typed(c.strip().strip("'\""), kind) for c in inner.split(",")]
             if d is None:
                 choices = [None, *(c for c in choices if c is not None)]
             elif d not in choices:
                 choices = None
-        out.append(ParamSpec(name=p.name, default=d, kind=kind, unit=unit_of(p.name),
-                             choices=choices, doc=desc))
+        out.append(
+            ParamSpec(
+                name=p.name, default=d, kind=kind, unit=unit_of(p.name), choices=choices, doc=desc
+            )
+        )
     return out
 
 
@@ -203,8 +211,11 @@ class ParamForm(QWidget):
             w = QComboBox()
             for c in spec.choices:
                 w.addItem("auto" if c is None else str(c), c)
-            w.setCurrentIndex(max(0, list(spec.choices).index(spec.default))
-                              if spec.default in spec.choices else 0)
+            w.setCurrentIndex(
+                max(0, list(spec.choices).index(spec.default))
+                if spec.default in spec.choices
+                else 0
+            )
             w.currentIndexChanged.connect(self.changed)
             return w
         if spec.kind is bool:

@@ -14,16 +14,31 @@ from qtpy.QtWidgets import QSizePolicy, QToolTip, QWidget
 if TYPE_CHECKING:
     import pandas as pd
 
-PLATE_SHAPES: dict[int, tuple[int, int]] = {6: (2, 3), 12: (3, 4), 24: (4, 6), 48: (6, 8),
-                                            96: (8, 12), 384: (16, 24)}
+PLATE_SHAPES: dict[int, tuple[int, int]] = {
+    6: (2, 3),
+    12: (3, 4),
+    24: (4, 6),
+    48: (6, 8),
+    96: (8, 12),
+    384: (16, 24),
+}
 COLOR_BY = ("cell_line", "drug", "concentration", "role")
 
 # Tableau-10, readable on light and dark backgrounds.
-_CATEGORICAL = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948",
-                "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"]
+_CATEGORICAL = [
+    "#4e79a7",
+    "#f28e2b",
+    "#59a14f",
+    "#e15759",
+    "#76b7b2",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+]
 # viridis at 0, 1/7, ..., 1 (interpolated linearly in between).
-_VIRIDIS = ["#440154", "#46327e", "#365c8d", "#277f8e", "#1fa187", "#4ac16d", "#a0da39",
-            "#fde725"]
+_VIRIDIS = ["#440154", "#46327e", "#365c8d", "#277f8e", "#1fa187", "#4ac16d", "#a0da39", "#fde725"]
 _ERROR = QColor("#ff2d2d")
 _WELL_RE = re.compile(r"^\s*([A-Za-z]{1,2})\s*0*(\d{1,2})\s*$")
 
@@ -141,9 +156,7 @@ class PlateMap(QWidget):
         self._legend, self._scale = [], None
         t = self._table
         if t is not None and len(t) and "well" in t.columns:
-            wells = [
-                well_name(*p) if (p := well_position(w)) else str(w) for w in t["well"]
-            ]
+            wells = [well_name(*p) if (p := well_position(w)) else str(w) for w in t["well"]]
             for i, w in enumerate(wells):
                 row = t.iloc[i]
                 self._info[w] = "\n".join(
@@ -188,7 +201,8 @@ class PlateMap(QWidget):
                 self.well_colors[w] = zero.name()
             elif self._scale is not None:
                 lo, hi = self._scale
-                self.well_colors[w] = viridis(0.5 if hi == lo else (math.log10(c) - lo) / (hi - lo)).name()
+                t = 0.5 if hi == lo else (math.log10(c) - lo) / (hi - lo)
+                self.well_colors[w] = viridis(t).name()
         if np.any(np.isfinite(conc) & (conc <= 0)):
             self._legend = [("0 (vehicle)", zero)]
 
@@ -249,19 +263,29 @@ class PlateMap(QWidget):
         for c in range(ncol):
             if ncol > 12 and c % 2:  # 384 wells: label every other column to stay legible
                 continue
-            p.drawText(QRectF(grid.left() + c * cell, 0, cell, grid.top()),
-                       Qt.AlignmentFlag.AlignCenter, str(c + 1))
+            p.drawText(
+                QRectF(grid.left() + c * cell, 0, cell, grid.top()),
+                Qt.AlignmentFlag.AlignCenter,
+                str(c + 1),
+            )
         for r in range(nrow):
-            p.drawText(QRectF(0, grid.top() + r * cell, grid.left() - 2, cell),
-                       Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, chr(65 + r))
+            p.drawText(
+                QRectF(0, grid.top() + r * cell, grid.left() - 2, cell),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                chr(65 + r),
+            )
         pad = max(1.0, cell * 0.1)
         mark_font = QFont(font)
         mark_font.setPixelSize(max(6, int(cell * 0.45)))
         for r in range(nrow):
             for c in range(ncol):
                 w = well_name(r, c)
-                rect = QRectF(grid.left() + c * cell + pad, grid.top() + r * cell + pad,
-                              cell - 2 * pad, cell - 2 * pad)
+                rect = QRectF(
+                    grid.left() + c * cell + pad,
+                    grid.top() + r * cell + pad,
+                    cell - 2 * pad,
+                    cell - 2 * pad,
+                )
                 color = self.well_colors.get(w)
                 p.setPen(empty_pen)
                 p.setBrush(QBrush(QColor(color)) if color else Qt.BrushStyle.NoBrush)
@@ -310,18 +334,22 @@ class PlateMap(QWidget):
                 p.setBrush(QBrush(grad))
                 p.drawRect(QRectF(x, y + 2, 60, fm.height() - 4))
                 p.setPen(text)
-                p.drawText(QRectF(x + 64, y, self.width() - x - 68, fm.height()),
-                           Qt.AlignmentFlag.AlignVCenter,
-                           f"{_fmt_molar(10**lo)} – {_fmt_molar(10**hi)}, log scale")
+                p.drawText(
+                    QRectF(x + 64, y, self.width() - x - 68, fm.height()),
+                    Qt.AlignmentFlag.AlignVCenter,
+                    f"{_fmt_molar(10**lo)} – {_fmt_molar(10**hi)}, log scale",
+                )
                 continue
             p.setPen(Qt.PenStyle.NoPen)
             p.setBrush(QBrush(color))
             d = fm.height() - 4
             p.drawEllipse(QRectF(x, y + 2, d, d))
             p.setPen(text)
-            p.drawText(QRectF(x + d + 4, y, 150 - d - 8, fm.height()),
-                       Qt.AlignmentFlag.AlignVCenter,
-                       fm.elidedText(label, Qt.TextElideMode.ElideRight, 150 - d - 8))
+            p.drawText(
+                QRectF(x + d + 4, y, 150 - d - 8, fm.height()),
+                Qt.AlignmentFlag.AlignVCenter,
+                fm.elidedText(label, Qt.TextElideMode.ElideRight, 150 - d - 8),
+            )
 
     # -- interaction ----------------------------------------------------------------------------
     def tooltip_text(self, well: str) -> str:

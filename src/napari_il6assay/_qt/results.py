@@ -202,8 +202,7 @@ def mark_excluded(wells: pd.DataFrame, keys: set[str]) -> pd.DataFrame:
     if "qc_flag" in w.columns:
         flags = w["qc_flag"].astype(object).where(w["qc_flag"].notna(), "")
         w["qc_flag"] = [
-            ";".join(f for f in str(v).split(";") if f and f not in _DERIVED_FLAGS)
-            for v in flags
+            ";".join(f for f in str(v).split(";") if f and f not in _DERIVED_FLAGS) for v in flags
         ]
     return w
 

@@ -305,9 +305,10 @@ class SegmentWidget(QWidget):
         if extra <= 0:
             return data
         point = self.viewer.dims.point
-        world_to_data = layer.world_to_data(point[-layer.ndim:])
+        world_to_data = layer.world_to_data(point[-layer.ndim :])
         index = tuple(
-            int(min(max(round(v), 0), data.shape[i] - 1)) for i, v in enumerate(world_to_data[:extra])
+            int(min(max(round(v), 0), data.shape[i] - 1))
+            for i, v in enumerate(world_to_data[:extra])
         )
         return data[index]
 
@@ -420,19 +421,28 @@ class SegmentWidget(QWidget):
         else:
             units = {"units": job.units} if job.units else {}
             layer = self.viewer.add_labels(
-                labels, name=name, scale=job.scale, translate=job.translate,
-                features=features, opacity=0.45, **units,
+                labels,
+                name=name,
+                scale=job.scale,
+                translate=job.translate,
+                features=features,
+                opacity=0.45,
+                **units,
             )
         if outline in self.viewer.layers:
             self.viewer.layers[outline].data = labels
         else:
             edge = self.viewer.add_labels(
-                labels, name=outline, scale=job.scale, translate=job.translate,
-                opacity=1.0, blending="translucent_no_depth", **units,
+                labels,
+                name=outline,
+                scale=job.scale,
+                translate=job.translate,
+                opacity=1.0,
+                blending="translucent_no_depth",
+                **units,
             )
             edge.contour = 2
-        layer.metadata["il6assay"] = {"measures": dict(result.measures),
-                                      "qc_flag": result.qc_flag}
+        layer.metadata["il6assay"] = {"measures": dict(result.measures), "qc_flag": result.qc_flag}
         self.table.set_frame(features.drop(columns=["index"]))
         self.viewer.layers.selection.active = layer
         return layer

@@ -146,8 +146,7 @@ class DataFrameModel(QAbstractTableModel):
         else:
             new = text if text != "" else pd.NA
             if not (
-                pd.api.types.is_string_dtype(self._df[col].dtype)
-                or self._df[col].dtype == object
+                pd.api.types.is_string_dtype(self._df[col].dtype) or self._df[col].dtype == object
             ):
                 self._df[col] = self._df[col].astype(object)
         self._df.iat[index.row(), index.column()] = new
