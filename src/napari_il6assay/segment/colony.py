@@ -92,7 +92,7 @@ def _rough_well(q: np.ndarray, wall_level: float = 0.6) -> tuple[float, float, f
     if outside.mean() < 0.02:
         h, w = s.shape
         return (q.shape[0] - 1) / 2, (q.shape[1] - 1) / 2, 0.45 * min(q.shape)
-    inner = ndi.binary_fill_holes(~outside)
+    inner = U.fill_holes(~outside)
     obj = U.select_central(inner, 0.02 * s.size)
     if not obj.any():
         return None
@@ -166,7 +166,7 @@ def find_plate_wells(q: np.ndarray, plate_format: int) -> list[tuple[str, float,
     ob = float(np.median(b))
     # clear well bottoms are brighter than the plate top; colonies are holes in them
     bright = ndi.binary_closing(qs > 1.12 * ob, structure=U.disk(2))
-    inner = ndi.binary_opening(ndi.binary_fill_holes(bright), structure=U.disk(1))
+    inner = ndi.binary_opening(U.fill_holes(bright), structure=U.disk(1))
     lab, n = ndi.label(inner)
     if n == 0:
         raise SegmentationError("colony: no well found in the plate image")
@@ -380,7 +380,7 @@ def segment(
     channel_names: list[str] | None = None,
     plate_format: int | None = None,
     well: str = "auto",
-    working_size: int = 1024,
+    working_size: int = 512,
     full_stain_od: float | None = None,
     k_noise: float = 4.0,
     edge_fraction: float = 0.275,

@@ -46,7 +46,7 @@ def polynomial_background(
     n_iter: int = 6,
     k: float = 2.5,
     valid: np.ndarray | None = None,
-    max_samples: int = 40000,
+    max_samples: int = 8000,
 ) -> tuple[np.ndarray, float, np.ndarray]:
     """Robust polynomial surface fitted to the background of a 2D image.
 

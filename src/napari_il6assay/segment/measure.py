@@ -58,6 +58,73 @@ def _empty(columns: list[str]) -> pd.DataFrame:
     return df
 
 
+def _solidity(lab: np.ndarray, labels: np.ndarray, area: np.ndarray) -> np.ndarray:
+    """Area / convex-hull area, the hull taken over the corners of the outline pixels.
+
+    Same definition as scikit-image's ``solidity`` but without rasterising the hull,
+    which dominates the cost for large objects.
+    """
+    from scipy import ndimage as ndi
+    from scipy.spatial import ConvexHull, QhullError
+
+    out = np.ones(len(labels), dtype=np.float64)
+    slices = ndi.find_objects(lab)
+    corners = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
+    for i, (lb, a) in enumerate(zip(labels, area, strict=True)):
+        sl = slices[int(lb) - 1] if int(lb) - 1 < len(slices) else None
+        if sl is None or a < 3:
+            continue
+        m = lab[sl] == lb
+        edge = m & ~ndi.binary_erosion(m)
+        yy, xx = np.nonzero(edge)
+        pts = (np.stack([yy, xx], axis=1)[:, None, :] + corners[None]).reshape(-1, 2)
+        try:
+            hull = ConvexHull(pts)
+        except (QhullError, ValueError):
+            continue
+        out[i] = min(1.0, a / hull.volume) if hull.volume > 0 else 1.0
+    return out
+
+
+def _nonzero_box(lab: np.ndarray) -> tuple[slice, slice]:
+    rows = np.flatnonzero(lab.any(axis=1))
+    cols = np.flatnonzero(lab.any(axis=0))
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
+def _moments_table(lab: np.ndarray) -> dict:
+    """Area and ellipse axes of every label from pixel moments (scikit-image's
+    ``axis_major_length``/``axis_minor_length`` definition), vectorised over labels."""
+    flat = lab.ravel()
+    n = int(flat.max())
+    h, w = lab.shape
+    yy = np.broadcast_to(np.arange(h, dtype=np.float64)[:, None], (h, w)).ravel()
+    xx = np.broadcast_to(np.arange(w, dtype=np.float64)[None, :], (h, w)).ravel()
+    a = np.bincount(flat, minlength=n + 1).astype(np.float64)
+    present = np.flatnonzero(a[1:] > 0) + 1
+    sy = np.bincount(flat, weights=yy, minlength=n + 1)
+    sx = np.bincount(flat, weights=xx, minlength=n + 1)
+    syy = np.bincount(flat, weights=yy * yy, minlength=n + 1)
+    sxx = np.bincount(flat, weights=xx * xx, minlength=n + 1)
+    sxy = np.bincount(flat, weights=xx * yy, minlength=n + 1)
+    A = a[present]
+    my, mx = sy[present] / A, sx[present] / A
+    cyy = syy[present] / A - my * my
+    cxx = sxx[present] / A - mx * mx
+    cxy = sxy[present] / A - mx * my
+    tr = cyy + cxx
+    det = np.sqrt(np.maximum(((cyy - cxx) / 2) ** 2 + cxy * cxy, 0))
+    l1 = np.maximum(tr / 2 + det, 0)
+    l2 = np.maximum(tr / 2 - det, 0)
+    return {
+        "n": n,
+        "label": present.astype(np.int64),
+        "area": A,
+        "axis_major_length": 4 * np.sqrt(l1),
+        "axis_minor_length": 4 * np.sqrt(l2),
+    }
+
+
 def measure_objects(
     labels: np.ndarray,
     intensity: np.ndarray | None = None,
@@ -95,8 +162,6 @@ def measure_objects(
     >>> measure_objects(lab, pixel_size_um=2.0)["area_um2"].tolist()
     [1600.0]
     """
-    from skimage.measure import regionprops_table
-
     lab = np.asarray(labels)
     n_ch = 0 if channels is None else channels.shape[-1]
     names = _channel_names(n_ch, channel_names)
@@ -106,17 +171,26 @@ def measure_objects(
     if lab.max() == 0:
         return _empty(columns)
     s = 1.0 if pixel_size_um is None else float(pixel_size_um)
-    props = ["label", "area", "perimeter", "axis_major_length", "axis_minor_length", "solidity"]
-    img = None
-    if intensity is not None or channels is not None:
-        stack = []
-        if intensity is not None:
-            stack.append(np.asarray(intensity, dtype=np.float32))
-        if channels is not None:
-            stack.extend(np.asarray(channels[..., i], dtype=np.float32) for i in range(n_ch))
-        img = np.stack(stack, axis=-1)
-        props.append("intensity_mean")
-    t = regionprops_table(lab, intensity_image=img, properties=props)
+    box = _nonzero_box(lab)
+    labc = lab[box]
+    t = _moments_table(labc)
+    # perimeter needs each object's outline: regionprops does it per bounding box
+    from scipy import ndimage as ndi
+    from skimage.measure import perimeter as _perimeter
+
+    slices = ndi.find_objects(labc)
+    t["perimeter"] = np.array(
+        [_perimeter(labc[slices[lb - 1]] == lb) for lb in t["label"]], dtype=np.float64
+    )
+    stack = []
+    if intensity is not None:
+        stack.append(np.asarray(intensity)[box])
+    if channels is not None:
+        stack.extend(np.asarray(channels[..., i])[box] for i in range(n_ch))
+    flat = labc.ravel()
+    for j, im in enumerate(stack):
+        sums = np.bincount(flat, weights=im.ravel().astype(np.float64), minlength=t["n"] + 1)
+        t[f"intensity_mean-{j}"] = sums[t["label"]] / t["area"]
     area = np.asarray(t["area"], dtype=np.float64)
     perim = np.asarray(t["perimeter"], dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -130,7 +204,7 @@ def measure_objects(
         "mean_intensity": np.full(area.shape, np.nan),
         "integrated_intensity": np.full(area.shape, np.nan),
         "circularity": circ,
-        "solidity": np.asarray(t["solidity"], dtype=np.float64),
+        "solidity": _solidity(labc, np.asarray(t["label"]), area),
         "perimeter_um": perim * s,
         "major_axis_um": np.asarray(t["axis_major_length"], dtype=np.float64) * s,
         "minor_axis_um": np.asarray(t["axis_minor_length"], dtype=np.float64) * s,
@@ -148,6 +222,13 @@ def measure_objects(
         out["mean_intensity"] = out[f"mean_intensity_{names[0]}"]
         out["integrated_intensity"] = out[f"integrated_intensity_{names[0]}"]
     return pd.DataFrame(out, columns=columns)
+
+
+def U_crop(mask: np.ndarray) -> tuple[slice, ...]:
+    """Bounding box of a mask (all axes)."""
+    from napari_il6assay.segment._util import crop_box
+
+    return crop_box(mask, 0)
 
 
 def surface_area(mask: np.ndarray, spacing: Sequence[float]) -> float:
@@ -211,7 +292,7 @@ def measure_objects_3d(
     if n == 0:
         return _empty(columns)
     rows = []
-    slices = ndi.find_objects(lab)
+    slices = [U_crop(lab > 0)] if n == 1 else ndi.find_objects(lab)
     for i, sl in enumerate(slices, start=1):
         if sl is None:
             continue
@@ -227,11 +308,12 @@ def measure_objects_3d(
         zarea = m.sum(axis=(1, 2))
         zmax = int(np.argmax(zarea))
         sec = m[zmax]
-        from skimage.measure import regionprops
+        from skimage.measure import perimeter as _perimeter
 
-        rp = regionprops(sec.astype(np.uint8))[0]
-        per = rp.perimeter
-        circ = min(1.0, 4 * math.pi * rp.area / per**2) if per > 0 else np.nan
+        sec_area = float(sec.sum())
+        per = float(_perimeter(sec))
+        circ = min(1.0, 4 * math.pi * sec_area / per**2) if per > 0 else np.nan
+        sol = float(_solidity(sec.astype(np.int32), np.array([1]), np.array([sec_area]))[0])
         row = {
             "label": i,
             "area_px": nvox,
@@ -240,7 +322,7 @@ def measure_objects_3d(
             "mean_intensity": np.nan,
             "integrated_intensity": np.nan,
             "circularity": circ,
-            "solidity": float(rp.solidity),
+            "solidity": sol,
             "volume_um3": vol,
             "surface_um2": surf,
             "sphericity": min(1.0, sph) if np.isfinite(sph) else np.nan,

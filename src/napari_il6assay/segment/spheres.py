@@ -33,10 +33,10 @@ def _find_well(g: np.ndarray) -> np.ndarray | None:
     if dark_border < 0.3 or bright.mean() > 0.97:
         return None
     bright = ndi.binary_opening(bright, structure=U.disk(2))
-    well = U.select_central(ndi.binary_fill_holes(bright), 0.1 * g.size)
+    well = U.select_central(U.fill_holes(bright), 0.1 * g.size)
     if not well.any():
         return None
-    well = ndi.binary_fill_holes(well)
+    well = U.fill_holes(well)
     # a circle fitted to the visible edge (the image may cut the well): its centre
     # is the centre of the wall's shading
     from napari_il6assay.segment.colony import _fit_circle
@@ -210,7 +210,7 @@ def segment(
         drop = on_border > max_border_fraction
         drop[0] = True
         mask = ~drop[lab] & mask
-    mask = ndi.binary_fill_holes(mask)
+    mask = U.fill_holes(mask)
     labels_w = _split_touching(mask, 0.5 * min_d_work, split_solidity)
     # drop specks far below the counting size (debris, single cells stay if large)
     areas = np.bincount(labels_w.ravel())

@@ -224,7 +224,7 @@ def detect(
     def clean(m: np.ndarray) -> np.ndarray:
         if fp is not None:
             m = ndi.binary_opening(m, structure=fp)
-        return ndi.binary_fill_holes(m)
+        return U.fill_holes(m)
 
     # hysteresis: the object is every pixel above the noise floor connected to a
     # confident core, so a dim rim or an unevenly lit side is not lost
@@ -260,7 +260,9 @@ def detect(
     t = t_map
     full = U.mask_to_full(obj, s - t, f, plane.shape)
     if f > 1:
-        full = ndi.binary_fill_holes(full) if full.any() else full
+        if full.any():
+            box = U.crop_box(full, 1)
+            full[box] = U.fill_holes(full[box])
     return full, info
 
 
