@@ -109,9 +109,12 @@ def test_parts_resume_checks_the_inputs(tmp_path: Path) -> None:
     item = {"id": "A01_s1", "plate": "", "well": "A01", "site": 1, "paths": [str(src)],
             "image": "A01.tif"}
     assert not parts.is_done(out, item)
-    rec = parts.write_part(out, item, _ok_result("A01_s1", src))
+    settings = parts.settings_key("spheroid", 2.0, None, {})
+    rec = parts.write_part(out, item, _ok_result("A01_s1", src), settings=settings)
     assert rec["status"] == "ok"
-    assert parts.is_done(out, item)
+    assert parts.is_done(out, item, settings=settings)
+    # other settings (here the pixel size) -> measure again
+    assert not parts.is_done(out, item, settings=parts.settings_key("spheroid", 3.0, None, {}))
     assert not parts.is_done(out, item, save_labels=True)  # labels were not saved
     # same bytes, new time (a copy): still done, by sha256
     st = src.stat()
@@ -159,6 +162,15 @@ def test_aggregate_sites_mean_sum_and_area_weighting() -> None:
     # without areas: plain mean
     w2 = aggregate_sites(images.drop(columns=["live_area_um2", "dead_area_um2"]))
     assert w2.set_index("well").loc["A01", "readout"] == pytest.approx(0.5)
+
+
+def test_unmeasured_layout_wells_are_listed() -> None:
+    from napari_il6assay.batch.tables import unmeasured_wells
+
+    measured = pd.DataFrame({"plate": ["P1", "P2"], "well": ["A01", "A01"]})
+    lay = pd.DataFrame({"plate": [None, None, None], "well": ["A01", "B01", "C01"],
+                        "role": ["sample", "sample", "exclude"]})
+    assert unmeasured_wells(measured, lay) == ["P1/B01", "P2/B01"]
 
 
 def test_join_layout_by_well_or_by_plate() -> None:

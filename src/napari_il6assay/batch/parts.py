@@ -91,7 +91,33 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def write_part(out: Path, item: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+def settings_key(
+    mode: str, pixel_size_um: Any, voxel_size_um: Any, params: dict[str, Any]
+) -> dict[str, Any]:
+    """The settings a part depends on, in a JSON-stable form (compared on resume)."""
+    from napari_il6assay import __version__
+
+    return json.loads(
+        json.dumps(
+            {
+                "mode": mode,
+                "pixel_size_um": pixel_size_um,
+                "voxel_size_um": list(voxel_size_um) if voxel_size_um else None,
+                "params": params or {},
+                "version": __version__,
+            },
+            sort_keys=True,
+            default=_json_default,
+        )
+    )
+
+
+def write_part(
+    out: Path,
+    item: dict[str, Any],
+    result: dict[str, Any],
+    settings: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Store one worker result under ``out``; return the record kept in ``<id>.json``.
 
     Parameters
@@ -102,6 +128,8 @@ def write_part(out: Path, item: dict[str, Any], result: dict[str, Any]) -> dict[
         The work item (`WorkItem.to_dict()`).
     result : dict
         What `process_item` returned.
+    settings : dict, optional
+        `settings_key` of the run (stored; `is_done` compares it).
 
     Returns
     -------
@@ -120,6 +148,8 @@ def write_part(out: Path, item: dict[str, Any], result: dict[str, Any]) -> dict[
         "inputs": result.get("inputs", {}),
         "status": result["status"],
         "seconds": result.get("seconds"),
+        "settings": settings,
+        "plate_format": item.get("plate_format"),
     }
     if result["status"] != "ok":
         record.update(
@@ -185,14 +215,25 @@ def load_record(out: Path, pid: str) -> dict[str, Any] | None:
         return None
 
 
-def is_done(out: Path, item: dict[str, Any], *, save_labels: bool = False) -> bool:
-    """Whether a previous run finished this item with the same input files.
+def is_done(
+    out: Path,
+    item: dict[str, Any],
+    *,
+    save_labels: bool = False,
+    settings: dict[str, Any] | None = None,
+) -> bool:
+    """Whether a previous run finished this item with the same input files and settings.
 
     The inputs match when size and modification time are unchanged, or, if the time
-    changed (a copy), when the sha256 is unchanged.
+    changed (a copy), when the sha256 is unchanged. With ``settings``, the part must have
+    been made with equal settings (mode, calibration, parameters, package version).
     """
     rec = load_record(out, item["id"])
     if rec is None or rec.get("status") != "ok":
+        return False
+    if settings is not None and rec.get("settings") != settings:
+        return False
+    if rec.get("plate_format") != item.get("plate_format"):
         return False
     if sorted(rec.get("paths", [])) != sorted(item["paths"]):
         return False

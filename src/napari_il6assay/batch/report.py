@@ -359,6 +359,14 @@ def build_report(
     if isinstance(errors, pd.DataFrame) and not errors.empty:
         parts.append(f"<h2>Failed inputs ({len(errors)})</h2>")
         parts.append(_table(errors, ["path", "stage", "error"]))
+    for key, text in (
+        ("layout_wells_without_result", "Layout wells without a measured image"),
+        ("unlisted_wells", "Images of wells the layout does not list (not used)"),
+    ):
+        wl = run_info.get(key) or []
+        if wl:
+            shown = ", ".join(_e(w) for w in wl[:48]) + (" …" if len(wl) > 48 else "")
+            parts.append(f"<p class='muted'>{text} ({len(wl)}): {shown}</p>")
     parts.append("<h2>Wells</h2>")
     plate_format = (run_info.get("parameters") or {}).get("plate_format") or 96
     parts.append(_montage(out, wells, images, int(plate_format)))

@@ -298,10 +298,13 @@ def run_batch(
     prepare_out(out, folder, layout_path, resume=resume, overwrite=overwrite)
 
     items = [it.to_dict() for it in plan.items]
+    # what an image's result depends on besides its files: resume reuses only parts made
+    # with the same settings
+    settings = _parts.settings_key(mode, pixel_size_um, voxel_size_um, seg_params)
     total = len(items)
     todo, skipped = [], []
     for it in items:
-        if resume and _parts.is_done(out, it, save_labels=save_labels):
+        if resume and _parts.is_done(out, it, save_labels=save_labels, settings=settings):
             skipped.append(it)
         else:
             todo.append(it)
@@ -359,7 +362,7 @@ def run_batch(
                         "error": f"{type(exc).__name__}: {exc}",
                     }
                 del fut  # lets the worker drop the result
-                rec = _parts.write_part(out, it, res)
+                rec = _parts.write_part(out, it, res, settings=settings)
                 if rec["status"] != "ok":
                     errors.append(_error_row(rec))
                 done += 1
@@ -433,6 +436,7 @@ def run_batch(
         n_skipped=len(skipped),
     )
     run_info["unlisted_wells"] = tables.pop("unlisted_wells", [])
+    run_info["layout_wells_without_result"] = tables.pop("unmeasured_wells", [])
     tables["errors"] = result.errors
     t1 = time.perf_counter()
     plots = _exports.write_all(out, tables, result.errors, formats=formats)

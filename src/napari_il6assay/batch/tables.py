@@ -226,6 +226,28 @@ def join_layout(measured: pd.DataFrame, layout: pd.DataFrame) -> tuple[pd.DataFr
     return wells, unlisted
 
 
+def unmeasured_wells(measured: pd.DataFrame, layout: pd.DataFrame) -> list[str]:
+    """``plate/well`` of layout wells (not ``exclude``) that no measured image covers.
+
+    A layout without plate ids is checked against every plate of the folder.
+    """
+    lay = layout
+    if "role" in lay.columns:
+        lay = lay[lay["role"].astype(str) != "exclude"]
+    have = {(str(p), str(w)) for p, w in zip(measured["plate"], measured["well"], strict=True)}
+    img_plates = sorted({str(p) for p in measured["plate"]}) or [""]
+    missing = []
+    for p, w in zip(
+        lay["plate"] if "plate" in lay.columns else [None] * len(lay), lay["well"], strict=True
+    ):
+        plates = [str(p)] if not _blank(p) and str(p) in img_plates else img_plates
+        if _blank(p) or str(p) in img_plates:
+            missing += [f"{q}/{w}" for q in plates if (q, str(w)) not in have]
+        else:
+            missing.append(f"{p}/{w}")
+    return sorted(set(missing))
+
+
 def order_wells(wells: pd.DataFrame) -> pd.DataFrame:
     """INTERFACE columns first, then layout extras, then the mode's measures."""
     first = [c for c in WELL_COLUMNS if c in wells.columns]
@@ -300,6 +322,7 @@ def build_tables(
         if combo is not None:
             tables.update(combo)
     tables["unlisted_wells"] = unlisted
+    tables["unmeasured_wells"] = unmeasured_wells(measured, table)
     tables["stage_errors"] = problems
     return tables
 
