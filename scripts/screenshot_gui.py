@@ -74,9 +74,7 @@ def main() -> None:
 
     viewer = napari.Viewer(show=True)
     viewer.theme = args.theme
-    win = viewer.window._qt_window
-    win.showNormal()
-    win.resize(args.width, args.height)
+    viewer.window.resize(args.width, args.height)
     panel = DoseResponseWidget(viewer)
     panel_dock = viewer.window.add_dock_widget(panel, name="Dose–response", area="right")
     panel.load_results(results)
@@ -103,7 +101,7 @@ def main() -> None:
     def settle() -> None:
         for _ in range(30):
             QApplication.processEvents()
-        win.resize(args.width, args.height)
+        viewer.window.resize(args.width, args.height)
         for _ in range(30):
             QApplication.processEvents()
 
@@ -118,9 +116,8 @@ def main() -> None:
         if i == len(shots) - 1:
             panel.tabs.setCurrentWidget(panel.combo)
         settle()
-        img = win.grab()
-        img.save(str(path))
-        print(f"wrote {path} ({img.width()}x{img.height()}) from results in {results}")
+        img = viewer.screenshot(str(path), canvas_only=False)
+        print(f"wrote {path} ({img.shape[1]}x{img.shape[0]}) from results in {results}")
     # Segment & measure on one sample image opened through the plugin's reader.
     first = sorted((REPO / "sample_data").glob("A0*.png"))
     if first:
@@ -146,9 +143,8 @@ def main() -> None:
         seg_dock.raise_()
         settle()
         path = out.with_name(out.stem + "_segment" + out.suffix)
-        img = win.grab()
-        img.save(str(path))
-        print(f"wrote {path} ({img.width()}x{img.height()})")
+        img = viewer.screenshot(str(path), canvas_only=False)
+        print(f"wrote {path} ({img.shape[1]}x{img.shape[0]})")
     viewer.close()
 
 
