@@ -50,6 +50,17 @@ def _polarity(z: np.ndarray, t0: float = 4.0) -> int:
     return -1 if dark >= bright else 1
 
 
+def _auto_threshold(s: np.ndarray, noise_floor: float, where: np.ndarray | None = None) -> float:
+    """Edge level kept between the noise floor and Otsu, from the pixels in ``where``."""
+    if where is not None:
+        # the statistics of the allowed pixels only (others set to the background)
+        s = np.where(where, s, 0.0).astype(np.float32)
+    t_edge = edge_threshold(s, noise_floor)
+    fg = s[s > noise_floor]
+    t_otsu = U.otsu(s) if fg.size > 10 else noise_floor
+    return float(np.clip(t_edge, noise_floor, max(noise_floor, t_otsu)))
+
+
 def edge_threshold(s: np.ndarray, tmin: float, nbins: int = 64) -> float:
     """Level of ``s`` where the mean gradient magnitude is largest (the edge level).
 
@@ -207,10 +218,26 @@ def detect(
     s, f, info = flattened_score(plane, polarity=polarity, working_size=working_size)
     h, w = s.shape
     if threshold is None:
-        t_edge = edge_threshold(s, noise_floor)
-        fg = s[s > noise_floor]
-        t_otsu = U.otsu(s) if fg.size > 10 else noise_floor
-        t = float(np.clip(t_edge, noise_floor, max(noise_floor, t_otsu)))
+        t = _auto_threshold(s, noise_floor)
+        # a dark well-edge shadow or vignetted corner along the border can set the
+        # level on its own: leave such regions out and choose again
+        for _ in range(2):
+            lab, n = ndi.label(s > t)
+            if n == 0:
+                break
+            st = U.component_stats(lab, n)
+            perim = np.pi * np.sqrt(4 * st["area"] / np.pi) + 1
+            bad = (st["border"] / perim) > 0.15
+            bad[0] = False
+            if not bad.any():
+                break
+            excl = ndi.binary_dilation(bad[lab], iterations=3)
+            if excl.mean() > 0.8:
+                break
+            t_new = _auto_threshold(s, noise_floor, ~excl)
+            if abs(t_new - t) < 0.05 * t:
+                break
+            t = t_new
     else:
         t = float(threshold)
     info["threshold_sigma"] = t
