@@ -125,7 +125,8 @@ def test_reference_run_writes_every_output(plate: dict, reference: dict) -> None
     assert files["A01.tif"] == hashlib.sha256(a01.read_bytes()).hexdigest()
     assert len(files) == len(WELLS)
     assert info["layout"]["sha256"] == hashlib.sha256(plate["layout"].read_bytes()).hexdigest()
-    assert info["calibration"]["pixel_size_um"] == pytest.approx(plate["truth"].pixel_size_um)  # TIFF tags
+    # calibration from the TIFF tags
+    assert info["calibration"]["pixel_size_um"] == pytest.approx(plate["truth"].pixel_size_um)
     assert info["packages"]["numpy"] and info["started"] <= info["finished"]
     assert info["parameters"]["workers"] == 2
 

@@ -54,7 +54,8 @@ def atomic_write(path: Path, write: Callable[[Any], None], binary: bool = True) 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as fh:
+        kw: dict[str, Any] = {} if binary else {"encoding": "utf-8"}
+        with os.fdopen(fd, "wb" if binary else "w", **kw) as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
@@ -164,7 +165,9 @@ def write_part(
     objects = result.get("objects")
     if objects is not None:
         objects = objects.copy()
-        atomic_write(parts / f"{pid}.objects.parquet", lambda fh: objects.to_parquet(fh, index=False))
+        atomic_write(
+            parts / f"{pid}.objects.parquet", lambda fh: objects.to_parquet(fh, index=False)
+        )
     atomic_bytes(parts / f"{pid}.thumb.png", result["thumb_png"])
     for well, png in (result.get("well_thumbs") or {}).items():
         atomic_bytes(parts / f"{pid}.{well}.thumb.png", png)

@@ -168,7 +168,10 @@ def plan_from_table(files: Any, folder: str | Path, mode: str) -> Plan:
                 well=well,
                 site=site,
                 paths=paths,
-                image="+".join(names) if len(names) <= 2 else f"{names[0]} (+{len(names) - 1} files)",
+                image=(
+                    "+".join(names) if len(names) <= 2
+                    else f"{names[0]} (+{len(names) - 1} files)"
+                ),
                 n_channels=len(order),
                 n_planes=n_planes.pop(),
             )

@@ -247,7 +247,11 @@ def _well_cell(
         return f"<td class='empty'><div class='well'>{img}{text}</div></td>"
     role = str(row.get("role", "sample") or "sample")
     via = row.get("viability")
-    vtext = f"viability {_sig(via, 2)}" if not _blank(via) else f"readout {_sig(row.get('readout'))}"
+    vtext = (
+        f"viability {_sig(via, 2)}"
+        if not _blank(via)
+        else f"readout {_sig(row.get('readout'))}"
+    )
     flag = row.get("qc_flag")
     lines = [
         f"<div class='id'>{_e(well)}{' (' + str(n_sites) + ' sites)' if n_sites > 1 else ''}</div>",

@@ -323,9 +323,9 @@ def run_batch(
     errors: list[dict[str, str]] = []
     cancelled = False
     if todo:
-        from distributed import as_completed
-
         import uuid
+
+        from distributed import as_completed
 
         token = uuid.uuid4().hex[:12]  # keys stay unique on a scheduler shared by many runs
         client, cluster = _start_client(workers, scheduler, quiet)

@@ -221,7 +221,8 @@ def join_layout(measured: pd.DataFrame, layout: pd.DataFrame) -> tuple[pd.DataFr
         keys = ["well"]
         merged = measured.merge(lay, on="well", how="left", indicator=True)
     listed = merged["_merge"] == "both"
-    unlisted = [f"{p}/{w}" for p, w in zip(merged.loc[~listed, "plate"], merged.loc[~listed, "well"], strict=True)]
+    rest = merged.loc[~listed]
+    unlisted = [f"{p}/{w}" for p, w in zip(rest["plate"], rest["well"], strict=True)]
     wells = merged.loc[listed].drop(columns="_merge").reset_index(drop=True)
     return wells, unlisted
 

@@ -1,0 +1,184 @@
+"""Batch scaling: speed-up with 2 workers vs 1, and peak memory for 384 vs 96 images.
+
+Prints, in one run:
+
+1. ``il6assay batch`` on 96 colony well photos (RGB, ``--size`` pixels, default 1024) with
+   ``--workers 1`` and ``--workers 2``: wall time end to end and of the image phase
+   (``run.json`` ``timing.images_s``), and the speed-ups (target >= 1.7x on 2 cores).
+2. The same command on 96 and on 384 images (four plates of 96, ``--rss-size`` pixels,
+   default 512) with 2 workers: the peak resident memory of the whole process tree (the
+   command, the dask scheduler it hosts, the nannies and workers), sampled every 0.1 s with
+   psutil, and the largest single process (``getrusage(RUSAGE_CHILDREN).ru_maxrss`` of a
+   wrapper that waits for the tree); ratio 384/96 (target <= 1.2x).
+
+Every run is a fresh subprocess, so imports, cluster start-up and the tables/exports/report
+stages are all included. The images are 12 distinct synthetic wells (a dose series of
+stained area) copied under every well name of the plate, so generating them stays cheap
+while each image still costs a full read + segmentation.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_batch.py [--size 1024] [--rss-size 512] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROWS = "ABCDEFGH"
+CONC_NM = [0, 0.1, 0.3, 1, 3, 10, 30, 100, 300, 1000, 3000, 10000]
+
+
+def make_plate_images(folder: Path, size: int, seed: int = 0) -> None:
+    """12 distinct colony wells (one per column), copied down the 8 rows of a 96-well plate."""
+    from PIL import Image
+
+    from napari_il6assay.synthetic import make_colony_well
+
+    folder.mkdir(parents=True, exist_ok=True)
+    px = 9000.0 / size  # a ~9 mm field whatever the pixel count
+    for col, c in enumerate(CONC_NM, start=1):
+        frac = 0.45 / (1 + (c / 30.0)) if c else 0.45
+        s = make_colony_well(seed + col, area_fraction=max(frac, 0.005), size=size,
+                             pixel_size_um=px, colony_radius_um=90.0)
+        first = folder / f"A{col:02d}.png"
+        Image.fromarray(s.image).save(first)
+        for r in ROWS[1:]:
+            shutil.copyfile(first, folder / f"{r}{col:02d}.png")
+
+
+def write_layout(path: Path) -> None:
+    """Rows A-D parental, E-H resistant; column 1 vehicle, 2-12 eribulin doses."""
+    lines = ["well,cell_line,drug,concentration,unit,role,replicate,parental"]
+    for ri, r in enumerate(ROWS):
+        line, parental = ("MDA-MB-231", "") if ri < 4 else ("MDA-MB-231E", "MDA-MB-231")
+        for col, c in enumerate(CONC_NM, start=1):
+            role = "vehicle" if c == 0 else "sample"
+            lines.append(f"{r}{col:02d},{line},eribulin,{c},nM,{role},{ri % 4 + 1},{parental}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+_WRAPPER = (
+    "import json, resource, subprocess, sys\n"
+    "rc = subprocess.run(sys.argv[1:]).returncode\n"
+    "print(json.dumps({'rc': rc, 'maxrss_kb': "
+    "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))\n"
+)
+
+
+def run_batch_cli(folder: Path, layout: Path, out: Path, workers: int, px: float) -> dict:
+    """One ``il6assay batch`` in a fresh process tree; wall time and memory."""
+    import psutil
+
+    cmd = [sys.executable, "-m", "napari_il6assay", "batch", str(folder), "--layout",
+           str(layout), "--mode", "colony", "--out", str(out), "--workers", str(workers),
+           "--pixel-size", f"{px:.6g}", "--quiet"]
+    t0 = time.perf_counter()
+    proc = psutil.Popen([sys.executable, "-c", _WRAPPER, *cmd], stdout=subprocess.PIPE,
+                        text=True)
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            total = 0
+            try:
+                procs = [proc, *proc.children(recursive=True)]
+            except psutil.Error:
+                break
+            for p in procs:
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            peak = max(peak, total)
+            stop.wait(0.1)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    stdout, _ = proc.communicate()
+    wall = time.perf_counter() - t0
+    stop.set()
+    th.join()
+    res = json.loads(stdout.strip().splitlines()[-1])
+    info = json.loads((out / "run.json").read_text())
+    return {
+        "rc": res["rc"],
+        "wall_s": wall,
+        "images_s": info["timing"]["images_s"],
+        "after_images_s": info["timing"]["total_s"] - info["timing"]["images_s"],
+        "tree_peak_mb": peak / 2**20,
+        "max_process_mb": res["maxrss_kb"] / 1024,
+        "n_images": info["n_images"],
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size", type=int, default=1024, help="image size of the speed test")
+    ap.add_argument("--rss-size", type=int, default=512, help="image size of the memory test")
+    ap.add_argument("--keep", type=Path, default=None, help="keep the data and outputs here")
+    args = ap.parse_args()
+    import os
+
+    root = args.keep or Path(tempfile.mkdtemp(prefix="bench_batch_"))
+    root.mkdir(parents=True, exist_ok=True)
+    print(f"cores available: {len(os.sched_getaffinity(0))}; data in {root}")
+    layout = root / "layout.csv"
+    write_layout(layout)
+
+    t = time.perf_counter()
+    speed = root / "speed" / "plate"
+    make_plate_images(speed, args.size)
+    mem1 = root / "mem96"
+    make_plate_images(mem1 / "P1", args.rss_size)
+    mem4 = root / "mem384"
+    for i in range(1, 5):  # four plates of 96: the same files, so only the count changes
+        shutil.copytree(mem1 / "P1", mem4 / f"P{i}")
+    print(f"images written in {time.perf_counter() - t:.1f} s")
+
+    print(f"\n1) speed: 96 images of {args.size}x{args.size} px, RGB colony wells")
+    runs = {}
+    for w in (1, 2):
+        r = run_batch_cli(speed, layout, root / f"out_speed_w{w}", w, 9000.0 / args.size)
+        runs[w] = r
+        print(f"   workers={w}: {r['wall_s']:7.1f} s end to end, {r['images_s']:7.1f} s images, "
+              f"{r['after_images_s']:5.1f} s tables+exports+report (rc {r['rc']})")
+    sp_img = runs[1]["images_s"] / runs[2]["images_s"]
+    sp_all = runs[1]["wall_s"] / runs[2]["wall_s"]
+    print(f"   speed-up 2 vs 1 workers: images {sp_img:.2f}x, end to end {sp_all:.2f}x "
+          f"(target >= 1.7x)")
+
+    print(f"\n2) memory: 96 vs 384 images of {args.rss_size}x{args.rss_size} px, 2 workers")
+    mems = {}
+    for name, folder in (("96", mem1), ("384", mem4)):
+        r = run_batch_cli(folder, layout, root / f"out_mem{name}", 2, 9000.0 / args.rss_size)
+        mems[name] = r
+        print(f"   {r['n_images']:4d} images: process tree peak {r['tree_peak_mb']:7.1f} MB, "
+              f"largest process {r['max_process_mb']:6.1f} MB, {r['wall_s']:6.1f} s "
+              f"(rc {r['rc']})")
+    ratio_tree = mems["384"]["tree_peak_mb"] / mems["96"]["tree_peak_mb"]
+    ratio_max = mems["384"]["max_process_mb"] / mems["96"]["max_process_mb"]
+    print(f"   peak RSS 384/96: tree {ratio_tree:.2f}x, largest process {ratio_max:.2f}x "
+          f"(target <= 1.2x)")
+    if args.keep is None:
+        shutil.rmtree(root, ignore_errors=True)
+    ok = sp_img >= 1.7 and ratio_tree <= 1.2
+    print("\nresult:", "targets met" if ok else "target missed (see above)")
+    return 0
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    sys.exit(main())
