@@ -233,5 +233,13 @@ def refit_tables(wells: pd.DataFrame, model: str = "4pl") -> dict[str, pd.DataFr
         "fits": bt.fit_table(w, model=model),
     }
     if bt.has_combinations(w):
-        out.update(bt.combination_tables(w))
+        from napari_il6assay.errors import Il6AssayError
+
+        try:
+            out.update(bt.combination_tables(w, model=model))
+        except (Il6AssayError, ValueError, KeyError, np.linalg.LinAlgError) as exc:
+            # as in the batch: a failing combination stage must not lose the curves
+            out["synergy"] = pd.DataFrame()
+            out["potentiation"] = pd.DataFrame()
+            out["combination_error"] = pd.DataFrame({"error": [f"{type(exc).__name__}: {exc}"]})
     return out
