@@ -110,7 +110,12 @@ def polynomial_background(
     for _ in range(n_iter):
         if inl.sum() < A.shape[1] * 2:
             break
-        coef, *_ = np.linalg.lstsq(A[inl], sub[inl], rcond=None)
+        Ai = A[inl]
+        # normal equations: a handful of terms, well conditioned on the [-1, 1] grid
+        try:
+            coef = np.linalg.solve(Ai.T @ Ai, Ai.T @ sub[inl])
+        except np.linalg.LinAlgError:
+            coef, *_ = np.linalg.lstsq(Ai, sub[inl], rcond=None)
         res = sub - A @ coef
         new_sigma = 1.4826 * np.median(np.abs(res[inl] - np.median(res[inl]))) + 1e-12
         # the inlier set may shrink freely but not grow into the objects

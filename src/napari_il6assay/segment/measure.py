@@ -98,6 +98,23 @@ def _moments_table(lab: np.ndarray) -> dict:
     flat = lab.ravel()
     n = int(flat.max())
     h, w = lab.shape
+    if n == 1:
+        # one object (a spheroid): coordinates of its pixels directly
+        yy, xx = np.nonzero(lab)
+        A = float(yy.size)
+        my, mx = yy.mean(), xx.mean()
+        dy, dx = yy - my, xx - mx
+        cyy, cxx, cxy = (dy * dy).mean(), (dx * dx).mean(), (dx * dy).mean()
+        det = math.sqrt(max(((cyy - cxx) / 2) ** 2 + cxy * cxy, 0.0))
+        l1 = max((cyy + cxx) / 2 + det, 0.0)
+        l2 = max((cyy + cxx) / 2 - det, 0.0)
+        return {
+            "n": 1,
+            "label": np.array([1], dtype=np.int64),
+            "area": np.array([A]),
+            "axis_major_length": np.array([4 * math.sqrt(l1)]),
+            "axis_minor_length": np.array([4 * math.sqrt(l2)]),
+        }
     yy = np.broadcast_to(np.arange(h, dtype=np.float64)[:, None], (h, w)).ravel()
     xx = np.broadcast_to(np.arange(w, dtype=np.float64)[None, :], (h, w)).ravel()
     a = np.bincount(flat, minlength=n + 1).astype(np.float64)

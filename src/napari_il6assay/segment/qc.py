@@ -19,13 +19,13 @@ def _display_rgb(image: np.ndarray, rgb: bool) -> np.ndarray:
         cols = [(0, 1, 0), (1, 0, 1), (0, 0.5, 1), (1, 1, 0)]
         for i in range(c):
             ch = a[..., i]
-            lo, hi = np.percentile(ch[::4, ::4], (0.5, 99.8))
+            lo, hi = np.percentile(ch[::8, ::8], (0.5, 99.8))
             chn = np.clip((ch - lo) / (hi - lo + 1e-12), 0, 1)
             out += chn[..., None] * np.asarray(cols[i % 4], np.float32)
         return np.clip(out, 0, 1)
     if a.ndim == 3:
         a = a[..., :3]
-    lo, hi = np.percentile(a[::4, ::4], (0.5, 99.8))
+    lo, hi = np.percentile(a[::8, ::8], (0.5, 99.8))
     a = np.clip((a - lo) / (hi - lo + 1e-12), 0, 1)
     if a.ndim == 2:
         a = np.repeat(a[..., None], 3, axis=-1)

@@ -100,7 +100,7 @@ def flattened_score(
     plane: np.ndarray,
     *,
     polarity: str = "auto",
-    working_size: int = 512,
+    working_size: int = 256,
     smooth: float = 1.0,
     valid: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int, dict[str, Any]]:
@@ -179,7 +179,7 @@ def detect(
     plane: np.ndarray,
     *,
     polarity: str = "auto",
-    working_size: int = 512,
+    working_size: int = 256,
     threshold: float | None = None,
     noise_floor: float = 3.0,
     open_radius: int | None = None,
