@@ -12,22 +12,18 @@ pytestmark = pytest.mark.gui
 
 @pytest.fixture(scope="module")
 def small_plate(tmp_path_factory) -> Path:
-    """Replicate 1 of a synthetic colony experiment (both lines, all doses) + its layout."""
+    """Replicate 1 of the sample experiment (both lines, all doses, no combination)."""
     import pandas as pd
 
-    from napari_il6assay.synthetic import make_experiment
-
-    root = tmp_path_factory.mktemp("batch_widget")
-    full = root / "full"
-    make_experiment(full, mode="colony", image_size=192, seed=2)
-    lay = pd.read_csv(full / "layout.csv")
+    sample = Path(__file__).resolve().parents[1] / "sample_data"
+    lay = pd.read_csv(sample / "layout.csv")
     keep = lay[(pd.to_numeric(lay["replicate"], errors="coerce") == 1) & lay["drug_b"].isna()]
-    plate = root / "plate"
+    plate = tmp_path_factory.mktemp("batch_widget") / "plate"
     plate.mkdir()
     for well in keep["well"]:
-        for f in full.glob(f"{well}.*"):
+        for f in sample.glob(f"{well}.*"):
             shutil.copy(f, plate / f.name)
-    shutil.copy(full / "layout.csv", plate / "layout.csv")
+    shutil.copy(sample / "layout.csv", plate / "layout.csv")
     return plate
 
 

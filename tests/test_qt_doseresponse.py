@@ -16,23 +16,22 @@ PARENTAL, RESISTANT = "MDA-MB-231", "MDA-MB-231E"
 
 @pytest.fixture(scope="module")
 def batch_out(tmp_path_factory) -> Path:
-    """A colony experiment (small images) with known truth, measured by `run_batch`."""
+    """The repository's sample experiment (known truth) measured by `run_batch`."""
     from napari_il6assay.batch.run import run_batch
-    from napari_il6assay.synthetic import make_experiment
 
-    root = tmp_path_factory.mktemp("panel")
-    plate = root / "plate"
-    make_experiment(plate, mode="colony", image_size=192, seed=1)
-    out = root / "results"
+    sample = Path(__file__).resolve().parents[1] / "sample_data"
+    acq = json.loads((sample / "acquisition.json").read_text())
+    out = tmp_path_factory.mktemp("panel") / "results"
     run_batch(
-        plate,
-        plate / "layout.csv",
-        "colony",
+        sample,
+        sample / "layout.csv",
+        acq["mode"],
         out,
         workers=1,
         quiet=True,
         report=False,
         save_labels=True,
+        pixel_size_um=acq["pixel_size_um"],
     )
     return out
 
@@ -61,7 +60,8 @@ def _fit(panel, line):
 
 
 def test_panel_draws_parental_and_resistant_curves(panel, batch_out):
-    truth = json.loads((Path(batch_out).parent / "plate" / "truth.json").read_text())
+    sample = Path(__file__).resolve().parents[1] / "sample_data"
+    truth = json.loads((sample / "truth.json").read_text())
     curves = _curves(panel)
     assert len(curves) == 2
     # Each curve crosses the halfway response at its line's fitted relative IC50.

@@ -98,3 +98,20 @@ def test_well_at_maps_pixels_to_wells(layout_widget, qtbot):
     plate.set_plate_format(384)
     c = plate.well_center("P24")
     assert plate.well_at(c.x(), c.y()) == "P24"
+
+
+def test_sample_layout(layout_widget, repo_root):
+    path = repo_root / "sample_data" / "layout.csv"
+    assert layout_widget.load(path) is True
+    plate = layout_widget.plate
+    t = layout_widget.layout.table
+    # every well with a cell line is coloured; the blanks (no cells) are not
+    with_line = set(t.loc[t["cell_line"].fillna("").astype(str) != "", "well"])
+    assert set(plate.well_colors) == with_line
+    assert [label for label, _ in plate._legend] == ["MDA-MB-231", "MDA-MB-231E"]
+    assert {w for w, m in plate.well_marks.items() if m == "B"} == set(
+        t.loc[t["role"] == "blank", "well"]
+    )
+    plate.set_color_by("drug")
+    assert [label for label, _ in plate._legend] == ["eribulin"]
+    assert "96 wells, 2 cell line(s)" in layout_widget.status.text()

@@ -159,3 +159,32 @@ def test_cancel_drops_the_remaining_images(viewer_and_widget, qtbot):
     assert done == ["s0"]
     assert widget.status.text() == "Cancelled."
     assert widget.run_button.isEnabled() and not widget.cancel_button.isEnabled()
+
+
+def test_colony_well_of_the_sample_data(viewer_and_widget, qtbot, repo_root):
+    """A sample-data well opened through the plugin's reader: the widget's readout is the
+    engine's, calibrated from the file (30 um/px), and close to the drawn truth."""
+    import pandas as pd
+
+    from napari_il6assay.segment import segment_file
+
+    viewer, widget = viewer_and_widget
+    path = repo_root / "sample_data" / "B03.png"
+    if not path.is_file():
+        pytest.fail("sample_data/B03.png is missing")
+    viewer.open(path, plugin="napari-il6assay")
+    layer = viewer.layers[-1]
+    assert layer.scale[-1] == pytest.approx(30.0)
+    widget.select_layers([layer.name])
+    widget.mode.setCurrentText("colony")
+    widget.run()
+    _wait(qtbot, widget)
+    labels = viewer.layers[f"{layer.name} labels"]
+    measures = labels.metadata["il6assay"]["measures"]
+    direct = segment_file(path, "colony")
+    assert measures["readout"] == pytest.approx(direct.readout, abs=1e-9)
+    np.testing.assert_array_equal(labels.data, direct.labels)
+    truth = pd.read_csv(repo_root / "sample_data" / "truth.csv").set_index("well")
+    assert measures["readout"] == pytest.approx(truth.loc["B03", "readout"], abs=0.03)
+    feats = labels.features
+    assert feats["area_um2"].to_numpy() == pytest.approx(feats["area_px"].to_numpy() * 900.0)
