@@ -217,3 +217,23 @@ def test_right_click_offers_exclusion(panel, qtbot):
     plate, well = panel.selected
     assert any(t.startswith("Exclude well") and well in t for t in texts)
     menus[-1].close()
+
+
+def test_clicking_a_heatmap_cell_shows_one_of_its_wells(panel):
+    from matplotlib.backend_bases import MouseEvent
+
+    fig = panel.combo.figure
+    sub = fig.subfigs[0] if fig.subfigs else fig
+    im = next(a for a in sub.il6assay_wells if hasattr(a, "get_array"))
+    ncol = im.get_array().shape[1]
+    a, b = sub.il6assay_wells[im][ncol - 1]  # bottom row, last column: highest dose of A
+    panel.tabs.setCurrentWidget(panel.combo)
+    panel.combo.canvas.draw()
+    x, y = im.axes.transData.transform((ncol - 1, 0))
+    MouseEvent("button_press_event", panel.combo.canvas, x, y, button=1)._process()
+    plate, well = panel.selected
+    w = panel.tables["wells"]
+    row = w[(w["well"] == well)].iloc[0]
+    assert float(row["concentration_M"]) == pytest.approx(a)
+    assert float(row["concentration_b"]) == pytest.approx(b)
+    assert panel.test_viewer.layers.selection.active.name.endswith(f"{well} image")

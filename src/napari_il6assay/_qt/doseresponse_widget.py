@@ -315,7 +315,7 @@ class DoseResponseWidget(QWidget):
 
     # -- picking and showing wells --------------------------------------------------------------
     def _on_pick(self, event: Any) -> None:
-        hits = picked_wells(event)
+        hits = picked_wells(event) or self._heatmap_wells(event)
         if not hits:
             return
         plate, well = hits[0]
@@ -323,6 +323,38 @@ class DoseResponseWidget(QWidget):
         button = getattr(getattr(event, "mouseevent", None), "button", None)
         if button is not None and int(button) == 3:
             self._context_menu()
+
+    def _heatmap_wells(self, event: Any) -> list[tuple[str, str]]:
+        """Wells of the synergy heat-map cell that was clicked (its cells carry dose pairs)."""
+        import numpy as np
+
+        ids = _well_ids_of(event.artist)
+        me = getattr(event, "mouseevent", None)
+        wells = self.tables.get("wells")
+        syn = self.tables.get("synergy")
+        if not ids or me is None or me.xdata is None or wells is None or syn is None:
+            return []
+        arr = event.artist.get_array()
+        ncol = arr.shape[1]
+        i, j = int(round(me.ydata)), int(round(me.xdata))
+        k = i * ncol + j
+        if not (0 <= j < ncol and 0 <= k < len(ids)) or not isinstance(ids[k], tuple):
+            return []
+        a, b = (float(v) for v in ids[k])
+        line = str(syn["cell_line"].iloc[0])  # the heat map shows the first combination
+        conc = wells["concentration_M"].astype(float).to_numpy()
+        conc_b = wells["concentration_b"].astype(float).to_numpy()
+        m = (
+            (wells["cell_line"].astype(str) == line).to_numpy()
+            & np.isclose(conc, a, rtol=1e-6, atol=0)
+            & np.isclose(conc_b, b, rtol=1e-6, atol=0)
+        )
+        plate = wells["plate"] if "plate" in wells.columns else [""] * len(wells)
+        return [
+            ("" if _missing(p) else str(p), str(w))
+            for p, w, hit in zip(plate, wells["well"], m, strict=True)
+            if hit
+        ]
 
     def _mark_selected(self) -> None:
         """Ring the data point of the selected well in the curves figure."""
