@@ -188,3 +188,17 @@ def test_colony_well_of_the_sample_data(viewer_and_widget, qtbot, repo_root):
     assert measures["readout"] == pytest.approx(truth.loc["B03", "readout"], abs=0.03)
     feats = labels.features
     assert feats["area_um2"].to_numpy() == pytest.approx(feats["area_px"].to_numpy() * 900.0)
+
+
+def test_pixel_size_comes_from_the_layer(viewer_and_widget):
+    viewer, widget = viewer_and_widget
+    viewer.add_image(np.zeros((32, 32)), name="cal", scale=(0.65, 0.65))
+    viewer.add_image(np.zeros((32, 32)), name="raw")
+    widget.select_layers(["cal"])
+    assert widget.pixel_size.specialValueText() == "layer: 0.65"
+    assert widget.jobs()[0].pixel_size_um == pytest.approx(0.65)
+    widget.select_layers(["raw"])
+    assert "uncalibrated" in widget.pixel_size.specialValueText()
+    assert widget.jobs()[0].pixel_size_um is None
+    widget.pixel_size.setValue(2.5)  # an explicit value wins over the layer
+    assert widget.jobs()[0].pixel_size_um == pytest.approx(2.5)

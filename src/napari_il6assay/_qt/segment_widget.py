@@ -236,8 +236,10 @@ class SegmentWidget(QWidget):
         self.viewer.layers.events.removed.connect(self._refresh_layers)
         self.viewer.layers.events.changed.connect(self._refresh_layers)
         self.viewer.layers.selection.events.active.connect(self._on_active_layer)
+        self.layer_list.itemSelectionChanged.connect(self._show_layer_calibration)
         self._refresh_layers()
         self._on_mode(self.mode.currentText())
+        self._show_layer_calibration()
 
     # -- inputs ---------------------------------------------------------------------------------
     @staticmethod
@@ -264,6 +266,16 @@ class SegmentWidget(QWidget):
             names = [self.layer_list.item(i).text() for i in range(self.layer_list.count())]
             idx = names.index(active.name) if active is not None and active.name in names else 0
             self.layer_list.item(idx).setSelected(True)
+
+    def _show_layer_calibration(self) -> None:
+        """Say which pixel size "from layer scale" means for the chosen layer."""
+        names = [i.text() for i in self.layer_list.selectedItems()]
+        text = "from layer scale"
+        if names and names[0] in self.viewer.layers:
+            sx = float(self.viewer.layers[names[0]].scale[-1])
+            text = "layer: uncalibrated (px)" if sx == 1.0 else f"layer: {sx:g}"
+        self.pixel_size.setSpecialValueText(text)
+        self.pixel_size.update()
 
     def select_layers(self, names: Sequence[str]) -> None:
         """Choose the image layers to segment by name."""
