@@ -195,7 +195,7 @@ def test_pixel_size_comes_from_the_layer(viewer_and_widget):
     viewer.add_image(np.zeros((32, 32)), name="cal", scale=(0.65, 0.65))
     viewer.add_image(np.zeros((32, 32)), name="raw")
     widget.select_layers(["cal"])
-    assert widget.pixel_size.specialValueText() == "layer: 0.65"
+    assert widget.pixel_size.specialValueText() == "layer: 0.65 µm/px"
     assert widget.jobs()[0].pixel_size_um == pytest.approx(0.65)
     widget.select_layers(["raw"])
     assert "uncalibrated" in widget.pixel_size.specialValueText()

@@ -273,7 +273,7 @@ class SegmentWidget(QWidget):
         text = "from layer scale"
         if names and names[0] in self.viewer.layers:
             sx = float(self.viewer.layers[names[0]].scale[-1])
-            text = "layer: uncalibrated (px)" if sx == 1.0 else f"layer: {sx:g}"
+            text = "layer: uncalibrated (px)" if sx == 1.0 else f"layer: {sx:g} µm/px"
         self.pixel_size.setSpecialValueText(text)
         self.pixel_size.update()
 
