@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -83,6 +84,7 @@ def run_batch_cli(folder: Path, layout: Path, out: Path, workers: int, px: float
     cmd = [sys.executable, "-m", "napari_il6assay", "batch", str(folder), "--layout",
            str(layout), "--mode", "colony", "--out", str(out), "--workers", str(workers),
            "--pixel-size", f"{px:.6g}", "--quiet"]
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = psutil.Popen([sys.executable, "-c", _WRAPPER, *cmd], stdout=subprocess.PIPE,
                         text=True)
@@ -113,7 +115,13 @@ def run_batch_cli(folder: Path, layout: Path, out: Path, workers: int, px: float
     th.join()
     res = json.loads(stdout.strip().splitlines()[-1])
     info = json.loads((out / "run.json").read_text())
+    busy = sum(
+        json.loads(p.read_text())["seconds"] for p in (out / "_parts").glob("*.json")
+        if not p.name.endswith(".error.json")
+    )
     return {
+        "load_before": load_before,
+        "worker_busy_s": busy,
         "rc": res["rc"],
         "wall_s": wall,
         "images_s": info["timing"]["images_s"],
@@ -130,8 +138,6 @@ def main() -> int:
     ap.add_argument("--rss-size", type=int, default=512, help="image size of the memory test")
     ap.add_argument("--keep", type=Path, default=None, help="keep the data and outputs here")
     args = ap.parse_args()
-    import os
-
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench_batch_"))
     root.mkdir(parents=True, exist_ok=True)
     print(f"cores available: {len(os.sched_getaffinity(0))}; data in {root}")
@@ -154,11 +160,17 @@ def main() -> int:
         r = run_batch_cli(speed, layout, root / f"out_speed_w{w}", w, 9000.0 / args.size)
         runs[w] = r
         print(f"   workers={w}: {r['wall_s']:7.1f} s end to end, {r['images_s']:7.1f} s images, "
-              f"{r['after_images_s']:5.1f} s tables+exports+report (rc {r['rc']})")
+              f"{r['after_images_s']:5.1f} s tables+exports+report (rc {r['rc']}); "
+              f"worker busy {r['worker_busy_s']:.1f} s = {r['worker_busy_s'] / r['images_s']:.2f} "
+              f"workers kept busy; load average before {r['load_before']:.1f}")
     sp_img = runs[1]["images_s"] / runs[2]["images_s"]
     sp_all = runs[1]["wall_s"] / runs[2]["wall_s"]
     print(f"   speed-up 2 vs 1 workers: images {sp_img:.2f}x, end to end {sp_all:.2f}x "
           f"(target >= 1.7x)")
+    per_img = [runs[w]["worker_busy_s"] / runs[w]["n_images"] for w in (1, 2)]
+    print(f"   seconds per image inside a worker: {per_img[0]:.2f} (1 worker), {per_img[1]:.2f} "
+          f"(2 workers); equal values mean the 2 cores were free, a ratio near 2 that other "
+          f"processes took one")
 
     print(f"\n2) memory: 96 vs 384 images of {args.rss_size}x{args.rss_size} px, 2 workers")
     mems = {}

@@ -249,6 +249,7 @@ def test_cancel_keeps_finished_images_for_resume(plate: dict) -> None:
     res = run_batch(plate["folder"], plate["layout"], "spheroid", out, workers=1, quiet=True,
                     progress=progress, cancel=lambda: len(seen) >= 4)
     assert res.cancelled and res.exit_code == 1
+    assert res.n_ok == seen[-1][0]
     assert seen[0] == (0, len(WELLS)) and seen[-1][0] < len(WELLS)
     kept = list((out / "_parts").glob("*_s1.json"))
     assert 3 <= len(kept) < len(WELLS)

@@ -223,7 +223,10 @@ def prism_tables(wells: pd.DataFrame) -> dict[str, pd.DataFrame]:
         lambda v: "" if _is_blank(v) else str(v)
     )
     w["_cb_label"] = [f"{c}{u}" if c else "" for c, u in zip(w["_cb"], unit_b, strict=True)]
-    w["_x"] = pd.to_numeric(w["concentration_M"], errors="coerce").fillna(0.0)
+    # 0.01 nM * 1e-9 is 1.0000000000000001e-11 in binary; Prism should show 1e-11
+    w["_x"] = pd.to_numeric(w["concentration_M"], errors="coerce").fillna(0.0).map(
+        lambda x: float(f"{x:.10g}")
+    )
     vehicle = (w["_x"] == 0) & (w["_cb"] == "")
     out: dict[str, pd.DataFrame] = {}
     groups = w[(w["_drug"] != "") & (w["_x"] > 0)].groupby(["_drug", "_drug_b", "_cb_label"])

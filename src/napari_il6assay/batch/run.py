@@ -389,6 +389,11 @@ def run_batch(
         cancelled=cancelled,
     )
     if cancelled:
+        import pandas as pd
+
+        result.n_ok = done - len(errors)
+        result.n_failed = len(errors)
+        result.errors = pd.DataFrame(errors, columns=["path", "stage", "error"]).astype(str)
         return result
 
     from napari_il6assay.batch import tables as _tables

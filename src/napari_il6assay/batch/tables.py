@@ -41,6 +41,11 @@ WELL_COLUMNS = [
     "viability",
     "qc_flag",
 ]
+#: conditions.csv columns of INTERFACE.md
+CONDITION_COLUMNS = [
+    "plate", "cell_line", "drug", "concentration_M", "drug_b", "concentration_b", "n",
+    "viability_mean", "viability_sd", "viability_sem",
+]  # fmt: skip
 #: layout columns carried into wells.csv after the INTERFACE ones
 LAYOUT_EXTRA = [
     "concentration",
@@ -264,8 +269,8 @@ def has_combinations(wells: pd.DataFrame) -> bool:
     """Whether any sample well holds a second agent at a non-zero concentration."""
     if "drug_b" not in wells.columns:
         return False
-    drug_b = wells["drug_b"].map(lambda v: not _blank(v))
-    conc = pd.to_numeric(wells.get("concentration_b"), errors="coerce").fillna(0) > 0
+    drug_b = np.array([not _blank(v) for v in wells["drug_b"]], dtype=bool)
+    conc = pd.to_numeric(wells.get("concentration_b"), errors="coerce").fillna(0).to_numpy() > 0
     return bool((drug_b & conc).any())
 
 
@@ -301,10 +306,13 @@ def build_tables(
     measured = aggregate_sites(images)
     table = layout.table if hasattr(layout, "table") else layout
     wells, unlisted = join_layout(measured, table)
-    wells = _norm.normalize_wells(wells, readout="readout")
-    wells = order_wells(wells)
-    wells = _sort_wells(wells)
-    conditions = _norm.summarize_conditions(wells)
+    if wells.empty:  # every image failed or none is in the layout: header-only tables
+        wells = order_wells(wells.assign(viability=pd.Series(dtype=float)))
+        conditions = pd.DataFrame(columns=CONDITION_COLUMNS)
+    else:
+        wells = _norm.normalize_wells(wells, readout="readout")
+        wells = _sort_wells(order_wells(wells))
+        conditions = _norm.summarize_conditions(wells)
     tables: dict[str, Any] = {
         "objects": objects,
         "images": images,
@@ -312,7 +320,7 @@ def build_tables(
         "conditions": conditions,
     }
     problems: list[dict[str, str]] = []
-    fits = _stage(problems, "fit", fit_table, wells, model=model)
+    fits = _stage(problems, "fit", fit_table, wells, model=model) if len(wells) else None
     if fits is None:
         from napari_il6assay.doseresponse.fit import FITS_COLUMNS
 
