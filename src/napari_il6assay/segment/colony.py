@@ -286,9 +286,10 @@ def _segment_stain(
     return (ods > np.maximum(floor, edge_fraction * peak)) & well
 
 
-def _count_colonies(stain: np.ndarray, min_area: int, min_distance: int) -> tuple[np.ndarray, int]:
+def _count_colonies(
+    stain: np.ndarray, min_area: int, split_h: float
+) -> tuple[np.ndarray, int]:
     from scipy import ndimage as ndi
-    from skimage.feature import peak_local_max
     from skimage.segmentation import watershed
 
     if not stain.any():
@@ -299,9 +300,11 @@ def _count_colonies(stain: np.ndarray, min_area: int, min_distance: int) -> tupl
         return np.zeros(stain.shape, np.int32), 0
     dist = ndi.distance_transform_edt(clean)
     dist = ndi.gaussian_filter(dist, 1.0)
-    pk = peak_local_max(dist, min_distance=min_distance, labels=lab0, exclude_border=False)
-    markers = np.zeros(stain.shape, np.int32)
-    markers[tuple(pk.T)] = np.arange(1, len(pk) + 1)
+    # one marker per distance-transform dome at least ``split_h`` px above its saddle:
+    # lobes of one colony are lower than that, two touching colonies are not
+    from skimage.morphology import h_maxima
+
+    markers, _ = ndi.label(h_maxima(dist, split_h))
     # a patch without a peak (tiny/flat) keeps one marker at its maximum
     lab = watershed(-dist, markers, mask=clean)
     missing = np.setdiff1d(np.arange(1, n0 + 1), np.unique(lab0[markers > 0]))
@@ -335,6 +338,7 @@ def _analyse_well(
     min_od: float,
     min_colony_area_px: int,
     colony_radius_px: float,
+    split_h: float = 1.0,
     box: tuple[slice, slice] | None = None,
     centre: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -352,9 +356,7 @@ def _analyse_well(
     ref = full_stain_od
     if ref is None:
         ref = float(np.percentile(od[stain], 99)) if stain.sum() > 20 else float("nan")
-    colonies, n_col = _count_colonies(
-        stain, min_colony_area_px, max(2, int(round(0.6 * colony_radius_px)))
-    )
+    colonies, n_col = _count_colonies(stain, min_colony_area_px, split_h)
     px2 = 1.0 if pixel_size_um is None else pixel_size_um**2
     m = {
         "area_fraction": float(stain.sum() / n_well) if n_well else float("nan"),

@@ -185,6 +185,7 @@ def detect(
     open_radius: int | None = None,
     smooth_radius: int | None = None,
     min_area_fraction: float = 0.001,
+    min_edge: float = 1.0,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Full-resolution mask of the main spheroid of one 2D plane.
 
@@ -205,6 +206,9 @@ def detect(
         outline smoothing; scaled to the working size when None.
     min_area_fraction : float
         Smaller objects (fraction of the image) are not a spheroid.
+    min_edge : float
+        Smallest median contrast gradient along the outline (noise sigmas per working
+        pixel); softer "objects" are illumination, not a spheroid.
 
     Returns
     -------
@@ -285,6 +289,12 @@ def detect(
     if not obj.any():
         return np.zeros(plane.shape, bool), info
     t = t_map
+    # a spheroid has an edge: a smooth illumination bump or vignetted corner does not
+    edge = obj & ~ndi.binary_erosion(obj)
+    gy, gx = np.gradient(s)
+    info["edge_sigma_per_px"] = float(np.median(np.hypot(gy, gx)[edge])) if edge.any() else 0.0
+    if info["edge_sigma_per_px"] < min_edge:
+        return np.zeros(plane.shape, bool), info
     full = U.mask_to_full(obj, s - t, f, plane.shape)
     if f > 1:
         if full.any():

@@ -236,6 +236,11 @@ def segment(
             )
         stack = a
         chans = None
+    elif a.ndim == 2:
+        raise SegmentationError(
+            f"mode 'spheroid3d' needs a z-stack (ZYX) but got a 2D image of shape {a.shape}; "
+            "use mode 'spheroid' for single planes"
+        )
     else:
         raise SegmentationError(
             f"mode 'spheroid3d' needs a ZYX or ZYXC stack, got shape {a.shape}"
