@@ -26,6 +26,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_il6assay._qt.mpl_canvas import MplCanvas, napari_figure_theme
+from napari_il6assay._qt.picking import heatmap_wells, parse_well_id, picked_wells
 from napari_il6assay._qt.table_model import TableWidget
 
 if TYPE_CHECKING:
@@ -33,59 +34,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from napari_il6assay._qt.results import Results
-
-
-def _well_ids_of(artist: Any) -> list | None:
-    """The per-point well ids the figure functions attach to a point artist (``fig.il6assay_wells``
-    of the artist's (sub)figure), or None."""
-    figs = []
-    if hasattr(artist, "get_figure"):
-        try:
-            figs = [artist.get_figure(root=False), artist.get_figure(root=True)]
-        except TypeError:
-            figs = [artist.get_figure()]
-    for fig in figs:
-        ids = getattr(fig, "il6assay_wells", {}).get(artist) if fig is not None else None
-        if ids is not None:
-            return list(ids)
-    return None
-
-
-def parse_well_id(entry: str) -> tuple[str, str]:
-    """``"P1:A01"`` -> ``("P1", "A01")``; ``":A01"`` or ``"A01"`` -> ``("", "A01")``."""
-    plate, _, well = str(entry).strip().rpartition(":")
-    return plate, well
-
-
-def picked_wells(event: Any) -> list[tuple[str, str]]:
-    """(plate, well) pairs behind the data points a matplotlib ``pick_event`` hit.
-
-    Points of the dose–response figure carry their wells (``fig.il6assay_wells``: one list of
-    ``plate:well`` ids per point); the wells of the nearest hit point come first.
-    """
-    ids = _well_ids_of(event.artist)
-    if ids is None:
-        return []
-    ind = list(getattr(event, "ind", []) or [])
-    me = getattr(event, "mouseevent", None)
-    offsets = hasattr(event.artist, "get_offsets")
-    if len(ind) > 1 and me is not None and me.x is not None and offsets:
-        # several points within the pick radius: nearest first (in display pixels)
-        import numpy as np
-
-        art = event.artist
-        xy = art.get_offset_transform().transform(np.asarray(art.get_offsets())[ind])
-        ind = [ind[k] for k in np.argsort(np.hypot(xy[:, 0] - me.x, xy[:, 1] - me.y))]
-    out: list[tuple[str, str]] = []
-    for i in ind:
-        if i >= len(ids):
-            continue
-        entry = ids[i]
-        if isinstance(entry, str):
-            entry = [entry]
-        if all(isinstance(e, str) for e in entry):
-            out.extend(parse_well_id(e) for e in entry if str(e).strip())
-    return out
 
 
 class DoseResponseWidget(QWidget):
@@ -315,7 +263,9 @@ class DoseResponseWidget(QWidget):
 
     # -- picking and showing wells --------------------------------------------------------------
     def _on_pick(self, event: Any) -> None:
-        hits = picked_wells(event) or self._heatmap_wells(event)
+        hits = picked_wells(event) or heatmap_wells(
+            event, self.tables.get("wells"), self.tables.get("synergy")
+        )
         if not hits:
             return
         plate, well = hits[0]
@@ -323,38 +273,6 @@ class DoseResponseWidget(QWidget):
         button = getattr(getattr(event, "mouseevent", None), "button", None)
         if button is not None and int(button) == 3:
             self._context_menu()
-
-    def _heatmap_wells(self, event: Any) -> list[tuple[str, str]]:
-        """Wells of the synergy heat-map cell that was clicked (its cells carry dose pairs)."""
-        import numpy as np
-
-        ids = _well_ids_of(event.artist)
-        me = getattr(event, "mouseevent", None)
-        wells = self.tables.get("wells")
-        syn = self.tables.get("synergy")
-        if not ids or me is None or me.xdata is None or wells is None or syn is None:
-            return []
-        arr = event.artist.get_array()
-        ncol = arr.shape[1]
-        i, j = int(round(me.ydata)), int(round(me.xdata))
-        k = i * ncol + j
-        if not (0 <= j < ncol and 0 <= k < len(ids)) or not isinstance(ids[k], tuple):
-            return []
-        a, b = (float(v) for v in ids[k])
-        line = str(syn["cell_line"].iloc[0])  # the heat map shows the first combination
-        conc = wells["concentration_M"].astype(float).to_numpy()
-        conc_b = wells["concentration_b"].astype(float).to_numpy()
-        m = (
-            (wells["cell_line"].astype(str) == line).to_numpy()
-            & np.isclose(conc, a, rtol=1e-6, atol=0)
-            & np.isclose(conc_b, b, rtol=1e-6, atol=0)
-        )
-        plate = wells["plate"] if "plate" in wells.columns else [""] * len(wells)
-        return [
-            ("" if _missing(p) else str(p), str(w))
-            for p, w, hit in zip(plate, wells["well"], m, strict=True)
-            if hit
-        ]
 
     def _mark_selected(self) -> None:
         """Ring the data point of the selected well in the curves figure."""
@@ -435,127 +353,15 @@ class DoseResponseWidget(QWidget):
     def show_well(self, well: str, plate: str | None = None) -> Any:
         """Show a well's image and labels (opening them from the run's folders if needed),
         hide the other layers, and select the image layer. Returns the image layer."""
-        from napari.utils.notifications import show_warning
+        from napari_il6assay._qt.well_display import show_well
 
         if self.results is None:
             return None
-        info = self.results.well_image(well, plate)
-        if info is None:
-            show_warning(f"No image is recorded for well {well}.")
-            return None
-        prefix = f"{info.plate}/{well}" if info.plate else well
-        img_name, lab_name = f"{prefix} image", f"{prefix} labels"
-        try:
-            if img_name not in self.viewer.layers:
-                self._open_image(info, img_name)
-            if lab_name not in self.viewer.layers:
-                if info.labels is not None:
-                    self._open_labels(info, lab_name, self.viewer.layers[img_name])
-                else:
-                    self._segment_well(info, lab_name, img_name)
-        except Exception as exc:  # noqa: BLE001 - e.g. the input folder moved
-            from napari.utils.notifications import show_error
-
-            show_error(f"Cannot open the image of well {well}: {exc}")
-            return None
-        for layer in self.viewer.layers:
-            layer.visible = layer.name in (img_name, lab_name) or layer.name.startswith(
-                f"{img_name} (channel"
-            )
-        image = self.viewer.layers[img_name]
-        self.viewer.layers.selection.clear()
-        self.viewer.layers.selection.add(image)
-        self.viewer.layers.selection.active = image
-        self.viewer.reset_view()
+        image, worker = show_well(self.viewer, self.results, well, plate)
+        if worker is not None:
+            self.label_worker = worker
+            worker.finished.connect(lambda: setattr(self, "label_worker", None))
         return image
-
-    def _open_image(self, info: Any, name: str) -> Any:
-        import numpy as np
-
-        from napari_il6assay.io.images import read_image
-
-        imgs = [read_image(p) for p in info.paths]
-        px = info.pixel_size_um or imgs[0].pixel_size_um
-        first = imgs[0]
-        if len(imgs) > 1:  # one file per channel (e.g. live/dead)
-            data = np.stack([np.asarray(i.data) for i in imgs], axis=-1)
-            channels = True
-        else:
-            data = first.data
-            channels = first.axes.endswith("C") and not first.rgb
-        n_spatial = data.ndim - (1 if (channels or first.rgb) else 0)
-        kw: dict[str, Any] = {"name": name}
-        if px:
-            scale = (float(first.z_step_um or px),) * (n_spatial - 2) + (float(px),) * 2
-            kw.update(scale=scale, units=("um",) * n_spatial)
-        if channels:
-            n = data.shape[-1]
-            kw["name"] = [name] + [f"{name} (channel {i + 1})" for i in range(1, n)]
-            kw["blending"] = "additive"
-            return self.viewer.add_image(data, channel_axis=data.ndim - 1, **kw)[0]
-        return self.viewer.add_image(data, rgb=bool(first.rgb), **kw)
-
-    def _open_labels(self, info: Any, name: str, image: Any) -> Any:
-        import tifffile
-
-        labels = tifffile.imread(info.labels)
-        layer = self.viewer.add_labels(
-            labels,
-            name=name,
-            scale=image.scale[-labels.ndim :],
-            units=tuple(str(u) for u in image.units[-labels.ndim :]),
-            opacity=0.5,
-        )
-        layer.contour = 2
-        return layer
-
-    def _segment_well(self, info: Any, name: str, img_name: str) -> Any:
-        """The run did not save labels: segment the well again, with the run's mode and
-        parameters, in a worker; the labels layer appears when it is done."""
-        from napari.qt.threading import create_worker
-
-        from napari_il6assay.segment import segment_file
-
-        mode = self.results.mode if self.results is not None else None
-        if mode is None or len(info.paths) != 1:
-            return None
-        params = dict(self.results.run_info.get("parameters", {}).get("segmentation") or {})
-        worker = create_worker(
-            segment_file,
-            info.paths[0],
-            mode,
-            pixel_size_um=info.pixel_size_um,
-            _ignore_errors=True,
-            **params,
-        )
-
-        def done(result: Any) -> None:
-            if name in self.viewer.layers or img_name not in self.viewer.layers:
-                return
-            image = self.viewer.layers[img_name]
-            nd = result.labels.ndim
-            layer = self.viewer.add_labels(
-                result.labels,
-                name=name,
-                opacity=0.5,
-                scale=image.scale[-nd:],
-                units=tuple(str(u) for u in image.units[-nd:]),
-            )
-            layer.contour = 2
-            layer.visible = image.visible
-            self.viewer.layers.selection.active = image
-
-        def failed(exc: BaseException) -> None:
-            from napari.utils.notifications import show_error
-
-            show_error(f"Cannot segment well {info.well}: {exc}")
-
-        worker.returned.connect(done)
-        worker.errored.connect(failed)
-        worker.finished.connect(lambda: setattr(self, "label_worker", None))
-        self.label_worker = worker
-        worker.start()
-        return worker
 
     def _on_well_row(self, index: Any) -> None:
         frame = self.wells_table.model.frame

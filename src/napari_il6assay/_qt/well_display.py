@@ -1,0 +1,151 @@
+"""Show one well of a batch run in the viewer: its image (from the input folder) and labels
+(saved by the run, or segmented again in a worker), the other layers hidden."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import napari
+
+    from napari_il6assay._qt.results import Results, WellImage
+
+
+def show_well(
+    viewer: napari.Viewer, results: Results, well: str, plate: str | None = None
+) -> tuple[Any, Any]:
+    """Open (if needed), show and select a well's image and labels.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+    results : Results
+        The batch run.
+    well : str
+    plate : str, optional
+
+    Returns
+    -------
+    (image layer or None, worker or None)
+        The worker segments the well when the run saved no labels; its labels layer appears
+        when it is done (main thread).
+    """
+    from napari.utils.notifications import show_error, show_warning
+
+    info = results.well_image(well, plate)
+    if info is None:
+        show_warning(f"No image is recorded for well {well}.")
+        return None, None
+    prefix = f"{info.plate}/{well}" if info.plate else well
+    img_name, lab_name = f"{prefix} image", f"{prefix} labels"
+    worker = None
+    try:
+        if img_name not in viewer.layers:
+            open_image(viewer, info, img_name)
+        if lab_name not in viewer.layers:
+            if info.labels is not None:
+                open_labels(viewer, info, lab_name, viewer.layers[img_name])
+            else:
+                worker = segment_well(viewer, results, info, lab_name, img_name)
+    except Exception as exc:  # noqa: BLE001 - e.g. the input folder moved
+        show_error(f"Cannot open the image of well {well}: {exc}")
+        return None, None
+    for layer in viewer.layers:
+        layer.visible = layer.name in (img_name, lab_name) or layer.name.startswith(
+            f"{img_name} (channel"
+        )
+    image = viewer.layers[img_name]
+    viewer.layers.selection.clear()
+    viewer.layers.selection.add(image)
+    viewer.layers.selection.active = image
+    viewer.reset_view()
+    return image, worker
+
+
+def open_image(viewer: napari.Viewer, info: WellImage, name: str) -> Any:
+    """Add a well's image with its calibration; one layer per channel for channel images
+    (the first named ``name``). Returns the (first) image layer."""
+    import numpy as np
+
+    from napari_il6assay.io.images import read_image
+
+    imgs = [read_image(p) for p in info.paths]
+    px = info.pixel_size_um or imgs[0].pixel_size_um
+    first = imgs[0]
+    if len(imgs) > 1:  # one file per channel (e.g. live/dead)
+        data = np.stack([np.asarray(i.data) for i in imgs], axis=-1)
+        channels = True
+    else:
+        data = first.data
+        channels = first.axes.endswith("C") and not first.rgb
+    n_spatial = data.ndim - (1 if (channels or first.rgb) else 0)
+    kw: dict[str, Any] = {"name": name}
+    if px:
+        scale = (float(first.z_step_um or px),) * (n_spatial - 2) + (float(px),) * 2
+        kw.update(scale=scale, units=("um",) * n_spatial)
+    if channels:
+        n = data.shape[-1]
+        kw["name"] = [name] + [f"{name} (channel {i + 1})" for i in range(1, n)]
+        kw["blending"] = "additive"
+        return viewer.add_image(data, channel_axis=data.ndim - 1, **kw)[0]
+    return viewer.add_image(data, rgb=bool(first.rgb), **kw)
+
+
+def _add_labels(viewer: napari.Viewer, labels: Any, name: str, image: Any) -> Any:
+    nd = labels.ndim
+    layer = viewer.add_labels(
+        labels,
+        name=name,
+        opacity=0.5,
+        scale=image.scale[-nd:],
+        units=tuple(str(u) for u in image.units[-nd:]),
+    )
+    layer.contour = 2
+    return layer
+
+
+def open_labels(viewer: napari.Viewer, info: WellImage, name: str, image: Any) -> Any:
+    """Add the label image the run saved for this well, on the image's grid."""
+    import tifffile
+
+    return _add_labels(viewer, tifffile.imread(info.labels), name, image)
+
+
+def segment_well(
+    viewer: napari.Viewer, results: Results, info: WellImage, name: str, img_name: str
+) -> Any:
+    """The run saved no labels: segment the well again with the run's mode and parameters
+    in a worker thread; the labels layer is added when it returns. Returns the worker."""
+    from napari.qt.threading import create_worker
+
+    from napari_il6assay.segment import segment_file
+
+    if results.mode is None or len(info.paths) != 1:
+        return None
+    params = dict(results.run_info.get("parameters", {}).get("segmentation") or {})
+    worker = create_worker(
+        segment_file,
+        info.paths[0],
+        results.mode,
+        pixel_size_um=info.pixel_size_um,
+        _ignore_errors=True,
+        **params,
+    )
+
+    def done(result: Any) -> None:
+        if name in viewer.layers or img_name not in viewer.layers:
+            return
+        image = viewer.layers[img_name]
+        layer = _add_labels(viewer, result.labels, name, image)
+        layer.visible = image.visible
+        viewer.layers.selection.active = image
+
+    def failed(exc: BaseException) -> None:
+        from napari.utils.notifications import show_error
+
+        show_error(f"Cannot segment well {info.well}: {exc}")
+
+    worker.returned.connect(done)
+    worker.errored.connect(failed)
+    worker.start()
+    return worker
