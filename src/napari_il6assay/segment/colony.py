@@ -417,7 +417,8 @@ def segment(
     colony_radius_um : float, optional
         Typical colony radius (watershed marker spacing); 5 working pixels when None.
     min_colony_area_px : int, optional
-        Smaller patches are not counted as colonies (default 4 working pixels).
+        Smaller patches are not counted as colonies (default a fifth of a typical
+        colony: 0.2 pi r^2 working pixels).
 
     Returns
     -------
@@ -451,7 +452,10 @@ def segment(
         rad_px = 5.0
     else:
         rad_px = colony_radius_um / ps_work
-    min_area = min_colony_area_px if min_colony_area_px is not None else 4
+    min_area = (
+        min_colony_area_px if min_colony_area_px is not None
+        else max(4, int(0.2 * math.pi * rad_px**2))
+    )
     kw = dict(
         pixel_size_um=ps_work, full_stain_od=full_stain_od, k_noise=k_noise,
         edge_fraction=edge_fraction, min_od=min_od, min_colony_area_px=min_area,
