@@ -109,9 +109,13 @@ def test_sample_layout(layout_widget, repo_root):
     with_line = set(t.loc[t["cell_line"].fillna("").astype(str) != "", "well"])
     assert set(plate.well_colors) == with_line
     assert [label for label, _ in plate._legend] == ["MDA-MB-231", "MDA-MB-231E"]
+    assert plate._combo_name == "tocilizumab"
     assert {w for w, m in plate.well_marks.items() if m == "B"} == set(
         t.loc[t["role"] == "blank", "well"]
     )
+    # combination wells (a second agent) carry a dot and a legend entry
+    with_b = set(t.loc[t["drug_b"].fillna("").astype(str) != "", "well"])
+    assert with_b and plate.combo_wells == with_b
     plate.set_color_by("drug")
     assert [label for label, _ in plate._legend] == ["eribulin"]
     assert "96 wells, 2 cell line(s)" in layout_widget.status.text()

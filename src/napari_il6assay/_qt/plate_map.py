@@ -111,6 +111,9 @@ class PlateMap(QWidget):
         self._info: dict[str, str] = {}
         self.well_colors: dict[str, str] = {}
         self.well_marks: dict[str, str] = {}
+        #: wells with a second agent (combination), drawn with a small dot
+        self.combo_wells: set[str] = set()
+        self._combo_name = ""
         self.errors: dict[str, list[str]] = {}
         self.selected: str | None = None
         self._legend: list[tuple[str, QColor]] = []
@@ -153,6 +156,7 @@ class PlateMap(QWidget):
 
     def _recolor(self) -> None:
         self.well_colors, self.well_marks, self._info = {}, {}, {}
+        self.combo_wells, self._combo_name = set(), ""
         self._legend, self._scale = [], None
         t = self._table
         if t is not None and len(t) and "well" in t.columns:
@@ -164,6 +168,10 @@ class PlateMap(QWidget):
                 )
                 role = str(row["role"]).lower() if "role" in t.columns else "sample"
                 self.well_marks[w] = {"vehicle": "V", "blank": "B", "exclude": "×"}.get(role, "")
+                b = row["drug_b"] if "drug_b" in t.columns else None
+                if not _is_missing(b) and str(b).strip():
+                    self.combo_wells.add(w)
+                    self._combo_name = str(b)
             if self.color_by == "concentration":
                 self._color_concentration(t, wells)
             else:
@@ -221,8 +229,8 @@ class PlateMap(QWidget):
 
     def _legend_height(self) -> int:
         fm = self.fontMetrics()
-        n = len(self._legend)
-        if n == 0 and not self._scale:
+        n = len(self._legend) + (1 if self.combo_wells else 0)
+        if n == 0 and not self._scale:  # nothing to explain
             return 0
         per_line = max(1, (self.width() - 8) // 150)
         lines = math.ceil(n / per_line) + (1 if self._scale else 0)
@@ -297,6 +305,11 @@ class PlateMap(QWidget):
                     p.setFont(mark_font)
                     p.drawText(rect, Qt.AlignmentFlag.AlignCenter, mark)
                     p.setFont(font)
+                if w in self.combo_wells:
+                    d = max(3.0, cell * 0.22)
+                    p.setPen(QPen(QColor("black"), 1.0))
+                    p.setBrush(QBrush(QColor("white")))
+                    p.drawEllipse(QRectF(rect.right() - d * 0.9, rect.top() - d * 0.1, d, d))
                 if w in self.errors:
                     pen = QPen(_ERROR)
                     pen.setWidthF(max(2.0, cell * 0.12))
@@ -318,6 +331,8 @@ class PlateMap(QWidget):
         per_line = max(1, (self.width() - 8) // 150)
         x0, y0 = 4.0, grid.bottom() + 8
         items: list[tuple[str, QColor | None]] = list(self._legend)
+        if self.combo_wells:
+            items.append((f"with {self._combo_name}", QColor("white")))
         n_cat = len(items)
         if self._scale:
             items.append(("__scale__", None))
@@ -340,7 +355,7 @@ class PlateMap(QWidget):
                     f"{_fmt_molar(10**lo)} – {_fmt_molar(10**hi)}, log scale",
                 )
                 continue
-            p.setPen(Qt.PenStyle.NoPen)
+            p.setPen(QPen(text, 0.8))
             p.setBrush(QBrush(color))
             d = fm.height() - 4
             p.drawEllipse(QRectF(x, y + 2, d, d))
