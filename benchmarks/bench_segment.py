@@ -94,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             tf = np.inf
             te = np.inf
             for _ in range(args.repeats):
-                tf = min(tf, _best(lambda: _floor(path), 1))
-                te = min(te, _best(lambda: _engine(path, mode, **kw), 1))
+                tf = min(tf, _best(lambda p=path: _floor(p), 1))
+                te = min(te, _best(lambda p=path, m=mode, k=kw: _engine(p, m, **k), 1))
             import tifffile
 
             shape = "x".join(str(s) for s in tifffile.TiffFile(path).series[0].shape)

@@ -45,7 +45,10 @@ def brightfield_spheroid(seed, shape=(512, 512), radius=None, offset=(0, 0), hal
     h, w = shape
     if radius is None:
         radius = rng.uniform(0.15, 0.28) * min(shape)
-    c = (h / 2 + offset[0] + rng.uniform(-0.05, 0.05) * h, w / 2 + offset[1] + rng.uniform(-0.05, 0.05) * w)
+    c = (
+        h / 2 + offset[0] + rng.uniform(-0.05, 0.05) * h,
+        w / 2 + offset[1] + rng.uniform(-0.05, 0.05) * w,
+    )
     mask, rn = irregular_disk(shape, c, radius, seed)
     # darker towards the centre, with cell-scale texture
     depth = contrast * (0.55 + 0.45 * np.clip(1 - rn, 0, 1) ** 0.5)
@@ -54,7 +57,8 @@ def brightfield_spheroid(seed, shape=(512, 512), radius=None, offset=(0, 0), hal
     trans = np.where(mask, 1 - depth * (1 + texture * tex), 1.0)
     # halo: bright ring just outside the outline
     d_out = ndi.distance_transform_edt(~mask)
-    trans = trans + halo * np.exp(-((d_out - 0.02 * radius) ** 2) / (2 * (0.03 * radius) ** 2)) * (~mask)
+    ring = np.exp(-((d_out - 0.02 * radius) ** 2) / (2 * (0.03 * radius) ** 2))
+    trans = trans + halo * ring * (~mask)
     img = background * trans
     img = ndi.gaussian_filter(img, blur)
     img = img + rng.normal(0, noise * background, shape)

@@ -194,7 +194,7 @@ def find_plate_wells(q: np.ndarray, plate_format: int) -> list[tuple[str, float,
     cx = np.array([c[1] for c in circles])
     rr = np.array([c[2] for c in circles])
     good = np.abs(rr - np.median(rr)) < 0.2 * np.median(rr)
-    cy, cx, circles = cy[good], cx[good], [c for c, g in zip(circles, good) if g]
+    cy, cx, circles = cy[good], cx[good], [c for c, g in zip(circles, good, strict=True) if g]
     # pitch: median nearest-neighbour distance of the wells found
     d = np.hypot(cy[:, None] - cy[None, :], cx[:, None] - cx[None, :])
     d[d == 0] = np.inf
@@ -554,7 +554,8 @@ def segment(
         # each colony's well: nearest well centre
         from scipy import ndimage as ndi
 
-        cyx = np.asarray(ndi.center_of_mass(labels_work > 0, labels_work, objects["label"].to_numpy()))
+        ids = objects["label"].to_numpy()
+        cyx = np.asarray(ndi.center_of_mass(labels_work > 0, labels_work, ids))
         centres = measures["per_well"][["well_center_y", "well_center_x"]].to_numpy() / f
         d = ((cyx[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
         objects.insert(1, "plate_well", [names[i] for i in d.argmin(1)])

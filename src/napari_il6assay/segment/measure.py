@@ -44,7 +44,8 @@ def _channel_names(n: int, names: Sequence[str] | None) -> list[str]:
     if names is not None and len(names) == n:
         out = []
         for i, nm in enumerate(names):
-            s = "".join(ch if ch.isalnum() else "_" for ch in str(nm)).strip("_").lower()
+            s = "".join(ch if ch.isalnum() else " " for ch in str(nm)).lower()
+            s = "_".join(s.split())
             out.append(s or f"ch{i}")
         if len(set(out)) == n:
             return out
@@ -171,7 +172,11 @@ def measure_objects(
     DataFrame
         One row per object: ``label, area_px, area_um2, equivalent_diameter_um,
         mean_intensity, integrated_intensity, circularity, solidity, perimeter_um,
-        major_axis_um, minor_axis_um`` (+ per-channel columns).
+        major_axis_um, minor_axis_um`` (+ per-channel columns). The perimeter is
+        the Crofton estimate (4 directions, within ~1 % for smooth outlines);
+        ``circularity = 4 pi area / perimeter**2`` (capped at 1); ``solidity`` = area /
+        convex-hull area; the axes are those of the ellipse with the same second
+        moments.
 
     Examples
     --------
@@ -193,11 +198,12 @@ def measure_objects(
     t = _moments_table(labc)
     # perimeter needs each object's outline: regionprops does it per bounding box
     from scipy import ndimage as ndi
-    from skimage.measure import perimeter as _perimeter
+    from skimage.measure import perimeter_crofton as _crofton
 
     slices = ndi.find_objects(labc)
     t["perimeter"] = np.array(
-        [_perimeter(labc[slices[lb - 1]] == lb) for lb in t["label"]], dtype=np.float64
+        [_crofton(np.pad(labc[slices[lb - 1]] == lb, 1), 4) for lb in t["label"]],
+        dtype=np.float64,
     )
     stack = []
     if intensity is not None:
@@ -249,13 +255,22 @@ def U_crop(mask: np.ndarray) -> tuple[slice, ...]:
 
 
 def surface_area(mask: np.ndarray, spacing: Sequence[float]) -> float:
-    """Surface area of a 3D binary mask by marching cubes (physical units of ``spacing``)."""
+    """Surface area of a 3D binary mask by marching cubes (physical units of ``spacing``).
+
+    The mask is blurred by about one voxel first so the voxel staircase does not
+    inflate the area.
+    """
+    from scipy import ndimage as ndi
     from skimage.measure import marching_cubes, mesh_surface_area
 
-    m = np.pad(np.asarray(mask, dtype=np.float32), 1)
+    m = np.pad(np.asarray(mask, dtype=np.float32), 2)
     if m.max() <= 0:
         return 0.0
-    verts, faces, _, _ = marching_cubes(m, level=0.5, spacing=tuple(float(x) for x in spacing))
+    sp = tuple(float(x) for x in spacing)
+    # a light blur of about one (finest) voxel removes the staircase of the voxel
+    # surface, which otherwise adds ~12 % to a sphere's area
+    m = ndi.gaussian_filter(m, tuple(min(sp) / v for v in sp))
+    verts, faces, _, _ = marching_cubes(m, level=0.5, spacing=sp)
     return float(mesh_surface_area(verts, faces))
 
 
@@ -325,10 +340,10 @@ def measure_objects_3d(
         zarea = m.sum(axis=(1, 2))
         zmax = int(np.argmax(zarea))
         sec = m[zmax]
-        from skimage.measure import perimeter as _perimeter
+        from skimage.measure import perimeter_crofton as _crofton
 
         sec_area = float(sec.sum())
-        per = float(_perimeter(sec))
+        per = float(_crofton(np.pad(sec, 1), 4))
         circ = min(1.0, 4 * math.pi * sec_area / per**2) if per > 0 else np.nan
         sol = float(_solidity(sec.astype(np.int32), np.array([1]), np.array([sec_area]))[0])
         row = {

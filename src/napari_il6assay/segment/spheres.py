@@ -57,8 +57,9 @@ def _find_well(g: np.ndarray) -> np.ndarray | None:
 
 
 def _well_centre(well: np.ndarray) -> tuple[float, float]:
-    from napari_il6assay.segment.colony import _fit_circle
     from scipy import ndimage as ndi
+
+    from napari_il6assay.segment.colony import _fit_circle
 
     edge = well & ~ndi.binary_erosion(well)
     edge[:3] = edge[-3:] = False
@@ -196,7 +197,6 @@ def segment(
     lab, n = ndi.label(mask)
     if n:
         rim = np.ones(mask.shape, bool) if well is None else ~ndi.binary_erosion(well, iterations=2)
-        rim[1:-1, 1:-1] &= True
         border = np.zeros(mask.shape, bool)
         border[0] = border[-1] = True
         border[:, 0] = border[:, -1] = True

@@ -377,7 +377,9 @@ def segment(
 
     U.check_2d(image, "spheroid", rgb, axes)
     multi = U.is_multichannel_2d(image, rgb)
-    is_rgb = bool(multi and (rgb or (rgb is None and image.dtype == np.uint8 and image.shape[-1] in (3, 4))))
+    is_rgb = bool(
+        multi and (rgb or (rgb is None and image.dtype == np.uint8 and image.shape[-1] in (3, 4)))
+    )
     if kind == "brightfield" and polarity == "auto":
         polarity = "dark"
     elif kind == "fluorescence" and polarity == "auto":

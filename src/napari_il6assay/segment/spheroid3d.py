@@ -30,7 +30,9 @@ from napari_il6assay.segment.result import SegmentationResult
 READOUT = "volume_um3"
 
 
-def _masked_gauss3(v: np.ndarray, keep: np.ndarray, sigma: tuple[float, float, float]) -> np.ndarray:
+def _masked_gauss3(
+    v: np.ndarray, keep: np.ndarray, sigma: tuple[float, float, float]
+) -> np.ndarray:
     from scipy import ndimage as ndi
 
     w = keep.astype(np.float32)
@@ -165,7 +167,9 @@ def _surface(field: np.ndarray, spacing: tuple[float, float, float]) -> float:
     yy = np.flatnonzero(inside.any(axis=(0, 2)))
     xx = np.flatnonzero(inside.any(axis=(0, 1)))
     sub = field[
-        max(zz[0] - 1, 0) : zz[-1] + 2, max(yy[0] - 1, 0) : yy[-1] + 2, max(xx[0] - 1, 0) : xx[-1] + 2
+        max(zz[0] - 1, 0) : zz[-1] + 2,
+        max(yy[0] - 1, 0) : yy[-1] + 2,
+        max(xx[0] - 1, 0) : xx[-1] + 2,
     ]
     sub = np.pad(sub, 1, constant_values=float(min(sub.min(), -0.5)))
     verts, faces, _, _ = marching_cubes(sub, level=0.0, spacing=spacing)
