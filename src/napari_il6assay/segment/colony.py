@@ -176,7 +176,7 @@ def find_plate_wells(q: np.ndarray, plate_format: int) -> list[tuple[str, float,
     big = order[: nr * nc]
     ref = np.median(area[big])
     keep = big[(area[big] > 0.4 * ref) & (area[big] < 2.5 * ref)]
-    if keep.size < max(2, nr * nc // 2):
+    if keep.size < max(3, nr * nc // 4):
         raise SegmentationError(
             f"colony: found {keep.size} well-like regions, expected {nr * nc} for a "
             f"{plate_format}-well plate"
@@ -194,32 +194,33 @@ def find_plate_wells(q: np.ndarray, plate_format: int) -> list[tuple[str, float,
     cx = np.array([c[1] for c in circles])
     rr = np.array([c[2] for c in circles])
     good = np.abs(rr - np.median(rr)) < 0.2 * np.median(rr)
-    cy, cx, circles = cy[good], cx[good], [c for c, g in zip(circles, good, strict=True) if g]
+    cy, cx, rr = cy[good], cx[good], rr[good]
     # pitch: median nearest-neighbour distance of the wells found
     d = np.hypot(cy[:, None] - cy[None, :], cx[:, None] - cx[None, :])
     d[d == 0] = np.inf
     pitch = float(np.median(d.min(axis=1)))
-    x0, y0 = cx.min(), cy.min()
-    col = np.round((cx - x0) / pitch).astype(int)
-    row = np.round((cy - y0) / pitch).astype(int)
+    col = np.round((cx - cx.min()) / pitch).astype(int)
+    row = np.round((cy - cy.min()) / pitch).astype(int)
     if col.max() >= nc or row.max() >= nr:
         raise SegmentationError(
             f"colony: the wells found do not fit a {plate_format}-well grid "
             f"({row.max() + 1} rows x {col.max() + 1} columns)"
         )
-    # grid origin from the wells found
-    ox = float(np.median(cx - col * pitch))
-    oy = float(np.median(cy - row * pitch))
-    r = float(np.median([c[2] for c in circles]))
+    # the grid by least squares over every well found (one well's fit may drift,
+    # the plate's pitch does not): x = ox + px * col, y = oy + py * row
+    px_, ox = np.polyfit(col, cx, 1) if np.ptp(col) > 0 else (pitch, float(np.median(cx)))
+    py_, oy = np.polyfit(row, cy, 1) if np.ptp(row) > 0 else (pitch, float(np.median(cy)))
+    # wells missing at the ends: place the grid so the plate is centred in the photo
+    h, w = q.shape
+    free_c, free_r = nc - 1 - col.max(), nr - 1 - row.max()
+    sc = min(range(free_c + 1), key=lambda k: abs(ox - k * px_ + px_ * (nc - 1) / 2 - w / 2))
+    sr = min(range(free_r + 1), key=lambda k: abs(oy - k * py_ + py_ * (nr - 1) / 2 - h / 2))
+    ox, oy = ox - sc * px_, oy - sr * py_
+    r = float(np.median(rr))
     wells = []
     for i in range(nr):
         for j in range(nc):
-            sel = np.flatnonzero((row == i) & (col == j))
-            if sel.size:
-                yy, xx = cy[sel[0]], cx[sel[0]]
-            else:
-                yy, xx = oy + i * pitch, ox + j * pitch
-            wells.append((f"{chr(65 + i)}{j + 1:02d}", float(yy), float(xx), r))
+            wells.append((f"{chr(65 + i)}{j + 1:02d}", float(oy + i * py_), float(ox + j * px_), r))
     return wells
 
 
