@@ -96,7 +96,7 @@ def _ok_result(pid: str, path: Path) -> dict:
         "measures": {"readout": 0.5, "n_objects": 1}, "qc_flag": "",
         "objects": pd.DataFrame({"label": [1], "area_px": [10]}),
         "overlay_png": png_bytes(np.zeros((4, 4, 3), np.uint8)),
-        "thumb_png": png_bytes(np.zeros((4, 4, 3), np.uint8)),
+        "thumb_jpg": png_bytes(np.zeros((4, 4, 3), np.uint8)),
         "labels": None, "pixel_size_um": 1.0, "voxel_size_um": None,
     }
 

@@ -60,8 +60,8 @@ def safe_name(text: str) -> str:
 
 def write_csv(path: Path, df: pd.DataFrame) -> None:
     """Write one table as INTERFACE.md CSV, atomically."""
-    text = df.to_csv(index=False, lineterminator="\n")
-    atomic_bytes(path, text.encode("utf-8"))
+    # streamed into the file: a large objects table is never held twice as text
+    atomic_write(path, lambda fh: df.to_csv(fh, index=False, lineterminator="\n"), binary=False)
 
 
 def _parquet_ready(df: pd.DataFrame) -> pd.DataFrame:
@@ -147,9 +147,7 @@ def write_xlsx(path: Path, frames: dict[str, pd.DataFrame]) -> Path:
         ws.append(["note"])
         for n in notes:
             ws.append([n])
-    buf = io.BytesIO()
-    wb.save(buf)
-    atomic_bytes(path, buf.getvalue())
+    atomic_write(path, wb.save)
     return path
 
 

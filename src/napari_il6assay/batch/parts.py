@@ -3,7 +3,7 @@
 Layout of the output folder while a batch runs::
 
     out/_parts/<id>.objects.parquet   objects of the image
-    out/_parts/<id>.thumb.png         thumbnail with outline (for report.html)
+    out/_parts/<id>.thumb.jpg         thumbnail with outline (for report.html)
     out/_parts/<id>.json              measures, calibration, input fingerprints; written LAST
     out/_parts/<id>.error.json        instead of <id>.json when the image failed
     out/qc/<id>.png                   QC overlay
@@ -54,7 +54,7 @@ def atomic_write(path: Path, write: Callable[[Any], None], binary: bool = True) 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        kw: dict[str, Any] = {} if binary else {"encoding": "utf-8"}
+        kw: dict[str, Any] = {} if binary else {"encoding": "utf-8", "newline": ""}
         with os.fdopen(fd, "wb" if binary else "w", **kw) as fh:
             write(fh)
             fh.flush()
@@ -168,9 +168,9 @@ def write_part(
         atomic_write(
             parts / f"{pid}.objects.parquet", lambda fh: objects.to_parquet(fh, index=False)
         )
-    atomic_bytes(parts / f"{pid}.thumb.png", result["thumb_png"])
-    for well, png in (result.get("well_thumbs") or {}).items():
-        atomic_bytes(parts / f"{pid}.{well}.thumb.png", png)
+    atomic_bytes(parts / f"{pid}.thumb.jpg", result["thumb_jpg"])
+    for well, jpg in (result.get("well_thumbs") or {}).items():
+        atomic_bytes(parts / f"{pid}.{well}.thumb.jpg", jpg)
     atomic_bytes(out / "qc" / f"{pid}.png", result["overlay_png"])
     if result.get("labels") is not None:
         import tifffile
@@ -242,7 +242,7 @@ def is_done(
         return False
     if rec.get("has_objects") and not (out / PARTS / f"{item['id']}.objects.parquet").is_file():
         return False
-    if not (out / PARTS / f"{item['id']}.thumb.png").is_file():
+    if not (out / PARTS / f"{item['id']}.thumb.jpg").is_file():
         return False
     if save_labels and not (out / "labels" / f"{item['id']}.tif").is_file():
         return False

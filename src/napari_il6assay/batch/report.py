@@ -1,6 +1,7 @@
 """``report.html``: one self-contained, offline page per batch run.
 
-Everything is inlined (figures and thumbnails as base64 PNG, CSS in a ``<style>`` block);
+Everything is inlined (figures as base64 PNG, thumbnails as base64 JPEG, CSS in a
+``<style>`` block);
 there is no script and no external resource, so the file can be mailed, archived and
 opened years later. Sections: run summary, fold resistance, dose-response curves (and
 synergy figures), the fits table, failed inputs, and a montage of every well's thumbnail
@@ -235,12 +236,13 @@ def _well_cell(
     if key not in first_site.index:
         return "<td class='empty'></td>"
     site = first_site.loc[key]
-    thumb = out / PARTS / f"{site['id']}.{well}.thumb.png"  # a well of a plate photo
+    thumb = out / PARTS / f"{site['id']}.{well}.thumb.jpg"  # a well of a plate photo
     if not thumb.is_file():
-        thumb = out / PARTS / f"{site['id']}.thumb.png"
+        thumb = out / PARTS / f"{site['id']}.thumb.jpg"
     img = ""
     if thumb.is_file():
-        img = f"<img alt='{_e(well)}' src='{_b64_png(thumb.read_bytes())}'>"
+        data = base64.b64encode(thumb.read_bytes()).decode("ascii")
+        img = f"<img alt='{_e(well)}' src='data:image/jpeg;base64,{data}'>"
     n_sites = int(((images["plate"].astype(str) == plate) & (images["well"] == well)).sum())
     if row is None:
         text = f"<div class='id'>{_e(well)}</div><div class='muted'>not in layout</div>"

@@ -56,6 +56,15 @@ def png_bytes(rgb: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def jpeg_bytes(rgb: np.ndarray, quality: int = 85) -> bytes:
+    """Encode an RGB uint8 array as JPEG (thumbnails: a tenth of a PNG of a noisy photo)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
 def _to_uint8(arr: np.ndarray) -> np.ndarray:
     a = np.asarray(arr, dtype=np.float32)
     finite = a[np.isfinite(a)]
@@ -119,7 +128,7 @@ def thumbnail(display: np.ndarray, labels: np.ndarray | None, size: int = THUMB_
 def well_thumbnails(
     display: np.ndarray, labels: np.ndarray, wells: list[dict[str, Any]]
 ) -> dict[str, bytes]:
-    """A PNG thumbnail per well of a plate photo, cropped around each well's centre.
+    """A JPEG thumbnail per well of a plate photo, cropped around each well's centre.
 
     The crop is half the distance to the nearest other well centre on each side, so it
     shows the whole well without its neighbours.
@@ -140,7 +149,7 @@ def well_thumbnails(
             continue
         ys = slice(max(0, int(y - half)), min(h, int(y + half) + 1))
         xs = slice(max(0, int(x - half)), min(w, int(x + half) + 1))
-        out[well] = png_bytes(thumbnail(display[ys, xs], labels[ys, xs]))
+        out[well] = jpeg_bytes(thumbnail(display[ys, xs], labels[ys, xs]))
     return out
 
 
@@ -240,7 +249,7 @@ def process_item(
     -------
     dict
         ``status`` ("ok" or "error"), ``inputs`` (fingerprint per path), and for "ok":
-        ``measures``, ``qc_flag``, ``objects`` (DataFrame), ``overlay_png``, ``thumb_png``,
+        ``measures``, ``qc_flag``, ``objects`` (DataFrame), ``overlay_png``, ``thumb_jpg``,
         ``labels`` (or None), ``pixel_size_um``, ``voxel_size_um``; for "error": ``stage``,
         ``error``, ``error_path``.
     """
@@ -274,7 +283,7 @@ def process_item(
         stage = "qc"
         labels = np.asarray(seg.labels)
         disp = display_rgb(img.data, img.axes, img.rgb)
-        result["thumb_png"] = png_bytes(thumbnail(disp, labels))
+        result["thumb_jpg"] = jpeg_bytes(thumbnail(disp, labels))
         overlay = seg.overlay
         if overlay is None:
             overlay = thumbnail(disp, labels, size=max(disp.shape[:2]))
