@@ -145,8 +145,10 @@ def flattened_score(
     relative = med_bg > 20 * sigma and float(bg.min()) > 0.2 * med_bg
     if relative:
         r = g / bg - 1.0
-        sig = U.robust_sigma((g / bg - 1.0)[:: max(1, h // 128), :: max(1, w // 128)])
-        # background pixels only: recompute from inliers of the relative residual
+        # noise from the background fit's inliers only (the object and shadows may
+        # cover most of the image)
+        base = r[inl0] if inl0.sum() > 100 else r
+        sig = U.robust_sigma(base[:: max(1, base.size // 20000)])
         inl = np.abs(r) < 3 * max(sig, 1e-12)
         sig = U.robust_sigma(r[inl]) if inl.sum() > 100 else sig
     else:
@@ -186,6 +188,7 @@ def detect(
     smooth_radius: int | None = None,
     min_area_fraction: float = 0.001,
     min_edge: float = 1.0,
+    min_diameter_work: float = 48.0,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Full-resolution mask of the main spheroid of one 2D plane.
 
@@ -206,6 +209,9 @@ def detect(
         outline smoothing; scaled to the working size when None.
     min_area_fraction : float
         Smaller objects (fraction of the image) are not a spheroid.
+    min_diameter_work : float
+        A spheroid narrower than this many working pixels is detected again at twice
+        the working size (small spheroids in large images).
     min_edge : float
         Smallest median contrast gradient along the outline (noise sigmas per working
         pixel); softer "objects" are illumination, not a spheroid.
@@ -295,6 +301,17 @@ def detect(
     info["edge_sigma_per_px"] = float(np.median(np.hypot(gy, gx)[edge])) if edge.any() else 0.0
     if info["edge_sigma_per_px"] < min_edge:
         return np.zeros(plane.shape, bool), info
+    # a small spheroid has few working pixels: look again at a finer scale
+    d_work = 2 * math.sqrt(obj.sum() / math.pi)
+    if f > 1 and d_work < min_diameter_work and working_size < max(plane.shape):
+        finer = dict(
+            polarity=info["polarity"], working_size=min(2 * working_size, max(plane.shape)),
+            threshold=threshold, noise_floor=noise_floor, min_area_fraction=min_area_fraction,
+            min_edge=min_edge, min_diameter_work=min_diameter_work,
+        )
+        full2, info2 = detect(plane, **finer)
+        if full2.any():
+            return full2, info2
     full = U.mask_to_full(obj, s - t, f, plane.shape)
     if f > 1:
         if full.any():
