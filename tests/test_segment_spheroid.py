@@ -155,3 +155,31 @@ def test_constant_and_empty_and_stack_inputs():
     with pytest.raises(SegmentationError, match="unknown mode"):
         segment_image(np.zeros((8, 8)), "nope")
     assert "spheroid" in MODES
+
+
+def _vignette(img, k=0.7):
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[:h, :w]
+    r2 = ((yy - h / 2) ** 2 + (xx - w / 2) ** 2) / (0.5 * max(h, w)) ** 2
+    return img * (1 - k * r2.clip(0, 2) / 2)
+
+
+RENDER_CASES = {
+    # (renderer keywords, degradation, minimum Dice)
+    "huge_with_shadow": ({"radius": 0.36 * 512}, lambda i, m, k: well_edge_shadow(i, k), 0.97),
+    "off_centre": ({"offset": (90, -100)}, lambda i, m, k: i, 0.97),
+    "out_of_focus": ({"blur": 5.0}, lambda i, m, k: i, 0.97),
+    "noisy": ({"noise": 0.08}, lambda i, m, k: i, 0.97),
+    "vignetting": ({}, lambda i, m, k: _vignette(i), 0.97),
+    "faint_textured": ({"contrast": 0.25, "texture": 0.5}, lambda i, m, k: i, 0.96),
+    # 50 px across: the outline's pixel error weighs more
+    "tiny_with_debris": ({"radius": 0.05 * 512}, lambda i, m, k: debris(i, m, k), 0.95),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RENDER_CASES))
+def test_independent_renderer_shapes_and_optics(case):
+    kw, fn, min_dice = RENDER_CASES[case]
+    img, truth = brightfield_spheroid(0, **kw)
+    r = segment_image(fn(img, truth, 0), "spheroid")
+    assert dice(r.labels > 0, truth) >= min_dice
