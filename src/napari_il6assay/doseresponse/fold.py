@@ -89,6 +89,7 @@ def fold_test(
     level: float = 0.95,
     fixed_bottom: float = 0.0,
     fixed_top: float = 1.0,
+    ci: bool = True,
 ) -> dict[str, float]:
     """Joint fit of a parental/resistant pair: fold with its profile CI and the F-test p-value.
 
@@ -103,6 +104,10 @@ def fold_test(
         The model both were fitted with.
     level : float
         Confidence level.
+    ci : bool
+        Profile the CI of the fold (default). Pass False when an IC50 is censored: the fold is
+        then only a bound, and profiling ``delta`` over decades against a flat curve drives its
+        unidentified hill towards overflow (``ci_low``/``ci_high`` are NaN).
 
     Returns
     -------
@@ -143,7 +148,7 @@ def fold_test(
         return r - thr
 
     ends = []
-    for sign in (-1.0, 1.0):
+    for sign in (-1.0, 1.0) if ci else ():
         cache["q"] = q_sep
         step = 0.1
         inner = d_sep
@@ -164,8 +169,9 @@ def fold_test(
                 break
         ends.append(end)
     return {
-        "fold": float(np.exp(d_sep)), "ci_low": float(np.exp(ends[0])),
-        "ci_high": float(np.exp(ends[1])), "p_value": p_value, "F": float(fstat), "df": dof,
+        "fold": float(np.exp(d_sep)), "ci_low": float(np.exp(ends[0])) if ci else np.nan,
+        "ci_high": float(np.exp(ends[1])) if ci else np.nan, "p_value": p_value,
+        "F": float(fstat), "df": dof,
     }  # fmt: skip
 
 
@@ -249,14 +255,15 @@ def add_fold_resistance(fits: Any, curves: list, model: str = "4pl", **kwargs: A
         if pr_ or pp_:
             continue
         both = fit_arrays([(xp, yp, None), (xr, yr, None)], spec.name, ci_method="none", **kwargs)
+        exact = bound == "" and bool(np.isfinite(ratio))  # else the fold is a bound: no CI
         try:
             out = fold_test((xp, yp), (xr, yr), both["params"][0], both["params"][1], spec.name,
-                            **kwargs)  # fmt: skip
+                            ci=exact, **kwargs)  # fmt: skip
         except (ValueError, np.linalg.LinAlgError) as exc:
             fits.iat[i, col_note] = f"fold test failed: {exc}"
             continue
         fits.iat[i, fits.columns.get_loc("p_value")] = out["p_value"]
-        if bound == "" and np.isfinite(ratio):
+        if exact:
             fits.iat[i, fits.columns.get_loc("fold_ci_low")] = out["ci_low"]
             fits.iat[i, fits.columns.get_loc("fold_ci_high")] = out["ci_high"]
     return fits
