@@ -267,6 +267,17 @@ def _stain_od(
     od = -np.log10(np.maximum(plane, 0.5) / np.maximum(bg, 1e-3)).astype(np.float32)
     if centre is not None:
         od -= _radial_correction(od, well, *centre)
+    # faint, patchy residual stain of the dish bottom: a masked Gaussian of the OD
+    # around the colonies (they are left out) follows it
+    from scipy import ndimage as ndi
+
+    from napari_il6assay.segment.illumination import masked_gaussian_background
+
+    sig0 = U.robust_sigma(od[well & inl]) if (well & inl).sum() > 50 else 0.01
+    cand = ndi.binary_dilation((od > max(4 * sig0, 0.02)) | ~well, iterations=2)
+    if (~cand & well).sum() > 0.05 * well.sum():
+        patchy = masked_gaussian_background(od, cand, max(6.0, max(od.shape) / 24))
+        od = od - np.where(well, patchy, 0)
     bgod = od[well & inl]
     sig = U.robust_sigma(bgod) if bgod.size > 50 else U.robust_sigma(od[well])
     return od, max(sig, 1e-4)
@@ -371,7 +382,7 @@ def _analyse_well(
     k_noise: float,
     edge_fraction: float,
     min_od: float,
-    min_colony_area_px: int,
+    min_colony_area_px: int | None,
     colony_radius_px: float,
     split_overlap: float = 1.0,
     box: tuple[slice, slice] | None = None,
@@ -391,6 +402,15 @@ def _analyse_well(
     ref = full_stain_od
     if ref is None:
         ref = float(np.percentile(od[stain], 99)) if stain.sum() > 20 else float("nan")
+    if min_colony_area_px is None:
+        # typical colony size from the data: the median stained patch
+        from scipy import ndimage as ndi
+
+        lab_s, n_s = ndi.label(stain)
+        areas = np.bincount(lab_s.ravel())[1:] if n_s else np.zeros(0)
+        areas = areas[areas >= 4]
+        r_est = math.sqrt(float(np.median(areas)) / math.pi) if areas.size else 5.0
+        min_colony_area_px = max(4, int(0.2 * math.pi * min(max(r_est, 3.0), 50.0) ** 2))
     colonies, n_col = _count_colonies(stain, min_colony_area_px, split_overlap)
     px2 = 1.0 if pixel_size_um is None else pixel_size_um**2
     m = {
@@ -453,7 +473,8 @@ def segment(
         Typical colony radius (watershed marker spacing); 5 working pixels when None.
     min_colony_area_px : int, optional
         Smaller patches are not counted as colonies (default a fifth of a typical
-        colony: 0.2 pi r^2 working pixels).
+        colony, 0.2 pi r^2 working pixels, r from ``colony_radius_um`` or else the
+        median stained patch).
 
     Returns
     -------
@@ -485,11 +506,13 @@ def segment(
     ps_work = None if pixel_size_um is None else pixel_size_um * f
     if colony_radius_um is None or pixel_size_um is None:
         rad_px = 5.0
+        estimate_size = True
     else:
         rad_px = colony_radius_um / ps_work
+        estimate_size = False
     min_area = (
         min_colony_area_px if min_colony_area_px is not None
-        else max(4, int(0.2 * math.pi * rad_px**2))
+        else (None if estimate_size else max(4, int(0.2 * math.pi * rad_px**2)))
     )
     kw = dict(
         pixel_size_um=ps_work, full_stain_od=full_stain_od, k_noise=k_noise,
