@@ -171,7 +171,7 @@ def test_corrupt_files_are_listed_and_good_wells_kept(plate: dict, reference: di
     junk.write_bytes(b"this is not an image " * 50)
     out = root / "corrupt_out"
     r = _cli("batch", str(folder), "--layout", str(plate["layout"]), "--mode", "spheroid",
-             "--out", str(out), "--workers", "2", "--quiet")
+             "--out", str(out), "--workers", "2", "--quiet", "--save-labels")
     assert r.returncode == 1, r.stderr
     errors = pd.read_csv(out / "errors.csv")
     assert sorted(Path(p).name for p in errors["path"]) == ["A04.tif", "D07.tif"]
@@ -185,6 +185,15 @@ def test_corrupt_files_are_listed_and_good_wells_kept(plate: dict, reference: di
     assert np.array_equal(wells.loc[good, "readout"].to_numpy(),
                           ref.loc[good, "readout"].to_numpy(), equal_nan=True)
     assert json.loads((out / "run.json").read_text())["n_failed"] == 2
+    # --save-labels: one label image per good image, the segmenter's objects
+    import tifffile
+
+    labels = sorted((out / "labels").glob("*.tif"))
+    assert len(labels) == len(good)
+    (a05,) = (out / "labels").glob("*A05_s1.tif")
+    lab = tifffile.imread(a05)
+    n_obj = pd.read_csv(out / "images.csv").set_index("well").loc["A05", "n_objects"]
+    assert lab.dtype == np.int32 and len(np.unique(lab[lab > 0])) == n_obj
 
 
 def test_sigkill_then_resume_gives_identical_tables(plate: dict, reference: dict) -> None:
@@ -218,6 +227,8 @@ def test_sigkill_then_resume_gives_identical_tables(plate: dict, reference: dict
     assert info["n_reused_from_previous_run"] == done
     _assert_same_tables(reference["out"], out)
     assert not list(out.rglob(".*.tmp"))
+    # --save-labels was not given: none written
+    assert not (out / "labels").exists()
 
 
 def test_distributed_cluster_gives_the_same_tables(plate: dict, reference: dict) -> None:
@@ -230,12 +241,22 @@ def test_distributed_cluster_gives_the_same_tables(plate: dict, reference: dict)
                       dashboard_address="127.0.0.1:0") as cluster:
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
         res = run_batch(plate["folder"], plate["layout"], "spheroid", out,
-                        scheduler=cluster.scheduler_address, quiet=True)
+                        scheduler=cluster.scheduler_address, quiet=True,
+                        formats=("csv", "parquet"))
     assert res.exit_code == 0
     assert json.loads((out / "run.json").read_text())["parameters"]["scheduler"] == (
         cluster.scheduler_address
     )
     _assert_same_tables(reference["out"], out)
+    # --format parquet: the same tables as parquet
+    for name in ("wells", "fits", "objects"):
+        pq = pd.read_parquet(out / f"{name}.parquet")
+        csv = pd.read_csv(out / f"{name}.csv")
+        assert pq.shape == csv.shape and list(pq.columns) == list(csv.columns)
+        num = [c for c in csv.select_dtypes("number").columns
+               if pd.api.types.is_numeric_dtype(pq[c])]
+        assert "viability" in num or name != "wells"
+        assert np.allclose(pq[num].astype(float), csv[num].astype(float), equal_nan=True)
 
 
 def test_cancel_keeps_finished_images_for_resume(plate: dict) -> None:
