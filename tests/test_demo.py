@@ -76,3 +76,15 @@ def test_demo_refuses_a_folder_that_is_not_its_own(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert r.stderr.startswith("error:") and "not empty" in r.stderr
     assert (out / "thesis.docx").read_text() == "precious"
+
+
+def test_demo_without_sample_data_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture) -> None:
+    from napari_il6assay import cli
+    from napari_il6assay.commands import demo
+
+    monkeypatch.setattr(demo, "sample_data_dir", lambda: tmp_path / "nowhere")
+    assert cli.main(["demo", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "sample_data" in err and "source checkout" in err
+    assert not (tmp_path / "o").exists()
