@@ -118,9 +118,10 @@ def _dose_text(row: pd.Series) -> str:
         if not cbz:
             parts.append(f"+ {_e(drug_b)} {_sig(cb)} {_e(row.get('unit_b', '') or '')}")
     role = str(row.get("role", "") or "")
-    if not parts or role in ("vehicle", "blank"):
-        return role if role and role != "sample" else "no drug"
-    return " ".join(parts)
+    if role in ("vehicle", "blank"):
+        # a vehicle of a combination block still carries its second agent
+        return " ".join([role, *[p for p in parts if p.startswith("+ ")]])
+    return " ".join(parts) if parts else "no drug"
 
 
 def _table(df: pd.DataFrame, cols: list[str], fmt: dict[str, Any] | None = None) -> str:
