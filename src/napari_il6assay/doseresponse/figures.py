@@ -103,6 +103,104 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}"
 
 
+def _num(v: Any) -> float:
+    """A table cell as a float (NaN for missing or non-numeric)."""
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return np.nan
+
+
+def _mark(v: Any) -> str:
+    """A ``*_censored`` cell as ``">"``/``"<"``, or ``""`` when not censored.
+
+    Fits read back from CSV hold NaN (or ``pd.NA`` with the string dtype) where the fit table
+    had ``""``: all of them mean "not censored".
+    """
+    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+        return ""
+    t = str(v).strip()
+    return "" if t.lower() in ("nan", "none", "<na>") else t
+
+
+_PREFIXES = ((1.0, ""), (1e-3, "m"), (1e-6, "\u00b5"), (1e-9, "n"), (1e-12, "p"), (1e-15, "f"))
+
+
+def _dose_scale(v: float, unit: str) -> tuple[float, str]:
+    """Factor and unit label that show a molar dose with an SI prefix (540 nM, not 5.4e-07 M)."""
+    if unit != "M" or not np.isfinite(v) or v <= 0:
+        return 1.0, unit
+    for factor, prefix in _PREFIXES:
+        if v >= factor * 0.9995:
+            return factor, prefix + unit
+    return _PREFIXES[-1][0], _PREFIXES[-1][1] + unit
+
+
+def _bound(v: float, factor: float = 1.0) -> str:
+    """A CI bound in the prefix of its estimate: ``1150`` rather than ``1.15e+03``."""
+    if np.isinf(v):
+        return "\u221e" if v > 0 else "0"
+    x = v / factor
+    return f"{float(f'{x:.3g}'):.0f}" if 1e3 <= abs(x) < 1e5 else _fmt(x)
+
+
+def _fit_note(r: pd.Series, unit: str) -> str:
+    """``IC50 540 nM [462–640] · fold 553 [442–700]`` for one fit row (NaN-safe)."""
+    ic50, cens = _num(r.get("ic50_rel_M")), _mark(r.get("ic50_censored"))
+    if np.isfinite(ic50):
+        factor, u = _dose_scale(ic50, unit)
+        note = f"IC50 {cens}{_fmt(ic50 / factor)} {u}".rstrip()
+        lo, hi = _num(r.get("ic50_ci_low_M")), _num(r.get("ic50_ci_high_M"))
+        if not cens and not np.isnan(lo) and not np.isnan(hi):
+            note += f" [{_bound(lo, factor)}\u2013{_bound(hi, factor)}]"
+    else:
+        note = "IC50 not estimated"
+    if str(r.get("status", "")) == "no_effect":
+        note = f"no effect ({note})" if np.isfinite(ic50) else "no effect"
+    fold, fcens = _num(r.get("fold_resistance")), _mark(r.get("fold_censored"))
+    if np.isfinite(fold):
+        note += f" \u00b7 fold {fcens}{_bound(fold)}"
+        lo, hi = _num(r.get("fold_ci_low")), _num(r.get("fold_ci_high"))
+        if not fcens and not np.isnan(lo) and not np.isnan(hi):
+            note += f" [{_bound(lo)}\u2013{_bound(hi)}]"
+    return note
+
+
+def _readable(color: str, theme: str) -> str:
+    """The line colour, lightened on the dark theme so that 8 pt text stays legible."""
+    if theme != "dark":
+        return color
+    from matplotlib.colors import to_hex, to_rgb
+
+    return to_hex(0.55 * np.array(to_rgb(color)) + 0.45)
+
+
+def _wrap_note(text: str, width_pt: float, size: float) -> str:
+    """Break a note at its `` · `` joints so that no line is wider than ``width_pt``.
+
+    The notes sit under the axes, left-aligned on it; a line wider than the axes would make
+    constrained layout shrink the axes to fit it (and a GUI ``wrap`` breaks lines without
+    telling the layout), so the breaks are made here, measured with the real font.
+    """
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    prop = FontProperties(size=size)
+    ttp = TextToPath()
+
+    def width(s: str) -> float:
+        return ttp.get_text_width_height_descent(s, prop, ismath=False)[0]
+
+    parts = text.split(" \u00b7 ")
+    lines = [parts[0]]
+    for part in parts[1:]:
+        if width(f"{lines[-1]} \u00b7 {part}") <= width_pt:
+            lines[-1] += f" \u00b7 {part}"
+        else:
+            lines.append(f"    {part}")
+    return "\n".join(lines)
+
+
 def dose_response_figure(
     data: pd.DataFrame,
     fits: pd.DataFrame | None = None,
@@ -174,6 +272,7 @@ def dose_response_figure(
     xmin, xmax = pos.min(), pos.max()
     x_zero = xmin / 10**0.75  # where the vehicle (dose 0) is drawn, on a broken axis
     fg = THEMES.get(theme, THEMES["light"])["fg"]
+    notes: list[tuple[str, str]] = []  # (text, colour): drawn under the axes, never on data
     for k, cl in enumerate(lines):
         color = COLORS[k % len(COLORS)]
         p = pts[pts["_cl"] == cl]
@@ -190,33 +289,28 @@ def dose_response_figure(
         if "concentration_b" in f.columns:
             cbf = pd.to_numeric(f["concentration_b"], errors="coerce").fillna(0.0)
             f = f[np.isclose(cbf, float(concentration_b or 0.0))]
-        if f.empty or not np.isfinite(f.iloc[0]["top"]):
+        if f.empty or not np.isfinite(_num(f.iloc[0]["top"])):
             continue
         r = f.iloc[0]
-        par = np.array([r["hill"], r["bottom"], r["top"], np.log(r["ic50_fit_M"]),
-                        np.log(r.get("asymmetry", 1.0) or 1.0)])  # fmt: skip
+        asym = _num(r.get("asymmetry", 1.0))
+        asym = asym if np.isfinite(asym) and asym > 0 else 1.0  # 4PL/3PL: NaN or 1
+        par = np.array([_num(r["hill"]), _num(r["bottom"]), _num(r["top"]),
+                        np.log(_num(r["ic50_fit_M"])), np.log(asym)])  # fmt: skip
         grid = np.logspace(np.log10(xmin) - 0.3, np.log10(xmax) + 0.3, 200)
-        ax.plot(grid, evaluate(par, grid), color=color, lw=1.6)
-        ic50, cens = r["ic50_rel_M"], r["ic50_censored"]
-        label = f"IC50 {cens}{_fmt(ic50)} {unit}".rstrip()
-        if not cens and np.isfinite(ic50):
+        drawn = bool(np.isfinite(par).all())  # a failed fit keeps its note, has no curve
+        if drawn:
+            ax.plot(grid, evaluate(par, grid), color=color, lw=1.6)
+        ic50 = _num(r.get("ic50_rel_M"))
+        if drawn and not _mark(r.get("ic50_censored")) and np.isfinite(ic50):
             yv = evaluate(par, np.array([ic50]))[0]
-            lo, hi = r["ic50_ci_low_M"], r["ic50_ci_high_M"]
+            lo, hi = _num(r.get("ic50_ci_low_M")), _num(r.get("ic50_ci_high_M"))
             xerr = None
             if np.isfinite(lo) and np.isfinite(hi):
                 xerr = [[ic50 - max(lo, grid[0])], [min(hi, grid[-1]) - ic50]]
             ax.errorbar([ic50], [yv], xerr=xerr, fmt="D", color=color, ms=6, capsize=4,
                         elinewidth=1.5, zorder=4, mec=fg)  # fmt: skip
-            label += f" [{_fmt(lo)}, {_fmt(hi)}]"
-        fold = r.get("fold_resistance", np.nan)
-        if isinstance(fold, float) and np.isfinite(fold):
-            label += f"; fold {r.get('fold_censored', '') or ''}{fold:.3g}"
-            if np.isfinite(r.get("fold_ci_low", np.nan)):
-                label += f" [{r['fold_ci_low']:.3g}, {r['fold_ci_high']:.3g}]"
-        if r.get("status") == "no_effect":
-            label = "no effect"
-        text = f"{cl}: {label}" if cl else label
-        ax.text(0.02, 0.04 + 0.07 * k, text, transform=ax.transAxes, color=color, fontsize=8)
+        note = _fit_note(r, unit)
+        notes.append((f"\u25cf {cl}: {note}" if cl else f"\u25cf {note}", color))
     ax.set_xscale("log")
     ax.axvline(x_zero * 10**0.375, color=fg, lw=0.6, ls=":")
     ax.set_xlabel(
@@ -225,9 +319,21 @@ def dose_response_figure(
     ax.set_ylabel(response)
     if title or drug:
         ax.set_title(title or f"{drug}" + (f" + {drug_b} {concentration_b:g}" if drug_b else ""))
-    leg = ax.legend(loc="upper right", fontsize=8, frameon=False)
-    for t in leg.get_texts():
-        t.set_color(fg)
+    # IC50/fold notes: one line per cell line in its colour, stacked under the x label (each
+    # anchored to the bottom of the one above), so constrained layout makes room for them
+    # below the axes and they can never cover a plateau or a point
+    width_pt = fig.bbox.width * 72.0 / fig.dpi - 60.0  # the axes: figure minus the y labels
+    anchor: Any = ax.xaxis.label
+    for k, (text, color) in enumerate(notes):
+        anchor = ax.annotate(
+            _wrap_note(text, width_pt, 8.0), xy=(0.0, 0.0), xycoords=("axes fraction", anchor),
+            xytext=(0.0, -3.0 if k == 0 else -1.0), textcoords="offset points", ha="left",
+            va="top", fontsize=8, color=_readable(color, theme), linespacing=1.15,
+        )  # fmt: skip
+    if len(notes) < len(lines):  # the coloured notes name every line: no legend needed then
+        leg = ax.legend(loc="best", fontsize=8, frameon=False)
+        for t in leg.get_texts():
+            t.set_color(fg)
     return fig
 
 
@@ -274,14 +380,30 @@ def synergy_heatmap(
     if s.empty:
         ax.text(0.5, 0.5, "no combination data", transform=ax.transAxes, ha="center")
         return fig
-    grid = s.pivot_table(index="concentration_b", columns="concentration_M", values=score,
-                         aggfunc="mean")  # fmt: skip
+    # every measured dose pair keeps its cell: a score that cannot be computed (Loewe with a
+    # single dose of drug B) is an "n/a" cell, not a dropped row that leaves an empty image
+    vals = pd.to_numeric(s[score], errors="coerce") if score in s.columns else np.nan
+    s = s.assign(_score=vals)
+    grid = s.groupby(["concentration_b", "concentration_M"], sort=True)["_score"].mean().unstack()
+    grid = grid.reindex(index=sorted(s["concentration_b"].unique()),
+                        columns=sorted(s["concentration_M"].unique()))  # fmt: skip
     z = grid.to_numpy(float)
     lim = vmax or (np.nanmax(np.abs(z)) if np.isfinite(z).any() else 1.0) or 1.0
-    cmap = "RdBu" if score == "ci_chou" else "RdBu_r"
+    from matplotlib import colormaps
+
+    # "n/a" cells in the theme's grid grey: NaN must not pass for white (= no interaction)
+    cmap = colormaps["RdBu" if score == "ci_chou" else "RdBu_r"].with_extremes(
+        bad=THEMES.get(theme, THEMES["light"])["grid"]
+    )
     center = 1.0 if score == "ci_chou" else 0.0
+    nrow, ncol = z.shape
+    # cells centred on integer row/column indices (the GUI maps a click back by rounding);
+    # the explicit extent gives a single row or column its full cell height/width
     im = ax.imshow(z, origin="lower", cmap=cmap, vmin=center - lim, vmax=center + lim,
-                   aspect="auto", picker=5)  # fmt: skip
+                   aspect="auto", picker=5, interpolation="nearest",
+                   extent=(-0.5, ncol - 0.5, -0.5, nrow - 0.5))  # fmt: skip
+    ax.set_xlim(-0.5, ncol - 0.5)
+    ax.set_ylim(-0.5, nrow - 0.5)
     _register(fig, im, [(a, b) for b in grid.index for a in grid.columns])
     for (i, j), v in np.ndenumerate(z):
         if np.isfinite(v):
@@ -295,8 +417,11 @@ def synergy_heatmap(
     ax.set_yticks(range(len(grid.index)), [_fmt(c) for c in grid.index], fontsize=7)
     ax.set_xlabel(f"{s['drug'].iloc[0]} (M)")
     ax.set_ylabel(f"{s['drug_b'].iloc[0]}")
-    ax.set_title(f"{s['cell_line'].iloc[0]}: {score} (> 0 synergy)" if score != "ci_chou"
-                 else f"{s['cell_line'].iloc[0]}: Chou-Talalay CI (< 1 synergy)")  # fmt: skip
+    title = (f"{s['cell_line'].iloc[0]}: {score} (> 0 synergy)" if score != "ci_chou"
+             else f"{s['cell_line'].iloc[0]}: Chou-Talalay CI (< 1 synergy)")  # fmt: skip
+    if not np.isfinite(z).any():
+        title += ": not computable here"
+    ax.set_title(title)
     cb = fig.colorbar(im, ax=ax)
     cb.ax.tick_params(colors=THEMES.get(theme, THEMES["light"])["fg"])
     return fig
@@ -339,16 +464,20 @@ def potentiation_figure(
         hi = p["shift_ci_high"].to_numpy(float) - y
         ax.errorbar(x, y, yerr=[np.nan_to_num(lo), np.nan_to_num(hi)], fmt="o-", color=color,
                     capsize=3, label=cl, picker=5)  # fmt: skip
-        for xi, yi, c in zip(x, y, p["shift_censored"], strict=True):
-            if c and np.isfinite(yi):
-                ax.annotate(c, (xi, yi), textcoords="offset points", xytext=(4, 4), color=color)
+        marks = p["shift_censored"] if "shift_censored" in p.columns else [""] * len(p)
+        for xi, yi, c in zip(x, y, marks, strict=True):
+            if _mark(c) and np.isfinite(yi):
+                ax.annotate(_mark(c), (xi, yi), textcoords="offset points", xytext=(4, 4),
+                            color=color)  # fmt: skip
     ax.axhline(1.0, color=fg, lw=0.8, ls="--")
     ax.set_xscale("log")
     ax.set_yscale("log")
     b = pot["drug_b"].iloc[0] if len(pot) else "drug B"
     a = pot["drug"].iloc[0] if len(pot) else "drug A"
     ax.set_xlabel(f"{b} (fixed dose)")
-    ax.set_ylabel(f"IC50 shift of {a} (IC50 alone / IC50 with {b})")
+    # the axes is short in the GUI's stacked panel: a short y label, the ratio in the title
+    ax.set_ylabel("IC50 shift (\u00d7)")
+    ax.set_title(f"{a} IC50 alone / with {b}", fontsize=9)
     leg = ax.legend(fontsize=8, frameon=False)
     for t in leg.get_texts():
         t.set_color(fg)

@@ -23,7 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from napari_il6assay.doseresponse.models import LOGE, evaluate, evaluate_jac, get_model
+from napari_il6assay.doseresponse.models import HILL, LOGE, evaluate, evaluate_jac, get_model
+
+# Largest |hill| a joint-fit trial point may have (the separate fits stop at 50). A flat curve
+# (no effect, IC50 censored) leaves its hill unidentified, and unbounded LM let it drift to
+# ~1e304 until a step overflowed to NaN parameters; such trial points are rejected instead.
+_HILL_LIMIT = 1e3
 
 
 def _curve_arrays(conc: np.ndarray, resp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -54,6 +59,10 @@ class _Joint:
 
     def resid(self, q: np.ndarray, delta: float) -> np.ndarray:
         pp, pr = self.unpack(q, delta)
+        if not (np.isfinite(q).all() and max(abs(pp[HILL]), abs(pr[HILL])) <= _HILL_LIMIT):
+            # outside the model's domain: a residual no fit can have, so MINPACK rejects the
+            # step and shrinks its trust region (it only takes Jacobians at accepted points)
+            return np.full(len(self.cp[2]) + len(self.cr[2]), 1e6)
         fp = evaluate(pp, np.where(self.cp[1], 0.0, np.exp(self.cp[0])))
         fr = evaluate(pr, np.where(self.cr[1], 0.0, np.exp(self.cr[0])))
         return np.concatenate([fp - self.cp[2], fr - self.cr[2]])
