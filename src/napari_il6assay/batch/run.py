@@ -35,7 +35,6 @@ PRODUCTS = (
     "labels",
     "plots",
     "prism",
-    "parquet",
     "objects.csv",
     "images.csv",
     "wells.csv",
@@ -44,6 +43,11 @@ PRODUCTS = (
     "synergy.csv",
     "potentiation.csv",
     "errors.csv",
+    *(
+        f"{t}.parquet"
+        for t in ("objects", "images", "wells", "conditions", "fits", "synergy", "potentiation",
+                  "errors")
+    ),
     "results.xlsx",
     "run.json",
     "report.html",
@@ -155,7 +159,7 @@ def prepare_out(
                 elif p.exists():
                     p.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    for sub in ("_parts", "qc", "labels"):
+    for sub in (".", "_parts", "qc", "labels", "plots", "prism"):
         # temporary files of a run that was killed mid-write
         for tmp in (out / sub).glob(".*.tmp") if (out / sub).is_dir() else ():
             tmp.unlink(missing_ok=True)
