@@ -257,3 +257,22 @@ def test_fold_of_a_flat_resistant_curve_fits_without_nan(ic50_p, ic50_r, seed, s
     assert r["fold_resistance"] == pytest.approx(DOSES[-1] / p["ic50_rel_M"])
     assert p["ic50_rel_M"] == pytest.approx(ic50_p, rel=0.3)
     assert np.isnan(r["fold_ci_low"]) and 0.0 <= r["p_value"] <= 1.0
+
+
+def test_long_names_break_at_joints_within_the_axes_width() -> None:
+    from matplotlib.figure import Figure
+
+    par, res = "MDA-MB-231 parental (ATCC HTB-26)", "MDA-MB-231E eribulin-resistant clone 7"
+    w = wells_table(np.random.default_rng(1), [(par, 1e-9, 1.2, ""), (res, 6e-7, 1.0, par)])
+    fits = fit_curves(w)
+    fig = Figure(figsize=(4.2, 3.4), dpi=100, layout="constrained")
+    dose_response_figure(w, fits, drug="eribulin", fig=fig)
+    fig.draw_without_rendering()
+    ax, r = fig.axes[0], fig._get_renderer()
+    axes_box = ax.get_window_extent(r)
+    texts = [t.get_text() for t in ax.texts]
+    assert texts[1].splitlines()[0] == f"\u25cf {res}:"  # broken after the name, then at " · "
+    assert "fold" in texts[1].splitlines()[-1] and "IC50" in texts[1]
+    for t in ax.texts:
+        assert t.get_window_extent(r).x1 <= axes_box.x1 + 1.0  # no overhang to squash the axes
+    assert axes_box.width > 0.6 * fig.bbox.width

@@ -176,12 +176,15 @@ def _readable(color: str, theme: str) -> str:
 
 
 def _wrap_note(text: str, width_pt: float, size: float) -> str:
-    """Break a note at its `` · `` joints so that no line is wider than ``width_pt``.
+    """Break a note after its ``name:`` and before its `` · `` joints so that no line is wider
+    than ``width_pt``.
 
     The notes sit under the axes, left-aligned on it; a line wider than the axes would make
     constrained layout shrink the axes to fit it (and a GUI ``wrap`` breaks lines without
     telling the layout), so the breaks are made here, measured with the real font.
     """
+    import re
+
     from matplotlib.font_manager import FontProperties
     from matplotlib.textpath import TextToPath
 
@@ -191,14 +194,14 @@ def _wrap_note(text: str, width_pt: float, size: float) -> str:
     def width(s: str) -> float:
         return ttp.get_text_width_height_descent(s, prop, ismath=False)[0]
 
-    parts = text.split(" \u00b7 ")
+    parts = [p for p in re.split("(?<=: )|(?= \u00b7 )", text) if p]
     lines = [parts[0]]
     for part in parts[1:]:
-        if width(f"{lines[-1]} \u00b7 {part}") <= width_pt:
-            lines[-1] += f" \u00b7 {part}"
+        if width(lines[-1] + part) <= width_pt:
+            lines[-1] += part
         else:
-            lines.append(f"    {part}")
-    return "\n".join(lines)
+            lines.append("    " + part.removeprefix(" \u00b7 "))
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def dose_response_figure(
@@ -223,7 +226,12 @@ def dose_response_figure(
         ``wells`` (one row per well, ``response`` column) or ``conditions``
         (``viability_mean``/``viability_sd``/``wells``).
     fits : DataFrame, optional
-        `fit.fit_curves` output; curves, IC50 markers with CI bars and fold labels come from it.
+        `fit.fit_curves` output (or ``fits.csv`` read back: NaN, None and "" in the
+        ``*_censored`` columns all mean "not censored"); curves, IC50 markers with CI bars and
+        the notes come from it. The notes, ``● line: IC50 540 nM [462–640] · fold 553
+        [442–700]``, are annotations in ``ax.texts`` stacked under the x label in each line's
+        colour (constrained layout makes room), so they never cover data; they replace the
+        legend when every line has one.
     cell_lines : list of str, optional
         Lines to draw (default all), all on one log axis.
     drug, drug_b, concentration_b : optional
