@@ -7,7 +7,8 @@ Method:
 2. well: one circular well per image (default) — the clear well bottom is the
    brightest region; its filled, convex outline gives centre and radius of a circle.
    With ``plate_format`` (6/12/24/48/96) every well of a whole plate photo is found and
-   fitted to the plate grid;
+   fitted to the plate grid (`plate_grid`), and each well is analysed at a scale that
+   keeps its diameter at about ``working_size / 2.5`` pixels or more;
 3. flat field: a robust polynomial fitted to the unstained well bottom (colonies are
    dark outliers); stain optical density ``OD = -log10(I / I_background)``;
 4. stain: pixels above a noise floor, each connected patch thresholded at a fraction
@@ -35,7 +36,6 @@ from napari_il6assay.segment import _util as U
 from napari_il6assay.segment.result import SegmentationResult
 
 READOUT = "area_fraction"
-PLATE_GRID = {6: (2, 3), 12: (3, 4), 24: (4, 6), 48: (6, 8), 96: (8, 12)}
 
 
 def _absorbing_plane(image: np.ndarray, multi: bool, is_rgb: bool) -> np.ndarray:
@@ -153,89 +153,29 @@ def _refine_well(qs: np.ndarray, cy: float, cx: float, r: float) -> tuple[float,
 
 
 def find_plate_wells(q: np.ndarray, plate_format: int) -> list[tuple[str, float, float, float]]:
-    """Wells of a whole-plate photo fitted to the SBS grid: ``(name, cy, cx, r)``."""
-    from scipy import ndimage as ndi
+    """Wells of a whole-plate photo fitted to the plate grid: ``(name, cy, cx, r)``
+    (see `napari_il6assay.segment.plate_grid.find_plate_wells`)."""
+    from napari_il6assay.segment.plate_grid import find_plate_wells as _find
 
-    if plate_format not in PLATE_GRID:
-        raise SegmentationError(
-            f"plate_format must be one of {sorted(PLATE_GRID)}, got {plate_format!r}"
-        )
-    nr, nc = PLATE_GRID[plate_format]
-    qs = ndi.gaussian_filter(q, 1.0)
-    b = np.concatenate([qs[0], qs[-1], qs[1:-1, 0], qs[1:-1, -1]])
-    ob = float(np.median(b))
-    # clear well bottoms are brighter than the plate top; colonies are holes in them
-    bright = ndi.binary_closing(qs > 1.12 * ob, structure=U.disk(2))
-    inner = ndi.binary_opening(U.fill_holes(bright), structure=U.disk(1))
-    lab, n = ndi.label(inner)
-    if n == 0:
-        raise SegmentationError("colony: no well found in the plate image")
-    st = U.component_stats(lab, n)
-    area = st["area"][1:]
-    order = np.argsort(area)[::-1]
-    big = order[: nr * nc]
-    ref = np.median(area[big])
-    keep = big[(area[big] > 0.4 * ref) & (area[big] < 2.5 * ref)]
-    if keep.size < max(3, nr * nc // 4):
-        raise SegmentationError(
-            f"colony: found {keep.size} well-like regions, expected {nr * nc} for a "
-            f"{plate_format}-well plate"
-        )
-    from skimage.measure import regionprops
-
-    props = {rp.label: rp for rp in regionprops(lab)}
-    circles = []
-    for k in keep:
-        rp = props[k + 1]
-        # the convex hull bridges colonies cut into the edge of the bottom
-        r0 = math.sqrt(rp.area_convex / math.pi)
-        circles.append(_refine_well(qs, float(rp.centroid[0]), float(rp.centroid[1]), r0))
-    cy = np.array([c[0] for c in circles])
-    cx = np.array([c[1] for c in circles])
-    rr = np.array([c[2] for c in circles])
-    good = np.abs(rr - np.median(rr)) < 0.2 * np.median(rr)
-    cy, cx, rr = cy[good], cx[good], rr[good]
-    # pitch: median nearest-neighbour distance of the wells found
-    d = np.hypot(cy[:, None] - cy[None, :], cx[:, None] - cx[None, :])
-    d[d == 0] = np.inf
-    pitch = float(np.median(d.min(axis=1)))
-    col = np.round((cx - cx.min()) / pitch).astype(int)
-    row = np.round((cy - cy.min()) / pitch).astype(int)
-    if col.max() >= nc or row.max() >= nr:
-        raise SegmentationError(
-            f"colony: the wells found do not fit a {plate_format}-well grid "
-            f"({row.max() + 1} rows x {col.max() + 1} columns)"
-        )
-    # the grid by least squares over every well found (one well's fit may drift,
-    # the plate's pitch does not): x = ox + px * col, y = oy + py * row
-    px_, ox = np.polyfit(col, cx, 1) if np.ptp(col) > 0 else (pitch, float(np.median(cx)))
-    py_, oy = np.polyfit(row, cy, 1) if np.ptp(row) > 0 else (pitch, float(np.median(cy)))
-    # wells missing at the ends: place the grid so the plate is centred in the photo
-    h, w = q.shape
-    free_c, free_r = nc - 1 - col.max(), nr - 1 - row.max()
-    sc = min(range(free_c + 1), key=lambda k: abs(ox - k * px_ + px_ * (nc - 1) / 2 - w / 2))
-    sr = min(range(free_r + 1), key=lambda k: abs(oy - k * py_ + py_ * (nr - 1) / 2 - h / 2))
-    ox, oy = ox - sc * px_, oy - sr * py_
-    r = float(np.median(rr))
-    wells = []
-    for i in range(nr):
-        for j in range(nc):
-            wells.append((f"{chr(65 + i)}{j + 1:02d}", float(oy + i * py_), float(ox + j * px_), r))
-    return wells
+    return _find(q, plate_format)
 
 
 def _radial_correction(
-    od: np.ndarray, well: np.ndarray, cy: float, cx: float, q: float = 20.0
+    od: np.ndarray, well: np.ndarray, cy: float, cx: float, q: float = 20.0,
+    ring: float = 1.0,
 ) -> np.ndarray:
     """Radially symmetric background OD of the well (meniscus, wall shadow).
 
-    The ``q``-th percentile of OD in 1-pixel rings: the unstained bottom as long as
-    colonies cover less than ``1 - q/100`` of each ring.
+    The ``q``-th percentile of OD in rings ``ring`` pixels wide: the unstained bottom
+    as long as colonies cover less than ``1 - q/100`` of each ring. Small wells (of a
+    whole plate) use half-pixel rings on every pixel: there the wall shading rises
+    within a pixel or two and one ring is a sizeable part of the well.
     """
     yy, xx = np.nonzero(well)
     # every other pixel in each direction is plenty for a ring percentile
-    sel = ((yy % 2) == 0) & ((xx % 2) == 0)
-    rr = np.hypot(yy[sel] - cy, xx[sel] - cx).astype(np.int64)
+    step = 2 if ring >= 1.0 else 1
+    sel = ((yy % step) == 0) & ((xx % step) == 0)
+    rr = (np.hypot(yy[sel] - cy, xx[sel] - cx) / ring).astype(np.int64)
     v = od[yy[sel], xx[sel]]
     order = np.lexsort((v, rr))
     rs, vs = rr[order], v[order]
@@ -249,13 +189,14 @@ def _radial_correction(
 
     prof = ndi.median_filter(prof, size=3, mode="nearest")
     corr = np.zeros(od.shape, np.float32)
-    r_all = np.minimum(np.hypot(yy - cy, xx - cx).astype(np.int64), prof.size - 1)
+    r_all = np.minimum((np.hypot(yy - cy, xx - cx) / ring).astype(np.int64), prof.size - 1)
     corr[yy, xx] = prof[r_all]
     return corr
 
 
 def _stain_od(
-    plane: np.ndarray, well: np.ndarray, centre: tuple[float, float] | None, degree: int = 2
+    plane: np.ndarray, well: np.ndarray, centre: tuple[float, float] | None, degree: int = 2,
+    ring: float = 1.0,
 ) -> tuple[np.ndarray, float]:
     """OD relative to the flat-fielded unstained bottom, and the OD noise sigma."""
     from napari_il6assay.segment.illumination import polynomial_background
@@ -266,7 +207,7 @@ def _stain_od(
     bg, sigma, inl = polynomial_background(plane, degree=degree, valid=well & hi, k=3.0)
     od = -np.log10(np.maximum(plane, 0.5) / np.maximum(bg, 1e-3)).astype(np.float32)
     if centre is not None:
-        od -= _radial_correction(od, well, *centre)
+        od -= _radial_correction(od, well, *centre, ring=ring)
     # faint, patchy residual stain of the dish bottom: a masked Gaussian of the OD
     # around the colonies (they are left out) follows it
     from scipy import ndimage as ndi
@@ -297,7 +238,11 @@ def _segment_stain(
     from scipy import ndimage as ndi
 
     floor = max(k_noise * sig, min_od)
-    ods = ndi.gaussian_filter(od, 0.7)
+    # smoothing inside the well only: the dark wall must not bleed into the rim
+    wf = well.astype(np.float32)
+    ods = ndi.gaussian_filter(np.where(well, od, 0), 0.7) / np.maximum(
+        ndi.gaussian_filter(wf, 0.7), 1e-3
+    )
     size = max(3, int(round(2 * colony_radius_px)) | 1)
     peak = ndi.maximum_filter(np.where(well, ods, 0), size=size)
     return (ods > np.maximum(floor, edge_fraction * peak)) & well
@@ -387,12 +332,13 @@ def _analyse_well(
     split_overlap: float = 1.0,
     box: tuple[slice, slice] | None = None,
     centre: tuple[float, float] | None = None,
+    ring: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     if box is not None:
         plane, well = plane[box], well[box]
         if centre is not None:
             centre = (centre[0] - box[0].start, centre[1] - box[1].start)
-    od, sig = _stain_od(plane, well, centre)
+    od, sig = _stain_od(plane, well, centre, ring=ring)
     stain = _segment_stain(
         od, well, sig, k_noise=k_noise, edge_fraction=edge_fraction, min_od=min_od,
         colony_radius_px=colony_radius_px,
@@ -501,7 +447,12 @@ def segment(
             shape, readout_name=READOUT, qc_flag="constant_image", calibrated=calibrated,
             overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
         )
-    f = U.block_factor(shape, working_size)
+    if plate_format is not None:
+        wells_full = find_plate_wells(plane_full, int(plate_format))
+        # wells of a plate are small: analyse them nearer full resolution
+        f = max(1, int(5.0 * wells_full[0][3] // working_size))
+    else:
+        f = U.block_factor(shape, working_size)
     plane = U.block_mean(plane_full, f)
     ps_work = None if pixel_size_um is None else pixel_size_um * f
     if colony_radius_um is None or pixel_size_um is None:
@@ -521,14 +472,11 @@ def segment(
     )
     qc_flag = ""
     if plate_format is not None:
-        q = plane  # wells of a plate are small: find them at the working scale
-        fq = plane.shape[0] / q.shape[0]
-        wells = find_plate_wells(q, int(plate_format))
         labels_w = np.zeros(plane.shape, np.int32)
         well_union = np.zeros(plane.shape, bool)
         rows = []
-        for name, cy, cx, r in wells:
-            cy, cx, r = (cy + 0.5) * fq - 0.5, (cx + 0.5) * fq - 0.5, r * fq
+        for name, cy_full, cx_full, r_full in wells_full:
+            cy, cx, r = (cy_full + 0.5) / f - 0.5, (cx_full + 0.5) / f - 0.5, r_full / f
             box = (
                 slice(max(0, int(cy - r - 2)), min(plane.shape[0], int(cy + r + 3))),
                 slice(max(0, int(cx - r - 2)), min(plane.shape[1], int(cx + r + 3))),
@@ -539,10 +487,12 @@ def segment(
                 cy - box[0].start, cx - box[1].start, r,
             )
             well_union |= wm
-            col, _, m = _analyse_well(plane, wm, box=box, centre=(cy, cx), **kw)
+            col, _, m = _analyse_well(
+                plane, wm, box=box, centre=(cy, cx), ring=0.5 if r < 150 else 1.0, **kw
+            )
             sub = labels_w[box]
             sub[col > 0] = col[col > 0] + labels_w.max()
-            m.update({"well": name, "well_center_y": cy * f, "well_center_x": cx * f,
+            m.update({"well": name, "well_center_y": cy_full, "well_center_x": cx_full,
                       "well_radius_um": r * (ps_work or 1)})
             rows.append(m)
         per_well = pd.DataFrame(rows)
@@ -614,7 +564,7 @@ def segment(
 
         ids = objects["label"].to_numpy()
         cyx = np.asarray(ndi.center_of_mass(labels_work > 0, labels_work, ids))
-        centres = measures["per_well"][["well_center_y", "well_center_x"]].to_numpy() / f
+        centres = (measures["per_well"][["well_center_y", "well_center_x"]].to_numpy() + 0.5) / f - 0.5
         d = ((cyx[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
         objects.insert(1, "plate_well", [names[i] for i in d.argmin(1)])
     return SegmentationResult(
