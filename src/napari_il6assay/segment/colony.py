@@ -205,6 +205,15 @@ def _stain_od(
     # start from the brighter half: at high coverage colonies are the majority
     hi = plane >= np.percentile(vals, 60)
     bg, sigma, inl = polynomial_background(plane, degree=degree, valid=well & hi, k=3.0)
+    if (well & inl).sum() < 0.05 * (well & hi).sum():
+        # integer grey levels over a small, flat well bottom: the histogram width
+        # collapses below one grey level and no pixel stays an inlier; a light blur
+        # breaks the ties
+        from scipy import ndimage as ndi
+
+        bg, sigma, inl = polynomial_background(
+            ndi.gaussian_filter(plane, 1.0), degree=degree, valid=well & hi, k=3.0
+        )
     od = -np.log10(np.maximum(plane, 0.5) / np.maximum(bg, 1e-3)).astype(np.float32)
     if centre is not None:
         od -= _radial_correction(od, well, *centre, ring=ring)

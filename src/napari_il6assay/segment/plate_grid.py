@@ -229,6 +229,13 @@ def find_plate_wells(
         else:
             gy = by[0] + rows * step_y - cols * step_x
             gx = bx[0] + rows * step_x + cols * step_y
+    # a well's own fit where it agrees with the grid (lens distortion, moulding):
+    # the wall shading at the rim is steep, a pixel off shows as a crescent of stain
+    pitch = float(np.hypot(*(np.linalg.lstsq(A[good], f_[good, :2], rcond=None)[0][-1])))
+    idx = (row * nc + col).astype(int)
+    own = good & (res < max(0.05 * pitch, 1.0))
+    gy[idx[own]] = f_[own, 0]
+    gx[idx[own]] = f_[own, 1]
     # to plane pixels; the radius is measured there
     gy, gx = (gy + 0.5) * g - 0.5, (gx + 0.5) * g - 0.5
     r_out = float(np.median(f_[good, 2])) * g
