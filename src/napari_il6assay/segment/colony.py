@@ -257,44 +257,73 @@ def _segment_stain(
     return (ods > np.maximum(floor, edge_fraction * peak)) & well
 
 
-def _dome_markers(dist: np.ndarray, lab0: np.ndarray, overlap: float) -> np.ndarray:
-    """One marker per round part of the stain: distance-transform peaks, a weaker peak
-    dropped when it lies inside the inscribed disc of a stronger one (scaled by
-    ``1 / overlap``); cheaper than h-maxima by reconstruction, and the same idea:
-    lobes of one colony sit inside its disc, two touching colonies do not."""
-    from skimage.feature import peak_local_max
+def typical_colony_radius(stain: np.ndarray) -> float:
+    """Typical colony radius (pixels): the median over stained patches of the radius
+    of the largest disc inscribed in each patch. Touching colonies merge into wider
+    patches but their inscribed disc grows much less than their area."""
+    from scipy import ndimage as ndi
 
-    pk = peak_local_max(dist, min_distance=2, exclude_border=False)
-    if len(pk):
-        pk = pk[lab0[tuple(pk.T)] > 0]
-    markers = np.zeros(dist.shape, np.int32)
-    if len(pk) == 0:
+    lab, n = ndi.label(stain)
+    if n == 0:
+        return 5.0
+    dist = ndi.distance_transform_edt(stain)
+    mx = np.asarray(ndi.maximum(dist, lab, np.arange(1, n + 1)), dtype=np.float64)
+    mx = mx[mx >= 1.5]
+    return float(np.median(mx)) if mx.size else 5.0
+
+
+def _colony_markers(
+    g: np.ndarray, dist: np.ndarray, clean: np.ndarray, h: float, overlap: float
+) -> np.ndarray:
+    """One marker per colony: regional maxima of the stain density ``g`` at least
+    ``h`` high (h-maxima), a weaker one dropped when it lies inside the inscribed disc
+    (scaled by ``1 / overlap``) of a stronger one: lobes and texture of one large
+    colony sit inside its disc, two touching colonies do not."""
+    from scipy import ndimage as ndi
+    from skimage.morphology import h_maxima
+
+    hm = h_maxima(g, h).astype(bool) & clean
+    markers, nm = ndi.label(hm, structure=np.ones((3, 3)))
+    if nm == 0:
         return markers
-    v = dist[tuple(pk.T)]
-    order = np.argsort(-v)
-    pk, v = pk[order].astype(np.float64), v[order]
-    keep_y: list[float] = []
-    keep_x: list[float] = []
-    keep_r: list[float] = []
-    k = 0
-    for (y, x), r in zip(pk, v, strict=True):
-        if keep_y:
-            d = np.hypot(np.asarray(keep_y) - y, np.asarray(keep_x) - x)
-            if np.any(d < np.asarray(keep_r) / overlap):
-                continue
-        keep_y.append(y)
-        keep_x.append(x)
-        keep_r.append(r)
-        k += 1
-        markers[int(y), int(x)] = k
-    return markers
+    pos = np.asarray(ndi.maximum_position(dist, markers, np.arange(1, nm + 1)), dtype=np.float64)
+    v = dist[tuple(pos.astype(int).T)]
+    order = np.argsort(-v, kind="stable")
+    keep = np.zeros(nm, bool)
+    ky: list[float] = []
+    kx: list[float] = []
+    kr: list[float] = []
+    for i in order:
+        y, x = pos[i]
+        if ky and np.any(np.hypot(np.asarray(ky) - y, np.asarray(kx) - x) < np.asarray(kr) / overlap):
+            continue
+        keep[i] = True
+        ky.append(y)
+        kx.append(x)
+        kr.append(v[i])
+    lut = np.zeros(nm + 1, np.int32)
+    lut[1:][keep] = np.arange(1, int(keep.sum()) + 1)
+    return lut[markers]
 
 
 def _count_colonies(
-    stain: np.ndarray, min_area: int, split_overlap: float
+    stain: np.ndarray,
+    od: np.ndarray,
+    min_area: int | None,
+    split_overlap: float,
+    radius_px: float | None = None,
+    h_fraction: float = 0.05,
 ) -> tuple[np.ndarray, int]:
+    """Colonies of the stain mask, touching ones split.
+
+    Crystal-violet colonies are densest in their centre (more cell layers), so the
+    stain density (OD of the stained pixels blurred at a fifth of the typical colony
+    radius) has one dome per colony and a saddle where two colonies touch, and a neck
+    in the mask between them lowers it further. Its h-maxima (``h_fraction`` of the
+    95th percentile) seed a watershed; see `_colony_markers`.
+    """
     from scipy import ndimage as ndi
-    from skimage.segmentation import watershed
+    from skimage.segmentation import relabel_sequential, watershed
 
     if not stain.any():
         return np.zeros(stain.shape, np.int32), 0
@@ -302,11 +331,15 @@ def _count_colonies(
     lab0, n0 = ndi.label(clean)
     if n0 == 0:
         return np.zeros(stain.shape, np.int32), 0
+    r = radius_px if radius_px is not None else typical_colony_radius(clean)
+    if min_area is None:
+        min_area = max(4, int(0.15 * math.pi * min(max(r, 2.0), 50.0) ** 2))
     dist = ndi.distance_transform_edt(clean)
-    dist = ndi.gaussian_filter(dist, 1.0)
-    markers = _dome_markers(dist, lab0, split_overlap)
-    # a patch without a peak (tiny/flat) keeps one marker at its maximum
-    lab = watershed(-dist, markers, mask=clean)
+    g = ndi.gaussian_filter(np.where(clean, od, 0).astype(np.float32), max(0.2 * r, 0.7))
+    h = h_fraction * float(np.percentile(g[clean], 95))
+    markers = _colony_markers(g, dist, clean, max(h, 1e-6), split_overlap)
+    lab = watershed(-g, markers, mask=clean)
+    # a patch without a marker (tiny/flat) is one colony
     missing = np.setdiff1d(np.arange(1, n0 + 1), np.unique(lab0[markers > 0]))
     if missing.size:
         extra = np.isin(lab0, missing)
@@ -315,8 +348,6 @@ def _count_colonies(
     small = areas < min_area
     small[0] = False
     lab[small[lab]] = 0
-    from skimage.segmentation import relabel_sequential
-
     lab, _, _ = relabel_sequential(lab)
     return lab.astype(np.int32), int(lab.max())
 
@@ -338,7 +369,8 @@ def _analyse_well(
     min_od: float,
     min_colony_area_px: int | None,
     colony_radius_px: float,
-    split_overlap: float = 1.0,
+    split_overlap: float = 1.0 / 0.9,
+    count_radius_px: float | None = None,
     box: tuple[slice, slice] | None = None,
     centre: tuple[float, float] | None = None,
     ring: float = 1.0,
@@ -357,16 +389,9 @@ def _analyse_well(
     ref = full_stain_od
     if ref is None:
         ref = float(np.percentile(od[stain], 99)) if stain.sum() > 20 else float("nan")
-    if min_colony_area_px is None:
-        # typical colony size from the data: the median stained patch
-        from scipy import ndimage as ndi
-
-        lab_s, n_s = ndi.label(stain)
-        areas = np.bincount(lab_s.ravel())[1:] if n_s else np.zeros(0)
-        areas = areas[areas >= 4]
-        r_est = math.sqrt(float(np.median(areas)) / math.pi) if areas.size else 5.0
-        min_colony_area_px = max(4, int(0.2 * math.pi * min(max(r_est, 3.0), 50.0) ** 2))
-    colonies, n_col = _count_colonies(stain, min_colony_area_px, split_overlap)
+    colonies, n_col = _count_colonies(
+        stain, od, min_colony_area_px, split_overlap, radius_px=count_radius_px
+    )
     px2 = 1.0 if pixel_size_um is None else pixel_size_um**2
     m = {
         "area_fraction": float(stain.sum() / n_well) if n_well else float("nan"),
@@ -472,12 +497,12 @@ def segment(
         estimate_size = False
     min_area = (
         min_colony_area_px if min_colony_area_px is not None
-        else (None if estimate_size else max(4, int(0.2 * math.pi * rad_px**2)))
+        else (None if estimate_size else max(4, int(0.15 * math.pi * rad_px**2)))
     )
     kw = dict(
         pixel_size_um=ps_work, full_stain_od=full_stain_od, k_noise=k_noise,
         edge_fraction=edge_fraction, min_od=min_od, min_colony_area_px=min_area,
-        colony_radius_px=rad_px,
+        colony_radius_px=rad_px, count_radius_px=None if estimate_size else rad_px,
     )
     qc_flag = ""
     if plate_format is not None:
