@@ -27,26 +27,14 @@ from qtpy.QtWidgets import (
 
 from napari_il6assay._qt.plate_map import COLOR_BY, PlateMap, well_name, well_position
 from napari_il6assay._qt.table_model import TableWidget
+from napari_il6assay.io.layout import INPUT_COLUMNS
 
 if TYPE_CHECKING:
     import napari
     import pandas as pd
 
 # The long-form columns a user edits (INTERFACE.md "Plate layout"), in this order.
-EDIT_COLUMNS = (
-    "plate",
-    "well",
-    "cell_line",
-    "drug",
-    "concentration",
-    "unit",
-    "drug_b",
-    "concentration_b",
-    "unit_b",
-    "role",
-    "replicate",
-    "parental",
-)
+EDIT_COLUMNS = tuple(INPUT_COLUMNS)
 
 
 def read_raw_table(path: str | Path) -> pd.DataFrame:

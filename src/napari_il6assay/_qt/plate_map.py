@@ -11,17 +11,11 @@ from qtpy.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from qtpy.QtGui import QBrush, QColor, QFont, QLinearGradient, QPainter, QPen
 from qtpy.QtWidgets import QSizePolicy, QToolTip, QWidget
 
+from napari_il6assay.io.layout import PLATE_FORMATS
+
 if TYPE_CHECKING:
     import pandas as pd
 
-PLATE_SHAPES: dict[int, tuple[int, int]] = {
-    6: (2, 3),
-    12: (3, 4),
-    24: (4, 6),
-    48: (6, 8),
-    96: (8, 12),
-    384: (16, 24),
-}
 COLOR_BY = ("cell_line", "drug", "concentration", "role")
 
 # Tableau-10, readable on light and dark backgrounds.
@@ -122,8 +116,8 @@ class PlateMap(QWidget):
     # -- data -----------------------------------------------------------------------------------
     def set_plate_format(self, plate_format: int) -> None:
         """Change the number of wells drawn."""
-        if plate_format not in PLATE_SHAPES:
-            raise ValueError(f"plate format must be one of {sorted(PLATE_SHAPES)}")
+        if plate_format not in PLATE_FORMATS:
+            raise ValueError(f"plate format must be one of {sorted(PLATE_FORMATS)}")
         self.plate_format = plate_format
         self._recolor()
 
@@ -216,7 +210,7 @@ class PlateMap(QWidget):
 
     # -- geometry -------------------------------------------------------------------------------
     def _grid(self) -> tuple[int, int, QRectF, float]:
-        nrow, ncol = PLATE_SHAPES.get(self.plate_format, (8, 12))
+        nrow, ncol = PLATE_FORMATS.get(self.plate_format, (8, 12))
         fm = self.fontMetrics()
         label_w = fm.horizontalAdvance("WW") + 4
         label_h = fm.height() + 2

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from napari_il6assay.batch._values import is_blank
 from napari_il6assay.batch.parts import atomic_bytes, atomic_json, atomic_write
 
 #: tables in the order of the workbook sheets
@@ -177,17 +178,6 @@ def _cell(v: Any) -> Any:
 # ---------------------------------------------------------------- Prism tables
 
 
-def _is_blank(v: Any) -> bool:
-    if v is None:
-        return True
-    try:
-        if pd.isna(v):
-            return True
-    except (TypeError, ValueError):
-        pass
-    return str(v).strip() == ""
-
-
 def prism_tables(wells: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Prism-ready wide tables of viability, one per drug (and per combination partner dose).
 
@@ -211,14 +201,14 @@ def prism_tables(wells: pd.DataFrame) -> dict[str, pd.DataFrame]:
     w = w[~role.isin(["blank", "exclude"])]
     if w.empty or "viability" not in w:
         return {}
-    w["_drug"] = w["drug"].map(lambda v: "" if _is_blank(v) else str(v))
+    w["_drug"] = w["drug"].map(lambda v: "" if is_blank(v) else str(v))
     w["_drug_b"] = w.get("drug_b", pd.Series(index=w.index, dtype=object)).map(
-        lambda v: "" if _is_blank(v) else str(v)
+        lambda v: "" if is_blank(v) else str(v)
     )
     cb = w.get("concentration_b", pd.Series(index=w.index, dtype=object))
-    w["_cb"] = cb.map(lambda v: "" if _is_blank(v) or _num(v) == 0 else _fmt(v))
+    w["_cb"] = cb.map(lambda v: "" if is_blank(v) or _num(v) == 0 else _fmt(v))
     unit_b = w.get("unit_b", pd.Series(index=w.index, dtype=object)).map(
-        lambda v: "" if _is_blank(v) else str(v)
+        lambda v: "" if is_blank(v) else str(v)
     )
     w["_cb_label"] = [f"{c}{u}" if c else "" for c, u in zip(w["_cb"], unit_b, strict=True)]
     # 0.01 nM * 1e-9 is 1.0000000000000001e-11 in binary; Prism should show 1e-11
@@ -260,7 +250,7 @@ def _wide(df: pd.DataFrame, lines: list[str]) -> pd.DataFrame:
     df = df.copy()
     df["_line"] = df["cell_line"].astype(str)
     if "replicate" in df.columns and df["replicate"].notna().any():
-        rep = df["replicate"].map(lambda v: "" if _is_blank(v) else _fmt(v))
+        rep = df["replicate"].map(lambda v: "" if is_blank(v) else _fmt(v))
     else:
         rep = pd.Series("", index=df.index)
     df["_rep"] = rep
@@ -321,8 +311,8 @@ def figures(tables: dict[str, Any]) -> dict[str, Any]:
     if wells is None or fits is None or wells.empty or fits.empty:
         return figs
     fit_rows = fits.copy()
-    fit_rows["_drug"] = fit_rows["drug"].map(lambda v: "" if _is_blank(v) else str(v))
-    fit_rows["_drug_b"] = fit_rows["drug_b"].map(lambda v: "" if _is_blank(v) else str(v))
+    fit_rows["_drug"] = fit_rows["drug"].map(lambda v: "" if is_blank(v) else str(v))
+    fit_rows["_drug_b"] = fit_rows["drug_b"].map(lambda v: "" if is_blank(v) else str(v))
     fit_rows["_cb"] = pd.to_numeric(fit_rows["concentration_b"], errors="coerce").fillna(0.0)
     groups = (
         fit_rows[fit_rows["_drug"] != ""][["_drug", "_drug_b", "_cb"]]

@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from napari_il6assay.batch._values import is_blank
 from napari_il6assay.batch.parts import PARTS, atomic_bytes
 
 _CSS = """
@@ -60,17 +61,6 @@ def _e(v: Any) -> str:
     return html.escape("" if v is None else str(v))
 
 
-def _blank(v: Any) -> bool:
-    if v is None:
-        return True
-    try:
-        if pd.isna(v):
-            return True
-    except (TypeError, ValueError):
-        pass
-    return str(v).strip() == ""
-
-
 def _sig(v: Any, digits: int = 3) -> str:
     try:
         x = float(v)
@@ -102,15 +92,15 @@ def format_molar(x: Any) -> str:
 def _dose_text(row: pd.Series) -> str:
     parts = []
     drug = row.get("drug")
-    if not _blank(drug):
+    if not is_blank(drug):
         conc = row.get("concentration_M")
-        if not _blank(conc):
+        if not is_blank(conc):
             parts.append(f"{_e(drug)} {format_molar(conc)}")
         else:
             parts.append(f"{_e(drug)} {_sig(row.get('concentration'))} {_e(row.get('unit', ''))}")
     drug_b = row.get("drug_b")
     cb = row.get("concentration_b")
-    if not _blank(drug_b) and not _blank(cb):
+    if not is_blank(drug_b) and not is_blank(cb):
         try:
             cbz = float(cb) == 0
         except (TypeError, ValueError):
@@ -138,7 +128,7 @@ def _table(df: pd.DataFrame, cols: list[str], fmt: dict[str, Any] | None = None)
             elif isinstance(v, float):
                 text = _sig(v)
             else:
-                text = _e("" if _blank(v) else v)
+                text = _e("" if is_blank(v) else v)
             cls = ' class="t"' if not isinstance(v, (int, float)) or isinstance(v, bool) else ""
             cells.append(f"<td{cls}>{text}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
@@ -156,13 +146,13 @@ def _fold_section(fits: pd.DataFrame) -> str:
     lines = []
     for _, r in f.iterrows():
         combo = ""
-        if not _blank(r.get("drug_b")) and not _blank(r.get("concentration_b")):
+        if not is_blank(r.get("drug_b")) and not is_blank(r.get("concentration_b")):
             combo = f" with {_e(r['drug_b'])} {_sig(r['concentration_b'])}"
         lines.append(
             f"<div class='fold'><b>{_e(r['cell_line'])}</b> vs <b>{_e(r.get('parental'))}</b>, "
             f"{_e(r['drug'])}{combo}: <b>{_sig(r['fold_resistance'])}-fold</b> "
             f"(95% CI {_sig(r.get('fold_ci_low'))}–{_sig(r.get('fold_ci_high'))}"
-            f"{', p = ' + _sig(r.get('p_value'), 2) if not _blank(r.get('p_value')) else ''})"
+            f"{', p = ' + _sig(r.get('p_value'), 2) if not is_blank(r.get('p_value')) else ''})"
             "</div>"
         )
     return "".join(lines)
@@ -252,19 +242,19 @@ def _well_cell(
     via = row.get("viability")
     vtext = (
         f"viability {_sig(via, 2)}"
-        if not _blank(via)
+        if not is_blank(via)
         else f"readout {_sig(row.get('readout'))}"
     )
     flag = row.get("qc_flag")
     lines = [
         f"<div class='id'>{_e(well)}{' (' + str(n_sites) + ' sites)' if n_sites > 1 else ''}</div>",
-        f"<div>{'' if _blank(row.get('cell_line')) else _e(row.get('cell_line'))}</div>",
+        f"<div>{'' if is_blank(row.get('cell_line')) else _e(row.get('cell_line'))}</div>",
         f"<div>{_dose_text(row)}</div>",
         f"<div class='v'>{vtext}</div>",
     ]
-    if not _blank(flag):
+    if not is_blank(flag):
         lines.append(f"<div class='flag'>{_e(flag)}</div>")
-    line = "" if _blank(row.get("cell_line")) else str(row.get("cell_line"))
+    line = "" if is_blank(row.get("cell_line")) else str(row.get("cell_line"))
     tip = f"{well} {line} {_dose_text(row)} {vtext}"
     cls = role if role in ("vehicle", "blank", "exclude") else "sample"
     return f"<td class='{cls}' title='{_e(tip)}'><div class='well'>{img}{''.join(lines)}</div></td>"

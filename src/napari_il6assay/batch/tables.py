@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from napari_il6assay.batch._values import is_blank
+
 #: wells.csv columns of INTERFACE.md, in order
 WELL_COLUMNS = [
     "plate",
@@ -184,19 +186,6 @@ def aggregate_sites(images: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _blank(v: Any) -> bool:
-    if v is None:
-        return True
-    if isinstance(v, float) and math.isnan(v):
-        return True
-    try:
-        if pd.isna(v):
-            return True
-    except (TypeError, ValueError):
-        pass
-    return str(v).strip() == ""
-
-
 def join_layout(measured: pd.DataFrame, layout: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Attach each measured well to its layout row.
 
@@ -214,11 +203,11 @@ def join_layout(measured: pd.DataFrame, layout: pd.DataFrame) -> tuple[pd.DataFr
     lay = layout.copy()
     if "plate" not in lay.columns:
         lay["plate"] = ""
-    lay_plates = {str(p) for p in lay["plate"] if not _blank(p)}
+    lay_plates = {str(p) for p in lay["plate"] if not is_blank(p)}
     img_plates = {str(p) for p in measured["plate"]}
     by_plate = len(lay_plates) > 1 or (lay_plates and img_plates <= lay_plates)
     if by_plate:
-        lay = lay.assign(plate=lay["plate"].map(lambda p: "" if _blank(p) else str(p)))
+        lay = lay.assign(plate=lay["plate"].map(lambda p: "" if is_blank(p) else str(p)))
         keys = ["plate", "well"]
         merged = measured.merge(lay, on=keys, how="left", indicator=True)
     else:
@@ -246,8 +235,8 @@ def unmeasured_wells(measured: pd.DataFrame, layout: pd.DataFrame) -> list[str]:
     for p, w in zip(
         lay["plate"] if "plate" in lay.columns else [None] * len(lay), lay["well"], strict=True
     ):
-        plates = [str(p)] if not _blank(p) and str(p) in img_plates else img_plates
-        if _blank(p) or str(p) in img_plates:
+        plates = [str(p)] if not is_blank(p) and str(p) in img_plates else img_plates
+        if is_blank(p) or str(p) in img_plates:
             missing += [f"{q}/{w}" for q in plates if (q, str(w)) not in have]
         else:
             missing.append(f"{p}/{w}")
@@ -269,7 +258,7 @@ def has_combinations(wells: pd.DataFrame) -> bool:
     """Whether any sample well holds a second agent at a non-zero concentration."""
     if "drug_b" not in wells.columns:
         return False
-    drug_b = np.array([not _blank(v) for v in wells["drug_b"]], dtype=bool)
+    drug_b = np.array([not is_blank(v) for v in wells["drug_b"]], dtype=bool)
     conc = pd.to_numeric(wells.get("concentration_b"), errors="coerce").fillna(0).to_numpy() > 0
     return bool((drug_b & conc).any())
 
