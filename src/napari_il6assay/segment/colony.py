@@ -257,7 +257,7 @@ def _segment_stain(
     return (ods > np.maximum(floor, edge_fraction * peak)) & well
 
 
-def typical_colony_radius(stain: np.ndarray) -> float:
+def typical_colony_radius(stain: np.ndarray, dist: np.ndarray | None = None) -> float:
     """Typical colony radius (pixels): the median over stained patches of the radius
     of the largest disc inscribed in each patch. Touching colonies merge into wider
     patches but their inscribed disc grows much less than their area."""
@@ -266,44 +266,61 @@ def typical_colony_radius(stain: np.ndarray) -> float:
     lab, n = ndi.label(stain)
     if n == 0:
         return 5.0
-    dist = ndi.distance_transform_edt(stain)
-    mx = np.asarray(ndi.maximum(dist, lab, np.arange(1, n + 1)), dtype=np.float64)
-    mx = mx[mx >= 1.5]
+    if dist is None:
+        dist = ndi.distance_transform_edt(stain)
+    mx = np.zeros(n + 1, np.float64)
+    sel = lab > 0
+    np.maximum.at(mx, lab[sel], dist[sel])
+    mx = mx[1:][mx[1:] >= 1.5]
     return float(np.median(mx)) if mx.size else 5.0
 
 
 def _colony_markers(
-    g: np.ndarray, dist: np.ndarray, clean: np.ndarray, h: float, overlap: float
+    g: np.ndarray, dist: np.ndarray, clean: np.ndarray, h: float, overlap: float, step: int = 1
 ) -> np.ndarray:
     """One marker per colony: regional maxima of the stain density ``g`` at least
     ``h`` high (h-maxima), a weaker one dropped when it lies inside the inscribed disc
     (scaled by ``1 / overlap``) of a stronger one: lobes and texture of one large
-    colony sit inside its disc, two touching colonies do not."""
+    colony sit inside its disc, two touching colonies do not. ``g`` is smooth, so the
+    h-maxima may be found on every ``step``-th pixel (4x cheaper with 2)."""
     from scipy import ndimage as ndi
     from skimage.morphology import h_maxima
 
-    hm = h_maxima(g, h).astype(bool) & clean
-    markers, nm = ndi.label(hm, structure=np.ones((3, 3)))
+    gs = g[::step, ::step]
+    # 8-bit levels (h is about a dozen of them): the reconstruction is cheaper
+    top = float(gs.max())
+    if top > 0:
+        scale = 250.0 / top
+        hm = h_maxima(np.round(gs * scale).astype(np.uint8), max(1, int(round(h * scale))))
+    else:
+        hm = np.zeros(gs.shape, bool)
+    hm = hm.astype(bool) & clean[::step, ::step]
+    lab, nm = ndi.label(hm, structure=np.ones((3, 3)))
+    markers = np.zeros(g.shape, np.int32)
     if nm == 0:
         return markers
-    pos = np.asarray(ndi.maximum_position(dist, markers, np.arange(1, nm + 1)), dtype=np.float64)
-    v = dist[tuple(pos.astype(int).T)]
+    # one pixel per maximum (a plateau is a handful of pixels)
+    flat = lab.ravel()
+    nz = np.flatnonzero(flat)
+    _, first = np.unique(flat[nz], return_index=True)
+    py, px = np.unravel_index(nz[first], lab.shape)
+    py, px = py * step, px * step
+    v = dist[py, px]
     order = np.argsort(-v, kind="stable")
-    keep = np.zeros(nm, bool)
+    k = 0
     ky: list[float] = []
     kx: list[float] = []
     kr: list[float] = []
     for i in order:
-        y, x = pos[i]
+        y, x = float(py[i]), float(px[i])
         if ky and np.any(np.hypot(np.asarray(ky) - y, np.asarray(kx) - x) < np.asarray(kr) / overlap):
             continue
-        keep[i] = True
         ky.append(y)
         kx.append(x)
-        kr.append(v[i])
-    lut = np.zeros(nm + 1, np.int32)
-    lut[1:][keep] = np.arange(1, int(keep.sum()) + 1)
-    return lut[markers]
+        kr.append(float(v[i]))
+        k += 1
+        markers[py[i], px[i]] = k
+    return markers
 
 
 def _count_colonies(
@@ -331,13 +348,16 @@ def _count_colonies(
     lab0, n0 = ndi.label(clean)
     if n0 == 0:
         return np.zeros(stain.shape, np.int32), 0
-    r = radius_px if radius_px is not None else typical_colony_radius(clean)
+    dist = ndi.distance_transform_edt(clean)
+    r = radius_px if radius_px is not None else typical_colony_radius(clean, dist)
     if min_area is None:
         min_area = max(4, int(0.15 * math.pi * min(max(r, 2.0), 50.0) ** 2))
-    dist = ndi.distance_transform_edt(clean)
-    g = ndi.gaussian_filter(np.where(clean, od, 0).astype(np.float32), max(0.2 * r, 0.7))
+    sigma = max(0.2 * r, 0.7)
+    g = ndi.gaussian_filter(np.where(clean, od, 0).astype(np.float32), sigma)
     h = h_fraction * float(np.percentile(g[clean], 95))
-    markers = _colony_markers(g, dist, clean, max(h, 1e-6), split_overlap)
+    markers = _colony_markers(
+        g, dist, clean, max(h, 1e-6), split_overlap, step=2 if sigma >= 1.0 else 1
+    )
     lab = watershed(-g, markers, mask=clean)
     # a patch without a marker (tiny/flat) is one colony
     missing = np.setdiff1d(np.arange(1, n0 + 1), np.unique(lab0[markers > 0]))
