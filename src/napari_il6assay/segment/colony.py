@@ -19,9 +19,11 @@ Method:
    full-stain OD), ColonyArea's "intensity %" with the full stain taken as
    ``full_stain_od`` (measured OD units) or, when None, the 99th percentile of stained
    pixels' OD in the image;
-   ``colony_count``: stained patches split into colonies by a watershed on the
-   distance transform (touching colonies separated), patches smaller than
-   ``min_colony_area_px`` ignored.
+   ``colony_count``: stained patches split into colonies by a watershed seeded at
+   the h-maxima of the stain density (OD blurred at a fifth of the typical colony
+   radius: colonies are densest in their centre, and a neck between two touching
+   ones lowers it too), a weaker seed inside the inscribed disc of a stronger one
+   dropped; patches smaller than ``min_colony_area_px`` ignored.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from typing import Any
 
 import numpy as np
 
-from napari_il6assay.errors import SegmentationError
 from napari_il6assay.segment import _util as U
 from napari_il6assay.segment.result import SegmentationResult
 
@@ -257,13 +258,17 @@ def _segment_stain(
     return (ods > np.maximum(floor, edge_fraction * peak)) & well
 
 
-def typical_colony_radius(stain: np.ndarray, dist: np.ndarray | None = None) -> float:
+def typical_colony_radius(
+    stain: np.ndarray,
+    dist: np.ndarray | None = None,
+    labelled: tuple[np.ndarray, int] | None = None,
+) -> float:
     """Typical colony radius (pixels): the median over stained patches of the radius
     of the largest disc inscribed in each patch. Touching colonies merge into wider
     patches but their inscribed disc grows much less than their area."""
     from scipy import ndimage as ndi
 
-    lab, n = ndi.label(stain)
+    lab, n = labelled if labelled is not None else ndi.label(stain)
     if n == 0:
         return 5.0
     if dist is None:
@@ -313,7 +318,8 @@ def _colony_markers(
     kr: list[float] = []
     for i in order:
         y, x = float(py[i]), float(px[i])
-        if ky and np.any(np.hypot(np.asarray(ky) - y, np.asarray(kx) - x) < np.asarray(kr) / overlap):
+        d = np.hypot(np.asarray(ky) - y, np.asarray(kx) - x)
+        if ky and np.any(d < np.asarray(kr) / overlap):
             continue
         ky.append(y)
         kx.append(x)
@@ -349,7 +355,7 @@ def _count_colonies(
     if n0 == 0:
         return np.zeros(stain.shape, np.int32), 0
     dist = ndi.distance_transform_edt(clean)
-    r = radius_px if radius_px is not None else typical_colony_radius(clean, dist)
+    r = radius_px if radius_px is not None else typical_colony_radius(clean, dist, (lab0, n0))
     if min_area is None:
         min_area = max(4, int(0.15 * math.pi * min(max(r, 2.0), 50.0) ** 2))
     sigma = max(0.2 * r, 0.7)
@@ -460,7 +466,9 @@ def segment(
     well : {"auto", "image"}
         "auto" finds the circular well; "image" measures the whole image as the well.
     working_size : int
-        Images larger than this are analysed at a reduced scale (block mean).
+        Images larger than this are analysed at a reduced scale (block mean); with
+        ``plate_format`` each well keeps a diameter of about ``working_size / 2.5``
+        pixels or more (full resolution for typical plate photos).
     full_stain_od : float, optional
         OD of full stain for the intensity-weighted fraction (see module docs).
     k_noise : float
@@ -470,11 +478,12 @@ def segment(
     min_od : float
         Absolute minimum OD counted as stain.
     colony_radius_um : float, optional
-        Typical colony radius (watershed marker spacing); 5 working pixels when None.
+        Typical colony radius (scale of the count's stain density and of the local
+        peak of the edge threshold); when None the count estimates it from the data
+        (median radius of the discs inscribed in the stained patches).
     min_colony_area_px : int, optional
-        Smaller patches are not counted as colonies (default a fifth of a typical
-        colony, 0.2 pi r^2 working pixels, r from ``colony_radius_um`` or else the
-        median stained patch).
+        Smaller patches are not counted as colonies (default 0.15 pi r^2 working
+        pixels, r the typical colony radius).
 
     Returns
     -------
@@ -618,7 +627,8 @@ def segment(
 
         ids = objects["label"].to_numpy()
         cyx = np.asarray(ndi.center_of_mass(labels_work > 0, labels_work, ids))
-        centres = (measures["per_well"][["well_center_y", "well_center_x"]].to_numpy() + 0.5) / f - 0.5
+        centres_full = measures["per_well"][["well_center_y", "well_center_x"]].to_numpy()
+        centres = (centres_full + 0.5) / f - 0.5
         d = ((cyx[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
         objects.insert(1, "plate_well", [names[i] for i in d.argmin(1)])
     return SegmentationResult(

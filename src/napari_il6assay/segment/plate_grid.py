@@ -24,7 +24,9 @@ import numpy as np
 from napari_il6assay.errors import SegmentationError
 
 #: rows and columns of the SBS formats.
-PLATE_GRID: dict[int, tuple[int, int]] = {6: (2, 3), 12: (3, 4), 24: (4, 6), 48: (6, 8), 96: (8, 12)}
+PLATE_GRID: dict[int, tuple[int, int]] = {
+    6: (2, 3), 12: (3, 4), 24: (4, 6), 48: (6, 8), 96: (8, 12)
+}
 
 
 def well_names(plate_format: int) -> list[str]:
