@@ -242,3 +242,22 @@ def test_prepare_out_rules(tmp_path: Path) -> None:
         prepare_out(out, src, lay, resume=False, overwrite=False)
     prepare_out(out, src, lay, resume=False, overwrite=True)
     assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]  # only our products go
+
+
+def test_report_says_when_a_synergy_score_is_undefined(tmp_path: Path) -> None:
+    """Loewe is NaN when the second agent alone does nothing: the report says n/a, not blank."""
+    from napari_il6assay.batch.report import build_report
+
+    syn = pd.DataFrame(
+        {
+            "cell_line": ["MDA-MB-231E"] * 2,
+            "bliss": [0.1, 0.3],
+            "hsa": [0.0, 0.2],
+            "loewe": [np.nan, np.nan],
+            "zip": [0.05, 0.15],
+        }
+    )
+    html = build_report(tmp_path, {"synergy": syn}, {"mode": "colony"})
+    assert "bliss 0.2," in html
+    assert "loewe n/a (see note)" in html
+    assert "zip 0.1" in html

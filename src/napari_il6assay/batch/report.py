@@ -349,8 +349,11 @@ def build_report(
     syn = tables.get("synergy")
     if isinstance(syn, pd.DataFrame) and not syn.empty:
         num = syn.select_dtypes("number")
+        # Loewe is NaN where one agent alone never reaches the effect level: say so
         means = ", ".join(
-            f"{c} {_sig(num[c].mean(), 2)}" for c in ("bliss", "hsa", "loewe", "zip") if c in num
+            f"{c} {_sig(num[c].mean(), 2)}" if num[c].notna().any() else f"{c} n/a (see note)"
+            for c in ("bliss", "hsa", "loewe", "zip")
+            if c in num
         )
         parts.append(f"<p>Mean synergy scores (&gt; 0 = synergy): {means}. See synergy.csv.</p>")
     if isinstance(errors, pd.DataFrame) and not errors.empty:
