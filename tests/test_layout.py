@@ -479,3 +479,15 @@ def test_excel_separator_hint(tmp_path: Path) -> None:
     # row numbers count the hint line, as a spreadsheet shows the file
     assert [(pr.location.row, pr.location.column) for pr in probs] == [
         (3, "concentration"), (4, "well")]
+
+
+def test_a_bad_well_does_not_hide_the_other_problems_of_its_row(tmp_path: Path) -> None:
+    path = _csv(
+        tmp_path,
+        "well,cell_line,drug,concentration,unit\n"
+        "A01,MCF-7,eribulin,1,nM\n"
+        "I13,MCF-7,eribulin,abc,nM\n"
+        "A01,MCF-7,eribulin,2,xM\n",
+    )
+    found = {(p.location.row, p.location.column) for p in _problems(path)}
+    assert found == {(3, "well"), (3, "concentration"), (4, "well"), (4, "unit")}

@@ -646,13 +646,13 @@ def _validate(
                 "well",
                 well_txt,
             )
-            continue
+            # the rest of the row is still checked: every problem is reported at once
         plate = v.get("plate", "") or None
         key = (plate or "", well)
         if key in seen:
             err(f"duplicate well {well} (also on row {seen[key]})", "well", well)
-            continue
-        seen[key] = rec.row("well")
+        else:
+            seen[key] = rec.row("well")
 
         role_txt = v.get("role", "").strip().lower().replace(" ", "_")
         role = _ROLE_ALIASES.get(role_txt)
