@@ -72,6 +72,44 @@ def _well_centre(well: np.ndarray) -> tuple[float, float]:
     return cy, cx
 
 
+def _sector_radial_correction(
+    s: np.ndarray, well: np.ndarray, cy: float, cx: float, q: float = 50.0, n: int = 8
+) -> np.ndarray:
+    """Wall shading of the well: the ``q``-th percentile of ``s`` per one-pixel ring, in
+    ``n`` angular sectors, interpolated between sector centres.
+
+    One profile for the whole ring (radial symmetry) leaves the uneven illumination of
+    the steep wall shading behind, and along the darker side of the rim that residue
+    passes the threshold as a row of false spheres.
+    """
+    from scipy import ndimage as ndi
+
+    yy, xx = np.nonzero(well)
+    r = np.hypot(yy - cy, xx - cx).astype(np.int64)
+    ang = np.arctan2(yy - cy, xx - cx)
+    sec = np.floor((ang + np.pi) / (2 * np.pi) * n).astype(np.int64) % n
+    nb = int(r.max()) + 1
+    key = sec * nb + r
+    v = s[yy, xx]
+    order = np.lexsort((v, key))
+    ks, vs = key[order], v[order]
+    counts = np.bincount(ks, minlength=n * nb)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    idx = starts + np.floor((counts - 1).clip(0) * q / 100.0).astype(np.int64)
+    prof = np.where(counts > 0, vs[np.minimum(idx, vs.size - 1)], np.nan).reshape(n, nb)
+    # a sector without pixels at a radius (the image cuts the well): the other sectors'
+    empty = np.isnan(prof).all(axis=0)
+    ring = np.nanmedian(np.where(empty[None, :], 0.0, prof), axis=0)
+    prof = np.where(np.isnan(prof), ring[None, :], prof)
+    prof = ndi.median_filter(prof, size=(1, 3), mode="nearest")
+    pos = (ang + np.pi) / (2 * np.pi) * n - 0.5  # sector centres at whole numbers
+    k0 = np.floor(pos).astype(np.int64)
+    w = pos - k0
+    corr = np.zeros(s.shape, np.float32)
+    corr[yy, xx] = (1 - w) * prof[k0 % n, r] + w * prof[(k0 + 1) % n, r]
+    return corr
+
+
 def _split_touching(mask: np.ndarray, min_radius_px: float, solidity_max: float) -> np.ndarray:
     from scipy import ndimage as ndi
     from skimage.feature import peak_local_max
@@ -180,11 +218,9 @@ def segment(
         g, polarity=polarity, working_size=max(g.shape), smooth=0.7, valid=well
     )
     if well is not None and info["polarity"] == "dark":
-        from napari_il6assay.segment.colony import _radial_correction
-
         cy, cx = _well_centre(well)
-        # the wall darkens the bottom towards the edge, equally all around
-        s = np.where(well, s - _radial_correction(s, well, cy, cx, q=50.0), 0).astype(np.float32)
+        # the wall darkens the bottom towards the edge, more on one side than the other
+        s = np.where(well, s - _sector_radial_correction(s, well, cy, cx), 0).astype(np.float32)
     ps = pixel_size_um if calibrated else 1.0
     min_d_work = min_diameter_um / (ps * f)
     size = max(3, int(round(1.5 * min_d_work)) | 1)
