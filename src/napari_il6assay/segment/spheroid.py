@@ -294,6 +294,13 @@ def detect(
     obj = U.select_central(obj, min_area)
     if not obj.any():
         return np.zeros(plane.shape, bool), info
+    # still running along the border after the shadow cut: a vignetted corner or the well
+    # wall of an empty well (select_central falls back to it when nothing else is there),
+    # not a spheroid; an empty well reads "no object" rather than a fifth of the vehicle
+    st = U.component_stats(obj.astype(np.int32), 1)
+    if st["border"][1] / (np.pi * np.sqrt(4 * st["area"][1] / np.pi) + 1) > 0.15:
+        info["rejected"] = "border"
+        return np.zeros(plane.shape, bool), info
     t = t_map
     # a spheroid has an edge: a smooth illumination bump or vignetted corner does not
     edge = obj & ~ndi.binary_erosion(obj)
