@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-BASE_COLUMNS_2D = [
+#: objects.csv columns of INTERFACE.md that every mode fills, in order
+OBJECT_COLUMNS = [
     "label",
     "area_px",
     "area_um2",
@@ -21,23 +22,9 @@ BASE_COLUMNS_2D = [
     "integrated_intensity",
     "circularity",
     "solidity",
-    "perimeter_um",
-    "major_axis_um",
-    "minor_axis_um",
 ]
-BASE_COLUMNS_3D = [
-    "label",
-    "area_px",
-    "area_um2",
-    "equivalent_diameter_um",
-    "mean_intensity",
-    "integrated_intensity",
-    "circularity",
-    "solidity",
-    "volume_um3",
-    "surface_um2",
-    "sphericity",
-]
+BASE_COLUMNS_2D = [*OBJECT_COLUMNS, "perimeter_um", "major_axis_um", "minor_axis_um"]
+BASE_COLUMNS_3D = [*OBJECT_COLUMNS, "volume_um3", "surface_um2", "sphericity"]
 
 
 def _channel_names(n: int, names: Sequence[str] | None) -> list[str]:
