@@ -12,7 +12,7 @@ from napari_il6assay.cli import main
 from napari_il6assay.doseresponse.fit import FITS_COLUMNS, fit_curves
 from napari_il6assay.doseresponse.synergy import SYNERGY_COLUMNS
 
-RYEGRASS = Path(__file__).resolve().parents[2] / "shared" / "data" / "ryegrass.csv"
+RYEGRASS = Path(__file__).resolve().parent / "data" / "ryegrass.csv"
 
 
 def combo_table(rng) -> pd.DataFrame:
@@ -40,8 +40,6 @@ def combo_table(rng) -> pd.DataFrame:
 
 
 def test_fit_command_ryegrass(tmp_path: Path) -> None:
-    if not RYEGRASS.is_file():
-        pytest.skip("shared/data/ryegrass.csv not present")
     rc = main(
         [
             "fit",

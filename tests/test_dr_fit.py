@@ -11,7 +11,7 @@ import pytest
 from napari_il6assay.doseresponse.fit import FITS_COLUMNS, fit_arrays, fit_curve, fit_curves
 from napari_il6assay.doseresponse.models import evaluate, get_model
 
-RYEGRASS = Path(__file__).resolve().parents[2] / "shared" / "data" / "ryegrass.csv"
+RYEGRASS = Path(__file__).resolve().parent / "data" / "ryegrass.csv"
 DOSES = 1e-9 * 3.0 ** np.arange(9)
 X = np.r_[0.0, DOSES].repeat(3)
 
@@ -22,8 +22,6 @@ def sig(a: float, b: float, digits: int = 4) -> bool:
 
 @pytest.fixture(scope="module")
 def ryegrass() -> pd.DataFrame:
-    if not RYEGRASS.is_file():
-        pytest.skip("shared/data/ryegrass.csv not present")
     return pd.read_csv(RYEGRASS)
 
 
