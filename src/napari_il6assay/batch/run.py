@@ -212,6 +212,7 @@ def run_batch(
     plate_format: int = 96,
     formats: tuple[str, ...] = ("csv",),
     model: str = "4pl",
+    include_flagged: tuple[str, ...] = (),
     report: bool = True,
     quiet: bool = False,
     progress: Progress | None = None,
@@ -250,6 +251,9 @@ def run_batch(
         Table formats: ``"csv"`` always, plus ``"parquet"``.
     model : str
         Dose-response model: ``4pl``, ``3pl`` or ``5pl``.
+    include_flagged : tuple of str
+        ``qc_flag`` names of `napari_il6assay.qc_flags.UNTRUSTED` whose wells are fitted all
+        the same (by default such wells keep their row but not a viability).
     report : bool
         Write ``report.html``.
     quiet : bool
@@ -411,7 +415,9 @@ def run_batch(
 
     result.n_ok = len(records)
     t1 = time.perf_counter()
-    tables = _tables.build_tables(out, records, lay, mode, model=model)
+    tables = _tables.build_tables(
+        out, records, lay, mode, model=model, include_flagged=include_flagged
+    )
     timing["tables_s"] = time.perf_counter() - t1
     errors.extend(tables.pop("stage_errors", []))
     result.errors = pd.DataFrame(errors, columns=["path", "stage", "error"]).astype(str)
@@ -440,6 +446,7 @@ def run_batch(
             "plate_format": plate_format,
             "formats": list(formats),
             "model": model,
+            "include_flagged": list(include_flagged),
             "segmentation": seg_params,
         },
         n_skipped=len(skipped),

@@ -20,6 +20,7 @@ are left out too and reported in ``run.json`` (``unlisted_wells``).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -264,7 +265,13 @@ def has_combinations(wells: pd.DataFrame) -> bool:
 
 
 def build_tables(
-    out: Path, records: list[dict[str, Any]], layout: Any, mode: str, *, model: str = "4pl"
+    out: Path,
+    records: list[dict[str, Any]],
+    layout: Any,
+    mode: str,
+    *,
+    model: str = "4pl",
+    include_flagged: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Every table of a batch run from its finished parts.
 
@@ -280,6 +287,9 @@ def build_tables(
         Segmentation mode.
     model : str
         Dose-response model.
+    include_flagged : iterable of str
+        Untrusted ``qc_flag`` names whose wells are fitted all the same
+        (`napari_il6assay.qc_flags.UNTRUSTED` wells are left out otherwise).
 
     Returns
     -------
@@ -299,7 +309,10 @@ def build_tables(
         wells = order_wells(wells.assign(viability=pd.Series(dtype=float)))
         conditions = pd.DataFrame(columns=CONDITION_COLUMNS)
     else:
-        wells = _norm.normalize_wells(wells, readout="readout")
+        from napari_il6assay.batch.plate_consistency import flag_plate_outliers
+
+        wells = flag_plate_outliers(wells)
+        wells = _norm.normalize_wells(wells, readout="readout", include_flagged=include_flagged)
         wells = _sort_wells(order_wells(wells))
         conditions = _norm.summarize_conditions(wells)
     tables: dict[str, Any] = {

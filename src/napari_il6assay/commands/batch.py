@@ -49,6 +49,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--min-diameter", type=float, default=None, metavar="UM",
         help="spheres: smallest sphere counted, µm (default 50)",
     )
+    p.add_argument(
+        "--include-flagged", default="", metavar="FLAGS",
+        help="comma-separated qc flags whose wells are fitted all the same, or 'all' (by "
+        "default wells flagged e.g. mode_mismatch, plate_outlier, touches_border keep their "
+        "row but are left out of viability and fits; see README)",
+    )
     p.add_argument("--no-report", action="store_true", help="skip report.html")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -70,6 +76,12 @@ def batch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """`run_batch` keyword arguments from parsed options."""
     if args.pixel_size is not None and not args.pixel_size > 0:
         raise InputError(f"--pixel-size must be positive, got {args.pixel_size}")
+    from napari_il6assay.qc_flags import parse_include
+
+    try:
+        include = parse_include(getattr(args, "include_flagged", ""))
+    except ValueError as exc:
+        raise InputError(f"--include-flagged: {exc}") from exc
     seg: dict[str, Any] = {}
     if getattr(args, "min_diameter", None) is not None:
         seg["min_diameter_um"] = args.min_diameter
@@ -86,6 +98,7 @@ def batch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         report=not args.no_report,
         quiet=args.quiet,
         model=args.model,
+        include_flagged=tuple(sorted(include)),
         **seg,
     )
 

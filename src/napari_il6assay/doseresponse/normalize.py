@@ -7,14 +7,23 @@ blanks of the plate; without blanks the offset is 0. Replicate outliers are flag
 ``qc_flag`` (modified z-score on the median absolute deviation, Iglewicz & Hoaglin 1993) and
 stay in the table and in the fits: flagging never removes data. ``exclude`` wells keep their
 row (and a viability) but are marked, and the fits skip them.
+
+A well whose ``qc_flag`` holds a flag of `napari_il6assay.qc_flags.UNTRUSTED` (its readout
+itself may be wrong: ``mode_mismatch``, ``plate_outlier``, ...) keeps its row and readout, but
+gets no viability, so it enters neither the vehicle/blank means, the conditions, the fits nor
+the synergy scores; ``excluded_flags`` names the flags that left it out. ``include_flagged``
+lets chosen flags back in.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 
 from napari_il6assay.errors import InputError
+from napari_il6assay.qc_flags import untrusted_flags
 
 CONDITION_KEYS = ["plate", "cell_line", "drug", "concentration_M", "drug_b", "concentration_b"]
 CONDITIONS_COLUMNS = [*CONDITION_KEYS, "n", "viability_mean", "viability_sd", "viability_sem"]
@@ -43,6 +52,7 @@ def normalize_wells(
     outlier_z: float = 3.5,
     min_mad: float = 0.05,
     path: str | None = None,
+    include_flagged: Iterable[str] = (),
 ) -> pd.DataFrame:
     """Scale readouts to viability per plate and cell line and flag replicate outliers.
 
@@ -62,12 +72,15 @@ def normalize_wells(
         ordinary noise.
     path : str, optional
         File name for error messages.
+    include_flagged : iterable of str
+        Untrusted flags whose wells are used all the same (see the module docstring).
 
     Returns
     -------
     DataFrame
-        A copy with ``viability`` and ``qc_flag`` (``;``-joined flags: ``outlier``,
-        ``excluded``, ``no_vehicle``, plus any flag the input had).
+        A copy with ``viability``, ``qc_flag`` (``;``-joined flags: ``outlier``,
+        ``excluded``, ``no_vehicle``, plus any flag the input had) and ``excluded_flags``
+        (the untrusted flags that kept the well out; empty for wells in use).
 
     Examples
     --------
@@ -101,7 +114,9 @@ def normalize_wells(
         d["role"] = role
     flags = _text(d["qc_flag"]) if "qc_flag" in d.columns else pd.Series("", index=d.index)
     flags = flags.astype(object)
-    usable = role != "exclude"
+    include = frozenset(include_flagged)
+    left_out = flags.map(lambda f: ";".join(untrusted_flags(f, include)))
+    usable = (role != "exclude") & (left_out == "")
     viability = pd.Series(np.nan, index=d.index, dtype=float)
     scales: dict[tuple[str, str], tuple[float, float]] = {}
     for (pl, cl), idx in d.groupby([plate, line], sort=False).groups.items():
@@ -134,13 +149,16 @@ def normalize_wells(
         sc = scales.get((pl, cl)) or next((v for k, v in scales.items() if k[0] == pl), None)
         if sc is not None:
             viability.iloc[i] = (values.iloc[i] - sc[0]) / sc[1] + 0.0
+    viability[left_out != ""] = np.nan
     d["viability"] = viability
+    d["excluded_flags"] = left_out
     flags = _add_flag(flags, role == "exclude", "excluded")
     # outliers among replicates of one condition (pooled over plates)
     keys = [c for c in CONDITION_KEYS[1:] if c in d.columns]
     cand = ~blanks & usable & viability.notna()
     if keys:
-        grp = d[cand].groupby([_text(d.loc[cand, k]) for k in keys], sort=False).groups
+        by = [_text(d.loc[cand, k]) for k in keys]
+        grp = d[cand].groupby(by if len(by) > 1 else by[0], sort=False).groups
         for idx in grp.values():
             v = viability.loc[idx]
             if len(v) < 3:

@@ -104,9 +104,19 @@ def segment_image(
     module = importlib.import_module(f"napari_il6assay.segment.{mode}")
     if pixel_size_um is None and voxel_size_um is not None and mode != "spheroid3d":
         pixel_size_um = float(voxel_size_um[-1])
-    return module.segment(
+    result = module.segment(
         arr, pixel_size_um=pixel_size_um, voxel_size_um=voxel_size_um, rgb=rgb, **params
     )
+    from napari_il6assay.segment._util import is_multichannel_2d
+    from napari_il6assay.segment.diagnostics import image_diagnostics
+
+    if mode == "spheroid3d":
+        channels_last = str(params.get("axes", "")).endswith("C") or arr.ndim == 4
+    else:
+        channels_last = is_multichannel_2d(arr, rgb)
+    for key, value in image_diagnostics(arr, channels_last=channels_last).items():
+        result.measures.setdefault(key, value)
+    return result
 
 
 def segment_file(

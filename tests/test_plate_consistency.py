@@ -1,0 +1,140 @@
+"""Plate-level consistency: untrusted wells stay in the tables but out of viability and fits."""
+
+from __future__ import annotations
+
+import math
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_il6assay.batch.plate_consistency import flag_plate_outliers, plate_outliers
+from napari_il6assay.doseresponse.normalize import normalize_wells
+from napari_il6assay.qc_flags import FLAGS, UNTRUSTED, parse_include
+
+
+def clean_plate(rng: np.random.Generator, n: int = 48) -> pd.DataFrame:
+    """Diagnostics of a clean plate: levels jitter by a few %, readouts follow the dose."""
+    return pd.DataFrame(
+        {
+            "plate": "p1",
+            "well": [f"W{i:02d}" for i in range(n)],
+            "role": ["sample"] * (n - 4) + ["blank"] * 4,
+            "image_p1": rng.normal(60, 3, n),
+            "image_p99": rng.normal(235, 4, n),
+            "well_radius_px": rng.normal(90, 1.0, n),
+            "readout": rng.uniform(0, 0.6, n),
+        }
+    )
+
+
+def test_clean_plates_have_no_outlier() -> None:
+    for seed in range(50):
+        df = clean_plate(np.random.default_rng(seed))
+        assert not plate_outliers(df)["plate_outlier"].any(), seed
+
+
+def test_foreign_image_is_an_outlier_and_says_why() -> None:
+    df = clean_plate(np.random.default_rng(1))
+    df.loc[5, ["image_p1", "image_p99"]] = [900.0, 40000.0]  # a uint16 image among uint8
+    df.loc[9, "well_radius_px"] = 40.0  # a small circle between colonies
+    df.loc[45, "image_p99"] = 40000.0  # a blank is not judged against the samples
+    res = plate_outliers(df)
+    assert res.index[res["plate_outlier"]].tolist() == [5, 9]
+    assert "image_p99 z=+" in res.loc[5, "plate_outlier_why"]
+    assert res.loc[9, "plate_outlier_why"].startswith("well_radius_px z=-")
+    flagged = flag_plate_outliers(df.assign(qc_flag=["low_contrast"] + [""] * 47))
+    assert flagged.loc[5, "qc_flag"] == "plate_outlier"
+    assert flagged.loc[0, "qc_flag"] == "low_contrast"
+
+
+def test_small_plates_are_not_judged() -> None:
+    df = clean_plate(np.random.default_rng(2), n=10)  # 6 judged wells < MIN_WELLS
+    df.loc[0, "image_p99"] = 1e5
+    assert not plate_outliers(df)["plate_outlier"].any()
+
+
+def test_untrusted_well_keeps_row_but_no_viability() -> None:
+    df = pd.DataFrame(
+        {
+            "well": ["A1", "A2", "A3", "A4", "A5", "A6"],
+            "cell_line": "P",
+            "role": ["vehicle", "vehicle", "vehicle", "sample", "sample", "blank"],
+            "readout": [10.0, 10.0, 40.0, 5.0, 5.5, 0.0],
+            "qc_flag": ["", "", "mode_mismatch", "low_contrast", "touches_border", ""],
+        }
+    )
+    out = normalize_wells(df)
+    # the mode_mismatch vehicle is not in the vehicle mean: 10, not 20
+    assert out["viability"].tolist()[:2] == [1.0, 1.0]
+    assert math.isnan(out.loc[2, "viability"]) and math.isnan(out.loc[4, "viability"])
+    assert out.loc[3, "viability"] == pytest.approx(0.5)  # a warning flag is kept
+    assert out["excluded_flags"].tolist() == ["", "", "mode_mismatch", "", "touches_border", ""]
+    assert out.loc[2, "readout"] == 40.0 and "mode_mismatch" in out.loc[2, "qc_flag"]
+    back = normalize_wells(df, include_flagged=parse_include("touches_border"))
+    assert back.loc[4, "viability"] == pytest.approx(0.55)
+    assert math.isnan(back.loc[2, "viability"])
+
+
+def test_flag_vocabulary() -> None:
+    assert UNTRUSTED <= set(FLAGS)
+    for name in ("touches_border", "well_implausible", "no_object", "low_contrast",
+                 "out_of_focus", "mode_mismatch", "blank_not_empty", "merged_objects",
+                 "plate_outlier"):
+        assert name in FLAGS
+    assert parse_include("all") == UNTRUSTED
+    with pytest.raises(ValueError, match="unknown qc flag"):
+        parse_include("touches_borders")
+
+
+@pytest.mark.slow
+def test_three_foreign_images_are_flagged_and_do_not_move_the_ic50s(tmp_path) -> None:
+    """A colony plate with 3 wells holding images of other assays (issue 9)."""
+    from PIL import Image
+
+    from napari_il6assay.batch.run import run_batch
+    from napari_il6assay.synthetic.experiment import make_experiment
+    from napari_il6assay.synthetic.livedead import make_livedead_well
+    from napari_il6assay.synthetic.spheroid import make_spheroid_2d
+
+    clean = tmp_path / "clean"
+    make_experiment(clean, mode="colony", seed=11, image_size=192, rgb=True)
+    dirty = tmp_path / "dirty"
+    shutil.copytree(clean, dirty)
+    # mid-curve wells of the resistant line, where a wrong readout moves the IC50 most
+    sph = make_spheroid_2d(3, size=192, rgb=True).image
+    ld = make_livedead_well(4, size=192).image
+    ld_rgb = np.zeros((*ld.shape[:2], 3), np.uint8)
+    ld_rgb[..., 1] = np.clip(ld[..., 0] / ld[..., 0].max() * 255, 0, 255).astype(np.uint8)
+    ld_rgb[..., 0] = np.clip(ld[..., 1] / ld[..., 1].max() * 255, 0, 255).astype(np.uint8)
+    dark = np.zeros((192, 192, 3), np.uint8)  # a well photographed with the lamp off
+    dark += np.random.default_rng(5).integers(0, 12, dark.shape, dtype=np.uint8)
+    for well, img in (("E06", sph), ("F07", ld_rgb), ("D05", dark)):
+        Image.fromarray(np.asarray(img)).save(dirty / f"{well}.png")
+
+    tables = {}
+    for name, folder in (("clean", clean), ("dirty", dirty)):
+        res = run_batch(folder, folder / "layout.csv", "colony", tmp_path / f"out_{name}",
+                        workers=1, quiet=True, report=False)
+        assert res.exit_code == 0
+        tables[name] = (pd.read_csv(tmp_path / f"out_{name}" / "wells.csv"),
+                        pd.read_csv(tmp_path / f"out_{name}" / "fits.csv"))
+    wells = tables["dirty"][0].set_index("well")
+    for well in ("E06", "F07", "D05"):
+        flags = set(str(wells.loc[well, "qc_flag"]).split(";"))
+        assert flags & UNTRUSTED, (well, wells.loc[well, "qc_flag"])
+        assert math.isnan(wells.loc[well, "viability"])
+    # the other wells are judged as on the clean plate (the three do not shift the plate's
+    # median and MAD)
+    def flagged(w: pd.DataFrame) -> set[str]:
+        w = w[~w["well"].isin(["E06", "F07", "D05"])]
+        return set(w.loc[w["qc_flag"].fillna("").str.contains("plate_outlier"), "well"])
+
+    assert flagged(tables["dirty"][0]) == flagged(tables["clean"][0])
+    fc, fd = tables["clean"][1], tables["dirty"][1]
+    key = ["cell_line", "drug", "drug_b"]
+    m = fc.merge(fd, on=key, suffixes=("_c", "_d"))
+    assert len(m) == len(fc) >= 3
+    diff = np.abs(np.log10(m["ic50_rel_M_d"] / m["ic50_rel_M_c"]))
+    assert (diff < 0.02).all(), m[[*key, "ic50_rel_M_c", "ic50_rel_M_d"]]
