@@ -138,3 +138,11 @@ def test_three_foreign_images_are_flagged_and_do_not_move_the_ic50s(tmp_path) ->
     assert len(m) == len(fc) >= 3
     diff = np.abs(np.log10(m["ic50_rel_M_d"] / m["ic50_rel_M_c"]))
     assert (diff < 0.02).all(), m[[*key, "ic50_rel_M_c", "ic50_rel_M_d"]]
+
+
+def test_every_flag_is_documented(repo_root) -> None:
+    readme = (repo_root / "README.md").read_text(encoding="utf-8")
+    contract = (repo_root / "docs" / "interface.md").read_text(encoding="utf-8")
+    for name, meaning in FLAGS.items():
+        assert f"| `{name}` |" in readme and f"| `{name}` |" in contract, name
+        assert meaning in readme, name
