@@ -1,0 +1,427 @@
+"""A trainable pixel classifier: scribbles in, an object mask out (no Qt, no pickle).
+
+When a lab's images defeat a mode's automatic foreground step, a few strokes of "this is
+background" and "this is object" on one image teach a random forest to tell them apart, in
+the manner of ilastik's pixel classification and napari-APOC:
+
+- features: `skimage.feature.multiscale_basic_features` (Gaussian-smoothed intensity,
+  gradient magnitude and Hessian eigenvalues at ``num_sigma`` scales between ``sigma_min``
+  and ``sigma_max``), per channel for RGB and multichannel images. Scales are kept in µm when
+  the training images are calibrated, so a classifier applies to images of another pixel size;
+- images larger than `WORK_SIDE` pixels are block-averaged to that size first: the scales
+  that tell a spheroid or a colony from its background are several pixels wide, and the
+  features of a 2048² image would otherwise cost ~10x more for the same mask;
+- classes: 1 = background, 2 = object, 3+ = anything else the user wants kept apart from
+  the object (dead cells, debris); the object mask is where class 2 is the most probable;
+- the classifier: scikit-learn's ``RandomForestClassifier`` with a fixed ``random_state``.
+
+Files hold no pickle. A ``.npz`` read with ``allow_pickle=False`` stores the training
+samples (feature vectors and classes) and the parameters as JSON, with a SHA-256 of the
+three; the forest is retrained on load, deterministically, so the same file gives the same
+masks everywhere, and a tampered or truncated file is refused (`ClassifierError`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_il6assay.errors import Il6AssayError
+
+#: the largest image side features are computed at (bigger images are block-averaged)
+WORK_SIDE = 1024
+FORMAT = "napari-il6assay pixel classifier"
+FORMAT_VERSION = 1
+BACKGROUND, OBJECT = 1, 2
+_MAX_SAMPLES = 200_000
+_MAX_FEATURES = 1024
+
+
+class ClassifierError(Il6AssayError):
+    """A classifier file that cannot be used (tampered, truncated, pickled, wrong shape)."""
+
+
+@dataclass
+class ClassifierParams:
+    """What a classifier was trained on and how its features are computed.
+
+    Parameters
+    ----------
+    mode : str
+        Segmentation mode the classifier serves.
+    n_channels : int
+        Channels of the images (1 gray, 3 RGB, 2 live/dead...).
+    sigma_min, sigma_max : float
+        Smallest and largest feature scale, in ``sigma_unit``.
+    sigma_unit : {"um", "px"}
+        ``um`` when the training images were calibrated.
+    num_sigma : int
+        Scales between ``sigma_min`` and ``sigma_max`` (log-spaced).
+    n_estimators : int
+        Trees of the forest.
+    random_state : int
+        Seed of the forest (retraining on load gives the same forest).
+    """
+
+    mode: str
+    n_channels: int = 1
+    sigma_min: float = 1.0
+    sigma_max: float = 24.0
+    sigma_unit: str = "px"
+    num_sigma: int = 6
+    n_estimators: int = 100
+    random_state: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any], path: str | Path | None = None) -> ClassifierParams:
+        """Validate and build from `to_json`'s dict (`ClassifierError` on anything odd)."""
+        kinds = {"mode": str, "n_channels": int, "sigma_min": float, "sigma_max": float,
+                 "sigma_unit": str, "num_sigma": int, "n_estimators": int,
+                 "random_state": int}  # fmt: skip
+        if not isinstance(d, dict) or set(d) != set(kinds):
+            raise ClassifierError(f"{path}: the classifier parameters are not as expected")
+        vals: dict[str, Any] = {}
+        for k, t in kinds.items():
+            v = d[k]
+            if t is float and isinstance(v, int) and not isinstance(v, bool):
+                v = float(v)
+            if not isinstance(v, t) or isinstance(v, bool):
+                raise ClassifierError(f"{path}: classifier parameter {k!r} has a wrong type")
+            vals[k] = v
+        p = cls(**vals)
+        ok = (
+            1 <= p.n_channels <= 8
+            and 0 < p.sigma_min <= p.sigma_max < 1e4
+            and math.isfinite(p.sigma_max)
+            and 1 <= p.num_sigma <= 12
+            and 1 <= p.n_estimators <= 1000
+            and 0 <= p.random_state < 2**32
+            and p.sigma_unit in ("um", "px")
+        )
+        if not ok:
+            raise ClassifierError(f"{path}: classifier parameters out of range: {d}")
+        return p
+
+
+def _as_channels(image: np.ndarray, n_channels: int | None = None) -> np.ndarray:
+    """YX or YXC -> float32 YXC (channels last)."""
+    a = np.asarray(image)
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3 or a.shape[-1] > 8:
+        raise ClassifierError(
+            f"the pixel classifier needs a 2D image (YX or YXC), got shape {np.shape(image)}"
+        )
+    if n_channels is not None and a.shape[-1] != n_channels:
+        raise ClassifierError(
+            f"the classifier was trained on {n_channels}-channel images, this one has "
+            f"{a.shape[-1]}"
+        )
+    return a.astype(np.float32, copy=False)
+
+
+def _work_factor(shape: tuple[int, ...]) -> int:
+    return max(1, math.ceil(max(shape[:2]) / WORK_SIDE))
+
+
+def _sigmas_px(params: ClassifierParams, pixel_size_um: float | None, f: int) -> tuple[float, float]:
+    lo, hi = params.sigma_min, params.sigma_max
+    if params.sigma_unit == "um" and pixel_size_um:
+        lo, hi = lo / pixel_size_um, hi / pixel_size_um
+    # the scales are defined on the full-resolution image; features are taken at 1/f
+    lo, hi = max(lo / f, 0.5), max(hi / f, 0.5)
+    return lo, max(hi, lo)
+
+
+def pixel_features(
+    image: np.ndarray, params: ClassifierParams, pixel_size_um: float | None = None
+) -> tuple[np.ndarray, int]:
+    """Features of every pixel of the (block-averaged) image.
+
+    Parameters
+    ----------
+    image : ndarray
+        YX or YXC.
+    params : ClassifierParams
+        Feature scales.
+    pixel_size_um : float, optional
+        Calibration of ``image`` (used when the scales are in µm).
+
+    Returns
+    -------
+    features : ndarray of float32, shape (H, W, F)
+        At the working resolution (the image divided by the factor below).
+    factor : int
+        Block-averaging factor from the image to the feature grid.
+    """
+    from skimage.feature import multiscale_basic_features
+
+    from napari_il6assay.segment._util import block_mean
+
+    a = _as_channels(image, params.n_channels)
+    f = _work_factor(a.shape)
+    work = np.moveaxis(block_mean(np.moveaxis(a, -1, 0), f), 0, -1) if f > 1 else a
+    # scale each channel to [0, 1] by robust limits, so exposure differences between images
+    # of one kind do not move every intensity feature
+    lo = np.percentile(work, 0.5, axis=(0, 1))
+    hi = np.percentile(work, 99.5, axis=(0, 1))
+    work = (work - lo) / np.where(hi > lo, hi - lo, 1.0)
+    smin, smax = _sigmas_px(params, pixel_size_um, f)
+    feats = multiscale_basic_features(
+        work, intensity=True, edges=True, texture=True, sigma_min=smin, sigma_max=smax,
+        num_sigma=params.num_sigma, channel_axis=-1, workers=os.cpu_count(),
+    )  # fmt: skip
+    return feats.astype(np.float32, copy=False), f
+
+
+def scribble_samples(
+    image: np.ndarray,
+    scribbles: np.ndarray,
+    params: ClassifierParams,
+    pixel_size_um: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Feature vectors and classes of the scribbled pixels of one image.
+
+    Parameters
+    ----------
+    image : ndarray
+        YX or YXC.
+    scribbles : ndarray of int
+        YX labels of the image's shape: 0 not labelled, 1 background, 2 object, 3+ other.
+    params, pixel_size_um
+        As for `pixel_features`.
+
+    Returns
+    -------
+    X : ndarray (N, F) float32
+    y : ndarray (N,) int16
+    """
+    s = np.asarray(scribbles)
+    if s.shape != np.shape(image)[:2]:
+        raise ClassifierError(
+            f"scribbles have shape {s.shape}, the image {np.shape(image)[:2]}: they must match"
+        )
+    if s.dtype.kind not in "biu" or (s < 0).any():
+        raise ClassifierError("scribbles must be non-negative integer labels")
+    feats, f = pixel_features(image, params, pixel_size_um)
+    yy, xx = np.nonzero(s)
+    cls = s[yy, xx].astype(np.int16)
+    wy = np.minimum(yy // f, feats.shape[0] - 1)
+    wx = np.minimum(xx // f, feats.shape[1] - 1)
+    return feats[wy, wx], cls
+
+
+@dataclass
+class PixelClassifier:
+    """Training samples, parameters and the forest retrained from them.
+
+    Build one with `train`, save it with `save`, read it with `load`.
+    """
+
+    params: ClassifierParams
+    X: np.ndarray
+    y: np.ndarray
+    _forest: Any = field(default=None, repr=False)
+
+    @property
+    def classes(self) -> list[int]:
+        """The classes present in the training samples."""
+        return sorted(int(c) for c in np.unique(self.y))
+
+    def forest(self) -> Any:
+        """The fitted ``RandomForestClassifier`` (trained on first use)."""
+        if self._forest is None:
+            from sklearn.ensemble import RandomForestClassifier
+
+            rf = RandomForestClassifier(
+                n_estimators=self.params.n_estimators,
+                random_state=self.params.random_state,
+                n_jobs=-1,
+                max_features="sqrt",
+            )
+            rf.fit(self.X, self.y)
+            self._forest = rf
+        return self._forest
+
+    def probabilities(self, image: np.ndarray, pixel_size_um: float | None = None) -> np.ndarray:
+        """Per-class probabilities at full resolution, shape (Y, X, n_classes), float32."""
+        feats, f = pixel_features(image, self.params, pixel_size_um)
+        h, w, nf = feats.shape
+        if nf != self.X.shape[1]:
+            raise ClassifierError(
+                f"the image gives {nf} features per pixel, the classifier expects "
+                f"{self.X.shape[1]}"
+            )
+        proba = self.forest().predict_proba(feats.reshape(-1, nf)).astype(np.float32)
+        proba = proba.reshape(h, w, -1)
+        shape = np.shape(image)[:2]
+        if f > 1:
+            from skimage.transform import resize
+
+            proba = resize(proba, (*shape, proba.shape[-1]), order=1, mode="edge",
+                           anti_aliasing=False, preserve_range=True).astype(np.float32)  # fmt: skip
+        return proba
+
+    def object_mask(self, image: np.ndarray, pixel_size_um: float | None = None) -> np.ndarray:
+        """Boolean YX mask of the pixels whose most probable class is the object (2)."""
+        if OBJECT not in self.classes:
+            raise ClassifierError("the classifier has no object class (2) in its scribbles")
+        proba = self.probabilities(image, pixel_size_um)
+        return np.argmax(proba, axis=-1) == self.classes.index(OBJECT)
+
+    # --- files -------------------------------------------------------------------------
+    def _digest(self, params_json: str) -> str:
+        h = hashlib.sha256()
+        h.update(params_json.encode())
+        h.update(np.ascontiguousarray(self.X, dtype="<f4").tobytes())
+        h.update(np.ascontiguousarray(self.y, dtype="<i2").tobytes())
+        return h.hexdigest()
+
+    def save(self, path: str | Path) -> Path:
+        """Write the classifier as a pickle-free ``.npz`` (see the module docstring)."""
+        path = Path(path)
+        params_json = json.dumps(self.params.to_json(), sort_keys=True)
+        header = {"format": FORMAT, "version": FORMAT_VERSION, "params": self.params.to_json(),
+                  "sha256": self._digest(params_json)}  # fmt: skip
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(
+                fh,
+                X=np.ascontiguousarray(self.X, dtype="<f4"),
+                y=np.ascontiguousarray(self.y, dtype="<i2"),
+                header=np.array(json.dumps(header, sort_keys=True)),
+            )
+        tmp.replace(path)
+        return path
+
+
+def train(
+    images: list[np.ndarray],
+    scribbles: list[np.ndarray],
+    *,
+    mode: str,
+    pixel_sizes_um: list[float | None] | None = None,
+    sigma_min: float | None = None,
+    sigma_max: float | None = None,
+    num_sigma: int = 6,
+    n_estimators: int = 100,
+    random_state: int = 0,
+) -> PixelClassifier:
+    """Train a pixel classifier on scribbled images.
+
+    Parameters
+    ----------
+    images : list of ndarray
+        YX or YXC images of one kind (same number of channels).
+    scribbles : list of ndarray
+        One YX label image per image: 0 unlabelled, 1 background, 2 object, 3+ other.
+    mode : str
+        The segmentation mode the classifier serves.
+    pixel_sizes_um : list of float or None, optional
+        Calibration per image. When every image is calibrated the scales are kept in µm.
+    sigma_min, sigma_max : float, optional
+        Feature scales in pixels of the first image (defaults 1 and 24 pixels at the
+        working resolution of the first image: from edges to the context of an object's rim).
+    num_sigma, n_estimators, random_state
+        See `ClassifierParams`.
+
+    Returns
+    -------
+    PixelClassifier
+
+    Raises
+    ------
+    ClassifierError
+        No images, mismatched shapes, or scribbles without both background (1) and object (2).
+    """
+    if not images or len(images) != len(scribbles):
+        raise ClassifierError("give one scribble image per image (and at least one image)")
+    sizes = list(pixel_sizes_um) if pixel_sizes_um is not None else [None] * len(images)
+    first = _as_channels(images[0])
+    f0 = _work_factor(first.shape)
+    smin = float(sigma_min) if sigma_min is not None else 1.0 * f0
+    smax = float(sigma_max) if sigma_max is not None else 24.0 * f0
+    unit = "px"
+    if all(s is not None and s > 0 for s in sizes):
+        unit, smin, smax = "um", smin * float(sizes[0]), smax * float(sizes[0])  # type: ignore[arg-type]
+    params = ClassifierParams(mode=mode, n_channels=first.shape[-1], sigma_min=smin,
+                              sigma_max=smax, sigma_unit=unit, num_sigma=int(num_sigma),
+                              n_estimators=int(n_estimators),
+                              random_state=int(random_state))  # fmt: skip
+    Xs, ys = [], []
+    for img, scr, ps in zip(images, scribbles, sizes, strict=True):
+        X, y = scribble_samples(img, scr, params, ps if unit == "um" else None)
+        Xs.append(X)
+        ys.append(y)
+    X = np.concatenate(Xs)
+    y = np.concatenate(ys)
+    if not {BACKGROUND, OBJECT} <= {int(c) for c in np.unique(y)}:
+        raise ClassifierError("the scribbles need both background (1) and object (2) pixels")
+    if len(y) > _MAX_SAMPLES:  # a flood-filled "scribble": keep a seeded, class-stratified subset
+        rng = np.random.default_rng(random_state)
+        keep = np.sort(rng.choice(len(y), _MAX_SAMPLES, replace=False))
+        X, y = X[keep], y[keep]
+    return PixelClassifier(params=params, X=X, y=y)
+
+
+def load(path: str | Path) -> PixelClassifier:
+    """Read a classifier written by `PixelClassifier.save`.
+
+    Raises
+    ------
+    ClassifierError
+        Not such a file, a pickle payload, a checksum that does not match (tampered), or
+        arrays of the wrong shape or type. The message names the file.
+    """
+    import zipfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise ClassifierError(f"{path}: classifier file not found")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if set(z.files) != {"X", "y", "header"}:
+                raise ClassifierError(f"{path}: not a napari-il6assay classifier file")
+            X, y, header_txt = z["X"], z["y"], z["header"]
+    except ClassifierError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        # np.load refuses object arrays and raw pickles with allow_pickle=False
+        raise ClassifierError(
+            f"{path}: cannot be read as a classifier (pickled or corrupt file: {exc})"
+        ) from exc
+    try:
+        header = json.loads(str(header_txt))
+    except (TypeError, ValueError) as exc:
+        raise ClassifierError(f"{path}: the classifier header is not valid JSON") from exc
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ClassifierError(f"{path}: not a napari-il6assay classifier file")
+    if header.get("version") != FORMAT_VERSION:
+        raise ClassifierError(f"{path}: classifier format version {header.get('version')} "
+                              f"is not supported (expected {FORMAT_VERSION})")  # fmt: skip
+    params = ClassifierParams.from_json(header.get("params"), path)
+    if (
+        X.dtype != np.dtype("<f4") or y.dtype != np.dtype("<i2") or X.ndim != 2
+        or y.shape != (X.shape[0],) or not 0 < X.shape[1] <= _MAX_FEATURES
+        or not 0 < X.shape[0] <= _MAX_SAMPLES or not np.isfinite(X).all() or (y < 1).any()
+    ):  # fmt: skip
+        raise ClassifierError(f"{path}: the classifier's training samples are malformed")
+    clf = PixelClassifier(params=params, X=X, y=y)
+    params_json = json.dumps(params.to_json(), sort_keys=True)
+    if header.get("sha256") != clf._digest(params_json):
+        raise ClassifierError(
+            f"{path}: checksum mismatch: the classifier file was changed after it was saved"
+        )
+    return clf

@@ -1,0 +1,130 @@
+"""Pixel classifier: accuracy from a 500-pixel scribble, determinism, and files without pickle."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_il6assay.cli import main
+from napari_il6assay.segment import classifier as C
+
+from segment_conditions import (
+    brightfield_spheroid,
+    dice,
+    illumination_gradient,
+    well_edge_shadow,
+)
+
+
+def scribble_from_truth(mask: np.ndarray, seed: int, n: int = 250) -> np.ndarray:
+    """``n`` object and ``n`` background pixels sampled from the truth (<= 500 in all)."""
+    rng = np.random.default_rng(seed)
+    s = np.zeros(mask.shape, np.uint8)
+    for cls, m in ((C.OBJECT, mask), (C.BACKGROUND, ~mask)):
+        yy, xx = np.nonzero(m)
+        i = rng.choice(len(yy), n, replace=False)
+        s[yy[i], xx[i]] = cls
+    return s
+
+
+def hard_spheroid(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """An independent renderer's spheroid with a gradient and a well-edge shadow."""
+    rng = np.random.default_rng(seed)
+    img, truth = brightfield_spheroid(seed, shape=(256, 256), radius=rng.uniform(45, 75),
+                                      offset=tuple(rng.integers(-30, 30, 2)))
+    img = illumination_gradient(img, strength=0.4, seed=seed)
+    img = well_edge_shadow(img, seed=seed, depth=0.5)
+    return img.astype(np.float32), truth
+
+
+@pytest.fixture(scope="module")
+def trained() -> C.PixelClassifier:
+    img, truth = hard_spheroid(100)
+    return C.train([img], [scribble_from_truth(truth, 0)], mode="spheroid")
+
+
+def test_one_scribbled_image_segments_the_others(trained: C.PixelClassifier) -> None:
+    from scipy import ndimage as ndi
+    from skimage.measure import label
+
+    scores = []
+    for seed in range(101, 111):
+        img, truth = hard_spheroid(seed)
+        mask = trained.object_mask(img)
+        lab = label(mask)  # the largest object, filled, as the spheroid mode keeps one
+        big = ndi.binary_fill_holes(lab == (np.bincount(lab.ravel())[1:].argmax() + 1))
+        scores.append(dice(big, truth))
+    assert min(scores) >= 0.95, np.round(scores, 3)
+
+
+def test_file_round_trip_is_deterministic(tmp_path: Path, trained: C.PixelClassifier) -> None:
+    path = trained.save(tmp_path / "clf.npz")
+    again = C.load(path)
+    img, _ = hard_spheroid(120)
+    np.testing.assert_array_equal(again.probabilities(img), trained.probabilities(img))
+    with np.load(path, allow_pickle=False) as z:  # what a sharing lab receives
+        assert {z[k].dtype.kind for k in z.files} <= {"f", "i", "U"}
+
+
+def test_pickle_payloads_are_refused(tmp_path: Path, trained: C.PixelClassifier) -> None:
+    raw = tmp_path / "raw.npz"
+    raw.write_bytes(pickle.dumps({"X": trained.X, "y": trained.y}))
+    with pytest.raises(C.ClassifierError, match="pickled or corrupt"):
+        C.load(raw)
+    objs = tmp_path / "objects.npz"
+    np.savez(objs, X=np.array([object()], dtype=object), y=trained.y, header=np.array("{}"))
+    with pytest.raises(C.ClassifierError, match="pickled or corrupt"):
+        C.load(objs)
+
+
+def test_tampered_files_are_refused(tmp_path: Path, trained: C.PixelClassifier) -> None:
+    path = trained.save(tmp_path / "clf.npz")
+    with np.load(path, allow_pickle=False) as z:
+        X, y, header = z["X"].copy(), z["y"].copy(), str(z["header"])
+    X[0, 0] += 1.0  # one feature value changed, header kept
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, X=X, y=y, header=np.array(header))
+    with pytest.raises(C.ClassifierError, match="checksum mismatch"):
+        C.load(bad)
+    h = json.loads(header)
+    h["params"]["n_estimators"] = 10**9  # out of range
+    odd = tmp_path / "odd.npz"
+    np.savez(odd, X=X, y=y, header=np.array(json.dumps(h)))
+    with pytest.raises(C.ClassifierError, match="out of range"):
+        C.load(odd)
+    trunc = tmp_path / "trunc.npz"
+    trunc.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(C.ClassifierError):
+        C.load(trunc)
+    assert zipfile.is_zipfile(path)
+
+
+def test_scribbles_need_both_classes() -> None:
+    img, truth = hard_spheroid(1)
+    only_bg = np.where(truth, 0, 1).astype(np.uint8)
+    with pytest.raises(C.ClassifierError, match="both background"):
+        C.train([img], [only_bg], mode="spheroid")
+    with pytest.raises(C.ClassifierError, match="must match"):
+        C.train([img], [only_bg[:10]], mode="spheroid")
+
+
+def test_train_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    img, truth = hard_spheroid(7)
+    tifffile.imwrite(tmp_path / "a.tif", np.clip(img, 0, 255).astype(np.uint8))
+    tifffile.imwrite(tmp_path / "a_scribbles.tif", scribble_from_truth(truth, 1))
+    rc = main(["train", str(tmp_path / "a.tif"), "--scribbles", str(tmp_path / "a_scribbles.tif"),
+               "--mode", "spheroid", "--out", str(tmp_path / "clf")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "class 1: 250 px, class 2: 250 px" in out
+    assert C.load(tmp_path / "clf.npz").params.mode == "spheroid"
+    (tmp_path / "bad.npz").write_bytes(b"\x80\x04not a classifier")
+    rc = main(["train", str(tmp_path / "a.tif"), "--scribbles", str(tmp_path / "a.tif"),
+               str(tmp_path / "a.tif"), "--mode", "spheroid", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error:") and "one --scribbles file per image" in err
