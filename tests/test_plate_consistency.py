@@ -146,3 +146,57 @@ def test_every_flag_is_documented(repo_root) -> None:
     for name, meaning in FLAGS.items():
         assert f"| `{name}` |" in readme and f"| `{name}` |" in contract, name
         assert meaning in readme, name
+
+
+def test_exclusions_file_is_checked_and_applied(tmp_path) -> None:
+    from napari_il6assay.errors import LayoutError
+    from napari_il6assay.io.exclusions import apply_exclusions, read_exclusions
+
+    f = tmp_path / "ex.csv"
+    f.write_text("well,reason\nB2,bubble in the well\nZZ9,typo\nC3,\n", encoding="utf-8")
+    with pytest.raises(LayoutError) as err:
+        read_exclusions(f)
+    msg = str(err.value)
+    assert "row 3" in msg and "'ZZ9' is not a well id" in msg
+    assert "row 4" in msg and "needs a reason" in msg and str(f) in msg
+    f.write_text("plate,well,reason,time\n,B2,bubble,2026-12-01T09:00:00\n"
+                 "p2,C03,scratch,\n", encoding="utf-8")
+    ex = read_exclusions(f)
+    assert ex["well"].tolist() == ["B02", "C03"] and ex["time"].iloc[0] == "2026-12-01T09:00:00"
+    assert ex["time"].iloc[1].startswith("20")  # filled in
+    wells = pd.DataFrame({"plate": ["p1", "p2", "p1", "p2"], "well": ["B02", "B02", "C03", "C03"],
+                          "role": ["sample"] * 4, "readout": 1.0, "cell_line": "P"})
+    out = apply_exclusions(wells, ex)
+    assert out["role"].tolist() == ["exclude", "exclude", "sample", "exclude"]
+    assert out["exclusion_reason"].tolist() == ["bubble", "bubble", "", "scratch"]
+    assert out["role_original"].tolist() == ["sample"] * 4
+
+
+@pytest.mark.slow
+def test_batch_exclude_file_round_trip(tmp_path) -> None:
+    import json
+
+    from napari_il6assay.cli import main
+    from napari_il6assay.synthetic.experiment import make_experiment
+
+    make_experiment(tmp_path / "in", mode="livedead", seed=12, image_size=128, rgb=False)
+    ex = tmp_path / "ex.csv"
+    ex.write_text("well,reason\nE05,bubble over the cells\nE6,focus lost\n", encoding="utf-8")
+    out = tmp_path / "out"
+    rc = main(["batch", str(tmp_path / "in"), "--layout", str(tmp_path / "in" / "layout.csv"),
+               "--mode", "livedead", "--out", str(out), "--workers", "1", "--quiet",
+               "--no-report", "--exclude", str(ex)])
+    assert rc == 0
+    wells = pd.read_csv(out / "wells.csv").set_index("well")
+    assert wells.loc["E05", "role"] == "exclude" and wells.loc["E05", "role_original"] == "sample"
+    assert wells.loc["E06", "exclusion_reason"] == "focus lost"
+    assert "excluded" in wells.loc["E05", "qc_flag"]
+    written = pd.read_csv(out / "exclusions.csv")
+    assert written["well"].tolist() == ["E05", "E06"]
+    info = json.loads((out / "run.json").read_text())
+    assert [e["reason"] for e in info["exclusions"]] == ["bubble over the cells", "focus lost"]
+    fits = pd.read_csv(out / "fits.csv")
+    row = fits[(fits["cell_line"] == "MDA-MB-231E") & fits["drug_b"].isna()].iloc[0]
+    clean = pd.read_csv(out / "conditions.csv")
+    assert row["n_points"] == 30 - 2  # 27 dosed + 3 vehicles, less the two excluded wells
+    assert len(clean)

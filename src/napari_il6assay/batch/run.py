@@ -213,6 +213,7 @@ def run_batch(
     formats: tuple[str, ...] = ("csv",),
     model: str = "4pl",
     include_flagged: tuple[str, ...] = (),
+    exclude: str | Path | None = None,
     report: bool = True,
     quiet: bool = False,
     progress: Progress | None = None,
@@ -254,6 +255,10 @@ def run_batch(
     include_flagged : tuple of str
         ``qc_flag`` names of `napari_il6assay.qc_flags.UNTRUSTED` whose wells are fitted all
         the same (by default such wells keep their row but not a viability).
+    exclude : str or Path, optional
+        An exclusions CSV (``well, reason[, plate, time]``, see
+        `napari_il6assay.io.exclusions`): those wells keep their rows but leave the fits.
+        The run writes the exclusions it applied to ``out/exclusions.csv``.
     report : bool
         Write ``report.html``.
     quiet : bool
@@ -302,6 +307,9 @@ def run_batch(
     if mode not in MODES:
         raise InputError(f"unknown mode '{mode}'; choose one of {', '.join(sorted(MODES))}")
     lay = read_layout(layout_path, plate_format=plate_format)
+    from napari_il6assay.io.exclusions import make_exclusions, read_exclusions
+
+    exclusions = read_exclusions(exclude) if exclude is not None else make_exclusions([])
     plan = plan_folder(folder, mode, plate_format)
     prepare_out(out, folder, layout_path, resume=resume, overwrite=overwrite)
 
@@ -416,7 +424,8 @@ def run_batch(
     result.n_ok = len(records)
     t1 = time.perf_counter()
     tables = _tables.build_tables(
-        out, records, lay, mode, model=model, include_flagged=include_flagged
+        out, records, lay, mode, model=model, include_flagged=include_flagged,
+        exclusions=exclusions,
     )
     timing["tables_s"] = time.perf_counter() - t1
     errors.extend(tables.pop("stage_errors", []))
@@ -447,10 +456,15 @@ def run_batch(
             "formats": list(formats),
             "model": model,
             "include_flagged": list(include_flagged),
+            "exclude": str(exclude) if exclude is not None else None,
             "segmentation": seg_params,
         },
         n_skipped=len(skipped),
     )
+    run_info["exclusions"] = exclusions.to_dict("records")
+    from napari_il6assay.io.exclusions import write_exclusions
+
+    write_exclusions(exclusions, out / "exclusions.csv")
     run_info["unlisted_wells"] = tables.pop("unlisted_wells", [])
     run_info["layout_wells_without_result"] = tables.pop("unmeasured_wells", [])
     tables["errors"] = result.errors

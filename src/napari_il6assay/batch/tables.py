@@ -272,6 +272,7 @@ def build_tables(
     *,
     model: str = "4pl",
     include_flagged: Iterable[str] = (),
+    exclusions: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Every table of a batch run from its finished parts.
 
@@ -290,6 +291,8 @@ def build_tables(
     include_flagged : iterable of str
         Untrusted ``qc_flag`` names whose wells are fitted all the same
         (`napari_il6assay.qc_flags.UNTRUSTED` wells are left out otherwise).
+    exclusions : DataFrame, optional
+        Wells the user excluded, with reasons (`napari_il6assay.io.exclusions`).
 
     Returns
     -------
@@ -305,6 +308,10 @@ def build_tables(
     measured = aggregate_sites(images)
     table = layout.table if hasattr(layout, "table") else layout
     wells, unlisted = join_layout(measured, table)
+    if exclusions is not None and len(exclusions) and len(wells):
+        from napari_il6assay.io.exclusions import apply_exclusions
+
+        wells = apply_exclusions(wells, exclusions)
     if wells.empty:  # every image failed or none is in the layout: header-only tables
         wells = order_wells(wells.assign(viability=pd.Series(dtype=float)))
         conditions = pd.DataFrame(columns=CONDITION_COLUMNS)

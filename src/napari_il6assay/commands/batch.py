@@ -55,6 +55,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "default wells flagged e.g. mode_mismatch, plate_outlier, touches_border keep their "
         "row but are left out of viability and fits; see README)",
     )
+    p.add_argument(
+        "--exclude", default=None, metavar="FILE",
+        help="exclusions CSV (well, reason[, plate, time]): those wells stay in the tables "
+        "but leave the fits; written back to OUT/exclusions.csv",
+    )
     p.add_argument("--no-report", action="store_true", help="skip report.html")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -99,6 +104,7 @@ def batch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         quiet=args.quiet,
         model=args.model,
         include_flagged=tuple(sorted(include)),
+        exclude=getattr(args, "exclude", None),
         **seg,
     )
 
