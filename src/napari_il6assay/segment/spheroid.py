@@ -40,14 +40,166 @@ from napari_il6assay.segment.result import SegmentationResult
 READOUT = "volume_um3"
 
 
-def _polarity(z: np.ndarray, t0: float = 4.0) -> int:
+def _polarity_by_count(z: np.ndarray, t0: float = 4.0, valid: np.ndarray | None = None) -> int:
+    """Fallback: the sign with more strong, central signal (no object found either way)."""
     h, w = z.shape
     yy, xx = np.ogrid[:h, :w]
     s = 0.3 * max(h, w)
     wgt = np.exp(-(((yy - h / 2) ** 2 + (xx - w / 2) ** 2) / (2 * s * s))).astype(np.float32)
+    if valid is not None:
+        wgt = wgt * valid
     dark = float((wgt * (z < -t0)).sum())
     bright = float((wgt * (z > t0)).sum())
     return -1 if dark >= bright else 1
+
+
+def _polarity(z: np.ndarray, t0: float = 4.0, valid: np.ndarray | None = None) -> int:
+    """Dark (-1) or bright (+1) object, from each candidate's contrast against its surround.
+
+    For each sign the main candidate (central, not running along the border, holes filled)
+    is found at ``t0`` sigmas; its score is its median signal minus the median of a ring
+    around it, times the square root of its area. The filled halo ring of a brightfield
+    spheroid holds the dark spheroid, so its own contrast is low or negative; a dark
+    well-edge region or vignetted corner runs along the border and is not a candidate.
+    This replaces a count of strong pixels, which a large dark region outside the well won.
+    """
+    from scipy import ndimage as ndi
+
+    h, w = z.shape
+    ok = np.ones(z.shape, bool) if valid is None else valid
+    min_area = 0.002 * h * w
+    ring_w = max(2, round(max(h, w) / 40))
+    scores = {}
+    for sign in (-1, 1):
+        m = ndi.binary_opening((sign * z > t0) & ok, structure=U.disk(1))
+        m = U.fill_holes(m)
+        obj = U.select_central(m, min_area)
+        if not obj.any():
+            scores[sign] = 0.0
+            continue
+        st = U.component_stats(obj.astype(np.int32), 1)
+        if st["border"][1] / (np.pi * np.sqrt(4 * st["area"][1] / np.pi) + 1) > 0.15:
+            # only a border region is there (select_central's fallback)
+            scores[sign] = 0.0
+            continue
+        ring = ndi.binary_dilation(obj, structure=U.disk(ring_w)) & ~obj & ok
+        inside = float(np.median(sign * z[obj]))
+        around = float(np.median(sign * z[ring])) if ring.sum() > 10 else 0.0
+        scores[sign] = max(0.0, inside - around) * math.sqrt(float(obj.sum()))
+    if scores[-1] == 0.0 and scores[1] == 0.0:
+        return _polarity_by_count(z, t0, valid)
+    return -1 if scores[-1] >= scores[1] else 1
+
+
+def find_well_edge(
+    g: np.ndarray, *, min_fraction: float = 0.02, margin_fraction: float = 0.02
+) -> tuple[np.ndarray | None, float]:
+    """Region inside a well whose dark edge (outside the well) is in the frame.
+
+    The dark side of an Otsu split of the smoothed image is labelled; a component that
+    touches the border, covers at least ``min_fraction`` of the image, has no holes, and
+    whose free outline (the part not on the image border) is a circle arc with the
+    component *outside* the circle and the circle crossing the frame is the region
+    outside a round well (or a vignetted corner, same geometry). A dark object cut by the
+    border lies *inside* its own outline's circle, so it is never taken for a well edge;
+    a fluorescence background surrounding a bright object has a hole and is refused too.
+
+    Parameters
+    ----------
+    g : ndarray
+        2D image at the working scale (raw grey levels, not flattened).
+    min_fraction : float
+        Smallest outside region considered (fraction of the image).
+    margin_fraction : float
+        The well's bright rim is left out: the region is shrunk by this fraction of the
+        largest side.
+
+    Returns
+    -------
+    valid : ndarray of bool or None
+        Pixels inside the well (None when no well edge is in the frame).
+    radius : float
+        Radius of the well circle in working pixels (NaN when none).
+    """
+    from scipy import ndimage as ndi
+
+    h, w = g.shape
+    side = max(h, w)
+    gs = ndi.gaussian_filter(g.astype(np.float32), max(1.0, side / 128))
+    t = U.otsu(gs[:: max(1, h // 128), :: max(1, w // 128)])
+    lab, n = ndi.label(gs < t)
+    if n == 0:
+        return None, float("nan")
+    st = U.component_stats(lab, n)
+    yy, xx = np.mgrid[:h, :w]
+    valid = np.ones((h, w), bool)
+    radius = float("nan")
+    found = False
+    for i in np.flatnonzero((st["border"] > 0) & (st["area"] >= min_fraction * h * w)):
+        if i == 0:
+            continue
+        comp = lab == i
+        box = U.crop_box(comp, 1)
+        if U.fill_holes(comp[box]).sum() > comp[box].sum() + 0.01 * comp.sum():
+            continue
+        edge = comp & ~ndi.binary_erosion(comp, border_value=1)
+        edge[0, :] = edge[-1, :] = edge[:, 0] = edge[:, -1] = False
+        py, px = np.nonzero(edge)
+        if py.size < 20:
+            continue
+        fit = _fit_circle(py.astype(float), px.astype(float))
+        if fit is None:
+            continue
+        cy, cx, r, rms = fit
+        if rms > 0.05 * r + 1.0:
+            continue
+        dc = np.hypot(py - cy, px - cx)
+        _ = dc
+        rr = np.hypot(yy[comp] - cy, xx[comp] - cx)
+        if np.mean(rr < r - 2) > 0.05:
+            continue  # the region lies inside its outline's circle: an object
+        # the circle must leave the frame (a well edge is cut by the frame)
+        if cy - r >= 0 and cy + r <= h - 1 and cx - r >= 0 and cx + r <= w - 1:
+            continue
+        valid &= np.hypot(yy - cy, xx - cx) < r - margin_fraction * side
+        if not found or r < radius:
+            radius = float(r)
+        found = True
+    if not found or valid.mean() < 0.15:
+        return None, float("nan")
+    return valid, radius
+
+
+def _fit_circle(
+    y: np.ndarray, x: np.ndarray, n_trim: int = 3
+) -> tuple[float, float, float, float] | None:
+    """Algebraic (Kasa) circle fit with trimmed outliers: ``(cy, cx, r, rms)`` or None."""
+    keep = np.ones(y.size, bool)
+    out = None
+    for _ in range(n_trim + 1):
+        if keep.sum() < 10:
+            return out
+        A = np.column_stack([y[keep], x[keep], np.ones(keep.sum())])
+        b = -(y[keep] ** 2 + x[keep] ** 2)
+        try:
+            (d, e, f), *_ = np.linalg.lstsq(A, b, rcond=None)
+        except np.linalg.LinAlgError:
+            return out
+        cy, cx = -d / 2, -e / 2
+        r2 = cy * cy + cx * cx - f
+        if r2 <= 0:
+            return out
+        r = math.sqrt(r2)
+        res = np.hypot(y - cy, x - cx) - r
+        rms = float(np.sqrt(np.mean(res[keep] ** 2)))
+        out = (float(cy), float(cx), float(r), rms)
+        # points of a spheroid joined to the outside region are not on the well circle
+        cut = max(3.0 * float(np.median(np.abs(res[keep]))), 1.5)
+        new = np.abs(res) < cut
+        if np.array_equal(new, keep):
+            break
+        keep = new
+    return out
 
 
 def _auto_threshold(s: np.ndarray, noise_floor: float, where: np.ndarray | None = None) -> float:
@@ -133,10 +285,17 @@ def flattened_score(
     f = U.block_factor(plane.shape, working_size)
     g = U.block_mean(plane, f)
     h, w = g.shape
+    well_r = float("nan")
+    if valid is None:
+        # a dark region outside the well must neither bend the background fit nor
+        # decide the polarity: fit and decide inside the well only
+        valid, well_r = find_well_edge(g)
     bg, sigma, inl0 = polynomial_background(g, degree=2, valid=valid)
     # what a degree-2 surface misses (patchy illumination) is followed by a masked
     # Gaussian of the residual, the objects (all non-background pixels) left out
     excl = ndi.binary_dilation(~inl0, iterations=2)
+    if valid is not None:
+        excl |= ~valid
     if valid is not None:
         inl0 = inl0 & valid
     if excl.mean() < 0.9:
@@ -162,8 +321,10 @@ def flattened_score(
     zs = U.robust_sigma(zin)
     if zs > 0:
         z = z / zs
+    if valid is not None:
+        z = np.where(valid, z, 0.0).astype(np.float32)
     if polarity == "auto":
-        pol = _polarity(z)
+        pol = _polarity(z, valid=valid)
     elif polarity in ("dark", "bright"):
         pol = -1 if polarity == "dark" else 1
     else:
@@ -173,6 +334,9 @@ def flattened_score(
         "polarity": "dark" if pol < 0 else "bright",
         "noise_sigma": float(sig),
         "factor": f,
+        "valid": valid,
+        "well_radius_px": well_r * f,
+        "background_level": med_bg,
     }
     return s, f, info
 
