@@ -255,6 +255,7 @@ def flattened_score(
     working_size: int = 256,
     smooth: float = 1.0,
     valid: np.ndarray | None = None,
+    well_edge: bool = False,
 ) -> tuple[np.ndarray, int, dict[str, Any]]:
     """Flat-fielded, noise-normalised, polarity-corrected image at the working scale.
 
@@ -270,6 +271,11 @@ def flattened_score(
         Gaussian sigma (working pixels) applied before normalising.
     valid : ndarray of bool, optional
         Working-scale region holding the background (e.g. the well bottom).
+    well_edge : bool
+        Look for a dark region outside a round well (`find_well_edge`) when ``valid`` is
+        None, zero the score outside the well, and decide the polarity from each
+        candidate's contrast against its surround (spheroid mode); False keeps the
+        plain strong-pixel count (other modes calling this function).
 
     Returns
     -------
@@ -286,7 +292,7 @@ def flattened_score(
     g = U.block_mean(plane, f)
     h, w = g.shape
     well_r = float("nan")
-    if valid is None:
+    if valid is None and well_edge:
         # a dark region outside the well must neither bend the background fit nor
         # decide the polarity: fit and decide inside the well only
         valid, well_r = find_well_edge(g)
@@ -294,7 +300,7 @@ def flattened_score(
     # what a degree-2 surface misses (patchy illumination) is followed by a masked
     # Gaussian of the residual, the objects (all non-background pixels) left out
     excl = ndi.binary_dilation(~inl0, iterations=2)
-    if valid is not None:
+    if well_edge and valid is not None:
         excl |= ~valid
     if valid is not None:
         inl0 = inl0 & valid
@@ -321,10 +327,10 @@ def flattened_score(
     zs = U.robust_sigma(zin)
     if zs > 0:
         z = z / zs
-    if valid is not None:
+    if well_edge and valid is not None:
         z = np.where(valid, z, 0.0).astype(np.float32)
     if polarity == "auto":
-        pol = _polarity(z, valid=valid)
+        pol = _polarity(z, valid=valid) if well_edge else _polarity_by_count(z)
     elif polarity in ("dark", "bright"):
         pol = -1 if polarity == "dark" else 1
     else:
@@ -389,7 +395,9 @@ def detect(
     """
     from scipy import ndimage as ndi
 
-    s, f, info = flattened_score(plane, polarity=polarity, working_size=working_size)
+    s, f, info = flattened_score(
+        plane, polarity=polarity, working_size=working_size, well_edge=True
+    )
     h, w = s.shape
     if threshold is None:
         t = _auto_threshold(s, noise_floor)
