@@ -154,10 +154,13 @@ def find_well_edge(
         if rms > 0.05 * r + 1.0:
             continue
         dc = np.hypot(py - cy, px - cx)
-        _ = dc
         rr = np.hypot(yy[comp] - cy, xx[comp] - cx)
-        if np.mean(rr < r - 2) > 0.05:
-            continue  # the region lies inside its outline's circle: an object
+        if np.mean(rr < r - 2) > 0.4:
+            # the region lies inside its outline's circle: an object cut by the border
+            # (a spheroid joined to the outside region is a minority inside the circle)
+            continue
+        if np.mean(np.abs(dc - r) < max(2.0, 2 * rms)) < 0.5:
+            continue  # the outline is not mostly one circle arc
         # the circle must leave the frame (a well edge is cut by the frame)
         if cy - r >= 0 and cy + r <= h - 1 and cx - r >= 0 and cx + r <= w - 1:
             continue
