@@ -449,7 +449,7 @@ def detect(
     ids = np.unique(lab[obj & (lab > 0)])
     grown = np.isin(lab, ids[ids > 0]) | obj
     grown = U.select_central(grown, min_area)
-    grown = U.detach_from_border(grown, min_area, max_radius=side // 8)
+    grown = _detach_unless_whole(grown, min_area, side)
     # the outline: half-way between the background (0) and the object's own level
     # just inside its edge, measured locally all around
     dist = ndi.distance_transform_edt(grown)
@@ -464,7 +464,7 @@ def detect(
     obj = U.select_central(obj, min_area)
     if not obj.any():
         return np.zeros(plane.shape, bool), info
-    obj = U.detach_from_border(obj, min_area, max_radius=side // 8)
+    obj = _detach_unless_whole(obj, min_area, side)
     obj = U.smooth_outline(obj, rs)
     obj = U.select_central(obj, min_area)
     if not obj.any():
@@ -472,10 +472,14 @@ def detect(
     # still running along the border after the shadow cut: a vignetted corner or the well
     # wall of an empty well (select_central falls back to it when nothing else is there),
     # not a spheroid; an empty well reads "no object" rather than a fifth of the vehicle
+    # A real spheroid cut by the frame is convex and lies inside the circle of its own
+    # free outline; a vignetted corner or a wall region lies outside it.
     st = U.component_stats(obj.astype(np.int32), 1)
-    if st["border"][1] / (np.pi * np.sqrt(4 * st["area"][1] / np.pi) + 1) > 0.15:
+    on_border = st["border"][1] / (np.pi * np.sqrt(4 * st["area"][1] / np.pi) + 1)
+    if on_border > 0.15 and not is_cut_object(obj):
         info["rejected"] = "border"
         return np.zeros(plane.shape, bool), info
+    info["touches_border"] = bool(st["border"][1] > 0)
     t = t_map
     # a spheroid has an edge: a smooth illumination bump or vignetted corner does not
     edge = obj & ~ndi.binary_erosion(obj)
@@ -500,6 +504,62 @@ def detect(
             box = U.crop_box(full, 1)
             full[box] = U.fill_holes(full[box])
     return full, info
+
+
+def is_cut_object(mask: np.ndarray, min_solidity: float = 0.85) -> bool:
+    """True when a border-touching region looks like an object cut by the frame.
+
+    Its free outline (the part not on the image border) is one convex arc: the region
+    is convex (solidity >= ``min_solidity``) and lies inside the circle fitted to that
+    outline. A vignetted corner, a well-wall region or a shadow band lies outside its
+    outline's circle or is not convex.
+
+    Parameters
+    ----------
+    mask : ndarray of bool
+        One connected region (working scale).
+    min_solidity : float
+        Smallest area / convex-hull area.
+
+    Returns
+    -------
+    bool
+    """
+    from scipy import ndimage as ndi
+    from skimage.morphology import convex_hull_image
+
+    box = U.crop_box(mask, 1)
+    m = mask[box]
+    if m.sum() < 20:
+        return False
+    solidity = float(m.sum() / max(convex_hull_image(m).sum(), 1))
+    if solidity < min_solidity:
+        return False
+    edge = mask & ~ndi.binary_erosion(mask, border_value=1)
+    edge[0, :] = edge[-1, :] = edge[:, 0] = edge[:, -1] = False
+    py, px = np.nonzero(edge)
+    if py.size < 10:
+        return False
+    fit = _fit_circle(py.astype(float), px.astype(float))
+    if fit is None:
+        return False
+    cy, cx, r, rms = fit
+    yy, xx = np.nonzero(mask)
+    inside = float(np.mean(np.hypot(yy - cy, xx - cx) < r + max(2.0, 2 * rms)))
+    return inside >= 0.9 and rms <= 0.1 * r + 1.0
+
+
+def _detach_unless_whole(mask: np.ndarray, min_area: float, side: int) -> np.ndarray:
+    """`U.detach_from_border`, unless the whole region is one object cut by the frame.
+
+    Cutting a spheroid that runs off the frame at a neck removed the part along the
+    border (issue 9 class 2); a joined shadow or wall region makes the whole non-convex,
+    so it is still cut away.
+    """
+    cut = U.detach_from_border(mask, min_area, max_radius=side // 8)
+    if cut is mask or np.array_equal(cut, mask):
+        return mask
+    return mask if is_cut_object(mask) else cut
 
 
 def _dead_fraction(dead: np.ndarray, mask: np.ndarray, k: float = 3.0) -> float:
