@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from napari_il6assay.errors import SegmentationError
+from napari_il6assay.qc_flags import join_flags
 from napari_il6assay.segment import _util as U
 from napari_il6assay.segment.illumination import (
     masked_gaussian_background,
@@ -426,6 +427,7 @@ def detect(
     else:
         t = float(threshold)
     info["threshold_sigma"] = t
+    t_core = t
     side = max(h, w)
     ro = open_radius if open_radius is not None else max(1, round(side / 256))
     rs = smooth_radius if smooth_radius is not None else max(1, round(side / 200))
@@ -487,6 +489,7 @@ def detect(
     info["edge_sigma_per_px"] = float(np.median(np.hypot(gy, gx)[edge])) if edge.any() else 0.0
     if info["edge_sigma_per_px"] < min_edge:
         return np.zeros(plane.shape, bool), info
+    info.update(_shape_diagnostics(obj, s, t_map, t_core, clean))
     # a small spheroid has few working pixels: look again at a finer scale
     d_work = 2 * math.sqrt(obj.sum() / math.pi)
     if f > 1 and d_work < min_diameter_work and working_size < max(plane.shape):
@@ -504,6 +507,47 @@ def detect(
             box = U.crop_box(full, 1)
             full[box] = U.fill_holes(full[box])
     return full, info
+
+
+def _shape_diagnostics(
+    obj: np.ndarray, s: np.ndarray, t_map: np.ndarray, t_core: float, clean: Any
+) -> dict[str, float]:
+    """Numbers that tell one solid spheroid from other images (working scale).
+
+    ``compactness`` area / inscribed disc (1 for a disc, large for a thin arc or rim);
+    ``hole_fraction`` share of the filled object below its own outline level (a well
+    holding colonies, a ring); ``n_similar`` other objects at least a quarter of its area
+    (a field of cells); ``contrast_sigma`` its median signal in noise sigmas;
+    ``sharpness`` edge gradient x equivalent radius / contrast (scale-free: about the
+    radius over the edge width).
+    """
+    from scipy import ndimage as ndi
+
+    area = float(obj.sum())
+    r_in = float(ndi.distance_transform_edt(obj).max())
+    r_eq = math.sqrt(area / math.pi)
+    contrast = float(np.median(s[obj]))
+    lab, n = ndi.label(clean(s > t_core) & ~ndi.binary_dilation(obj, iterations=2))
+    n_similar = 0
+    others = 0.0
+    if n:
+        areas = np.bincount(lab.ravel())[1:]
+        n_similar = int((areas >= 0.25 * area).sum())
+        # the area of other objects of a tenth of its size or more (dust specks left out)
+        others = float(areas[areas >= max(4.0, 0.1 * area)].sum())
+    edge = obj & ~ndi.binary_erosion(obj)
+    gy, gx = np.gradient(s)
+    g_edge = float(np.median(np.hypot(gy, gx)[edge])) if edge.any() else 0.0
+    return {
+        "compactness": area / (math.pi * max(r_in, 0.5) ** 2),
+        "hole_fraction": float(np.mean(s[obj] < t_map[obj])) if np.ndim(t_map) else 0.0,
+        "n_similar": n_similar,
+        "other_area_ratio": others / area,
+        "plateau": contrast / max(float(np.percentile(s[obj], 99)), 1e-6),
+        "contrast_sigma": contrast,
+        "sharpness": g_edge * r_eq / max(contrast, 1e-6),
+        "area_fraction": area / obj.size,
+    }
 
 
 def is_cut_object(mask: np.ndarray, min_solidity: float = 0.85) -> bool:
@@ -560,6 +604,73 @@ def _detach_unless_whole(mask: np.ndarray, min_area: float, side: int) -> np.nda
     if cut is mask or np.array_equal(cut, mask):
         return mask
     return mask if is_cut_object(mask) else cut
+
+
+#: self-check limits (see `image_checks`); chosen between the spheroid images of the
+#: generator, the independent renderers and the hard cases on one side and colony,
+#: live/dead and empty-well images on the other, with a margin on both sides
+MAX_COMPACTNESS = 4.0  # area / inscribed disc: a rim, streak or noise patch above this
+MAX_HOLE_FRACTION = 0.15  # share of the filled object below its own level: holds objects
+MAX_SIMILAR = 2  # more other objects of a quarter of its size: a field of cells/colonies
+MIN_SHARPNESS = 4.0  # radius / edge width below this: blurred, or a small round blob
+LOW_CONTRAST_SIGMA = 10.0  # median signal of the object in noise sigmas
+MIN_PLATEAU = 0.4  # median / 99th percentile of its signal: a peaked blob (cell), not a body
+MAX_CHROMA = 0.25  # 95th percentile saturation after white balance: a stained (violet) photo
+
+
+def rgb_chroma(rgb: np.ndarray) -> float:
+    """95th percentile of the saturation of a white-balanced RGB photo (0 grey, 1 pure).
+
+    Each channel is divided by its median first, so a colour cast of the camera or the
+    light does not count; a crystal-violet stain (absorbs green most) does.
+    """
+    f = np.asarray(rgb[..., :3], dtype=np.float32)
+    step = max(1, int(math.sqrt(f.shape[0] * f.shape[1] / 65536)))
+    f = f[::step, ::step]
+    med = np.median(f.reshape(-1, 3), axis=0)
+    f = f / np.maximum(med, 1e-6)
+    mx = f.max(-1)
+    sat = (mx - f.min(-1)) / np.maximum(mx, 1e-6)
+    return float(np.percentile(sat, 95))
+
+
+def image_checks(info: dict[str, Any], chroma: float = float("nan")) -> tuple[list[str], bool]:
+    """qc flags from `detect`'s diagnostics, and whether the object is no spheroid at all.
+
+    Parameters
+    ----------
+    info : dict
+        `detect` info of a found object (``compactness``, ``hole_fraction``, ...).
+    chroma : float
+        `rgb_chroma` of an RGB photo (NaN otherwise).
+
+    Returns
+    -------
+    flags : list of str
+        ``mode_mismatch`` (a stained photo, a field of objects, an object holding other
+        objects, a peaked blob), ``out_of_focus`` (no sharp edge), ``touches_border``, ``low_contrast``.
+    reject : bool
+        True when the "object" is not compact (a well rim, a streak, noise): no_object.
+    """
+    flags: list[str] = []
+    if info.get("compactness", 1.0) > MAX_COMPACTNESS:
+        return flags, True
+    contrast = float(info.get("contrast_sigma", np.inf))
+    mismatch = (
+        (chroma == chroma and chroma > MAX_CHROMA)
+        or info.get("n_similar", 0) > MAX_SIMILAR
+        or (contrast >= LOW_CONTRAST_SIGMA and info.get("hole_fraction", 0.0) > MAX_HOLE_FRACTION)
+        or (contrast >= LOW_CONTRAST_SIGMA and info.get("plateau", 1.0) < MIN_PLATEAU)
+    )
+    if mismatch:
+        flags.append("mode_mismatch")
+    if info.get("sharpness", np.inf) < MIN_SHARPNESS:
+        flags.append("out_of_focus")
+    if info.get("touches_border"):
+        flags.append("touches_border")
+    if contrast < LOW_CONTRAST_SIGMA:
+        flags.append("low_contrast")
+    return flags, False
 
 
 def _dead_fraction(dead: np.ndarray, mask: np.ndarray, k: float = 3.0) -> float:
@@ -664,14 +775,25 @@ def segment(
             overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
         )
     mask, info = detect(plane, polarity=polarity, **params)
-    if not mask.any():
+    chroma = rgb_chroma(image) if is_rgb else float("nan")
+    flags, reject = image_checks(info, chroma) if mask.any() else ([], True)
+    diag = {
+        "polarity": info["polarity"],
+        "well_radius_px": float(info.get("well_radius_px", float("nan"))),
+        "background_level": float(info.get("background_level", float("nan"))),
+        "sharpness": float(info.get("sharpness", float("nan"))),
+        "contrast_sigma": float(info.get("contrast_sigma", float("nan"))),
+    }
+    if reject:
+        # a stained photo with nothing spheroid-like in it is still the wrong assay
+        flag = "mode_mismatch" if chroma == chroma and chroma > MAX_CHROMA else "no_object"
         res = U.empty_result(
             shape,
             readout_name=READOUT,
-            qc_flag="no_object",
+            qc_flag=flag,
             calibrated=calibrated,
             overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
-            extra={"polarity": info["polarity"]},
+            extra=diag,
         )
         return res
     labels = mask.astype(np.int32)
@@ -705,13 +827,13 @@ def segment(
             )
         dead = _dead_fraction(image[..., dead_channel], mask)
     measures["dead_fraction"] = dead
-    measures["polarity"] = info["polarity"]
+    measures.update(diag)
     measures["threshold_sigma"] = info["threshold_sigma"]
     objects["volume_um3"] = measures["readout"]
     return SegmentationResult(
         labels=labels,
         objects=objects,
         measures=measures,
-        qc_flag="",
+        qc_flag=join_flags(flags),
         overlay=overlay(image, labels, rgb=is_rgb, thickness=2 if max(shape) > 1024 else 1),
     )
