@@ -622,11 +622,16 @@ def rgb_chroma(rgb: np.ndarray) -> float:
     """95th percentile of the saturation of a white-balanced RGB photo (0 grey, 1 pure).
 
     Each channel is divided by its median first, so a colour cast of the camera or the
-    light does not count; a crystal-violet stain (absorbs green most) does.
+    light does not count; a crystal-violet stain (absorbs green most) does. Only a
+    transmitted-light photo (bright background) is judged: a fluorescence photo is
+    coloured by nature, and NaN is returned for it.
     """
     f = np.asarray(rgb[..., :3], dtype=np.float32)
     step = max(1, int(math.sqrt(f.shape[0] * f.shape[1] / 65536)))
     f = f[::step, ::step]
+    lum = f.mean(-1)
+    if float(np.median(lum)) < 0.5 * float(np.percentile(lum, 99)):
+        return float("nan")
     med = np.median(f.reshape(-1, 3), axis=0)
     f = f / np.maximum(med, 1e-6)
     mx = f.max(-1)
