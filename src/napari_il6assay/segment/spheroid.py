@@ -4,18 +4,37 @@ Method (all detection at a working scale of about ``working_size`` pixels, the o
 then interpolated back to full resolution):
 
 1. one plane: luminance of an RGB photo, else the chosen channel;
-2. flat field: a robust degree-2 polynomial background (the spheroid, halo, debris
+2. well edge (`find_well_edge`): a dark region that touches the border and whose free
+   outline is a circle arc with the region *outside* the circle (the floor beyond the wall
+   of a round or U-bottom well, or a vignetted corner) is left out of everything that
+   follows. Why: that region can cover half the frame; fitted as background it bent the
+   flat field and won the polarity vote, so a big dark spheroid read ``no_object``
+   (issue 9, class 1). A dark object cut by the frame lies *inside* its own arc's circle
+   and is never taken for a well edge;
+3. flat field: a robust degree-2 polynomial background (the spheroid, halo, debris
    and overlays are excluded as outliers), residual expressed in noise sigmas
    (relative to the background for transmitted light, absolute for fluorescence);
-3. polarity: dark or bright object, from which sign holds more strong, central signal
-   (or ``polarity=``);
-4. threshold: the level where the edge is steepest (mean gradient magnitude per
+4. polarity (`_polarity`): for each sign the main candidate's contrast against a ring
+   around it, times the root of its area; the filled halo ring of a brightfield spheroid
+   holds the dark spheroid and so has no contrast of its own (or ``polarity=``, CLI
+   ``--object``);
+5. threshold: the level where the edge is steepest (mean gradient magnitude per
    level), kept between a noise floor and Otsu; the bright halo of a brightfield
    spheroid lies on the other side of the background and is never included;
-5. clean-up: opening removes thin overlays (scale bars, text), holes are filled, the
-   component nearest the centre that does not run along the border is kept, joined
-   border shadows are cut off, the outline is smoothed;
-6. measures at full resolution.
+6. clean-up: opening removes thin overlays (scale bars, text), holes are filled, the
+   component nearest the centre is kept, the outline is smoothed. A region cut by the
+   frame is kept *whole* when it is one object (convex, inside its free outline's circle:
+   `is_cut_object`) and flagged ``touches_border``; cutting it at a neck removed the part
+   along the border (class 2). Joined shadows (not convex) are still cut off, and a border
+   region that is not such an object (the wall or a vignetted corner of an empty well)
+   reads ``no_object``;
+7. self-checks (`image_checks`, thresholds at module level): a non-compact object (a
+   rim) reads ``no_object``; a stained transmitted-light photo, a field of objects, an
+   object holding other objects or a peaked blob is ``mode_mismatch`` (class 6); no sharp
+   edge is ``out_of_focus``; a faint object is ``low_contrast``;
+8. measures at full resolution, plus the diagnostics ``well_radius_px``,
+   ``background_level``, ``sharpness`` (radius over edge width, scale-free) and
+   ``contrast_sigma`` for plate-level outlier checks.
 
 ``volume_um3`` is the volume of the sphere with the spheroid's equivalent diameter,
 ``pi / 6 * d_eq**3``; ``volume_ellipsoid_um3`` (prolate, ``pi / 6 * major * minor**2``)
