@@ -132,6 +132,13 @@ class BatchWidget(QWidget):
         self.workers.setValue(max(1, (os.cpu_count() or 2)))
         self.pixel_size = QLineEdit()
         self.pixel_size.setPlaceholderText("from file metadata")
+        # spheroid mode: dark (brightfield) or bright (fluorescence) spheroid; auto decides
+        # from its contrast against its surround (CLI --object)
+        self.object_polarity = QComboBox()
+        self.object_polarity.addItems(["auto", "dark", "bright"])
+        self.object_polarity.setToolTip(
+            "spheroid mode: the spheroid is dark (brightfield) or bright (fluorescence)"
+        )
         self.save_labels = QCheckBox("save label images (for clicking points)")
         self.save_labels.setChecked(True)
         self.resume = QCheckBox("resume")
@@ -152,6 +159,7 @@ class BatchWidget(QWidget):
         form.addRow("Plate format", self.plate_format)
         form.addRow("Workers", self.workers)
         form.addRow("Pixel size (µm)", self.pixel_size)
+        form.addRow("Spheroid", self.object_polarity)
         opts = QHBoxLayout()
         opts.addWidget(self.resume)
         opts.addWidget(self.overwrite)
@@ -184,6 +192,8 @@ class BatchWidget(QWidget):
             if value <= 0:
                 raise ValueError(f"pixel size must be positive, got {text}")
             opts["pixel_size_um"] = value
+        if self.mode.currentText() == "spheroid" and self.object_polarity.currentText() != "auto":
+            opts["polarity"] = self.object_polarity.currentText()
         return opts
 
     def run(self) -> Any:

@@ -60,6 +60,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="exclusions CSV (well, reason[, plate, time]): those wells stay in the tables "
         "but leave the fits; written back to OUT/exclusions.csv",
     )
+    p.add_argument(
+        "--object", default=None, choices=("auto", "dark", "bright"), dest="object_polarity",
+        help="spheroid: the spheroid is dark (brightfield) or bright (fluorescence); auto "
+        "(default) decides from its contrast against its own surround",
+    )
     p.add_argument("--no-report", action="store_true", help="skip report.html")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -90,6 +95,12 @@ def batch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     seg: dict[str, Any] = {}
     if getattr(args, "min_diameter", None) is not None:
         seg["min_diameter_um"] = args.min_diameter
+    obj = getattr(args, "object_polarity", None)
+    if obj is not None:
+        if getattr(args, "mode", "spheroid") != "spheroid":
+            raise InputError("--object applies to --mode spheroid only")
+        if obj != "auto":
+            seg["polarity"] = obj
     return dict(
         workers=args.workers,
         scheduler=args.scheduler,

@@ -44,6 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--polarity", default=None, choices=["auto", "dark", "bright"],
                         help="spheroid/spheres/spheroid3d: object darker or brighter than "
                              "the background")
+    parser.add_argument("--object", default=None, choices=["auto", "dark", "bright"],
+                        dest="object_polarity",
+                        help="spheroid: the spheroid is dark (brightfield) or bright "
+                             "(fluorescence); auto (default) decides from its contrast "
+                             "against its own surround")
 
 
 def _voxel_size(text: str | None) -> tuple[float, float, float] | None:
@@ -123,6 +128,14 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--polarity does not apply to --mode {args.mode}",
                              column="--polarity")
         params["polarity"] = args.polarity
+    obj = getattr(args, "object_polarity", None)
+    if obj is not None:
+        if args.mode != "spheroid":
+            raise InputError("--object applies to --mode spheroid only", column="--object")
+        if args.polarity is not None and args.polarity != obj:
+            raise InputError(f"--object {obj} contradicts --polarity {args.polarity}",
+                             column="--object")
+        params["polarity"] = obj
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
