@@ -137,8 +137,8 @@ def _edges(
 
 
 def hough_well(
-    q: np.ndarray, r_min: float, r_max: float, cell: int = 2
-) -> tuple[float, float, float, float] | None:
+    q: np.ndarray, r_min: float, r_max: float, cell: int = 2, n_peaks: int = 4
+) -> list[tuple[float, float, float, float]]:
     """Best directional-Hough circle ``(cy, cx, r, score)`` of a plane (see module).
 
     Parameters
@@ -152,15 +152,15 @@ def hough_well(
 
     Returns
     -------
-    tuple or None
-        ``score`` is the weighted fraction of the circumference with a voting edge; None
-        when the plane has no edges.
+    list of tuple
+        Up to ``n_peaks`` circles ``(cy, cx, r, score)``, best first; ``score`` is the
+        weighted fraction of the circumference with a voting edge. Empty without edges.
     """
     from scipy import ndimage as ndi
 
     ey, ex, uy, ux, w = _edges(q)
     if ey.size < 20:
-        return None
+        return []
     radii = np.arange(max(r_min, 3.0), max(r_max, r_min + cell) + 1e-9, cell)
     h, wd = -(-q.shape[0] // cell), -(-q.shape[1] // cell)
     acc = np.zeros((radii.size, h, wd), np.float32)
@@ -175,9 +175,18 @@ def hough_well(
     # votes of one circle spread over neighbouring bins
     acc = ndi.uniform_filter(acc, size=(1, 2, 2), mode="constant") * 4
     acc = np.maximum(acc, ndi.shift(acc, (1, 0, 0), order=0, cval=0))
-    k, y, x = np.unravel_index(int(np.argmax(acc)), acc.shape)
-    return (float((y + 0.5) * cell - 0.5), float((x + 0.5) * cell - 0.5), float(radii[k]),
-            float(acc[k, y, x]))
+    # a few distinct peaks: the checks choose among them (a soft rim can score below the
+    # arcs of bright gaps between dense colonies)
+    out = []
+    for _ in range(n_peaks):
+        k, y, x = np.unravel_index(int(np.argmax(acc)), acc.shape)
+        if acc[k, y, x] <= 0:
+            break
+        out.append((float((y + 0.5) * cell - 0.5), float((x + 0.5) * cell - 0.5),
+                    float(radii[k]), float(acc[k, y, x])))
+        sup = max(2, int(0.1 * radii[k] / cell))
+        acc[:, max(0, y - sup): y + sup + 1, max(0, x - sup): x + sup + 1] = 0
+    return out
 
 
 def rim_support(
@@ -223,9 +232,15 @@ def rim_support(
         seen &= (py >= 2) & (py <= h - 3) & (px >= 2) & (px <= w - 3)
     if seen.sum() < 0.1 * n_bins:
         return support, float("nan")
+    # colonies are sharp edges among the image's strongest (Canny's); smooth shading of
+    # the plastic (vignetting) is not
+    cy_, cx_, _, _, _ = _edges(plane)
+    rho_c = np.hypot(cy_ - cy, cx_ - cx)
+    sec_c = (np.floor((np.arctan2(cy_ - cy, cx_ - cx) + np.pi) / (2 * np.pi) * n_bins)
+             .astype(np.int64) % n_bins)
     busy = np.zeros(n_bins, bool)
-    out = (rho >= 1.15 * r) & (rho <= 1.35 * r)
-    busy[np.unique(sec[out])] = True
+    out = (rho_c >= 1.15 * r) & (rho_c <= 1.35 * r)
+    busy[np.unique(sec_c[out])] = True
     return support, float((~busy & seen).sum() / seen.sum())
 
 
@@ -267,20 +282,36 @@ def find_single_well(
         r_min, r_max = 0.8 * MIN_RADIUS_FRACTION * short, 0.62 * long_
     cell = 2 if long_ > 200 else 1
     found = hough_well(q, r_min, r_max, cell=cell)
-    if found is None:
+    if not found:
         return None
-    cy, cx, r, score = found
-    cy, cx, r = (cy + 0.5) * f - 0.5, (cx + 0.5) * f - 0.5, r * f
-    ps = ndi.gaussian_filter(plane.astype(np.float32), 1.0)
-    if refine:
-        ry, rx, rr = refine_well(ps, cy, cx, r)
-        # the refinement follows the wall; a jump says it followed something else
-        if abs(rr - r) < 0.1 * r and math.hypot(ry - cy, rx - cx) < 0.1 * r:
-            cy, cx, r = ry, rx, rr
-    fit = WellFit(cy, cx, r)
-    fit.hough_score = score
-    fit.rim_support, fit.outside_clean = rim_support(q, (cy + 0.5) / f - 0.5,
-                                                     (cx + 0.5) / f - 0.5, r / f)
+    ps = ndi.gaussian_filter(plane.astype(np.float32), 1.0) if refine else None
+    best: WellFit | None = None
+    best_key: tuple = ()
+    for cy0, cx0, r0, score in found:
+        cy0, cx0, r0 = (cy0 + 0.5) * f - 0.5, (cx0 + 0.5) * f - 0.5, r0 * f
+        trials = [(cy0, cx0, r0)]
+        if ps is not None:
+            ry, rx, rr = refine_well(ps, cy0, cx0, r0)
+            # the refinement follows the wall; a jump says it followed something else
+            if abs(rr - r0) < 0.1 * r0 and math.hypot(ry - cy0, rx - cx0) < 0.1 * r0:
+                trials.insert(0, (ry, rx, rr))
+        for cy, cx, r in trials:
+            fit = WellFit(cy, cx, r, hough_score=score)
+            fit.rim_support, fit.outside_clean = rim_support(
+                q, (cy + 0.5) / f - 0.5, (cx + 0.5) / f - 0.5, r / f
+            )
+            clean = 1.0 if math.isnan(fit.outside_clean) else fit.outside_clean
+            if expected_radius_px is not None and expected_radius_px > 0:
+                size_ok = abs(r / expected_radius_px - 1) <= RADIUS_TOLERANCE
+            else:
+                size_ok = r >= MIN_RADIUS_FRACTION * min(plane.shape)
+            # the refined circle first among equals (it is finer than the Hough bins)
+            key = (fit.is_rim and size_ok, fit.is_rim, round(fit.rim_support * clean, 2), score)
+            if best is None or key > best_key:
+                best, best_key = fit, key
+    fit = best
+    assert fit is not None
+    cy, cx, r = fit.cy, fit.cx, fit.r
     fit.in_frame = disc_in_frame(plane.shape, cy, cx, r)
     if fit.rim_support < MIN_RIM_SUPPORT:
         fit.problems.append(f"weak or broken rim (edge on {fit.rim_support:.0%} of the circle)")
