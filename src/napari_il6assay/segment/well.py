@@ -272,7 +272,9 @@ def find_single_well(
 
     from napari_il6assay.segment import _util as U
 
-    f = U.block_factor(plane.shape, 384)
+    # the rim is a large structure: 200-340 pixels on the long side keep it and drop the
+    # fine edges of small colonies (and keep the accumulator small)
+    f = max(1, math.ceil(max(plane.shape) / 340))
     q = U.block_mean(plane, f)
     short, long_ = min(q.shape), max(q.shape)
     if expected_radius_px is not None and expected_radius_px > 0:
@@ -291,10 +293,14 @@ def find_single_well(
         cy0, cx0, r0 = (cy0 + 0.5) * f - 0.5, (cx0 + 0.5) * f - 0.5, r0 * f
         trials = [(cy0, cx0, r0)]
         if ps is not None:
-            ry, rx, rr = refine_well(ps, cy0, cx0, r0)
-            # the refinement follows the wall; a jump says it followed something else
-            if abs(rr - r0) < 0.1 * r0 and math.hypot(ry - cy0, rx - cx0) < 0.1 * r0:
-                trials.insert(0, (ry, rx, rr))
+            refined = []
+            for edge in ("inner", "outer"):
+                ry, rx, rr, spread = refine_well(ps, cy0, cx0, r0, edge=edge)
+                # the refinement follows the wall; a jump says it followed something else
+                if abs(rr - r0) < 0.1 * r0 and math.hypot(ry - cy0, rx - cx0) < 0.1 * r0:
+                    refined.append((spread, ry, rx, rr))
+            if refined:
+                trials.insert(0, min(refined)[1:])
         for cy, cx, r in trials:
             fit = WellFit(cy, cx, r, hough_score=score)
             fit.rim_support, fit.outside_clean = rim_support(
@@ -369,39 +375,62 @@ def _ray_profiles(
     return rr, th, prof
 
 
-def refine_well(qs: np.ndarray, cy: float, cx: float, r: float) -> tuple[float, float, float]:
-    """Refine a rough well circle on a smoothed plane.
+def refine_well(
+    qs: np.ndarray, cy: float, cx: float, r: float, edge: str = "inner"
+) -> tuple[float, float, float, float]:
+    """Refine a rough well circle on a smoothed plane: ``(cy, cx, r, spread)``.
 
-    The centre comes from a robust circle fit to the floor -> wall edge on every ray (its
-    steepest outward fall within a few percent of the radius, to a fraction of a pixel;
-    rays where a colony hides the edge are rejected as outliers), which works whatever the
-    plastic outside looks like; the radius is the steepest fall of the 80th-percentile
-    (over angles) radial profile, so colonies touching the edge do not pull it.
+    The centre comes from a robust circle fit to one edge of the wall on every ray, to a
+    fraction of a pixel (rays where a colony hides the edge are rejected as outliers):
+    ``edge="inner"``, the floor -> wall edge (its steepest outward fall within a few percent
+    of the radius; works whatever the plastic outside looks like), or ``"outer"``, the wall
+    -> plastic edge (the steepest rise outside the wall's darkest ring; sharp where the
+    plastic is bright). ``spread`` is the robust scatter (pixels) of the edge points about
+    the circle: the caller keeps the sharper of the two. The radius is the steepest fall
+    of the 80th-percentile (over angles) radial profile, so colonies touching the edge do
+    not pull it.
     """
     step = 0.5
+    spread = float("inf")
     for _ in range(2):
-        band = max(0.05 * r, 3.0)
-        rr, th, prof = _ray_profiles(qs, cy, cx, r - band, r + band, n_ang=240, step=step)
-        d = np.diff(prof, axis=1)
-        if d.shape[1] < 3:
-            break
-        j = np.clip(np.argmin(d, axis=1), 1, d.shape[1] - 2)
+        if edge == "inner":
+            band = max(0.05 * r, 3.0)
+            rr, th, prof = _ray_profiles(qs, cy, cx, r - band, r + band, n_ang=240, step=step)
+            d = np.diff(prof, axis=1)
+            if d.shape[1] < 3:
+                break
+            j = np.clip(np.argmin(d, axis=1), 1, d.shape[1] - 2)
+            sign = -1.0
+        else:
+            rr, th, prof = _ray_profiles(qs, cy, cx, 0.75 * r, 1.2 * r, n_ang=240, step=step)
+            iwall = int(np.argmin(np.percentile(prof, 80, axis=0)))
+            d = np.diff(prof, axis=1)
+            lo = max(iwall - 2, 1)
+            hi = min(iwall + int(0.12 * r / step), d.shape[1] - 1)
+            if hi - lo < 3:
+                break
+            j = lo + np.argmax(d[:, lo:hi], axis=1)
+            sign = 1.0
         a, b, c = (d[np.arange(j.size), j + k] for k in (-1, 0, 1))
         den = a - 2 * b + c
         sub = np.where(np.abs(den) > 1e-12, 0.5 * (a - c) / np.where(den == 0, 1, den), 0.0)
         ro = rr[j] + step * (0.5 + np.clip(sub, -0.5, 0.5))
-        strength = -b
+        strength = sign * b
         good = strength > 0.5 * np.median(strength)
         if good.sum() < 20:
             break
         py, px = cy + np.sin(th) * ro, cx + np.cos(th) * ro
         ncy, ncx, nr = fit_circle(py[good], px[good])
+        keep = good
         for _ in range(2):
             res = np.abs(np.hypot(py - ncy, px - ncx) - nr)
             keep = good & (res < max(2.5 * 1.4826 * np.median(res[good]), 0.75))
             if keep.sum() < 20:
                 break
             ncy, ncx, nr = fit_circle(py[keep], px[keep])
+        res = np.abs(np.hypot(py - ncy, px - ncx) - nr)
+        # scatter of the edge, counting rejected rays as a penalty
+        spread = float(1.4826 * np.median(res[good])) / max(keep.mean(), 0.05)
         cy, cx, r = ncy, ncx, nr
     rr, th, prof = _ray_profiles(qs, cy, cx, 0.8 * r, 1.1 * r)
     p80 = np.percentile(prof, 80, axis=0)
@@ -409,6 +438,6 @@ def refine_well(qs: np.ndarray, cy: float, cx: float, r: float) -> tuple[float, 
     d = np.diff(p80)
     lo = max(0, iwall - int(0.12 * r / 0.5))
     if iwall - lo < 2:
-        return cy, cx, float(rr[iwall])
+        return cy, cx, float(rr[iwall]), spread
     k = lo + int(np.argmin(d[lo:iwall]))
-    return cy, cx, float(rr[k] + 0.25)
+    return cy, cx, float(rr[k] + 0.25), spread
