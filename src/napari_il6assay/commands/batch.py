@@ -49,6 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--min-diameter", type=float, default=None, metavar="UM",
         help="spheres: smallest sphere counted, µm (default 50)",
     )
+    from napari_il6assay.commands.segment import add_well_arguments
+
+    add_well_arguments(p)
     p.add_argument("--no-report", action="store_true", help="skip report.html")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -73,6 +76,9 @@ def batch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     seg: dict[str, Any] = {}
     if getattr(args, "min_diameter", None) is not None:
         seg["min_diameter_um"] = args.min_diameter
+    from napari_il6assay.commands.segment import well_params
+
+    seg.update(well_params(args, args.mode))
     return dict(
         workers=args.workers,
         scheduler=args.scheduler,
