@@ -623,7 +623,7 @@ def segment(
             centre = (cy, cx)
             if not fit.plausible:
                 qc_flag = join_flags(qc_flag, "well_implausible")
-                if wmode == "auto" and not fit.is_rim:
+                if wmode == "auto" and not fit.is_well:
                     # no well rim at all (a flask, a dish larger than the frame): the
                     # frame is the measured area, still flagged
                     cy, cx, r = (plane.shape[0] - 1) / 2, (plane.shape[1] - 1) / 2, float("nan")

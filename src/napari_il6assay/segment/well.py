@@ -40,6 +40,9 @@ MIN_RADIUS_FRACTION = 0.25
 MIN_RIM_SUPPORT = 0.75
 #: share of the sectors outside the circle (in the frame) free of edges
 MIN_OUTSIDE_CLEAN = 0.7
+#: the brightest tenth of the floor vs the floor next to the rim (a stained well's floor
+#: shows between colonies; a spheroid's body inside its halo does not)
+MIN_FLOOR_RATIO = 0.8
 #: the share of the disc that must lie inside the frame
 MIN_IN_FRAME = 0.985
 #: tolerance on an expected (known) radius
@@ -69,6 +72,7 @@ class WellFit:
     in_frame: float = float("nan")
     hough_score: float = float("nan")
     outside_clean: float = float("nan")
+    floor_ratio: float = float("nan")
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -83,6 +87,11 @@ class WellFit:
         return self.rim_support >= MIN_RIM_SUPPORT and not (
             self.outside_clean < MIN_OUTSIDE_CLEAN
         )
+
+    @property
+    def is_well(self) -> bool:
+        """A real well rim with the clear floor showing inside (size and frame aside)."""
+        return self.is_rim and not (self.floor_ratio < MIN_FLOOR_RATIO)
 
 
 def fit_circle(y: np.ndarray, x: np.ndarray) -> tuple[float, float, float]:
@@ -244,6 +253,27 @@ def rim_support(
     return support, float((~busy & seen).sum() / seen.sum())
 
 
+def floor_ratio(q: np.ndarray, cy: float, cx: float, r: float) -> float:
+    """90th percentile of the plane inside ``0.85 r`` over the 80th percentile of the ring
+    ``[0.88 r, 0.97 r]`` just inside the rim (NaN when either is empty).
+
+    Inside a well the clear floor shows between colonies, at least as bright as next to the
+    (shaded) rim: about 1 or more. A dark object with a light halo (a brightfield spheroid)
+    also has a round edge with plain surroundings, but nothing bright inside: well below 1.
+    """
+    h, w = q.shape
+    yy = (np.arange(h) - cy)[:, None]
+    xx = (np.arange(w) - cx)[None, :]
+    rho = np.sqrt(yy * yy + xx * xx)
+    inner = q[rho <= 0.85 * r]
+    ring = q[(rho >= 0.88 * r) & (rho <= 0.97 * r)]
+    if inner.size < 20 or ring.size < 20:
+        return float("nan")
+    lo = float(np.percentile(q, 1))
+    den = float(np.percentile(ring, 80)) - lo
+    return float((np.percentile(inner, 90) - lo) / den) if den > 0 else float("nan")
+
+
 def find_single_well(
     plane: np.ndarray,
     *,
@@ -311,8 +341,11 @@ def find_single_well(
                 size_ok = abs(r / expected_radius_px - 1) <= RADIUS_TOLERANCE
             else:
                 size_ok = r >= MIN_RADIUS_FRACTION * min(plane.shape)
+            fit.floor_ratio = floor_ratio(q, (cy + 0.5) / f - 0.5, (cx + 0.5) / f - 0.5, r / f)
+            floor_ok = fit.floor_ratio >= MIN_FLOOR_RATIO
             # the refined circle first among equals (it is finer than the Hough bins)
-            key = (fit.is_rim and size_ok, fit.is_rim, round(fit.rim_support * clean, 2), score)
+            key = (fit.is_rim and size_ok and floor_ok, fit.is_rim and floor_ok, fit.is_rim,
+                   round(fit.rim_support * clean, 2), score)
             if best is None or key > best_key:
                 best, best_key = fit, key
     fit = best
@@ -325,6 +358,9 @@ def find_single_well(
         fit.problems.append(
             f"the circle's outside is not plain plastic ({fit.outside_clean:.0%} clear)"
         )
+    if fit.floor_ratio < MIN_FLOOR_RATIO:
+        fit.problems.append("no bright floor inside the circle (a dark object with a light "
+                            "halo, e.g. a spheroid?)")
     if fit.in_frame < MIN_IN_FRAME:
         fit.problems.append(f"the well runs off the frame ({1 - fit.in_frame:.0%} outside)")
     if expected_radius_px is not None and expected_radius_px > 0:
