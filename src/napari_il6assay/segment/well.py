@@ -146,7 +146,8 @@ def _edges(
 
 
 def hough_well(
-    q: np.ndarray, r_min: float, r_max: float, cell: int = 2, n_peaks: int = 4
+    q: np.ndarray, r_min: float, r_max: float, cell: int = 2, n_peaks: int = 4,
+    edges: tuple | None = None,
 ) -> list[tuple[float, float, float, float]]:
     """Best directional-Hough circle ``(cy, cx, r, score)`` of a plane (see module).
 
@@ -167,7 +168,7 @@ def hough_well(
     """
     from scipy import ndimage as ndi
 
-    ey, ex, uy, ux, w = _edges(q)
+    ey, ex, uy, ux, w = edges if edges is not None else _edges(q)
     if ey.size < 20:
         return []
     radii = np.arange(max(r_min, 3.0), max(r_max, r_min + cell) + 1e-9, cell)
@@ -199,7 +200,8 @@ def hough_well(
 
 
 def rim_support(
-    plane: np.ndarray, cy: float, cx: float, r: float, n_bins: int = 90
+    plane: np.ndarray, cy: float, cx: float, r: float, n_bins: int = 90,
+    edges: tuple | None = None,
 ) -> tuple[float, float]:
     """How well a circle is a well rim: ``(support, outside_clean)``.
 
@@ -209,9 +211,11 @@ def rim_support(
     edge). ``outside_clean``: among the sectors whose band ``[1.15 r, 1.35 r]`` lies in the
     frame, the fraction without any edge there: plastic outside a well holds no colonies,
     while a circle fitted into a flask's floor has them on both sides (NaN when no sector's
-    band is in the frame).
+    band is in the frame). ``edges``: ``(_edges(plane, 4.0), _edges(plane))`` when the
+    caller has them already.
     """
-    ey, ex, uy, ux, _ = _edges(plane, k_noise=4.0)
+    weak, sharp = edges if edges is not None else (_edges(plane, k_noise=4.0), _edges(plane))
+    ey, ex, uy, ux, _ = weak
     if ey.size == 0:
         return 0.0, float("nan")
     dy, dx = ey - cy, ex - cx
@@ -243,7 +247,7 @@ def rim_support(
         return support, float("nan")
     # colonies are sharp edges among the image's strongest (Canny's); smooth shading of
     # the plastic (vignetting) is not
-    cy_, cx_, _, _, _ = _edges(plane)
+    cy_, cx_, _, _, _ = sharp
     rho_c = np.hypot(cy_ - cy, cx_ - cx)
     sec_c = (np.floor((np.arctan2(cy_ - cy, cx_ - cx) + np.pi) / (2 * np.pi) * n_bins)
              .astype(np.int64) % n_bins)
@@ -313,7 +317,10 @@ def find_single_well(
     else:
         r_min, r_max = 0.8 * MIN_RADIUS_FRACTION * short, 0.62 * long_
     cell = 2 if long_ > 200 else 1
-    found = hough_well(q, r_min, r_max, cell=cell)
+    edges = (_edges(q, k_noise=4.0), _edges(q))
+    # every edge above the noise votes: a soft, shaded rim is weaker than sharp colony
+    # edges but it is long and round
+    found = hough_well(q, r_min, r_max, cell=cell, edges=edges[0])
     if not found:
         return None
     ps = ndi.gaussian_filter(plane.astype(np.float32), 1.0) if refine else None
@@ -334,7 +341,7 @@ def find_single_well(
         for cy, cx, r in trials:
             fit = WellFit(cy, cx, r, hough_score=score)
             fit.rim_support, fit.outside_clean = rim_support(
-                q, (cy + 0.5) / f - 0.5, (cx + 0.5) / f - 0.5, r / f
+                q, (cy + 0.5) / f - 0.5, (cx + 0.5) / f - 0.5, r / f, edges=edges
             )
             clean = 1.0 if math.isnan(fit.outside_clean) else fit.outside_clean
             if expected_radius_px is not None and expected_radius_px > 0:
@@ -348,6 +355,10 @@ def find_single_well(
                    round(fit.rim_support * clean, 2), score)
             if best is None or key > best_key:
                 best, best_key = fit, key
+            if key[0]:
+                break  # a plausible well: the unrefined circle and later peaks cannot beat it
+        if best_key and best_key[0]:
+            break
     fit = best
     assert fit is not None
     cy, cx, r = fit.cy, fit.cx, fit.r
