@@ -65,6 +65,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="spheroid: the spheroid is dark (brightfield) or bright (fluorescence); auto "
         "(default) decides from its contrast against its own surround",
     )
+    from napari_il6assay.commands.segment import add_well_arguments
+
+    add_well_arguments(p)
     p.add_argument("--no-report", action="store_true", help="skip report.html")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -101,6 +104,9 @@ def batch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
             raise InputError("--object applies to --mode spheroid only")
         if obj != "auto":
             seg["polarity"] = obj
+    from napari_il6assay.commands.segment import well_params
+
+    seg.update(well_params(args, args.mode))
     return dict(
         workers=args.workers,
         scheduler=args.scheduler,

@@ -12,6 +12,9 @@ Writes into ``--out`` (default ``./il6assay-segment``):
 - ``errors.csv``: ``path, stage, error`` for every image that failed (header only when
   none did).
 
+``--well auto|circle|none``, ``--roi X,Y,W,H`` and ``--well-diameter-um`` choose how colony
+and spheres modes find the well (see `add_well_arguments`).
+
 Exit code 0 when every image was measured, 1 when some failed (listed in
 ``errors.csv``), 2 for bad arguments.
 """
@@ -41,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="spheres: smallest counted equivalent diameter (default 50 um)")
     parser.add_argument("--plate-format", type=int, default=None, choices=[6, 12, 24, 48, 96],
                         help="colony: the image is a whole plate of this format")
+    add_well_arguments(parser)
     parser.add_argument("--polarity", default=None, choices=["auto", "dark", "bright"],
                         help="spheroid/spheres/spheroid3d: object darker or brighter than "
                              "the background")
@@ -49,6 +53,64 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="spheroid: the spheroid is dark (brightfield) or bright "
                              "(fluorescence); auto (default) decides from its contrast "
                              "against its own surround")
+
+
+def add_well_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--well``, ``--roi`` and ``--well-diameter-um`` (colony and spheres; shared with batch)."""
+    parser.add_argument(
+        "--well", default=None, choices=["auto", "circle", "none"],
+        help="colony/spheres: auto = find the round well and flag well_implausible when it "
+             "is not plausible (default); circle = always measure inside the circle found; "
+             "none = no well: measure the whole image (or --roi)")
+    parser.add_argument(
+        "--roi", default=None, metavar="X,Y,W,H",
+        help="colony/spheres with --well none: measure only this rectangle (pixels)")
+    parser.add_argument(
+        "--well-diameter-um", type=float, default=None, metavar="UM",
+        help="colony/spheres: known well floor diameter; the well found must match it "
+             "(+-12 %%); needs a pixel size")
+
+
+def well_params(args: argparse.Namespace, mode: str) -> dict[str, Any]:
+    """Mode parameters from ``--well``, ``--roi``, ``--well-diameter-um`` (checked).
+
+    Raises
+    ------
+    InputError
+        For an option the mode does not take or a bad value (names the option).
+    """
+    from napari_il6assay.errors import InputError
+
+    params: dict[str, Any] = {}
+    given = {
+        "--well": getattr(args, "well", None),
+        "--roi": getattr(args, "roi", None),
+        "--well-diameter-um": getattr(args, "well_diameter_um", None),
+    }
+    for opt, val in given.items():
+        if val is not None and mode not in ("colony", "spheres"):
+            raise InputError(f"{opt} applies to --mode colony or spheres only", column=opt)
+    if given["--well"] is not None:
+        params["well"] = given["--well"]
+    if given["--roi"] is not None:
+        if given["--well"] != "none":
+            raise InputError("--roi needs --well none", column="--roi")
+        parts = given["--roi"].replace(" ", "").split(",")
+        try:
+            vals = [int(p) for p in parts]
+        except ValueError:
+            vals = []
+        if len(vals) != 4 or vals[2] <= 0 or vals[3] <= 0 or vals[0] < 0 or vals[1] < 0:
+            raise InputError(f"--roi must be X,Y,W,H (integers, W and H > 0), got "
+                             f"{given['--roi']!r}", column="--roi")
+        params["roi"] = ",".join(str(v) for v in vals)
+    d = given["--well-diameter-um"]
+    if d is not None:
+        if not d > 0:
+            raise InputError(f"--well-diameter-um must be positive, got {d}",
+                             column="--well-diameter-um")
+        params["well_diameter_um"] = float(d)
+    return params
 
 
 def _voxel_size(text: str | None) -> tuple[float, float, float] | None:
@@ -136,6 +198,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--object {obj} contradicts --polarity {args.polarity}",
                              column="--object")
         params["polarity"] = obj
+    params.update(well_params(args, args.mode))
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,9 @@ import numpy as np
 
 from napari_il6assay.segment import _util as U
 from napari_il6assay.segment.result import SegmentationResult
+from napari_il6assay.errors import SegmentationError
+from napari_il6assay.qc_flags import join_flags
+from napari_il6assay.segment.well import find_single_well, fit_circle, parse_roi
 
 READOUT = "area_fraction"
 
@@ -54,103 +57,15 @@ def _bright_bottom(q: np.ndarray) -> np.ndarray:
     return q > t
 
 
-def _ray_profiles(q: np.ndarray, cy: float, cx: float, r0: float, r1: float, n_ang: int = 180,
-                  step: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from scipy import ndimage as ndi
-
-    rr = np.arange(r0, r1, step, dtype=np.float64)
-    th = np.linspace(0, 2 * np.pi, n_ang, endpoint=False)
-    ys = cy + np.sin(th)[:, None] * rr[None, :]
-    xs = cx + np.cos(th)[:, None] * rr[None, :]
-    prof = ndi.map_coordinates(q, [ys, xs], order=1, mode="nearest")
-    return rr, th, prof
-
-
-def _fit_circle(y: np.ndarray, x: np.ndarray) -> tuple[float, float, float]:
-    """Algebraic (Kasa) circle fit."""
-    A = np.column_stack([x, y, np.ones_like(x)])
-    b = x * x + y * y
-    c, *_ = np.linalg.lstsq(A, b, rcond=None)
-    cx, cy = c[0] / 2, c[1] / 2
-    r = math.sqrt(max(c[2] + cx * cx + cy * cy, 0.0))
-    return float(cy), float(cx), float(r)
-
-
-def _rough_well(q: np.ndarray, wall_level: float = 0.6) -> tuple[float, float, float] | None:
-    """Everything not reached from the image border without crossing the dark wall."""
-    from scipy import ndimage as ndi
-
-    f = U.block_factor(q.shape, 256)
-    s = ndi.gaussian_filter(U.block_mean(q, f), 1.0)
-    b = np.concatenate([s[0], s[-1], s[1:-1, 0], s[1:-1, -1]])
-    ob = float(np.median(b))
-    # the outside is reached from the border without crossing the dark well wall
-    like = s > wall_level * ob
-    lab, n = ndi.label(like)
-    edge = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
-    edge = edge[edge > 0]
-    outside = np.isin(lab, edge)
-    if outside.mean() < 0.02:
-        h, w = s.shape
-        return (q.shape[0] - 1) / 2, (q.shape[1] - 1) / 2, 0.45 * min(q.shape)
-    inner = U.fill_holes(~outside)
-    obj = U.select_central(inner, 0.02 * s.size)
-    if not obj.any():
-        return None
-    cy, cx = ndi.center_of_mass(obj)
-    r = math.sqrt(obj.sum() / math.pi)
-    return (cy + 0.5) * f - 0.5, (cx + 0.5) * f - 0.5, r * f
+# one home for circle fitting and single-well finding: `segment.well`
+_fit_circle = fit_circle
 
 
 def find_well(q: np.ndarray) -> tuple[float, float, float] | None:
-    """Centre (y, x) and radius of the single circular well in a (low-res) plane.
-
-    A Hough transform finds the well wall; the centre is refined by a circle fit to
-    the outer edge of the dark wall on every ray (colonies lie inside and cannot
-    disturb it); the radius is the steepest fall of the 80th-percentile (over angles)
-    radial profile just inside the wall, so colonies touching the edge do not pull it.
-    """
-    from scipy import ndimage as ndi
-
-    rough = _rough_well(q)
-    if rough is None:
-        return None
-    return _refine_well(ndi.gaussian_filter(q, 1.0), *rough)
-
-
-def _refine_well(qs: np.ndarray, cy: float, cx: float, r: float) -> tuple[float, float, float]:
-    """Refine a rough well circle on the (smoothed) plane: see `find_well`."""
-    for _ in range(2):
-        rr, th, prof = _ray_profiles(qs, cy, cx, 0.75 * r, 1.2 * r)
-        # wall = darkest point of the angular 80th percentile profile
-        p80 = np.percentile(prof, 80, axis=0)
-        iwall = int(np.argmin(p80))
-        # per ray, outer wall edge: steepest rise outside the wall minimum
-        d = np.diff(prof, axis=1)
-        lo = max(iwall - 2, 0)
-        hi = min(iwall + int(0.12 * r / 0.5), d.shape[1])
-        if hi - lo < 3:
-            break
-        j = lo + np.argmax(d[:, lo:hi], axis=1)
-        ro = rr[j] + 0.25
-        py = cy + np.sin(th) * ro
-        px = cx + np.cos(th) * ro
-        ncy, ncx, nr = _fit_circle(py, px)
-        res = np.abs(np.hypot(py - ncy, px - ncx) - nr)
-        good = res < max(2.5 * np.median(res), 1.0)
-        if good.sum() > 20:
-            ncy, ncx, nr = _fit_circle(py[good], px[good])
-        cy, cx = ncy, ncx
-        r = nr
-    rr, th, prof = _ray_profiles(qs, cy, cx, 0.8 * r, 1.1 * r)
-    p80 = np.percentile(prof, 80, axis=0)
-    iwall = int(np.argmin(p80))
-    d = np.diff(p80)
-    lo = max(0, iwall - int(0.12 * r / 0.5))
-    if iwall - lo < 2:
-        return cy, cx, float(rr[iwall])
-    k = lo + int(np.argmin(d[lo:iwall]))
-    return cy, cx, float(rr[k] + 0.25)
+    """Centre (y, x) and radius of the single circular well in a plane (no check; see
+    `napari_il6assay.segment.well.find_single_well` for the checked fit)."""
+    fit = find_single_well(q)
+    return None if fit is None else (fit.cy, fit.cx, fit.r)
 
 
 def find_plate_wells(q: np.ndarray, plate_format: int) -> list[tuple[str, float, float, float]]:
@@ -378,6 +293,88 @@ def _count_colonies(
     return lab.astype(np.int32), int(lab.max())
 
 
+def _well_mode(well: str) -> str:
+    """``auto``, ``circle`` or ``none`` (``image`` is the former name of ``none``)."""
+    w = str(well).strip().lower()
+    w = {"image": "none", "": "auto"}.get(w, w)
+    if w not in ("auto", "circle", "none"):
+        raise SegmentationError(f"colony: well must be 'auto', 'circle' or 'none', got {well!r}")
+    return w
+
+
+def _sharpness(plane: np.ndarray, region: np.ndarray) -> float:
+    """Scale-free focus measure: the 95th percentile of the gradient magnitude at a
+    1-pixel scale over that at a 3-pixel scale, inside ``region``. A sharp step edge
+    gives about 3, a blurred photo tends to 1; independent of brightness and gain."""
+    from scipy import ndimage as ndi
+
+    if region.sum() < 50:
+        return float("nan")
+    g1 = ndi.gaussian_gradient_magnitude(plane, 1.0)[region]
+    g3 = ndi.gaussian_gradient_magnitude(plane, 3.0)[region]
+    d = float(np.percentile(g3, 95))
+    return float(np.percentile(g1, 95) / d) if d > 0 else float("nan")
+
+
+def _mismatch(
+    image: np.ndarray,
+    plane: np.ndarray,
+    region: np.ndarray,
+    labels: np.ndarray,
+    fit: Any,
+    multi: bool,
+    is_rgb: bool,
+) -> str:
+    """``"mode_mismatch"`` when the image does not look like an absorbing-stain photo.
+
+    Two kinds of image are recognised (issue 9, class 6):
+
+    - fluorescence (live/dead and the like): a dark background with bright objects. In an
+      absorbing-stain photo the unstained floor is the *bright* level and stain only darkens
+      it; in fluorescence the background is the dark level. The background is the smooth
+      part of the image (objects are textured): the 30 % of the measured area with the
+      lowest gradient (at a 2-pixel scale, above the pixel noise). Its median lies high
+      between the 1st and 99.5th percentiles in a stained well and low (< 0.3) in
+      fluorescence;
+    - a brightfield spheroid: no well rim in the frame and all the "stain" in one compact
+      object away from the border (a colony photo of a flask holds many colonies).
+
+    Both checks apply only when no plausible well was found: a round rim around a bright
+    floor is itself the signature of a stained-well photo.
+    """
+    from scipy import ndimage as ndi
+
+    if fit is not None and fit.plausible:
+        # a round well rim with a bright floor inside it: an absorbing-stain photo
+        return ""
+    reg = region if region.sum() >= 100 else np.ones(plane.shape, bool)
+    lo, hi = np.percentile(plane[reg], [1, 99.5])
+    # the smoothest pixels are the background (the objects are textured): where they lie
+    grad = ndi.gaussian_gradient_magnitude(plane, 2.0)[reg]
+    smooth = plane[reg][grad <= np.percentile(grad, 30)]
+    if hi > lo and (float(np.median(smooth)) - lo) / (hi - lo) < 0.3:
+        return "mode_mismatch"
+    if labels.any():
+        fg = labels > 0
+        lab, n = ndi.label(fg)
+        if n:
+            area = np.bincount(lab.ravel())[1:]
+            edge = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
+            free = np.ones(n, bool)
+            free[edge[edge > 0] - 1] = False
+            tot = float(area[free].sum())
+            k = int(np.argmax(np.where(free, area, 0)))
+            if free[k] and tot > 0 and area[k] >= 0.8 * tot and area[k] >= 0.01 * fg.size:
+                obj = lab == k + 1
+                filled = U.fill_holes(obj)
+                from skimage.measure import regionprops
+
+                sol = regionprops(filled.astype(np.uint8))[0].solidity
+                if sol >= 0.85:
+                    return "mode_mismatch"
+    return ""
+
+
 def _well_mask(shape: tuple[int, int], cy: float, cx: float, r: float) -> np.ndarray:
     yy = (np.arange(shape[0], dtype=np.float32) - cy)[:, None]
     xx = (np.arange(shape[1], dtype=np.float32) - cx)[None, :]
@@ -429,6 +426,10 @@ def _analyse_well(
         "stained_area_um2": float(stain.sum()) * px2,
         "full_stain_od": ref,
         "od_noise": sig,
+        "background_level": (
+            float(np.median(plane[well & ~stain])) if (well & ~stain).any() else float("nan")
+        ),
+        "sharpness": _sharpness(plane, well),
     }
     return colonies, od, m
 
@@ -443,6 +444,8 @@ def segment(
     channel_names: list[str] | None = None,
     plate_format: int | None = None,
     well: str = "auto",
+    well_diameter_um: float | None = None,
+    roi: str = "",
     working_size: int = 512,
     full_stain_od: float | None = None,
     k_noise: float = 4.0,
@@ -463,8 +466,17 @@ def segment(
         The photo is RGB.
     plate_format : {6, 12, 24, 48, 96}, optional
         Whole-plate photo: find every well on the grid. One well per image when None.
-    well : {"auto", "image"}
-        "auto" finds the circular well; "image" measures the whole image as the well.
+    well : {"auto", "circle", "none"}
+        "auto" finds the round well and checks it (rim, size, in frame): when it is not
+        plausible the image is flagged ``well_implausible``, and when no rim is found at
+        all (a flask, a dish larger than the frame) the whole frame is measured; "circle"
+        always measures inside the best circle found (flagged when implausible); "none"
+        (alias "image") measures the whole image, or ``roi``, without a well.
+    well_diameter_um : float, optional
+        Known diameter of the well floor: the well must have this size (+- 12 %). Needs
+        the pixel size.
+    roi : str
+        With ``well="none"``: measure only this rectangle, ``"X,Y,W,H"`` in pixels.
     working_size : int
         Images larger than this are analysed at a reduced scale (block mean); with
         ``plate_format`` each well keeps a diameter of about ``working_size / 2.5``
@@ -490,7 +502,10 @@ def segment(
     SegmentationResult
         ``labels`` numbers colonies; ``measures``: ``area_fraction`` (readout),
         ``intensity_weighted_area_fraction``, ``colony_count``, ``well_area_um2``,
-        ``stained_area_um2``, ``well_center_y``, ``well_center_x``, ``well_radius_um``;
+        ``stained_area_um2``, ``well_center_y``, ``well_center_x``, ``well_radius_um``,
+        ``well_radius_px``, ``well_rim_support``, ``well_in_frame`` and the diagnostics
+        ``background_level`` (median absorbing-plane level of the unstained floor) and
+        ``sharpness`` (see `_sharpness`);
         with ``plate_format`` the readout is the mean over wells and
         ``measures["per_well"]`` is a table with one row per well.
     """
@@ -577,26 +592,51 @@ def segment(
         }
         labels_work, well_mask_work = labels_w, well_union
     else:
-        if well == "image":
-            wm = np.ones(plane.shape, bool)
+        wmode = _well_mode(well)
+        box_full = parse_roi(roi, shape) if roi not in (None, "") else None
+        if box_full is not None and wmode != "none":
+            raise SegmentationError("colony: a region of interest (roi) applies with "
+                                    "well='none' only")
+        fit = None
+        if wmode == "none":
+            wm = np.zeros(plane.shape, bool)
+            if box_full is None:
+                wm[:] = True
+            else:
+                y0, x0, y1, x1 = box_full
+                wm[y0 // f: -(-y1 // f), x0 // f: -(-x1 // f)] = True
             cy, cx, r = (plane.shape[0] - 1) / 2, (plane.shape[1] - 1) / 2, float("nan")
+            centre = None
         else:
-            q = U.block_mean(plane, U.block_factor(plane.shape, 512))
-            fq = plane.shape[0] / q.shape[0]
-            found = find_well(q)
-            if found is None:
+            exp_r = None
+            if well_diameter_um is not None:
+                if ps_work is None:
+                    raise SegmentationError("colony: well_diameter_um needs a pixel size")
+                exp_r = 0.5 * float(well_diameter_um) / ps_work
+            fit = find_single_well(plane, expected_radius_px=exp_r)
+            if fit is None:
                 return U.empty_result(
                     shape, readout_name=READOUT, qc_flag="no_well", calibrated=calibrated,
                     overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
                 )
-            cy, cx, r = found
-            cy, cx, r = (cy + 0.5) * fq - 0.5, (cx + 0.5) * fq - 0.5, r * fq
-            wm = _well_mask(plane.shape, cy, cx, r)
+            cy, cx, r = fit.cy, fit.cx, fit.r
+            centre = (cy, cx)
+            if not fit.plausible:
+                qc_flag = join_flags(qc_flag, "well_implausible")
+                if wmode == "auto" and not fit.is_well:
+                    # no well rim at all (a flask, a dish larger than the frame): the
+                    # frame is the measured area, still flagged
+                    cy, cx, r = (plane.shape[0] - 1) / 2, (plane.shape[1] - 1) / 2, float("nan")
+                    centre = None
+            if centre is None:
+                wm = np.ones(plane.shape, bool)
+            else:
+                wm = _well_mask(plane.shape, cy, cx, r)
             if not wm.any():
-                qc_flag = "no_well"
-        labels_work, _, m = _analyse_well(
-            plane, wm, centre=None if well == "image" else (cy, cx), **kw
-        )
+                qc_flag = join_flags(qc_flag, "no_well")
+        labels_work, _, m = _analyse_well(plane, wm, centre=centre, **kw)
+        qc_flag = join_flags(qc_flag, _mismatch(image, plane, wm, labels_work, fit, multi,
+                                                is_rgb))
         measures = {
             "readout": m["area_fraction"],
             "readout_name": READOUT,
@@ -606,7 +646,14 @@ def segment(
             "well_center_y": (cy + 0.5) * f - 0.5,
             "well_center_x": (cx + 0.5) * f - 0.5,
             "well_radius_um": r * (ps_work or 1.0),
+            "well_radius_px": r * f,
+            "well_rim_support": np.nan if fit is None else fit.rim_support,
+            "well_in_frame": np.nan if fit is None else fit.in_frame,
+            "background_level": m["background_level"],
+            "sharpness": m["sharpness"],
         }
+        if fit is not None and fit.problems:
+            measures["well_problem"] = "; ".join(fit.problems)
         well_mask_work = wm
     if f > 1:
         labels = np.repeat(np.repeat(labels_work, f, axis=0), f, axis=1)[: shape[0], : shape[1]]

@@ -56,6 +56,43 @@ def _find_well(g: np.ndarray) -> np.ndarray | None:
     return (gy * gy + gx * gx) <= r * r
 
 
+def _well_step(
+    g: np.ndarray, f: int, well: str, roi: object, well_diameter_um: float | None,
+    pixel_size_um: float | None,
+) -> tuple[np.ndarray | None, str, float]:
+    """The counted region of the working plane ``g`` (None = all of it), its qc flag and
+    the well radius in full-resolution pixels (NaN without a circle); see `segment`."""
+    from napari_il6assay.errors import SegmentationError
+    from napari_il6assay.segment.well import find_single_well, parse_roi
+
+    w = {"image": "none", "": "auto"}.get(str(well).strip().lower(), str(well).strip().lower())
+    if w not in ("auto", "circle", "none"):
+        raise SegmentationError(f"spheres: well must be 'auto', 'circle' or 'none', got {well!r}")
+    if roi not in (None, "") and w != "none":
+        raise SegmentationError("spheres: a region of interest (roi) applies with well='none'")
+    if w == "none":
+        if roi in (None, ""):
+            return None, "", float("nan")
+        y0, x0, y1, x1 = parse_roi(roi, (g.shape[0] * f, g.shape[1] * f))
+        m = np.zeros(g.shape, bool)
+        m[y0 // f: -(-y1 // f), x0 // f: -(-x1 // f)] = True
+        return m, "", float("nan")
+    if w == "auto" and well_diameter_um is None:
+        return _find_well(g), "", float("nan")
+    exp_r = None
+    if well_diameter_um is not None:
+        if pixel_size_um is None:
+            raise SegmentationError("spheres: well_diameter_um needs a pixel size")
+        exp_r = 0.5 * float(well_diameter_um) / (pixel_size_um * f)
+    fit = find_single_well(g, expected_radius_px=exp_r)
+    if fit is None:
+        return None, "well_implausible", float("nan")
+    gy = (np.arange(g.shape[0]) - fit.cy)[:, None]
+    gx = (np.arange(g.shape[1]) - fit.cx)[None, :]
+    m = (gy * gy + gx * gx) <= fit.r * fit.r
+    return m, ("" if fit.plausible else "well_implausible"), fit.r * f
+
+
 def _well_centre(well: np.ndarray) -> tuple[float, float]:
     from scipy import ndimage as ndi
 
@@ -160,6 +197,9 @@ def segment(
     edge_fraction: float = 0.5,
     split_solidity: float = 0.85,
     max_border_fraction: float = 0.15,
+    well: str = "auto",
+    well_diameter_um: float | None = None,
+    roi: str = "",
 ) -> SegmentationResult:
     """Segment every sphere of a well image and count those of at least ``min_diameter_um``.
 
@@ -184,6 +224,15 @@ def segment(
     max_border_fraction : float
         Regions with more than this fraction of their outline on the image border or
         the well wall (wall shading, outside of the well) are dropped.
+    well : {"auto", "circle", "none"}
+        "auto": the well bottom when a dark outside surrounds it, else the whole image
+        (a field inside one well); "circle": the round well of
+        `napari_il6assay.segment.well.find_single_well`, flagged ``well_implausible`` when
+        its checks fail; "none": the whole image, or ``roi``.
+    well_diameter_um : float, optional
+        Known well floor diameter: the circle must match it (+- 12 %); needs the pixel size.
+    roi : str
+        With ``well="none"``: count only in this rectangle, ``"X,Y,W,H"`` in pixels.
 
     Returns
     -------
@@ -213,7 +262,7 @@ def segment(
         )
     f = U.block_factor(shape, working_size)
     g = U.block_mean(plane, f)
-    well = _find_well(g)
+    well, well_flag, well_r = _well_step(g, f, well, roi, well_diameter_um, pixel_size_um)
     s, f, info = flattened_score(
         g, polarity=polarity, working_size=max(g.shape), smooth=0.7, valid=well
     )
@@ -275,13 +324,14 @@ def segment(
         "mean_diameter_um": float(d.mean()) if len(d) else float("nan"),
         "total_sphere_area_um2": float(objects.loc[counted, "area_um2"].sum()),
         "polarity": info["polarity"],
+        "well_radius_px": well_r,
     }
     big = np.concatenate([[False], counted])
     return SegmentationResult(
         labels=labels,
         objects=objects,
         measures=measures,
-        qc_flag="",
+        qc_flag=well_flag,
         overlay=overlay(image, np.where(big[labels], labels, 0), rgb=is_rgb,
                         extra=[(labels > 0) & ~big[labels]]),
     )
