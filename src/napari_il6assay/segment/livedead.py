@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from napari_il6assay.errors import SegmentationError
+from napari_il6assay.qc_flags import join_flags
 from napari_il6assay.segment import _util as U
 from napari_il6assay.segment.result import SegmentationResult
 
@@ -57,8 +58,8 @@ def _subtract_background(plane: np.ndarray, working_size: int = 256) -> tuple[np
 
 def _foreground(
     sig_img: np.ndarray, noise: float, *, k_noise: float, edge_fraction: float, cell_px: float,
-    min_area_px: int,
-) -> np.ndarray:
+    min_area_px: int, return_fields: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray]:
     from scipy import ndimage as ndi
 
     s = ndi.gaussian_filter(sig_img, 0.7)
@@ -72,7 +73,195 @@ def _foreground(
             keep = area >= min_area_px
             keep[0] = False
             m = keep[lab]
+    if return_fields:
+        return m, s, peak
     return m
+
+
+def _edge_widths(
+    mask: np.ndarray, s: np.ndarray, peak: np.ndarray
+) -> tuple[np.ndarray, int, np.ndarray]:
+    """Edge width (pixels) of every connected object of ``mask``.
+
+    At each pixel of an object's outline the local peak (the brightest pixel within one
+    cell diameter) divided by the gradient magnitude is the distance over which the
+    signal would rise from nothing to that peak: about 2-4 pixels for a cell in focus
+    (its edge is the point-spread function), several times more for an out-of-focus
+    blob, whose whole profile is blur. The object's width is the median over its
+    outline; scale of brightness cancels, and it does not depend on the object's size.
+
+    Returns
+    -------
+    widths : ndarray
+        ``widths[k]`` for object ``k`` (index 0 unused, NaN).
+    n : int
+        Number of objects.
+    lab : ndarray
+        The objects' labels.
+    """
+    from scipy import ndimage as ndi
+
+    lab, n = ndi.label(mask)
+    widths = np.full(n + 1, np.nan)
+    if n == 0:
+        return widths, 0, lab
+    gy = ndi.sobel(s, 0) / 8.0
+    gx = ndi.sobel(s, 1) / 8.0
+    grad = np.hypot(gy, gx)
+    outline = mask & ~ndi.binary_erosion(mask)
+    ids = lab[outline]
+    w = peak[outline] / np.maximum(grad[outline], 1e-6)
+    order = np.argsort(ids, kind="stable")
+    ids, w = ids[order], w[order]
+    starts = np.searchsorted(ids, np.arange(n + 1))
+    ends = np.searchsorted(ids, np.arange(n + 1), side="right")
+    for k in range(1, n + 1):
+        if ends[k] > starts[k]:
+            widths[k] = float(np.median(w[starts[k] : ends[k]]))
+    return widths, n, lab
+
+
+def _tophat_refine(
+    sig_s: np.ndarray, region: np.ndarray, noise: float, *, k_noise: float,
+    edge_fraction: float, cell_px: float, min_area_px: int,
+) -> np.ndarray:
+    """Cells standing on an out-of-focus blob: the blob removed by a grey opening wider
+    than a cell (cells are narrower than it and stand out of the opening, the blob does
+    not), then the usual foreground rule inside ``region``."""
+    from scipy import ndimage as ndi
+
+    box = U.crop_box(region, int(cell_px) + 2)
+    sub = sig_s[box]
+    k = max(5, int(round(2.0 * cell_px)) | 1)
+    hp = sub - ndi.grey_opening(sub, footprint=U.disk(k // 2))
+    m = _foreground(hp, noise, k_noise=k_noise, edge_fraction=edge_fraction,
+                    cell_px=cell_px, min_area_px=min_area_px)
+    out = np.zeros(region.shape, bool)
+    out[box] = m
+    return out & region
+
+
+#: an in-focus edge, sampled near Nyquist, rises over a few pixels (PSF + the 0.7 px
+#: smoothing give 3-4 px); when even the sharpest quarter of the objects is wider than
+#: this, nothing in the image is in focus
+MAX_SHARP_EDGE_PX = 6.0
+#: objects whose edge is wider than this multiple of the sharp objects' (but not yet
+#: blur) are ambiguous
+AMBIGUOUS_RATIO = 1.7
+
+
+def _reject_haze(
+    channels: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]], *, k_noise: float,
+    edge_fraction: float, cell_px: float, min_area_px: int, blur_ratio: float,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Drop out-of-focus blobs from the live and dead masks.
+
+    The reference edge width is the lower quartile over the objects of both channels
+    (cells outnumber haze blobs; the quartile is robust to clusters and to dim cells).
+    An object whose edge is more than ``blur_ratio`` times wider is blur; cells standing
+    on it are recovered by `_tophat_refine` and kept when their own edge is sharp.
+
+    Parameters
+    ----------
+    channels : list of (mask, smoothed signal, local peak, noise)
+        Live then dead.
+    blur_ratio : float
+        Edge-width ratio beyond which an object is blur.
+
+    Returns
+    -------
+    live, dead : ndarray of bool
+        The masks without blur.
+    info : dict
+        ``w_ref`` (edge width of sharp objects, px), ``blur_px`` (pixels rejected),
+        ``ambiguous_px`` (kept pixels in objects between sharp and blur), ``kept_px``,
+        ``median_diameter_px`` of the kept objects.
+    """
+    per = []
+    pooled = []
+    for m, s, peak, _noise in channels:
+        w, n, lab = _edge_widths(m, s, peak)
+        area = np.bincount(lab.ravel(), minlength=n + 1)
+        per.append((w, n, lab, area))
+        ok = (area[1:] >= min_area_px) & np.isfinite(w[1:])
+        pooled.append(w[1:][ok])
+    allw = np.concatenate(pooled) if pooled else np.zeros(0)
+    info: dict[str, Any] = {"w_ref": float("nan"), "blur_px": 0, "ambiguous_px": 0,
+                            "kept_px": int(sum(int(c[0].sum()) for c in channels)),
+                            "median_diameter_px": float("nan")}
+    if allw.size == 0:
+        return channels[0][0], channels[1][0], info
+    w_ref = max(float(np.percentile(allw, 25)), 1.5)
+    cut = blur_ratio * w_ref
+    out = []
+    blur_px = amb_px = 0
+    diam: list[np.ndarray] = []
+    for (m, s, peak, noise), (w, _n, lab, area) in zip(channels, per, strict=True):
+        blurred = np.nan_to_num(w, nan=0.0) > cut
+        blurred[0] = False
+        bmask = blurred[lab]
+        kept = m & ~bmask
+        if bmask.any():
+            cand = _tophat_refine(s, bmask, noise, k_noise=k_noise, edge_fraction=edge_fraction,
+                                  cell_px=cell_px, min_area_px=min_area_px)
+            if cand.any():
+                cw, _cn, clab = _edge_widths(cand, s, peak)
+                good = np.nan_to_num(cw, nan=np.inf) <= cut
+                good[0] = False
+                rescued = good[clab]
+                kept |= rescued
+                bmask &= ~rescued
+        blur_px += int(bmask.sum())
+        amb = (np.nan_to_num(w, nan=0.0) > AMBIGUOUS_RATIO * w_ref) & ~blurred
+        amb[0] = False
+        amb_px += int(area[amb].sum())
+        keep_obj = ~blurred & (area >= min_area_px)
+        keep_obj[0] = False
+        diam.append(np.sqrt(4 * area[keep_obj] / np.pi))
+        out.append(kept)
+    d = np.concatenate(diam)
+    info.update(w_ref=w_ref, blur_px=blur_px, ambiguous_px=amb_px,
+                kept_px=int(out[0].sum() + out[1].sum()),
+                median_diameter_px=float(np.median(d)) if d.size else float("nan"))
+    return out[0], out[1], info
+
+
+def _bright_background(plane: np.ndarray) -> float:
+    """Where the median pixel lies between the darkest and brightest (0..1).
+
+    Fluorescence is dark with bright cells: the median sits near the bottom (about 0.01
+    to 0.1, more in a confluent well); plain noise gives 0.46. A brightfield or stained
+    (crystal violet) photo is a bright background with dark objects: 0.6 to 0.95.
+    """
+    sub = plane[:: max(1, plane.shape[0] // 256), :: max(1, plane.shape[1] // 256)]
+    lo, med, hi = np.percentile(sub, [0.5, 50, 99.9])
+    return float((med - lo) / (hi - lo)) if hi > lo else 0.0
+
+
+def _mode_mismatch(live: np.ndarray, dead: np.ndarray, raw_ratio: float) -> str:
+    """Why the image does not look like a live/dead fluorescence image ("" when it does).
+
+    - both channels bright with dark objects: a brightfield or stained photo;
+    - the dead channel bright wherever the live stain is (dead/live ratio over the
+      bright live pixels above `SAME_STAIN_RATIO`): both channels hold the same stain,
+      or the channels are swapped copies; real calcein bleed-through into the PI
+      channel is a few per cent.
+    """
+    if min(_bright_background(live), _bright_background(dead)) > BRIGHT_BACKGROUND:
+        return "bright background with dark objects (brightfield or stained photo)"
+    if np.isfinite(raw_ratio) and raw_ratio > SAME_STAIN_RATIO:
+        return f"the dead channel repeats the live stain (ratio {raw_ratio:.2f})"
+    return ""
+
+
+#: median position above which a channel is a bright background (see `_bright_background`)
+BRIGHT_BACKGROUND = 0.55
+#: dead/live signal over live cells above which both channels hold the same stain
+SAME_STAIN_RATIO = 0.25
+#: share of the foreground rejected as blur above which ``out_of_focus`` is set
+MAX_BLUR_SHARE = 0.35
+#: share of the kept foreground in ambiguous objects above which ``out_of_focus`` is set
+MAX_AMBIGUOUS_SHARE = 0.10
 
 
 def _count_nuclei(plane: np.ndarray, k_noise: float, cell_px: float) -> int:
@@ -107,6 +296,8 @@ def segment(
     cell_diameter_um: float = 15.0,
     min_area_px: int | None = None,
     unmix: bool = True,
+    haze: str = "reject",
+    blur_ratio: float = 2.5,
 ) -> SegmentationResult:
     """Segment live and dead stain and measure their areas.
 
@@ -131,6 +322,12 @@ def segment(
         Smaller objects are noise (default: a tenth of a typical cell's area).
     unmix : bool
         Remove live-channel bleed-through from the dead channel.
+    haze : {"reject", "keep"}
+        ``"reject"`` (default) drops out-of-focus blobs (see the module docstring);
+        ``"keep"`` counts every blob as a cell (the override when the sharpness test is
+        wrong, e.g. every cell deliberately imaged soft).
+    blur_ratio : float
+        An object whose edge is this many times wider than the sharp cells' is blur.
 
     Returns
     -------
@@ -174,17 +371,30 @@ def segment(
     min_area = min_area_px if min_area_px is not None else max(3, int(0.1 * np.pi / 4 * cell_px**2))
     lres, lnoise = _subtract_background(live)
     dres, dnoise = _subtract_background(dead)
-    lfg0 = _foreground(lres, lnoise, k_noise=k_noise, edge_fraction=edge_fraction,
-                       cell_px=cell_px, min_area_px=min_area)
+    lfg0, ls, lpeak = _foreground(lres, lnoise, k_noise=k_noise, edge_fraction=edge_fraction,
+                                  cell_px=cell_px, min_area_px=min_area, return_fields=True)
     bleed = 0.0
-    if unmix and lfg0.sum() > 20:
+    raw_ratio = float("nan")
+    if lfg0.sum() > 20:
         strong = lfg0 & (lres > np.percentile(lres[lfg0], 50))
         ratio = dres[strong] / np.maximum(lres[strong], 1e-6)
-        bleed = float(np.clip(np.median(ratio), 0.0, 0.5))
-        dres = dres - bleed * np.maximum(lres, 0)
+        raw_ratio = float(np.median(ratio))
+        if unmix:
+            bleed = float(np.clip(raw_ratio, 0.0, 0.5))
+            dres = dres - bleed * np.maximum(lres, 0)
+    mismatch = _mode_mismatch(live, dead, raw_ratio)
     lfg = lfg0
-    dfg = _foreground(dres, dnoise, k_noise=k_noise, edge_fraction=edge_fraction,
-                      cell_px=cell_px, min_area_px=min_area)
+    dfg, ds, dpeak = _foreground(dres, dnoise, k_noise=k_noise, edge_fraction=edge_fraction,
+                                 cell_px=cell_px, min_area_px=min_area, return_fields=True)
+    focus: dict[str, Any] = {"w_ref": float("nan"), "blur_px": 0, "ambiguous_px": 0}
+    if haze == "reject":
+        lfg, dfg, focus = _reject_haze(
+            [(lfg, ls, lpeak, lnoise), (dfg, ds, dpeak, dnoise)], k_noise=k_noise,
+            edge_fraction=edge_fraction, cell_px=cell_px, min_area_px=min_area,
+            blur_ratio=blur_ratio,
+        )
+    elif haze != "keep":
+        raise SegmentationError(f"livedead: haze must be 'reject' or 'keep', got {haze!r}")
     both = lfg & dfg
     if both.any():
         lref = np.median(lres[lfg]) if lfg.any() else 1.0
@@ -226,10 +436,35 @@ def segment(
     }
     if nuclei_channel is not None:
         measures["n_nuclei"] = _count_nuclei(image[..., nuclei_channel], k_noise, cell_px)
+    # per-image diagnostics (plate-level outlier checks) and the focus self-check
+    w_ref = float(focus["w_ref"])
+    fg_px = focus["kept_px"] + focus["blur_px"]
+    blur_share = focus["blur_px"] / fg_px if fg_px else float("nan")
+    amb_share = focus["ambiguous_px"] / focus["kept_px"] if focus["kept_px"] else float("nan")
+    measures.update(
+        well_radius_px=float("nan"),
+        background_level=float(np.median(live[:: max(1, shape[0] // 256),
+                                               :: max(1, shape[1] // 256)])),
+        sharpness=(focus["median_diameter_px"] / w_ref) if w_ref == w_ref else float("nan"),
+        edge_width_px=w_ref,
+        blur_fraction=blur_share,
+    )
+    flags = []
+    if total <= 0:
+        flags.append("no_object")
+    if mismatch:
+        flags.append("mode_mismatch")
+    if total > 0 and (
+        (blur_share == blur_share and blur_share > MAX_BLUR_SHARE)
+        or (amb_share == amb_share and amb_share > MAX_AMBIGUOUS_SHARE)
+        or (w_ref == w_ref and w_ref > MAX_SHARP_EDGE_PX)
+    ):
+        flags.append("out_of_focus")
+    measures["mode_check"] = mismatch
     return SegmentationResult(
         labels=labels,
         objects=objects,
         measures=measures,
-        qc_flag="" if total > 0 else "no_object",
+        qc_flag=join_flags(flags),
         overlay=overlay(image, (lfg.astype(np.int32)), rgb=is_rgb, extra=[dfg]),
     )
