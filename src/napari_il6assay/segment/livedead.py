@@ -78,49 +78,6 @@ def _foreground(
     return m
 
 
-def _edge_widths(
-    mask: np.ndarray, s: np.ndarray, peak: np.ndarray
-) -> tuple[np.ndarray, int, np.ndarray]:
-    """Edge width (pixels) of every connected object of ``mask``.
-
-    At each pixel of an object's outline the local peak (the brightest pixel within one
-    cell diameter) divided by the gradient magnitude is the distance over which the
-    signal would rise from nothing to that peak: about 2-4 pixels for a cell in focus
-    (its edge is the point-spread function), several times more for an out-of-focus
-    blob, whose whole profile is blur. The object's width is the median over its
-    outline; scale of brightness cancels, and it does not depend on the object's size.
-
-    Returns
-    -------
-    widths : ndarray
-        ``widths[k]`` for object ``k`` (index 0 unused, NaN).
-    n : int
-        Number of objects.
-    lab : ndarray
-        The objects' labels.
-    """
-    from scipy import ndimage as ndi
-
-    lab, n = ndi.label(mask)
-    widths = np.full(n + 1, np.nan)
-    if n == 0:
-        return widths, 0, lab
-    gy = ndi.sobel(s, 0) / 8.0
-    gx = ndi.sobel(s, 1) / 8.0
-    grad = np.hypot(gy, gx)
-    outline = mask & ~ndi.binary_erosion(mask)
-    ids = lab[outline]
-    w = peak[outline] / np.maximum(grad[outline], 1e-6)
-    order = np.argsort(ids, kind="stable")
-    ids, w = ids[order], w[order]
-    starts = np.searchsorted(ids, np.arange(n + 1))
-    ends = np.searchsorted(ids, np.arange(n + 1), side="right")
-    for k in range(1, n + 1):
-        if ends[k] > starts[k]:
-            widths[k] = float(np.median(w[starts[k] : ends[k]]))
-    return widths, n, lab
-
-
 def _tophat_refine(
     sig_s: np.ndarray, region: np.ndarray, noise: float, *, k_noise: float,
     edge_fraction: float, cell_px: float, min_area_px: int,
@@ -180,7 +137,7 @@ def _reject_haze(
     per = []
     pooled = []
     for m, s, peak, _noise in channels:
-        w, n, lab = _edge_widths(m, s, peak)
+        w, n, lab = U.edge_widths(m, s, peak)
         area = np.bincount(lab.ravel(), minlength=n + 1)
         per.append((w, n, lab, area))
         ok = (area[1:] >= min_area_px) & np.isfinite(w[1:])
@@ -205,7 +162,7 @@ def _reject_haze(
             cand = _tophat_refine(s, bmask, noise, k_noise=k_noise, edge_fraction=edge_fraction,
                                   cell_px=cell_px, min_area_px=min_area_px)
             if cand.any():
-                cw, _cn, clab = _edge_widths(cand, s, peak)
+                cw, _cn, clab = U.edge_widths(cand, s, peak)
                 good = np.nan_to_num(cw, nan=np.inf) <= cut
                 good[0] = False
                 rescued = good[clab]
