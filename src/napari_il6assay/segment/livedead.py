@@ -105,7 +105,8 @@ def _foreground(
     fixed = EDGE_FRACTION_MIN if edge_fraction is None else edge_fraction
     m = (s > k_noise * noise) & (s > fixed * peak)
     if edge_fraction is None and m.any():
-        m = _steepest_edge(m, s, peak, noise, k_noise)
+        m = U.steepest_edge(m, s, peak, noise, k_noise * noise, EDGE_FRACTION_MIN,
+                            EDGE_FRACTION_MAX)
     if min_area_px > 1:
         lab, n = ndi.label(m)
         if n:
@@ -121,32 +122,6 @@ def _foreground(
 #: the per-object edge level (fraction of the local peak) is kept within these bounds
 EDGE_FRACTION_MIN = 0.2
 EDGE_FRACTION_MAX = 0.6
-
-
-def _steepest_edge(
-    m: np.ndarray, s: np.ndarray, peak: np.ndarray, noise: float, k_noise: float, band: int = 2
-) -> np.ndarray:
-    """Re-threshold every object of ``m`` at the level of its steepest edge."""
-    from scipy import ndimage as ndi
-    from skimage.segmentation import expand_labels
-
-    lab, n = ndi.label(m)
-    ex = expand_labels(lab, band)
-    core = ndi.binary_erosion(m, iterations=band)
-    sel = (ex > 0) & ~core
-    gy = ndi.sobel(s, 0) / 8.0
-    gx = ndi.sobel(s, 1) / 8.0
-    g2 = gy * gy + gx * gx
-    # the gradient of pure noise (after the 0.7 px smoothing) is well below this floor
-    w = np.maximum(g2[sel] - 0.5 * noise * noise, 0.0)
-    q = np.clip(s[sel] / np.maximum(peak[sel], 1e-6), 0.0, 1.0)
-    ids = ex[sel]
-    wsum = np.bincount(ids, w, n + 1)
-    wq = np.bincount(ids, w * q, n + 1)
-    lev = np.where(wsum > 0, wq / np.maximum(wsum, 1e-12), 0.3)
-    lev = np.clip(lev, EDGE_FRACTION_MIN, EDGE_FRACTION_MAX)
-    lev[0] = np.inf
-    return (s >= lev[ex] * peak) & (s > k_noise * noise)
 
 
 def _tophat_refine(

@@ -125,7 +125,8 @@ def _split_touching(
     """Split touching spheres by their shape, before any size cut.
 
     Each region's distance transform has one peak per sphere (its radius); a watershed
-    from every peak of at least ``0.5 * min_radius_px`` cuts the region along its necks,
+    from every local peak of at least ``0.5 * min_radius_px`` cuts the region along its
+    necks,
     and neighbouring pieces are joined again when the neck (the highest distance value
     on their shared boundary) is wider than ``saddle_merge`` times the smaller peak.
     Solidity is not used as a gate: two tangent equal spheres still have solidity 0.88.
@@ -167,7 +168,7 @@ def _split_touching(
         own = lab[sl] == k
         m = np.pad(own, 1)
         dist = ndi.distance_transform_edt(m)
-        pk = peak_local_max(dist, min_distance=max(2, int(round(min_peak))),
+        pk = peak_local_max(dist, min_distance=2,
                             threshold_abs=min_peak, exclude_border=False,
                             labels=m.astype(np.int32))
         if len(pk) < 2:
@@ -205,12 +206,19 @@ def _split_touching(
                 i = parent[i]
             return i
 
-        # join the widest necks first (an oval sphere's two peaks)
+        # join the widest necks first (an oval sphere's two peaks, plateau peaks); a neck
+        # is judged against the two groups' highest peaks, as in a dynamics / h-maxima
+        # merge, so a chain of plateau peaks cannot walk from one sphere into the next
+        gpeak = peak.copy()
         for (i, j), v in sorted(saddle.items(), key=lambda t: -t[1]):
-            ratio = v / max(min(peak[i], peak[j]), 1e-6)
+            ri, rj = find(i), find(j)
+            if ri == rj:
+                continue
+            ratio = v / max(min(gpeak[ri], gpeak[rj]), 1e-6)
             if ratio > saddle_merge:
-                parent[find(i)] = find(j)
-            elif ratio > SADDLE_AMBIGUOUS and min(peak[i], peak[j]) >= 0.85 * min_radius_px:
+                parent[ri] = rj
+                gpeak[rj] = max(gpeak[ri], gpeak[rj])
+            elif ratio > SADDLE_AMBIGUOUS and min(gpeak[ri], gpeak[rj]) >= 0.85 * min_radius_px:
                 # only where the choice changes the count: both pieces of counting size
                 n_amb += 1
         roots = sorted({find(i) for i in range(1, npc + 1)})
@@ -225,12 +233,35 @@ def _split_touching(
     return out, n_amb
 
 
-#: one object larger than this share of the analysed field is no sphere (a spheroid)
-MAX_OBJECT_SHARE = 0.02
+#: one object larger than this share of the analysed field is no sphere (a spheroid);
+#: so is one over 1.5 % that holds 40 % of all the objects' area
+MAX_OBJECT_SHARE = 0.04
 #: objects covering more than this share of the field: a colony or confluent well
 MAX_COVER_SHARE = 0.15
 #: mean colour saturation of the objects above which they are stained (crystal violet)
 MAX_OBJECT_SATURATION = 0.2
+
+
+#: a counted object whose area exceeds this multiple of its largest inscribed disc is
+#: not one sphere (a lumpy or oval sphere stays below 1.5; two fused spheres reach 1.8+)
+MAX_AREA_PER_INSCRIBED = 1.7
+
+
+def _clustered(labels_w: np.ndarray, counted: np.ndarray) -> bool:
+    """True when a counted object looks like several fused spheres (see
+    `MAX_AREA_PER_INSCRIBED`): a cluster the shape split could not separate."""
+    from scipy import ndimage as ndi
+
+    lab = labels_w
+    inner = lab > 0
+    # cut touching objects apart so each one's inscribed disc stays inside it
+    inner[:-1] &= lab[:-1] == lab[1:]
+    inner[:, :-1] &= lab[:, :-1] == lab[:, 1:]
+    dist = ndi.distance_transform_edt(inner)
+    ids = np.flatnonzero(counted) + 1
+    r_in = np.asarray(ndi.maximum(dist, lab, ids), dtype=float)
+    area = np.bincount(lab.ravel(), minlength=int(ids.max()) + 1)[ids]
+    return bool(np.any(area > MAX_AREA_PER_INSCRIBED * np.pi * np.maximum(r_in, 0.5) ** 2))
 
 
 def _self_check(
@@ -240,7 +271,7 @@ def _self_check(
     """Per-image diagnostics and whether the image looks like a sphere assay.
 
     A sphere well holds many small round objects on a plain medium: a single object
-    over `MAX_OBJECT_SHARE` of the field (a spheroid), objects over `MAX_COVER_SHARE`
+    over `MAX_OBJECT_SHARE` of the field, or over 1.5 % and dominating (a spheroid), objects over `MAX_COVER_SHARE`
     of it (colonies, a confluent layer) or strongly coloured objects on an RGB photo
     (crystal violet) say the image belongs to another mode.
 
@@ -277,7 +308,11 @@ def _self_check(
         if w.size:
             diag["sharpness"] = float(np.median(d) / max(np.median(w), 1e-6))
     reason = ""
-    if area.size > 1 and area.max() > MAX_OBJECT_SHARE * field:
+    big_one = area.size > 1 and (
+        area.max() > MAX_OBJECT_SHARE * field
+        or (area.max() > 0.015 * field and area.max() > 0.4 * area.sum())
+    )
+    if big_one:
         reason = (f"one object covers {area.max() / field:.0%} of the field: a spheroid, "
                   "not spheres")
     elif area.sum() > MAX_COVER_SHARE * field:
@@ -305,7 +340,7 @@ def segment(
     min_diameter_um: float = 50.0,
     working_size: int = 1024,
     noise_floor: float = 4.0,
-    edge_fraction: float = 0.5,
+    edge_fraction: float | None = None,
     split: bool = True,
     saddle_merge: float = SADDLE_MERGE,
     max_border_fraction: float = 0.15,
@@ -326,8 +361,9 @@ def segment(
         Larger images are analysed at a reduced scale.
     noise_floor : float
         Foreground must exceed this many background noise sigmas ...
-    edge_fraction : float
-        ... and this fraction of the local peak score (about one sphere wide).
+    edge_fraction : float, optional
+        ... and this fraction of the local peak score (about one sphere wide); None
+        (default): each sphere's own steepest-edge level (`_util.steepest_edge`).
     split : bool
         Split touching spheres by shape (`_split_touching`); False keeps every
         connected region whole (the override when spheres with a rough outline are cut).
@@ -378,7 +414,14 @@ def segment(
     min_d_work = min_diameter_um / (ps * f)
     size = max(3, int(round(1.5 * min_d_work)) | 1)
     peak = ndi.maximum_filter(s, size=size)
-    mask = (s > noise_floor) & (s > edge_fraction * peak)
+    if edge_fraction is None:
+        # each sphere at its own steepest edge: a fixed half of the local peak (the
+        # darkest speck of a textured sphere) put small spheres' outlines inside their
+        # edge, by up to 10 % of the diameter, and lost spheres just above the cut
+        mask = (s > noise_floor) & (s > 0.25 * peak)
+        mask = U.steepest_edge(mask, s, peak, 1.0, noise_floor, 0.25, 0.6)
+    else:
+        mask = (s > noise_floor) & (s > edge_fraction * peak)
     mask = ndi.binary_opening(mask, structure=U.disk(1))
     # outside of the well first: it would otherwise enclose the whole well as a hole
     if well is not None:
@@ -399,7 +442,9 @@ def segment(
         drop = on_border > max_border_fraction
         drop[0] = True
         mask = ~drop[lab] & mask
-    mask = U.fill_holes(mask)
+    # a textured sphere's lighter cells open channels from its outline into its body;
+    # closed first, so that holes fill and the shape split sees whole discs
+    mask = U.fill_holes(mask | (ndi.binary_closing(mask, structure=U.disk(2)) & (s > noise_floor)))
     if split:
         labels_w, n_ambiguous = _split_touching(mask, 0.5 * min_d_work, saddle_merge)
     else:
@@ -439,7 +484,7 @@ def segment(
     flags = []
     if mismatch:
         flags.append("mode_mismatch")
-    if n_ambiguous and counted.any():
+    if counted.any() and (n_ambiguous or _clustered(labels_w, counted)):
         flags.append("merged_objects")
     return SegmentationResult(
         labels=labels,
