@@ -391,7 +391,9 @@ def segment(
     lfg = lfg0
     dfg, ds, dpeak = _foreground(dres, dnoise, k_noise=k_noise, edge_fraction=edge_fraction,
                                  cell_px=cell_px, min_area_px=min_area, return_fields=True)
-    focus: dict[str, Any] = {"w_ref": float("nan"), "blur_px": 0, "ambiguous_px": 0}
+    focus: dict[str, Any] = {"w_ref": float("nan"), "blur_px": 0, "ambiguous_px": 0,
+                             "kept_px": int(lfg.sum() + dfg.sum()),
+                             "median_diameter_px": float("nan")}
     if haze == "reject":
         lfg, dfg, focus = _reject_haze(
             [(lfg, ls, lpeak, lnoise), (dfg, ds, dpeak, dnoise)], k_noise=k_noise,
