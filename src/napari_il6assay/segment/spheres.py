@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_il6assay.qc_flags import join_flags
 from napari_il6assay.segment import _util as U
 from napari_il6assay.segment.result import SegmentationResult
 
@@ -147,38 +148,220 @@ def _sector_radial_correction(
     return corr
 
 
-def _split_touching(mask: np.ndarray, min_radius_px: float, solidity_max: float) -> np.ndarray:
+#: two distance-transform peaks stay one object when the neck between them is wider
+#: than this fraction of the smaller peak (one lumpy or oval sphere); a touching pair's
+#: neck is much narrower
+SADDLE_MERGE = 0.75
+#: necks between this and `SADDLE_MERGE` are ambiguous: ``merged_objects``
+SADDLE_AMBIGUOUS = 0.6
+
+
+def _split_touching(
+    mask: np.ndarray, min_radius_px: float, saddle_merge: float = SADDLE_MERGE
+) -> tuple[np.ndarray, int]:
+    """Split touching spheres by their shape, before any size cut.
+
+    Each region's distance transform has one peak per sphere (its radius); a watershed
+    from every local peak of at least ``0.5 * min_radius_px`` cuts the region along its
+    necks,
+    and neighbouring pieces are joined again when the neck (the highest distance value
+    on their shared boundary) is wider than ``saddle_merge`` times the smaller peak.
+    Solidity is not used as a gate: two tangent equal spheres still have solidity 0.88.
+
+    Parameters
+    ----------
+    mask : ndarray of bool
+        Foreground (holes filled).
+    min_radius_px : float
+        Radius of the smallest counted sphere (pixels).
+    saddle_merge : float
+        Neck / smaller-peak ratio above which two pieces are one sphere.
+
+    Returns
+    -------
+    labels : ndarray of int32
+        One label per sphere.
+    n_ambiguous : int
+        Necks whose ratio lies between `SADDLE_AMBIGUOUS` and ``saddle_merge`` between
+        two pieces of counting size (a cluster may remain, or a sphere may have been
+        cut in two).
+    """
     from scipy import ndimage as ndi
     from skimage.feature import peak_local_max
-    from skimage.measure import regionprops
     from skimage.segmentation import watershed
 
     lab, n = ndi.label(mask)
     if n == 0:
-        return lab.astype(np.int32)
+        return lab.astype(np.int32), 0
     out = lab.astype(np.int32)
     nxt = n + 1
-    for rp in regionprops(lab):
-        if rp.solidity >= solidity_max or rp.area < 4 * np.pi * min_radius_px**2 / 2:
+    n_amb = 0
+    min_peak = max(1.5, 0.5 * min_radius_px)
+    area = np.bincount(lab.ravel())
+    slices = ndi.find_objects(lab)
+    for k, sl in enumerate(slices, start=1):
+        if sl is None or area[k] < 2 * np.pi * min_peak**2:
             continue
-        sl = rp.slice
-        m = np.pad(rp.image, 1)
+        own = lab[sl] == k
+        m = np.pad(own, 1)
         dist = ndi.distance_transform_edt(m)
-        # every piece must be a sphere of at least the counting size on its own
-        pk = peak_local_max(dist, min_distance=max(2, int(0.9 * min_radius_px)),
-                            labels=m.astype(int), threshold_abs=0.7 * min_radius_px,
-                            exclude_border=False)
+        pk = peak_local_max(dist, min_distance=2,
+                            threshold_abs=min_peak, exclude_border=False,
+                            labels=m.astype(np.int32))
         if len(pk) < 2:
             continue
         mk = np.zeros(m.shape, np.int32)
         mk[tuple(pk.T)] = np.arange(1, len(pk) + 1)
-        ws = watershed(-dist, mk, mask=m)[1:-1, 1:-1]
+        ws = watershed(-dist, mk, mask=m)
+        npc = len(pk)
+        peak = np.zeros(npc + 1)
+        np.maximum.at(peak, ws.ravel(), dist.ravel())
+        # highest distance value on each shared boundary (4-neighbours)
+        saddle: dict[tuple[int, int], float] = {}
+        for a, b, da, db in (
+            (ws[:, :-1], ws[:, 1:], dist[:, :-1], dist[:, 1:]),
+            (ws[:-1, :], ws[1:, :], dist[:-1, :], dist[1:, :]),
+        ):
+            sel = (a != b) & (a > 0) & (b > 0)
+            if not sel.any():
+                continue
+            lo = np.minimum(a[sel], b[sel])
+            hi = np.maximum(a[sel], b[sel])
+            v = np.minimum(da[sel], db[sel])
+            key = lo.astype(np.int64) * (npc + 1) + hi
+            uk, inv = np.unique(key, return_inverse=True)
+            best = np.zeros(uk.size)
+            np.maximum.at(best, inv, v)
+            for kk, vv in zip(uk, best, strict=True):
+                pair = (int(kk // (npc + 1)), int(kk % (npc + 1)))
+                saddle[pair] = max(saddle.get(pair, 0.0), float(vv))
+        parent = list(range(npc + 1))
+
+        def find(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        # join the widest necks first (an oval sphere's two peaks, plateau peaks); a neck
+        # is judged against the two groups' highest peaks, as in a dynamics / h-maxima
+        # merge, so a chain of plateau peaks cannot walk from one sphere into the next
+        gpeak = peak.copy()
+        for (i, j), v in sorted(saddle.items(), key=lambda t: -t[1]):
+            ri, rj = find(i), find(j)
+            if ri == rj:
+                continue
+            ratio = v / max(min(gpeak[ri], gpeak[rj]), 1e-6)
+            if ratio > saddle_merge:
+                parent[ri] = rj
+                gpeak[rj] = max(gpeak[ri], gpeak[rj])
+            elif ratio > SADDLE_AMBIGUOUS and min(gpeak[ri], gpeak[rj]) >= 0.85 * min_radius_px:
+                # only where the choice changes the count: both pieces of counting size
+                n_amb += 1
+        roots = sorted({find(i) for i in range(1, npc + 1)})
+        if len(roots) < 2:
+            continue
+        ws = ws[1:-1, 1:-1]
+        root_of = np.array([find(i) for i in range(npc + 1)])
         sub = out[sl]
-        own = rp.image
-        for k in range(2, len(pk) + 1):
-            sub[own & (ws == k)] = nxt
+        for r in roots[1:]:
+            sub[own & (root_of[ws] == r)] = nxt
             nxt += 1
-    return out
+    return out, n_amb
+
+
+#: one object larger than this share of the analysed field is no sphere (a spheroid);
+#: so is one over 1.5 % that holds 40 % of all the objects' area
+MAX_OBJECT_SHARE = 0.04
+#: objects covering more than this share of the field: a colony or confluent well
+MAX_COVER_SHARE = 0.15
+#: mean colour saturation of the objects above which they are stained (crystal violet)
+MAX_OBJECT_SATURATION = 0.2
+
+
+#: a counted object whose area exceeds this multiple of its largest inscribed disc is
+#: not one sphere (a lumpy or oval sphere stays below 1.5; two fused spheres reach 1.8+)
+MAX_AREA_PER_INSCRIBED = 1.7
+
+
+def _clustered(labels_w: np.ndarray, counted: np.ndarray) -> bool:
+    """True when a counted object looks like several fused spheres (see
+    `MAX_AREA_PER_INSCRIBED`): a cluster the shape split could not separate."""
+    from scipy import ndimage as ndi
+
+    lab = labels_w
+    inner = lab > 0
+    # cut touching objects apart so each one's inscribed disc stays inside it
+    inner[:-1] &= lab[:-1] == lab[1:]
+    inner[:, :-1] &= lab[:, :-1] == lab[:, 1:]
+    dist = ndi.distance_transform_edt(inner)
+    ids = np.flatnonzero(counted) + 1
+    r_in = np.asarray(ndi.maximum(dist, lab, ids), dtype=float)
+    area = np.bincount(lab.ravel(), minlength=int(ids.max()) + 1)[ids]
+    return bool(np.any(area > MAX_AREA_PER_INSCRIBED * np.pi * np.maximum(r_in, 0.5) ** 2))
+
+
+def _self_check(
+    labels_w: np.ndarray, counted: np.ndarray, s: np.ndarray, peak: np.ndarray,
+    well: np.ndarray | None, image: np.ndarray, labels: np.ndarray, is_rgb: bool,
+) -> tuple[dict[str, float], str]:
+    """Per-image diagnostics and whether the image looks like a sphere assay.
+
+    A sphere well holds many small round objects on a plain medium: a single object
+    over `MAX_OBJECT_SHARE` of the field, or over 1.5 % and dominating (a spheroid), objects over `MAX_COVER_SHARE`
+    of it (colonies, a confluent layer) or strongly coloured objects on an RGB photo
+    (crystal violet) say the image belongs to another mode.
+
+    Returns
+    -------
+    diagnostics : dict
+        ``well_radius_px`` (working pixels scaled to full resolution; NaN without a
+        well), ``background_level`` (median of the medium), ``sharpness`` (median
+        counted sphere diameter / edge width, scale-free; NaN without spheres).
+    mismatch : str
+        The reason, or "".
+    """
+    from napari_il6assay.segment import _util as U
+
+    f = labels.shape[0] / labels_w.shape[0]
+    field = float(well.sum()) if well is not None and well.any() else float(labels_w.size)
+    area = np.bincount(labels_w.ravel())
+    area[0] = 0
+    plane = U.gray(image, image.ndim == 3, is_rgb) if image.ndim == 3 else U.to_float(image)
+    sub = plane[:: max(1, plane.shape[0] // 256), :: max(1, plane.shape[1] // 256)]
+    lsub = labels[:: max(1, plane.shape[0] // 256), :: max(1, plane.shape[1] // 256)]
+    medium = sub[lsub == 0]
+    diag = {
+        "well_radius_px": float(np.sqrt(field / np.pi) * f) if well is not None
+        else float("nan"),
+        "background_level": float(np.median(medium)) if medium.size else float("nan"),
+        "sharpness": float("nan"),
+    }
+    if counted.any():
+        big = np.concatenate([[False], counted])
+        w, _n, _lab = U.edge_widths(big[labels_w], np.abs(s), np.abs(peak))
+        w = w[1:][np.isfinite(w[1:])]
+        d = np.sqrt(4 * area[1:][counted] / np.pi)
+        if w.size:
+            diag["sharpness"] = float(np.median(d) / max(np.median(w), 1e-6))
+    reason = ""
+    big_one = area.size > 1 and (
+        area.max() > MAX_OBJECT_SHARE * field
+        or (area.max() > 0.015 * field and area.max() > 0.4 * area.sum())
+    )
+    if big_one:
+        reason = (f"one object covers {area.max() / field:.0%} of the field: a spheroid, "
+                  "not spheres")
+    elif area.sum() > MAX_COVER_SHARE * field:
+        reason = (f"objects cover {area.sum() / field:.0%} of the field: colonies or a "
+                  "confluent layer, not spheres")
+    elif is_rgb and image.ndim == 3 and image.shape[-1] >= 3 and (labels > 0).any():
+        rgbv = image[..., :3][labels > 0].astype(np.float32)
+        mx = rgbv.max(axis=1)
+        sat = float(np.mean((mx - rgbv.min(axis=1)) / np.maximum(mx, 1e-6)))
+        if sat > MAX_OBJECT_SATURATION:
+            reason = f"stained objects (colour saturation {sat:.2f}): a colony stain"
+    return diag, reason
 
 
 def segment(
@@ -194,8 +377,9 @@ def segment(
     min_diameter_um: float = 50.0,
     working_size: int = 1024,
     noise_floor: float = 4.0,
-    edge_fraction: float = 0.5,
-    split_solidity: float = 0.85,
+    edge_fraction: float | None = None,
+    split: bool = True,
+    saddle_merge: float = SADDLE_MERGE,
     max_border_fraction: float = 0.15,
     well: str = "auto",
     well_diameter_um: float | None = None,
@@ -217,10 +401,15 @@ def segment(
         Larger images are analysed at a reduced scale.
     noise_floor : float
         Foreground must exceed this many background noise sigmas ...
-    edge_fraction : float
-        ... and this fraction of the local peak score (about one sphere wide).
-    split_solidity : float
-        Regions less convex than this are split by a watershed.
+    edge_fraction : float, optional
+        ... and this fraction of the local peak score (about one sphere wide); None
+        (default): each sphere's own steepest-edge level (`_util.steepest_edge`).
+    split : bool
+        Split touching spheres by shape (`_split_touching`); False keeps every
+        connected region whole (the override when spheres with a rough outline are cut).
+    saddle_merge : float
+        Two pieces whose neck is wider than this fraction of the smaller one's radius
+        are one sphere.
     max_border_fraction : float
         Regions with more than this fraction of their outline on the image border or
         the well wall (wall shading, outside of the well) are dropped.
@@ -274,7 +463,14 @@ def segment(
     min_d_work = min_diameter_um / (ps * f)
     size = max(3, int(round(1.5 * min_d_work)) | 1)
     peak = ndi.maximum_filter(s, size=size)
-    mask = (s > noise_floor) & (s > edge_fraction * peak)
+    if edge_fraction is None:
+        # each sphere at its own steepest edge: a fixed half of the local peak (the
+        # darkest speck of a textured sphere) put small spheres' outlines inside their
+        # edge, by up to 10 % of the diameter, and lost spheres just above the cut
+        mask = (s > noise_floor) & (s > 0.25 * peak)
+        mask = U.steepest_edge(mask, s, peak, 1.0, noise_floor, 0.25, 0.6)
+    else:
+        mask = (s > noise_floor) & (s > edge_fraction * peak)
     mask = ndi.binary_opening(mask, structure=U.disk(1))
     # outside of the well first: it would otherwise enclose the whole well as a hole
     if well is not None:
@@ -295,8 +491,13 @@ def segment(
         drop = on_border > max_border_fraction
         drop[0] = True
         mask = ~drop[lab] & mask
-    mask = U.fill_holes(mask)
-    labels_w = _split_touching(mask, 0.5 * min_d_work, split_solidity)
+    # a textured sphere's lighter cells open channels from its outline into its body;
+    # closed first, so that holes fill and the shape split sees whole discs
+    mask = U.fill_holes(mask | (ndi.binary_closing(mask, structure=U.disk(2)) & (s > noise_floor)))
+    if split:
+        labels_w, n_ambiguous = _split_touching(mask, 0.5 * min_d_work, saddle_merge)
+    else:
+        labels_w, n_ambiguous = ndi.label(mask)[0].astype(np.int32), 0
     # drop specks far below the counting size (debris, single cells stay if large)
     areas = np.bincount(labels_w.ravel())
     tiny = areas < max(4, 0.05 * np.pi / 4 * min_d_work**2)
@@ -327,11 +528,19 @@ def segment(
         "well_radius_px": well_r,
     }
     big = np.concatenate([[False], counted])
+    diag, mismatch = _self_check(labels_w, counted, s, peak, well, image, labels, is_rgb)
+    measures.update(diag)
+    measures["mode_check"] = mismatch
+    flags = []
+    if mismatch:
+        flags.append("mode_mismatch")
+    if counted.any() and (n_ambiguous or _clustered(labels_w, counted)):
+        flags.append("merged_objects")
     return SegmentationResult(
         labels=labels,
         objects=objects,
         measures=measures,
-        qc_flag=well_flag,
+        qc_flag=join_flags(well_flag, flags),
         overlay=overlay(image, np.where(big[labels], labels, 0), rgb=is_rgb,
                         extra=[(labels > 0) & ~big[labels]]),
     )
