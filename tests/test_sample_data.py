@@ -108,10 +108,13 @@ def test_sample_data_is_what_the_script_generates(tmp_path: Path) -> None:
     t = make_experiment(tmp_path, mode=script.MODE, seed=script.SEED,
                         image_size=script.IMAGE_SIZE, only_wells=wells)
     for w in wells:
-        np.testing.assert_array_equal(
-            np.asarray(Image.open(tmp_path / f"{w}.png")),
-            np.asarray(Image.open(SAMPLE / f"{w}.png")),
-        )
+        # the same generator and seed; float rounding of another numpy/scipy build may move a
+        # pixel that sits on a .5 boundary by one grey level, nothing more
+        made = np.asarray(Image.open(tmp_path / f"{w}.png")).astype(int)
+        kept = np.asarray(Image.open(SAMPLE / f"{w}.png")).astype(int)
+        assert made.shape == kept.shape
+        diff = np.abs(made - kept)
+        assert diff.max() <= 1 and (diff > 0).mean() < 1e-4, (w, diff.max(), (diff > 0).sum())
     assert (tmp_path / "layout.csv").read_bytes() == (SAMPLE / "layout.csv").read_bytes()
     stored = pd.read_csv(SAMPLE / "truth.csv").set_index("well").loc[wells]
     np.testing.assert_allclose(stored["readout"], t.wells.set_index("well").loc[wells, "readout"],
