@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "batch": "a plate folder end to end: segment, join the layout, fit, export",
     "fit": "dose-response fits from a tidy table",
     "synergy": "combination scores (Bliss, HSA, Loewe, ZIP) from a tidy table",
+    "quantify": "standard curve (ELISA) and back-interpolated sample concentrations",
 }
 
 
