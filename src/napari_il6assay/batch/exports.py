@@ -308,6 +308,15 @@ def figures(tables: dict[str, Any]) -> dict[str, Any]:
     except ImportError:  # pragma: no cover - only while the figures module is missing
         return figs
     wells, fits = tables.get("wells"), tables.get("fits")
+    sizes, objects = tables.get("sphere_sizes"), tables.get("objects")
+    if isinstance(sizes, pd.DataFrame) and not sizes.empty and isinstance(objects, pd.DataFrame):
+        from napari_il6assay.doseresponse.spheres import sphere_size_samples
+
+        for line in sorted({str(v) for v in sizes["cell_line"] if not is_blank(v)}):
+            samples = sphere_size_samples(objects, wells, line)
+            if any(len(v) for v in samples.values()):
+                figs[f"sphere_sizes_{safe_name(line)}"] = F.sphere_size_figure(
+                    samples, cell_line=line)
     if wells is None or fits is None or wells.empty or fits.empty:
         return figs
     fit_rows = fits.copy()

@@ -552,3 +552,54 @@ def standard_curve_figure(
     if title:
         ax.set_title(title, color=fg)
     return fig
+
+
+def sphere_size_figure(
+    sizes: dict[str, np.ndarray],
+    *,
+    cell_line: str = "",
+    unit: str = "µm",
+    fig: Any | None = None,
+    theme: str = "light",
+) -> Any:
+    """Sphere-size distributions per condition: ECDF (left) and histogram (right).
+
+    Parameters
+    ----------
+    sizes : dict
+        Condition label -> sphere diameters (`doseresponse.spheres.sphere_size_samples`).
+    cell_line : str
+        For the title.
+    unit : str
+        Diameter unit (``px`` without calibration).
+    fig : Figure, optional
+    theme : {"light", "dark"}
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One line per condition in each panel, the same colour in both.
+    """
+    fig = _figure(fig, theme, (9.0, 3.8))
+    ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    fg = THEMES.get(theme, THEMES["light"])["fg"]
+    for ax in (ax1, ax2):
+        _style(ax, theme)
+    allv = np.concatenate([v for v in sizes.values() if len(v)] or [np.zeros(1)])
+    bins = np.linspace(float(allv.min()), float(allv.max()) + 1e-9, 25)
+    for i, (label, v) in enumerate(sizes.items()):
+        if not len(v):
+            continue
+        color = COLORS[i % len(COLORS)]
+        x = np.sort(v)
+        ax1.step(x, np.arange(1, x.size + 1) / x.size, where="post", color=color,
+                 label=f"{label} (n={x.size}, median {np.median(x):.0f})")  # fmt: skip
+        ax2.hist(v, bins=bins, histtype="step", color=color, lw=1.4)
+    ax1.set_xlabel(f"sphere diameter ({unit})")
+    ax1.set_ylabel("fraction of spheres ≤ diameter")
+    ax2.set_xlabel(f"sphere diameter ({unit})")
+    ax2.set_ylabel("spheres")
+    ax1.legend(fontsize=7, loc="lower right", frameon=False, labelcolor=fg)
+    if cell_line:
+        fig.suptitle(f"{cell_line}: sphere sizes", color=fg)
+    return fig
