@@ -62,10 +62,8 @@ def load_input(table: str | Path, layout: str | Path | None = None, *, grid: int
 
 def run(args: argparse.Namespace) -> int:
     """Fit the standards, back-interpolate the samples, write the tables, plot and report."""
-    from napari_il6assay.batch.exports import now, package_versions, sha256_file, write_csv
-    from napari_il6assay.batch.exports import write_xlsx
-    from napari_il6assay.batch.parts import atomic_json
-    from napari_il6assay.doseresponse.quantify import curve_parameters, quantify
+    from napari_il6assay.batch.exports import now
+    from napari_il6assay.doseresponse.quantify import quantify
 
     started = now()
     df, where = load_input(args.table, args.layout, grid=args.grid, sheet=args.sheet)
@@ -74,6 +72,44 @@ def run(args: argparse.Namespace) -> int:
     if any(out.resolve() == p.resolve().parent for p in inputs):
         raise InputError("--out must not be the input's folder", path=out)
     res = quantify(df, model=args.model, weights=args.weights, path=where)
+    params = {"model": args.model, "weights": args.weights, "grid": args.grid,
+              "sheet": args.sheet}  # fmt: skip
+    write_outputs(res, out, inputs, params, plots=not args.no_plots, started=started)
+    _print_summary(res, out)
+    return 0
+
+
+def write_outputs(res: Any, out: str | Path, inputs: list[Path], params: dict[str, Any], *,
+                  plots: bool = True, started: str | None = None) -> dict[str, Any]:
+    """Write every output of a quantify run into ``out`` (the CLI and the GUI use this).
+
+    Parameters
+    ----------
+    res : doseresponse.quantify.QuantifyResult
+    out : str or Path
+        Output folder (created).
+    inputs : list of Path
+        Input files (their sha256 go into ``run.json``).
+    params : dict
+        Parameters for ``run.json``.
+    plots : bool
+        Write ``plots/standard_curve.png``.
+    started : str, optional
+        Start time (ISO 8601).
+
+    Returns
+    -------
+    dict
+        The ``run.json`` content.
+    """
+    from napari_il6assay import __version__
+    from napari_il6assay.batch.exports import now, package_versions, sha256_file, write_csv
+    from napari_il6assay.batch.exports import write_xlsx
+    from napari_il6assay.batch.parts import atomic_json
+    from napari_il6assay.batch.quantify_report import write_quantify_report
+    from napari_il6assay.doseresponse.quantify import curve_parameters
+
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     readings = res.wells.drop(columns=[c for c in res.wells.columns if c.startswith("_")])
     write_csv(out / "concentrations.csv", res.concentrations)
@@ -85,30 +121,23 @@ def run(args: argparse.Namespace) -> int:
         "readings": readings, "curve": _curve_frame(curve),
     })  # fmt: skip
     figs = []
-    if not args.no_plots:
+    if plots:
         from napari_il6assay.doseresponse.figures import standard_curve_figure
 
         (out / "plots").mkdir(exist_ok=True)
         standard_curve_figure(res).savefig(out / "plots" / "standard_curve.png", dpi=110)
         figs.append("standard_curve")
-    from napari_il6assay import __version__
-
     info = {
         "tool": "napari-il6assay", "version": __version__, "command": " ".join(sys.argv),
-        "started": started, "finished": now(), "out": str(out.resolve()),
-        "parameters": {"model": args.model, "weights": args.weights, "grid": args.grid,
-                       "sheet": args.sheet},
-        "curve": curve, "lloq": curve["lloq"], "uloq": curve["uloq"], "lod": curve["lod"],
-        "unit": res.unit, "notes": res.notes,
-        "inputs_sha256": {str(p.resolve()): sha256_file(p) for p in inputs},
+        "started": started or now(), "finished": now(), "out": str(out.resolve()),
+        "parameters": params, "curve": curve, "lloq": curve["lloq"], "uloq": curve["uloq"],
+        "lod": curve["lod"], "unit": res.unit, "notes": res.notes,
+        "inputs_sha256": {str(p.resolve()): sha256_file(p) for p in inputs if p.is_file()},
         "packages": package_versions(),
     }  # fmt: skip
     atomic_json(out / "run.json", info)
-    from napari_il6assay.batch.quantify_report import write_quantify_report
-
     write_quantify_report(out, res, info, figs)
-    _print_summary(res, out)
-    return 0
+    return info
 
 
 def _curve_frame(curve: dict[str, Any]) -> Any:
