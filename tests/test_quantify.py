@@ -146,7 +146,8 @@ def test_standards_table_range_and_lod() -> None:
     assert list(st.columns[:8]) == ["concentration", "unit", "n", "response_mean",
                                     "back_calculated", "recovery_pct", "cv_pct", "in_range"]
     assert len(st) == 7 and (st["n"] == 2).all() and (st["unit"] == "pg/mL").all()
-    np.testing.assert_allclose(st["recovery_pct"], 100 * st["back_calculated"] / st["concentration"])
+    np.testing.assert_allclose(st["recovery_pct"],
+                               100 * st["back_calculated"] / st["concentration"])
     ok = st["in_range"]
     assert (st.loc[ok, "recovery_pct"].between(80, 120)).all()
     assert (st.loc[ok, "cv_pct"] <= 20).all()

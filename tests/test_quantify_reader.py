@@ -38,7 +38,8 @@ def make_plate(seed: int = 0) -> tuple[np.ndarray, pd.DataFrame, dict[str, float
     truth = {}
     for r, c in enumerate(STANDARDS):
         for col in (1, 2):
-            od[r, col - 1] = evaluate(TRUTH, np.array([float(c)]))[0] * (1 + 0.03 * rng.standard_normal())
+            y = evaluate(TRUTH, np.array([float(c)]))[0]
+            od[r, col - 1] = y * (1 + 0.03 * rng.standard_normal())
             lay.append(dict(well=f"{ROWS[r]}{col}", role="standard" if c else "blank",
                             concentration=c if c else None, unit="pg/mL"))
     k = 0
@@ -49,7 +50,8 @@ def make_plate(seed: int = 0) -> tuple[np.ndarray, pd.DataFrame, dict[str, float
             truth[name] = x * 4
             k += 1
             for cc in (col, col + 1):
-                od[r, cc - 1] = evaluate(TRUTH, np.array([x]))[0] * (1 + 0.03 * rng.standard_normal())
+                y = evaluate(TRUTH, np.array([x]))[0]
+                od[r, cc - 1] = y * (1 + 0.03 * rng.standard_normal())
                 lay.append(dict(well=f"{ROWS[r]}{cc}", role="sample", sample=name, dilution=4))
     return od, pd.DataFrame(lay), truth
 

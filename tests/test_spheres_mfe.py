@@ -151,7 +151,8 @@ def test_batch_spheres_mfe_passages_and_sizes(tmp_path: Path) -> None:
     # the efficiency is fittable against dose (one passage: passages are separate curves)
     wells.reset_index()[wells.reset_index()["passage"] == "primary"].to_csv(
         tmp_path / "primary.csv", index=False)
-    r = subprocess.run([sys.executable, "-m", "napari_il6assay", "fit", str(tmp_path / "primary.csv"),
+    r = subprocess.run([sys.executable, "-m", "napari_il6assay", "fit",
+                        str(tmp_path / "primary.csv"),
                         "--out", str(tmp_path / "fit"), "--response", MFE, "--no-plots"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr

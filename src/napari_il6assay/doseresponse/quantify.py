@@ -157,6 +157,8 @@ class StandardCurve:
         logx = np.where(ok, np.log(np.where(ok, x, 1.0)), np.nan)
         # gradient of log x with respect to the parameters (central differences: the closed
         # form is smooth inside the asymptotes) and to the response
+        from napari_il6assay.doseresponse.models import dose_at_response
+
         free = [j for j in range(5) if self.cov[j, j] > 0]
         grad = np.zeros(y.shape + (5,))
         for j in free:
@@ -164,10 +166,9 @@ class StandardCurve:
             pp, pm = self.params.copy(), self.params.copy()
             pp[j] += h
             pm[j] -= h
-            from napari_il6assay.doseresponse.models import dose_at_response
-
             with np.errstate(all="ignore"):
-                grad[..., j] = (np.log(dose_at_response(pp, y)) - np.log(dose_at_response(pm, y))) / (2 * h)
+                up, down = dose_at_response(pp, y), dose_at_response(pm, y)
+                grad[..., j] = (np.log(up) - np.log(down)) / (2 * h)
         span = abs(self.params[2] - self.params[1])
         hy = 1e-7 * max(span, 1e-300)
         with np.errstate(all="ignore"):
@@ -375,7 +376,8 @@ def check_table(df: Any, path: str | Path | None = None) -> Any:
     keep = (df["role"] != "exclude").to_numpy()
     std = (df["role"] == "standard").to_numpy()
     for i in np.flatnonzero(std & ~np.isfinite(df["concentration"].to_numpy())):
-        raise InputError("a standard needs its known concentration", **where(int(i), "concentration"))
+        raise InputError("a standard needs its known concentration",
+                         **where(int(i), "concentration"))
     for i in np.flatnonzero(std & (df["concentration"].to_numpy() < 0)):
         raise InputError("negative standard concentration", **where(int(i), "concentration"))
     dil = df["dilution"].to_numpy()
@@ -504,7 +506,6 @@ def quantify(
         ym = float(y.mean()) if n else np.nan
         x, lo, hi = (float(v[0]) for v in curve.inverse_ci(ym, n, level))
         per = curve.inverse(y) * dil
-        lower, upper = curve.asymptotes
         if n == 0:
             flag = FLAG_OUTSIDE
         elif not np.isfinite(x):
@@ -524,7 +525,8 @@ def quantify(
             "unit": unit, "cv_pct": _cv(per) if np.isfinite(per).all() else np.nan, "flag": flag,
             "dilution": float(dil),
             "response_sd": float(y.std(ddof=1)) if n > 1 else np.nan,
-            "concentration_sd": float(np.std(per, ddof=1)) if n > 1 and np.isfinite(per).all() else np.nan,
+            "concentration_sd": (float(np.std(per, ddof=1))
+                                 if n > 1 and np.isfinite(per).all() else np.nan),
             "concentration_unqualified": x * dil,
             "wells": ";".join(w for w in g["well"] if w),
         })  # fmt: skip

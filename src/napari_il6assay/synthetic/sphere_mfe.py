@@ -80,7 +80,8 @@ def make_sphere_mfe_experiment(
     images = []
     for r in rows:
         s = make_sphere_well(r["seed"], n_spheres=r["true_count"], size=image_size,
-                             pixel_size_um=px, median_diameter_um=r["median_diameter_um"])  # fmt: skip
+                             pixel_size_um=px,
+                             median_diameter_um=r["median_diameter_um"])  # fmt: skip
         r["true_count"] = int(s.truth.get("sphere_count", r["true_count"]))
         r["true_mfe_pct"] = 100.0 * r["true_count"] / r["cells_seeded"]
         images.append(s)
