@@ -147,6 +147,8 @@ def test_batch_spheres_mfe_passages_and_sizes(tmp_path: Path) -> None:
     top = sizes[(sizes["passage"] == "primary") & (sizes["concentration_M"] == 1e-8)].iloc[0]
     assert top["median_ratio_vs_vehicle"] == pytest.approx(0.7, abs=0.12)
     assert (out / "plots" / "sphere_sizes_MCF-7E.png").stat().st_size > 10_000
+    for p in ("primary", "secondary"):  # a dose-response figure per passage
+        assert (out / "plots" / f"dose_response_eribulin_{p}.png").is_file()
     assert "Sphere sizes" in (out / "report.html").read_text()
     # the efficiency is fittable against dose (one passage: passages are separate curves)
     wells.reset_index()[wells.reset_index()["passage"] == "primary"].to_csv(

@@ -328,16 +328,24 @@ def figures(tables: dict[str, Any]) -> dict[str, Any]:
         .drop_duplicates()
         .sort_values(["_drug", "_drug_b", "_cb"])
     )
-    for drug, drug_b, cb in groups.itertuples(index=False):
-        if drug_b and cb > 0:
-            name = f"dose_response_{safe_name(drug)}+{safe_name(drug_b)}_{cb:g}"
-            figs[name] = F.dose_response_figure(
-                wells, fits, drug=drug, drug_b=drug_b, concentration_b=float(cb)
-            )
-        else:
-            figs[f"dose_response_{safe_name(drug)}"] = F.dose_response_figure(
-                wells, fits, drug=drug
-            )
+    # passages (primary, secondary spheres) are separate curves: one figure each
+    passages = [("", wells, fits)]
+    if "passage" in wells.columns and "passage" in fits.columns:
+        wp = wells["passage"].map(lambda v: "" if is_blank(v) else str(v))
+        fp = fits["passage"].map(lambda v: "" if is_blank(v) else str(v))
+        passages = [(f"_{safe_name(p)}" if p else "", wells[wp == p], fits[fp == p])
+                    for p in sorted(set(wp))]  # fmt: skip
+    for suffix, w_p, f_p in passages:
+        for drug, drug_b, cb in groups.itertuples(index=False):
+            if drug_b and cb > 0:
+                name = f"dose_response_{safe_name(drug)}+{safe_name(drug_b)}_{cb:g}{suffix}"
+                figs[name] = F.dose_response_figure(
+                    w_p, f_p, drug=drug, drug_b=drug_b, concentration_b=float(cb)
+                )
+            else:
+                figs[f"dose_response_{safe_name(drug)}{suffix}"] = F.dose_response_figure(
+                    w_p, f_p, drug=drug, title=suffix[1:] or None
+                )
     syn = tables.get("synergy")
     if isinstance(syn, pd.DataFrame) and not syn.empty:
         keys = syn[["cell_line", "drug", "drug_b"]].astype(str).drop_duplicates()
