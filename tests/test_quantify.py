@@ -192,3 +192,19 @@ def test_bad_tables_name_row_and_column() -> None:
     few = df[(df["role"] != "standard") | (df["concentration"] > 300)]
     with pytest.raises(InputError, match="at least 4"):
         quantify(few)
+
+
+def test_falling_competitive_curve() -> None:
+    """A competitive ELISA falls with the concentration: same inverse, LOD from mean - 3 SD."""
+    p = np.array([1.2, 0.1, 2.5, np.log(300.0), 0.0])  # OD 2.5 without analyte, 0.1 saturated
+    df, truth = simulate(5, p, n_samples=10)
+    res = quantify(df)
+    assert not res.curve.increasing
+    yb = df.loc[df["role"] == "blank", "response"]
+    assert res.lod == pytest.approx(float(res.curve.inverse(yb.mean() - 3 * yb.std())))
+    ok = res.concentrations[res.concentrations["flag"] == ""]
+    assert len(ok) >= 3
+    ratio = ok["concentration"] / ok["sample"].map(truth)
+    assert (np.abs(ratio - 1) < 0.2).all(), ratio
+    low = res.concentrations[res.concentrations["flag"] == "<LLOQ"]
+    assert (low["concentration_unqualified"] / low["dilution"] < res.lloq).all()
