@@ -221,7 +221,8 @@ def read_plate_grid(path: str | Path, *, grid: int = 0, sheet: str | None = None
 
 
 def is_grid_file(path: str | Path) -> bool:
-    """True when the file is not a tidy table with ``well`` and ``response`` columns."""
+    """True when the file is not a tidy table (a header row with ``well`` and ``role`` or
+    ``response``)."""
     p = Path(path)
     if p.suffix.lower() in (".xlsx", ".xlsm"):
         rows = _rows_from_xlsx(p, None)[:30]
@@ -229,7 +230,7 @@ def is_grid_file(path: str | Path) -> bool:
         rows = _rows_from_text(p)[0][:30]
     for r in rows:
         cols = {_text(v).lower() for v in r}
-        if {"response", "role"} <= cols:
+        if "well" in cols and ({"response", "role"} & cols):
             return False
     return True
 
