@@ -13,6 +13,7 @@ WIDGETS = {
     "Plate layout": "LayoutWidget",
     "Dose–response panel": "DoseResponseWidget",
     "Batch (plate folder)": "BatchWidget",
+    "IL-6 standard curve (ELISA)": "QuantifyWidget",
 }
 
 
@@ -25,10 +26,10 @@ def test_manifest_contributes_widgets_under_layers_measure():
     menu = mf.contributions.menus["napari/layers/measure"]
     ids = {item.command for item in menu}
     assert ids == {
-        f"napari-il6assay.{n}_widget" for n in ("segment", "layout", "doseresponse", "batch")
+        f"napari-il6assay.{n}_widget" for n in ("segment", "layout", "doseresponse", "batch", "quantify")
     }
     # reader and sample data are still there
-    assert mf.contributions.readers and len(mf.contributions.sample_data) == 5
+    assert mf.contributions.readers and len(mf.contributions.sample_data) == 6
 
 
 @pytest.mark.gui
@@ -49,6 +50,7 @@ def test_widget_modules_import_nothing_heavy():
         "import sys, json\n"
         "import napari_il6assay._qt.segment_widget, napari_il6assay._qt.layout_widget\n"
         "import napari_il6assay._qt.doseresponse_widget, napari_il6assay._qt.batch_widget\n"
+        "import napari_il6assay._qt.quantify_widget\n"
         "heavy = ('matplotlib', 'skimage', 'scipy', 'dask', 'distributed', 'openpyxl', 'napari')\n"
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & set(heavy))))\n"
     )

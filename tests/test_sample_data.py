@@ -23,6 +23,7 @@ EXPECT = {
     "brightfield_spheroid": (2, False, None),
     "spheroid_stack": (3, False, None),
     "sphere_well": (2, False, None),
+    "sphere_experiment": (3, False, None),
 }
 
 

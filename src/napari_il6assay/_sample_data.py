@@ -11,7 +11,8 @@ from typing import Any
 
 LayerData = tuple[Any, dict[str, Any], str]
 
-__all__ = ["colony_well", "livedead_well", "brightfield_spheroid", "spheroid_stack", "sphere_well"]
+__all__ = ["colony_well", "livedead_well", "brightfield_spheroid", "spheroid_stack", "sphere_well",
+           "sphere_experiment"]
 
 _SEED = 0
 
@@ -91,4 +92,31 @@ def sphere_well() -> list[LayerData]:
         (s.image, {"name": "mammosphere well", "colormap": "gray", "scale": scale,
                    "units": "um", "metadata": meta}, "image"),
         _truth_layer(s, "spheres (truth)", scale),
+    ]
+
+
+def sphere_experiment() -> list[LayerData]:
+    """A 16-well sphere-forming experiment (primary and secondary passage, cells seeded).
+
+    The wells are stacked along the first axis (one plane per well); ``metadata["layout"]``
+    holds the layout rows (well, dose, ``cells_seeded``, ``passage``) and ``metadata["truth"]``
+    the drawn counts and efficiencies, so the layout can be saved and the batch run on it.
+    """
+    import numpy as np
+
+    from napari_il6assay.synthetic.sphere_mfe import make_sphere_mfe_experiment
+
+    truth, images = make_sphere_mfe_experiment(None, seed=_SEED, image_size=384)
+    px = images[0].pixel_size_um
+    scale = (1.0, px, px)
+    cols = ["well", "cell_line", "drug", "concentration", "unit", "role", "cells_seeded",
+            "passage"]
+    meta = {"pixel_size_um": px, "wells": truth["well"].tolist(),
+            "layout": truth[cols].to_dict("records"),
+            "truth": truth[["well", "true_count", "true_mfe_pct"]].to_dict("records")}
+    return [
+        (np.stack([s.image for s in images]), {"name": "sphere experiment (1 plane per well)",
+         "colormap": "gray", "scale": scale, "units": "um", "metadata": meta}, "image"),
+        (np.stack([s.labels for s in images]), {"name": "spheres (truth)", "scale": scale,
+         "units": "um", "opacity": 0.5}, "labels"),
     ]

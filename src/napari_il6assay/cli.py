@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "fit": "dose-response fits from a tidy table",
     "synergy": "combination scores (Bliss, HSA, Loewe, ZIP) from a tidy table",
     "train": "train a pixel classifier from scribbles (for --classifier)",
+    "quantify": "standard curve (ELISA) and back-interpolated sample concentrations",
 }
 
 

@@ -308,6 +308,15 @@ def figures(tables: dict[str, Any]) -> dict[str, Any]:
     except ImportError:  # pragma: no cover - only while the figures module is missing
         return figs
     wells, fits = tables.get("wells"), tables.get("fits")
+    sizes, objects = tables.get("sphere_sizes"), tables.get("objects")
+    if isinstance(sizes, pd.DataFrame) and not sizes.empty and isinstance(objects, pd.DataFrame):
+        from napari_il6assay.doseresponse.spheres import sphere_size_samples
+
+        for line in sorted({str(v) for v in sizes["cell_line"] if not is_blank(v)}):
+            samples = sphere_size_samples(objects, wells, line)
+            if any(len(v) for v in samples.values()):
+                figs[f"sphere_sizes_{safe_name(line)}"] = F.sphere_size_figure(
+                    samples, cell_line=line)
     if wells is None or fits is None or wells.empty or fits.empty:
         return figs
     fit_rows = fits.copy()
@@ -319,16 +328,24 @@ def figures(tables: dict[str, Any]) -> dict[str, Any]:
         .drop_duplicates()
         .sort_values(["_drug", "_drug_b", "_cb"])
     )
-    for drug, drug_b, cb in groups.itertuples(index=False):
-        if drug_b and cb > 0:
-            name = f"dose_response_{safe_name(drug)}+{safe_name(drug_b)}_{cb:g}"
-            figs[name] = F.dose_response_figure(
-                wells, fits, drug=drug, drug_b=drug_b, concentration_b=float(cb)
-            )
-        else:
-            figs[f"dose_response_{safe_name(drug)}"] = F.dose_response_figure(
-                wells, fits, drug=drug
-            )
+    # passages (primary, secondary spheres) are separate curves: one figure each
+    passages = [("", wells, fits)]
+    if "passage" in wells.columns and "passage" in fits.columns:
+        wp = wells["passage"].map(lambda v: "" if is_blank(v) else str(v))
+        fp = fits["passage"].map(lambda v: "" if is_blank(v) else str(v))
+        passages = [(f"_{safe_name(p)}" if p else "", wells[wp == p], fits[fp == p])
+                    for p in sorted(set(wp))]  # fmt: skip
+    for suffix, w_p, f_p in passages:
+        for drug, drug_b, cb in groups.itertuples(index=False):
+            if drug_b and cb > 0:
+                name = f"dose_response_{safe_name(drug)}+{safe_name(drug_b)}_{cb:g}{suffix}"
+                figs[name] = F.dose_response_figure(
+                    w_p, f_p, drug=drug, drug_b=drug_b, concentration_b=float(cb)
+                )
+            else:
+                figs[f"dose_response_{safe_name(drug)}{suffix}"] = F.dose_response_figure(
+                    w_p, f_p, drug=drug, title=suffix[1:] or None
+                )
     syn = tables.get("synergy")
     if isinstance(syn, pd.DataFrame) and not syn.empty:
         keys = syn[["cell_line", "drug", "drug_b"]].astype(str).drop_duplicates()

@@ -301,10 +301,12 @@ def build_report(
     parts.append(_fold_section(fits))
     if figs:
         curves = [n for n in figs if n.startswith("dose_response")]
-        others = [n for n in figs if not n.startswith("dose_response")]
+        spheres = [n for n in figs if n.startswith("sphere_sizes")]
+        others = [n for n in figs if not n.startswith("dose_response") and n not in spheres]
         for title, names, cls in (
             ("Dose–response curves", curves, "figs"),
             ("Combination", others, "figs small"),
+            ("Sphere sizes (see sphere_sizes.csv)", spheres, "figs"),
         ):
             if not names:
                 continue

@@ -318,10 +318,20 @@ def build_tables(
     else:
         from napari_il6assay.batch.plate_consistency import flag_plate_outliers
 
+        wells = _drop_empty_layout_columns(wells)
         wells = flag_plate_outliers(wells)
-        wells = _norm.normalize_wells(wells, readout="readout", include_flagged=include_flagged)
+        # passages (primary, secondary spheres) are separate experiments: each is scaled to
+        # its own vehicle and summarized on its own
+        wells = _by_passage(
+            wells,
+            lambda g: _norm.normalize_wells(g, readout="readout", include_flagged=include_flagged),
+        )
         wells = _sort_wells(order_wells(wells))
-        conditions = _norm.summarize_conditions(wells)
+        conditions = _by_passage(wells, _norm.summarize_conditions, tag=True)
+        from napari_il6assay.doseresponse import spheres as _spheres
+
+        wells = _spheres.add_efficiency(wells)
+        conditions = _spheres.summarize_efficiency(wells, conditions)
     tables: dict[str, Any] = {
         "objects": objects,
         "images": images,
@@ -339,10 +349,36 @@ def build_tables(
         combo = _stage(problems, "synergy", combination_tables, wells, model=model)
         if combo is not None:
             tables.update(combo)
+    if mode == "spheres" and len(wells) and len(objects):
+        from napari_il6assay.doseresponse.spheres import sphere_sizes
+
+        sizes = _stage(problems, "sphere_sizes", sphere_sizes, objects, wells)
+        if sizes is not None:
+            tables["sphere_sizes"] = sizes
     tables["unlisted_wells"] = unlisted
     tables["unmeasured_wells"] = unmeasured_wells(measured, table)
     tables["stage_errors"] = problems
     return tables
+
+
+def _drop_empty_layout_columns(wells: pd.DataFrame) -> pd.DataFrame:
+    """Leave the optional layout columns (``cells_seeded``, ``passage``, ...) out when empty."""
+    empty = [c for c in ("cells_seeded", "passage", "dilution", "sample")
+             if c in wells.columns and not wells[c].notna().any()]  # fmt: skip
+    return wells.drop(columns=empty)
+
+
+def _by_passage(wells: pd.DataFrame, fn: Any, tag: bool = False) -> pd.DataFrame:
+    """``fn`` per ``passage`` when the wells have one, concatenated (``passage`` column added
+    to each result with ``tag``); just ``fn(wells)`` otherwise."""
+    if "passage" not in wells.columns:
+        return fn(wells)
+    key = wells["passage"].map(lambda v: "" if is_blank(v) else str(v))
+    parts = []
+    for p, g in wells.groupby(key, sort=True):
+        r = fn(g)
+        parts.append(r.assign(passage=p) if tag else r)
+    return pd.concat(parts, ignore_index=True)
 
 
 def _stage(problems: list[dict[str, str]], stage: str, fn: Any, *args: Any, **kw: Any) -> Any:
@@ -374,7 +410,9 @@ def fit_table(wells: pd.DataFrame, *, model: str = "4pl") -> pd.DataFrame:
     """``fits.csv``: curves per cell line and drug, with fold resistance vs the parental."""
     from napari_il6assay.doseresponse import fit as _fit
 
-    return _fit.fit_curves(wells, response="viability", model=model)
+    # a curve per passage (primary, secondary spheres), with its own parental match
+    return _by_passage(wells, lambda g: _fit.fit_curves(g, response="viability", model=model),
+                       tag=True)
 
 
 def combination_tables(wells: pd.DataFrame, *, model: str = "4pl") -> dict[str, pd.DataFrame]:

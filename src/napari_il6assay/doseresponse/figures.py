@@ -490,3 +490,116 @@ def potentiation_figure(
     for t in leg.get_texts():
         t.set_color(fg)
     return fig
+
+
+def standard_curve_figure(
+    result: Any, *, fig: Any | None = None, theme: str = "light", title: str | None = None
+) -> Any:
+    """A fitted standard curve with its standards and the samples placed on it.
+
+    Parameters
+    ----------
+    result : doseresponse.quantify.QuantifyResult
+    fig : Figure, optional
+        Existing figure to draw into (cleared first).
+    theme : {"light", "dark"}
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Standards as points (``gid`` ``"points:standards"``), samples in the quantification
+        range as diamonds on the curve (in-well concentration, before dilution), LLOQ/ULOQ as
+        dashed lines, flagged samples as horizontal ticks at their response on the right.
+    """
+    fig = _figure(fig, theme, (6.0, 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    _style(ax, theme)
+    fg = THEMES.get(theme, THEMES["light"])["fg"]
+    curve, st, unit = result.curve, result.standards, result.unit
+    wells = result.wells
+    std = wells[(wells["role"] == "standard") & (wells["concentration"] > 0)]
+    pos = std["concentration"].to_numpy(float)
+    lo, hi = pos.min() / 3.0, pos.max() * 3.0
+    xs = np.geomspace(lo, hi, 200)
+    ax.plot(xs, curve.predict(xs), color=COLORS[0], lw=1.6,
+            label=f"{curve.model.upper()} fit, R² {curve.r2:.4f}")  # fmt: skip
+    art = ax.scatter(std["concentration"], std["response"], color=COLORS[0], s=22, zorder=3,
+                     picker=5, label="standards")  # fmt: skip
+    art.set_gid("points:standards")
+    _register(fig, art, [[w] for w in std["well"]])
+    conc = result.concentrations
+    ok = conc[conc["flag"] == ""]
+    if len(ok):
+        xw = (ok["concentration"] / ok["dilution"]).to_numpy(float)
+        art = ax.scatter(xw, ok["response_mean"], marker="D", color=COLORS[1], s=26, zorder=4,
+                         picker=5, label="samples")  # fmt: skip
+        art.set_gid("points:samples")
+        _register(fig, art, [str(w).split(";") for w in ok["wells"]])
+    bad = conc[conc["flag"] != ""]
+    if len(bad):
+        ax.scatter(np.full(len(bad), hi), bad["response_mean"], marker="_", color=COLORS[4],
+                   s=160, zorder=4, label="flagged samples (no number)")  # fmt: skip
+    for v, name in ((result.lloq, "LLOQ"), (result.uloq, "ULOQ")):
+        if np.isfinite(v):
+            ax.axvline(v, color=fg, ls="--", lw=0.8, alpha=0.6)
+            ax.text(v, ax.get_ylim()[1], f" {name}", color=fg, fontsize=8, va="top")
+    ax.set_xscale("log")
+    ax.set_xlim(lo, hi * 1.2)
+    ax.set_xlabel(f"concentration in the well ({unit})" if unit else "concentration in the well")
+    ax.set_ylabel("response")
+    ax.legend(fontsize=8, loc="lower right", frameon=False, labelcolor=fg)
+    if title:
+        ax.set_title(title, color=fg)
+    return fig
+
+
+def sphere_size_figure(
+    sizes: dict[str, np.ndarray],
+    *,
+    cell_line: str = "",
+    unit: str = "µm",
+    fig: Any | None = None,
+    theme: str = "light",
+) -> Any:
+    """Sphere-size distributions per condition: ECDF (left) and histogram (right).
+
+    Parameters
+    ----------
+    sizes : dict
+        Condition label -> sphere diameters (`doseresponse.spheres.sphere_size_samples`).
+    cell_line : str
+        For the title.
+    unit : str
+        Diameter unit (``px`` without calibration).
+    fig : Figure, optional
+    theme : {"light", "dark"}
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One line per condition in each panel, the same colour in both.
+    """
+    fig = _figure(fig, theme, (9.0, 3.8))
+    ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    fg = THEMES.get(theme, THEMES["light"])["fg"]
+    for ax in (ax1, ax2):
+        _style(ax, theme)
+    allv = np.concatenate([v for v in sizes.values() if len(v)] or [np.zeros(1)])
+    bins = np.linspace(float(allv.min()), float(allv.max()) + 1e-9, 25)
+    for i, (label, v) in enumerate(sizes.items()):
+        if not len(v):
+            continue
+        color = COLORS[i % len(COLORS)]
+        x = np.sort(v)
+        ax1.step(x, np.arange(1, x.size + 1) / x.size, where="post", color=color,
+                 label=f"{label} (n={x.size}, median {np.median(x):.0f})")  # fmt: skip
+        ax2.hist(v, bins=bins, histtype="step", color=color, lw=1.4)
+    ax1.set_xlabel(f"sphere diameter ({unit})")
+    ax1.set_ylabel("fraction of spheres ≤ diameter")
+    ax2.set_xlabel(f"sphere diameter ({unit})")
+    ax2.set_ylabel("spheres")
+    ax1.legend(fontsize=7, loc="lower right", frameon=False, labelcolor=fg)
+    if cell_line:
+        fig.suptitle(f"{cell_line}: sphere sizes", color=fg)
+    return fig

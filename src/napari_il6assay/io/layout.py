@@ -74,6 +74,10 @@ LAYOUT_COLUMNS = [
     "role",
     "replicate",
     "parental",
+    "cells_seeded",
+    "passage",
+    "dilution",
+    "sample",
 ]
 
 #: columns of a layout file (what `write_layout` writes and `read_layout` reads)
@@ -90,7 +94,14 @@ INPUT_COLUMNS = [
     "role",
     "replicate",
     "parental",
+    "cells_seeded",
+    "passage",
+    "dilution",
+    "sample",
 ]
+
+#: optional columns left out of a written layout when no well uses them
+_OPTIONAL_EMPTY = ("cells_seeded", "passage", "dilution", "sample")
 
 ROLES = ("sample", "vehicle", "blank", "exclude")
 
@@ -167,6 +178,16 @@ _ALIASES = {
     "parental": "parental",
     "parent": "parental",
     "parental_line": "parental",
+    "cells_seeded": "cells_seeded",
+    "seeded": "cells_seeded",
+    "cells_per_well": "cells_seeded",
+    "seeding_density": "cells_seeded",
+    "passage": "passage",
+    "generation": "passage",
+    "dilution": "dilution",
+    "dilution_factor": "dilution",
+    "sample": "sample",
+    "sample_name": "sample",
 }
 _ROLE_ALIASES = {
     "": "sample",
@@ -697,6 +718,15 @@ def _validate(
             "sample", "vehicle"
         ):
             err(f"second agent {drug_b} without concentration_b", "concentration_b", well)
+        extra: dict[str, Any] = {}
+        for col in ("cells_seeded", "dilution"):  # optional positive numbers
+            txt = v.get(col, "").strip()
+            num = _parse_number(txt) if txt else None
+            if txt and (num is None or not math.isfinite(num) or num <= 0):
+                err(f"{col} '{txt}' is not a positive number", col, well)
+            extra[col] = num
+        extra["passage"] = v.get("passage", "") or None
+        extra["sample"] = v.get("sample", "") or None
         if len(problems) > problems_before:
             continue
         out.append(
@@ -717,6 +747,7 @@ def _validate(
                 "role": role,
                 "replicate": v.get("replicate", "") or None,
                 "parental": v.get("parental", "") or None,
+                **extra,
             }
         )
     return out
@@ -773,12 +804,13 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     import pandas as pd
 
     df = pd.DataFrame(rows, columns=LAYOUT_COLUMNS)
-    for c in ("concentration", "concentration_M", "concentration_b", "concentration_b_M"):
+    for c in ("concentration", "concentration_M", "concentration_b", "concentration_b_M",
+              "cells_seeded", "dilution"):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
     for c in ("row", "column"):
         df[c] = df[c].astype("int64")
     for c in ("plate", "well", "cell_line", "drug", "unit", "drug_b", "unit_b", "role",
-              "replicate", "parental"):
+              "replicate", "parental", "passage", "sample"):
         # built from a list so that None becomes a missing value, not the text "nan"
         df[c] = pd.Series(
             [None if x is None or x != x else str(x) for x in df[c].tolist()],
@@ -947,6 +979,7 @@ def _input_frame(layout: Layout | pd.DataFrame) -> pd.DataFrame:
     out = t[cols].copy()
     if "plate" in out.columns and out["plate"].isna().all():
         out = out.drop(columns=["plate"])
+    out = out.drop(columns=[c for c in _OPTIONAL_EMPTY if c in out.columns and out[c].isna().all()])
     return out
 
 
