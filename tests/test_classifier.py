@@ -128,3 +128,37 @@ def test_train_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
                str(tmp_path / "a.tif"), "--mode", "spheroid", "--out", str(tmp_path / "x")])
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error:") and "one --scribbles file per image" in err
+
+
+def test_modes_keep_their_steps_around_the_classifier(trained: C.PixelClassifier) -> None:
+    from napari_il6assay.segment import segment_image
+
+    scores = []
+    for seed in range(101, 111):
+        img, truth = hard_spheroid(seed)
+        res = segment_image(img, "spheroid", classifier=trained)
+        assert res.measures["polarity"] == "classifier" and res.measures["n_objects"] == 1
+        scores.append(dice(res.labels > 0, truth))
+    assert min(scores) >= 0.95, np.round(scores, 3)
+
+
+def test_segment_command_with_classifier(tmp_path: Path, trained: C.PixelClassifier,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from napari_il6assay.segment import segment_image
+
+    clf_path = trained.save(tmp_path / "clf.npz")
+    img, _ = hard_spheroid(130)
+    tifffile.imwrite(tmp_path / "s.tif", img)
+    rc = main(["segment", str(tmp_path / "s.tif"), "--mode", "spheroid", "--classifier",
+               str(clf_path), "--out", str(tmp_path / "out"), "--save-labels"])
+    assert rc == 0
+    got = tifffile.imread(tmp_path / "out" / "labels" / "s_labels.tif")
+    want = segment_image(img, "spheroid", classifier=C.load(clf_path)).labels
+    np.testing.assert_array_equal(got, want)
+    rc = main(["segment", str(tmp_path / "s.tif"), "--mode", "colony", "--classifier",
+               str(clf_path), "--out", str(tmp_path / "out2")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "trained for --mode spheroid" in err
+    rc = main(["segment", str(tmp_path / "s.tif"), "--mode", "livedead", "--classifier",
+               str(clf_path), "--out", str(tmp_path / "out3")])
+    assert rc == 2 and "--classifier applies to --mode" in capsys.readouterr().err

@@ -65,9 +65,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="spheroid: the spheroid is dark (brightfield) or bright (fluorescence); auto "
         "(default) decides from its contrast against its own surround",
     )
-    from napari_il6assay.commands.segment import add_well_arguments
+    from napari_il6assay.commands.segment import add_classifier_argument, add_well_arguments
 
     add_well_arguments(p)
+    add_classifier_argument(p)
     p.add_argument("--no-report", action="store_true", help="skip report.html")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -104,9 +105,10 @@ def batch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
             raise InputError("--object applies to --mode spheroid only")
         if obj != "auto":
             seg["polarity"] = obj
-    from napari_il6assay.commands.segment import well_params
+    from napari_il6assay.commands.segment import classifier_params, well_params
 
     seg.update(well_params(args, args.mode))
+    seg.update(classifier_params(args, args.mode))
     return dict(
         workers=args.workers,
         scheduler=args.scheduler,

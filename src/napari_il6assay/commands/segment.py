@@ -45,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plate-format", type=int, default=None, choices=[6, 12, 24, 48, 96],
                         help="colony: the image is a whole plate of this format")
     add_well_arguments(parser)
+    add_classifier_argument(parser)
     parser.add_argument("--polarity", default=None, choices=["auto", "dark", "bright"],
                         help="spheroid/spheres/spheroid3d: object darker or brighter than "
                              "the background")
@@ -53,6 +54,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="spheroid: the spheroid is dark (brightfield) or bright "
                              "(fluorescence); auto (default) decides from its contrast "
                              "against its own surround")
+
+
+def add_classifier_argument(parser: argparse.ArgumentParser) -> None:
+    """``--classifier FILE`` (shared with batch)."""
+    parser.add_argument(
+        "--classifier", default=None, metavar="FILE",
+        help="pixel classifier from 'il6assay train' (colony, spheroid, spheres): its object "
+             "mask replaces the mode's own foreground step")
+
+
+def classifier_params(args: argparse.Namespace, mode: str) -> dict[str, Any]:
+    """``{"classifier": path}`` after checking that the file loads and fits the mode."""
+    from napari_il6assay.errors import InputError
+
+    path = getattr(args, "classifier", None)
+    if path is None:
+        return {}
+    from napari_il6assay.segment import CLASSIFIER_MODES
+    from napari_il6assay.segment.classifier import ClassifierError, load_cached
+
+    if mode not in CLASSIFIER_MODES:
+        raise InputError(f"--classifier applies to --mode {', '.join(CLASSIFIER_MODES)}",
+                         column="--classifier")  # fmt: skip
+    try:
+        clf = load_cached(path)
+    except ClassifierError as exc:
+        raise InputError(str(exc), column="--classifier") from exc
+    if clf.params.mode != mode:
+        raise InputError(f"the classifier was trained for --mode {clf.params.mode}, not {mode}",
+                         path=path)  # fmt: skip
+    return {"classifier": str(Path(path).resolve())}
 
 
 def add_well_arguments(parser: argparse.ArgumentParser) -> None:
@@ -199,6 +231,7 @@ def run(args: argparse.Namespace) -> int:
                              column="--object")
         params["polarity"] = obj
     params.update(well_params(args, args.mode))
+    params.update(classifier_params(args, args.mode))
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

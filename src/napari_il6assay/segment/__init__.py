@@ -70,6 +70,9 @@ def segment_image(
     **params
         Mode parameters, e.g. ``axes="ZYX"``, ``polarity="dark"``, ``min_diameter_um=50``,
         ``plate_format=96``; see each mode module's ``segment`` function.
+        ``classifier`` (a `napari_il6assay.segment.classifier.PixelClassifier` or the path
+        of its file) replaces the foreground step of the modes in `CLASSIFIER_MODES`: the
+        mode keeps its own well finding, object choice or splitting, measurement and checks.
 
     Returns
     -------
@@ -104,6 +107,9 @@ def segment_image(
     module = importlib.import_module(f"napari_il6assay.segment.{mode}")
     if pixel_size_um is None and voxel_size_um is not None and mode != "spheroid3d":
         pixel_size_um = float(voxel_size_um[-1])
+    classifier = params.pop("classifier", None)
+    if classifier is not None:
+        params["foreground"] = _classifier_mask(classifier, arr, mode, pixel_size_um)
     result = module.segment(
         arr, pixel_size_um=pixel_size_um, voxel_size_um=voxel_size_um, rgb=rgb, **params
     )
@@ -117,6 +123,33 @@ def segment_image(
     for key, value in image_diagnostics(arr, channels_last=channels_last).items():
         result.measures.setdefault(key, value)
     return result
+
+
+#: modes whose foreground step a pixel classifier can replace
+CLASSIFIER_MODES = ("colony", "spheroid", "spheres")
+
+
+def _classifier_mask(
+    classifier: Any, image: np.ndarray, mode: str, pixel_size_um: float | None
+) -> np.ndarray:
+    """The object mask of a pixel classifier (object or path) for ``segment_image``."""
+    from napari_il6assay.errors import SegmentationError
+    from napari_il6assay.segment import classifier as C
+
+    if mode not in CLASSIFIER_MODES:
+        raise SegmentationError(
+            f"a pixel classifier replaces the foreground of modes {', '.join(CLASSIFIER_MODES)}; "
+            f"mode '{mode}' has two stains (live/dead) or a z-stack and keeps its own"
+        )
+    try:
+        clf = classifier if isinstance(classifier, C.PixelClassifier) else C.load_cached(classifier)
+        if clf.params.mode != mode:
+            raise C.ClassifierError(
+                f"the classifier was trained for mode '{clf.params.mode}', not '{mode}'"
+            )
+        return clf.object_mask(image, pixel_size_um)
+    except C.ClassifierError as exc:
+        raise SegmentationError(str(exc)) from exc
 
 
 def segment_file(

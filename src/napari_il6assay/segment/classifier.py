@@ -425,3 +425,49 @@ def load(path: str | Path) -> PixelClassifier:
             f"{path}: checksum mismatch: the classifier file was changed after it was saved"
         )
     return clf
+
+
+_CACHE: dict[tuple[str, float, int], PixelClassifier] = {}
+
+
+def load_cached(path: str | Path) -> PixelClassifier:
+    """`load`, once per file version and process (batch workers segment many images)."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError as exc:
+        raise ClassifierError(f"{p}: classifier file not found") from exc
+    key = (str(p.resolve()), st.st_mtime, st.st_size)
+    clf = _CACHE.get(key)
+    if clf is None:
+        clf = load(p)
+        _CACHE.clear()  # one classifier per run; do not keep old forests alive
+        _CACHE[key] = clf
+    return clf
+
+
+def to_grid(mask: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndarray:
+    """A full-resolution mask on a mode's working grid (block majority), cut to ``shape``."""
+    from napari_il6assay.segment._util import block_mean
+
+    m = np.asarray(mask, bool)
+    if factor > 1:
+        m = block_mean(m.astype(np.float32), factor) > 0.5
+    if m.shape[:2] != tuple(shape):
+        out = np.zeros(shape, bool)
+        h, w = min(shape[0], m.shape[0]), min(shape[1], m.shape[1])
+        out[:h, :w] = m[:h, :w]
+        m = out
+    return m
+
+
+def main_object(mask: np.ndarray) -> np.ndarray:
+    """The largest connected object of a mask, holes filled (what ``spheroid`` keeps)."""
+    from scipy import ndimage as ndi
+
+    lab, n = ndi.label(np.asarray(mask, bool))
+    if n == 0:
+        return np.zeros(np.shape(mask), bool)
+    sizes = np.bincount(lab.ravel())
+    sizes[0] = 0
+    return ndi.binary_fill_holes(lab == int(sizes.argmax()))

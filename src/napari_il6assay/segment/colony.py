@@ -397,16 +397,21 @@ def _analyse_well(
     box: tuple[slice, slice] | None = None,
     centre: tuple[float, float] | None = None,
     ring: float = 1.0,
+    foreground: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     if box is not None:
         plane, well = plane[box], well[box]
+        foreground = None if foreground is None else foreground[box]
         if centre is not None:
             centre = (centre[0] - box[0].start, centre[1] - box[1].start)
     od, sig = _stain_od(plane, well, centre, ring=ring)
-    stain = _segment_stain(
-        od, well, sig, k_noise=k_noise, edge_fraction=edge_fraction, min_od=min_od,
-        colony_radius_px=colony_radius_px,
-    )
+    if foreground is not None:  # a pixel classifier's stain mask replaces the thresholds
+        stain = foreground & well
+    else:
+        stain = _segment_stain(
+            od, well, sig, k_noise=k_noise, edge_fraction=edge_fraction, min_od=min_od,
+            colony_radius_px=colony_radius_px,
+        )
     n_well = int(well.sum())
     sod = np.where(stain, od, 0.0)
     ref = full_stain_od
@@ -453,6 +458,7 @@ def segment(
     min_od: float = 0.06,
     colony_radius_um: float | None = None,
     min_colony_area_px: int | None = None,
+    foreground: np.ndarray | None = None,
 ) -> SegmentationResult:
     """Segment the stain of a crystal-violet well (or every well of a plate photo).
 
@@ -496,6 +502,10 @@ def segment(
     min_colony_area_px : int, optional
         Smaller patches are not counted as colonies (default 0.15 pi r^2 working
         pixels, r the typical colony radius).
+
+    foreground : ndarray of bool, optional
+        A pixel classifier's stain mask (`napari_il6assay.segment.classifier`): it replaces
+        the stain thresholds; the well finding, colony count and checks stay.
 
     Returns
     -------
@@ -548,6 +558,10 @@ def segment(
         edge_fraction=edge_fraction, min_od=min_od, min_colony_area_px=min_area,
         colony_radius_px=rad_px, count_radius_px=None if estimate_size else rad_px,
     )
+    if foreground is not None:
+        from napari_il6assay.segment.classifier import to_grid
+
+        kw["foreground"] = to_grid(foreground, f, plane.shape)
     qc_flag = ""
     if plate_format is not None:
         labels_w = np.zeros(plane.shape, np.int32)

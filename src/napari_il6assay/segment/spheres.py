@@ -384,6 +384,7 @@ def segment(
     well: str = "auto",
     well_diameter_um: float | None = None,
     roi: str = "",
+    foreground: np.ndarray | None = None,
 ) -> SegmentationResult:
     """Segment every sphere of a well image and count those of at least ``min_diameter_um``.
 
@@ -423,6 +424,10 @@ def segment(
     roi : str
         With ``well="none"``: count only in this rectangle, ``"X,Y,W,H"`` in pixels.
 
+    foreground : ndarray of bool, optional
+        A pixel classifier's object mask (`napari_il6assay.segment.classifier`): it replaces
+        the thresholds; the well, the splitting of touching spheres, the size cut and the
+        checks stay.
     Returns
     -------
     SegmentationResult
@@ -472,6 +477,10 @@ def segment(
     else:
         mask = (s > noise_floor) & (s > edge_fraction * peak)
     mask = ndi.binary_opening(mask, structure=U.disk(1))
+    if foreground is not None:  # a pixel classifier's object mask replaces the thresholds
+        from napari_il6assay.segment.classifier import to_grid
+
+        mask = to_grid(foreground, max(1, round(shape[0] / mask.shape[0])), mask.shape)
     # outside of the well first: it would otherwise enclose the whole well as a hole
     if well is not None:
         mask &= well

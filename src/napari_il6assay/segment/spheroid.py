@@ -729,6 +729,7 @@ def segment(
     channel_names: list[str] | None = None,
     kind: str = "auto",
     polarity: str = "auto",
+    foreground: np.ndarray | None = None,
     **params: Any,
 ) -> SegmentationResult:
     """Segment and measure the main spheroid of a 2D image.
@@ -754,6 +755,9 @@ def segment(
         Shortcut for ``polarity`` ("dark" / "bright").
     polarity : {"auto", "dark", "bright"}
         Object darker or brighter than the background.
+    foreground : ndarray of bool, optional
+        A pixel classifier's object mask (`napari_il6assay.segment.classifier`): it replaces
+        the detection step; the largest object, holes filled, is the spheroid.
     **params
         Passed to `detect` (``working_size``, ``threshold``, ``open_radius``...).
 
@@ -798,7 +802,14 @@ def segment(
             calibrated=calibrated,
             overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
         )
-    mask, info = detect(plane, polarity=polarity, **params)
+    if foreground is not None:
+        from napari_il6assay.segment.classifier import main_object
+
+        mask = main_object(foreground)
+        info = {"polarity": "classifier", "threshold_sigma": float("nan"),
+                "touches_border": bool(mask.any() and U.border_touch_fraction(mask) > 0)}
+    else:
+        mask, info = detect(plane, polarity=polarity, **params)
     chroma = rgb_chroma(image) if is_rgb else float("nan")
     flags, reject = image_checks(info, chroma) if mask.any() else ([], True)
     diag = {
