@@ -162,3 +162,17 @@ def test_segment_command_with_classifier(tmp_path: Path, trained: C.PixelClassif
     rc = main(["segment", str(tmp_path / "s.tif"), "--mode", "livedead", "--classifier",
                str(clf_path), "--out", str(tmp_path / "out3")])
     assert rc == 2 and "--classifier applies to --mode" in capsys.readouterr().err
+
+
+def test_large_images_are_classified_at_a_working_size(trained: C.PixelClassifier,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    img, truth = hard_spheroid(140)
+    full = trained.object_mask(img)
+    monkeypatch.setattr(C, "WORK_SIDE", 128)  # a 256 px image is then classified at 128 px
+    half = trained.object_mask(img)
+    assert half.shape == truth.shape
+    proba = trained.probabilities(img)
+    assert proba.shape == (*truth.shape, 2)
+    # the same decision up to float rounding where two classes are nearly tied
+    assert (half != (proba.argmax(-1) == 1)).mean() < 1e-3
+    assert dice(half, full) > 0.97
