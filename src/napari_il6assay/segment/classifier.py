@@ -182,7 +182,15 @@ def pixel_features(
         work, intensity=True, edges=True, texture=True, sigma_min=smin, sigma_max=smax,
         num_sigma=params.num_sigma, channel_axis=-1, workers=os.cpu_count(),
     )  # fmt: skip
-    return feats.astype(np.float32, copy=False), f
+    feats = feats.astype(np.float32, copy=False)
+    if f > 1:
+        # per scale: intensity, gradient, two Hessian eigenvalues, in working pixels; in
+        # full-resolution units a gradient is 1/f and a curvature 1/f^2 of that, so a
+        # classifier trained at one working size applies at another
+        kind = np.arange(feats.shape[-1]) % 4
+        scale = np.where(kind == 1, 1.0 / f, np.where(kind >= 2, 1.0 / f**2, 1.0))
+        feats *= scale.astype(np.float32)
+    return feats, f
 
 
 def scribble_samples(
