@@ -123,6 +123,10 @@ def _as_channels(image: np.ndarray, n_channels: int | None = None) -> np.ndarray
         raise ClassifierError(
             f"the pixel classifier needs a 2D image (YX or YXC), got shape {np.shape(image)}"
         )
+    if n_channels == 1 and a.shape[-1] in (3, 4):
+        # a classifier trained on gray images reads a colour photo by its luminance
+        rgb = a[..., :3].astype(np.float32)
+        a = (0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2])[..., None]
     if n_channels is not None and a.shape[-1] != n_channels:
         raise ClassifierError(
             f"the classifier was trained on {n_channels}-channel images, this one has "
@@ -485,12 +489,16 @@ def to_grid(mask: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndarray
 
 
 def main_object(mask: np.ndarray) -> np.ndarray:
-    """The largest connected object of a mask, holes filled (what ``spheroid`` keeps)."""
+    """The spheroid mode's choice among a mask's objects, holes filled.
+
+    The same rule as the automatic mode (`napari_il6assay.segment._util.select_central`):
+    large and central wins, and an object lying along the image border (a well-edge region a
+    classifier may call "dark object") only when nothing else is there.
+    """
     from scipy import ndimage as ndi
 
-    lab, n = ndi.label(np.asarray(mask, bool))
-    if n == 0:
-        return np.zeros(np.shape(mask), bool)
-    sizes = np.bincount(lab.ravel())
-    sizes[0] = 0
-    return ndi.binary_fill_holes(lab == int(sizes.argmax()))
+    from napari_il6assay.segment._util import select_central
+
+    m = np.asarray(mask, bool)
+    min_area = max(16.0, 1e-4 * m.size)
+    return ndi.binary_fill_holes(select_central(ndi.binary_opening(m), min_area))
