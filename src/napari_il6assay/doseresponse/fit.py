@@ -165,8 +165,190 @@ def _starts(data: Batch, lxmin: np.ndarray, lxmax: np.ndarray) -> list[np.ndarra
     return [p1, p2]
 
 
+#: Largest |hill| (drc leaves ``b`` unbounded; its fits of the reference curves reach |b| 60,
+#: step-like curves between two doses). Beyond 1e3 the curve is a step at any resolution.
+HILL_MAX = 1e3
+#: Grid of the variable-projection starts (see `_grid_starts`).
+_GRID_HILL = (0.3, 0.8, 2.0, 5.0, 15.0, 60.0)
+_GRID_T = 11  # log e values over the dose range +- 1 decade
+_GRID_ASYM = (0.1, 1.0, 6.0)
+_N_RESTARTS = 8  # grid points polished on doubtful curves
+
+
+def _dose_means(data: Batch) -> Batch:
+    """The same curves with replicates pooled: weighted mean response per distinct dose.
+
+    The RSS of any curve ``f`` is the within-dose sum of squares (fixed) plus
+    ``sum_k W_k (ybar_k - f(x_k))^2`` over the distinct doses, so a search over starting values
+    can work on the (fewer) dose means with weights ``W_k`` and reach the same argmin.
+    """
+    B, n = data.y.shape
+    valid = data.sw > 0
+    key = np.where(valid, np.where(data.zero, -np.inf, data.logx), np.inf)
+    order = np.argsort(key, axis=1, kind="stable")
+    ks = np.take_along_axis(key, order, 1)
+    new = np.ones((B, n), bool)
+    new[:, 1:] = ks[:, 1:] != ks[:, :-1]
+    gid = np.cumsum(new, axis=1) - 1
+    flat = (np.arange(B)[:, None] * n + gid).ravel()
+    w = np.take_along_axis(data.sw**2, order, 1).ravel()
+    yw = (np.take_along_axis(data.y, order, 1).ravel()) * w
+    W = np.bincount(flat, w, B * n).reshape(B, n)
+    Y = np.bincount(flat, yw, B * n).reshape(B, n)
+    m = int(gid.max()) + 1
+    W, Y = W[:, :m], Y[:, :m]
+    lx = np.zeros((B, m))
+    zero = np.zeros((B, m), bool)
+    first = np.take_along_axis(data.logx, order, 1)
+    z_sorted = np.take_along_axis(data.zero, order, 1)
+    lx[np.arange(B)[:, None].repeat(n, 1)[new], gid[new]] = first[new]
+    zero[np.arange(B)[:, None].repeat(n, 1)[new], gid[new]] = z_sorted[new]
+    ok = W > 0
+    return Batch(np.where(ok, lx, 1.0), zero & ok, np.where(ok, Y / np.where(ok, W, 1.0), 0.0),
+                 np.sqrt(W))  # fmt: skip
+
+
+def _grid_starts(
+    data: Batch,
+    spec: Any,
+    lxmin: np.ndarray,
+    lxmax: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    keep: int = 1,
+    per_class: bool = False,
+) -> np.ndarray:
+    """Global starts by variable projection: a grid over (hill, log e[, asymmetry]).
+
+    For fixed ``hill``, ``e`` and ``s`` the model is *linear* in its plateaus
+    (``f = c (1 - g) + d g`` with ``g = (1 + (x/e)^b)^-s``), so each grid point's best
+    ``top``/``bottom`` and its RSS come in closed form, for all curves at once. The best grid
+    point of each curve starts the Levenberg-Marquardt polish. This replaces a single
+    logit-regression start, which assumed a falling, monotone, non-degenerate curve and left
+    the solver in a worse basin on rising, bell-shaped and almost flat data (issue 11).
+    Hill of both signs is searched when the model allows it (``spec.signed``); for the 4PL
+    the sign is redundant (``(b, c, d)`` and ``(-b, d, c)`` are one curve) and only
+    ``b > 0`` is gridded.
+
+    Returns
+    -------
+    ndarray (B, 5), or (B, keep, 5) with ``keep > 1``: the ``keep`` best grid points, or with
+    ``per_class`` (B, n_classes, 5): the best point of each (asymmetry, sign of hill) class
+    (the 5PL's mirror-image shapes are separate basins).
+    """
+    data = _dose_means(data)
+    valid = data.sw > 0
+    w = data.sw**2
+    hills = np.asarray(_GRID_HILL)
+    both = BOTTOM in spec.free and TOP in spec.free
+    if spec.signed and not (both and LOGS not in spec.free):
+        hills = np.r_[hills, -hills]
+    asyms = _GRID_ASYM if LOGS in spec.free else (1.0,)
+    ts = lxmin[:, None] + (lxmax - lxmin + 2 * LN10)[:, None] * np.linspace(0, 1, _GRID_T) - LN10
+    B = w.shape[0]
+    # a fixed plateau is subtracted first: y' = y - c0 (or d0), then one slope per grid point
+    shift = spec.fixed.get(BOTTOM, spec.fixed.get(TOP, 0.0)) if not both else 0.0
+    y = np.where(valid, data.y - shift, 0.0)
+    wy = w * y
+    sw_, swy, swyy = w.sum(axis=1), wy.sum(axis=1), (wy * y).sum(axis=1)
+    # dose 0 sits at "log x = -1e4": g is then exactly 1 (b > 0) or 0 (b < 0), as in `evaluate`
+    lx = np.where(data.zero, -1e4, data.logx)
+    best = np.full(B, np.inf)
+    best_p = np.zeros((B, 5))
+    every_rss, every_p = [], []
+    classes = []
+    for s in asyms:
+        for sign in (1.0, -1.0):
+            if per_class and np.any(np.sign(hills) == sign):
+                classes.append((s, sign, np.full(B, np.inf), np.zeros((B, 5))))
+        for b in hills:
+            for j in range(_GRID_T):
+                t = ts[:, j]
+                with np.errstate(over="ignore"):
+                    u = np.exp(b * (lx - t[:, None]))
+                    g = 1.0 / (1.0 + u) if s == 1.0 else (1.0 + u) ** -s
+                wg = w * g
+                a1, a2, a3 = wg.sum(axis=1), (wg * g).sum(axis=1), (wg * y).sum(axis=1)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    if both:  # regress y on [1, g]: c = intercept, d - c = slope
+                        sgg = a2 - a1 * a1 / sw_
+                        sgy = a3 - a1 * swy / sw_
+                        slope = np.where(sgg > 1e-300, sgy / sgg, 0.0)
+                        c = (swy - slope * a1) / sw_
+                        d = c + slope
+                        rss = swyy - swy * swy / sw_ - slope * sgy
+                    elif TOP in spec.free:  # y - c0 = (d - c0) g
+                        slope = np.where(a2 > 1e-300, a3 / a2, 0.0)
+                        c = np.full(B, shift)
+                        d = shift + slope
+                        rss = swyy - slope * a3
+                    else:  # y - d0 = (c - d0)(1 - g)
+                        shh = sw_ - 2 * a1 + a2
+                        shy = swy - a3
+                        slope = np.where(shh > 1e-300, shy / shh, 0.0)
+                        d = np.full(B, shift)
+                        c = shift + slope
+                        rss = swyy - slope * shy
+                rss = np.where(np.isfinite(rss), rss, np.inf)
+                if keep > 1 or per_class:
+                    pt = np.stack([np.full(B, b), c, d, t, np.full(B, np.log(s))], 1)
+                    if per_class:
+                        for cs, csign, cbest, cp in classes:
+                            if cs == s and csign == np.sign(b):
+                                better = rss < cbest
+                                cbest[better] = rss[better]
+                                cp[better] = pt[better]
+                    else:
+                        every_rss.append(rss)
+                        every_p.append(pt)
+                    continue
+                better = rss < best
+                best = np.where(better, rss, best)
+                best_p[better, HILL] = b
+                best_p[better, LOGE] = t[better]
+                best_p[better, BOTTOM] = c[better]
+                best_p[better, TOP] = d[better]
+                best_p[better, LOGS] = np.log(s)
+    if best_p.ndim == 2:
+        best_p[:, BOTTOM] = np.clip(best_p[:, BOTTOM], lower[:, BOTTOM], upper[:, BOTTOM])
+        best_p[:, TOP] = np.clip(best_p[:, TOP], lower[:, TOP], upper[:, TOP])
+    if per_class:
+        best_p = np.stack([cp for *_, cp in classes], 1)
+    elif keep > 1:
+        order = np.argsort(np.stack(every_rss, 1), axis=1)[:, :keep]
+        best_p = np.stack(every_p, 1)[np.arange(B)[:, None], order]
+    if best_p.ndim == 3:
+        best_p[..., BOTTOM] = np.clip(best_p[..., BOTTOM], lower[:, None, BOTTOM],
+                                      upper[:, None, BOTTOM])  # fmt: skip
+        best_p[..., TOP] = np.clip(best_p[..., TOP], lower[:, None, TOP], upper[:, None, TOP])
+    for key, val in spec.fixed.items():
+        best_p[..., key] = val
+    return best_p
+
+
+def _polish_best(
+    starts: np.ndarray, data: Batch, free: tuple[int, ...], lower: np.ndarray, upper: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Levenberg-Marquardt from K starts per curve (``starts`` (B, K, 5)) in one batch; the
+    lowest RSS of each curve wins."""
+    B, K = starts.shape[:2]
+    if K == 1:
+        return levenberg_marquardt(starts[:, 0], data, free, lower, upper)
+    rep = np.repeat(np.arange(B), K)
+    p, rss, jtj, conv = levenberg_marquardt(
+        starts.reshape(-1, 5), data.take(rep), free, lower[rep], upper[rep]
+    )
+    rss = np.where(np.isfinite(rss), rss, np.inf).reshape(B, K)
+    rows = np.arange(B) * K + np.argmin(rss, axis=1)
+    return p[rows], rss.ravel()[rows], jtj[rows], conv[rows]
+
+
 def _bounds(
-    data: Batch, lxmin: np.ndarray, lxmax: np.ndarray, user: dict[str, tuple[float, float]] | None
+    data: Batch,
+    lxmin: np.ndarray,
+    lxmax: np.ndarray,
+    user: dict[str, tuple[float, float]] | None,
+    signed: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     B = data.y.shape[0]
     valid = data.sw > 0
@@ -175,13 +357,17 @@ def _bounds(
     room = 10.0 * (ymax - ymin) + 1.0 * np.abs(ymax) + 1e-9
     lower = np.empty((B, 5))
     upper = np.empty((B, 5))
-    lower[:, HILL], upper[:, HILL] = 1e-3, 50.0
+    # hill of either sign where the model allows it (drc's b): a rising curve, or drc LL.3's
+    # fixed lower limit at dose 0; [1e-3, 50] excluded optima drc finds (issue 11)
+    lower[:, HILL], upper[:, HILL] = (-HILL_MAX if signed else 0.0), HILL_MAX
     lower[:, BOTTOM], upper[:, BOTTOM] = ymin - room, ymax + room
     lower[:, TOP], upper[:, TOP] = ymin - room, ymax + room
     # an IC50 far outside the tested doses is not estimable; 3 decades of room keep the
     # optimizer from drifting and still flag it as censored
-    lower[:, LOGE], upper[:, LOGE] = lxmin - 3 * LN10, lxmax + 3 * LN10
-    lower[:, LOGS], upper[:, LOGS] = np.log(0.05), np.log(20.0)
+    lower[:, LOGE], upper[:, LOGE] = lxmin - 5 * LN10, lxmax + 5 * LN10
+    # the 5PL asymmetry is fitted as log s; drc's reference fits reach s = 0.02 and 76, and
+    # [0.05, 20] held 48 of 77 curves on a bound
+    lower[:, LOGS], upper[:, LOGS] = np.log(1e-3), np.log(1e3)
     for name, (lo, hi) in (user or {}).items():
         key = {"hill": HILL, "bottom": BOTTOM, "top": TOP, "ic50": LOGE, "asym": LOGS}.get(name)
         if key is None:
@@ -328,36 +514,43 @@ def fit_arrays(
     pos = valid & ~data.zero
     lxmin = np.where(pos, data.logx, np.inf).min(axis=1)
     lxmax = np.where(pos, data.logx, -np.inf).max(axis=1)
-    lower, upper = _bounds(data, lxmin, lxmax, bounds)
+    lower, upper = _bounds(data, lxmin, lxmax, bounds, signed=spec.signed)
     starts = _starts(data, lxmin, lxmax)
     for p0 in starts:
         for idx, val in spec.fixed.items():
             p0[:, idx] = val
-    p, rss, jtj, conv = levenberg_marquardt(starts[0], data, free, lower, upper)
-    # a second start only where the first fit looks doubtful: not converged, poor fit, or a
-    # slope / IC50 on its bounds
+    # start 1: the best point of a variable-projection grid (global); start 2: the logit
+    # regression start; the lower RSS wins
+    grid = _grid_starts(data, spec, lxmin, lxmax, lower, upper, per_class=True)
+    p, rss, jtj, conv = _polish_best(grid, data, free, lower, upper)
+    # curves the model fits poorly (bell-shaped, step-like data) have several basins: polish
+    # the best few grid points too, not only the best one
     sw2 = data.sw**2
     ybar = (sw2 * data.y).sum(axis=1) / sw2.sum(axis=1)
     tss0 = (sw2 * (data.y - ybar[:, None]) ** 2).sum(axis=1)
-    doubt = ~conv | (rss > 0.2 * tss0)
+    doubt = ~conv | (rss > 0.1 * tss0)
     for j in (HILL, LOGE):
         if j in free:
             doubt |= (p[:, j] <= lower[:, j] + 1e-6) | (p[:, j] >= upper[:, j] - 1e-6)
     idx2 = np.flatnonzero(doubt)
     if idx2.size:
-        p2, rss2, jtj2, conv2 = levenberg_marquardt(
-            starts[1][idx2], data.take(idx2), free, lower[idx2], upper[idx2]
-        )
-        better = rss2 < rss[idx2] * (1 - 1e-12)
+        sub = data.take(idx2)
+        many = _grid_starts(sub, spec, lxmin[idx2], lxmax[idx2], lower[idx2], upper[idx2],
+                            keep=_N_RESTARTS)  # fmt: skip
+        # the logit-regression start and the 2nd, 3rd, ... best grid points, all polished in
+        # one batch (one solver loop instead of one per start)
+        p0 = np.concatenate([starts[0][idx2][:, None], many[:, 1:]], axis=1).reshape(-1, 5)
+        K = _N_RESTARTS
+        rep = np.repeat(idx2, K)
+        p2, rss2, jtj2, conv2 = levenberg_marquardt(p0, data.take(rep), free, lower[rep],
+                                                    upper[rep])  # fmt: skip
+        rss2 = np.where(np.isfinite(rss2), rss2, np.inf).reshape(-1, K)
+        pick = np.argmin(rss2, axis=1)
+        rows = np.arange(idx2.size) * K + pick
+        better = rss2[np.arange(idx2.size), pick] < rss[idx2] * (1 - 1e-12)
         sel = idx2[better]
-        p[sel], rss[sel], jtj[sel], conv[sel] = (
-            p2[better],
-            rss2[better],
-            jtj2[better],
-            conv2[better],
-        )
-    best_p, best_rss, best_jtj, best_conv = p, rss, jtj, conv
-    p, rss, jtj, conv = best_p, best_rss, best_jtj, best_conv
+        rows = rows[better]
+        p[sel], rss[sel], jtj[sel], conv[sel] = p2[rows], rss2.ravel()[rows], jtj2[rows], conv2[rows]
     n = data.n_points
     dof = n - k
     sigma2 = rss / np.maximum(dof, 1)
