@@ -343,6 +343,47 @@ def _polish_best(
     return p[rows], rss.ravel()[rows], jtj[rows], conv[rows]
 
 
+def _jtj(p: np.ndarray, data: Batch, free: tuple[int, ...]) -> np.ndarray:
+    """``J^T W J`` over the free parameters at ``p``."""
+    from napari_il6assay.doseresponse.models import evaluate_jac
+
+    _, jac = evaluate_jac(p, data.logx, data.zero)
+    jf = jac[:, :, list(free)] * data.sw[:, :, None]
+    return np.einsum("bni,bnj->bij", jf, jf)
+
+
+def _observed_cov(
+    p: np.ndarray, data: Batch, free: tuple[int, ...], sigma2: np.ndarray
+) -> np.ndarray:
+    """``sigma^2 (J^T W J - sum_i w_i r_i d2f_i)^-1``: drc's covariance of a least-squares fit.
+
+    drc's ``vcov`` is ``2 sigma^2 H^-1`` with ``H`` the Hessian of the RSS, i.e. the observed
+    information, which adds the residual-weighted curvature to Gauss-Newton's ``J^T W J``. The
+    second derivatives come from central differences of the analytic Jacobian (error
+    ~1e-10 relative). In our coordinates (log e, log s); at an optimum the gradient vanishes,
+    so ``se(e) = e se(log e)`` is exactly drc's SE on its linear ``e`` scale.
+    """
+    from napari_il6assay.doseresponse.models import evaluate_jac
+
+    fr = list(free)
+    f, jac = evaluate_jac(p, data.logx, data.zero)
+    w = data.sw**2
+    r = np.where(data.sw > 0, data.y - f, 0.0)
+    jf = jac[:, :, fr]
+    h = np.einsum("bn,bni,bnj->bij", w, jf, jf)
+    for a, ia in enumerate(fr):
+        step = 1e-5 * np.maximum(np.abs(p[:, ia]), 1.0)
+        pp, pm = p.copy(), p.copy()
+        pp[:, ia] += step
+        pm[:, ia] -= step
+        _, jp = evaluate_jac(pp, data.logx, data.zero)
+        _, jm = evaluate_jac(pm, data.logx, data.zero)
+        d2 = (jp[:, :, fr] - jm[:, :, fr]) / (2.0 * step[:, None, None])  # (B, n, k)
+        h[:, a, :] -= np.einsum("bn,bnj->bj", w * r, d2)
+    h = 0.5 * (h + np.swapaxes(h, 1, 2))
+    return sigma2[:, None, None] * np.linalg.pinv(h)
+
+
 def _bounds(
     data: Batch,
     lxmin: np.ndarray,
@@ -551,10 +592,21 @@ def fit_arrays(
         sel = idx2[better]
         rows = rows[better]
         p[sel], rss[sel], jtj[sel], conv[sel] = p2[rows], rss2.ravel()[rows], jtj2[rows], conv2[rows]
+    if spec.name == "4pl":
+        # (b, c, d) and (-b, d, c) are one curve: report hill >= 0, top = response at dose 0
+        flip = p[:, HILL] < 0
+        p[flip, HILL] *= -1.0
+        p[flip, BOTTOM], p[flip, TOP] = p[flip, TOP].copy(), p[flip, BOTTOM].copy()
+        if flip.any():
+            jtj[flip] = _jtj(p[flip], data.take(np.flatnonzero(flip)), free)
     n = data.n_points
     dof = n - k
     sigma2 = rss / np.maximum(dof, 1)
-    cov = sigma2[:, None, None] * np.linalg.pinv(jtj)
+    if ci_method == "delta":
+        # drc's summary()/ED(): the observed information (Hessian of the RSS), not J^T J
+        cov = _observed_cov(p, data, free, sigma2)
+    else:
+        cov = sigma2[:, None, None] * np.linalg.pinv(jtj)
     se = np.full((B, 5), np.nan)
     for j, idx in enumerate(free):
         se[:, idx] = np.sqrt(np.maximum(cov[:, j, j], 0.0))
@@ -601,6 +653,11 @@ def fit_arrays(
     auc = evaluate(p, grid) @ (simpson / (3.0 * 32))
     ic50_abs = dose_at_response(p, abs_level)
 
+    # the plateaus at dose 0 and at infinite dose: top/bottom for hill >= 0; a signed model
+    # (3pl = drc LL.3, 5pl) with hill < 0 has them the other way round
+    neg = p[:, HILL] < 0
+    start_lvl = np.where(neg, p[:, BOTTOM], p[:, TOP])
+    end_lvl = np.where(neg, p[:, TOP], p[:, BOTTOM])
     scale = np.maximum(np.abs(p[:, TOP]), np.abs(p[:, BOTTOM]))
     drop = np.abs(f_first - emax)
     no_effect = (p_flat >= alpha_flat) | (drop < min_effect * scale)
@@ -613,14 +670,16 @@ def fit_arrays(
     x2 = np.where(pos & (xraw < xmax[:, None]), xraw, -np.inf).max(axis=1)
     f2 = evaluate(p, x2[:, None])[:, 0]
     with np.errstate(divide="ignore", invalid="ignore"):
-        left = np.abs((f2 - p[:, BOTTOM]) / (p[:, TOP] - p[:, BOTTOM]))
+        left = np.abs((f2 - end_lvl) / (start_lvl - end_lvl))
     small_span = (
         ~no_effect & (np.abs(p[:, TOP] - p[:, BOTTOM]) < min_span * scale) & ~(left <= plateau_left)
     )
     tq = tdist.ppf(0.5 + level / 2, np.maximum(dof, 1))
     if ci_method == "delta":  # drc: e +/- t se(e), on the linear scale
         se_e = ic50 * se_t
-        ci_lo, ci_hi = np.maximum(ic50 - tq * se_e, 0.0), ic50 + tq * se_e
+        # as drc: symmetric on the linear scale, so the lower end can be negative (reported,
+        # with a note, not clipped to 0)
+        ci_lo, ci_hi = ic50 - tq * se_e, ic50 + tq * se_e
     elif ci_method == "profile" and LOGS not in free and LOGE in free:
         # no CI for curves without an effect (their IC50 is reported as censored anyway)
         ci_lo, ci_hi = np.full(B, np.nan), np.full(B, np.nan)
@@ -642,7 +701,7 @@ def fit_arrays(
     ic50_rep = np.where(censored == ">", xmax, np.where(censored == "<", xmin, ic50))
     # absolute IC50: where it is not crossed or outside the doses, censor towards the side
     # the curve stays on
-    dec = p[:, TOP] >= p[:, BOTTOM]
+    dec = start_lvl >= end_lvl
     abs_c = np.full(B, "", dtype=object)
     never = ~np.isfinite(ic50_abs)
     above_side = (dec & (emax > abs_level)) | (~dec & (emax < abs_level))
@@ -683,6 +742,9 @@ def fit_arrays(
             parts.append("CI upper bound open")
         if ci_lo[i] == 0 and not no_effect[i]:
             parts.append("CI lower bound open")
+        if ci_lo[i] < 0 and not no_effect[i]:
+            parts.append("delta CI lower bound below 0 (drc's symmetric interval; the profile "
+                         "CI is positive)")  # fmt: skip
         if LOGS in free and ci_method == "profile":
             parts.append("5PL: IC50 CI by the delta method on log IC50")
         notes.append("; ".join(parts))
