@@ -698,7 +698,24 @@ def fit_arrays(
     censored = np.where(ic50 > xmax * (1 + 1e-9), ">", np.where(ic50 < xmin * (1 - 1e-9), "<", ""))
     censored = np.where(~np.isfinite(ic50), ">", censored)
     censored = np.where(no_effect | small_span, ">", censored)
+    # a "<" claim needs the data to show it: at the lowest dose the measured response must
+    # already be past half the fitted effect. A shallow, almost linear decline fitted with a
+    # tiny hill puts its inflection below the doses by extrapolation; its IC50 is not
+    # estimable (status "shallow", no number), not "< lowest dose" (issue 11)
+    low_pts = pos & (data.logx <= lxmin[:, None] + 1e-12)
+    y_low = (sw2 * data.y * low_pts).sum(axis=1) / np.maximum((sw2 * low_pts).sum(axis=1), 1e-300)
+    # ... half of the effect *seen*: plateaus extrapolated beyond the dose means (a tiny hill
+    # puts the top at 3-5 for data that start at 1) are clipped to the observed range
+    dm = _dose_means(data)
+    dm_ok = dm.sw > 0
+    y_hi = np.where(dm_ok, dm.y, -np.inf).max(axis=1)
+    y_lo = np.where(dm_ok, dm.y, np.inf).min(axis=1)
+    half = 0.5 * (np.clip(start_lvl, y_lo, y_hi) + np.clip(end_lvl, y_lo, y_hi))
+    past = np.where(start_lvl >= end_lvl, y_low < half, y_low > half)
+    shallow = (censored == "<") & ~past
+    censored = np.where(shallow, "", censored)
     ic50_rep = np.where(censored == ">", xmax, np.where(censored == "<", xmin, ic50))
+    ic50_rep = np.where(shallow, np.nan, ic50_rep)
     # absolute IC50: where it is not crossed or outside the doses, censor towards the side
     # the curve stays on
     dec = start_lvl >= end_lvl
@@ -707,12 +724,21 @@ def fit_arrays(
     above_side = (dec & (emax > abs_level)) | (~dec & (emax < abs_level))
     abs_c[(never & above_side) | (ic50_abs > xmax * (1 + 1e-9)) | no_effect] = ">"
     abs_c[(abs_c == "") & ((ic50_abs < xmin * (1 - 1e-9)) | never)] = "<"
+    # the same for the absolute IC50: "<" only when the lowest dose's data are below the level
+    abs_past = np.where(dec, y_low < abs_level, y_low > abs_level)
+    abs_shallow = (abs_c == "<") & ~abs_past
+    abs_c[abs_shallow] = ""
     ic50_abs_rep = np.where(abs_c == ">", xmax, np.where(abs_c == "<", xmin, ic50_abs))
+    ic50_abs_rep = np.where(abs_shallow, np.nan, ic50_abs_rep)
 
     status = np.where(
         no_effect,
         "no_effect",
-        np.where(~conv, "not_converged", np.where(small_span, "small_effect", "ok")),
+        np.where(
+            ~conv,
+            "not_converged",
+            np.where(small_span, "small_effect", np.where(shallow, "shallow", "ok")),
+        ),
     )
     notes = []
     for i in range(B):
@@ -736,6 +762,12 @@ def fit_arrays(
             parts.append("IC50 above the highest dose")
         elif censored[i] == "<":
             parts.append("IC50 below the lowest dose")
+        elif shallow[i]:
+            parts.append(
+                f"IC50 not estimable: shallow curve (hill {p[i, HILL]:.3g}); the response at the "
+                f"lowest dose ({y_low[i]:.3g}) is not past half the effect seen "
+                f"({half[i]:.3g}), so no '<' claim"
+            )
         if not conv[i]:
             parts.append("fit did not converge")
         if np.isinf(ci_hi[i]) and not no_effect[i]:
