@@ -59,7 +59,11 @@ EXTRA_COLUMNS = [
     "status", "note", "ic50_fit_M", "ic50_se_M", "ic50_se_log10", "ic50_abs_censored",
     "ci_method", "asymmetry", "hill_se", "top_se", "bottom_se", "rss", "df", "sigma", "p_flat",
     "n_doses", "min_dose_M", "max_dose_M", "fold_censored", "fold_note",
+    "aic", "bic", "model_note",
 ]  # fmt: skip
+
+#: Candidates of ``model="auto"`` (drc ``mselect``'s usual set: LL.3, LL.4, LL.5).
+AUTO_MODELS = ("3pl", "4pl", "5pl")
 
 
 @dataclass
@@ -507,6 +511,7 @@ def fit_arrays(
     abs_level: float = 0.5,
     fixed_bottom: float = 0.0,
     fixed_top: float = 1.0,
+    extra_start: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Fit many curves at once (the batched core of `fit_curve` and `fit_curves`).
 
@@ -537,6 +542,9 @@ def fit_arrays(
         Response level of the absolute IC50.
     fixed_bottom, fixed_top : float
         The fixed plateau of ``3pl`` / ``3pl-top``.
+    extra_start : ndarray (B, 5), optional
+        One more starting point per curve, polished beside the grid's (e.g. the 4PL optimum
+        for the 5PL, so that the nested model never ends above it).
 
     Returns
     -------
@@ -563,6 +571,11 @@ def fit_arrays(
     # start 1: the best point of a variable-projection grid (global); start 2: the logit
     # regression start; the lower RSS wins
     grid = _grid_starts(data, spec, lxmin, lxmax, lower, upper, per_class=True)
+    if extra_start is not None:
+        ex = np.array(extra_start, float)
+        for idx, val in spec.fixed.items():
+            ex[:, idx] = val
+        grid = np.concatenate([grid, np.clip(ex, lower, upper)[:, None]], axis=1)
     p, rss, jtj, conv = _polish_best(grid, data, free, lower, upper)
     # curves the model fits poorly (bell-shaped, step-like data) have several basins: polish
     # the best few grid points too, not only the best one
@@ -635,6 +648,12 @@ def fit_arrays(
         rss <= 1e-30 * (tss + 1e-300), 0.0, fdist.sf(fstat, k - 1, np.maximum(dof, 1))
     )
     p_flat = np.where(np.isfinite(p_flat), p_flat, 1.0)
+    # information criteria as drc's logLik/AIC/BIC (sigma counted as a parameter)
+    with np.errstate(divide="ignore"):
+        sum_logw = np.where(valid, np.log(np.where(valid, sw2, 1.0)), 0.0).sum(axis=1)
+        loglik = 0.5 * sum_logw - 0.5 * n * (np.log(2 * np.pi) + 1.0 + np.log(rss / n))
+    aic = -2.0 * loglik + 2.0 * (k + 1)
+    bic = -2.0 * loglik + np.log(n) * (k + 1)
 
     # the tested doses exactly as given (exp(log x) is off in the last digit)
     xraw = np.zeros(data.y.shape)
@@ -804,6 +823,9 @@ def fit_arrays(
         "sigma": np.sqrt(sigma2),
         "n_points": n,
         "p_flat": p_flat,
+        "loglik": loglik,
+        "aic": aic,
+        "bic": bic,
         "converged": conv,
         "status": status.astype(str),
         "note": np.array(notes, dtype=object),
@@ -861,6 +883,7 @@ def _empty_result(problem: str, model: str, conc: np.ndarray) -> dict[str, Any]:
         "ic50_ci_high": np.nan, "ic50_censored": "", "ic50_se": np.nan, "ic50_se_log10": np.nan,
         "emax": np.nan, "auc": np.nan, "r2": np.nan, "rss": np.nan, "df": np.nan,
         "sigma": np.nan, "n_points": int(np.isfinite(conc).sum()), "p_flat": np.nan,
+        "loglik": np.nan, "aic": np.nan, "bic": np.nan,
         "converged": False, "status": status, "note": problem,
         "min_dose": pos.min() if pos.size else np.nan,
         "max_dose": pos.max() if pos.size else np.nan,
@@ -995,6 +1018,84 @@ def _robust_refit(
     return p
 
 
+def select_models(
+    curves: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
+    candidates: Sequence[str] = AUTO_MODELS,
+    criterion: str = "aic",
+    **kwargs: Any,
+) -> list[dict[str, Any]]:
+    """Fit every candidate model to every curve and keep the one with the lowest AIC (or BIC).
+
+    As drc's ``mselect`` (AIC by default) and Prism's model comparison: the candidates are
+    fitted to the same data, the information criterion picks one per curve, and the
+    extra-sum-of-squares F tests of the nested pairs (3PL within 4PL, 4PL within 5PL) are
+    reported beside it in ``model_note``. A candidate that cannot be fitted (too few points,
+    no convergence) is skipped.
+
+    Parameters
+    ----------
+    curves : sequence of (conc, response, weights or None)
+        Clean data (see `fit_arrays`).
+    candidates : sequence of str
+        Model names.
+    criterion : {"aic", "bic"}
+    **kwargs
+        Passed to `fit_arrays`.
+
+    Returns
+    -------
+    list of dict
+        Per curve, the chosen model's `fit_arrays` entries plus ``model`` and ``model_note``.
+    """
+    from scipy.stats import f as fdist
+
+    outs: dict[str, tuple[list[int], dict[str, np.ndarray]]] = {}
+    for m in candidates:
+        k = get_model(m).n_params
+        ok = [j for j, c in enumerate(curves) if len(c[0]) > k]
+        if not ok:
+            continue
+        extra = None
+        if m == "5pl" and "4pl" in outs:  # the 4PL optimum is a 5PL with s = 1: start there
+            ok4, out4 = outs["4pl"]
+            extra = np.array([out4["params"][ok4.index(j)] if j in ok4 else
+                              np.full(5, np.nan) for j in ok])  # fmt: skip
+            extra[:, LOGS] = 0.0
+            extra = np.where(np.isfinite(extra), extra, 0.0)
+        outs[m] = (ok, fit_arrays([curves[j] for j in ok], m, extra_start=extra, **kwargs))
+    chosen = []
+    for j in range(len(curves)):
+        ic, rss, dfs, res = {}, {}, {}, {}
+        for m, (ok, out) in outs.items():
+            if j not in ok:
+                continue
+            jj = ok.index(j)
+            r = {key: val[jj] for key, val in out.items()}
+            # a fit that stopped at the iteration limit still has its RSS (drc's mselect
+            # also ranks every fit it got); the note says so
+            if not np.isfinite(r[criterion]):
+                continue
+            ic[m], rss[m], dfs[m], res[m] = r[criterion], r["rss"], r["df"], r
+        if not ic:  # nothing fitted: the 4PL as it came out, said so
+            ok, out = outs["4pl"]
+            r = {key: val[ok.index(j)] for key, val in out.items()}
+            chosen.append({**r, "model": "4pl", "model_note": "auto: no candidate could be fitted"})
+            continue
+        best = min(ic, key=ic.get)
+        parts = [f"auto: {best} by {criterion.upper()} ("
+                 + ", ".join(f"{m} {v:.4g}" for m, v in ic.items()) + ")"]  # fmt: skip
+        for small, big in (("3pl", "4pl"), ("4pl", "5pl")):
+            if small in rss and big in rss and dfs[big] > 0:
+                dd = dfs[small] - dfs[big]
+                fstat = max(rss[small] - rss[big], 0.0) / dd / (rss[big] / dfs[big])
+                pv = float(fdist.sf(fstat, dd, dfs[big])) if rss[big] > 0 else 0.0
+                parts.append(f"F test {small} vs {big} p={pv:.3g}")
+        if not res[best]["converged"]:
+            parts.append(f"{best} stopped at the iteration limit")
+        chosen.append({**res[best], "model": best, "model_note": "; ".join(parts)})
+    return chosen
+
+
 def fit_curves(
     df: Any,
     *,
@@ -1040,23 +1141,33 @@ def fit_curves(
     if response not in df.columns:
         raise KeyError(f"response column {response!r} not in the table")
     conc = concentration_column(df, conc)
+    auto = model == "auto"
     spec = get_model(
-        model, bottom=kwargs.get("fixed_bottom", 0.0), top=kwargs.get("fixed_top", 1.0)
-    )
+        "4pl" if auto else model,
+        bottom=kwargs.get("fixed_bottom", 0.0), top=kwargs.get("fixed_top", 1.0),
+    )  # fmt: skip
     curves = split_curves(df, response, conc, tuple(group_cols))
+    n_min = 3 if auto else spec.n_params
     results: list[dict[str, Any] | None] = [None] * len(curves)
     todo, data = [], []
     for i, c in enumerate(curves):
-        x, y, problem = check_curve(c.conc, c.response, spec.n_params)
+        x, y, problem = check_curve(c.conc, c.response, n_min)
         if problem:
             results[i] = _empty_result(problem, spec.name, c.conc)
+            results[i]["model"] = spec.name
+            results[i]["model_note"] = ""
         else:
             todo.append(i)
             data.append((x, y, None))
     if data:
-        out = fit_arrays(data, spec.name, ci_method=ci_method, **kwargs)
+        if auto:
+            chosen = select_models(data, ci_method=ci_method, **kwargs)
+        else:
+            out = fit_arrays(data, spec.name, ci_method=ci_method, **kwargs)
+            chosen = [{**{k: v[j] for k, v in out.items()}, "model": spec.name, "model_note": ""}
+                      for j in range(len(data))]  # fmt: skip
         for j, i in enumerate(todo):
-            results[i] = {k: v[j] for k, v in out.items()}
+            results[i] = chosen[j]
     rows = []
     for c, r in zip(curves, results, strict=True):
         assert r is not None
@@ -1065,7 +1176,7 @@ def fit_curves(
             "cell_line": c.key.get("cell_line", ""), "drug": c.key.get("drug", ""),
             "drug_b": c.key.get("drug_b", ""),
             "concentration_b": c.key.get("concentration_b", np.nan),
-            "model": spec.name, "n_points": r["n_points"], "top": r["top"],
+            "model": r["model"], "n_points": r["n_points"], "top": r["top"],
             "bottom": r["bottom"], "hill": r["hill"], "ic50_rel_M": r["ic50_rel"],
             "ic50_abs_M": r["ic50_abs"], "ic50_ci_low_M": r["ic50_ci_low"],
             "ic50_ci_high_M": r["ic50_ci_high"], "ic50_censored": r["ic50_censored"],
@@ -1079,12 +1190,14 @@ def fit_curves(
             "bottom_se": r["se"][BOTTOM], "rss": r["rss"], "df": r["df"], "sigma": r["sigma"],
             "p_flat": r["p_flat"], "n_doses": int(np.unique(c.conc[np.isfinite(c.conc)]).size),
             "min_dose_M": r["min_dose"], "max_dose_M": r["max_dose"], "fold_censored": "",
-            "fold_note": "",
+            "fold_note": "", "aic": r["aic"], "bic": r["bic"], "model_note": r["model_note"],
         })  # fmt: skip
     fits = pd.DataFrame(rows, columns=FITS_COLUMNS + EXTRA_COLUMNS)
     if fold and "parental" in df.columns and (fits["parental"] != "").any():
         from napari_il6assay.doseresponse.fold import add_fold_resistance
 
+        # auto: a pair needs one model for the joint fit; the 4PL (the fits table says which
+        # model each curve's own IC50 came from)
         fits = add_fold_resistance(fits, curves, model=spec.name, **{
             k: v for k, v in kwargs.items() if k in ("level", "fixed_bottom", "fixed_top")
         })  # fmt: skip
