@@ -59,7 +59,7 @@ EXTRA_COLUMNS = [
     "status", "note", "ic50_fit_M", "ic50_se_M", "ic50_se_log10", "ic50_abs_censored",
     "ci_method", "asymmetry", "hill_se", "top_se", "bottom_se", "rss", "df", "sigma", "p_flat",
     "n_doses", "min_dose_M", "max_dose_M", "fold_censored", "fold_note",
-    "aic", "bic", "model_note",
+    "aic", "bic", "model_note", "lack_of_fit_p", "non_monotone",
 ]  # fmt: skip
 
 #: Candidates of ``model="auto"`` (drc ``mselect``'s usual set: LL.3, LL.4, LL.5).
@@ -345,6 +345,77 @@ def _polish_best(
     rss = np.where(np.isfinite(rss), rss, np.inf).reshape(B, K)
     rows = np.arange(B) * K + np.argmin(rss, axis=1)
     return p[rows], rss.ravel()[rows], jtj[rows], conv[rows]
+
+
+def _pava(y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted isotonic (non-decreasing) regression by pool-adjacent-violators."""
+    vals, wts, sizes = [], [], []
+    for yi, wi in zip(y, w, strict=True):
+        vals.append(yi)
+        wts.append(wi)
+        sizes.append(1)
+        while len(vals) > 1 and vals[-2] > vals[-1]:
+            wt = wts[-2] + wts[-1]
+            v = (vals[-2] * wts[-2] + vals[-1] * wts[-1]) / wt
+            sz = sizes[-2] + sizes[-1]
+            del vals[-1], wts[-1], sizes[-1]
+            vals[-1], wts[-1], sizes[-1] = v, wt, sz
+    return np.repeat(vals, sizes)
+
+
+def _shape_tests(
+    data: Batch, f: np.ndarray, k: int, alpha: float = 0.01
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lack-of-fit F test of each fit against the dose means, and a monotonicity test.
+
+    ``lack_of_fit_p``: the fitted curve against the one-way ANOVA of the doses (drc
+    ``modelFit``), needs replicates. Where it fails (``p < alpha``) the dose means are tested
+    against their best monotone fit (isotonic regression, either direction), with
+    ``m - (number of monotone blocks)`` numerator df: ``p < alpha`` there means the data rise
+    and fall (bell-shaped, hormesis) and no log-logistic curve describes them.
+
+    Returns
+    -------
+    lack_of_fit_p, monotone_p, non_monotone : ndarray (B,)
+    """
+    from scipy.stats import f as fdist
+
+    dm = _dose_means(data)
+    w = data.sw**2
+    valid = data.sw > 0
+    B = w.shape[0]
+    m = (dm.sw > 0).sum(axis=1)
+    n = valid.sum(axis=1)
+    # within-dose sum of squares = RSS of the ANOVA model
+    ybar_pt = np.zeros_like(data.y)
+    key = np.where(data.zero, -np.inf, data.logx)
+    dkey = np.where(dm.zero, -np.inf, dm.logx)
+    for j in range(dm.y.shape[1]):
+        hit = valid & (key == dkey[:, j : j + 1]) & (dm.sw[:, j : j + 1] > 0)
+        ybar_pt = np.where(hit, dm.y[:, j : j + 1], ybar_pt)
+    pure = (w * (data.y - ybar_pt) ** 2 * valid).sum(axis=1)
+    rss = (w * (data.y - f) ** 2 * valid).sum(axis=1)
+    df1, df2 = m - k, n - m
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fl = ((rss - pure) / df1) / (pure / df2)
+        lof = np.where((df1 > 0) & (df2 > 0) & (pure > 0), fdist.sf(fl, np.maximum(df1, 1),
+                                                                  np.maximum(df2, 1)), np.nan)  # fmt: skip
+    mono = np.full(B, np.nan)
+    for i in np.flatnonzero(lof < alpha):
+        mi = int(m[i])
+        order = np.argsort(dkey[i, :mi])
+        yy, ww = dm.y[i, :mi][order], dm.sw[i, :mi][order] ** 2
+        best = np.inf
+        blocks = mi
+        for sign in (1.0, -1.0):
+            fit = sign * _pava(sign * yy, ww)
+            ss = float((ww * (yy - fit) ** 2).sum())
+            if ss < best:
+                best, blocks = ss, len(np.unique(np.round(fit, 12)))
+        d1 = mi - blocks
+        if d1 > 0 and df2[i] > 0 and pure[i] > 0:
+            mono[i] = fdist.sf((best / d1) / (pure[i] / df2[i]), d1, df2[i])
+    return lof, mono, mono < alpha
 
 
 def _jtj(p: np.ndarray, data: Batch, free: tuple[int, ...]) -> np.ndarray:
@@ -648,6 +719,9 @@ def fit_arrays(
         rss <= 1e-30 * (tss + 1e-300), 0.0, fdist.sf(fstat, k - 1, np.maximum(dof, 1))
     )
     p_flat = np.where(np.isfinite(p_flat), p_flat, 1.0)
+    # is the curve shape right at all? (bell-shaped data: flagged, not silently fitted)
+    f_hat = evaluate(p, np.where(data.zero, 0.0, np.exp(data.logx)))
+    lof_p, mono_p, non_monotone = _shape_tests(data, f_hat, k)
     # information criteria as drc's logLik/AIC/BIC (sigma counted as a parameter)
     with np.errstate(divide="ignore"):
         sum_logw = np.where(valid, np.log(np.where(valid, sw2, 1.0)), 0.0).sum(axis=1)
@@ -789,6 +863,11 @@ def fit_arrays(
             )
         if not conv[i]:
             parts.append("fit did not converge")
+        if non_monotone[i]:
+            parts.append(
+                f"non-monotone data: the dose means rise and fall (monotone fit rejected, "
+                f"p={mono_p[i]:.2g}); a log-logistic curve cannot describe them"
+            )
         if np.isinf(ci_hi[i]) and not no_effect[i]:
             parts.append("CI upper bound open")
         if ci_lo[i] == 0 and not no_effect[i]:
@@ -824,6 +903,8 @@ def fit_arrays(
         "n_points": n,
         "p_flat": p_flat,
         "loglik": loglik,
+        "lack_of_fit_p": lof_p,
+        "non_monotone": non_monotone,
         "aic": aic,
         "bic": bic,
         "converged": conv,
@@ -883,7 +964,8 @@ def _empty_result(problem: str, model: str, conc: np.ndarray) -> dict[str, Any]:
         "ic50_ci_high": np.nan, "ic50_censored": "", "ic50_se": np.nan, "ic50_se_log10": np.nan,
         "emax": np.nan, "auc": np.nan, "r2": np.nan, "rss": np.nan, "df": np.nan,
         "sigma": np.nan, "n_points": int(np.isfinite(conc).sum()), "p_flat": np.nan,
-        "loglik": np.nan, "aic": np.nan, "bic": np.nan,
+        "loglik": np.nan, "aic": np.nan, "bic": np.nan, "lack_of_fit_p": np.nan,
+        "non_monotone": False,
         "converged": False, "status": status, "note": problem,
         "min_dose": pos.min() if pos.size else np.nan,
         "max_dose": pos.max() if pos.size else np.nan,
@@ -1191,6 +1273,7 @@ def fit_curves(
             "p_flat": r["p_flat"], "n_doses": int(np.unique(c.conc[np.isfinite(c.conc)]).size),
             "min_dose_M": r["min_dose"], "max_dose_M": r["max_dose"], "fold_censored": "",
             "fold_note": "", "aic": r["aic"], "bic": r["bic"], "model_note": r["model_note"],
+            "lack_of_fit_p": r["lack_of_fit_p"], "non_monotone": bool(r["non_monotone"]),
         })  # fmt: skip
     fits = pd.DataFrame(rows, columns=FITS_COLUMNS + EXTRA_COLUMNS)
     if fold and "parental" in df.columns and (fits["parental"] != "").any():
