@@ -14,13 +14,31 @@ Conventions (the same as R drc ``LL.4`` with its ``b``): ``hill > 0`` for a decr
 ``ic50_rel_M`` is the dose halfway between top and bottom, ``ic50_abs_M`` where the curve crosses
 ``abs_level`` (0.5 on the viability scale).
 
-Inference: standard errors from ``sigma^2 (J^T W J)^-1`` with ``sigma^2 = RSS / (n - k)``,
-as drc ``summary()``. The IC50 CI is by profile likelihood on log IC50 (the set of log IC50 whose
-profile RSS is below ``RSS (1 + F_{1, n-k; 0.95} / (n - k))``), asymmetric and positive;
-``ci_method="delta"`` gives drc's ``ED(..., interval="delta")`` interval ``e +/- t_{n-k} se(e)``.
+Solver (issue 11): every curve starts from the best point of a grid over (hill, log e[,
+asymmetry]) on which the plateaus are solved in closed form (variable projection: the model is
+linear in top/bottom), with hill of both signs where the model needs it, then a batched
+Levenberg-Marquardt polish (``_solver``). Curves the model fits poorly (R^2 < 0.9, not
+converged, on a bound) are also polished from the next 7 grid points and the logit start.
+Why: a single logit-regression start assumed a falling monotone curve, and with hill in
+[1e-3, 50], IC50 within 3 decades and a stopping rule that took tiny, heavily damped steps for
+a minimum, the fit stopped at worse optima than drc on rising, step-like and bell-shaped
+curves. drc (optim/BFGS from a self-starter) and thunor (scipy curve_fit) are local too; the
+grid makes ours global on the scale that matters (log e, hill) at no extra cost on the
+benchmark (fewer LM iterations).
+
+Inference: standard errors from ``sigma^2 (J^T W J)^-1`` with ``sigma^2 = RSS / (n - k)``;
+with ``ci_method="delta"`` from drc's own covariance, the observed information (Hessian of the
+RSS: ``J^T W J`` minus the residual-weighted curvature), so SEs and ``e +/- t_{n-k} se(e)``
+equal drc's ``summary()`` and ``ED(..., interval="delta")``, negative lower ends included (a
+note says so). The default IC50 CI is by profile likelihood on log IC50 (the set of log IC50
+whose profile RSS is below ``RSS (1 + F_{1, n-k; 0.95} / (n - k))``), asymmetric and positive.
 A curve whose fit is no better than a constant (extra-sum-of-squares F test, ``p >= alpha``) or
 whose fitted drop over the tested doses is below ``min_effect`` of its top is reported as
-"no effect": ``ic50_censored = ">"`` at the highest dose, never an invented in-range IC50.
+"no effect": ``ic50_censored = ">"`` at the highest dose, never an invented in-range IC50. A
+"<" claim needs the data at the lowest dose past half the effect seen, else status
+``shallow`` and no IC50. ``non_monotone`` flags dose means that rise and fall (lack-of-fit F
+test, then an isotonic-regression test). `select_models` (``model="auto"``) picks 3PL/4PL/5PL
+by AIC as drc's ``mselect``.
 """
 
 from __future__ import annotations
@@ -73,7 +91,7 @@ class CurveFit:
     Attributes mirror the ``fits.csv`` columns: ``ic50_rel`` (the censoring-aware reported
     value), ``ic50_fit`` (the raw estimate), ``ic50_ci`` (low, high), ``ic50_censored``
     (``""``, ``">"`` or ``"<"``), ``status`` (``ok``, ``no_effect``, ``not_converged``,
-    ``bad_input``, ``constant``) and ``note`` (why, in words). ``params`` holds the full
+    ``bad_input``, ``constant``, ``small_effect``, ``shallow``) and ``note`` (why, in words). ``params`` holds the full
     5-vector ``(hill, bottom, top, log e, log s)`` for `predict`.
     """
 

@@ -7,7 +7,10 @@ All models are one family, the five-parameter log-logistic
 with ``b`` = ``hill`` (drc's sign convention: ``b > 0`` is a *decreasing* curve; Prism's
 HillSlope is ``-b``), ``c`` = ``bottom`` (the response at infinite dose), ``d`` = ``top`` (the
 response at dose 0), ``e`` the inflection dose (the relative IC50 when ``s = 1``) and ``s`` the
-asymmetry (``s = 1`` for 4PL/3PL). A dose of 0 is evaluated as 0, not as ``log(0)``: for ``b > 0``
+asymmetry (``s = 1`` for 4PL/3PL). ``b`` may be negative (drc's ``b``): then ``c`` is the
+response at dose 0 and ``d`` the one at infinite dose; 4PL fits are reported with ``b >= 0``
+(``(b, c, d)`` and ``(-b, d, c)`` are the same curve), while drc's ``LL.3`` (``"3pl"``, ``c``
+fixed) and ``LL.5`` need the sign. A dose of 0 is evaluated as 0, not as ``log(0)``: for ``b > 0``
 the curve equals ``top`` there.
 
 Internally the parameters are held as a vector ``p = (b, c, d, log e, log s)`` (natural logs)
