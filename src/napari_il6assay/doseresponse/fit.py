@@ -349,16 +349,21 @@ def _grid_starts(
 
 
 def _polish_best(
-    starts: np.ndarray, data: Batch, free: tuple[int, ...], lower: np.ndarray, upper: np.ndarray
+    starts: np.ndarray,
+    data: Batch,
+    free: tuple[int, ...],
+    lower: np.ndarray,
+    upper: np.ndarray,
+    max_iter: int = 400,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Levenberg-Marquardt from K starts per curve (``starts`` (B, K, 5)) in one batch; the
     lowest RSS of each curve wins."""
     B, K = starts.shape[:2]
     if K == 1:
-        return levenberg_marquardt(starts[:, 0], data, free, lower, upper)
+        return levenberg_marquardt(starts[:, 0], data, free, lower, upper, max_iter=max_iter)
     rep = np.repeat(np.arange(B), K)
     p, rss, jtj, conv = levenberg_marquardt(
-        starts.reshape(-1, 5), data.take(rep), free, lower[rep], upper[rep]
+        starts.reshape(-1, 5), data.take(rep), free, lower[rep], upper[rep], max_iter=max_iter
     )
     rss = np.where(np.isfinite(rss), rss, np.inf).reshape(B, K)
     rows = np.arange(B) * K + np.argmin(rss, axis=1)
@@ -665,7 +670,9 @@ def fit_arrays(
         for idx, val in spec.fixed.items():
             ex[:, idx] = val
         grid = np.concatenate([grid, np.clip(ex, lower, upper)[:, None]], axis=1)
-    p, rss, jtj, conv = _polish_best(grid, data, free, lower, upper)
+    # the 5PL's asymmetry and hill trade off along long valleys: more iterations
+    max_iter = 1000 if LOGS in free else 400
+    p, rss, jtj, conv = _polish_best(grid, data, free, lower, upper, max_iter=max_iter)
     # curves the model fits poorly (bell-shaped, step-like data) have several basins: polish
     # the best few grid points too, not only the best one
     sw2 = data.sw**2
@@ -686,7 +693,7 @@ def fit_arrays(
         K = _N_RESTARTS
         rep = np.repeat(idx2, K)
         p2, rss2, jtj2, conv2 = levenberg_marquardt(p0, data.take(rep), free, lower[rep],
-                                                    upper[rep])  # fmt: skip
+                                                    upper[rep], max_iter=max_iter)  # fmt: skip
         rss2 = np.where(np.isfinite(rss2), rss2, np.inf).reshape(-1, K)
         pick = np.argmin(rss2, axis=1)
         rows = np.arange(idx2.size) * K + pick
