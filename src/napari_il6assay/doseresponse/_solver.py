@@ -160,7 +160,7 @@ def levenberg_marquardt(
         # solver crawling along a valley, not a minimum (it stopped short of drc's optimum on
         # step-like and bell-shaped curves, issue 11)
         small = (dec <= ftol * (rss[acc] + 1e-300)) | (moved <= xtol * scale)
-        done = (small & (lam[acc] <= 1e-2)) | (rssn[ok] < 1e-28)
+        done = (small & (lam[acc] <= 1.0)) | (rssn[ok] < 1e-28)
         p[acc] = pn[ok]
         r[acc] = rn[ok]
         jac[acc] = jn[ok]

@@ -191,13 +191,28 @@ def _starts(data: Batch, lxmin: np.ndarray, lxmax: np.ndarray) -> list[np.ndarra
 #: step-like curves between two doses). Beyond 1e3 the curve is a step at any resolution.
 HILL_MAX = 1e3
 #: Grid of the variable-projection starts (see `_grid_starts`).
-_GRID_HILL = (0.3, 0.8, 2.0, 5.0, 15.0, 60.0)
-_GRID_T = 11  # log e values over the dose range +- 1 decade
+_GRID_HILL = (0.4, 1.2, 4.0, 15.0, 60.0)
+# the first pass grids only smooth slopes: from a steep grid point (a step between two doses)
+# the RSS hardly changes with hill, and LM stayed on the step where a smooth curve fitted
+# better; LM climbs from a smooth start to a steep optimum, and the doubtful curves are
+# polished again from the best points of the full grid
+_GRID_HILL_FIRST = (0.4, 1.2, 4.0)
+_GRID_T = 10  # log e values over the dose range +- 1 decade
 _GRID_ASYM = (0.1, 1.0, 6.0)
 _N_RESTARTS = 8  # grid points polished on doubtful curves
 
 
 def _dose_means(data: Batch) -> Batch:
+    """`_dose_means_impl`, computed once per `Batch` (the grid, the shape tests and the
+    censoring all need it)."""
+    cached = getattr(data, "_dose_means", None)
+    if cached is None:
+        cached = _dose_means_impl(data)
+        data._dose_means = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def _dose_means_impl(data: Batch) -> Batch:
     """The same curves with replicates pooled: weighted mean response per distinct dose.
 
     The RSS of any curve ``f`` is the within-dose sum of squares (fixed) plus
@@ -239,6 +254,7 @@ def _grid_starts(
     upper: np.ndarray,
     keep: int = 1,
     per_class: bool = False,
+    hills: Sequence[float] = _GRID_HILL,
 ) -> np.ndarray:
     """Global starts by variable projection: a grid over (hill, log e[, asymmetry]).
 
@@ -261,7 +277,7 @@ def _grid_starts(
     data = _dose_means(data)
     valid = data.sw > 0
     w = data.sw**2
-    hills = np.asarray(_GRID_HILL)
+    hills = np.asarray(hills, float)
     both = BOTTOM in spec.free and TOP in spec.free
     if spec.signed and not (both and LOGS not in spec.free):
         hills = np.r_[hills, -hills]
@@ -664,14 +680,15 @@ def fit_arrays(
             p0[:, idx] = val
     # start 1: the best point of a variable-projection grid (global); start 2: the logit
     # regression start; the lower RSS wins
-    grid = _grid_starts(data, spec, lxmin, lxmax, lower, upper, per_class=True)
+    grid = _grid_starts(data, spec, lxmin, lxmax, lower, upper, per_class=True,
+                        hills=_GRID_HILL_FIRST)  # fmt: skip
     if extra_start is not None:
         ex = np.array(extra_start, float)
         for idx, val in spec.fixed.items():
             ex[:, idx] = val
         grid = np.concatenate([grid, np.clip(ex, lower, upper)[:, None]], axis=1)
     # the 5PL's asymmetry and hill trade off along long valleys: more iterations
-    max_iter = 1000 if LOGS in free else 400
+    max_iter = 1000 if LOGS in free else 200
     p, rss, jtj, conv = _polish_best(grid, data, free, lower, upper, max_iter=max_iter)
     # curves the model fits poorly (bell-shaped, step-like data) have several basins: polish
     # the best few grid points too, not only the best one
