@@ -107,7 +107,11 @@ def levenberg_marquardt(
     converged = np.zeros(B, bool)
     active = np.ones(B, bool)
     eye = np.eye(len(free))
-    for _ in range(max_iter):
+    window = min(20, max_iter // 2)
+    rss_window = rss.copy()
+    for it in range(max_iter):
+        if it == max_iter - window:
+            rss_window = rss.copy()
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
@@ -173,6 +177,11 @@ def levenberg_marquardt(
         stuck = rej[lam[rej] > 1e12]
         converged[stuck] = True
         active[stuck] = False
+    # still active at the limit but the RSS no longer moves over the last iterations (an
+    # unidentified direction, e.g. a step between dose 0 and the lowest dose, where hill and e
+    # slide along a valley of constant RSS): a minimum of the RSS, not a failure
+    stalled = active & (rss_window - rss <= 1e-7 * (rss + 1e-300))  # drc: optim reltol 1e-7
+    converged[stalled] = True
     jf = jac[:, :, fr] * data.sw[:, :, None]
     jtj = np.einsum("bni,bnj->bij", jf, jf)
     return p, rss, jtj, converged
