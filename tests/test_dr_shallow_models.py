@@ -85,7 +85,7 @@ def test_3pl_is_drc_ll3_rising_from_zero_and_fix_choices() -> None:
 
 
 def test_local_optimum_of_a_rising_step_is_escaped() -> None:
-    """A sharp rise between two doses (hill ~ 20): the global 4PL optimum, checked by brute force."""
+    """A sharp rise between two doses: the global 4PL optimum, checked by brute force."""
     rng = np.random.default_rng(5)
     x = DOSES.repeat(4)
     y = np.where(x > 2e-8, 50.0, 2.0) + rng.normal(0, 2.0, x.size)

@@ -94,7 +94,8 @@ class CurveFit:
     Attributes mirror the ``fits.csv`` columns: ``ic50_rel`` (the censoring-aware reported
     value), ``ic50_fit`` (the raw estimate), ``ic50_ci`` (low, high), ``ic50_censored``
     (``""``, ``">"`` or ``"<"``), ``status`` (``ok``, ``no_effect``, ``not_converged``,
-    ``bad_input``, ``constant``, ``small_effect``, ``shallow``) and ``note`` (why, in words). ``params`` holds the full
+    ``bad_input``, ``constant``, ``small_effect``, ``shallow``) and ``note`` (why, in
+    words). ``params`` holds the full
     5-vector ``(hill, bottom, top, log e, log s)`` for `predict`.
     """
 
@@ -440,8 +441,8 @@ def _shape_tests(
     df1, df2 = m - k, n - m
     with np.errstate(divide="ignore", invalid="ignore"):
         fl = ((rss - pure) / df1) / (pure / df2)
-        lof = np.where((df1 > 0) & (df2 > 0) & (pure > 0), fdist.sf(fl, np.maximum(df1, 1),
-                                                                  np.maximum(df2, 1)), np.nan)  # fmt: skip
+        p_lof = fdist.sf(fl, np.maximum(df1, 1), np.maximum(df2, 1))
+        lof = np.where((df1 > 0) & (df2 > 0) & (pure > 0), p_lof, np.nan)
     mono = np.full(B, np.nan)
     for i in np.flatnonzero(lof < alpha):
         mi = int(m[i])
@@ -720,7 +721,8 @@ def fit_arrays(
         better = rss2[np.arange(idx2.size), pick] < rss[idx2] * (1 - 1e-12)
         sel = idx2[better]
         rows = rows[better]
-        p[sel], rss[sel], jtj[sel], conv[sel] = p2[rows], rss2.ravel()[rows], jtj2[rows], conv2[rows]
+        p[sel], rss[sel] = p2[rows], rss2.ravel()[rows]
+        jtj[sel], conv[sel] = jtj2[rows], conv2[rows]
     if spec.name == "4pl":
         # (b, c, d) and (-b, d, c) are one curve: report hill >= 0, top = response at dose 0
         flip = p[:, HILL] < 0
@@ -1042,9 +1044,10 @@ def fit_curve(
         Doses (>= 0; 0 is the vehicle and is used as dose 0, not log 0).
     response : array_like
         Responses as given (no rescaling).
-    model : {"4pl", "3pl", "3pl-top", "5pl"}
-        drc ``LL.4``, ``LL.3`` (bottom fixed at ``fixed_bottom``), top fixed at
-        ``fixed_top``, ``LL.5``.
+    model : {"4pl", "3pl", "3pl-top", "3pl-bottom", "5pl"}
+        drc ``LL.4``, ``LL.3`` (lower limit fixed at ``fixed_bottom``, hill of either sign),
+        dose-0 response fixed at ``fixed_top``, infinite-dose response fixed at
+        ``fixed_bottom``, ``LL.5``.
     weights : array_like, optional
         Per-point weights (inverse variances).
     robust : bool
@@ -1243,7 +1246,9 @@ def fit_curves(
         rows are skipped; wells without ``drug`` are the dose-0 points of each drug's curve.
     response : str
         Column fitted as given (no rescaling).
-    model : {"4pl", "3pl", "3pl-top", "5pl"}
+    model : {"4pl", "3pl", "3pl-top", "3pl-bottom", "5pl", "auto"}
+        ``"auto"``: 3PL, 4PL and 5PL per curve, the lowest AIC kept (`select_models`); the
+        ``model`` column says which and ``model_note`` why.
     group_cols : sequence of str
         Columns identifying a curve (absent ones are ignored).
     conc : str, optional
