@@ -70,32 +70,41 @@ def run_thunor(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10_000)
+    ap.add_argument("--no-thunor", action="store_true",
+                    help="time only our own engine (thunor not installed)")
     args = ap.parse_args()
     x, y, truth = make_curves(args.n)
-    import thunor
 
     pos = x > 0
     run_ours(x[pos], y[:, pos], "none")  # warm-up: imports, first large allocations
     t_ours, est_ours, r = run_ours(x[pos], y[:, pos], "none")
     t_ours_ci, _, r_ci = run_ours(x[pos], y[:, pos], "profile")
     t_ours_veh, est_veh, _ = run_ours(x, y, "none")
-    t_thunor, est_thunor = run_thunor(x[pos], y[:, pos])
-    both = np.isfinite(est_ours) & np.isfinite(est_thunor)
-    err_o = np.abs(est_ours[both] - truth[both])
-    err_t = np.abs(est_thunor[both] - truth[both])
-    with np.errstate(divide="ignore"):
-        lo, hi = np.log(r_ci["ic50_ci_low"]), np.log(r_ci["ic50_ci_high"])
-    cover = np.mean((lo <= truth * np.log(10)) & (truth * np.log(10) <= hi))
     print(f"curves: {args.n} x {pos.sum()} dosed points (9 doses, 3 replicates; vehicle aside)")
-    print(
-        f"thunor {thunor.__version__}: {t_thunor:8.2f} s  ({np.isfinite(est_thunor).sum()} fitted,"
-        f" others flat/failed)"
-    )
     print(f"ours (no CI):        {t_ours:8.2f} s  ({np.isfinite(est_ours).sum()} fitted)")
     print(f"ours (+profile CI):  {t_ours_ci:8.2f} s")
     print(
         f"ours (+vehicle, 30 points, no CI): {t_ours_veh:6.2f} s, median |dlog10 IC50| "
         f"{np.nanmedian(np.abs(est_veh - truth)):.4f}"
+    )
+    with np.errstate(divide="ignore"):
+        lo, hi = np.log(r_ci["ic50_ci_low"]), np.log(r_ci["ic50_ci_high"])
+    cover = np.mean((lo <= truth * np.log(10)) & (truth * np.log(10) <= hi))
+    print(
+        f"ours: profile 95% CI covers the true IC50 in {cover:.3f} of curves; "
+        f"converged {r['converged'].mean():.4f}"
+    )
+    if args.no_thunor:
+        return
+    import thunor
+
+    t_thunor, est_thunor = run_thunor(x[pos], y[:, pos])
+    both = np.isfinite(est_ours) & np.isfinite(est_thunor)
+    err_o = np.abs(est_ours[both] - truth[both])
+    err_t = np.abs(est_thunor[both] - truth[both])
+    print(
+        f"thunor {thunor.__version__}: {t_thunor:8.2f} s  ({np.isfinite(est_thunor).sum()} fitted,"
+        f" others flat/failed)"
     )
     print(
         f"speed ratio thunor/ours: {t_thunor / t_ours:.1f}x (no CI), "
@@ -104,10 +113,6 @@ def main() -> None:
     print(
         f"median |dlog10 IC50| on {both.sum()} curves both fitted: ours {np.median(err_o):.4f}, "
         f"thunor {np.median(err_t):.4f}"
-    )
-    print(
-        f"ours: profile 95% CI covers the true IC50 in {cover:.3f} of curves; "
-        f"converged {r['converged'].mean():.4f}"
     )
 
 

@@ -94,7 +94,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("table", metavar="TABLE", help="tidy table (.csv, .tsv, .xlsx)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--response", default="viability", help="column to fit (as given)")
-    parser.add_argument("--model", default="4pl", choices=["4pl", "3pl", "5pl"])
+    parser.add_argument(
+        "--model",
+        default="4pl",
+        choices=["4pl", "3pl", "5pl", "auto"],
+        help="4pl; 3pl = drc LL.3 (lower limit fixed at 0: a falling curve ends at 0, a "
+        "rising one starts at 0); 5pl; auto = 3pl/4pl/5pl per curve by AIC (drc mselect), "
+        "with F tests, reason in model_note",
+    )
+    parser.add_argument(
+        "--fix",
+        default=None,
+        metavar="top=V|bottom=V",
+        help="fix one plateau: top = the response at dose 0, bottom = the response at "
+        "infinite dose (e.g. --fix top=1 for normalized viability); with 4pl or 3pl",
+    )
     parser.add_argument(
         "--ci",
         default="profile",
@@ -127,6 +141,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-plots", action="store_true", help="write fits.csv only")
 
 
+def _parse_fix(text: str, model: str) -> tuple[str, dict[str, float]]:
+    """``--fix top=1`` -> ``("3pl-top", {"fixed_top": 1.0})``; `InputError` for bad text."""
+    from napari_il6assay.doseresponse.models import get_model
+
+    key, sep, val = text.partition("=")
+    key = key.strip().lower()
+    try:
+        value = float(val)
+    except ValueError:
+        value = None
+    if not sep or key not in ("top", "bottom") or value is None:
+        raise InputError(f"--fix expects top=VALUE or bottom=VALUE, got {text!r}")
+    try:
+        spec = get_model(model, fix={key: value})
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    return spec.name, {f"fixed_{key}": value}
+
+
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("_") or "curve"
 
@@ -147,9 +180,12 @@ def run(args: argparse.Namespace) -> int:
     if out.resolve() == Path(args.table).resolve().parent:
         raise InputError("--out must not be the input's folder", path=out)
     out.mkdir(parents=True, exist_ok=True)
-    fits = fit_curves(df, response=args.response, model=args.model, conc=dose, ci_method=args.ci,
+    model, fixed = args.model, {}
+    if getattr(args, "fix", None):
+        model, fixed = _parse_fix(args.fix, args.model)
+    fits = fit_curves(df, response=args.response, model=model, conc=dose, ci_method=args.ci,
                       alpha_flat=args.alpha_flat, min_effect=args.min_effect,
-                      min_span=args.min_span)  # fmt: skip
+                      min_span=args.min_span, **fixed)  # fmt: skip
     fits.to_csv(out / "fits.csv", index=False)
     n_ok = int((fits["status"] == "ok").sum())
     print(f"{len(fits)} curve(s): {n_ok} fitted, "

@@ -240,6 +240,9 @@ def add_fold_resistance(fits: Any, curves: list, model: str = "4pl", **kwargs: A
             continue
         j = match[0]
         r, p = fits.iloc[i], fits.iloc[j]
+        if "shallow" in (r["status"], p["status"]):
+            fits.iat[i, col_note] = "no fold: an IC50 is not estimable (shallow curve)"
+            continue
         if r["status"] not in fittable or p["status"] not in fittable:
             fits.iat[i, col_note] = "no fold: one of the curves could not be fitted"
             continue

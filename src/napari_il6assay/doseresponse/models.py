@@ -7,7 +7,10 @@ All models are one family, the five-parameter log-logistic
 with ``b`` = ``hill`` (drc's sign convention: ``b > 0`` is a *decreasing* curve; Prism's
 HillSlope is ``-b``), ``c`` = ``bottom`` (the response at infinite dose), ``d`` = ``top`` (the
 response at dose 0), ``e`` the inflection dose (the relative IC50 when ``s = 1``) and ``s`` the
-asymmetry (``s = 1`` for 4PL/3PL). A dose of 0 is evaluated as 0, not as ``log(0)``: for ``b > 0``
+asymmetry (``s = 1`` for 4PL/3PL). ``b`` may be negative (drc's ``b``): then ``c`` is the
+response at dose 0 and ``d`` the one at infinite dose; 4PL fits are reported with ``b >= 0``
+(``(b, c, d)`` and ``(-b, d, c)`` are the same curve), while drc's ``LL.3`` (``"3pl"``, ``c``
+fixed) and ``LL.5`` need the sign. A dose of 0 is evaluated as 0, not as ``log(0)``: for ``b > 0``
 the curve equals ``top`` there.
 
 Internally the parameters are held as a vector ``p = (b, c, d, log e, log s)`` (natural logs)
@@ -32,17 +35,25 @@ class ModelSpec:
     Parameters
     ----------
     name : str
-        ``"4pl"``, ``"3pl"`` (bottom fixed), ``"3pl-top"`` (top fixed) or ``"5pl"``.
+        ``"4pl"``, ``"3pl"`` (drc ``LL.3``: the lower limit fixed), ``"3pl-top"`` (the response
+        at dose 0 fixed), ``"3pl-bottom"`` (the response at infinite dose fixed) or ``"5pl"``.
     free : tuple of int
         Indices (into `PARAMS`) of the estimated parameters.
     fixed : dict
         Values of the parameters that are held fixed (``bottom`` for 3PL, ``log_asym`` = 0
         for 4PL and 3PL).
+    signed : bool
+        Whether ``hill`` may take either sign (drc's ``b``). With ``hill >= 0`` (``signed``
+        False) ``top`` is always the response at dose 0 and ``bottom`` the one at infinite
+        dose, which is what fixing "the top" or "the bottom" has to mean. drc's ``LL.3`` fixes
+        ``c`` with ``b`` of either sign: ``c`` is then the lower limit, the high-dose plateau of
+        a falling curve or the dose-0 level of a rising one.
     """
 
     name: str
     free: tuple[int, ...]
     fixed: dict[int, float]
+    signed: bool = True
 
     @property
     def n_params(self) -> int:
@@ -50,16 +61,27 @@ class ModelSpec:
         return len(self.free)
 
 
-def get_model(model: str = "4pl", *, bottom: float = 0.0, top: float = 1.0) -> ModelSpec:
+def get_model(
+    model: str = "4pl",
+    *,
+    bottom: float = 0.0,
+    top: float = 1.0,
+    fix: dict[str, float] | None = None,
+) -> ModelSpec:
     """Return the `ModelSpec` for a model name.
 
     Parameters
     ----------
-    model : {"4pl", "3pl", "3pl-top", "5pl"}
-        ``"3pl"`` fixes the bottom (drc ``LL.3``, default 0); ``"3pl-top"`` fixes the top
-        (default 1, for normalized viability).
+    model : {"4pl", "3pl", "3pl-top", "3pl-bottom", "5pl"}
+        ``"3pl"`` is drc ``LL.3``: the lower limit fixed (default 0), ``hill`` of either sign,
+        so a falling curve ends at it and a rising one starts from it. ``"3pl-top"`` fixes the
+        response at dose 0 (default 1, for normalized viability), ``"3pl-bottom"`` the response
+        at infinite dose (default 0); both keep ``hill >= 0``.
     bottom, top : float
         The fixed value for the 3PL variants.
+    fix : dict, optional
+        ``{"top": v}`` or ``{"bottom": v}`` (the user's ``--fix``): with ``4pl`` or ``3pl`` it
+        selects ``3pl-top`` / ``3pl-bottom`` with that value.
 
     Returns
     -------
@@ -69,17 +91,32 @@ def get_model(model: str = "4pl", *, bottom: float = 0.0, top: float = 1.0) -> M
     --------
     >>> get_model("3pl").free
     (0, 2, 3)
+    >>> get_model("4pl", fix={"top": 1.0}).name
+    '3pl-top'
     """
     m = model.lower().replace("_", "").replace("-", "")
+    if fix:
+        if len(fix) != 1 or not set(fix) <= {"top", "bottom"}:
+            raise ValueError(f"fix one of top or bottom (got {sorted(fix)})")
+        if m not in ("4pl", "ll4", "3pl", "ll3", "3pltop", "3plbottom"):
+            raise ValueError(f"--fix works with the 4pl and 3pl models, not {model!r}")
+        ((which, val),) = fix.items()
+        m = "3pl" + which
+        bottom = val if which == "bottom" else bottom
+        top = val if which == "top" else top
     if m in ("4pl", "ll4"):
         return ModelSpec("4pl", (HILL, BOTTOM, TOP, LOGE), {LOGS: 0.0})
-    if m in ("3pl", "ll3", "3plbottom"):
+    if m in ("3pl", "ll3"):
         return ModelSpec("3pl", (HILL, TOP, LOGE), {BOTTOM: float(bottom), LOGS: 0.0})
     if m in ("3pltop",):
-        return ModelSpec("3pl-top", (HILL, BOTTOM, LOGE), {TOP: float(top), LOGS: 0.0})
+        return ModelSpec("3pl-top", (HILL, BOTTOM, LOGE), {TOP: float(top), LOGS: 0.0}, False)
+    if m in ("3plbottom",):
+        return ModelSpec(
+            "3pl-bottom", (HILL, TOP, LOGE), {BOTTOM: float(bottom), LOGS: 0.0}, False
+        )
     if m in ("5pl", "ll5"):
         return ModelSpec("5pl", (HILL, BOTTOM, TOP, LOGE, LOGS), {})
-    raise ValueError(f"unknown model {model!r}; expected 4pl, 3pl, 3pl-top or 5pl")
+    raise ValueError(f"unknown model {model!r}; expected 4pl, 3pl, 3pl-top, 3pl-bottom or 5pl")
 
 
 def _z(p: np.ndarray, logx: np.ndarray, zero: np.ndarray) -> np.ndarray:
@@ -151,14 +188,18 @@ def evaluate_jac(
             g = 1.0 / (1.0 + np.exp(np.clip(z, -700.0, 700.0)))
         v = 1.0 - g
         dfdz = -span * g * v
-        jac[..., LOGS] = -span * g * np.logaddexp(0.0, z)
+        with np.errstate(invalid="ignore"):
+            jac[..., LOGS] = -span * g * np.logaddexp(0.0, z)
     else:
         s = np.exp(p[:, LOGS, None])
         sp = np.logaddexp(0.0, z)  # log(1 + u)
         g = np.exp(-s * sp)
         v = np.exp(-np.logaddexp(0.0, -z))  # u / (1 + u)
         dfdz = -span * s * g * v
-        jac[..., LOGS] = -span * g * sp * s
+        with np.errstate(invalid="ignore"):
+            jac[..., LOGS] = -span * g * sp * s
+    # at dose 0 with b < 0 (z = +inf) g log(1 + u) -> 0, not inf * 0
+    jac[..., LOGS] = np.where(np.isposinf(z), 0.0, jac[..., LOGS])
     f = c + span * g
     jac[..., HILL] = np.where(zero, 0.0, dfdz * (logx - p[:, LOGE, None]))
     jac[..., BOTTOM] = v if np.all(p[:, LOGS] == 0.0) else 1.0 - g
