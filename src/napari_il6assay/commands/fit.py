@@ -219,29 +219,29 @@ def write_plots(df: Any, fits: Any, folder: Path, response: str, unit: str = "M"
     # its own few rows instead of filtering the whole table again
     d_drug = text(df["drug"]) if "drug" in df.columns else pd.Series("", index=df.index)
     d_line = text(df["cell_line"]) if "cell_line" in df.columns else pd.Series("", index=df.index)
-    by_drug = {k: v for k, v in d_drug.groupby(d_drug.to_numpy(), sort=False).indices.items()}
+    by_drug = dict(d_drug.groupby(d_drug.to_numpy(), sort=False).indices)
     vehicle = by_drug.get("", np.empty(0, int))
     f = fits.reset_index(drop=True)
     fam = pd.DataFrame({"drug": text(f["drug"]), "drug_b": text(f["drug_b"]),
                         "cb": pd.to_numeric(f["concentration_b"], errors="coerce").fillna(0.0),
                         "line": text(f["cell_line"])})  # fmt: skip
-    pages = []  # (file name, drug, drug_b, cb, cell lines of the page, page, pages)
+    pages = []  # (file, drug, drug_b, cb, cell lines of the page, its fits rows, page, pages)
     for (drug, drug_b, cb), g in fam.groupby(["drug", "drug_b", "cb"], sort=False):
         name = _safe("_".join(s for s in (drug, drug_b, f"{cb:g}" if cb else "") if s))
         lines = list(dict.fromkeys(g["line"]))
         chunks = [lines[i:i + LINES_PER_PLOT] for i in range(0, len(lines), LINES_PER_PLOT)]
         for k, chunk in enumerate(chunks):
             stem = name if len(chunks) == 1 else f"{name}_p{k + 1}"
-            pages.append((stem, drug, drug_b, float(cb), chunk, k + 1, len(chunks)))
+            fit_rows = g.index[g["line"].isin(chunk)]
+            pages.append((stem, drug, drug_b, float(cb), chunk, fit_rows, k + 1, len(chunks)))
     todo = pages if max_plots <= 0 else pages[:max_plots]
     written = []
     n_drawn = 0
-    for stem, drug, drug_b, cb, chunk, k, n in todo:
+    for stem, drug, drug_b, cb, chunk, fit_rows, k, n in todo:
         rows = np.concatenate([by_drug.get(drug, np.empty(0, int)), vehicle]) if drug else \
             np.arange(len(df))  # fmt: skip
         rows = np.sort(rows[np.isin(d_line.to_numpy(object)[rows], chunk)])
-        sel = f[(fam["drug"] == drug) & (fam["drug_b"] == drug_b) & (fam["cb"] == cb)
-                & fam["line"].isin(chunk)]  # fmt: skip
+        sel = f.loc[fit_rows]
         title = None
         if n > 1:
             title = f"{drug}{f' + {drug_b} {cb:g}' if drug_b else ''} ({k}/{n})"

@@ -556,7 +556,7 @@ def ic50_summary_figure(
     cbar = fig.colorbar(im, ax=ax_h)
     cbar.set_label(f"log10 IC50{f' ({unit})' if unit else ''}", color=colors["fg"])
     cbar.ax.tick_params(colors=colors["fg"])
-    for ax, names, setter in ((ax_h, cols, ax_h.set_xticks), (ax_h, rows, ax_h.set_yticks)):
+    for names, setter in ((cols, ax_h.set_xticks), (rows, ax_h.set_yticks)):
         if len(names) <= max_labels:
             setter(range(len(names)), names, fontsize=6)
         else:
