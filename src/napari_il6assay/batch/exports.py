@@ -83,8 +83,9 @@ def write_tables(
     errors: pd.DataFrame,
     *,
     formats: Iterable[str] = ("csv",),
+    xlsx: bool = True,
 ) -> list[Path]:
-    """Write every table as CSV (and parquet), plus ``results.xlsx``.
+    """Write every table as CSV (and parquet), plus ``results.xlsx`` (unless ``xlsx=False``).
 
     Parameters
     ----------
@@ -103,10 +104,7 @@ def write_tables(
         Files written.
     """
     formats = set(formats) | {"csv"}
-    frames = {k: v for k, v in tables.items() if isinstance(v, pd.DataFrame)}
-    frames["errors"] = errors if errors is not None else pd.DataFrame(
-        columns=["path", "stage", "error"]
-    )
+    frames = table_frames(tables, errors)
     written = []
     for name, df in frames.items():
         p = out / f"{name}.csv"
@@ -117,8 +115,19 @@ def write_tables(
             data = _parquet_ready(df)
             atomic_write(pq, lambda fh, d=data: d.to_parquet(fh, index=False))
             written.append(pq)
-    written.append(write_xlsx(out / "results.xlsx", frames))
+    if xlsx:
+        written.append(write_xlsx(out / "results.xlsx", frames))
     return written
+
+
+def table_frames(tables: dict[str, Any], errors: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    """The DataFrames of ``tables`` plus ``errors`` (header-only when None): the workbook's
+    sheets, as `write_tables` builds them."""
+    frames = {k: v for k, v in tables.items() if isinstance(v, pd.DataFrame)}
+    frames["errors"] = errors if errors is not None else pd.DataFrame(
+        columns=["path", "stage", "error"]
+    )
+    return frames
 
 
 def write_xlsx(path: Path, frames: dict[str, pd.DataFrame]) -> Path:
@@ -500,18 +509,47 @@ def now() -> str:
 
 
 def write_all(
-    out: Path, tables: dict[str, Any], errors: pd.DataFrame, *, formats: Iterable[str] = ("csv",)
+    out: Path,
+    tables: dict[str, Any],
+    errors: pd.DataFrame,
+    *,
+    formats: Iterable[str] = ("csv",),
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Tables, workbook, Prism tables and plots.
+
+    Parameters
+    ----------
+    out, tables, errors, formats
+        As `write_tables`.
+    jobs : int
+        Processes this step may use. With 2 or more, ``results.xlsx`` (openpyxl is pure
+        Python: about as long as all the plots) is written by a second process while this one
+        writes the CSVs and draws the plots, so the serial end of a batch run shrinks with the
+        cores like the image phase does.
 
     Returns
     -------
     dict
         ``figures`` (name -> Figure, for the report) and ``failed`` (name -> reason).
     """
-    write_tables(out, tables, errors, formats=formats)
-    if isinstance(tables.get("wells"), pd.DataFrame):
-        write_prism(out, tables["wells"])
-    figs = figures(tables)
-    failed = write_plots(out, figs)
+    pool = fut = None
+    if jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn: this process holds threads (progress bar, dask client remnants); fork is unsafe
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        fut = pool.submit(write_xlsx, out / "results.xlsx", table_frames(tables, errors))
+    try:
+        write_tables(out, tables, errors, formats=formats, xlsx=fut is None)
+        if isinstance(tables.get("wells"), pd.DataFrame):
+            write_prism(out, tables["wells"])
+        figs = figures(tables)
+        failed = write_plots(out, figs)
+        if fut is not None:
+            fut.result()  # an error writing the workbook surfaces here, as it would serially
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     return {"figures": figs, "failed": failed}

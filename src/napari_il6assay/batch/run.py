@@ -469,7 +469,9 @@ def run_batch(
     run_info["layout_wells_without_result"] = tables.pop("unmeasured_wells", [])
     tables["errors"] = result.errors
     t1 = time.perf_counter()
-    plots = _exports.write_all(out, tables, result.errors, formats=formats)
+    # the local cores also write the workbook and the plots side by side (see write_all)
+    jobs = default_workers() if scheduler else int(workers or default_workers())
+    plots = _exports.write_all(out, tables, result.errors, formats=formats, jobs=jobs)
     run_info["plots_not_drawn"] = plots["failed"]
     timing["exports_s"] = time.perf_counter() - t1
     if report:

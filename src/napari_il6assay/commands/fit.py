@@ -81,6 +81,8 @@ def dose_column(df: Any, path: str | Path, dose: str | None = None) -> tuple[Any
 def _numeric(df: Any, col: str, path: str | Path) -> None:
     import pandas as pd
 
+    if pd.api.types.is_numeric_dtype(df[col]) and not pd.api.types.is_bool_dtype(df[col]):
+        return  # already numbers: the text check below costs seconds on a 270,000-row screen
     vals = pd.to_numeric(df[col], errors="coerce")
     bad = df[col].notna() & vals.isna() & (df[col].astype(str).str.strip() != "")
     if bad.any():
@@ -139,6 +141,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "background)",
     )
     parser.add_argument("--no-plots", action="store_true", help="write fits.csv only")
+    parser.add_argument("--max-plots", type=int, default=40, metavar="N",
+                        help="at most N dose-response figures (8 cell lines each; default 40, "
+                        "0 = all); larger tables also get plots/ic50_summary.png")  # fmt: skip
 
 
 def _parse_fix(text: str, model: str) -> tuple[str, dict[str, float]]:
@@ -195,24 +200,103 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_plots:
         plot_df = df.rename(columns={dose: "concentration_M"}) if dose != "concentration_M" else df
         unit = "M" if dose == "concentration_M" else ""
-        write_plots(plot_df, fits, out / "plots", args.response, unit=unit)
+        write_plots(plot_df, fits, out / "plots", args.response, unit=unit,
+                    max_plots=args.max_plots)  # fmt: skip
     return 0
 
 
-def write_plots(df: Any, fits: Any, folder: Path, response: str, unit: str = "M") -> list[Path]:
-    """One PNG per (drug, second agent) curve family, all cell lines on one axis."""
-    from napari_il6assay.doseresponse.figures import dose_response_figure
+#: cell lines per dose-response figure (one colour each; more lines make a second page)
+LINES_PER_PLOT = 8
+#: curves above which the IC50 summary page (heat map + waterfall) is written too
+SUMMARY_FROM = 50
+
+
+def write_plots(df: Any, fits: Any, folder: Path, response: str, unit: str = "M",
+                max_plots: int = 40, say: Any = print) -> list[Path]:  # fmt: skip
+    """Dose-response figures per (drug, second agent) family, at most `LINES_PER_PLOT` cell
+    lines each (``<name>_p2.png`` ... for more), capped at ``max_plots`` figures.
+
+    A screen of 10,000 curves would otherwise be 100 figures of 100 lines that took minutes
+    to draw and cannot be read; beyond the cap, and whenever there are `SUMMARY_FROM` curves
+    or more, ``ic50_summary.png`` shows every curve (IC50 heat map and waterfall). ``say``
+    gets one line telling what was drawn and how to get the rest.
+
+    Parameters
+    ----------
+    df, fits : DataFrame
+        The table that was fitted (dose in ``concentration_M``) and `fit_curves` output.
+    folder : Path
+        ``plots/`` folder (created).
+    response : str
+        Response column (y axis).
+    unit : str
+        Dose unit label.
+    max_plots : int
+        Largest number of dose-response figures; 0 draws all.
+    say : callable
+        Receives the summary line (default `print`).
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from napari_il6assay.doseresponse.figures import dose_response_figure, ic50_summary_figure
 
     folder.mkdir(parents=True, exist_ok=True)
+
+    def text(s: Any) -> Any:
+        return s.astype(object).where(s.notna(), "").map(lambda v: str(v).strip())
+
+    # the data is indexed once (rows per drug, vehicle rows, cell line): every figure takes
+    # its own few rows instead of filtering the whole table again
+    d_drug = text(df["drug"]) if "drug" in df.columns else pd.Series("", index=df.index)
+    d_line = text(df["cell_line"]) if "cell_line" in df.columns else pd.Series("", index=df.index)
+    by_drug = dict(d_drug.groupby(d_drug.to_numpy(), sort=False).indices)
+    vehicle = by_drug.get("", np.empty(0, int))
+    f = fits.reset_index(drop=True)
+    fam = pd.DataFrame({"drug": text(f["drug"]), "drug_b": text(f["drug_b"]),
+                        "cb": pd.to_numeric(f["concentration_b"], errors="coerce").fillna(0.0),
+                        "line": text(f["cell_line"])})  # fmt: skip
+    pages = []  # (file, drug, drug_b, cb, cell lines of the page, its fits rows, page, pages)
+    for (drug, drug_b, cb), g in fam.groupby(["drug", "drug_b", "cb"], sort=False):
+        name = _safe("_".join(s for s in (drug, drug_b, f"{cb:g}" if cb else "") if s))
+        lines = list(dict.fromkeys(g["line"]))
+        chunks = [lines[i:i + LINES_PER_PLOT] for i in range(0, len(lines), LINES_PER_PLOT)]
+        for k, chunk in enumerate(chunks):
+            stem = name if len(chunks) == 1 else f"{name}_p{k + 1}"
+            fit_rows = g.index[g["line"].isin(chunk)]
+            pages.append((stem, drug, drug_b, float(cb), chunk, fit_rows, k + 1, len(chunks)))
+    todo = pages if max_plots <= 0 else pages[:max_plots]
     written = []
-    keys = fits[["drug", "drug_b", "concentration_b"]].drop_duplicates()
-    for _, k in keys.iterrows():
-        cb = k["concentration_b"]
-        cb = float(cb) if cb == cb else 0.0
-        fig = dose_response_figure(df, fits, drug=k["drug"] or None, drug_b=k["drug_b"] or None,
-                                   concentration_b=cb, response=response, unit=unit)  # fmt: skip
-        name = _safe("_".join(s for s in (k["drug"], k["drug_b"], f"{cb:g}" if cb else "") if s))
-        path = folder / f"{name}.png"
+    n_drawn = 0
+    for stem, drug, drug_b, cb, chunk, fit_rows, k, n in todo:
+        rows = np.concatenate([by_drug.get(drug, np.empty(0, int)), vehicle]) if drug else \
+            np.arange(len(df))  # fmt: skip
+        rows = np.sort(rows[np.isin(d_line.to_numpy(object)[rows], chunk)])
+        sel = f.loc[fit_rows]
+        title = None
+        if n > 1:
+            title = f"{drug}{f' + {drug_b} {cb:g}' if drug_b else ''} ({k}/{n})"
+        fig = dose_response_figure(df.iloc[rows], sel, cell_lines=chunk, drug=drug or None,
+                                   drug_b=drug_b or None, concentration_b=cb,
+                                   response=response, unit=unit, title=title)  # fmt: skip
+        path = folder / f"{stem}.png"
         fig.savefig(path, dpi=110)
         written.append(path)
+        n_drawn += len(sel)
+    msg = f"plots: {len(written)} dose-response figure(s) with {n_drawn} of {len(f)} curves"
+    if len(f) >= SUMMARY_FROM or len(todo) < len(pages):
+        path = folder / "ic50_summary.png"
+        ic50_summary_figure(f, unit=unit).savefig(path, dpi=110)
+        written.append(path)
+        msg += f" + {path.name} (IC50 heat map and waterfall of all {len(f)} curves)"
+    msg += f" -> {folder}"
+    if len(todo) < len(pages):
+        msg += (f"; {len(pages) - len(todo)} more figure(s) not drawn (--max-plots 0 draws all "
+                f"{len(pages)}, or fit a subset of the table)")  # fmt: skip
+    say(msg)
     return written

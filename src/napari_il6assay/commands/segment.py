@@ -244,6 +244,23 @@ def run(args: argparse.Namespace) -> int:
     well_tables: list[pd.DataFrame] = []
     errors: list[dict[str, str]] = []
     used: set[str] = set()
+    # QC overlays are encoded on a writer thread (PIL releases the GIL while compressing), off
+    # the critical path: the next image is read and segmented meanwhile. At most one overlay
+    # waits, so memory stays bounded; a failed write is reported for its own image.
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    writer = ThreadPoolExecutor(max_workers=1)
+    pending: list[tuple[Future, Path]] = []
+
+    def drain() -> None:
+        while pending:
+            fut, src = pending.pop()
+            try:
+                fut.result()
+            except Exception as exc:  # noqa: BLE001 - reported in errors.csv like any failure
+                errors.append({"path": str(src), "stage": "write",
+                               "error": f"QC overlay: {type(exc).__name__}: {exc}"})  # fmt: skip
+
     for name in args.images:
         path = Path(name)
         stage = "read"
@@ -278,7 +295,9 @@ def run(args: argparse.Namespace) -> int:
                 pw.insert(0, "image", path.name)
                 well_tables.append(pw)
             if res.overlay is not None:
-                save_png(res.overlay, out / "qc" / f"{stem}_qc.png")
+                drain()
+                pending.append((writer.submit(save_png, res.overlay,
+                                              out / "qc" / f"{stem}_qc.png"), path))  # fmt: skip
             if args.save_labels:
                 import tifffile
 
@@ -295,6 +314,8 @@ def run(args: argparse.Namespace) -> int:
             errors.append({"path": str(path), "stage": stage,
                            "error": f"{type(exc).__name__}: {exc}"})
 
+    drain()
+    writer.shutdown()
     first = ["image", "well"]
     if object_tables:
         objects = pd.concat(object_tables, ignore_index=True, sort=False)

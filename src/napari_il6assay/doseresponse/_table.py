@@ -30,9 +30,20 @@ class Curve:
     problems: list[str] = field(default_factory=list)
 
 
+def _clean(v: object) -> str:
+    t = str(v).strip()
+    return "" if t in ("nan", "None", "<NA>") else t
+
+
 def _text(s: pd.Series) -> pd.Series:
-    out = s.astype(object).where(s.notna(), "")
-    return out.map(lambda v: str(v).strip()).replace({"nan": "", "None": "", "<NA>": ""})
+    """Stripped text of a column, ``""`` for missing values.
+
+    The cleaning runs once per distinct value (factorize, then take): a screen's 270,000 rows
+    hold a few hundred distinct names, so this is C speed rather than a Python call per row.
+    """
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    clean = np.array([_clean(v) for v in uniques] + [""], dtype=object)
+    return pd.Series(clean[codes], index=s.index, dtype=object)  # code -1 (missing) -> ""
 
 
 def concentration_column(df: pd.DataFrame, dose: str | None = None) -> str:
@@ -96,32 +107,53 @@ def split_curves(
         d.loc[untreated, "_conc"] = 0.0
     else:
         untreated = pd.Series(False, index=d.index)
-    treated = d[~untreated]
-    zero_rows = d[untreated]
+    # one pass over numpy arrays: group codes, a stable sort and slices per curve. A boolean
+    # mask per curve over the whole table (+ concat) was O(curves x rows): 17 of 21 s of
+    # `il6assay fit` on 10,000 curves; this is O(rows log rows).
+    untreated_np = untreated.to_numpy(bool)
+    conc_np = d["_conc"].to_numpy(float)
+    resp_np = d["_resp"].to_numpy(float)
+    well_np = np.asarray(d["_well"], dtype=object) if len(d) else np.empty(0, object)
+    parental_np = np.asarray(d["_parental"], dtype=object) if len(d) else np.empty(0, object)
+    t_rows = np.flatnonzero(~untreated_np)
+    z_rows = np.flatnonzero(untreated_np)
     other = [c for c in present if c != "drug"]
-    curves = []
     if not present:
-        groups = [((), treated)]
+        groups: list[tuple[dict[str, object], np.ndarray]] = [({}, t_rows)]
     else:
-        groups = list(treated.groupby(present, sort=True, dropna=False))
-    for key, g in groups:
-        key = key if isinstance(key, tuple) else (key,)
-        kd = dict(zip(present, key, strict=True))
-        if other and not zero_rows.empty:
-            m = np.ones(len(zero_rows), bool)
-            for c in other:
-                m &= (zero_rows[c] == kd[c]).to_numpy()
-            g = pd.concat([g, zero_rows[m]])
-        parents = sorted(set(g["_parental"]) - {""})
+        treated = d.iloc[t_rows]
+        codes = treated.groupby(present, sort=True, dropna=False).ngroup().to_numpy()
+        order = np.argsort(codes, kind="stable")  # stable: rows keep their table order
+        bounds = np.searchsorted(codes[order], np.arange(codes.max() + 2 if codes.size else 1))
+        firsts = treated.iloc[order[bounds[:-1]]] if codes.size else treated.iloc[:0]
+        key_vals = [firsts[c].tolist() for c in present]
+        groups = [
+            (dict(zip(present, key, strict=True)), t_rows[order[lo:hi]])
+            for key, lo, hi in zip(zip(*key_vals), bounds[:-1], bounds[1:])
+        ]
+    zero_by_key: dict[tuple, np.ndarray] = {}
+    if other and z_rows.size:
+        zero = d.iloc[z_rows]
+        for zkey, idx in zero.groupby(other, sort=False, dropna=False).indices.items():
+            zkey = zkey if isinstance(zkey, tuple) else (zkey,)
+            zero_by_key[zkey] = z_rows[idx]
+    has_parental = bool((parental_np != "").any()) if parental_np.size else False
+    curves = []
+    for kd, rows in groups:
+        if other:
+            z = zero_by_key.get(tuple(kd[c] for c in other))
+            if z is not None:
+                rows = np.concatenate([rows, z])
+        parents = sorted(set(parental_np[rows].tolist()) - {""}) if has_parental else []
         problems = []
         if len(parents) > 1:
             problems.append(f"several parental lines given: {', '.join(parents)}")
         curves.append(
             Curve(
                 key=kd,
-                conc=g["_conc"].to_numpy(float),
-                response=g["_resp"].to_numpy(float),
-                wells=list(g["_well"]),
+                conc=conc_np[rows],
+                response=resp_np[rows],
+                wells=well_np[rows].tolist(),
                 parental=parents[0] if parents else "",
                 problems=problems,
             )

@@ -603,3 +603,97 @@ def sphere_size_figure(
     if cell_line:
         fig.suptitle(f"{cell_line}: sphere sizes", color=fg)
     return fig
+
+
+def ic50_summary_figure(
+    fits: pd.DataFrame,
+    *,
+    unit: str = "M",
+    fig: Any | None = None,
+    theme: str = "light",
+    max_labels: int = 40,
+) -> Any:
+    """One page for a whole screen: IC50 heat map (cell line x drug) and an IC50 waterfall.
+
+    Thousands of curves cannot be read one figure at a time; this page shows all of them: the
+    heat map places every curve's relative IC50 (log10) at its cell line and drug (curve
+    family: drug, second agent and its dose), the waterfall sorts them and marks the censored
+    ones (``>`` above the highest dose, ``<`` below the lowest) and those without an IC50
+    (no effect, not fittable) so that nothing is dropped silently.
+
+    Parameters
+    ----------
+    fits : DataFrame
+        `fit.fit_curves` output or ``fits.csv`` read back.
+    unit : str
+        Dose unit of ``ic50_rel_M`` (axis labels only).
+    fig, theme
+        As `dose_response_figure`.
+    max_labels : int
+        Above this many rows/columns the tick labels are left out (the counts are in the
+        axis labels).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = _figure(fig, theme, (11.0, 4.8))
+    colors = THEMES.get(theme, THEMES["light"])
+    f = fits.copy()
+    line = _text(f["cell_line"]) if "cell_line" in f.columns else pd.Series("", index=f.index)
+    family = _text(f["drug"]) if "drug" in f.columns else pd.Series("", index=f.index)
+    if "drug_b" in f.columns:
+        cb = pd.to_numeric(f.get("concentration_b"), errors="coerce").fillna(0.0)
+        drug_b = _text(f["drug_b"])
+        combo = (drug_b != "") & (cb > 0)
+        family = family.where(~combo, family + " + " + drug_b + " " + cb.map(_fmt))
+    ic50 = pd.to_numeric(f["ic50_rel_M"], errors="coerce").to_numpy(float)
+    cens = f["ic50_censored"].map(_mark).to_numpy(object) if "ic50_censored" in f.columns \
+        else np.full(len(f), "", object)  # fmt: skip
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logv = np.where(ic50 > 0, np.log10(ic50), np.nan)
+    ax_h, ax_w = fig.subplots(1, 2, width_ratios=[1.1, 1.0])
+    for ax in (ax_h, ax_w):
+        _style(ax, theme)
+    # heat map: rows = cell lines, columns = curve families, in table order
+    rows = list(dict.fromkeys(line))
+    cols = list(dict.fromkeys(family))
+    r_idx = pd.Index(rows).get_indexer(line)
+    c_idx = pd.Index(cols).get_indexer(family)
+    grid = np.full((len(rows), len(cols)), np.nan)
+    grid[r_idx, c_idx] = logv
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis"].with_extremes(bad=colors["grid"])
+    im = ax_h.imshow(grid, aspect="auto", cmap=cmap, interpolation="nearest")
+    cbar = fig.colorbar(im, ax=ax_h)
+    cbar.set_label(f"log10 IC50{f' ({unit})' if unit else ''}", color=colors["fg"])
+    cbar.ax.tick_params(colors=colors["fg"])
+    for names, setter in ((cols, ax_h.set_xticks), (rows, ax_h.set_yticks)):
+        if len(names) <= max_labels:
+            setter(range(len(names)), names, fontsize=6)
+        else:
+            setter([])
+    if len(cols) <= max_labels:
+        ax_h.tick_params(axis="x", labelrotation=90)
+    ax_h.set_xlabel(f"drug ({len(cols)})")
+    ax_h.set_ylabel(f"cell line ({len(rows)})")
+    ax_h.set_title(f"IC50 of {len(f)} curves (grey: none)", fontsize=9)
+    # waterfall: every curve with an IC50, sorted; censored ones in grey at their bound
+    ok = np.isfinite(logv)
+    order = np.argsort(logv[ok], kind="stable")
+    v, c = logv[ok][order], cens[ok][order]
+    rank = np.arange(v.size)
+    plain = c == ""
+    lw = float(np.clip(300.0 / max(v.size, 1), 0.3, 3.0))  # bars touch, whatever the count
+    ax_w.vlines(rank[plain], v.min() if v.size else 0, v[plain], color=COLORS[0], lw=lw)
+    if (~plain).any():
+        ax_w.scatter(rank[~plain], v[~plain], s=4, color="grey", label="censored (> or <)")
+        leg = ax_w.legend(fontsize=8, frameon=False, loc="upper left")
+        for t in leg.get_texts():
+            t.set_color(colors["fg"])
+    ax_w.set_xlabel(f"curves with an IC50, sorted ({v.size} of {len(f)})")
+    ax_w.set_ylabel(f"log10 IC50{f' ({unit})' if unit else ''}")
+    n_none = int((~ok).sum())
+    ax_w.set_title(f"waterfall; {n_none} without IC50 (no effect / not fittable)", fontsize=9)
+    return fig

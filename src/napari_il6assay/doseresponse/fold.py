@@ -209,15 +209,16 @@ def add_fold_resistance(fits: Any, curves: list, model: str = "4pl", **kwargs: A
     fits = fits.copy()
     key_cols = ["drug", "drug_b", "concentration_b"]
 
-    def same_state(i: int, j: int) -> bool:
-        a, b = fits.iloc[i], fits.iloc[j]
-        for c in key_cols:
-            va, vb = a[c], b[c]
-            if isinstance(va, float) and isinstance(vb, float) and np.isnan(va) and np.isnan(vb):
-                continue
-            if va != vb:
-                return False
-        return True
+    def norm(v: Any) -> Any:
+        # NaN == NaN here (a curve without a second agent matches its parental's)
+        return ("nan",) if isinstance(v, float) and np.isnan(v) else v
+
+    # (cell line, drug state) -> first row: one pass instead of a scan of the whole table per
+    # curve (10,000 curves with parentals were 10^8 row look-ups)
+    first_row: dict[tuple, int] = {}
+    cols = [fits[c].tolist() for c in ["cell_line", *key_cols]]
+    for j, key in enumerate(zip(*cols, strict=True)):
+        first_row.setdefault(tuple(norm(v) for v in key), j)
 
     spec = get_model(
         model, bottom=kwargs.get("fixed_bottom", 0.0), top=kwargs.get("fixed_top", 1.0)
@@ -227,9 +228,9 @@ def add_fold_resistance(fits: Any, curves: list, model: str = "4pl", **kwargs: A
         parent = fits.iloc[i]["parental"]
         if not parent or parent == fits.iloc[i]["cell_line"]:
             continue
-        match = [
-            j for j in range(len(fits)) if fits.iloc[j]["cell_line"] == parent and same_state(i, j)
-        ]
+        state = tuple(norm(fits.iloc[i][c]) for c in key_cols)
+        j_par = first_row.get((parent, *state))
+        match = [] if j_par is None else [j_par]
         col_note = fits.columns.get_loc("fold_note")
         if not match:
             msg = f"parental line {parent!r} not found for this drug: no fold resistance"
