@@ -128,3 +128,39 @@ def test_object_override_picks_the_polarity():
     r = segment_image(img, "spheroid", pixel_size_um=PIXEL_UM, polarity="dark")
     assert r.measures["polarity"] == "dark"
     assert _iou(r.labels > 0, truth["mask"]) >= 0.95
+
+
+def test_cli_object_option(tmp_path, capsys):
+    """``segment --object dark`` reaches the mode; other modes refuse it (exit 2)."""
+    import pandas as pd
+
+    from napari_il6assay.cli import main
+    from napari_il6assay.io.images import write_tiff
+
+    img, truth = brightfield_spheroid(3, well_edge=0.3)
+    path = tmp_path / "in" / "A01.tif"
+    path.parent.mkdir()
+    write_tiff(path, img.astype(np.uint16), axes="YX", pixel_size_um=PIXEL_UM)
+    rc = main(["segment", str(path), "--mode", "spheroid", "--object", "dark",
+               "--out", str(tmp_path / "out")])
+    assert rc == 0
+    row = pd.read_csv(tmp_path / "out" / "images.csv").iloc[0]
+    assert row["polarity"] == "dark"
+    assert abs(row["readout"] / _volume(truth["mask"].sum()) - 1) <= 0.10
+    rc = main(["segment", str(path), "--mode", "colony", "--object", "dark",
+               "--out", str(tmp_path / "out2")])
+    assert rc == 2
+    assert "--object" in capsys.readouterr().err
+
+
+@pytest.mark.gui
+def test_batch_widget_object_choice(make_napari_viewer):
+    """The batch widget's Spheroid choice becomes the ``polarity`` of spheroid mode only."""
+    viewer = make_napari_viewer()
+    _, w = viewer.window.add_plugin_dock_widget("napari-il6assay", "Batch (plate folder)")
+    w.mode.setCurrentText("spheroid")
+    assert "polarity" not in w.options()
+    w.object_polarity.setCurrentText("bright")
+    assert w.options()["polarity"] == "bright"
+    w.mode.setCurrentText("colony")
+    assert "polarity" not in w.options()

@@ -508,7 +508,6 @@ def detect(
     info["edge_sigma_per_px"] = float(np.median(np.hypot(gy, gx)[edge])) if edge.any() else 0.0
     if info["edge_sigma_per_px"] < min_edge:
         return np.zeros(plane.shape, bool), info
-    info.update(_shape_diagnostics(obj, s, t_map, t_core, clean))
     # a small spheroid has few working pixels: look again at a finer scale
     d_work = 2 * math.sqrt(obj.sum() / math.pi)
     if f > 1 and d_work < min_diameter_work and working_size < max(plane.shape):
@@ -520,6 +519,8 @@ def detect(
         full2, info2 = detect(plane, **finer)
         if full2.any():
             return full2, info2
+    # diagnostics of the scale that is returned only (a finer look computes its own)
+    info.update(_shape_diagnostics(obj, s, t_map, t_core, clean))
     full = U.mask_to_full(obj, s - t, f, plane.shape)
     if f > 1:
         if full.any():
