@@ -29,7 +29,10 @@ TABLE_ORDER = (
     "conditions",
     "fits",
     "synergy",
+    "synergy_summary",
     "potentiation",
+    "plate_qc",
+    "cross_resistance",
     "images",
     "objects",
     "errors",
@@ -319,11 +322,13 @@ def figures(tables: dict[str, Any]) -> dict[str, Any]:
         .drop_duplicates()
         .sort_values(["_drug", "_drug_b", "_cb"])
     )
+    units_b = units_of_b(wells)
     for drug, drug_b, cb in groups.itertuples(index=False):
         if drug_b and cb > 0:
             name = f"dose_response_{safe_name(drug)}+{safe_name(drug_b)}_{cb:g}"
             figs[name] = F.dose_response_figure(
-                wells, fits, drug=drug, drug_b=drug_b, concentration_b=float(cb)
+                wells, fits, drug=drug, drug_b=drug_b, concentration_b=float(cb),
+                unit_b=units_b.get(drug_b, ""),
             )
         else:
             figs[f"dose_response_{safe_name(drug)}"] = F.dose_response_figure(
@@ -331,19 +336,34 @@ def figures(tables: dict[str, Any]) -> dict[str, Any]:
             )
     syn = tables.get("synergy")
     if isinstance(syn, pd.DataFrame) and not syn.empty:
-        keys = syn[["cell_line", "drug", "drug_b"]].astype(str).drop_duplicates()
-        for line, drug, drug_b in keys.itertuples(index=False):
-            for score in ("bliss", "hsa", "loewe", "zip"):
-                if score not in syn or pd.to_numeric(syn[score], errors="coerce").isna().all():
-                    continue
-                name = f"synergy_{score}_{safe_name(line)}_{safe_name(drug)}+{safe_name(drug_b)}"
-                figs[name] = F.synergy_heatmap(
-                    syn, score, cell_line=line, drug=drug, drug_b=drug_b
-                )
+        # the same maps as `il6assay synergy`: every score, n/a cells where undefined
+        figs.update(F.synergy_figures(syn, units_b))
     pot = tables.get("potentiation")
     if isinstance(pot, pd.DataFrame) and not pot.empty:
-        figs["potentiation"] = F.potentiation_figure(pot)
+        b = str(pot["drug_b"].iloc[0])
+        figs["potentiation"] = F.potentiation_figure(pot, unit_b=units_b.get(b, ""))
+    fmt = int(tables.get("plate_format") or 96)
+    for plate in dict.fromkeys(wells["plate"].map(lambda v: "" if is_blank(v) else str(v))):
+        for value in ("readout", "viability"):
+            if value in wells.columns:
+                figs[f"plate_{safe_name(plate)}_{value}"] = F.plate_heatmap(
+                    wells, value, plate=plate, plate_format=fmt
+                )
+    cross = tables.get("cross_resistance")
+    if isinstance(cross, pd.DataFrame) and not cross.empty:
+        figs["cross_resistance"] = F.cross_resistance_heatmap(cross)
     return figs
+
+
+def units_of_b(wells: pd.DataFrame) -> dict[str, str]:
+    """``drug_b`` -> the unit its concentrations were given in (``ug/mL``, ``nM`` ...)."""
+    units: dict[str, str] = {}
+    if wells is None or "unit_b" not in wells.columns or "drug_b" not in wells.columns:
+        return units
+    for d, u in zip(wells["drug_b"], wells["unit_b"], strict=True):
+        if not is_blank(d) and not is_blank(u):
+            units.setdefault(str(d), str(u))
+    return units
 
 
 def render(fig: Any, fmt: str, **kw: Any) -> bytes:
