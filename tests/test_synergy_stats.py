@@ -95,7 +95,7 @@ def test_msa_is_the_best_3x3_window() -> None:
     vals[(a == 5) & (b == 1)] = 1.0  # one hot cell alone does not make the best window
     msa, window = most_synergistic_area(a, b, vals)
     assert msa == pytest.approx(0.3)
-    assert window == "2-4 x 2-4"
+    assert window == "2-4 x 2-4"  # plain numbers without units
     # a 1-dose agent: windows of 3 x 1
     msa1, _ = most_synergistic_area(da, np.ones(5), np.array([0, 0.1, 0.2, 0.3, 0.0]))
     assert msa1 == pytest.approx(0.2)

@@ -15,9 +15,11 @@ reviewer thinks about replicates):
   and slice fits; they are recomputed on ``n_boot_fitted`` resampled well tables (default
   200) with the same code as the point scores (`synergy._score_pair`), so a draw uses the
   same definitions. Point estimates are always those of `synergy.synergy_scores`.
-- **Intervals** are percentile intervals of the draws; **p-value** for "block mean != 0" is
-  the two-sided bootstrap p (twice the smaller tail fraction of the block-mean draws on either
-  side of 0, with the +1 correction), i.e. the inverted percentile interval.
+- **Intervals** are percentile intervals of the draws. The **p-value** for "block mean != 0"
+  is the two-sided normal test with the bootstrap standard error, ``2 Phi(-|mean| / SE*)``:
+  the block mean averages many conditions and is close to normal, and unlike a tail count
+  (`bootstrap_p`, whose floor is ``2 / (B + 1)``: 0.02 with 100 refits) it can say how small
+  a small p is.
 - **MSA** (SynergyFinder's most synergistic area): the largest mean score over all
   contiguous 3 x 3 windows of the combination dose matrix (smaller when the block has fewer
   than 3 doses of an agent; the window used is in ``msa_window``).
@@ -117,8 +119,26 @@ def bootstrap_p(draws: np.ndarray) -> float:
     return float(min(1.0, 2.0 * min(lo, hi)))
 
 
+def _normal_p(est: float, draws: np.ndarray) -> float:
+    """Two-sided p of ``est = 0`` with the bootstrap SE of ``draws`` (NaN-safe)."""
+    from scipy.stats import norm
+
+    d = draws[np.isfinite(draws)]
+    if d.size < 2 or not np.isfinite(est):
+        return np.nan
+    se = float(d.std(ddof=1))
+    if se == 0:
+        return 0.0 if est != 0 else 1.0
+    return float(2.0 * norm.sf(abs(est) / se))
+
+
 def most_synergistic_area(
-    a: np.ndarray, b: np.ndarray, values: np.ndarray, size: int = 3
+    a: np.ndarray,
+    b: np.ndarray,
+    values: np.ndarray,
+    size: int = 3,
+    unit_a: str = "",
+    unit_b: str = "",
 ) -> tuple[float, str]:
     """SynergyFinder's MSA: the largest mean over contiguous ``size x size`` dose windows.
 
@@ -130,13 +150,15 @@ def most_synergistic_area(
         The score of each condition.
     size : int
         Window edge (3 in SynergyFinder); shrunk to the number of doses of an agent.
+    unit_a, unit_b : str
+        Dose units for the window text (``"M"`` gets SI prefixes); "" = plain numbers.
 
     Returns
     -------
     msa : float
         NaN when no window has a finite score.
     window : str
-        ``"a[i0:i1] x b[j0:j1]"`` as dose indices (0 = lowest combination dose), or "".
+        ``"<A from>-<A to> x <B from>-<B to>"`` (doses of the window), or "".
     """
     da, db = np.unique(a), np.unique(b)
     if da.size == 0 or db.size == 0:
@@ -152,8 +174,20 @@ def most_synergistic_area(
                 continue
             m = float(np.nanmean(w))
             if not np.isfinite(best) or m > best:
-                best, where = m, f"{da[i]:.3g}-{da[i + wa - 1]:.3g} x {db[j]:.3g}-{db[j + wb - 1]:.3g}"
-    return best, where
+                best, where = m, (i, i + wa - 1, j, j + wb - 1)
+    if not where:
+        return best, ""
+    i0, i1, j0, j1 = where
+    return best, (f"{_dose(da[i0], unit_a)}-{_dose(da[i1], unit_a)} x "
+                  f"{_dose(db[j0], unit_b)}-{_dose(db[j1], unit_b)}")  # fmt: skip
+
+
+def _dose(v: float, unit: str) -> str:
+    if not unit:
+        return f"{v:.3g}"
+    from napari_il6assay.doseresponse.figures import si_dose
+
+    return si_dose(float(v), unit).replace(" ", "")
 
 
 def additive_scores(d: pd.DataFrame) -> pd.DataFrame:
@@ -204,6 +238,7 @@ def _block(
     n_boot_fitted: int,
     level: float,
     rng: np.random.Generator,
+    molar: bool = True,
 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[dict[str, Any]]]:
     """Per-condition CIs and summary rows of one block (see the module docstring)."""
     from napari_il6assay.doseresponse.synergy import _score_pair
@@ -275,7 +310,8 @@ def _block(
         lo, hi = np.where(finite, lo, np.nan), np.where(finite, hi, np.nan)
         ci[s] = (lo, hi)
         mean = float(est[finite].mean()) if finite.any() else np.nan
-        msa, window = most_synergistic_area(ca[finite], cb[finite], est[finite])
+        msa, window = most_synergistic_area(ca[finite], cb[finite], est[finite],
+                                            unit_a="M" if molar else "")  # fmt: skip
         blo = bhi = p = np.nan
         if finite.any() and has_reps and d.shape[0]:
             # block mean per draw over the conditions with a point estimate; a draw where a
@@ -283,7 +319,7 @@ def _block(
             bm = d[:, finite].mean(axis=1)
             if np.isfinite(bm).mean() >= 0.5:
                 (blo,), (bhi,) = _percentile(bm[:, None], level)
-                p = bootstrap_p(bm)
+                p = _normal_p(mean, bm)
         if not finite.any():
             notes.append(f"{s} undefined for this block (see synergy.csv note)")
         rows.append({
@@ -340,6 +376,7 @@ def synergy_with_ci(
     from napari_il6assay.doseresponse.synergy import _prepare, synergy_scores
 
     d = _prepare(df, response, conc)
+    molar = (conc or ("concentration_M" if "concentration_M" in df.columns else "")).endswith("_M")
     scores = synergy_scores(df, response=response, conc=conc) if fitted else additive_scores(d)
     for s in SCORES:
         scores[f"{s}_ci_low"] = np.nan
@@ -352,7 +389,8 @@ def synergy_with_ci(
         point = scores.loc[idx]
         g = d[d["cell_line"] == cl]
         ci, block_rows = _block(g, cl, drug, drug_b, point, n_boot=n_boot,
-                                n_boot_fitted=n_boot_fitted, level=level, rng=rng)  # fmt: skip
+                                n_boot_fitted=n_boot_fitted, level=level, rng=rng,
+                                molar=molar)  # fmt: skip
         for s, (lo, hi) in ci.items():
             scores.loc[idx, f"{s}_ci_low"] = lo
             scores.loc[idx, f"{s}_ci_high"] = hi
