@@ -161,13 +161,17 @@ def si_dose(v: float, unit: str = "M") -> str:
     return f"{v / factor:.3g} {u}"
 
 
-def _si_axis(axis: Any, unit: str) -> None:
-    """Label a log dose axis's major ticks with SI-prefixed doses (``10 nM``), no minor labels."""
+def _si_axis(axis: Any, unit: str, floor: float = 0.0) -> None:
+    """Label a log dose axis's major ticks with SI-prefixed doses (``10 nM``), no minor labels.
+
+    Ticks below ``floor`` (the vehicle's place on a broken axis) get no label: they are not
+    doses.
+    """
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
     if unit != "M":
         return
-    axis.set_major_formatter(FuncFormatter(lambda v, _pos: si_dose(v, "M")))
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: si_dose(v, "M") if v >= floor else ""))
     axis.set_minor_formatter(NullFormatter())
 
 
@@ -370,7 +374,7 @@ def dose_response_figure(
         note = _fit_note(r, unit)
         notes.append((f"\u25cf {cl}: {note}" if cl else f"\u25cf {note}", color))
     ax.set_xscale("log")
-    _si_axis(ax.xaxis, unit)
+    _si_axis(ax.xaxis, unit, floor=x_zero * 10**0.375)
     ax.axvline(x_zero * 10**0.375, color=fg, lw=0.6, ls=":")
     unit_txt = "" if unit in ("", "M") else f" ({unit})"  # molar ticks carry their own unit
     ax.set_xlabel(
@@ -534,22 +538,25 @@ def synergy_heatmap(
     ax.set_yticks(range(len(grid.index)), [si_dose(float(c), unit_b) for c in grid.index],
                   fontsize=7)  # fmt: skip
     ax.set_xlabel(f"{s['drug'].iloc[0]} concentration")
-    ax.set_ylabel(f"{s['drug_b'].iloc[0]} concentration")
+    ax.set_ylabel(f"{s['drug_b'].iloc[0]}" + (" concentration" if nrow > 2 else ""))
     name = SCORE_NAMES.get(score, score)
     title = (f"{s['cell_line'].iloc[0]}: {name}" if score != "ci_chou"
              else f"{s['cell_line'].iloc[0]}: Chou-Talalay CI (< 1 synergy)")  # fmt: skip
     if not np.isfinite(z).any():
         title += ": not computable here"
         why = _first_note(s)
-        if why:
-            ax.text(0.5, -0.02, why, transform=ax.transAxes, ha="center", va="top", fontsize=6,
-                    color="grey", wrap=True)  # fmt: skip
-    ax.set_title(title, fontsize=10)
-    cb = fig.colorbar(im, ax=ax, shrink=0.9)
+        if why:  # the reason as a second title line (not on the ticks or the cells)
+            title += "\n" + why
+    ax.set_title(title, fontsize=10 if "\n" not in title else 8)
+    # a strip of 1-2 rows gets its colour bar underneath, where it does not tower over it
+    flat = nrow <= 2 and ncol > 3
+    cb = fig.colorbar(im, ax=ax, shrink=0.6 if flat else 0.9,
+                      location="bottom" if flat else "right")  # fmt: skip
     fgc = THEMES.get(theme, THEMES["light"])["fg"]
     cb.ax.tick_params(colors=fgc)
+    label_sep = " " if flat else "\n"
     cb.set_label("Chou-Talalay CI (< 1 = synergy)" if score == "ci_chou" else
-                 f"{name} excess, viability-loss scale\n(> 0 synergy, < 0 antagonism)",
+                 f"{name} excess, viability-loss scale{label_sep}(> 0 synergy, < 0 antagonism)",
                  color=fgc, fontsize=8)  # fmt: skip
     return fig
 
