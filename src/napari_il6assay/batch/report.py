@@ -110,7 +110,8 @@ def _dose_text(row: pd.Series) -> str:
         except (TypeError, ValueError):
             cbz = False
         if not cbz:
-            parts.append(f"+ {_e(drug_b)} {_sig(cb)} {_e(row.get('unit_b', '') or '')}")
+            unit_b = str(row.get("unit_b", "") or "").replace("ug/", "µg/")
+            parts.append(f"+ {_e(drug_b)} {_sig(cb)} {_e(unit_b)}")
     role = str(row.get("role", "") or "")
     if role in ("vehicle", "blank"):
         # a vehicle of a combination block still carries its second agent
@@ -233,7 +234,9 @@ def _headline(tables: dict[str, Any]) -> str:
             parts = []
             for _, r in g.iterrows():
                 if not math.isfinite(float(r["mean"])):
-                    parts.append(f"{_e(r['score'])} n/a")
+                    why = str(r.get("note", "") or "").split(": ", 1)[-1]
+                    parts.append(f"{_e(r['score'])} n/a ({_e(why)})" if why else
+                                 f"{_e(r['score'])} n/a")  # fmt: skip
                     continue
                 ci = (f" [{_sig(r['ci_low'], 2)}, {_sig(r['ci_high'], 2)}], {_p(r['p_value'])}"
                       if math.isfinite(float(r["ci_low"])) else "")  # fmt: skip
@@ -250,7 +253,7 @@ def _headline(tables: dict[str, Any]) -> str:
     return html_
 
 
-def _fits_tables(fits: pd.DataFrame) -> str:
+def _fits_tables(fits: pd.DataFrame, units: dict[str, str] | None = None) -> str:
     """The fits as two narrow tables (curves; fold resistance): no horizontal scrolling,
     and the absolute IC50 kept away from the relative IC50's CI."""
 
@@ -263,13 +266,13 @@ def _fits_tables(fits: pd.DataFrame) -> str:
         return text
 
     f = fits.copy()
-    units = {}
+    units = units or {}
     f["curve"] = [
-        f"{_e(r['drug'])}" + (f" + {_e(r['drug_b'])} {_sig(r['concentration_b'])}"
+        f"{_e(r['drug'])}" + (f" + {_e(r['drug_b'])} "
+                              f"{_dose_b(r['concentration_b'], units.get(str(r['drug_b']), ''))}"
                               if not is_blank(r.get("drug_b")) else "")
         for _, r in f.iterrows()
     ]  # fmt: skip
-    _ = units
     f["IC50 (95% CI), relative"] = [ic50(r) for _, r in f.iterrows()]
     f["absolute IC50 (viability 0.5)"] = [
         ("" if is_blank(r.get("ic50_abs_censored")) else str(r.get("ic50_abs_censored")))
@@ -375,7 +378,7 @@ def _synergy_section(out: Path, tables: dict[str, Any], figs: list[str]) -> str:
         parts.append("<p><b>Notes on the scores</b> (from synergy.csv):</p><ul class='notes'>"
                      + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")  # fmt: skip
     heat = [n for n in figs if n.startswith("synergy_")]
-    parts.append(_figure_block(out, "", heat, "figs small"))
+    parts.append(_figure_block(out, "", heat, "figs"))
     return "".join(parts)
 
 
@@ -568,7 +571,7 @@ def build_report(
         parts.append(_figure_block(out, title, names, cls))
     if isinstance(fits, pd.DataFrame) and not fits.empty:
         parts.append("<h2>Fits</h2>")
-        parts.append(_fits_tables(fits))
+        parts.append(_fits_tables(fits, _units_b(tables)))
     cross = tables.get("cross_resistance")
     if isinstance(cross, pd.DataFrame) and not cross.empty:
         parts.append("<h2>Cross-resistance</h2>")

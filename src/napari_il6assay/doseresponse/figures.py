@@ -663,6 +663,12 @@ def potentiation_figure(
     ax.axhline(1.0, color=fg, lw=0.8, ls="--")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    # plain numbers (10, 100), not 10^1: the shift is a ratio, the dose is in unit_b
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        axis.set_minor_formatter(NullFormatter())
     b = pot["drug_b"].iloc[0] if len(pot) else "drug B"
     a = pot["drug"].iloc[0] if len(pot) else "drug A"
     ub = unit_b.replace("ug/", "\u00b5g/") if unit_b else ""

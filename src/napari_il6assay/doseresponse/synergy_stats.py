@@ -321,7 +321,11 @@ def _block(
                 (blo,), (bhi,) = _percentile(bm[:, None], level)
                 p = _normal_p(mean, bm)
         if not finite.any():
-            notes.append(f"{s} undefined for this block (see synergy.csv note)")
+            # the block's own reasons (synergy.csv notes), not a pointer to look elsewhere
+            key = "Loewe" if s == "loewe" else "ZIP" if s == "zip" else s
+            why = sorted({n for v in point["note"].astype(str) for n in v.split("; ")
+                          if key in n and ("undefined" in n or "skipped" in n)})  # fmt: skip
+            notes.append(f"{s} undefined: " + ("; ".join(why) if why else "no condition scored"))
         rows.append({
             "cell_line": cl, "drug": drug, "drug_b": drug_b, "score": s, "mean": mean,
             "ci_low": blo, "ci_high": bhi, "p_value": p, "msa": msa,
