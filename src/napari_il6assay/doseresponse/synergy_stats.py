@@ -178,8 +178,11 @@ def most_synergistic_area(
     if not where:
         return best, ""
     i0, i1, j0, j1 = where
-    return best, (f"{_dose(da[i0], unit_a)}-{_dose(da[i1], unit_a)} x "
-                  f"{_dose(db[j0], unit_b)}-{_dose(db[j1], unit_b)}")  # fmt: skip
+
+    def span(d: np.ndarray, lo: int, hi: int, unit: str) -> str:
+        return _dose(d[lo], unit) if lo == hi else f"{_dose(d[lo], unit)}-{_dose(d[hi], unit)}"
+
+    return best, f"{span(da, i0, i1, unit_a)} x {span(db, j0, j1, unit_b)}"
 
 
 def _dose(v: float, unit: str) -> str:
