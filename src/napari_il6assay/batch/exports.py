@@ -343,7 +343,8 @@ def figures(tables: dict[str, Any]) -> dict[str, Any]:
         b = str(pot["drug_b"].iloc[0])
         figs["potentiation"] = F.potentiation_figure(pot, unit_b=units_b.get(b, ""))
     fmt = int(tables.get("plate_format") or 96)
-    for plate in dict.fromkeys(wells["plate"].map(lambda v: "" if is_blank(v) else str(v))):
+    plates = wells["plate"] if "plate" in wells.columns and "well" in wells.columns else []
+    for plate in dict.fromkeys(map(lambda v: "" if is_blank(v) else str(v), plates)):
         for value in ("readout", "viability"):
             if value in wells.columns:
                 figs[f"plate_{safe_name(plate)}_{value}"] = F.plate_heatmap(

@@ -186,7 +186,7 @@ def _headline(tables: dict[str, Any]) -> str:
                 why.append(f"Z' = {_sig(r['z_prime'], 2)} (&lt; 0.5)")
             if "edge_effect" in str(r["flag"]):
                 why.append(f"edge effect: outer wells at {_sig(r['edge_ratio'], 2)}× the "
-                           f"interior ({_p(r['edge_p_value'])})")  # fmt: skip
+                           f"interior ({_e(_p(r['edge_p_value']))})")  # fmt: skip
             if "no_controls" in str(r["flag"]):
                 why.append("Z' not computable (too few vehicle or control wells)")
             warn.append(f"<b>Plate {plate}</b>: {'; '.join(why)}")
@@ -203,7 +203,7 @@ def _headline(tables: dict[str, Any]) -> str:
             items.append(
                 f"<b>{_e(r['cell_line'])}</b> is <b>{cens}{_sig(r['fold_resistance'])}-fold</b> "
                 f"resistant to {_e(r['drug'])} vs {_e(r.get('parental'))} ({ci}"
-                f"{', ' + p if p else ''}; IC50 {format_molar(r['ic50_rel_M'])})."
+                f"{', ' + _e(p) if p else ''}; IC50 {format_molar(r['ic50_rel_M'])})."
             )
     units = _units_b(tables)
     pot = tables.get("potentiation")
@@ -226,7 +226,7 @@ def _headline(tables: dict[str, Any]) -> str:
             items.append(
                 f"{_e(r['drug_b'])} {dose} {verb} the {_e(r['drug'])} IC50 of "
                 f"<b>{_e(r['cell_line'])}</b> <b>{cens}{_sig(fold)}-fold</b> ({ci}"
-                f"{', ' + p if p else ''}; {format_molar(r['ic50_M'])} with it)."
+                f"{', ' + _e(p) if p else ''}; {format_molar(r['ic50_M'])} with it)."
             )
     summ = tables.get("synergy_summary")
     if isinstance(summ, pd.DataFrame) and not summ.empty:
@@ -238,7 +238,7 @@ def _headline(tables: dict[str, Any]) -> str:
                     parts.append(f"{_e(r['score'])} n/a ({_e(why)})" if why else
                                  f"{_e(r['score'])} n/a")  # fmt: skip
                     continue
-                ci = (f" [{_sig(r['ci_low'], 2)}, {_sig(r['ci_high'], 2)}], {_p(r['p_value'])}"
+                ci = (f" [{_sig(r['ci_low'], 2)}, {_sig(r['ci_high'], 2)}], {_e(_p(r['p_value']))}"
                       if math.isfinite(float(r["ci_low"])) else "")  # fmt: skip
                 parts.append(f"{_e(r['score'])} {_sig(r['mean'], 2)}{ci}")
             items.append(f"{_e(a)} + {_e(b)} in <b>{_e(cl)}</b>, mean excess over the "
