@@ -192,7 +192,8 @@ def _headline(tables: dict[str, Any]) -> str:
             warn.append(f"<b>Plate {plate}</b>: {'; '.join(why)}")
     fits = tables.get("fits")
     if isinstance(fits, pd.DataFrame) and "fold_resistance" in fits:
-        for _, r in fits[pd.to_numeric(fits["fold_resistance"], errors="coerce").notna()].iterrows():
+        has_fold = pd.to_numeric(fits["fold_resistance"], errors="coerce").notna()
+        for _, r in fits[has_fold].iterrows():
             if not is_blank(r.get("drug_b")) and float(pd.to_numeric(
                     r.get("concentration_b"), errors="coerce") or 0) > 0:  # fmt: skip
                 continue
@@ -344,8 +345,9 @@ def _synergy_section(out: Path, tables: dict[str, Any], figs: list[str]) -> str:
         p = pot.assign(**{
             "dose of B": [_dose_b(c, units.get(str(b), "")) for c, b in
                           zip(pot["concentration_b"], pot["drug_b"], strict=True)],
-            "IC50 with B (95% CI)": [f"{format_molar(r['ic50_M'])} ({format_molar(r['ic50_ci_low_M'])}"
-                                     f" – {format_molar(r['ic50_ci_high_M'])})"
+            "IC50 with B (95% CI)": [f"{format_molar(r['ic50_M'])} "
+                                     f"({format_molar(r['ic50_ci_low_M'])} – "
+                                     f"{format_molar(r['ic50_ci_high_M'])})"
                                      for _, r in pot.iterrows()],
             "shift (95% CI)": [f"{_sig(r['shift'])} ({_sig(r['shift_ci_low'])} – "
                                f"{_sig(r['shift_ci_high'])})" for _, r in pot.iterrows()],

@@ -178,7 +178,8 @@ def plate_qc(wells: pd.DataFrame, *, plate_format: int | None = 96) -> pd.DataFr
     if "plate" not in w_all.columns:
         w_all["plate"] = ""
     w_all["plate"] = _text(w_all["plate"])
-    role = _text(w_all["role"]) if "role" in w_all.columns else pd.Series("sample", index=w_all.index)
+    role = (_text(w_all["role"]) if "role" in w_all.columns
+            else pd.Series("sample", index=w_all.index))  # fmt: skip
     w_all["_role"] = role.str.lower().replace({"": "sample"})
     for plate, w in w_all.groupby("plate", sort=True):
         w = _trusted(w[w["_role"] != "exclude"])
@@ -194,21 +195,20 @@ def plate_qc(wells: pd.DataFrame, *, plate_format: int | None = 96) -> pd.DataFr
             and np.isfinite(pd.to_numeric(neg.get(col), errors="coerce")).all()
         ):
             col = "readout"
-        pv = pd.to_numeric(veh[col], errors="coerce").dropna().to_numpy(float) if len(veh) else np.empty(0)
-        nv = pd.to_numeric(neg[col], errors="coerce").dropna().to_numpy(float) if len(neg) else np.empty(0)
+        pv, nv = _values(veh, col), _values(neg, col)
         vcol = "viability" if "viability" in w.columns else "readout"
-        vv = pd.to_numeric(veh[vcol], errors="coerce").dropna().to_numpy(float) if len(veh) else np.empty(0)
+        vv = _values(veh, vcol)
         cv = float(100 * vv.std(ddof=1) / vv.mean()) if vv.size >= 2 and vv.mean() != 0 else np.nan
         samples = w[w["_role"].isin(["sample", "vehicle"])]
         edge = edge_test(samples, vcol, plate_format) if len(samples) else {}
         zp, ss = z_prime(pv, nv), ssmd(pv, nv)
         flags = []
-        if np.isfinite(zp) and zp < Z_PRIME_MIN or zp == -np.inf:
+        if zp < Z_PRIME_MIN:  # -inf (no gap between the controls) included
             flags.append("low_z_prime")
-        if not np.isfinite(zp):
+        if np.isnan(zp):
             flags.append("no_controls")
         ep, er = edge.get("edge_p_value", np.nan), edge.get("edge_ratio", np.nan)
-        if np.isfinite(ep) and ep < EDGE_ALPHA and np.isfinite(er) and abs(er - 1) >= EDGE_MIN_SHIFT:
+        if ep < EDGE_ALPHA and abs(er - 1) >= EDGE_MIN_SHIFT:  # NaN compares False
             flags.append("edge_effect")
         rows.append({
             "plate": plate, "z_prime": zp, "ssmd": ss, "vehicle_cv_pct": cv, "edge_ratio": er,
@@ -217,6 +217,13 @@ def plate_qc(wells: pd.DataFrame, *, plate_format: int | None = 96) -> pd.DataFr
             "n_edge": int(edge.get("n_edge", 0)), "n_interior": int(edge.get("n_interior", 0)),
         })  # fmt: skip
     return pd.DataFrame(rows, columns=PLATE_QC_COLUMNS)
+
+
+def _values(w: pd.DataFrame, col: str) -> np.ndarray:
+    """Finite values of one column of some wells (empty without wells or column)."""
+    if not len(w) or col not in w.columns:
+        return np.empty(0)
+    return pd.to_numeric(w[col], errors="coerce").dropna().to_numpy(float)
 
 
 def _top_kill(w: pd.DataFrame) -> tuple[pd.DataFrame, str]:
