@@ -141,3 +141,22 @@ def test_active_single_agent_is_never_called_inactive() -> None:
         assert s["loewe"].notna().sum() > 0
     # the data are hard enough that the F test on its own calls some of them flat
     assert n_flat_by_f >= 1
+
+
+def test_chou_talalay_ci_not_estimable_when_dx_is_extrapolated() -> None:
+    """Drug B barely acts over its doses: the dose of B alone for a 95 % kill is ~200x its top
+    dose, so a CI would rest on the median-effect line far outside the data."""
+    da, db = np.logspace(-9, -7, 5), np.logspace(-8, -6, 5)
+    va = lambda a: 1 / (1 + a / 1e-8)  # noqa: E731
+    vb = lambda b: 1 / (1 + b / 1e-5)  # noqa: E731
+    rows = []
+    for a in np.r_[0.0, da]:
+        for b in np.r_[0.0, db]:
+            v = 1.0 if a == b == 0 else va(a) if b == 0 else vb(b) if a == 0 else 0.05
+            rows.append({"cell_line": "L", "drug": "A" if a else "", "concentration_M": a,
+                         "drug_b": "B" if b else "", "concentration_b": b, "viability": v})
+    s = synergy_scores(pd.DataFrame(rows))
+    assert s["ci_chou"].isna().all()
+    assert s["note"].str.contains("Chou-Talalay CI not estimable: dose of B").all()
+    # the dose of B for this effect, from B's exact curve, is indeed far above the top dose
+    assert 1e-5 * (0.95 / 0.05) > 10 * db.max()
