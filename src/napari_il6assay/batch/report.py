@@ -358,6 +358,22 @@ def _synergy_section(out: Path, tables: dict[str, Any], figs: list[str]) -> str:
                      "extra-sum-of-squares F test of equal IC50.</p>")  # fmt: skip
         parts.append(_table(p, ["cell_line", "drug", "drug_b", "dose of B",
                                 "IC50 with B (95% CI)", "shift (95% CI)", "p", "note"]))
+    if not isinstance(summ, pd.DataFrame) or summ.empty:
+        # a run folder from before synergy_summary.csv: plain means, with the reason for n/a
+        num = syn.select_dtypes("number")
+        notes_ = [n for v in syn.get("note", pd.Series(dtype=object)).astype(str)
+                  for n in v.split("; ") if n and n != "nan"]  # fmt: skip
+        means = []
+        for c in ("bliss", "hsa", "loewe", "zip"):
+            if c not in num:
+                continue
+            if num[c].notna().any():
+                means.append(f"{c} {_sig(num[c].mean(), 2)}")
+                continue
+            key = "Loewe" if c == "loewe" else "ZIP" if c == "zip" else c
+            why = next((n for n in notes_ if key in n), "undefined for every condition")
+            means.append(f"{c} n/a ({_e(why)})")
+        parts.append(f"<p>Mean synergy scores (&gt; 0 = synergy): {', '.join(means)}.</p>")
     if isinstance(summ, pd.DataFrame) and not summ.empty:
         sm = summ.assign(**{
             "mean (95% CI)": [

@@ -747,8 +747,9 @@ def plate_heatmap(
     cb = fig.colorbar(im, ax=ax, shrink=0.85)
     fgc = THEMES.get(theme, THEMES["light"])["fg"]
     cb.ax.tick_params(colors=fgc)
+    name = str(w["readout_name"].iloc[0]) if "readout_name" in w.columns and len(w) else ""
     label = ("viability (vehicle = 1, blank = 0)" if value == "viability"
-             else "readout (raw, the mode's unit)")  # fmt: skip
+             else f"readout{': ' + name if name and name != 'nan' else ''} (raw)")  # fmt: skip
     cb.set_label(label, color=fgc, fontsize=8)
     ax.set_xlabel("\u00d7 = well with a qc_flag; grey = no well/value", fontsize=7)
     return fig

@@ -252,7 +252,9 @@ def _score_pair(g: pd.DataFrame, cl: str, drug: str, drug_b: str) -> list[dict[s
                     q[TOP] = alone(p_fixed, np.array([lv]), obs_fixed, True)[0]
                     val[m] = evaluate(q, cond.loc[m, vary].to_numpy(float))
             else:
-                zip_note = f"ZIP from {'A' if vary == 'b' else 'B'} slices only"
+                short, full = (drug_b, drug) if vary == "b" else (drug, drug_b)
+                zip_note = (f"ZIP from {full} slices only ({short} has < 4 doses, or no "
+                            "single-agent fit, at each dose of the other)")  # fmt: skip
             fits.append(val)
         fit_mean = np.nanmean(np.vstack(fits), axis=0) if len(cond) else np.array([])
         zip_vals = ref - fit_mean
