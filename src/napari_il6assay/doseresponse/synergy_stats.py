@@ -251,7 +251,8 @@ def _block(
     mono_b = g[(g["drug_b"] == drug_b) & (g["a"] == 0) & (g["b"] > 0)]
     comb = g[(g["drug"] == drug) & (g["drug_b"] == drug_b) & (g["a"] > 0) & (g["b"] > 0)]
     block = pd.concat([veh, mono_a, mono_b, comb])
-    block = block[np.isfinite(block["v"].to_numpy(float))]
+    # a fresh index: resampled wells are written back by position (input indexes may repeat)
+    block = block[np.isfinite(block["v"].to_numpy(float))].reset_index(drop=True)
     # one pass of numpy over the wells (this runs for thousands of simulated plates)
     ab = block[["a", "b"]].to_numpy(float)
     uniq, inv = np.unique(ab, axis=0, return_inverse=True)
