@@ -232,10 +232,11 @@ class DoseResponseWidget(QWidget):
     def fit_summary(self) -> str:
         """One line per curve of the shown drug: IC50 [95% CI] and fold resistance."""
         fits = self.tables.get("fits")
-        if fits is None or not len(fits):
-            return "No fits."
-        f = fits
         drug = self.drug.currentText()
+        if fits is None or not len(fits):
+            syn = synergy_lines(self.tables.get("synergy_summary"), drug)
+            return "<br>".join(syn) or "No fits."
+        f = fits
         if drug and "drug" in f.columns:
             f = f[f["drug"].astype(str) == drug]
         if "drug_b" in f.columns:
