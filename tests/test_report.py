@@ -153,3 +153,26 @@ def test_synergy_command_and_batch_plot_the_same_scores(tmp_path: Path) -> None:
     batch = {n for n in figures({"wells": df.assign(plate="p"), "fits": fits, "synergy": syn})
              if n.startswith("synergy_")}  # fmt: skip
     assert batch == cli
+
+
+def test_cross_resistance_lines_by_drugs(tmp_path: Path) -> None:
+    from napari_il6assay.doseresponse.cross_resistance import cross_resistance
+    from napari_il6assay.doseresponse.figures import cross_resistance_heatmap
+
+    base = _tables()["fits"]
+    r = base[base["cell_line"] == "R"].iloc[0]
+    other = r.copy()
+    other["drug"], other["fold_resistance"] = "paclitaxel", 0.5  # collateral sensitivity
+    other["fold_ci_low"], other["fold_ci_high"], other["p_value"] = 0.4, 0.62, 1e-4
+    combo = r.copy()
+    combo["drug_b"], combo["concentration_b"] = "tocilizumab", 10.0  # not a single agent
+    fits = pd.concat([base, other.to_frame().T, combo.to_frame().T], ignore_index=True)
+    cr = cross_resistance(fits)
+    assert list(cr["drug"]) == ["eribulin", "paclitaxel"] and (cr["cell_line"] == "R").all()
+    assert list(cr["fold_resistance"]) == [552.0, 0.5]
+    assert cross_resistance(base).empty  # one drug: no cross-resistance table
+    fig = cross_resistance_heatmap(cr)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "552×\n[455–674]" in texts and "0.5×\n[0.4–0.62]" in texts
+    html = build_report(tmp_path, {**_tables(), "cross_resistance": cr}, {}, [])
+    assert "<h2>Cross-resistance</h2>" in html
