@@ -259,5 +259,6 @@ def test_report_says_when_a_synergy_score_is_undefined(tmp_path: Path) -> None:
     )
     html = build_report(tmp_path, {"synergy": syn}, {"mode": "colony"})
     assert "bliss 0.2," in html
-    assert "loewe n/a (see note)" in html
+    # the reason itself, not a pointer to a note the report does not show (issue 14)
+    assert "loewe n/a (undefined for every condition)" in html and "see note" not in html
     assert "zip 0.1" in html

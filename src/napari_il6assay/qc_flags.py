@@ -38,6 +38,15 @@ FLAGS: dict[str, str] = {
     "flagged, never removed",
 }
 
+#: plate-level flags of ``plate_qc.csv`` (``flag`` column); never set on a well
+PLATE_FLAGS: dict[str, str] = {
+    "low_z_prime": "Z' below 0.5: the window between vehicle and the negative control "
+    "(blank, or the top-dose kill) is small against their spread",
+    "edge_effect": "outer-ring wells read differently from interior wells of the same "
+    "condition (Welch t test p < 0.01 and >= 5 % shift)",
+    "no_controls": "Z' not computable: fewer than 2 vehicle or negative-control wells",
+}
+
 #: flags whose well is left out of the viability scaling and the fits by default
 UNTRUSTED: frozenset[str] = frozenset(
     {

@@ -70,9 +70,15 @@ class DoseResponseWidget(QWidget):
         self.combo.canvas.setMinimumHeight(420)
         self.wells_table = TableWidget("Wells", default_name="wells.csv")
         self.fits_table = TableWidget("Fits", default_name="fits.csv")
+        # combination: which score the heat map shows (the same four as the batch plots)
+        self.score = QComboBox()
+        self.score.addItems(["bliss", "hsa", "loewe", "zip"])
+        self.score.setToolTip("Synergy score of the combination heat map")
+        self.plate_tab = self._make_plate_tab()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.curves, "Curves")
         self.tabs.addTab(self.combo, "Combination")
+        self.tabs.addTab(self.plate_tab, "Plate")
         self.tabs.addTab(self.wells_table, "Wells")
         self.tabs.addTab(self.fits_table, "Fits")
         self.summary = QLabel("Load a batch output folder, or run a batch.")
@@ -88,6 +94,7 @@ class DoseResponseWidget(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.load_button)
         top.addWidget(self.drug, 1)
+        top.addWidget(self.score)
         top.addWidget(self.export_fig_button)
         top.addWidget(self.export_tables_button)
         sel = QHBoxLayout()
@@ -104,6 +111,7 @@ class DoseResponseWidget(QWidget):
         self.export_fig_button.clicked.connect(self._on_export_figure)
         self.export_tables_button.clicked.connect(self._on_export_tables)
         self.drug.currentIndexChanged.connect(lambda _i: self.redraw())
+        self.score.currentIndexChanged.connect(lambda _i: self.redraw())
         self.exclude_button.clicked.connect(lambda: self.exclude_selected(True))
         self.include_button.clicked.connect(lambda: self.exclude_selected(False))
         self.curves.canvas.mpl_connect("pick_event", self._on_pick)
@@ -114,6 +122,51 @@ class DoseResponseWidget(QWidget):
         self.setMinimumWidth(500)
         self.viewer.events.theme.connect(self._on_theme)
         self._on_theme()
+
+    def _make_plate_tab(self) -> QWidget:
+        """Plate map of the run coloured by readout, viability or qc_flag, with plate QC."""
+        from napari_il6assay._qt.plate_map import RESULT_COLOR_BY, PlateMap
+
+        tab = QWidget()
+        self.plate_map = PlateMap()
+        self.plate_color = QComboBox()
+        for c in (*RESULT_COLOR_BY, "cell_line", "drug", "concentration", "role"):
+            self.plate_color.addItem(c.replace("_", " "), c)
+        self.plate_choice = QComboBox()
+        self.plate_choice.setToolTip("Plate shown")
+        self.plate_qc_label = QLabel("")
+        self.plate_qc_label.setWordWrap(True)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Colour by"))
+        row.addWidget(self.plate_color, 1)
+        row.addWidget(self.plate_choice, 1)
+        lay = QVBoxLayout(tab)
+        lay.addLayout(row)
+        lay.addWidget(self.plate_map, 1)
+        lay.addWidget(self.plate_qc_label)
+        self.plate_color.currentIndexChanged.connect(
+            lambda _i: self.plate_map.set_color_by(self.plate_color.currentData())
+        )
+        self.plate_choice.currentIndexChanged.connect(lambda _i: self._update_plate())
+        self.plate_map.wellClicked.connect(
+            lambda w: self.select_well(w, self.plate_choice.currentText())
+        )
+        return tab
+
+    def _update_plate(self) -> None:
+        """Show the chosen plate's wells and its plate_qc.csv row."""
+        wells = self.tables.get("wells")
+        plate = self.plate_choice.currentText()
+        if wells is None or not len(wells):
+            self.plate_map.set_table(None)
+            self.plate_qc_label.setText("")
+            return
+        w = wells
+        if "plate" in w.columns and plate:
+            w = w[w["plate"].astype(str) == plate]
+        self.plate_map.set_color_by(self.plate_color.currentData())
+        self.plate_map.set_table(w)
+        self.plate_qc_label.setText(plate_qc_text(self.tables.get("plate_qc"), plate))
 
     # -- data -----------------------------------------------------------------------------------
     def load_results(self, out: str | Path | None, tables: dict[str, Any] | None = None) -> None:
@@ -163,15 +216,27 @@ class DoseResponseWidget(QWidget):
         fits = self.tables.get("fits")
         if fits is not None:
             self.fits_table.set_frame(fits)
+        if wells is not None and "plate" in wells.columns:
+            plates = sorted({str(p) for p in wells["plate"].dropna()})
+            current = self.plate_choice.currentText()
+            self.plate_choice.blockSignals(True)
+            self.plate_choice.clear()
+            self.plate_choice.addItems(plates)
+            if current in plates:
+                self.plate_choice.setCurrentText(current)
+            self.plate_choice.blockSignals(False)
+            self.plate_choice.setVisible(len(plates) > 1)
+        self._update_plate()
         self.summary.setText(self.fit_summary())
 
     def fit_summary(self) -> str:
         """One line per curve of the shown drug: IC50 [95% CI] and fold resistance."""
         fits = self.tables.get("fits")
-        if fits is None or not len(fits):
-            return "No fits."
-        f = fits
         drug = self.drug.currentText()
+        if fits is None or not len(fits):
+            syn = synergy_lines(self.tables.get("synergy_summary"), drug)
+            return "<br>".join(syn) or "No fits."
+        f = fits
         if drug and "drug" in f.columns:
             f = f[f["drug"].astype(str) == drug]
         if "drug_b" in f.columns:
@@ -190,6 +255,7 @@ class DoseResponseWidget(QWidget):
                 if _finite(flo) and _finite(fhi):
                     txt += f" [{flo:.3g}–{fhi:.3g}]"
             parts.append(txt)
+        parts.extend(synergy_lines(self.tables.get("synergy_summary"), drug))
         return "<br>".join(parts) or "No fits for this drug."
 
     # -- drawing --------------------------------------------------------------------------------
@@ -226,12 +292,22 @@ class DoseResponseWidget(QWidget):
         self.curves.draw()
         syn, pot = tables.get("synergy"), tables.get("potentiation")
         parts = []
+        score = self.score.currentText() or "bliss"
+        units: dict[str, str] = {}
+        if data is not None and "unit_b" in data.columns:
+            from napari_il6assay.batch.exports import units_of_b
+
+            units = units_of_b(data)
         if syn is not None and len(syn):
+            b = str(syn["drug_b"].iloc[0])
             parts.append(
-                lambda f: figures.synergy_heatmap(syn, "bliss", drug=drug, fig=f, theme=theme)
+                lambda f: figures.synergy_heatmap(syn, score, drug=drug, fig=f, theme=theme,
+                                                  unit_b=units.get(b, ""))  # fmt: skip
             )
         if pot is not None and len(pot):
-            parts.append(lambda f: figures.potentiation_figure(pot, fig=f, theme=theme))
+            ub = units.get(str(pot["drug_b"].iloc[0]), "")
+            parts.append(lambda f: figures.potentiation_figure(pot, fig=f, theme=theme,
+                                                               unit_b=ub))  # fmt: skip
         self.combo.figure.clear()
         if not parts:
             self.combo.clear("No combination in this experiment")
@@ -473,6 +549,53 @@ class DoseResponseWidget(QWidget):
         path = QFileDialog.getExistingDirectory(self, "Export the tables to a folder")
         if path:
             self.export_tables(path)
+
+
+def synergy_lines(summary: Any, drug: str | None = None) -> list[str]:
+    """Rich-text lines of ``synergy_summary.csv``: each block's score mean [95% CI], p, MSA."""
+    if summary is None or not len(summary):
+        return []
+    s = summary
+    if drug and "drug" in s.columns:
+        s = s[s["drug"].astype(str) == drug]
+    lines = []
+    for (cl, a, b), g in s.groupby(["cell_line", "drug", "drug_b"], sort=True):
+        bits = []
+        for _, r in g.iterrows():
+            if not _finite(r.get("mean")):
+                bits.append(f"{r['score']} n/a")
+            elif _finite(r.get("ci_low")):
+                p = float(r["p_value"])
+                ptxt = "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
+                bits.append(f"{r['score']} {r['mean']:.2g} [{r['ci_low']:.2g}, "
+                            f"{r['ci_high']:.2g}], {ptxt}")  # fmt: skip
+            else:
+                bits.append(f"{r['score']} {r['mean']:.2g}")
+        lines.append(f"<b>{cl}</b> {a} + {b}: " + "; ".join(bits))
+    return lines
+
+
+def plate_qc_text(qc: Any, plate: str = "") -> str:
+    """One line of ``plate_qc.csv`` for a plate: Z', SSMD, vehicle CV, edge ratio, flags."""
+    if qc is None or not len(qc):
+        return ""
+    q = qc
+    if plate and "plate" in q.columns:
+        q = q[q["plate"].astype(str) == plate]
+    if not len(q):
+        return ""
+    r = q.iloc[0]
+
+    def f(v: Any, fmt: str = ".2f") -> str:
+        return format(float(v), fmt) if _finite(v) else "n/a"
+
+    text = (f"Z' {f(r.get('z_prime'))} · SSMD {f(r.get('ssmd'), '.3g')} · vehicle CV "
+            f"{f(r.get('vehicle_cv_pct'), '.3g')}% · edge/interior {f(r.get('edge_ratio'))} "
+            f"(p {f(r.get('edge_p_value'), '.2g')})")  # fmt: skip
+    flag = r.get("flag")
+    if not _missing(flag):
+        text += f" · <b style='color:#d04040'>{flag}</b>"
+    return text
 
 
 def _missing(v: Any) -> bool:

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 COLOR_BY = ("cell_line", "drug", "concentration", "role")
+#: colourings of a results table (wells.csv): value scales and the QC flags
+RESULT_COLOR_BY = ("readout", "viability", "qc_flag")
 
 # Tableau-10, readable on light and dark backgrounds.
 _CATEGORICAL = [
@@ -127,9 +129,12 @@ class PlateMap(QWidget):
         self._recolor()
 
     def set_color_by(self, column: str) -> None:
-        """Colour wells by ``cell_line``, ``drug``, ``concentration`` (log scale) or ``role``."""
-        if column not in COLOR_BY:
-            raise ValueError(f"color_by must be one of {COLOR_BY}, got {column!r}")
+        """Colour wells by ``cell_line``, ``drug``, ``concentration`` (log scale) or ``role``;
+        on a results table also by ``readout``, ``viability`` (linear scale) or ``qc_flag``."""
+        if column not in COLOR_BY + RESULT_COLOR_BY:
+            raise ValueError(
+                f"color_by must be one of {COLOR_BY + RESULT_COLOR_BY}, got {column!r}"
+            )
         self.color_by = column
         self._recolor()
 
@@ -152,6 +157,7 @@ class PlateMap(QWidget):
         self.well_colors, self.well_marks, self._info = {}, {}, {}
         self.combo_wells, self._combo_name = set(), ""
         self._legend, self._scale = [], None
+        self._scale_label = ""  # a linear scale's legend text (concentration: log molar)
         t = self._table
         if t is not None and len(t) and "well" in t.columns:
             wells = [well_name(*p) if (p := well_position(w)) else str(w) for w in t["well"]]
@@ -168,6 +174,12 @@ class PlateMap(QWidget):
                     self._combo_name = str(b)
             if self.color_by == "concentration":
                 self._color_concentration(t, wells)
+            elif self.color_by in ("readout", "viability"):
+                self._color_value(t, wells, self.color_by)
+            elif self.color_by == "qc_flag" and "qc_flag" in t.columns:
+                flags = ["ok" if _is_missing(v) or not str(v).strip() else str(v)
+                         for v in t["qc_flag"]]  # fmt: skip
+                self._color_categorical(t.assign(_qc=flags), wells, "_qc")
             else:
                 self._color_categorical(t, wells, self.color_by)
         self.update()
@@ -182,6 +194,24 @@ class PlateMap(QWidget):
             if v:
                 self.well_colors[w] = colors[v].name()
         self._legend = [(c, colors[c]) for c in cats]
+
+    def _color_value(self, t: pd.DataFrame, wells: list[str], column: str) -> None:
+        """Linear viridis scale over the column's finite range (readout or viability)."""
+        import numpy as np
+        import pandas as pd
+
+        if column not in t.columns:
+            return
+        v = pd.to_numeric(t[column], errors="coerce").to_numpy(dtype=float)
+        ok = np.isfinite(v)
+        if not ok.any():
+            return
+        lo, hi = float(v[ok].min()), float(v[ok].max())
+        self._scale = (lo, hi)
+        self._scale_label = f"{column} {lo:.3g} – {hi:.3g}, linear"
+        for w, x in zip(wells, v, strict=True):
+            if np.isfinite(x):
+                self.well_colors[w] = viridis(0.5 if hi == lo else (x - lo) / (hi - lo)).name()
 
     def _color_concentration(self, t: pd.DataFrame, wells: list[str]) -> None:
         import numpy as np
@@ -346,7 +376,8 @@ class PlateMap(QWidget):
                 p.drawText(
                     QRectF(x + 64, y, self.width() - x - 68, fm.height()),
                     Qt.AlignmentFlag.AlignVCenter,
-                    f"{_fmt_molar(10**lo)} – {_fmt_molar(10**hi)}, log scale",
+                    getattr(self, "_scale_label", "")
+                    or f"{_fmt_molar(10**lo)} – {_fmt_molar(10**hi)}, log scale",
                 )
                 continue
             p.setPen(QPen(text, 0.8))

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 #: tables the panel reads from a batch output folder (``<name>.csv``)
-TABLES = ("wells", "images", "conditions", "fits", "synergy", "potentiation", "objects")
+TABLES = ("wells", "images", "conditions", "fits", "synergy", "potentiation", "objects",
+          "synergy_summary", "plate_qc", "cross_resistance")
 
 
 @dataclass

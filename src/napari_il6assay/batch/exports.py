@@ -29,7 +29,10 @@ TABLE_ORDER = (
     "conditions",
     "fits",
     "synergy",
+    "synergy_summary",
     "potentiation",
+    "plate_qc",
+    "cross_resistance",
     "images",
     "objects",
     "errors",
@@ -344,12 +347,14 @@ def figures(tables: dict[str, Any]) -> dict[str, Any]:
         fp = fits["passage"].map(lambda v: "" if is_blank(v) else str(v))
         passages = [(f"_{safe_name(p)}" if p else "", wells[wp == p], fits[fp == p])
                     for p in sorted(set(wp))]  # fmt: skip
+    units_b = units_of_b(wells)
     for suffix, w_p, f_p in passages:
         for drug, drug_b, cb in groups.itertuples(index=False):
             if drug_b and cb > 0:
                 name = f"dose_response_{safe_name(drug)}+{safe_name(drug_b)}_{cb:g}{suffix}"
                 figs[name] = F.dose_response_figure(
-                    w_p, f_p, drug=drug, drug_b=drug_b, concentration_b=float(cb)
+                    w_p, f_p, drug=drug, drug_b=drug_b, concentration_b=float(cb),
+                    unit_b=units_b.get(drug_b, ""),
                 )
             else:
                 figs[f"dose_response_{safe_name(drug)}{suffix}"] = F.dose_response_figure(
@@ -357,19 +362,35 @@ def figures(tables: dict[str, Any]) -> dict[str, Any]:
                 )
     syn = tables.get("synergy")
     if isinstance(syn, pd.DataFrame) and not syn.empty:
-        keys = syn[["cell_line", "drug", "drug_b"]].astype(str).drop_duplicates()
-        for line, drug, drug_b in keys.itertuples(index=False):
-            for score in ("bliss", "hsa", "loewe", "zip"):
-                if score not in syn or pd.to_numeric(syn[score], errors="coerce").isna().all():
-                    continue
-                name = f"synergy_{score}_{safe_name(line)}_{safe_name(drug)}+{safe_name(drug_b)}"
-                figs[name] = F.synergy_heatmap(
-                    syn, score, cell_line=line, drug=drug, drug_b=drug_b
-                )
+        # the same maps as `il6assay synergy`: every score, n/a cells where undefined
+        figs.update(F.synergy_figures(syn, units_b))
     pot = tables.get("potentiation")
     if isinstance(pot, pd.DataFrame) and not pot.empty:
-        figs["potentiation"] = F.potentiation_figure(pot)
+        b = str(pot["drug_b"].iloc[0])
+        figs["potentiation"] = F.potentiation_figure(pot, unit_b=units_b.get(b, ""))
+    fmt = int(tables.get("plate_format") or 96)
+    plates = wells["plate"] if "plate" in wells.columns and "well" in wells.columns else []
+    for plate in dict.fromkeys(map(lambda v: "" if is_blank(v) else str(v), plates)):
+        for value in ("readout", "viability"):
+            if value in wells.columns:
+                figs[f"plate_{safe_name(plate)}_{value}"] = F.plate_heatmap(
+                    wells, value, plate=plate, plate_format=fmt
+                )
+    cross = tables.get("cross_resistance")
+    if isinstance(cross, pd.DataFrame) and not cross.empty:
+        figs["cross_resistance"] = F.cross_resistance_heatmap(cross)
     return figs
+
+
+def units_of_b(wells: pd.DataFrame) -> dict[str, str]:
+    """``drug_b`` -> the unit its concentrations were given in (``ug/mL``, ``nM`` ...)."""
+    units: dict[str, str] = {}
+    if wells is None or "unit_b" not in wells.columns or "drug_b" not in wells.columns:
+        return units
+    for d, u in zip(wells["drug_b"], wells["unit_b"], strict=True):
+        if not is_blank(d) and not is_blank(u):
+            units.setdefault(str(d), str(u))
+    return units
 
 
 def render(fig: Any, fmt: str, **kw: Any) -> bytes:

@@ -45,6 +45,10 @@ table.plate td{border:1px solid #ddd;padding:2px;vertical-align:top;width:108px}
 td.vehicle{background:#eef5ff} td.blank{background:#f2f2f2} td.exclude{background:#fde9e9}
 td.empty{background:#fafafa} .flag{color:#b00020}
 .legend span{display:inline-block;padding:1px 8px;margin-right:6px;border:1px solid #ddd}
+.headline{background:#f6f8fb;border:1px solid #d5dde8;padding:8px 14px;margin:10px 0}
+.headline li{margin:3px 0} .warn{background:#fff4e5;border:1px solid #f0b45a;padding:6px 12px}
+table.data td.t{max-width:420px;white-space:normal}
+.notes li{font-size:13px;color:#333}
 """
 
 
@@ -106,7 +110,8 @@ def _dose_text(row: pd.Series) -> str:
         except (TypeError, ValueError):
             cbz = False
         if not cbz:
-            parts.append(f"+ {_e(drug_b)} {_sig(cb)} {_e(row.get('unit_b', '') or '')}")
+            unit_b = str(row.get("unit_b", "") or "").replace("ug/", "µg/")
+            parts.append(f"+ {_e(drug_b)} {_sig(cb)} {_e(unit_b)}")
     role = str(row.get("role", "") or "")
     if role in ("vehicle", "blank"):
         # a vehicle of a combination block still carries its second agent
@@ -137,6 +142,161 @@ def _table(df: pd.DataFrame, cols: list[str], fmt: dict[str, Any] | None = None)
     )
 
 
+def _p(v: Any) -> str:
+    """A p-value for prose: ``p = 0.012``, ``p < 0.001``; empty when missing."""
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return ""
+    if math.isnan(x):
+        return ""
+    return "p < 0.001" if x < 0.001 else f"p = {x:.2g}"
+
+
+def _dose_b(cb: Any, unit_b: str) -> str:
+    """Drug B's dose with its unit (``10 µg/mL``)."""
+    from napari_il6assay.doseresponse.figures import si_dose
+
+    try:
+        return si_dose(float(cb), unit_b or "")
+    except (TypeError, ValueError):
+        return _e(cb)
+
+
+def _units_b(tables: dict[str, Any]) -> dict[str, str]:
+    from napari_il6assay.batch.exports import units_of_b
+
+    w = tables.get("wells")
+    return units_of_b(w) if isinstance(w, pd.DataFrame) else {}
+
+
+def _headline(tables: dict[str, Any]) -> str:
+    """Key results first: plate problems, each fold resistance, each potentiation shift,
+    and each combination's synergy, all with CI and p-value."""
+    items: list[str] = []
+    warn: list[str] = []
+    qc = tables.get("plate_qc")
+    if isinstance(qc, pd.DataFrame):
+        for _, r in qc.iterrows():
+            if is_blank(r.get("flag")):
+                continue
+            plate = _e(r["plate"]) or "(the plate)"
+            why = []
+            if "low_z_prime" in str(r["flag"]):
+                why.append(f"Z' = {_sig(r['z_prime'], 2)} (&lt; 0.5)")
+            if "edge_effect" in str(r["flag"]):
+                why.append(f"edge effect: outer wells at {_sig(r['edge_ratio'], 2)}× the "
+                           f"interior ({_e(_p(r['edge_p_value']))})")  # fmt: skip
+            if "no_controls" in str(r["flag"]):
+                why.append("Z' not computable (too few vehicle or control wells)")
+            warn.append(f"<b>Plate {plate}</b>: {'; '.join(why)}")
+    fits = tables.get("fits")
+    if isinstance(fits, pd.DataFrame) and "fold_resistance" in fits:
+        has_fold = pd.to_numeric(fits["fold_resistance"], errors="coerce").notna()
+        for _, r in fits[has_fold].iterrows():
+            if not is_blank(r.get("drug_b")) and float(pd.to_numeric(
+                    r.get("concentration_b"), errors="coerce") or 0) > 0:  # fmt: skip
+                continue
+            cens = "" if is_blank(r.get("fold_censored")) else str(r.get("fold_censored"))
+            ci = (f"95% CI {_sig(r.get('fold_ci_low'))}–{_sig(r.get('fold_ci_high'))}"
+                  if not is_blank(r.get("fold_ci_low")) else "no CI")  # fmt: skip
+            p = _p(r.get("p_value"))
+            items.append(
+                f"<b>{_e(r['cell_line'])}</b> is <b>{cens}{_sig(r['fold_resistance'])}-fold</b> "
+                f"resistant to {_e(r['drug'])} vs {_e(r.get('parental'))} ({ci}"
+                f"{', ' + _e(p) if p else ''}; IC50 {format_molar(r['ic50_rel_M'])})."
+            )
+    units = _units_b(tables)
+    pot = tables.get("potentiation")
+    if isinstance(pot, pd.DataFrame) and not pot.empty:
+        for _, r in pot.iterrows():
+            dose = _dose_b(r["concentration_b"], units.get(str(r["drug_b"]), ""))
+            shift = pd.to_numeric(pd.Series([r.get("shift")]), errors="coerce").iloc[0]
+            if not math.isfinite(shift):
+                items.append(f"{_e(r['drug_b'])} {dose}: no IC50 shift of {_e(r['drug'])} in "
+                             f"{_e(r['cell_line'])} ({_e(r.get('note'))}).")  # fmt: skip
+                continue
+            verb = "lowers" if shift >= 1 else "raises"
+            fold = shift if shift >= 1 else 1 / shift
+            lo, hi = r.get("shift_ci_low"), r.get("shift_ci_high")
+            ci = (f"95% CI {_sig(lo)}–{_sig(hi)}" if shift >= 1 else
+                  f"95% CI {_sig(1 / float(hi))}–{_sig(1 / float(lo))}") if not is_blank(lo) \
+                else "no CI"  # fmt: skip
+            p = _p(r.get("p_value"))
+            cens = "" if is_blank(r.get("shift_censored")) else str(r["shift_censored"])
+            items.append(
+                f"{_e(r['drug_b'])} {dose} {verb} the {_e(r['drug'])} IC50 of "
+                f"<b>{_e(r['cell_line'])}</b> <b>{cens}{_sig(fold)}-fold</b> ({ci}"
+                f"{', ' + _e(p) if p else ''}; {format_molar(r['ic50_M'])} with it)."
+            )
+    summ = tables.get("synergy_summary")
+    if isinstance(summ, pd.DataFrame) and not summ.empty:
+        for (cl, a, b), g in summ.groupby(["cell_line", "drug", "drug_b"], sort=True):
+            parts = []
+            for _, r in g.iterrows():
+                if not math.isfinite(float(r["mean"])):
+                    why = str(r.get("note", "") or "").split(": ", 1)[-1]
+                    parts.append(f"{_e(r['score'])} n/a ({_e(why)})" if why else
+                                 f"{_e(r['score'])} n/a")  # fmt: skip
+                    continue
+                ci = (f" [{_sig(r['ci_low'], 2)}, {_sig(r['ci_high'], 2)}], {_e(_p(r['p_value']))}"
+                      if math.isfinite(float(r["ci_low"])) else "")  # fmt: skip
+                parts.append(f"{_e(r['score'])} {_sig(r['mean'], 2)}{ci}")
+            items.append(f"{_e(a)} + {_e(b)} in <b>{_e(cl)}</b>, mean excess over the "
+                         f"reference (&gt; 0 = synergy, 95% CI): {'; '.join(parts)}.")  # fmt: skip
+    html_ = ""
+    if warn:
+        html_ += ("<div class='warn'><b>Check these plates before using their numbers:</b><ul>"
+                  + "".join(f"<li>{w}</li>" for w in warn) + "</ul></div>")  # fmt: skip
+    if items:
+        html_ += ("<div class='headline'><b>Key results</b><ul>"
+                  + "".join(f"<li>{i}</li>" for i in items) + "</ul></div>")  # fmt: skip
+    return html_
+
+
+def _fits_tables(fits: pd.DataFrame, units: dict[str, str] | None = None) -> str:
+    """The fits as two narrow tables (curves; fold resistance): no horizontal scrolling,
+    and the absolute IC50 kept away from the relative IC50's CI."""
+
+    def ic50(r: pd.Series) -> str:
+        cens = "" if is_blank(r.get("ic50_censored")) else str(r["ic50_censored"])
+        text = f"{cens}{format_molar(r['ic50_rel_M'])}"
+        if not cens and not is_blank(r.get("ic50_ci_low_M")):
+            text += (f" ({format_molar(r['ic50_ci_low_M'])} – "
+                     f"{format_molar(r['ic50_ci_high_M'])})")  # fmt: skip
+        return text
+
+    f = fits.copy()
+    units = units or {}
+    f["curve"] = [
+        f"{_e(r['drug'])}" + (f" + {_e(r['drug_b'])} "
+                              f"{_dose_b(r['concentration_b'], units.get(str(r['drug_b']), ''))}"
+                              if not is_blank(r.get("drug_b")) else "")
+        for _, r in f.iterrows()
+    ]  # fmt: skip
+    f["IC50 (95% CI), relative"] = [ic50(r) for _, r in f.iterrows()]
+    f["absolute IC50 (viability 0.5)"] = [
+        ("" if is_blank(r.get("ic50_abs_censored")) else str(r.get("ic50_abs_censored")))
+        + format_molar(r["ic50_abs_M"]) for _, r in f.iterrows()
+    ]  # fmt: skip
+    f["status"] = f.get("status", pd.Series("", index=f.index))
+    t1 = _table(f, ["cell_line", "curve", "n_points", "IC50 (95% CI), relative", "top",
+                    "bottom", "hill", "r2", "absolute IC50 (viability 0.5)", "status"])  # fmt: skip
+    fr = f[pd.to_numeric(f.get("fold_resistance"), errors="coerce").notna()] if \
+        "fold_resistance" in f else f.iloc[:0]  # fmt: skip
+    t2 = ""
+    if len(fr):
+        fr = fr.assign(**{
+            "fold (95% CI)": [f"{_sig(r['fold_resistance'])} ({_sig(r['fold_ci_low'])} – "
+                              f"{_sig(r['fold_ci_high'])})" for _, r in fr.iterrows()],
+            "p (equal IC50)": [_p(r["p_value"]).replace("p = ", "").replace("p ", "")
+                               for _, r in fr.iterrows()],
+        })  # fmt: skip
+        t2 = "<h3>Fold resistance</h3>" + _table(
+            fr, ["cell_line", "parental", "curve", "fold (95% CI)", "p (equal IC50)"])
+    return t1 + t2
+
+
 def _fold_section(fits: pd.DataFrame) -> str:
     if fits is None or fits.empty or "fold_resistance" not in fits:
         return "<p class='muted'>No resistant line with a parental line in the layout.</p>"
@@ -156,6 +316,127 @@ def _fold_section(fits: pd.DataFrame) -> str:
             "</div>"
         )
     return "".join(lines)
+
+
+def _figure_block(out: Path, title: str, names: list[str], cls: str) -> str:
+    """An ``<h2>`` (when titled) and the inlined PNGs of ``plots/<name>.png``."""
+    imgs = []
+    for name in names:
+        png = _plot_png(out, name)
+        if png is not None:
+            imgs.append(f"<img alt='{_e(name)}' src='{_b64_png(png)}'>")
+    if not imgs:
+        return ""
+    head = f"<h2>{_e(title)}</h2>" if title else ""
+    return f"{head}<div class='{cls}'>{''.join(imgs)}</div>"
+
+
+def _synergy_section(out: Path, tables: dict[str, Any], figs: list[str]) -> str:
+    """Combination: curves with the drug-alone reference, potentiation, heat maps, the
+    per-block summary with CIs, and every note the scores carry (no dangling "see note")."""
+    syn, summ = tables.get("synergy"), tables.get("synergy_summary")
+    pot = tables.get("potentiation")
+    if not isinstance(syn, pd.DataFrame) or syn.empty:
+        return ""
+    parts = ["<h2>Combination</h2>"]
+    parts.append(_figure_block(out, "", [n for n in figs if n == "potentiation"], "figs small"))
+    if isinstance(pot, pd.DataFrame) and not pot.empty:
+        units = _units_b(tables)
+        p = pot.assign(**{
+            "dose of B": [_dose_b(c, units.get(str(b), "")) for c, b in
+                          zip(pot["concentration_b"], pot["drug_b"], strict=True)],
+            "IC50 with B (95% CI)": [f"{format_molar(r['ic50_M'])} "
+                                     f"({format_molar(r['ic50_ci_low_M'])} – "
+                                     f"{format_molar(r['ic50_ci_high_M'])})"
+                                     for _, r in pot.iterrows()],
+            "shift (95% CI)": [f"{_sig(r['shift'])} ({_sig(r['shift_ci_low'])} – "
+                               f"{_sig(r['shift_ci_high'])})" for _, r in pot.iterrows()],
+            "p": [_p(v).replace("p = ", "").replace("p ", "") for v in pot["p_value"]],
+        })  # fmt: skip
+        parts.append("<p>Potentiation: IC50 of drug A alone / with drug B (&gt; 1 = B "
+                     "sensitizes); 95% CI from the joint profile likelihood, p from the "
+                     "extra-sum-of-squares F test of equal IC50.</p>")  # fmt: skip
+        parts.append(_table(p, ["cell_line", "drug", "drug_b", "dose of B",
+                                "IC50 with B (95% CI)", "shift (95% CI)", "p", "note"]))
+    if not isinstance(summ, pd.DataFrame) or summ.empty:
+        # a run folder from before synergy_summary.csv: plain means, with the reason for n/a
+        num = syn.select_dtypes("number")
+        notes_ = [n for v in syn.get("note", pd.Series(dtype=object)).astype(str)
+                  for n in v.split("; ") if n and n != "nan"]  # fmt: skip
+        means = []
+        for c in ("bliss", "hsa", "loewe", "zip"):
+            if c not in num:
+                continue
+            if num[c].notna().any():
+                means.append(f"{c} {_sig(num[c].mean(), 2)}")
+                continue
+            key = "Loewe" if c == "loewe" else "ZIP" if c == "zip" else c
+            why = next((n for n in notes_ if key in n), "undefined for every condition")
+            means.append(f"{c} n/a ({_e(why)})")
+        parts.append(f"<p>Mean synergy scores (&gt; 0 = synergy): {', '.join(means)}.</p>")
+    if isinstance(summ, pd.DataFrame) and not summ.empty:
+        sm = summ.assign(**{
+            "mean (95% CI)": [
+                f"{_sig(r['mean'], 2)} ({_sig(r['ci_low'], 2)} – {_sig(r['ci_high'], 2)})"
+                if math.isfinite(float(r["ci_low"])) else
+                (_sig(r["mean"], 2) if math.isfinite(float(r["mean"])) else "n/a")
+                for _, r in summ.iterrows()],
+            "p (mean ≠ 0)": [_p(v).replace("p = ", "").replace("p ", "")
+                             for v in summ["p_value"]],
+        })  # fmt: skip
+        parts.append("<p>Synergy per block: mean excess over each reference model on the "
+                     "viability-loss scale (&gt; 0 = synergy), 95% bootstrap CI over replicate "
+                     "wells and its two-sided p-value; MSA = most synergistic 3×3 dose window "
+                     "(smaller when an agent has fewer doses).</p>")  # fmt: skip
+        parts.append(_table(sm, ["cell_line", "drug", "drug_b", "score", "mean (95% CI)",
+                                 "p (mean ≠ 0)", "msa", "n_conditions", "note"]))  # fmt: skip
+    notes = sorted({n for v in syn.get("note", []) for n in str(v).split("; ")
+                    if n and n != "nan"})  # fmt: skip
+    if notes:
+        parts.append("<p><b>Notes on the scores</b> (from synergy.csv):</p><ul class='notes'>"
+                     + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")  # fmt: skip
+    heat = [n for n in figs if n.startswith("synergy_")]
+    parts.append(_figure_block(out, "", heat, "figs"))
+    return "".join(parts)
+
+
+def _qc_section(out: Path, tables: dict[str, Any], figs: list[str]) -> str:
+    qc = tables.get("plate_qc")
+    if not isinstance(qc, pd.DataFrame) or qc.empty:
+        return ""
+    from napari_il6assay.qc_flags import PLATE_FLAGS
+
+    parts = ["<h2>Plate QC</h2>",
+             "<p>Z' and SSMD: vehicle vs blank wells, or vs the strongest top-dose kill when "
+             "the plate has no blanks (Z' ≥ 0.5 is a good assay window); vehicle CV in % of "
+             "the vehicle mean; edge ratio: outer-ring wells / interior wells of the same "
+             "condition, with a Welch t-test p-value.</p>",
+             _table(qc, ["plate", "z_prime", "ssmd", "vehicle_cv_pct", "edge_ratio",
+                         "edge_p_value", "flag", "negative_control"])]  # fmt: skip
+    used = {f for v in qc["flag"] for f in str(v).split(";") if f and f != "nan"}
+    if used:
+        parts.append("<ul class='notes'>" + "".join(
+            f"<li><b>{_e(f)}</b>: {_e(PLATE_FLAGS.get(f, ''))}</li>" for f in sorted(used))
+            + "</ul>")  # fmt: skip
+    parts.append(_figure_block(out, "", [n for n in figs if n.startswith("plate_")], "figs small"))
+    return "".join(parts)
+
+
+def _methods() -> str:
+    return (
+        "<h2>How to read the figures</h2><ul class='notes'>"
+        "<li>Dose–response points: mean ± SD of the replicate wells (SD, not SEM); "
+        "the vehicle is drawn left of the dotted line. Curves: 4PL fits. ◆: relative IC50 "
+        "(inflection) with its 95% profile-likelihood CI as horizontal bars.</li>"
+        "<li>Combination curves also show the same line's drug-alone points (hollow) and "
+        "curve (dashed), so the IC50 shift is read against its own reference.</li>"
+        "<li>Synergy heat maps: excess over the reference model (Bliss, HSA, Loewe, ZIP) on "
+        "the viability-loss scale, &gt; 0 (red) = synergy; grey “n/a” cells: the score is "
+        "undefined there (reason in the notes above).</li>"
+        "<li>Potentiation: bars are 95% CIs of the IC50 ratio.</li>"
+        "<li>Plate maps: readout (raw) and viability (vehicle = 1, blank = 0); × marks a well "
+        "with a qc_flag.</li></ul>"
+    )
 
 
 def _plate_shape(wells: list[str], plate_format: int = 96) -> tuple[int, int]:
@@ -297,67 +578,30 @@ def build_report(
         f"{_e(run_info.get('n_failed'))} failed · calibration {cal_text} · "
         f"started {_e(run_info.get('started'))} · version {_e(run_info.get('version'))}</p>"
     )
+    parts.append(_headline(tables))
     parts.append("<h2>Fold resistance</h2>")
     parts.append(_fold_section(fits))
-    if figs:
-        curves = [n for n in figs if n.startswith("dose_response")]
-        spheres = [n for n in figs if n.startswith("sphere_sizes")]
-        others = [n for n in figs if not n.startswith("dose_response") and n not in spheres]
-        for title, names, cls in (
-            ("Dose–response curves", curves, "figs"),
-            ("Combination", others, "figs small"),
-            ("Sphere sizes (see sphere_sizes.csv)", spheres, "figs"),
-        ):
-            if not names:
-                continue
-            parts.append(f"<h2>{title}</h2><div class='{cls}'>")
-            for name in names:
-                png = _plot_png(out, name)
-                if png is not None:
-                    parts.append(f"<img alt='{_e(name)}' src='{_b64_png(png)}'>")
-            parts.append("</div>")
+    figs = list(figs)
+    groups = (
+        ("Dose–response curves", [n for n in figs if n.startswith("dose_response")], "figs"),
+        ("Sphere sizes (see sphere_sizes.csv)", [n for n in figs if n.startswith("sphere_sizes")],
+         "figs"),
+    )
+    for title, names, cls in groups:
+        if names:
+            parts.append(_figure_block(out, title, names, cls))
     if isinstance(fits, pd.DataFrame) and not fits.empty:
         parts.append("<h2>Fits</h2>")
-        parts.append(
-            _table(
-                fits,
-                [
-                    "cell_line",
-                    "drug",
-                    "drug_b",
-                    "concentration_b",
-                    "n_points",
-                    "top",
-                    "bottom",
-                    "hill",
-                    "ic50_rel_M",
-                    "ic50_ci_low_M",
-                    "ic50_ci_high_M",
-                    "ic50_censored",
-                    "ic50_abs_M",
-                    "r2",
-                    "parental",
-                    "fold_resistance",
-                    "fold_ci_low",
-                    "fold_ci_high",
-                    "p_value",
-                ],
-                {
-                    c: format_molar
-                    for c in ("ic50_rel_M", "ic50_ci_low_M", "ic50_ci_high_M", "ic50_abs_M")
-                },
-            )
-        )
-    syn = tables.get("synergy")
-    if isinstance(syn, pd.DataFrame) and not syn.empty:
-        num = syn.select_dtypes("number")
-        # Loewe is NaN where one agent alone never reaches the effect level: say so
-        means = ", ".join(
-            f"{c} {_sig(num[c].mean(), 2)}" if num[c].notna().any() else f"{c} n/a (see note)"
-            for c in ("bliss", "hsa", "loewe", "zip")
-            if c in num
-        )
-        parts.append(f"<p>Mean synergy scores (&gt; 0 = synergy): {means}. See synergy.csv.</p>")
+        parts.append(_fits_tables(fits, _units_b(tables)))
+    cross = tables.get("cross_resistance")
+    if isinstance(cross, pd.DataFrame) and not cross.empty:
+        parts.append("<h2>Cross-resistance</h2>")
+        parts.append(_figure_block(out, "", [n for n in figs if n == "cross_resistance"], "figs"))
+        parts.append(_table(cross, ["cell_line", "parental", "drug", "fold_resistance",
+                                    "fold_ci_low", "fold_ci_high", "p_value"]))  # fmt: skip
+    parts.append(_synergy_section(out, tables, figs))
+    parts.append(_qc_section(out, tables, figs))
+    parts.append(_methods())
     if isinstance(errors, pd.DataFrame) and not errors.empty:
         parts.append(f"<h2>Failed inputs ({len(errors)})</h2>")
         parts.append(_table(errors, ["path", "stage", "error"]))

@@ -297,8 +297,9 @@ def build_tables(
     Returns
     -------
     dict
-        DataFrames ``objects, images, wells, conditions, fits`` (+ ``synergy``,
-        ``potentiation`` when the layout has combinations), ``unlisted_wells`` (list) and
+        DataFrames ``objects, images, wells, conditions, fits, plate_qc`` (+ ``synergy``,
+        ``synergy_summary``, ``potentiation`` when the layout has combinations,
+        ``cross_resistance`` when a resistant line has >= 2 drugs), ``unlisted_wells`` (list) and
         ``stage_errors`` (``path, stage, error`` dicts of table stages that failed).
     """
     from napari_il6assay.doseresponse import normalize as _norm
@@ -355,6 +356,15 @@ def build_tables(
         sizes = _stage(problems, "sphere_sizes", sphere_sizes, objects, wells)
         if sizes is not None:
             tables["sphere_sizes"] = sizes
+    if len(wells):
+        fmt = int(getattr(layout, "plate_format", 96) or 96)
+        qc = _stage(problems, "plate_qc", plate_qc_table, wells, plate_format=fmt)
+        if qc is not None:
+            tables["plate_qc"] = qc
+        cross = _stage(problems, "cross_resistance", cross_resistance_table, fits)
+        if cross is not None and len(cross):
+            tables["cross_resistance"] = cross
+    tables["plate_format"] = int(getattr(layout, "plate_format", 96) or 96)  # for plots
     tables["unlisted_wells"] = unlisted
     tables["unmeasured_wells"] = unmeasured_wells(measured, table)
     tables["stage_errors"] = problems
@@ -419,10 +429,27 @@ def combination_tables(wells: pd.DataFrame, *, model: str = "4pl") -> dict[str, 
     """``synergy`` and ``potentiation`` tables of the combination block."""
     from napari_il6assay.doseresponse import synergy as _syn
 
+    from napari_il6assay.doseresponse import synergy_stats as _stats
+
     out: dict[str, pd.DataFrame] = {}
-    out["synergy"] = _syn.synergy_scores(wells, response="viability")
+    # scores with bootstrap CIs over replicate wells (seeded: a rerun gives the same table)
+    out["synergy"], out["synergy_summary"] = _stats.synergy_with_ci(wells, response="viability")
     out["potentiation"] = _syn.potentiation(wells, response="viability", model=model)
     return out
+
+
+def plate_qc_table(wells: pd.DataFrame, *, plate_format: int = 96) -> pd.DataFrame:
+    """``plate_qc.csv``: Z', SSMD, vehicle CV and the edge test per plate."""
+    from napari_il6assay.doseresponse.plate_qc import plate_qc
+
+    return plate_qc(wells, plate_format=plate_format)
+
+
+def cross_resistance_table(fits: pd.DataFrame) -> pd.DataFrame:
+    """``cross_resistance.csv``: fold resistance per resistant line and drug (>= 2 drugs)."""
+    from napari_il6assay.doseresponse.cross_resistance import cross_resistance
+
+    return cross_resistance(fits)
 
 
 def nan_to_none(v: Any) -> Any:

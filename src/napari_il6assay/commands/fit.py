@@ -197,12 +197,71 @@ def run(args: argparse.Namespace) -> int:
           f"{int((fits['status'] == 'no_effect').sum())} no effect, "
           f"{int(fits['status'].isin(['bad_input', 'constant']).sum())} not fittable -> "
           f"{out / 'fits.csv'}")  # fmt: skip
+    for line in fit_summary_lines(fits, molar=dose == "concentration_M"):
+        print(line)
     if not args.no_plots:
         plot_df = df.rename(columns={dose: "concentration_M"}) if dose != "concentration_M" else df
         unit = "M" if dose == "concentration_M" else ""
         write_plots(plot_df, fits, out / "plots", args.response, unit=unit,
                     max_plots=args.max_plots)  # fmt: skip
     return 0
+
+
+def fit_summary_lines(fits: Any, molar: bool = True, limit: int = 40) -> list[str]:
+    """One line per curve, as the demo prints: IC50 (95% CI), fold vs parental (95% CI, p).
+
+    Parameters
+    ----------
+    fits : DataFrame
+        `fit.fit_curves` output.
+    molar : bool
+        Doses are molar (shown with SI prefixes); else shown as given.
+    limit : int
+        At most this many curves (a note says how many more are in fits.csv).
+
+    Returns
+    -------
+    list of str
+    """
+    import math
+
+    from napari_il6assay.batch.report import format_molar
+
+    def dose(v: Any) -> str:
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            return str(v)
+        return format_molar(x) if molar else f"{x:.3g}"
+
+    def text(v: Any) -> str:
+        return "" if v is None or str(v) in ("nan", "None", "<NA>") else str(v)
+
+    lines = []
+    for _, r in fits.head(limit).iterrows():
+        name = " ".join(t for t in (text(r.get("cell_line")), text(r.get("drug"))) if t)
+        name = name or "curve"
+        if text(r.get("drug_b")):
+            name += f" + {r['drug_b']} {text(r.get('concentration_b'))}"
+        status = str(r.get("status", ""))
+        if status in ("bad_input", "constant"):
+            lines.append(f"  {name}: not fitted ({text(r.get('note'))})")
+            continue
+        cens = text(r.get("ic50_censored"))
+        line = f"  {name}: IC50 {cens}{dose(r['ic50_rel_M'])}"
+        if not cens and math.isfinite(float(r.get("ic50_ci_low_M", math.nan))):
+            line += f" (95% CI {dose(r['ic50_ci_low_M'])} - {dose(r['ic50_ci_high_M'])})"
+        if status == "no_effect":
+            line += " [no effect]"
+        fr = float(r.get("fold_resistance", math.nan))
+        if math.isfinite(fr):
+            line += (f"; {fr:.3g}-fold vs {r.get('parental')} (95% CI "
+                     f"{float(r['fold_ci_low']):.3g} - {float(r['fold_ci_high']):.3g}, "
+                     f"p = {float(r['p_value']):.2g})")  # fmt: skip
+        lines.append(line)
+    if len(fits) > limit:
+        lines.append(f"  ... {len(fits) - limit} more curve(s) in fits.csv")
+    return lines
 
 
 #: cell lines per dose-response figure (one colour each; more lines make a second page)

@@ -343,4 +343,46 @@ def run(args: argparse.Namespace) -> int:
           file=sys.stderr)
     for e in errors:
         print(f"failed: {e['path']} ({e['stage']}): {e['error']}", file=sys.stderr)
+    for line in segment_summary_lines(images):
+        print(line)
     return 1 if errors else 0
+
+
+def segment_summary_lines(images: Any, limit: int = 20) -> list[str]:
+    """A short result summary: the readout per image (first ``limit``), its range, and flags.
+
+    Parameters
+    ----------
+    images : DataFrame
+        ``images.csv`` rows.
+    limit : int
+
+    Returns
+    -------
+    list of str
+    """
+    import pandas as pd
+
+    from napari_il6assay.qc_flags import split_flags
+
+    if images is None or images.empty:
+        return []
+    name = str(images["readout_name"].iloc[0]) if "readout_name" in images else "readout"
+    vals = pd.to_numeric(images["readout"], errors="coerce")
+    lines = []
+    for (_, r), v in list(zip(images.iterrows(), vals, strict=True))[:limit]:
+        flag = "" if str(r.get("qc_flag", "") or "") in ("", "nan") else f"  [{r['qc_flag']}]"
+        lines.append(f"  {r['image']}: {name} {v:.4g}, {int(r['n_objects'] or 0)} object(s){flag}")
+    if len(images) > limit:
+        lines.append(f"  ... {len(images) - limit} more image(s) in images.csv")
+    ok = vals.dropna()
+    if len(ok) > 1:
+        lines.append(f"  {name}: mean {ok.mean():.4g}, median {ok.median():.4g}, "
+                     f"range {ok.min():.4g} - {ok.max():.4g} over {len(ok)} image(s)")
+    counts: dict[str, int] = {}
+    for f in images.get("qc_flag", []):
+        for x in split_flags(f):
+            counts[x] = counts.get(x, 0) + 1
+    if counts:
+        lines.append("  flagged: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return lines

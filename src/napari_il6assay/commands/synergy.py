@@ -1,14 +1,16 @@
 """``il6assay synergy TABLE --out DIR``: combination scores from a tidy table.
 
-Writes ``synergy.csv`` (Bliss, HSA, Loewe, ZIP, Chou-Talalay CI per combination condition),
-``synergy_summary.csv``, ``potentiation.csv`` (IC50 shift of drug A at each fixed dose of drug
-B) and heat maps in ``plots/``.
+Writes ``synergy.csv`` (Bliss, HSA, Loewe, ZIP, Chou-Talalay CI per combination condition,
+with bootstrap 95 % CIs over replicate wells), ``synergy_summary.csv`` (per block and score:
+mean, CI, p-value, MSA), ``potentiation.csv`` (IC50 shift of drug A at each fixed dose of drug
+B) and heat maps in ``plots/`` (the same set as ``batch``).
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from napari_il6assay.errors import InputError
 
@@ -20,16 +22,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--response", default="viability", help="response (1 = untreated)")
     parser.add_argument("--dose", default=None, help="dose column of drug A")
     parser.add_argument("--no-plots", action="store_true", help="tables only")
+    parser.add_argument("--n-boot", type=int, default=2000, metavar="N",
+                        help="bootstrap draws for Bliss/HSA CIs (default 2000; Loewe/ZIP use "
+                        "min(N, 100) refits)")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Score every combination; write the tables and heat maps."""
     from napari_il6assay.commands.fit import _numeric, _safe, dose_column, read_table
-    from napari_il6assay.doseresponse.synergy import (
-        potentiation,
-        synergy_scores,
-        synergy_summary,
-    )
+    from napari_il6assay.doseresponse.synergy import potentiation
+    from napari_il6assay.doseresponse.synergy_stats import synergy_with_ci
 
     df = read_table(args.table)
     for col in (args.response, "drug_b", "concentration_b"):
@@ -41,26 +44,46 @@ def run(args: argparse.Namespace) -> int:
     _numeric(df, "concentration_b", args.table)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    scores = synergy_scores(df, response=args.response, conc=dose)
+    if args.n_boot < 100:
+        raise InputError(f"--n-boot must be >= 100, got {args.n_boot}", column="--n-boot")
+    scores, summary = synergy_with_ci(df, response=args.response, conc=dose, n_boot=args.n_boot,
+                                      n_boot_fitted=min(args.n_boot, 100),
+                                      seed=args.seed)  # fmt: skip
     if scores.empty:
         raise InputError("no combination wells (both drug and drug_b above 0)", path=args.table)
     scores.to_csv(out / "synergy.csv", index=False)
-    summary = synergy_summary(scores)
     summary.to_csv(out / "synergy_summary.csv", index=False)
     pot = potentiation(df, response=args.response, conc=dose)
     pot.to_csv(out / "potentiation.csv", index=False)
-    print(summary.drop(columns=["note"]).to_string(index=False))
+    for line in summary_lines(summary):
+        print(line)
     if not args.no_plots:
-        from napari_il6assay.doseresponse.figures import potentiation_figure, synergy_heatmap
+        from napari_il6assay.batch.exports import units_of_b
+        from napari_il6assay.doseresponse.figures import potentiation_figure, synergy_figures
 
         plots = out / "plots"
         plots.mkdir(exist_ok=True)
-        for _, r in summary.iterrows():
-            for score in ("bliss", "hsa", "loewe", "zip"):
-                fig = synergy_heatmap(scores, score, cell_line=r["cell_line"], drug=r["drug"],
-                                      drug_b=r["drug_b"])  # fmt: skip
-                name = _safe(f"{r['cell_line']}_{r['drug']}_{r['drug_b']}_{score}")
-                fig.savefig(plots / f"{name}.png", dpi=110)
+        units = units_of_b(df)
+        for name, fig in synergy_figures(scores, units).items():
+            fig.savefig(plots / f"{_safe(name)}.png", dpi=110, bbox_inches="tight")
         if not pot.empty:
-            potentiation_figure(pot).savefig(plots / "potentiation.png", dpi=110)
+            unit_b = units.get(str(pot["drug_b"].iloc[0]), "")
+            potentiation_figure(pot, unit_b=unit_b).savefig(plots / "potentiation.png", dpi=110)
     return 0
+
+
+def summary_lines(summary: Any) -> list[str]:
+    """One line per block and score: mean (95% CI), p-value, MSA; or why it is undefined."""
+    import math
+
+    lines = []
+    for _, r in summary.iterrows():
+        head = f"  {r['cell_line']:<14} {r['drug']} + {r['drug_b']} {r['score']:<6}"
+        if not math.isfinite(float(r["mean"])):
+            lines.append(f"{head} n/a ({r['note'] or 'undefined'})")
+            continue
+        ci = (f" (95% CI {r['ci_low']:.3g} to {r['ci_high']:.3g}, p = {r['p_value']:.2g})"
+              if math.isfinite(float(r["ci_low"])) else " (no CI: no replicate wells)")  # fmt: skip
+        lines.append(f"{head} mean {r['mean']:.3g}{ci}; MSA {r['msa']:.3g} "
+                     f"({int(r['n_conditions'])} conditions)")  # fmt: skip
+    return lines

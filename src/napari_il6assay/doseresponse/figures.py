@@ -136,6 +136,45 @@ def _dose_scale(v: float, unit: str) -> tuple[float, str]:
     return _PREFIXES[-1][0], _PREFIXES[-1][1] + unit
 
 
+def si_dose(v: float, unit: str = "M") -> str:
+    """A dose with an SI prefix in the layout's unit: ``31.6 nM``, ``10 µg/mL``, ``0``.
+
+    Parameters
+    ----------
+    v : float
+        Dose in ``unit`` (molar doses in M).
+    unit : str
+        ``"M"`` gets a prefix; any other unit (``ug/mL``) is shown as given.
+
+    Returns
+    -------
+    str
+    """
+    if not np.isfinite(v):
+        return ""
+    if v == 0:
+        return "0"
+    unit = unit.replace("ug/", "\u00b5g/") if unit else ""
+    if unit != "M":
+        return f"{v:.3g} {unit}".rstrip()
+    factor, u = _dose_scale(v, "M")
+    return f"{v / factor:.3g} {u}"
+
+
+def _si_axis(axis: Any, unit: str, floor: float = 0.0) -> None:
+    """Label a log dose axis's major ticks with SI-prefixed doses (``10 nM``), no minor labels.
+
+    Ticks below ``floor`` (the vehicle's place on a broken axis) get no label: they are not
+    doses.
+    """
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    if unit != "M":
+        return
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: si_dose(v, "M") if v >= floor else ""))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def _bound(v: float, factor: float = 1.0) -> str:
     """A CI bound in the prefix of its estimate: ``1150`` rather than ``1.15e+03``."""
     if np.isinf(v):
@@ -217,6 +256,8 @@ def dose_response_figure(
     theme: str = "light",
     unit: str = "M",
     title: str | None = None,
+    unit_b: str = "",
+    alone: bool = True,
 ) -> Any:
     """Dose-response points +/- SD per cell line with fitted curves, IC50s and fold.
 
@@ -244,6 +285,11 @@ def dose_response_figure(
     unit : str
         Axis label unit of the dose.
     title : str, optional
+    unit_b : str
+        Unit of ``concentration_b`` (``ug/mL``), shown in the title.
+    alone : bool
+        With a second agent: also draw each line's drug-alone points (hollow) and curve
+        (dashed), so the shift is seen against the same line's reference.
 
     Returns
     -------
@@ -256,6 +302,7 @@ def dose_response_figure(
     ax = fig.add_subplot(1, 1, 1)
     _style(ax, theme)
     d = data.copy()
+    d_alone = None
     for col in ("drug", "drug_b"):
         if col in d.columns:
             d[col] = _text(d[col])
@@ -270,6 +317,8 @@ def dose_response_figure(
         m = np.isclose(cb, want) if want > 0 else cb <= 0
         if drug_b and "drug_b" in d.columns and want > 0:
             m &= d["drug_b"] == drug_b
+        if want > 0 and alone:
+            d_alone = d[cb <= 0]
         d = d[m]
     pts = _points(d, response)
     lines = cell_lines or list(dict.fromkeys(pts["_cl"]))
@@ -277,12 +326,17 @@ def dose_response_figure(
     if pos.empty:
         ax.text(0.5, 0.5, "no dose > 0 to plot", transform=ax.transAxes, ha="center")
         return fig
+    pts_alone = _points(d_alone, response) if d_alone is not None and len(d_alone) else None
+    if pts_alone is not None:
+        pos = pd.concat([pos, pts_alone["_x"][pts_alone["_x"] > 0]])
     xmin, xmax = pos.min(), pos.max()
     x_zero = xmin / 10**0.75  # where the vehicle (dose 0) is drawn, on a broken axis
     fg = THEMES.get(theme, THEMES["light"])["fg"]
     notes: list[tuple[str, str]] = []  # (text, colour): drawn under the axes, never on data
     for k, cl in enumerate(lines):
         color = COLORS[k % len(COLORS)]
+        if pts_alone is not None:
+            _draw_alone(ax, pts_alone, fits, cl, drug, color, x_zero, xmin, xmax, notes, unit)
         p = pts[pts["_cl"] == cl]
         xs = np.where(p["_x"] > 0, p["_x"], x_zero)
         ax.errorbar(xs, p["y"], yerr=p["sd"].fillna(0.0), fmt="none", ecolor=color, capsize=2)
@@ -320,13 +374,20 @@ def dose_response_figure(
         note = _fit_note(r, unit)
         notes.append((f"\u25cf {cl}: {note}" if cl else f"\u25cf {note}", color))
     ax.set_xscale("log")
+    _si_axis(ax.xaxis, unit, floor=x_zero * 10**0.375)
     ax.axvline(x_zero * 10**0.375, color=fg, lw=0.6, ls=":")
+    unit_txt = "" if unit in ("", "M") else f" ({unit})"  # molar ticks carry their own unit
     ax.set_xlabel(
-        f"{drug or 'dose'}{f' ({unit})' if unit else ''}; left of the dotted line: vehicle"
+        f"{drug or 'dose'} concentration{unit_txt}; left of the dotted line: vehicle"
     )
     ax.set_ylabel(response)
     if title or drug:
-        ax.set_title(title or f"{drug}" + (f" + {drug_b} {concentration_b:g}" if drug_b else ""))
+        combo = f" + {drug_b} {si_dose(float(concentration_b or 0), unit_b)}" if drug_b else ""
+        ax.set_title(title or f"{drug}{combo}")
+    # say what the marks are: a reader must not guess SD vs SEM or what the diamond is
+    fig.supxlabel("points: mean \u00b1 SD of replicate wells; \u25c6 IC50 with 95% CI"
+                  + ("; hollow/dashed: drug alone" if pts_alone is not None else ""),
+                  fontsize=7, color=fg)  # fmt: skip
     # IC50/fold notes: one line per cell line in its colour, stacked under the x label (each
     # anchored to the bottom of the one above), so constrained layout makes room for them
     # below the axes and they can never cover a plateau or a point
@@ -338,11 +399,56 @@ def dose_response_figure(
             xytext=(0.0, -3.0 if k == 0 else -1.0), textcoords="offset points", ha="left",
             va="top", fontsize=8, color=_readable(color, theme), linespacing=1.15,
         )  # fmt: skip
-    if len(notes) < len(lines):  # the coloured notes name every line: no legend needed then
+    if sum(t.startswith("\u25cf") for t, _ in notes) < len(lines):  # notes name every line
         leg = ax.legend(loc="best", fontsize=8, frameon=False)
         for t in leg.get_texts():
             t.set_color(fg)
     return fig
+
+
+def _draw_alone(
+    ax: Any,
+    pts: pd.DataFrame,
+    fits: pd.DataFrame | None,
+    cl: str,
+    drug: str | None,
+    color: str,
+    x_zero: float,
+    xmin: float,
+    xmax: float,
+    notes: list[tuple[str, str]],
+    unit: str = "M",
+) -> None:
+    """One line's drug-alone points (hollow) and fitted curve (dashed) on a combination plot."""
+    from napari_il6assay.doseresponse.models import evaluate
+
+    p = pts[pts["_cl"] == cl]
+    if p.empty:
+        return
+    xs = np.where(p["_x"] > 0, p["_x"], x_zero)
+    ax.errorbar(xs, p["y"], yerr=p["sd"].fillna(0.0), fmt="none", ecolor=color, alpha=0.5,
+                capsize=2)  # fmt: skip
+    ax.scatter(xs, p["y"], facecolors="none", edgecolors=color, s=22, zorder=3,
+               label=f"{cl} {drug or ''} alone".strip())  # fmt: skip
+    if fits is None:
+        return
+    f = fits[fits["cell_line"] == cl]
+    if drug is not None and "drug" in f.columns:
+        f = f[f["drug"] == drug]
+    if "concentration_b" in f.columns:
+        f = f[pd.to_numeric(f["concentration_b"], errors="coerce").fillna(0.0) <= 0]
+    if f.empty or not np.isfinite(_num(f.iloc[0]["top"])):
+        return
+    r = f.iloc[0]
+    asym = _num(r.get("asymmetry", 1.0))
+    asym = asym if np.isfinite(asym) and asym > 0 else 1.0
+    par = np.array([_num(r["hill"]), _num(r["bottom"]), _num(r["top"]),
+                    np.log(_num(r["ic50_fit_M"])), np.log(asym)])  # fmt: skip
+    if np.isfinite(par).all():
+        grid = np.logspace(np.log10(xmin) - 0.3, np.log10(xmax) + 0.3, 200)
+        ax.plot(grid, evaluate(par, grid), color=color, lw=1.2, ls="--")
+    note = _fit_note(r, unit)
+    notes.append((f"\u25cb {cl}, {drug or ''} alone: {note}", color))
 
 
 def synergy_heatmap(
@@ -355,6 +461,7 @@ def synergy_heatmap(
     fig: Any | None = None,
     theme: str = "light",
     vmax: float | None = None,
+    unit_b: str = "",
 ) -> Any:
     """Heat map of one synergy score over the dose grid (red = synergy, blue = antagonism).
 
@@ -369,6 +476,8 @@ def synergy_heatmap(
         As `dose_response_figure`.
     vmax : float, optional
         Symmetric colour limit (default: largest |score|).
+    unit_b : str
+        Unit of ``concentration_b`` (``ug/mL``; molar doses of drug B: ``M``).
 
     Returns
     -------
@@ -376,7 +485,11 @@ def synergy_heatmap(
         The image artist is in ``fig.il6assay_wells`` with a per-cell (drug A, drug B) dose
         list.
     """
-    fig = _figure(fig, theme, (5.2, 4.2))
+    n_a = synergy["concentration_M"].nunique() if "concentration_M" in synergy else 1
+    n_b = synergy["concentration_b"].nunique() if "concentration_b" in synergy else 1
+    # square cells: the figure grows with the grid instead of stretching the cells
+    size = (min(2.6 + 0.62 * max(n_a, 1), 11.0), min(2.0 + 0.62 * max(n_b, 1), 9.0))
+    fig = _figure(fig, theme, size)
     ax = fig.add_subplot(1, 1, 1)
     _style(ax, theme)
     s = synergy
@@ -408,7 +521,7 @@ def synergy_heatmap(
     # cells centred on integer row/column indices (the GUI maps a click back by rounding);
     # the explicit extent gives a single row or column its full cell height/width
     im = ax.imshow(z, origin="lower", cmap=cmap, vmin=center - lim, vmax=center + lim,
-                   aspect="auto", picker=5, interpolation="nearest",
+                   aspect="equal", picker=5, interpolation="nearest",
                    extent=(-0.5, ncol - 0.5, -0.5, nrow - 0.5))  # fmt: skip
     ax.set_xlim(-0.5, ncol - 0.5)
     ax.set_ylim(-0.5, nrow - 0.5)
@@ -420,19 +533,86 @@ def synergy_heatmap(
                     color="white" if dark else "black")  # fmt: skip
         else:
             ax.text(j, i, "n/a", ha="center", va="center", fontsize=6, color="grey")
-    ax.set_xticks(range(len(grid.columns)), [_fmt(c) for c in grid.columns], rotation=45,
+    ax.set_xticks(range(len(grid.columns)), [si_dose(float(c), "M") for c in grid.columns],
+                  rotation=45, ha="right", fontsize=7)  # fmt: skip
+    ax.set_yticks(range(len(grid.index)), [si_dose(float(c), unit_b) for c in grid.index],
                   fontsize=7)  # fmt: skip
-    ax.set_yticks(range(len(grid.index)), [_fmt(c) for c in grid.index], fontsize=7)
-    ax.set_xlabel(f"{s['drug'].iloc[0]} (M)")
-    ax.set_ylabel(f"{s['drug_b'].iloc[0]}")
-    title = (f"{s['cell_line'].iloc[0]}: {score} (> 0 synergy)" if score != "ci_chou"
+    ax.set_xlabel(f"{s['drug'].iloc[0]} concentration")
+    ax.set_ylabel(f"{s['drug_b'].iloc[0]}" + (" concentration" if nrow > 2 else ""))
+    name = SCORE_NAMES.get(score, score)
+    title = (f"{s['cell_line'].iloc[0]}: {name}" if score != "ci_chou"
              else f"{s['cell_line'].iloc[0]}: Chou-Talalay CI (< 1 synergy)")  # fmt: skip
     if not np.isfinite(z).any():
         title += ": not computable here"
-    ax.set_title(title)
-    cb = fig.colorbar(im, ax=ax)
-    cb.ax.tick_params(colors=THEMES.get(theme, THEMES["light"])["fg"])
+        why = _first_note(s)
+        if why:  # the reason as a second title line (not on the ticks or the cells)
+            title += "\n" + why
+    ax.set_title(title, fontsize=10 if "\n" not in title else 8)
+    # a strip of 1-2 rows gets its colour bar underneath, where it does not tower over it
+    flat = nrow <= 2 and ncol > 3
+    cb = fig.colorbar(im, ax=ax, shrink=0.6 if flat else 0.9,
+                      location="bottom" if flat else "right")  # fmt: skip
+    fgc = THEMES.get(theme, THEMES["light"])["fg"]
+    cb.ax.tick_params(colors=fgc)
+    label_sep = " " if flat else "\n"
+    cb.set_label("Chou-Talalay CI (< 1 = synergy)" if score == "ci_chou" else
+                 f"{name} excess, viability-loss scale{label_sep}(> 0 synergy, < 0 antagonism)",
+                 color=fgc, fontsize=8)  # fmt: skip
     return fig
+
+
+#: long names of the synergy scores (figure titles and colour-bar labels)
+SCORE_NAMES = {"bliss": "Bliss", "hsa": "HSA", "loewe": "Loewe", "zip": "ZIP"}
+
+
+def _first_note(s: pd.DataFrame) -> str:
+    """The first Loewe/ZIP reason of a block's ``note`` column (why a map is empty)."""
+    for n in s.get("note", pd.Series(dtype=object)).astype(str):
+        for part in n.split("; "):
+            if "undefined" in part or "not estimable" in part:
+                return part
+    return ""
+
+
+def synergy_figures(
+    synergy: pd.DataFrame, unit_b: dict[str, str] | None = None, theme: str = "light"
+) -> dict[str, Any]:
+    """Every synergy heat map of a table: the same set from ``batch`` and ``synergy``.
+
+    One map per cell line, drug pair and score (Bliss, HSA, Loewe, ZIP); a score that is
+    undefined for the block is still drawn, as "n/a" cells with the reason.
+
+    Parameters
+    ----------
+    synergy : DataFrame
+        `synergy.synergy_scores` output.
+    unit_b : dict, optional
+        ``drug_b`` -> unit of its concentration.
+    theme : str
+
+    Returns
+    -------
+    dict
+        ``synergy_<score>_<line>_<drug>+<drug_b>`` -> Figure (names file-safe).
+    """
+    import re
+
+    def safe(t: str) -> str:
+        return re.sub(r"[^A-Za-z0-9._+-]+", "_", str(t)).strip("_") or "none"
+
+    figs: dict[str, Any] = {}
+    if synergy is None or synergy.empty:
+        return figs
+    keys = synergy[["cell_line", "drug", "drug_b"]].astype(str).drop_duplicates()
+    for line, drug, drug_b in keys.itertuples(index=False):
+        for score in ("bliss", "hsa", "loewe", "zip"):
+            if score not in synergy.columns:
+                continue
+            name = f"synergy_{score}_{safe(line)}_{safe(drug)}+{safe(drug_b)}"
+            figs[name] = synergy_heatmap(synergy, score, cell_line=line, drug=drug,
+                                         drug_b=drug_b, theme=theme,
+                                         unit_b=(unit_b or {}).get(drug_b, ""))  # fmt: skip
+    return figs
 
 
 def potentiation_figure(
@@ -441,6 +621,7 @@ def potentiation_figure(
     cell_lines: list[str] | None = None,
     fig: Any | None = None,
     theme: str = "light",
+    unit_b: str = "",
 ) -> Any:
     """IC50 shift ratio (with 95 % CI) of drug A against the fixed dose of drug B.
 
@@ -451,6 +632,8 @@ def potentiation_figure(
     cell_lines : list of str, optional
     fig, theme
         As `dose_response_figure`.
+    unit_b : str
+        Unit of drug B's dose (x axis).
 
     Returns
     -------
@@ -480,15 +663,144 @@ def potentiation_figure(
     ax.axhline(1.0, color=fg, lw=0.8, ls="--")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    # plain numbers (10, 100), not 10^1: the shift is a ratio, the dose is in unit_b
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        axis.set_minor_formatter(NullFormatter())
     b = pot["drug_b"].iloc[0] if len(pot) else "drug B"
     a = pot["drug"].iloc[0] if len(pot) else "drug A"
-    ax.set_xlabel(f"{b} (fixed dose)")
+    ub = unit_b.replace("ug/", "\u00b5g/") if unit_b else ""
+    ax.set_xlabel(f"{b} fixed dose{f' ({ub})' if ub and ub != 'M' else ''}; "
+                  "bars: 95% CI", fontsize=8)  # fmt: skip
+    if ub == "M":
+        _si_axis(ax.xaxis, "M")
     # the axes is short in the GUI's stacked panel: a short y label, the ratio in the title
     ax.set_ylabel("IC50 shift (\u00d7)")
     ax.set_title(f"{a} IC50 alone / with {b}", fontsize=9)
     leg = ax.legend(fontsize=8, frameon=False)
     for t in leg.get_texts():
         t.set_color(fg)
+    return fig
+
+
+def plate_heatmap(
+    wells: pd.DataFrame,
+    value: str = "viability",
+    *,
+    plate: str | None = None,
+    plate_format: int = 96,
+    fig: Any | None = None,
+    theme: str = "light",
+) -> Any:
+    """A plate map of one well value (readout or viability) with flagged wells marked.
+
+    Parameters
+    ----------
+    wells : DataFrame
+        ``wells.csv`` (``plate, well, role, qc_flag`` and ``value``).
+    value : {"viability", "readout"}
+    plate : str, optional
+        Which plate (default the first).
+    plate_format : int
+        96, 384, ...: the grid drawn.
+    fig, theme
+        As `dose_response_figure`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Blank wells are outlined in grey, wells with a ``qc_flag`` get an ``x``.
+    """
+    from napari_il6assay.io.plate_folder import split_well
+
+    grids = {6: (2, 3), 12: (3, 4), 24: (4, 6), 48: (6, 8), 96: (8, 12), 384: (16, 24)}
+    nr, nc = grids.get(int(plate_format), (8, 12))
+    fig = _figure(fig, theme, (1.6 + 0.42 * nc, 1.0 + 0.42 * nr))
+    ax = fig.add_subplot(1, 1, 1)
+    _style(ax, theme)
+    w = wells
+    if "plate" in w.columns and len(w):
+        plates = list(dict.fromkeys(_text(w["plate"])))
+        plate = plates[0] if plate is None else plate
+        w = w[_text(w["plate"]) == plate]
+    z = np.full((nr, nc), np.nan)
+    flagged = []
+    for _, r in w.iterrows():
+        try:
+            i, j = split_well(str(r["well"]))
+        except ValueError:
+            continue
+        if i > nr or j > nc:
+            continue
+        z[i - 1, j - 1] = _num(r.get(value))
+        if str(r.get("qc_flag", "") or "") not in ("", "nan"):
+            flagged.append((i - 1, j - 1))
+    im = ax.imshow(z, cmap="viridis", aspect="equal", interpolation="nearest")
+    for i, j in flagged:
+        ax.text(j, i, "\u00d7", ha="center", va="center", color="red", fontsize=9)
+    ax.set_xticks(range(nc), [str(c + 1) for c in range(nc)], fontsize=7)
+    ax.set_yticks(range(nr), [chr(ord("A") + r) for r in range(nr)], fontsize=7)
+    ax.tick_params(top=True, labeltop=True, bottom=False, labelbottom=False)
+    ax.set_title(f"plate {plate or ''}: {value}".replace("plate : ", "plate: "), fontsize=10)
+    cb = fig.colorbar(im, ax=ax, shrink=0.85)
+    fgc = THEMES.get(theme, THEMES["light"])["fg"]
+    cb.ax.tick_params(colors=fgc)
+    name = str(w["readout_name"].iloc[0]) if "readout_name" in w.columns and len(w) else ""
+    label = ("viability (vehicle = 1, blank = 0)" if value == "viability"
+             else f"readout{': ' + name if name and name != 'nan' else ''} (raw)")  # fmt: skip
+    cb.set_label(label, color=fgc, fontsize=8)
+    ax.set_xlabel("\u00d7 = well with a qc_flag; grey = no well/value", fontsize=7)
+    return fig
+
+
+def cross_resistance_heatmap(
+    cross: pd.DataFrame, *, fig: Any | None = None, theme: str = "light"
+) -> Any:
+    """Resistant lines x drugs, coloured by log10 fold resistance, annotated with the CI.
+
+    Parameters
+    ----------
+    cross : DataFrame
+        `cross_resistance.cross_resistance` output.
+    fig, theme
+        As `dose_response_figure`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib import colormaps
+
+    lines = list(dict.fromkeys(cross["cell_line"]))
+    drugs = sorted(dict.fromkeys(cross["drug"]))
+    fig = _figure(fig, theme, (2.4 + 1.5 * len(drugs), 1.6 + 0.7 * len(lines)))
+    ax = fig.add_subplot(1, 1, 1)
+    _style(ax, theme)
+    z = np.full((len(lines), len(drugs)), np.nan)
+    for _, r in cross.iterrows():
+        i, j = lines.index(r["cell_line"]), drugs.index(r["drug"])
+        z[i, j] = np.log10(_num(r["fold_resistance"]))
+    lim = max(np.nanmax(np.abs(z)) if np.isfinite(z).any() else 1.0, 0.5)
+    cmap = colormaps["RdBu_r"].with_extremes(bad=THEMES.get(theme, THEMES["light"])["grid"])
+    im = ax.imshow(z, cmap=cmap, vmin=-lim, vmax=lim, aspect="auto", interpolation="nearest")
+    for _, r in cross.iterrows():
+        i, j = lines.index(r["cell_line"]), drugs.index(r["drug"])
+        f, lo, hi = (_num(r.get(k)) for k in ("fold_resistance", "fold_ci_low", "fold_ci_high"))
+        text = f"{_mark(r.get('fold_censored'))}{_bound(f)}\u00d7"
+        if np.isfinite(lo) and np.isfinite(hi):
+            text += f"\n[{_bound(lo)}\u2013{_bound(hi)}]"
+        ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                color="white" if abs(z[i, j]) > 0.6 * lim else "black")  # fmt: skip
+    ax.set_xticks(range(len(drugs)), drugs, fontsize=8)
+    ax.set_yticks(range(len(lines)), [f"{cl} vs {p}" for cl, p in dict.fromkeys(
+        zip(cross["cell_line"], cross["parental"], strict=True))], fontsize=8)  # fmt: skip
+    ax.set_title("Cross-resistance: fold resistance vs parental (95% CI)", fontsize=10)
+    cb = fig.colorbar(im, ax=ax)
+    fgc = THEMES.get(theme, THEMES["light"])["fg"]
+    cb.ax.tick_params(colors=fgc)
+    cb.set_label("log10 fold resistance (> 0 resistant)", color=fgc, fontsize=8)
     return fig
 
 

@@ -68,12 +68,46 @@ def _prepare(df: pd.DataFrame, response: str, conc: str | None) -> pd.DataFrame:
     return d
 
 
+#: an agent whose observed viability falls by at least this fraction of its lowest-dose level
+#: over its tested range is active, whatever the F test says (6 doses give little power)
+ACTIVE_DROP = 0.3
+
+
+def observed_drop(x: np.ndarray, y: np.ndarray) -> float:
+    """Observed fall of the mean response from the lowest to the highest dose, as a fraction
+    of the lowest-dose mean (vehicle included when present); NaN with fewer than 2 doses.
+
+    Parameters
+    ----------
+    x, y : ndarray
+        Doses (0 = vehicle) and responses of one agent alone.
+
+    Returns
+    -------
+    float
+    """
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if np.unique(x).size < 2:
+        return np.nan
+    first = float(y[x == x.min()].mean())
+    last = float(y[x == x.max()].mean())
+    return (first - last) / abs(first) if first != 0 else np.nan
+
+
 def _fit_single(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray | None, str]:
-    """4PL of one agent alone; (params, problem)."""
+    """4PL of one agent alone; (params, problem).
+
+    An agent that alone lowers the response by >= `ACTIVE_DROP` over its range is never
+    called inactive: the flatness F test is skipped for it (a p-value from 6 points must not
+    blank Loewe for a whole block).
+    """
     x, y, problem = check_curve(x, y, 4)
     if problem:
         return None, problem
-    r = fit_arrays([(x, y, None)], "4pl", ci_method="none", min_effect=0.0)
+    active = observed_drop(x, y) >= ACTIVE_DROP
+    r = fit_arrays([(x, y, None)], "4pl", ci_method="none", min_effect=0.0,
+                   alpha_flat=np.inf if active else 0.05)  # fmt: skip
     if r["status"][0] == "no_effect":
         return r["params"][0], "no effect alone"
     return r["params"][0], ""
@@ -218,7 +252,9 @@ def _score_pair(g: pd.DataFrame, cl: str, drug: str, drug_b: str) -> list[dict[s
                     q[TOP] = alone(p_fixed, np.array([lv]), obs_fixed, True)[0]
                     val[m] = evaluate(q, cond.loc[m, vary].to_numpy(float))
             else:
-                zip_note = f"ZIP from {'A' if vary == 'b' else 'B'} slices only"
+                short, full = (drug_b, drug) if vary == "b" else (drug, drug_b)
+                zip_note = (f"ZIP from {full} slices only ({short} has < 4 doses, or no "
+                            "single-agent fit, at each dose of the other)")  # fmt: skip
             fits.append(val)
         fit_mean = np.nanmean(np.vstack(fits), axis=0) if len(cond) else np.array([])
         zip_vals = ref - fit_mean
@@ -253,7 +289,16 @@ def _score_pair(g: pd.DataFrame, cl: str, drug: str, drug_b: str) -> list[dict[s
                 loewe = (1 - v) - (1 - y)
         ci = np.nan
         if mea is not None and meb is not None and not (prob_a or prob_b) and 0 < v < 1:
-            ci = a / dose_at_response(mea, v) + b / dose_at_response(meb, v)
+            dxa, dxb = dose_at_response(mea, v), dose_at_response(meb, v)
+            # Dx far outside the tested doses is an extrapolation of the median-effect line,
+            # and CI values like 5,280 come from it: not estimable then, and said so
+            far = [name for name, dx, x in ((drug, dxa, xa), (drug_b, dxb, xb))
+                   if not _within_tested(dx, x)]  # fmt: skip
+            if far:
+                notes.append(f"Chou-Talalay CI not estimable: dose of {' and '.join(far)} "
+                             "alone for this effect is outside 0.1-10x the tested doses")
+            else:
+                ci = a / dxa + b / dxb
         if zip_note:
             notes.append(zip_note)
         out.append({
@@ -263,6 +308,14 @@ def _score_pair(g: pd.DataFrame, cl: str, drug: str, drug_b: str) -> list[dict[s
             "ci_chou": ci, "n": int(r["count"]),
         })  # fmt: skip
     return out
+
+
+def _within_tested(dx: float, x: np.ndarray) -> bool:
+    """Whether a single-agent dose lies within 0.1-10x the positive doses tested."""
+    pos = x[np.isfinite(x) & (x > 0)]
+    if not np.isfinite(dx) or dx <= 0 or pos.size == 0:
+        return False
+    return bool(pos.min() / 10.0 <= dx <= pos.max() * 10.0)
 
 
 def synergy_summary(scores: pd.DataFrame) -> pd.DataFrame:
