@@ -147,7 +147,7 @@ def _edges(
 
 def hough_well(
     q: np.ndarray, r_min: float, r_max: float, cell: int = 2, n_peaks: int = 4,
-    edges: tuple | None = None,
+    edges: tuple | None = None, max_votes: int = 6000,
 ) -> list[tuple[float, float, float, float]]:
     """Best directional-Hough circle ``(cy, cx, r, score)`` of a plane (see module).
 
@@ -171,6 +171,10 @@ def hough_well(
     ey, ex, uy, ux, w = edges if edges is not None else _edges(q)
     if ey.size < 20:
         return []
+    if ey.size > max_votes:
+        # every k-th edge pixel: a rim keeps its share of the votes, at a fixed cost
+        k = -(-ey.size // max_votes)
+        ey, ex, uy, ux, w = ey[::k], ex[::k], uy[::k], ux[::k], w[::k]
     radii = np.arange(max(r_min, 3.0), max(r_max, r_min + cell) + 1e-9, cell)
     h, wd = -(-q.shape[0] // cell), -(-q.shape[1] // cell)
     acc = np.zeros((radii.size, h, wd), np.float32)
