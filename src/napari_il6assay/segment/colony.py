@@ -29,7 +29,7 @@ Method:
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -447,7 +447,7 @@ def segment(
     axes: str | None = None,
     channel_names: list[str] | None = None,
     plate_format: int | None = None,
-    well: str = "auto",
+    well: Literal["auto", "circle", "none"] = "auto",
     well_diameter_um: float | None = None,
     roi: str = "",
     working_size: int = 512,

@@ -13,7 +13,7 @@ keeps every object (the size distribution), with a ``counted`` column.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -197,7 +197,7 @@ def segment(
     edge_fraction: float = 0.5,
     split_solidity: float = 0.85,
     max_border_fraction: float = 0.15,
-    well: str = "auto",
+    well: Literal["auto", "circle", "none"] = "auto",
     well_diameter_um: float | None = None,
     roi: str = "",
 ) -> SegmentationResult:
