@@ -299,6 +299,7 @@ def build_tables(
         wells = order_wells(wells.assign(viability=pd.Series(dtype=float)))
         conditions = pd.DataFrame(columns=CONDITION_COLUMNS)
     else:
+        wells = flag_nonempty_blanks(wells)
         wells = _norm.normalize_wells(wells, readout="readout")
         wells = _sort_wells(order_wells(wells))
         conditions = _norm.summarize_conditions(wells)
@@ -323,6 +324,55 @@ def build_tables(
     tables["unmeasured_wells"] = unmeasured_wells(measured, table)
     tables["stage_errors"] = problems
     return tables
+
+
+#: a blank reads "clearly non-zero" above this share of its plate's vehicle median ...
+BLANK_VS_VEHICLE = 0.1
+#: ... and above this absolute readout (colony: the area-fraction accuracy budget)
+BLANK_FLOOR = {"area_fraction": 0.02}
+
+
+def flag_nonempty_blanks(wells: pd.DataFrame) -> pd.DataFrame:
+    """Add ``blank_not_empty`` to blank wells (role ``blank``) whose readout is clearly not 0.
+
+    Clearly: above `BLANK_VS_VEHICLE` x the median vehicle readout of the same plate (when
+    the plate has vehicles) and above the readout's floor (`BLANK_FLOOR`, 0 otherwise).
+    Segmentation alone cannot know a well is blank (rim shading, debris and stain haze
+    look like a little stain); the layout can.
+
+    Parameters
+    ----------
+    wells : DataFrame
+        Wells joined with the layout: ``plate, role, readout, qc_flag`` (+ ``readout_name``).
+
+    Returns
+    -------
+    DataFrame
+        A copy with the flag added where it applies.
+    """
+    from napari_il6assay.qc_flags import join_flags
+
+    if "role" not in wells.columns or "readout" not in wells.columns:
+        return wells
+    d = wells.copy()
+    role = d["role"].astype(str).str.lower()
+    value = pd.to_numeric(d["readout"], errors="coerce")
+    plate = d["plate"].astype(str) if "plate" in d.columns else pd.Series("", index=d.index)
+    if "qc_flag" not in d.columns:
+        d["qc_flag"] = ""
+    for i in np.flatnonzero((role == "blank").to_numpy()):
+        v = value.iloc[i]
+        if not np.isfinite(v):
+            continue
+        name = str(d["readout_name"].iloc[i]) if "readout_name" in d.columns else ""
+        limit = BLANK_FLOOR.get(name, 0.0)
+        veh = value[(role == "vehicle") & (plate == plate.iloc[i])].dropna()
+        if len(veh):
+            limit = max(limit, BLANK_VS_VEHICLE * float(veh.median()))
+        if v > limit:
+            col = d.columns.get_loc("qc_flag")
+            d.iat[i, col] = join_flags(d.iat[i, col], "blank_not_empty")
+    return d
 
 
 def _stage(problems: list[dict[str, str]], stage: str, fn: Any, *args: Any, **kw: Any) -> Any:
