@@ -127,3 +127,23 @@ def test_well_diameter_and_options():
     m = good.measures
     assert m["well_radius_px"] == pytest.approx(true_r, rel=0.02)
     assert 150 < m["background_level"] < 256 and 1.0 < m["sharpness"] < 4.0
+
+
+def test_batch_flags_blank_wells_that_are_not_empty():
+    import pandas as pd
+
+    from napari_il6assay.batch.tables import flag_nonempty_blanks
+
+    wells = pd.DataFrame({
+        "plate": ["p1"] * 5 + ["p2"] * 2,
+        "well": ["A01", "A02", "A03", "A04", "A05", "A01", "A02"],
+        "role": ["vehicle", "vehicle", "blank", "blank", "sample", "blank", "blank"],
+        "readout": [0.50, 0.54, 0.01, 0.09, 0.30, 0.015, 0.04],
+        "readout_name": ["area_fraction"] * 7,
+        "qc_flag": ["", "", "", "low_contrast", "", "", ""],
+    })
+    out = flag_nonempty_blanks(wells)
+    # p1: limit 0.1 x 0.52; p2 (no vehicle): the colony floor 0.02
+    assert out["qc_flag"].tolist() == [
+        "", "", "", "low_contrast;blank_not_empty", "", "", "blank_not_empty"]
+    assert wells["qc_flag"].iloc[3] == "low_contrast"  # a copy

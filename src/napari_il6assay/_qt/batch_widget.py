@@ -139,6 +139,15 @@ class BatchWidget(QWidget):
         self.object_polarity.setToolTip(
             "spheroid mode: the spheroid is dark (brightfield) or bright (fluorescence)"
         )
+        # colony / spheres: how the well is found (see `il6assay segment --well`)
+        self.well = QComboBox()
+        self.well.addItems(["auto", "circle", "none"])
+        self.well.setToolTip("auto: find the round well, flag well_implausible when unsure; "
+                             "circle: always the circle found; none: the whole image or ROI")
+        self.well_diameter = QLineEdit()
+        self.well_diameter.setPlaceholderText("not checked")
+        self.roi = QLineEdit()
+        self.roi.setPlaceholderText("X,Y,W,H with well 'none'")
         self.save_labels = QCheckBox("save label images (for clicking points)")
         self.save_labels.setChecked(True)
         self.resume = QCheckBox("resume")
@@ -160,6 +169,11 @@ class BatchWidget(QWidget):
         form.addRow("Workers", self.workers)
         form.addRow("Pixel size (µm)", self.pixel_size)
         form.addRow("Spheroid", self.object_polarity)
+        form.addRow("Well", self.well)
+        form.addRow("Well diameter (µm)", self.well_diameter)
+        form.addRow("ROI", self.roi)
+        self.mode.currentTextChanged.connect(self._on_mode)
+        self._on_mode(self.mode.currentText())
         opts = QHBoxLayout()
         opts.addWidget(self.resume)
         opts.addWidget(self.overwrite)
@@ -194,7 +208,34 @@ class BatchWidget(QWidget):
             opts["pixel_size_um"] = value
         if self.mode.currentText() == "spheroid" and self.object_polarity.currentText() != "auto":
             opts["polarity"] = self.object_polarity.currentText()
+        if self.mode.currentText() in ("colony", "spheres"):
+            if self.well.currentText() != "auto":
+                opts["well"] = self.well.currentText()
+            text = self.well_diameter.text().strip()
+            if text:
+                value = float(text)
+                if value <= 0:
+                    raise ValueError(f"well diameter must be positive, got {text}")
+                opts["well_diameter_um"] = value
+            text = self.roi.text().strip()
+            if text:
+                if self.well.currentText() != "none":
+                    raise ValueError("an ROI needs well 'none'")
+                from napari_il6assay.errors import SegmentationError
+                from napari_il6assay.segment.well import parse_roi
+
+                try:  # the format here; the image bounds when each image is measured
+                    parse_roi(text, (1 << 30, 1 << 30))
+                except SegmentationError as exc:
+                    raise ValueError(str(exc)) from None
+                opts["roi"] = text
         return opts
+
+    def _on_mode(self, mode: str) -> None:
+        """The well options apply to colony and spheres only."""
+        on = mode in ("colony", "spheres")
+        for w in (self.well, self.well_diameter, self.roi):
+            w.setEnabled(on)
 
     def run(self) -> Any:
         """Start the batch in a worker thread; returns the worker (None if inputs are bad)."""

@@ -321,6 +321,7 @@ def build_tables(
 
         wells = _drop_empty_layout_columns(wells)
         wells = flag_plate_outliers(wells)
+        wells = flag_nonempty_blanks(wells)
         # passages (primary, secondary spheres) are separate experiments: each is scaled to
         # its own vehicle and summarized on its own
         wells = _by_passage(
@@ -389,6 +390,53 @@ def _by_passage(wells: pd.DataFrame, fn: Any, tag: bool = False) -> pd.DataFrame
         r = fn(g)
         parts.append(r.assign(passage=p) if tag else r)
     return pd.concat(parts, ignore_index=True)
+#: a blank reads "clearly non-zero" above this share of its plate's vehicle median ...
+BLANK_VS_VEHICLE = 0.1
+#: ... and above this absolute readout (colony: the area-fraction accuracy budget)
+BLANK_FLOOR = {"area_fraction": 0.02}
+
+
+def flag_nonempty_blanks(wells: pd.DataFrame) -> pd.DataFrame:
+    """Add ``blank_not_empty`` to blank wells (role ``blank``) whose readout is clearly not 0.
+
+    Clearly: above `BLANK_VS_VEHICLE` x the median vehicle readout of the same plate (when
+    the plate has vehicles) and above the readout's floor (`BLANK_FLOOR`, 0 otherwise).
+    Segmentation alone cannot know a well is blank (rim shading, debris and stain haze
+    look like a little stain); the layout can.
+
+    Parameters
+    ----------
+    wells : DataFrame
+        Wells joined with the layout: ``plate, role, readout, qc_flag`` (+ ``readout_name``).
+
+    Returns
+    -------
+    DataFrame
+        A copy with the flag added where it applies.
+    """
+    from napari_il6assay.qc_flags import join_flags
+
+    if "role" not in wells.columns or "readout" not in wells.columns:
+        return wells
+    d = wells.copy()
+    role = d["role"].astype(str).str.lower()
+    value = pd.to_numeric(d["readout"], errors="coerce")
+    plate = d["plate"].astype(str) if "plate" in d.columns else pd.Series("", index=d.index)
+    if "qc_flag" not in d.columns:
+        d["qc_flag"] = ""
+    for i in np.flatnonzero((role == "blank").to_numpy()):
+        v = value.iloc[i]
+        if not np.isfinite(v):
+            continue
+        name = str(d["readout_name"].iloc[i]) if "readout_name" in d.columns else ""
+        limit = BLANK_FLOOR.get(name, 0.0)
+        veh = value[(role == "vehicle") & (plate == plate.iloc[i])].dropna()
+        if len(veh):
+            limit = max(limit, BLANK_VS_VEHICLE * float(veh.median()))
+        if v > limit:
+            col = d.columns.get_loc("qc_flag")
+            d.iat[i, col] = join_flags(d.iat[i, col], "blank_not_empty")
+    return d
 
 
 def _stage(problems: list[dict[str, str]], stage: str, fn: Any, *args: Any, **kw: Any) -> Any:

@@ -29,7 +29,7 @@ Method:
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -310,6 +310,10 @@ def _sharpness(plane: np.ndarray, region: np.ndarray) -> float:
 
     if region.sum() < 50:
         return float("nan")
+    # the region's bounding box only
+    ys, xs = np.nonzero(region.any(axis=1))[0], np.nonzero(region.any(axis=0))[0]
+    box = (slice(ys[0], ys[-1] + 1), slice(xs[0], xs[-1] + 1))
+    plane, region = plane[box], region[box]
     g1 = ndi.gaussian_gradient_magnitude(plane, 1.0)[region]
     g3 = ndi.gaussian_gradient_magnitude(plane, 3.0)[region]
     d = float(np.percentile(g3, 95))
@@ -448,7 +452,7 @@ def segment(
     axes: str | None = None,
     channel_names: list[str] | None = None,
     plate_format: int | None = None,
-    well: str = "auto",
+    well: Literal["auto", "circle", "none"] = "auto",
     well_diameter_um: float | None = None,
     roi: str = "",
     working_size: int = 512,

@@ -13,7 +13,7 @@ keeps every object (the size distribution), with a ``counted`` column.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -381,7 +381,7 @@ def segment(
     split: bool = True,
     saddle_merge: float = SADDLE_MERGE,
     max_border_fraction: float = 0.15,
-    well: str = "auto",
+    well: Literal["auto", "circle", "none"] = "auto",
     well_diameter_um: float | None = None,
     roi: str = "",
     foreground: np.ndarray | None = None,

@@ -5,24 +5,31 @@ border without crossing the dark wall", chose a small gap between colonies in de
 whenever the wall was not darker than a fixed fraction of the border, and fitted some circle
 to flasks and cropped dishes without a word):
 
-1. **Directional circle Hough transform** on a plane of about 256 pixels. Every strong edge
-   pixel (Canny) votes, for every candidate radius, for the one centre that lies *up* its
-   intensity gradient: a well's floor is brighter than its wall, so the inner edge of the
-   rim votes for the well's centre whatever the plastic outside looks like (white, grey or
-   black). Dark round things (colonies, a spheroid) vote away from their own centre and
-   cannot form a circle; bright gaps between colonies can, but only as short arcs. Votes are
-   divided by the circumference, so a score is the fraction of a circle supported by edges,
-   and radii are limited to a well that fills much of the frame (or to
-   ``expected_radius_px`` +- 12 % when the well diameter and pixel size are known).
-2. **Refinement** of centre and radius on the full working plane: the steepest fall of the
-   80th-percentile radial profile just inside the wall (colonies touching the wall do not
-   reach the 80th percentile over angles).
-3. **Self-check** (`WellFit.problems`): the rim must be a strong, round edge along most of
-   the circle (``rim_support``: the fraction of 180 rays that cross an inward-darkening edge,
-   or the wall's outer edge, within a few percent of the radius, at a contrast well above the
-   noise), the disc must lie inside the frame (``in_frame``), and its radius must match the
-   expected one or fill a good part of the frame. A failed check does not silently change
-   the readout: the caller flags ``well_implausible``.
+1. **Directional circle Hough transform** on a plane of 200-340 pixels (the rim is a large
+   structure; small colonies' fine edges fade). Every pixel whose gradient is above the
+   noise votes (at most 6000 of them, evenly thinned), for every candidate radius, for the
+   one centre that lies *up* its intensity gradient: a well's floor is brighter than its
+   wall, so the inner edge of the rim votes for the well's centre whatever the plastic
+   outside looks like (white, grey or black), and a soft, shaded rim counts even beside
+   sharper colony edges. Dark round things (colonies, a spheroid) vote away from their own
+   centre and cannot form a circle; bright gaps between colonies can, but only as short
+   arcs. Votes are divided by the circumference, and radii are limited to a well that
+   fills much of the frame (or to ``expected_radius_px`` +- 12 % when the well diameter and
+   pixel size are known). The four best distinct peaks are candidates.
+2. **Refinement** of each candidate (`refine_well`): a robust circle fit to the floor ->
+   wall edge or to the wall -> plastic edge on 240 rays, whichever is sharper, and the
+   radius at the steepest fall of the 80th-percentile radial profile (colonies touching
+   the wall do not reach the 80th percentile over angles). The unrefined circle stays a
+   candidate too.
+3. **Self-check** (`WellFit.problems`), also used to choose among the candidates: the rim
+   must be a strong, round edge along most of the visible circle (``rim_support``: the
+   fraction of 90 sectors with an edge pixel, pointing the right way, within 1.5 % of the
+   radius), the plastic outside must be plain (``outside_clean``: a circle fitted into a
+   flask's floor has colonies on both sides), the clear floor must show inside it
+   (``floor_ratio``: a spheroid's light halo is a round edge too, around a dark body), the
+   disc must lie inside the frame (``in_frame``), and its radius must match the expected
+   one or fill a good part of the frame. A failed check does not silently change the
+   readout: the caller flags ``well_implausible``.
 
 Everything is pure numpy/scipy/scikit-image, imported lazily.
 """
@@ -147,7 +154,7 @@ def _edges(
 
 def hough_well(
     q: np.ndarray, r_min: float, r_max: float, cell: int = 2, n_peaks: int = 4,
-    edges: tuple | None = None,
+    edges: tuple | None = None, max_votes: int = 6000,
 ) -> list[tuple[float, float, float, float]]:
     """Best directional-Hough circle ``(cy, cx, r, score)`` of a plane (see module).
 
@@ -171,6 +178,10 @@ def hough_well(
     ey, ex, uy, ux, w = edges if edges is not None else _edges(q)
     if ey.size < 20:
         return []
+    if ey.size > max_votes:
+        # every k-th edge pixel: a rim keeps its share of the votes, at a fixed cost
+        k = -(-ey.size // max_votes)
+        ey, ex, uy, ux, w = ey[::k], ex[::k], uy[::k], ux[::k], w[::k]
     radii = np.arange(max(r_min, 3.0), max(r_max, r_min + cell) + 1e-9, cell)
     h, wd = -(-q.shape[0] // cell), -(-q.shape[1] // cell)
     acc = np.zeros((radii.size, h, wd), np.float32)
