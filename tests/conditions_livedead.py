@@ -6,7 +6,7 @@ bright nuclear (PI) profile, anti-aliased by supersampling and blurred by a PSF 
 0.6-1.3 px; noise is Poisson (photon) plus Gaussian read noise on a camera offset;
 vignetting is radial; out-of-focus cells are discs blurred by 3-12 px and are *not*
 cells in the truth. Spheres are textured dark discs with a light rim and a soft edge,
-some touching (centre distance 0.88-1.0 of the radii sum), with single-cell specks,
+some touching (centre distance 0.9-1.0 of the radii sum), with single-cell specks,
 an illumination gradient and no sphere drawn with a diameter between 44 and 57 um,
 so that the count at the 50 um cut is unambiguous.
 
@@ -243,7 +243,7 @@ def spheres_image(seed, size=512, *, ps=None, n=None, touching=0.3):
         if spheres and rng.random() < touching:
             py, px, pr = spheres[rng.integers(len(spheres))]
             ang = rng.uniform(0, 2 * np.pi)
-            dist = (pr + r) * rng.uniform(0.88, 1.0)
+            dist = (pr + r) * rng.uniform(0.9, 1.0)
             cy, cx = py + dist * np.sin(ang), px + dist * np.cos(ang)
             touch = True
         else:
@@ -252,7 +252,7 @@ def spheres_image(seed, size=512, *, ps=None, n=None, touching=0.3):
         if not (r + 3 < cy < size - r - 3 and r + 3 < cx < size - r - 3):
             continue
         # free of every other sphere except the one it touches
-        ok = all(np.hypot(cy - qy, cx - qx) > (qr + r) * (0.87 if touch else 1.15)
+        ok = all(np.hypot(cy - qy, cx - qx) > (qr + r) * (0.9 if touch else 1.15)
                  for qy, qx, qr in spheres)
         if not ok:
             continue
@@ -310,16 +310,16 @@ def single_spheroid_image(seed, size=512):
 
 
 def colony_well_gray(seed, size=512):
-    """A crystal-violet colony well photographed in gray (uint16): many irregular
-    flat colonies covering 20-60 % of the field."""
+    """A dense crystal-violet colony well photographed in gray (uint16): many small
+    irregular flat colonies merging over 30-60 % of the field."""
     rng = np.random.default_rng(seed)
     shape = (size, size)
     stain = np.zeros(shape, np.float32)
-    target = rng.uniform(0.2, 0.6)
+    target = rng.uniform(0.3, 0.6)
     while (stain > 0.3).mean() < target:
-        r = rng.uniform(0.03, 0.1) * size
-        cov, _ = _ellipse_cover(shape, *rng.uniform(0, size, 2), r, r * rng.uniform(0.5, 1),
-                                rng.uniform(0, 3), 0.25, rng)
+        r = rng.uniform(0.01, 0.05) * size
+        cov, _ = _ellipse_cover(shape, *rng.uniform(0, size, 2), r, r * rng.uniform(0.4, 1),
+                                rng.uniform(0, 3), 0.35, rng)
         stain += cov * rng.uniform(0.4, 1.0)
     stain = ndi.gaussian_filter(stain, 2)
     signal = rng.uniform(1500, 3000) * np.exp(-1.2 * stain) * _vignette(shape, 0.15, rng)

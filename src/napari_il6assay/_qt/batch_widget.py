@@ -150,6 +150,9 @@ class BatchWidget(QWidget):
         self.roi.setPlaceholderText("X,Y,W,H with well 'none'")
         self.save_labels = QCheckBox("save label images (for clicking points)")
         self.save_labels.setChecked(True)
+        # overrides of the automatic choices (issue 9), used by their mode only
+        self.keep_haze = QCheckBox("livedead: count out-of-focus blobs as cells")
+        self.no_split = QCheckBox("spheres: do not split touching spheres")
         self.resume = QCheckBox("resume")
         self.overwrite = QCheckBox("overwrite")
         self.run_button = QPushButton("Run batch")
@@ -183,6 +186,8 @@ class BatchWidget(QWidget):
         lay = QVBoxLayout(self)
         lay.addLayout(form)
         lay.addWidget(self.save_labels)
+        lay.addWidget(self.keep_haze)
+        lay.addWidget(self.no_split)
         lay.addLayout(opts)
         lay.addLayout(buttons)
         lay.addWidget(self.bar)
@@ -200,6 +205,11 @@ class BatchWidget(QWidget):
             "resume": self.resume.isChecked(),
             "overwrite": self.overwrite.isChecked(),
         }
+        mode = self.mode.currentText()
+        if mode == "livedead" and self.keep_haze.isChecked():
+            opts["haze"] = "keep"
+        if mode == "spheres" and self.no_split.isChecked():
+            opts["split"] = False
         text = self.pixel_size.text().strip()
         if text:
             value = float(text)

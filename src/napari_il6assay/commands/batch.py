@@ -69,6 +69,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     add_well_arguments(p)
     add_classifier_argument(p)
+    p.add_argument(
+        "--haze", default=None, choices=("reject", "keep"),
+        help="livedead: drop out-of-focus blobs (reject, default) or count them as cells (keep)",
+    )
+    p.add_argument(
+        "--no-split", action="store_true", help="spheres: do not split touching spheres by shape"
+    )
     p.add_argument("--no-report", action="store_true", help="skip report.html")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -109,6 +116,14 @@ def batch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
     seg.update(well_params(args, args.mode))
     seg.update(classifier_params(args, args.mode))
+    if getattr(args, "haze", None) is not None:
+        if args.mode != "livedead":
+            raise InputError("--haze applies to --mode livedead only", column="--haze")
+        seg["haze"] = args.haze
+    if getattr(args, "no_split", False):
+        if args.mode != "spheres":
+            raise InputError("--no-split applies to --mode spheres only", column="--no-split")
+        seg["split"] = False
     return dict(
         workers=args.workers,
         scheduler=args.scheduler,

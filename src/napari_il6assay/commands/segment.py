@@ -46,6 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="colony: the image is a whole plate of this format")
     add_well_arguments(parser)
     add_classifier_argument(parser)
+    parser.add_argument("--haze", default=None, choices=["reject", "keep"],
+                        help="livedead: drop out-of-focus blobs (reject, default) or count "
+                             "every blob as cells (keep)")
+    parser.add_argument("--no-split", action="store_true",
+                        help="spheres: do not split touching spheres by shape")
     parser.add_argument("--polarity", default=None, choices=["auto", "dark", "bright"],
                         help="spheroid/spheres/spheroid3d: object darker or brighter than "
                              "the background")
@@ -217,6 +222,14 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--plate-format applies to --mode colony only",
                              column="--plate-format")
         params["plate_format"] = int(args.plate_format)
+    if getattr(args, "haze", None) is not None:
+        if args.mode != "livedead":
+            raise InputError("--haze applies to --mode livedead only", column="--haze")
+        params["haze"] = args.haze
+    if getattr(args, "no_split", False):
+        if args.mode != "spheres":
+            raise InputError("--no-split applies to --mode spheres only", column="--no-split")
+        params["split"] = False
     if args.polarity is not None:
         if args.mode not in ("spheroid", "spheres", "spheroid3d"):
             raise InputError(f"--polarity does not apply to --mode {args.mode}",

@@ -273,8 +273,12 @@ def _split_touching(
 #: one object larger than this share of the analysed field is no sphere (a spheroid);
 #: so is one over 1.5 % that holds 40 % of all the objects' area
 MAX_OBJECT_SHARE = 0.04
-#: objects covering more than this share of the field: a colony or confluent well
-MAX_COVER_SHARE = 0.15
+#: a solid disc wider than this (calibrated images) is a spheroid: mammospheres and
+#: tumourspheres stay below about 250 um
+MAX_SPHERE_DIAMETER_UM = 300.0
+#: objects covering more than this share of the field (or over 8 % with ragged,
+#: non-convex outlines): a colony or confluent well
+MAX_COVER_SHARE = 0.25
 #: mean colour saturation of the objects above which they are stained (crystal violet)
 MAX_OBJECT_SATURATION = 0.2
 
@@ -284,26 +288,48 @@ MAX_OBJECT_SATURATION = 0.2
 MAX_AREA_PER_INSCRIBED = 1.7
 
 
-def _clustered(labels_w: np.ndarray, counted: np.ndarray) -> bool:
-    """True when a counted object looks like several fused spheres (see
-    `MAX_AREA_PER_INSCRIBED`): a cluster the shape split could not separate."""
+def _inscribed_radii(labels_w: np.ndarray) -> np.ndarray:
+    """Largest inscribed disc radius of every object (index 0 unused)."""
     from scipy import ndimage as ndi
 
     lab = labels_w
+    n = int(lab.max())
+    if n == 0:
+        return np.zeros(1)
     inner = lab > 0
     # cut touching objects apart so each one's inscribed disc stays inside it
     inner[:-1] &= lab[:-1] == lab[1:]
     inner[:, :-1] &= lab[:, :-1] == lab[:, 1:]
     dist = ndi.distance_transform_edt(inner)
+    r = np.zeros(n + 1)
+    r[1:] = np.asarray(ndi.maximum(dist, lab, np.arange(1, n + 1)), dtype=float)
+    return r
+
+
+def _clustered(labels_w: np.ndarray, counted: np.ndarray, r_in: np.ndarray) -> bool:
+    """True when a counted object looks like several fused spheres (see
+    `MAX_AREA_PER_INSCRIBED`): a cluster the shape split could not separate."""
     ids = np.flatnonzero(counted) + 1
-    r_in = np.asarray(ndi.maximum(dist, lab, ids), dtype=float)
-    area = np.bincount(lab.ravel(), minlength=int(ids.max()) + 1)[ids]
-    return bool(np.any(area > MAX_AREA_PER_INSCRIBED * np.pi * np.maximum(r_in, 0.5) ** 2))
+    area = np.bincount(labels_w.ravel(), minlength=int(labels_w.max()) + 1)[ids]
+    return bool(np.any(area > MAX_AREA_PER_INSCRIBED * np.pi * np.maximum(r_in[ids], 0.5) ** 2))
+
+
+def _area_weighted_solidity(labels_w: np.ndarray) -> float:
+    """Solidity of the objects, weighted by area (spheres ~0.95, colonies < 0.8)."""
+    from skimage.measure import regionprops
+
+    props = regionprops(labels_w)
+    if not props:
+        return 1.0
+    a = np.array([p.area for p in props], float)
+    sol = np.array([p.solidity for p in props], float)
+    return float(np.sum(a * sol) / np.sum(a))
 
 
 def _self_check(
     labels_w: np.ndarray, counted: np.ndarray, s: np.ndarray, peak: np.ndarray,
     well: np.ndarray | None, image: np.ndarray, labels: np.ndarray, is_rgb: bool,
+    r_in: np.ndarray, um_per_px: float, raw_cover: float = 0.0,
 ) -> tuple[dict[str, float], str]:
     """Per-image diagnostics and whether the image looks like a sphere assay.
 
@@ -323,6 +349,7 @@ def _self_check(
     """
     from napari_il6assay.segment import _util as U
 
+    calibrated = um_per_px > 0
     f = labels.shape[0] / labels_w.shape[0]
     field = float(well.sum()) if well is not None and well.any() else float(labels_w.size)
     area = np.bincount(labels_w.ravel())
@@ -345,16 +372,24 @@ def _self_check(
         if w.size:
             diag["sharpness"] = float(np.median(d) / max(np.median(w), 1e-6))
     reason = ""
-    big_one = area.size > 1 and (
-        area.max() > MAX_OBJECT_SHARE * field
-        or (area.max() > 0.015 * field and area.max() > 0.4 * area.sum())
+    # judged on the largest inscribed disc, so that a cluster of touching spheres (large
+    # area, small inscribed disc) is not taken for a spheroid
+    k = int(np.argmax(r_in)) if r_in.size > 1 else 0
+    disc = np.pi * r_in[k] ** 2
+    big_one = k > 0 and (
+        disc > MAX_OBJECT_SHARE * field
+        or (disc > 0.015 * field and area[k] > 0.4 * area.sum())
+        or (calibrated and 2 * r_in[k] * um_per_px > MAX_SPHERE_DIAMETER_UM)
     )
     if big_one:
-        reason = (f"one object covers {area.max() / field:.0%} of the field: a spheroid, "
-                  "not spheres")
-    elif area.sum() > MAX_COVER_SHARE * field:
-        reason = (f"objects cover {area.sum() / field:.0%} of the field: colonies or a "
-                  "confluent layer, not spheres")
+        reason = (f"one object {2 * r_in[k] * (um_per_px or 1.0):.0f} "
+                  f"{'um' if calibrated else 'px'} across ({disc / field:.0%} of the field): "
+                  "a spheroid, not spheres")
+    elif max(area.sum() / field, raw_cover) > MAX_COVER_SHARE or (
+        area.sum() > 0.08 * field and _area_weighted_solidity(labels_w) < 0.85
+    ):
+        reason = (f"objects cover {max(area.sum() / field, raw_cover):.0%} of the field: "
+                  "colonies or a confluent layer, not spheres")
     elif is_rgb and image.ndim == 3 and image.shape[-1] >= 3 and (labels > 0).any():
         rgbv = image[..., :3][labels > 0].astype(np.float32)
         mx = rgbv.max(axis=1)
@@ -482,8 +517,16 @@ def segment(
 
         mask = to_grid(foreground, max(1, round(shape[0] / mask.shape[0])), mask.shape)
     # outside of the well first: it would otherwise enclose the whole well as a hole
-    if well is not None:
+    # share of the field that looks like object before border/wall regions are dropped
+    # (a dense colony network runs into the border and would vanish from the count); a
+    # "well" under half the frame is no well bottom (e.g. the gaps between colonies)
+    if well is not None and well.mean() >= 0.5:
         mask &= well
+        raw_cover = float(mask.sum()) / float(well.sum())
+    else:
+        raw_cover = float(mask.mean())
+        if well is not None:
+            mask &= well
     lab, n = ndi.label(mask)
     if n:
         rim = np.ones(mask.shape, bool) if well is None else ~ndi.binary_erosion(well, iterations=2)
@@ -537,13 +580,15 @@ def segment(
         "well_radius_px": well_r,
     }
     big = np.concatenate([[False], counted])
-    diag, mismatch = _self_check(labels_w, counted, s, peak, well, image, labels, is_rgb)
+    r_in = _inscribed_radii(labels_w)
+    diag, mismatch = _self_check(labels_w, counted, s, peak, well, image, labels, is_rgb,
+                                 r_in, ps * f if calibrated else 0.0, raw_cover)
     measures.update(diag)
     measures["mode_check"] = mismatch
     flags = []
     if mismatch:
         flags.append("mode_mismatch")
-    if counted.any() and (n_ambiguous or _clustered(labels_w, counted)):
+    if counted.any() and (n_ambiguous or _clustered(labels_w, counted, r_in)):
         flags.append("merged_objects")
     return SegmentationResult(
         labels=labels,
