@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from napari_il6assay.cli import check_out_dir
 from napari_il6assay.errors import InputError
 
 
@@ -39,8 +40,7 @@ def run(args: argparse.Namespace) -> int:
     df, dose = dose_column(df, args.table, args.dose)
     _numeric(df, args.response, args.table)
     _numeric(df, "concentration_b", args.table)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_out_dir(args.out, create=True)
     scores = synergy_scores(df, response=args.response, conc=dose)
     if scores.empty:
         raise InputError("no combination wells (both drug and drug_b above 0)", path=args.table)
