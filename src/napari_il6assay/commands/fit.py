@@ -3,7 +3,9 @@
 Fits the ``--response`` column as given (no rescaling), one curve per combination of whichever
 of ``cell_line``, ``drug``, ``drug_b``, ``concentration_b`` exist. The dose comes from
 ``--dose COL``, else ``concentration_M``, else ``concentration`` + ``unit`` (converted to M),
-else a ``conc`` or ``dose`` column. Writes ``fits.csv`` and ``plots/*.png``.
+else a ``conc`` or ``dose`` column. A dose column without a unit (no ``unit`` column, no unit
+in its name such as ``conc_nM``) needs ``--unit``; ``--unit none`` fits the doses as given.
+Writes ``fits.csv`` and ``plots/*.png``.
 """
 
 from __future__ import annotations
@@ -34,16 +36,33 @@ def read_table(path: str | Path) -> Any:
         raise InputError(f"cannot read the table: {exc}", path=p) from exc
 
 
-def dose_column(df: Any, path: str | Path, dose: str | None = None) -> tuple[Any, str]:
-    """Return ``(df, column)`` with the dose in a numeric column; converts concentration+unit.
+#: unit suffix of a dose column's name, e.g. ``conc_nM`` (case matters: mM is not MM)
+_NAME_UNIT = re.compile(r"[_ (\[](M|mM|uM|µM|μM|nM|pM)\)?\]?$")
 
-    Raises `InputError` (file, row, column) for text that is not a number or an unknown unit;
-    empty cells stay NaN and are reported per curve by the fit.
+
+def dose_column(
+    df: Any, path: str | Path, dose: str | None = None, *, unit: str | None = None,
+    response: str | None = None,
+) -> tuple[Any, str]:
+    """Return ``(df, column)`` with the dose in a numeric column, molar when a unit is known.
+
+    The unit comes from, in this order: a ``unit`` column beside ``concentration``; the
+    column's name (``concentration_M``, ``conc_nM``, ``dose (uM)``); ``unit`` (``--unit``).
+    A dose column without any of these is refused, since numbers meant as nM written into
+    ``_M`` columns are wrong by 1e9; ``unit="none"`` fits the doses as given (the IC50
+    columns are then in the dose's own unit). ``df.attrs["dose_unit"]`` says which was used.
+
+    Raises `InputError` (file, row, column) for text that is not a number, an unknown unit,
+    a missing unit, or a dose column that is the response column; empty cells stay NaN and
+    are reported per curve by the fit.
     """
     import numpy as np
     import pandas as pd
 
     df = df.copy()
+    if unit is not None and unit.strip().lower() not in (*UNITS, "none"):
+        raise InputError(f"unknown --unit {unit!r} (expected M, mM, uM, nM, pM or none)",
+                         path=path, column="--unit")  # fmt: skip
     if dose is not None:
         if dose not in df.columns:
             raise InputError(f"dose column not found (columns: {', '.join(map(str, df.columns))})",
@@ -58,11 +77,14 @@ def dose_column(df: Any, path: str | Path, dose: str | None = None) -> tuple[Any
         if col is None:
             raise InputError("no dose column: expected concentration_M, concentration (+ unit), "
                              "conc or dose, or give --dose COL", path=path)  # fmt: skip
+    if response is not None and col == response:
+        raise InputError("the dose column is the response column: give --dose and --response "
+                         "different columns", path=path, column=col)  # fmt: skip
+    if list(df.columns).count(col) > 1:
+        raise InputError("the table has two columns of this name", path=path, column=col)
     _numeric(df, col, path)
-    if col == "concentration" and dose is None:
-        if "unit" not in df.columns:
-            raise InputError("'concentration' needs a 'unit' column (M, mM, uM, nM, pM)",
-                             path=path, column="unit")  # fmt: skip
+    named = _NAME_UNIT.search(str(col))
+    if col == "concentration" and "unit" in df.columns and unit is None:
         factors = []
         for i, u in enumerate(df["unit"]):
             key = str(u).strip().lower() if isinstance(u, str) else ""
@@ -74,8 +96,33 @@ def dose_column(df: Any, path: str | Path, dose: str | None = None) -> tuple[Any
                                  row=i + 2, column="unit")  # fmt: skip
             factors.append(UNITS[key])
         df["concentration_M"] = df[col].to_numpy(float) * np.asarray(factors)
-        col = "concentration_M"
-    return df, col
+        df.attrs["dose_unit"] = f"'{col}' in the units of the 'unit' column, converted to M"
+        return df, "concentration_M"
+    if named is not None:
+        name_unit = named.group(1)
+        if unit is not None and unit.strip().lower() != name_unit.lower():
+            raise InputError(f"--unit {unit} contradicts the column name (unit {name_unit})",
+                             path=path, column=col)  # fmt: skip
+        if name_unit == "M":
+            df.attrs["dose_unit"] = f"'{col}' in M"
+            return df, col
+        factor = UNITS[name_unit.lower()]
+    elif unit is None:
+        hint = "; it has a 'unit' column: use --dose concentration" if "unit" in df.columns else ""
+        raise InputError(
+            f"the dose column has no unit: give --unit (M, mM, uM, nM, pM), or --unit none to "
+            f"fit the doses as given (IC50 columns then in the dose's own unit){hint}",
+            path=path, column=col,
+        )
+    elif unit.strip().lower() == "none":
+        df.attrs["dose_unit"] = f"'{col}' as given (--unit none: no conversion to M)"
+        return df, col
+    else:
+        name_unit, factor = unit.strip(), UNITS[unit.strip().lower()]
+    out_col = "concentration_M" if col != "concentration_M" else col
+    df[out_col] = df[col].to_numpy(float) * factor
+    df.attrs["dose_unit"] = f"'{col}' in {name_unit}, converted to M"
+    return df, out_col
 
 
 def _numeric(df: Any, col: str, path: str | Path) -> None:
@@ -124,6 +171,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the top (default 0.5; 0 disables, e.g. for readouts with a large "
         "background)",
     )
+    parser.add_argument("--unit", default=None, metavar="UNIT",
+                        help="unit of a dose column whose name and table say none: M, mM, uM, "
+                             "nM, pM, or 'none' to fit the doses as given (no conversion "
+                             "to M)")  # fmt: skip
     parser.add_argument("--no-plots", action="store_true", help="write fits.csv only")
 
 
@@ -139,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
     if args.response not in df.columns:
         raise InputError(f"response column not found (columns: {', '.join(map(str, df.columns))})",
                          path=args.table, column=args.response)  # fmt: skip
-    df, dose = dose_column(df, args.table, args.dose)
+    df, dose = dose_column(df, args.table, args.dose, unit=args.unit, response=args.response)
     _numeric(df, args.response, args.table)
     if "concentration_b" in df.columns:
         _numeric(df, "concentration_b", args.table)
@@ -156,8 +207,12 @@ def run(args: argparse.Namespace) -> int:
           f"{int((fits['status'] == 'no_effect').sum())} no effect, "
           f"{int(fits['status'].isin(['bad_input', 'constant']).sum())} not fittable -> "
           f"{out / 'fits.csv'}")  # fmt: skip
+    print(f"doses: {df.attrs.get('dose_unit', dose)}")
     if not args.no_plots:
-        plot_df = df.rename(columns={dose: "concentration_M"}) if dose != "concentration_M" else df
+        plot_df = df
+        if dose != "concentration_M":
+            plot_df = df.drop(columns=["concentration_M"], errors="ignore").rename(
+                columns={dose: "concentration_M"})
         unit = "M" if dose == "concentration_M" else ""
         write_plots(plot_df, fits, out / "plots", args.response, unit=unit)
     return 0

@@ -20,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--response", default="viability", help="response (1 = untreated)")
     parser.add_argument("--dose", default=None, help="dose column of drug A")
+    parser.add_argument("--unit", default=None, metavar="UNIT",
+                        help="unit of a dose column without one (M, mM, uM, nM, pM, none)")
     parser.add_argument("--no-plots", action="store_true", help="tables only")
 
 
@@ -37,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         if col not in df.columns:
             raise InputError("column needed for combination scores is missing", path=args.table,
                              column=col)  # fmt: skip
-    df, dose = dose_column(df, args.table, args.dose)
+    df, dose = dose_column(df, args.table, args.dose, unit=args.unit, response=args.response)
     _numeric(df, args.response, args.table)
     _numeric(df, "concentration_b", args.table)
     out = check_out_dir(args.out, create=True)

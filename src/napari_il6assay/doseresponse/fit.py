@@ -19,7 +19,9 @@ as drc ``summary()``. The IC50 CI is by profile likelihood on log IC50 (the set 
 profile RSS is below ``RSS (1 + F_{1, n-k; 0.95} / (n - k))``), asymmetric and positive;
 ``ci_method="delta"`` gives drc's ``ED(..., interval="delta")`` interval ``e +/- t_{n-k} se(e)``.
 A curve whose fit is no better than a constant (extra-sum-of-squares F test, ``p >= alpha``) or
-whose fitted drop over the tested doses is below ``min_effect`` of its top is reported as
+whose fitted drop over the tested doses is below ``min_effect`` of the larger fitted response
+at the lowest and highest dose (the top, for a falling curve that starts at its top; not an
+extrapolated asymptote) is reported as
 "no effect": ``ic50_censored = ">"`` at the highest dose, never an invented in-range IC50.
 """
 
@@ -31,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_il6assay.doseresponse._solver import Batch, levenberg_marquardt
+from napari_il6assay.doseresponse._solver import Batch, levenberg_marquardt, safe_pinv
 from napari_il6assay.doseresponse.models import (
     BOTTOM,
     HILL,
@@ -296,8 +298,8 @@ def fit_arrays(
     alpha_flat : float
         A curve whose F test against a constant has ``p >= alpha_flat`` is "no effect".
     min_effect : float
-        A curve whose fitted drop over the tested doses is below this fraction of
-        ``max(|top|, |bottom|)`` is "no effect" too.
+        A curve whose fitted drop over the tested doses is below this fraction of the
+        larger fitted response at the lowest and highest dose is "no effect" too.
     min_span : float
         A curve whose fitted span ``|top - bottom|`` is below this fraction of
         ``max(|top|, |bottom|)`` gets no relative IC50 (censored ``>`` at the highest dose):
@@ -361,7 +363,7 @@ def fit_arrays(
     n = data.n_points
     dof = n - k
     sigma2 = rss / np.maximum(dof, 1)
-    cov = sigma2[:, None, None] * np.linalg.pinv(jtj)
+    cov = sigma2[:, None, None] * safe_pinv(jtj)
     se = np.full((B, 5), np.nan)
     for j, idx in enumerate(free):
         se[:, idx] = np.sqrt(np.maximum(cov[:, j, j], 0.0))
@@ -410,7 +412,11 @@ def fit_arrays(
 
     scale = np.maximum(np.abs(p[:, TOP]), np.abs(p[:, BOTTOM]))
     drop = np.abs(f_first - emax)
-    no_effect = (p_flat >= alpha_flat) | (drop < min_effect * scale)
+    # "no effect" compares the drop with the responses the fit reaches over the tested doses,
+    # not with the asymptotes: an extrapolated bottom far below the data (bottom -5 for a
+    # curve falling 1 -> 0.52) must not turn a clear, significant drop of 0.48 into no effect
+    effect_scale = np.maximum(np.abs(f_first), np.abs(emax))
+    no_effect = (p_flat >= alpha_flat) | (drop < min_effect * effect_scale)
     # a curve that levels off after a small fraction of its response (bottom near top) has no
     # meaningful inflection: with the doses too low to reach the real plateau, a free bottom
     # lands wherever the data stop, and that is not an IC50
@@ -473,7 +479,8 @@ def fit_arrays(
             else:
                 parts.append(
                     f"no effect: fitted change over the doses {drop[i]:.3g} is below "
-                    f"{min_effect:g} x top"
+                    f"{min_effect:g} x {effect_scale[i]:.3g} (the larger fitted response "
+                    "at the lowest and highest dose)"
                 )
         elif small_span[i]:
             parts.append(
@@ -559,6 +566,11 @@ def check_curve(
         return conc, response, "fewer than 2 non-zero doses"
     if conc.size <= n_params:
         return conc, response, f"too few points ({conc.size}) for {n_params} parameters"
+    if np.abs(response).max() > 1e100 or (conc > 0).any() and not (
+        1e-200 < conc[conc > 0].min() and conc.max() < 1e200
+    ):
+        # squares of such numbers overflow in the least-squares fit: rescale the data
+        return conc, response, "responses beyond 1e100 or doses outside 1e-200..1e200: rescale"
     if np.ptp(response) <= 1e-12 * max(1.0, np.abs(response).max()):
         return conc, response, "constant responses: nothing to fit"
     return conc, response, ""
