@@ -55,6 +55,11 @@ def run_cli(argv: Sequence[str], entry: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = cli_main(list(argv))
+    log = os.environ.get("IL6ASSAY_FUZZ_LOG")
+    if log:  # for tuning the strategies: what each case ended with
+        with open(log, "a", encoding="utf-8") as fh:
+            first = (err.getvalue().splitlines() or [""])[0][:300]
+            fh.write(f"{entry}\t{code}\t{first}\n")
     check_exit(code, err.getvalue(), argv)
     COUNTS[entry][code] += 1
     return code, out.getvalue(), err.getvalue()

@@ -33,11 +33,14 @@ def curve_table(draw: st.DrawFn, combo: bool = False) -> pd.DataFrame:
     n_lines = draw(st.integers(1, 3))
     n_doses = draw(st.integers(0, 8))
     scale = draw(st.sampled_from([1.0, 1.0, 1e300, 1e-300, -1.0, 100.0]))
-    dose_col = draw(st.sampled_from(DOSE_COLS))
-    with_unit = draw(st.booleans())
-    low = draw(st.sampled_from([1e-12, 1e-9, 1.0, 0.0, -1.0, 1e300]))
+    # mostly columns whose unit is known, so that most cases get past the checks
+    dose_col = draw(st.sampled_from(["concentration_M", "conc_nM"] + DOSE_COLS))
+    with_unit = dose_col == "concentration" or draw(st.booleans())
+    low = draw(st.sampled_from([1e-12, 1e-9, 1e-9, 1e-6, 1.0, 0.0, -1.0, 1e300]))
     doses = [0.0] + [low * 10.0 ** (k / 2) for k in range(n_doses)]
-    bs = [0.0, draw(st.sampled_from([0.0, 1.0, 10.0, -1.0, 1e300]))] if combo else [0.0]
+    bs = [0.0]
+    if combo:
+        bs += draw(st.sampled_from([[1.0], [1.0, 10.0], [10.0], [0.0], [-1.0], [1e300]]))
     rows = []
     for li in range(n_lines):
         ic50 = draw(st.sampled_from([1e-9, 1e-6, 1.0, 1e300, 0.0]))
@@ -61,8 +64,8 @@ def curve_table(draw: st.DrawFn, combo: bool = False) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if with_unit and len(df):
         df["unit"] = draw(st.sampled_from(["nM", "uM", "M", "furlong", "", "ug/mL"]))
-    # a few cells replaced by hostile values
-    for _ in range(draw(st.integers(0, 3))):
+    # in one table of three, a few cells replaced by hostile values
+    for _ in range(draw(st.integers(1, 3)) if _rare(draw, 3) else 0):
         if df.empty:
             break
         i = draw(st.integers(0, len(df) - 1))
@@ -84,8 +87,8 @@ def junk_table(draw: st.DrawFn) -> pd.DataFrame:
 
 @st.composite
 def table_file(draw: st.DrawFn, tmp: Path, combo: bool = False) -> Path:
-    kind = draw(st.sampled_from(["curve"] * 6 + ["junk"] * 3 + ["bytes"]))
-    suffix = draw(st.sampled_from([".csv"] * 6 + [".tsv", ".xlsx", ".txt"]))
+    kind = "curve" if not _rare(draw, 4) else draw(st.sampled_from(["junk", "junk", "bytes"]))
+    suffix = ".csv" if not _rare(draw, 5) else draw(st.sampled_from([".tsv", ".xlsx", ".txt"]))
     p = tmp / f"t{next(_CASE)}{suffix}"
     if kind == "bytes":
         p.write_bytes(draw(st.binary(max_size=300)))
@@ -101,22 +104,26 @@ def table_file(draw: st.DrawFn, tmp: Path, combo: bool = False) -> Path:
     return p
 
 
+def _rare(draw: st.DrawFn, n: int) -> bool:
+    """True about once in ``n`` draws (hypothesis favours small integers, so 0 = common)."""
+    return draw(st.integers(0, n - 1)) == n - 1
+
+
 def _options(draw: st.DrawFn, table: Path, out: Path, cmd: str) -> list[str]:
     argv = [cmd, str(table), "--out", str(out)]
-    if draw(st.integers(0, 9)) > 0:
+    if not _rare(draw, 10):
         argv.append("--no-plots")  # plots are slow: one case in ten draws them
-    resp = draw(st.sampled_from([None, None, "viability", "rootl", "nope", "concentration"]))
-    if resp:
-        argv += ["--response", resp]
-    dose = draw(st.sampled_from([None, None, None, "viability", "conc", "concentration",
-                                 "concentration_M", "dose_uM", "conc_nM", "missing"]))
-    if dose:
-        argv += ["--dose", dose]
-    if cmd == "fit":
-        unit = draw(st.sampled_from([None, None, "nM", "M", "none", "uM", "parsec"]))
-        if unit:
-            argv += ["--unit", unit]
-        argv += draw(st.sampled_from([[], ["--model", "3pl"], ["--model", "5pl"],
+    if _rare(draw, 5):
+        argv += ["--response", draw(st.sampled_from(["rootl", "nope", "concentration",
+                                                     "viability"]))]
+    if _rare(draw, 5):
+        argv += ["--dose", draw(st.sampled_from(["viability", "conc", "concentration",
+                                                 "concentration_M", "dose_uM", "conc_nM",
+                                                 "missing"]))]
+    if _rare(draw, 5):
+        argv += ["--unit", draw(st.sampled_from(["nM", "M", "none", "uM", "parsec"]))]
+    if cmd == "fit" and _rare(draw, 3):
+        argv += draw(st.sampled_from([["--model", "3pl"], ["--model", "5pl"],
                                       ["--ci", "delta"], ["--min-effect", "nan"],
                                       ["--alpha-flat", "2"], ["--min-span", "-1"]]))
     return argv

@@ -74,9 +74,14 @@ def dose_column(
         col = "concentration"
     else:
         col = next((c for c in ("conc", "dose") if c in df.columns), None)
+        if col is None:  # a dose column named with its unit: conc_nM, dose (uM)
+            col = next((c for c in map(str, df.columns)
+                        if re.match(r"(concentration|conc|dose)(?![a-z])", c, re.I)
+                        and _NAME_UNIT.search(c)), None)  # fmt: skip
         if col is None:
             raise InputError("no dose column: expected concentration_M, concentration (+ unit), "
-                             "conc or dose, or give --dose COL", path=path)  # fmt: skip
+                             "conc_nM (any unit), conc or dose, or give --dose COL",
+                             path=path)  # fmt: skip
     if response is not None and col == response:
         raise InputError("the dose column is the response column: give --dose and --response "
                          "different columns", path=path, column=col)  # fmt: skip
