@@ -19,6 +19,7 @@ import io
 import os
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from hypothesis import HealthCheck, settings
 
@@ -86,3 +87,40 @@ def report_counts() -> str:
         + ", ".join(f"{code}: {n}" for code, n in sorted(c.items()))
         for k, c in sorted(COUNTS.items())
     )
+
+
+class _Future:
+    def __init__(self, key: str, fn: Any, args: tuple, kw: dict) -> None:
+        self.key = key
+        try:
+            self._value, self._exc = fn(*args, **kw), None
+        except Exception as exc:  # noqa: BLE001 - handed back by result(), like dask
+            self._value, self._exc = None, exc
+
+    def result(self) -> Any:
+        if self._exc is not None:
+            raise self._exc
+        return self._value
+
+
+class _InProcessClient:
+    """The part of `distributed.Client` that `run_batch` uses, run synchronously."""
+
+    def submit(self, fn: Any, *args: Any, key: str, pure: bool = False, **kw: Any) -> _Future:
+        return _Future(key, fn, args, kw)
+
+    def cancel(self, futures: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def in_process_cluster(monkeypatch: Any) -> None:
+    """Make `run_batch` run its work items in this process (no dask cluster to start)."""
+    import distributed
+
+    from napari_il6assay.batch import run
+
+    monkeypatch.setattr(run, "_start_client", lambda *a, **k: (_InProcessClient(), None))
+    monkeypatch.setattr(distributed, "as_completed", lambda futures: iter(list(futures)))

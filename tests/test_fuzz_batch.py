@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from fuzz_support import FUZZ, HOSTILE_TEXT, run_cli
+from fuzz_support import FUZZ, HOSTILE_TEXT, in_process_cluster, run_cli
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -41,41 +41,11 @@ def experiment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"root": root, "layout": layout}
 
 
-class _Future:
-    def __init__(self, key: str, fn: Any, args: tuple, kw: dict) -> None:
-        self.key = key
-        try:
-            self._value, self._exc = fn(*args, **kw), None
-        except Exception as exc:  # noqa: BLE001 - handed back by result(), like dask
-            self._value, self._exc = None, exc
-
-    def result(self) -> Any:
-        if self._exc is not None:
-            raise self._exc
-        return self._value
-
-
-class _InProcessClient:
-    """The part of `distributed.Client` that `run_batch` uses, run synchronously."""
-
-    def submit(self, fn: Any, *args: Any, key: str, pure: bool = False, **kw: Any) -> _Future:
-        return _Future(key, fn, args, kw)
-
-    def cancel(self, futures: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 @pytest.fixture
 def fast_batch(monkeypatch: pytest.MonkeyPatch) -> None:
-    import distributed
+    from napari_il6assay.batch import exports
 
-    from napari_il6assay.batch import exports, run
-
-    monkeypatch.setattr(run, "_start_client", lambda *a, **k: (_InProcessClient(), None))
-    monkeypatch.setattr(distributed, "as_completed", lambda futures: iter(list(futures)))
+    in_process_cluster(monkeypatch)
     monkeypatch.setattr(exports, "render", lambda fig, fmt, **kw: b"")
 
 

@@ -182,7 +182,7 @@ def _read_only(path: Path) -> bool:
         return False
 
 
-def _os_error_line(exc: OSError, command: str | None = None) -> str:
+def _os_error_line(exc: OSError, command: str | None = None, out: str | None = None) -> str:
     """One line for an OSError: the file, the cause, and what to do about it.
 
     Parameters
@@ -192,13 +192,16 @@ def _os_error_line(exc: OSError, command: str | None = None) -> str:
     command : str, optional
         The subcommand; ``batch`` and ``demo`` keep finished images, so a full disk
         suggests ``--resume``.
+    out : str, optional
+        The command's ``--out``, named when the OS did not say which file failed (a write
+        that fills the disk has no file name).
 
     Returns
     -------
     str
         The message without the ``error:`` prefix.
     """
-    where = exc.filename if exc.filename is not None else ""
+    where = exc.filename if exc.filename is not None else (f"writing to {out}" if out else "")
     cause = exc.strerror or str(exc) or type(exc).__name__
     line = f"{where}: {cause}" if where else cause
     if exc.errno == errno.ENOSPC:
@@ -282,7 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # read-only or full disk, permission denied, ...
         if debug:
             raise
-        print(f"error: {_os_error_line(exc, args.command)}", file=sys.stderr)
+        out = getattr(args, "out", None)
+        print(f"error: {_os_error_line(exc, args.command, out)}", file=sys.stderr)
         return 2
     except MemoryError:
         if debug:

@@ -202,7 +202,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.resolve() == Path(args.table).resolve().parent:
         raise InputError("--out must not be the input's folder", path=out)
-    out.mkdir(parents=True, exist_ok=True)
+    from napari_il6assay.cli import check_out_dir
+
+    check_out_dir(out, create=True)
     fits = fit_curves(df, response=args.response, model=args.model, conc=dose, ci_method=args.ci,
                       alpha_flat=args.alpha_flat, min_effect=args.min_effect,
                       min_span=args.min_span)  # fmt: skip
