@@ -34,18 +34,24 @@ CELL = st.one_of(st.sampled_from(HOSTILE_TEXT), st.text(max_size=12))
 @st.composite
 def layout_file(draw: st.DrawFn, tmp: Path) -> Path:
     kind = "table" if draw(st.integers(0, 4)) < 4 else draw(st.sampled_from(["xlsx", "bytes"]))
-    suffix = {"xlsx": ".xlsx", "bytes": draw(st.sampled_from([".csv", ".xlsx", ".tsv"]))}.get(
-        kind, draw(st.sampled_from([".csv", ".csv", ".tsv", ".txt", ".dat", ".xls"])))
+    if kind == "xlsx":
+        suffix = ".xlsx"
+    elif kind == "bytes":
+        suffix = draw(st.sampled_from([".csv", ".xlsx", ".tsv"]))
+    elif draw(st.integers(0, 5)) < 5:
+        suffix = ".csv"
+    else:
+        suffix = draw(st.sampled_from([".tsv", ".txt", ".dat", ".xls"]))
     p = tmp / f"layout{next(_CASE)}{suffix}"
     if kind == "bytes":
         p.write_bytes(draw(st.binary(max_size=400)))
         return p
     base = ["well", "cell_line", "drug", "concentration", "unit"]
-    header = base + draw(st.lists(st.sampled_from(COLUMNS), max_size=4))
+    header = base + draw(st.lists(st.sampled_from(COLUMNS[5:]), max_size=4, unique=True))
     if draw(st.integers(0, 4)) == 4:
         header = draw(st.lists(st.sampled_from(COLUMNS), min_size=1, max_size=8))
     rows = []
-    for i in range(draw(st.integers(0, 12))):
+    for i in range(draw(st.integers(1, 12)) if draw(st.integers(0, 9)) < 9 else 0):
         row = []
         for c in header:
             if c == "well" and draw(st.integers(0, 9)) < 9:  # mostly distinct, valid wells
