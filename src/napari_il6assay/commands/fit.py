@@ -184,7 +184,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("_") or "curve"
+    """A safe, visible file-name stem (see `batch.exports.safe_name`); ``curve`` when empty."""
+    from napari_il6assay.batch.exports import safe_name
+
+    stem = safe_name(name)
+    return "curve" if stem == "none" and name.strip().lower() != "none" else stem
+
+
+def save_figure(make: Any, path: Path) -> bool:
+    """Draw a figure and save it as PNG; a figure that cannot be drawn is skipped with a warning.
+
+    One bad plot (e.g. a log axis without a positive dose) must not lose the tables, which
+    are written before; a failing disk (`OSError`) still stops the command.
+
+    Parameters
+    ----------
+    make : callable
+        Returns a matplotlib Figure.
+    path : Path
+        Where the PNG goes.
+
+    Returns
+    -------
+    bool
+        Whether the figure was written.
+    """
+    import sys
+
+    try:
+        fig = make()
+        fig.savefig(path, dpi=110)
+    except OSError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the plot is optional, the tables are not
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"warning: plot {path.name} not drawn: {type(exc).__name__}: {reason}",
+              file=sys.stderr)
+        return False
+    return True
 
 
 def run(args: argparse.Namespace) -> int:
@@ -230,15 +267,18 @@ def write_plots(df: Any, fits: Any, folder: Path, response: str, unit: str = "M"
     from napari_il6assay.doseresponse.figures import dose_response_figure
 
     folder.mkdir(parents=True, exist_ok=True)
+    from napari_il6assay.batch.exports import unique_name
+
     written = []
+    used: set[str] = set()
     keys = fits[["drug", "drug_b", "concentration_b"]].drop_duplicates()
     for _, k in keys.iterrows():
         cb = k["concentration_b"]
         cb = float(cb) if cb == cb else 0.0
-        fig = dose_response_figure(df, fits, drug=k["drug"] or None, drug_b=k["drug_b"] or None,
-                                   concentration_b=cb, response=response, unit=unit)  # fmt: skip
         name = _safe("_".join(s for s in (k["drug"], k["drug_b"], f"{cb:g}" if cb else "") if s))
-        path = folder / f"{name}.png"
-        fig.savefig(path, dpi=110)
-        written.append(path)
+        path = folder / f"{unique_name(name, used)}.png"
+        if save_figure(lambda k=k, cb=cb: dose_response_figure(
+                df, fits, drug=k["drug"] or None, drug_b=k["drug_b"] or None,
+                concentration_b=cb, response=response, unit=unit), path):  # fmt: skip
+            written.append(path)
     return written

@@ -55,14 +55,19 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_plots:
         from napari_il6assay.doseresponse.figures import potentiation_figure, synergy_heatmap
 
+        from napari_il6assay.batch.exports import unique_name
+        from napari_il6assay.commands.fit import save_figure
+
         plots = out / "plots"
         plots.mkdir(exist_ok=True)
+        used: set[str] = {"potentiation"}
         for _, r in summary.iterrows():
             for score in ("bliss", "hsa", "loewe", "zip"):
-                fig = synergy_heatmap(scores, score, cell_line=r["cell_line"], drug=r["drug"],
-                                      drug_b=r["drug_b"])  # fmt: skip
-                name = _safe(f"{r['cell_line']}_{r['drug']}_{r['drug_b']}_{score}")
-                fig.savefig(plots / f"{name}.png", dpi=110)
+                name = unique_name(
+                    _safe(f"{r['cell_line']}_{r['drug']}_{r['drug_b']}_{score}"), used)
+                save_figure(lambda r=r, score=score: synergy_heatmap(
+                    scores, score, cell_line=r["cell_line"], drug=r["drug"],
+                    drug_b=r["drug_b"]), plots / f"{name}.png")  # fmt: skip
         if not pot.empty:
-            potentiation_figure(pot).savefig(plots / "potentiation.png", dpi=110)
+            save_figure(lambda: potentiation_figure(pot), plots / "potentiation.png")
     return 0
