@@ -16,7 +16,6 @@ import pandas as pd
 import pytest
 from fuzz_support import check_exit, in_process_cluster, run_cli
 
-from napari_il6assay.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 RYEGRASS = REPO / "tests" / "data" / "ryegrass.csv"

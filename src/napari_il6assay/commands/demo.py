@@ -28,7 +28,9 @@ def sample_data_dir() -> Path:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``il6assay demo``."""
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"default ./{DEFAULT_OUT}")
-    p.add_argument("--workers", type=worker_count, default=None, metavar="N", help="worker processes")
+    p.add_argument(
+        "--workers", type=worker_count, default=None, metavar="N", help="worker processes"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

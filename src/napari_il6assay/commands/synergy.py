@@ -8,7 +8,6 @@ B) and heat maps in ``plots/``.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from napari_il6assay.cli import check_out_dir
 from napari_il6assay.errors import InputError
