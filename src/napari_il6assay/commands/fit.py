@@ -97,7 +97,8 @@ def dose_column(
                 factors.append(1.0)
                 continue
             if key not in UNITS:
-                raise InputError(f"unknown unit {u!r} (expected M, mM, uM, nM or pM)", path=path,
+                what = f"unknown unit {u!r}" if key else "missing unit for a non-zero dose"
+                raise InputError(f"{what} (expected M, mM, uM, nM or pM)", path=path,
                                  row=i + 2, column="unit")  # fmt: skip
             factors.append(UNITS[key])
         df["concentration_M"] = df[col].to_numpy(float) * np.asarray(factors)
