@@ -15,9 +15,12 @@ APT_PACKAGES="xvfb libgl1 libegl1 libgl1-mesa-dri libxkbcommon-x11-0 libxcb-iccc
 if ! command -v Xvfb >/dev/null 2>&1 || [ ! -e /usr/lib/x86_64-linux-gnu/dri ] && [ ! -e /usr/lib/aarch64-linux-gnu/dri ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing Xvfb and Mesa for headless Qt tests..."
-    apt-get update -qq
+    # another apt/dpkg (unattended-upgrades on a fresh machine) may hold the lock: wait for
+    # it up to 5 minutes instead of failing at once
+    APT="apt-get -o DPkg::Lock::Timeout=300"
+    $APT update -qq
     # shellcheck disable=SC2086
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $APT_PACKAGES >/dev/null
+    DEBIAN_FRONTEND=noninteractive $APT install -y -qq $APT_PACKAGES >/dev/null
   else
     echo "warning: Xvfb/Mesa missing and not root: GUI tests will be skipped" >&2
   fi

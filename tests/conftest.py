@@ -52,3 +52,12 @@ def shared_data() -> Path:
     so the checks run in a clone without the shared folder too.
     """
     return SHARED_DATA if (SHARED_DATA / "ryegrass.csv").is_file() else REPO / "tests" / "data"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the exit-code counts of the command-line fuzz suite when it ran."""
+    import sys
+
+    support = sys.modules.get("fuzz_support")
+    if support is not None and support.COUNTS:
+        terminalreporter.write_line(support.report_counts())

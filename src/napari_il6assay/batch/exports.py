@@ -4,6 +4,14 @@ All tables are UTF-8 CSV with one header row, ``.`` as decimal mark and no index
 (INTERFACE.md); ``results.xlsx`` holds the same tables, one sheet each; with
 ``formats=("csv", "parquet")`` every table is also written as ``<name>.parquet``. Every file
 is written through a temporary file and `os.replace`, so a crash never leaves half a table.
+
+Hostile text is defused where it would act: in ``results.xlsx`` every text cell is written as
+a text cell (``data_type = "s"``), so layout text such as ``=HYPERLINK(...)`` or a DDE string
+is shown, never evaluated (the OWASP advice for spreadsheets; the CSVs keep the exact text
+for R and pandas), and characters XML cannot hold are dropped there. File names made from
+drug and cell-line names (`safe_name`) keep letters, digits and ``._+-`` only, never start
+with a dot or a dash (no hidden files, no option-like names), hold no ``..`` and are at most
+`_NAME_MAX` characters; different names that map to one file get ``_2``, ``_3``.
 """
 
 from __future__ import annotations
@@ -39,6 +47,10 @@ TABLE_ORDER = (
 )
 _XLSX_MAX_ROWS = 1_048_575
 _SAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+#: longest file-name stem made from a user's text (file systems allow 255 bytes in all)
+_NAME_MAX = 80
+#: leading characters that make a spreadsheet treat text as a formula
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 PACKAGES = (
     "napari_il6assay",
@@ -58,8 +70,38 @@ PACKAGES = (
 
 
 def safe_name(text: str) -> str:
-    """A file-name-safe version of ``text`` (cell line, drug)."""
-    return _SAFE.sub("_", str(text)).strip("_") or "none"
+    """A file-name-safe and visible version of ``text`` (cell line, drug).
+
+    Parameters
+    ----------
+    text : str
+        Any text, e.g. ``"../../x"`` or ``"=cmd|' /C calc'!A0"``.
+
+    Returns
+    -------
+    str
+        Letters, digits and ``._+-`` only; no ``..``; not starting with ``.`` or ``-``
+        (hidden or option-like); at most `_NAME_MAX` characters; ``"none"`` when nothing
+        is left.
+    """
+    name = _SAFE.sub("_", str(text))
+    name = re.sub(r"\.{2,}", ".", name)
+    name = name.lstrip("._-+").rstrip("._")[:_NAME_MAX].rstrip("._")
+    return name or "none"
+
+
+def unique_name(stem: str, used: set[str]) -> str:
+    """``stem``, or ``stem_2``, ``stem_3``... when already in ``used`` (which is updated).
+
+    File systems that ignore case (macOS, Windows) would merge ``A`` and ``a``, so the
+    comparison ignores case.
+    """
+    cand, k = stem, 2
+    while cand.lower() in used:
+        cand = f"{stem}_{k}"
+        k += 1
+    used.add(cand.lower())
+    return cand
 
 
 def write_csv(path: Path, df: pd.DataFrame) -> None:
@@ -151,10 +193,11 @@ def write_xlsx(path: Path, frames: dict[str, pd.DataFrame]) -> Path:
             notes.append(f"{name}: first {_XLSX_MAX_ROWS} of {len(df)} rows (see {name}.csv)")
             df = df.iloc[:_XLSX_MAX_ROWS]
         ws = wb.create_sheet(title=name[:31])
-        ws.append([str(c) for c in df.columns])
+        ws.append([_text_cell(ws, str(c)) for c in df.columns])
         cols = [df[c].to_numpy(dtype=object) for c in df.columns]
         for i in range(len(df)):
-            ws.append([_cell(col[i]) for col in cols])
+            ws.append([_text_cell(ws, v) if isinstance(v, str) else v
+                       for v in (_cell(col[i]) for col in cols)])
     if notes:
         ws = wb.create_sheet(title="notes")
         ws.append(["note"])
@@ -162,6 +205,25 @@ def write_xlsx(path: Path, frames: dict[str, pd.DataFrame]) -> Path:
             ws.append([n])
     atomic_write(path, wb.save)
     return path
+
+
+def _text_cell(ws: Any, text: str) -> Any:
+    """A cell that holds ``text`` as text, never as a formula.
+
+    openpyxl turns any string starting with ``=`` into a formula cell; such strings (and the
+    other formula starts Excel and LibreOffice accept on input, ``+ - @``) get an explicit
+    text cell. Characters that XML 1.0 cannot hold (control characters) are dropped, as
+    openpyxl would refuse the whole workbook otherwise.
+    """
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    text = ILLEGAL_CHARACTERS_RE.sub("", text)
+    if not text.startswith(_FORMULA_START):
+        return text
+    cell = WriteOnlyCell(ws, value=text)
+    cell.data_type = "s"
+    return cell
 
 
 def _cell(v: Any) -> Any:
@@ -229,6 +291,7 @@ def prism_tables(wells: pd.DataFrame) -> dict[str, pd.DataFrame]:
     )
     vehicle = (w["_x"] == 0) & (w["_cb"] == "")
     out: dict[str, pd.DataFrame] = {}
+    used: set[str] = set()
     groups = w[(w["_drug"] != "") & (w["_x"] > 0)].groupby(["_drug", "_drug_b", "_cb_label"])
     for (drug, drug_b, cb_label), g in groups:
         lines = sorted(g["cell_line"].astype(str).unique())
@@ -242,7 +305,7 @@ def prism_tables(wells: pd.DataFrame) -> dict[str, pd.DataFrame]:
             both = pd.concat([g, alone])
         table = _wide(both, lines)
         stem = safe_name(drug) if not drug_b else safe_name(f"{drug}+{drug_b}_{cb_label}")
-        out[stem] = table
+        out[unique_name(stem, used)] = table
     return out
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import Any
 
+from napari_il6assay.cli import check_out_dir, pixel_budget, positive_float, worker_count
 from napari_il6assay.errors import InputError
+from napari_il6assay.io.images import pixel_limit
 
 MODES = ("colony", "livedead", "spheroid", "spheroid3d", "spheres")
 
@@ -18,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", required=True, choices=MODES, help="assay / segmentation mode")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (new or empty)")
     p.add_argument(
-        "--workers", type=int, default=None, metavar="N",
+        "--workers", type=worker_count, default=None, metavar="N",
         help="local worker processes (default: all cores)",
     )
     p.add_argument(
@@ -31,7 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--overwrite", action="store_true", help="replace the results of a previous run in --out"
     )
     p.add_argument("--save-labels", action="store_true", help="write label images (labels/)")
-    p.add_argument("--pixel-size", type=float, default=None, metavar="UM", help="µm per pixel")
+    p.add_argument(
+        "--pixel-size", type=positive_float, default=None, metavar="UM", help="µm per pixel"
+    )
     p.add_argument(
         "--voxel-size", default=None, metavar="Z,Y,X", help="voxel size in µm for z-stacks"
     )
@@ -46,7 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--model", default="4pl", choices=("4pl", "3pl", "5pl"), help="curve model")
     p.add_argument(
-        "--min-diameter", type=float, default=None, metavar="UM",
+        "--min-diameter", type=positive_float, default=None, metavar="UM",
         help="spheres: smallest sphere counted, µm (default 50)",
     )
     p.add_argument(
@@ -76,6 +81,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-split", action="store_true", help="spheres: do not split touching spheres by shape"
     )
+    p.add_argument(
+        "--max-pixels", type=pixel_budget, default=None, metavar="N",
+        help="refuse images with more pixels than this, from the file header before "
+        "decoding (default 2**31 per image or stack)",
+    )
     p.add_argument("--no-report", action="store_true", help="skip report.html")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -88,7 +98,7 @@ def parse_voxel(text: str | None) -> tuple[float, float, float] | None:
         vals = tuple(float(v) for v in text.replace(" ", "").split(","))
     except ValueError:
         vals = ()
-    if len(vals) != 3 or not all(v > 0 for v in vals):
+    if len(vals) != 3 or not all(math.isfinite(v) and v > 0 for v in vals):
         raise InputError(f"--voxel-size must be three positive numbers Z,Y,X, got '{text}'")
     return vals  # type: ignore[return-value]
 
@@ -195,7 +205,10 @@ def run(args: argparse.Namespace) -> int:
     """Run ``il6assay batch``; exit code 0, or 1 when some images failed."""
     from napari_il6assay.batch.run import run_batch
 
-    res = run_batch(args.folder, args.layout, args.mode, args.out, **batch_kwargs(args))
+    kwargs = batch_kwargs(args)
+    check_out_dir(args.out)
+    with pixel_limit(getattr(args, "max_pixels", None)):
+        res = run_batch(args.folder, args.layout, args.mode, args.out, **kwargs)
     if not args.quiet:
         for line in summary_lines(res):
             print(line)

@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from napari_il6assay.cli import check_out_dir, worker_count
 from napari_il6assay.errors import InputError
 
 DEFAULT_OUT = "il6assay-demo"
@@ -27,7 +28,9 @@ def sample_data_dir() -> Path:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``il6assay demo``."""
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"default ./{DEFAULT_OUT}")
-    p.add_argument("--workers", type=int, default=None, metavar="N", help="worker processes")
+    p.add_argument(
+        "--workers", type=worker_count, default=None, metavar="N", help="worker processes"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -82,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         )
     acq = json.loads(acq_path.read_text(encoding="utf-8"))
     folder, layout = _find(sample, acq)
-    out = Path(args.out)
+    out = check_out_dir(args.out)
     overwrite = out.is_dir() and any(out.iterdir()) and _previous_demo(out)
     mode = str(acq.get("mode", "colony"))
     px = acq.get("pixel_size_um")

@@ -3,7 +3,9 @@
 Fits the ``--response`` column as given (no rescaling), one curve per combination of whichever
 of ``cell_line``, ``drug``, ``drug_b``, ``concentration_b`` exist. The dose comes from
 ``--dose COL``, else ``concentration_M``, else ``concentration`` + ``unit`` (converted to M),
-else a ``conc`` or ``dose`` column. Writes ``fits.csv`` and ``plots/*.png``.
+else a ``conc`` or ``dose`` column. A dose column without a unit (no ``unit`` column, no unit
+in its name such as ``conc_nM``) needs ``--unit``; ``--unit none`` fits the doses as given.
+Writes ``fits.csv`` and ``plots/*.png``.
 """
 
 from __future__ import annotations
@@ -34,16 +36,33 @@ def read_table(path: str | Path) -> Any:
         raise InputError(f"cannot read the table: {exc}", path=p) from exc
 
 
-def dose_column(df: Any, path: str | Path, dose: str | None = None) -> tuple[Any, str]:
-    """Return ``(df, column)`` with the dose in a numeric column; converts concentration+unit.
+#: unit suffix of a dose column's name, e.g. ``conc_nM`` (case matters: mM is not MM)
+_NAME_UNIT = re.compile(r"[_ (\[](M|mM|uM|µM|μM|nM|pM)\)?\]?$")
 
-    Raises `InputError` (file, row, column) for text that is not a number or an unknown unit;
-    empty cells stay NaN and are reported per curve by the fit.
+
+def dose_column(
+    df: Any, path: str | Path, dose: str | None = None, *, unit: str | None = None,
+    response: str | None = None,
+) -> tuple[Any, str]:
+    """Return ``(df, column)`` with the dose in a numeric column, molar when a unit is known.
+
+    The unit comes from, in this order: a ``unit`` column beside ``concentration``; the
+    column's name (``concentration_M``, ``conc_nM``, ``dose (uM)``); ``unit`` (``--unit``).
+    A dose column without any of these is refused, since numbers meant as nM written into
+    ``_M`` columns are wrong by 1e9; ``unit="none"`` fits the doses as given (the IC50
+    columns are then in the dose's own unit). ``df.attrs["dose_unit"]`` says which was used.
+
+    Raises `InputError` (file, row, column) for text that is not a number, an unknown unit,
+    a missing unit, or a dose column that is the response column; empty cells stay NaN and
+    are reported per curve by the fit.
     """
     import numpy as np
     import pandas as pd
 
     df = df.copy()
+    if unit is not None and unit.strip().lower() not in (*UNITS, "none"):
+        raise InputError(f"unknown --unit {unit!r} (expected M, mM, uM, nM, pM or none)",
+                         path=path, column="--unit")  # fmt: skip
     if dose is not None:
         if dose not in df.columns:
             raise InputError(f"dose column not found (columns: {', '.join(map(str, df.columns))})",
@@ -55,14 +74,22 @@ def dose_column(df: Any, path: str | Path, dose: str | None = None) -> tuple[Any
         col = "concentration"
     else:
         col = next((c for c in ("conc", "dose") if c in df.columns), None)
+        if col is None:  # a dose column named with its unit: conc_nM, dose (uM)
+            col = next((c for c in map(str, df.columns)
+                        if re.match(r"(concentration|conc|dose)(?![a-z])", c, re.I)
+                        and _NAME_UNIT.search(c)), None)  # fmt: skip
         if col is None:
             raise InputError("no dose column: expected concentration_M, concentration (+ unit), "
-                             "conc or dose, or give --dose COL", path=path)  # fmt: skip
+                             "conc_nM (any unit), conc or dose, or give --dose COL",
+                             path=path)  # fmt: skip
+    if response is not None and col == response:
+        raise InputError("the dose column is the response column: give --dose and --response "
+                         "different columns", path=path, column=col)  # fmt: skip
+    if list(df.columns).count(col) > 1:
+        raise InputError("the table has two columns of this name", path=path, column=col)
     _numeric(df, col, path)
-    if col == "concentration" and dose is None:
-        if "unit" not in df.columns:
-            raise InputError("'concentration' needs a 'unit' column (M, mM, uM, nM, pM)",
-                             path=path, column="unit")  # fmt: skip
+    named = _NAME_UNIT.search(str(col))
+    if col == "concentration" and "unit" in df.columns and unit is None:
         factors = []
         for i, u in enumerate(df["unit"]):
             key = str(u).strip().lower() if isinstance(u, str) else ""
@@ -70,12 +97,38 @@ def dose_column(df: Any, path: str | Path, dose: str | None = None) -> tuple[Any
                 factors.append(1.0)
                 continue
             if key not in UNITS:
-                raise InputError(f"unknown unit {u!r} (expected M, mM, uM, nM or pM)", path=path,
+                what = f"unknown unit {u!r}" if key else "missing unit for a non-zero dose"
+                raise InputError(f"{what} (expected M, mM, uM, nM or pM)", path=path,
                                  row=i + 2, column="unit")  # fmt: skip
             factors.append(UNITS[key])
         df["concentration_M"] = df[col].to_numpy(float) * np.asarray(factors)
-        col = "concentration_M"
-    return df, col
+        df.attrs["dose_unit"] = f"'{col}' in the units of the 'unit' column, converted to M"
+        return df, "concentration_M"
+    if named is not None:
+        name_unit = named.group(1)
+        if unit is not None and unit.strip().lower() != name_unit.lower():
+            raise InputError(f"--unit {unit} contradicts the column name (unit {name_unit})",
+                             path=path, column=col)  # fmt: skip
+        if name_unit == "M":
+            df.attrs["dose_unit"] = f"'{col}' in M"
+            return df, col
+        factor = UNITS[name_unit.lower()]
+    elif unit is None:
+        hint = "; it has a 'unit' column: use --dose concentration" if "unit" in df.columns else ""
+        raise InputError(
+            f"the dose column has no unit: give --unit (M, mM, uM, nM, pM), or --unit none to "
+            f"fit the doses as given (IC50 columns then in the dose's own unit){hint}",
+            path=path, column=col,
+        )
+    elif unit.strip().lower() == "none":
+        df.attrs["dose_unit"] = f"'{col}' as given (--unit none: no conversion to M)"
+        return df, col
+    else:
+        name_unit, factor = unit.strip(), UNITS[unit.strip().lower()]
+    out_col = "concentration_M" if col != "concentration_M" else col
+    df[out_col] = df[col].to_numpy(float) * factor
+    df.attrs["dose_unit"] = f"'{col}' in {name_unit}, converted to M"
+    return df, out_col
 
 
 def _numeric(df: Any, col: str, path: str | Path) -> None:
@@ -140,6 +193,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the top (default 0.5; 0 disables, e.g. for readouts with a large "
         "background)",
     )
+    parser.add_argument("--unit", default=None, metavar="UNIT",
+                        help="unit of a dose column whose name and table say none: M, mM, uM, "
+                             "nM, pM, or 'none' to fit the doses as given (no conversion "
+                             "to M)")  # fmt: skip
     parser.add_argument("--no-plots", action="store_true", help="write fits.csv only")
     parser.add_argument("--max-plots", type=int, default=40, metavar="N",
                         help="at most N dose-response figures (8 cell lines each; default 40, "
@@ -166,7 +223,44 @@ def _parse_fix(text: str, model: str) -> tuple[str, dict[str, float]]:
 
 
 def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+-]+", "_", name).strip("_") or "curve"
+    """A safe, visible file-name stem (see `batch.exports.safe_name`); ``curve`` when empty."""
+    from napari_il6assay.batch.exports import safe_name
+
+    stem = safe_name(name)
+    return "curve" if stem == "none" and name.strip().lower() != "none" else stem
+
+
+def save_figure(make: Any, path: Path) -> bool:
+    """Draw a figure and save it as PNG; a figure that cannot be drawn is skipped with a warning.
+
+    One bad plot (e.g. a log axis without a positive dose) must not lose the tables, which
+    are written before; a failing disk (`OSError`) still stops the command.
+
+    Parameters
+    ----------
+    make : callable
+        Returns a matplotlib Figure.
+    path : Path
+        Where the PNG goes.
+
+    Returns
+    -------
+    bool
+        Whether the figure was written.
+    """
+    import sys
+
+    try:
+        fig = make()
+        fig.savefig(path, dpi=110)
+    except OSError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the plot is optional, the tables are not
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"warning: plot {path.name} not drawn: {type(exc).__name__}: {reason}",
+              file=sys.stderr)
+        return False
+    return True
 
 
 def run(args: argparse.Namespace) -> int:
@@ -177,14 +271,16 @@ def run(args: argparse.Namespace) -> int:
     if args.response not in df.columns:
         raise InputError(f"response column not found (columns: {', '.join(map(str, df.columns))})",
                          path=args.table, column=args.response)  # fmt: skip
-    df, dose = dose_column(df, args.table, args.dose)
+    df, dose = dose_column(df, args.table, args.dose, unit=args.unit, response=args.response)
     _numeric(df, args.response, args.table)
     if "concentration_b" in df.columns:
         _numeric(df, "concentration_b", args.table)
     out = Path(args.out)
     if out.resolve() == Path(args.table).resolve().parent:
         raise InputError("--out must not be the input's folder", path=out)
-    out.mkdir(parents=True, exist_ok=True)
+    from napari_il6assay.cli import check_out_dir
+
+    check_out_dir(out, create=True)
     model, fixed = args.model, {}
     if getattr(args, "fix", None):
         model, fixed = _parse_fix(args.fix, args.model)
@@ -197,10 +293,14 @@ def run(args: argparse.Namespace) -> int:
           f"{int((fits['status'] == 'no_effect').sum())} no effect, "
           f"{int(fits['status'].isin(['bad_input', 'constant']).sum())} not fittable -> "
           f"{out / 'fits.csv'}")  # fmt: skip
+    print(f"doses: {df.attrs.get('dose_unit', dose)}")
     for line in fit_summary_lines(fits, molar=dose == "concentration_M"):
         print(line)
     if not args.no_plots:
-        plot_df = df.rename(columns={dose: "concentration_M"}) if dose != "concentration_M" else df
+        plot_df = df
+        if dose != "concentration_M":
+            plot_df = df.drop(columns=["concentration_M"], errors="ignore").rename(
+                columns={dose: "concentration_M"})
         unit = "M" if dose == "concentration_M" else ""
         write_plots(plot_df, fits, out / "plots", args.response, unit=unit,
                     max_plots=args.max_plots)  # fmt: skip
@@ -320,13 +420,16 @@ def write_plots(df: Any, fits: Any, folder: Path, response: str, unit: str = "M"
     fam = pd.DataFrame({"drug": text(f["drug"]), "drug_b": text(f["drug_b"]),
                         "cb": pd.to_numeric(f["concentration_b"], errors="coerce").fillna(0.0),
                         "line": text(f["cell_line"])})  # fmt: skip
+    from napari_il6assay.batch.exports import unique_name
+
+    used: set[str] = set()
     pages = []  # (file, drug, drug_b, cb, cell lines of the page, its fits rows, page, pages)
     for (drug, drug_b, cb), g in fam.groupby(["drug", "drug_b", "cb"], sort=False):
         name = _safe("_".join(s for s in (drug, drug_b, f"{cb:g}" if cb else "") if s))
         lines = list(dict.fromkeys(g["line"]))
         chunks = [lines[i:i + LINES_PER_PLOT] for i in range(0, len(lines), LINES_PER_PLOT)]
         for k, chunk in enumerate(chunks):
-            stem = name if len(chunks) == 1 else f"{name}_p{k + 1}"
+            stem = unique_name(name if len(chunks) == 1 else f"{name}_p{k + 1}", used)
             fit_rows = g.index[g["line"].isin(chunk)]
             pages.append((stem, drug, drug_b, float(cb), chunk, fit_rows, k + 1, len(chunks)))
     todo = pages if max_plots <= 0 else pages[:max_plots]
@@ -340,18 +443,19 @@ def write_plots(df: Any, fits: Any, folder: Path, response: str, unit: str = "M"
         title = None
         if n > 1:
             title = f"{drug}{f' + {drug_b} {cb:g}' if drug_b else ''} ({k}/{n})"
-        fig = dose_response_figure(df.iloc[rows], sel, cell_lines=chunk, drug=drug or None,
-                                   drug_b=drug_b or None, concentration_b=cb,
-                                   response=response, unit=unit, title=title)  # fmt: skip
         path = folder / f"{stem}.png"
-        fig.savefig(path, dpi=110)
-        written.append(path)
-        n_drawn += len(sel)
+        if save_figure(lambda rows=rows, sel=sel, chunk=chunk, drug=drug, drug_b=drug_b, cb=cb,
+                       title=title: dose_response_figure(
+                           df.iloc[rows], sel, cell_lines=chunk, drug=drug or None,
+                           drug_b=drug_b or None, concentration_b=cb, response=response,
+                           unit=unit, title=title), path):  # fmt: skip
+            written.append(path)
+            n_drawn += len(sel)
     msg = f"plots: {len(written)} dose-response figure(s) with {n_drawn} of {len(f)} curves"
     if len(f) >= SUMMARY_FROM or len(todo) < len(pages):
         path = folder / "ic50_summary.png"
-        ic50_summary_figure(f, unit=unit).savefig(path, dpi=110)
-        written.append(path)
+        if save_figure(lambda: ic50_summary_figure(f, unit=unit), path):
+            written.append(path)
         msg += f" + {path.name} (IC50 heat map and waterfall of all {len(f)} curves)"
     msg += f" -> {folder}"
     if len(todo) < len(pages):

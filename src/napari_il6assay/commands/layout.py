@@ -21,6 +21,10 @@ def run(args: argparse.Namespace) -> int:
     """Read and check the layout; print its summary. Errors raise `LayoutError` (exit 2)."""
     from napari_il6assay.io.layout import read_layout
 
+    import sys
+
     layout = read_layout(args.file, plate_format=args.plate_format)
+    for w in layout.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     print(layout.summary())
     return 0

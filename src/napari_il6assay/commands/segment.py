@@ -22,8 +22,12 @@ Exit code 0 when every image was measured, 1 when some failed (listed in
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
+
+from napari_il6assay.cli import check_out_dir, pixel_budget, positive_float
+from napari_il6assay.io.images import pixel_limit
 
 MODES = ("colony", "livedead", "spheroid", "spheroid3d", "spheres")
 
@@ -36,11 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output folder (default ./il6assay-segment)")
     parser.add_argument("--save-labels", action="store_true",
                         help="write labels/<stem>_labels.tif (int32, 0 = background)")
-    parser.add_argument("--pixel-size", type=float, default=None, metavar="UM",
+    parser.add_argument("--pixel-size", type=positive_float, default=None, metavar="UM",
                         help="YX pixel size in um (overrides the file's metadata)")
     parser.add_argument("--voxel-size", default=None, metavar="Z,Y,X",
                         help="voxel size in um for z-stacks, e.g. 4,0.75,0.75")
-    parser.add_argument("--min-diameter", type=float, default=None, metavar="UM",
+    parser.add_argument("--min-diameter", type=positive_float, default=None, metavar="UM",
                         help="spheres: smallest counted equivalent diameter (default 50 um)")
     parser.add_argument("--plate-format", type=int, default=None, choices=[6, 12, 24, 48, 96],
                         help="colony: the image is a whole plate of this format")
@@ -51,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "every blob as cells (keep)")
     parser.add_argument("--no-split", action="store_true",
                         help="spheres: do not split touching spheres by shape")
+    parser.add_argument("--max-pixels", type=pixel_budget, default=None, metavar="N",
+                        help="refuse images with more pixels than this, from the file header "
+                             "before decoding (default 2**31 per image or stack)")
     parser.add_argument("--polarity", default=None, choices=["auto", "dark", "bright"],
                         help="spheroid/spheres/spheroid3d: object darker or brighter than "
                              "the background")
@@ -160,7 +167,7 @@ def _voxel_size(text: str | None) -> tuple[float, float, float] | None:
         vals = tuple(float(p) for p in parts)
     except ValueError:
         vals = ()
-    if len(vals) != 3 or not all(v > 0 for v in vals):
+    if len(vals) != 3 or not all(math.isfinite(v) and v > 0 for v in vals):
         raise InputError(
             f"--voxel-size must be three positive numbers Z,Y,X in um, got {text!r}",
             column="--voxel-size",
@@ -246,8 +253,7 @@ def run(args: argparse.Namespace) -> int:
     params.update(well_params(args, args.mode))
     params.update(classifier_params(args, args.mode))
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_out_dir(args.out, create=True)
     (out / "qc").mkdir(exist_ok=True)
     if args.save_labels:
         (out / "labels").mkdir(exist_ok=True)
@@ -281,8 +287,9 @@ def run(args: argparse.Namespace) -> int:
             if not path.is_file():
                 raise InputError("no such image file", path=path)
             stage = "segment"
-            res = segment_file(path, args.mode, pixel_size_um=args.pixel_size,
-                               voxel_size_um=voxel, **params)
+            with pixel_limit(getattr(args, "max_pixels", None)):
+                res = segment_file(path, args.mode, pixel_size_um=args.pixel_size,
+                                   voxel_size_um=voxel, **params)
             stage = "write"
             stem = _unique_stem(path, used)
             well = _well_of(path)

@@ -9,9 +9,9 @@ B) and heat maps in ``plots/`` (the same set as ``batch``).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
+from napari_il6assay.cli import check_out_dir
 from napari_il6assay.errors import InputError
 
 
@@ -21,6 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--response", default="viability", help="response (1 = untreated)")
     parser.add_argument("--dose", default=None, help="dose column of drug A")
+    parser.add_argument("--unit", default=None, metavar="UNIT",
+                        help="unit of a dose column without one (M, mM, uM, nM, pM, none)")
     parser.add_argument("--no-plots", action="store_true", help="tables only")
     parser.add_argument("--n-boot", type=int, default=2000, metavar="N",
                         help="bootstrap draws for Bliss/HSA CIs (default 2000; Loewe/ZIP use "
@@ -39,11 +41,10 @@ def run(args: argparse.Namespace) -> int:
         if col not in df.columns:
             raise InputError("column needed for combination scores is missing", path=args.table,
                              column=col)  # fmt: skip
-    df, dose = dose_column(df, args.table, args.dose)
+    df, dose = dose_column(df, args.table, args.dose, unit=args.unit, response=args.response)
     _numeric(df, args.response, args.table)
     _numeric(df, "concentration_b", args.table)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_out_dir(args.out, create=True)
     if args.n_boot < 100:
         raise InputError(f"--n-boot must be >= 100, got {args.n_boot}", column="--n-boot")
     scores, summary = synergy_with_ci(df, response=args.response, conc=dose, n_boot=args.n_boot,
@@ -61,14 +62,26 @@ def run(args: argparse.Namespace) -> int:
         from napari_il6assay.batch.exports import units_of_b
         from napari_il6assay.doseresponse.figures import potentiation_figure, synergy_figures
 
+        from napari_il6assay.batch.exports import unique_name
+        from napari_il6assay.commands.fit import save_figure
+
         plots = out / "plots"
         plots.mkdir(exist_ok=True)
         units = units_of_b(df)
-        for name, fig in synergy_figures(scores, units).items():
-            fig.savefig(plots / f"{_safe(name)}.png", dpi=110, bbox_inches="tight")
+        used: set[str] = {"potentiation"}
+        try:
+            figures = synergy_figures(scores, units)
+        except Exception as exc:  # noqa: BLE001 - plots are optional, the tables are written
+            import sys
+
+            print(f"warning: synergy plots not drawn: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)  # fmt: skip
+            figures = {}
+        for name, fig in figures.items():
+            save_figure(lambda fig=fig: fig, plots / f"{unique_name(_safe(name), used)}.png")
         if not pot.empty:
             unit_b = units.get(str(pot["drug_b"].iloc[0]), "")
-            potentiation_figure(pot, unit_b=unit_b).savefig(plots / "potentiation.png", dpi=110)
+            save_figure(lambda: potentiation_figure(pot, unit_b=unit_b), plots / "potentiation.png")
     return 0
 
 

@@ -54,6 +54,37 @@ def residuals(p: np.ndarray, data: Batch) -> tuple[np.ndarray, np.ndarray]:
     return data.sw * (data.y - f), jac
 
 
+def safe_pinv(a: np.ndarray) -> np.ndarray:
+    """Batched pseudo-inverse that never raises: NaN for matrices it cannot invert.
+
+    ``np.linalg.pinv`` raises ``LinAlgError: SVD did not converge`` for a single matrix with
+    non-finite entries (responses near 1e300 overflow ``J^T J``), which would lose every
+    curve of the batch; such a curve gets a NaN step or covariance instead.
+
+    Parameters
+    ----------
+    a : ndarray, shape (..., n, n)
+
+    Returns
+    -------
+    ndarray
+        Same shape; NaN where a matrix is not finite or its SVD fails.
+    """
+    out = np.full(a.shape, np.nan)
+    ok = np.isfinite(a).all(axis=(-2, -1))
+    if not ok.any():
+        return out
+    try:
+        out[ok] = np.linalg.pinv(a[ok])
+    except np.linalg.LinAlgError:
+        for i in zip(*np.nonzero(ok), strict=True):
+            try:
+                out[i] = np.linalg.pinv(a[i])
+            except np.linalg.LinAlgError:
+                pass
+    return out
+
+
 def levenberg_marquardt(
     p0: np.ndarray,
     data: Batch,
@@ -125,7 +156,7 @@ def levenberg_marquardt(
         try:
             step = np.linalg.solve(m, g[..., None])[..., 0]
         except np.linalg.LinAlgError:
-            step = np.einsum("bij,bj->bi", np.linalg.pinv(m), g)
+            step = np.einsum("bij,bj->bi", safe_pinv(m), g)
         # a parameter sitting on a bound that the step pushes outwards is held there (active
         # set) and the others re-solved, so a bounded minimum is reached, not a stall
         pc = p[idx][:, fr]
@@ -139,7 +170,7 @@ def levenberg_marquardt(
             mr[pr_[:, :, None] | pr_[:, None, :]] = 0.0
             mr[:, np.arange(len(free)), np.arange(len(free))] += pr_
             gr[pr_] = 0.0
-            step[rows] = np.einsum("bij,bj->bi", np.linalg.pinv(mr), gr)
+            step[rows] = np.einsum("bij,bj->bi", safe_pinv(mr), gr)
         # first-order optimality (MINPACK's gtol): every free, unpinned direction is
         # orthogonal to the residuals; a minimum even when rounding makes steps fail
         free_g = np.where(pinned, 0.0, g)

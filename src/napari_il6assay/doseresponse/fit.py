@@ -36,7 +36,8 @@ equal drc's ``summary()`` and ``ED(..., interval="delta")``, negative lower ends
 note says so). The default IC50 CI is by profile likelihood on log IC50 (the set of log IC50
 whose profile RSS is below ``RSS (1 + F_{1, n-k; 0.95} / (n - k))``), asymmetric and positive.
 A curve whose fit is no better than a constant (extra-sum-of-squares F test, ``p >= alpha``) or
-whose fitted drop over the tested doses is below ``min_effect`` of its top is reported as
+whose fitted drop over the tested doses is below ``min_effect`` of the larger fitted response
+at the lowest and highest dose (not an extrapolated asymptote) is reported as
 "no effect": ``ic50_censored = ">"`` at the highest dose, never an invented in-range IC50. A
 "<" claim needs the data at the lowest dose past half the effect seen, else status
 ``shallow`` and no IC50. ``non_monotone`` flags dose means that rise and fall (lack-of-fit F
@@ -52,7 +53,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_il6assay.doseresponse._solver import Batch, levenberg_marquardt
+from napari_il6assay.doseresponse._solver import Batch, levenberg_marquardt, safe_pinv
 from napari_il6assay.doseresponse.models import (
     BOTTOM,
     HILL,
@@ -642,8 +643,8 @@ def fit_arrays(
     alpha_flat : float
         A curve whose F test against a constant has ``p >= alpha_flat`` is "no effect".
     min_effect : float
-        A curve whose fitted drop over the tested doses is below this fraction of
-        ``max(|top|, |bottom|)`` is "no effect" too.
+        A curve whose fitted drop over the tested doses is below this fraction of the
+        larger fitted response at the lowest and highest dose is "no effect" too.
     min_span : float
         A curve whose fitted span ``|top - bottom|`` is below this fraction of
         ``max(|top|, |bottom|)`` gets no relative IC50 (censored ``>`` at the highest dose):
@@ -737,7 +738,7 @@ def fit_arrays(
         # drc's summary()/ED(): the observed information (Hessian of the RSS), not J^T J
         cov = _observed_cov(p, data, free, sigma2)
     else:
-        cov = sigma2[:, None, None] * np.linalg.pinv(jtj)
+        cov = sigma2[:, None, None] * safe_pinv(jtj)
     se = np.full((B, 5), np.nan)
     for j, idx in enumerate(free):
         se[:, idx] = np.sqrt(np.maximum(cov[:, j, j], 0.0))
@@ -800,7 +801,11 @@ def fit_arrays(
     end_lvl = np.where(neg, p[:, TOP], p[:, BOTTOM])
     scale = np.maximum(np.abs(p[:, TOP]), np.abs(p[:, BOTTOM]))
     drop = np.abs(f_first - emax)
-    no_effect = (p_flat >= alpha_flat) | (drop < min_effect * scale)
+    # "no effect" compares the drop with the responses the fit reaches over the tested doses,
+    # not with the asymptotes: an extrapolated bottom far below the data (bottom -5 for a
+    # curve falling 1 -> 0.52) must not turn a clear, significant drop of 0.48 into no effect
+    effect_scale = np.maximum(np.abs(f_first), np.abs(emax))
+    no_effect = (p_flat >= alpha_flat) | (drop < min_effect * effect_scale)
     # a curve that levels off after a small fraction of its response (bottom near top) has no
     # meaningful inflection: with the doses too low to reach the real plateau, a free bottom
     # lands wherever the data stop, and that is not an IC50
@@ -891,7 +896,8 @@ def fit_arrays(
             else:
                 parts.append(
                     f"no effect: fitted change over the doses {drop[i]:.3g} is below "
-                    f"{min_effect:g} x top"
+                    f"{min_effect:g} x {effect_scale[i]:.3g} (the larger fitted response "
+                    "at the lowest and highest dose)"
                 )
         elif small_span[i]:
             parts.append(
@@ -996,6 +1002,11 @@ def check_curve(
         return conc, response, "fewer than 2 non-zero doses"
     if conc.size <= n_params:
         return conc, response, f"too few points ({conc.size}) for {n_params} parameters"
+    if np.abs(response).max() > 1e100 or (conc > 0).any() and not (
+        1e-200 < conc[conc > 0].min() and conc.max() < 1e200
+    ):
+        # squares of such numbers overflow in the least-squares fit: rescale the data
+        return conc, response, "responses beyond 1e100 or doses outside 1e-200..1e200: rescale"
     if np.ptp(response) <= 1e-12 * max(1.0, np.abs(response).max()):
         return conc, response, "constant responses: nothing to fit"
     return conc, response, ""

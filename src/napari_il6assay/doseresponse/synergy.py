@@ -407,7 +407,8 @@ def potentiation(
                 )
                 rows.append(row)
                 continue
-            row["shift"] = b0["ic50_rel_M"] / r["ic50_rel_M"]
+            with np.errstate(divide="ignore", invalid="ignore"):  # IC50 0 or NaN: inf/NaN
+                row["shift"] = float(np.divide(float(b0["ic50_rel_M"]), float(r["ic50_rel_M"])))
             c0, c1 = b0["ic50_censored"], r["ic50_censored"]
             if c0 or c1:
                 if c0 in ("", ">") and c1 in ("", "<"):
@@ -425,7 +426,9 @@ def potentiation(
                 ft = fold_test((x0, y0), (x1, y1), both["params"][0], both["params"][1], model)
                 row["p_value"] = ft["p_value"]
                 if not row["shift_censored"] and np.isfinite(row["shift"]):
-                    row["shift_ci_low"] = 1.0 / ft["ci_high"]
-                    row["shift_ci_high"] = 1.0 / ft["ci_low"]
+                    # a fold CI reaching 0 (or inf) leaves the shift's CI open on that side
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        row["shift_ci_low"] = float(np.divide(1.0, float(ft["ci_high"])))
+                        row["shift_ci_high"] = float(np.divide(1.0, float(ft["ci_low"])))
             rows.append(row)
     return pd.DataFrame(rows)

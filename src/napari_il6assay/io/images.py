@@ -10,6 +10,7 @@ Only numpy and tifffile are imported at module level; PIL and dask are imported 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -28,6 +29,9 @@ __all__ = [
     "read_image",
     "write_tiff",
     "decoded_nbytes",
+    "DEFAULT_MAX_PIXELS",
+    "max_pixels",
+    "pixel_limit",
     "CANONICAL_AXES",
     "IMAGE_SUFFIXES",
 ]
@@ -40,6 +44,67 @@ IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 # Above this many bytes an eager read is refused: it would not fit in memory on a typical
 # workstation, and random or damaged headers can claim absurd shapes.
 _MAX_EAGER_BYTES = 16 * 1024**3
+
+#: Pixel budget of an eager read (all planes and channels of one file): a 3.9 MB zlib TIFF can
+#: announce 61440 x 61440 pixels, and decoding it (then float copies in segmentation) takes
+#: tens of GiB. The header is checked before anything is decoded. ``--max-pixels`` or the
+#: environment variable `MAX_PIXELS_ENV` raises it (the variable reaches batch workers too).
+DEFAULT_MAX_PIXELS = 2**31
+MAX_PIXELS_ENV = "IL6ASSAY_MAX_PIXELS"
+
+
+def max_pixels() -> int:
+    """The pixel budget in force: `MAX_PIXELS_ENV` when set to a number >= 1, else the default.
+
+    Returns
+    -------
+    int
+    """
+    try:
+        v = int(float(os.environ.get(MAX_PIXELS_ENV, "")))
+    except (ValueError, OverflowError):
+        return DEFAULT_MAX_PIXELS
+    return v if v >= 1 else DEFAULT_MAX_PIXELS
+
+
+@contextlib.contextmanager
+def pixel_limit(n: int | None):  # noqa: ANN201 - a context manager
+    """Set the pixel budget for the ``with`` block (None: leave it as it is).
+
+    It is kept in the environment so that worker processes started inside the block (the
+    local dask cluster of a batch) inherit it.
+
+    Parameters
+    ----------
+    n : int or None
+        Largest number of pixels (Z x Y x X x samples) an eager read accepts.
+    """
+    if n is None:
+        yield
+        return
+    old = os.environ.get(MAX_PIXELS_ENV)
+    os.environ[MAX_PIXELS_ENV] = str(int(n))
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(MAX_PIXELS_ENV, None)
+        else:
+            os.environ[MAX_PIXELS_ENV] = old
+
+
+def _check_budget(shape: Sequence[int], path: Path, limit: int | None) -> None:
+    """Refuse an image whose header announces more pixels than the budget."""
+    limit = max_pixels() if limit is None else int(limit)
+    n = math.prod(int(v) for v in shape)
+    if n > limit:
+        dims = " x ".join(str(int(v)) for v in shape)
+        raise ImageReadError(
+            f"image too large: {dims} = {n:,} pixels, above the limit of {limit:,} "
+            "(raise it with --max-pixels N if the machine has the memory)",
+            path=path,
+        )
+
 
 # Resolutions that image software writes by default and that say nothing about the sample.
 _DEFAULT_DPI = (1.0, 72.0, 96.0)
@@ -173,7 +238,9 @@ def _kind(path: Path) -> str:
     )
 
 
-def read_image(path: str | Path, lazy: bool = False) -> ImageData:
+def read_image(
+    path: str | Path, lazy: bool = False, max_pixels: int | None = None
+) -> ImageData:
     """Read an image file into canonical axes with its calibration.
 
     Parameters
@@ -184,6 +251,9 @@ def read_image(path: str | Path, lazy: bool = False) -> ImageData:
     lazy : bool
         For TIFF: do not load the pixels; return a read-only ``numpy.memmap`` when the data are
         stored uncompressed and contiguous, else a dask array that reads plane by plane.
+    max_pixels : int, optional
+        Refuse an eager read of more pixels than this (checked from the header, before
+        decoding); default `max_pixels()` (2**31 unless raised). Lazy reads have no budget.
 
     Returns
     -------
@@ -197,8 +267,8 @@ def read_image(path: str | Path, lazy: bool = False) -> ImageData:
     Raises
     ------
     ImageReadError
-        The file is missing, truncated, not an image, or has an unsupported shape (e.g. a time
-        series with several time points).
+        The file is missing, truncated, not an image, has an unsupported shape (e.g. a time
+        series with several time points), or more pixels than ``max_pixels``.
 
     Examples
     --------
@@ -215,8 +285,8 @@ def read_image(path: str | Path, lazy: bool = False) -> ImageData:
     kind = _kind(path)
     try:
         if kind == "tiff":
-            return _read_tiff(path, lazy)
-        return _read_pil(path)
+            return _read_tiff(path, lazy, max_pixels)
+        return _read_pil(path, max_pixels)
     except InputError:
         raise
     except MemoryError as exc:
@@ -271,10 +341,12 @@ def _finite_pos(v: Any) -> float | None:
 # ---- PNG / JPEG ----------------------------------------------------------------------------
 
 
-def _read_pil(path: Path) -> ImageData:
+def _read_pil(path: Path, limit: int | None = None) -> ImageData:
     from PIL import Image
 
     with Image.open(path) as im:
+        # the header's size, before decoding (3 samples per pixel for colour)
+        _check_budget((im.size[1], im.size[0], len(im.getbands())), path, limit)
         im.load()  # decode now: truncated files fail here, not later
         mode = im.mode
         dpi = im.info.get("dpi")
@@ -313,7 +385,7 @@ def _read_pil(path: Path) -> ImageData:
 # ---- TIFF ----------------------------------------------------------------------------------
 
 
-def _read_tiff(path: Path, lazy: bool) -> ImageData:
+def _read_tiff(path: Path, lazy: bool, limit: int | None = None) -> ImageData:
     import tifffile
 
     filesize = path.stat().st_size
@@ -341,6 +413,8 @@ def _read_tiff(path: Path, lazy: bool) -> ImageData:
             raise ImageReadError(f"unsupported image shape {shape}", path=path)
         if dtype.kind not in "biuf":
             raise ImageReadError(f"unsupported pixel type {dtype}", path=path)
+        if not lazy:
+            _check_budget(shape, path, limit)
         _check_truncated(series, filesize, path)
         for msg in warned.messages:
             m = re.search(r"invalid page offset (\d+)", msg)

@@ -16,6 +16,10 @@ Rules that the public interface leaves open, decided here:
   given. The first drug needs a molar unit, since IC50s are reported in molar.
 - Rows whose first cell starts with ``#`` and blank rows are skipped; columns not in the
   layout format are ignored (the summary names them).
+- A row with more fields than the header (a stray separator, a comma inside an unquoted
+  name) keeps its first fields and gets a warning (`Layout.warnings`), not an error.
+- ``parental`` must name a cell line of the same layout (any plate), and not the row's own
+  line: otherwise fold resistance would silently be missing or 1.
 - Without a ``plate`` column the layout applies to every plate (``plate`` is empty).
 """
 
@@ -272,12 +276,16 @@ class Layout:
         Wells per plate (6, 12, 24, 48, 96 or 384).
     ignored_columns : list of str
         Columns of the file that are not part of the layout format.
+    warnings : list of str
+        Things that were read but look wrong (e.g. rows with more fields than the header);
+        ``il6assay layout`` prints them.
     """
 
     table: pd.DataFrame
     path: Path | None = None
     plate_format: int = 96
     ignored_columns: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.table)
@@ -421,7 +429,7 @@ def _read_delimited(path: Path, sep: str | None) -> tuple[list[list[str]], list[
 
 def _long_records(
     rows: list[list[str]], numbers: list[int], path: Path, problems: list[InputError],
-    sheet: str | None = None,
+    sheet: str | None = None, warnings: list[str] | None = None,
 ) -> tuple[list[_Record], list[str]]:
     """Records from a long-form table (header row first, comments and blank rows skipped)."""
     body = [
@@ -452,6 +460,14 @@ def _long_records(
         if c not in INPUT_COLUMNS:
             ignored.append(header[i])
     records = []
+    long_rows = [n for n, r in body[1:] if any(c.strip() for c in r[len(header):])]
+    if long_rows and warnings is not None:
+        shown = ", ".join(map(str, long_rows[:10])) + (" ..." if len(long_rows) > 10 else "")
+        warnings.append(
+            f"{path}: {len(long_rows)} row(s) have more fields than the header's "
+            f"{len(header)} columns; the extra values are ignored (rows {shown}; a stray "
+            "separator or an unquoted comma?)"
+        )
     for n, r in body[1:]:
         vals = {}
         for c, i in seen.items():
@@ -640,6 +656,7 @@ def _validate(
     n_rows, n_cols = PLATE_FORMATS[plate_format]
     out: list[dict[str, Any]] = []
     seen: dict[tuple[str, str], int] = {}
+    lines = {rec.values.get("cell_line", "") for rec in records} - {""}
 
     for rec in records:
         v = rec.values
@@ -712,6 +729,13 @@ def _validate(
             elif conc != 0:
                 err(f"vehicle well with a non-zero concentration ({v.get('concentration')})",
                     "concentration", well)
+        parental = v.get("parental", "") or None
+        if parental is not None and role != "exclude":
+            if parental not in lines:
+                err(f"parental line '{parental}' is not a cell line of this layout",
+                    "parental", well)
+            elif parental == cell_line:
+                err(f"cell line '{parental}' is named as its own parental", "parental", well)
         if drug_b is None and conc_b is not None and conc_b != 0:
             err("concentration_b given without drug_b", "drug_b", well)
         if drug_b is not None and not v.get("concentration_b", "").strip() and role in (
@@ -822,7 +846,7 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 def _build(
     records: list[_Record], ignored: list[str], path: Path | None, plate_format: int,
-    problems: list[InputError],
+    problems: list[InputError], warnings: list[str] | None = None,
 ) -> Layout:
     rows = _validate(records, path, plate_format, problems)
     if problems:
@@ -830,7 +854,7 @@ def _build(
     if not rows:
         raise LayoutError([InputError("the layout holds no well", path=path)], path=path)
     return Layout(table=_frame(rows), path=path, plate_format=plate_format,
-                  ignored_columns=ignored)
+                  ignored_columns=ignored, warnings=list(warnings or []))
 
 
 def _is_structural(p: InputError) -> bool:
@@ -892,6 +916,7 @@ def read_layout(path: str | Path, plate_format: int = 96) -> Layout:
         raise LayoutError([InputError("is a folder, not a layout file", path=path)], path=path)
     suffix = path.suffix.lower()
     problems: list[InputError] = []
+    warnings: list[str] = []
     if suffix in (".xlsx", ".xlsm"):
         wb = _load_workbook(path)
         long_ws = None
@@ -905,12 +930,13 @@ def read_layout(path: str | Path, plate_format: int = 96) -> Layout:
             ws, rows, numbers = long_ws
             text_rows = [[_cell_text(v) for v in r] for r in rows]
             sheet = ws.title if len(wb.worksheets) > 1 else None
-            records, ignored = _long_records(text_rows, numbers, path, problems, sheet)
+            records, ignored = _long_records(text_rows, numbers, path, problems, sheet,
+                                             warnings)
         else:
             records, ignored = _grid_records(wb, path, plate_format, problems)
     elif suffix in (".csv", ".tsv", ".txt", ".tab"):
         rows, numbers = _read_delimited(path, "\t" if suffix in (".tsv", ".tab") else None)
-        records, ignored = _long_records(rows, numbers, path, problems)
+        records, ignored = _long_records(rows, numbers, path, problems, warnings=warnings)
     elif suffix == ".xls":
         raise LayoutError(
             [InputError("old Excel .xls files are not read; save as .xlsx or .csv", path=path)],
@@ -925,7 +951,7 @@ def read_layout(path: str | Path, plate_format: int = 96) -> Layout:
     if any(_is_structural(p) for p in problems) or (problems and not records):
         # a missing column would make every row fail for the same reason: report it alone
         raise LayoutError(problems, path=path)
-    return _build(records, ignored, path, plate_format, problems)
+    return _build(records, ignored, path, plate_format, problems, warnings)
 
 
 def layout_from_frame(

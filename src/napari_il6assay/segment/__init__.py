@@ -42,6 +42,29 @@ MODES = ("colony", "livedead", "spheroid", "spheroid3d", "spheres")
 __all__ = ["MODES", "segment_image", "segment_file"]
 
 
+#: smallest Y and X extent segmented: a 1 x 200 strip has no background to threshold against
+#: and read as area_fraction 0 (an invented result); anything smaller is refused
+MIN_SIDE = 16
+
+
+def _check_min_size(arr: Any, mode: str, axes: Any) -> None:
+    """Raise `SegmentationError` for an image whose Y or X side is below `MIN_SIDE`."""
+    from napari_il6assay.errors import SegmentationError
+
+    shape = getattr(arr, "shape", ())
+    if isinstance(axes, str) and len(axes) == len(shape) and "Y" in axes and "X" in axes:
+        yx = (shape[axes.index("Y")], shape[axes.index("X")])
+    elif len(shape) == 2:
+        yx = tuple(shape)
+    else:
+        return
+    if 0 < min(yx) < MIN_SIDE:
+        raise SegmentationError(
+            f"mode '{mode}': image too small to segment ({yx[0]} x {yx[1]} pixels; "
+            f"at least {MIN_SIDE} x {MIN_SIDE})"
+        )
+
+
 def segment_image(
     image: np.ndarray,
     mode: str,
@@ -100,6 +123,7 @@ def segment_image(
     if mode not in MODES:
         raise SegmentationError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
     arr = np.asarray(image)
+    _check_min_size(arr, mode, params.get("axes"))
     if arr.size == 0:
         raise SegmentationError(f"mode '{mode}': the image is empty (shape {arr.shape})")
     if arr.dtype.kind not in "biuf":
