@@ -200,3 +200,34 @@ def test_batch_exclude_file_round_trip(tmp_path) -> None:
     clean = pd.read_csv(out / "conditions.csv")
     assert row["n_points"] == 30 - 2  # 27 dosed + 3 vehicles, less the two excluded wells
     assert len(clean)
+
+
+def test_fit_command_leaves_out_excluded_and_untrusted_rows(tmp_path, capsys) -> None:
+    from napari_il6assay.cli import main
+
+    doses = np.r_[0.0, 1e-9 * 3.0 ** np.arange(9)]
+    rows = []
+    for i, c in enumerate(np.repeat(doses, 3)):
+        v = 1.0 / (1.0 + (c / 2e-8) ** 1.2) if c > 0 else 1.0
+        rows.append({"well": f"{'ABCDEFGH'[i // 12]}{i % 12 + 1}", "cell_line": "P",
+                     "drug": "eribulin", "concentration": c * 1e9, "unit": "nM",
+                     "viability": v, "qc_flag": ""})
+    df = pd.DataFrame(rows)
+    bad = df.index[(df["concentration"] > 5) & (df["concentration"] < 30)]
+    df.loc[bad[:2], "viability"] = 3.0  # wrong readouts of images of another assay
+    df.loc[bad[:1], "qc_flag"] = "mode_mismatch"
+    table = tmp_path / "wells.csv"
+    df.to_csv(table, index=False)
+    ex = tmp_path / "ex.csv"
+    ex.write_text(f"well,reason\n{df.loc[bad[1], 'well']},bubble\n", encoding="utf-8")
+    rc = main(["fit", str(table), "--out", str(tmp_path / "o1"), "--no-plots",
+               "--exclude", str(ex)])
+    out = capsys.readouterr().out
+    assert rc == 0 and "excluded 1 row" in out and "left out 1 row" in out
+    ic50 = pd.read_csv(tmp_path / "o1" / "fits.csv")["ic50_rel_M"].iloc[0]
+    assert abs(np.log10(ic50 / 2e-8)) < 0.01
+    rc = main(["fit", str(table), "--out", str(tmp_path / "o2"), "--no-plots",
+               "--include-flagged", "mode_mismatch"])
+    assert rc == 0
+    worse = pd.read_csv(tmp_path / "o2" / "fits.csv")["ic50_rel_M"].iloc[0]
+    assert abs(np.log10(worse / 2e-8)) > 0.05  # the wrong rows move it when let in

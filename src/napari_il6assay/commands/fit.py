@@ -197,6 +197,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="unit of a dose column whose name and table say none: M, mM, uM, "
                              "nM, pM, or 'none' to fit the doses as given (no conversion "
                              "to M)")  # fmt: skip
+    parser.add_argument("--exclude", default=None, metavar="FILE",
+                        help="exclusions CSV (well, reason[, plate, time]): those rows are "
+                             "left out of the fits; needs a 'well' column in TABLE")
+    parser.add_argument("--include-flagged", default="", metavar="FLAGS",
+                        help="rows whose qc_flag holds a flag that means the readout may be "
+                             "wrong (e.g. mode_mismatch, plate_outlier) are left out; list "
+                             "flags to fit them all the same, or 'all'")
     parser.add_argument("--no-plots", action="store_true", help="write fits.csv only")
     parser.add_argument("--max-plots", type=int, default=40, metavar="N",
                         help="at most N dose-response figures (8 cell lines each; default 40, "
@@ -271,6 +278,7 @@ def run(args: argparse.Namespace) -> int:
     if args.response not in df.columns:
         raise InputError(f"response column not found (columns: {', '.join(map(str, df.columns))})",
                          path=args.table, column=args.response)  # fmt: skip
+    df = _leave_out(df, args)
     df, dose = dose_column(df, args.table, args.dose, unit=args.unit, response=args.response)
     _numeric(df, args.response, args.table)
     if "concentration_b" in df.columns:
@@ -305,6 +313,36 @@ def run(args: argparse.Namespace) -> int:
         write_plots(plot_df, fits, out / "plots", args.response, unit=unit,
                     max_plots=args.max_plots)  # fmt: skip
     return 0
+
+
+def _leave_out(df: Any, args: argparse.Namespace) -> Any:
+    """Rows excluded (``--exclude``) or untrusted (``qc_flag``) become role ``exclude``."""
+    from napari_il6assay.qc_flags import parse_include, untrusted_flags
+
+    try:
+        include = parse_include(getattr(args, "include_flagged", ""))
+    except ValueError as exc:
+        raise InputError(str(exc), column="--include-flagged") from exc
+    if getattr(args, "exclude", None):
+        from napari_il6assay.io.exclusions import apply_exclusions, read_exclusions
+
+        if "well" not in df.columns:
+            raise InputError("--exclude needs a 'well' column in the table", path=args.table,
+                             column="well")  # fmt: skip
+        ex = read_exclusions(args.exclude)
+        df = apply_exclusions(df, ex)
+        n = int((df["exclusion_reason"] != "").sum())
+        print(f"excluded {n} row(s) listed in {args.exclude}")
+    if "qc_flag" in df.columns:
+        bad = df["qc_flag"].map(lambda f: bool(untrusted_flags(f, include)))
+        if bad.any():
+            df = df.copy()
+            if "role" not in df.columns:
+                df["role"] = ""
+            df.loc[bad, "role"] = "exclude"
+            print(f"left out {int(bad.sum())} row(s) whose qc_flag says the readout may be wrong "
+                  "(--include-flagged to keep them)")  # fmt: skip
+    return df
 
 
 def fit_summary_lines(fits: Any, molar: bool = True, limit: int = 40) -> list[str]:
