@@ -194,7 +194,27 @@ class BatchWidget(QWidget):
             opts["pixel_size_um"] = value
         if self.mode.currentText() == "spheroid" and self.object_polarity.currentText() != "auto":
             opts["polarity"] = self.object_polarity.currentText()
+        self._add_classifier(opts)
         return opts
+
+    def _add_classifier(self, opts: dict[str, Any]) -> None:
+        """Pass the classifier the Pixel classifier dock chose ("Use in batch") to the run."""
+        import inspect
+
+        from napari_il6assay._qt.settings import SHARED
+        from napari_il6assay.batch.run import run_batch
+
+        path = SHARED.classifier_path
+        if path is None:
+            return
+        if "classifier" in inspect.signature(run_batch).parameters:
+            opts["classifier"] = str(path)
+            self.status.setText(f"Foreground from the pixel classifier {Path(path).name}.")
+        else:  # an engine without --classifier: say so rather than silently ignore it
+            self.status.setText(
+                f"The pixel classifier {Path(path).name} is not used: this batch engine has "
+                "no classifier option."
+            )
 
     def run(self) -> Any:
         """Start the batch in a worker thread; returns the worker (None if inputs are bad)."""
