@@ -54,7 +54,7 @@ class ExclusionSession:
     ) -> None:
         self.out = Path(out) if out is not None else None
         self.input_folder = Path(input_folder) if input_folder is not None else None
-        self.table = table if table is not None else make_exclusions([])
+        self.table = _plain(table if table is not None else make_exclusions([]))
 
     @classmethod
     def open(cls, out: str | Path | None, input_folder: str | Path | None = None) -> ExclusionSession:
@@ -67,7 +67,7 @@ class ExclusionSession:
         """
         session = cls(out, input_folder)
         if session.out is not None and (session.out / EXCLUSIONS_CSV).is_file():
-            session.table = read_exclusions(session.out / EXCLUSIONS_CSV)
+            session.table = _plain(read_exclusions(session.out / EXCLUSIONS_CSV))
         return session
 
     # -- editing --------------------------------------------------------------------------------
@@ -83,7 +83,7 @@ class ExclusionSession:
                "reason": reason, "time": time or now_iso()}  # fmt: skip
         new = make_exclusions([row])  # checks the well id and the reason
         keep = self._others(new.loc[0, "plate"], new.loc[0, "well"])
-        self.table = pd.concat([self.table[keep], new], ignore_index=True)
+        self.table = _plain(pd.concat([self.table[keep], new], ignore_index=True))
 
     def include(self, plate: Any, well: str) -> None:
         """Include a well again: drop its record (and a plate-less record of that well)."""
@@ -141,6 +141,12 @@ class ExclusionSession:
         if self.input_folder is not None and _same(self.out, self.input_folder):
             raise InputError("will not write exclusions into the input folder", path=self.out)
         return write_exclusions(self.table.reindex(columns=COLUMNS), self.path)
+
+
+def _plain(table: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as plain ``object`` (a table read from CSV and one built in memory must
+    compare equal, whatever string dtype pandas infers)."""
+    return table.reindex(columns=COLUMNS).astype(object).reset_index(drop=True)
 
 
 def _same(a: Path, b: Path) -> bool:
