@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 SCRIBBLES_FOR = "il6assay_scribbles_for"
 #: modes the 2D pixel classifier serves (spheroid3d stacks are not 2D images)
 CLASSIFIER_MODES = ("spheroid", "colony", "livedead", "spheres")
+#: label value of the object in scribbles and in the prediction layer (classifier.OBJECT)
+OBJECT_LABEL = 2
 
 
 def _train_and_predict(
@@ -211,7 +213,7 @@ class ClassifierWidget(QWidget):
                 opacity=0.7,
             )
             layer.brush_size = max(3, int(round(max(shape) / 60)))
-        layer.selected_label = 2
+        layer.selected_label = OBJECT_LABEL
         layer.mode = "paint"
         self.viewer.layers.selection.active = layer
         if image.name not in {i.text() for i in self.layer_list.selectedItems()}:
@@ -283,9 +285,13 @@ class ClassifierWidget(QWidget):
         self.use_button.setEnabled(True)
 
     def show_prediction(self, image_name: str, mask: np.ndarray) -> Any:
-        """Add or update the Labels layer ``"<image> prediction"`` (1 = object)."""
+        """Add or update the Labels layer ``"<image> prediction"`` (2 = object, 0 = rest).
+
+        The object is label 2, as in the scribbles, so it shows in the colour the user
+        painted objects with (label 1 would take the background scribbles' colour).
+        """
         name = f"{image_name} prediction"
-        data = np.asarray(mask).astype(np.uint8)
+        data = np.asarray(mask).astype(np.uint8) * OBJECT_LABEL
         if name in self.viewer.layers:
             layer = self.viewer.layers[name]
             layer.data = data
