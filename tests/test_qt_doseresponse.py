@@ -141,7 +141,7 @@ def test_excluding_a_well_refits(panel, qtbot):
     target = w.iloc[int(np.argmin(np.abs(np.log10(conc) - np.log10(before["ic50_rel_M"]))))]
     plate = "" if str(target.get("plate", "")) in ("", "nan") else str(target["plate"])
     panel.select_well(str(target["well"]), plate)
-    worker = panel.exclude_selected(True)
+    worker = panel.exclude_selected(True, reason="moves the fit most")
     assert worker is not None
     qtbot.waitUntil(lambda: panel.refit_worker is None, timeout=60_000)
     after = _fit(panel, RESISTANT)

@@ -239,6 +239,7 @@ class BatchWidget(QWidget):
                 except SegmentationError as exc:
                     raise ValueError(str(exc)) from None
                 opts["roi"] = text
+        self._add_classifier(opts)
         return opts
 
     def _on_mode(self, mode: str) -> None:
@@ -246,6 +247,23 @@ class BatchWidget(QWidget):
         on = mode in ("colony", "spheres")
         for w in (self.well, self.well_diameter, self.roi):
             w.setEnabled(on)
+
+    def _add_classifier(self, opts: dict[str, Any]) -> None:
+        """Pass the classifier the Pixel classifier dock chose ("Use in batch") to the run."""
+        from napari_il6assay._qt.settings import SHARED
+        from napari_il6assay.segment import CLASSIFIER_MODES
+
+        path = SHARED.classifier_path
+        if path is None:
+            return
+        if self.mode.currentText() in CLASSIFIER_MODES:
+            opts["classifier"] = str(path)  # segment_image's foreground step (--classifier)
+            self.status.setText(f"Foreground from the pixel classifier {Path(path).name}.")
+        else:  # say so rather than silently ignore it
+            self.status.setText(
+                f"The pixel classifier {Path(path).name} is not used: mode "
+                f"{self.mode.currentText()} keeps its own foreground step."
+            )
 
     def run(self) -> Any:
         """Start the batch in a worker thread; returns the worker (None if inputs are bad)."""

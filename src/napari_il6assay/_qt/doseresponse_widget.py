@@ -17,7 +17,9 @@ from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
+    QLineEdit,
     QMenu,
     QPushButton,
     QTabWidget,
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from napari_il6assay._qt.results import Results
+    from napari_il6assay._qt.session import ExclusionSession
 
 
 class DoseResponseWidget(QWidget):
@@ -54,6 +57,8 @@ class DoseResponseWidget(QWidget):
         self.tables: dict[str, pd.DataFrame] = {}
         self._wells_run: pd.DataFrame | None = None  # wells.csv as the run wrote it
         self.excluded: set[str] = set()
+        # exclusions with reasons, saved to / restored from the results folder
+        self.session: ExclusionSession | None = None
         self.selected: tuple[str, str] | None = None  # (plate, well)
         self.refit_worker: Any = None
         self.label_worker: Any = None
@@ -86,6 +91,11 @@ class DoseResponseWidget(QWidget):
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.selection = QLabel("Click a data point to see its well.")
         self.selection.setWordWrap(True)
+        self.reason = QLineEdit()
+        self.reason.setPlaceholderText("reason (e.g. bubble, empty well)")
+        self.reason.setToolTip(
+            "Why the well is left out; saved with the time in exclusions.csv of the results"
+        )
         self.exclude_button = QPushButton("Exclude selected well")
         self.include_button = QPushButton("Include again")
         for b in (self.exclude_button, self.include_button):
@@ -99,6 +109,7 @@ class DoseResponseWidget(QWidget):
         top.addWidget(self.export_tables_button)
         sel = QHBoxLayout()
         sel.addWidget(self.selection, 1)
+        sel.addWidget(self.reason)
         sel.addWidget(self.exclude_button)
         sel.addWidget(self.include_button)
         lay = QVBoxLayout(self)
@@ -112,7 +123,7 @@ class DoseResponseWidget(QWidget):
         self.export_tables_button.clicked.connect(self._on_export_tables)
         self.drug.currentIndexChanged.connect(lambda _i: self.redraw())
         self.score.currentIndexChanged.connect(lambda _i: self.redraw())
-        self.exclude_button.clicked.connect(lambda: self.exclude_selected(True))
+        self.exclude_button.clicked.connect(self._on_exclude_clicked)
         self.include_button.clicked.connect(lambda: self.exclude_selected(False))
         self.curves.canvas.mpl_connect("pick_event", self._on_pick)
         self.combo.canvas.mpl_connect("pick_event", self._on_pick)
@@ -187,7 +198,11 @@ class DoseResponseWidget(QWidget):
         self.results = res
         self.tables = dict(res.tables)
         self._wells_run = self.tables.get("wells")
-        self.excluded = set()
+        from napari_il6assay._qt.session import ExclusionSession
+
+        # the folder's saved exclusions (GUI or batch --exclude) come back with it
+        self.session = ExclusionSession.open(res.out, res.folder)
+        self.excluded = self.session.keys(self._wells_run)
         self.selected = None
         drugs = []
         w = self._wells_run
@@ -199,6 +214,8 @@ class DoseResponseWidget(QWidget):
         self.drug.blockSignals(False)
         self._update_tables()
         self.redraw()
+        if self.excluded:
+            self.refit()
 
     def _update_tables(self) -> None:
         from napari_il6assay._qt.results import well_key
@@ -388,7 +405,7 @@ class DoseResponseWidget(QWidget):
         if key in self.excluded:
             menu.addAction(f"Include well {key} again", lambda: self.exclude_selected(False))
         else:
-            menu.addAction(f"Exclude well {key} and refit", lambda: self.exclude_selected(True))
+            menu.addAction(f"Exclude well {key} and refit", self._on_exclude_clicked)
         menu.addAction(f"Show well {key}", lambda: self.show_well(*self.selected[::-1]))
         menu.popup(QCursor.pos() if QCursor.pos() != QPoint() else self.mapToGlobal(QPoint()))
 
@@ -446,31 +463,79 @@ class DoseResponseWidget(QWidget):
         self.select_well(str(r["well"]), "" if _missing(plate) else str(plate))
 
     # -- exclusion and refit --------------------------------------------------------------------
-    def exclude_selected(self, exclude: bool = True) -> Any:
-        """Exclude (or include again) the selected well and refit; returns the refit worker."""
-        from napari_il6assay._qt.results import well_key
+    def exclude_selected(self, exclude: bool = True, reason: str | None = None) -> Any:
+        """Exclude (or include again) the selected well, save the exclusions, and refit.
+
+        Parameters
+        ----------
+        exclude : bool
+            False includes the well again.
+        reason : str, optional
+            Why the well is left out (default: the text of the reason field). Required to
+            exclude: without one nothing changes and the user is told.
+
+        Returns
+        -------
+        napari worker or None
+            The refit worker (None when nothing changed).
+        """
+        from napari.utils.notifications import show_error, show_warning
+
+        from napari_il6assay._qt.session import ExclusionSession
+        from napari_il6assay.errors import Il6AssayError
 
         if self.selected is None or self._wells_run is None:
             return None
-        key = well_key(*self.selected)
+        if self.session is None:
+            self.session = ExclusionSession()
+        plate, well = self.selected
         if exclude:
-            self.excluded.add(key)
+            reason = (reason if reason is not None else self.reason.text()).strip()
+            if not reason:
+                show_warning(f"Give a reason to exclude well {well}.")
+                self.reason.setFocus()
+                return None
+            self.session.exclude(plate, well, reason)
         else:
-            self.excluded.discard(key)
+            self.session.include(plate, well)
+        self.excluded = self.session.keys(self._wells_run)
+        try:
+            self.session.save()
+        except (Il6AssayError, OSError) as exc:  # keep the refit; say the file was not written
+            show_error(f"Exclusions not saved: {exc}")
+        if exclude:
+            self.reason.clear()
         self.exclude_button.setEnabled(not exclude)
         self.include_button.setEnabled(exclude)
         return self.refit()
 
+    def _on_exclude_clicked(self) -> None:
+        """Button / menu: ask for the reason when the reason field is empty."""
+        reason = self.reason.text().strip()
+        if not reason and self.selected is not None:
+            text, ok = QInputDialog.getText(
+                self, "Exclude well", f"Why is well {self.selected[1]} left out?"
+            )
+            if not ok or not text.strip():
+                return
+            reason = text.strip()
+        self.exclude_selected(True, reason=reason)
+
     def set_excluded(self, keys: set[str]) -> Any:
-        """Exclude exactly these wells (`well_key` form) and refit."""
+        """Exclude exactly these wells (`well_key` form) in this view and refit (not saved:
+        use `exclude_selected` to record a reason)."""
         self.excluded = set(keys)
         return self.refit()
+
+    def save_exclusions(self) -> Path | None:
+        """Write the exclusions (with reasons and times) to the results folder now."""
+        return self.session.save() if self.session is not None else None
 
     def refit(self) -> Any:
         """Recompute normalization and fits with the current exclusions in a worker thread."""
         from napari.qt.threading import create_worker
 
-        from napari_il6assay._qt.results import mark_excluded, refit_tables
+        from napari_il6assay._qt.results import mark_excluded, refit_tables, well_key
 
         if self._wells_run is None:
             return None
@@ -478,6 +543,15 @@ class DoseResponseWidget(QWidget):
             self._pending_refit = True
             return self.refit_worker
         wells = mark_excluded(self._wells_run, self.excluded)
+        if self.session is not None and (
+            len(self.session.table) or "exclusion_reason" in wells.columns
+        ):
+            reasons = self.session.reasons(self._wells_run)
+            plate = wells["plate"] if "plate" in wells.columns else [""] * len(wells)
+            wells["exclusion_reason"] = [
+                reasons.get(well_key(p, w), "") if well_key(p, w) in self.excluded else ""
+                for p, w in zip(plate, wells["well"], strict=True)
+            ]
         worker = create_worker(
             refit_tables, wells, _ignore_errors=True, _progress={"desc": "Refitting"}
         )
