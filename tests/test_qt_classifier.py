@@ -3,7 +3,6 @@ train, preview (Dice against the drawn mask), save, load back, hand to the batch
 
 from __future__ import annotations
 
-import inspect
 
 import numpy as np
 import pytest
@@ -93,13 +92,11 @@ def test_train_preview_save_load(trained, spheroid, tmp_path):
         assert widget.use_in_batch() == path
         assert SHARED.classifier_path == path
         _, batch = viewer.window.add_plugin_dock_widget("napari-il6assay", "Batch (plate folder)")
-        from napari_il6assay.batch.run import run_batch
-
-        if "classifier" in inspect.signature(run_batch).parameters:
-            assert batch.options()["classifier"] == str(path)
-        else:
-            assert "classifier" not in batch.options()
-            assert "classifier" in batch.status.text().lower()
+        batch.mode.setCurrentText("spheroid")
+        assert batch.options()["classifier"] == str(path)
+        batch.mode.setCurrentText("livedead")  # two stains: the mode keeps its own foreground
+        assert "classifier" not in batch.options()
+        assert "not used" in batch.status.text()
     finally:
         SHARED.classifier_path = None
 
