@@ -2,13 +2,26 @@
 
 Method: the flat-fielded, noise-normalised score of `spheroid.flattened_score`
 (spheres darker than the medium in brightfield, brighter in fluorescence); pixels
-above the noise floor and above ``edge_fraction`` of the local peak (the half-maximum
-of each sphere's own edge); holes filled (the lighter interior of a sphere); regions
-connected to the image border (outside of the well, well wall) dropped; touching
-spheres (non-convex regions) split by a watershed on the distance transform.
+above the noise floor, each sphere cut at its own steepest edge (`_util.steepest_edge`;
+a fixed half of the local peak, i.e. of a textured sphere's darkest speck, put small
+spheres' outlines inside their edge and lost spheres just above the cut); channels
+closed and holes filled (the lighter interior of a sphere); regions connected to the
+image border (outside of the well, well wall) dropped. Touching spheres are split by
+shape BEFORE the size cut: a watershed on the distance transform from its peaks, pieces
+joined again only where the neck is wider than 0.75 of the smaller group's peak (a
+dynamics merge). The old solidity gate (< 0.85) let tangent pairs through: two tangent
+equal discs have solidity 0.88, so touching spheres were counted as one.
 ``sphere_count`` counts objects whose equivalent diameter is at least
 ``min_diameter_um`` (default 50 um; in pixels without calibration); the objects table
 keeps every object (the size distribution), with a ``counted`` column.
+
+Self-checks: ``merged_objects`` when a neck between two counting-size pieces is
+ambiguous (0.6-0.75) or a counted object is 1.7x larger than its inscribed disc (a
+cluster may remain); ``mode_mismatch`` for one solid disc over 4 % of the field (or over
+1.5 % holding 40 % of all object area, or over 300 um across when calibrated: a
+spheroid), objects over 25 % of the field (colonies), or strongly coloured objects on an
+RGB photo (crystal violet). ``measures`` adds ``sharpness`` (median sphere diameter /
+edge width), ``background_level`` and ``well_radius_px``. Override: ``split=False``.
 """
 
 from __future__ import annotations
