@@ -106,7 +106,7 @@ def _foreground(
     m = (s > k_noise * noise) & (s > fixed * peak)
     if edge_fraction is None and m.any():
         m = U.steepest_edge(m, s, peak, noise, k_noise * noise, EDGE_FRACTION_MIN,
-                            EDGE_FRACTION_MAX)
+                            EDGE_FRACTION_MAX, g2=U.gradient2(s))
     if min_area_px > 1:
         lab, n = ndi.label(m)
         if n:

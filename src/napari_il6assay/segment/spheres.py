@@ -2,13 +2,26 @@
 
 Method: the flat-fielded, noise-normalised score of `spheroid.flattened_score`
 (spheres darker than the medium in brightfield, brighter in fluorescence); pixels
-above the noise floor and above ``edge_fraction`` of the local peak (the half-maximum
-of each sphere's own edge); holes filled (the lighter interior of a sphere); regions
-connected to the image border (outside of the well, well wall) dropped; touching
-spheres (non-convex regions) split by a watershed on the distance transform.
+above the noise floor, each sphere cut at its own steepest edge (`_util.steepest_edge`;
+a fixed half of the local peak, i.e. of a textured sphere's darkest speck, put small
+spheres' outlines inside their edge and lost spheres just above the cut); channels
+closed and holes filled (the lighter interior of a sphere); regions connected to the
+image border (outside of the well, well wall) dropped. Touching spheres are split by
+shape BEFORE the size cut: a watershed on the distance transform from its peaks, pieces
+joined again only where the neck is wider than 0.75 of the smaller group's peak (a
+dynamics merge). The old solidity gate (< 0.85) let tangent pairs through: two tangent
+equal discs have solidity 0.88, so touching spheres were counted as one.
 ``sphere_count`` counts objects whose equivalent diameter is at least
 ``min_diameter_um`` (default 50 um; in pixels without calibration); the objects table
 keeps every object (the size distribution), with a ``counted`` column.
+
+Self-checks: ``merged_objects`` when a neck between two counting-size pieces is
+ambiguous (0.6-0.75) or a counted object is 1.7x larger than its inscribed disc (a
+cluster may remain); ``mode_mismatch`` for one solid disc over 4 % of the field (or over
+1.5 % holding 40 % of all object area, or over 300 um across when calibrated: a
+spheroid), objects over 25 % of the field (colonies), or strongly coloured objects on an
+RGB photo (crystal violet). ``measures`` adds ``sharpness`` (median sphere diameter /
+edge width), ``background_level`` and ``well_radius_px``. Override: ``split=False``.
 """
 
 from __future__ import annotations
@@ -205,7 +218,7 @@ def _split_touching(
         own = lab[sl] == k
         m = np.pad(own, 1)
         dist = ndi.distance_transform_edt(m)
-        pk = peak_local_max(dist, min_distance=2,
+        pk = peak_local_max(dist, min_distance=max(2, int(0.5 * min_peak)),
                             threshold_abs=min_peak, exclude_border=False,
                             labels=m.astype(np.int32))
         if len(pk) < 2:
@@ -288,21 +301,24 @@ MAX_OBJECT_SATURATION = 0.2
 MAX_AREA_PER_INSCRIBED = 1.7
 
 
-def _inscribed_radii(labels_w: np.ndarray) -> np.ndarray:
-    """Largest inscribed disc radius of every object (index 0 unused)."""
+def _inscribed_radii(labels_w: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Largest inscribed disc radius of the objects ``ids`` (others 0; index 0 unused).
+
+    Computed in each object's own box, so its cost follows the (few) counted spheres.
+    """
     from scipy import ndimage as ndi
 
-    lab = labels_w
-    n = int(lab.max())
-    if n == 0:
-        return np.zeros(1)
-    inner = lab > 0
-    # cut touching objects apart so each one's inscribed disc stays inside it
-    inner[:-1] &= lab[:-1] == lab[1:]
-    inner[:, :-1] &= lab[:, :-1] == lab[:, 1:]
-    dist = ndi.distance_transform_edt(inner)
+    n = int(labels_w.max())
     r = np.zeros(n + 1)
-    r[1:] = np.asarray(ndi.maximum(dist, lab, np.arange(1, n + 1)), dtype=float)
+    if n == 0 or ids.size == 0:
+        return r
+    slices = ndi.find_objects(labels_w)
+    for k in ids:
+        sl = slices[k - 1]
+        if sl is None:
+            continue
+        own = np.pad(labels_w[sl] == k, 1)
+        r[k] = float(ndi.distance_transform_edt(own).max())
     return r
 
 
@@ -330,6 +346,7 @@ def _self_check(
     labels_w: np.ndarray, counted: np.ndarray, s: np.ndarray, peak: np.ndarray,
     well: np.ndarray | None, image: np.ndarray, labels: np.ndarray, is_rgb: bool,
     r_in: np.ndarray, um_per_px: float, raw_cover: float = 0.0,
+    g2: np.ndarray | None = None,
 ) -> tuple[dict[str, float], str]:
     """Per-image diagnostics and whether the image looks like a sphere assay.
 
@@ -366,7 +383,7 @@ def _self_check(
     }
     if counted.any():
         big = np.concatenate([[False], counted])
-        w, _n, _lab = U.edge_widths(big[labels_w], np.abs(s), np.abs(peak))
+        w, _n, _lab = U.edge_widths(big[labels_w], s, np.abs(peak), g2)
         w = w[1:][np.isfinite(w[1:])]
         d = np.sqrt(4 * area[1:][counted] / np.pi)
         if w.size:
@@ -503,12 +520,14 @@ def segment(
     min_d_work = min_diameter_um / (ps * f)
     size = max(3, int(round(1.5 * min_d_work)) | 1)
     peak = ndi.maximum_filter(s, size=size)
+    g2 = None
     if edge_fraction is None:
         # each sphere at its own steepest edge: a fixed half of the local peak (the
         # darkest speck of a textured sphere) put small spheres' outlines inside their
         # edge, by up to 10 % of the diameter, and lost spheres just above the cut
         mask = (s > noise_floor) & (s > 0.25 * peak)
-        mask = U.steepest_edge(mask, s, peak, 1.0, noise_floor, 0.25, 0.6)
+        g2 = U.gradient2(s)
+        mask = U.steepest_edge(mask, s, peak, 1.0, noise_floor, 0.25, 0.6, g2=g2)
     else:
         mask = (s > noise_floor) & (s > edge_fraction * peak)
     mask = ndi.binary_opening(mask, structure=U.disk(1))
@@ -580,9 +599,10 @@ def segment(
         "well_radius_px": well_r,
     }
     big = np.concatenate([[False], counted])
-    r_in = _inscribed_radii(labels_w)
+    # the largest inscribed disc is always among the counted (large) objects
+    r_in = _inscribed_radii(labels_w, np.flatnonzero(counted) + 1)
     diag, mismatch = _self_check(labels_w, counted, s, peak, well, image, labels, is_rgb,
-                                 r_in, ps * f if calibrated else 0.0, raw_cover)
+                                 r_in, ps * f if calibrated else 0.0, raw_cover, g2)
     measures.update(diag)
     measures["mode_check"] = mismatch
     flags = []
