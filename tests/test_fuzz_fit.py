@@ -122,6 +122,10 @@ def _options(draw: st.DrawFn, table: Path, out: Path, cmd: str) -> list[str]:
                                                  "missing"]))]
     if _rare(draw, 5):
         argv += ["--unit", draw(st.sampled_from(["nM", "M", "none", "uM", "parsec"]))]
+    if cmd == "synergy" and not _rare(draw, 15):
+        # the bootstrap refits are what a user waits for, not an input path: one case in
+        # fifteen runs them in full
+        argv += ["--n-boot", "100", "--n-boot-fitted", "0"]
     if cmd == "fit" and _rare(draw, 3):
         argv += draw(st.sampled_from([["--model", "3pl"], ["--model", "5pl"],
                                       ["--ci", "delta"], ["--min-effect", "nan"],

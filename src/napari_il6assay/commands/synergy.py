@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-boot", type=int, default=2000, metavar="N",
                         help="bootstrap draws for Bliss/HSA CIs (default 2000; Loewe/ZIP use "
                         "min(N, 100) refits)")  # fmt: skip
+    parser.add_argument("--n-boot-fitted", type=int, default=100, metavar="N",
+                        help="refits for the Loewe/ZIP CIs (default 100, at most --n-boot; "
+                        "0 = no Loewe/ZIP CIs, much faster)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
 
 
@@ -45,10 +48,13 @@ def run(args: argparse.Namespace) -> int:
     _numeric(df, args.response, args.table)
     _numeric(df, "concentration_b", args.table)
     out = check_out_dir(args.out, create=True)
-    if args.n_boot < 100:
-        raise InputError(f"--n-boot must be >= 100, got {args.n_boot}", column="--n-boot")
+    if not 100 <= args.n_boot <= 100_000:
+        raise InputError(f"--n-boot must be 100 to 100000, got {args.n_boot}", column="--n-boot")
+    if not 0 <= args.n_boot_fitted <= 10_000:
+        raise InputError(f"--n-boot-fitted must be 0 to 10000, got {args.n_boot_fitted}",
+                         column="--n-boot-fitted")  # fmt: skip
     scores, summary = synergy_with_ci(df, response=args.response, conc=dose, n_boot=args.n_boot,
-                                      n_boot_fitted=min(args.n_boot, 100),
+                                      n_boot_fitted=min(args.n_boot, args.n_boot_fitted),
                                       seed=args.seed)  # fmt: skip
     if scores.empty:
         raise InputError("no combination wells (both drug and drug_b above 0)", path=args.table)
