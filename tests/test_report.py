@@ -105,7 +105,7 @@ def test_fits_table_is_narrow_and_keeps_the_ci_with_its_ic50(tmp_path: Path) -> 
 def test_fit_and_segment_print_a_summary(tmp_path: Path, capsys) -> None:
     assert main(["fit", str(ROOT / "tests" / "data" / "ryegrass.csv"), "--out",
                  str(tmp_path / "f"), "--response", "rootl", "--dose", "conc",
-                 "--no-plots"]) == 0  # fmt: skip
+                 "--unit", "none", "--no-plots"]) == 0  # fmt: skip
     out = capsys.readouterr().out
     # drc: ED50 3.058 (profile CI in the same range as the delta CI 2.67-3.45)
     m = re.search(r"IC50 ([0-9.]+) \(95% CI ([0-9.]+) - ([0-9.]+)\)", out)
