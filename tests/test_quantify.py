@@ -67,19 +67,25 @@ def test_accuracy_and_coverage_4pl() -> None:
     s = _score("4pl", 1.6, 3, range(25))
     assert s["n"] > 300
     assert 0.90 <= s["cover"] <= 0.98, s
-    # measured 0.943 (the true curve itself: 0.957): the 95 % is not reached with 5 %
-    # noise; what is left is the curve's own parameter error, at most 3 points
-    assert s["within"] >= 0.93, s
+    # measured 0.981 on these seeds, 0.977 and 0.970 on two other sets of 30-40 plates (before
+    # the precision-profile limit on LLOQ/ULOQ: 0.943 and 0.922, the misses all on the flat
+    # shoulder between 800 and 2000 pg/mL)
+    assert s["within"] >= 0.95, s
     assert s["within"] >= s["oracle"] - 0.03, s
+    # every accepted standard has a precision profile CV <= 20 %
+    df, _ = simulate(1, truth_params("4pl", 1.6))
+    std = quantify(df).standards
+    assert (std.loc[std["in_range"], "precision_cv_pct"] <= 20).all()
+    assert std["precision_cv_pct"].iloc[-1] > 20  # 2000 pg/mL: 91 % of the way to the top
 
 
 def test_accuracy_and_coverage_5pl() -> None:
     s = _score("5pl", 1.6, 3, range(20))
     assert 0.90 <= s["cover"] <= 0.98, s
-    # measured 0.918 vs 0.970 for the true curve: a fifth parameter costs accuracy near the
-    # flat shoulder
-    assert s["within"] >= s["oracle"] - 0.06, s
-    assert s["within"] >= 0.90, s
+    # measured 0.946 here and 0.957 on 30 other plates (true curve 0.984 / 0.986): a fifth
+    # parameter costs accuracy near the flat shoulder
+    assert s["within"] >= s["oracle"] - 0.05, s
+    assert s["within"] >= 0.93, s
 
 
 def test_duplicates_close_to_the_true_curve() -> None:

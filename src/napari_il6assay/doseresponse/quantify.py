@@ -18,9 +18,11 @@ log scale keeps the interval positive and asymmetric, as concentration errors ar
 
 A response beyond an asymptote has no inverse: it is flagged ``outside_curve`` and gets no
 number (never an extrapolated one). The quantification range is set by the standards: a standard
-is ``in_range`` when its back-calculated recovery is within 80-120 % and the CV of its
-replicate back-calculated concentrations is <= 20 %; LLOQ and ULOQ are the lowest and highest
-such standards. Samples below/above are flagged ``<LLOQ``/``>ULOQ`` and their ``concentration``
+is ``in_range`` when its back-calculated recovery is within 80-120 %, the CV of its
+replicate back-calculated concentrations is <= 20 %, and the precision profile at its level
+(the CV of one back-calculated replicate predicted from the fit: parameter covariance plus the
+residual variance model) is <= 20 % as well; duplicates alone cannot tell a standard on the
+flat shoulder from a good one. LLOQ and ULOQ are the lowest and highest such standards. Samples below/above are flagged ``<LLOQ``/``>ULOQ`` and their ``concentration``
 is left empty (the back-calculated value stays in ``concentration_unqualified`` where the curve
 gives one). LOD is the blank mean + 3 SD (mean - 3 SD for a falling, competitive curve)
 back-interpolated.
@@ -52,7 +54,7 @@ STANDARDS_COLUMNS = [
     "concentration", "unit", "n", "response_mean", "back_calculated", "recovery_pct", "cv_pct",
     "in_range",
 ]  # fmt: skip
-STANDARDS_EXTRA = ["response_sd", "wells"]
+STANDARDS_EXTRA = ["precision_cv_pct", "response_sd", "wells"]
 
 ROLES = ("standard", "blank", "sample", "exclude")
 WEIGHTS = ("1/y2", "1/y", "none")
@@ -129,10 +131,8 @@ class StandardCurve:
             return y
         return np.ones_like(y)
 
-    def inverse_ci(
-        self, response_mean: Any, n: Any, level: float = 0.95
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Concentration at a mean response with its delta-method CI.
+    def log_se(self, response_mean: Any, n: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Back-interpolated concentration and the delta-method SE of its logarithm.
 
         Parameters
         ----------
@@ -140,21 +140,17 @@ class StandardCurve:
             Mean response of ``n`` replicate wells.
         n : array_like of int
             Number of replicates behind each mean.
-        level : float
-            Confidence level.
 
         Returns
         -------
-        x, low, high : ndarray
-            NaN where the response is beyond an asymptote.
+        x, se : ndarray
+            The concentration and the SE of ``log x`` (curve parameters plus the mean
+            response's own noise); NaN where the response is beyond an asymptote.
         """
-        from scipy.stats import t as tdist
-
         y = np.atleast_1d(np.asarray(response_mean, float))
         n = np.broadcast_to(np.asarray(n, float), y.shape)
         x = self.inverse(y)
         ok = np.isfinite(x) & (x > 0)
-        logx = np.where(ok, np.log(np.where(ok, x, 1.0)), np.nan)
         # gradient of log x with respect to the parameters (central differences: the closed
         # form is smooth inside the asymptotes) and to the response
         from napari_il6assay.doseresponse.models import dose_at_response
@@ -176,10 +172,34 @@ class StandardCurve:
             var_par = np.einsum("...i,ij,...j->...", grad, self.cov, grad)
             var_y = dy**2 * self.sigma2 * self.variance_function(y) / np.maximum(n, 1)
             se = np.sqrt(var_par + var_y)
+        return np.where(ok, x, np.nan), np.where(ok, se, np.nan)
+
+    def inverse_ci(
+        self, response_mean: Any, n: Any, level: float = 0.95
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Concentration at a mean response with its delta-method CI.
+
+        Parameters
+        ----------
+        response_mean : array_like
+            Mean response of ``n`` replicate wells.
+        n : array_like of int
+            Number of replicates behind each mean.
+        level : float
+            Confidence level.
+
+        Returns
+        -------
+        x, low, high : ndarray
+            NaN where the response is beyond an asymptote.
+        """
+        from scipy.stats import t as tdist
+
+        x, se = self.log_se(response_mean, n)
         tq = float(tdist.ppf(0.5 + level / 2, max(self.df, 1)))
-        lo = np.where(ok, np.exp(logx - tq * se), np.nan)
-        hi = np.where(ok, np.exp(logx + tq * se), np.nan)
-        return np.where(ok, x, np.nan), lo, hi
+        with np.errstate(invalid="ignore", over="ignore"):
+            logx = np.log(x)
+            return x, np.exp(logx - tq * se), np.exp(logx + tq * se)
 
 
 @dataclass
@@ -408,6 +428,13 @@ def _cv(v: np.ndarray) -> float:
     return float(100.0 * v.std(ddof=1) / abs(v.mean()))
 
 
+def _precision_cv(curve: StandardCurve, conc: float) -> float:
+    """CV (%) of one replicate back-calculated at ``conc`` (the precision profile)."""
+    _, se = curve.log_se(curve.predict(np.array([conc])), 1)
+    s = float(se[0])
+    return float(100.0 * np.sqrt(np.expm1(s * s))) if np.isfinite(s) else np.nan
+
+
 def quantify(
     df: Any,
     *,
@@ -472,11 +499,17 @@ def quantify(
         per = curve.inverse(y)
         rec = 100.0 * back / c if c > 0 else np.nan
         cv = _cv(per) if np.isfinite(per).all() else np.nan
+        # the CV of two or three replicates is itself noise; the precision profile (the CV a
+        # single back-calculated replicate has at this level, from the fit's own variance
+        # model) is what tells a usable level from one on the flat shoulder
+        prec = _precision_cv(curve, float(c)) if c > 0 else np.nan
         in_range = bool(c > 0 and np.isfinite(rec) and RECOVERY_RANGE[0] <= rec <= RECOVERY_RANGE[1]
-                        and (y.size < 2 or (np.isfinite(cv) and cv <= MAX_CV_PCT)))  # fmt: skip
+                        and (y.size < 2 or (np.isfinite(cv) and cv <= MAX_CV_PCT))
+                        and np.isfinite(prec) and prec <= MAX_CV_PCT)  # fmt: skip
         srows.append({
             "concentration": float(c), "unit": unit, "n": int(y.size), "response_mean": ym,
             "back_calculated": back, "recovery_pct": rec, "cv_pct": cv, "in_range": in_range,
+            "precision_cv_pct": prec,
             "response_sd": float(y.std(ddof=1)) if y.size > 1 else np.nan,
             "wells": ";".join(w for w in g["well"] if w),
         })  # fmt: skip
@@ -485,7 +518,7 @@ def quantify(
     lloq = float(ok["concentration"].min()) if len(ok) else np.nan
     uloq = float(ok["concentration"].max()) if len(ok) else np.nan
     if not len(ok):
-        notes.append("no standard within 80-120 % recovery and CV <= 20 %: no LLOQ/ULOQ")
+        notes.append("no standard within 80-120 % recovery, replicate CV <= 20 % and precision profile <= 20 %: no LLOQ/ULOQ")
 
     # LOD from the blanks (or the zero standards when there are no blanks)
     zero = blank if len(blank) >= 2 else std[std["concentration"] == 0]
