@@ -86,7 +86,7 @@ def _subtract_background(plane: np.ndarray, working_size: int = 256) -> tuple[np
 def _foreground(
     sig_img: np.ndarray, noise: float, *, k_noise: float, edge_fraction: float | None,
     cell_px: float, min_area_px: int, return_fields: bool = False,
-) -> np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, int] | None]:
     """Cells of one background-subtracted channel.
 
     Pixels above ``k_noise`` noise sigmas and above a fraction of the local peak (the
@@ -96,6 +96,10 @@ def _foreground(
     steepest (the blurred step's midpoint). A fixed fraction puts the outline of small
     nuclei a pixel too far out (their area +20-40 %), a per-object level follows each
     object's own edge whatever its size and profile.
+
+    With ``return_fields`` the smoothed signal, its local peak and the mask's labels
+    ``(labels, n)`` (None when not computed) are returned too, for the edge widths of
+    `_reject_haze`, which would otherwise label the mask again.
     """
     from scipy import ndimage as ndi
 
@@ -105,8 +109,11 @@ def _foreground(
     fixed = EDGE_FRACTION_MIN if edge_fraction is None else edge_fraction
     m = (s > k_noise * noise) & (s > fixed * peak)
     if edge_fraction is None and m.any():
+        # the gradient is evaluated in the objects' edge bands only (not a full-image
+        # Sobel pass): the same values where they are used
         m = U.steepest_edge(m, s, peak, noise, k_noise * noise, EDGE_FRACTION_MIN,
-                            EDGE_FRACTION_MAX, g2=U.gradient2(s))
+                            EDGE_FRACTION_MAX)
+    labels = None
     if min_area_px > 1:
         lab, n = ndi.label(m)
         if n:
@@ -114,8 +121,12 @@ def _foreground(
             keep = area >= min_area_px
             keep[0] = False
             m = keep[lab]
+            if return_fields:
+                labels = U.relabel_kept(lab, keep)
+        else:
+            labels = (lab, 0)
     if return_fields:
-        return m, s, peak
+        return m, s, peak, labels
     return m
 
 
@@ -127,10 +138,14 @@ EDGE_FRACTION_MAX = 0.6
 def _tophat_refine(
     sig_s: np.ndarray, region: np.ndarray, noise: float, *, k_noise: float,
     edge_fraction: float | None, cell_px: float, min_area_px: int,
-) -> np.ndarray:
+) -> tuple[np.ndarray, tuple[slice, ...]]:
     """Cells standing on an out-of-focus blob: the blob removed by a grey opening wider
     than a cell (cells are narrower than it and stand out of the opening, the blob does
-    not), then the usual foreground rule inside ``region``."""
+    not), then the usual foreground rule inside ``region``.
+
+    Returns the candidates within the box around ``region`` and that box, so that the
+    caller measures them there instead of over the whole image.
+    """
     from scipy import ndimage as ndi
 
     box = U.crop_box(region, int(cell_px) + 2)
@@ -140,9 +155,7 @@ def _tophat_refine(
     hp = sub - ndi.grey_opening(sub, size=(k, k))
     m = _foreground(hp, noise, k_noise=k_noise, edge_fraction=edge_fraction,
                     cell_px=cell_px, min_area_px=min_area_px)
-    out = np.zeros(region.shape, bool)
-    out[box] = m
-    return out & region
+    return m & region[box], box
 
 
 #: an in-focus edge, sampled near Nyquist, rises over a few pixels (PSF + the 0.7 px
@@ -167,8 +180,8 @@ def _reject_haze(
 
     Parameters
     ----------
-    channels : list of (mask, smoothed signal, local peak, noise)
-        Live then dead.
+    channels : list of (mask, smoothed signal, local peak, noise, labels)
+        Live then dead; ``labels`` is ``ndimage.label(mask)`` or None.
     blur_ratio : float
         Edge-width ratio beyond which an object is blur.
 
@@ -183,8 +196,8 @@ def _reject_haze(
     """
     per = []
     pooled = []
-    for m, s, peak, _noise in channels:
-        w, n, lab = U.edge_widths(m, s, peak)
+    for m, s, peak, _noise, labels in channels:
+        w, n, lab = U.edge_widths(m, s, peak, labels=labels)
         area = np.bincount(lab.ravel(), minlength=n + 1)
         per.append((w, n, lab, area))
         ok = (area[1:] >= min_area_px) & np.isfinite(w[1:])
@@ -200,19 +213,23 @@ def _reject_haze(
     out = []
     blur_px = amb_px = 0
     diam: list[np.ndarray] = []
-    for (m, s, peak, noise), (w, _n, lab, area) in zip(channels, per, strict=True):
+    for (m, s, peak, noise, _labels), (w, _n, lab, area) in zip(channels, per, strict=True):
         blurred = np.nan_to_num(w, nan=0.0) > cut
         blurred[0] = False
         bmask = blurred[lab]
         kept = m & ~bmask
         if bmask.any():
-            cand = _tophat_refine(s, bmask, noise, k_noise=k_noise, edge_fraction=edge_fraction,
-                                  cell_px=cell_px, min_area_px=min_area_px)
+            cand, box = _tophat_refine(s, bmask, noise, k_noise=k_noise,
+                                       edge_fraction=edge_fraction, cell_px=cell_px,
+                                       min_area_px=min_area_px)
             if cand.any():
-                cw, _cn, clab = U.edge_widths(cand, s, peak)
+                # in the candidates' box (a margin around them, or the image's own edge):
+                # the same outlines and widths as over the whole image, at a box's cost
+                cw, _cn, clab = U.edge_widths(cand, s[box], peak[box])
                 good = np.nan_to_num(cw, nan=np.inf) <= cut
                 good[0] = False
-                rescued = good[clab]
+                rescued = np.zeros(m.shape, bool)
+                rescued[box] = good[clab]
                 kept |= rescued
                 bmask &= ~rescued
         blur_px += int(bmask.sum())
@@ -376,8 +393,9 @@ def segment(
     min_area = min_area_px if min_area_px is not None else max(3, int(0.1 * np.pi / 4 * cell_px**2))
     lres, lnoise = _subtract_background(live)
     dres, dnoise = _subtract_background(dead)
-    lfg0, ls, lpeak = _foreground(lres, lnoise, k_noise=k_noise, edge_fraction=edge_fraction,
-                                  cell_px=cell_px, min_area_px=min_area, return_fields=True)
+    lfg0, ls, lpeak, lobj = _foreground(
+        lres, lnoise, k_noise=k_noise, edge_fraction=edge_fraction, cell_px=cell_px,
+        min_area_px=min_area, return_fields=True)
     bleed = 0.0
     raw_ratio = float("nan")
     if lfg0.sum() > 20:
@@ -389,14 +407,15 @@ def segment(
             dres = dres - bleed * np.maximum(lres, 0)
     mismatch = _mode_mismatch(live, dead, raw_ratio)
     lfg = lfg0
-    dfg, ds, dpeak = _foreground(dres, dnoise, k_noise=k_noise, edge_fraction=edge_fraction,
-                                 cell_px=cell_px, min_area_px=min_area, return_fields=True)
+    dfg, ds, dpeak, dobj = _foreground(
+        dres, dnoise, k_noise=k_noise, edge_fraction=edge_fraction, cell_px=cell_px,
+        min_area_px=min_area, return_fields=True)
     focus: dict[str, Any] = {"w_ref": float("nan"), "blur_px": 0, "ambiguous_px": 0,
                              "kept_px": int(lfg.sum() + dfg.sum()),
                              "median_diameter_px": float("nan")}
     if haze == "reject":
         lfg, dfg, focus = _reject_haze(
-            [(lfg, ls, lpeak, lnoise), (dfg, ds, dpeak, dnoise)], k_noise=k_noise,
+            [(lfg, ls, lpeak, lnoise, lobj), (dfg, ds, dpeak, dnoise, dobj)], k_noise=k_noise,
             edge_fraction=edge_fraction, cell_px=cell_px, min_area_px=min_area,
             blur_ratio=blur_ratio,
         )
