@@ -77,3 +77,24 @@ def test_edge_measures_without_a_gradient_image_are_unchanged() -> None:
     assert na == nb
     np.testing.assert_array_equal(la, lb)
     np.testing.assert_array_equal(wa, wb)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_binary_morphology_by_shifts_equals_ndimage(seed: int) -> None:
+    """Disk openings/closings by shifted array operations, including images smaller than
+    the footprint and objects on the image border (scipy's erosion treats the outside as
+    background)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        h, w = (int(v) for v in rng.integers(1, 48, 2))
+        m = ndi.gaussian_filter(rng.random((h, w)), rng.uniform(0.3, 2.0)) > rng.uniform(0.3, 0.7)
+        for r in (1, 2, 3):
+            st = U.disk(r)
+            for name in ("binary_dilation", "binary_erosion", "binary_opening",
+                         "binary_closing"):
+                np.testing.assert_array_equal(getattr(U, name)(m, st),
+                                              getattr(ndi, name)(m, structure=st))
+    # a footprint that is not point-symmetric goes to scipy unchanged
+    st = np.array([[1, 1, 0], [0, 1, 0], [0, 0, 0]], bool)
+    m = rng.random((20, 20)) > 0.5
+    np.testing.assert_array_equal(U.binary_dilation(m, st), ndi.binary_dilation(m, structure=st))
