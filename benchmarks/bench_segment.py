@@ -232,7 +232,9 @@ def _export_base(rev: str, dest: Path) -> Path | None:
     return dest / "src"
 
 
-def _base_cases(tmp: Path, hard_cases: Path | None) -> list[tuple[str, str, Path, dict]]:
+def _base_cases(
+    tmp: Path, hard_cases: Path | None, modes: tuple[str, ...] = MODES_2D
+) -> list[tuple[str, str, Path, dict]]:
     """(mode, image set, .npy path, metadata) of every image timed in the base part.
 
     One 2048 x 2048 synthetic image per mode, then the hard cases read as `segment_file`
@@ -243,18 +245,22 @@ def _base_cases(tmp: Path, hard_cases: Path | None) -> list[tuple[str, str, Path
     from napari_il6assay.synthetic.spheres import make_sphere_well
     from napari_il6assay.synthetic.spheroid import make_spheroid_2d
 
+    # (image maker, pixel size); made only for the modes asked for
     synth = {
-        "colony": (make_colony_well(1, size=2048, rgb=False, pixel_size_um=5.0,
-                                    area_fraction=0.3).image, 5.0),
-        "livedead": (make_livedead_well(1, size=2048, pixel_size_um=1.3).image, 1.3),
-        "spheroid": (make_spheroid_2d(1, size=2048, pixel_size_um=0.5,
-                                      diameter_um=450).image, 0.5),
+        "colony": (lambda: make_colony_well(1, size=2048, rgb=False, pixel_size_um=5.0,
+                                            area_fraction=0.3).image, 5.0),
+        "livedead": (lambda: make_livedead_well(1, size=2048, pixel_size_um=1.3).image, 1.3),
+        "spheroid": (lambda: make_spheroid_2d(1, size=2048, pixel_size_um=0.5,
+                                              diameter_um=450).image, 0.5),
         # 1024^2: the pre-issue-9 spheres mode fails on images larger than its working
-        # size (its overlay mixed working and full resolution), so 2048^2 cannot be compared
-        "spheres": (make_sphere_well(1, size=1024, pixel_size_um=5.0).image, 5.0),
+        # size (its labels came back at the working scale), so 2048^2 cannot be compared
+        "spheres": (lambda: make_sphere_well(1, size=1024, pixel_size_um=5.0).image, 5.0),
     }
     out = []
-    for mode, (img, ps) in synth.items():
+    for mode, (make, ps) in synth.items():
+        if mode not in modes:
+            continue
+        img = make()
         npy = tmp / f"{mode}_synthetic.npy"
         np.save(npy, np.ascontiguousarray(img))
         axes = "YXC" if img.ndim == 3 else "YX"
@@ -265,7 +271,7 @@ def _base_cases(tmp: Path, hard_cases: Path | None) -> list[tuple[str, str, Path
         return out
     from napari_il6assay.io.images import read_image
 
-    for mode in MODES_2D:
+    for mode in modes:
         files = sorted((hard_cases / mode / "images").glob("*.tif"))
         for k, f in enumerate(files):
             im = read_image(f)
@@ -280,7 +286,9 @@ def _base_cases(tmp: Path, hard_cases: Path | None) -> list[tuple[str, str, Path
     return out
 
 
-def _base_part(repeats: int, rev: str, hard_cases: Path | None) -> bool:
+def _base_part(
+    repeats: int, rev: str, hard_cases: Path | None, modes: tuple[str, ...] = MODES_2D
+) -> bool:
     """Per-image CPU of each 2D mode, now against ``rev``, side by side (see the docstring)."""
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -288,7 +296,7 @@ def _base_part(repeats: int, rev: str, hard_cases: Path | None) -> bool:
         if base_src is None:
             print(f"base part skipped: git archive of {rev} failed (no git history here)")
             return True
-        cases = _base_cases(tmp, hard_cases)
+        cases = _base_cases(tmp, hard_cases, modes)
         new = _Worker(REPO / "src")
         old = _Worker(base_src)
         print(f"per-image CPU of segment_image, single-threaded workers, best of {repeats}; "
@@ -341,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--base", default=PRE_ISSUE9, help="commit to compare against")
     ap.add_argument("--hard-cases", type=Path, default=HARD_CASES,
                     help="folder with <mode>/images/*.tif (skipped when missing)")
+    ap.add_argument("--modes", default=",".join(MODES_2D),
+                    help="2D modes of the base part, comma-separated")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -349,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.part in ("floor", "all"):
         ok &= _floor_part(args.repeats)
     if args.part in ("base", "all"):
-        ok &= _base_part(args.repeats, args.base, args.hard_cases)
+        modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+        ok &= _base_part(args.repeats, args.base, args.hard_cases, modes)
     return 0 if ok else 1
 
 
