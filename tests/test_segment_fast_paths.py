@@ -45,7 +45,7 @@ def test_outline_max_filter_and_relabel_equal_ndimage(seed: int) -> None:
         np.testing.assert_array_equal(U.outline(m), m & ~ndi.binary_erosion(m))
         lab, n = ndi.label(m)
         for r in (1, 2, 3):
-            np.testing.assert_array_equal(U._max_filter_square(lab, r),
+            np.testing.assert_array_equal(U.max_filter_square(lab, r),
                                           ndi.maximum_filter(lab, size=2 * r + 1))
         area = np.bincount(lab.ravel(), minlength=n + 1)
         keep = area >= 4
@@ -98,3 +98,51 @@ def test_binary_morphology_by_shifts_equals_ndimage(seed: int) -> None:
     st = np.array([[1, 1, 0], [0, 1, 0], [0, 0, 0]], bool)
     m = rng.random((20, 20)) > 0.5
     np.testing.assert_array_equal(U.binary_dilation(m, st), ndi.binary_dilation(m, structure=st))
+
+
+def test_blob_groups_refine_like_the_big_box() -> None:
+    """Livedead's top-hat recovery of cells on blobs, run per group of blobs in boxes of
+    their own, equals the one box around all blobs whenever it is used (random sets of
+    objects taken as blobs, both channels, steepest-edge and fixed levels)."""
+    from conditions_livedead import livedead_image
+
+    from napari_il6assay.segment import livedead as L
+
+    rng = np.random.default_rng(3)
+    used = 0
+    for seed in range(6):
+        img, truth = livedead_image(seed, size=(256, 512)[seed % 2], haze=True)
+        cell_px = 15.0 / truth["pixel_size_um"]
+        min_area = max(3, int(0.1 * np.pi / 4 * cell_px**2))
+        k = max(5, int(round(2.0 * cell_px)) | 1)
+        for ch in (0, 1):
+            res, noise = L._subtract_background(U.to_float(img[..., ch]))
+            _m, s, peak, (lab, n) = L._foreground(
+                res, noise, k_noise=5.0, edge_fraction=None, cell_px=cell_px,
+                min_area_px=min_area, return_fields=True)
+            for _ in range(3):
+                if n == 0:
+                    break
+                ids = np.sort(rng.choice(np.arange(1, n + 1), size=int(rng.integers(1, 7)),
+                                         replace=False)) if n > 1 else np.array([1])
+                pick = np.zeros(n + 1, bool)
+                pick[ids] = True
+                region = pick[lab]
+                for ef in (None, 0.3):
+                    kw = {"k_noise": 5.0, "edge_fraction": ef, "cell_px": cell_px,
+                          "min_area_px": min_area}
+                    whole, box = L._tophat_refine(s, region, noise, **kw)
+                    groups = L._tophat_by_groups(s, region, box, (lab, ids), k, noise, **kw)
+                    if groups is not None:
+                        used += 1
+                        np.testing.assert_array_equal(groups, whole)
+    assert used >= 10  # the group path was exercised, not always declined
+
+
+def test_erode_cross_equals_ndimage() -> None:
+    rng = np.random.default_rng(11)
+    for h, w in ((1, 1), (1, 6), (2, 2), (4, 7), (50, 41)):
+        m = ndi.gaussian_filter(rng.random((h, w)), 1.0) > 0.45
+        for it in (1, 2, 3):
+            np.testing.assert_array_equal(U.erode_cross(m, it),
+                                          ndi.binary_erosion(m, iterations=it))

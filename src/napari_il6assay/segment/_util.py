@@ -528,24 +528,26 @@ def gradient2_at(s: np.ndarray, idx: np.ndarray) -> np.ndarray:
         return gradient2(s).ravel()[idx]
     h, w = s.shape
     flat = s.ravel()
-    y, x = np.divmod(np.asarray(idx, dtype=np.intp), w)
-    ym = np.maximum(y - 1, 0) * w
-    yp = np.minimum(y + 1, h - 1) * w
-    y0 = y * w
-    xm = np.maximum(x - 1, 0)
-    xp = np.minimum(x + 1, w - 1)
-    del y
+    idx = np.asarray(idx, dtype=np.intp)
+    y, x = np.divmod(idx, w)
+    # steps to the neighbours, 0 on the image border ('reflect': index -1 reads index 0)
+    left = (x > 0).astype(np.intp)
+    right = (x < w - 1).astype(np.intp)
+    up = idx - (y > 0) * w
+    down = idx + (y < h - 1) * w
+    del x, y
+    # the eight neighbours, each read once
+    nw, n_, ne = flat[up - left], flat[up], flat[up + right]
+    w_, e_ = flat[idx - left], flat[idx + right]
+    sw, s_, se = flat[down - left], flat[down], flat[down + right]
     eighth = np.float32(0.125)
-    # sobel(s, 0): d/dy (float32), then [1, 2, 1] along x
-    left = (flat[yp + xm] - flat[ym + xm]).astype(np.float64)
-    mid = (flat[yp + x] - flat[ym + x]).astype(np.float64)
-    right = (flat[yp + xp] - flat[ym + xp]).astype(np.float64)
-    gy = ((left + right) + 2.0 * mid).astype(np.float32) * eighth
-    # sobel(s, 1): d/dx (float32), then [1, 2, 1] along y
-    up = (flat[ym + xp] - flat[ym + xm]).astype(np.float64)
-    mid = (flat[y0 + xp] - flat[y0 + xm]).astype(np.float64)
-    down = (flat[yp + xp] - flat[yp + xm]).astype(np.float64)
-    gx = ((up + down) + 2.0 * mid).astype(np.float32) * eighth
+    # sobel(s, 0): d/dy rounded to float32 (scipy's intermediate array), then [1, 2, 1]
+    # along x summed in float64 and rounded once
+    gy = ((sw - nw).astype(np.float64) + (se - ne).astype(np.float64)
+          + 2.0 * (s_ - n_).astype(np.float64)).astype(np.float32) * eighth
+    # sobel(s, 1): d/dx, then [1, 2, 1] along y
+    gx = ((ne - nw).astype(np.float64) + (se - sw).astype(np.float64)
+          + 2.0 * (e_ - w_).astype(np.float64)).astype(np.float32) * eighth
     return gy * gy + gx * gx
 
 
@@ -554,21 +556,31 @@ def _g2_at(s: np.ndarray, g2: np.ndarray | None, idx: np.ndarray) -> np.ndarray:
     return g2.ravel()[idx] if g2 is not None else gradient2_at(s, idx)
 
 
+def erode_cross(mask: np.ndarray, iterations: int = 1) -> np.ndarray:
+    """``ndimage.binary_erosion(mask, iterations=n)`` (4-neighbour cross, the image
+    border counts as outside) by in-place array shifts: a few cheap whole-array ANDs
+    instead of a filter pass per iteration."""
+    m = np.asarray(mask, bool)
+    for _ in range(iterations):
+        inner = m.copy()
+        inner[0] = inner[-1] = False
+        inner[:, 0] = inner[:, -1] = False
+        inner[1:] &= m[:-1]
+        inner[:-1] &= m[1:]
+        inner[:, 1:] &= m[:, :-1]
+        inner[:, :-1] &= m[:, 1:]
+        m = inner
+    return m
+
+
 def outline(mask: np.ndarray) -> np.ndarray:
     """Pixels of ``mask`` with a 4-neighbour outside it (the image border counts as
     outside): ``mask & ~binary_erosion(mask)``, by array shifts (no filter pass)."""
     m = np.asarray(mask, bool)
-    inner = m.copy()
-    inner[0] = inner[-1] = False
-    inner[:, 0] = inner[:, -1] = False
-    inner[1:] &= m[:-1]
-    inner[:-1] &= m[1:]
-    inner[:, 1:] &= m[:, :-1]
-    inner[:, :-1] &= m[:, 1:]
-    return m & ~inner
+    return m & ~erode_cross(m)
 
 
-def _max_filter_square(a: np.ndarray, r: int) -> np.ndarray:
+def max_filter_square(a: np.ndarray, r: int) -> np.ndarray:
     """``ndimage.maximum_filter(a, size=2 * r + 1)`` by shifted maxima, exactly.
 
     For a maximum the 'reflect' border adds no value that is not already in the
@@ -687,8 +699,8 @@ def steepest_edge(
         return m.copy()
     # each object's label spread ``band`` pixels outwards (a max filter: much cheaper
     # than a nearest-label transform; where two bands meet the higher label wins)
-    ex = np.where(lab > 0, lab, _max_filter_square(lab, band)).ravel()
-    core = ndi.binary_erosion(m, iterations=band)
+    ex = np.where(lab > 0, lab, max_filter_square(lab, band)).ravel()
+    core = erode_cross(m, band)
     # the pixels of the grown objects (only they can be foreground) and of their band
     grown = np.flatnonzero(ex)
     sel = grown[~core.ravel()[grown]]
