@@ -117,7 +117,7 @@ def test_blob_groups_refine_like_the_big_box() -> None:
         k = max(5, int(round(2.0 * cell_px)) | 1)
         for ch in (0, 1):
             res, noise = L._subtract_background(U.to_float(img[..., ch]))
-            _m, s, peak, (lab, n) = L._foreground(
+            _m, s, peak, (lab, n, _area) = L._foreground(
                 res, noise, k_noise=5.0, edge_fraction=None, cell_px=cell_px,
                 min_area_px=min_area, return_fields=True)
             for _ in range(3):

@@ -54,6 +54,8 @@ from napari_il6assay.segment import _util as U
 from napari_il6assay.segment.result import SegmentationResult
 
 READOUT = "live_fraction"
+#: a mask's objects: labels, their number and their areas (index 0 unused)
+_Objects = tuple[np.ndarray, int, np.ndarray]
 
 
 def _subtract_background(plane: np.ndarray, working_size: int = 256) -> tuple[np.ndarray, float]:
@@ -86,7 +88,7 @@ def _subtract_background(plane: np.ndarray, working_size: int = 256) -> tuple[np
 def _foreground(
     sig_img: np.ndarray, noise: float, *, k_noise: float, edge_fraction: float | None,
     cell_px: float, min_area_px: int, return_fields: bool = False,
-) -> np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, int] | None]:
+) -> np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray, _Objects | None]:
     """Cells of one background-subtracted channel.
 
     Pixels above ``k_noise`` noise sigmas and above a fraction of the local peak (the
@@ -97,9 +99,9 @@ def _foreground(
     nuclei a pixel too far out (their area +20-40 %), a per-object level follows each
     object's own edge whatever its size and profile.
 
-    With ``return_fields`` the smoothed signal, its local peak and the mask's labels
-    ``(labels, n)`` (None when not computed) are returned too, for the edge widths of
-    `_reject_haze`, which would otherwise label the mask again.
+    With ``return_fields`` the smoothed signal, its local peak and the mask's objects
+    ``(labels, n, areas)`` (None when not computed) are returned too, for the edge widths
+    of `_reject_haze`, which would otherwise label and count the mask again.
     """
     s, peak, m0 = _initial_mask(sig_img, noise, k_noise=k_noise, edge_fraction=edge_fraction,
                                 cell_px=cell_px)
@@ -132,7 +134,7 @@ def _initial_mask(
 def _final_mask(
     m: np.ndarray, s: np.ndarray, peak: np.ndarray, noise: float, *, k_noise: float,
     edge_fraction: float | None, min_area_px: int, return_fields: bool = False,
-) -> np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, int] | None]:
+) -> np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray, _Objects | None]:
     """`_initial_mask`'s objects at their steepest edge, small ones dropped (`_foreground`)."""
     from scipy import ndimage as ndi
 
@@ -150,9 +152,10 @@ def _final_mask(
             keep[0] = False
             m = keep[lab]
             if return_fields:
-                labels = U.relabel_kept(lab, keep)
+                # the kept objects' areas, in the new numbering (index 0 unused)
+                labels = (*U.relabel_kept(lab, keep), np.concatenate([[0], area[keep]]))
         else:
-            labels = (lab, 0)
+            labels = (lab, 0, np.zeros(1, np.int64))
     if return_fields:
         return m, s, peak, labels
     return m
@@ -339,7 +342,8 @@ def _reject_haze(
     Parameters
     ----------
     channels : list of (mask, smoothed signal, local peak, noise, labels)
-        Live then dead; ``labels`` is ``ndimage.label(mask)`` or None.
+        Live then dead; ``labels`` is `_foreground`'s ``(labels, n, areas)`` of the mask
+        or None.
     blur_ratio : float
         Edge-width ratio beyond which an object is blur.
 
@@ -354,9 +358,13 @@ def _reject_haze(
     """
     per = []
     pooled = []
-    for m, s, peak, _noise, labels in channels:
-        w, n, lab = U.edge_widths(m, s, peak, labels=labels)
-        area = np.bincount(lab.ravel(), minlength=n + 1)
+    for m, s, peak, _noise, objects in channels:
+        if objects is None:
+            w, n, lab = U.edge_widths(m, s, peak)
+            area = np.bincount(lab.ravel(), minlength=n + 1)
+        else:
+            lab, n, area = objects
+            w, n, lab = U.edge_widths(m, s, peak, labels=(lab, n))
         per.append((w, n, lab, area))
         ok = (area[1:] >= min_area_px) & np.isfinite(w[1:])
         pooled.append(w[1:][ok])
