@@ -510,7 +510,10 @@ def segment(
     f = U.block_factor(shape, working_size)
     g = U.block_mean(plane, f)
     well, well_flag, well_r = _well_step(g, f, well, roi, well_diameter_um, pixel_size_um)
-    s, f, info = flattened_score(
+    # the score is computed on ``g`` as it is (its own block factor is 1): ``f`` stays the
+    # factor from the image to ``g`` (overwriting it left images over ``working_size``
+    # with labels at the working scale and a size cut twice too large)
+    s, _f_score, info = flattened_score(
         g, polarity=polarity, working_size=max(g.shape), smooth=0.7, valid=well
     )
     if well is not None and info["polarity"] == "dark":
