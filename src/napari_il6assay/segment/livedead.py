@@ -329,7 +329,8 @@ AMBIGUOUS_RATIO = 1.7
 
 
 def _reject_haze(
-    channels: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]], *, k_noise: float,
+    channels: list[tuple[np.ndarray, np.ndarray, np.ndarray, float, _Objects | None]], *,
+    k_noise: float,
     edge_fraction: float | None, cell_px: float, min_area_px: int, blur_ratio: float,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Drop out-of-focus blobs from the live and dead masks.
@@ -341,8 +342,8 @@ def _reject_haze(
 
     Parameters
     ----------
-    channels : list of (mask, smoothed signal, local peak, noise, labels)
-        Live then dead; ``labels`` is `_foreground`'s ``(labels, n, areas)`` of the mask
+    channels : list of (mask, smoothed signal, local peak, noise, objects)
+        Live then dead; ``objects`` is `_foreground`'s ``(labels, n, areas)`` of the mask
         or None.
     blur_ratio : float
         Edge-width ratio beyond which an object is blur.
