@@ -301,7 +301,8 @@ def _base_part(
         new = _Worker(REPO / "src")
         old = _Worker(base_src)
         print(f"per-image CPU of segment_image, single-threaded workers, median of {repeats}; "
-              f"before = {rev[:10]} (pre-issue 9), now = {new.package}")
+              f"before = {rev[:10]}{' (pre-issue 9)' if rev == PRE_ISSUE9 else ''}, "
+              f"now = {new.package}")
         times: dict[tuple[str, Path], list[float]] = {}
         try:
             for mode, iset, npy, meta in list(cases):  # warm imports; drop what fails
