@@ -40,3 +40,18 @@ def test_empty_well_counts_zero_and_constant_is_flagged():
     assert r.measures["sphere_count"] == 0 and r.qc_flag == ""
     r = segment_image(np.zeros((64, 64), np.uint16), "spheres")
     assert r.qc_flag == "constant_image" and math.isnan(r.readout)
+
+
+def test_image_larger_than_the_working_size():
+    """An image analysed at a reduced scale (here 1024 px at working size 512, as a
+    2048 px camera image at the default 1024) keeps full-resolution labels and the same
+    size cut: it used to raise (labels at the working scale) with the cut at twice the
+    diameter."""
+    s = make_sphere_well(1, n_spheres=20, size=1024, pixel_size_um=5.0)
+    full = segment_image(s.image, "spheres", pixel_size_um=5.0)
+    half = segment_image(s.image, "spheres", pixel_size_um=5.0, working_size=512)
+    assert half.labels.shape == s.image.shape
+    assert abs(half.measures["sphere_count"] - s.truth["sphere_count"]) <= 1
+    assert abs(half.measures["sphere_count"] - full.measures["sphere_count"]) <= 1
+    assert half.measures["median_diameter_um"] == pytest.approx(
+        full.measures["median_diameter_um"], rel=0.1)

@@ -54,6 +54,8 @@ from napari_il6assay.segment import _util as U
 from napari_il6assay.segment.result import SegmentationResult
 
 READOUT = "live_fraction"
+#: a mask's objects: labels, their number and their areas (index 0 unused)
+_Objects = tuple[np.ndarray, int, np.ndarray]
 
 
 def _subtract_background(plane: np.ndarray, working_size: int = 256) -> tuple[np.ndarray, float]:
@@ -86,7 +88,7 @@ def _subtract_background(plane: np.ndarray, working_size: int = 256) -> tuple[np
 def _foreground(
     sig_img: np.ndarray, noise: float, *, k_noise: float, edge_fraction: float | None,
     cell_px: float, min_area_px: int, return_fields: bool = False,
-) -> np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray, _Objects | None]:
     """Cells of one background-subtracted channel.
 
     Pixels above ``k_noise`` noise sigmas and above a fraction of the local peak (the
@@ -96,17 +98,52 @@ def _foreground(
     steepest (the blurred step's midpoint). A fixed fraction puts the outline of small
     nuclei a pixel too far out (their area +20-40 %), a per-object level follows each
     object's own edge whatever its size and profile.
+
+    With ``return_fields`` the smoothed signal, its local peak and the mask's objects
+    ``(labels, n, areas)`` (None when not computed) are returned too, for the edge widths
+    of `_reject_haze`, which would otherwise label and count the mask again.
     """
+    s, peak, m0 = _initial_mask(sig_img, noise, k_noise=k_noise, edge_fraction=edge_fraction,
+                                cell_px=cell_px)
+    return _final_mask(m0, s, peak, noise, k_noise=k_noise, edge_fraction=edge_fraction,
+                       min_area_px=min_area_px, return_fields=return_fields)
+
+
+def _peak_size(cell_px: float) -> int:
+    """Width of the local-peak window: one cell diameter, odd."""
+    return max(3, int(round(cell_px)) | 1)
+
+
+#: Gaussian smoothing of the signal (pixels) before thresholding
+SMOOTH_SIGMA = 0.7
+
+
+def _initial_mask(
+    sig_img: np.ndarray, noise: float, *, k_noise: float, edge_fraction: float | None,
+    cell_px: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Smoothed signal, local peak and the mask at the lowest (or the fixed) level."""
     from scipy import ndimage as ndi
 
-    s = ndi.gaussian_filter(sig_img, 0.7)
-    size = max(3, int(round(cell_px)) | 1)
-    peak = ndi.maximum_filter(s, size=size)
+    s = ndi.gaussian_filter(sig_img, SMOOTH_SIGMA)
+    peak = ndi.maximum_filter(s, size=_peak_size(cell_px))
     fixed = EDGE_FRACTION_MIN if edge_fraction is None else edge_fraction
-    m = (s > k_noise * noise) & (s > fixed * peak)
+    return s, peak, (s > k_noise * noise) & (s > fixed * peak)
+
+
+def _final_mask(
+    m: np.ndarray, s: np.ndarray, peak: np.ndarray, noise: float, *, k_noise: float,
+    edge_fraction: float | None, min_area_px: int, return_fields: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray, _Objects | None]:
+    """`_initial_mask`'s objects at their steepest edge, small ones dropped (`_foreground`)."""
+    from scipy import ndimage as ndi
+
     if edge_fraction is None and m.any():
+        # the gradient is evaluated in the objects' edge bands only (not a full-image
+        # Sobel pass): the same values where they are used
         m = U.steepest_edge(m, s, peak, noise, k_noise * noise, EDGE_FRACTION_MIN,
-                            EDGE_FRACTION_MAX, g2=U.gradient2(s))
+                            EDGE_FRACTION_MAX)
+    labels = None
     if min_area_px > 1:
         lab, n = ndi.label(m)
         if n:
@@ -114,35 +151,172 @@ def _foreground(
             keep = area >= min_area_px
             keep[0] = False
             m = keep[lab]
+            if return_fields:
+                # the kept objects' areas, in the new numbering (index 0 unused)
+                labels = (*U.relabel_kept(lab, keep), np.concatenate([[0], area[keep]]))
+        else:
+            labels = (lab, 0, np.zeros(1, np.int64))
     if return_fields:
-        return m, s, peak
+        return m, s, peak, labels
     return m
 
 
 #: the per-object edge level (fraction of the local peak) is kept within these bounds
 EDGE_FRACTION_MIN = 0.2
 EDGE_FRACTION_MAX = 0.6
+#: at most this many separate blob groups are refined in boxes of their own
+MAX_BLOB_GROUPS = 64
 
 
 def _tophat_refine(
     sig_s: np.ndarray, region: np.ndarray, noise: float, *, k_noise: float,
     edge_fraction: float | None, cell_px: float, min_area_px: int,
-) -> np.ndarray:
+    blobs: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, tuple[slice, ...]]:
     """Cells standing on an out-of-focus blob: the blob removed by a grey opening wider
     than a cell (cells are narrower than it and stand out of the opening, the blob does
-    not), then the usual foreground rule inside ``region``."""
+    not), then the usual foreground rule inside ``region``.
+
+    The rule is defined on the box around all of ``region`` (a margin of one cell). A
+    few blobs far apart make that box most of a large image, and the opening and a
+    second foreground pass over it cost as much as a channel's own segmentation; with
+    ``blobs`` (the channel's labels and the blob ids) separate groups of blobs are
+    refined in boxes of their own, and each group's answer is kept only when it is
+    provably the big box's (`_group_is_exact`); otherwise the big box is used.
+
+    Returns
+    -------
+    cand : ndarray of bool
+        The recovered cells within ``box``.
+    box : tuple of slice
+        The box around ``region``, so that the caller measures them there.
+    """
     from scipy import ndimage as ndi
 
     box = U.crop_box(region, int(cell_px) + 2)
-    sub = sig_s[box]
     k = max(5, int(round(2.0 * cell_px)) | 1)
+    if blobs is not None:
+        cand = _tophat_by_groups(sig_s, region, box, blobs, k, noise, k_noise=k_noise,
+                                 edge_fraction=edge_fraction, cell_px=cell_px,
+                                 min_area_px=min_area_px)
+        if cand is not None:
+            return cand, box
+    sub = sig_s[box]
     # a square (separable min/max filters, fast) two cells wide
     hp = sub - ndi.grey_opening(sub, size=(k, k))
     m = _foreground(hp, noise, k_noise=k_noise, edge_fraction=edge_fraction,
                     cell_px=cell_px, min_area_px=min_area_px)
-    out = np.zeros(region.shape, bool)
-    out[box] = m
-    return out & region
+    return m & region[box], box
+
+
+def _exact_margin(k: int, cell_px: float) -> int:
+    """Distance from a box edge beyond which the top-hat foreground's pixel fields are
+    those of any larger box: the opening (two passes of half ``k``), the Gaussian, the
+    local peak, the steepest-edge band and its gradient, plus one pixel of slack."""
+    gauss_r = int(4.0 * SMOOTH_SIGMA + 0.5)  # scipy's truncate=4 radius
+    return 2 * (k // 2) + gauss_r + _peak_size(cell_px) // 2 + 2 + 1 + 1
+
+
+def _tophat_by_groups(
+    sig_s: np.ndarray, region: np.ndarray, box: tuple[slice, ...],
+    blobs: tuple[np.ndarray, np.ndarray], k: int, noise: float, *, k_noise: float,
+    edge_fraction: float | None, cell_px: float, min_area_px: int,
+) -> np.ndarray | None:
+    """`_tophat_refine` per group of nearby blobs, in boxes of their own; None when the
+    groups would not save much or a group's answer could differ from the big box's.
+
+    A group's box starts at its blobs' box grown by `_exact_margin` plus a cell and is
+    grown twice more (x2, x4) while cells next to the blobs run too close to its open
+    sides (`_group_is_exact`); only the group's own blob pixels are taken from it.
+    """
+    from scipy import ndimage as ndi
+
+    lab, ids = blobs
+    if ids.size == 0 or ids.size > MAX_BLOB_GROUPS:
+        return None
+    d_exact = _exact_margin(k, cell_px)
+    grow = d_exact + int(cell_px) + 2
+    sig_b, lab_b = sig_s[box], lab[box]
+    h, w = lab_b.shape
+    budget = 0.5 * h * w  # pixels the groups may cost before the big box is cheaper
+    slices = ndi.find_objects(lab_b, max_label=int(ids.max()))
+    # groups: blobs whose grown boxes overlap, merged until none do (few blobs)
+    groups = [([int(i)], [sl[0].start, sl[0].stop, sl[1].start, sl[1].stop])
+              for i in ids if (sl := slices[i - 1]) is not None]
+
+    def near(a: list[int], b: list[int]) -> bool:
+        return (a[0] - grow < b[1] + grow and b[0] - grow < a[1] + grow
+                and a[2] - grow < b[3] + grow and b[2] - grow < a[3] + grow)
+
+    merged = True
+    while merged:
+        merged = False
+        for a in range(len(groups)):
+            for b in range(a + 1, len(groups)):
+                (ia, ra), (ib, rb) = groups[a], groups[b]
+                if near(ra, rb):
+                    groups[a] = (ia + ib, [min(ra[0], rb[0]), max(ra[1], rb[1]),
+                                           min(ra[2], rb[2]), max(ra[3], rb[3])])
+                    del groups[b]
+                    merged = True
+                    break
+            if merged:
+                break
+    out = np.zeros((h, w), bool)
+    cost = 0
+    for members, (r0, r1, c0, c1) in groups:
+        for g in (grow, 2 * grow, 4 * grow):
+            y0, y1, x0, x1 = max(0, r0 - g), min(h, r1 + g), max(0, c0 - g), min(w, c1 + g)
+            cost += (y1 - y0) * (x1 - x0)
+            if cost > budget:
+                return None
+            gb = (slice(y0, y1), slice(x0, x1))
+            sub = sig_b[gb]
+            hp = sub - ndi.grey_opening(sub, size=(k, k))
+            s, peak, m0 = _initial_mask(hp, noise, k_noise=k_noise,
+                                        edge_fraction=edge_fraction, cell_px=cell_px)
+            own = np.isin(lab_b[gb], members)
+            # open sides: edges of the group box that are not edges of the big box
+            open_sides = (y0 != 0, y1 != h, x0 != 0, x1 != w)
+            if _group_is_exact(m0, own, open_sides, d_exact):
+                m = _final_mask(m0, s, peak, noise, k_noise=k_noise,
+                                edge_fraction=edge_fraction, min_area_px=min_area_px)
+                out[gb] |= m & own
+                break
+        else:
+            return None
+    return out
+
+
+def _group_is_exact(
+    m0: np.ndarray, reg: np.ndarray, open_sides: tuple[bool, bool, bool, bool], d_exact: int
+) -> bool:
+    """True when a group box's foreground equals the big box's at the group's blobs.
+
+    The steepest-edge objects, their bands (two pixels) and the final objects all lie
+    within the 4-connected regions of the initial mask grown by two pixels; those that
+    reach the blobs must keep ``d_exact`` pixels from every open side (an edge of the
+    group box inside the big box). Then every pixel value they read is the big box's, they
+    are whole (same areas, same label order) and so is their answer; the blob pixels
+    outside them are at least the growing margin from the open sides.
+    """
+    from scipy import ndimage as ndi
+
+    if not m0.any():
+        return True
+    ex, _n = ndi.label(U.max_filter_square(m0, 2))
+    ids = np.unique(ex[reg & (ex > 0)])
+    if ids.size == 0:
+        return True
+    h, w = m0.shape
+    top, bottom, left, right = open_sides
+    slices = ndi.find_objects(ex, max_label=int(ids.max()))
+    for i in ids:
+        sl = slices[i - 1]
+        if (top and sl[0].start < d_exact) or (bottom and h - sl[0].stop < d_exact) or (
+                left and sl[1].start < d_exact) or (right and w - sl[1].stop < d_exact):
+            return False
+    return True
 
 
 #: an in-focus edge, sampled near Nyquist, rises over a few pixels (PSF + the 0.7 px
@@ -155,7 +329,8 @@ AMBIGUOUS_RATIO = 1.7
 
 
 def _reject_haze(
-    channels: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]], *, k_noise: float,
+    channels: list[tuple[np.ndarray, np.ndarray, np.ndarray, float, _Objects | None]], *,
+    k_noise: float,
     edge_fraction: float | None, cell_px: float, min_area_px: int, blur_ratio: float,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Drop out-of-focus blobs from the live and dead masks.
@@ -167,8 +342,9 @@ def _reject_haze(
 
     Parameters
     ----------
-    channels : list of (mask, smoothed signal, local peak, noise)
-        Live then dead.
+    channels : list of (mask, smoothed signal, local peak, noise, objects)
+        Live then dead; ``objects`` is `_foreground`'s ``(labels, n, areas)`` of the mask
+        or None.
     blur_ratio : float
         Edge-width ratio beyond which an object is blur.
 
@@ -183,9 +359,13 @@ def _reject_haze(
     """
     per = []
     pooled = []
-    for m, s, peak, _noise in channels:
-        w, n, lab = U.edge_widths(m, s, peak)
-        area = np.bincount(lab.ravel(), minlength=n + 1)
+    for m, s, peak, _noise, objects in channels:
+        if objects is None:
+            w, n, lab = U.edge_widths(m, s, peak)
+            area = np.bincount(lab.ravel(), minlength=n + 1)
+        else:
+            lab, n, area = objects
+            w, n, lab = U.edge_widths(m, s, peak, labels=(lab, n))
         per.append((w, n, lab, area))
         ok = (area[1:] >= min_area_px) & np.isfinite(w[1:])
         pooled.append(w[1:][ok])
@@ -200,19 +380,24 @@ def _reject_haze(
     out = []
     blur_px = amb_px = 0
     diam: list[np.ndarray] = []
-    for (m, s, peak, noise), (w, _n, lab, area) in zip(channels, per, strict=True):
+    for (m, s, peak, noise, _labels), (w, _n, lab, area) in zip(channels, per, strict=True):
         blurred = np.nan_to_num(w, nan=0.0) > cut
         blurred[0] = False
         bmask = blurred[lab]
         kept = m & ~bmask
         if bmask.any():
-            cand = _tophat_refine(s, bmask, noise, k_noise=k_noise, edge_fraction=edge_fraction,
-                                  cell_px=cell_px, min_area_px=min_area_px)
+            cand, box = _tophat_refine(s, bmask, noise, k_noise=k_noise,
+                                       edge_fraction=edge_fraction, cell_px=cell_px,
+                                       min_area_px=min_area_px,
+                                       blobs=(lab, np.flatnonzero(blurred)))
             if cand.any():
-                cw, _cn, clab = U.edge_widths(cand, s, peak)
+                # in the candidates' box (a margin around them, or the image's own edge):
+                # the same outlines and widths as over the whole image, at a box's cost
+                cw, _cn, clab = U.edge_widths(cand, s[box], peak[box])
                 good = np.nan_to_num(cw, nan=np.inf) <= cut
                 good[0] = False
-                rescued = good[clab]
+                rescued = np.zeros(m.shape, bool)
+                rescued[box] = good[clab]
                 kept |= rescued
                 bmask &= ~rescued
         blur_px += int(bmask.sum())
@@ -376,8 +561,9 @@ def segment(
     min_area = min_area_px if min_area_px is not None else max(3, int(0.1 * np.pi / 4 * cell_px**2))
     lres, lnoise = _subtract_background(live)
     dres, dnoise = _subtract_background(dead)
-    lfg0, ls, lpeak = _foreground(lres, lnoise, k_noise=k_noise, edge_fraction=edge_fraction,
-                                  cell_px=cell_px, min_area_px=min_area, return_fields=True)
+    lfg0, ls, lpeak, lobj = _foreground(
+        lres, lnoise, k_noise=k_noise, edge_fraction=edge_fraction, cell_px=cell_px,
+        min_area_px=min_area, return_fields=True)
     bleed = 0.0
     raw_ratio = float("nan")
     if lfg0.sum() > 20:
@@ -389,14 +575,15 @@ def segment(
             dres = dres - bleed * np.maximum(lres, 0)
     mismatch = _mode_mismatch(live, dead, raw_ratio)
     lfg = lfg0
-    dfg, ds, dpeak = _foreground(dres, dnoise, k_noise=k_noise, edge_fraction=edge_fraction,
-                                 cell_px=cell_px, min_area_px=min_area, return_fields=True)
+    dfg, ds, dpeak, dobj = _foreground(
+        dres, dnoise, k_noise=k_noise, edge_fraction=edge_fraction, cell_px=cell_px,
+        min_area_px=min_area, return_fields=True)
     focus: dict[str, Any] = {"w_ref": float("nan"), "blur_px": 0, "ambiguous_px": 0,
                              "kept_px": int(lfg.sum() + dfg.sum()),
                              "median_diameter_px": float("nan")}
     if haze == "reject":
         lfg, dfg, focus = _reject_haze(
-            [(lfg, ls, lpeak, lnoise), (dfg, ds, dpeak, dnoise)], k_noise=k_noise,
+            [(lfg, ls, lpeak, lnoise, lobj), (dfg, ds, dpeak, dnoise, dobj)], k_noise=k_noise,
             edge_fraction=edge_fraction, cell_px=cell_px, min_area_px=min_area,
             blur_ratio=blur_ratio,
         )

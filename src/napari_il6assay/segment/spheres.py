@@ -46,7 +46,7 @@ def _find_well(g: np.ndarray) -> np.ndarray | None:
     dark_border = 1.0 - U.border_touch_fraction(bright)
     if dark_border < 0.3 or bright.mean() > 0.97:
         return None
-    bright = ndi.binary_opening(bright, structure=U.disk(2))
+    bright = U.binary_opening(bright, U.disk(2))
     well = U.select_central(U.fill_holes(bright), 0.1 * g.size)
     if not well.any():
         return None
@@ -250,7 +250,7 @@ def _split_touching(
                 saddle[pair] = max(saddle.get(pair, 0.0), float(vv))
         parent = list(range(npc + 1))
 
-        def find(i: int) -> int:
+        def find(i: int, parent: list[int] = parent) -> int:  # this region's forest
             while parent[i] != i:
                 parent[i] = parent[parent[i]]
                 i = parent[i]
@@ -351,9 +351,10 @@ def _self_check(
     """Per-image diagnostics and whether the image looks like a sphere assay.
 
     A sphere well holds many small round objects on a plain medium: a single object
-    over `MAX_OBJECT_SHARE` of the field, or over 1.5 % and dominating (a spheroid), objects over `MAX_COVER_SHARE`
-    of it (colonies, a confluent layer) or strongly coloured objects on an RGB photo
-    (crystal violet) say the image belongs to another mode.
+    over `MAX_OBJECT_SHARE` of the field, or over 1.5 % and dominating (a spheroid),
+    objects over `MAX_COVER_SHARE` of it (colonies, a confluent layer) or strongly
+    coloured objects on an RGB photo (crystal violet) say the image belongs to another
+    mode.
 
     Returns
     -------
@@ -509,7 +510,10 @@ def segment(
     f = U.block_factor(shape, working_size)
     g = U.block_mean(plane, f)
     well, well_flag, well_r = _well_step(g, f, well, roi, well_diameter_um, pixel_size_um)
-    s, f, info = flattened_score(
+    # the score is computed on ``g`` as it is (its own block factor is 1): ``f`` stays the
+    # factor from the image to ``g`` (overwriting it left images over ``working_size``
+    # with labels at the working scale and a size cut twice too large)
+    s, _f_score, info = flattened_score(
         g, polarity=polarity, working_size=max(g.shape), smooth=0.7, valid=well
     )
     if well is not None and info["polarity"] == "dark":
@@ -520,17 +524,18 @@ def segment(
     min_d_work = min_diameter_um / (ps * f)
     size = max(3, int(round(1.5 * min_d_work)) | 1)
     peak = ndi.maximum_filter(s, size=size)
-    g2 = None
     if edge_fraction is None:
         # each sphere at its own steepest edge: a fixed half of the local peak (the
         # darkest speck of a textured sphere) put small spheres' outlines inside their
-        # edge, by up to 10 % of the diameter, and lost spheres just above the cut
+        # edge, by up to 10 % of the diameter, and lost spheres just above the cut; the
+        # gradient is evaluated in the edge bands only (no full-image Sobel pass)
         mask = (s > noise_floor) & (s > 0.25 * peak)
-        g2 = U.gradient2(s)
-        mask = U.steepest_edge(mask, s, peak, 1.0, noise_floor, 0.25, 0.6, g2=g2)
+        mask = U.steepest_edge(mask, s, peak, 1.0, noise_floor, 0.25, 0.6)
     else:
         mask = (s > noise_floor) & (s > edge_fraction * peak)
-    mask = ndi.binary_opening(mask, structure=U.disk(1))
+    # small disks by shifted array operations (the same masks as ndimage, a fraction of
+    # its cost on a full well)
+    mask = U.binary_opening(mask, U.disk(1))
     if foreground is not None:  # a pixel classifier's object mask replaces the thresholds
         from napari_il6assay.segment.classifier import to_grid
 
@@ -564,7 +569,7 @@ def segment(
         mask = ~drop[lab] & mask
     # a textured sphere's lighter cells open channels from its outline into its body;
     # closed first, so that holes fill and the shape split sees whole discs
-    mask = U.fill_holes(mask | (ndi.binary_closing(mask, structure=U.disk(2)) & (s > noise_floor)))
+    mask = U.fill_holes(mask | (U.binary_closing(mask, U.disk(2)) & (s > noise_floor)))
     if split:
         labels_w, n_ambiguous = _split_touching(mask, 0.5 * min_d_work, saddle_merge)
     else:
@@ -602,7 +607,7 @@ def segment(
     # the largest inscribed disc is always among the counted (large) objects
     r_in = _inscribed_radii(labels_w, np.flatnonzero(counted) + 1)
     diag, mismatch = _self_check(labels_w, counted, s, peak, well, image, labels, is_rgb,
-                                 r_in, ps * f if calibrated else 0.0, raw_cover, g2)
+                                 r_in, ps * f if calibrated else 0.0, raw_cover)
     measures.update(diag)
     measures["mode_check"] = mismatch
     flags = []
