@@ -222,7 +222,10 @@ def _dose_means_impl(data: Batch) -> Batch:
 
     The RSS of any curve ``f`` is the within-dose sum of squares (fixed) plus
     ``sum_k W_k (ybar_k - f(x_k))^2`` over the distinct doses, so a search over starting values
-    can work on the (fewer) dose means with weights ``W_k`` and reach the same argmin.
+    can work on the (fewer) dose means with weights ``W_k`` and reach the same argmin. The
+    within-dose sum of squares is the returned batch's ``offset``: with it the solver works
+    on the dose means (a third of the points with triplicates) and its RSS, gradient,
+    ``J^T W J`` and stopping rules are those of the replicates, up to rounding.
     """
     B, n = data.y.shape
     valid = data.sw > 0
@@ -246,8 +249,11 @@ def _dose_means_impl(data: Batch) -> Batch:
     lx[np.arange(B)[:, None].repeat(n, 1)[new], gid[new]] = first[new]
     zero[np.arange(B)[:, None].repeat(n, 1)[new], gid[new]] = z_sorted[new]
     ok = W > 0
-    return Batch(np.where(ok, lx, 1.0), zero & ok, np.where(ok, Y / np.where(ok, W, 1.0), 0.0),
-                 np.sqrt(W))  # fmt: skip
+    ybar = np.where(ok, Y / np.where(ok, W, 1.0), 0.0)
+    y_sorted = np.take_along_axis(data.y, order, 1)
+    dev = y_sorted - np.take_along_axis(ybar, np.minimum(gid, m - 1), 1)
+    pure = (w.reshape(B, n) * dev * dev).sum(axis=1)  # padding has weight 0
+    return Batch(np.where(ok, lx, 1.0), zero & ok, ybar, np.sqrt(W), pure)
 
 
 def _grid_starts(
@@ -694,7 +700,10 @@ def fit_arrays(
         grid = np.concatenate([grid, np.clip(ex, lower, upper)[:, None]], axis=1)
     # the 5PL's asymmetry and hill trade off along long valleys: more iterations
     max_iter = 1000 if LOGS in free else 200
-    p, rss, jtj, conv = _polish_best(grid, data, free, lower, upper, max_iter=max_iter)
+    # the solver works on the dose means plus the within-dose sum of squares (its `offset`):
+    # the same RSS and optimum as on the replicates, with a third of the points for triplicates
+    red = _dose_means(data)
+    p, rss, jtj, conv = _polish_best(grid, red, free, lower, upper, max_iter=max_iter)
     # curves the model fits poorly (bell-shaped, step-like data) have several basins: polish
     # the best few grid points too, not only the best one
     sw2 = data.sw**2
@@ -714,7 +723,7 @@ def fit_arrays(
         p0 = np.concatenate([starts[0][idx2][:, None], many[:, 1:]], axis=1).reshape(-1, 5)
         K = _N_RESTARTS
         rep = np.repeat(idx2, K)
-        p2, rss2, jtj2, conv2 = levenberg_marquardt(p0, data.take(rep), free, lower[rep],
+        p2, rss2, jtj2, conv2 = levenberg_marquardt(p0, red.take(rep), free, lower[rep],
                                                     upper[rep], max_iter=max_iter)  # fmt: skip
         rss2 = np.where(np.isfinite(rss2), rss2, np.inf).reshape(-1, K)
         pick = np.argmin(rss2, axis=1)
@@ -830,7 +839,7 @@ def fit_arrays(
         ci_lo, ci_hi = np.full(B, np.nan), np.full(B, np.nan)
         todo = np.flatnonzero(~no_effect)
         if todo.size:
-            t_lo, t_hi = _profile_ci(p[todo], rss[todo], dof[todo], data.take(todo), free,
+            t_lo, t_hi = _profile_ci(p[todo], rss[todo], dof[todo], red.take(todo), free,
                                      lower[todo], upper[todo], se_t[todo], level)  # fmt: skip
             ci_lo[todo], ci_hi[todo] = np.exp(t_lo), np.exp(t_hi)
     elif ci_method in ("profile", "delta-log"):  # 5PL: delta method on log scale
