@@ -641,7 +641,7 @@ def _profile_ci(
     """
     from scipy.stats import f as fdist
 
-    from napari_il6assay.doseresponse._solver import residuals
+    from napari_il6assay.doseresponse._solver import residuals, rss_of
 
     B = p_hat.shape[0]
     thr = rss_hat * (1.0 + fdist.ppf(level, 1, np.maximum(dof, 1)) / np.maximum(dof, 1))
@@ -668,13 +668,18 @@ def _profile_ci(
         pp = start.copy()
         pp[:, LOGE] = t
         # a predicted start must not flip the sign of hill (the mirror image is another
-        # basin) or leave the box: then start from the last point found
-        ref = p_k[todo]
+        # basin) or leave the box, and where the path bends it can be worse than the last
+        # point found (hill 3 -> 290: the solver then crawled for its 60 iterations, and
+        # every solver call waited for those curves): the start with the lower RSS is used
+        ref = p_k[todo].copy()
+        ref[:, LOGE] = t
+        sub = data2.take(todo)
         bad = (np.sign(pp[:, HILL]) != np.sign(ref[:, HILL])) | ~np.isfinite(pp).all(axis=1)
         bad |= ((pp < lo2[todo]) | (pp > hi2[todo])).any(axis=1)
+        with np.errstate(all="ignore"):
+            bad |= ~(rss_of(residuals(pp, sub, ())[0], sub)
+                     <= rss_of(residuals(ref, sub, ())[0], sub))  # fmt: skip
         pp[bad] = ref[bad]
-        pp[bad, LOGE] = t[bad]
-        sub = data2.take(todo)
         pf, rs, _, _ = levenberg_marquardt(pp, sub, sub_free, lo2[todo], hi2[todo], max_iter=60)
         d = np.maximum(rs - r_hat[todo], 0.0)
         q = np.sqrt(d) - tgt[todo]

@@ -2,11 +2,11 @@
 
 pandas formats every float through ``ndarray.astype(str)`` and its block machinery; on a
 ``fits.csv`` of 10,000 curves (48 columns) that was 0.5-1 s of an ``il6assay fit`` run whose
-fitting takes about as long (issue 13). Here each column becomes a list of strings with
-Python's own ``repr`` for floats (numpy's float-to-text is that same shortest round-trip
-form) and Python's ``csv`` writer (which pandas uses too) joins and quotes them. Any column
-this cannot reproduce exactly (not float64, integer, bool, or text with missing values) falls
-back to ``to_csv``, so the output never differs.
+fitting takes about as long (issue 13). Here each column goes as a list of Python values
+to Python's ``csv`` writer (which pandas uses too): it writes floats by ``repr`` (numpy's
+float-to-text is that same shortest round-trip form), ``None`` as "", and quotes as pandas
+does. Any column this cannot reproduce exactly (not float64, integer, bool, or text with
+missing values) falls back to ``to_csv``, so the output never differs.
 """
 
 from __future__ import annotations
@@ -19,31 +19,30 @@ from typing import Any
 import numpy as np
 
 
-def _column_text(col: Any) -> list[str] | None:
-    """The CSV text of one column as ``to_csv`` writes it, or None if not handled here."""
+def _column_values(col: Any) -> list[Any] | None:
+    """One column's cells for the csv writer, which then writes exactly what ``to_csv``
+    writes (floats by ``repr``, missing values as ""), or None if not handled here."""
     v = col.to_numpy()
     kind = v.dtype.kind
     if kind == "f":
         if v.dtype != np.float64:  # float32 text is its own shortest form, not repr's
             return None
-        txt = list(map(repr, v.tolist()))
+        vals = v.tolist()  # the writer formats floats with repr(), in C
         for i in np.flatnonzero(np.isnan(v)).tolist():
-            txt[i] = ""  # na_rep
-        return txt
-    if kind in "iu":
-        return list(map(str, v.tolist()))
-    if kind == "b":
-        return ["True" if x else "False" for x in v.tolist()]
+            vals[i] = None  # na_rep ""
+        return vals
+    if kind in "iub":
+        return v.tolist()  # str(): "3", "True"
     if kind in "OUT":
-        out = []
-        for x in v.tolist():
+        vals = v.tolist()
+        for i, x in enumerate(vals):
             if isinstance(x, str):
-                out.append(x)
-            elif x is None or (isinstance(x, float) and x != x):
-                out.append("")
+                continue
+            if x is None or (isinstance(x, float) and x != x):
+                vals[i] = None
             else:  # numbers or objects in a text column: pandas' own formatting
                 return None
-        return out
+        return vals
     return None
 
 
@@ -70,7 +69,7 @@ def write_csv(df: Any, path: str | Path) -> None:
         df.to_csv(path, index=False)
         return
     for name in df.columns:
-        txt = _column_text(df[name])
+        txt = _column_values(df[name])
         if txt is None or not isinstance(name, str):
             df.to_csv(path, index=False)
             return
