@@ -112,6 +112,9 @@ def levenberg_marquardt(
     ftol: float = 1e-11,
     xtol: float = 1e-10,
     gtol: float = 1e-9,
+    lam0: np.ndarray | float = 1e-3,
+    lam_out: np.ndarray | None = None,
+    stall: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Minimize every curve's weighted residual sum of squares over the ``free`` parameters.
 
@@ -131,6 +134,16 @@ def levenberg_marquardt(
     gtol : float
         A curve whose largest cosine between a free parameter's Jacobian column and the
         residuals is below ``gtol`` is at a minimum.
+    lam0 : float or ndarray (B,)
+        Starting damping. With ``lam_out`` it lets a caller run the solver in rounds of a
+        few iterations (the profile CI does, so that a few slow curves do not hold a whole
+        batch for 60 iterations) that add up to one uninterrupted run: the state of a curve
+        is its parameters and its damping.
+    lam_out : ndarray (B,), optional
+        Filled with each curve's damping at the end.
+    stall : bool
+        Count a curve still active at ``max_iter`` whose RSS stopped moving over the last
+        iterations as converged (off for a round that is not the last).
 
     Returns
     -------
@@ -162,7 +175,8 @@ def levenberg_marquardt(
     # arithmetic is its own, so the results do not depend on which curves share its batch.
     rows = np.arange(B)
     p, r, jac, rss = p_all, r_all, jac_all, rss_all
-    lam = np.full(B, 1e-3)
+    lam = np.array(np.broadcast_to(lam0, (B,)), float)
+    lam_all = lam
     lo_w, hi_w, sub = lower, upper, data
     act = np.ones(B, bool)  # active flags of the working rows
 
@@ -172,6 +186,7 @@ def levenberg_marquardt(
             g_rows = rows[which]
             p_all[g_rows], r_all[g_rows] = p[which], r[which]
             jac_all[g_rows], rss_all[g_rows] = jac[which], rss[which]
+        lam_all[rows[which]] = lam[which]
         active[rows[which]] = act[which]
 
     for it in range(max_iter):
@@ -249,11 +264,14 @@ def levenberg_marquardt(
         act &= ~stuck
     write_back(np.arange(rows.size))
     p, rss, jac = p_all, rss_all, jac_all
+    if lam_out is not None:
+        lam_out[:] = lam_all
     # still active at the limit but the RSS no longer moves over the last iterations (an
     # unidentified direction, e.g. a step between dose 0 and the lowest dose, where hill and e
     # slide along a valley of constant RSS): a minimum of the RSS, not a failure
-    stalled = active & (rss_window - rss <= 1e-7 * (rss + 1e-300))  # drc: optim reltol 1e-7
-    converged[stalled] = True
+    if stall:
+        stalled = active & (rss_window - rss <= 1e-7 * (rss + 1e-300))  # drc: reltol 1e-7
+        converged[stalled] = True
     jf = jac * data.sw[:, :, None]
     jtj = np.matmul(jf.transpose(0, 2, 1), jf)
     return p, rss, jtj, converged

@@ -205,6 +205,8 @@ _GRID_HILL_FIRST = (0.4, 1.2, 4.0)
 _GRID_T = 10  # log e values over the dose range +- 1 decade
 _GRID_ASYM = (0.1, 1.0, 6.0)
 _N_RESTARTS = 8  # grid points polished on doubtful curves
+#: iterations per round of the profile CI's solver (see `_profile_ci`)
+_LM_ROUND = 12
 
 
 def _dose_means(data: Batch) -> Batch:
@@ -663,8 +665,12 @@ def _profile_ci(
     if jtj is not None:
         slope[:, nu_cols] = _nuisance_slope(jtj, e)[cur] * sign[:, None]
 
-    def profile(todo: np.ndarray, t: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Profile fits at log e = ``t`` from ``start``: solutions, ``q``, ``dq/da``, slopes."""
+    def profile(
+        todo: np.ndarray, t: np.ndarray, start: np.ndarray, cont: np.ndarray
+    ) -> tuple[np.ndarray, ...]:
+        """Profile fits at log e = ``t`` from ``start`` (``cont``: go on from where the last
+        round of that fit stopped): solutions, whether each is final, ``q``, ``dq/da``,
+        slopes."""
         pp = start.copy()
         pp[:, LOGE] = t
         # a predicted start must not flip the sign of hill (the mirror image is another
@@ -680,7 +686,18 @@ def _profile_ci(
             bad |= ~(rss_of(residuals(pp, sub, ())[0], sub)
                      <= rss_of(residuals(ref, sub, ())[0], sub))  # fmt: skip
         pp[bad] = ref[bad]
-        pf, rs, _, _ = levenberg_marquardt(pp, sub, sub_free, lo2[todo], hi2[todo], max_iter=60)
+        pp[cont] = p_run[todo[cont]]
+        # the solver runs in rounds of `_LM_ROUND` iterations, up to 60 per profile point as
+        # before: a fit not finished goes on in the next round (same parameters and
+        # damping, so the rounds add up to one run) while the others move on
+        lam = np.where(cont, lam_run[todo], 1e-3)
+        lam_end = np.empty(todo.size)
+        pf, rs, _, conv = levenberg_marquardt(pp, sub, sub_free, lo2[todo], hi2[todo],
+                                              max_iter=_LM_ROUND, lam0=lam, lam_out=lam_end,
+                                              stall=False)  # fmt: skip
+        used[todo] = np.where(cont, used[todo], 0) + _LM_ROUND
+        final = conv | (used[todo] >= 60)
+        p_run[todo], lam_run[todo] = pf, lam_end
         d = np.maximum(rs - r_hat[todo], 0.0)
         q = np.sqrt(d) - tgt[todo]
         # the profile RSS's slope: d RSS / d log e at the profile point (envelope theorem)
@@ -692,7 +709,7 @@ def _profile_ci(
         h = np.matmul(jw.transpose(0, 2, 1), jw)
         sl = np.zeros((todo.size, 5))
         sl[:, nu_cols] = _nuisance_slope(h, e) * sign[todo, None]
-        return pf, q, dq, sl
+        return pf, final, q, dq, sl
 
     a_in = np.zeros(n2)  # the largest a known inside (q < 0), its q and fit
     q_in = -tgt.copy()
@@ -708,35 +725,49 @@ def _profile_ci(
     p_k = p_hat[cur].copy()
     result = np.full(n2, np.nan)
     a = np.clip(np.nan_to_num(2.0 * se_t, nan=0.5), 0.05, 3.0)[cur]
+    def _next_a(ix: np.ndarray) -> np.ndarray:
+        """The next profile point of the ends ``ix``: the first at ``a = 2 se``; then
+        Newton inside the bracket (else regula falsi), or before a bracket Newton outwards
+        but never beyond doubling ``a``, as the former search."""
+        first = points[ix] == 0
+        ak, qk, dqk = a_k[ix], q_k[ix], dq_k[ix]
+        with np.errstate(all="ignore"):
+            newton = np.where(dqk > 0, ak - qk / dqk, np.nan)
+            frac = np.clip(-w_in[ix] / (w_out[ix] - w_in[ix]), 0.02, 0.98)
+        lo_a, hi_a = a_in[ix], a_out[ix]
+        falsi = lo_a + np.nan_to_num(frac, nan=0.5) * (hi_a - lo_a)
+        a_b = np.where((newton > lo_a) & (newton < hi_a), newton, falsi)
+        grow = np.isfinite(newton) & (newton > ak)
+        a_u = np.where(grow, np.minimum(newton, 2.0 * ak), 2.0 * ak)
+        has = np.isfinite(hi_a)
+        doublings[ix] += ~first & ~has & ~grow
+        return np.where(first, a[ix], np.where(has, a_b, a_u))
+
     todo = np.arange(n2)
     doublings = np.zeros(n2, int)
-    for step in range(max_steps):
-        if todo.size == 0:
-            break
-        if step > 0:
-            ak, qk, dqk = a_k[todo], q_k[todo], dq_k[todo]
-            with np.errstate(all="ignore"):
-                newton = np.where(dqk > 0, ak - qk / dqk, np.nan)
-            lo_a, hi_a = a_in[todo], a_out[todo]
-            bracketed = np.isfinite(hi_a)
-            # inside the bracket (with a margin that keeps regula falsi in charge when the
-            # Newton point would barely move an end) Newton, else regula falsi
-            with np.errstate(all="ignore"):
-                frac = np.clip(-w_in[todo] / (w_out[todo] - w_in[todo]), 0.02, 0.98)
-            falsi = lo_a + np.nan_to_num(frac, nan=0.5) * (hi_a - lo_a)
-            inside = (newton > lo_a) & (newton < hi_a)
-            a_b = np.where(inside, newton, falsi)
-            # no bracket yet: Newton outwards, never beyond the doubling of the last search
-            grow = np.isfinite(newton) & (newton > ak)
-            a_u = np.where(grow, np.minimum(newton, 2.0 * ak), 2.0 * ak)
-            doublings[todo] += ~bracketed & ~grow
-            a[todo] = np.where(bracketed, a_b, a_u)
-        t = t_hat[todo] + sign[todo] * a[todo]
+    points = np.zeros(n2, int)  # profile points done per end
+    pending = np.zeros(n2, bool)  # its profile fit goes on in the next round
+    p_run = np.zeros((n2, 5))
+    lam_run = np.zeros(n2)
+    used = np.zeros(n2, int)
+    t_run = np.zeros(n2)
+    while todo.size:
+        cont = pending[todo]
+        fresh = todo[~cont]
+        if fresh.size:
+            a[fresh] = _next_a(fresh)
+        t = np.where(cont, t_run[todo], t_hat[todo] + sign[todo] * a[todo])
         at_bound = sign[todo] * (t - bound[todo]) >= 0
         t = np.where(at_bound, bound[todo], t)
+        t_run[todo] = t
         a[todo] = np.abs(t - t_hat[todo])
         start = p_k[todo] + (a[todo] - a_k[todo])[:, None] * slope[todo]
-        pf, q, dq, sl = profile(todo, t, start)
+        pf, final, q, dq, sl = profile(todo, t, start, cont)
+        pending[todo] = ~final
+        keep = todo[~final]  # not finished: the same point again in the next round
+        todo, t, at_bound = todo[final], t[final], at_bound[final]
+        pf, q, dq, sl = pf[final], q[final], dq[final], sl[final]
+        points[todo] += 1
         a_k[todo], q_k[todo], dq_k[todo], p_k[todo], slope[todo] = a[todo], q, dq, pf, sl
         above = q >= 0
         hit, miss = todo[above], todo[~above]
@@ -762,11 +793,12 @@ def _profile_ci(
         open_end = ~above & at_bound & ~exact
         result[todo[open_end]] = np.inf
         lost = ~bracketed & (doublings[todo] >= 14)  # as the former 14 doublings: no end
-        todo = todo[~(exact | narrow | open_end | lost)]
-    # ends still open after max_steps: the linear interpolation in their bracket
-    rest = todo[np.isfinite(a_out[todo])]
-    result[rest] = a_in[rest] - q_in[rest] * (a_out[rest] - a_in[rest]) / (
-        q_out[rest] - q_in[rest])
+        spent = points[todo] >= max_steps
+        rest = todo[spent & ~(exact | narrow | open_end | lost) & bracketed]
+        # ends still open after max_steps: the linear interpolation in their bracket
+        result[rest] = a_in[rest] - q_in[rest] * (a_out[rest] - a_in[rest]) / (
+            q_out[rest] - q_in[rest])
+        todo = np.concatenate([keep, todo[~(exact | narrow | open_end | lost | spent)]])
     ends = t_hat + sign * result
     return ends[:B], ends[B:]
 
