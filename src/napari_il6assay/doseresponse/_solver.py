@@ -31,16 +31,23 @@ class Batch:
         responses (0 in padding).
     sw : ndarray (B, n)
         square root of the weights; 0 in padding, so padding never counts.
+    offset : ndarray (B,), optional
+        A constant part of each curve's residual sum of squares that the points do not hold:
+        the within-dose sum of squares when the points are dose means (see
+        ``fit._dose_means``). The solver adds it to every RSS, so its stopping rules, which
+        are relative to the RSS, mean what they mean on the replicates themselves.
     """
 
     logx: np.ndarray
     zero: np.ndarray
     y: np.ndarray
     sw: np.ndarray
+    offset: np.ndarray | None = None
 
     def take(self, idx: np.ndarray) -> Batch:
         """The sub-batch of rows ``idx``."""
-        return Batch(self.logx[idx], self.zero[idx], self.y[idx], self.sw[idx])
+        off = None if self.offset is None else self.offset[idx]
+        return Batch(self.logx[idx], self.zero[idx], self.y[idx], self.sw[idx], off)
 
     @property
     def n_points(self) -> np.ndarray:
@@ -48,10 +55,19 @@ class Batch:
         return (self.sw > 0).sum(axis=1)
 
 
-def residuals(p: np.ndarray, data: Batch) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted residuals ``sw * (y - f)`` and the Jacobian of ``f`` (unweighted)."""
-    f, jac = evaluate_jac(p, data.logx, data.zero)
+def residuals(
+    p: np.ndarray, data: Batch, cols: tuple[int, ...] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted residuals ``sw * (y - f)`` and the Jacobian of ``f`` (unweighted) with respect
+    to the parameters ``cols`` (default all five)."""
+    f, jac = evaluate_jac(p, data.logx, data.zero, cols)
     return data.sw * (data.y - f), jac
+
+
+def rss_of(r: np.ndarray, data: Batch) -> np.ndarray:
+    """Residual sum of squares of weighted residuals ``r``, plus ``data.offset``."""
+    rss = np.einsum("ij,ij->i", r, r)
+    return rss if data.offset is None else data.offset + rss
 
 
 def safe_pinv(a: np.ndarray) -> np.ndarray:
@@ -96,6 +112,9 @@ def levenberg_marquardt(
     ftol: float = 1e-11,
     xtol: float = 1e-10,
     gtol: float = 1e-9,
+    lam0: np.ndarray | float = 1e-3,
+    lam_out: np.ndarray | None = None,
+    stall: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Minimize every curve's weighted residual sum of squares over the ``free`` parameters.
 
@@ -115,6 +134,16 @@ def levenberg_marquardt(
     gtol : float
         A curve whose largest cosine between a free parameter's Jacobian column and the
         residuals is below ``gtol`` is at a minimum.
+    lam0 : float or ndarray (B,)
+        Starting damping. With ``lam_out`` it lets a caller run the solver in rounds of a
+        few iterations (the profile CI does, so that a few slow curves do not hold a whole
+        batch for 60 iterations) that add up to one uninterrupted run: the state of a curve
+        is its parameters and its damping.
+    lam_out : ndarray (B,), optional
+        Filled with each curve's damping at the end.
+    stall : bool
+        Count a curve still active at ``max_iter`` whose RSS stopped moving over the last
+        iterations as converged (off for a round that is not the last).
 
     Returns
     -------
@@ -131,88 +160,118 @@ def levenberg_marquardt(
     B = p0.shape[0]
     lower = np.broadcast_to(lower, p0.shape)
     upper = np.broadcast_to(upper, p0.shape)
-    p = np.clip(p0.astype(float), lower, upper)
-    r, jac = residuals(p, data)
-    rss = np.einsum("ij,ij->i", r, r)
-    lam = np.full(B, 1e-3)
+    # results of every curve; a curve's entries are final once it leaves the working set
+    p_all = np.clip(p0.astype(float), lower, upper)
+    r_all, jac_all = residuals(p_all, data, free)  # jac over the free parameters only
+    rss_all = rss_of(r_all, data)
     converged = np.zeros(B, bool)
     active = np.ones(B, bool)
     eye = np.eye(len(free))
     window = min(20, max_iter // 2)
-    rss_window = rss.copy()
+    rss_window = rss_all.copy()
+    # the working set: every curve at first, compacted (copied once) when a tenth of it has
+    # left, instead of gathered and scattered by index on every iteration; a curve that left
+    # but is still in the working set is computed along and not updated. Each curve's
+    # arithmetic is its own, so the results do not depend on which curves share its batch.
+    rows = np.arange(B)
+    p, r, jac, rss = p_all, r_all, jac_all, rss_all
+    lam = np.array(np.broadcast_to(lam0, (B,)), float)
+    lam_all = lam
+    lo_w, hi_w, sub = lower, upper, data
+    act = np.ones(B, bool)  # active flags of the working rows
+
+    def write_back(which: np.ndarray) -> None:
+        """Copy working rows ``which`` (indices) to the results."""
+        if p is not p_all:  # before the first compaction the working arrays are the results
+            g_rows = rows[which]
+            p_all[g_rows], r_all[g_rows] = p[which], r[which]
+            jac_all[g_rows], rss_all[g_rows] = jac[which], rss[which]
+        lam_all[rows[which]] = lam[which]
+        active[rows[which]] = act[which]
+
     for it in range(max_iter):
         if it == max_iter - window:
-            rss_window = rss.copy()
-        idx = np.flatnonzero(active)
-        if idx.size == 0:
+            write_back(np.arange(rows.size))
+            rss_window = rss_all.copy()
+        n_act = int(act.sum())
+        if n_act == 0:
             break
-        full = idx.size == B  # views instead of copies while every curve is active
-        sub = data if full else data.take(idx)
-        jf = (jac if full else jac[idx])[:, :, fr] * sub.sw[:, :, None]
-        a = np.einsum("bni,bnj->bij", jf, jf)
-        g = np.einsum("bni,bn->bi", jf, r if full else r[idx])
+        if n_act < 0.9 * act.size:
+            write_back(np.flatnonzero(~act))
+            keep = np.flatnonzero(act)
+            rows = rows[keep]
+            p, r, jac, rss, lam = p[keep], r[keep], jac[keep], rss[keep], lam[keep]
+            lo_w, hi_w, sub = lower[rows], upper[rows], data.take(rows)
+            act = np.ones(rows.size, bool)
+        # J^T W J and J^T W r by matmul: einsum took 9x as long for these small products
+        jf = jac * sub.sw[:, :, None]
+        jft = jf.transpose(0, 2, 1)
+        a = np.matmul(jft, jf)
+        g = np.matmul(jft, r[:, :, None])[..., 0]
         d = np.einsum("bii->bi", a) + 1e-12
-        m = a + lam[idx, None, None] * (d[:, :, None] * eye)
+        m = a + lam[:, None, None] * (d[:, :, None] * eye)
         try:
             step = np.linalg.solve(m, g[..., None])[..., 0]
         except np.linalg.LinAlgError:
             step = np.einsum("bij,bj->bi", safe_pinv(m), g)
         # a parameter sitting on a bound that the step pushes outwards is held there (active
         # set) and the others re-solved, so a bounded minimum is reached, not a stall
-        pc = p[idx][:, fr]
-        lo_b, hi_b = lower[idx][:, fr], upper[idx][:, fr]
+        pc = p[:, fr]
+        lo_b, hi_b = lo_w[:, fr], hi_w[:, fr]
         pinned = ((pc <= lo_b) & (step < 0)) | ((pc >= hi_b) & (step > 0))
         pinned |= ((pc <= lo_b) & (g < 0)) | ((pc >= hi_b) & (g > 0))
         if pinned.any():
-            rows = np.flatnonzero(pinned.any(axis=1))
-            mr, gr = m[rows].copy(), g[rows].copy()
-            pr_ = pinned[rows]
+            pr_rows = np.flatnonzero(pinned.any(axis=1))
+            mr, gr = m[pr_rows].copy(), g[pr_rows].copy()
+            pr_ = pinned[pr_rows]
             mr[pr_[:, :, None] | pr_[:, None, :]] = 0.0
             mr[:, np.arange(len(free)), np.arange(len(free))] += pr_
             gr[pr_] = 0.0
-            step[rows] = np.einsum("bij,bj->bi", safe_pinv(mr), gr)
+            step[pr_rows] = np.einsum("bij,bj->bi", safe_pinv(mr), gr)
         # first-order optimality (MINPACK's gtol): every free, unpinned direction is
         # orthogonal to the residuals; a minimum even when rounding makes steps fail
         free_g = np.where(pinned, 0.0, g)
-        cosine = np.abs(free_g) / np.sqrt(np.maximum(d * (rss[idx, None] + 1e-300), 1e-300))
-        at_min = cosine.max(axis=1) <= gtol
-        if at_min.any():
-            converged[idx[at_min]] = True
-            active[idx[at_min]] = False
-        pn = p[idx].copy()
+        cosine = np.abs(free_g) / np.sqrt(np.maximum(d * (rss[:, None] + 1e-300), 1e-300))
+        at_min = act & (cosine.max(axis=1) <= gtol)
+        converged[rows[at_min]] = True
+        was = act.copy()  # the curves this iteration steps (a curve at its minimum included)
+        act &= ~at_min
+        pn = p.copy()
         pn[:, fr] += step
-        pn = np.clip(pn, lower[idx], upper[idx])
-        rn, jn = residuals(pn, sub)
-        rssn = np.einsum("ij,ij->i", rn, rn)
-        ok = np.isfinite(rssn) & (rssn <= rss[idx])
-        acc = idx[ok]
-        rej = idx[~ok]
+        pn = np.clip(pn, lo_w, hi_w)
+        rn, jn = residuals(pn, sub, free)
+        rssn = rss_of(rn, sub)
+        ok = was & np.isfinite(rssn) & (rssn <= rss)
         # small relative decrease and small step on an accepted step: a minimum
-        dec = rss[acc] - rssn[ok]
-        moved = np.abs(pn[ok][:, fr] - p[acc][:, fr]).max(axis=1)
-        scale = np.abs(p[acc][:, fr]).max(axis=1) + 1e-8
+        dec = rss[ok] - rssn[ok]
+        moved = np.abs(pn[ok][:, fr] - p[ok][:, fr]).max(axis=1)
+        scale = np.abs(p[ok][:, fr]).max(axis=1) + 1e-8
         # ... but only for a near-Gauss-Newton step: a tiny step under heavy damping is the
         # solver crawling along a valley, not a minimum (it stopped short of drc's optimum on
         # step-like and bell-shaped curves, issue 11)
-        small = (dec <= ftol * (rss[acc] + 1e-300)) | (moved <= xtol * scale)
-        done = (small & (lam[acc] <= 1.0)) | (rssn[ok] < 1e-28)
-        p[acc] = pn[ok]
-        r[acc] = rn[ok]
-        jac[acc] = jn[ok]
-        rss[acc] = rssn[ok]
-        lam[acc] = np.maximum(lam[acc] / 5.0, 1e-12)
-        lam[rej] *= 8.0
-        converged[acc[done]] = True
-        active[acc[done]] = False
+        small = (dec <= ftol * (rss[ok] + 1e-300)) | (moved <= xtol * scale)
+        done = (small & (lam[ok] <= 1.0)) | (rssn[ok] < 1e-28)
+        p[ok], r[ok], rss[ok] = pn[ok], rn[ok], rssn[ok]
+        np.copyto(jac, jn, where=ok[:, None, None])
+        rej = was & ~ok
+        lam = np.where(ok, np.maximum(lam / 5.0, 1e-12), np.where(rej, lam * 8.0, lam))
+        acc = np.flatnonzero(ok)
+        converged[rows[acc[done]]] = True
+        act[acc[done]] = False
         # a step that can no longer decrease the RSS at huge damping: at a (bounded) minimum
-        stuck = rej[lam[rej] > 1e12]
-        converged[stuck] = True
-        active[stuck] = False
+        stuck = rej & (lam > 1e12)
+        converged[rows[stuck]] = True
+        act &= ~stuck
+    write_back(np.arange(rows.size))
+    p, rss, jac = p_all, rss_all, jac_all
+    if lam_out is not None:
+        lam_out[:] = lam_all
     # still active at the limit but the RSS no longer moves over the last iterations (an
     # unidentified direction, e.g. a step between dose 0 and the lowest dose, where hill and e
     # slide along a valley of constant RSS): a minimum of the RSS, not a failure
-    stalled = active & (rss_window - rss <= 1e-7 * (rss + 1e-300))  # drc: optim reltol 1e-7
-    converged[stalled] = True
-    jf = jac[:, :, fr] * data.sw[:, :, None]
-    jtj = np.einsum("bni,bnj->bij", jf, jf)
+    if stall:
+        stalled = active & (rss_window - rss <= 1e-7 * (rss + 1e-300))  # drc: reltol 1e-7
+        converged[stalled] = True
+    jf = jac * data.sw[:, :, None]
+    jtj = np.matmul(jf.transpose(0, 2, 1), jf)
     return p, rss, jtj, converged
