@@ -10,8 +10,7 @@ from typing import Any
 from napari_il6assay.cli import check_out_dir, pixel_budget, positive_float, worker_count
 from napari_il6assay.errors import InputError
 from napari_il6assay.io.images import pixel_limit
-
-MODES = ("colony", "livedead", "spheroid", "spheroid3d", "spheres")
+from napari_il6assay.segment import MODES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -115,24 +114,29 @@ def batch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         raise InputError(f"--include-flagged: {exc}") from exc
     seg: dict[str, Any] = {}
     if getattr(args, "min_diameter", None) is not None:
+        from napari_il6assay.commands.segment import check_option
+
+        check_option("--min-diameter", args.mode, "min_diameter_um")
         seg["min_diameter_um"] = args.min_diameter
+    from napari_il6assay.commands.segment import (
+        check_object_option,
+        check_option,
+        classifier_params,
+        well_params,
+    )
+
     obj = getattr(args, "object_polarity", None)
     if obj is not None:
-        if getattr(args, "mode", "spheroid") != "spheroid":
-            raise InputError("--object applies to --mode spheroid only")
+        check_object_option(args.mode)
         if obj != "auto":
             seg["polarity"] = obj
-    from napari_il6assay.commands.segment import classifier_params, well_params
-
     seg.update(well_params(args, args.mode))
     seg.update(classifier_params(args, args.mode))
     if getattr(args, "haze", None) is not None:
-        if args.mode != "livedead":
-            raise InputError("--haze applies to --mode livedead only", column="--haze")
+        check_option("--haze", args.mode, "haze")
         seg["haze"] = args.haze
     if getattr(args, "no_split", False):
-        if args.mode != "spheres":
-            raise InputError("--no-split applies to --mode spheres only", column="--no-split")
+        check_option("--no-split", args.mode, "split")
         seg["split"] = False
     return dict(
         workers=args.workers,
