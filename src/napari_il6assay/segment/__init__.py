@@ -50,7 +50,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
     # The registry names each mode's module as a string, so that listing the modes stays
     # cheap; these imports let "go to definition" and type checkers follow the names.
-    from napari_il6assay.segment import colony, livedead, spheres, spheroid, spheroid3d  # noqa: F401
+    from napari_il6assay.segment import (  # noqa: F401
+        colony,
+        livedead,
+        spheres,
+        spheroid,
+        spheroid3d,
+    )
     from napari_il6assay.segment.result import SegmentationResult
 
 #: keywords of a mode's ``segment`` function that `segment_image` / the callers fill in
