@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from typing import Any
 
-from napari_il6assay.cli import check_out_dir, pixel_budget, positive_float, worker_count
+from napari_il6assay.cli import (
+    check_out_dir,
+    parse_voxel_size,
+    pixel_budget,
+    positive_float,
+    worker_count,
+)
 from napari_il6assay.errors import InputError
 from napari_il6assay.io.images import pixel_limit
 from napari_il6assay.segment import MODES
@@ -89,19 +94,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def parse_voxel(text: str | None) -> tuple[float, float, float] | None:
-    """``"2,0.5,0.5"`` -> ``(2.0, 0.5, 0.5)``."""
-    if text is None:
-        return None
-    try:
-        vals = tuple(float(v) for v in text.replace(" ", "").split(","))
-    except ValueError:
-        vals = ()
-    if len(vals) != 3 or not all(math.isfinite(v) and v > 0 for v in vals):
-        raise InputError(f"--voxel-size must be three positive numbers Z,Y,X, got '{text}'")
-    return vals  # type: ignore[return-value]
-
-
 def batch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """`run_batch` keyword arguments from parsed options."""
     if args.pixel_size is not None and not args.pixel_size > 0:
@@ -145,7 +137,7 @@ def batch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         overwrite=args.overwrite,
         save_labels=args.save_labels,
         pixel_size_um=args.pixel_size,
-        voxel_size_um=parse_voxel(args.voxel_size),
+        voxel_size_um=parse_voxel_size(args.voxel_size),
         plate_format=args.plate_format,
         formats=("csv", "parquet") if args.format == "parquet" else ("csv",),
         report=not args.no_report,

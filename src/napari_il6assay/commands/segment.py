@@ -22,11 +22,10 @@ Exit code 0 when every image was measured, 1 when some failed (listed in
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from typing import Any
 
-from napari_il6assay.cli import check_out_dir, pixel_budget, positive_float
+from napari_il6assay.cli import check_out_dir, parse_voxel_size, pixel_budget, positive_float
 from napari_il6assay.io.images import pixel_limit
 from napari_il6assay.segment import MODES
 
@@ -194,24 +193,6 @@ def well_params(args: argparse.Namespace, mode: str) -> dict[str, Any]:
     return params
 
 
-def _voxel_size(text: str | None) -> tuple[float, float, float] | None:
-    from napari_il6assay.errors import InputError
-
-    if text is None:
-        return None
-    parts = [p for p in text.replace(" ", "").split(",") if p]
-    try:
-        vals = tuple(float(p) for p in parts)
-    except ValueError:
-        vals = ()
-    if len(vals) != 3 or not all(math.isfinite(v) and v > 0 for v in vals):
-        raise InputError(
-            f"--voxel-size must be three positive numbers Z,Y,X in um, got {text!r}",
-            column="--voxel-size",
-        )
-    return vals  # type: ignore[return-value]
-
-
 def _well_of(path: Path) -> str:
     try:
         from napari_il6assay.io.plate_folder import parse_well_id
@@ -254,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
     if args.pixel_size is not None and not args.pixel_size > 0:
         raise InputError(f"--pixel-size must be positive, got {args.pixel_size}",
                          column="--pixel-size")
-    voxel = _voxel_size(args.voxel_size)
+    voxel = parse_voxel_size(args.voxel_size)
     params: dict[str, Any] = {}
     if args.min_diameter is not None:
         check_option("--min-diameter", args.mode, "min_diameter_um")
