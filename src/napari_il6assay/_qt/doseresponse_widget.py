@@ -689,11 +689,8 @@ def _finite(v: Any) -> bool:
 
 
 def _molar(v: Any, censored: Any = None) -> str:
-    if not _finite(v):
-        return "n/a"
-    m = float(v)
-    prefix = str(censored) if str(censored) in (">", "<") else ""
-    for unit, f in (("M", 1.0), ("mM", 1e-3), ("µM", 1e-6), ("nM", 1e-9), ("pM", 1e-12)):
-        if m >= f * 0.999:
-            return f"{prefix}{m / f:.3g} {unit}"
-    return f"{prefix}{m:.2g} M"
+    """`format_molar` with an IC50's censoring sign (``>``, ``<``) in front; n/a if missing."""
+    from napari_il6assay.io.units import format_molar
+
+    prefix = str(censored) if str(censored) in (">", "<") and _finite(v) else ""
+    return prefix + format_molar(v, missing="n/a")

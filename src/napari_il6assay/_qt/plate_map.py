@@ -12,6 +12,7 @@ from qtpy.QtGui import QBrush, QColor, QFont, QLinearGradient, QPainter, QPen
 from qtpy.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from napari_il6assay.io.layout import PLATE_FORMATS
+from napari_il6assay.io.units import format_molar
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -377,7 +378,7 @@ class PlateMap(QWidget):
                     QRectF(x + 64, y, self.width() - x - 68, fm.height()),
                     Qt.AlignmentFlag.AlignVCenter,
                     getattr(self, "_scale_label", "")
-                    or f"{_fmt_molar(10**lo)} – {_fmt_molar(10**hi)}, log scale",
+                    or f"{format_molar(10**lo)} – {format_molar(10**hi)}, log scale",
                 )
                 continue
             p.setPen(QPen(text, 0.8))
@@ -421,8 +422,4 @@ class PlateMap(QWidget):
         super().mousePressEvent(ev)
 
 
-def _fmt_molar(m: float) -> str:
-    for unit, f in (("M", 1.0), ("mM", 1e-3), ("µM", 1e-6), ("nM", 1e-9), ("pM", 1e-12)):
-        if m >= f * 0.999:
-            return f"{m / f:.3g} {unit}"
-    return f"{m:.2g} M"
+

@@ -21,6 +21,7 @@ import pandas as pd
 
 from napari_il6assay.batch._values import is_blank
 from napari_il6assay.batch.parts import PARTS, atomic_bytes
+from napari_il6assay.io.units import format_molar
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;margin:24px;
@@ -75,22 +76,6 @@ def _sig(v: Any, digits: int = 3) -> str:
     if x == 0:
         return "0"
     return f"{x:.{digits}g}"
-
-
-def format_molar(x: Any) -> str:
-    """A molar concentration in a readable unit (``3.2 nM``)."""
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return _e(x)
-    if math.isnan(v):
-        return ""
-    if v == 0:
-        return "0"
-    for unit, f in (("M", 1.0), ("mM", 1e-3), ("µM", 1e-6), ("nM", 1e-9), ("pM", 1e-12)):
-        if abs(v) >= f:
-            return f"{v / f:.3g} {unit}"
-    return f"{v / 1e-15:.3g} fM"
 
 
 def _dose_text(row: pd.Series) -> str:

@@ -164,7 +164,7 @@ def summary_lines(res: Any) -> list[str]:
             if isinstance(d, str) and d and isinstance(u, str) and u:
                 units.setdefault(d, u)
     if fits is not None and len(fits):
-        from napari_il6assay.batch.report import format_molar
+        from napari_il6assay.io.units import format_molar
 
         for _, r in fits.iterrows():
             combo = ""

@@ -228,7 +228,7 @@ def condition_label(r: pd.Series) -> str:
     if role == "vehicle" or not (c == c) or c == 0:
         text = "vehicle"
     else:
-        from napari_il6assay.batch.report import format_molar
+        from napari_il6assay.io.units import format_molar
 
         text = f"{r.get('drug', '')} {format_molar(c)}"
     b = r.get("drug_b")
