@@ -4,14 +4,13 @@ validation errors drawn at the offending well (red ring, message in the tooltip)
 from __future__ import annotations
 
 import math
-import re
 from typing import TYPE_CHECKING, Any
 
 from qtpy.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from qtpy.QtGui import QBrush, QColor, QFont, QLinearGradient, QPainter, QPen
 from qtpy.QtWidgets import QSizePolicy, QToolTip, QWidget
 
-from napari_il6assay.io.layout import PLATE_FORMATS
+from napari_il6assay.io.plate import PLATE_FORMATS, canonical_well, split_well, well_name
 from napari_il6assay.io.units import format_molar
 
 if TYPE_CHECKING:
@@ -37,24 +36,14 @@ _CATEGORICAL = [
 # viridis at 0, 1/7, ..., 1 (interpolated linearly in between).
 _VIRIDIS = ["#440154", "#46327e", "#365c8d", "#277f8e", "#1fa187", "#4ac16d", "#a0da39", "#fde725"]
 _ERROR = QColor("#ff2d2d")
-_WELL_RE = re.compile(r"^\s*([A-Za-z]{1,2})\s*0*(\d{1,2})\s*$")
 
 
-def well_position(well: str) -> tuple[int, int] | None:
-    """Zero-based (row, column) of a well id such as ``A01``/``a1``/``P24``; None if not one."""
-    m = _WELL_RE.match(str(well))
-    if not m:
+def well_or_none(well: Any) -> str | None:
+    """Canonical id of a well id such as ``a1``/``P24`` (`napari_il6assay.io.plate`), else None."""
+    try:
+        return canonical_well(str(well))
+    except ValueError:
         return None
-    letters, num = m.group(1).upper(), int(m.group(2))
-    row = 0
-    for ch in letters:
-        row = row * 26 + (ord(ch) - 64)
-    return row - 1, num - 1
-
-
-def well_name(row: int, col: int) -> str:
-    """Canonical well id (``A01``) of a zero-based (row, column)."""
-    return f"{chr(65 + row)}{col + 1:02d}"
 
 
 def viridis(t: float) -> QColor:
@@ -143,15 +132,13 @@ class PlateMap(QWidget):
         """Mark wells with validation problems (canonical well id -> messages)."""
         self.errors = {}
         for well, msgs in errors.items():
-            pos = well_position(well)
-            key = well_name(*pos) if pos else str(well)
+            key = well_or_none(well) or str(well)
             self.errors.setdefault(key, []).extend(msgs)
         self.update()
 
     def select_well(self, well: str | None) -> None:
         """Draw a selection ring around one well."""
-        pos = well_position(well) if well else None
-        self.selected = well_name(*pos) if pos else None
+        self.selected = well_or_none(well) if well else None
         self.update()
 
     def _recolor(self) -> None:
@@ -161,7 +148,7 @@ class PlateMap(QWidget):
         self._scale_label = ""  # a linear scale's legend text (concentration: log molar)
         t = self._table
         if t is not None and len(t) and "well" in t.columns:
-            wells = [well_name(*p) if (p := well_position(w)) else str(w) for w in t["well"]]
+            wells = [well_or_none(w) or str(w) for w in t["well"]]
             for i, w in enumerate(wells):
                 row = t.iloc[i]
                 self._info[w] = "\n".join(
@@ -269,13 +256,16 @@ class PlateMap(QWidget):
         c = int((x - grid.left()) // cell)
         r = int((y - grid.top()) // cell)
         if 0 <= r < nrow and 0 <= c < ncol:
-            return well_name(r, c)
+            return well_name(r + 1, c + 1)
         return None
 
     def well_center(self, well: str) -> QPointF:
         """Widget position of a well's centre (for tests and tooltips)."""
         _, _, grid, cell = self._grid()
-        r, c = well_position(well) or (0, 0)
+        try:
+            r, c = (i - 1 for i in split_well(well))
+        except ValueError:
+            r, c = 0, 0
         return QPointF(grid.left() + (c + 0.5) * cell, grid.top() + (r + 0.5) * cell)
 
     def sizeHint(self) -> QSize:  # noqa: N802
@@ -312,7 +302,7 @@ class PlateMap(QWidget):
         mark_font.setPixelSize(max(6, int(cell * 0.45)))
         for r in range(nrow):
             for c in range(ncol):
-                w = well_name(r, c)
+                w = well_name(r + 1, c + 1)
                 rect = QRectF(
                     grid.left() + c * cell + pad,
                     grid.top() + r * cell + pad,

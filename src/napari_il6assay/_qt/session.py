@@ -87,9 +87,9 @@ class ExclusionSession:
 
     def include(self, plate: Any, well: str) -> None:
         """Include a well again: drop its record (and a plate-less record of that well)."""
-        from napari_il6assay.io.plate_folder import split_well, well_name
+        from napari_il6assay.io.plate import canonical_well
 
-        canon = well_name(*split_well(str(well)))
+        canon = canonical_well(str(well))
         p = "" if _missing(plate) else str(plate)
         hits = (self.table["well"] == canon) & self.table["plate"].isin([p, ""])
         self.table = self.table[~hits].reset_index(drop=True)

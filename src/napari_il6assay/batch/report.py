@@ -426,9 +426,7 @@ def _methods() -> str:
 
 def _plate_shape(wells: list[str], plate_format: int = 96) -> tuple[int, int]:
     """Rows and columns of the plate map: the run's plate format, or larger if needed."""
-    from napari_il6assay.io.plate_folder import split_well
-
-    grids = {6: (2, 3), 12: (3, 4), 24: (4, 6), 48: (6, 8), 96: (8, 12), 384: (16, 24)}
+    from napari_il6assay.io.plate import PLATE_FORMATS, split_well
 
     rows = cols = 0
     for w in wells:
@@ -437,7 +435,7 @@ def _plate_shape(wells: list[str], plate_format: int = 96) -> tuple[int, int]:
         except ValueError:
             continue
         rows, cols = max(rows, r), max(cols, c)
-    candidates = [grids.get(int(plate_format), (8, 12)), (8, 12), (16, 24), (32, 48)]
+    candidates = [PLATE_FORMATS.get(int(plate_format), (8, 12)), (8, 12), (16, 24), (32, 48)]
     for nr, nc in candidates:
         if rows <= nr and cols <= nc:
             return nr, nc
@@ -447,7 +445,7 @@ def _plate_shape(wells: list[str], plate_format: int = 96) -> tuple[int, int]:
 def _montage(
     out: Path, wells: pd.DataFrame, images: pd.DataFrame, plate_format: int = 96
 ) -> str:
-    from napari_il6assay.io.plate_folder import split_well, well_name
+    from napari_il6assay.io.plate import split_well, well_name
 
     if images is None or images.empty:
         return "<p class='muted'>No measured image.</p>"

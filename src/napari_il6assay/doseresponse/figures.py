@@ -713,10 +713,9 @@ def plate_heatmap(
     matplotlib.figure.Figure
         Blank wells are outlined in grey, wells with a ``qc_flag`` get an ``x``.
     """
-    from napari_il6assay.io.plate_folder import split_well
+    from napari_il6assay.io.plate import PLATE_FORMATS, split_well
 
-    grids = {6: (2, 3), 12: (3, 4), 24: (4, 6), 48: (6, 8), 96: (8, 12), 384: (16, 24)}
-    nr, nc = grids.get(int(plate_format), (8, 12))
+    nr, nc = PLATE_FORMATS.get(int(plate_format), (8, 12))
     fig = _figure(fig, theme, (1.6 + 0.42 * nc, 1.0 + 0.42 * nr))
     ax = fig.add_subplot(1, 1, 1)
     _style(ax, theme)

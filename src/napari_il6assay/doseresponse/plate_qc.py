@@ -94,13 +94,12 @@ def ssmd(pos: np.ndarray, neg: np.ndarray) -> float:
 
 
 def _edge_mask(wells: pd.Series, plate_format: int | None) -> np.ndarray:
-    from napari_il6assay.io.plate_folder import split_well
+    from napari_il6assay.io.plate import PLATE_FORMATS, split_well
 
-    grids = {6: (2, 3), 12: (3, 4), 24: (4, 6), 48: (6, 8), 96: (8, 12), 384: (16, 24)}
     rc = [split_well(str(w)) for w in wells]
     r = np.array([t[0] for t in rc])
     c = np.array([t[1] for t in rc])
-    nr, nc = grids.get(int(plate_format or 0), (0, 0))
+    nr, nc = PLATE_FORMATS.get(int(plate_format or 0), (0, 0))
     for nr_, nc_ in ((8, 12), (16, 24), (32, 48)):
         if nr and nc:
             break

@@ -48,13 +48,13 @@ def make_exclusions(
     LayoutError
         Every bad row at once (no well id, no reason), with its row number.
     """
-    from napari_il6assay.io.plate_folder import split_well, well_name
+    from napari_il6assay.io.plate import canonical_well
 
     out, problems = [], []
     for i, r in enumerate(rows, start=2):
         well, reason = _text(r.get("well")), _text(r.get("reason"))
         try:
-            well = well_name(*split_well(well))
+            well = canonical_well(well)
         except ValueError:
             problems.append(InputError(f"'{well}' is not a well id (expected e.g. A1 or A01)",
                                        path=path, row=i, column="well"))  # fmt: skip
@@ -121,7 +121,7 @@ def apply_exclusions(wells: pd.DataFrame, exclusions: pd.DataFrame) -> pd.DataFr
     >>> apply_exclusions(w, ex)[["well", "role", "exclusion_reason"]].values.tolist()
     [['A01', 'sample', ''], ['A02', 'exclude', 'bubble']]
     """
-    from napari_il6assay.io.plate_folder import split_well, well_name
+    from napari_il6assay.io.plate import canonical_well
 
     d = wells.copy()
     if "role" not in d.columns:
@@ -133,7 +133,7 @@ def apply_exclusions(wells: pd.DataFrame, exclusions: pd.DataFrame) -> pd.DataFr
 
         def canon(w: Any) -> str:
             try:
-                return well_name(*split_well(str(w)))
+                return canonical_well(str(w))
             except ValueError:
                 return str(w)
 

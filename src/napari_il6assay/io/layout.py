@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from napari_il6assay.errors import InputError, LayoutError
-from napari_il6assay.io.plate_folder import split_well, well_name
+from napari_il6assay.io.plate import PLATE_FORMATS, split_well, well_name
 from napari_il6assay.io.units import (
     MASS_UNITS,
     MOLAR_FACTORS,
@@ -58,15 +58,6 @@ __all__ = [
     "INPUT_COLUMNS",
 ]
 
-#: rows x columns of the plate formats
-PLATE_FORMATS: dict[int, tuple[int, int]] = {
-    6: (2, 3),
-    12: (3, 4),
-    24: (4, 6),
-    48: (6, 8),
-    96: (8, 12),
-    384: (16, 24),
-}
 
 #: columns of `Layout.table`, in order
 LAYOUT_COLUMNS = [
