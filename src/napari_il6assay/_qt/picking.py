@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from napari_il6assay.io.cells import is_blank
+
 
 def well_ids_of(artist: Any) -> list | None:
     """The per-point well ids the figure functions attach to a point artist (``fig.il6assay_wells``
@@ -95,14 +97,9 @@ def heatmap_wells(event: Any, wells: Any, synergy: Any) -> list[tuple[str, str]]
     )
     plate = wells["plate"] if "plate" in wells.columns else [""] * len(wells)
     return [
-        ("" if _missing(p) else str(p), str(w))
+        ("" if is_blank(p) else str(p), str(w))
         for p, w, hit in zip(plate, wells["well"], m, strict=True)
         if hit
     ]
 
 
-def _missing(v: Any) -> bool:
-    try:
-        return v is None or bool(v != v) or str(v).strip() in ("", "nan", "<NA>")
-    except (TypeError, ValueError):
-        return False

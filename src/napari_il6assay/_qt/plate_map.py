@@ -10,6 +10,7 @@ from qtpy.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from qtpy.QtGui import QBrush, QColor, QFont, QLinearGradient, QPainter, QPen
 from qtpy.QtWidgets import QSizePolicy, QToolTip, QWidget
 
+from napari_il6assay.io.cells import is_blank
 from napari_il6assay.io.plate import PLATE_FORMATS, canonical_well, split_well, well_name
 from napari_il6assay.io.units import format_molar
 
@@ -57,15 +58,6 @@ def viridis(t: float) -> QColor:
         round(a.green() + f * (b.green() - a.green())),
         round(a.blue() + f * (b.blue() - a.blue())),
     )
-
-
-def _is_missing(v: Any) -> bool:
-    if v is None:
-        return True
-    try:
-        return bool(v != v) or v is getattr(__import__("pandas"), "NA", object())
-    except (TypeError, ValueError):
-        return True
 
 
 class PlateMap(QWidget):
@@ -152,12 +144,12 @@ class PlateMap(QWidget):
             for i, w in enumerate(wells):
                 row = t.iloc[i]
                 self._info[w] = "\n".join(
-                    f"{c}: {row[c]}" for c in t.columns if c != "well" and not _is_missing(row[c])
+                    f"{c}: {row[c]}" for c in t.columns if c != "well" and not is_blank(row[c])
                 )
                 role = str(row["role"]).lower() if "role" in t.columns else "sample"
                 self.well_marks[w] = {"vehicle": "V", "blank": "B", "exclude": "×"}.get(role, "")
                 b = row["drug_b"] if "drug_b" in t.columns else None
-                if not _is_missing(b) and str(b).strip():
+                if not is_blank(b) and str(b).strip():
                     self.combo_wells.add(w)
                     self._combo_name = str(b)
             if self.color_by == "concentration":
@@ -165,7 +157,7 @@ class PlateMap(QWidget):
             elif self.color_by in ("readout", "viability"):
                 self._color_value(t, wells, self.color_by)
             elif self.color_by == "qc_flag" and "qc_flag" in t.columns:
-                flags = ["ok" if _is_missing(v) or not str(v).strip() else str(v)
+                flags = ["ok" if is_blank(v) or not str(v).strip() else str(v)
                          for v in t["qc_flag"]]  # fmt: skip
                 self._color_categorical(t.assign(_qc=flags), wells, "_qc")
             else:
@@ -175,7 +167,7 @@ class PlateMap(QWidget):
     def _color_categorical(self, t: pd.DataFrame, wells: list[str], column: str) -> None:
         if column not in t.columns:
             return
-        values = ["" if _is_missing(v) else str(v) for v in t[column]]
+        values = ["" if is_blank(v) else str(v) for v in t[column]]
         cats = sorted({v for v in values if v})
         colors = {c: QColor(_CATEGORICAL[i % len(_CATEGORICAL)]) for i, c in enumerate(cats)}
         for w, v in zip(wells, values, strict=True):

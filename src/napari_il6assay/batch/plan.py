@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from napari_il6assay.io.cells import cell_text
 from napari_il6assay.segment import get_mode
 
 
@@ -91,15 +92,6 @@ def _int_or(value: Any, default: int) -> int:
         return default
 
 
-def _plate_str(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and math.isnan(value):
-        return ""
-    text = str(value)
-    return "" if text in {"<NA>", "nan", "None"} else text
-
-
 def plan_from_table(files: Any, folder: str | Path, mode: str) -> Plan:
     """Group the files of a discovered plate folder into work items.
 
@@ -122,7 +114,7 @@ def plan_from_table(files: Any, folder: str | Path, mode: str) -> Plan:
     multichannel = get_mode(mode).multichannel
     groups: dict[tuple[str, str, int], dict[int, list[tuple[int, str]]]] = {}
     for row in files.itertuples(index=False):
-        plate = _plate_str(getattr(row, "plate", ""))
+        plate = cell_text(getattr(row, "plate", ""))
         well = str(row.well)
         site = _int_or(getattr(row, "site", None), 1)
         channel = _int_or(getattr(row, "channel", None), 0)

@@ -19,8 +19,8 @@ from typing import Any
 
 import pandas as pd
 
-from napari_il6assay.batch._values import is_blank
 from napari_il6assay.batch.parts import PARTS, atomic_bytes
+from napari_il6assay.io.cells import is_blank
 from napari_il6assay.io.units import format_molar
 
 _CSS = """

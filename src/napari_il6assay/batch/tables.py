@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from napari_il6assay.batch._values import is_blank
+from napari_il6assay.io.cells import is_blank
 
 #: wells.csv columns of INTERFACE.md, in order
 WELL_COLUMNS = [

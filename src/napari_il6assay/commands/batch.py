@@ -164,18 +164,16 @@ def summary_lines(res: Any) -> list[str]:
             if isinstance(d, str) and d and isinstance(u, str) and u:
                 units.setdefault(d, u)
     if fits is not None and len(fits):
+        from napari_il6assay.io.cells import cell_text, is_blank
         from napari_il6assay.io.units import format_molar
 
         for _, r in fits.iterrows():
             combo = ""
-            if str(r.get("drug_b", "") or "") not in ("", "nan", "<NA>") and r.get(
-                "concentration_b"
-            ) not in (None, 0, 0.0):
+            if not is_blank(r.get("drug_b")) and r.get("concentration_b") not in (None, 0, 0.0):
                 cb = r["concentration_b"]
                 cb = f"{cb:g}" if isinstance(cb, float) else str(cb)
                 combo = f" + {r['drug_b']} {cb} {units.get(str(r['drug_b']), '')}".rstrip()
-            cens = str(r.get("ic50_censored", "") or "")
-            cens = "" if cens in ("nan", "<NA>") else cens
+            cens = cell_text(r.get("ic50_censored"))
             line = (
                 f"  {r['cell_line']:<14} {r['drug']}{combo}: IC50 {cens}"
                 f"{format_molar(r['ic50_rel_M'])} "

@@ -362,6 +362,7 @@ def fit_summary_lines(fits: Any, molar: bool = True, limit: int = 40) -> list[st
     """
     import math
 
+    from napari_il6assay.io.cells import cell_text
     from napari_il6assay.io.units import format_molar
 
     def dose(v: Any) -> str:
@@ -371,20 +372,17 @@ def fit_summary_lines(fits: Any, molar: bool = True, limit: int = 40) -> list[st
             return str(v)
         return format_molar(x) if molar else f"{x:.3g}"
 
-    def text(v: Any) -> str:
-        return "" if v is None or str(v) in ("nan", "None", "<NA>") else str(v)
-
     lines = []
     for _, r in fits.head(limit).iterrows():
-        name = " ".join(t for t in (text(r.get("cell_line")), text(r.get("drug"))) if t)
+        name = " ".join(t for t in (cell_text(r.get("cell_line")), cell_text(r.get("drug"))) if t)
         name = name or "curve"
-        if text(r.get("drug_b")):
-            name += f" + {r['drug_b']} {text(r.get('concentration_b'))}"
+        if cell_text(r.get("drug_b")):
+            name += f" + {r['drug_b']} {cell_text(r.get('concentration_b'))}"
         status = str(r.get("status", ""))
         if status in ("bad_input", "constant"):
-            lines.append(f"  {name}: not fitted ({text(r.get('note'))})")
+            lines.append(f"  {name}: not fitted ({cell_text(r.get('note'))})")
             continue
-        cens = text(r.get("ic50_censored"))
+        cens = cell_text(r.get("ic50_censored"))
         line = f"  {name}: IC50 {cens}{dose(r['ic50_rel_M'])}"
         if not cens and math.isfinite(float(r.get("ic50_ci_low_M", math.nan))):
             line += f" (95% CI {dose(r['ic50_ci_low_M'])} - {dose(r['ic50_ci_high_M'])})"
@@ -441,22 +439,21 @@ def write_plots(df: Any, fits: Any, folder: Path, response: str, unit: str = "M"
     import pandas as pd
 
     from napari_il6assay.doseresponse.figures import dose_response_figure, ic50_summary_figure
+    from napari_il6assay.io.cells import text_column
 
     folder.mkdir(parents=True, exist_ok=True)
 
-    def text(s: Any) -> Any:
-        return s.astype(object).where(s.notna(), "").map(lambda v: str(v).strip())
-
     # the data is indexed once (rows per drug, vehicle rows, cell line): every figure takes
     # its own few rows instead of filtering the whole table again
-    d_drug = text(df["drug"]) if "drug" in df.columns else pd.Series("", index=df.index)
-    d_line = text(df["cell_line"]) if "cell_line" in df.columns else pd.Series("", index=df.index)
+    d_drug = text_column(df["drug"]) if "drug" in df.columns else pd.Series("", index=df.index)
+    d_line = (text_column(df["cell_line"]) if "cell_line" in df.columns
+              else pd.Series("", index=df.index))
     by_drug = dict(d_drug.groupby(d_drug.to_numpy(), sort=False).indices)
     vehicle = by_drug.get("", np.empty(0, int))
     f = fits.reset_index(drop=True)
-    fam = pd.DataFrame({"drug": text(f["drug"]), "drug_b": text(f["drug_b"]),
+    fam = pd.DataFrame({"drug": text_column(f["drug"]), "drug_b": text_column(f["drug_b"]),
                         "cb": pd.to_numeric(f["concentration_b"], errors="coerce").fillna(0.0),
-                        "line": text(f["cell_line"])})  # fmt: skip
+                        "line": text_column(f["cell_line"])})  # fmt: skip
     from napari_il6assay.batch.exports import unique_name
 
     used: set[str] = set()

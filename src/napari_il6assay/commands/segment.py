@@ -392,6 +392,7 @@ def segment_summary_lines(images: Any, limit: int = 20) -> list[str]:
     """
     import pandas as pd
 
+    from napari_il6assay.io.cells import is_blank
     from napari_il6assay.qc_flags import split_flags
 
     if images is None or images.empty:
@@ -400,7 +401,7 @@ def segment_summary_lines(images: Any, limit: int = 20) -> list[str]:
     vals = pd.to_numeric(images["readout"], errors="coerce")
     lines = []
     for (_, r), v in list(zip(images.iterrows(), vals, strict=True))[:limit]:
-        flag = "" if str(r.get("qc_flag", "") or "") in ("", "nan") else f"  [{r['qc_flag']}]"
+        flag = "" if is_blank(r.get("qc_flag")) else f"  [{r['qc_flag']}]"
         lines.append(f"  {r['image']}: {name} {v:.4g}, {int(r['n_objects'] or 0)} object(s){flag}")
     if len(images) > limit:
         lines.append(f"  ... {len(images) - limit} more image(s) in images.csv")

@@ -23,6 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from napari_il6assay.io.cells import cell_text
+from napari_il6assay.io.cells import text_column as _text
+
 THEMES = {
     "light": {"bg": "white", "fg": "black", "grid": "#dddddd"},
     "dark": {"bg": "#262930", "fg": "#f0f1f2", "grid": "#414851"},
@@ -63,11 +66,6 @@ def _style(ax: Any, theme: str) -> None:
     ax.xaxis.label.set_color(c["fg"])
     ax.yaxis.label.set_color(c["fg"])
     ax.title.set_color(c["fg"])
-
-
-def _text(s: pd.Series) -> pd.Series:
-    out = s.astype(object).where(s.notna(), "")
-    return out.map(lambda v: str(v).strip()).replace({"nan": "", "None": "", "<NA>": ""})
 
 
 def _points(data: pd.DataFrame, response: str) -> pd.DataFrame:
@@ -117,10 +115,7 @@ def _mark(v: Any) -> str:
     Fits read back from CSV hold NaN (or ``pd.NA`` with the string dtype) where the fit table
     had ``""``: all of them mean "not censored".
     """
-    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
-        return ""
-    t = str(v).strip()
-    return "" if t.lower() in ("nan", "none", "<na>") else t
+    return cell_text(v)
 
 
 _PREFIXES = ((1.0, ""), (1e-3, "m"), (1e-6, "\u00b5"), (1e-9, "n"), (1e-12, "p"), (1e-15, "f"))
@@ -734,7 +729,7 @@ def plate_heatmap(
         if i > nr or j > nc:
             continue
         z[i - 1, j - 1] = _num(r.get(value))
-        if str(r.get("qc_flag", "") or "") not in ("", "nan"):
+        if cell_text(r.get("qc_flag")):
             flagged.append((i - 1, j - 1))
     im = ax.imshow(z, cmap="viridis", aspect="equal", interpolation="nearest")
     for i, j in flagged:

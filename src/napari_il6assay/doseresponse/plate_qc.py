@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from napari_il6assay.io.cells import text_column as _text
+
 PLATE_QC_COLUMNS = [
     "plate", "z_prime", "ssmd", "vehicle_cv_pct", "edge_ratio", "edge_p_value", "flag",
     "negative_control", "n_vehicle", "n_negative", "n_edge", "n_interior",
@@ -40,11 +42,6 @@ Z_PRIME_MIN = 0.5
 EDGE_ALPHA = 0.01
 EDGE_MIN_SHIFT = 0.05
 _KEYS = ["cell_line", "drug", "concentration_M", "drug_b", "concentration_b"]
-
-
-def _text(s: pd.Series) -> pd.Series:
-    out = s.astype(object).where(s.notna(), "")
-    return out.map(lambda v: str(v).strip()).replace({"nan": "", "None": "", "<NA>": ""})
 
 
 def _trusted(w: pd.DataFrame) -> pd.DataFrame:

@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from napari_il6assay.errors import InputError, LayoutError
+from napari_il6assay.io.cells import cell_text
 
 COLUMNS = ["plate", "well", "reason", "time"]
 
@@ -29,13 +30,6 @@ COLUMNS = ["plate", "well", "reason", "time"]
 def now_iso() -> str:
     """The current UTC time, ISO 8601 to the second."""
     return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
-
-
-def _text(v: Any) -> str:
-    if v is None or (isinstance(v, float) and v != v):
-        return ""
-    s = str(v).strip()
-    return "" if s.lower() in ("nan", "none", "<na>") else s
 
 
 def make_exclusions(
@@ -52,7 +46,7 @@ def make_exclusions(
 
     out, problems = [], []
     for i, r in enumerate(rows, start=2):
-        well, reason = _text(r.get("well")), _text(r.get("reason"))
+        well, reason = cell_text(r.get("well")), cell_text(r.get("reason"))
         try:
             well = canonical_well(well)
         except ValueError:
@@ -63,8 +57,8 @@ def make_exclusions(
             problems.append(InputError("an exclusion needs a reason", path=path, row=i,
                                        column="reason", well=well))  # fmt: skip
             continue
-        out.append({"plate": _text(r.get("plate")), "well": well, "reason": reason,
-                    "time": _text(r.get("time")) or now_iso()})  # fmt: skip
+        out.append({"plate": cell_text(r.get("plate")), "well": well, "reason": reason,
+                    "time": cell_text(r.get("time")) or now_iso()})  # fmt: skip
     if problems:
         raise LayoutError(problems)
     df = pd.DataFrame(out, columns=COLUMNS)
@@ -138,7 +132,7 @@ def apply_exclusions(wells: pd.DataFrame, exclusions: pd.DataFrame) -> pd.DataFr
                 return str(w)
 
         well = d["well"].map(canon)
-        plate = d["plate"].map(_text) if "plate" in d.columns else pd.Series("", index=d.index)
+        plate = d["plate"].map(cell_text) if "plate" in d.columns else pd.Series("", index=d.index)
         for _, ex in exclusions.iterrows():
             hit = (well == ex["well"]) & ((plate == ex["plate"]) if ex["plate"] else True)
             reasons[hit] = ex["reason"]
