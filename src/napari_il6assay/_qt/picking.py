@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from napari_il6assay.io.cells import is_blank
+from napari_il6assay.io.plate import split_well_key as parse_well_id
 
 
 def well_ids_of(artist: Any) -> list | None:
@@ -24,17 +25,12 @@ def well_ids_of(artist: Any) -> list | None:
     return None
 
 
-def parse_well_id(entry: str) -> tuple[str, str]:
-    """``"P1:A01"`` -> ``("P1", "A01")``; ``":A01"`` or ``"A01"`` -> ``("", "A01")``."""
-    plate, _, well = str(entry).strip().rpartition(":")
-    return plate, well
-
-
 def picked_wells(event: Any) -> list[tuple[str, str]]:
     """(plate, well) pairs behind the data points a matplotlib ``pick_event`` hit.
 
     Points of the dose–response figure carry their wells (``fig.il6assay_wells``: one list of
-    ``plate:well`` ids per point); the wells of the nearest hit point come first.
+    `napari_il6assay.io.plate.well_key` ids per point); the wells of the nearest hit point come
+    first.
     """
     ids = well_ids_of(event.artist)
     if ids is None:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from napari_il6assay.io.cells import is_blank
+from napari_il6assay.io.plate import well_key  # noqa: F401 - the panel imports it from here
 
 #: tables the panel reads from a batch output folder (``<name>.csv``)
 TABLES = ("wells", "images", "conditions", "fits", "synergy", "potentiation", "objects",
@@ -158,11 +159,6 @@ def load_results(out: str | Path) -> Results:
     if (out / "run.json").is_file():
         info = json.loads((out / "run.json").read_text(encoding="utf-8"))
     return Results(out=out, tables=tables, run_info=info)
-
-
-def well_key(plate: Any, well: Any) -> str:
-    """Stable text key of a well: ``A01`` or ``plate/A01``."""
-    return str(well) if is_blank(plate) or str(plate) == "" else f"{plate}/{well}"
 
 
 # Flags the normalization derives from roles and replicates; recomputed on every refit.

@@ -101,7 +101,7 @@ class ExclusionSession:
     # -- reading --------------------------------------------------------------------------------
     def reasons(self, wells: pd.DataFrame) -> dict[str, str]:
         """`well_key` -> reason of the rows of ``wells`` that the exclusions hit."""
-        from napari_il6assay._qt.results import well_key
+        from napari_il6assay.io.plate import well_key
 
         if not len(self.table) or wells is None or not len(wells):
             return {}

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from napari_il6assay.io.cells import text_column as _text
+from napari_il6assay.io.plate import well_keys
 
 DEFAULT_GROUPS = ("cell_line", "drug", "drug_b", "concentration_b")
 
@@ -79,9 +80,10 @@ def split_curves(
             d[c] = _text(d[c])
     d["_conc"] = pd.to_numeric(d[conc], errors="coerce")
     d["_resp"] = pd.to_numeric(d[response], errors="coerce")
-    d["_well"] = _text(d["well"]) if "well" in d.columns else ""
-    if "plate" in d.columns:
-        d["_well"] = _text(d["plate"]) + ":" + d["_well"]
+    if "well" in d.columns:
+        d["_well"] = well_keys(d["plate"] if "plate" in d.columns else None, d["well"])
+    else:
+        d["_well"] = ""
     d["_parental"] = _text(d["parental"]) if "parental" in d.columns else ""
     if "drug" in present:
         # vehicle wells (whatever their drug label, e.g. "DMSO") and dose-0 wells are the

@@ -25,6 +25,7 @@ import pandas as pd
 
 from napari_il6assay.io.cells import cell_text
 from napari_il6assay.io.cells import text_column as _text
+from napari_il6assay.io.plate import well_keys
 
 THEMES = {
     "light": {"bg": "white", "fg": "black", "grid": "#dddddd"},
@@ -87,10 +88,10 @@ def _points(data: pd.DataFrame, response: str) -> pd.DataFrame:
         out["wells"] = g["_w"].agg(lambda s: [w for v in s for w in str(v).split(";") if w]).values
         return out
     d["_y"] = pd.to_numeric(d[response], errors="coerce")
-    wid = _text(d["well"]) if "well" in d.columns else pd.Series("", index=d.index)
-    if "plate" in d.columns:
-        wid = _text(d["plate"]) + ":" + wid
-    d["_w"] = wid
+    if "well" in d.columns:
+        d["_w"] = well_keys(d["plate"] if "plate" in d.columns else None, d["well"])
+    else:
+        d["_w"] = ""
     g = d.groupby(["_cl", "_x"], sort=True)
     out = g.agg(y=("_y", "mean"), sd=("_y", "std")).reset_index()
     out["wells"] = g["_w"].agg(list).values

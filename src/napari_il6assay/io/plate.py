@@ -1,16 +1,28 @@
 """Plate formats and well names: the one place that knows ``A01`` and an 8 x 12 grid.
 
-Wells are canonical zero-padded ids (``A01``, ``P24``); rows and columns are 1-based.
+Wells are canonical zero-padded ids (``A01``, ``P24``); rows and columns are 1-based. A well
+of a plate, as one text (GUI selections and exclusions, ``run.json`` lists, the wells behind a
+figure's points), is its `well_key`: ``P1/A01``, or ``A01`` when there is no plate id. Plate ids
+may hold ``/`` (photos in sub-folders), well ids never do: `split_well_key` splits at the last.
 """
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Any
+
+from napari_il6assay.io.cells import cell_text
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 __all__ = [
     "PLATE_FORMATS",
     "canonical_well",
     "split_well",
+    "split_well_key",
+    "well_key",
+    "well_keys",
     "well_name",
     "well_names",
 ]
@@ -88,3 +100,38 @@ def well_names(plate_format: int) -> list[str]:
     """
     nr, nc = PLATE_FORMATS[plate_format]
     return [well_name(i, j) for i in range(1, nr + 1) for j in range(1, nc + 1)]
+
+
+def well_key(plate: Any, well: Any) -> str:
+    """A well of a plate as one text: ``"P1/A01"``, or ``"A01"`` for a blank plate id.
+
+    Examples
+    --------
+    >>> well_key("P1", "A01"), well_key("", "A01"), well_key(float("nan"), "B02")
+    ('P1/A01', 'A01', 'B02')
+    """
+    p = cell_text(plate)
+    return f"{p}/{well}" if p else str(well)
+
+
+def well_keys(plates: pd.Series | None, wells: pd.Series) -> pd.Series:
+    """`well_key` of every row (``plates`` None: no plate ids), as a column of text."""
+    from napari_il6assay.io.cells import text_column
+
+    w = text_column(wells)
+    if plates is None:
+        return w
+    p = text_column(plates)
+    return (p + "/" + w).where(p != "", w)
+
+
+def split_well_key(key: str) -> tuple[str, str]:
+    """``(plate, well)`` of a `well_key`: ``"sub/P1/A01"`` -> ``("sub/P1", "A01")``.
+
+    Examples
+    --------
+    >>> split_well_key("P1/A01"), split_well_key("A01")
+    (('P1', 'A01'), ('', 'A01'))
+    """
+    plate, _, well = str(key).strip().rpartition("/")
+    return plate, well
