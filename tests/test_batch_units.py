@@ -218,13 +218,13 @@ def test_xlsx_has_one_sheet_per_table(tmp_path: Path) -> None:
 
 
 def test_cli_option_parsing() -> None:
-    from napari_il6assay.commands.batch import parse_voxel
+    from napari_il6assay.cli import parse_voxel_size
 
-    assert parse_voxel("2,0.5,0.5") == (2.0, 0.5, 0.5)
-    assert parse_voxel(None) is None
+    assert parse_voxel_size("2,0.5,0.5") == (2.0, 0.5, 0.5)
+    assert parse_voxel_size(None) is None
     for bad in ("2,0.5", "a,b,c", "2,-1,1"):
         with pytest.raises(InputError, match="--voxel-size"):
-            parse_voxel(bad)
+            parse_voxel_size(bad)
 
 
 def test_prepare_out_rules(tmp_path: Path) -> None:

@@ -141,7 +141,7 @@ def test_figures_link_points_to_wells_and_reuse_figure() -> None:
     assert set(arts) == {"points:P", "points:R"}
     wells = fig.il6assay_wells[arts["points:R"]]
     assert len(wells) == 11 and all(len(w) == 3 for w in wells)
-    assert wells[0][0].startswith("p1:R0-0-")  # vehicle point first, then by dose
+    assert wells[0][0].startswith("p1/R0-0-")  # vehicle point first, then by dose
     assert arts["points:R"].get_picker() == 5
     texts = " ".join(t.get_text() for t in fig.axes[0].texts)
     assert "fold" in texts and "IC50" in texts

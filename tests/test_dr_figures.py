@@ -142,7 +142,7 @@ def test_picking_metadata_kept(tables) -> None:
     assert set(arts) == {f"points:{line}" for line, *_ in LINES}
     ids = fig.il6assay_wells[arts["points:MDA-MB-231E"]]
     assert len(ids) == len(DOSES) and all(len(w) == 3 for w in ids)
-    assert all(w.startswith("P1:") for w in ids[0])
+    assert all(w.startswith("P1/") for w in ids[0])
     assert arts["points:MDA-MB-231E"].get_picker() == 5
 
 

@@ -111,7 +111,9 @@ def test_clicking_a_point_shows_its_well(panel, qtbot):
     expected = fig.il6assay_wells[artist][k]
     _click(panel, artist, k)
     plate, well = panel.selected
-    assert f"{plate}:{well}" in expected
+    from napari_il6assay.io.plate import well_key
+
+    assert well_key(plate, well) in expected
     active = viewer.layers.selection.active
     assert active is not None and active.name.endswith(f"{well} image")
     assert active.visible and not viewer.layers["other"].visible
@@ -155,7 +157,7 @@ def test_excluding_a_well_refits(panel, qtbot):
     # The excluded well's point is gone from the figure: one fewer well id among the points.
     ids = [i for lst in panel.curves.figure.il6assay_wells.values() for p in lst for i in p]
     assert not any(
-        i.endswith(f":{target['well']}") and i.startswith(f"{target['plate']}") for i in ids
+        i.endswith(f"/{target['well']}") and i.startswith(f"{target['plate']}") for i in ids
     )
     # Including it again restores the original fit.
     panel.exclude_selected(False)

@@ -125,6 +125,41 @@ def pixel_budget(text: str) -> int:
     return int(v)
 
 
+def parse_voxel_size(text: str | None) -> tuple[float, float, float] | None:
+    """``--voxel-size Z,Y,X`` (segment and batch): ``"2,0.5,0.5"`` -> ``(2.0, 0.5, 0.5)``.
+
+    Parameters
+    ----------
+    text : str or None
+        The option's value; None when it was not given.
+
+    Returns
+    -------
+    tuple of float or None
+        Three finite positive sizes in µm, or None.
+
+    Raises
+    ------
+    InputError
+        Naming ``--voxel-size`` for anything but three finite positive numbers.
+    """
+    if text is None:
+        return None
+    parts = [p for p in text.replace(" ", "").split(",") if p]
+    try:
+        vals = tuple(float(p) for p in parts)
+    except ValueError:
+        vals = ()
+    if len(vals) != 3 or not all(math.isfinite(v) and v > 0 for v in vals):
+        from napari_il6assay.errors import InputError
+
+        raise InputError(
+            f"--voxel-size must be three positive numbers Z,Y,X in um, got {text!r}",
+            column="--voxel-size",
+        )
+    return vals  # type: ignore[return-value]
+
+
 def check_out_dir(out: str | Path, *, create: bool = False) -> Path:
     """Check that ``out`` is (or can become) a writable folder, before any work is done.
 

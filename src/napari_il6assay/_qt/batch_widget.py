@@ -24,10 +24,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_il6assay.segment import MODES, get_mode
+
 if TYPE_CHECKING:
     import napari
-
-_MODES_FALLBACK = ("colony", "livedead", "spheroid", "spheroid3d", "spheres")
 
 
 class _ProgressRelay(QObject):
@@ -116,12 +116,7 @@ class BatchWidget(QWidget):
         )
         self.out = _PathPicker("output folder (empty or new)", folder=True)
         self.mode = QComboBox()
-        try:
-            from napari_il6assay.segment import MODES
-
-            self.mode.addItems(list(MODES))
-        except ImportError:
-            self.mode.addItems(list(_MODES_FALLBACK))
+        self.mode.addItems(list(MODES))
         self.plate_format = QComboBox()
         for n in (96, 384, 48, 24, 12, 6):
             self.plate_format.addItem(str(n), n)
@@ -205,10 +200,10 @@ class BatchWidget(QWidget):
             "resume": self.resume.isChecked(),
             "overwrite": self.overwrite.isChecked(),
         }
-        mode = self.mode.currentText()
-        if mode == "livedead" and self.keep_haze.isChecked():
+        mode = get_mode(self.mode.currentText())
+        if mode.takes("haze") and self.keep_haze.isChecked():
             opts["haze"] = "keep"
-        if mode == "spheres" and self.no_split.isChecked():
+        if mode.takes("split") and self.no_split.isChecked():
             opts["split"] = False
         text = self.pixel_size.text().strip()
         if text:
@@ -216,9 +211,9 @@ class BatchWidget(QWidget):
             if value <= 0:
                 raise ValueError(f"pixel size must be positive, got {text}")
             opts["pixel_size_um"] = value
-        if self.mode.currentText() == "spheroid" and self.object_polarity.currentText() != "auto":
+        if mode.object_choice and self.object_polarity.currentText() != "auto":
             opts["polarity"] = self.object_polarity.currentText()
-        if self.mode.currentText() in ("colony", "spheres"):
+        if mode.takes("well"):
             if self.well.currentText() != "auto":
                 opts["well"] = self.well.currentText()
             text = self.well_diameter.text().strip()
@@ -243,20 +238,19 @@ class BatchWidget(QWidget):
         return opts
 
     def _on_mode(self, mode: str) -> None:
-        """The well options apply to colony and spheres only."""
-        on = mode in ("colony", "spheres")
+        """The well options apply to the modes that find a well (colony and spheres)."""
+        on = get_mode(mode).takes("well")
         for w in (self.well, self.well_diameter, self.roi):
             w.setEnabled(on)
 
     def _add_classifier(self, opts: dict[str, Any]) -> None:
         """Pass the classifier the Pixel classifier dock chose ("Use in batch") to the run."""
         from napari_il6assay._qt.settings import SHARED
-        from napari_il6assay.segment import CLASSIFIER_MODES
 
         path = SHARED.classifier_path
         if path is None:
             return
-        if self.mode.currentText() in CLASSIFIER_MODES:
+        if get_mode(self.mode.currentText()).accepts_classifier:
             opts["classifier"] = str(path)  # segment_image's foreground step (--classifier)
             self.status.setText(f"Foreground from the pixel classifier {Path(path).name}.")
         else:  # say so rather than silently ignore it

@@ -33,13 +33,19 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_il6assay.segment import MODES
+
 if TYPE_CHECKING:
     import napari
 
 #: metadata key of a scribbles layer: the name of the image it belongs to
 SCRIBBLES_FOR = "il6assay_scribbles_for"
-#: modes the 2D pixel classifier serves (spheroid3d stacks are not 2D images)
-CLASSIFIER_MODES = ("spheroid", "colony", "livedead", "spheres")
+#: modes the 2D pixel classifier can be trained for (`ModeSpec.trainable`: z-stacks are not
+#: 2D images); those whose foreground it replaces (`ModeSpec.accepts_classifier`) come first
+TRAINABLE_MODES = sorted(
+    (m for m, spec in MODES.items() if spec.trainable),
+    key=lambda m: not MODES[m].accepts_classifier,
+)
 #: label value of the object in scribbles and in the prediction layer (classifier.OBJECT)
 OBJECT_LABEL = 2
 
@@ -83,7 +89,7 @@ class ClassifierWidget(QWidget):
             "A Labels layer for the current image: paint 1 = background, 2 = object"
         )
         self.mode = QComboBox()
-        self.mode.addItems(list(CLASSIFIER_MODES))
+        self.mode.addItems(TRAINABLE_MODES)
         self.mode.setToolTip("The segmentation mode whose foreground step the classifier replaces")
         self.train_button = QPushButton("Train && preview")
         self.save_button = QPushButton("Save…")

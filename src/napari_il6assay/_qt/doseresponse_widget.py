@@ -30,6 +30,7 @@ from qtpy.QtWidgets import (
 from napari_il6assay._qt.mpl_canvas import MplCanvas, napari_figure_theme
 from napari_il6assay._qt.picking import heatmap_wells, parse_well_id, picked_wells
 from napari_il6assay._qt.table_model import TableWidget
+from napari_il6assay.io.cells import is_blank
 
 if TYPE_CHECKING:
     import napari
@@ -413,7 +414,7 @@ class DoseResponseWidget(QWidget):
         """Select a well: describe it, enable exclusion, and show its image in the viewer."""
         from napari_il6assay._qt.results import well_key
 
-        plate = "" if plate is None or _missing(plate) else str(plate)
+        plate = "" if plate is None or is_blank(plate) else str(plate)
         self.selected = (plate, well)
         key = well_key(plate, well)
         self.exclude_button.setEnabled(key not in self.excluded)
@@ -435,11 +436,11 @@ class DoseResponseWidget(QWidget):
             return well
         r = w[m].iloc[0]
         bits = [f"<b>{well}</b>", str(r.get("cell_line", ""))]
-        if str(r.get("drug", "")) not in ("", "nan"):
+        if not is_blank(r.get("drug")):
             bits.append(f"{r.get('drug')} {_molar(r.get('concentration_M'))}")
         if _finite(r.get("viability")):
             bits.append(f"viability {float(r['viability']):.3f}")
-        if str(r.get("qc_flag", "")) not in ("", "nan"):
+        if not is_blank(r.get("qc_flag")):
             bits.append(f"QC: {r['qc_flag']}")
         return " · ".join(bits)
 
@@ -460,7 +461,7 @@ class DoseResponseWidget(QWidget):
         frame = self.wells_table.model.frame
         r = frame.iloc[index.row()]
         plate = r.get("plate") if "plate" in frame.columns else ""
-        self.select_well(str(r["well"]), "" if _missing(plate) else str(plate))
+        self.select_well(str(r["well"]), "" if is_blank(plate) else str(plate))
 
     # -- exclusion and refit --------------------------------------------------------------------
     def exclude_selected(self, exclude: bool = True, reason: str | None = None) -> Any:
@@ -667,16 +668,9 @@ def plate_qc_text(qc: Any, plate: str = "") -> str:
             f"{f(r.get('vehicle_cv_pct'), '.3g')}% · edge/interior {f(r.get('edge_ratio'))} "
             f"(p {f(r.get('edge_p_value'), '.2g')})")  # fmt: skip
     flag = r.get("flag")
-    if not _missing(flag):
+    if not is_blank(flag):
         text += f" · <b style='color:#d04040'>{flag}</b>"
     return text
-
-
-def _missing(v: Any) -> bool:
-    try:
-        return v is None or bool(v != v) or str(v).strip() in ("", "nan", "<NA>")
-    except (TypeError, ValueError):
-        return False
 
 
 def _finite(v: Any) -> bool:
@@ -689,11 +683,8 @@ def _finite(v: Any) -> bool:
 
 
 def _molar(v: Any, censored: Any = None) -> str:
-    if not _finite(v):
-        return "n/a"
-    m = float(v)
-    prefix = str(censored) if str(censored) in (">", "<") else ""
-    for unit, f in (("M", 1.0), ("mM", 1e-3), ("µM", 1e-6), ("nM", 1e-9), ("pM", 1e-12)):
-        if m >= f * 0.999:
-            return f"{prefix}{m / f:.3g} {unit}"
-    return f"{prefix}{m:.2g} M"
+    """`format_molar` with an IC50's censoring sign (``>``, ``<``) in front; n/a if missing."""
+    from napari_il6assay.io.units import format_molar
+
+    prefix = str(censored) if str(censored) in (">", "<") and _finite(v) else ""
+    return prefix + format_molar(v, missing="n/a")

@@ -25,7 +25,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_il6assay._qt.plate_map import COLOR_BY, PlateMap, well_name, well_position
+from napari_il6assay._qt.plate_map import COLOR_BY, PlateMap, well_or_none
 from napari_il6assay._qt.table_model import TableWidget
 from napari_il6assay.io.layout import INPUT_COLUMNS
 
@@ -110,9 +110,9 @@ def problems_by_well(
             if s
         )
         lines.append(f"{where}: {reason}" if where else str(reason))
-        pos = well_position(well) if well else None
-        if pos is not None:
-            per_well.setdefault(well_name(*pos), []).append(reason)
+        canon = well_or_none(well) if well else None
+        if canon is not None:
+            per_well.setdefault(canon, []).append(reason)
     return per_well, lines
 
 
@@ -279,8 +279,8 @@ class LayoutWidget(QWidget):
         bad = set(self.plate.errors)
         colors = {}
         for i, w in enumerate(frame["well"]):
-            pos = well_position(str(w))
-            if pos is not None and well_name(*pos) in bad:
+            canon = well_or_none(w)
+            if canon is not None and canon in bad:
                 colors[i] = QColor(255, 60, 60, 90)
         self.table.model.set_row_colors(colors)
 
@@ -342,8 +342,7 @@ class LayoutWidget(QWidget):
         if "well" not in frame.columns:
             return
         for i, w in enumerate(frame["well"]):
-            pos = well_position(str(w))
-            if pos is not None and well_name(*pos) == well:
+            if well_or_none(w) == well:
                 self.table.view.selectRow(i)
                 self.table.view.scrollTo(self.table.model.index(i, 0))
                 break

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from napari_il6assay.io.cells import is_blank
+from napari_il6assay.io.plate import split_well_key as parse_well_id
+
 
 def well_ids_of(artist: Any) -> list | None:
     """The per-point well ids the figure functions attach to a point artist (``fig.il6assay_wells``
@@ -22,17 +25,12 @@ def well_ids_of(artist: Any) -> list | None:
     return None
 
 
-def parse_well_id(entry: str) -> tuple[str, str]:
-    """``"P1:A01"`` -> ``("P1", "A01")``; ``":A01"`` or ``"A01"`` -> ``("", "A01")``."""
-    plate, _, well = str(entry).strip().rpartition(":")
-    return plate, well
-
-
 def picked_wells(event: Any) -> list[tuple[str, str]]:
     """(plate, well) pairs behind the data points a matplotlib ``pick_event`` hit.
 
     Points of the dose–response figure carry their wells (``fig.il6assay_wells``: one list of
-    ``plate:well`` ids per point); the wells of the nearest hit point come first.
+    `napari_il6assay.io.plate.well_key` ids per point); the wells of the nearest hit point come
+    first.
     """
     ids = well_ids_of(event.artist)
     if ids is None:
@@ -95,14 +93,9 @@ def heatmap_wells(event: Any, wells: Any, synergy: Any) -> list[tuple[str, str]]
     )
     plate = wells["plate"] if "plate" in wells.columns else [""] * len(wells)
     return [
-        ("" if _missing(p) else str(p), str(w))
+        ("" if is_blank(p) else str(p), str(w))
         for p, w, hit in zip(plate, wells["well"], m, strict=True)
         if hit
     ]
 
 
-def _missing(v: Any) -> bool:
-    try:
-        return v is None or bool(v != v) or str(v).strip() in ("", "nan", "<NA>")
-    except (TypeError, ValueError):
-        return False

@@ -4,14 +4,15 @@ validation errors drawn at the offending well (red ring, message in the tooltip)
 from __future__ import annotations
 
 import math
-import re
 from typing import TYPE_CHECKING, Any
 
 from qtpy.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
 from qtpy.QtGui import QBrush, QColor, QFont, QLinearGradient, QPainter, QPen
 from qtpy.QtWidgets import QSizePolicy, QToolTip, QWidget
 
-from napari_il6assay.io.layout import PLATE_FORMATS
+from napari_il6assay.io.cells import is_blank
+from napari_il6assay.io.plate import PLATE_FORMATS, canonical_well, split_well, well_name
+from napari_il6assay.io.units import format_molar
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,24 +37,14 @@ _CATEGORICAL = [
 # viridis at 0, 1/7, ..., 1 (interpolated linearly in between).
 _VIRIDIS = ["#440154", "#46327e", "#365c8d", "#277f8e", "#1fa187", "#4ac16d", "#a0da39", "#fde725"]
 _ERROR = QColor("#ff2d2d")
-_WELL_RE = re.compile(r"^\s*([A-Za-z]{1,2})\s*0*(\d{1,2})\s*$")
 
 
-def well_position(well: str) -> tuple[int, int] | None:
-    """Zero-based (row, column) of a well id such as ``A01``/``a1``/``P24``; None if not one."""
-    m = _WELL_RE.match(str(well))
-    if not m:
+def well_or_none(well: Any) -> str | None:
+    """Canonical id of a well id such as ``a1``/``P24`` (`napari_il6assay.io.plate`), else None."""
+    try:
+        return canonical_well(str(well))
+    except ValueError:
         return None
-    letters, num = m.group(1).upper(), int(m.group(2))
-    row = 0
-    for ch in letters:
-        row = row * 26 + (ord(ch) - 64)
-    return row - 1, num - 1
-
-
-def well_name(row: int, col: int) -> str:
-    """Canonical well id (``A01``) of a zero-based (row, column)."""
-    return f"{chr(65 + row)}{col + 1:02d}"
 
 
 def viridis(t: float) -> QColor:
@@ -67,15 +58,6 @@ def viridis(t: float) -> QColor:
         round(a.green() + f * (b.green() - a.green())),
         round(a.blue() + f * (b.blue() - a.blue())),
     )
-
-
-def _is_missing(v: Any) -> bool:
-    if v is None:
-        return True
-    try:
-        return bool(v != v) or v is getattr(__import__("pandas"), "NA", object())
-    except (TypeError, ValueError):
-        return True
 
 
 class PlateMap(QWidget):
@@ -142,15 +124,13 @@ class PlateMap(QWidget):
         """Mark wells with validation problems (canonical well id -> messages)."""
         self.errors = {}
         for well, msgs in errors.items():
-            pos = well_position(well)
-            key = well_name(*pos) if pos else str(well)
+            key = well_or_none(well) or str(well)
             self.errors.setdefault(key, []).extend(msgs)
         self.update()
 
     def select_well(self, well: str | None) -> None:
         """Draw a selection ring around one well."""
-        pos = well_position(well) if well else None
-        self.selected = well_name(*pos) if pos else None
+        self.selected = well_or_none(well) if well else None
         self.update()
 
     def _recolor(self) -> None:
@@ -160,16 +140,16 @@ class PlateMap(QWidget):
         self._scale_label = ""  # a linear scale's legend text (concentration: log molar)
         t = self._table
         if t is not None and len(t) and "well" in t.columns:
-            wells = [well_name(*p) if (p := well_position(w)) else str(w) for w in t["well"]]
+            wells = [well_or_none(w) or str(w) for w in t["well"]]
             for i, w in enumerate(wells):
                 row = t.iloc[i]
                 self._info[w] = "\n".join(
-                    f"{c}: {row[c]}" for c in t.columns if c != "well" and not _is_missing(row[c])
+                    f"{c}: {row[c]}" for c in t.columns if c != "well" and not is_blank(row[c])
                 )
                 role = str(row["role"]).lower() if "role" in t.columns else "sample"
                 self.well_marks[w] = {"vehicle": "V", "blank": "B", "exclude": "×"}.get(role, "")
                 b = row["drug_b"] if "drug_b" in t.columns else None
-                if not _is_missing(b) and str(b).strip():
+                if not is_blank(b) and str(b).strip():
                     self.combo_wells.add(w)
                     self._combo_name = str(b)
             if self.color_by == "concentration":
@@ -177,7 +157,7 @@ class PlateMap(QWidget):
             elif self.color_by in ("readout", "viability"):
                 self._color_value(t, wells, self.color_by)
             elif self.color_by == "qc_flag" and "qc_flag" in t.columns:
-                flags = ["ok" if _is_missing(v) or not str(v).strip() else str(v)
+                flags = ["ok" if is_blank(v) or not str(v).strip() else str(v)
                          for v in t["qc_flag"]]  # fmt: skip
                 self._color_categorical(t.assign(_qc=flags), wells, "_qc")
             else:
@@ -187,7 +167,7 @@ class PlateMap(QWidget):
     def _color_categorical(self, t: pd.DataFrame, wells: list[str], column: str) -> None:
         if column not in t.columns:
             return
-        values = ["" if _is_missing(v) else str(v) for v in t[column]]
+        values = ["" if is_blank(v) else str(v) for v in t[column]]
         cats = sorted({v for v in values if v})
         colors = {c: QColor(_CATEGORICAL[i % len(_CATEGORICAL)]) for i, c in enumerate(cats)}
         for w, v in zip(wells, values, strict=True):
@@ -268,13 +248,16 @@ class PlateMap(QWidget):
         c = int((x - grid.left()) // cell)
         r = int((y - grid.top()) // cell)
         if 0 <= r < nrow and 0 <= c < ncol:
-            return well_name(r, c)
+            return well_name(r + 1, c + 1)
         return None
 
     def well_center(self, well: str) -> QPointF:
         """Widget position of a well's centre (for tests and tooltips)."""
         _, _, grid, cell = self._grid()
-        r, c = well_position(well) or (0, 0)
+        try:
+            r, c = (i - 1 for i in split_well(well))
+        except ValueError:
+            r, c = 0, 0
         return QPointF(grid.left() + (c + 0.5) * cell, grid.top() + (r + 0.5) * cell)
 
     def sizeHint(self) -> QSize:  # noqa: N802
@@ -311,7 +294,7 @@ class PlateMap(QWidget):
         mark_font.setPixelSize(max(6, int(cell * 0.45)))
         for r in range(nrow):
             for c in range(ncol):
-                w = well_name(r, c)
+                w = well_name(r + 1, c + 1)
                 rect = QRectF(
                     grid.left() + c * cell + pad,
                     grid.top() + r * cell + pad,
@@ -377,7 +360,7 @@ class PlateMap(QWidget):
                     QRectF(x + 64, y, self.width() - x - 68, fm.height()),
                     Qt.AlignmentFlag.AlignVCenter,
                     getattr(self, "_scale_label", "")
-                    or f"{_fmt_molar(10**lo)} – {_fmt_molar(10**hi)}, log scale",
+                    or f"{format_molar(10**lo)} – {format_molar(10**hi)}, log scale",
                 )
                 continue
             p.setPen(QPen(text, 0.8))
@@ -421,8 +404,4 @@ class PlateMap(QWidget):
         super().mousePressEvent(ev)
 
 
-def _fmt_molar(m: float) -> str:
-    for unit, f in (("M", 1.0), ("mM", 1e-3), ("µM", 1e-6), ("nM", 1e-9), ("pM", 1e-12)):
-        if m >= f * 0.999:
-            return f"{m / f:.3g} {unit}"
-    return f"{m:.2g} M"
+

@@ -11,6 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from napari_il6assay.io.cells import is_blank
+from napari_il6assay.io.plate import well_key  # noqa: F401 - the panel imports it from here
+
 #: tables the panel reads from a batch output folder (``<name>.csv``)
 TABLES = ("wells", "images", "conditions", "fits", "synergy", "potentiation", "objects",
           "synergy_summary", "plate_qc", "cross_resistance")
@@ -78,7 +81,7 @@ class Results:
         """The image files and labels of a well's first site, or None when unknown."""
         images = self.table("images")
         wells = self.table("wells")
-        plate_s = "" if plate is None or _missing(plate) else str(plate)
+        plate_s = "" if plate is None or is_blank(plate) else str(plate)
         row = None
         if len(images) and "well" in images.columns:
             m = images["well"].astype(str) == well
@@ -92,7 +95,7 @@ class Results:
                 m &= wells["plate"].fillna("").astype(str) == plate_s
             if m.any():
                 row = wells[m].iloc[0]
-        if row is None or _missing(row.get("image")):
+        if row is None or is_blank(row.get("image")):
             return None
         first_site = str(row["image"]).split(";")[0]
         base = self.folder
@@ -102,31 +105,22 @@ class Results:
             if not p.is_absolute() and base is not None:
                 p = base / p
             paths.append(p)
-        image_id = "" if _missing(row.get("id")) else str(row.get("id"))
+        image_id = "" if is_blank(row.get("id")) else str(row.get("id"))
         labels = None
         if image_id and self.out is not None:
             cand = self.out / "labels" / f"{image_id}.tif"
             labels = cand if cand.is_file() else None
         px = row.get("pixel_size_um")
-        if _missing(px):
+        if is_blank(px):
             px = self.run_info.get("parameters", {}).get("pixel_size_um")
         return WellImage(
             well=well,
             plate=plate_s,
             paths=paths,
             labels=labels,
-            pixel_size_um=None if _missing(px) else float(px),
+            pixel_size_um=None if is_blank(px) else float(px),
             image_id=image_id,
         )
-
-
-def _missing(v: Any) -> bool:
-    if v is None:
-        return True
-    try:
-        return bool(pd.isna(v)) or (isinstance(v, str) and v.strip() == "")
-    except (TypeError, ValueError):
-        return False
 
 
 def load_results(out: str | Path) -> Results:
@@ -165,11 +159,6 @@ def load_results(out: str | Path) -> Results:
     if (out / "run.json").is_file():
         info = json.loads((out / "run.json").read_text(encoding="utf-8"))
     return Results(out=out, tables=tables, run_info=info)
-
-
-def well_key(plate: Any, well: Any) -> str:
-    """Stable text key of a well: ``A01`` or ``plate/A01``."""
-    return str(well) if _missing(plate) or str(plate) == "" else f"{plate}/{well}"
 
 
 # Flags the normalization derives from roles and replicates; recomputed on every refit.

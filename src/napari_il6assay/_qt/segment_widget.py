@@ -8,8 +8,6 @@ worker's ``yielded``/``finished`` callbacks (main thread).
 
 from __future__ import annotations
 
-import inspect
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,17 +30,15 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_il6assay._qt.param_form import ParamForm
+from napari_il6assay._qt.param_form import ParamForm, ParamSpec, specs_from_signature
 from napari_il6assay._qt.table_model import TableWidget
+from napari_il6assay.segment import CALLER_KEYWORDS, MODES, get_mode
 
 if TYPE_CHECKING:
     import napari
     import numpy as np
 
     from napari_il6assay.segment.result import SegmentationResult
-
-_MODES_FALLBACK = ("colony", "livedead", "spheroid", "spheroid3d", "spheres")
-_SKIP = ("image", "mode", "pixel_size_um", "voxel_size_um", "rgb", "axes", "channel_names")
 
 
 @dataclass
@@ -113,37 +109,17 @@ def run_jobs(
         yield job, result
 
 
-def mode_specs(mode: str) -> list:
-    """The parameters of one segmentation mode, from the engine (empty if it has none)."""
-    from napari_il6assay._qt.param_form import specs_from_signature
+def mode_specs(mode: str) -> list[ParamSpec]:
+    """The parameters of one segmentation mode for the form.
 
-    try:
-        import napari_il6assay.segment as seg
-    except ImportError:
-        return []
-    getter = getattr(seg, "mode_parameters", None)
-    if callable(getter):
-        return list(getter(mode))
-    funcs = getattr(seg, "MODE_FUNCTIONS", None) or getattr(seg, "SEGMENTERS", None)
-    func = funcs.get(mode) if isinstance(funcs, dict) else None
-    if func is None:
-        import importlib
-
-        try:
-            module = importlib.import_module(f"napari_il6assay.segment.{mode}")
-        except ImportError:
-            return []
-        func = getattr(module, f"segment_{mode}", None) or getattr(module, "segment", None)
-    if not callable(func):
-        return []
-    specs = specs_from_signature(func, skip=_SKIP)
-    # ``segment(..., **params)`` passes the rest to the mode's detector: offer those too.
-    detector = getattr(sys.modules.get(func.__module__), "detect", None)
-    if callable(detector) and any(
-        p.kind is p.VAR_KEYWORD for p in inspect.signature(func).parameters.values()
-    ):
+    The keyword parameters of the registry's `ModeSpec.form_functions` (the segment function,
+    and for spheroid the detector it passes its ``**params`` to), without the ones the widget
+    fills in itself (`napari_il6assay.segment.CALLER_KEYWORDS`).
+    """
+    specs: list[ParamSpec] = []
+    for func in get_mode(mode).form_callables():
         seen = {s.name for s in specs}
-        specs += [s for s in specs_from_signature(detector, skip=_SKIP) if s.name not in seen]
+        specs += [s for s in specs_from_signature(func, skip=CALLER_KEYWORDS) if s.name not in seen]
     return specs
 
 
@@ -182,7 +158,7 @@ class SegmentWidget(QWidget):
             "dead channel, or one layer with channels last)"
         )
         self.mode = QComboBox()
-        self.mode.addItems(self._modes())
+        self.mode.addItems(list(MODES))
         self.pixel_size = QDoubleSpinBox()
         self.pixel_size.setDecimals(4)
         self.pixel_size.setRange(0.0, 1e4)
@@ -242,15 +218,6 @@ class SegmentWidget(QWidget):
         self._show_layer_calibration()
 
     # -- inputs ---------------------------------------------------------------------------------
-    @staticmethod
-    def _modes() -> list[str]:
-        try:
-            from napari_il6assay.segment import MODES
-
-            return list(MODES)
-        except ImportError:
-            return list(_MODES_FALLBACK)
-
     def _refresh_layers(self, event: Any = None) -> None:
         from napari.layers import Image
 
@@ -298,7 +265,8 @@ class SegmentWidget(QWidget):
         mode = self.mode.currentText()
         if not layers:
             return []
-        if mode == "livedead" and len(layers) >= 2:
+        if get_mode(mode).multichannel and len(layers) >= 2:
+            # the channels of one image as separate layers (live, then dead)
             return [self._stacked_job(layers[:2])]
         return [self._job(layer, mode) for layer in layers]
 
@@ -326,11 +294,12 @@ class SegmentWidget(QWidget):
 
     def _job(self, layer: Any, mode: str) -> SegmentJob:
         rgb = bool(layer.rgb)
-        keep = 3 if mode == "spheroid3d" else 2
+        is_3d = get_mode(mode).is_3d
+        keep = 3 if is_3d else 2
         data = self._plane(layer, keep)
         px = self._calibration(layer)
         voxel = None
-        if mode == "spheroid3d" and layer.ndim >= 3:
+        if is_3d and layer.ndim >= 3:
             z = float(layer.scale[-3])
             voxel = (z, px, px) if px is not None else None
         return SegmentJob(

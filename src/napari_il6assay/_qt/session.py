@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from napari_il6assay.io.cells import is_blank
 from napari_il6assay.io.exclusions import (
     COLUMNS,
     apply_exclusions,
@@ -79,7 +80,7 @@ class ExclusionSession:
         LayoutError
             No reason, or not a well id.
         """
-        row = {"plate": "" if _missing(plate) else str(plate), "well": well,
+        row = {"plate": "" if is_blank(plate) else str(plate), "well": well,
                "reason": reason, "time": time or now_iso()}  # fmt: skip
         new = make_exclusions([row])  # checks the well id and the reason
         keep = self._others(new.loc[0, "plate"], new.loc[0, "well"])
@@ -87,10 +88,10 @@ class ExclusionSession:
 
     def include(self, plate: Any, well: str) -> None:
         """Include a well again: drop its record (and a plate-less record of that well)."""
-        from napari_il6assay.io.plate_folder import split_well, well_name
+        from napari_il6assay.io.plate import canonical_well
 
-        canon = well_name(*split_well(str(well)))
-        p = "" if _missing(plate) else str(plate)
+        canon = canonical_well(str(well))
+        p = "" if is_blank(plate) else str(plate)
         hits = (self.table["well"] == canon) & self.table["plate"].isin([p, ""])
         self.table = self.table[~hits].reset_index(drop=True)
 
@@ -100,7 +101,7 @@ class ExclusionSession:
     # -- reading --------------------------------------------------------------------------------
     def reasons(self, wells: pd.DataFrame) -> dict[str, str]:
         """`well_key` -> reason of the rows of ``wells`` that the exclusions hit."""
-        from napari_il6assay._qt.results import well_key
+        from napari_il6assay.io.plate import well_key
 
         if not len(self.table) or wells is None or not len(wells):
             return {}
@@ -108,7 +109,7 @@ class ExclusionSession:
                                   self.table)  # fmt: skip
         plate = marked["plate"] if "plate" in marked else pd.Series("", index=marked.index)
         return {
-            well_key("" if _missing(p) else p, w): r
+            well_key("" if is_blank(p) else p, w): r
             for p, w, r in zip(plate, marked["well"], marked["exclusion_reason"], strict=True)
             if r
         }
@@ -156,10 +157,3 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
-def _missing(v: Any) -> bool:
-    if v is None:
-        return True
-    try:
-        return bool(pd.isna(v)) or str(v).strip() in ("", "nan", "<NA>")
-    except (TypeError, ValueError):
-        return False

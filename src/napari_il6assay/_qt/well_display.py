@@ -36,7 +36,9 @@ def show_well(
     if info is None:
         show_warning(f"No image is recorded for well {well}.")
         return None, None
-    prefix = f"{info.plate}/{well}" if info.plate else well
+    from napari_il6assay.io.plate import well_key
+
+    prefix = well_key(info.plate, well)
     img_name, lab_name = f"{prefix} image", f"{prefix} labels"
     worker = None
     try:

@@ -28,8 +28,8 @@ from typing import Any
 
 import pandas as pd
 
-from napari_il6assay.batch._values import is_blank
 from napari_il6assay.batch.parts import atomic_bytes, atomic_json, atomic_write
+from napari_il6assay.io.cells import is_blank
 
 #: tables in the order of the workbook sheets
 TABLE_ORDER = (

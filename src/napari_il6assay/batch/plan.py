@@ -5,9 +5,9 @@ never pixels, so submitting thousands of them to a dask cluster costs next to no
 the images are read where they are processed.
 
 Channels of one site that sit in separate files (ImageXpress ``_w1``/``_w2``) are combined
-into one multichannel image in the ``livedead`` mode, the only mode that needs two channels.
-The other modes measure one channel: the lowest channel number of the site (the others are
-listed in `Plan.ignored`).
+into one multichannel image in the modes that need several channels (`ModeSpec.multichannel`:
+``livedead``). The other modes measure one channel: the lowest channel number of the site (the
+others are listed in `Plan.ignored`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: modes whose image is built from several channel files of one site
-MULTICHANNEL_MODES = frozenset({"livedead"})
-#: modes that can measure every well of a photo of a whole plate
-PLATE_PHOTO_MODES = frozenset({"colony"})
+from napari_il6assay.io.cells import cell_text
+from napari_il6assay.segment import get_mode
 
 
 @dataclass(frozen=True)
@@ -94,15 +92,6 @@ def _int_or(value: Any, default: int) -> int:
         return default
 
 
-def _plate_str(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and math.isnan(value):
-        return ""
-    text = str(value)
-    return "" if text in {"<NA>", "nan", "None"} else text
-
-
 def plan_from_table(files: Any, folder: str | Path, mode: str) -> Plan:
     """Group the files of a discovered plate folder into work items.
 
@@ -114,7 +103,7 @@ def plan_from_table(files: Any, folder: str | Path, mode: str) -> Plan:
     folder : str or Path
         The plate folder (image names are given relative to it).
     mode : str
-        Segmentation mode; ``livedead`` combines the channel files of a site.
+        Segmentation mode; a `ModeSpec.multichannel` mode combines the channel files of a site.
 
     Returns
     -------
@@ -122,9 +111,10 @@ def plan_from_table(files: Any, folder: str | Path, mode: str) -> Plan:
         Items sorted by plate, well and site.
     """
     folder = Path(folder)
+    multichannel = get_mode(mode).multichannel
     groups: dict[tuple[str, str, int], dict[int, list[tuple[int, str]]]] = {}
     for row in files.itertuples(index=False):
-        plate = _plate_str(getattr(row, "plate", ""))
+        plate = cell_text(getattr(row, "plate", ""))
         well = str(row.well)
         site = _int_or(getattr(row, "site", None), 1)
         channel = _int_or(getattr(row, "channel", None), 0)
@@ -136,7 +126,7 @@ def plan_from_table(files: Any, folder: str | Path, mode: str) -> Plan:
     ignored: list[tuple[str, str]] = []
     for (plate, well, site), chans in sorted(groups.items()):
         order = sorted(chans)
-        if mode not in MULTICHANNEL_MODES:
+        if not multichannel:
             for ch in order[1:]:
                 for _pl, p in chans[ch]:
                     ignored.append((p, f"mode '{mode}' measures one channel per site"))
@@ -217,9 +207,9 @@ def plan_plate_photos(paths: list[str], folder: str | Path, plate_format: int) -
 def plan_folder(folder: str | Path, mode: str, plate_format: int = 96) -> Plan:
     """Discover the images of a plate folder and group them into work items.
 
-    In ``colony`` mode, a folder whose images have no well id in their names holds photos
-    of whole plates: each photo is one work item whose wells are found on the plate grid
-    (``plate_format``).
+    In a `ModeSpec.plate_photo` mode (``colony``), a folder whose images have no well id in
+    their names holds photos of whole plates: each photo is one work item whose wells are
+    found on the plate grid (``plate_format``).
 
     Parameters
     ----------
@@ -245,7 +235,7 @@ def plan_folder(folder: str | Path, mode: str, plate_format: int = 96) -> Plan:
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError("not a folder", path=folder)
-    if mode in PLATE_PHOTO_MODES:
+    if get_mode(mode).plate_photo:
         from napari_il6assay.io.plate_folder import scan_plate_folder
 
         pf = scan_plate_folder(folder)

@@ -19,8 +19,9 @@ from typing import Any
 
 import pandas as pd
 
-from napari_il6assay.batch._values import is_blank
 from napari_il6assay.batch.parts import PARTS, atomic_bytes
+from napari_il6assay.io.cells import is_blank
+from napari_il6assay.io.units import format_molar
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;margin:24px;
@@ -75,22 +76,6 @@ def _sig(v: Any, digits: int = 3) -> str:
     if x == 0:
         return "0"
     return f"{x:.{digits}g}"
-
-
-def format_molar(x: Any) -> str:
-    """A molar concentration in a readable unit (``3.2 nM``)."""
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return _e(x)
-    if math.isnan(v):
-        return ""
-    if v == 0:
-        return "0"
-    for unit, f in (("M", 1.0), ("mM", 1e-3), ("µM", 1e-6), ("nM", 1e-9), ("pM", 1e-12)):
-        if abs(v) >= f:
-            return f"{v / f:.3g} {unit}"
-    return f"{v / 1e-15:.3g} fM"
 
 
 def _dose_text(row: pd.Series) -> str:
@@ -441,9 +426,7 @@ def _methods() -> str:
 
 def _plate_shape(wells: list[str], plate_format: int = 96) -> tuple[int, int]:
     """Rows and columns of the plate map: the run's plate format, or larger if needed."""
-    from napari_il6assay.io.plate_folder import split_well
-
-    grids = {6: (2, 3), 12: (3, 4), 24: (4, 6), 48: (6, 8), 96: (8, 12), 384: (16, 24)}
+    from napari_il6assay.io.plate import PLATE_FORMATS, split_well
 
     rows = cols = 0
     for w in wells:
@@ -452,7 +435,7 @@ def _plate_shape(wells: list[str], plate_format: int = 96) -> tuple[int, int]:
         except ValueError:
             continue
         rows, cols = max(rows, r), max(cols, c)
-    candidates = [grids.get(int(plate_format), (8, 12)), (8, 12), (16, 24), (32, 48)]
+    candidates = [PLATE_FORMATS.get(int(plate_format), (8, 12)), (8, 12), (16, 24), (32, 48)]
     for nr, nc in candidates:
         if rows <= nr and cols <= nc:
             return nr, nc
@@ -462,7 +445,7 @@ def _plate_shape(wells: list[str], plate_format: int = 96) -> tuple[int, int]:
 def _montage(
     out: Path, wells: pd.DataFrame, images: pd.DataFrame, plate_format: int = 96
 ) -> str:
-    from napari_il6assay.io.plate_folder import split_well, well_name
+    from napari_il6assay.io.plate import split_well, well_name
 
     if images is None or images.empty:
         return "<p class='muted'>No measured image.</p>"

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from napari_il6assay.batch._values import is_blank
+from napari_il6assay.io.cells import is_blank
+from napari_il6assay.io.plate import well_key
 
 #: wells.csv columns of INTERFACE.md, in order
 WELL_COLUMNS = [
@@ -217,13 +218,13 @@ def join_layout(measured: pd.DataFrame, layout: pd.DataFrame) -> tuple[pd.DataFr
         merged = measured.merge(lay, on="well", how="left", indicator=True)
     listed = merged["_merge"] == "both"
     rest = merged.loc[~listed]
-    unlisted = [f"{p}/{w}" for p, w in zip(rest["plate"], rest["well"], strict=True)]
+    unlisted = [well_key(p, w) for p, w in zip(rest["plate"], rest["well"], strict=True)]
     wells = merged.loc[listed].drop(columns="_merge").reset_index(drop=True)
     return wells, unlisted
 
 
 def unmeasured_wells(measured: pd.DataFrame, layout: pd.DataFrame) -> list[str]:
-    """``plate/well`` of layout wells (not ``exclude``) that no measured image covers.
+    """`well_key` (``plate/well``) of layout wells (not ``exclude``) that no measured image covers.
 
     A layout without plate ids is checked against every plate of the folder.
     """
@@ -238,9 +239,9 @@ def unmeasured_wells(measured: pd.DataFrame, layout: pd.DataFrame) -> list[str]:
     ):
         plates = [str(p)] if not is_blank(p) and str(p) in img_plates else img_plates
         if is_blank(p) or str(p) in img_plates:
-            missing += [f"{q}/{w}" for q in plates if (q, str(w)) not in have]
+            missing += [well_key(q, w) for q in plates if (q, str(w)) not in have]
         else:
-            missing.append(f"{p}/{w}")
+            missing.append(well_key(p, w))
     return sorted(set(missing))
 
 
@@ -476,7 +477,6 @@ def fit_table(wells: pd.DataFrame, *, model: str = "4pl") -> pd.DataFrame:
 def combination_tables(wells: pd.DataFrame, *, model: str = "4pl") -> dict[str, pd.DataFrame]:
     """``synergy`` and ``potentiation`` tables of the combination block."""
     from napari_il6assay.doseresponse import synergy as _syn
-
     from napari_il6assay.doseresponse import synergy_stats as _stats
 
     out: dict[str, pd.DataFrame] = {}

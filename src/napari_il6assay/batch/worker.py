@@ -201,19 +201,6 @@ def read_item(paths: list[str], n_channels: int = 1, n_planes: int = 1) -> Any:
     )
 
 
-def _accepts(mode: str, name: str) -> bool:
-    """Whether the mode's ``segment`` function takes keyword ``name``."""
-    import importlib
-    import inspect
-
-    try:
-        fn = importlib.import_module(f"napari_il6assay.segment.{mode}").segment
-        sig = inspect.signature(fn)
-    except (ImportError, AttributeError, TypeError, ValueError):
-        return False
-    return name in sig.parameters
-
-
 def _clean_measures(measures: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in measures.items():
@@ -275,8 +262,9 @@ def process_item(
         if vox is None and img.axes.startswith("Z"):
             vox = img.voxel_size_um
         kwargs = dict(params or {})
-        if "axes" not in kwargs and _accepts(mode, "axes"):
-            kwargs["axes"] = img.axes
+        # every mode's segment function takes ``axes`` (the `napari_il6assay.segment.ModeSpec`
+        # contract), as `segment_file` passes it
+        kwargs.setdefault("axes", img.axes)
         if item.get("plate_format"):
             kwargs["plate_format"] = int(item["plate_format"])
         seg = segment_image(

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from typing import Any
 
-from napari_il6assay.cli import check_out_dir, pixel_budget, positive_float, worker_count
+from napari_il6assay.cli import (
+    check_out_dir,
+    parse_voxel_size,
+    pixel_budget,
+    positive_float,
+    worker_count,
+)
 from napari_il6assay.errors import InputError
 from napari_il6assay.io.images import pixel_limit
-
-MODES = ("colony", "livedead", "spheroid", "spheroid3d", "spheres")
+from napari_il6assay.segment import MODES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -90,19 +94,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def parse_voxel(text: str | None) -> tuple[float, float, float] | None:
-    """``"2,0.5,0.5"`` -> ``(2.0, 0.5, 0.5)``."""
-    if text is None:
-        return None
-    try:
-        vals = tuple(float(v) for v in text.replace(" ", "").split(","))
-    except ValueError:
-        vals = ()
-    if len(vals) != 3 or not all(math.isfinite(v) and v > 0 for v in vals):
-        raise InputError(f"--voxel-size must be three positive numbers Z,Y,X, got '{text}'")
-    return vals  # type: ignore[return-value]
-
-
 def batch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """`run_batch` keyword arguments from parsed options."""
     if args.pixel_size is not None and not args.pixel_size > 0:
@@ -115,24 +106,29 @@ def batch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         raise InputError(f"--include-flagged: {exc}") from exc
     seg: dict[str, Any] = {}
     if getattr(args, "min_diameter", None) is not None:
+        from napari_il6assay.commands.segment import check_option
+
+        check_option("--min-diameter", args.mode, "min_diameter_um")
         seg["min_diameter_um"] = args.min_diameter
+    from napari_il6assay.commands.segment import (
+        check_object_option,
+        check_option,
+        classifier_params,
+        well_params,
+    )
+
     obj = getattr(args, "object_polarity", None)
     if obj is not None:
-        if getattr(args, "mode", "spheroid") != "spheroid":
-            raise InputError("--object applies to --mode spheroid only")
+        check_object_option(args.mode)
         if obj != "auto":
             seg["polarity"] = obj
-    from napari_il6assay.commands.segment import classifier_params, well_params
-
     seg.update(well_params(args, args.mode))
     seg.update(classifier_params(args, args.mode))
     if getattr(args, "haze", None) is not None:
-        if args.mode != "livedead":
-            raise InputError("--haze applies to --mode livedead only", column="--haze")
+        check_option("--haze", args.mode, "haze")
         seg["haze"] = args.haze
     if getattr(args, "no_split", False):
-        if args.mode != "spheres":
-            raise InputError("--no-split applies to --mode spheres only", column="--no-split")
+        check_option("--no-split", args.mode, "split")
         seg["split"] = False
     return dict(
         workers=args.workers,
@@ -141,7 +137,7 @@ def batch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         overwrite=args.overwrite,
         save_labels=args.save_labels,
         pixel_size_um=args.pixel_size,
-        voxel_size_um=parse_voxel(args.voxel_size),
+        voxel_size_um=parse_voxel_size(args.voxel_size),
         plate_format=args.plate_format,
         formats=("csv", "parquet") if args.format == "parquet" else ("csv",),
         report=not args.no_report,
@@ -168,18 +164,16 @@ def summary_lines(res: Any) -> list[str]:
             if isinstance(d, str) and d and isinstance(u, str) and u:
                 units.setdefault(d, u)
     if fits is not None and len(fits):
-        from napari_il6assay.batch.report import format_molar
+        from napari_il6assay.io.cells import cell_text, is_blank
+        from napari_il6assay.io.units import format_molar
 
         for _, r in fits.iterrows():
             combo = ""
-            if str(r.get("drug_b", "") or "") not in ("", "nan", "<NA>") and r.get(
-                "concentration_b"
-            ) not in (None, 0, 0.0):
+            if not is_blank(r.get("drug_b")) and r.get("concentration_b") not in (None, 0, 0.0):
                 cb = r["concentration_b"]
                 cb = f"{cb:g}" if isinstance(cb, float) else str(cb)
                 combo = f" + {r['drug_b']} {cb} {units.get(str(r['drug_b']), '')}".rstrip()
-            cens = str(r.get("ic50_censored", "") or "")
-            cens = "" if cens in ("nan", "<NA>") else cens
+            cens = cell_text(r.get("ic50_censored"))
             line = (
                 f"  {r['cell_line']:<14} {r['drug']}{combo}: IC50 {cens}"
                 f"{format_molar(r['ic50_rel_M'])} "

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from napari_il6assay.errors import InputError
-
-UNITS = {"m": 1.0, "mm": 1e-3, "um": 1e-6, "µm": 1e-6, "μm": 1e-6, "nm": 1e-9, "pm": 1e-12}
+from napari_il6assay.io.units import MOLAR_FACTORS, unit_key
 
 
 def read_table(path: str | Path) -> Any:
@@ -60,7 +59,7 @@ def dose_column(
     import pandas as pd
 
     df = df.copy()
-    if unit is not None and unit.strip().lower() not in (*UNITS, "none"):
+    if unit is not None and unit_key(unit) not in (*MOLAR_FACTORS, "none"):
         raise InputError(f"unknown --unit {unit!r} (expected M, mM, uM, nM, pM or none)",
                          path=path, column="--unit")  # fmt: skip
     if dose is not None:
@@ -92,15 +91,15 @@ def dose_column(
     if col == "concentration" and "unit" in df.columns and unit is None:
         factors = []
         for i, u in enumerate(df["unit"]):
-            key = str(u).strip().lower() if isinstance(u, str) else ""
+            key = unit_key(u) if isinstance(u, str) else ""
             if key == "" and (pd.isna(df[col].iloc[i]) or df[col].iloc[i] == 0):
                 factors.append(1.0)
                 continue
-            if key not in UNITS:
+            if key not in MOLAR_FACTORS:
                 what = f"unknown unit {u!r}" if key else "missing unit for a non-zero dose"
                 raise InputError(f"{what} (expected M, mM, uM, nM or pM)", path=path,
                                  row=i + 2, column="unit")  # fmt: skip
-            factors.append(UNITS[key])
+            factors.append(MOLAR_FACTORS[key])
         df["concentration_M"] = df[col].to_numpy(float) * np.asarray(factors)
         df.attrs["dose_unit"] = f"'{col}' in the units of the 'unit' column, converted to M"
         return df, "concentration_M"
@@ -112,7 +111,7 @@ def dose_column(
         if name_unit == "M":
             df.attrs["dose_unit"] = f"'{col}' in M"
             return df, col
-        factor = UNITS[name_unit.lower()]
+        factor = MOLAR_FACTORS[unit_key(name_unit)]
     elif unit is None:
         hint = "; it has a 'unit' column: use --dose concentration" if "unit" in df.columns else ""
         raise InputError(
@@ -120,11 +119,11 @@ def dose_column(
             f"fit the doses as given (IC50 columns then in the dose's own unit){hint}",
             path=path, column=col,
         )
-    elif unit.strip().lower() == "none":
+    elif unit_key(unit) == "none":
         df.attrs["dose_unit"] = f"'{col}' as given (--unit none: no conversion to M)"
         return df, col
     else:
-        name_unit, factor = unit.strip(), UNITS[unit.strip().lower()]
+        name_unit, factor = unit.strip(), MOLAR_FACTORS[unit_key(unit)]
     out_col = "concentration_M" if col != "concentration_M" else col
     df[out_col] = df[col].to_numpy(float) * factor
     df.attrs["dose_unit"] = f"'{col}' in {name_unit}, converted to M"
@@ -367,7 +366,8 @@ def fit_summary_lines(fits: Any, molar: bool = True, limit: int = 40) -> list[st
     """
     import math
 
-    from napari_il6assay.batch.report import format_molar
+    from napari_il6assay.io.cells import cell_text
+    from napari_il6assay.io.units import format_molar
 
     def dose(v: Any) -> str:
         try:
@@ -376,20 +376,17 @@ def fit_summary_lines(fits: Any, molar: bool = True, limit: int = 40) -> list[st
             return str(v)
         return format_molar(x) if molar else f"{x:.3g}"
 
-    def text(v: Any) -> str:
-        return "" if v is None or str(v) in ("nan", "None", "<NA>") else str(v)
-
     lines = []
     for _, r in fits.head(limit).iterrows():
-        name = " ".join(t for t in (text(r.get("cell_line")), text(r.get("drug"))) if t)
+        name = " ".join(t for t in (cell_text(r.get("cell_line")), cell_text(r.get("drug"))) if t)
         name = name or "curve"
-        if text(r.get("drug_b")):
-            name += f" + {r['drug_b']} {text(r.get('concentration_b'))}"
+        if cell_text(r.get("drug_b")):
+            name += f" + {r['drug_b']} {cell_text(r.get('concentration_b'))}"
         status = str(r.get("status", ""))
         if status in ("bad_input", "constant"):
-            lines.append(f"  {name}: not fitted ({text(r.get('note'))})")
+            lines.append(f"  {name}: not fitted ({cell_text(r.get('note'))})")
             continue
-        cens = text(r.get("ic50_censored"))
+        cens = cell_text(r.get("ic50_censored"))
         line = f"  {name}: IC50 {cens}{dose(r['ic50_rel_M'])}"
         if not cens and math.isfinite(float(r.get("ic50_ci_low_M", math.nan))):
             line += f" (95% CI {dose(r['ic50_ci_low_M'])} - {dose(r['ic50_ci_high_M'])})"
@@ -446,22 +443,21 @@ def write_plots(df: Any, fits: Any, folder: Path, response: str, unit: str = "M"
     import pandas as pd
 
     from napari_il6assay.doseresponse.figures import dose_response_figure, ic50_summary_figure
+    from napari_il6assay.io.cells import text_column
 
     folder.mkdir(parents=True, exist_ok=True)
 
-    def text(s: Any) -> Any:
-        return s.astype(object).where(s.notna(), "").map(lambda v: str(v).strip())
-
     # the data is indexed once (rows per drug, vehicle rows, cell line): every figure takes
     # its own few rows instead of filtering the whole table again
-    d_drug = text(df["drug"]) if "drug" in df.columns else pd.Series("", index=df.index)
-    d_line = text(df["cell_line"]) if "cell_line" in df.columns else pd.Series("", index=df.index)
+    d_drug = text_column(df["drug"]) if "drug" in df.columns else pd.Series("", index=df.index)
+    d_line = (text_column(df["cell_line"]) if "cell_line" in df.columns
+              else pd.Series("", index=df.index))
     by_drug = dict(d_drug.groupby(d_drug.to_numpy(), sort=False).indices)
     vehicle = by_drug.get("", np.empty(0, int))
     f = fits.reset_index(drop=True)
-    fam = pd.DataFrame({"drug": text(f["drug"]), "drug_b": text(f["drug_b"]),
+    fam = pd.DataFrame({"drug": text_column(f["drug"]), "drug_b": text_column(f["drug_b"]),
                         "cb": pd.to_numeric(f["concentration_b"], errors="coerce").fillna(0.0),
-                        "line": text(f["cell_line"])})  # fmt: skip
+                        "line": text_column(f["cell_line"])})  # fmt: skip
     from napari_il6assay.batch.exports import unique_name
 
     used: set[str] = set()

@@ -22,14 +22,12 @@ Exit code 0 when every image was measured, 1 when some failed (listed in
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from typing import Any
 
-from napari_il6assay.cli import check_out_dir, pixel_budget, positive_float
+from napari_il6assay.cli import check_out_dir, parse_voxel_size, pixel_budget, positive_float
 from napari_il6assay.io.images import pixel_limit
-
-MODES = ("colony", "livedead", "spheroid", "spheroid3d", "spheres")
+from napari_il6assay.segment import MODES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,6 +66,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "against its own surround")
 
 
+def check_option(option: str, mode: str, param: str) -> None:
+    """Refuse a mode option for a mode without the keyword parameter it sets.
+
+    Which mode takes which option follows from the modes' signatures (`ModeSpec.takes`), so a
+    new mode with e.g. a ``well`` parameter takes ``--well`` without a change here.
+
+    Parameters
+    ----------
+    option : str
+        The option as typed, e.g. ``"--haze"`` (named in the error).
+    mode : str
+        The ``--mode``.
+    param : str
+        The keyword parameter of the mode's segment function that the option sets.
+
+    Raises
+    ------
+    InputError
+        Naming the option and the modes it applies to.
+    """
+    from napari_il6assay.errors import InputError
+    from napari_il6assay.segment import get_mode, modes_taking
+
+    if not get_mode(mode).takes(param):
+        raise InputError(f"{option} applies to --mode {' or '.join(modes_taking(param))} only",
+                         column=option)  # fmt: skip
+
+
+def check_object_option(mode: str) -> None:
+    """Refuse ``--object`` for a mode whose `ModeSpec.object_choice` is off."""
+    from napari_il6assay.errors import InputError
+    from napari_il6assay.segment import MODES, get_mode
+
+    if not get_mode(mode).object_choice:
+        names = " or ".join(m for m, spec in MODES.items() if spec.object_choice)
+        raise InputError(f"--object applies to --mode {names} only", column="--object")
+
+
 def add_classifier_argument(parser: argparse.ArgumentParser) -> None:
     """``--classifier FILE`` (shared with batch)."""
     parser.add_argument(
@@ -83,10 +119,10 @@ def classifier_params(args: argparse.Namespace, mode: str) -> dict[str, Any]:
     path = getattr(args, "classifier", None)
     if path is None:
         return {}
-    from napari_il6assay.segment import CLASSIFIER_MODES
+    from napari_il6assay.segment import CLASSIFIER_MODES, get_mode
     from napari_il6assay.segment.classifier import ClassifierError, load_cached
 
-    if mode not in CLASSIFIER_MODES:
+    if not get_mode(mode).accepts_classifier:
         raise InputError(f"--classifier applies to --mode {', '.join(CLASSIFIER_MODES)}",
                          column="--classifier")  # fmt: skip
     try:
@@ -132,8 +168,8 @@ def well_params(args: argparse.Namespace, mode: str) -> dict[str, Any]:
         "--well-diameter-um": getattr(args, "well_diameter_um", None),
     }
     for opt, val in given.items():
-        if val is not None and mode not in ("colony", "spheres"):
-            raise InputError(f"{opt} applies to --mode colony or spheres only", column=opt)
+        if val is not None:
+            check_option(opt, mode, "well")
     if given["--well"] is not None:
         params["well"] = given["--well"]
     if given["--roi"] is not None:
@@ -155,24 +191,6 @@ def well_params(args: argparse.Namespace, mode: str) -> dict[str, Any]:
                              column="--well-diameter-um")
         params["well_diameter_um"] = float(d)
     return params
-
-
-def _voxel_size(text: str | None) -> tuple[float, float, float] | None:
-    from napari_il6assay.errors import InputError
-
-    if text is None:
-        return None
-    parts = [p for p in text.replace(" ", "").split(",") if p]
-    try:
-        vals = tuple(float(p) for p in parts)
-    except ValueError:
-        vals = ()
-    if len(vals) != 3 or not all(math.isfinite(v) and v > 0 for v in vals):
-        raise InputError(
-            f"--voxel-size must be three positive numbers Z,Y,X in um, got {text!r}",
-            column="--voxel-size",
-        )
-    return vals  # type: ignore[return-value]
 
 
 def _well_of(path: Path) -> str:
@@ -217,35 +235,26 @@ def run(args: argparse.Namespace) -> int:
     if args.pixel_size is not None and not args.pixel_size > 0:
         raise InputError(f"--pixel-size must be positive, got {args.pixel_size}",
                          column="--pixel-size")
-    voxel = _voxel_size(args.voxel_size)
+    voxel = parse_voxel_size(args.voxel_size)
     params: dict[str, Any] = {}
     if args.min_diameter is not None:
-        if args.mode != "spheres":
-            raise InputError("--min-diameter applies to --mode spheres only",
-                             column="--min-diameter")
+        check_option("--min-diameter", args.mode, "min_diameter_um")
         params["min_diameter_um"] = float(args.min_diameter)
     if args.plate_format is not None:
-        if args.mode != "colony":
-            raise InputError("--plate-format applies to --mode colony only",
-                             column="--plate-format")
+        check_option("--plate-format", args.mode, "plate_format")
         params["plate_format"] = int(args.plate_format)
     if getattr(args, "haze", None) is not None:
-        if args.mode != "livedead":
-            raise InputError("--haze applies to --mode livedead only", column="--haze")
+        check_option("--haze", args.mode, "haze")
         params["haze"] = args.haze
     if getattr(args, "no_split", False):
-        if args.mode != "spheres":
-            raise InputError("--no-split applies to --mode spheres only", column="--no-split")
+        check_option("--no-split", args.mode, "split")
         params["split"] = False
     if args.polarity is not None:
-        if args.mode not in ("spheroid", "spheres", "spheroid3d"):
-            raise InputError(f"--polarity does not apply to --mode {args.mode}",
-                             column="--polarity")
+        check_option("--polarity", args.mode, "polarity")
         params["polarity"] = args.polarity
     obj = getattr(args, "object_polarity", None)
     if obj is not None:
-        if args.mode != "spheroid":
-            raise InputError("--object applies to --mode spheroid only", column="--object")
+        check_object_option(args.mode)
         if args.polarity is not None and args.polarity != obj:
             raise InputError(f"--object {obj} contradicts --polarity {args.polarity}",
                              column="--object")
@@ -383,6 +392,7 @@ def segment_summary_lines(images: Any, limit: int = 20) -> list[str]:
     """
     import pandas as pd
 
+    from napari_il6assay.io.cells import is_blank
     from napari_il6assay.qc_flags import split_flags
 
     if images is None or images.empty:
@@ -391,7 +401,7 @@ def segment_summary_lines(images: Any, limit: int = 20) -> list[str]:
     vals = pd.to_numeric(images["readout"], errors="coerce")
     lines = []
     for (_, r), v in list(zip(images.iterrows(), vals, strict=True))[:limit]:
-        flag = "" if str(r.get("qc_flag", "") or "") in ("", "nan") else f"  [{r['qc_flag']}]"
+        flag = "" if is_blank(r.get("qc_flag")) else f"  [{r['qc_flag']}]"
         lines.append(f"  {r['image']}: {name} {v:.4g}, {int(r['n_objects'] or 0)} object(s){flag}")
     if len(images) > limit:
         lines.append(f"  ... {len(images) - limit} more image(s) in images.csv")

@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="training images")
     parser.add_argument("--scribbles", nargs="+", required=True, metavar="LABELS",
                         help="one labels TIFF per image: 0 none, 1 background, 2 object")
-    parser.add_argument("--mode", required=True, choices=[m for m in MODES if m != "spheroid3d"],
+    trainable = [m for m, spec in MODES.items() if spec.trainable]
+    parser.add_argument("--mode", required=True, choices=trainable,
                         help="the segmentation mode the classifier is for")
     parser.add_argument("--out", required=True, metavar="FILE",
                         help="classifier file to write (.npz)")

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from napari_il6assay.io.cells import text_column as _text
+from napari_il6assay.io.plate import well_keys
+
 DEFAULT_GROUPS = ("cell_line", "drug", "drug_b", "concentration_b")
 
 
@@ -28,22 +31,6 @@ class Curve:
     wells: list[str]
     parental: str = ""
     problems: list[str] = field(default_factory=list)
-
-
-def _clean(v: object) -> str:
-    t = str(v).strip()
-    return "" if t in ("nan", "None", "<NA>") else t
-
-
-def _text(s: pd.Series) -> pd.Series:
-    """Stripped text of a column, ``""`` for missing values.
-
-    The cleaning runs once per distinct value (factorize, then take): a screen's 270,000 rows
-    hold a few hundred distinct names, so this is C speed rather than a Python call per row.
-    """
-    codes, uniques = pd.factorize(s, use_na_sentinel=True)
-    clean = np.array([_clean(v) for v in uniques] + [""], dtype=object)
-    return pd.Series(clean[codes], index=s.index, dtype=object)  # code -1 (missing) -> ""
 
 
 def concentration_column(df: pd.DataFrame, dose: str | None = None) -> str:
@@ -93,9 +80,10 @@ def split_curves(
             d[c] = _text(d[c])
     d["_conc"] = pd.to_numeric(d[conc], errors="coerce")
     d["_resp"] = pd.to_numeric(d[response], errors="coerce")
-    d["_well"] = _text(d["well"]) if "well" in d.columns else ""
-    if "plate" in d.columns:
-        d["_well"] = _text(d["plate"]) + ":" + d["_well"]
+    if "well" in d.columns:
+        d["_well"] = well_keys(d["plate"] if "plate" in d.columns else None, d["well"])
+    else:
+        d["_well"] = ""
     d["_parental"] = _text(d["parental"]) if "parental" in d.columns else ""
     if "drug" in present:
         # vehicle wells (whatever their drug label, e.g. "DMSO") and dose-0 wells are the

@@ -12,17 +12,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from napari_il6assay.io.cells import cell_text as _text
+
 CROSS_RESISTANCE_COLUMNS = [
     "cell_line", "parental", "drug", "fold_resistance", "fold_ci_low", "fold_ci_high", "p_value",
     "fold_censored",
 ]  # fmt: skip
-
-
-def _text(v: object) -> str:
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return ""
-    t = str(v).strip()
-    return "" if t.lower() in ("nan", "none", "<na>") else t
 
 
 def cross_resistance(fits: pd.DataFrame) -> pd.DataFrame:

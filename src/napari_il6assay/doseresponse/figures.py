@@ -23,6 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from napari_il6assay.io.cells import cell_text
+from napari_il6assay.io.cells import text_column as _text
+from napari_il6assay.io.plate import well_keys
+
 THEMES = {
     "light": {"bg": "white", "fg": "black", "grid": "#dddddd"},
     "dark": {"bg": "#262930", "fg": "#f0f1f2", "grid": "#414851"},
@@ -65,11 +69,6 @@ def _style(ax: Any, theme: str) -> None:
     ax.title.set_color(c["fg"])
 
 
-def _text(s: pd.Series) -> pd.Series:
-    out = s.astype(object).where(s.notna(), "")
-    return out.map(lambda v: str(v).strip()).replace({"nan": "", "None": "", "<NA>": ""})
-
-
 def _points(data: pd.DataFrame, response: str) -> pd.DataFrame:
     """Mean +/- SD per (cell line, dose) from wells or conditions, with the well ids."""
     d = data.copy()
@@ -89,10 +88,10 @@ def _points(data: pd.DataFrame, response: str) -> pd.DataFrame:
         out["wells"] = g["_w"].agg(lambda s: [w for v in s for w in str(v).split(";") if w]).values
         return out
     d["_y"] = pd.to_numeric(d[response], errors="coerce")
-    wid = _text(d["well"]) if "well" in d.columns else pd.Series("", index=d.index)
-    if "plate" in d.columns:
-        wid = _text(d["plate"]) + ":" + wid
-    d["_w"] = wid
+    if "well" in d.columns:
+        d["_w"] = well_keys(d["plate"] if "plate" in d.columns else None, d["well"])
+    else:
+        d["_w"] = ""
     g = d.groupby(["_cl", "_x"], sort=True)
     out = g.agg(y=("_y", "mean"), sd=("_y", "std")).reset_index()
     out["wells"] = g["_w"].agg(list).values
@@ -117,10 +116,7 @@ def _mark(v: Any) -> str:
     Fits read back from CSV hold NaN (or ``pd.NA`` with the string dtype) where the fit table
     had ``""``: all of them mean "not censored".
     """
-    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
-        return ""
-    t = str(v).strip()
-    return "" if t.lower() in ("nan", "none", "<na>") else t
+    return cell_text(v)
 
 
 _PREFIXES = ((1.0, ""), (1e-3, "m"), (1e-6, "\u00b5"), (1e-9, "n"), (1e-12, "p"), (1e-15, "f"))
@@ -713,10 +709,9 @@ def plate_heatmap(
     matplotlib.figure.Figure
         Blank wells are outlined in grey, wells with a ``qc_flag`` get an ``x``.
     """
-    from napari_il6assay.io.plate_folder import split_well
+    from napari_il6assay.io.plate import PLATE_FORMATS, split_well
 
-    grids = {6: (2, 3), 12: (3, 4), 24: (4, 6), 48: (6, 8), 96: (8, 12), 384: (16, 24)}
-    nr, nc = grids.get(int(plate_format), (8, 12))
+    nr, nc = PLATE_FORMATS.get(int(plate_format), (8, 12))
     fig = _figure(fig, theme, (1.6 + 0.42 * nc, 1.0 + 0.42 * nr))
     ax = fig.add_subplot(1, 1, 1)
     _style(ax, theme)
@@ -735,7 +730,7 @@ def plate_heatmap(
         if i > nr or j > nc:
             continue
         z[i - 1, j - 1] = _num(r.get(value))
-        if str(r.get("qc_flag", "") or "") not in ("", "nan"):
+        if cell_text(r.get("qc_flag")):
             flagged.append((i - 1, j - 1))
     im = ax.imshow(z, cmap="viridis", aspect="equal", interpolation="nearest")
     for i, j in flagged:

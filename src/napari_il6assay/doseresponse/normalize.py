@@ -23,15 +23,11 @@ import numpy as np
 import pandas as pd
 
 from napari_il6assay.errors import InputError
+from napari_il6assay.io.cells import text_column as _text
 from napari_il6assay.qc_flags import untrusted_flags
 
 CONDITION_KEYS = ["plate", "cell_line", "drug", "concentration_M", "drug_b", "concentration_b"]
 CONDITIONS_COLUMNS = [*CONDITION_KEYS, "n", "viability_mean", "viability_sd", "viability_sem"]
-
-
-def _text(s: pd.Series) -> pd.Series:
-    out = s.astype(object).where(s.notna(), "")
-    return out.map(lambda v: str(v).strip()).replace({"nan": "", "None": "", "<NA>": ""})
 
 
 def _add_flag(flags: pd.Series, mask: pd.Series | np.ndarray, flag: str) -> pd.Series:

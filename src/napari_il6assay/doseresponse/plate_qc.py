@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from napari_il6assay.io.cells import text_column as _text
+
 PLATE_QC_COLUMNS = [
     "plate", "z_prime", "ssmd", "vehicle_cv_pct", "edge_ratio", "edge_p_value", "flag",
     "negative_control", "n_vehicle", "n_negative", "n_edge", "n_interior",
@@ -40,11 +42,6 @@ Z_PRIME_MIN = 0.5
 EDGE_ALPHA = 0.01
 EDGE_MIN_SHIFT = 0.05
 _KEYS = ["cell_line", "drug", "concentration_M", "drug_b", "concentration_b"]
-
-
-def _text(s: pd.Series) -> pd.Series:
-    out = s.astype(object).where(s.notna(), "")
-    return out.map(lambda v: str(v).strip()).replace({"nan": "", "None": "", "<NA>": ""})
 
 
 def _trusted(w: pd.DataFrame) -> pd.DataFrame:
@@ -94,13 +91,12 @@ def ssmd(pos: np.ndarray, neg: np.ndarray) -> float:
 
 
 def _edge_mask(wells: pd.Series, plate_format: int | None) -> np.ndarray:
-    from napari_il6assay.io.plate_folder import split_well
+    from napari_il6assay.io.plate import PLATE_FORMATS, split_well
 
-    grids = {6: (2, 3), 12: (3, 4), 24: (4, 6), 48: (6, 8), 96: (8, 12), 384: (16, 24)}
     rc = [split_well(str(w)) for w in wells]
     r = np.array([t[0] for t in rc])
     c = np.array([t[1] for t in rc])
-    nr, nc = grids.get(int(plate_format or 0), (0, 0))
+    nr, nc = PLATE_FORMATS.get(int(plate_format or 0), (0, 0))
     for nr_, nc_ in ((8, 12), (16, 24), (32, 48)):
         if nr and nc:
             break

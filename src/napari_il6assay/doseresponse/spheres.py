@@ -22,6 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from napari_il6assay.io.cells import is_blank
+from napari_il6assay.io.cells import text_column as _text
+
 #: condition keys of the size table (``passage`` is kept as a factor)
 SIZE_KEYS = ["cell_line", "drug", "concentration_M", "drug_b", "concentration_b", "passage"]
 SIZE_COLUMNS = [
@@ -29,11 +32,6 @@ SIZE_COLUMNS = [
     "median_ratio_vs_vehicle", "p_value", "p_holm", "size_flag", "wells",
 ]  # fmt: skip
 MFE = "sphere_forming_efficiency_pct"
-
-
-def _text(s: pd.Series) -> pd.Series:
-    out = s.astype(object).where(s.notna(), "")
-    return out.map(lambda v: str(v).strip()).replace({"nan": "", "None": "", "<NA>": ""})
 
 
 def sphere_forming_efficiency(count: Any, cells_seeded: Any) -> np.ndarray:
@@ -228,7 +226,7 @@ def condition_label(r: pd.Series) -> str:
     if role == "vehicle" or not (c == c) or c == 0:
         text = "vehicle"
     else:
-        from napari_il6assay.batch.report import format_molar
+        from napari_il6assay.io.units import format_molar
 
         text = f"{r.get('drug', '')} {format_molar(c)}"
     b = r.get("drug_b")
@@ -236,8 +234,6 @@ def condition_label(r: pd.Series) -> str:
     if isinstance(b, str) and b.strip() and cb == cb and cb > 0:
         text += f" + {b} {cb:g}"
     p = r.get("passage")
-    if isinstance(p, str) and p.strip() and p.lower() != "nan":
-        text += f" [{p}]"
-    elif p is not None and not (isinstance(p, float) and p != p) and str(p).strip():
+    if not is_blank(p):
         text += f" [{p}]"
     return text

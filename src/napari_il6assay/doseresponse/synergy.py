@@ -37,16 +37,12 @@ from napari_il6assay.doseresponse.models import (
     dose_at_response,
     evaluate,
 )
+from napari_il6assay.io.cells import text_column as _text
 
 SYNERGY_COLUMNS = [
     "cell_line", "drug", "concentration_M", "drug_b", "concentration_b", "viability", "bliss",
     "hsa", "loewe", "zip", "note",
 ]  # fmt: skip
-
-
-def _text(s: pd.Series) -> pd.Series:
-    out = s.astype(object).where(s.notna(), "")
-    return out.map(lambda v: str(v).strip()).replace({"nan": "", "None": "", "<NA>": ""})
 
 
 def _prepare(df: pd.DataFrame, response: str, conc: str | None) -> pd.DataFrame:

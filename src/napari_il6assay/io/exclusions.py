@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from napari_il6assay.errors import InputError, LayoutError
+from napari_il6assay.io.cells import cell_text
 
 COLUMNS = ["plate", "well", "reason", "time"]
 
@@ -29,13 +30,6 @@ COLUMNS = ["plate", "well", "reason", "time"]
 def now_iso() -> str:
     """The current UTC time, ISO 8601 to the second."""
     return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
-
-
-def _text(v: Any) -> str:
-    if v is None or (isinstance(v, float) and v != v):
-        return ""
-    s = str(v).strip()
-    return "" if s.lower() in ("nan", "none", "<na>") else s
 
 
 def make_exclusions(
@@ -48,13 +42,13 @@ def make_exclusions(
     LayoutError
         Every bad row at once (no well id, no reason), with its row number.
     """
-    from napari_il6assay.io.plate_folder import split_well, well_name
+    from napari_il6assay.io.plate import canonical_well
 
     out, problems = [], []
     for i, r in enumerate(rows, start=2):
-        well, reason = _text(r.get("well")), _text(r.get("reason"))
+        well, reason = cell_text(r.get("well")), cell_text(r.get("reason"))
         try:
-            well = well_name(*split_well(well))
+            well = canonical_well(well)
         except ValueError:
             problems.append(InputError(f"'{well}' is not a well id (expected e.g. A1 or A01)",
                                        path=path, row=i, column="well"))  # fmt: skip
@@ -63,8 +57,8 @@ def make_exclusions(
             problems.append(InputError("an exclusion needs a reason", path=path, row=i,
                                        column="reason", well=well))  # fmt: skip
             continue
-        out.append({"plate": _text(r.get("plate")), "well": well, "reason": reason,
-                    "time": _text(r.get("time")) or now_iso()})  # fmt: skip
+        out.append({"plate": cell_text(r.get("plate")), "well": well, "reason": reason,
+                    "time": cell_text(r.get("time")) or now_iso()})  # fmt: skip
     if problems:
         raise LayoutError(problems)
     df = pd.DataFrame(out, columns=COLUMNS)
@@ -121,7 +115,7 @@ def apply_exclusions(wells: pd.DataFrame, exclusions: pd.DataFrame) -> pd.DataFr
     >>> apply_exclusions(w, ex)[["well", "role", "exclusion_reason"]].values.tolist()
     [['A01', 'sample', ''], ['A02', 'exclude', 'bubble']]
     """
-    from napari_il6assay.io.plate_folder import split_well, well_name
+    from napari_il6assay.io.plate import canonical_well
 
     d = wells.copy()
     if "role" not in d.columns:
@@ -133,12 +127,12 @@ def apply_exclusions(wells: pd.DataFrame, exclusions: pd.DataFrame) -> pd.DataFr
 
         def canon(w: Any) -> str:
             try:
-                return well_name(*split_well(str(w)))
+                return canonical_well(str(w))
             except ValueError:
                 return str(w)
 
         well = d["well"].map(canon)
-        plate = d["plate"].map(_text) if "plate" in d.columns else pd.Series("", index=d.index)
+        plate = d["plate"].map(cell_text) if "plate" in d.columns else pd.Series("", index=d.index)
         for _, ex in exclusions.iterrows():
             hit = (well == ex["well"]) & ((plate == ex["plate"]) if ex["plate"] else True)
             reasons[hit] = ex["reason"]

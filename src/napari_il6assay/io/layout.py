@@ -34,7 +34,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from napari_il6assay.errors import InputError, LayoutError
-from napari_il6assay.io.plate_folder import split_well, well_name
+from napari_il6assay.io.plate import PLATE_FORMATS, split_well, well_name
+from napari_il6assay.io.units import (
+    MASS_UNITS,
+    MOLAR_FACTORS,
+    canon_unit,
+    format_molar,
+    to_molar,
+    unit_key,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,15 +58,6 @@ __all__ = [
     "INPUT_COLUMNS",
 ]
 
-#: rows x columns of the plate formats
-PLATE_FORMATS: dict[int, tuple[int, int]] = {
-    6: (2, 3),
-    12: (3, 4),
-    24: (4, 6),
-    48: (6, 8),
-    96: (8, 12),
-    384: (16, 24),
-}
 
 #: columns of `Layout.table`, in order
 LAYOUT_COLUMNS = [
@@ -109,34 +108,6 @@ _OPTIONAL_EMPTY = ("cells_seeded", "passage", "dilution", "sample")
 
 ROLES = ("sample", "vehicle", "blank", "exclude")
 
-_MOLAR = {
-    "m": 1.0,
-    "mm": 1e-3,
-    "um": 1e-6,
-    "µm": 1e-6,
-    "μm": 1e-6,
-    "nm": 1e-9,
-    "pm": 1e-12,
-    "fm": 1e-15,
-    "mol/l": 1.0,
-    "mmol/l": 1e-3,
-    "umol/l": 1e-6,
-    "µmol/l": 1e-6,
-    "nmol/l": 1e-9,
-}
-_MASS = {
-    "mg/ml": "mg/mL",
-    "ug/ml": "ug/mL",
-    "µg/ml": "ug/mL",
-    "μg/ml": "ug/mL",
-    "ng/ml": "ng/mL",
-    "pg/ml": "pg/mL",
-    "g/l": "mg/mL",
-    "mg/l": "ug/mL",
-    "ug/l": "ng/mL",
-    "µg/l": "ng/mL",
-}
-_MASS_FACTOR = {"mg/mL": 1.0, "ug/mL": 1.0, "ng/mL": 1.0, "pg/mL": 1.0}
 
 _ALIASES = {
     "well": "well",
@@ -222,39 +193,6 @@ def _canon_col(name: Any) -> str:
     return _ALIASES.get(s, s)
 
 
-def to_molar(value: float, unit: str) -> float | None:
-    """A concentration in molar, or None when `unit` is a mass unit; ValueError if unknown.
-
-    Examples
-    --------
-    >>> to_molar(10, "nM")
-    1e-08
-    >>> to_molar(5, "ug/mL") is None
-    True
-    """
-    u = _unit_key(unit)
-    if u in _MOLAR:
-        return float(value) * _MOLAR[u]
-    if u in _MASS:
-        return None
-    raise ValueError(f"unknown unit '{unit}'")
-
-
-def _unit_key(unit: str) -> str:
-    return str(unit).strip().replace(" ", "").replace("\u00b5", "µ").lower()
-
-
-def _canon_unit(unit: str) -> str:
-    """Unit spelled the usual way: ``uM``, ``nM``, ``ug/mL``."""
-    u = _unit_key(unit)
-    if u in _MASS:
-        return _MASS[u]
-    spelled = {"m": "M", "mm": "mM", "um": "uM", "µm": "uM", "μm": "uM", "nm": "nM",
-               "pm": "pM", "fm": "fM", "mol/l": "M", "mmol/l": "mM", "umol/l": "uM",
-               "µmol/l": "uM", "nmol/l": "nM"}
-    return spelled.get(u, str(unit).strip())
-
-
 # --------------------------------------------------------------------------------------------
 # the Layout object
 # --------------------------------------------------------------------------------------------
@@ -299,15 +237,6 @@ class Layout:
         write_layout(self, path)
 
 
-def _fmt_conc(molar: float) -> str:
-    if molar == 0:
-        return "0"
-    for unit, f in (("M", 1.0), ("mM", 1e-3), ("uM", 1e-6), ("nM", 1e-9), ("pM", 1e-12)):
-        if abs(molar) >= f * 0.9999:
-            return f"{molar / f:.4g} {unit}"
-    return f"{molar / 1e-15:.4g} fM"
-
-
 def _summary(layout: Layout) -> str:
     t = layout.table
     name = layout.path.name if layout.path is not None else "layout"
@@ -331,7 +260,8 @@ def _summary(layout: Layout) -> str:
             c = g["concentration_M"].dropna()
             lines_used = ", ".join(sorted(g["cell_line"].dropna().unique().tolist()))
             if len(c):
-                rng = f"{_fmt_conc(c.min())} to {_fmt_conc(c.max())}"
+                rng = (f"{format_molar(c.min(), digits=4, micro='u')} to "
+                       f"{format_molar(c.max(), digits=4, micro='u')}")
             else:
                 rng = "no molar concentration"
             lines.append(
@@ -783,7 +713,7 @@ def _concentration(
     """(value as given, canonical unit, molar value) of one concentration cell."""
     value, unit = value.strip(), unit.strip()
     if not value:
-        return None, (_canon_unit(unit) if unit else None), None
+        return None, (canon_unit(unit) if unit else None), None
     num = _parse_number(value)
     if num is None:
         m = _NUM_UNIT.match(value)
@@ -803,10 +733,10 @@ def _concentration(
             return 0.0, None, 0.0
         err(f"concentration {value} without a unit", unit_col)
         return None, None, None
-    key = _unit_key(unit)
-    if key in _MOLAR:
-        return num, _canon_unit(unit), num * _MOLAR[key]
-    if key in _MASS:
+    key = unit_key(unit)
+    if key in MOLAR_FACTORS:
+        return num, canon_unit(unit), num * MOLAR_FACTORS[key]
+    if key in MASS_UNITS:
         if molar_only:
             err(
                 f"unit '{unit}' is a mass unit; the drug needs a molar unit "
@@ -814,7 +744,7 @@ def _concentration(
                 unit_col,
             )
             return None, None, None
-        return num, _MASS[key], (0.0 if num == 0 else math.nan)
+        return num, MASS_UNITS[key], (0.0 if num == 0 else math.nan)
     err(
         f"unknown unit '{unit}' (use M, mM, uM, nM, pM"
         + ("" if molar_only else ", or ug/mL, ng/mL, mg/mL")

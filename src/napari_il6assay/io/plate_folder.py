@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from napari_il6assay.errors import InputError
+from napari_il6assay.io.plate import split_well, well_name  # re-exported (used to live here)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -71,31 +72,6 @@ class WellId:
     site: int = 1
     channel: int | None = None
     plane: int | None = None
-
-
-def well_name(row: int, column: int) -> str:
-    """Canonical well id from a 1-based row and column.
-
-    Examples
-    --------
-    >>> well_name(2, 7)
-    'B07'
-    """
-    return f"{chr(ord('A') + row - 1)}{column:02d}"
-
-
-def split_well(well: str) -> tuple[int, int]:
-    """1-based ``(row, column)`` of a canonical or plain well id.
-
-    Examples
-    --------
-    >>> split_well("B07")
-    (2, 7)
-    """
-    m = re.fullmatch(r"\s*([A-Za-z])\s*0*(\d{1,3})\s*", str(well))
-    if not m:
-        raise ValueError(f"not a well id: {well!r}")
-    return ord(m.group(1).upper()) - ord("A") + 1, int(m.group(2))
 
 
 def _int(s: str | None) -> int | None:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from napari_il6assay.errors import InputError
-from napari_il6assay.io.plate_folder import split_well, well_name
+from napari_il6assay.io.plate import canonical_well, well_name
 
 __all__ = ["read_plate_grid", "join_layout", "is_grid_file"]
 
@@ -270,7 +270,7 @@ def join_layout(readings: Any, layout: Any, layout_path: str | Path | None = Non
     wells = []
     for i, w in enumerate(lay["well"]):
         try:
-            wells.append(well_name(*split_well(str(w))))
+            wells.append(canonical_well(str(w)))
         except ValueError:
             raise InputError(f"not a well id: {w!r}", path=layout_path, row=i + 2,
                              column="well") from None  # fmt: skip

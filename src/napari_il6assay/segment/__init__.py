@@ -1,6 +1,8 @@
 """Segmentation and measurement of wells, spheroids and spheres (no Qt).
 
-``segment_image(image, mode, ...)`` dispatches to one module per mode:
+``segment_image(image, mode, ...)`` dispatches to one module per mode. `MODES` is the mode
+registry: every other part of the package (CLI choices, batch planning, GUI forms, synthetic
+experiments, the pixel classifier) reads its mode facts from there.
 
 ========== ===================== ==============================================
 mode       module                readout (``measures["readout"]``)
@@ -11,6 +13,12 @@ spheroid   ``segment.spheroid``   ``volume_um3`` (sphere of the equivalent diame
 spheroid3d ``segment.spheroid3d`` ``volume_um3`` (voxel count x voxel volume)
 spheres    ``segment.spheres``    ``sphere_count`` (objects >= ``min_diameter_um``)
 ========== ===================== ==============================================
+
+Adding a mode
+-------------
+Write ``segment/<mode>.py`` with a ``segment(image, *, pixel_size_um, voxel_size_um, rgb,
+axes, channel_names, **its own keyword parameters) -> SegmentationResult`` function and add
+one `ModeSpec` to `MODES`; nothing else names the modes. DEVELOPERS.md has the checklist.
 
 Bad input
 ---------
@@ -23,23 +31,166 @@ well found), with ``readout`` NaN, ``n_objects`` 0 and an all-zero label image. 
 count of zero spheres or colonies in a real well is a measurement, not a failure:
 readout 0 and an empty ``qc_flag``.
 
-The module imports nothing heavy; each mode module is imported on first use.
+The module imports nothing heavy; each mode module is imported on first use
+(`ModeSpec.segment`), so the CLI and the widgets can list the modes for free.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
+    import inspect
+
     import numpy as np
 
+    # The registry names each mode's module as a string, so that listing the modes stays
+    # cheap; these imports let "go to definition" and type checkers follow the names.
+    from napari_il6assay.segment import (  # noqa: F401
+        colony,
+        livedead,
+        spheres,
+        spheroid,
+        spheroid3d,
+    )
     from napari_il6assay.segment.result import SegmentationResult
 
-MODES = ("colony", "livedead", "spheroid", "spheroid3d", "spheres")
+#: keywords of a mode's ``segment`` function that `segment_image` / the callers fill in
+#: (image, calibration, axes, the classifier's mask): never offered as mode parameters
+CALLER_KEYWORDS = (
+    "image", "mode", "pixel_size_um", "voxel_size_um", "rgb", "axes", "channel_names",
+    "foreground",
+)  # fmt: skip
 
-__all__ = ["MODES", "segment_image", "segment_file"]
+
+@dataclass(frozen=True)
+class ModeSpec:
+    """What the package knows about one segmentation mode.
+
+    Parameters
+    ----------
+    name : str
+        The mode's name (``--mode``), also its key in `MODES`.
+    module : str
+        Dotted path of the module holding the segment function.
+    readout : str
+        ``readout_name`` of the mode's ``images.csv`` rows (``measures["readout"]``).
+    function : str
+        Name of the segment function in ``module``: called as ``function(image, *,
+        pixel_size_um, voxel_size_um, rgb, axes, channel_names, **params)``.
+    multichannel : bool
+        The image is built from several channel files of one site (batch planning), and
+        needs at least two channels.
+    plate_photo : bool
+        The mode can measure every well of a photo of a whole plate (``plate_format``).
+    is_3d : bool
+        The mode takes ZYX(C) stacks and a ``voxel_size_um``; 2D modes take YX(C) planes.
+    accepts_classifier : bool
+        A pixel classifier (``classifier=``) can replace the mode's foreground step; the
+        function then takes a ``foreground`` mask.
+    object_choice : bool
+        The user says whether the object is dark or bright (``--object``, the batch dock's
+        dark/bright choice), which sets ``polarity``; other modes with a ``polarity`` take it
+        from ``--polarity`` of ``il6assay segment`` and the segment dock's form only.
+    form_functions : tuple of str
+        Functions of ``module`` whose keyword parameters (with defaults) are the mode's
+        parameters in the GUI form, the first being ``function``; later ones serve a
+        function that passes its ``**params`` on (spheroid's ``detect``).
+    """
+
+    name: str
+    module: str
+    readout: str
+    function: str = "segment"
+    multichannel: bool = False
+    plate_photo: bool = False
+    is_3d: bool = False
+    accepts_classifier: bool = False
+    object_choice: bool = False
+    form_functions: tuple[str, ...] = ("segment",)
+
+    @property
+    def segment(self) -> Callable[..., SegmentationResult]:
+        """The mode's segment function (imports its module on first use)."""
+        return getattr(importlib.import_module(self.module), self.function)  # type: ignore[no-any-return]
+
+    @property
+    def trainable(self) -> bool:
+        """A 2D pixel classifier can be trained for the mode (``il6assay train``)."""
+        return not self.is_3d
+
+    def form_callables(self) -> list[Callable[..., Any]]:
+        """The functions named by `form_functions` (imports the module)."""
+        module = importlib.import_module(self.module)
+        return [getattr(module, name) for name in self.form_functions]
+
+    def parameters(self) -> list[inspect.Parameter]:
+        """The mode's own keyword parameters with defaults, in `form_functions` order.
+
+        Without the `CALLER_KEYWORDS` and ``**params``; the first definition of a name wins.
+        """
+        import inspect
+
+        seen: dict[str, inspect.Parameter] = {}
+        for func in self.form_callables():
+            for p in inspect.signature(func).parameters.values():
+                if p.default is p.empty or p.name in CALLER_KEYWORDS:
+                    continue
+                seen.setdefault(p.name, p)
+        return list(seen.values())
+
+    def takes(self, name: str) -> bool:
+        """Whether the mode has a keyword parameter ``name`` (e.g. ``"well"``, ``"haze"``)."""
+        return any(p.name == name for p in self.parameters())
+
+
+#: the mode registry, in the order the CLI and the GUI list them
+MODES: dict[str, ModeSpec] = {
+    spec.name: spec
+    for spec in (
+        ModeSpec("colony", "napari_il6assay.segment.colony", "area_fraction",
+                 plate_photo=True, accepts_classifier=True),
+        ModeSpec("livedead", "napari_il6assay.segment.livedead", "live_fraction",
+                 multichannel=True),
+        ModeSpec("spheroid", "napari_il6assay.segment.spheroid", "volume_um3",
+                 accepts_classifier=True, object_choice=True,
+                 form_functions=("segment", "detect")),
+        ModeSpec("spheroid3d", "napari_il6assay.segment.spheroid3d", "volume_um3", is_3d=True),
+        ModeSpec("spheres", "napari_il6assay.segment.spheres", "sphere_count",
+                 accepts_classifier=True),
+    )
+}  # fmt: skip
+
+#: modes whose foreground step a pixel classifier can replace
+CLASSIFIER_MODES = tuple(m for m, spec in MODES.items() if spec.accepts_classifier)
+
+__all__ = ["CLASSIFIER_MODES", "MODES", "ModeSpec", "get_mode", "modes_taking", "segment_file",
+           "segment_image"]  # fmt: skip
+
+
+def get_mode(mode: str) -> ModeSpec:
+    """The `ModeSpec` of ``mode``.
+
+    Raises
+    ------
+    SegmentationError
+        For a name that is not in `MODES` (the message lists them).
+    """
+    spec = MODES.get(mode)
+    if spec is None:
+        from napari_il6assay.errors import SegmentationError
+
+        raise SegmentationError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+    return spec
+
+
+def modes_taking(name: str) -> list[str]:
+    """The modes that have keyword parameter ``name``, for "applies to ..." messages."""
+    return [m for m, spec in MODES.items() if spec.takes(name)]
 
 
 #: smallest Y and X extent segmented: a 1 x 200 strip has no background to threshold against
@@ -120,27 +271,25 @@ def segment_image(
 
     from napari_il6assay.errors import SegmentationError
 
-    if mode not in MODES:
-        raise SegmentationError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+    spec = get_mode(mode)
     arr = np.asarray(image)
     _check_min_size(arr, mode, params.get("axes"))
     if arr.size == 0:
         raise SegmentationError(f"mode '{mode}': the image is empty (shape {arr.shape})")
     if arr.dtype.kind not in "biuf":
         raise SegmentationError(f"mode '{mode}': unsupported pixel type {arr.dtype}")
-    module = importlib.import_module(f"napari_il6assay.segment.{mode}")
-    if pixel_size_um is None and voxel_size_um is not None and mode != "spheroid3d":
+    if pixel_size_um is None and voxel_size_um is not None and not spec.is_3d:
         pixel_size_um = float(voxel_size_um[-1])
     classifier = params.pop("classifier", None)
     if classifier is not None:
-        params["foreground"] = _classifier_mask(classifier, arr, mode, pixel_size_um)
-    result = module.segment(
+        params["foreground"] = _classifier_mask(classifier, arr, spec, pixel_size_um)
+    result = spec.segment(
         arr, pixel_size_um=pixel_size_um, voxel_size_um=voxel_size_um, rgb=rgb, **params
     )
     from napari_il6assay.segment._util import is_multichannel_2d
     from napari_il6assay.segment.diagnostics import image_diagnostics
 
-    if mode == "spheroid3d":
+    if spec.is_3d:
         channels_last = str(params.get("axes", "")).endswith("C") or arr.ndim == 4
     else:
         channels_last = is_multichannel_2d(arr, rgb)
@@ -149,18 +298,15 @@ def segment_image(
     return result
 
 
-#: modes whose foreground step a pixel classifier can replace
-CLASSIFIER_MODES = ("colony", "spheroid", "spheres")
-
-
 def _classifier_mask(
-    classifier: Any, image: np.ndarray, mode: str, pixel_size_um: float | None
+    classifier: Any, image: np.ndarray, spec: ModeSpec, pixel_size_um: float | None
 ) -> np.ndarray:
     """The object mask of a pixel classifier (object or path) for ``segment_image``."""
     from napari_il6assay.errors import SegmentationError
     from napari_il6assay.segment import classifier as C
 
-    if mode not in CLASSIFIER_MODES:
+    mode = spec.name
+    if not spec.accepts_classifier:
         raise SegmentationError(
             f"a pixel classifier replaces the foreground of modes {', '.join(CLASSIFIER_MODES)}; "
             f"mode '{mode}' has two stains (live/dead) or a z-stack and keeps its own"
@@ -214,7 +360,8 @@ def segment_file(
     axes = img.axes
     if pixel_size_um is None:
         pixel_size_um = img.pixel_size_um
-    if voxel_size_um is None and mode == "spheroid3d":
+    spec = MODES.get(mode)  # an unknown mode is refused by segment_image, naming the file
+    if voxel_size_um is None and spec is not None and spec.is_3d:
         vs = img.voxel_size_um
         if vs is not None and all(v is not None for v in vs):
             voxel_size_um = tuple(float(v) for v in vs)  # type: ignore[assignment]

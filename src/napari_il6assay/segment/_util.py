@@ -328,42 +328,6 @@ def smooth_outline(mask: np.ndarray, radius: int) -> np.ndarray:
     return out
 
 
-def empty_result(
-    shape: tuple[int, ...],
-    *,
-    readout_name: str,
-    qc_flag: str,
-    calibrated: bool,
-    columns: list[str] | None = None,
-    overlay: np.ndarray | None = None,
-    readout: float = float("nan"),
-    extra: dict | None = None,
-):  # noqa: ANN201 - SegmentationResult
-    """An explicit empty result: all-zero labels, no objects, NaN (or given) readout."""
-    import pandas as pd
-
-    from napari_il6assay.segment.measure import BASE_COLUMNS_2D
-    from napari_il6assay.segment.result import SegmentationResult
-
-    cols = columns or BASE_COLUMNS_2D
-    measures = {
-        "readout": readout,
-        "readout_name": readout_name,
-        "n_objects": 0,
-        "calibrated": calibrated,
-        readout_name: readout,
-    }
-    if extra:
-        measures.update(extra)
-    return SegmentationResult(
-        labels=np.zeros(shape, dtype=np.int32),
-        objects=pd.DataFrame({c: pd.Series(dtype="float64") for c in cols}),
-        measures=measures,
-        qc_flag=qc_flag,
-        overlay=overlay,
-    )
-
-
 def is_constant(a: np.ndarray) -> bool:
     """True when every finite value of ``a`` is the same."""
     v = np.asarray(a)

@@ -34,7 +34,7 @@ from typing import Any, Literal
 import numpy as np
 
 from napari_il6assay.segment import _util as U
-from napari_il6assay.segment.result import SegmentationResult
+from napari_il6assay.segment.result import SegmentationResult, empty_result
 from napari_il6assay.errors import SegmentationError
 from napari_il6assay.qc_flags import join_flags
 from napari_il6assay.segment.well import find_single_well, fit_circle, parse_roi
@@ -535,7 +535,7 @@ def segment(
     shape = image.shape[:2]
     plane_full = _absorbing_plane(image, multi, is_rgb)
     if U.is_constant(plane_full):
-        return U.empty_result(
+        return empty_result(
             shape, readout_name=READOUT, qc_flag="constant_image", calibrated=calibrated,
             overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
         )
@@ -633,7 +633,7 @@ def segment(
                 exp_r = 0.5 * float(well_diameter_um) / ps_work
             fit = find_single_well(plane, expected_radius_px=exp_r)
             if fit is None:
-                return U.empty_result(
+                return empty_result(
                     shape, readout_name=READOUT, qc_flag="no_well", calibrated=calibrated,
                     overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
                 )

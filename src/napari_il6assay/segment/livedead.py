@@ -51,7 +51,7 @@ import numpy as np
 from napari_il6assay.errors import SegmentationError
 from napari_il6assay.qc_flags import join_flags
 from napari_il6assay.segment import _util as U
-from napari_il6assay.segment.result import SegmentationResult
+from napari_il6assay.segment.result import SegmentationResult, empty_result
 
 READOUT = "live_fraction"
 #: a mask's objects: labels, their number and their areas (index 0 unused)
@@ -552,7 +552,7 @@ def segment(
     live = U.to_float(image[..., live_channel])
     dead = U.to_float(image[..., dead_channel])
     if U.is_constant(live) and U.is_constant(dead):
-        return U.empty_result(
+        return empty_result(
             shape, readout_name=READOUT, qc_flag="constant_image", calibrated=calibrated,
             overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
         )

@@ -22,17 +22,11 @@ import math
 import numpy as np
 
 from napari_il6assay.errors import SegmentationError
+from napari_il6assay.io.plate import PLATE_FORMATS, well_names
 
-#: rows and columns of the SBS formats.
-PLATE_GRID: dict[int, tuple[int, int]] = {
-    6: (2, 3), 12: (3, 4), 24: (4, 6), 48: (6, 8), 96: (8, 12)
-}
-
-
-def well_names(plate_format: int) -> list[str]:
-    """Canonical well ids in A01, A02, ... order (row-major, A01 top-left)."""
-    nr, nc = PLATE_GRID[plate_format]
-    return [f"{chr(65 + i)}{j + 1:02d}" for i in range(nr) for j in range(nc)]
+#: the plate formats whose wells are found on a photo of the whole plate (384 wells are
+#: too small on a photo to measure one by one)
+PHOTO_FORMATS = tuple(f for f in PLATE_FORMATS if f <= 96)
 
 
 def _fit_circle(y: np.ndarray, x: np.ndarray) -> tuple[float, float, float]:
@@ -161,11 +155,11 @@ def find_plate_wells(
 
     from napari_il6assay.segment import _util as U
 
-    if plate_format not in PLATE_GRID:
+    if plate_format not in PHOTO_FORMATS:
         raise SegmentationError(
-            f"plate_format must be one of {sorted(PLATE_GRID)}, got {plate_format!r}"
+            f"plate_format must be one of {list(PHOTO_FORMATS)}, got {plate_format!r}"
         )
-    nr, nc = PLATE_GRID[plate_format]
+    nr, nc = PLATE_FORMATS[plate_format]
     g = U.block_factor(plane.shape, grid_size)
     q = U.block_mean(plane, g)
     top = _plate_top(q)

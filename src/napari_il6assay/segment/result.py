@@ -1,4 +1,4 @@
-"""The result of segmenting one image."""
+"""The result of segmenting one image (`SegmentationResult`), and the empty one (`empty_result`)."""
 
 from __future__ import annotations
 
@@ -41,3 +41,44 @@ class SegmentationResult:
     def readout(self) -> float:
         """The mode's primary number (``measures["readout"]``)."""
         return float(self.measures.get("readout", float("nan")))
+
+
+def empty_result(
+    shape: tuple[int, ...],
+    *,
+    readout_name: str,
+    qc_flag: str,
+    calibrated: bool,
+    columns: list[str] | None = None,
+    overlay: np.ndarray | None = None,
+    readout: float = float("nan"),
+    extra: dict | None = None,
+) -> SegmentationResult:
+    """An explicit empty result: all-zero labels, no objects, NaN (or given) readout.
+
+    For well-formed input that holds nothing to measure (``qc_flag`` ``"constant_image"``,
+    ``"no_object"``, ...): ``n_objects`` 0 and the ``objects`` table with its columns but no
+    row, so that callers and tables need no special case.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from napari_il6assay.segment.measure import BASE_COLUMNS_2D
+
+    cols = columns or BASE_COLUMNS_2D
+    measures = {
+        "readout": readout,
+        "readout_name": readout_name,
+        "n_objects": 0,
+        "calibrated": calibrated,
+        readout_name: readout,
+    }
+    if extra:
+        measures.update(extra)
+    return SegmentationResult(
+        labels=np.zeros(shape, dtype=np.int32),
+        objects=pd.DataFrame({c: pd.Series(dtype="float64") for c in cols}),
+        measures=measures,
+        qc_flag=qc_flag,
+        overlay=overlay,
+    )

@@ -32,7 +32,7 @@ import numpy as np
 
 from napari_il6assay.qc_flags import join_flags
 from napari_il6assay.segment import _util as U
-from napari_il6assay.segment.result import SegmentationResult
+from napari_il6assay.segment.result import SegmentationResult, empty_result
 
 READOUT = "sphere_count"
 
@@ -503,7 +503,7 @@ def segment(
     calibrated = pixel_size_um is not None
     shape = plane.shape
     if U.is_constant(plane):
-        return U.empty_result(
+        return empty_result(
             shape, readout_name=READOUT, qc_flag="constant_image", calibrated=calibrated,
             overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
         )

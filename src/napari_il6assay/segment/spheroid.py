@@ -55,7 +55,7 @@ from napari_il6assay.segment.illumination import (
     masked_gaussian_background,
     polynomial_background,
 )
-from napari_il6assay.segment.result import SegmentationResult
+from napari_il6assay.segment.result import SegmentationResult, empty_result
 
 READOUT = "volume_um3"
 
@@ -796,7 +796,7 @@ def segment(
     calibrated = pixel_size_um is not None
     shape = image.shape[:2]
     if U.is_constant(plane):
-        return U.empty_result(
+        return empty_result(
             shape,
             readout_name=READOUT,
             qc_flag="constant_image",
@@ -823,7 +823,7 @@ def segment(
     if reject:
         # a stained photo with nothing spheroid-like in it is still the wrong assay
         flag = "mode_mismatch" if chroma == chroma and chroma > MAX_CHROMA else "no_object"
-        res = U.empty_result(
+        res = empty_result(
             shape,
             readout_name=READOUT,
             qc_flag=flag,

@@ -25,7 +25,7 @@ import numpy as np
 
 from napari_il6assay.errors import SegmentationError
 from napari_il6assay.segment import _util as U
-from napari_il6assay.segment.result import SegmentationResult
+from napari_il6assay.segment.result import SegmentationResult, empty_result
 
 READOUT = "volume_um3"
 
@@ -259,12 +259,12 @@ def segment(
         stack = U.to_float(stack)
     sub = stack[::2, ::4, ::4]
     if sub.min() == sub.max() and U.is_constant(stack):
-        return U.empty_result(stack.shape, readout_name=READOUT, qc_flag="constant_image",
+        return empty_result(stack.shape, readout_name=READOUT, qc_flag="constant_image",
                               calibrated=calibrated, columns=BASE_COLUMNS_3D)
     full, low, f, info = detect3d(stack, voxel_size_um=vs, polarity=polarity,
                                   working_size=working_size, noise_floor=noise_floor)
     if not full.any():
-        return U.empty_result(stack.shape, readout_name=READOUT, qc_flag="no_object",
+        return empty_result(stack.shape, readout_name=READOUT, qc_flag="no_object",
                               calibrated=calibrated, columns=BASE_COLUMNS_3D,
                               overlay=overlay(stack, np.zeros(stack.shape, np.int32)))
     labels = full.astype(np.int32)

@@ -20,10 +20,9 @@ from typing import Any
 import numpy as np
 
 from napari_il6assay.errors import InputError
+from napari_il6assay.segment import MODES as SEGMENT_MODES
 
 __all__ = ["ExperimentTruth", "make_experiment", "MODES", "four_pl"]
-
-MODES = ("colony", "livedead", "spheroid", "spheroid3d", "spheres")
 
 PARENTAL = "MDA-MB-231"
 RESISTANT = "MDA-MB-231E"
@@ -38,13 +37,9 @@ READOUT_TOP = {
     "spheroid3d": float(np.pi / 6 * 300.0**3 * 0.8),  # oblate 300 um spheroid
     "spheres": 40,  # sphere count
 }
-READOUT_NAME = {
-    "colony": "area_fraction",
-    "livedead": "live_fraction",
-    "spheroid": "volume_um3",
-    "spheroid3d": "volume_um3",
-    "spheres": "sphere_count",
-}
+#: the segmentation modes `make_experiment` can draw (one generator each, `_make_well_image`);
+#: their readout names come from the mode registry (`napari_il6assay.segment.MODES`)
+MODES = tuple(m for m in SEGMENT_MODES if m in READOUT_TOP)
 
 
 def four_pl(conc_m: np.ndarray | float, ic50_m: float, hill: float, top: float, bottom: float):
@@ -158,7 +153,7 @@ def _defaults(mode: str, image_size: Any) -> dict:
     (larger pixels), so the objects still fit (live/dead keeps its pixel size instead)."""
     base = {"colony": (256, 30.0), "livedead": (256, 1.3), "spheroid": (256, 4.0),
             "spheres": (512, 10.0)}
-    if mode == "spheroid3d":
+    if SEGMENT_MODES[mode].is_3d:
         if isinstance(image_size, (tuple, list)):
             shp = tuple(int(v) for v in image_size)
         elif image_size:
@@ -245,8 +240,9 @@ def make_experiment(
     out_dir : str or Path
         Folder to write into (created; existing files of the same names are replaced).
     mode : {"colony", "livedead", "spheroid", "spheroid3d", "spheres"}
-        Assay and so image type and readout (``area_fraction``, ``live_fraction``,
-        ``volume_um3``, ``volume_um3``, ``sphere_count``).
+        Assay and so image type and readout (the mode's `ModeSpec.readout`:
+        ``area_fraction``, ``live_fraction``, ``volume_um3``, ``volume_um3``,
+        ``sphere_count``); one of `MODES`.
     seed : int
         Seed; the same seed writes identical pixels and tables.
     plate_format : int
@@ -287,6 +283,7 @@ def make_experiment(
 
     if mode not in MODES:
         raise InputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}", column="mode")
+    spec = SEGMENT_MODES[mode]
     if int(plate_format) != 96:
         raise InputError(
             f"make_experiment designs one 96-well plate; plate_format {plate_format} is not "
@@ -302,7 +299,7 @@ def make_experiment(
     if ext not in ("png", "tif"):
         raise InputError(f"file_format must be 'png' or 'tif', got {file_format!r}",
                          column="file_format")
-    if ext == "png" and mode in ("livedead", "spheroid3d"):
+    if ext == "png" and (spec.multichannel or spec.is_3d):
         raise InputError(f"{mode} images need TIFF (16-bit channels/stacks)",
                          column="file_format")
     _file_stem("A01", name_style)  # reject an unknown style before writing anything
@@ -312,7 +309,7 @@ def make_experiment(
     rows = []
     only = None if only_wells is None else {str(w).upper() for w in only_wells}
     px: float | None = geo.get("pixel_size_um", geo.get("voxel_size_um", (0, 0, 0))[1])
-    z: float | None = geo["voxel_size_um"][0] if mode == "spheroid3d" else None
+    z: float | None = geo["voxel_size_um"][0] if spec.is_3d else None
     for rec, wseed, eps in zip(records, seeds, noise, strict=True):
         if rec["role"] == "blank":
             # no cells: nothing drawn, readout exactly 0 (live/dead: only dead cells, a
@@ -331,11 +328,11 @@ def make_experiment(
             s = _make_well_image(mode, int(wseed), level, geo, use_rgb)
             _write_image(out / name, s)
             px, z = s.pixel_size_um, s.z_step_um
-            readout = s.truth[READOUT_NAME[mode]]
+            readout = s.truth[spec.readout]
         rows.append({**rec, "image": name, "concentration_M": (
             rec["concentration"] * 1e-9 if rec["role"] != "blank" else math.nan),
             "viability_true": v_true, "viability": v, "readout_target": level,
-            "readout": float(readout), "readout_name": READOUT_NAME[mode]})
+            "readout": float(readout), "readout_name": spec.readout})
 
     wells = pd.DataFrame(rows)
     layout_cols = ["well", "cell_line", "drug", "concentration", "unit", "drug_b",
@@ -368,7 +365,7 @@ def make_experiment(
     }
     fold = curves[RESISTANT]["ic50_M"] / curves[PARENTAL]["ic50_M"]
     meta = {
-        "mode": mode, "seed": int(seed), "readout": READOUT_NAME[mode],
+        "mode": mode, "seed": int(seed), "readout": spec.readout,
         "readout_at_viability_1": top, "readout_at_viability_0": 0.0,
         "noise_sd_viability": float(noise_sd), "pixel_size_um": px, "z_step_um": z,
         "curves": curves, "fold_resistance": {f"{RESISTANT} vs {PARENTAL}": fold},
