@@ -126,9 +126,10 @@ class DoseResponseWidget(QWidget):
         top.addWidget(self.score)
         top.addWidget(self.export_fig_button)
         top.addWidget(self.export_tables_button)
+        # the well's description on its own line: beside four controls it wrapped into a
+        # narrow column of eight lines (seen on the screenshot)
         sel = QHBoxLayout()
-        sel.addWidget(self.selection, 1)
-        sel.addWidget(self.reason)
+        sel.addWidget(self.reason, 1)
         sel.addWidget(self.exclude_button)
         sel.addWidget(self.include_button)
         sel.addWidget(self.remeasure_button)
@@ -136,6 +137,7 @@ class DoseResponseWidget(QWidget):
         lay.addLayout(top)
         lay.addWidget(self.tabs, 1)
         lay.addWidget(self.summary)
+        lay.addWidget(self.selection)
         lay.addLayout(sel)
 
         self.load_button.clicked.connect(self._on_load)
