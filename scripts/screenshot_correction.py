@@ -61,7 +61,8 @@ def main() -> None:
     panel.remeasure_selected()
     wait(lambda: not panel.busy)
     out = Path(args.out)
-    for tab, path in ((panel.curves, out), (panel.wells_table, out.with_name(out.stem + "_wells.png"))):
+    wells_png = out.with_name(out.stem + "_wells.png")
+    for tab, path in ((panel.curves, out), (panel.wells_table, wells_png)):
         panel.tabs.setCurrentWidget(tab)
         for _ in range(40):
             QApplication.processEvents()
