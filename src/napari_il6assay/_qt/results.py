@@ -170,6 +170,12 @@ class Results:
             row: dict[str, Any] = {}
             if len(images) and "id" in images.columns:
                 hit = images[images["id"].astype(str) == info.image_id]
+                if len(hit) > 1:  # one photo, many wells: a label image holds them all
+                    problems.append(InputError(
+                        "a whole-plate photo holds many wells in one label image; its wells "
+                        "cannot be corrected one by one", path=corr.path,
+                        well=corr.well))  # fmt: skip
+                    continue
                 if len(hit):
                     row = hit.iloc[0].to_dict()
             # the automatic values: a row corrected earlier keeps them in qc_flag_auto
