@@ -62,6 +62,15 @@ UNTRUSTED: frozenset[str] = frozenset(
     }
 )
 
+#: flags a person's correction of the labels does not answer, so a corrected well keeps them:
+#: they judge the image itself or the well circle, which the correction leaves as found
+#: (``blank_not_empty`` and ``plate_outlier`` are judged again on the corrected readout by
+#: the plate steps). Every other image flag judged the automatic objects and is dropped for
+#: a corrected well (``qc_flag_auto`` keeps it); see `napari_il6assay.segment.remeasure`.
+KEPT_BY_CORRECTION: frozenset[str] = frozenset(
+    {"constant_image", "no_well", "well_implausible", "plate_outlier", "blank_not_empty"}
+)
+
 SEPARATOR = ";"
 
 

@@ -4,6 +4,14 @@ resistance) and the combination tab (synergy heatmap, potentiation), linked to t
 Figures come from `napari_il6assay.doseresponse.figures` (drawn into this dock's figure, with
 napari's theme colours); refits are the batch's own steps (`results.refit_tables`) run in a
 worker thread. Clicking a data point opens the well behind it in the viewer.
+
+Correct and re-measure: the user paints or erases in the shown well's Labels layer with
+napari's own tools and clicks "Re-measure". A worker measures the well again from those
+labels (`Results.measure_corrections`, the core's `segment.remeasure`); back on the main
+thread the labels are saved to ``corrections/<plate>_<well>_labels.tif`` of the results
+folder, the layer shows them as measured, the well's rows change
+(`batch.corrections.correct_images` / `update_wells`) and the curves are refitted. Opening the
+folder again measures its saved corrections the same way before the first refit.
 """
 
 from __future__ import annotations
@@ -63,7 +71,13 @@ class DoseResponseWidget(QWidget):
         self.selected: tuple[str, str] | None = None  # (plate, well)
         self.refit_worker: Any = None
         self.label_worker: Any = None
+        self.correct_worker: Any = None  # measures corrected labels
         self._pending_refit = False
+        # the run's tables as loaded, and the corrections measured on top of them
+        self._wells_base: pd.DataFrame | None = None
+        self._images_base: pd.DataFrame | None = None
+        self._objects_base: pd.DataFrame | None = None
+        self.corrected: dict[str, tuple[Any, Any]] = {}  # image id -> (result, Correction)
 
         self.load_button = QPushButton("Load results…")
         self.load_button.setToolTip("Open a batch output folder (wells.csv, fits.csv, ...)")
@@ -99,7 +113,12 @@ class DoseResponseWidget(QWidget):
         )
         self.exclude_button = QPushButton("Exclude selected well")
         self.include_button = QPushButton("Include again")
-        for b in (self.exclude_button, self.include_button):
+        self.remeasure_button = QPushButton("Re-measure")
+        self.remeasure_button.setToolTip(
+            "Measure the shown well again from its Labels layer (paint or erase with napari's "
+            "label tools first); saved in corrections/ of the results folder, then refitted"
+        )
+        for b in (self.exclude_button, self.include_button, self.remeasure_button):
             b.setEnabled(False)
 
         top = QHBoxLayout()
@@ -108,15 +127,18 @@ class DoseResponseWidget(QWidget):
         top.addWidget(self.score)
         top.addWidget(self.export_fig_button)
         top.addWidget(self.export_tables_button)
+        # the well's description on its own line: beside four controls it wrapped into a
+        # narrow column of eight lines (seen on the screenshot)
         sel = QHBoxLayout()
-        sel.addWidget(self.selection, 1)
-        sel.addWidget(self.reason)
+        sel.addWidget(self.reason, 1)
         sel.addWidget(self.exclude_button)
         sel.addWidget(self.include_button)
+        sel.addWidget(self.remeasure_button)
         lay = QVBoxLayout(self)
         lay.addLayout(top)
         lay.addWidget(self.tabs, 1)
         lay.addWidget(self.summary)
+        lay.addWidget(self.selection)
         lay.addLayout(sel)
 
         self.load_button.clicked.connect(self._on_load)
@@ -126,6 +148,7 @@ class DoseResponseWidget(QWidget):
         self.score.currentIndexChanged.connect(lambda _i: self.redraw())
         self.exclude_button.clicked.connect(self._on_exclude_clicked)
         self.include_button.clicked.connect(lambda: self.exclude_selected(False))
+        self.remeasure_button.clicked.connect(lambda: self.remeasure_selected())
         self.curves.canvas.mpl_connect("pick_event", self._on_pick)
         self.combo.canvas.mpl_connect("pick_event", self._on_pick)
         self.wells_table.view.doubleClicked.connect(self._on_well_row)
@@ -199,6 +222,10 @@ class DoseResponseWidget(QWidget):
         self.results = res
         self.tables = dict(res.tables)
         self._wells_run = self.tables.get("wells")
+        self._wells_base = self._wells_run
+        self._images_base = self.tables.get("images")
+        self._objects_base = self.tables.get("objects")
+        self.corrected = {}
         from napari_il6assay._qt.session import ExclusionSession
 
         # the folder's saved exclusions (GUI or batch --exclude) come back with it
@@ -215,8 +242,151 @@ class DoseResponseWidget(QWidget):
         self.drug.blockSignals(False)
         self._update_tables()
         self.redraw()
-        if self.excluded:
+        # the folder's saved corrections are measured again (worker), then refitted
+        if not self._restore_corrections() and self.excluded:
             self.refit()
+
+    @property
+    def busy(self) -> bool:
+        """A refit or a re-measure is running."""
+        return self.refit_worker is not None or self.correct_worker is not None
+
+    # -- corrections ----------------------------------------------------------------------------
+    def _restore_corrections(self) -> bool:
+        """Measure the results folder's saved corrections in a worker; True if it started."""
+        from napari.utils.notifications import show_warning
+
+        from napari_il6assay.batch.corrections import find_corrections
+
+        if self.results is None or self.results.out is None:
+            return False
+        found, problems = find_corrections(self.results.out)
+        for p in problems:
+            show_warning(f"Correction not used: {p}")
+        if not found:
+            return False
+        return self._measure(found, refit=True) is not None
+
+    def _measure(self, corrections: list[Any], refit: bool = True) -> Any:
+        from napari.qt.threading import create_worker
+
+        if self.results is None:
+            return None
+        worker = create_worker(
+            self.results.measure_corrections, corrections, self._images_base,
+            _ignore_errors=True, _progress={"desc": "Re-measuring"},
+        )  # fmt: skip
+        worker.returned.connect(self._on_measured)
+        worker.errored.connect(self._on_measure_error)
+        worker.finished.connect(self._on_measure_finished)
+        self.correct_worker = worker
+        self.summary.setText("Re-measuring…")
+        worker.start()
+        return worker
+
+    def remeasure_selected(self) -> Any:
+        """Measure the selected well again from its Labels layer, save and refit.
+
+        Returns
+        -------
+        napari worker or None
+            The worker measuring the well (None when nothing can be measured; the user is
+            told why).
+        """
+        import numpy as np
+        from napari.utils.notifications import show_warning
+
+        from napari_il6assay.batch.corrections import Correction, correction_path
+        from napari_il6assay.io.exclusions import now_iso
+
+        if self.selected is None or self.results is None:
+            return None
+        plate, well = self.selected
+        if self.results.out is None:
+            show_warning("These results have no folder: a correction cannot be saved.")
+            return None
+        info = self.results.well_image(well, plate)
+        layer = self.labels_layer(plate, well)
+        if info is None or layer is None:
+            show_warning(f"Show well {well} and wait for its labels before re-measuring.")
+            return None
+        if self.correct_worker is not None:
+            show_warning("A re-measure is running; try again when it is done.")
+            return None
+        corr = Correction(plate=info.plate, well=well,
+                          path=correction_path(self.results.out, info.plate, well),
+                          labels=np.array(layer.data, copy=True), time=now_iso(),
+                          site=info.site, image=info.image,
+                          mode=self.results.mode or "")  # fmt: skip
+        return self._measure([corr], refit=True)
+
+    def labels_layer(self, plate: str, well: str) -> Any:
+        """The viewer's Labels layer of a well (None when it is not shown)."""
+        prefix = f"{plate}/{well}" if plate else well
+        name = f"{prefix} labels"
+        return self.viewer.layers[name] if name in self.viewer.layers else None
+
+    def _on_measured(self, result: tuple[dict[str, Any], list[Any]]) -> None:
+        """Main thread: save new corrections, show them, update the tables, refit."""
+        from napari.utils.notifications import show_error, show_warning
+
+        from napari_il6assay.batch.corrections import write_correction
+        from napari_il6assay.errors import Il6AssayError
+
+        corrected, problems = result
+        for p in problems:
+            show_warning(f"Correction not used: {p}")
+        saved: dict[str, tuple[Any, Any]] = {}
+        for pid, (res, corr) in corrected.items():
+            if not corr.saved:  # drawn now: save it (restored ones are their files)
+                try:
+                    corr = write_correction(
+                        self.results.out, corr.plate, corr.well, res.labels, site=corr.site,
+                        image=corr.image, mode=corr.mode, time=corr.time,
+                        input_folder=self.results.folder,
+                    )  # fmt: skip
+                except (Il6AssayError, OSError) as exc:
+                    show_error(f"Correction of well {corr.well} not saved: {exc}")
+                    continue
+            saved[pid] = (res, corr)
+            layer = self.labels_layer(corr.plate, corr.well)
+            if layer is not None and layer.data.shape == res.labels.shape:
+                layer.data = res.labels  # the labels as measured (regions numbered 1..n)
+        if saved:
+            self._apply_corrections(saved)
+            self.refit()
+        else:
+            self.summary.setText(self.fit_summary())
+
+    def _apply_corrections(self, new: dict[str, tuple[Any, Any]]) -> None:
+        """The run's tables with every measured correction applied (from the loaded base)."""
+        from napari_il6assay.batch.corrections import correct_images, replace_objects, update_wells
+
+        if self._images_base is None or self._wells_base is None:
+            return
+        self.corrected.update(new)
+        out = self.results.out if self.results is not None else None
+        images = correct_images(self._images_base, self.corrected, out)
+        keys = {(c.plate, c.well) for _r, c in self.corrected.values()}
+        self._wells_run = update_wells(self._wells_base, images, keys)
+        self.tables["images"] = images
+        self.tables["wells"] = self._wells_run
+        objects = replace_objects(self._objects_base, images, self.corrected)
+        if objects is not None:
+            self.tables["objects"] = objects
+        self._update_tables()
+        if self.selected is not None:
+            self.selection.setText(self._describe(*self.selected))
+
+    def _on_measure_error(self, exc: BaseException) -> None:
+        from napari.utils.notifications import show_error
+
+        show_error(f"Re-measure failed: {type(exc).__name__}: {exc}")
+
+    def _on_measure_finished(self) -> None:
+        self.correct_worker = None
+        if self.refit_worker is None:
+            self.summary.setText(self.fit_summary())
 
     def _update_tables(self) -> None:
         from napari_il6assay._qt.results import well_key
@@ -225,10 +395,15 @@ class DoseResponseWidget(QWidget):
         if wells is not None:
             self.wells_table.set_frame(wells)
             plate = wells["plate"] if "plate" in wells.columns else [""] * len(wells)
+            corrected = (
+                wells["corrected"].fillna(False).astype(bool).to_numpy()
+                if "corrected" in wells.columns else [False] * len(wells)
+            )
             colors = {
-                i: QColor(255, 80, 80, 90)
-                for i, (p, w) in enumerate(zip(plate, wells["well"], strict=True))
-                if well_key(p, w) in self.excluded
+                i: QColor(255, 80, 80, 90) if well_key(p, w) in self.excluded
+                else QColor(80, 140, 255, 80)  # corrected by hand
+                for i, (p, w, c) in enumerate(zip(plate, wells["well"], corrected, strict=True))
+                if well_key(p, w) in self.excluded or c
             }
             self.wells_table.model.set_row_colors(colors)
         fits = self.tables.get("fits")
@@ -419,6 +594,7 @@ class DoseResponseWidget(QWidget):
         key = well_key(plate, well)
         self.exclude_button.setEnabled(key not in self.excluded)
         self.include_button.setEnabled(key in self.excluded)
+        self.remeasure_button.setEnabled(self.results is not None and self.results.out is not None)
         self.selection.setText(self._describe(plate, well))
         self._mark_selected()
         self.curves.draw()
@@ -442,6 +618,11 @@ class DoseResponseWidget(QWidget):
             bits.append(f"viability {float(r['viability']):.3f}")
         if not is_blank(r.get("qc_flag")):
             bits.append(f"QC: {r['qc_flag']}")
+        if str(r.get("corrected", "")).lower() == "true":
+            auto = r.get("qc_flag_auto")
+            note = "" if is_blank(auto) else f" (automatic QC: {auto})"
+            bits.append(f"<b>corrected</b> {_e(r.get('readout_name', 'readout'))} "
+                        f"{float(r['readout']):.4g}{note}")  # fmt: skip
         return " · ".join(bits)
 
     def show_well(self, well: str, plate: str | None = None) -> Any:
@@ -671,6 +852,14 @@ def plate_qc_text(qc: Any, plate: str = "") -> str:
     if not is_blank(flag):
         text += f" · <b style='color:#d04040'>{flag}</b>"
     return text
+
+
+def _e(v: Any) -> str:
+    import html
+
+    return html.escape("" if is_blank(v) else str(v))
+
+
 
 
 def _finite(v: Any) -> bool:

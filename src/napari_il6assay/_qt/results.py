@@ -34,6 +34,10 @@ class WellImage:
     pixel_size_um : float or None
     image_id : str
         The run's id of the image (names its label and QC files).
+    site : int
+        The site shown (the first).
+    image : str
+        The image name as ``images.csv`` has it.
     """
 
     well: str
@@ -42,6 +46,8 @@ class WellImage:
     labels: Path | None
     pixel_size_um: float | None
     image_id: str = ""
+    site: int = 1
+    image: str = ""
 
 
 @dataclass
@@ -77,8 +83,10 @@ class Results:
         t = self.tables.get(name)
         return t if t is not None else pd.DataFrame()
 
-    def well_image(self, well: str, plate: str | None = None) -> WellImage | None:
-        """The image files and labels of a well's first site, or None when unknown."""
+    def well_image(
+        self, well: str, plate: str | None = None, site: int | None = None
+    ) -> WellImage | None:
+        """The image files and labels of a well's first site (or of ``site``), or None."""
         images = self.table("images")
         wells = self.table("wells")
         plate_s = "" if plate is None or is_blank(plate) else str(plate)
@@ -87,6 +95,10 @@ class Results:
             m = images["well"].astype(str) == well
             if plate_s and "plate" in images.columns:
                 m &= images["plate"].fillna("").astype(str) == plate_s
+            if site is not None and "site" in images.columns and (
+                m & (pd.to_numeric(images["site"], errors="coerce") == int(site))
+            ).any():
+                m &= pd.to_numeric(images["site"], errors="coerce") == int(site)
             if m.any():
                 row = images[m].iloc[0]
         if row is None and len(wells) and "image" in wells.columns:
@@ -120,7 +132,81 @@ class Results:
             labels=labels,
             pixel_size_um=None if is_blank(px) else float(px),
             image_id=image_id,
+            site=int(row["site"]) if not is_blank(row.get("site")) else 1,
+            image=first_site,
         )
+
+    def measure_corrections(
+        self, corrections: list[Any], images: pd.DataFrame | None = None
+    ) -> tuple[dict[str, tuple[Any, Any]], list[Any]]:
+        """Measure wells again from corrected labels (a worker runs this; no Qt).
+
+        Parameters
+        ----------
+        corrections : list of Correction
+            `napari_il6assay.batch.corrections.Correction` (saved or just drawn).
+        images : DataFrame, optional
+            ``images.csv`` whose rows give the automatic measures and flags (default: the
+            run's).
+
+        Returns
+        -------
+        corrected : dict
+            Image id -> (`SegmentationResult`, `Correction`).
+        problems : list of InputError
+            One per correction that cannot be measured, naming its file and well.
+        """
+        from napari_il6assay.batch.corrections import measure_correction
+        from napari_il6assay.errors import InputError
+
+        images = self.table("images") if images is None else images
+        params = dict((self.run_info.get("parameters") or {}).get("segmentation") or {})
+        vox = (self.run_info.get("parameters") or {}).get("voxel_size_um")
+        corrected: dict[str, tuple[Any, Any]] = {}
+        problems: list[Any] = []
+        for corr in corrections:
+            info = self.well_image(corr.well, corr.plate, corr.site)
+            if info is None or self.mode is None:
+                problems.append(InputError("the run recorded no image of this well",
+                                           path=corr.path, well=corr.well))  # fmt: skip
+                continue
+            row: dict[str, Any] = {}
+            if len(images) and "id" in images.columns:
+                hit = images[images["id"].astype(str) == info.image_id]
+                if len(hit) > 1:  # one photo, many wells: a label image holds them all
+                    problems.append(InputError(
+                        "a whole-plate photo holds many wells in one label image; its wells "
+                        "cannot be corrected one by one", path=corr.path,
+                        well=corr.well))  # fmt: skip
+                    continue
+                if len(hit):
+                    row = hit.iloc[0].to_dict()
+            # the automatic values: a row corrected earlier keeps them in qc_flag_auto
+            auto_flag = row.get("qc_flag_auto") if _truthy(row.get("corrected")) else row.get(
+                "qc_flag")  # fmt: skip
+            try:
+                res = measure_correction(
+                    corr, info.paths, self.mode, params=params,
+                    pixel_size_um=info.pixel_size_um, voxel_size_um=vox,
+                    auto_measures={k: v for k, v in row.items()
+                                   if k not in _NOT_MEASURES and not is_blank(v)},
+                    auto_flag="" if is_blank(auto_flag) else str(auto_flag),
+                    n_planes=len(info.paths) if self.mode == "spheroid3d" else 1,
+                )  # fmt: skip
+            except InputError as exc:
+                problems.append(exc)
+                continue
+            corrected[info.image_id] = (res, corr)
+        return corrected, problems
+
+
+#: images.csv columns that say which image a row is, not what was measured in it
+_NOT_MEASURES = frozenset({"image", "mode", "plate", "well", "site", "qc_flag", "pixel_size_um",
+                           "id", "corrected", "label_source", "qc_flag_auto"})  # fmt: skip
+
+
+def _truthy(v: Any) -> bool:
+    return str(v).strip().lower() in ("true", "1", "yes")
 
 
 def load_results(out: str | Path) -> Results:
@@ -152,7 +238,8 @@ def load_results(out: str | Path) -> Results:
             t = pd.read_csv(p, keep_default_na=True)
             # Marker columns ("", ">" or "<") must stay text: an empty cell is "", not NaN.
             for col in t.columns:
-                if col.endswith("_censored") or col in ("note", "status", "qc_flag"):
+                if col.endswith("_censored") or col in ("note", "status", "qc_flag",
+                                                        "qc_flag_auto", "label_source"):
                     t[col] = t[col].astype(object).where(t[col].notna(), "")
             tables[name] = t
     info: dict[str, Any] = {}

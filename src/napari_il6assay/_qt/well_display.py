@@ -1,5 +1,6 @@
 """Show one well of a batch run in the viewer: its image (from the input folder) and labels
-(saved by the run, or segmented again in a worker), the other layers hidden."""
+(the person's correction from ``corrections/``, else saved by the run, else segmented again in
+a worker), the other layers hidden."""
 
 from __future__ import annotations
 
@@ -45,7 +46,11 @@ def show_well(
         if img_name not in viewer.layers:
             open_image(viewer, info, img_name)
         if lab_name not in viewer.layers:
-            if info.labels is not None:
+            image_layer = viewer.layers[img_name]
+            corrected = corrected_labels(results, info, _spatial_shape(image_layer))
+            if corrected is not None:  # a person's correction wins over the automatic labels
+                _add_labels(viewer, corrected, lab_name, viewer.layers[img_name])
+            elif info.labels is not None:
                 open_labels(viewer, info, lab_name, viewer.layers[img_name])
             else:
                 worker = segment_well(viewer, results, info, lab_name, img_name)
@@ -104,6 +109,42 @@ def _add_labels(viewer: napari.Viewer, labels: Any, name: str, image: Any) -> An
     )
     layer.contour = 2
     return layer
+
+
+def _spatial_shape(layer: Any) -> tuple[int, ...]:
+    shape = tuple(layer.data.shape)
+    return shape[:-1] if getattr(layer, "rgb", False) else shape
+
+
+def corrected_labels(
+    results: Results, info: WellImage, shape: tuple[int, ...] | None = None
+) -> Any:
+    """The saved corrected labels of a well (``corrections/``), or None.
+
+    A file that cannot be read, or does not fit the image, is reported (naming the file and
+    the well) and the automatic labels are shown instead.
+    """
+    from napari.utils.notifications import show_warning
+
+    from napari_il6assay.batch.corrections import correction_path, read_correction
+    from napari_il6assay.errors import Il6AssayError
+
+    if results.out is None:
+        return None
+    path = correction_path(results.out, info.plate, info.well)
+    if not path.is_file():
+        return None
+    try:
+        labels = read_correction(path).labels
+    except Il6AssayError as exc:
+        show_warning(f"Correction not shown: {exc}")
+        return None
+    if shape is not None and tuple(labels.shape) != tuple(shape):
+        show_warning(f"Correction not shown: {path}, well {info.well}: the labels are "
+                     f"{' x '.join(map(str, labels.shape))} but the image is "
+                     f"{' x '.join(map(str, shape))} pixels")  # fmt: skip
+        return None
+    return labels
 
 
 def open_labels(viewer: napari.Viewer, info: WellImage, name: str, image: Any) -> Any:

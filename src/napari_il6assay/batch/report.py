@@ -4,7 +4,8 @@ Everything is inlined (figures as base64 PNG, thumbnails as base64 JPEG, CSS in 
 ``<style>`` block);
 there is no script and no external resource, so the file can be mailed, archived and
 opened years later. Sections: run summary, fold resistance, dose-response curves (and
-synergy figures), the fits table, failed inputs, and a montage of every well's thumbnail
+synergy figures), the fits table, the wells excluded and corrected by hand, failed inputs,
+and a montage of every well's thumbnail
 with its outline laid out by the plate map, each titled with well, cell line, dose and
 viability, so a reviewer can see which wells made each point.
 """
@@ -44,7 +45,7 @@ table.plate td{border:1px solid #ddd;padding:2px;vertical-align:top;width:108px}
  background:#000}
 .well .id{font-weight:600;font-size:11px} .well .v{font-weight:600}
 td.vehicle{background:#eef5ff} td.blank{background:#f2f2f2} td.exclude{background:#fde9e9}
-td.empty{background:#fafafa} .flag{color:#b00020}
+td.empty{background:#fafafa} .flag{color:#b00020} .corr{color:#1a5fb4;font-weight:600}
 .legend span{display:inline-block;padding:1px 8px;margin-right:6px;border:1px solid #ddd}
 .headline{background:#f6f8fb;border:1px solid #d5dde8;padding:8px 14px;margin:10px 0}
 .headline li{margin:3px 0} .warn{background:#fff4e5;border:1px solid #f0b45a;padding:6px 12px}
@@ -407,6 +408,51 @@ def _qc_section(out: Path, tables: dict[str, Any], figs: list[str]) -> str:
     return "".join(parts)
 
 
+def _record_section(wells: pd.DataFrame | None, run_info: dict[str, Any]) -> str:
+    """What a person changed: the excluded wells with their reasons, the corrected wells.
+
+    From ``run.json`` (``exclusions``, ``corrections``), completed by the wells table's
+    ``exclusion_reason`` / ``corrected`` columns (a report written from the panel's tables).
+    """
+    ex = pd.DataFrame(run_info.get("exclusions") or [], columns=["plate", "well", "reason", "time"])
+    co = pd.DataFrame(run_info.get("corrections") or [],
+                      columns=["plate", "well", "site", "file", "time"])  # fmt: skip
+    if isinstance(wells, pd.DataFrame) and len(wells):
+        w = wells
+        plate = (w["plate"].map(lambda v: "" if is_blank(v) else str(v)) if "plate" in w.columns
+                 else pd.Series("", index=w.index))  # fmt: skip
+        if not len(ex) and "exclusion_reason" in w.columns:
+            hit = w["exclusion_reason"].fillna("").astype(str).str.strip() != ""
+            ex = pd.DataFrame({"plate": plate[hit], "well": w.loc[hit, "well"],
+                               "reason": w.loc[hit, "exclusion_reason"], "time": ""})  # fmt: skip
+        if "corrected" in w.columns:
+            hit = w["corrected"].fillna(False).astype(bool)
+            rows = w[hit].assign(plate=plate[hit])
+            if not len(co):
+                co = pd.DataFrame({"plate": rows["plate"], "well": rows["well"], "site": 1,
+                                   "file": rows.get("label_source", ""), "time": ""})  # fmt: skip
+            # the corrected readout and what the automatic segmentation had flagged
+            extra = rows[[c for c in ("plate", "well", "readout", "qc_flag", "qc_flag_auto")
+                          if c in rows.columns]]  # fmt: skip
+            co = co.assign(plate=co["plate"].fillna("").astype(str)).merge(
+                extra, on=["plate", "well"], how="left")
+    if not len(ex) and not len(co):
+        return ""
+    parts = ["<h2>Excluded and corrected wells</h2>"]
+    parts.append(f"<p>Excluded by hand ({len(ex)}): kept in the tables, left out of the fits.</p>")
+    if len(ex):
+        parts.append(_table(ex, ["plate", "well", "reason", "time"]))
+    parts.append(f"<p>Corrected by hand ({len(co)}): measured from the saved labels "
+                 "(<code>corrections/</code>) instead of the automatic segmentation; "
+                 "<code>qc_flag_auto</code> is what the automatic segmentation flagged. "
+                 "Thumbnails below show the automatic outline.</p>")
+    if len(co):
+        co = co.rename(columns={"readout": "readout (corrected)"})
+        parts.append(_table(co, ["plate", "well", "site", "file", "time", "readout (corrected)",
+                                 "qc_flag", "qc_flag_auto"]))  # fmt: skip
+    return "".join(parts)
+
+
 def _methods() -> str:
     return (
         "<h2>How to read the figures</h2><ul class='notes'>"
@@ -518,6 +564,8 @@ def _well_cell(
     ]
     if not is_blank(flag):
         lines.append(f"<div class='flag'>{_e(flag)}</div>")
+    if str(row.get("corrected", "")).strip().lower() in ("true", "1"):
+        lines.append("<div class='corr'>corrected by hand</div>")
     line = "" if is_blank(row.get("cell_line")) else str(row.get("cell_line"))
     tip = f"{well} {line} {_dose_text(row)} {vtext}"
     cls = role if role in ("vehicle", "blank", "exclude") else "sample"
@@ -584,6 +632,7 @@ def build_report(
                                     "fold_ci_low", "fold_ci_high", "p_value"]))  # fmt: skip
     parts.append(_synergy_section(out, tables, figs))
     parts.append(_qc_section(out, tables, figs))
+    parts.append(_record_section(wells, run_info))
     parts.append(_methods())
     if isinstance(errors, pd.DataFrame) and not errors.empty:
         parts.append(f"<h2>Failed inputs ({len(errors)})</h2>")

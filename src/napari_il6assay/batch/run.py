@@ -258,7 +258,12 @@ def run_batch(
     exclude : str or Path, optional
         An exclusions CSV (``well, reason[, plate, time]``, see
         `napari_il6assay.io.exclusions`): those wells keep their rows but leave the fits.
-        The run writes the exclusions it applied to ``out/exclusions.csv``.
+        The run writes the exclusions it applied to ``out/exclusions.csv``. Without it, a
+        resumed run keeps the ``out/exclusions.csv`` it finds (e.g. saved by the panel).
+
+    Corrected labels in ``out/corrections/`` (saved by the dose–response panel, see
+    `napari_il6assay.batch.corrections`) replace the automatic labels of their wells in the
+    tables, the fits and the report; ``run.json`` lists them.
     report : bool
         Write ``report.html``.
     quiet : bool
@@ -309,6 +314,9 @@ def run_batch(
     lay = read_layout(layout_path, plate_format=plate_format)
     from napari_il6assay.io.exclusions import make_exclusions, read_exclusions
 
+    if exclude is None and resume and (Path(out) / "exclusions.csv").is_file():
+        # what the user excluded in the panel (or with an earlier --exclude) stays excluded
+        exclude = Path(out) / "exclusions.csv"
     exclusions = read_exclusions(exclude) if exclude is not None else make_exclusions([])
     plan = plan_folder(folder, mode, plate_format)
     prepare_out(out, folder, layout_path, resume=resume, overwrite=overwrite)
@@ -423,9 +431,17 @@ def run_batch(
 
     result.n_ok = len(records)
     t1 = time.perf_counter()
+    from napari_il6assay.batch.corrections import measure_run_corrections
+
+    # the wells a person corrected in the panel: measured again from their saved labels
+    corrected, corr_problems = measure_run_corrections(
+        out, records, mode, items={it["id"]: it for it in items}, params=seg_params
+    )
+    errors.extend(corr_problems)
+    timing["corrections_s"] = time.perf_counter() - t1
     tables = _tables.build_tables(
         out, records, lay, mode, model=model, include_flagged=include_flagged,
-        exclusions=exclusions,
+        exclusions=exclusions, corrections=corrected,
     )
     timing["tables_s"] = time.perf_counter() - t1
     errors.extend(tables.pop("stage_errors", []))
@@ -462,6 +478,9 @@ def run_batch(
         n_skipped=len(skipped),
     )
     run_info["exclusions"] = exclusions.to_dict("records")
+    run_info["corrections"] = [corr.record(out) for _res, corr in corrected.values()]
+    if corr_problems:
+        run_info["corrections_not_used"] = corr_problems
     from napari_il6assay.io.exclusions import write_exclusions
 
     write_exclusions(exclusions, out / "exclusions.csv")

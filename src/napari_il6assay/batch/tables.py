@@ -274,6 +274,7 @@ def build_tables(
     model: str = "4pl",
     include_flagged: Iterable[str] = (),
     exclusions: pd.DataFrame | None = None,
+    corrections: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every table of a batch run from its finished parts.
 
@@ -294,6 +295,10 @@ def build_tables(
         (`napari_il6assay.qc_flags.UNTRUSTED` wells are left out otherwise).
     exclusions : DataFrame, optional
         Wells the user excluded, with reasons (`napari_il6assay.io.exclusions`).
+    corrections : dict, optional
+        Image id -> (`SegmentationResult`, `Correction`) of the sites measured again from
+        corrected labels (`napari_il6assay.batch.corrections.measure_run_corrections`): they
+        replace those sites' measures and objects, and mark their wells ``corrected``.
 
     Returns
     -------
@@ -307,7 +312,14 @@ def build_tables(
 
     images = images_table(records, mode)
     objects = objects_table(out, records)
-    measured = aggregate_sites(images)
+    if corrections:
+        from napari_il6assay.batch import corrections as _corr
+
+        images = _corr.correct_images(images, corrections, out)
+        objects = _corr.replace_objects(objects, images, corrections)
+        measured = _corr.mark_wells(aggregate_sites(images), images)
+    else:
+        measured = aggregate_sites(images)
     table = layout.table if hasattr(layout, "table") else layout
     wells, unlisted = join_layout(measured, table)
     if exclusions is not None and len(exclusions) and len(wells):

@@ -203,6 +203,11 @@ def run(args: argparse.Namespace) -> int:
     check_out_dir(args.out)
     with pixel_limit(getattr(args, "max_pixels", None)):
         res = run_batch(args.folder, args.layout, args.mode, args.out, **kwargs)
+    errs = res.errors if res.errors is not None else None
+    if errs is not None and len(errs) and "stage" in errs.columns:
+        # a corrections file that cannot be used: the well keeps its automatic labels
+        for _, e in errs[errs["stage"] == "correction"].iterrows():
+            print(f"warning: {e['path']}: {e['error']}", file=sys.stderr)
     if not args.quiet:
         for line in summary_lines(res):
             print(line)
