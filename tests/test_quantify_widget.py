@@ -26,7 +26,9 @@ def test_widget_fits_a_grid_export_and_exports(make_napari_viewer, qtbot, tmp_pa
     conc = w.concentrations.model.frame
     ok = conc[conc["flag"] == ""]
     err = np.abs(ok["concentration"] / ok["sample"].map(truth) - 1)
-    assert len(ok) >= 30 and err.median() < 0.05, err.describe()
+    # 28 of the plate's samples fall inside [LLOQ, ULOQ] since the precision profile keeps the
+    # top standard (on the curve's shoulder) out of the range
+    assert len(ok) >= 25 and err.median() < 0.05, err.describe()
     # the same numbers as the core on the same input
     from napari_il6assay.doseresponse.quantify import quantify
     from napari_il6assay.io.plate_reader import join_layout, read_plate_grid

@@ -76,7 +76,13 @@ def split_well(well: str) -> tuple[int, int]:
     row = 0
     for ch in m.group(1).upper():
         row = row * 26 + (ord(ch) - ord("A") + 1)
-    return row, int(m.group(2))
+    col = int(m.group(2))
+    # "ZZ9" or "A0" match the pattern but lie on no plate there is: a typo, not a well
+    max_rows = max(r for r, _ in PLATE_FORMATS.values())
+    max_cols = max(c for _, c in PLATE_FORMATS.values())
+    if not (1 <= row <= max_rows and 1 <= col <= max_cols):
+        raise ValueError(f"not a well id: {well!r} (no plate has it)")
+    return row, col
 
 
 def canonical_well(well: str) -> str:
