@@ -527,10 +527,8 @@ def segment(
         (readout), ``live_area_um2``, ``dead_area_um2``, ``n_live``, ``n_dead``,
         ``bleed_through`` and ``n_nuclei`` with a nuclei channel.
     """
-    import pandas as pd
     from scipy import ndimage as ndi
 
-    from napari_il6assay.segment.measure import measure_objects
     from napari_il6assay.segment.qc import overlay
 
     U.check_2d(image, "livedead", rgb, axes)
@@ -605,17 +603,9 @@ def segment(
     live_area = float(lfg.sum()) * px2
     dead_area = float(dfg.sum()) * px2
     total = live_area + dead_area
-    names = channel_names if channel_names and len(channel_names) == nch else None
-    objects = measure_objects(labels, None, pixel_size_um=pixel_size_um,
-                              channels=image, channel_names=names)
-    cls = np.where(objects["label"].to_numpy() <= nl, "live", "dead")
-    objects.insert(1, "class", pd.array(cls, dtype="string"))
-    # each object's own channel as its mean/integrated intensity
-    ch_cols = [c for c in objects.columns if c.startswith("mean_intensity_")]
-    if len(ch_cols) >= 2:
-        lcol, dcol = ch_cols[live_channel], ch_cols[dead_channel]
-        objects["mean_intensity"] = np.where(cls == "live", objects[lcol], objects[dcol])
-        objects["integrated_intensity"] = objects["mean_intensity"] * objects["area_px"]
+    objects = live_dead_objects(labels, nl, image, pixel_size_um=pixel_size_um,
+                                channel_names=channel_names, live_channel=live_channel,
+                                dead_channel=dead_channel)  # fmt: skip
     measures: dict[str, Any] = {
         "readout": live_area / total if total > 0 else float("nan"),
         "readout_name": READOUT,
@@ -662,3 +652,54 @@ def segment(
         qc_flag=join_flags(flags),
         overlay=overlay(image, (lfg.astype(np.int32)), rgb=is_rgb, extra=[dfg]),
     )
+
+
+def live_dead_objects(
+    labels: np.ndarray,
+    n_live: int,
+    image: np.ndarray,
+    *,
+    pixel_size_um: float | None,
+    channel_names: Any,
+    live_channel: int,
+    dead_channel: int,
+) -> Any:
+    """The objects table of a live/dead label image (labels ``1..n_live`` are the live cells).
+
+    Parameters
+    ----------
+    labels : ndarray of int
+        Live cells first (``1..n_live``), then the dead ones.
+    n_live : int
+        The number of live labels.
+    image : ndarray
+        The (Y, X, C) image whose channels are measured.
+    pixel_size_um : float or None
+    channel_names : sequence of str or None
+        Used when there is one name per channel.
+    live_channel, dead_channel : int
+        The channels of the two stains.
+
+    Returns
+    -------
+    DataFrame
+        `measure_objects`' table with a ``class`` column, and each object's own stain as its
+        ``mean_intensity``/``integrated_intensity``.
+    """
+    import pandas as pd
+
+    from napari_il6assay.segment.measure import measure_objects
+
+    nch = image.shape[-1]
+    names = channel_names if channel_names and len(channel_names) == nch else None
+    objects = measure_objects(labels, None, pixel_size_um=pixel_size_um,
+                              channels=image, channel_names=names)  # fmt: skip
+    cls = np.where(objects["label"].to_numpy() <= n_live, "live", "dead")
+    objects.insert(1, "class", pd.array(cls, dtype="string"))
+    # each object's own channel as its mean/integrated intensity
+    ch_cols = [c for c in objects.columns if c.startswith("mean_intensity_")]
+    if len(ch_cols) >= 2:
+        lcol, dcol = ch_cols[live_channel], ch_cols[dead_channel]
+        objects["mean_intensity"] = np.where(cls == "live", objects[lcol], objects[dcol])
+        objects["integrated_intensity"] = objects["mean_intensity"] * objects["area_px"]
+    return objects

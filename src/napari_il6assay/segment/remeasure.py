@@ -405,11 +405,8 @@ def _spheres(lab: np.ndarray, img: np.ndarray, ctx: _Ctx) -> _Measured:
 
 
 def _livedead(lab: np.ndarray, img: np.ndarray, ctx: _Ctx) -> _Measured:
-    import pandas as pd
-
     from napari_il6assay.segment import _util as U
-    from napari_il6assay.segment.livedead import READOUT, _subtract_background
-    from napari_il6assay.segment.measure import measure_objects
+    from napari_il6assay.segment.livedead import READOUT, _subtract_background, live_dead_objects
 
     if img.ndim != 3 or img.shape[-1] < 2:
         raise SegmentationError("mode 'livedead' needs an image with at least 2 channels "
@@ -418,7 +415,6 @@ def _livedead(lab: np.ndarray, img: np.ndarray, ctx: _Ctx) -> _Measured:
     dead_ch = int(ctx.params.get("dead_channel", 1))
     if ctx.rgb and live_ch == 0 and dead_ch == 1:  # as the mode reads an RGB photo
         live_ch, dead_ch = 1, 0
-    nch = img.shape[-1]
     lres, lnoise = _subtract_background(U.to_float(img[..., live_ch]))
     dres, dnoise = _subtract_background(U.to_float(img[..., dead_ch]))
     bleed = float(ctx.auto["bleed_through"]) if _finite(ctx.auto.get("bleed_through")) else 0.0
@@ -455,16 +451,9 @@ def _livedead(lab: np.ndarray, img: np.ndarray, ctx: _Ctx) -> _Measured:
     live_area = float(area[is_live].sum()) * px2
     dead_area = float(area[~is_live].sum()) * px2
     total = live_area + dead_area
-    names = ctx.channel_names if ctx.channel_names and len(ctx.channel_names) == nch else None
-    objects = measure_objects(lab, None, pixel_size_um=ctx.pixel_size_um, channels=img,
-                              channel_names=names)  # fmt: skip
-    cls = np.where(objects["label"].to_numpy() <= nl, "live", "dead")
-    objects.insert(1, "class", pd.array(cls, dtype="string"))
-    ch_cols = [c for c in objects.columns if c.startswith("mean_intensity_")]
-    if len(ch_cols) >= 2:
-        lcol, dcol = ch_cols[live_ch], ch_cols[dead_ch]
-        objects["mean_intensity"] = np.where(cls == "live", objects[lcol], objects[dcol])
-        objects["integrated_intensity"] = objects["mean_intensity"] * objects["area_px"]
+    objects = live_dead_objects(lab, nl, img, pixel_size_um=ctx.pixel_size_um,
+                                channel_names=ctx.channel_names, live_channel=live_ch,
+                                dead_channel=dead_ch)  # fmt: skip
     lf = live_area / total if total > 0 else float("nan")
     new = {
         "readout": lf,
