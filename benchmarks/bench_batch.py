@@ -51,8 +51,13 @@ def make_plate_images(folder: Path, size: int, seed: int = 0) -> None:
     px = 9000.0 / size  # a ~9 mm field whatever the pixel count
     for col, c in enumerate(CONC_NM, start=1):
         frac = 0.45 / (1 + (c / 30.0)) if c else 0.45
-        s = make_colony_well(seed + col, area_fraction=max(frac, 0.005), size=size,
-                             pixel_size_um=px, colony_radius_um=90.0)
+        s = make_colony_well(
+            seed + col,
+            area_fraction=max(frac, 0.005),
+            size=size,
+            pixel_size_um=px,
+            colony_radius_um=90.0,
+        )
         first = folder / f"A{col:02d}.png"
         Image.fromarray(s.image).save(first)
         for r in ROWS[1:]:
@@ -114,13 +119,27 @@ def run_batch_cli(folder: Path, layout: Path, out: Path, workers: int, px: float
     """One ``il6assay batch`` in a fresh process tree; wall time and memory."""
     import psutil
 
-    cmd = [sys.executable, "-m", "napari_il6assay", "batch", str(folder), "--layout",
-           str(layout), "--mode", "colony", "--out", str(out), "--workers", str(workers),
-           "--pixel-size", f"{px:.6g}", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "napari_il6assay",
+        "batch",
+        str(folder),
+        "--layout",
+        str(layout),
+        "--mode",
+        "colony",
+        "--out",
+        str(out),
+        "--workers",
+        str(workers),
+        "--pixel-size",
+        f"{px:.6g}",
+        "--quiet",
+    ]
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
-    proc = psutil.Popen([sys.executable, "-c", _WRAPPER, *cmd], stdout=subprocess.PIPE,
-                        text=True)
+    proc = psutil.Popen([sys.executable, "-c", _WRAPPER, *cmd], stdout=subprocess.PIPE, text=True)
     peak = 0
     stop = threading.Event()
 
@@ -149,7 +168,8 @@ def run_batch_cli(folder: Path, layout: Path, out: Path, workers: int, px: float
     res = json.loads(stdout.strip().splitlines()[-1])
     info = json.loads((out / "run.json").read_text())
     busy = sum(
-        json.loads(p.read_text())["seconds"] for p in (out / "_parts").glob("*.json")
+        json.loads(p.read_text())["seconds"]
+        for p in (out / "_parts").glob("*.json")
         if not p.name.endswith(".error.json")
     )
     return {
@@ -170,11 +190,19 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=1024, help="image size of the speed test")
     ap.add_argument("--rss-size", type=int, default=512, help="image size of the memory test")
     ap.add_argument("--keep", type=Path, default=None, help="keep the data and outputs here")
-    ap.add_argument("--part", choices=("all", "speed", "memory"), default="all",
-                    help="run only one of the two measurements")
-    ap.add_argument("--repeat", type=int, default=1,
-                    help="speed runs per worker count, alternating 1, 2, 1, 2, ...; the "
-                    "fastest of each is compared (less noise on a shared machine)")
+    ap.add_argument(
+        "--part",
+        choices=("all", "speed", "memory"),
+        default="all",
+        help="run only one of the two measurements",
+    )
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="speed runs per worker count, alternating 1, 2, 1, 2, ...; the "
+        "fastest of each is compared (less noise on a shared machine)",
+    )
     args = ap.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench_batch_"))
     root.mkdir(parents=True, exist_ok=True)
@@ -208,8 +236,10 @@ def speed_test(root: Path, speed: Path, layout: Path, size: int, repeat: int = 1
     """96 images, 1 then 2 workers (``repeat`` times, alternating); prints the speed-ups."""
     print(f"\n1) speed: 96 images of {size}x{size} px, RGB colony wells")
     ceiling = machine_parallelism()
-    print(f"   machine check now: a trivially parallel CPU task runs {ceiling:.2f}x faster on 2 "
-          f"processes than on 1 (2.0 = both cores free)")
+    print(
+        f"   machine check now: a trivially parallel CPU task runs {ceiling:.2f}x faster on 2 "
+        f"processes than on 1 (2.0 = both cores free)"
+    )
     runs: dict[int, dict] = {}
     for _ in range(max(1, repeat)):
         for w in (1, 2):
@@ -218,24 +248,34 @@ def speed_test(root: Path, speed: Path, layout: Path, size: int, repeat: int = 1
             if w not in runs or r["images_s"] < runs[w]["images_s"]:
                 runs[w] = r
             busy = r["worker_busy_s"] / r["images_s"]
-            print(f"   workers={w}: {r['wall_s']:7.1f} s end to end, {r['images_s']:7.1f} s "
-                  f"images, {r['after_images_s']:5.1f} s tables+exports+report (rc {r['rc']}); "
-                  f"worker busy {r['worker_busy_s']:.1f} s = {busy:.2f} workers kept busy; "
-                  f"load average before {r['load_before']:.1f}")
+            print(
+                f"   workers={w}: {r['wall_s']:7.1f} s end to end, {r['images_s']:7.1f} s "
+                f"images, {r['after_images_s']:5.1f} s tables+exports+report (rc {r['rc']}); "
+                f"worker busy {r['worker_busy_s']:.1f} s = {busy:.2f} workers kept busy; "
+                f"load average before {r['load_before']:.1f}"
+            )
     if repeat > 1:
-        print(f"   fastest of {repeat}: workers=1 {runs[1]['images_s']:.1f} s, workers=2 "
-              f"{runs[2]['images_s']:.1f} s (image phase)")
+        print(
+            f"   fastest of {repeat}: workers=1 {runs[1]['images_s']:.1f} s, workers=2 "
+            f"{runs[2]['images_s']:.1f} s (image phase)"
+        )
     sp_img = runs[1]["images_s"] / runs[2]["images_s"]
     sp_all = runs[1]["wall_s"] / runs[2]["wall_s"]
-    print(f"   speed-up 2 vs 1 workers: images {sp_img:.2f}x, end to end {sp_all:.2f}x "
-          f"(target >= 1.7x)")
+    print(
+        f"   speed-up 2 vs 1 workers: images {sp_img:.2f}x, end to end {sp_all:.2f}x "
+        f"(target >= 1.7x)"
+    )
     after = machine_parallelism()
-    print(f"   machine check after: {after:.2f}x; batch image-phase speed-up / machine ceiling "
-          f"= {sp_img / max(ceiling, after):.2f}")
+    print(
+        f"   machine check after: {after:.2f}x; batch image-phase speed-up / machine ceiling "
+        f"= {sp_img / max(ceiling, after):.2f}"
+    )
     per_img = [runs[w]["worker_busy_s"] / runs[w]["n_images"] for w in (1, 2)]
-    print(f"   seconds per image inside a worker: {per_img[0]:.2f} (1 worker), {per_img[1]:.2f} "
-          f"(2 workers); equal values mean the 2 cores were free, a ratio near 2 that other "
-          f"processes took one")
+    print(
+        f"   seconds per image inside a worker: {per_img[0]:.2f} (1 worker), {per_img[1]:.2f} "
+        f"(2 workers); equal values mean the 2 cores were free, a ratio near 2 that other "
+        f"processes took one"
+    )
     return sp_img >= 1.7
 
 
@@ -248,13 +288,17 @@ def memory_test(root: Path, mem1: Path, mem4: Path, layout: Path, size: int) -> 
     for name, folder in (("96", mem1), ("384", mem4)):
         r = run_batch_cli(folder, layout, root / f"out_mem{name}", 2, 9000.0 / size)
         mems[name] = r
-        print(f"   {r['n_images']:4d} images: process tree peak {r['tree_peak_mb']:7.1f} MB, "
-              f"largest process {r['max_process_mb']:6.1f} MB, {r['wall_s']:6.1f} s "
-              f"(rc {r['rc']})")
+        print(
+            f"   {r['n_images']:4d} images: process tree peak {r['tree_peak_mb']:7.1f} MB, "
+            f"largest process {r['max_process_mb']:6.1f} MB, {r['wall_s']:6.1f} s "
+            f"(rc {r['rc']})"
+        )
     ratio_tree = mems["384"]["tree_peak_mb"] / mems["96"]["tree_peak_mb"]
     ratio_max = mems["384"]["max_process_mb"] / mems["96"]["max_process_mb"]
-    print(f"   peak RSS 384/96: tree {ratio_tree:.2f}x, largest process {ratio_max:.2f}x "
-          f"(target <= 1.2x)")
+    print(
+        f"   peak RSS 384/96: tree {ratio_tree:.2f}x, largest process {ratio_max:.2f}x "
+        f"(target <= 1.2x)"
+    )
     return ratio_tree <= 1.2
 
 

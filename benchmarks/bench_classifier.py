@@ -64,8 +64,10 @@ def main() -> None:
         best["auto"] = min(best["auto"], time.perf_counter() - t)
     print(f"train 3 x 2048^2:   {best['train']:6.2f} s   (target < 30 s)")
     print(f"predict 2048^2:     {best['predict']:6.2f} s   (target < 3 s)")
-    print(f"automatic spheroid: {best['auto']:6.2f} s   "
-          f"(classifier / automatic = {best['predict'] / best['auto']:.2f})")
+    print(
+        f"automatic spheroid: {best['auto']:6.2f} s   "
+        f"(classifier / automatic = {best['predict'] / best['auto']:.2f})"
+    )
 
 
 if __name__ == "__main__":

@@ -167,8 +167,10 @@ def main() -> None:
             print(f"  il6assay fit --no-plots: {summary.splitlines()[-1] if summary else ''}")
             if have_thunor:
                 th, th_cpu = statistics.median(t_th), statistics.median(c_th)
-                print(f"  thunor {version} fit_drc loop beyond one curve: {th:7.2f} s wall, "
-                      f"{th_cpu:7.2f} s CPU (runs: {', '.join(f'{t:.2f}' for t in t_th)} s wall)")
+                print(
+                    f"  thunor {version} fit_drc loop beyond one curve: {th:7.2f} s wall, "
+                    f"{th_cpu:7.2f} s CPU (runs: {', '.join(f'{t:.2f}' for t in t_th)} s wall)"
+                )
             else:
                 th, th_cpu = THUNOR_RECORDED_S, float("nan")
                 print(f"  thunor: no venv at {args.thunor_python}; recorded {th} s "
@@ -184,11 +186,15 @@ def main() -> None:
                       f"than thunor by wall time, {th_cpu / marg_cpu:5.1f}x by CPU time"
                       + ("  (target >= 10x)" if ci == "profile" else ""))  # fmt: skip
                 if ci == "profile":
-                    verdict = (f"  target (default profile CI, >= 10x thunor beyond one curve, "
-                               f"wall time): {ratio:.1f}x -> {'MET' if ratio >= 10 else 'NOT MET'}")
+                    verdict = (
+                        f"  target (default profile CI, >= 10x thunor beyond one curve, "
+                        f"wall time): {ratio:.1f}x -> {'MET' if ratio >= 10 else 'NOT MET'}"
+                    )
             print(verdict)
-            print("  (wall times on a loaded machine swing with the other processes; the CPU "
-                  "ratio is the steadier of the two)")
+            print(
+                "  (wall times on a loaded machine swing with the other processes; the CPU "
+                "ratio is the steadier of the two)"
+            )
         if args.part in ("all", "plots"):
             dt, text, _ = il6assay(big, tmp / "plots")
             n_png = len(list((tmp / "plots" / "plots").glob("*.png")))

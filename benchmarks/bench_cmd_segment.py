@@ -119,8 +119,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench_cmd_segment_") as tmp:
         tmp = Path(tmp)
         files = make_images(tmp, args.images, args.stacks, cases)
-        print(f"{'mode':<11} {'images':>6} {'floor s/img':>11} {'engine s/img':>12} "
-              f"{'ratio':>6} {'target':>6}  ok   (marginal per image beyond the first)")
+        print(
+            f"{'mode':<11} {'images':>6} {'floor s/img':>11} {'engine s/img':>12} "
+            f"{'ratio':>6} {'target':>6}  ok   (marginal per image beyond the first)"
+        )
         for mode in cases:
             fs = files[mode]
             n = len(fs)
@@ -137,8 +139,10 @@ def main() -> int:
             e, f = statistics.median(e_m), statistics.median(f_m)
             ok = e / f <= TARGET[mode]
             ok_all &= ok
-            print(f"{mode:<11} {n:>6} {f:11.3f} {e:12.3f} {e / f:6.2f} {TARGET[mode]:6.1f}  "
-                  f"{'yes' if ok else 'NO'}")
+            print(
+                f"{mode:<11} {n:>6} {f:11.3f} {e:12.3f} {e / f:6.2f} {TARGET[mode]:6.1f}  "
+                f"{'yes' if ok else 'NO'}"
+            )
             qc = sorted((tmp / f"out_{mode}_0" / "qc").glob("*"))
             if qc:
                 kb = np.mean([p.stat().st_size for p in qc]) / 1024

@@ -70,8 +70,9 @@ def run_thunor(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10_000)
-    ap.add_argument("--no-thunor", action="store_true",
-                    help="time only our own engine (thunor not installed)")
+    ap.add_argument(
+        "--no-thunor", action="store_true", help="time only our own engine (thunor not installed)"
+    )
     args = ap.parse_args()
     x, y, truth = make_curves(args.n)
 

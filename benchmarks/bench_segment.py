@@ -101,8 +101,10 @@ def _floor_part(repeats: int) -> bool:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         cases = _cases(tmp)
-        print(f"{'mode':<11} {'shape':<16} {'floor s':>8} {'engine s':>9} {'ratio':>6} "
-              f"{'target':>6}  ok")
+        print(
+            f"{'mode':<11} {'shape':<16} {'floor s':>8} {'engine s':>9} {'ratio':>6} "
+            f"{'target':>6}  ok"
+        )
         all_ok = True
         for mode, path, kw, target in cases:
             _floor(path)
@@ -118,8 +120,10 @@ def _floor_part(repeats: int) -> bool:
             ratio = te / tf
             ok = ratio <= target
             all_ok &= ok
-            print(f"{mode:<11} {shape:<16} {tf:8.3f} {te:9.3f} {ratio:6.2f} {target:6.1f}  "
-                  f"{'yes' if ok else 'NO'}")
+            print(
+                f"{mode:<11} {shape:<16} {tf:8.3f} {te:9.3f} {ratio:6.2f} {target:6.1f}  "
+                f"{'yes' if ok else 'NO'}"
+            )
     return all_ok
 
 
@@ -141,8 +145,12 @@ def _single_thread_env(src: Path) -> dict[str, str]:
     time then measures the algorithm, not how many idle cores a library could grab)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(src)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                "NUMEXPR_NUM_THREADS"):
+    for var in (
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+    ):
         env[var] = "1"
     return env
 
@@ -166,15 +174,21 @@ def _worker() -> int:
             if req["what"] == "floor":
                 readout, qc = float(_floor_array(arr, meta)), ""
             else:
-                res = segment_image(arr, meta["mode"], pixel_size_um=meta["pixel_size_um"],
-                                    rgb=meta["rgb"], **meta["params"])
+                res = segment_image(
+                    arr,
+                    meta["mode"],
+                    pixel_size_um=meta["pixel_size_um"],
+                    rgb=meta["rgb"],
+                    **meta["params"],
+                )
                 readout, qc = float(res.measures["readout"]), str(res.qc_flag)
         except Exception as exc:  # noqa: BLE001 - reported as a failed row, not a dead worker
             print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), flush=True)
             continue
         c1, w1 = time.process_time(), time.perf_counter()
-        print(json.dumps({"cpu": c1 - c0, "wall": w1 - w0, "readout": readout, "qc": qc}),
-              flush=True)
+        print(
+            json.dumps({"cpu": c1 - c0, "wall": w1 - w0, "readout": readout, "qc": qc}), flush=True
+        )
     return 0
 
 
@@ -195,8 +209,11 @@ class _Worker:
     def __init__(self, src: Path) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), "--worker"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-            env=_single_thread_env(src), cwd=str(src),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=_single_thread_env(src),
+            cwd=str(src),
         )
         self.package = json.loads(self._read())["ready"]
 
@@ -220,8 +237,11 @@ def _export_base(rev: str, dest: Path) -> Path | None:
     """The package of commit ``rev`` unpacked under ``dest`` (``git archive``); None when
     git or the commit is not available (e.g. an installed copy without history)."""
     try:
-        arc = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", rev,
-                              "src/napari_il6assay"], capture_output=True, check=True)
+        arc = subprocess.run(
+            ["git", "-C", str(REPO), "archive", "--format=tar", rev, "src/napari_il6assay"],
+            capture_output=True,
+            check=True,
+        )
     except (OSError, subprocess.CalledProcessError):
         return None
     import io
@@ -248,11 +268,19 @@ def _base_cases(
 
     # (image maker, pixel size); made only for the modes asked for
     synth = {
-        "colony": (lambda: make_colony_well(1, size=2048, rgb=False, pixel_size_um=5.0,
-                                            area_fraction=0.3).image, 5.0),
+        "colony": (
+            lambda: (
+                make_colony_well(
+                    1, size=2048, rgb=False, pixel_size_um=5.0, area_fraction=0.3
+                ).image
+            ),
+            5.0,
+        ),
         "livedead": (lambda: make_livedead_well(1, size=2048, pixel_size_um=1.3).image, 1.3),
-        "spheroid": (lambda: make_spheroid_2d(1, size=2048, pixel_size_um=0.5,
-                                              diameter_um=450).image, 0.5),
+        "spheroid": (
+            lambda: make_spheroid_2d(1, size=2048, pixel_size_um=0.5, diameter_um=450).image,
+            0.5,
+        ),
         # 1024^2: the pre-issue-9 spheres mode fails on images larger than its working
         # size (its labels came back at the working scale), so 2048^2 cannot be compared
         "spheres": (lambda: make_sphere_well(1, size=1024, pixel_size_um=5.0).image, 5.0),
@@ -265,9 +293,14 @@ def _base_cases(
         npy = tmp / f"{mode}_synthetic.npy"
         np.save(npy, np.ascontiguousarray(img))
         axes = "YXC" if img.ndim == 3 else "YX"
-        out.append((mode, f"synthetic {img.shape[0]}^2", npy,
-                    {"mode": mode, "pixel_size_um": ps, "rgb": False,
-                     "params": {"axes": axes}}))
+        out.append(
+            (
+                mode,
+                f"synthetic {img.shape[0]}^2",
+                npy,
+                {"mode": mode, "pixel_size_um": ps, "rgb": False, "params": {"axes": axes}},
+            )
+        )
     if hard_cases is None or not hard_cases.is_dir():
         return out
     from napari_il6assay.io.images import read_image
@@ -281,9 +314,19 @@ def _base_cases(
             params: dict[str, Any] = {"axes": im.axes}
             if im.channel_names:
                 params["channel_names"] = list(im.channel_names)
-            out.append((mode, f"hard cases ({len(files)})", npy,
-                        {"mode": mode, "pixel_size_um": im.pixel_size_um,
-                         "rgb": bool(im.rgb), "params": params}))
+            out.append(
+                (
+                    mode,
+                    f"hard cases ({len(files)})",
+                    npy,
+                    {
+                        "mode": mode,
+                        "pixel_size_um": im.pixel_size_um,
+                        "rgb": bool(im.rgb),
+                        "params": params,
+                    },
+                )
+            )
     return out
 
 
@@ -300,58 +343,81 @@ def _base_part(
         cases = _base_cases(tmp, hard_cases, modes)
         new = _Worker(REPO / "src")
         old = _Worker(base_src)
-        print(f"per-image CPU of segment_image, single-threaded workers, median of {repeats}; "
-              f"before = {rev[:10]}{' (pre-issue 9)' if rev == PRE_ISSUE9 else ''}, "
-              f"now = {new.package}")
+        print(
+            f"per-image CPU of segment_image, single-threaded workers, median of {repeats}; "
+            f"before = {rev[:10]}{' (pre-issue 9)' if rev == PRE_ISSUE9 else ''}, "
+            f"now = {new.package}"
+        )
         times: dict[tuple[str, Path], list[float]] = {}
         try:
             for mode, iset, npy, meta in list(cases):  # warm imports; drop what fails
-                errs = [f"{name}: {a['error']}" for name, a in
-                        (("before", old.run(npy, meta)), ("now", new.run(npy, meta)))
-                        if "error" in a]
+                errs = [
+                    f"{name}: {a['error']}"
+                    for name, a in (("before", old.run(npy, meta)), ("now", new.run(npy, meta)))
+                    if "error" in a
+                ]
                 if errs:
                     print(f"  {mode} {iset} {npy.stem}: not timed ({'; '.join(errs)})")
                     cases.remove((mode, iset, npy, meta))
             for r in range(repeats):
                 for _mode, _set, npy, meta in cases:
                     # alternate which version goes first, so neither always follows the other
-                    pair = (("old", old), ("new", new)) if r % 2 == 0 else (
-                        ("new", new), ("old", old))
+                    pair = (
+                        (("old", old), ("new", new)) if r % 2 == 0 else (("new", new), ("old", old))
+                    )
                     for name, w in pair:
                         times.setdefault((name, npy), []).append(w.run(npy, meta)["cpu"])
-                    times.setdefault(("floor", npy), []).append(
-                        new.run(npy, meta, "floor")["cpu"])
+                    times.setdefault(("floor", npy), []).append(new.run(npy, meta, "floor")["cpu"])
         finally:
             old.close()
             new.close()
-        print(f"{'mode':<9} {'images':<17} {'floor s':>8} {'before s':>9} {'now s':>8} "
-              f"{'now/before':>10} {'target':>7}  ok")
+        print(
+            f"{'mode':<9} {'images':<17} {'floor s':>8} {'before s':>9} {'now s':>8} "
+            f"{'now/before':>10} {'target':>7}  ok"
+        )
         all_ok = True
         rows: dict[tuple[str, str], list[Path]] = {}
         for mode, iset, npy, _meta in cases:
             rows.setdefault((mode, iset), []).append(npy)
         for (mode, iset), npys in rows.items():
-            tf, to, tn = (float(np.mean([np.median(times[(name, p)]) for p in npys]))
-                          for name in ("floor", "old", "new"))
+            tf, to, tn = (
+                float(np.mean([np.median(times[(name, p)]) for p in npys]))
+                for name in ("floor", "old", "new")
+            )
             ratio = tn / to
             ok = ratio <= BASE_TARGET
             all_ok &= ok
-            print(f"{mode:<9} {iset:<17} {tf:8.3f} {to:9.3f} {tn:8.3f} {ratio:10.2f} "
-                  f"{BASE_TARGET:7.2f}  {'yes' if ok else 'NO'}")
+            print(
+                f"{mode:<9} {iset:<17} {tf:8.3f} {to:9.3f} {tn:8.3f} {ratio:10.2f} "
+                f"{BASE_TARGET:7.2f}  {'yes' if ok else 'NO'}"
+            )
     return all_ok
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=5,
-                    help="runs per timing (floor part: best is kept; base part: median)")
-    ap.add_argument("--part", choices=("floor", "base", "all"), default="all",
-                    help="floor: engine vs floor pipeline; base: 2D modes now vs --base")
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="runs per timing (floor part: best is kept; base part: median)",
+    )
+    ap.add_argument(
+        "--part",
+        choices=("floor", "base", "all"),
+        default="all",
+        help="floor: engine vs floor pipeline; base: 2D modes now vs --base",
+    )
     ap.add_argument("--base", default=PRE_ISSUE9, help="commit to compare against")
-    ap.add_argument("--hard-cases", type=Path, default=HARD_CASES,
-                    help="folder with <mode>/images/*.tif (skipped when missing)")
-    ap.add_argument("--modes", default=",".join(MODES_2D),
-                    help="2D modes of the base part, comma-separated")
+    ap.add_argument(
+        "--hard-cases",
+        type=Path,
+        default=HARD_CASES,
+        help="folder with <mode>/images/*.tif (skipped when missing)",
+    )
+    ap.add_argument(
+        "--modes", default=",".join(MODES_2D), help="2D modes of the base part, comma-separated"
+    )
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:

@@ -38,7 +38,7 @@ def main() -> None:
         if not images:
             continue
 
-        def truth_of(p: Path) -> np.ndarray:
+        def truth_of(p: Path, mode: str = mode) -> np.ndarray:
             return tifffile.imread(root / mode / "truth" / f"{p.stem}_mask.tif") > 0
 
         first = read_image(images[0])
@@ -59,11 +59,15 @@ def main() -> None:
             c = segment_image(data, mode, classifier=clf, **kw)
             with_clf.append(_dice(c.labels > 0, truth))
             auto.append(_dice(a.labels > 0, truth))
-            print(f"{mode:9s} {p.name:18s} Dice classifier {with_clf[-1]:.3f}  "
-                  f"automatic {auto[-1]:.3f}  (auto flag '{a.qc_flag}')")
-        print(f"{mode}: classifier trained on {images[0].name} (500 px): mean Dice "
-              f"{np.mean(with_clf):.3f}, min {np.min(with_clf):.3f}; automatic mean "
-              f"{np.mean(auto):.3f}, min {np.min(auto):.3f}")
+            print(
+                f"{mode:9s} {p.name:18s} Dice classifier {with_clf[-1]:.3f}  "
+                f"automatic {auto[-1]:.3f}  (auto flag '{a.qc_flag}')"
+            )
+        print(
+            f"{mode}: classifier trained on {images[0].name} (500 px): mean Dice "
+            f"{np.mean(with_clf):.3f}, min {np.min(with_clf):.3f}; automatic mean "
+            f"{np.mean(auto):.3f}, min {np.min(auto):.3f}"
+        )
 
 
 if __name__ == "__main__":

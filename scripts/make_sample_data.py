@@ -55,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     from napari_il6assay.synthetic.experiment import READOUT_TOP, make_experiment
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent
-                    / "sample_data")
+    ap.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parent.parent / "sample_data"
+    )
     args = ap.parse_args(argv)
     truth = make_experiment(args.out, mode=MODE, seed=SEED, image_size=IMAGE_SIZE)
     (args.out / "acquisition.json").write_text(
@@ -68,9 +69,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     (args.out / "README.md").write_text(
         README.format(
-            seed=SEED, size=IMAGE_SIZE, px=truth.pixel_size_um, top=READOUT_TOP[MODE],
-            noise=truth.extra["meta"]["noise_sd_viability"], rows=rows,
-            fold=truth.fold_resistance, cb=truth.combination["concentration_b"],
+            seed=SEED,
+            size=IMAGE_SIZE,
+            px=truth.pixel_size_um,
+            top=READOUT_TOP[MODE],
+            noise=truth.extra["meta"]["noise_sd_viability"],
+            rows=rows,
+            fold=truth.fold_resistance,
+            cb=truth.combination["concentration_b"],
             shift=truth.combination["ic50_shift_factor"],
         )
     )

@@ -78,7 +78,7 @@ def _optics(rng, trans_rgb, *, vignette, gradient, noise, blur, rgb, level=235.0
     h, w = trans_rgb.shape[:2]
     yy, xx = np.mgrid[:h, :w].astype(np.float64)
     rr = np.hypot(yy - h / 2 + rng.uniform(-0.1, 0.1) * h, xx - w / 2) / (0.75 * max(h, w))
-    illum = (1 - vignette * rr**2)
+    illum = 1 - vignette * rr**2
     ang = rng.uniform(0, 2 * np.pi)
     illum *= 1 + gradient * ((np.cos(ang) * (xx / w - 0.5)) + np.sin(ang) * (yy / h - 0.5))
     img = level * illum[..., None] * trans_rgb
@@ -155,10 +155,14 @@ def cv_well(
     trans = _stain_transmission(od + np.where(floor & ~mask, np.clip(haze, 0, None), 0.0))
     bottom = np.ones((h, w))
     # meniscus: the floor darkens towards the wall
-    bottom *= np.where(floor, 1 - rim_shade * np.exp(-(r - rho) / (rng.uniform(0.03, 0.07) * r)),
-                       1.0)
-    out_level = {"bright": rng.uniform(0.85, 1.0), "grey": rng.uniform(0.5, 0.65),
-                 "dark": rng.uniform(0.08, 0.2)}[str(outside)]
+    bottom *= np.where(
+        floor, 1 - rim_shade * np.exp(-(r - rho) / (rng.uniform(0.03, 0.07) * r)), 1.0
+    )
+    out_level = {
+        "bright": rng.uniform(0.85, 1.0),
+        "grey": rng.uniform(0.5, 0.65),
+        "dark": rng.uniform(0.08, 0.2),
+    }[str(outside)]
     bottom = np.where(rho > r + wall_w, out_level, bottom)
     bottom = np.where(wall, rng.uniform(0.25, 0.45), bottom)
     trans = trans * bottom[..., None]
@@ -166,8 +170,15 @@ def cv_well(
         dy, dx = rng.uniform(0, h), rng.uniform(0, w)
         spot = np.hypot(yy - dy, xx - dx) <= rng.uniform(1.0, 2.5)
         trans[spot] *= rng.uniform(0.6, 0.8)  # neutral grey dust
-    img = _optics(rng, trans, vignette=rng.uniform(0.05, 0.3), gradient=rng.uniform(0, 0.15),
-                  noise=rng.uniform(1.0, 3.0), blur=rng.uniform(0.6, 1.2), rgb=rgb)
+    img = _optics(
+        rng,
+        trans,
+        vignette=rng.uniform(0.05, 0.3),
+        gradient=rng.uniform(0, 0.15),
+        noise=rng.uniform(1.0, 3.0),
+        blur=rng.uniform(0.6, 1.2),
+        rgb=rgb,
+    )
     return Rendered(img, mask & floor, floor)
 
 
@@ -176,11 +187,19 @@ def flask(seed: int, size: int = 320, rgb: bool = True) -> Rendered:
     rng = np.random.default_rng(seed)
     h = w = size
     floor = np.ones((h, w), bool)
-    mask, od = _colonies(rng, (h, w), floor, rng.uniform(0.05, 0.5),
-                         r_mean=rng.uniform(0.012, 0.03) * size)
+    mask, od = _colonies(
+        rng, (h, w), floor, rng.uniform(0.05, 0.5), r_mean=rng.uniform(0.012, 0.03) * size
+    )
     trans = _stain_transmission(od)
-    img = _optics(rng, trans, vignette=rng.uniform(0.05, 0.4), gradient=rng.uniform(0, 0.2),
-                  noise=rng.uniform(1.0, 3.0), blur=rng.uniform(0.6, 1.2), rgb=rgb)
+    img = _optics(
+        rng,
+        trans,
+        vignette=rng.uniform(0.05, 0.4),
+        gradient=rng.uniform(0, 0.2),
+        noise=rng.uniform(1.0, 3.0),
+        blur=rng.uniform(0.6, 1.2),
+        rgb=rgb,
+    )
     return Rendered(img, mask, floor)
 
 
@@ -206,8 +225,11 @@ def well_off_frame(seed: int, size: int = 320, rgb: bool = True) -> Rendered:
     c = (size / 2 + d * np.sin(ang), size / 2 + d * np.cos(ang))
     # corners: keep the overhang along one side
     k = np.argmax(np.abs([np.sin(ang), np.cos(ang)]))
-    c = (size / 2 + d * np.sign(np.sin(ang)), size / 2) if k == 0 else (
-        size / 2, size / 2 + d * np.sign(np.cos(ang)))
+    c = (
+        (size / 2 + d * np.sign(np.sin(ang)), size / 2)
+        if k == 0
+        else (size / 2, size / 2 + d * np.sign(np.cos(ang)))
+    )
     c = (c[0] + rng.uniform(-0.1, 0.1) * size, c[1] + rng.uniform(-0.1, 0.1) * size)
     return cv_well(seed, size, rng.uniform(0.1, 0.5), r_frac=r / size, centre=c, rgb=rgb)
 

@@ -30,7 +30,7 @@ def _ellipse_cover(shape, cy, cx, ry, rx, theta, rough, rng):
     cov = np.zeros(shape, np.float32)
     if y1 <= y0 or x1 <= x0:
         return cov, (slice(0, 0), slice(0, 0))
-    yy, xx = np.mgrid[y0:y1:1 / SS, x0:x1:1 / SS]
+    yy, xx = np.mgrid[y0 : y1 : 1 / SS, x0 : x1 : 1 / SS]
     yy = yy + (0.5 / SS - 0.5)
     xx = xx + (0.5 / SS - 0.5)
     dy, dx = yy - cy, xx - cx
@@ -166,8 +166,9 @@ def crystal_violet_photo(seed, size=256):
     for _ in range(int(rng.integers(8, 30))):
         cy, cx = rng.uniform(0, size, 2)
         r = rng.uniform(0.02, 0.09) * size
-        cov, _ = _ellipse_cover(shape, cy, cx, r, r * rng.uniform(0.6, 1), rng.uniform(0, 3),
-                                0.2, rng)
+        cov, _ = _ellipse_cover(
+            shape, cy, cx, r, r * rng.uniform(0.6, 1), rng.uniform(0, 3), 0.2, rng
+        )
         stain += cov * rng.uniform(0.4, 1.2)
     stain = ndi.gaussian_filter(stain, 1.5) + 0.05 * rng.random()
     absorb = np.array([0.45, 0.9, 0.25], np.float32)  # violet: absorbs green most
@@ -183,9 +184,16 @@ def brightfield_spheroid_rgb(seed, size=256):
     rng = np.random.default_rng(seed)
     shape = (size, size)
     r = rng.uniform(0.15, 0.3) * size
-    cov, _ = _ellipse_cover(shape, size / 2 + rng.uniform(-20, 20),
-                            size / 2 + rng.uniform(-20, 20), r, r * rng.uniform(0.85, 1), 0,
-                            0.05, rng)
+    cov, _ = _ellipse_cover(
+        shape,
+        size / 2 + rng.uniform(-20, 20),
+        size / 2 + rng.uniform(-20, 20),
+        r,
+        r * rng.uniform(0.85, 1),
+        0,
+        0.05,
+        rng,
+    )
     tex = ndi.gaussian_filter(rng.normal(0, 1, shape), 2) * 8
     g = rng.uniform(170, 220) * (1 - rng.uniform(0.4, 0.7) * ndi.gaussian_filter(cov, 1.5))
     g = g + tex * cov + rng.normal(0, 2.5, shape)
@@ -252,12 +260,15 @@ def spheres_image(seed, size=512, *, ps=None, n=None, touching=0.3):
         if not (r + 3 < cy < size - r - 3 and r + 3 < cx < size - r - 3):
             continue
         # free of every other sphere except the one it touches
-        ok = all(np.hypot(cy - qy, cx - qx) > (qr + r) * (0.9 if touch else 1.15)
-                 for qy, qx, qr in spheres)
+        ok = all(
+            np.hypot(cy - qy, cx - qx) > (qr + r) * (0.9 if touch else 1.15)
+            for qy, qx, qr in spheres
+        )
         if not ok:
             continue
-        cov, sl = _ellipse_cover(shape, cy, cx, r * rng.uniform(0.93, 1), r, rng.uniform(0, 3),
-                                 0.03, rng)
+        cov, sl = _ellipse_cover(
+            shape, cy, cx, r * rng.uniform(0.93, 1), r, rng.uniform(0, 3), 0.03, rng
+        )
         m = (cov >= 0.5) & (lab == 0)
         k = len(spheres) + 1
         lab[m] = k
@@ -300,9 +311,16 @@ def single_spheroid_image(seed, size=512):
     rng = np.random.default_rng(seed)
     shape = (size, size)
     r = rng.uniform(0.15, 0.27) * size
-    cov, _ = _ellipse_cover(shape, size / 2 + rng.uniform(-30, 30),
-                            size / 2 + rng.uniform(-30, 30), r, r * rng.uniform(0.85, 1),
-                            rng.uniform(0, 3), 0.06, rng)
+    cov, _ = _ellipse_cover(
+        shape,
+        size / 2 + rng.uniform(-30, 30),
+        size / 2 + rng.uniform(-30, 30),
+        r,
+        r * rng.uniform(0.85, 1),
+        rng.uniform(0, 3),
+        0.06,
+        rng,
+    )
     tex = ndi.gaussian_filter(rng.normal(0, 1, shape), 2)
     absorb = ndi.gaussian_filter(cov, 1.2) * rng.uniform(0.4, 0.8) * (1 + 0.2 * tex)
     signal = rng.uniform(1500, 3000) * (1 - absorb) * _vignette(shape, 0.15, rng)
@@ -318,8 +336,15 @@ def colony_well_gray(seed, size=512):
     target = rng.uniform(0.3, 0.6)
     while (stain > 0.3).mean() < target:
         r = rng.uniform(0.01, 0.05) * size
-        cov, _ = _ellipse_cover(shape, *rng.uniform(0, size, 2), r, r * rng.uniform(0.4, 1),
-                                rng.uniform(0, 3), 0.35, rng)
+        cov, _ = _ellipse_cover(
+            shape,
+            *rng.uniform(0, size, 2),
+            r,
+            r * rng.uniform(0.4, 1),
+            rng.uniform(0, 3),
+            0.35,
+            rng,
+        )
         stain += cov * rng.uniform(0.4, 1.0)
     stain = ndi.gaussian_filter(stain, 2)
     signal = rng.uniform(1500, 3000) * np.exp(-1.2 * stain) * _vignette(shape, 0.15, rng)

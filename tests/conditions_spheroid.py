@@ -24,7 +24,11 @@ from scipy import ndimage as ndi
 
 
 def _outline_mask(
-    rng: np.random.Generator, shape: tuple[int, int], cy: float, cx: float, r: float,
+    rng: np.random.Generator,
+    shape: tuple[int, int],
+    cy: float,
+    cx: float,
+    r: float,
     irregular: float = 0.08,
 ) -> np.ndarray:
     """Star-shaped blob: radius r * (1 + sum of random harmonics 2..5)."""
@@ -169,7 +173,9 @@ def brightfield_spheroid(
     return img, {"mask": mask, "cut_fraction": cut}
 
 
-def border_spheroid(seed: int, *, size: int = 256, max_cut: float = 0.40) -> tuple[np.ndarray, dict]:
+def border_spheroid(
+    seed: int, *, size: int = 256, max_cut: float = 0.40
+) -> tuple[np.ndarray, dict]:
     """A spheroid running off one or two image borders, 0-``max_cut`` of its outline outside."""
     rng = np.random.default_rng(10_000 + seed)
     r = rng.uniform(0.15, 0.3) * size
@@ -213,7 +219,9 @@ def livedead_field(seed: int, size: int = 256) -> np.ndarray:
         y, x = rng.uniform(0, h), rng.uniform(0, w)
         r = rng.uniform(2.5, 5)
         ch = int(rng.random() < 0.3)
-        out[..., ch] += rng.uniform(500, 2000) * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * r * r))
+        out[..., ch] += rng.uniform(500, 2000) * np.exp(
+            -((yy - y) ** 2 + (xx - x) ** 2) / (2 * r * r)
+        )
     out += 100 + rng.normal(0, 15, out.shape)
     return np.clip(out, 0, 65535).astype(np.uint16)
 

@@ -35,8 +35,18 @@ def irregular_disk(shape, centre, radius, seed, roughness=0.08):
     return rr <= rad, rr / np.maximum(rad, 1e-9)
 
 
-def brightfield_spheroid(seed, shape=(512, 512), radius=None, offset=(0, 0), halo=0.25,
-                         contrast=0.55, noise=0.02, texture=0.15, blur=1.5, background=180.0):
+def brightfield_spheroid(
+    seed,
+    shape=(512, 512),
+    radius=None,
+    offset=(0, 0),
+    halo=0.25,
+    contrast=0.55,
+    noise=0.02,
+    texture=0.15,
+    blur=1.5,
+    background=180.0,
+):
     """Dark textured spheroid with a bright halo on a flat background (float, 0-255-ish).
 
     Returns (image, truth_mask).
@@ -80,6 +90,7 @@ def fluorescence_spheroid(seed, shape=(512, 512), radius=None, snr=20.0):
 
 
 # --- degradations ---------------------------------------------------------------
+
 
 def illumination_gradient(img, strength=0.5, seed=0, bright_bg=True):
     """Multiplicative linear+radial illumination falloff (strength = max relative drop)."""
@@ -144,7 +155,7 @@ def scale_bar_and_text(img, seed=0, white=True):
     v = float(np.max(img)) * 1.0 if white else float(np.min(img))
     t = max(2, h // 128)
     y0, x0 = int(0.92 * h), int(0.68 * w)
-    out[y0:y0 + t, x0:x0 + int(0.22 * w)] = v
+    out[y0 : y0 + t, x0 : x0 + int(0.22 * w)] = v
     # "text": thin strokes, glyph-like
     ty, tx = int(0.04 * h), int(0.04 * w)
     gh = max(6, h // 40)
@@ -153,10 +164,10 @@ def scale_bar_and_text(img, seed=0, white=True):
         for _ in range(3):
             if rng.random() < 0.5:
                 yy0 = ty + rng.integers(0, gh)
-                out[yy0:yy0 + max(1, t // 2), gx:gx + int(gh * 0.6)] = v
+                out[yy0 : yy0 + max(1, t // 2), gx : gx + int(gh * 0.6)] = v
             else:
                 xx0 = gx + rng.integers(0, int(gh * 0.6))
-                out[ty:ty + gh, xx0:xx0 + max(1, t // 2)] = v
+                out[ty : ty + gh, xx0 : xx0 + max(1, t // 2)] = v
     return out
 
 

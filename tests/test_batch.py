@@ -69,7 +69,10 @@ def reference(plate: dict) -> dict:
 def _cli(*args: str, **kw) -> subprocess.CompletedProcess:  # noqa: ANN003
     return subprocess.run(
         [sys.executable, "-m", "napari_il6assay", *args],
-        capture_output=True, text=True, timeout=600, **kw,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        **kw,
     )
 
 
@@ -84,8 +87,16 @@ def _assert_same_tables(a: Path, b: Path) -> None:
 def test_reference_run_writes_every_output(plate: dict, reference: dict) -> None:
     out, res = reference["out"], reference["res"]
     assert res.exit_code == 0 and res.n_images == len(WELLS) and res.n_ok == len(WELLS)
-    for name in ("wells", "conditions", "fits", "synergy", "potentiation", "images", "objects",
-                 "errors"):
+    for name in (
+        "wells",
+        "conditions",
+        "fits",
+        "synergy",
+        "potentiation",
+        "images",
+        "objects",
+        "errors",
+    ):
         assert (out / f"{name}.csv").is_file(), name
     for name in ("results.xlsx", "run.json", "report.html"):
         assert (out / name).is_file()
@@ -93,8 +104,18 @@ def test_reference_run_writes_every_output(plate: dict, reference: dict) -> None
     wells = pd.read_csv(out / "wells.csv")
     assert sorted(wells["well"]) == sorted(WELLS)
     assert list(wells.columns[:12]) == [
-        "plate", "well", "image", "cell_line", "drug", "concentration_M", "drug_b",
-        "concentration_b", "role", "readout", "viability", "qc_flag",
+        "plate",
+        "well",
+        "image",
+        "cell_line",
+        "drug",
+        "concentration_M",
+        "drug_b",
+        "concentration_b",
+        "role",
+        "readout",
+        "viability",
+        "qc_flag",
     ]
     # the readout per well is the segmenter's measure of that image
     images = pd.read_csv(out / "images.csv").set_index("well")
@@ -110,8 +131,9 @@ def test_reference_run_writes_every_output(plate: dict, reference: dict) -> None
     prism = pd.read_csv(out / "prism" / "eribulin.csv")
     assert list(prism.columns) == ["concentration_M", "MDA-MB-231:1", "MDA-MB-231E:1"]
     single = wells[wells["drug_b"].isna() & wells["role"].isin(["sample", "vehicle"])]
-    assert np.allclose(prism["concentration_M"], sorted(single["concentration_M"].unique()),
-                       rtol=1e-12, atol=0)
+    assert np.allclose(
+        prism["concentration_M"], sorted(single["concentration_M"].unique()), rtol=1e-12, atol=0
+    )
     a05 = w.loc["A05"]
     row = prism[np.isclose(prism["concentration_M"], a05["concentration_M"], rtol=1e-9, atol=0)]
     assert row["MDA-MB-231:1"].iloc[0] == pytest.approx(a05["viability"])
@@ -153,8 +175,17 @@ def test_report_is_self_contained(plate: dict, reference: dict) -> None:
 
 
 def test_non_empty_output_is_refused(plate: dict, reference: dict) -> None:
-    r = _cli("batch", str(plate["folder"]), "--layout", str(plate["layout"]), "--mode",
-             "spheroid", "--out", str(reference["out"]), "--quiet")
+    r = _cli(
+        "batch",
+        str(plate["folder"]),
+        "--layout",
+        str(plate["layout"]),
+        "--mode",
+        "spheroid",
+        "--out",
+        str(reference["out"]),
+        "--quiet",
+    )
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and str(reference["out"]) in lines[0]
@@ -170,8 +201,20 @@ def test_corrupt_files_are_listed_and_good_wells_kept(plate: dict, reference: di
     trunc.write_bytes(trunc.read_bytes()[: trunc.stat().st_size // 3])
     junk.write_bytes(b"this is not an image " * 50)
     out = root / "corrupt_out"
-    r = _cli("batch", str(folder), "--layout", str(plate["layout"]), "--mode", "spheroid",
-             "--out", str(out), "--workers", "2", "--quiet", "--save-labels")
+    r = _cli(
+        "batch",
+        str(folder),
+        "--layout",
+        str(plate["layout"]),
+        "--mode",
+        "spheroid",
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        "--quiet",
+        "--save-labels",
+    )
     assert r.returncode == 1, r.stderr
     errors = pd.read_csv(out / "errors.csv")
     assert sorted(Path(p).name for p in errors["path"]) == ["A04.tif", "D07.tif"]
@@ -182,8 +225,9 @@ def test_corrupt_files_are_listed_and_good_wells_kept(plate: dict, reference: di
     good = [w for w in WELLS if w not in ("A04", "D07")]
     assert sorted(wells.index) == sorted(good)
     # every good well measured exactly as in the clean run
-    assert np.array_equal(wells.loc[good, "readout"].to_numpy(),
-                          ref.loc[good, "readout"].to_numpy(), equal_nan=True)
+    assert np.array_equal(
+        wells.loc[good, "readout"].to_numpy(), ref.loc[good, "readout"].to_numpy(), equal_nan=True
+    )
     assert json.loads((out / "run.json").read_text())["n_failed"] == 2
     # --save-labels: one label image per good image, the segmenter's objects
     import tifffile
@@ -198,12 +242,26 @@ def test_corrupt_files_are_listed_and_good_wells_kept(plate: dict, reference: di
 
 def test_sigkill_then_resume_gives_identical_tables(plate: dict, reference: dict) -> None:
     out = plate["root"] / "killed"
-    cmd = [sys.executable, "-m", "napari_il6assay", "batch", str(plate["folder"]),
-           "--layout", str(plate["layout"]), "--mode", "spheroid", "--out", str(out),
-           "--workers", "1", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "napari_il6assay",
+        "batch",
+        str(plate["folder"]),
+        "--layout",
+        str(plate["layout"]),
+        "--mode",
+        "spheroid",
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--quiet",
+    ]
     # own session: the kill reaches the run and the worker processes it started
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     half = len(WELLS) // 2
     deadline = time.monotonic() + 300
     try:
@@ -220,8 +278,20 @@ def test_sigkill_then_resume_gives_identical_tables(plate: dict, reference: dict
     done = len(list((out / "_parts").glob("*_s1.json")))
     assert half <= done < len(WELLS)
     assert not (out / "wells.csv").exists()
-    r = _cli("batch", str(plate["folder"]), "--layout", str(plate["layout"]), "--mode",
-             "spheroid", "--out", str(out), "--workers", "2", "--resume", "--quiet")
+    r = _cli(
+        "batch",
+        str(plate["folder"]),
+        "--layout",
+        str(plate["layout"]),
+        "--mode",
+        "spheroid",
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        "--resume",
+        "--quiet",
+    )
     assert r.returncode == 0, r.stderr
     info = json.loads((out / "run.json").read_text())
     assert info["n_reused_from_previous_run"] == done
@@ -237,12 +307,23 @@ def test_distributed_cluster_gives_the_same_tables(plate: dict, reference: dict)
     from napari_il6assay.batch.run import run_batch
 
     out = plate["root"] / "cluster"
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address="127.0.0.1:0") as cluster:
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+    ) as cluster:
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
-        res = run_batch(plate["folder"], plate["layout"], "spheroid", out,
-                        scheduler=cluster.scheduler_address, quiet=True,
-                        formats=("csv", "parquet"))
+        res = run_batch(
+            plate["folder"],
+            plate["layout"],
+            "spheroid",
+            out,
+            scheduler=cluster.scheduler_address,
+            quiet=True,
+            formats=("csv", "parquet"),
+        )
     assert res.exit_code == 0
     assert json.loads((out / "run.json").read_text())["parameters"]["scheduler"] == (
         cluster.scheduler_address
@@ -253,8 +334,9 @@ def test_distributed_cluster_gives_the_same_tables(plate: dict, reference: dict)
         pq = pd.read_parquet(out / f"{name}.parquet")
         csv = pd.read_csv(out / f"{name}.csv")
         assert pq.shape == csv.shape and list(pq.columns) == list(csv.columns)
-        num = [c for c in csv.select_dtypes("number").columns
-               if pd.api.types.is_numeric_dtype(pq[c])]
+        num = [
+            c for c in csv.select_dtypes("number").columns if pd.api.types.is_numeric_dtype(pq[c])
+        ]
         assert "viability" in num or name != "wells"
         assert np.allclose(pq[num].astype(float), csv[num].astype(float), equal_nan=True)
 
@@ -268,8 +350,16 @@ def test_cancel_keeps_finished_images_for_resume(plate: dict) -> None:
     def progress(done: int, total: int) -> None:
         seen.append((done, total))
 
-    res = run_batch(plate["folder"], plate["layout"], "spheroid", out, workers=1, quiet=True,
-                    progress=progress, cancel=lambda: len(seen) >= 4)
+    res = run_batch(
+        plate["folder"],
+        plate["layout"],
+        "spheroid",
+        out,
+        workers=1,
+        quiet=True,
+        progress=progress,
+        cancel=lambda: len(seen) >= 4,
+    )
     assert res.cancelled and res.exit_code == 1
     assert res.n_ok == seen[-1][0]
     assert seen[0] == (0, len(WELLS)) and seen[-1][0] < len(WELLS)

@@ -23,18 +23,22 @@ from napari_il6assay.errors import InputError
 
 def _files(rows: list[tuple[str, int, int | None, str]]) -> pd.DataFrame:
     return pd.DataFrame(
-        [{"plate": "p", "well": w, "site": s, "channel": c, "plane": None, "path": p}
-         for w, s, c, p in rows]
+        [
+            {"plate": "p", "well": w, "site": s, "channel": c, "plane": None, "path": p}
+            for w, s, c, p in rows
+        ]
     ).astype({"channel": "Int64", "plane": "Int64"})
 
 
 def test_plan_combines_channels_for_livedead_only(tmp_path: Path) -> None:
-    files = _files([
-        ("A01", 1, 2, str(tmp_path / "A01_s1_w2.tif")),
-        ("A01", 1, 1, str(tmp_path / "A01_s1_w1.tif")),
-        ("A01", 2, 1, str(tmp_path / "A01_s2_w1.tif")),
-        ("A01", 2, 2, str(tmp_path / "A01_s2_w2.tif")),
-    ])
+    files = _files(
+        [
+            ("A01", 1, 2, str(tmp_path / "A01_s1_w2.tif")),
+            ("A01", 1, 1, str(tmp_path / "A01_s1_w1.tif")),
+            ("A01", 2, 1, str(tmp_path / "A01_s2_w1.tif")),
+            ("A01", 2, 2, str(tmp_path / "A01_s2_w2.tif")),
+        ]
+    )
     ld = plan_from_table(files, tmp_path, "livedead")
     assert [it.site for it in ld.items] == [1, 2]
     first = ld.items[0]
@@ -67,8 +71,14 @@ def test_worker_reports_a_corrupt_file_instead_of_raising(tmp_path: Path) -> Non
     tifffile.imwrite(good, np.zeros((64, 64), np.uint16))
     bad = tmp_path / "A02.tif"
     bad.write_bytes(good.read_bytes()[:300])  # truncated
-    item = {"id": "A02_s1", "plate": "", "well": "A02", "site": 1, "paths": [str(bad)],
-            "image": "A02.tif"}
+    item = {
+        "id": "A02_s1",
+        "plate": "",
+        "well": "A02",
+        "site": 1,
+        "paths": [str(bad)],
+        "image": "A02.tif",
+    }
     res = process_item(item, "spheroid")
     assert res["status"] == "error"
     assert res["stage"] == "read"
@@ -92,12 +102,17 @@ def _ok_result(pid: str, path: Path) -> dict:
     from napari_il6assay.batch.worker import fingerprint, png_bytes
 
     return {
-        "id": pid, "status": "ok", "inputs": {str(path): fingerprint(path)},
-        "measures": {"readout": 0.5, "n_objects": 1}, "qc_flag": "",
+        "id": pid,
+        "status": "ok",
+        "inputs": {str(path): fingerprint(path)},
+        "measures": {"readout": 0.5, "n_objects": 1},
+        "qc_flag": "",
         "objects": pd.DataFrame({"label": [1], "area_px": [10]}),
         "overlay_png": png_bytes(np.zeros((4, 4, 3), np.uint8)),
         "thumb_jpg": png_bytes(np.zeros((4, 4, 3), np.uint8)),
-        "labels": None, "pixel_size_um": 1.0, "voxel_size_um": None,
+        "labels": None,
+        "pixel_size_um": 1.0,
+        "voxel_size_um": None,
     }
 
 
@@ -106,8 +121,14 @@ def test_parts_resume_checks_the_inputs(tmp_path: Path) -> None:
     src.parent.mkdir()
     tifffile.imwrite(src, np.arange(100, dtype=np.uint16).reshape(10, 10))
     out = tmp_path / "out"
-    item = {"id": "A01_s1", "plate": "", "well": "A01", "site": 1, "paths": [str(src)],
-            "image": "A01.tif"}
+    item = {
+        "id": "A01_s1",
+        "plate": "",
+        "well": "A01",
+        "site": 1,
+        "paths": [str(src)],
+        "image": "A01.tif",
+    }
     assert not parts.is_done(out, item)
     settings = parts.settings_key("spheroid", 2.0, None, {})
     rec = parts.write_part(out, item, _ok_result("A01_s1", src), settings=settings)
@@ -125,8 +146,7 @@ def test_parts_resume_checks_the_inputs(tmp_path: Path) -> None:
     assert src.stat().st_size == st.st_size
     assert not parts.is_done(out, item)
     # a failed image replaces the done marker
-    parts.write_part(out, item, {"status": "error", "stage": "read", "error": "x",
-                                 "inputs": {}})
+    parts.write_part(out, item, {"status": "error", "stage": "read", "error": "x", "inputs": {}})
     assert not (out / "_parts" / "A01_s1.json").exists()
     assert json.loads((out / "_parts" / "A01_s1.error.json").read_text())["stage"] == "read"
 
@@ -144,15 +164,24 @@ def test_atomic_write_leaves_nothing_when_the_writer_fails(tmp_path: Path) -> No
 
 
 def test_aggregate_sites_mean_sum_and_area_weighting() -> None:
-    images = pd.DataFrame({
-        "image": ["a1", "a2", "b1"], "mode": "livedead",
-        "readout": [0.8, 0.2, 0.5], "n_objects": [10, 30, 5],
-        "live_fraction": [0.8, 0.2, 0.5],
-        "live_area_um2": [80.0, 60.0, 5.0], "dead_area_um2": [20.0, 240.0, 5.0],
-        "readout_name": "live_fraction",
-        "plate": "p", "well": ["A01", "A01", "A02"], "site": [1, 2, 1], "qc_flag": ["", "x", ""],
-        "pixel_size_um": 1.0, "id": ["i1", "i2", "i3"],
-    })
+    images = pd.DataFrame(
+        {
+            "image": ["a1", "a2", "b1"],
+            "mode": "livedead",
+            "readout": [0.8, 0.2, 0.5],
+            "n_objects": [10, 30, 5],
+            "live_fraction": [0.8, 0.2, 0.5],
+            "live_area_um2": [80.0, 60.0, 5.0],
+            "dead_area_um2": [20.0, 240.0, 5.0],
+            "readout_name": "live_fraction",
+            "plate": "p",
+            "well": ["A01", "A01", "A02"],
+            "site": [1, 2, 1],
+            "qc_flag": ["", "x", ""],
+            "pixel_size_um": 1.0,
+            "id": ["i1", "i2", "i3"],
+        }
+    )
     w = aggregate_sites(images).set_index("well")
     # area-weighted: (80 + 60) / (100 + 300)
     assert w.loc["A01", "readout"] == pytest.approx(140 / 400)
@@ -168,19 +197,22 @@ def test_unmeasured_layout_wells_are_listed() -> None:
     from napari_il6assay.batch.tables import unmeasured_wells
 
     measured = pd.DataFrame({"plate": ["P1", "P2"], "well": ["A01", "A01"]})
-    lay = pd.DataFrame({"plate": [None, None, None], "well": ["A01", "B01", "C01"],
-                        "role": ["sample", "sample", "exclude"]})
+    lay = pd.DataFrame(
+        {
+            "plate": [None, None, None],
+            "well": ["A01", "B01", "C01"],
+            "role": ["sample", "sample", "exclude"],
+        }
+    )
     assert unmeasured_wells(measured, lay) == ["P1/B01", "P2/B01"]
 
 
 def test_join_layout_by_well_or_by_plate() -> None:
     measured = pd.DataFrame({"plate": ["P1", "P2"], "well": ["A01", "A01"], "readout": [1, 2]})
-    lay = pd.DataFrame({"plate": [None, None], "well": ["A01", "B01"],
-                        "cell_line": ["x", "y"]})
+    lay = pd.DataFrame({"plate": [None, None], "well": ["A01", "B01"], "cell_line": ["x", "y"]})
     w, unlisted = join_layout(measured, lay)
     assert list(w["cell_line"]) == ["x", "x"] and unlisted == []
-    lay2 = pd.DataFrame({"plate": ["P1", "P2"], "well": ["A01", "A01"],
-                         "cell_line": ["x", "y"]})
+    lay2 = pd.DataFrame({"plate": ["P1", "P2"], "well": ["A01", "A01"], "cell_line": ["x", "y"]})
     w2, _ = join_layout(measured, lay2)
     assert list(w2["cell_line"]) == ["x", "y"]
     lay3 = pd.DataFrame({"plate": [None], "well": ["B01"], "cell_line": ["y"]})
@@ -192,13 +224,31 @@ def test_prism_tables_rows_doses_columns_replicates() -> None:
     rows = []
     for line, base in (("par", 1.0), ("res", 2.0)):
         for rep in (1, 2):
-            rows.append(dict(cell_line=line, drug="", concentration_M=0.0, role="vehicle",
-                             replicate=rep, viability=1.0, drug_b=None, concentration_b=None))
+            rows.append(
+                dict(
+                    cell_line=line,
+                    drug="",
+                    concentration_M=0.0,
+                    role="vehicle",
+                    replicate=rep,
+                    viability=1.0,
+                    drug_b=None,
+                    concentration_b=None,
+                )
+            )
             for c in (1e-9, 1e-8):
-                rows.append(dict(cell_line=line, drug="eribulin", concentration_M=c,
-                                 role="sample", replicate=rep,
-                                 viability=base * c * 1e8 + rep / 100, drug_b=None,
-                                 concentration_b=None))
+                rows.append(
+                    dict(
+                        cell_line=line,
+                        drug="eribulin",
+                        concentration_M=c,
+                        role="sample",
+                        replicate=rep,
+                        viability=base * c * 1e8 + rep / 100,
+                        drug_b=None,
+                        concentration_b=None,
+                    )
+                )
     t = prism_tables(pd.DataFrame(rows))["eribulin"]
     assert list(t.columns) == ["concentration_M", "par:1", "par:2", "res:1", "res:2"]
     assert list(t["concentration_M"]) == [0.0, 1e-9, 1e-8]

@@ -10,16 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-
-from napari_il6assay.cli import main
-from napari_il6assay.segment import classifier as C
-
 from segment_conditions import (
     brightfield_spheroid,
     dice,
     illumination_gradient,
     well_edge_shadow,
 )
+
+from napari_il6assay.cli import main
+from napari_il6assay.segment import classifier as C
 
 
 def scribble_from_truth(mask: np.ndarray, seed: int, n: int = 250) -> np.ndarray:
@@ -36,8 +35,9 @@ def scribble_from_truth(mask: np.ndarray, seed: int, n: int = 250) -> np.ndarray
 def hard_spheroid(seed: int) -> tuple[np.ndarray, np.ndarray]:
     """An independent renderer's spheroid with a gradient and a well-edge shadow."""
     rng = np.random.default_rng(seed)
-    img, truth = brightfield_spheroid(seed, shape=(256, 256), radius=rng.uniform(45, 75),
-                                      offset=tuple(rng.integers(-30, 30, 2)))
+    img, truth = brightfield_spheroid(
+        seed, shape=(256, 256), radius=rng.uniform(45, 75), offset=tuple(rng.integers(-30, 30, 2))
+    )
     img = illumination_gradient(img, strength=0.4, seed=seed)
     img = well_edge_shadow(img, seed=seed, depth=0.5)
     return img.astype(np.float32), truth
@@ -118,14 +118,35 @@ def test_train_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     img, truth = hard_spheroid(7)
     tifffile.imwrite(tmp_path / "a.tif", np.clip(img, 0, 255).astype(np.uint8))
     tifffile.imwrite(tmp_path / "a_scribbles.tif", scribble_from_truth(truth, 1))
-    rc = main(["train", str(tmp_path / "a.tif"), "--scribbles", str(tmp_path / "a_scribbles.tif"),
-               "--mode", "spheroid", "--out", str(tmp_path / "clf")])
+    rc = main(
+        [
+            "train",
+            str(tmp_path / "a.tif"),
+            "--scribbles",
+            str(tmp_path / "a_scribbles.tif"),
+            "--mode",
+            "spheroid",
+            "--out",
+            str(tmp_path / "clf"),
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0 and "class 1: 250 px, class 2: 250 px" in out
     assert C.load(tmp_path / "clf.npz").params.mode == "spheroid"
     (tmp_path / "bad.npz").write_bytes(b"\x80\x04not a classifier")
-    rc = main(["train", str(tmp_path / "a.tif"), "--scribbles", str(tmp_path / "a.tif"),
-               str(tmp_path / "a.tif"), "--mode", "spheroid", "--out", str(tmp_path / "x")])
+    rc = main(
+        [
+            "train",
+            str(tmp_path / "a.tif"),
+            "--scribbles",
+            str(tmp_path / "a.tif"),
+            str(tmp_path / "a.tif"),
+            "--mode",
+            "spheroid",
+            "--out",
+            str(tmp_path / "x"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error:") and "one --scribbles file per image" in err
 
@@ -142,30 +163,63 @@ def test_modes_keep_their_steps_around_the_classifier(trained: C.PixelClassifier
     assert min(scores) >= 0.95, np.round(scores, 3)
 
 
-def test_segment_command_with_classifier(tmp_path: Path, trained: C.PixelClassifier,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_segment_command_with_classifier(
+    tmp_path: Path, trained: C.PixelClassifier, capsys: pytest.CaptureFixture[str]
+) -> None:
     from napari_il6assay.segment import segment_image
 
     clf_path = trained.save(tmp_path / "clf.npz")
     img, _ = hard_spheroid(130)
     tifffile.imwrite(tmp_path / "s.tif", img)
-    rc = main(["segment", str(tmp_path / "s.tif"), "--mode", "spheroid", "--classifier",
-               str(clf_path), "--out", str(tmp_path / "out"), "--save-labels"])
+    rc = main(
+        [
+            "segment",
+            str(tmp_path / "s.tif"),
+            "--mode",
+            "spheroid",
+            "--classifier",
+            str(clf_path),
+            "--out",
+            str(tmp_path / "out"),
+            "--save-labels",
+        ]
+    )
     assert rc == 0
     got = tifffile.imread(tmp_path / "out" / "labels" / "s_labels.tif")
     want = segment_image(img, "spheroid", classifier=C.load(clf_path)).labels
     np.testing.assert_array_equal(got, want)
-    rc = main(["segment", str(tmp_path / "s.tif"), "--mode", "colony", "--classifier",
-               str(clf_path), "--out", str(tmp_path / "out2")])
+    rc = main(
+        [
+            "segment",
+            str(tmp_path / "s.tif"),
+            "--mode",
+            "colony",
+            "--classifier",
+            str(clf_path),
+            "--out",
+            str(tmp_path / "out2"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "trained for --mode spheroid" in err
-    rc = main(["segment", str(tmp_path / "s.tif"), "--mode", "livedead", "--classifier",
-               str(clf_path), "--out", str(tmp_path / "out3")])
+    rc = main(
+        [
+            "segment",
+            str(tmp_path / "s.tif"),
+            "--mode",
+            "livedead",
+            "--classifier",
+            str(clf_path),
+            "--out",
+            str(tmp_path / "out3"),
+        ]
+    )
     assert rc == 2 and "--classifier applies to --mode" in capsys.readouterr().err
 
 
-def test_large_images_are_classified_at_a_working_size(trained: C.PixelClassifier,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_images_are_classified_at_a_working_size(
+    trained: C.PixelClassifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
     img, truth = hard_spheroid(140)
     full = trained.object_mask(img)
     monkeypatch.setattr(C, "WORK_SIDE", 128)  # a 256 px image is then classified at 128 px

@@ -9,15 +9,26 @@ import sys
 
 import pytest
 
-HEAVY = ("qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "napari", "skimage", "dask", "scipy",
-         "matplotlib")
+HEAVY = (
+    "qtpy",
+    "PyQt5",
+    "PyQt6",
+    "PySide2",
+    "PySide6",
+    "napari",
+    "skimage",
+    "dask",
+    "scipy",
+    "matplotlib",
+)
 IMPORT_BUDGET_US = 150_000
 
 
 def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONIMPORTTIME"}
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 def test_module_help() -> None:

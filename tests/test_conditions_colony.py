@@ -12,7 +12,6 @@ import math
 
 import numpy as np
 import pytest
-
 from conditions_colony import (
     brightfield_spheroid,
     cropped_dish,
@@ -21,6 +20,7 @@ from conditions_colony import (
     fluorescence_livedead,
     well_off_frame,
 )
+
 from napari_il6assay.qc_flags import split_flags
 from napari_il6assay.segment import segment_image
 
@@ -37,8 +37,11 @@ def _run(img: np.ndarray, **kw):
 def _tally(results: list[tuple[float, float, str]]) -> tuple[float, list]:
     """Fraction within tolerance and the silent failures ``(seed, err, flag)``."""
     ok = [abs(v - t) <= TOL for v, t, _ in results]
-    silent = [(i, v - t) for i, (v, t, f) in enumerate(results)
-              if not (math.isfinite(v) and abs(v - t) <= TOL) and not f]
+    silent = [
+        (i, v - t)
+        for i, (v, t, f) in enumerate(results)
+        if not (math.isfinite(v) and abs(v - t) <= TOL) and not f
+    ]
     return float(np.mean(ok)), silent
 
 
@@ -52,10 +55,16 @@ def test_class3_dense_wells_are_right_or_flagged():
         # the well is found: centre and radius match the floor
         fy, fx = np.nonzero(r.floor)
         if not out.qc_flag:
-            assert math.hypot(out.measures["well_center_y"] - fy.mean(),
-                              out.measures["well_center_x"] - fx.mean()) < 2.0
+            assert (
+                math.hypot(
+                    out.measures["well_center_y"] - fy.mean(),
+                    out.measures["well_center_x"] - fx.mean(),
+                )
+                < 2.0
+            )
             assert out.measures["well_radius_px"] == pytest.approx(
-                math.sqrt(r.floor.sum() / math.pi), rel=0.02)
+                math.sqrt(r.floor.sum() / math.pi), rel=0.02
+            )
     frac, silent = _tally(res)
     assert silent == []
     assert frac >= 0.95, res
@@ -64,8 +73,9 @@ def test_class3_dense_wells_are_right_or_flagged():
 def test_class3_blank_wells_with_rim_shading_read_zero():
     res = []
     for seed in range(N):
-        r = cv_well(100 + seed, SIZE, cover=0.0, rim_shade=0.2 + 0.3 * (seed % 5) / 4,
-                    rgb=seed % 3 != 2)
+        r = cv_well(
+            100 + seed, SIZE, cover=0.0, rim_shade=0.2 + 0.3 * (seed % 5) / 4, rgb=seed % 3 != 2
+        )
         out = _run(r.image)
         res.append((out.measures["area_fraction"], 0.0, out.qc_flag))
     frac, silent = _tally(res)
@@ -89,7 +99,7 @@ def test_class7_not_one_round_well_is_flagged_and_well_none_measures_the_frame()
             # and a rectangle of it
             x, y, w, h = 40, 30, 150, 120
             out = _run(r.image, well="none", roi=f"{x},{y},{w},{h}")
-            truth = float(r.stain[y:y + h, x:x + w].mean())
+            truth = float(r.stain[y : y + h, x : x + w].mean())
             res_none.append((out.measures["area_fraction"], truth, out.qc_flag))
     frac, silent = _tally(res_none)
     assert silent == []
@@ -99,8 +109,11 @@ def test_class7_not_one_round_well_is_flagged_and_well_none_measures_the_frame()
 def test_class6_images_of_other_assays_are_mode_mismatch():
     flagged = []
     for seed in range(N):
-        img = fluorescence_livedead(300 + seed, SIZE) if seed % 2 else brightfield_spheroid(
-            300 + seed, SIZE)
+        img = (
+            fluorescence_livedead(300 + seed, SIZE)
+            if seed % 2
+            else brightfield_spheroid(300 + seed, SIZE)
+        )
         out = _run(img)
         assert out.qc_flag, seed  # never a silent number
         flagged.append("mode_mismatch" in split_flags(out.qc_flag))
@@ -134,16 +147,25 @@ def test_batch_flags_blank_wells_that_are_not_empty():
 
     from napari_il6assay.batch.tables import flag_nonempty_blanks
 
-    wells = pd.DataFrame({
-        "plate": ["p1"] * 5 + ["p2"] * 2,
-        "well": ["A01", "A02", "A03", "A04", "A05", "A01", "A02"],
-        "role": ["vehicle", "vehicle", "blank", "blank", "sample", "blank", "blank"],
-        "readout": [0.50, 0.54, 0.01, 0.09, 0.30, 0.015, 0.04],
-        "readout_name": ["area_fraction"] * 7,
-        "qc_flag": ["", "", "", "low_contrast", "", "", ""],
-    })
+    wells = pd.DataFrame(
+        {
+            "plate": ["p1"] * 5 + ["p2"] * 2,
+            "well": ["A01", "A02", "A03", "A04", "A05", "A01", "A02"],
+            "role": ["vehicle", "vehicle", "blank", "blank", "sample", "blank", "blank"],
+            "readout": [0.50, 0.54, 0.01, 0.09, 0.30, 0.015, 0.04],
+            "readout_name": ["area_fraction"] * 7,
+            "qc_flag": ["", "", "", "low_contrast", "", "", ""],
+        }
+    )
     out = flag_nonempty_blanks(wells)
     # p1: limit 0.1 x 0.52; p2 (no vehicle): the colony floor 0.02
     assert out["qc_flag"].tolist() == [
-        "", "", "", "low_contrast;blank_not_empty", "", "", "blank_not_empty"]
+        "",
+        "",
+        "",
+        "low_contrast;blank_not_empty",
+        "",
+        "",
+        "blank_not_empty",
+    ]
     assert wells["qc_flag"].iloc[3] == "low_contrast"  # a copy

@@ -13,13 +13,13 @@ import math
 
 import numpy as np
 import pytest
-
 from conditions_livedead import (
     brightfield_spheroid_rgb,
     crystal_violet_photo,
     livedead_image,
     same_stain_image,
 )
+
 from napari_il6assay.qc_flags import split_flags
 from napari_il6assay.segment import segment_image
 
@@ -74,7 +74,8 @@ def test_no_haze_unflagged():
 
 
 @pytest.mark.parametrize(
-    "make", [crystal_violet_photo, brightfield_spheroid_rgb, same_stain_image],
+    "make",
+    [crystal_violet_photo, brightfield_spheroid_rgb, same_stain_image],
     ids=["crystal_violet", "brightfield_spheroid", "same_stain"],
 )
 def test_wrong_image_is_mode_mismatch(make):

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conditions_livedead import crystal_violet_photo, single_spheroid_image, spheres_image
+
 from napari_il6assay.qc_flags import split_flags
 from napari_il6assay.segment import segment_image
 
@@ -48,8 +48,11 @@ def test_split_is_what_fixes_it():
     assert np.mean(errs) <= -1.0
 
 
-@pytest.mark.parametrize("make", [single_spheroid_image, crystal_violet_photo],
-                         ids=["spheroid", "crystal_violet_colonies"])
+@pytest.mark.parametrize(
+    "make",
+    [single_spheroid_image, crystal_violet_photo],
+    ids=["spheroid", "crystal_violet_colonies"],
+)
 def test_wrong_image_is_mode_mismatch(make):
     for seed in range(10):
         img = make(seed, 256)

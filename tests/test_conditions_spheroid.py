@@ -141,14 +141,34 @@ def test_cli_object_option(tmp_path, capsys):
     path = tmp_path / "in" / "A01.tif"
     path.parent.mkdir()
     write_tiff(path, img.astype(np.uint16), axes="YX", pixel_size_um=PIXEL_UM)
-    rc = main(["segment", str(path), "--mode", "spheroid", "--object", "dark",
-               "--out", str(tmp_path / "out")])
+    rc = main(
+        [
+            "segment",
+            str(path),
+            "--mode",
+            "spheroid",
+            "--object",
+            "dark",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     assert rc == 0
     row = pd.read_csv(tmp_path / "out" / "images.csv").iloc[0]
     assert row["polarity"] == "dark"
     assert abs(row["readout"] / _volume(truth["mask"].sum()) - 1) <= 0.10
-    rc = main(["segment", str(path), "--mode", "colony", "--object", "dark",
-               "--out", str(tmp_path / "out2")])
+    rc = main(
+        [
+            "segment",
+            str(path),
+            "--mode",
+            "colony",
+            "--object",
+            "dark",
+            "--out",
+            str(tmp_path / "out2"),
+        ]
+    )
     assert rc == 2
     assert "--object" in capsys.readouterr().err
 

@@ -50,7 +50,8 @@ def test_colony_truth_and_erase_one_colony():
     assert drop == pytest.approx(areas[k] / n_well_px, rel=1e-12)
     assert after.measures["colony_count"] == res.measures["colony_count"] - 1
     assert after.measures["stained_area_um2"] == pytest.approx(
-        res.measures["stained_area_um2"] - areas[k] * px * px, rel=1e-12)
+        res.measures["stained_area_um2"] - areas[k] * px * px, rel=1e-12
+    )
     # the objects table is the corrected one
     assert len(after.objects) == after.measures["colony_count"]
     # stain painted outside the well does not count
@@ -125,7 +126,8 @@ def test_livedead_truth_and_erase_a_dead_cell():
     after = remeasure(lab, s.image, "livedead", pixel_size_um=px)
     assert after.measures["n_dead"] == res.measures["n_dead"] - 1
     assert after.measures["dead_area_um2"] == pytest.approx(
-        res.measures["dead_area_um2"] - dead["area_px"] * px * px, rel=1e-12)
+        res.measures["dead_area_um2"] - dead["area_px"] * px * px, rel=1e-12
+    )
     assert after.measures["live_area_um2"] == res.measures["live_area_um2"]
 
 
@@ -174,8 +176,14 @@ def test_relabel_and_flags():
     img = np.full((64, 64), 100.0)
     L = np.zeros((64, 64), np.int32)
     L[20:40, 20:40] = 1
-    res = remeasure(L, img, "spheres", pixel_size_um=1.0, min_diameter_um=5.0,
-                    auto_flag="merged_objects;well_implausible;mode_mismatch;plate_outlier")
+    res = remeasure(
+        L,
+        img,
+        "spheres",
+        pixel_size_um=1.0,
+        min_diameter_um=5.0,
+        auto_flag="merged_objects;well_implausible;mode_mismatch;plate_outlier",
+    )
     # object flags go, image/well flags stay (qc_flags.KEPT_BY_CORRECTION)
     assert res.qc_flag == "well_implausible;plate_outlier"
     assert res.measures["sphere_count"] == 1
@@ -223,7 +231,12 @@ def test_correction_files(tmp_path):
     assert c.path == correction_path(out, "../P 1", "B03")
     back = read_correction(c.path)
     assert (back.plate, back.well, back.site, back.image, back.time) == (
-        "../P 1", "B03", 2, "x.tif", "2026-12-02T10:00:00+00:00")
+        "../P 1",
+        "B03",
+        2,
+        "x.tif",
+        "2026-12-02T10:00:00+00:00",
+    )
     assert back.labels.dtype == np.int32 and np.array_equal(back.labels, lab)
     assert c.record(out) == {"plate": "../P 1", "well": "B03", "site": 2,
                              "file": "corrections/P_1_B03_labels.tif",
@@ -321,7 +334,7 @@ def test_batch_resume_uses_corrections(spheroid_run, capsys):
     # the person erases the lower half of the spheroid
     lab = auto.copy()
     ys = np.flatnonzero(lab.any(axis=1))
-    lab[(ys[0] + ys[-1]) // 2:] = 0
+    lab[(ys[0] + ys[-1]) // 2 :] = 0
     area = int((lab > 0).sum())
     plate = "" if pd.isna(row["plate"]) else str(row["plate"])
     c = write_correction(out, plate, "A03", lab, image=row["image"], mode="spheroid")
@@ -353,7 +366,8 @@ def test_batch_resume_uses_corrections(spheroid_run, capsys):
     assert wells.loc[wells["well"] != "A03", "corrected"].eq(False).all()
     for w in ("A04", "D02"):  # bad files: the automatic readout stays
         assert wells.loc[wells["well"] == w, "readout"].iloc[0] == pytest.approx(
-            before.loc[before["well"] == w, "readout"].iloc[0], rel=1e-12)
+            before.loc[before["well"] == w, "readout"].iloc[0], rel=1e-12
+        )
     objects = pd.read_csv(out / "objects.csv")
     assert objects.loc[objects["well"] == "A03", "area_px"].tolist() == [area]
     info = json.loads((out / "run.json").read_text())

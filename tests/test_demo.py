@@ -23,7 +23,10 @@ pytestmark = pytest.mark.skipif(
 def _demo(out: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "napari_il6assay", "demo", "--out", str(out), "--quiet"],
-        capture_output=True, text=True, timeout=900, cwd=out.parent,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=out.parent,
     )
 
 
@@ -32,9 +35,19 @@ def test_demo_matches_the_sample_truth(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     r = _demo(out)
     assert r.returncode == 0, r.stderr[-2000:]
-    for name in ("wells.csv", "conditions.csv", "fits.csv", "synergy.csv", "potentiation.csv",
-                 "images.csv", "objects.csv", "errors.csv", "results.xlsx", "run.json",
-                 "report.html"):
+    for name in (
+        "wells.csv",
+        "conditions.csv",
+        "fits.csv",
+        "synergy.csv",
+        "potentiation.csv",
+        "images.csv",
+        "objects.csv",
+        "errors.csv",
+        "results.xlsx",
+        "run.json",
+        "report.html",
+    ):
         assert (out / name).is_file(), name
     n_images = len(list(SAMPLE.glob("[A-H][01][0-9].*")))
     assert len(list((out / "qc").glob("*.png"))) == n_images
@@ -44,7 +57,7 @@ def test_demo_matches_the_sample_truth(tmp_path: Path) -> None:
     assert list((out / "plots").glob("synergy_*.png"))
 
     truth = json.loads((SAMPLE / "truth.json").read_text())
-    (pair, true_fold), = truth["fold_resistance"].items()
+    ((pair, true_fold),) = truth["fold_resistance"].items()
     resistant, parental = pair.split(" vs ")
     fits = pd.read_csv(out / "fits.csv")
     row = fits[(fits["cell_line"] == resistant) & fits["drug_b"].isna()].iloc[0]
@@ -78,8 +91,9 @@ def test_demo_refuses_a_folder_that_is_not_its_own(tmp_path: Path) -> None:
     assert (out / "thesis.docx").read_text() == "precious"
 
 
-def test_demo_without_sample_data_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                           capsys: pytest.CaptureFixture) -> None:
+def test_demo_without_sample_data_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     from napari_il6assay import cli
     from napari_il6assay.commands import demo
 

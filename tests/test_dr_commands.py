@@ -63,14 +63,42 @@ def test_fit_command_ryegrass(tmp_path: Path) -> None:
     assert fits.loc[0, "ic50_se_M"] == pytest.approx(0.18573, rel=0.03)
     assert (tmp_path / "plots" / "curve.png").stat().st_size > 1000
     # without --unit, a unit-less dose column is refused rather than read as molar
-    assert main(["fit", str(RYEGRASS), "--out", str(tmp_path / "o2"), "--response", "rootl",
-                 "--dose", "conc"]) == 2
+    assert (
+        main(
+            [
+                "fit",
+                str(RYEGRASS),
+                "--out",
+                str(tmp_path / "o2"),
+                "--response",
+                "rootl",
+                "--dose",
+                "conc",
+            ]
+        )
+        == 2
+    )
     # a unit in the column's name is used: conc_nM -> M, the IC50 scales by 1e-9
     named = pd.read_csv(RYEGRASS).rename(columns={"conc": "conc_nM"})
     named.to_csv(tmp_path / "named.csv", index=False)
-    assert main(["fit", str(tmp_path / "named.csv"), "--out", str(tmp_path / "o3"),
-                 "--response", "rootl", "--ci", "delta", "--no-plots",
-                 "--dose", "conc_nM"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                str(tmp_path / "named.csv"),
+                "--out",
+                str(tmp_path / "o3"),
+                "--response",
+                "rootl",
+                "--ci",
+                "delta",
+                "--no-plots",
+                "--dose",
+                "conc_nM",
+            ]
+        )
+        == 0
+    )
     n = pd.read_csv(tmp_path / "o3" / "fits.csv")
     assert n.loc[0, "ic50_rel_M"] == pytest.approx(3.058e-9, rel=1e-3)
 

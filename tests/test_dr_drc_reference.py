@@ -90,15 +90,17 @@ def test_delta_se_and_ci_equal_drc(ref, fits) -> None:
             continue
         # optima agree: same RSS and the same ED50 to 1e-5 (drc's optim stops at reltol 1e-7,
         # so on flat valleys its ED50 can be off in the 4th digit at the same RSS)
-        if abs(r["rss"][i] / d["LL.4_rss"] - 1) > 1e-6 or abs(
-            r["ic50_fit"][i] / d["LL.4_ed50"] - 1
-        ) > 1e-5:
+        if (
+            abs(r["rss"][i] / d["LL.4_rss"] - 1) > 1e-6
+            or abs(r["ic50_fit"][i] / d["LL.4_ed50"] - 1) > 1e-5
+        ):
             continue
         checked += 1
         assert sig(r["ic50_fit"][i], d["LL.4_ed50"]), name
-        assert sig(r["ic50_se"][i], d["LL.4_ed50_se"]) or abs(
-            r["ic50_se"][i] / d["LL.4_ed50_se"] - 1
-        ) < 1.2e-4, name
+        assert (
+            sig(r["ic50_se"][i], d["LL.4_ed50_se"])
+            or abs(r["ic50_se"][i] / d["LL.4_ed50_se"] - 1) < 1.2e-4
+        ), name
         assert sig(r["ic50_ci_high"][i], d["LL.4_ed50_hi"]), name
         # the lower end e - t se cancels: drc's numerical Hessian (SE error ~1e-5, checked
         # against independent finite differences of the RSS) moves its 4th digit when it is

@@ -47,8 +47,12 @@ def _seed_files() -> dict[str, bytes]:
         write_tiff(p, rng.integers(0, 200, shape).astype(dtype), **kw)
         out[name] = p.read_bytes()
     p = _TMP / "seed_ome.tif"
-    tifffile.imwrite(p, rng.integers(0, 255, (2, 8, 8), dtype=np.uint8), ome=True,
-                     metadata={"axes": "CYX", "PhysicalSizeX": 0.65})
+    tifffile.imwrite(
+        p,
+        rng.integers(0, 255, (2, 8, 8), dtype=np.uint8),
+        ome=True,
+        metadata={"axes": "CYX", "PhysicalSizeX": 0.65},
+    )
     out["ome.tif"] = p.read_bytes()
     for name in ("photo.png", "photo.jpg"):
         p = _TMP / f"seed_{name}"
@@ -72,8 +76,9 @@ def damaged(draw: st.DrawFn) -> tuple[str, bytes]:
     return name, bytes(raw)
 
 
-MAGIC = st.sampled_from([b"", b"II*\x00", b"MM\x00*", b"II+\x00", b"\x89PNG\r\n\x1a\n",
-                         b"\xff\xd8\xff"])
+MAGIC = st.sampled_from(
+    [b"", b"II*\x00", b"MM\x00*", b"II+\x00", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff"]
+)
 
 
 def _read_must_fail_cleanly(name: str, raw: bytes) -> None:
@@ -89,8 +94,7 @@ def _read_must_fail_cleanly(name: str, raw: bytes) -> None:
 
 
 @FUZZ
-@given(magic=MAGIC, body=st.binary(max_size=2048),
-       suffix=st.sampled_from([".tif", ".png", ".jpg"]))
+@given(magic=MAGIC, body=st.binary(max_size=2048), suffix=st.sampled_from([".tif", ".png", ".jpg"]))
 def test_random_bytes_to_read_image(magic: bytes, body: bytes, suffix: str) -> None:
     _read_must_fail_cleanly(f"rand{suffix}", magic + body)
 
@@ -102,14 +106,65 @@ def test_damaged_images_to_read_image(case: tuple[str, bytes]) -> None:
 
 
 TOKENS = st.sampled_from(
-    ["A1", "A01", "I13", "P24", "Z99", "", " ", "0", "-1", "1e400", "nan", "10 nM", "nM", "uM",
-     "µg/mL", "ug/mL", "furlong", "vehicle", "blank", "exclude", "sample", "weird", "L1",
-     "eribulin", '"', '""', ",", ";", "\t", "\n", "#", "\x00", "é", "1,5", "0.1"]
+    [
+        "A1",
+        "A01",
+        "I13",
+        "P24",
+        "Z99",
+        "",
+        " ",
+        "0",
+        "-1",
+        "1e400",
+        "nan",
+        "10 nM",
+        "nM",
+        "uM",
+        "µg/mL",
+        "ug/mL",
+        "furlong",
+        "vehicle",
+        "blank",
+        "exclude",
+        "sample",
+        "weird",
+        "L1",
+        "eribulin",
+        '"',
+        '""',
+        ",",
+        ";",
+        "\t",
+        "\n",
+        "#",
+        "\x00",
+        "é",
+        "1,5",
+        "0.1",
+    ]
 )
 HEADERS = st.lists(
-    st.sampled_from(["well", "cell_line", "drug", "concentration", "unit", "role", "drug_b",
-                     "concentration_b", "unit_b", "plate", "replicate", "parental", "x", ""]),
-    min_size=1, max_size=8,
+    st.sampled_from(
+        [
+            "well",
+            "cell_line",
+            "drug",
+            "concentration",
+            "unit",
+            "role",
+            "drug_b",
+            "concentration_b",
+            "unit_b",
+            "plate",
+            "replicate",
+            "parental",
+            "x",
+            "",
+        ]
+    ),
+    min_size=1,
+    max_size=8,
 )
 
 
@@ -142,8 +197,11 @@ def test_random_csv_to_read_layout(text: str, suffix: str) -> None:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(text=csv_text(), raw=st.one_of(st.none(), st.binary(max_size=512)),
-       suffix=st.sampled_from([".csv", ".tsv", ".xlsx", ".xls", ".dat"]))
+@given(
+    text=csv_text(),
+    raw=st.one_of(st.none(), st.binary(max_size=512)),
+    suffix=st.sampled_from([".csv", ".tsv", ".xlsx", ".xls", ".dat"]),
+)
 def test_cli_layout_never_tracebacks(text: str, raw: bytes | None, suffix: str) -> None:
     p = _TMP / f"cli_{os.getpid()}{suffix}"
     p.write_bytes(raw if raw is not None else text.encode("utf-8", errors="replace"))
@@ -164,7 +222,9 @@ def test_cli_layout_subprocess_random_file(tmp_path: Path, seed: int) -> None:
     p.write_bytes(rng.integers(0, 256, 300, dtype=np.uint8).tobytes())
     r = subprocess.run(
         [sys.executable, "-m", "napari_il6assay", "layout", str(p)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert r.returncode == 2, r.stderr
     assert r.stderr.startswith("error: ")

@@ -36,8 +36,7 @@ def experiment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from napari_il6assay.synthetic.experiment import make_experiment
 
     root = tmp_path_factory.mktemp("fuzzexp")
-    make_experiment(root, mode="spheroid", seed=3, image_size=48, rgb=False,
-                    only_wells=WELLS)
+    make_experiment(root, mode="spheroid", seed=3, image_size=48, rgb=False, only_wells=WELLS)
     layout = pd.read_csv(root / "layout.csv", dtype=str, keep_default_na=False)
     return {"root": root, "layout": layout}
 
@@ -73,7 +72,7 @@ def plate_folder(draw: st.DrawFn, exp: dict[str, Any], tmp: Path) -> Path:
 
             tifffile.imwrite(folder / f"{w}.tif", np.full((1, 200), 9, np.uint8))
         elif kind == "txt":
-            (folder / "notes.txt").write_text("=HYPERLINK(\"x\")")
+            (folder / "notes.txt").write_text('=HYPERLINK("x")')
         elif kind == "subdir":
             (folder / "sub").mkdir(exist_ok=True)
             shutil.copy2(exp["root"] / f"{WELLS[0]}.tif", folder / "sub" / f"{WELLS[0]}.tif")
@@ -93,14 +92,27 @@ def layout_file(draw: st.DrawFn, exp: dict[str, Any], tmp: Path) -> Path:
         if op in ("text", "rename") and "cell_line" not in df:
             op = "number"  # a column dropped earlier cannot be edited
         if op == "text":
-            col = draw(st.sampled_from([c for c in ("cell_line", "drug", "drug_b", "replicate",
-                                                    "unit") if c in df]))
+            col = draw(
+                st.sampled_from(
+                    [c for c in ("cell_line", "drug", "drug_b", "replicate", "unit") if c in df]
+                )
+            )
             old = draw(st.sampled_from(sorted(set(df[col])) or [""]))
             df[col] = df[col].replace(old, draw(st.sampled_from(HOSTILE_TEXT)))
         elif op == "rename":
             # a whole line renamed to formula-like text (and its parental references)
-            new = draw(st.sampled_from(["=HYPERLINK(\"http://x\",\"y\")", "@SUM(1)", "+1",
-                                        "-2", "../../x", "=cmd|' /C calc'!A0"]))
+            new = draw(
+                st.sampled_from(
+                    [
+                        '=HYPERLINK("http://x","y")',
+                        "@SUM(1)",
+                        "+1",
+                        "-2",
+                        "../../x",
+                        "=cmd|' /C calc'!A0",
+                    ]
+                )
+            )
             old = draw(st.sampled_from(sorted(set(df["cell_line"]) - {""})))
             df = df.replace({"cell_line": {old: new}, "parental": {old: new}})
         elif op == "drop":
@@ -109,25 +121,44 @@ def layout_file(draw: st.DrawFn, exp: dict[str, Any], tmp: Path) -> Path:
             df.loc[df.index[: draw(st.integers(1, 5))], "parental"] = "ghost"
         elif op == "number" and "concentration" in df:
             i = draw(st.integers(0, len(df) - 1))
-            df.loc[df.index[i], "concentration"] = draw(st.sampled_from(
-                ["-1", "1e400", "nan", "abc", "0", ""]))
+            df.loc[df.index[i], "concentration"] = draw(
+                st.sampled_from(["-1", "1e400", "nan", "abc", "0", ""])
+            )
     if p.suffix == ".xlsx":
         from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-        df.map(lambda v: ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v
-               ).to_excel(p, index=False)
+        df.map(lambda v: ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v).to_excel(
+            p, index=False
+        )
     else:
         df.to_csv(p, index=False, sep="\t" if p.suffix == ".tsv" else ",")
     return p
 
 
-VALID_OPTIONS = [["--workers", "1"], ["--pixel-size", "1.3"], ["--format", "parquet"],
-                 ["--plate-format", "384"], ["--model", "3pl"], ["--save-labels"],
-                 ["--resume"], ["--overwrite"], ["--max-pixels", "1e9"]]
-BAD_OPTIONS = [["--workers", "0"], ["--workers", "999999999999"], ["--workers", "x"],
-               ["--pixel-size", "inf"], ["--pixel-size", "-1"], ["--voxel-size", "1,1"],
-               ["--min-diameter", "nan"], ["--max-pixels", "0"], ["--model", "7pl"],
-               ["--mode", "nonsense"], ["--plate-format", "7"]]
+VALID_OPTIONS = [
+    ["--workers", "1"],
+    ["--pixel-size", "1.3"],
+    ["--format", "parquet"],
+    ["--plate-format", "384"],
+    ["--model", "3pl"],
+    ["--save-labels"],
+    ["--resume"],
+    ["--overwrite"],
+    ["--max-pixels", "1e9"],
+]
+BAD_OPTIONS = [
+    ["--workers", "0"],
+    ["--workers", "999999999999"],
+    ["--workers", "x"],
+    ["--pixel-size", "inf"],
+    ["--pixel-size", "-1"],
+    ["--voxel-size", "1,1"],
+    ["--min-diameter", "nan"],
+    ["--max-pixels", "0"],
+    ["--model", "7pl"],
+    ["--mode", "nonsense"],
+    ["--plate-format", "7"],
+]
 
 
 def _options(draw: st.DrawFn) -> list[str]:
@@ -146,8 +177,9 @@ def test_fuzz_batch(experiment, fast_batch, tmp_path_factory, data: st.DataObjec
     tmp = tmp_path_factory.mktemp("batch", numbered=True)
     folder = data.draw(plate_folder(experiment, tmp))
     layout = data.draw(layout_file(experiment, tmp))
-    mode = data.draw(st.sampled_from(["spheroid"] * 6 + ["colony", "livedead", "spheres",
-                                                         "spheroid3d"]))
+    mode = data.draw(
+        st.sampled_from(["spheroid"] * 6 + ["colony", "livedead", "spheres", "spheroid3d"])
+    )
     out, folder_arg, opts = tmp / "out", str(folder), _options(data.draw)
     # a full run costs ~1 s of CPU: one case in four runs through (with its hostile layout
     # text, junk files, valid options); the others also carry one thing refused up front
@@ -156,8 +188,9 @@ def test_fuzz_batch(experiment, fast_batch, tmp_path_factory, data: st.DataObjec
         if kind == "option":
             opts += data.draw(st.sampled_from(BAD_OPTIONS))
         elif kind == "out":
-            out = data.draw(st.sampled_from([folder / "out", layout, tmp / "full",
-                                             Path("/proc/il6assay/out")]))
+            out = data.draw(
+                st.sampled_from([folder / "out", layout, tmp / "full", Path("/proc/il6assay/out")])
+            )
             if out == tmp / "full":
                 out.mkdir()
                 (out / "mine.txt").write_text("not a run")
@@ -166,14 +199,16 @@ def test_fuzz_batch(experiment, fast_batch, tmp_path_factory, data: st.DataObjec
         else:
             broken = experiment["layout"].copy()
             if data.draw(st.booleans()):
-                broken = broken.drop(columns=[data.draw(st.sampled_from(
-                    ["well", "cell_line", "drug", "concentration"]))])
+                broken = broken.drop(
+                    columns=[
+                        data.draw(st.sampled_from(["well", "cell_line", "drug", "concentration"]))
+                    ]
+                )
             else:
                 broken.loc[broken.index[0], "parental"] = "ghost line"
             layout = tmp / "broken.csv"
             broken.to_csv(layout, index=False)
-    argv = ["batch", folder_arg, "--layout", str(layout), "--mode", mode, "--out", str(out),
-            *opts]
+    argv = ["batch", folder_arg, "--layout", str(layout), "--mode", mode, "--out", str(out), *opts]
     before = sorted(p.name for p in folder.rglob("*"))
     code, _, _ = run_cli(argv, "batch")
     assert sorted(p.name for p in folder.rglob("*")) == before  # the input is never written
@@ -183,40 +218,52 @@ def test_fuzz_batch(experiment, fast_batch, tmp_path_factory, data: st.DataObjec
         from openpyxl import load_workbook
 
         wb = load_workbook(out / "results.xlsx")
-        assert not [c for ws in wb for row in ws.iter_rows() for c in row
-                    if c.data_type == "f"]
-        assert not [p for p in out.rglob("*") if p.name.startswith(".") or
-                    p.name.endswith(".tmp")]
+        assert not [c for ws in wb for row in ws.iter_rows() for c in row if c.data_type == "f"]
+        assert not [p for p in out.rglob("*") if p.name.startswith(".") or p.name.endswith(".tmp")]
 
 
 def _stub_run_batch(folder: Any, layout: Any, mode: str, out: Any, **kw: Any) -> Any:
     """`run_batch` without the images: the real output-folder rules, an empty result."""
     from napari_il6assay.batch.run import BatchResult, prepare_out
 
-    prepare_out(Path(out), Path(folder), Path(layout), resume=kw.get("resume", False),
-                overwrite=kw.get("overwrite", False))
+    prepare_out(
+        Path(out),
+        Path(folder),
+        Path(layout),
+        resume=kw.get("resume", False),
+        overwrite=kw.get("overwrite", False),
+    )
     return BatchResult(out=Path(out), errors=pd.DataFrame(columns=["path", "stage", "error"]))
 
 
 @FUZZ
 @given(data=st.data())
-def test_fuzz_demo(monkeypatch: pytest.MonkeyPatch, tmp_path_factory,
-                   data: st.DataObject) -> None:
+def test_fuzz_demo(monkeypatch: pytest.MonkeyPatch, tmp_path_factory, data: st.DataObject) -> None:
     from napari_il6assay.batch import run
 
     monkeypatch.setattr(run, "run_batch", _stub_run_batch)
     tmp = tmp_path_factory.mktemp("demo", numbered=True)
-    kind = data.draw(st.sampled_from(["new", "new", "file", "proc", "foreign", "previous",
-                                      "nested", "sample"]))
+    kind = data.draw(
+        st.sampled_from(["new", "new", "file", "proc", "foreign", "previous", "nested", "sample"])
+    )
     # folder names with spaces, unicode, dots, option-like dashes, up to 255 bytes
-    name = data.draw(st.text(st.characters(blacklist_categories=("Cs", "Cc"),
-                                           blacklist_characters="/\x00"),
-                             min_size=1, max_size=60).filter(lambda t: t not in (".", "..")))
+    name = data.draw(
+        st.text(
+            st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\x00"),
+            min_size=1,
+            max_size=60,
+        ).filter(lambda t: t not in (".", ".."))
+    )
     name = name if len(name.encode()) <= 255 else "long"
-    out = {"new": tmp / name, "file": tmp / "f.txt", "proc": Path("/proc/x") / name,
-           "foreign": tmp / "foreign", "previous": tmp / "prev",
-           "nested": tmp / "a" / name / "c",
-           "sample": Path(__file__).resolve().parents[1] / "sample_data" / "out"}[kind]
+    out = {
+        "new": tmp / name,
+        "file": tmp / "f.txt",
+        "proc": Path("/proc/x") / name,
+        "foreign": tmp / "foreign",
+        "previous": tmp / "prev",
+        "nested": tmp / "a" / name / "c",
+        "sample": Path(__file__).resolve().parents[1] / "sample_data" / "out",
+    }[kind]
     if kind == "file":
         out.write_text("x")
     elif kind == "foreign":
@@ -227,8 +274,16 @@ def test_fuzz_demo(monkeypatch: pytest.MonkeyPatch, tmp_path_factory,
         (out / "run.json").write_text('{"tool": "napari-il6assay"}')
     argv = ["demo", "--out", str(out), "--quiet"]
     if data.draw(st.booleans()):
-        argv += ["--workers", str(data.draw(st.one_of(
-            st.integers(-10, 2000), st.sampled_from(["1e3", "x", "999999999999", ""]))))]
+        argv += [
+            "--workers",
+            str(
+                data.draw(
+                    st.one_of(
+                        st.integers(-10, 2000), st.sampled_from(["1e3", "x", "999999999999", ""])
+                    )
+                )
+            ),
+        ]
     if data.draw(st.integers(0, 9)) == 9:
         argv.append("--bogus")
     code, _, err = run_cli(argv, "demo")

@@ -55,12 +55,18 @@ def curve_table(draw: st.DrawFn, combo: bool = False) -> pd.DataFrame:
                         frac = 1.0 / (1.0 + np.float64(abs(d) / ic50) ** hill) if ic50 else 0.0
                         v = scale * (1.0 - drop * (1.0 - frac) * (2.0 if b > 0 else 1.0))
                         v = float(v + scale * noise * rng.normal())
-                    rows.append({
-                        "cell_line": f"L{li}", "drug": "A" if d != 0 else "",
-                        dose_col: d, "drug_b": "B" if b else "", "concentration_b": b,
-                        "viability": v, "replicate": rep + 1,
-                        "parental": "L0" if li else "",
-                    })
+                    rows.append(
+                        {
+                            "cell_line": f"L{li}",
+                            "drug": "A" if d != 0 else "",
+                            dose_col: d,
+                            "drug_b": "B" if b else "",
+                            "concentration_b": b,
+                            "viability": v,
+                            "replicate": rep + 1,
+                            "parental": "L0" if li else "",
+                        }
+                    )
     df = pd.DataFrame(rows)
     if with_unit and len(df):
         df["unit"] = draw(st.sampled_from(["nM", "uM", "M", "furlong", "", "ug/mL"]))
@@ -78,8 +84,22 @@ def curve_table(draw: st.DrawFn, combo: bool = False) -> pd.DataFrame:
 @st.composite
 def junk_table(draw: st.DrawFn) -> pd.DataFrame:
     """Columns from the expected names, cells from hostile text and numbers."""
-    names = ["cell_line", "drug", "concentration", "unit", "concentration_M", "viability",
-             "drug_b", "concentration_b", "parental", "role", "conc", "dose", "rootl", ""]
+    names = [
+        "cell_line",
+        "drug",
+        "concentration",
+        "unit",
+        "concentration_M",
+        "viability",
+        "drug_b",
+        "concentration_b",
+        "parental",
+        "role",
+        "conc",
+        "dose",
+        "rootl",
+        "",
+    ]
     cols = draw(st.lists(st.sampled_from(names), min_size=1, max_size=7, unique=True))
     n = draw(st.integers(0, 12))
     return pd.DataFrame({c: [draw(CELL) for _ in range(n)] for c in cols})
@@ -96,8 +116,9 @@ def table_file(draw: st.DrawFn, tmp: Path, combo: bool = False) -> Path:
     df = draw(curve_table(combo)) if kind == "curve" else draw(junk_table())
     if suffix == ".xlsx":
         # openpyxl refuses control characters: the fuzzed xlsx keeps the rest of the text
-        df = df.map(lambda v: v.replace("\x00", "").replace("\x07", "") if isinstance(v, str)
-                    else v)
+        df = df.map(
+            lambda v: v.replace("\x00", "").replace("\x07", "") if isinstance(v, str) else v
+        )
         df.to_excel(p, index=False)
     else:
         df.to_csv(p, index=False, sep="\t" if suffix == ".tsv" else ",")
@@ -114,12 +135,27 @@ def _options(draw: st.DrawFn, table: Path, out: Path, cmd: str) -> list[str]:
     if not _rare(draw, 15):
         argv.append("--no-plots")  # plots are slow: one case in fifteen draws them
     if _rare(draw, 5):
-        argv += ["--response", draw(st.sampled_from(["rootl", "nope", "concentration",
-                                                     "viability"]))]
+        argv += [
+            "--response",
+            draw(st.sampled_from(["rootl", "nope", "concentration", "viability"])),
+        ]
     if _rare(draw, 5):
-        argv += ["--dose", draw(st.sampled_from(["viability", "conc", "concentration",
-                                                 "concentration_M", "dose_uM", "conc_nM",
-                                                 "missing"]))]
+        argv += [
+            "--dose",
+            draw(
+                st.sampled_from(
+                    [
+                        "viability",
+                        "conc",
+                        "concentration",
+                        "concentration_M",
+                        "dose_uM",
+                        "conc_nM",
+                        "missing",
+                    ]
+                )
+            ),
+        ]
     if _rare(draw, 5):
         argv += ["--unit", draw(st.sampled_from(["nM", "M", "none", "uM", "parsec"]))]
     if cmd == "synergy" and not _rare(draw, 15):
@@ -127,9 +163,18 @@ def _options(draw: st.DrawFn, table: Path, out: Path, cmd: str) -> list[str]:
         # fifteen runs them in full
         argv += ["--n-boot", "100", "--n-boot-fitted", "0"]
     if cmd == "fit" and _rare(draw, 3):
-        argv += draw(st.sampled_from([["--model", "3pl"], ["--model", "5pl"],
-                                      ["--ci", "delta"], ["--min-effect", "nan"],
-                                      ["--alpha-flat", "2"], ["--min-span", "-1"]]))
+        argv += draw(
+            st.sampled_from(
+                [
+                    ["--model", "3pl"],
+                    ["--model", "5pl"],
+                    ["--ci", "delta"],
+                    ["--min-effect", "nan"],
+                    ["--alpha-flat", "2"],
+                    ["--min-span", "-1"],
+                ]
+            )
+        )
     return argv
 
 

@@ -17,8 +17,22 @@ from hypothesis import strategies as st
 
 _CASE = itertools.count()
 
-COLUMNS = ["well", "cell_line", "drug", "concentration", "unit", "role", "drug_b",
-           "concentration_b", "unit_b", "plate", "replicate", "parental", "extra", ""]
+COLUMNS = [
+    "well",
+    "cell_line",
+    "drug",
+    "concentration",
+    "unit",
+    "role",
+    "drug_b",
+    "concentration_b",
+    "unit_b",
+    "plate",
+    "replicate",
+    "parental",
+    "extra",
+    "",
+]
 VALUES = {
     "well": ["A1", "A01", "H12", "P24", "I1", "A0", "Z99", "AA1", "A-1", ""],
     "cell_line": ["MDA-MB-231", "MDA-MB-231E", "MCF-7", ""],
@@ -59,8 +73,11 @@ def layout_file(draw: st.DrawFn, tmp: Path) -> Path:
                 row.append(f"{'ABCDEFGH'[i // 12]}{i % 12 + 1}")
                 continue
             pool = VALUES.get(c)
-            row.append(draw(st.sampled_from(pool)) if pool and draw(st.integers(0, 9)) < limit
-                       else draw(CELL))
+            row.append(
+                draw(st.sampled_from(pool))
+                if pool and draw(st.integers(0, 9)) < limit
+                else draw(CELL)
+            )
         if draw(st.integers(0, 7)) == 7:
             row += draw(st.lists(CELL, min_size=1, max_size=3))  # extra fields
         rows.append(row)
@@ -86,8 +103,15 @@ def layout_file(draw: st.DrawFn, tmp: Path) -> Path:
 def test_fuzz_layout(tmp_path_factory, data: st.DataObject) -> None:
     tmp = tmp_path_factory.mktemp("lay", numbered=True)
     path = data.draw(layout_file(tmp))
-    extra = [] if data.draw(st.integers(0, 5)) < 5 else data.draw(st.sampled_from(
-        [["--plate-format", "384"], ["--plate-format", "7"], ["--plate-format", "x"]]))
+    extra = (
+        []
+        if data.draw(st.integers(0, 5)) < 5
+        else data.draw(
+            st.sampled_from(
+                [["--plate-format", "384"], ["--plate-format", "7"], ["--plate-format", "x"]]
+            )
+        )
+    )
     if data.draw(st.integers(0, 20)) == 20:
         path = tmp / "missing.csv"
     code, out, err = run_cli(["layout", str(path), *extra], "layout")

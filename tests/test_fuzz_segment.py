@@ -37,8 +37,10 @@ def image_file(draw: st.DrawFn, tmp: Path) -> Path:
         return d
     if kind == "bytes":
         p = tmp / f"junk{n}.{draw(st.sampled_from(['tif', 'png', 'jpg']))}"
-        p.write_bytes(draw(st.sampled_from([b"II*\x00", b"\x89PNG\r\n\x1a\n", b""]))
-                      + draw(st.binary(max_size=200)))
+        p.write_bytes(
+            draw(st.sampled_from([b"II*\x00", b"\x89PNG\r\n\x1a\n", b""]))
+            + draw(st.binary(max_size=200))
+        )
         return p
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
     if kind == "strip":
@@ -59,8 +61,13 @@ def image_file(draw: st.DrawFn, tmp: Path) -> Path:
         h_, w_ = (shape[0], shape[1]) if len(shape) != 3 or shape[-1] in (2, 3) else shape[1:]
         yy, xx = np.mgrid[:h_, :w_]
         disk = (yy - h_ / 2) ** 2 + (xx - w_ / 2) ** 2 < (min(h_, w_) / 3) ** 2
-        arr = np.where(np.broadcast_to(disk[..., None] if arr.ndim == 3 and shape[-1] in (2, 3)
-                                       else disk, arr.shape), 40.0, 180.0)
+        arr = np.where(
+            np.broadcast_to(
+                disk[..., None] if arr.ndim == 3 and shape[-1] in (2, 3) else disk, arr.shape
+            ),
+            40.0,
+            180.0,
+        )
     if dtype == "float32" and content in ("nan", "extreme"):
         arr = arr.astype(np.float32)
         arr.flat[:: max(1, arr.size // 5)] = np.nan if content == "nan" else np.inf
@@ -88,14 +95,33 @@ def _argv(draw: st.DrawFn, images: list[Path], out: Path) -> list[str]:
     argv = ["segment", *map(str, images), "--mode", mode, "--out", str(out)]
     if draw(st.integers(0, 2)) < 2:  # two cases in three: no odd option
         return argv
-    opts = draw(st.lists(st.sampled_from([
-        ["--pixel-size", "0.65"], ["--pixel-size", "inf"], ["--pixel-size", "nan"],
-        ["--pixel-size", "0"], ["--pixel-size", "-2"], ["--pixel-size", "1e-300"],
-        ["--voxel-size", "2,0.5,0.5"], ["--voxel-size", "inf,1,1"], ["--voxel-size", "1,2"],
-        ["--min-diameter", "50"], ["--min-diameter", "-1"], ["--plate-format", "6"],
-        ["--polarity", "dark"], ["--polarity", "bright"], ["--save-labels"],
-        ["--max-pixels", "10"], ["--max-pixels", "0"], ["--max-pixels", "1e12"],
-    ]), max_size=3))
+    opts = draw(
+        st.lists(
+            st.sampled_from(
+                [
+                    ["--pixel-size", "0.65"],
+                    ["--pixel-size", "inf"],
+                    ["--pixel-size", "nan"],
+                    ["--pixel-size", "0"],
+                    ["--pixel-size", "-2"],
+                    ["--pixel-size", "1e-300"],
+                    ["--voxel-size", "2,0.5,0.5"],
+                    ["--voxel-size", "inf,1,1"],
+                    ["--voxel-size", "1,2"],
+                    ["--min-diameter", "50"],
+                    ["--min-diameter", "-1"],
+                    ["--plate-format", "6"],
+                    ["--polarity", "dark"],
+                    ["--polarity", "bright"],
+                    ["--save-labels"],
+                    ["--max-pixels", "10"],
+                    ["--max-pixels", "0"],
+                    ["--max-pixels", "1e12"],
+                ]
+            ),
+            max_size=3,
+        )
+    )
     for o in opts:
         argv += o
     return argv
@@ -106,8 +132,9 @@ def _argv(draw: st.DrawFn, images: list[Path], out: Path) -> list[str]:
 def test_fuzz_segment(tmp_path_factory, data: st.DataObject) -> None:
     tmp = tmp_path_factory.mktemp("seg", numbered=True)
     images = [data.draw(image_file(tmp)) for _ in range(data.draw(st.integers(1, 2)))]
-    out_kind = "new" if data.draw(st.integers(0, 9)) < 9 else data.draw(
-        st.sampled_from(["file", "proc"]))
+    out_kind = (
+        "new" if data.draw(st.integers(0, 9)) < 9 else data.draw(st.sampled_from(["file", "proc"]))
+    )
     out = {"new": tmp / "out", "file": images[0], "proc": Path("/proc/il6assay/out")}[out_kind]
     argv = _argv(data.draw, images, out)
     code, _, err = run_cli(argv, "segment")

@@ -36,12 +36,20 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("mode", "seed", "size", "rgb", "blank_max"), CASES,
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("mode", "seed", "size", "rgb", "blank_max"), CASES, ids=[c[0] for c in CASES]
+)
 def test_heldout_fold_matches_truth(tmp_path, mode, seed, size, rgb, blank_max) -> None:
     truth = make_experiment(tmp_path / "in", mode=mode, seed=seed, image_size=size, rgb=rgb)
-    res = run_batch(tmp_path / "in", tmp_path / "in" / "layout.csv", mode, tmp_path / "out",
-                    workers=1, quiet=True, report=False)
+    res = run_batch(
+        tmp_path / "in",
+        tmp_path / "in" / "layout.csv",
+        mode,
+        tmp_path / "out",
+        workers=1,
+        quiet=True,
+        report=False,
+    )
     assert res.exit_code == 0 and res.n_failed == 0
     assert res.n_ok == 96
     fits = pd.read_csv(tmp_path / "out" / "fits.csv")
@@ -61,8 +69,10 @@ def test_heldout_fold_matches_truth(tmp_path, mode, seed, size, rgb, blank_max) 
     for line, sel in (
         ("MDA-MB-231", (fits["cell_line"] == "MDA-MB-231") & fits["drug_b"].isna()),
         ("MDA-MB-231E", (fits["cell_line"] == "MDA-MB-231E") & fits["drug_b"].isna()),
-        ("MDA-MB-231E + tocilizumab",
-         (fits["cell_line"] == "MDA-MB-231E") & (fits["drug_b"] == "tocilizumab")),
+        (
+            "MDA-MB-231E + tocilizumab",
+            (fits["cell_line"] == "MDA-MB-231E") & (fits["drug_b"] == "tocilizumab"),
+        ),
     ):
         got = float(fits.loc[sel, "ic50_rel_M"].iloc[0])
         want = truth.curves[line]["ic50_M"]

@@ -16,19 +16,23 @@ import pandas as pd
 import pytest
 from fuzz_support import check_exit, in_process_cluster, run_cli
 
-
 REPO = Path(__file__).resolve().parents[1]
 RYEGRASS = REPO / "tests" / "data" / "ryegrass.csv"
-FORMULAS = ["=HYPERLINK(\"http://evil.example\",\"click\")", "@SUM(1+1)*cmd|' /C calc'!A0",
-            "+1+cmd", "-2+3"]
+FORMULAS = [
+    '=HYPERLINK("http://evil.example","click")',
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "+1+cmd",
+    "-2+3",
+]
 WELLS = [f"{r}{c:02d}" for r in "AD" for c in range(1, 11)] + ["G01", "G05", "G09", "C12"]
 TABLES = ("wells", "conditions", "fits", "synergy", "potentiation", "images", "objects")
 
 
 def _py(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True,
-                           timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +40,9 @@ def experiment(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from napari_il6assay.synthetic.experiment import make_experiment
 
     root = tmp_path_factory.mktemp("hostile")
-    make_experiment(root / "all", mode="spheroid", seed=4, image_size=48, rgb=False,
-                    only_wells=WELLS)
+    make_experiment(
+        root / "all", mode="spheroid", seed=4, image_size=48, rgb=False, only_wells=WELLS
+    )
     folder = root / "plate"
     folder.mkdir()
     for w in WELLS:
@@ -54,8 +59,9 @@ def test_write_xlsx_text_is_never_a_formula(tmp_path: Path) -> None:
 
     from napari_il6assay.batch.exports import write_xlsx
 
-    df = pd.DataFrame({"cell_line": FORMULAS + ["ok\x07bell"], "x": [1.5, -2.0, 0.0, 3, 4],
-                       "n": [1, 2, 3, 4, 5]})
+    df = pd.DataFrame(
+        {"cell_line": FORMULAS + ["ok\x07bell"], "x": [1.5, -2.0, 0.0, 3, 4], "n": [1, 2, 3, 4, 5]}
+    )
     write_xlsx(tmp_path / "r.xlsx", {"wells": df})
     ws = load_workbook(tmp_path / "r.xlsx")["wells"]
     cells = [c for row in ws.iter_rows(min_row=2) for c in row]
@@ -77,9 +83,22 @@ def test_batch_with_formula_layout_subprocess(experiment: dict, tmp_path: Path) 
     lay["drug"] = lay["drug"].replace({"eribulin": "../../=evil drug"})
     lay.to_csv(tmp_path / "layout.csv", index=False)
     out = tmp_path / "out"
-    r = _py("-m", "napari_il6assay", "batch", str(experiment["folder"]), "--layout",
-            str(tmp_path / "layout.csv"), "--mode", "spheroid", "--out", str(out),
-            "--workers", "1", "--quiet", "--no-report")
+    r = _py(
+        "-m",
+        "napari_il6assay",
+        "batch",
+        str(experiment["folder"]),
+        "--layout",
+        str(tmp_path / "layout.csv"),
+        "--mode",
+        "spheroid",
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--quiet",
+        "--no-report",
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     wb = load_workbook(out / "results.xlsx")
     cells = [c for ws in wb for row in ws.iter_rows() for c in row]
@@ -113,16 +132,25 @@ def test_safe_name_is_safe_and_visible() -> None:
 # ---------------------------------------------------------------- --out and the disk
 
 
-def test_full_disk_mid_run_then_resume(experiment: dict, tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_full_disk_mid_run_then_resume(
+    experiment: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """ENOSPC after a few images: exit 2, one error line, no temp files, --resume == clean."""
     from napari_il6assay.batch import parts
 
     in_process_cluster(monkeypatch)
     lay = tmp_path / "layout.csv"
     experiment["layout"].to_csv(lay, index=False)
-    base = ["batch", str(experiment["folder"]), "--layout", str(lay), "--mode", "spheroid",
-            "--quiet", "--no-report"]
+    base = [
+        "batch",
+        str(experiment["folder"]),
+        "--layout",
+        str(lay),
+        "--mode",
+        "spheroid",
+        "--quiet",
+        "--no-report",
+    ]
     clean = tmp_path / "clean"
     assert run_cli([*base, "--out", str(clean)], "hostile")[0] == 0
 
@@ -156,17 +184,27 @@ def test_full_disk_mid_run_then_resume(experiment: dict, tmp_path: Path,
 
 
 @pytest.mark.parametrize("command", ["batch", "segment", "fit", "synergy", "demo"])
-def test_unwritable_out_is_one_error_line(command: str, experiment: dict, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unwritable_out_is_one_error_line(
+    command: str, experiment: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     lay = tmp_path / "layout.csv"
     experiment["layout"].to_csv(lay, index=False)
     table = tmp_path / "t.csv"
-    pd.DataFrame({"concentration_M": [0, 1e-9], "viability": [1, 0.5], "drug_b": ["", "B"],
-                  "concentration_b": [0, 1]}).to_csv(table, index=False)
-    args = {"batch": ["batch", str(experiment["folder"]), "--layout", str(lay), "--mode",
-                      "spheroid"],
-            "segment": ["segment", str(experiment["folder"] / "A01.tif"), "--mode", "spheroid"],
-            "fit": ["fit", str(table)], "synergy": ["synergy", str(table)], "demo": ["demo"]}
+    pd.DataFrame(
+        {
+            "concentration_M": [0, 1e-9],
+            "viability": [1, 0.5],
+            "drug_b": ["", "B"],
+            "concentration_b": [0, 1],
+        }
+    ).to_csv(table, index=False)
+    args = {
+        "batch": ["batch", str(experiment["folder"]), "--layout", str(lay), "--mode", "spheroid"],
+        "segment": ["segment", str(experiment["folder"] / "A01.tif"), "--mode", "spheroid"],
+        "fit": ["fit", str(table)],
+        "synergy": ["synergy", str(table)],
+        "demo": ["demo"],
+    }
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
     # a file where a folder should be, and a folder without write permission (root ignores
@@ -176,8 +214,9 @@ def test_unwritable_out_is_one_error_line(command: str, experiment: dict, tmp_pa
     ro = tmp_path / "ro"
     ro.mkdir()
     real_access = os.access
-    monkeypatch.setattr(os, "access", lambda p, m, **kw: False if Path(p) == ro
-                        else real_access(p, m, **kw))
+    monkeypatch.setattr(
+        os, "access", lambda p, m, **kw: False if Path(p) == ro else real_access(p, m, **kw)
+    )
     code, _, err = run_cli([*args[command], "--out", str(ro / "out")], "hostile")
     assert code == 2 and "not writable" in err and str(ro) in err, err
     assert list(ro.iterdir()) == []
@@ -191,9 +230,15 @@ def _bomb_tiff(path: Path, side: int = 61440, tile: int = 1024) -> None:
     import tifffile
 
     data = zlib.compress(bytes(tile * tile))
-    tiles = ((side // tile) ** 2)
-    tifffile.imwrite(path, (data for _ in range(tiles)), shape=(side, side), dtype="uint8",
-                     tile=(tile, tile), compression="zlib")
+    tiles = (side // tile) ** 2
+    tifffile.imwrite(
+        path,
+        (data for _ in range(tiles)),
+        shape=(side, side),
+        dtype="uint8",
+        tile=(tile, tile),
+        compression="zlib",
+    )
 
 
 def test_pixel_bomb_refused_fast_and_small(tmp_path: Path) -> None:
@@ -224,8 +269,9 @@ def test_pixel_bomb_refused_fast_and_small(tmp_path: Path) -> None:
     assert float(seconds) < 1.0
     assert int(rss_kb) < 300 * 1024
     # the CLI reports it as a failed input (exit 1, errors.csv) naming size and option
-    code, _, err = run_cli(["segment", str(p), "--mode", "colony", "--out",
-                            str(tmp_path / "o")], "hostile")
+    code, _, err = run_cli(
+        ["segment", str(p), "--mode", "colony", "--out", str(tmp_path / "o")], "hostile"
+    )
     assert code == 1
     e = pd.read_csv(tmp_path / "o" / "errors.csv")
     assert "3,774,873,600 pixels" in e.loc[0, "error"] and "--max-pixels" in e.loc[0, "error"]
@@ -237,27 +283,78 @@ def test_max_pixels_option(tmp_path: Path) -> None:
     p = tmp_path / "small.tif"
     yy, xx = np.mgrid[:64, :64]
     tifffile.imwrite(p, np.where((yy - 32) ** 2 + (xx - 32) ** 2 < 400, 40, 200).astype("uint8"))
-    assert run_cli(["segment", str(p), "--mode", "spheroid", "--out", str(tmp_path / "a"),
-                    "--max-pixels", "4095"], "hostile")[0] == 1
-    assert run_cli(["segment", str(p), "--mode", "spheroid", "--out", str(tmp_path / "b"),
-                    "--max-pixels", "4096"], "hostile")[0] == 0
+    assert (
+        run_cli(
+            [
+                "segment",
+                str(p),
+                "--mode",
+                "spheroid",
+                "--out",
+                str(tmp_path / "a"),
+                "--max-pixels",
+                "4095",
+            ],
+            "hostile",
+        )[0]
+        == 1
+    )
+    assert (
+        run_cli(
+            [
+                "segment",
+                str(p),
+                "--mode",
+                "spheroid",
+                "--out",
+                str(tmp_path / "b"),
+                "--max-pixels",
+                "4096",
+            ],
+            "hostile",
+        )[0]
+        == 0
+    )
     assert "IL6ASSAY_MAX_PIXELS" not in os.environ  # the option does not leak
 
 
 # ---------------------------------------------------------------- options and tables
 
 
-@pytest.mark.parametrize("argv", [
-    ["segment", "x.tif", "--mode", "colony", "--pixel-size", "inf"],
-    ["segment", "x.tif", "--mode", "colony", "--pixel-size", "nan"],
-    ["batch", "f", "--layout", "l", "--mode", "colony", "--out", "o", "--workers",
-     "999999999999"],
-    ["batch", "f", "--layout", "l", "--mode", "colony", "--out", "o", "--voxel-size",
-     "inf,1,1"],
-    ["demo", "--workers", "0"],
-    ["layout"],
-    ["fit", "t.csv", "--out", "o", "--unit", "parsec"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["segment", "x.tif", "--mode", "colony", "--pixel-size", "inf"],
+        ["segment", "x.tif", "--mode", "colony", "--pixel-size", "nan"],
+        [
+            "batch",
+            "f",
+            "--layout",
+            "l",
+            "--mode",
+            "colony",
+            "--out",
+            "o",
+            "--workers",
+            "999999999999",
+        ],
+        [
+            "batch",
+            "f",
+            "--layout",
+            "l",
+            "--mode",
+            "colony",
+            "--out",
+            "o",
+            "--voxel-size",
+            "inf,1,1",
+        ],
+        ["demo", "--workers", "0"],
+        ["layout"],
+        ["fit", "t.csv", "--out", "o", "--unit", "parsec"],
+    ],
+)
 def test_nonsense_options_exit_2(argv: list[str]) -> None:
     code, _, err = run_cli(argv, "hostile")
     assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
@@ -268,31 +365,82 @@ def test_argparse_error_is_one_line_subprocess() -> None:
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
         "error: il6assay layout: the following arguments are required: FILE "
-        "(see 'il6assay layout --help')"]
-    r = _py("-m", "napari_il6assay", "batch", "f", "--layout", "l", "--mode", "colony",
-            "--out", "o", "--workers", "999999999999")
+        "(see 'il6assay layout --help')"
+    ]
+    r = _py(
+        "-m",
+        "napari_il6assay",
+        "batch",
+        "f",
+        "--layout",
+        "l",
+        "--mode",
+        "colony",
+        "--out",
+        "o",
+        "--workers",
+        "999999999999",
+    )
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert "Traceback" not in r.stderr and "between 1 and 1024" in r.stderr
 
 
 def test_fit_units_and_dose_is_response(tmp_path: Path) -> None:
     d = pd.read_csv(RYEGRASS)
-    code, _, err = run_cli(["fit", str(RYEGRASS), "--out", str(tmp_path / "a"), "--response",
-                            "rootl", "--dose", "rootl"], "hostile")
+    code, _, err = run_cli(
+        [
+            "fit",
+            str(RYEGRASS),
+            "--out",
+            str(tmp_path / "a"),
+            "--response",
+            "rootl",
+            "--dose",
+            "rootl",
+        ],
+        "hostile",
+    )
     assert code == 2 and "column 'rootl'" in err and "response" in err
-    code, _, err = run_cli(["fit", str(RYEGRASS), "--out", str(tmp_path / "b"), "--response",
-                            "rootl"], "hostile")
+    code, _, err = run_cli(
+        ["fit", str(RYEGRASS), "--out", str(tmp_path / "b"), "--response", "rootl"], "hostile"
+    )
     assert code == 2 and "--unit" in err and "column 'conc'" in err
-    code, out, _ = run_cli(["fit", str(RYEGRASS), "--out", str(tmp_path / "c"), "--response",
-                            "rootl", "--unit", "nM", "--no-plots", "--ci", "delta"], "hostile")
+    code, out, _ = run_cli(
+        [
+            "fit",
+            str(RYEGRASS),
+            "--out",
+            str(tmp_path / "c"),
+            "--response",
+            "rootl",
+            "--unit",
+            "nM",
+            "--no-plots",
+            "--ci",
+            "delta",
+        ],
+        "hostile",
+    )
     assert code == 0 and "'conc' in nM, converted to M" in out
     fits = pd.read_csv(tmp_path / "c" / "fits.csv")
     assert fits.loc[0, "ic50_rel_M"] == pytest.approx(3.058e-9, rel=1e-3)
     # values near 1e300: one curve reported as bad input, no LinAlgError
     big = d.assign(rootl=d["rootl"] * 1e299, drug="A")
     big.to_csv(tmp_path / "big.csv", index=False)
-    code, _, err = run_cli(["fit", str(tmp_path / "big.csv"), "--out", str(tmp_path / "d"),
-                            "--response", "rootl", "--unit", "none", "--no-plots"], "hostile")
+    code, _, err = run_cli(
+        [
+            "fit",
+            str(tmp_path / "big.csv"),
+            "--out",
+            str(tmp_path / "d"),
+            "--response",
+            "rootl",
+            "--unit",
+            "none",
+            "--no-plots",
+        ],
+        "hostile",
+    )
     assert code == 0, err
     f = pd.read_csv(tmp_path / "d" / "fits.csv")
     assert f.loc[0, "status"] == "bad_input" and "rescale" in f.loc[0, "note"]
@@ -326,28 +474,42 @@ def test_potentiation_open_fold_ci(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         for c in np.r_[0.0, np.logspace(-10, -6, 9)]:
             for rep in range(2):
                 v = 1 / (1 + (c * (4 if b else 1) / 1e-8) ** 1.2) + 0.01 * rep
-                rows.append({"cell_line": "L", "drug": "A" if c else "", "concentration_M": c,
-                             "drug_b": "B" if b else "", "concentration_b": b, "viability": v})
+                rows.append(
+                    {
+                        "cell_line": "L",
+                        "drug": "A" if c else "",
+                        "concentration_M": c,
+                        "drug_b": "B" if b else "",
+                        "concentration_b": b,
+                        "viability": v,
+                    }
+                )
     pd.DataFrame(rows).to_csv(tmp_path / "t.csv", index=False)
     real = fold.fold_test
     monkeypatch.setattr(fold, "fold_test", lambda *a, **k: {**real(*a, **k), "ci_low": 0.0})
-    code, _, err = run_cli(["synergy", str(tmp_path / "t.csv"), "--out", str(tmp_path / "o"),
-                            "--no-plots"], "hostile")
+    code, _, err = run_cli(
+        ["synergy", str(tmp_path / "t.csv"), "--out", str(tmp_path / "o"), "--no-plots"], "hostile"
+    )
     assert code == 0, err
     pot = pd.read_csv(tmp_path / "o" / "potentiation.csv")
     assert np.isinf(pot.loc[0, "shift_ci_high"]) and pot.loc[0, "shift"] == pytest.approx(
-        4.0, rel=0.1)
+        4.0, rel=0.1
+    )
 
 
 def test_layout_parental_and_extra_fields(tmp_path: Path) -> None:
     p = tmp_path / "l.csv"
-    p.write_text("well,cell_line,drug,concentration,unit,parental\n"
-                 "A1,P,eribulin,0,nM,\nA2,R,eribulin,1,nM,Q\nA3,R,eribulin,2,nM,P,extra\n")
+    p.write_text(
+        "well,cell_line,drug,concentration,unit,parental\n"
+        "A1,P,eribulin,0,nM,\nA2,R,eribulin,1,nM,Q\nA3,R,eribulin,2,nM,P,extra\n"
+    )
     code, _, err = run_cli(["layout", str(p)], "hostile")
     assert code == 2
     assert err.startswith(f"error: {p}, row 3, column 'parental', well A02: parental line 'Q'")
-    p.write_text("well,cell_line,drug,concentration,unit,parental\n"
-                 "A1,P,eribulin,0,nM,\nA2,R,eribulin,1,nM,P\nA3,R,eribulin,2,nM,P,extra\n")
+    p.write_text(
+        "well,cell_line,drug,concentration,unit,parental\n"
+        "A1,P,eribulin,0,nM,\nA2,R,eribulin,1,nM,P\nA3,R,eribulin,2,nM,P,extra\n"
+    )
     code, out, err = run_cli(["layout", str(p)], "hostile")
     assert code == 0 and err.startswith("warning: ") and "rows 4" in err and "extra" in err
     check_exit(code, err)
@@ -358,14 +520,26 @@ def test_strip_image_is_refused(tmp_path: Path) -> None:
 
     p = tmp_path / "A01.tif"
     tifffile.imwrite(p, np.full((1, 200), 9, np.uint8))
-    code, _, err = run_cli(["segment", str(p), "--mode", "colony", "--out",
-                            str(tmp_path / "o")], "hostile")
+    code, _, err = run_cli(
+        ["segment", str(p), "--mode", "colony", "--out", str(tmp_path / "o")], "hostile"
+    )
     assert code == 1 and "too small to segment (1 x 200 pixels" in err
     assert pd.read_csv(tmp_path / "o" / "images.csv").empty
 
 
 def test_infinite_pixel_size_writes_nothing(tmp_path: Path) -> None:
     """--pixel-size inf never reaches a run: nothing is written at all."""
-    code, _, _ = run_cli(["segment", "x.tif", "--mode", "colony", "--pixel-size", "inf",
-                          "--out", str(tmp_path / "o")], "hostile")
+    code, _, _ = run_cli(
+        [
+            "segment",
+            "x.tif",
+            "--mode",
+            "colony",
+            "--pixel-size",
+            "inf",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        "hostile",
+    )
     assert code == 2 and not (tmp_path / "o").exists()

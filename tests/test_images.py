@@ -98,7 +98,9 @@ def test_ome_tiff_physical_size(tmp_path: Path) -> None:
 def test_ome_units_converted_to_um(tmp_path: Path, value: float, unit: str, um: float) -> None:
     p = tmp_path / "u.ome.tif"
     tifffile.imwrite(
-        p, _u8(8, 8), ome=True,
+        p,
+        _u8(8, 8),
+        ome=True,
         metadata={"axes": "YX", "PhysicalSizeX": value, "PhysicalSizeXUnit": unit},
     )
     assert read_image(p).pixel_size_um == pytest.approx(um)
@@ -118,7 +120,10 @@ def test_imagej_zstack_spacing(tmp_path: Path) -> None:
     a = _u8(9, 20, 30)
     p = tmp_path / "ij.tif"
     tifffile.imwrite(
-        p, a, imagej=True, resolution=(1 / 0.4, 1 / 0.4),
+        p,
+        a,
+        imagej=True,
+        resolution=(1 / 0.4, 1 / 0.4),
         metadata={"spacing": 3.0, "unit": "micron", "axes": "ZYX"},
     )
     img = read_image(p)
@@ -133,7 +138,10 @@ def test_imagej_nm_unit_and_channels(tmp_path: Path) -> None:
     a = _u16(4, 2, 16, 18)  # Z C Y X
     p = tmp_path / "ijc.tif"
     tifffile.imwrite(
-        p, a, imagej=True, resolution=(1 / 325.0, 1 / 325.0),
+        p,
+        a,
+        imagej=True,
+        resolution=(1 / 325.0, 1 / 325.0),
         metadata={"spacing": 1500.0, "unit": "nm", "axes": "ZCYX", "Labels": ["live", "dead"] * 4},
     )
     img = read_image(p)
@@ -191,8 +199,13 @@ def test_write_tiff_round_trip(
     rgb = axes.endswith("C") and arr.shape[-1] == 3 and arr.dtype == np.uint8
     names = None if rgb or not axes.endswith("C") else [f"c{i}" for i in range(arr.shape[-1])]
     write_tiff(
-        p, arr, axes=axes, pixel_size_um=0.325,
-        z_step_um=2.0 if "Z" in axes else None, compression=compression, channel_names=names,
+        p,
+        arr,
+        axes=axes,
+        pixel_size_um=0.325,
+        z_step_um=2.0 if "Z" in axes else None,
+        compression=compression,
+        channel_names=names,
     )
     img = read_image(p)
     assert img.axes == axes

@@ -55,24 +55,69 @@ def _experiment_rows() -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for ri, line in enumerate(["MDA-MB-231"] * 3 + ["MDA-MB-231E"] * 3):
         letter = "ABCDEF"[ri]
-        rows.append({"well": f"{letter}1", "cell_line": line, "drug": "eribulin",
-                     "concentration": 0, "unit": "nM", "role": "vehicle",
-                     "replicate": ri % 3 + 1,
-                     "parental": "MDA-MB-231" if line.endswith("E") else ""})
+        rows.append(
+            {
+                "well": f"{letter}1",
+                "cell_line": line,
+                "drug": "eribulin",
+                "concentration": 0,
+                "unit": "nM",
+                "role": "vehicle",
+                "replicate": ri % 3 + 1,
+                "parental": "MDA-MB-231" if line.endswith("E") else "",
+            }
+        )
         for ci, d in enumerate(DOSES_NM, start=2):
-            rows.append({"well": f"{letter}{ci}", "cell_line": line, "drug": "eribulin",
-                         "concentration": d, "unit": "nM", "role": "",
-                         "replicate": ri % 3 + 1,
-                         "parental": "MDA-MB-231" if line.endswith("E") else ""})
-        rows.append({"well": f"{letter}12", "cell_line": "", "drug": "", "concentration": "",
-                     "unit": "", "role": "blank", "replicate": "", "parental": ""})
+            rows.append(
+                {
+                    "well": f"{letter}{ci}",
+                    "cell_line": line,
+                    "drug": "eribulin",
+                    "concentration": d,
+                    "unit": "nM",
+                    "role": "",
+                    "replicate": ri % 3 + 1,
+                    "parental": "MDA-MB-231" if line.endswith("E") else "",
+                }
+            )
+        rows.append(
+            {
+                "well": f"{letter}12",
+                "cell_line": "",
+                "drug": "",
+                "concentration": "",
+                "unit": "",
+                "role": "blank",
+                "replicate": "",
+                "parental": "",
+            }
+        )
     for ci, d in enumerate(DOSES_NM, start=1):
-        rows.append({"well": f"G{ci}", "cell_line": "MDA-MB-231E", "drug": "eribulin",
-                     "concentration": d, "unit": "nM", "drug_b": "tocilizumab",
-                     "concentration_b": 10, "unit_b": "ug/mL", "role": "sample",
-                     "replicate": 1, "parental": "MDA-MB-231"})
-    rows.append({"well": "H1", "cell_line": "MDA-MB-231", "drug": "eribulin",
-                 "concentration": "oops", "unit": "nM", "role": "exclude"})
+        rows.append(
+            {
+                "well": f"G{ci}",
+                "cell_line": "MDA-MB-231E",
+                "drug": "eribulin",
+                "concentration": d,
+                "unit": "nM",
+                "drug_b": "tocilizumab",
+                "concentration_b": 10,
+                "unit_b": "ug/mL",
+                "role": "sample",
+                "replicate": 1,
+                "parental": "MDA-MB-231",
+            }
+        )
+    rows.append(
+        {
+            "well": "H1",
+            "cell_line": "MDA-MB-231",
+            "drug": "eribulin",
+            "concentration": "oops",
+            "unit": "nM",
+            "role": "exclude",
+        }
+    )
     return rows
 
 
@@ -146,8 +191,10 @@ def test_unit_in_the_concentration_cell(tmp_path: Path) -> None:
     assert t.loc[1, "role"] == "vehicle"
 
 
-@pytest.mark.parametrize(("unit", "canon"), [("ug/mL", "ug/mL"), ("µg/ml", "ug/mL"),
-                                              ("ng/mL", "ng/mL"), ("mg/mL", "mg/mL")])
+@pytest.mark.parametrize(
+    ("unit", "canon"),
+    [("ug/mL", "ug/mL"), ("µg/ml", "ug/mL"), ("ng/mL", "ng/mL"), ("mg/mL", "mg/mL")],
+)
 def test_mass_units_for_second_agent(tmp_path: Path, unit: str, canon: str) -> None:
     p = _csv(
         tmp_path,
@@ -193,8 +240,9 @@ def test_role_aliases_and_comments(tmp_path: Path) -> None:
     assert t["role"].tolist() == ["sample", "vehicle", "blank", "exclude"]
 
 
-@pytest.mark.parametrize(("name", "sep"), [("layout.tsv", "\t"), ("layout.csv", ";"),
-                                           ("layout.txt", "\t")])
+@pytest.mark.parametrize(
+    ("name", "sep"), [("layout.tsv", "\t"), ("layout.csv", ";"), ("layout.txt", "\t")]
+)
 def test_tsv_and_semicolon(tmp_path: Path, name: str, sep: str) -> None:
     text = f"{HEADER}\nA1,L1,d,1,nM,\nB2,L2,d,2,uM,\n".replace(",", sep)
     t = read_layout(_csv(tmp_path, text, name)).table
@@ -203,18 +251,25 @@ def test_tsv_and_semicolon(tmp_path: Path, name: str, sep: str) -> None:
 
 
 def test_plates_and_384(tmp_path: Path) -> None:
-    p = _csv(tmp_path, "plate,well,cell_line,drug,concentration,unit\n"
-             "P1,A1,L1,d,1,nM\nP2,A1,L1,d,1,nM\nP2,P24,L1,d,1,nM\n")
+    p = _csv(
+        tmp_path,
+        "plate,well,cell_line,drug,concentration,unit\n"
+        "P1,A1,L1,d,1,nM\nP2,A1,L1,d,1,nM\nP2,P24,L1,d,1,nM\n",
+    )
     t = read_layout(p, plate_format=384).table
-    assert list(zip(t["plate"], t["well"], strict=True)) == [("P1", "A01"), ("P2", "A01"),
-                                                             ("P2", "P24")]
+    assert list(zip(t["plate"], t["well"], strict=True)) == [
+        ("P1", "A01"),
+        ("P2", "A01"),
+        ("P2", "P24"),
+    ]
     prob = _one_problem(p, plate_format=96)
     assert (prob.location.row, prob.location.column, prob.location.well) == (4, "well", "P24")
 
 
 def test_ignored_columns_reported(tmp_path: Path) -> None:
-    lay = read_layout(_csv(tmp_path, "well,cell_line,drug,concentration,unit,comment\n"
-                                     "A1,L1,d,1,nM,looks fine\n"))
+    lay = read_layout(
+        _csv(tmp_path, "well,cell_line,drug,concentration,unit,comment\nA1,L1,d,1,nM,looks fine\n")
+    )
     assert lay.ignored_columns == ["comment"]
     assert "ignored columns: comment" in lay.summary()
 
@@ -231,8 +286,13 @@ BAD_CASES = [
     (["A1,L1,d,1,furlongs,"], 2, "unit", "A01", "unknown unit 'furlongs'"),
     (["A1,L1,d,1,,"], 2, "unit", "A01", "without a unit"),
     (["A1,L1,d,1,ug/mL,"], 2, "unit", "A01", "mass unit"),
-    (["A1,L1,d,0,nM,", "A2,L1,d,10,nM,vehicle"], 3, "concentration", "A02",
-     "vehicle well with a non-zero concentration"),
+    (
+        ["A1,L1,d,0,nM,", "A2,L1,d,10,nM,vehicle"],
+        3,
+        "concentration",
+        "A02",
+        "vehicle well with a non-zero concentration",
+    ),
     (["A1,,d,1,nM,"], 2, "cell_line", "A01", "without a cell line"),
     (["A1,L1,,1,nM,"], 2, "drug", "A01", "without a drug"),
     (["A1,L1,d,,nM,"], 2, "concentration", "A01", "without a concentration"),
@@ -333,10 +393,25 @@ def test_missing_file_and_bad_format(tmp_path: Path) -> None:
 # ---- XLSX: long form and grid --------------------------------------------------------------
 
 
-def _grid_workbook(path: Path, rows: list[dict[str, object]], n_rows: int = 8,
-                   n_cols: int = 12, cols: tuple[str, ...] | None = None) -> Path:
-    cols = cols or ("cell_line", "drug", "concentration", "unit", "drug_b", "concentration_b",
-                    "unit_b", "role", "replicate", "parental")
+def _grid_workbook(
+    path: Path,
+    rows: list[dict[str, object]],
+    n_rows: int = 8,
+    n_cols: int = 12,
+    cols: tuple[str, ...] | None = None,
+) -> Path:
+    cols = cols or (
+        "cell_line",
+        "drug",
+        "concentration",
+        "unit",
+        "drug_b",
+        "concentration_b",
+        "unit_b",
+        "role",
+        "replicate",
+        "parental",
+    )
     wb = openpyxl.Workbook()
     wb.remove(wb.active)
     notes = wb.create_sheet("notes")
@@ -369,10 +444,14 @@ def test_grid_xlsx_equals_long_csv(tmp_path: Path) -> None:
 
 
 def test_grid_384(tmp_path: Path) -> None:
-    rows = [{"well": f"{r}{c}", "cell_line": "L1", "drug": "d", "concentration": c,
-             "unit": "nM"} for r in "ABCDEFGHIJKLMNOP" for c in range(1, 25)]
-    p = _grid_workbook(tmp_path / "g384.xlsx", rows, 16, 24,
-                       cols=("cell_line", "drug", "concentration", "unit"))
+    rows = [
+        {"well": f"{r}{c}", "cell_line": "L1", "drug": "d", "concentration": c, "unit": "nM"}
+        for r in "ABCDEFGHIJKLMNOP"
+        for c in range(1, 25)
+    ]
+    p = _grid_workbook(
+        tmp_path / "g384.xlsx", rows, 16, 24, cols=("cell_line", "drug", "concentration", "unit")
+    )
     t = read_layout(p, plate_format=384).table
     assert len(t) == 384
     assert t.set_index("well").loc["P24", "concentration_M"] == pytest.approx(24e-9)
@@ -385,13 +464,16 @@ def test_grid_384(tmp_path: Path) -> None:
 
 
 def test_grid_bad_value_names_sheet_cell(tmp_path: Path) -> None:
-    rows = [{"well": "B3", "cell_line": "L1", "drug": "d", "concentration": "lots",
-             "unit": "nM"}]
-    p = _grid_workbook(tmp_path / "g.xlsx", rows, cols=("cell_line", "drug", "concentration",
-                                                          "unit"))
+    rows = [{"well": "B3", "cell_line": "L1", "drug": "d", "concentration": "lots", "unit": "nM"}]
+    p = _grid_workbook(
+        tmp_path / "g.xlsx", rows, cols=("cell_line", "drug", "concentration", "unit")
+    )
     prob = _one_problem(p)
-    assert (prob.location.row, prob.location.column, prob.location.well) == (5, "concentration",
-                                                                             "B03")
+    assert (prob.location.row, prob.location.column, prob.location.well) == (
+        5,
+        "concentration",
+        "B03",
+    )
     assert "sheet 'concentration' cell D5" in str(prob)
 
 
@@ -445,7 +527,9 @@ def test_to_csv_and_layout_from_frame(tmp_path: Path) -> None:
     with pytest.raises(LayoutError) as ei:
         layout_from_frame(edited, path="gui")
     assert (ei.value.problems[0].location.row, ei.value.problems[0].location.column) == (
-        5, "concentration")
+        5,
+        "concentration",
+    )
     assert np.isfinite(lay.table["concentration_M"].dropna()).all()
 
 
@@ -467,8 +551,10 @@ def test_layout_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_title_lines_above_the_header(tmp_path: Path) -> None:
-    p = _csv(tmp_path, "Eribulin dose response,,,,,\nplate 7,,,,,\n"
-                       f"{HEADER}\nA1,L1,d,1,nM,\nA1,L1,d,1,nM,\n")
+    p = _csv(
+        tmp_path,
+        f"Eribulin dose response,,,,,\nplate 7,,,,,\n{HEADER}\nA1,L1,d,1,nM,\nA1,L1,d,1,nM,\n",
+    )
     prob = _one_problem(p)
     assert (prob.location.row, prob.location.column) == (5, "well")
 
@@ -478,7 +564,9 @@ def test_excel_separator_hint(tmp_path: Path) -> None:
     probs = _problems(p)
     # row numbers count the hint line, as a spreadsheet shows the file
     assert [(pr.location.row, pr.location.column) for pr in probs] == [
-        (3, "concentration"), (4, "well")]
+        (3, "concentration"),
+        (4, "well"),
+    ]
 
 
 def test_a_bad_well_does_not_hide_the_other_problems_of_its_row(tmp_path: Path) -> None:

@@ -79,9 +79,17 @@ def test_untrusted_well_keeps_row_but_no_viability() -> None:
 
 def test_flag_vocabulary() -> None:
     assert UNTRUSTED <= set(FLAGS)
-    for name in ("touches_border", "well_implausible", "no_object", "low_contrast",
-                 "out_of_focus", "mode_mismatch", "blank_not_empty", "merged_objects",
-                 "plate_outlier"):
+    for name in (
+        "touches_border",
+        "well_implausible",
+        "no_object",
+        "low_contrast",
+        "out_of_focus",
+        "mode_mismatch",
+        "blank_not_empty",
+        "merged_objects",
+        "plate_outlier",
+    ):
         assert name in FLAGS
     assert parse_include("all") == UNTRUSTED
     with pytest.raises(ValueError, match="unknown qc flag"):
@@ -115,16 +123,26 @@ def test_three_foreign_images_are_flagged_and_do_not_move_the_ic50s(tmp_path) ->
 
     tables = {}
     for name, folder in (("clean", clean), ("dirty", dirty)):
-        res = run_batch(folder, folder / "layout.csv", "colony", tmp_path / f"out_{name}",
-                        workers=1, quiet=True, report=False)
+        res = run_batch(
+            folder,
+            folder / "layout.csv",
+            "colony",
+            tmp_path / f"out_{name}",
+            workers=1,
+            quiet=True,
+            report=False,
+        )
         assert res.exit_code == 0
-        tables[name] = (pd.read_csv(tmp_path / f"out_{name}" / "wells.csv"),
-                        pd.read_csv(tmp_path / f"out_{name}" / "fits.csv"))
+        tables[name] = (
+            pd.read_csv(tmp_path / f"out_{name}" / "wells.csv"),
+            pd.read_csv(tmp_path / f"out_{name}" / "fits.csv"),
+        )
     wells = tables["dirty"][0].set_index("well")
     for well in ("E06", "F07", "D05"):
         flags = set(str(wells.loc[well, "qc_flag"]).split(";"))
         assert flags & UNTRUSTED, (well, wells.loc[well, "qc_flag"])
         assert math.isnan(wells.loc[well, "viability"])
+
     # the other wells are judged as on the clean plate (the three do not shift the plate's
     # median and MAD)
     def flagged(w: pd.DataFrame) -> set[str]:
@@ -159,13 +177,22 @@ def test_exclusions_file_is_checked_and_applied(tmp_path) -> None:
     msg = str(err.value)
     assert "row 3" in msg and "'ZZ9' is not a well id" in msg
     assert "row 4" in msg and "needs a reason" in msg and str(f) in msg
-    f.write_text("plate,well,reason,time\n,B2,bubble,2026-12-01T09:00:00\n"
-                 "p2,C03,scratch,\n", encoding="utf-8")
+    f.write_text(
+        "plate,well,reason,time\n,B2,bubble,2026-12-01T09:00:00\np2,C03,scratch,\n",
+        encoding="utf-8",
+    )
     ex = read_exclusions(f)
     assert ex["well"].tolist() == ["B02", "C03"] and ex["time"].iloc[0] == "2026-12-01T09:00:00"
     assert ex["time"].iloc[1].startswith("20")  # filled in
-    wells = pd.DataFrame({"plate": ["p1", "p2", "p1", "p2"], "well": ["B02", "B02", "C03", "C03"],
-                          "role": ["sample"] * 4, "readout": 1.0, "cell_line": "P"})
+    wells = pd.DataFrame(
+        {
+            "plate": ["p1", "p2", "p1", "p2"],
+            "well": ["B02", "B02", "C03", "C03"],
+            "role": ["sample"] * 4,
+            "readout": 1.0,
+            "cell_line": "P",
+        }
+    )
     out = apply_exclusions(wells, ex)
     assert out["role"].tolist() == ["exclude", "exclude", "sample", "exclude"]
     assert out["exclusion_reason"].tolist() == ["bubble", "bubble", "", "scratch"]
@@ -183,9 +210,24 @@ def test_batch_exclude_file_round_trip(tmp_path) -> None:
     ex = tmp_path / "ex.csv"
     ex.write_text("well,reason\nE05,bubble over the cells\nE6,focus lost\n", encoding="utf-8")
     out = tmp_path / "out"
-    rc = main(["batch", str(tmp_path / "in"), "--layout", str(tmp_path / "in" / "layout.csv"),
-               "--mode", "livedead", "--out", str(out), "--workers", "1", "--quiet",
-               "--no-report", "--exclude", str(ex)])
+    rc = main(
+        [
+            "batch",
+            str(tmp_path / "in"),
+            "--layout",
+            str(tmp_path / "in" / "layout.csv"),
+            "--mode",
+            "livedead",
+            "--out",
+            str(out),
+            "--workers",
+            "1",
+            "--quiet",
+            "--no-report",
+            "--exclude",
+            str(ex),
+        ]
+    )
     assert rc == 0
     wells = pd.read_csv(out / "wells.csv").set_index("well")
     assert wells.loc["E05", "role"] == "exclude" and wells.loc["E05", "role_original"] == "sample"
@@ -209,9 +251,17 @@ def test_fit_command_leaves_out_excluded_and_untrusted_rows(tmp_path, capsys) ->
     rows = []
     for i, c in enumerate(np.repeat(doses, 3)):
         v = 1.0 / (1.0 + (c / 2e-8) ** 1.2) if c > 0 else 1.0
-        rows.append({"well": f"{'ABCDEFGH'[i // 12]}{i % 12 + 1}", "cell_line": "P",
-                     "drug": "eribulin", "concentration": c * 1e9, "unit": "nM",
-                     "viability": v, "qc_flag": ""})
+        rows.append(
+            {
+                "well": f"{'ABCDEFGH'[i // 12]}{i % 12 + 1}",
+                "cell_line": "P",
+                "drug": "eribulin",
+                "concentration": c * 1e9,
+                "unit": "nM",
+                "viability": v,
+                "qc_flag": "",
+            }
+        )
     df = pd.DataFrame(rows)
     bad = df.index[(df["concentration"] > 5) & (df["concentration"] < 30)]
     df.loc[bad[:2], "viability"] = 3.0  # wrong readouts of images of another assay
@@ -220,14 +270,24 @@ def test_fit_command_leaves_out_excluded_and_untrusted_rows(tmp_path, capsys) ->
     df.to_csv(table, index=False)
     ex = tmp_path / "ex.csv"
     ex.write_text(f"well,reason\n{df.loc[bad[1], 'well']},bubble\n", encoding="utf-8")
-    rc = main(["fit", str(table), "--out", str(tmp_path / "o1"), "--no-plots",
-               "--exclude", str(ex)])
+    rc = main(
+        ["fit", str(table), "--out", str(tmp_path / "o1"), "--no-plots", "--exclude", str(ex)]
+    )
     out = capsys.readouterr().out
     assert rc == 0 and "excluded 1 row" in out and "left out 1 row" in out
     ic50 = pd.read_csv(tmp_path / "o1" / "fits.csv")["ic50_rel_M"].iloc[0]
     assert abs(np.log10(ic50 / 2e-8)) < 0.01
-    rc = main(["fit", str(table), "--out", str(tmp_path / "o2"), "--no-plots",
-               "--include-flagged", "mode_mismatch"])
+    rc = main(
+        [
+            "fit",
+            str(table),
+            "--out",
+            str(tmp_path / "o2"),
+            "--no-plots",
+            "--include-flagged",
+            "mode_mismatch",
+        ]
+    )
     assert rc == 0
     worse = pd.read_csv(tmp_path / "o2" / "fits.csv")["ic50_rel_M"].iloc[0]
     assert abs(np.log10(worse / 2e-8)) > 0.05  # the wrong rows move it when let in

@@ -96,15 +96,26 @@ def test_discover_single_plate(tmp_path: Path) -> None:
     plate = tmp_path / "plateA"
     _touch(
         plate,
-        "P_B02_s2_w1.tif", "P_B02_s1_w2.tif", "P_B02_s1_w1.tif", "P_A10_s1_w1.tif",
-        "P_A02_s1_w1.tif", "layout.csv", "notes.txt", ".DS_Store", ".hidden/P_C01_s1_w1.tif",
+        "P_B02_s2_w1.tif",
+        "P_B02_s1_w2.tif",
+        "P_B02_s1_w1.tif",
+        "P_A10_s1_w1.tif",
+        "P_A02_s1_w1.tif",
+        "layout.csv",
+        "notes.txt",
+        ".DS_Store",
+        ".hidden/P_C01_s1_w1.tif",
     )
     df = discover_plate_folder(plate)
     assert list(df.columns) == ["plate", "well", "site", "channel", "path", "plane"]
     assert df["plate"].unique().tolist() == ["plateA"]
     # sorted by row, then column (A02 before A10), then site and channel
     assert df[["well", "site", "channel"]].values.tolist() == [
-        ["A02", 1, 1], ["A10", 1, 1], ["B02", 1, 1], ["B02", 1, 2], ["B02", 2, 1],
+        ["A02", 1, 1],
+        ["A10", 1, 1],
+        ["B02", 1, 1],
+        ["B02", 1, 2],
+        ["B02", 2, 1],
     ]
     assert all(Path(p).parent == plate for p in df["path"])
 
@@ -130,8 +141,9 @@ def test_unmatched_files_are_reported(tmp_path: Path) -> None:
     _touch(tmp_path, "A01.tif", "overview.tif", "B02.tif", "thumb_B02.tif")
     pf = scan_plate_folder(tmp_path)
     assert pf.images["well"].tolist() == ["A01", "B02"]
-    reasons = dict(zip([Path(p).name for p in pf.unmatched["path"]], pf.unmatched["reason"],
-                       strict=True))
+    reasons = dict(
+        zip([Path(p).name for p in pf.unmatched["path"]], pf.unmatched["reason"], strict=True)
+    )
     assert reasons["overview.tif"] == "no well id in the file name"
     assert "same plate/well" in reasons["thumb_B02.tif"]
     with pytest.raises(InputError) as ei:

@@ -3,7 +3,6 @@ train, preview (Dice against the drawn mask), save, load back, hand to the batch
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
@@ -43,9 +42,7 @@ def spheroid():
 def trained(make_napari_viewer, qtbot, spheroid):
     """The dock after painting scribbles in code and 'Train & preview'."""
     viewer = make_napari_viewer()
-    image = viewer.add_image(
-        spheroid.image, name="spheroid", scale=(spheroid.pixel_size_um,) * 2
-    )
+    image = viewer.add_image(spheroid.image, name="spheroid", scale=(spheroid.pixel_size_um,) * 2)
     _, widget = viewer.window.add_plugin_dock_widget("napari-il6assay", "Pixel classifier")
     scribbles = widget.add_scribbles(image)
     assert scribbles.data.shape == spheroid.image.shape[:2]

@@ -74,7 +74,7 @@ def test_correct_exclude_round_trip(make_napari_viewer, qtbot, run, tmp_path):
     ys, xs = np.nonzero(auto)
     painted = auto.copy()
     y1, x1 = int(ys.max()), int(xs.max())
-    painted[y1 - 5: y1 + 6, x1 - 5: x1 + 6] = 1
+    painted[y1 - 5 : y1 + 6, x1 - 5 : x1 + 6] = 1
     layer.data = painted
     assert panel.remeasure_button.isEnabled()
     panel.remeasure_button.click()
@@ -131,7 +131,7 @@ def test_correct_exclude_round_trip(make_napari_viewer, qtbot, run, tmp_path):
     assert [c["well"] for c in info["corrections"]] == ["D04"]
     assert info["corrections"][0]["time"] == saved.time
     report = (out / "report.html").read_text()
-    section = report[report.index("Excluded and corrected wells"):]
+    section = report[report.index("Excluded and corrected wells") :]
     for text in ("D06", "bubble over the well", "A02", "tip touched the spheroid", "D04",
                  saved.relative(out)):  # fmt: skip
         assert text in section

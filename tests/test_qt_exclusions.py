@@ -44,7 +44,9 @@ def _two_wells(wells: pd.DataFrame) -> list[tuple[str, str]]:
     order = np.argsort(np.abs(np.log10(np.where(conc > 0, conc, np.nan)) - np.log10(mid)))
     picked = w.iloc[order[:2]]
     plate = picked["plate"] if "plate" in picked.columns else [""] * 2
-    return [("" if pd.isna(p) else str(p), str(x)) for p, x in zip(plate, picked["well"])]
+    return [
+        ("" if pd.isna(p) else str(p), str(x)) for p, x in zip(plate, picked["well"], strict=True)
+    ]
 
 
 @pytest.mark.gui
@@ -70,7 +72,7 @@ def test_exclusions_round_trip(make_napari_viewer, qtbot, batch_out, tmp_path):
 
     saved = read_exclusions(batch_out / "exclusions.csv")
     assert sorted(saved["well"]) == sorted([w1, w2])
-    assert dict(zip(saved["well"], saved["reason"])) == {
+    assert dict(zip(saved["well"], saved["reason"], strict=True)) == {
         w1: "bubble over the well",
         w2: "tip touched the spheroid",
     }

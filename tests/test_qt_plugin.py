@@ -27,7 +27,8 @@ def test_manifest_contributes_widgets_under_layers_measure():
     menu = mf.contributions.menus["napari/layers/measure"]
     ids = {item.command for item in menu}
     assert ids == {
-        f"napari-il6assay.{n}_widget" for n in ("segment", "layout", "doseresponse", "batch", "quantify")
+        f"napari-il6assay.{n}_widget"
+        for n in ("segment", "layout", "doseresponse", "batch", "quantify")
     }
     # reader and sample data are still there
     assert mf.contributions.readers and len(mf.contributions.sample_data) == 6

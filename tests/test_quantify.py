@@ -19,8 +19,16 @@ def truth_params(model: str, hill: float) -> np.ndarray:
     return np.array([hill, 3.0, 0.05, np.log(400.0), np.log(s)])
 
 
-def simulate(seed: int, p: np.ndarray, *, n_samples: int = 20, sample_reps: int = 3,
-             cv: float = 0.05, lo: float = 20.0, hi: float = 2500.0) -> tuple[pd.DataFrame, dict]:
+def simulate(
+    seed: int,
+    p: np.ndarray,
+    *,
+    n_samples: int = 20,
+    sample_reps: int = 3,
+    cv: float = 0.05,
+    lo: float = 20.0,
+    hi: float = 2500.0,
+) -> tuple[pd.DataFrame, dict]:
     """8 standards in duplicate (7 dilutions + the blank), samples log-uniform in [lo, hi]."""
     rng = np.random.default_rng(seed)
 
@@ -29,16 +37,19 @@ def simulate(seed: int, p: np.ndarray, *, n_samples: int = 20, sample_reps: int 
 
     rows = []
     for c in STANDARDS:
-        rows += [dict(role="standard", concentration=c, unit="pg/mL", response=read(c))
-                 for _ in range(2)]
+        rows += [
+            dict(role="standard", concentration=c, unit="pg/mL", response=read(c)) for _ in range(2)
+        ]
     rows += [dict(role="blank", response=read(0.0)) for _ in range(2)]
     truth = {}
     for i in range(n_samples):
         c = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
         dil = float(rng.choice([1.0, 2.0, 10.0]))
         truth[f"S{i}"] = c * dil  # the neat sample, diluted dil-fold into the well
-        rows += [dict(role="sample", sample=f"S{i}", dilution=dil, response=read(c))
-                 for _ in range(sample_reps)]
+        rows += [
+            dict(role="sample", sample=f"S{i}", dilution=dil, response=read(c))
+            for _ in range(sample_reps)
+        ]
     df = pd.DataFrame(rows)
     df.insert(0, "well", [f"{'ABCDEFGH'[i % 8]}{i // 8 + 1}" for i in range(len(df))])
     return df, truth
@@ -115,21 +126,24 @@ def test_back_interpolation_is_the_closed_form_inverse(model: str) -> None:
     for name in conc.index[np.isfinite(conc["concentration_unqualified"])]:
         xr = np.exp(loge) * (((smp.loc[name, "response"] - c) / (d - c)) ** (-1 / s) - 1) ** (1 / b)
         assert conc.loc[name, "concentration_unqualified"] == pytest.approx(
-            xr * smp.loc[name, "dilution"], rel=1e-9)
+            xr * smp.loc[name, "dilution"], rel=1e-9
+        )
 
 
 def test_above_the_top_standard_and_above_the_asymptote() -> None:
     p = truth_params("4pl", 1.3)
     df, _ = simulate(1, p, n_samples=3, sample_reps=2, lo=100, hi=400)
     top = float(evaluate(p, np.array([2000.0 * 3]))[0])
-    extra = pd.DataFrame([
-        dict(well="H11", role="sample", sample="high", response=top * 1.01),
-        dict(well="H12", role="sample", sample="high", response=top * 0.99),
-        dict(well="G11", role="sample", sample="saturated", response=3.0 * 1.4),
-        dict(well="G12", role="sample", sample="saturated", response=3.0 * 1.5),
-        dict(well="F11", role="sample", sample="empty", response=0.0),
-        dict(well="F12", role="sample", sample="empty", response=0.001),
-    ])
+    extra = pd.DataFrame(
+        [
+            dict(well="H11", role="sample", sample="high", response=top * 1.01),
+            dict(well="H12", role="sample", sample="high", response=top * 0.99),
+            dict(well="G11", role="sample", sample="saturated", response=3.0 * 1.4),
+            dict(well="G12", role="sample", sample="saturated", response=3.0 * 1.5),
+            dict(well="F11", role="sample", sample="empty", response=0.0),
+            dict(well="F12", role="sample", sample="empty", response=0.001),
+        ]
+    )
     res = quantify(pd.concat([df, extra], ignore_index=True))
     c = res.concentrations.set_index("sample")
     assert res.uloq <= 2000.0
@@ -149,11 +163,20 @@ def test_standards_table_range_and_lod() -> None:
     df, _ = simulate(2, p, n_samples=2)
     res = quantify(df)
     st = res.standards
-    assert list(st.columns[:8]) == ["concentration", "unit", "n", "response_mean",
-                                    "back_calculated", "recovery_pct", "cv_pct", "in_range"]
+    assert list(st.columns[:8]) == [
+        "concentration",
+        "unit",
+        "n",
+        "response_mean",
+        "back_calculated",
+        "recovery_pct",
+        "cv_pct",
+        "in_range",
+    ]
     assert len(st) == 7 and (st["n"] == 2).all() and (st["unit"] == "pg/mL").all()
-    np.testing.assert_allclose(st["recovery_pct"],
-                               100 * st["back_calculated"] / st["concentration"])
+    np.testing.assert_allclose(
+        st["recovery_pct"], 100 * st["back_calculated"] / st["concentration"]
+    )
     ok = st["in_range"]
     assert (st.loc[ok, "recovery_pct"].between(80, 120)).all()
     assert (st.loc[ok, "cv_pct"] <= 20).all()

@@ -40,8 +40,14 @@ def make_plate(seed: int = 0) -> tuple[np.ndarray, pd.DataFrame, dict[str, float
         for col in (1, 2):
             y = evaluate(TRUTH, np.array([float(c)]))[0]
             od[r, col - 1] = y * (1 + 0.03 * rng.standard_normal())
-            lay.append(dict(well=f"{ROWS[r]}{col}", role="standard" if c else "blank",
-                            concentration=c if c else None, unit="pg/mL"))
+            lay.append(
+                dict(
+                    well=f"{ROWS[r]}{col}",
+                    role="standard" if c else "blank",
+                    concentration=c if c else None,
+                    unit="pg/mL",
+                )
+            )
     k = 0
     for col in range(3, 13, 2):
         for r in range(8):
@@ -82,8 +88,9 @@ def test_grid_semicolon_decimal_comma_and_second_wavelength(tmp_path: Path) -> N
     rows = HEADER_BLOCK + grid_rows(od) + [[], ["Wavelength 570"]] + grid_rows(od * 0 + 0.04)
     rows = [[c.replace(".", ",") for c in r] for r in rows]
     p = write_csv_rows(tmp_path / "reader.txt", rows, sep=";")
-    np.testing.assert_allclose(read_plate_grid(p)["response"].to_numpy().reshape(8, 12), od,
-                               atol=5e-5)
+    np.testing.assert_allclose(
+        read_plate_grid(p)["response"].to_numpy().reshape(8, 12), od, atol=5e-5
+    )
     assert (read_plate_grid(p, grid=1)["response"] == 0.04).all()
 
 
@@ -145,8 +152,12 @@ def test_layout_join_and_missing_standard_concentration(tmp_path: Path) -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "napari_il6assay", *args], capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "napari_il6assay", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_cli_grid_and_layout_end_to_end(tmp_path: Path) -> None:
@@ -156,17 +167,40 @@ def test_cli_grid_and_layout_end_to_end(tmp_path: Path) -> None:
     write_csv_rows(src / "reader.csv", HEADER_BLOCK + grid_rows(od))
     lay.to_csv(src / "layout.csv", index=False)
     before = sorted(p.name for p in src.iterdir())
-    r = _cli("quantify", str(src / "reader.csv"), "--layout", str(src / "layout.csv"),
-             "--out", str(tmp_path / "out"))
+    r = _cli(
+        "quantify",
+        str(src / "reader.csv"),
+        "--layout",
+        str(src / "layout.csv"),
+        "--out",
+        str(tmp_path / "out"),
+    )
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in src.iterdir()) == before  # input folder untouched
     out = tmp_path / "out"
     conc = pd.read_csv(out / "concentrations.csv")
-    assert list(conc.columns[:9]) == ["sample", "n", "response_mean", "concentration", "ci_low",
-                                      "ci_high", "unit", "cv_pct", "flag"]
+    assert list(conc.columns[:9]) == [
+        "sample",
+        "n",
+        "response_mean",
+        "concentration",
+        "ci_low",
+        "ci_high",
+        "unit",
+        "cv_pct",
+        "flag",
+    ]
     std = pd.read_csv(out / "standards.csv")
-    assert list(std.columns[:8]) == ["concentration", "unit", "n", "response_mean",
-                                     "back_calculated", "recovery_pct", "cv_pct", "in_range"]
+    assert list(std.columns[:8]) == [
+        "concentration",
+        "unit",
+        "n",
+        "response_mean",
+        "back_calculated",
+        "recovery_pct",
+        "cv_pct",
+        "in_range",
+    ]
     run = json.loads((out / "run.json").read_text())
     for k in ("lloq", "uloq", "lod"):
         assert run[k] is not None and run[k] > 0
@@ -190,8 +224,14 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     rows[len(HEADER_BLOCK) + 2][4] = "n/a"  # row B, column 4
     write_csv_rows(tmp_path / "reader.csv", rows)
     lay.to_csv(tmp_path / "layout.csv", index=False)
-    r = _cli("quantify", str(tmp_path / "reader.csv"), "--layout", str(tmp_path / "layout.csv"),
-             "--out", str(tmp_path / "o"))
+    r = _cli(
+        "quantify",
+        str(tmp_path / "reader.csv"),
+        "--layout",
+        str(tmp_path / "layout.csv"),
+        "--out",
+        str(tmp_path / "o"),
+    )
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:")

@@ -21,16 +21,29 @@ RNG = np.random.default_rng(7)
 def files(tmp_path: Path) -> dict[str, Path]:
     out = {}
     out["lzw"] = tmp_path / "gray_lzw.tif"
-    tifffile.imwrite(out["lzw"], RNG.integers(0, 4000, (40, 50), dtype=np.uint16),
-                     compression="lzw")
+    tifffile.imwrite(
+        out["lzw"], RNG.integers(0, 4000, (40, 50), dtype=np.uint16), compression="lzw"
+    )
     out["ome"] = tmp_path / "cells.ome.tif"
-    tifffile.imwrite(out["ome"], RNG.integers(0, 255, (2, 40, 50), dtype=np.uint8), ome=True,
-                     metadata={"axes": "CYX", "PhysicalSizeX": 0.65, "PhysicalSizeY": 0.65,
-                               "Channel": {"Name": ["calcein", "PI"]}})
+    tifffile.imwrite(
+        out["ome"],
+        RNG.integers(0, 255, (2, 40, 50), dtype=np.uint8),
+        ome=True,
+        metadata={
+            "axes": "CYX",
+            "PhysicalSizeX": 0.65,
+            "PhysicalSizeY": 0.65,
+            "Channel": {"Name": ["calcein", "PI"]},
+        },
+    )
     out["ij"] = tmp_path / "spheroid_ij.tif"
-    tifffile.imwrite(out["ij"], RNG.integers(0, 255, (7, 40, 50), dtype=np.uint8), imagej=True,
-                     resolution=(1 / 1.3, 1 / 1.3),
-                     metadata={"spacing": 5.0, "unit": "um", "axes": "ZYX"})
+    tifffile.imwrite(
+        out["ij"],
+        RNG.integers(0, 255, (7, 40, 50), dtype=np.uint8),
+        imagej=True,
+        resolution=(1 / 1.3, 1 / 1.3),
+        metadata={"spacing": 5.0, "unit": "um", "axes": "ZYX"},
+    )
     out["png"] = tmp_path / "plate.png"
     Image.fromarray(RNG.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(out["png"])
     return out
@@ -47,16 +60,16 @@ def test_get_reader_accepts_ours_only(files: dict[str, Path], tmp_path: Path) ->
 
 
 def test_layer_data_without_viewer(files: dict[str, Path]) -> None:
-    (data, kw, kind), = read_layers(str(files["ome"]))
+    ((data, kw, kind),) = read_layers(str(files["ome"]))
     assert kind == "image"
     assert data.shape == (40, 50, 2)
     assert kw["channel_axis"] == 2
     assert kw["scale"] == pytest.approx((0.65, 0.65))
     assert kw["name"] == ["cells.ome.tif [calcein]", "cells.ome.tif [PI]"]
-    (data, kw, _), = read_layers(files["ij"])
+    ((data, kw, _),) = read_layers(files["ij"])
     assert kw["scale"] == pytest.approx((5.0, 1.3, 1.3))
     assert "channel_axis" not in kw
-    (data, kw, _), = read_layers(files["png"])
+    ((data, kw, _),) = read_layers(files["png"])
     assert kw["rgb"] is True and data.shape == (40, 50, 3)
 
 
@@ -70,9 +83,9 @@ def test_big_files_are_lazy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     write_tiff(packed, a, axes="ZYX", pixel_size_um=0.5, z_step_um=2.0, compression="zlib")
     monkeypatch.setattr(_reader, "LAZY_BYTES", a.nbytes - 1)  # decoded size, not file size
     assert packed.stat().st_size < _reader.LAZY_BYTES
-    (data, kw, _), = read_layers(plain)
+    ((data, kw, _),) = read_layers(plain)
     assert isinstance(data, np.memmap)
-    (data, kw, _), = read_layers(packed)
+    ((data, kw, _),) = read_layers(packed)
     assert isinstance(data, da.Array)
     assert kw["scale"] == (2.0, 0.5, 0.5)
     np.testing.assert_array_equal(data.compute(), a)

@@ -72,8 +72,10 @@ def test_headline_states_fold_shift_and_synergy_with_ci_and_p(tmp_path: Path) ->
     key = html.index("Key results")
     head = _text(html[key : html.index("</div>", key)])
     assert "R is 552-fold resistant to eribulin vs P (95% CI 455–674, p < 0.001" in head
-    assert "tocilizumab 10 µg/mL lowers the eribulin IC50 of R 9.8-fold (95% CI 8.16–11.8, " \
+    assert (
+        "tocilizumab 10 µg/mL lowers the eribulin IC50 of R 9.8-fold (95% CI 8.16–11.8, "
         "p < 0.001" in head
+    )
     assert "bliss 0.2 [0.18, 0.22], p < 0.001" in head
     # Loewe says why it is missing, there and in the combination section
     assert "loewe n/a (Loewe/CI undefined (tocilizumab alone: fewer than 4 doses (2)))" in head
@@ -143,8 +145,9 @@ def test_synergy_command_and_batch_plot_the_same_scores(tmp_path: Path) -> None:
     assert list(summ.columns[:10]) == ["cell_line", "drug", "drug_b", "score", "mean", "ci_low",
                                        "ci_high", "p_value", "msa", "n_conditions"]  # fmt: skip
     syn = pd.read_csv(out / "synergy.csv")
-    assert {f"{s}_ci_{e}" for s in ("bliss", "hsa", "loewe", "zip") for e in ("low", "high")} \
-        <= set(syn.columns)
+    assert {
+        f"{s}_ci_{e}" for s in ("bliss", "hsa", "loewe", "zip") for e in ("low", "high")
+    } <= set(syn.columns)
     cli = {p.stem for p in (out / "plots").glob("synergy_*.png")}
     assert {n.split("_")[1] for n in cli} == {"bliss", "hsa", "loewe", "zip"}
     from napari_il6assay.doseresponse.fit import fit_curves

@@ -49,8 +49,10 @@ def test_sample_functions_return_image_and_truth_labels(name: str) -> None:
 def test_sample_data_module_does_not_import_napari() -> None:
     import subprocess
 
-    code = ("import sys, napari_il6assay._sample_data as m; m.sphere_well(); "
-            "print('napari' in sys.modules, 'qtpy' in sys.modules)")
+    code = (
+        "import sys, napari_il6assay._sample_data as m; m.sphere_well(); "
+        "print('napari' in sys.modules, 'qtpy' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
 
@@ -106,8 +108,9 @@ def test_sample_data_is_what_the_script_generates(tmp_path: Path) -> None:
 
     script = _load_script()
     wells = ["A01", "A06", "D09", "G04", "B12", "C12"]
-    t = make_experiment(tmp_path, mode=script.MODE, seed=script.SEED,
-                        image_size=script.IMAGE_SIZE, only_wells=wells)
+    t = make_experiment(
+        tmp_path, mode=script.MODE, seed=script.SEED, image_size=script.IMAGE_SIZE, only_wells=wells
+    )
     for w in wells:
         # the same generator and seed; float rounding of another numpy/scipy build may move a
         # pixel that sits on a .5 boundary by one grey level, nothing more
@@ -118,8 +121,9 @@ def test_sample_data_is_what_the_script_generates(tmp_path: Path) -> None:
         assert diff.max() <= 1 and (diff > 0).mean() < 1e-4, (w, diff.max(), (diff > 0).sum())
     assert (tmp_path / "layout.csv").read_bytes() == (SAMPLE / "layout.csv").read_bytes()
     stored = pd.read_csv(SAMPLE / "truth.csv").set_index("well").loc[wells]
-    np.testing.assert_allclose(stored["readout"], t.wells.set_index("well").loc[wells, "readout"],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        stored["readout"], t.wells.set_index("well").loc[wells, "readout"], rtol=1e-6
+    )
     assert json.loads((SAMPLE / "acquisition.json").read_text())["pixel_size_um"] == (
         pytest.approx(t.pixel_size_um)
     )

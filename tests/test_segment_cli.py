@@ -29,8 +29,18 @@ def images(tmp_path):
 def test_spheroid_outputs(images, tmp_path):
     src, s, s2, _ = images
     out = tmp_path / "out"
-    rc = main(["segment", str(src / "plate1_B03_s1.tif"), str(src / "other.tif"),
-               "--mode", "spheroid", "--out", str(out), "--save-labels"])
+    rc = main(
+        [
+            "segment",
+            str(src / "plate1_B03_s1.tif"),
+            str(src / "other.tif"),
+            "--mode",
+            "spheroid",
+            "--out",
+            str(out),
+            "--save-labels",
+        ]
+    )
     assert rc == 0
     objects = pd.read_csv(out / "objects.csv")
     assert list(objects.columns[:2]) == ["image", "well"]
@@ -41,7 +51,8 @@ def test_spheroid_outputs(images, tmp_path):
     # calibration came from the files' metadata
     assert imgs["calibrated"].tolist() == [True, True]
     assert imgs.loc[0, "equivalent_diameter_um"] == pytest.approx(
-        s.truth["equivalent_diameter_um"], rel=0.03)
+        s.truth["equivalent_diameter_um"], rel=0.03
+    )
     assert (out / "qc" / "plate1_B03_s1_qc.png").is_file()
     lab = tifffile.imread(out / "labels" / "plate1_B03_s1_labels.tif")
     assert lab.shape == s.image.shape and lab.dtype == np.int32
@@ -50,15 +61,29 @@ def test_spheroid_outputs(images, tmp_path):
     assert len(errors) == 0 and list(errors.columns) == ["path", "stage", "error"]
     # input folder untouched
     assert sorted(p.name for p in src.iterdir()) == [
-        "broken.tif", "other.tif", "plate1_B03_s1.tif", "stack.tif"]
+        "broken.tif",
+        "other.tif",
+        "plate1_B03_s1.tif",
+        "stack.tif",
+    ]
 
 
 def test_bad_image_is_reported_and_others_continue(images, tmp_path, capsys):
     src, *_ = images
     out = tmp_path / "out"
-    rc = main(["segment", str(src / "broken.tif"), str(src / "other.tif"),
-               str(src / "stack.tif"), str(src / "missing.tif"), "--mode", "spheroid",
-               "--out", str(out)])
+    rc = main(
+        [
+            "segment",
+            str(src / "broken.tif"),
+            str(src / "other.tif"),
+            str(src / "stack.tif"),
+            str(src / "missing.tif"),
+            "--mode",
+            "spheroid",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 1
     errors = pd.read_csv(out / "errors.csv")
     assert len(errors) == 3
@@ -73,8 +98,19 @@ def test_bad_image_is_reported_and_others_continue(images, tmp_path, capsys):
 def test_stack_mode_and_labels_shape(images, tmp_path):
     src, _, _, st = images
     out = tmp_path / "out3"
-    rc = main(["segment", str(src / "stack.tif"), "--mode", "spheroid3d", "--out", str(out),
-               "--save-labels", "--voxel-size", "6,2.5,2.5"])
+    rc = main(
+        [
+            "segment",
+            str(src / "stack.tif"),
+            "--mode",
+            "spheroid3d",
+            "--out",
+            str(out),
+            "--save-labels",
+            "--voxel-size",
+            "6,2.5,2.5",
+        ]
+    )
     assert rc == 0
     lab = tifffile.imread(out / "labels" / "stack_labels.tif")
     assert lab.shape == st.image.shape
@@ -85,12 +121,32 @@ def test_stack_mode_and_labels_shape(images, tmp_path):
 
 def test_usage_errors_exit_2(images, tmp_path, capsys):
     src, *_ = images
-    rc = main(["segment", str(src / "stack.tif"), "--mode", "spheroid3d",
-               "--voxel-size", "1,2", "--out", str(tmp_path / "o")])
+    rc = main(
+        [
+            "segment",
+            str(src / "stack.tif"),
+            "--mode",
+            "spheroid3d",
+            "--voxel-size",
+            "1,2",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     assert rc == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "--voxel-size" in err
-    rc = main(["segment", str(src / "other.tif"), "--mode", "spheroid", "--min-diameter", "40",
-               "--out", str(tmp_path / "o2")])
+    rc = main(
+        [
+            "segment",
+            str(src / "other.tif"),
+            "--mode",
+            "spheroid",
+            "--min-diameter",
+            "40",
+            "--out",
+            str(tmp_path / "o2"),
+        ]
+    )
     assert rc == 2
     assert main(["segment", str(src / "other.tif"), "--mode", "nonsense"]) == 2

@@ -23,12 +23,12 @@ PLATES = [
 ]
 
 
-@pytest.mark.parametrize(("fmt", "seed", "rgb", "max_err"), PLATES,
-                         ids=[f"{p[0]}-well" for p in PLATES])
+@pytest.mark.parametrize(
+    ("fmt", "seed", "rgb", "max_err"), PLATES, ids=[f"{p[0]}-well" for p in PLATES]
+)
 def test_plate_per_well_area_fraction(fmt, seed, rgb, max_err):
     s = make_colony_plate(seed, plate_format=fmt, rgb=rgb)
-    r = segment_image(s.image, "colony", pixel_size_um=s.pixel_size_um, rgb=rgb,
-                      plate_format=fmt)
+    r = segment_image(s.image, "colony", pixel_size_um=s.pixel_size_um, rgb=rgb, plate_format=fmt)
     truth = s.truth["wells"]
     pw = r.measures["per_well"]
     # every well, in A01, A02, ... order (A01 top-left)

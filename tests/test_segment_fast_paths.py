@@ -45,8 +45,9 @@ def test_outline_max_filter_and_relabel_equal_ndimage(seed: int) -> None:
         np.testing.assert_array_equal(U.outline(m), m & ~ndi.binary_erosion(m))
         lab, n = ndi.label(m)
         for r in (1, 2, 3):
-            np.testing.assert_array_equal(U.max_filter_square(lab, r),
-                                          ndi.maximum_filter(lab, size=2 * r + 1))
+            np.testing.assert_array_equal(
+                U.max_filter_square(lab, r), ndi.maximum_filter(lab, size=2 * r + 1)
+            )
         area = np.bincount(lab.ravel(), minlength=n + 1)
         keep = area >= 4
         keep[0] = False
@@ -90,10 +91,10 @@ def test_binary_morphology_by_shifts_equals_ndimage(seed: int) -> None:
         m = ndi.gaussian_filter(rng.random((h, w)), rng.uniform(0.3, 2.0)) > rng.uniform(0.3, 0.7)
         for r in (1, 2, 3):
             st = U.disk(r)
-            for name in ("binary_dilation", "binary_erosion", "binary_opening",
-                         "binary_closing"):
-                np.testing.assert_array_equal(getattr(U, name)(m, st),
-                                              getattr(ndi, name)(m, structure=st))
+            for name in ("binary_dilation", "binary_erosion", "binary_opening", "binary_closing"):
+                np.testing.assert_array_equal(
+                    getattr(U, name)(m, st), getattr(ndi, name)(m, structure=st)
+                )
     # a footprint that is not point-symmetric goes to scipy unchanged
     st = np.array([[1, 1, 0], [0, 1, 0], [0, 0, 0]], bool)
     m = rng.random((20, 20)) > 0.5
@@ -118,19 +119,34 @@ def test_blob_groups_refine_like_the_big_box() -> None:
         for ch in (0, 1):
             res, noise = L._subtract_background(U.to_float(img[..., ch]))
             _m, s, peak, (lab, n, _area) = L._foreground(
-                res, noise, k_noise=5.0, edge_fraction=None, cell_px=cell_px,
-                min_area_px=min_area, return_fields=True)
+                res,
+                noise,
+                k_noise=5.0,
+                edge_fraction=None,
+                cell_px=cell_px,
+                min_area_px=min_area,
+                return_fields=True,
+            )
             for _ in range(3):
                 if n == 0:
                     break
-                ids = np.sort(rng.choice(np.arange(1, n + 1), size=int(rng.integers(1, 7)),
-                                         replace=False)) if n > 1 else np.array([1])
+                ids = (
+                    np.sort(
+                        rng.choice(np.arange(1, n + 1), size=int(rng.integers(1, 7)), replace=False)
+                    )
+                    if n > 1
+                    else np.array([1])
+                )
                 pick = np.zeros(n + 1, bool)
                 pick[ids] = True
                 region = pick[lab]
                 for ef in (None, 0.3):
-                    kw = {"k_noise": 5.0, "edge_fraction": ef, "cell_px": cell_px,
-                          "min_area_px": min_area}
+                    kw = {
+                        "k_noise": 5.0,
+                        "edge_fraction": ef,
+                        "cell_px": cell_px,
+                        "min_area_px": min_area,
+                    }
                     whole, box = L._tophat_refine(s, region, noise, **kw)
                     groups = L._tophat_by_groups(s, region, box, (lab, ids), k, noise, **kw)
                     if groups is not None:
@@ -144,5 +160,6 @@ def test_erode_cross_equals_ndimage() -> None:
     for h, w in ((1, 1), (1, 6), (2, 2), (4, 7), (50, 41)):
         m = ndi.gaussian_filter(rng.random((h, w)), 1.0) > 0.45
         for it in (1, 2, 3):
-            np.testing.assert_array_equal(U.erode_cross(m, it),
-                                          ndi.binary_erosion(m, iterations=it))
+            np.testing.assert_array_equal(
+                U.erode_cross(m, it), ndi.binary_erosion(m, iterations=it)
+            )

@@ -54,4 +54,5 @@ def test_image_larger_than_the_working_size():
     assert abs(half.measures["sphere_count"] - s.truth["sphere_count"]) <= 1
     assert abs(half.measures["sphere_count"] - full.measures["sphere_count"]) <= 1
     assert half.measures["median_diameter_um"] == pytest.approx(
-        full.measures["median_diameter_um"], rel=0.1)
+        full.measures["median_diameter_um"], rel=0.1
+    )

@@ -38,8 +38,7 @@ def test_dice_and_volume(seed, kw):
 
 
 def test_channels_and_uncalibrated():
-    s = make_spheroid_3d(5, shape=(32, 128, 128), voxel_size_um=(6.0, 2.5, 2.5),
-                         diameter_um=180)
+    s = make_spheroid_3d(5, shape=(32, 128, 128), voxel_size_um=(6.0, 2.5, 2.5), diameter_um=180)
     two = np.stack([s.image, s.image // 2], axis=-1)
     r = segment_image(two, "spheroid3d", channel_names=["nuclei", "dead"])
     assert r.measures["calibrated"] is False

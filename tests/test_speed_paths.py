@@ -26,8 +26,17 @@ def _screen(n_lines: int, n_drugs: int, seed: int = 0) -> tuple[pd.DataFrame, di
         for j in range(n_drugs):
             drug = f"d{j}"
             ic50 = 10 ** rng.uniform(-8.5, -7.0)
-            pts = [(line, drug, x, 0.1 + 0.9 / (1 + x / ic50) + rng.normal(0, 0.02),
-                    f"{line}{drug}_{k}_{r}") for k, x in enumerate(DOSES) for r in range(2)]  # fmt: skip
+            pts = [
+                (
+                    line,
+                    drug,
+                    x,
+                    0.1 + 0.9 / (1 + x / ic50) + rng.normal(0, 0.02),
+                    f"{line}{drug}_{k}_{r}",
+                )
+                for k, x in enumerate(DOSES)
+                for r in range(2)
+            ]
             rows += pts
             truth[(line, drug)] = (pts, veh, ic50)
     df = pd.DataFrame(rows, columns=["cell_line", "drug", "concentration_M", "viability", "well"])

@@ -26,17 +26,20 @@ def test_efficiency_is_count_over_seeded() -> None:
     got = sphere_forming_efficiency(counts, seeded)
     np.testing.assert_allclose(got[:3], counts[:3] / seeded[:3] * 100, rtol=1e-15)
     assert np.isnan(got[3])  # nothing seeded: no efficiency, not inf
-    w = pd.DataFrame({"well": ["A01", "A02"], "sphere_count": [12.0, 3.0],
-                      "cells_seeded": [400, 300]})
+    w = pd.DataFrame(
+        {"well": ["A01", "A02"], "sphere_count": [12.0, 3.0], "cells_seeded": [400, 300]}
+    )
     assert add_efficiency(w)[MFE].tolist() == [3.0, 1.0]
     assert MFE not in add_efficiency(w.drop(columns="cells_seeded")).columns
 
 
 def test_layout_columns(tmp_path: Path) -> None:
     p = tmp_path / "layout.csv"
-    p.write_text("well,cell_line,drug,concentration,unit,cells_seeded,passage\n"
-                 "A1,MCF-7,eribulin,0,nM,1000,primary\n"
-                 "A2,MCF-7,eribulin,1,nM,1000,secondary\n")
+    p.write_text(
+        "well,cell_line,drug,concentration,unit,cells_seeded,passage\n"
+        "A1,MCF-7,eribulin,0,nM,1000,primary\n"
+        "A2,MCF-7,eribulin,1,nM,1000,secondary\n"
+    )
     t = read_layout(p).table
     assert t["cells_seeded"].tolist() == [1000.0, 1000.0]
     assert t["passage"].tolist() == ["primary", "secondary"]
@@ -48,17 +51,21 @@ def test_layout_columns(tmp_path: Path) -> None:
     write_layout(read_layout(p2), tmp_path / "plain_back.csv")
     assert (tmp_path / "plain_back.csv").read_text().splitlines()[0] == (
         "well,cell_line,drug,concentration,unit,drug_b,concentration_b,unit_b,role,"
-        "replicate,parental")
+        "replicate,parental"
+    )
     bad = tmp_path / "bad.csv"
-    bad.write_text("well,cell_line,drug,concentration,unit,cells_seeded\n"
-                   "A1,MCF-7,eribulin,1,nM,1000\nA2,MCF-7,eribulin,1,nM,lots\n")
+    bad.write_text(
+        "well,cell_line,drug,concentration,unit,cells_seeded\n"
+        "A1,MCF-7,eribulin,1,nM,1000\nA2,MCF-7,eribulin,1,nM,lots\n"
+    )
     with pytest.raises(LayoutError) as e:
         read_layout(bad)
     assert e.value.location.row == 3 and e.value.location.column == "cells_seeded"
 
 
-def _size_tables(seed: int, *, n_wells: int = 3, per_well: int = 12, shrink: float = 0.7,
-                 log_sd: float = 0.35) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _size_tables(
+    seed: int, *, n_wells: int = 3, per_well: int = 12, shrink: float = 0.7, log_sd: float = 0.35
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Vehicle, one dose whose spheres are 30 % smaller, two doses from the vehicle's sizes."""
     rng = np.random.default_rng(seed)
     wells, objects = [], []
@@ -68,11 +75,20 @@ def _size_tables(seed: int, *, n_wells: int = 3, per_well: int = 12, shrink: flo
         for _ in range(n_wells):
             well = f"{'ABCDEFGH'[k % 8]}{k // 8 + 1:02d}"
             k += 1
-            wells.append(dict(plate="P1", well=well, cell_line="MCF-7", drug="eribulin",
-                              concentration_M=conc, role="vehicle" if conc == 0 else "sample"))
+            wells.append(
+                dict(
+                    plate="P1",
+                    well=well,
+                    cell_line="MCF-7",
+                    drug="eribulin",
+                    concentration_M=conc,
+                    role="vehicle" if conc == 0 else "sample",
+                )
+            )
             d = 90.0 * factor * np.exp(log_sd * rng.standard_normal(per_well))
-            objects += [dict(plate="P1", well=well, equivalent_diameter_um=v, counted=True)
-                        for v in d]
+            objects += [
+                dict(plate="P1", well=well, equivalent_diameter_um=v, counted=True) for v in d
+            ]
             # sub-threshold objects are in objects.csv but are not spheres
             objects += [dict(plate="P1", well=well, equivalent_diameter_um=20.0, counted=False)]
     return pd.DataFrame(objects), pd.DataFrame(wells)
@@ -119,15 +135,22 @@ def test_batch_spheres_mfe_passages_and_sizes(tmp_path: Path) -> None:
     from napari_il6assay.synthetic.sphere_mfe import make_sphere_mfe_experiment
 
     truth, _ = make_sphere_mfe_experiment(tmp_path / "in", seed=0)
-    res = run_batch(tmp_path / "in", tmp_path / "in" / "layout.csv", "spheres", tmp_path / "out",
-                    workers=1, quiet=True)
+    res = run_batch(
+        tmp_path / "in",
+        tmp_path / "in" / "layout.csv",
+        "spheres",
+        tmp_path / "out",
+        workers=1,
+        quiet=True,
+    )
     assert res.exit_code == 0 and res.n_ok == len(truth)
     out = tmp_path / "out"
     wells = pd.read_csv(out / "wells.csv").set_index("well")
     t = truth.set_index("well")
     # MFE is the measured count over the seeded cells, exactly
-    np.testing.assert_allclose(wells[MFE], wells["sphere_count"] / wells["cells_seeded"] * 100,
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        wells[MFE], wells["sphere_count"] / wells["cells_seeded"] * 100, rtol=1e-12
+    )
     assert (wells["cells_seeded"] == t.loc[wells.index, "cells_seeded"]).all()
     # and the measured counts are the drawn ones (within 3 spheres per well)
     assert (np.abs(wells["sphere_count"] - t.loc[wells.index, "true_count"]) <= 3).all()
@@ -152,11 +175,25 @@ def test_batch_spheres_mfe_passages_and_sizes(tmp_path: Path) -> None:
     assert "Sphere sizes" in (out / "report.html").read_text()
     # the efficiency is fittable against dose (one passage: passages are separate curves)
     wells.reset_index()[wells.reset_index()["passage"] == "primary"].to_csv(
-        tmp_path / "primary.csv", index=False)
-    r = subprocess.run([sys.executable, "-m", "napari_il6assay", "fit",
-                        str(tmp_path / "primary.csv"),
-                        "--out", str(tmp_path / "fit"), "--response", MFE, "--no-plots"],
-                       capture_output=True, text=True, timeout=300)
+        tmp_path / "primary.csv", index=False
+    )
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "napari_il6assay",
+            "fit",
+            str(tmp_path / "primary.csv"),
+            "--out",
+            str(tmp_path / "fit"),
+            "--response",
+            MFE,
+            "--no-plots",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     f = pd.read_csv(tmp_path / "fit" / "fits.csv")
     ok = f[f["status"] == "ok"]

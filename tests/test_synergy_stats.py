@@ -153,8 +153,16 @@ def test_chou_talalay_ci_not_estimable_when_dx_is_extrapolated() -> None:
     for a in np.r_[0.0, da]:
         for b in np.r_[0.0, db]:
             v = 1.0 if a == b == 0 else va(a) if b == 0 else vb(b) if a == 0 else 0.05
-            rows.append({"cell_line": "L", "drug": "A" if a else "", "concentration_M": a,
-                         "drug_b": "B" if b else "", "concentration_b": b, "viability": v})
+            rows.append(
+                {
+                    "cell_line": "L",
+                    "drug": "A" if a else "",
+                    "concentration_M": a,
+                    "drug_b": "B" if b else "",
+                    "concentration_b": b,
+                    "viability": v,
+                }
+            )
     s = synergy_scores(pd.DataFrame(rows))
     assert s["ci_chou"].isna().all()
     assert s["note"].str.contains("Chou-Talalay CI not estimable: dose of B").all()

@@ -211,8 +211,7 @@ def test_spheroid_2d_empty_and_bad_kind() -> None:
 
 def test_spheroid_3d_truth() -> None:
     vox = (8.0, 2.5, 2.5)
-    s = make_spheroid_3d(6, diameter_um=160, shape=(32, 96, 96), voxel_size_um=vox,
-                         flattening=0.8)
+    s = make_spheroid_3d(6, diameter_um=160, shape=(32, 96, 96), voxel_size_um=vox, flattening=0.8)
     n = int((s.labels == 1).sum())
     assert s.truth["volume_um3"] == pytest.approx(n * 8.0 * 2.5 * 2.5)
     nominal = np.pi / 6 * 160**3 * 0.8
@@ -254,8 +253,7 @@ def test_bad_inputs_raise_package_errors() -> None:
 
 # --- whole experiments ------------------------------------------------------------------
 
-SMALL = {"colony": 64, "livedead": 96, "spheroid": 64, "spheroid3d": (12, 48, 48),
-         "spheres": 512}
+SMALL = {"colony": 64, "livedead": 96, "spheroid": 64, "spheroid3d": (12, 48, 48), "spheres": 512}
 
 
 @pytest.fixture(scope="module")
@@ -335,8 +333,13 @@ def test_experiment_truth_files(colony_experiment) -> None:
 
 
 def test_experiment_is_reproducible(tmp_path, colony_experiment) -> None:
-    again = make_experiment(tmp_path, mode="colony", seed=11, image_size=SMALL["colony"],
-                            only_wells=["A01", "D07", "H11"])
+    again = make_experiment(
+        tmp_path,
+        mode="colony",
+        seed=11,
+        image_size=SMALL["colony"],
+        only_wells=["A01", "D07", "H11"],
+    )
     from PIL import Image
 
     for w in ("A01", "D07", "H11"):
@@ -348,8 +351,9 @@ def test_experiment_is_reproducible(tmp_path, colony_experiment) -> None:
     ).read_bytes()
     sel = again.wells["readout"].notna()
     assert sel.sum() == 3
-    np.testing.assert_allclose(again.wells.loc[sel, "readout"],
-                               colony_experiment.wells.loc[sel, "readout"])
+    np.testing.assert_allclose(
+        again.wells.loc[sel, "readout"], colony_experiment.wells.loc[sel, "readout"]
+    )
 
 
 @pytest.mark.parametrize("style", ["A1", "r01c01", "imagexpress"])
@@ -357,8 +361,9 @@ def test_experiment_file_names_parse_to_their_wells(tmp_path, style: str) -> Non
     from napari_il6assay.io.plate_folder import parse_well_id
 
     wells = ["A01", "B07", "H12"]
-    t = make_experiment(tmp_path, mode="colony", seed=1, image_size=48, only_wells=wells,
-                        name_style=style)
+    t = make_experiment(
+        tmp_path, mode="colony", seed=1, image_size=48, only_wells=wells, name_style=style
+    )
     written = t.wells.set_index("well").loc[wells, "image"]
     for well, name in written.items():
         assert (tmp_path / name).is_file()

@@ -11,8 +11,14 @@ from typing import Any
 
 LayerData = tuple[Any, dict[str, Any], str]
 
-__all__ = ["colony_well", "livedead_well", "brightfield_spheroid", "spheroid_stack", "sphere_well",
-           "sphere_experiment"]
+__all__ = [
+    "colony_well",
+    "livedead_well",
+    "brightfield_spheroid",
+    "spheroid_stack",
+    "sphere_well",
+    "sphere_experiment",
+]
 
 _SEED = 0
 
@@ -27,11 +33,23 @@ def colony_well() -> list[LayerData]:
 
     s = make_colony_well(_SEED)
     scale = (s.pixel_size_um, s.pixel_size_um)
-    meta = {"pixel_size_um": s.pixel_size_um, "area_fraction": s.truth["area_fraction"],
-            "colony_count": s.truth["colony_count"]}
+    meta = {
+        "pixel_size_um": s.pixel_size_um,
+        "area_fraction": s.truth["area_fraction"],
+        "colony_count": s.truth["colony_count"],
+    }
     return [
-        (s.image, {"name": "crystal violet well", "rgb": True, "scale": scale,
-                   "units": "um", "metadata": meta}, "image"),
+        (
+            s.image,
+            {
+                "name": "crystal violet well",
+                "rgb": True,
+                "scale": scale,
+                "units": "um",
+                "metadata": meta,
+            },
+            "image",
+        ),
         _truth_layer(s, "colonies (truth)", scale),
     ]
 
@@ -44,9 +62,19 @@ def livedead_well() -> list[LayerData]:
     scale = (s.pixel_size_um, s.pixel_size_um)
     meta = {"pixel_size_um": s.pixel_size_um, "live_fraction": s.truth["live_fraction"]}
     return [
-        (s.image, {"name": ["live (calcein)", "dead (PI)"], "channel_axis": 2,
-                   "colormap": ["green", "magenta"], "blending": "additive", "scale": scale,
-                   "units": "um", "metadata": meta}, "image"),
+        (
+            s.image,
+            {
+                "name": ["live (calcein)", "dead (PI)"],
+                "channel_axis": 2,
+                "colormap": ["green", "magenta"],
+                "blending": "additive",
+                "scale": scale,
+                "units": "um",
+                "metadata": meta,
+            },
+            "image",
+        ),
         _truth_layer(s, "cells (truth)", scale),
     ]
 
@@ -57,11 +85,23 @@ def brightfield_spheroid() -> list[LayerData]:
 
     s = make_spheroid_2d(_SEED, kind="brightfield")
     scale = (s.pixel_size_um, s.pixel_size_um)
-    meta = {"pixel_size_um": s.pixel_size_um, "volume_um3": s.truth["volume_um3"],
-            "equivalent_diameter_um": s.truth["equivalent_diameter_um"]}
+    meta = {
+        "pixel_size_um": s.pixel_size_um,
+        "volume_um3": s.truth["volume_um3"],
+        "equivalent_diameter_um": s.truth["equivalent_diameter_um"],
+    }
     return [
-        (s.image, {"name": "brightfield spheroid", "colormap": "gray", "scale": scale,
-                   "units": "um", "metadata": meta}, "image"),
+        (
+            s.image,
+            {
+                "name": "brightfield spheroid",
+                "colormap": "gray",
+                "scale": scale,
+                "units": "um",
+                "metadata": meta,
+            },
+            "image",
+        ),
         _truth_layer(s, "spheroid (truth)", scale),
     ]
 
@@ -74,8 +114,17 @@ def spheroid_stack() -> list[LayerData]:
     scale = (s.z_step_um, s.pixel_size_um, s.pixel_size_um)
     meta = {"voxel_size_um": scale, "volume_um3": s.truth["volume_um3"]}
     return [
-        (s.image, {"name": "spheroid stack", "colormap": "gray", "scale": scale,
-                   "units": "um", "metadata": meta}, "image"),
+        (
+            s.image,
+            {
+                "name": "spheroid stack",
+                "colormap": "gray",
+                "scale": scale,
+                "units": "um",
+                "metadata": meta,
+            },
+            "image",
+        ),
         _truth_layer(s, "spheroid (truth)", scale),
     ]
 
@@ -86,11 +135,23 @@ def sphere_well() -> list[LayerData]:
 
     s = make_sphere_well(_SEED)
     scale = (s.pixel_size_um, s.pixel_size_um)
-    meta = {"pixel_size_um": s.pixel_size_um, "sphere_count": s.truth["sphere_count"],
-            "min_diameter_um": s.truth["min_diameter_um"]}
+    meta = {
+        "pixel_size_um": s.pixel_size_um,
+        "sphere_count": s.truth["sphere_count"],
+        "min_diameter_um": s.truth["min_diameter_um"],
+    }
     return [
-        (s.image, {"name": "mammosphere well", "colormap": "gray", "scale": scale,
-                   "units": "um", "metadata": meta}, "image"),
+        (
+            s.image,
+            {
+                "name": "mammosphere well",
+                "colormap": "gray",
+                "scale": scale,
+                "units": "um",
+                "metadata": meta,
+            },
+            "image",
+        ),
         _truth_layer(s, "spheres (truth)", scale),
     ]
 
@@ -109,14 +170,28 @@ def sphere_experiment() -> list[LayerData]:
     truth, images = make_sphere_mfe_experiment(None, seed=_SEED, image_size=384)
     px = images[0].pixel_size_um
     scale = (1.0, px, px)
-    cols = ["well", "cell_line", "drug", "concentration", "unit", "role", "cells_seeded",
-            "passage"]
-    meta = {"pixel_size_um": px, "wells": truth["well"].tolist(),
-            "layout": truth[cols].to_dict("records"),
-            "truth": truth[["well", "true_count", "true_mfe_pct"]].to_dict("records")}
+    cols = ["well", "cell_line", "drug", "concentration", "unit", "role", "cells_seeded", "passage"]
+    meta = {
+        "pixel_size_um": px,
+        "wells": truth["well"].tolist(),
+        "layout": truth[cols].to_dict("records"),
+        "truth": truth[["well", "true_count", "true_mfe_pct"]].to_dict("records"),
+    }
     return [
-        (np.stack([s.image for s in images]), {"name": "sphere experiment (1 plane per well)",
-         "colormap": "gray", "scale": scale, "units": "um", "metadata": meta}, "image"),
-        (np.stack([s.labels for s in images]), {"name": "spheres (truth)", "scale": scale,
-         "units": "um", "opacity": 0.5}, "labels"),
+        (
+            np.stack([s.image for s in images]),
+            {
+                "name": "sphere experiment (1 plane per well)",
+                "colormap": "gray",
+                "scale": scale,
+                "units": "um",
+                "metadata": meta,
+            },
+            "image",
+        ),
+        (
+            np.stack([s.labels for s in images]),
+            {"name": "spheres (truth)", "scale": scale, "units": "um", "opacity": 0.5},
+            "labels",
+        ),
     ]

@@ -340,6 +340,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(f"error: internal error in '{args.command}': {type(exc).__name__}: {reason} "
-              "(a bug: please report it; --debug shows the traceback)", file=sys.stderr)
+        print(
+            f"error: internal error in '{args.command}': {type(exc).__name__}: {reason} "
+            "(a bug: please report it; --debug shows the traceback)",
+            file=sys.stderr,
+        )
         return 2

@@ -137,8 +137,10 @@ class BatchWidget(QWidget):
         # colony / spheres: how the well is found (see `il6assay segment --well`)
         self.well = QComboBox()
         self.well.addItems(["auto", "circle", "none"])
-        self.well.setToolTip("auto: find the round well, flag well_implausible when unsure; "
-                             "circle: always the circle found; none: the whole image or ROI")
+        self.well.setToolTip(
+            "auto: find the round well, flag well_implausible when unsure; "
+            "circle: always the circle found; none: the whole image or ROI"
+        )
         self.well_diameter = QLineEdit()
         self.well_diameter.setPlaceholderText("not checked")
         self.roi = QLineEdit()

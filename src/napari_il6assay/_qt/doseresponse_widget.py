@@ -397,10 +397,12 @@ class DoseResponseWidget(QWidget):
             plate = wells["plate"] if "plate" in wells.columns else [""] * len(wells)
             corrected = (
                 wells["corrected"].fillna(False).astype(bool).to_numpy()
-                if "corrected" in wells.columns else [False] * len(wells)
+                if "corrected" in wells.columns
+                else [False] * len(wells)
             )
             colors = {
-                i: QColor(255, 80, 80, 90) if well_key(p, w) in self.excluded
+                i: QColor(255, 80, 80, 90)
+                if well_key(p, w) in self.excluded
                 else QColor(80, 140, 255, 80)  # corrected by hand
                 for i, (p, w, c) in enumerate(zip(plate, wells["well"], corrected, strict=True))
                 if well_key(p, w) in self.excluded or c
@@ -494,8 +496,9 @@ class DoseResponseWidget(QWidget):
         if syn is not None and len(syn):
             b = str(syn["drug_b"].iloc[0])
             parts.append(
-                lambda f: figures.synergy_heatmap(syn, score, drug=drug, fig=f, theme=theme,
-                                                  unit_b=units.get(b, ""))  # fmt: skip
+                lambda f: figures.synergy_heatmap(
+                    syn, score, drug=drug, fig=f, theme=theme, unit_b=units.get(b, "")
+                )  # fmt: skip
             )
         if pot is not None and len(pot):
             ub = units.get(str(pot["drug_b"].iloc[0]), "")
@@ -858,8 +861,6 @@ def _e(v: Any) -> str:
     import html
 
     return html.escape("" if is_blank(v) else str(v))
-
-
 
 
 def _finite(v: Any) -> bool:

@@ -97,5 +97,3 @@ def heatmap_wells(event: Any, wells: Any, synergy: Any) -> list[tuple[str, str]]
         for p, w, hit in zip(plate, wells["well"], m, strict=True)
         if hit
     ]
-
-

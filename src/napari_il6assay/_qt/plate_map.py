@@ -402,6 +402,3 @@ class PlateMap(QWidget):
             self.select_well(well)
             self.wellClicked.emit(well)
         super().mousePressEvent(ev)
-
-
-

@@ -137,8 +137,11 @@ class QuantifyWidget(QWidget):
         from napari_il6assay.commands.quantify import write_outputs
 
         inputs = [Path(p) for p in (self.table_field.path(), self.layout_field.path()) if p]
-        params = {"model": self.model_box.currentText(),
-                  "weights": self.weights_box.currentText(), "source": "napari widget"}
+        params = {
+            "model": self.model_box.currentText(),
+            "weights": self.weights_box.currentText(),
+            "source": "napari widget",
+        }
         write_outputs(self.result, folder, inputs, params)
         return Path(folder)
 

@@ -15,8 +15,18 @@ from napari_il6assay.io.cells import is_blank
 from napari_il6assay.io.plate import well_key  # noqa: F401 - the panel imports it from here
 
 #: tables the panel reads from a batch output folder (``<name>.csv``)
-TABLES = ("wells", "images", "conditions", "fits", "synergy", "potentiation", "objects",
-          "synergy_summary", "plate_qc", "cross_resistance")
+TABLES = (
+    "wells",
+    "images",
+    "conditions",
+    "fits",
+    "synergy",
+    "potentiation",
+    "objects",
+    "synergy_summary",
+    "plate_qc",
+    "cross_resistance",
+)
 
 
 @dataclass
@@ -95,9 +105,11 @@ class Results:
             m = images["well"].astype(str) == well
             if plate_s and "plate" in images.columns:
                 m &= images["plate"].fillna("").astype(str) == plate_s
-            if site is not None and "site" in images.columns and (
-                m & (pd.to_numeric(images["site"], errors="coerce") == int(site))
-            ).any():
+            if (
+                site is not None
+                and "site" in images.columns
+                and (m & (pd.to_numeric(images["site"], errors="coerce") == int(site))).any()
+            ):
                 m &= pd.to_numeric(images["site"], errors="coerce") == int(site)
             if m.any():
                 row = images[m].iloc[0]
@@ -238,8 +250,13 @@ def load_results(out: str | Path) -> Results:
             t = pd.read_csv(p, keep_default_na=True)
             # Marker columns ("", ">" or "<") must stay text: an empty cell is "", not NaN.
             for col in t.columns:
-                if col.endswith("_censored") or col in ("note", "status", "qc_flag",
-                                                        "qc_flag_auto", "label_source"):
+                if col.endswith("_censored") or col in (
+                    "note",
+                    "status",
+                    "qc_flag",
+                    "qc_flag_auto",
+                    "label_source",
+                ):
                     t[col] = t[col].astype(object).where(t[col].notna(), "")
             tables[name] = t
     info: dict[str, Any] = {}

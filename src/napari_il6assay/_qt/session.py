@@ -58,7 +58,9 @@ class ExclusionSession:
         self.table = _plain(table if table is not None else make_exclusions([]))
 
     @classmethod
-    def open(cls, out: str | Path | None, input_folder: str | Path | None = None) -> ExclusionSession:
+    def open(
+        cls, out: str | Path | None, input_folder: str | Path | None = None
+    ) -> ExclusionSession:
         """The session of a results folder, with its saved ``exclusions.csv`` when present.
 
         Raises
@@ -155,5 +157,3 @@ def _same(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve()
     except OSError:
         return False
-
-

@@ -169,8 +169,8 @@ def table_frames(tables: dict[str, Any], errors: pd.DataFrame | None) -> dict[st
     """The DataFrames of ``tables`` plus ``errors`` (header-only when None): the workbook's
     sheets, as `write_tables` builds them."""
     frames = {k: v for k, v in tables.items() if isinstance(v, pd.DataFrame)}
-    frames["errors"] = errors if errors is not None else pd.DataFrame(
-        columns=["path", "stage", "error"]
+    frames["errors"] = (
+        errors if errors is not None else pd.DataFrame(columns=["path", "stage", "error"])
     )
     return frames
 
@@ -196,8 +196,12 @@ def write_xlsx(path: Path, frames: dict[str, pd.DataFrame]) -> Path:
         ws.append([_text_cell(ws, str(c)) for c in df.columns])
         cols = [df[c].to_numpy(dtype=object) for c in df.columns]
         for i in range(len(df)):
-            ws.append([_text_cell(ws, v) if isinstance(v, str) else v
-                       for v in (_cell(col[i]) for col in cols)])
+            ws.append(
+                [
+                    _text_cell(ws, v) if isinstance(v, str) else v
+                    for v in (_cell(col[i]) for col in cols)
+                ]
+            )
     if notes:
         ws = wb.create_sheet(title="notes")
         ws.append(["note"])
@@ -286,8 +290,10 @@ def prism_tables(wells: pd.DataFrame) -> dict[str, pd.DataFrame]:
     )
     w["_cb_label"] = [f"{c}{u}" if c else "" for c, u in zip(w["_cb"], unit_b, strict=True)]
     # 0.01 nM * 1e-9 is 1.0000000000000001e-11 in binary; Prism should show 1e-11
-    w["_x"] = pd.to_numeric(w["concentration_M"], errors="coerce").fillna(0.0).map(
-        lambda x: float(f"{x:.10g}")
+    w["_x"] = (
+        pd.to_numeric(w["concentration_M"], errors="coerce")
+        .fillna(0.0)
+        .map(lambda x: float(f"{x:.10g}"))
     )
     vehicle = (w["_x"] == 0) & (w["_cb"] == "")
     out: dict[str, pd.DataFrame] = {}
@@ -391,7 +397,8 @@ def figures(tables: dict[str, Any]) -> dict[str, Any]:
             samples = sphere_size_samples(objects, wells, line)
             if any(len(v) for v in samples.values()):
                 figs[f"sphere_sizes_{safe_name(line)}"] = F.sphere_size_figure(
-                    samples, cell_line=line)
+                    samples, cell_line=line
+                )
     if wells is None or fits is None or wells.empty or fits.empty:
         return figs
     fit_rows = fits.copy()
@@ -416,7 +423,11 @@ def figures(tables: dict[str, Any]) -> dict[str, Any]:
             if drug_b and cb > 0:
                 name = f"dose_response_{safe_name(drug)}+{safe_name(drug_b)}_{cb:g}{suffix}"
                 figs[name] = F.dose_response_figure(
-                    w_p, f_p, drug=drug, drug_b=drug_b, concentration_b=float(cb),
+                    w_p,
+                    f_p,
+                    drug=drug,
+                    drug_b=drug_b,
+                    concentration_b=float(cb),
                     unit_b=units_b.get(drug_b, ""),
                 )
             else:

@@ -140,9 +140,7 @@ def plan_from_table(files: Any, folder: str | Path, mode: str) -> Plan:
                 path=chans[order[0]][0][1],
                 well=well,
             )
-        paths = tuple(
-            str(Path(p).resolve()) for ch in order for _pl, p in sorted(chans[ch])
-        )
+        paths = tuple(str(Path(p).resolve()) for ch in order for _pl, p in sorted(chans[ch]))
         names = []
         for p in paths:
             try:
@@ -159,8 +157,7 @@ def plan_from_table(files: Any, folder: str | Path, mode: str) -> Plan:
                 site=site,
                 paths=paths,
                 image=(
-                    "+".join(names) if len(names) <= 2
-                    else f"{names[0]} (+{len(names) - 1} files)"
+                    "+".join(names) if len(names) <= 2 else f"{names[0]} (+{len(names) - 1} files)"
                 ),
                 n_channels=len(order),
                 n_planes=n_planes.pop(),

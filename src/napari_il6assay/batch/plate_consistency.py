@@ -73,9 +73,9 @@ def plate_outliers(
     >>> plate_outliers(df)["plate_outlier"].tolist()[-2:]
     [False, True]
     """
-    out = pd.DataFrame(
-        {"plate_outlier": False, "plate_outlier_why": ""}, index=wells.index
-    ).astype({"plate_outlier": bool, "plate_outlier_why": object})
+    out = pd.DataFrame({"plate_outlier": False, "plate_outlier_why": ""}, index=wells.index).astype(
+        {"plate_outlier": bool, "plate_outlier_why": object}
+    )
     present = [c for c in DIAGNOSTICS if c in wells.columns]
     if not present or wells.empty:
         return out

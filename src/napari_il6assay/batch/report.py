@@ -123,9 +123,7 @@ def _table(df: pd.DataFrame, cols: list[str], fmt: dict[str, Any] | None = None)
             cls = ' class="t"' if not isinstance(v, (int, float)) or isinstance(v, bool) else ""
             cells.append(f"<td{cls}>{text}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return (
-        f'<div class="scroll"><table class="data"><tr>{head}</tr>{"".join(rows)}</table></div>'
-    )
+    return f'<div class="scroll"><table class="data"><tr>{head}</tr>{"".join(rows)}</table></div>'
 
 
 def _p(v: Any) -> str:
@@ -279,7 +277,8 @@ def _fits_tables(fits: pd.DataFrame, units: dict[str, str] | None = None) -> str
                                for _, r in fr.iterrows()],
         })  # fmt: skip
         t2 = "<h3>Fold resistance</h3>" + _table(
-            fr, ["cell_line", "parental", "curve", "fold (95% CI)", "p (equal IC50)"])
+            fr, ["cell_line", "parental", "curve", "fold (95% CI)", "p (equal IC50)"]
+        )
     return t1 + t2
 
 
@@ -342,8 +341,21 @@ def _synergy_section(out: Path, tables: dict[str, Any], figs: list[str]) -> str:
         parts.append("<p>Potentiation: IC50 of drug A alone / with drug B (&gt; 1 = B "
                      "sensitizes); 95% CI from the joint profile likelihood, p from the "
                      "extra-sum-of-squares F test of equal IC50.</p>")  # fmt: skip
-        parts.append(_table(p, ["cell_line", "drug", "drug_b", "dose of B",
-                                "IC50 with B (95% CI)", "shift (95% CI)", "p", "note"]))
+        parts.append(
+            _table(
+                p,
+                [
+                    "cell_line",
+                    "drug",
+                    "drug_b",
+                    "dose of B",
+                    "IC50 with B (95% CI)",
+                    "shift (95% CI)",
+                    "p",
+                    "note",
+                ],
+            )
+        )
     if not isinstance(summ, pd.DataFrame) or summ.empty:
         # a run folder from before synergy_summary.csv: plain means, with the reason for n/a
         num = syn.select_dtypes("number")
@@ -435,17 +447,20 @@ def _record_section(wells: pd.DataFrame | None, run_info: dict[str, Any]) -> str
             extra = rows[[c for c in ("plate", "well", "readout", "qc_flag", "qc_flag_auto")
                           if c in rows.columns]]  # fmt: skip
             co = co.assign(plate=co["plate"].fillna("").astype(str)).merge(
-                extra, on=["plate", "well"], how="left")
+                extra, on=["plate", "well"], how="left"
+            )
     if not len(ex) and not len(co):
         return ""
     parts = ["<h2>Excluded and corrected wells</h2>"]
     parts.append(f"<p>Excluded by hand ({len(ex)}): kept in the tables, left out of the fits.</p>")
     if len(ex):
         parts.append(_table(ex, ["plate", "well", "reason", "time"]))
-    parts.append(f"<p>Corrected by hand ({len(co)}): measured from the saved labels "
-                 "(<code>corrections/</code>) instead of the automatic segmentation; "
-                 "<code>qc_flag_auto</code> is what the automatic segmentation flagged. "
-                 "Thumbnails below show the automatic outline.</p>")
+    parts.append(
+        f"<p>Corrected by hand ({len(co)}): measured from the saved labels "
+        "(<code>corrections/</code>) instead of the automatic segmentation; "
+        "<code>qc_flag_auto</code> is what the automatic segmentation flagged. "
+        "Thumbnails below show the automatic outline.</p>"
+    )
     if len(co):
         co = co.rename(columns={"readout": "readout (corrected)"})
         parts.append(_table(co, ["plate", "well", "site", "file", "time", "readout (corrected)",
@@ -488,9 +503,7 @@ def _plate_shape(wells: list[str], plate_format: int = 96) -> tuple[int, int]:
     return rows, cols
 
 
-def _montage(
-    out: Path, wells: pd.DataFrame, images: pd.DataFrame, plate_format: int = 96
-) -> str:
+def _montage(out: Path, wells: pd.DataFrame, images: pd.DataFrame, plate_format: int = 96) -> str:
     from napari_il6assay.io.plate import split_well, well_name
 
     if images is None or images.empty:
@@ -551,9 +564,7 @@ def _well_cell(
     role = str(row.get("role", "sample") or "sample")
     via = row.get("viability")
     vtext = (
-        f"viability {_sig(via, 2)}"
-        if not is_blank(via)
-        else f"readout {_sig(row.get('readout'))}"
+        f"viability {_sig(via, 2)}" if not is_blank(via) else f"readout {_sig(row.get('readout'))}"
     )
     flag = row.get("qc_flag")
     lines = [
@@ -615,8 +626,11 @@ def build_report(
     figs = list(figs)
     groups = (
         ("Dose–response curves", [n for n in figs if n.startswith("dose_response")], "figs"),
-        ("Sphere sizes (see sphere_sizes.csv)", [n for n in figs if n.startswith("sphere_sizes")],
-         "figs"),
+        (
+            "Sphere sizes (see sphere_sizes.csv)",
+            [n for n in figs if n.startswith("sphere_sizes")],
+            "figs",
+        ),
     )
     for title, names, cls in groups:
         if names:

@@ -45,8 +45,16 @@ PRODUCTS = (
     "errors.csv",
     *(
         f"{t}.parquet"
-        for t in ("objects", "images", "wells", "conditions", "fits", "synergy", "potentiation",
-                  "errors")
+        for t in (
+            "objects",
+            "images",
+            "wells",
+            "conditions",
+            "fits",
+            "synergy",
+            "potentiation",
+            "errors",
+        )
     ),
     "results.xlsx",
     "run.json",
@@ -338,7 +346,11 @@ def run_batch(
         from tqdm.auto import tqdm
 
         bar = tqdm(
-            total=total, initial=len(skipped), unit="img", desc="images", file=sys.stderr,
+            total=total,
+            initial=len(skipped),
+            unit="img",
+            desc="images",
+            file=sys.stderr,
             dynamic_ncols=True,
         )
     done = len(skipped)
@@ -440,8 +452,14 @@ def run_batch(
     errors.extend(corr_problems)
     timing["corrections_s"] = time.perf_counter() - t1
     tables = _tables.build_tables(
-        out, records, lay, mode, model=model, include_flagged=include_flagged,
-        exclusions=exclusions, corrections=corrected,
+        out,
+        records,
+        lay,
+        mode,
+        model=model,
+        include_flagged=include_flagged,
+        exclusions=exclusions,
+        corrections=corrected,
     )
     timing["tables_s"] = time.perf_counter() - t1
     errors.extend(tables.pop("stage_errors", []))

@@ -403,6 +403,8 @@ def _by_passage(wells: pd.DataFrame, fn: Any, tag: bool = False) -> pd.DataFrame
         r = fn(g)
         parts.append(r.assign(passage=p) if tag else r)
     return pd.concat(parts, ignore_index=True)
+
+
 #: a blank reads "clearly non-zero" above this share of its plate's vehicle median ...
 BLANK_VS_VEHICLE = 0.1
 #: ... and above this absolute readout (colony: the area-fraction accuracy budget)
@@ -482,8 +484,9 @@ def fit_table(wells: pd.DataFrame, *, model: str = "4pl") -> pd.DataFrame:
     from napari_il6assay.doseresponse import fit as _fit
 
     # a curve per passage (primary, secondary spheres), with its own parental match
-    return _by_passage(wells, lambda g: _fit.fit_curves(g, response="viability", model=model),
-                       tag=True)
+    return _by_passage(
+        wells, lambda g: _fit.fit_curves(g, response="viability", model=model), tag=True
+    )
 
 
 def combination_tables(wells: pd.DataFrame, *, model: str = "4pl") -> dict[str, pd.DataFrame]:

@@ -25,11 +25,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", required=True, choices=MODES, help="assay / segmentation mode")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (new or empty)")
     p.add_argument(
-        "--workers", type=worker_count, default=None, metavar="N",
+        "--workers",
+        type=worker_count,
+        default=None,
+        metavar="N",
         help="local worker processes (default: all cores)",
     )
     p.add_argument(
-        "--scheduler", default=None, metavar="ADDRESS",
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
         help="running dask.distributed scheduler, e.g. tcp://host:8786 (workers must see "
         "the input paths)",
     )
@@ -45,32 +50,47 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--voxel-size", default=None, metavar="Z,Y,X", help="voxel size in µm for z-stacks"
     )
     p.add_argument(
-        "--format", choices=("csv", "parquet"), default="csv",
+        "--format",
+        choices=("csv", "parquet"),
+        default="csv",
         help="table format; parquet writes parquet files besides the CSVs",
     )
     p.add_argument(
-        "--plate-format", type=int, default=96, choices=(6, 12, 24, 48, 96, 384),
+        "--plate-format",
+        type=int,
+        default=96,
+        choices=(6, 12, 24, 48, 96, 384),
         help="wells per plate: layout check, and the grid of colony photos of whole plates "
         "(images whose names hold no well id)",
     )
     p.add_argument("--model", default="4pl", choices=("4pl", "3pl", "5pl"), help="curve model")
     p.add_argument(
-        "--min-diameter", type=positive_float, default=None, metavar="UM",
+        "--min-diameter",
+        type=positive_float,
+        default=None,
+        metavar="UM",
         help="spheres: smallest sphere counted, µm (default 50)",
     )
     p.add_argument(
-        "--include-flagged", default="", metavar="FLAGS",
+        "--include-flagged",
+        default="",
+        metavar="FLAGS",
         help="comma-separated qc flags whose wells are fitted all the same, or 'all' (by "
         "default wells flagged e.g. mode_mismatch, plate_outlier, touches_border keep their "
         "row but are left out of viability and fits; see README)",
     )
     p.add_argument(
-        "--exclude", default=None, metavar="FILE",
+        "--exclude",
+        default=None,
+        metavar="FILE",
         help="exclusions CSV (well, reason[, plate, time]): those wells stay in the tables "
         "but leave the fits; written back to OUT/exclusions.csv",
     )
     p.add_argument(
-        "--object", default=None, choices=("auto", "dark", "bright"), dest="object_polarity",
+        "--object",
+        default=None,
+        choices=("auto", "dark", "bright"),
+        dest="object_polarity",
         help="spheroid: the spheroid is dark (brightfield) or bright (fluorescence); auto "
         "(default) decides from its contrast against its own surround",
     )
@@ -79,14 +99,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_well_arguments(p)
     add_classifier_argument(p)
     p.add_argument(
-        "--haze", default=None, choices=("reject", "keep"),
+        "--haze",
+        default=None,
+        choices=("reject", "keep"),
         help="livedead: drop out-of-focus blobs (reject, default) or count them as cells (keep)",
     )
     p.add_argument(
         "--no-split", action="store_true", help="spheres: do not split touching spheres by shape"
     )
     p.add_argument(
-        "--max-pixels", type=pixel_budget, default=None, metavar="N",
+        "--max-pixels",
+        type=pixel_budget,
+        default=None,
+        metavar="N",
         help="refuse images with more pixels than this, from the file header before "
         "decoding (default 2**31 per image or stack)",
     )

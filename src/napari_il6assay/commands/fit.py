@@ -40,7 +40,11 @@ _NAME_UNIT = re.compile(r"[_ (\[](M|mM|uM|µM|μM|nM|pM)\)?\]?$")
 
 
 def dose_column(
-    df: Any, path: str | Path, dose: str | None = None, *, unit: str | None = None,
+    df: Any,
+    path: str | Path,
+    dose: str | None = None,
+    *,
+    unit: str | None = None,
     response: str | None = None,
 ) -> tuple[Any, str]:
     """Return ``(df, column)`` with the dose in a numeric column, molar when a unit is known.
@@ -117,7 +121,8 @@ def dose_column(
         raise InputError(
             f"the dose column has no unit: give --unit (M, mM, uM, nM, pM), or --unit none to "
             f"fit the doses as given (IC50 columns then in the dose's own unit){hint}",
-            path=path, column=col,
+            path=path,
+            column=col,
         )
     elif unit_key(unit) == "none":
         df.attrs["dose_unit"] = f"'{col}' as given (--unit none: no conversion to M)"
@@ -196,13 +201,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="unit of a dose column whose name and table say none: M, mM, uM, "
                              "nM, pM, or 'none' to fit the doses as given (no conversion "
                              "to M)")  # fmt: skip
-    parser.add_argument("--exclude", default=None, metavar="FILE",
-                        help="exclusions CSV (well, reason[, plate, time]): those rows are "
-                             "left out of the fits; needs a 'well' column in TABLE")
-    parser.add_argument("--include-flagged", default="", metavar="FLAGS",
-                        help="rows whose qc_flag holds a flag that means the readout may be "
-                             "wrong (e.g. mode_mismatch, plate_outlier) are left out; list "
-                             "flags to fit them all the same, or 'all'")
+    parser.add_argument(
+        "--exclude",
+        default=None,
+        metavar="FILE",
+        help="exclusions CSV (well, reason[, plate, time]): those rows are "
+        "left out of the fits; needs a 'well' column in TABLE",
+    )
+    parser.add_argument(
+        "--include-flagged",
+        default="",
+        metavar="FLAGS",
+        help="rows whose qc_flag holds a flag that means the readout may be "
+        "wrong (e.g. mode_mismatch, plate_outlier) are left out; list "
+        "flags to fit them all the same, or 'all'",
+    )
     parser.add_argument("--no-plots", action="store_true", help="write fits.csv only")
     # 12 figures: a figure costs about a second of matplotlib, and 40 of them took a
     # 10,000-curve fit past a minute on a busy 2-core machine (issue 13: < 60 s)
@@ -265,8 +278,9 @@ def save_figure(make: Any, path: Path) -> bool:
         raise
     except Exception as exc:  # noqa: BLE001 - the plot is optional, the tables are not
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(f"warning: plot {path.name} not drawn: {type(exc).__name__}: {reason}",
-              file=sys.stderr)
+        print(
+            f"warning: plot {path.name} not drawn: {type(exc).__name__}: {reason}", file=sys.stderr
+        )
         return False
     return True
 
@@ -311,7 +325,8 @@ def run(args: argparse.Namespace) -> int:
         plot_df = df
         if dose != "concentration_M":
             plot_df = df.drop(columns=["concentration_M"], errors="ignore").rename(
-                columns={dose: "concentration_M"})
+                columns={dose: "concentration_M"}
+            )
         unit = "M" if dose == "concentration_M" else ""
         write_plots(plot_df, fits, out / "plots", args.response, unit=unit,
                     max_plots=args.max_plots)  # fmt: skip
@@ -450,8 +465,9 @@ def write_plots(df: Any, fits: Any, folder: Path, response: str, unit: str = "M"
     # the data is indexed once (rows per drug, vehicle rows, cell line): every figure takes
     # its own few rows instead of filtering the whole table again
     d_drug = text_column(df["drug"]) if "drug" in df.columns else pd.Series("", index=df.index)
-    d_line = (text_column(df["cell_line"]) if "cell_line" in df.columns
-              else pd.Series("", index=df.index))
+    d_line = (
+        text_column(df["cell_line"]) if "cell_line" in df.columns else pd.Series("", index=df.index)
+    )
     by_drug = dict(d_drug.groupby(d_drug.to_numpy(), sort=False).indices)
     vehicle = by_drug.get("", np.empty(0, int))
     f = fits.reset_index(drop=True)
@@ -465,7 +481,7 @@ def write_plots(df: Any, fits: Any, folder: Path, response: str, unit: str = "M"
     for (drug, drug_b, cb), g in fam.groupby(["drug", "drug_b", "cb"], sort=False):
         name = _safe("_".join(s for s in (drug, drug_b, f"{cb:g}" if cb else "") if s))
         lines = list(dict.fromkeys(g["line"]))
-        chunks = [lines[i:i + LINES_PER_PLOT] for i in range(0, len(lines), LINES_PER_PLOT)]
+        chunks = [lines[i : i + LINES_PER_PLOT] for i in range(0, len(lines), LINES_PER_PLOT)]
         for k, chunk in enumerate(chunks):
             stem = unique_name(name if len(chunks) == 1 else f"{name}_p{k + 1}", used)
             fit_rows = g.index[g["line"].isin(chunk)]

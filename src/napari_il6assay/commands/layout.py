@@ -19,9 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read and check the layout; print its summary. Errors raise `LayoutError` (exit 2)."""
-    from napari_il6assay.io.layout import read_layout
-
     import sys
+
+    from napari_il6assay.io.layout import read_layout
 
     layout = read_layout(args.file, plate_format=args.plate_format)
     for w in layout.warnings:

@@ -20,23 +20,33 @@ from napari_il6assay.errors import InputError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``quantify`` command's arguments."""
-    parser.add_argument("table", metavar="TABLE",
-                        help="tidy table, or a plate reader's grid export with --layout")
+    parser.add_argument(
+        "table", metavar="TABLE", help="tidy table, or a plate reader's grid export with --layout"
+    )
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--layout", default=None,
                         help="layout (well, role, concentration, unit, sample, dilution) for a "
                         "grid export")  # fmt: skip
     parser.add_argument("--model", default="4pl", choices=["4pl", "5pl"])
-    parser.add_argument("--weights", default="1/y2", choices=["1/y2", "1/y", "none"],
-                        help="fit weights (default 1/y2, the ELISA convention)")
-    parser.add_argument("--grid", type=int, default=0,
-                        help="which grid of the export (0 = first; e.g. a second wavelength)")
+    parser.add_argument(
+        "--weights",
+        default="1/y2",
+        choices=["1/y2", "1/y", "none"],
+        help="fit weights (default 1/y2, the ELISA convention)",
+    )
+    parser.add_argument(
+        "--grid",
+        type=int,
+        default=0,
+        help="which grid of the export (0 = first; e.g. a second wavelength)",
+    )
     parser.add_argument("--sheet", default=None, help="XLSX sheet of the grid export")
     parser.add_argument("--no-plots", action="store_true", help="tables only")
 
 
-def load_input(table: str | Path, layout: str | Path | None = None, *, grid: int = 0,
-               sheet: str | None = None) -> tuple[Any, Path]:
+def load_input(
+    table: str | Path, layout: str | Path | None = None, *, grid: int = 0, sheet: str | None = None
+) -> tuple[Any, Path]:
     """The tidy quantify table from a tidy file, or from a grid export plus a layout.
 
     Returns
@@ -79,8 +89,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_outputs(res: Any, out: str | Path, inputs: list[Path], params: dict[str, Any], *,
-                  plots: bool = True, started: str | None = None) -> dict[str, Any]:
+def write_outputs(
+    res: Any,
+    out: str | Path,
+    inputs: list[Path],
+    params: dict[str, Any],
+    *,
+    plots: bool = True,
+    started: str | None = None,
+) -> dict[str, Any]:
     """Write every output of a quantify run into ``out`` (the CLI and the GUI use this).
 
     Parameters
@@ -103,8 +120,13 @@ def write_outputs(res: Any, out: str | Path, inputs: list[Path], params: dict[st
         The ``run.json`` content.
     """
     from napari_il6assay import __version__
-    from napari_il6assay.batch.exports import now, package_versions, sha256_file, write_csv
-    from napari_il6assay.batch.exports import write_xlsx
+    from napari_il6assay.batch.exports import (
+        now,
+        package_versions,
+        sha256_file,
+        write_csv,
+        write_xlsx,
+    )
     from napari_il6assay.batch.parts import atomic_json
     from napari_il6assay.batch.quantify_report import write_quantify_report
     from napari_il6assay.doseresponse.quantify import curve_parameters
@@ -143,8 +165,15 @@ def write_outputs(res: Any, out: str | Path, inputs: list[Path], params: dict[st
 def _curve_frame(curve: dict[str, Any]) -> Any:
     import pandas as pd
 
-    return pd.DataFrame({"parameter": list(curve), "value": [str(v) if not isinstance(
-        v, (int, float)) or isinstance(v, bool) else v for v in curve.values()]})
+    return pd.DataFrame(
+        {
+            "parameter": list(curve),
+            "value": [
+                str(v) if not isinstance(v, (int, float)) or isinstance(v, bool) else v
+                for v in curve.values()
+            ],
+        }
+    )
 
 
 def _print_summary(res: Any, out: Path) -> None:

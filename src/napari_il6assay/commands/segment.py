@@ -34,36 +34,76 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``segment`` command's arguments."""
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     parser.add_argument("--mode", required=True, choices=MODES, help="assay / segmentation mode")
-    parser.add_argument("--out", default="il6assay-segment",
-                        help="output folder (default ./il6assay-segment)")
-    parser.add_argument("--save-labels", action="store_true",
-                        help="write labels/<stem>_labels.tif (int32, 0 = background)")
-    parser.add_argument("--pixel-size", type=positive_float, default=None, metavar="UM",
-                        help="YX pixel size in um (overrides the file's metadata)")
-    parser.add_argument("--voxel-size", default=None, metavar="Z,Y,X",
-                        help="voxel size in um for z-stacks, e.g. 4,0.75,0.75")
-    parser.add_argument("--min-diameter", type=positive_float, default=None, metavar="UM",
-                        help="spheres: smallest counted equivalent diameter (default 50 um)")
-    parser.add_argument("--plate-format", type=int, default=None, choices=[6, 12, 24, 48, 96],
-                        help="colony: the image is a whole plate of this format")
+    parser.add_argument(
+        "--out", default="il6assay-segment", help="output folder (default ./il6assay-segment)"
+    )
+    parser.add_argument(
+        "--save-labels",
+        action="store_true",
+        help="write labels/<stem>_labels.tif (int32, 0 = background)",
+    )
+    parser.add_argument(
+        "--pixel-size",
+        type=positive_float,
+        default=None,
+        metavar="UM",
+        help="YX pixel size in um (overrides the file's metadata)",
+    )
+    parser.add_argument(
+        "--voxel-size",
+        default=None,
+        metavar="Z,Y,X",
+        help="voxel size in um for z-stacks, e.g. 4,0.75,0.75",
+    )
+    parser.add_argument(
+        "--min-diameter",
+        type=positive_float,
+        default=None,
+        metavar="UM",
+        help="spheres: smallest counted equivalent diameter (default 50 um)",
+    )
+    parser.add_argument(
+        "--plate-format",
+        type=int,
+        default=None,
+        choices=[6, 12, 24, 48, 96],
+        help="colony: the image is a whole plate of this format",
+    )
     add_well_arguments(parser)
     add_classifier_argument(parser)
-    parser.add_argument("--haze", default=None, choices=["reject", "keep"],
-                        help="livedead: drop out-of-focus blobs (reject, default) or count "
-                             "every blob as cells (keep)")
-    parser.add_argument("--no-split", action="store_true",
-                        help="spheres: do not split touching spheres by shape")
-    parser.add_argument("--max-pixels", type=pixel_budget, default=None, metavar="N",
-                        help="refuse images with more pixels than this, from the file header "
-                             "before decoding (default 2**31 per image or stack)")
-    parser.add_argument("--polarity", default=None, choices=["auto", "dark", "bright"],
-                        help="spheroid/spheres/spheroid3d: object darker or brighter than "
-                             "the background")
-    parser.add_argument("--object", default=None, choices=["auto", "dark", "bright"],
-                        dest="object_polarity",
-                        help="spheroid: the spheroid is dark (brightfield) or bright "
-                             "(fluorescence); auto (default) decides from its contrast "
-                             "against its own surround")
+    parser.add_argument(
+        "--haze",
+        default=None,
+        choices=["reject", "keep"],
+        help="livedead: drop out-of-focus blobs (reject, default) or count "
+        "every blob as cells (keep)",
+    )
+    parser.add_argument(
+        "--no-split", action="store_true", help="spheres: do not split touching spheres by shape"
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=pixel_budget,
+        default=None,
+        metavar="N",
+        help="refuse images with more pixels than this, from the file header "
+        "before decoding (default 2**31 per image or stack)",
+    )
+    parser.add_argument(
+        "--polarity",
+        default=None,
+        choices=["auto", "dark", "bright"],
+        help="spheroid/spheres/spheroid3d: object darker or brighter than the background",
+    )
+    parser.add_argument(
+        "--object",
+        default=None,
+        choices=["auto", "dark", "bright"],
+        dest="object_polarity",
+        help="spheroid: the spheroid is dark (brightfield) or bright "
+        "(fluorescence); auto (default) decides from its contrast "
+        "against its own surround",
+    )
 
 
 def check_option(option: str, mode: str, param: str) -> None:
@@ -107,9 +147,12 @@ def check_object_option(mode: str) -> None:
 def add_classifier_argument(parser: argparse.ArgumentParser) -> None:
     """``--classifier FILE`` (shared with batch)."""
     parser.add_argument(
-        "--classifier", default=None, metavar="FILE",
+        "--classifier",
+        default=None,
+        metavar="FILE",
         help="pixel classifier from 'il6assay train' (colony, spheroid, spheres): its object "
-             "mask replaces the mode's own foreground step")
+        "mask replaces the mode's own foreground step",
+    )
 
 
 def classifier_params(args: argparse.Namespace, mode: str) -> dict[str, Any]:
@@ -138,17 +181,27 @@ def classifier_params(args: argparse.Namespace, mode: str) -> dict[str, Any]:
 def add_well_arguments(parser: argparse.ArgumentParser) -> None:
     """``--well``, ``--roi`` and ``--well-diameter-um`` (colony and spheres; shared with batch)."""
     parser.add_argument(
-        "--well", default=None, choices=["auto", "circle", "none"],
+        "--well",
+        default=None,
+        choices=["auto", "circle", "none"],
         help="colony/spheres: auto = find the round well and flag well_implausible when it "
-             "is not plausible (default); circle = always measure inside the circle found; "
-             "none = no well: measure the whole image (or --roi)")
+        "is not plausible (default); circle = always measure inside the circle found; "
+        "none = no well: measure the whole image (or --roi)",
+    )
     parser.add_argument(
-        "--roi", default=None, metavar="X,Y,W,H",
-        help="colony/spheres with --well none: measure only this rectangle (pixels)")
+        "--roi",
+        default=None,
+        metavar="X,Y,W,H",
+        help="colony/spheres with --well none: measure only this rectangle (pixels)",
+    )
     parser.add_argument(
-        "--well-diameter-um", type=float, default=None, metavar="UM",
+        "--well-diameter-um",
+        type=float,
+        default=None,
+        metavar="UM",
         help="colony/spheres: known well floor diameter; the well found must match it "
-             "(+-12 %%); needs a pixel size")
+        "(+-12 %%); needs a pixel size",
+    )
 
 
 def well_params(args: argparse.Namespace, mode: str) -> dict[str, Any]:
@@ -181,14 +234,17 @@ def well_params(args: argparse.Namespace, mode: str) -> dict[str, Any]:
         except ValueError:
             vals = []
         if len(vals) != 4 or vals[2] <= 0 or vals[3] <= 0 or vals[0] < 0 or vals[1] < 0:
-            raise InputError(f"--roi must be X,Y,W,H (integers, W and H > 0), got "
-                             f"{given['--roi']!r}", column="--roi")
+            raise InputError(
+                f"--roi must be X,Y,W,H (integers, W and H > 0), got {given['--roi']!r}",
+                column="--roi",
+            )
         params["roi"] = ",".join(str(v) for v in vals)
     d = given["--well-diameter-um"]
     if d is not None:
         if not d > 0:
-            raise InputError(f"--well-diameter-um must be positive, got {d}",
-                             column="--well-diameter-um")
+            raise InputError(
+                f"--well-diameter-um must be positive, got {d}", column="--well-diameter-um"
+            )
         params["well_diameter_um"] = float(d)
     return params
 
@@ -233,8 +289,9 @@ def run(args: argparse.Namespace) -> int:
     from napari_il6assay.segment.qc import save_png
 
     if args.pixel_size is not None and not args.pixel_size > 0:
-        raise InputError(f"--pixel-size must be positive, got {args.pixel_size}",
-                         column="--pixel-size")
+        raise InputError(
+            f"--pixel-size must be positive, got {args.pixel_size}", column="--pixel-size"
+        )
     voxel = parse_voxel_size(args.voxel_size)
     params: dict[str, Any] = {}
     if args.min_diameter is not None:
@@ -256,8 +313,9 @@ def run(args: argparse.Namespace) -> int:
     if obj is not None:
         check_object_option(args.mode)
         if args.polarity is not None and args.polarity != obj:
-            raise InputError(f"--object {obj} contradicts --polarity {args.polarity}",
-                             column="--object")
+            raise InputError(
+                f"--object {obj} contradicts --polarity {args.polarity}", column="--object"
+            )
         params["polarity"] = obj
     params.update(well_params(args, args.mode))
     params.update(classifier_params(args, args.mode))
@@ -297,8 +355,9 @@ def run(args: argparse.Namespace) -> int:
                 raise InputError("no such image file", path=path)
             stage = "segment"
             with pixel_limit(getattr(args, "max_pixels", None)):
-                res = segment_file(path, args.mode, pixel_size_um=args.pixel_size,
-                                   voxel_size_um=voxel, **params)
+                res = segment_file(
+                    path, args.mode, pixel_size_um=args.pixel_size, voxel_size_um=voxel, **params
+                )
             stage = "write"
             stem = _unique_stem(path, used)
             well = _well_of(path)
@@ -330,18 +389,27 @@ def run(args: argparse.Namespace) -> int:
             if args.save_labels:
                 import tifffile
 
-                tifffile.imwrite(out / "labels" / f"{stem}_labels.tif",
-                                 np.asarray(res.labels, dtype=np.int32), compression="zlib")
+                tifffile.imwrite(
+                    out / "labels" / f"{stem}_labels.tif",
+                    np.asarray(res.labels, dtype=np.int32),
+                    compression="zlib",
+                )
         except Il6AssayError as exc:
             from napari_il6assay.errors import ImageReadError
 
             if isinstance(exc, ImageReadError) or (stage == "read"):
                 stage = "read"
-            errors.append({"path": str(path), "stage": stage,
-                           "error": getattr(exc, "reason", None) or str(exc)})
+            errors.append(
+                {
+                    "path": str(path),
+                    "stage": stage,
+                    "error": getattr(exc, "reason", None) or str(exc),
+                }
+            )
         except Exception as exc:  # noqa: BLE001 - one bad image must not stop the others
-            errors.append({"path": str(path), "stage": stage,
-                           "error": f"{type(exc).__name__}: {exc}"})
+            errors.append(
+                {"path": str(path), "stage": stage, "error": f"{type(exc).__name__}: {exc}"}
+            )
 
     drain()
     writer.shutdown()
@@ -349,10 +417,19 @@ def run(args: argparse.Namespace) -> int:
     if object_tables:
         objects = pd.concat(object_tables, ignore_index=True, sort=False)
     else:
-        objects = pd.DataFrame(columns=first + ["label", "area_px", "area_um2",
-                                                "equivalent_diameter_um", "mean_intensity",
-                                                "integrated_intensity", "circularity",
-                                                "solidity"])
+        objects = pd.DataFrame(
+            columns=first
+            + [
+                "label",
+                "area_px",
+                "area_um2",
+                "equivalent_diameter_um",
+                "mean_intensity",
+                "integrated_intensity",
+                "circularity",
+                "solidity",
+            ]
+        )
     objects.to_csv(out / "objects.csv", index=False)
     img_cols = ["image", "mode", "readout", "n_objects"]
     images = pd.DataFrame(image_rows)
@@ -363,13 +440,13 @@ def run(args: argparse.Namespace) -> int:
     images.to_csv(out / "images.csv", index=False)
     if well_tables:
         pd.concat(well_tables, ignore_index=True).to_csv(out / "plate_wells.csv", index=False)
-    pd.DataFrame(errors, columns=["path", "stage", "error"]).to_csv(out / "errors.csv",
-                                                                    index=False)
+    pd.DataFrame(errors, columns=["path", "stage", "error"]).to_csv(out / "errors.csv", index=False)
     import sys
 
     n_ok = len(image_rows)
-    print(f"segmented {n_ok} of {len(args.images)} image(s) ({args.mode}) -> {out}",
-          file=sys.stderr)
+    print(
+        f"segmented {n_ok} of {len(args.images)} image(s) ({args.mode}) -> {out}", file=sys.stderr
+    )
     for e in errors:
         print(f"failed: {e['path']} ({e['stage']}): {e['error']}", file=sys.stderr)
     for line in segment_summary_lines(images):
@@ -407,8 +484,10 @@ def segment_summary_lines(images: Any, limit: int = 20) -> list[str]:
         lines.append(f"  ... {len(images) - limit} more image(s) in images.csv")
     ok = vals.dropna()
     if len(ok) > 1:
-        lines.append(f"  {name}: mean {ok.mean():.4g}, median {ok.median():.4g}, "
-                     f"range {ok.min():.4g} - {ok.max():.4g} over {len(ok)} image(s)")
+        lines.append(
+            f"  {name}: mean {ok.mean():.4g}, median {ok.median():.4g}, "
+            f"range {ok.min():.4g} - {ok.max():.4g} over {len(ok)} image(s)"
+        )
     counts: dict[str, int] = {}
     for f in images.get("qc_flag", []):
         for x in split_flags(f):

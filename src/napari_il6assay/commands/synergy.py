@@ -21,8 +21,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--response", default="viability", help="response (1 = untreated)")
     parser.add_argument("--dose", default=None, help="dose column of drug A")
-    parser.add_argument("--unit", default=None, metavar="UNIT",
-                        help="unit of a dose column without one (M, mM, uM, nM, pM, none)")
+    parser.add_argument(
+        "--unit",
+        default=None,
+        metavar="UNIT",
+        help="unit of a dose column without one (M, mM, uM, nM, pM, none)",
+    )
     parser.add_argument("--no-plots", action="store_true", help="tables only")
     parser.add_argument("--n-boot", type=int, default=2000, metavar="N",
                         help="bootstrap draws for Bliss/HSA CIs (default 2000; Loewe/ZIP use "
@@ -65,11 +69,9 @@ def run(args: argparse.Namespace) -> int:
     for line in summary_lines(summary):
         print(line)
     if not args.no_plots:
-        from napari_il6assay.batch.exports import units_of_b
-        from napari_il6assay.doseresponse.figures import potentiation_figure, synergy_figures
-
-        from napari_il6assay.batch.exports import unique_name
+        from napari_il6assay.batch.exports import unique_name, units_of_b
         from napari_il6assay.commands.fit import save_figure
+        from napari_il6assay.doseresponse.figures import potentiation_figure, synergy_figures
 
         plots = out / "plots"
         plots.mkdir(exist_ok=True)

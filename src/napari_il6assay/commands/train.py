@@ -17,15 +17,30 @@ from napari_il6assay.segment import MODES
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``train`` command's arguments."""
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="training images")
-    parser.add_argument("--scribbles", nargs="+", required=True, metavar="LABELS",
-                        help="one labels TIFF per image: 0 none, 1 background, 2 object")
+    parser.add_argument(
+        "--scribbles",
+        nargs="+",
+        required=True,
+        metavar="LABELS",
+        help="one labels TIFF per image: 0 none, 1 background, 2 object",
+    )
     trainable = [m for m, spec in MODES.items() if spec.trainable]
-    parser.add_argument("--mode", required=True, choices=trainable,
-                        help="the segmentation mode the classifier is for")
-    parser.add_argument("--out", required=True, metavar="FILE",
-                        help="classifier file to write (.npz)")
-    parser.add_argument("--pixel-size", type=float, default=None, metavar="UM",
-                        help="YX pixel size in um (overrides the files' metadata)")
+    parser.add_argument(
+        "--mode",
+        required=True,
+        choices=trainable,
+        help="the segmentation mode the classifier is for",
+    )
+    parser.add_argument(
+        "--out", required=True, metavar="FILE", help="classifier file to write (.npz)"
+    )
+    parser.add_argument(
+        "--pixel-size",
+        type=float,
+        default=None,
+        metavar="UM",
+        help="YX pixel size in um (overrides the files' metadata)",
+    )
     parser.add_argument("--trees", type=int, default=100, help="trees of the forest (default 100)")
 
 
@@ -42,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     if len(args.images) != len(args.scribbles):
         raise InputError(
             f"{len(args.images)} images but {len(args.scribbles)} scribble files: give one "
-            "--scribbles file per image, in the same order", column="--scribbles"
+            "--scribbles file per image, in the same order",
+            column="--scribbles",
         )
     if args.pixel_size is not None and not (math.isfinite(args.pixel_size) and args.pixel_size > 0):
         raise InputError(f"--pixel-size must be a finite positive number, got {args.pixel_size}",

@@ -117,7 +117,9 @@ def split_curves(
         key_vals = [firsts[c].tolist() for c in present]
         groups = [
             (dict(zip(present, key, strict=True)), t_rows[order[lo:hi]])
-            for key, lo, hi in zip(zip(*key_vals), bounds[:-1], bounds[1:])
+            for key, lo, hi in zip(
+                zip(*key_vals, strict=True), bounds[:-1], bounds[1:], strict=True
+            )
         ]
     zero_by_key: dict[tuple, np.ndarray] = {}
     if other and z_rows.size:

@@ -373,9 +373,7 @@ def dose_response_figure(
     _si_axis(ax.xaxis, unit, floor=x_zero * 10**0.375)
     ax.axvline(x_zero * 10**0.375, color=fg, lw=0.6, ls=":")
     unit_txt = "" if unit in ("", "M") else f" ({unit})"  # molar ticks carry their own unit
-    ax.set_xlabel(
-        f"{drug or 'dose'} concentration{unit_txt}; left of the dotted line: vehicle"
-    )
+    ax.set_xlabel(f"{drug or 'dose'} concentration{unit_txt}; left of the dotted line: vehicle")
     ax.set_ylabel(response)
     if title or drug:
         combo = f" + {drug_b} {si_dose(float(concentration_b or 0), unit_b)}" if drug_b else ""
@@ -823,7 +821,7 @@ def standard_curve_figure(
     ax = fig.add_subplot(1, 1, 1)
     _style(ax, theme)
     fg = THEMES.get(theme, THEMES["light"])["fg"]
-    curve, st, unit = result.curve, result.standards, result.unit
+    curve, unit = result.curve, result.unit
     wells = result.wells
     std = wells[(wells["role"] == "standard") & (wells["concentration"] > 0)]
     pos = std["concentration"].to_numpy(float)

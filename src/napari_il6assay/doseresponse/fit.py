@@ -731,6 +731,7 @@ def _profile_ci(
     p_k = p_hat[cur].copy()
     result = np.full(n2, np.nan)
     a = np.clip(np.nan_to_num(2.0 * se_t, nan=0.5), 0.05, 3.0)[cur]
+
     def _next_a(ix: np.ndarray) -> np.ndarray:
         """The next profile point of the ends ``ix``: the first at ``a = 2 se``; then
         Newton inside the bracket (else regula falsi), or before a bracket Newton outwards
@@ -803,7 +804,8 @@ def _profile_ci(
         rest = todo[spent & ~(exact | narrow | open_end | lost) & bracketed]
         # ends still open after max_steps: the linear interpolation in their bracket
         result[rest] = a_in[rest] - q_in[rest] * (a_out[rest] - a_in[rest]) / (
-            q_out[rest] - q_in[rest])
+            q_out[rest] - q_in[rest]
+        )
         todo = np.concatenate([keep, todo[~(exact | narrow | open_end | lost | spent)]])
     ends = t_hat + sign * result
     return ends[:B], ends[B:]
@@ -1203,8 +1205,10 @@ def check_curve(
         return conc, response, "fewer than 2 non-zero doses"
     if conc.size <= n_params:
         return conc, response, f"too few points ({conc.size}) for {n_params} parameters"
-    if np.abs(response).max() > 1e100 or (conc > 0).any() and not (
-        1e-200 < conc[conc > 0].min() and conc.max() < 1e200
+    if (
+        np.abs(response).max() > 1e100
+        or (conc > 0).any()
+        and not (1e-200 < conc[conc > 0].min() and conc.max() < 1e200)
     ):
         # squares of such numbers overflow in the least-squares fit: rescale the data
         return conc, response, "responses beyond 1e100 or doses outside 1e-200..1e200: rescale"

@@ -111,9 +111,7 @@ def get_model(
     if m in ("3pltop",):
         return ModelSpec("3pl-top", (HILL, BOTTOM, LOGE), {TOP: float(top), LOGS: 0.0}, False)
     if m in ("3plbottom",):
-        return ModelSpec(
-            "3pl-bottom", (HILL, TOP, LOGE), {BOTTOM: float(bottom), LOGS: 0.0}, False
-        )
+        return ModelSpec("3pl-bottom", (HILL, TOP, LOGE), {BOTTOM: float(bottom), LOGS: 0.0}, False)
     if m in ("5pl", "ll5"):
         return ModelSpec("5pl", (HILL, BOTTOM, TOP, LOGE, LOGS), {})
     raise ValueError(f"unknown model {model!r}; expected 4pl, 3pl, 3pl-top, 3pl-bottom or 5pl")

@@ -22,7 +22,8 @@ is ``in_range`` when its back-calculated recovery is within 80-120 %, the CV of 
 replicate back-calculated concentrations is <= 20 %, and the precision profile at its level
 (the CV of one back-calculated replicate predicted from the fit: parameter covariance plus the
 residual variance model) is <= 20 % as well; duplicates alone cannot tell a standard on the
-flat shoulder from a good one. LLOQ and ULOQ are the lowest and highest such standards. Samples below/above are flagged ``<LLOQ``/``>ULOQ`` and their ``concentration``
+flat shoulder from a good one. LLOQ and ULOQ are the lowest and highest such standards.
+Samples below/above are flagged ``<LLOQ``/``>ULOQ`` and their ``concentration``
 is left empty (the back-calculated value stays in ``concentration_unqualified`` where the curve
 gives one). LOD is the blank mean + 3 SD (mean - 3 SD for a falling, competitive curve)
 back-interpolated.
@@ -47,7 +48,11 @@ CONCENTRATIONS_COLUMNS = [
     "flag",
 ]  # fmt: skip
 CONCENTRATIONS_EXTRA = [
-    "dilution", "response_sd", "concentration_sd", "concentration_unqualified", "wells",
+    "dilution",
+    "response_sd",
+    "concentration_sd",
+    "concentration_unqualified",
+    "wells",
 ]
 #: Columns of ``standards.csv`` (docs/interface.md).
 STANDARDS_COLUMNS = [
@@ -396,8 +401,9 @@ def check_table(df: Any, path: str | Path | None = None) -> Any:
     keep = (df["role"] != "exclude").to_numpy()
     std = (df["role"] == "standard").to_numpy()
     for i in np.flatnonzero(std & ~np.isfinite(df["concentration"].to_numpy())):
-        raise InputError("a standard needs its known concentration",
-                         **where(int(i), "concentration"))
+        raise InputError(
+            "a standard needs its known concentration", **where(int(i), "concentration")
+        )
     for i in np.flatnonzero(std & (df["concentration"].to_numpy() < 0)):
         raise InputError("negative standard concentration", **where(int(i), "concentration"))
     dil = df["dilution"].to_numpy()
@@ -518,7 +524,10 @@ def quantify(
     lloq = float(ok["concentration"].min()) if len(ok) else np.nan
     uloq = float(ok["concentration"].max()) if len(ok) else np.nan
     if not len(ok):
-        notes.append("no standard within 80-120 % recovery, replicate CV <= 20 % and precision profile <= 20 %: no LLOQ/ULOQ")
+        notes.append(
+            "no standard within 80-120 % recovery, replicate CV <= 20 % and precision "
+            "profile <= 20 %: no LLOQ/ULOQ"
+        )
 
     # LOD from the blanks (or the zero standards when there are no blanks)
     zero = blank if len(blank) >= 2 else std[std["concentration"] == 0]

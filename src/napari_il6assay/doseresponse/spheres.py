@@ -195,13 +195,17 @@ def sphere_sizes(
     for _, g in t.groupby(["cell_line", "passage"], sort=False):
         t.loc[g.index, "p_holm"] = _holm(g["p_value"].to_numpy(float))
     sig = t["p_holm"] < alpha
-    t["size_flag"] = np.where(sig & (t["median_ratio_vs_vehicle"] < 1), "smaller",
-                              np.where(sig & (t["median_ratio_vs_vehicle"] > 1), "larger", ""))
+    t["size_flag"] = np.where(
+        sig & (t["median_ratio_vs_vehicle"] < 1),
+        "smaller",
+        np.where(sig & (t["median_ratio_vs_vehicle"] > 1), "larger", ""),
+    )
     return t[SIZE_COLUMNS].reset_index(drop=True)
 
 
-def sphere_size_samples(objects: pd.DataFrame, wells: pd.DataFrame, cell_line: str,
-                        size: str = "equivalent_diameter_um") -> dict[str, np.ndarray]:
+def sphere_size_samples(
+    objects: pd.DataFrame, wells: pd.DataFrame, cell_line: str, size: str = "equivalent_diameter_um"
+) -> dict[str, np.ndarray]:
     """Counted sphere sizes of one cell line per condition label (for the figure)."""
     obj = objects
     if "counted" in obj.columns:

@@ -291,8 +291,10 @@ def _score_pair(g: pd.DataFrame, cl: str, drug: str, drug_b: str) -> list[dict[s
             far = [name for name, dx, x in ((drug, dxa, xa), (drug_b, dxb, xb))
                    if not _within_tested(dx, x)]  # fmt: skip
             if far:
-                notes.append(f"Chou-Talalay CI not estimable: dose of {' and '.join(far)} "
-                             "alone for this effect is outside 0.1-10x the tested doses")
+                notes.append(
+                    f"Chou-Talalay CI not estimable: dose of {' and '.join(far)} "
+                    "alone for this effect is outside 0.1-10x the tested doses"
+                )
             else:
                 ci = a / dxa + b / dxb
         if zip_note:

@@ -32,9 +32,7 @@ def now_iso() -> str:
     return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
 
 
-def make_exclusions(
-    rows: Iterable[dict[str, Any]], path: str | Path | None = None
-) -> pd.DataFrame:
+def make_exclusions(rows: Iterable[dict[str, Any]], path: str | Path | None = None) -> pd.DataFrame:
     """A checked exclusions table from dicts with ``well``, ``reason`` (``plate``, ``time``).
 
     Raises

@@ -238,9 +238,7 @@ def _kind(path: Path) -> str:
     )
 
 
-def read_image(
-    path: str | Path, lazy: bool = False, max_pixels: int | None = None
-) -> ImageData:
+def read_image(path: str | Path, lazy: bool = False, max_pixels: int | None = None) -> ImageData:
     """Read an image file into canonical axes with its calibration.
 
     Parameters
@@ -775,11 +773,7 @@ def _ome_calibration(xml: str) -> dict[str, Any]:
         out["pixel_size_um"] = sx if sx is not None else sy
     if sz is not None:
         out["z_step_um"] = sz
-    names = [
-        ch.get("Name") or ""
-        for ch in pixels
-        if ch.tag.rsplit("}", 1)[-1] == "Channel"
-    ]
+    names = [ch.get("Name") or "" for ch in pixels if ch.tag.rsplit("}", 1)[-1] == "Channel"]
     if names and any(names):
         out["channel_names"] = [n or f"channel {i + 1}" for i, n in enumerate(names)]
     return out
@@ -922,4 +916,3 @@ def write_tiff(
     tifffile.imwrite(
         path, data, ome=True, metadata=meta, photometric="rgb" if rgb else "minisblack", **kw
     )
-

@@ -260,8 +260,10 @@ def _summary(layout: Layout) -> str:
             c = g["concentration_M"].dropna()
             lines_used = ", ".join(sorted(g["cell_line"].dropna().unique().tolist()))
             if len(c):
-                rng = (f"{format_molar(c.min(), digits=4, micro='u')} to "
-                       f"{format_molar(c.max(), digits=4, micro='u')}")
+                rng = (
+                    f"{format_molar(c.min(), digits=4, micro='u')} to "
+                    f"{format_molar(c.max(), digits=4, micro='u')}"
+                )
             else:
                 rng = "no molar concentration"
             lines.append(
@@ -272,8 +274,11 @@ def _summary(layout: Layout) -> str:
         lines.append("second agents:")
         for drug_b, g in combo.groupby("drug_b", sort=True):
             vals = sorted(
-                {f"{v:g} {u}" for v, u in zip(g["concentration_b"], g["unit_b"], strict=True)
-                 if v == v},  # noqa: PLR0124 - NaN check
+                {
+                    f"{v:g} {u}"
+                    for v, u in zip(g["concentration_b"], g["unit_b"], strict=True)
+                    if v == v
+                },  # noqa: PLR0124 - NaN check
                 key=lambda s: float(s.split()[0]),
             )
             lines.append(f"  {drug_b}: {', '.join(vals)} ({len(g)} wells)")
@@ -327,9 +332,7 @@ def _read_delimited(path: Path, sep: str | None) -> tuple[list[list[str]], list[
             [InputError(f"cannot read the file ({exc.strerror or exc})", path=path)], path=path
         ) from exc
     if b"\x00" in raw[:4096]:
-        raise LayoutError(
-            [InputError("not a text table (binary content)", path=path)], path=path
-        )
+        raise LayoutError([InputError("not a text table (binary content)", path=path)], path=path)
     text = _decode(raw)
     skip_first = False
     m = re.match(r"\s*sep=(.)\s*(\r?\n|$)", text)
@@ -350,20 +353,28 @@ def _read_delimited(path: Path, sep: str | None) -> tuple[list[list[str]], list[
             numbers.append(i)
     except csv.Error as exc:
         raise LayoutError(
-            [InputError(f"not a readable {'TSV' if sep == chr(9) else 'CSV'} table: {exc}",
-                        path=path)],
+            [
+                InputError(
+                    f"not a readable {'TSV' if sep == chr(9) else 'CSV'} table: {exc}", path=path
+                )
+            ],
             path=path,
         ) from exc
     return rows, numbers
 
 
 def _long_records(
-    rows: list[list[str]], numbers: list[int], path: Path, problems: list[InputError],
-    sheet: str | None = None, warnings: list[str] | None = None,
+    rows: list[list[str]],
+    numbers: list[int],
+    path: Path,
+    problems: list[InputError],
+    sheet: str | None = None,
+    warnings: list[str] | None = None,
 ) -> tuple[list[_Record], list[str]]:
     """Records from a long-form table (header row first, comments and blank rows skipped)."""
     body = [
-        (n, r) for n, r in zip(numbers, rows, strict=True)
+        (n, r)
+        for n, r in zip(numbers, rows, strict=True)
         if any(c for c in r) and not (r and r[0].startswith("#"))
     ]
     if not body:
@@ -383,14 +394,15 @@ def _long_records(
             continue
         if c in seen:
             problems.append(
-                InputError(f"column '{header[i]}' appears twice", path=path, row=hdr_row,
-                           column=header[i])
+                InputError(
+                    f"column '{header[i]}' appears twice", path=path, row=hdr_row, column=header[i]
+                )
             )
         seen.setdefault(c, i)
         if c not in INPUT_COLUMNS:
             ignored.append(header[i])
     records = []
-    long_rows = [n for n, r in body[1:] if any(c.strip() for c in r[len(header):])]
+    long_rows = [n for n, r in body[1:] if any(c.strip() for c in r[len(header) :])]
     if long_rows and warnings is not None:
         shown = ", ".join(map(str, long_rows[:10])) + (" ..." if len(long_rows) > 10 else "")
         warnings.append(
@@ -411,8 +423,7 @@ def _long_records(
     for req in ("well", "cell_line", "drug", "concentration"):
         if req not in present:
             problems.append(
-                InputError(f"missing required column '{req}'", path=path, row=hdr_row,
-                           column=req)
+                InputError(f"missing required column '{req}'", path=path, row=hdr_row, column=req)
             )
     if "unit" not in present and "concentration" in present:
         needs = any(
@@ -422,8 +433,12 @@ def _long_records(
         )
         if needs:
             problems.append(
-                InputError("missing column 'unit' (needed for non-zero concentrations)",
-                           path=path, row=hdr_row, column="unit")
+                InputError(
+                    "missing column 'unit' (needed for non-zero concentrations)",
+                    path=path,
+                    row=hdr_row,
+                    column="unit",
+                )
             )
     return records, ignored
 
@@ -535,14 +550,18 @@ def _grid_records(
                         InputError(
                             f"well {well} (sheet '{ws.title}' cell {_col_letter(cj)}{rj + 1}) is "
                             f"outside a {plate_format}-well plate ({_extent(plate_format)})",
-                            path=path, row=rj + 1, column=col, well=well,
+                            path=path,
+                            row=rj + 1,
+                            column=col,
+                            well=well,
                         )
                     )
                     continue
                 rec = by_well.get(well)
                 if rec is None:
-                    rec = by_well[well] = _Record(values={"well": well}, rows={},
-                                                  default_row=rj + 1)
+                    rec = by_well[well] = _Record(
+                        values={"well": well}, rows={}, default_row=rj + 1
+                    )
                 rec.values[col] = v
                 rec.rows[col] = rj + 1
                 rec.where[col] = f"sheet '{ws.title}' cell {_col_letter(cj)}{rj + 1}"
@@ -609,8 +628,7 @@ def _validate(
         well = well_name(r, c) if 1 <= r <= 26 else well_txt
         if not (1 <= r <= n_rows and 1 <= c <= n_cols):
             err(
-                f"well {well_txt} is outside a {plate_format}-well plate "
-                f"({_extent(plate_format)})",
+                f"well {well_txt} is outside a {plate_format}-well plate ({_extent(plate_format)})",
                 "well",
                 well_txt,
             )
@@ -631,17 +649,25 @@ def _validate(
         cell_line = v.get("cell_line", "") or None
         drug = v.get("drug", "") or None
         # an excluded well is kept for the record, but its contents are not checked
-        cerr: Any = (lambda m, col, w=well: err(m, col, w)) if role != "exclude" else (
-            lambda m, col: None
+        cerr: Any = (
+            (lambda m, col, w=well: err(m, col, w)) if role != "exclude" else (lambda m, col: None)
         )
         conc, unit, conc_m = _concentration(
-            v.get("concentration", ""), v.get("unit", ""), "concentration", "unit",
-            molar_only=True, err=cerr,
+            v.get("concentration", ""),
+            v.get("unit", ""),
+            "concentration",
+            "unit",
+            molar_only=True,
+            err=cerr,
         )
         drug_b = v.get("drug_b", "") or None
         conc_b, unit_b, conc_b_m = _concentration(
-            v.get("concentration_b", ""), v.get("unit_b", ""), "concentration_b", "unit_b",
-            molar_only=False, err=cerr,
+            v.get("concentration_b", ""),
+            v.get("unit_b", ""),
+            "concentration_b",
+            "unit_b",
+            molar_only=False,
+            err=cerr,
         )
         if role in ("sample", "vehicle"):
             if cell_line is None:
@@ -657,19 +683,27 @@ def _validate(
             if conc is None:
                 conc, conc_m = 0.0, 0.0
             elif conc != 0:
-                err(f"vehicle well with a non-zero concentration ({v.get('concentration')})",
-                    "concentration", well)
+                err(
+                    f"vehicle well with a non-zero concentration ({v.get('concentration')})",
+                    "concentration",
+                    well,
+                )
         parental = v.get("parental", "") or None
         if parental is not None and role != "exclude":
             if parental not in lines:
-                err(f"parental line '{parental}' is not a cell line of this layout",
-                    "parental", well)
+                err(
+                    f"parental line '{parental}' is not a cell line of this layout",
+                    "parental",
+                    well,
+                )
             elif parental == cell_line:
                 err(f"cell line '{parental}' is named as its own parental", "parental", well)
         if drug_b is None and conc_b is not None and conc_b != 0:
             err("concentration_b given without drug_b", "drug_b", well)
-        if drug_b is not None and not v.get("concentration_b", "").strip() and role in (
-            "sample", "vehicle"
+        if (
+            drug_b is not None
+            and not v.get("concentration_b", "").strip()
+            and role in ("sample", "vehicle")
         ):
             err(f"second agent {drug_b} without concentration_b", "concentration_b", well)
         extra: dict[str, Any] = {}
@@ -758,48 +792,81 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     import pandas as pd
 
     df = pd.DataFrame(rows, columns=LAYOUT_COLUMNS)
-    for c in ("concentration", "concentration_M", "concentration_b", "concentration_b_M",
-              "cells_seeded", "dilution"):
+    for c in (
+        "concentration",
+        "concentration_M",
+        "concentration_b",
+        "concentration_b_M",
+        "cells_seeded",
+        "dilution",
+    ):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
     for c in ("row", "column"):
         df[c] = df[c].astype("int64")
-    for c in ("plate", "well", "cell_line", "drug", "unit", "drug_b", "unit_b", "role",
-              "replicate", "parental", "passage", "sample"):
+    for c in (
+        "plate",
+        "well",
+        "cell_line",
+        "drug",
+        "unit",
+        "drug_b",
+        "unit_b",
+        "role",
+        "replicate",
+        "parental",
+        "passage",
+        "sample",
+    ):
         # built from a list so that None becomes a missing value, not the text "nan"
         df[c] = pd.Series(
             [None if x is None or x != x else str(x) for x in df[c].tolist()],
-            dtype="str", index=df.index,
+            dtype="str",
+            index=df.index,
         )
     df = df.sort_values(["plate", "row", "column"], na_position="first", kind="stable")
     return df.reset_index(drop=True)
 
 
 def _build(
-    records: list[_Record], ignored: list[str], path: Path | None, plate_format: int,
-    problems: list[InputError], warnings: list[str] | None = None,
+    records: list[_Record],
+    ignored: list[str],
+    path: Path | None,
+    plate_format: int,
+    problems: list[InputError],
+    warnings: list[str] | None = None,
 ) -> Layout:
     rows = _validate(records, path, plate_format, problems)
     if problems:
         raise LayoutError(problems, path=path)
     if not rows:
         raise LayoutError([InputError("the layout holds no well", path=path)], path=path)
-    return Layout(table=_frame(rows), path=path, plate_format=plate_format,
-                  ignored_columns=ignored, warnings=list(warnings or []))
+    return Layout(
+        table=_frame(rows),
+        path=path,
+        plate_format=plate_format,
+        ignored_columns=ignored,
+        warnings=list(warnings or []),
+    )
 
 
 def _is_structural(p: InputError) -> bool:
     return p.reason.startswith(_STRUCTURAL)
 
 
-_STRUCTURAL = ("missing required", "missing column", "column '", "the layout is empty",
-               "no long-form sheet", "sheet '")
+_STRUCTURAL = (
+    "missing required",
+    "missing column",
+    "column '",
+    "the layout is empty",
+    "no long-form sheet",
+    "sheet '",
+)
 
 
 def _check_format(plate_format: int, path: Path | None) -> None:
     if plate_format not in PLATE_FORMATS:
         raise InputError(
-            f"plate format must be one of {', '.join(map(str, PLATE_FORMATS))}, "
-            f"not {plate_format}",
+            f"plate format must be one of {', '.join(map(str, PLATE_FORMATS))}, not {plate_format}",
             path=path,
         )
 
@@ -860,8 +927,7 @@ def read_layout(path: str | Path, plate_format: int = 96) -> Layout:
             ws, rows, numbers = long_ws
             text_rows = [[_cell_text(v) for v in r] for r in rows]
             sheet = ws.title if len(wb.worksheets) > 1 else None
-            records, ignored = _long_records(text_rows, numbers, path, problems, sheet,
-                                             warnings)
+            records, ignored = _long_records(text_rows, numbers, path, problems, sheet, warnings)
         else:
             records, ignored = _grid_records(wb, path, plate_format, problems)
     elif suffix in (".csv", ".tsv", ".txt", ".tab"):
@@ -874,8 +940,11 @@ def read_layout(path: str | Path, plate_format: int = 96) -> Layout:
         )
     else:
         raise LayoutError(
-            [InputError(f"unknown layout file type '{suffix}' (use .csv, .tsv or .xlsx)",
-                        path=path)],
+            [
+                InputError(
+                    f"unknown layout file type '{suffix}' (use .csv, .tsv or .xlsx)", path=path
+                )
+            ],
             path=path,
         )
     if any(_is_structural(p) for p in problems) or (problems and not records):
@@ -988,6 +1057,6 @@ def write_layout(layout: Layout | pd.DataFrame, path: str | Path) -> None:
             ws.append([("" if v is None else v) for v in r])
         wb.save(path)
     else:
-        raise InputError(f"unknown layout file type '{suffix}' (use .csv, .tsv or .xlsx)",
-                         path=path)
-
+        raise InputError(
+            f"unknown layout file type '{suffix}' (use .csv, .tsv or .xlsx)", path=path
+        )

@@ -125,25 +125,21 @@ def parse_well_id(name: str | os.PathLike[str]) -> WellId | None:
                 plane=_int(m.group(4)),
             )
 
-    cands = [
-        c
-        for c in _WELL.finditer(stem)
-        if 1 <= int(c.group(2)) <= _MAX_COLS
-    ]
+    cands = [c for c in _WELL.finditer(stem) if 1 <= int(c.group(2)) <= _MAX_COLS]
     if not cands:
         return None
     upper = [c for c in cands if c.group(1).isupper()]
     pool = upper or cands
-    with_tail = [c for c in pool if _IXM_TAIL.match(stem[c.end():]).group(0)]
+    with_tail = [c for c in pool if _IXM_TAIL.match(stem[c.end() :]).group(0)]
     best = with_tail[0] if with_tail else (pool[-1] if upper else pool[0])
     well = well_name(ord(best.group(1).upper()) - ord("A") + 1, int(best.group(2)))
 
     site: int | None = None
     channel: int | None = None
-    tail = _IXM_TAIL.match(stem[best.end():])
+    tail = _IXM_TAIL.match(stem[best.end() :])
     if tail and tail.group(0):
         site, channel = _int(tail.group(1)), _int(tail.group(2))
-    rest = stem[: best.start()] + " " + stem[best.end():]
+    rest = stem[: best.start()] + " " + stem[best.end() :]
     if site is None:
         s = _SITE.search(rest)
         site = _int(s.group(1)) if s else None
@@ -244,8 +240,14 @@ def scan_plate_folder(folder: str | os.PathLike[str]) -> PlateFolder:
         )
     images = pd.DataFrame(rows, columns=["plate", "well", "site", "channel", "path", "plane"])
     images = images.astype(
-        {"plate": "str", "well": "str", "site": "int64", "channel": "Int64", "plane": "Int64",
-         "path": "str"}
+        {
+            "plate": "str",
+            "well": "str",
+            "site": "int64",
+            "channel": "Int64",
+            "plane": "Int64",
+            "path": "str",
+        }
     )
     if len(images):
         rc = images["well"].map(split_well)
@@ -304,7 +306,5 @@ def discover_plate_folder(folder: str | os.PathLike[str]) -> pd.DataFrame:
             f"{n} image file(s) cannot be placed on the plate: {shown}{more}", path=folder
         )
     if len(pf.images) == 0:
-        raise InputError(
-            f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the folder", path=folder
-        )
+        raise InputError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the folder", path=folder)
     return pf.images

@@ -507,11 +507,17 @@ def gradient2_at(s: np.ndarray, idx: np.ndarray) -> np.ndarray:
     eighth = np.float32(0.125)
     # sobel(s, 0): d/dy rounded to float32 (scipy's intermediate array), then [1, 2, 1]
     # along x summed in float64 and rounded once
-    gy = ((sw - nw).astype(np.float64) + (se - ne).astype(np.float64)
-          + 2.0 * (s_ - n_).astype(np.float64)).astype(np.float32) * eighth
+    gy = (
+        (sw - nw).astype(np.float64)
+        + (se - ne).astype(np.float64)
+        + 2.0 * (s_ - n_).astype(np.float64)
+    ).astype(np.float32) * eighth
     # sobel(s, 1): d/dx, then [1, 2, 1] along y
-    gx = ((ne - nw).astype(np.float64) + (se - sw).astype(np.float64)
-          + 2.0 * (e_ - w_).astype(np.float64)).astype(np.float32) * eighth
+    gx = (
+        (ne - nw).astype(np.float64)
+        + (se - sw).astype(np.float64)
+        + 2.0 * (e_ - w_).astype(np.float64)
+    ).astype(np.float32) * eighth
     return gy * gy + gx * gx
 
 
@@ -574,7 +580,10 @@ def relabel_kept(lab: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def edge_widths(
-    mask: np.ndarray, s: np.ndarray, peak: np.ndarray, g2: np.ndarray | None = None,
+    mask: np.ndarray,
+    s: np.ndarray,
+    peak: np.ndarray,
+    g2: np.ndarray | None = None,
     labels: tuple[np.ndarray, int] | None = None,
 ) -> tuple[np.ndarray, int, np.ndarray]:
     """Edge width (pixels) of every connected object of ``mask``.
@@ -625,8 +634,15 @@ def edge_widths(
 
 
 def steepest_edge(
-    m: np.ndarray, s: np.ndarray, peak: np.ndarray, noise: float, floor: float,
-    lo: float = 0.2, hi: float = 0.6, band: int = 2, g2: np.ndarray | None = None,
+    m: np.ndarray,
+    s: np.ndarray,
+    peak: np.ndarray,
+    noise: float,
+    floor: float,
+    lo: float = 0.2,
+    hi: float = 0.6,
+    band: int = 2,
+    g2: np.ndarray | None = None,
 ) -> np.ndarray:
     """Re-threshold every object of ``m`` at the level of its steepest edge.
 

@@ -129,8 +129,7 @@ def _as_channels(image: np.ndarray, n_channels: int | None = None) -> np.ndarray
         a = (0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2])[..., None]
     if n_channels is not None and a.shape[-1] != n_channels:
         raise ClassifierError(
-            f"the classifier was trained on {n_channels}-channel images, this one has "
-            f"{a.shape[-1]}"
+            f"the classifier was trained on {n_channels}-channel images, this one has {a.shape[-1]}"
         )
     return a.astype(np.float32, copy=False)
 
@@ -139,7 +138,9 @@ def _work_factor(shape: tuple[int, ...]) -> int:
     return max(1, math.ceil(max(shape[:2]) / WORK_SIDE))
 
 
-def _sigmas_px(params: ClassifierParams, pixel_size_um: float | None, f: int) -> tuple[float, float]:
+def _sigmas_px(
+    params: ClassifierParams, pixel_size_um: float | None, f: int
+) -> tuple[float, float]:
     lo, hi = params.sigma_min, params.sigma_max
     if params.sigma_unit == "um" and pixel_size_um:
         lo, hi = lo / pixel_size_um, hi / pixel_size_um
@@ -273,8 +274,7 @@ class PixelClassifier:
         h, w, nf = feats.shape
         if nf != self.X.shape[1]:
             raise ClassifierError(
-                f"the image gives {nf} features per pixel, the classifier expects "
-                f"{self.X.shape[1]}"
+                f"the image gives {nf} features per pixel, the classifier expects {self.X.shape[1]}"
             )
         proba = self.forest().predict_proba(feats.reshape(-1, nf)).astype(np.float32)
         return proba.reshape(h, w, -1), f

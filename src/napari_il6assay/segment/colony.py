@@ -33,10 +33,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from napari_il6assay.segment import _util as U
-from napari_il6assay.segment.result import SegmentationResult, empty_result
 from napari_il6assay.errors import SegmentationError
 from napari_il6assay.qc_flags import join_flags
+from napari_il6assay.segment import _util as U
+from napari_il6assay.segment.result import SegmentationResult, empty_result
 from napari_il6assay.segment.well import find_single_well, fit_circle, parse_roi
 
 READOUT = "area_fraction"
@@ -77,7 +77,11 @@ def find_plate_wells(q: np.ndarray, plate_format: int) -> list[tuple[str, float,
 
 
 def _radial_correction(
-    od: np.ndarray, well: np.ndarray, cy: float, cx: float, q: float = 20.0,
+    od: np.ndarray,
+    well: np.ndarray,
+    cy: float,
+    cx: float,
+    q: float = 20.0,
     ring: float = 1.0,
 ) -> np.ndarray:
     """Radially symmetric background OD of the well (meniscus, wall shadow).
@@ -111,7 +115,10 @@ def _radial_correction(
 
 
 def _stain_od(
-    plane: np.ndarray, well: np.ndarray, centre: tuple[float, float] | None, degree: int = 2,
+    plane: np.ndarray,
+    well: np.ndarray,
+    centre: tuple[float, float] | None,
+    degree: int = 2,
     ring: float = 1.0,
 ) -> tuple[np.ndarray, float]:
     """OD relative to the flat-fielded unstained bottom, and the OD noise sigma."""
@@ -413,7 +420,12 @@ def _analyse_well(
         stain = foreground & well
     else:
         stain = _segment_stain(
-            od, well, sig, k_noise=k_noise, edge_fraction=edge_fraction, min_od=min_od,
+            od,
+            well,
+            sig,
+            k_noise=k_noise,
+            edge_fraction=edge_fraction,
+            min_od=min_od,
             colony_radius_px=colony_radius_px,
         )
     n_well = int(well.sum())
@@ -536,7 +548,10 @@ def segment(
     plane_full = _absorbing_plane(image, multi, is_rgb)
     if U.is_constant(plane_full):
         return empty_result(
-            shape, readout_name=READOUT, qc_flag="constant_image", calibrated=calibrated,
+            shape,
+            readout_name=READOUT,
+            qc_flag="constant_image",
+            calibrated=calibrated,
             overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
         )
     if plate_format is not None:
@@ -554,13 +569,19 @@ def segment(
         rad_px = colony_radius_um / ps_work
         estimate_size = False
     min_area = (
-        min_colony_area_px if min_colony_area_px is not None
+        min_colony_area_px
+        if min_colony_area_px is not None
         else (None if estimate_size else max(4, int(0.15 * math.pi * rad_px**2)))
     )
     kw = dict(
-        pixel_size_um=ps_work, full_stain_od=full_stain_od, k_noise=k_noise,
-        edge_fraction=edge_fraction, min_od=min_od, min_colony_area_px=min_area,
-        colony_radius_px=rad_px, count_radius_px=None if estimate_size else rad_px,
+        pixel_size_um=ps_work,
+        full_stain_od=full_stain_od,
+        k_noise=k_noise,
+        edge_fraction=edge_fraction,
+        min_od=min_od,
+        min_colony_area_px=min_area,
+        colony_radius_px=rad_px,
+        count_radius_px=None if estimate_size else rad_px,
     )
     if foreground is not None:
         from napari_il6assay.segment.classifier import to_grid
@@ -580,7 +601,9 @@ def segment(
             wm = np.zeros(plane.shape, bool)
             wm[box] = _well_mask(
                 (box[0].stop - box[0].start, box[1].stop - box[1].start),
-                cy - box[0].start, cx - box[1].start, r,
+                cy - box[0].start,
+                cx - box[1].start,
+                r,
             )
             well_union |= wm
             col, _, m = _analyse_well(
@@ -588,8 +611,14 @@ def segment(
             )
             sub = labels_w[box]
             sub[col > 0] = col[col > 0] + labels_w.max()
-            m.update({"well": name, "well_center_y": cy_full, "well_center_x": cx_full,
-                      "well_radius_um": r * (ps_work or 1)})
+            m.update(
+                {
+                    "well": name,
+                    "well_center_y": cy_full,
+                    "well_center_x": cx_full,
+                    "well_radius_um": r * (ps_work or 1),
+                }
+            )
             rows.append(m)
         per_well = pd.DataFrame(rows)
         cols_first = ["well"] + [c for c in per_well.columns if c != "well"]
@@ -613,8 +642,9 @@ def segment(
         wmode = _well_mode(well)
         box_full = parse_roi(roi, shape) if roi not in (None, "") else None
         if box_full is not None and wmode != "none":
-            raise SegmentationError("colony: a region of interest (roi) applies with "
-                                    "well='none' only")
+            raise SegmentationError(
+                "colony: a region of interest (roi) applies with well='none' only"
+            )
         fit = None
         if wmode == "none":
             wm = np.zeros(plane.shape, bool)
@@ -622,7 +652,7 @@ def segment(
                 wm[:] = True
             else:
                 y0, x0, y1, x1 = box_full
-                wm[y0 // f: -(-y1 // f), x0 // f: -(-x1 // f)] = True
+                wm[y0 // f : -(-y1 // f), x0 // f : -(-x1 // f)] = True
             cy, cx, r = (plane.shape[0] - 1) / 2, (plane.shape[1] - 1) / 2, float("nan")
             centre = None
         else:
@@ -634,7 +664,10 @@ def segment(
             fit = find_single_well(plane, expected_radius_px=exp_r)
             if fit is None:
                 return empty_result(
-                    shape, readout_name=READOUT, qc_flag="no_well", calibrated=calibrated,
+                    shape,
+                    readout_name=READOUT,
+                    qc_flag="no_well",
+                    calibrated=calibrated,
                     overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
                 )
             cy, cx, r = fit.cy, fit.cx, fit.r
@@ -653,8 +686,7 @@ def segment(
             if not wm.any():
                 qc_flag = join_flags(qc_flag, "no_well")
         labels_work, _, m = _analyse_well(plane, wm, centre=centre, **kw)
-        qc_flag = join_flags(qc_flag, _mismatch(image, plane, wm, labels_work, fit, multi,
-                                                is_rgb))
+        qc_flag = join_flags(qc_flag, _mismatch(image, plane, wm, labels_work, fit, multi, is_rgb))
         measures = {
             "readout": m["area_fraction"],
             "readout_name": READOUT,
@@ -681,7 +713,9 @@ def segment(
     else:
         labels, wmask_full = labels_work, well_mask_work
     objects = measure_objects(
-        labels_work, plane, pixel_size_um=ps_work,
+        labels_work,
+        plane,
+        pixel_size_um=ps_work,
     )
     # the working-scale pixel count -> full-resolution pixels
     objects["area_px"] = (objects["area_px"] * f * f).astype("int64")

@@ -176,9 +176,7 @@ def flatten(image: np.ndarray, background: np.ndarray, how: str = "divide") -> n
     raise ValueError(f"how must be 'divide' or 'subtract', not {how!r}")
 
 
-def masked_gaussian_background(
-    image: np.ndarray, exclude: np.ndarray, sigma: float
-) -> np.ndarray:
+def masked_gaussian_background(image: np.ndarray, exclude: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian background that ignores excluded pixels (normalised convolution).
 
     Parameters

@@ -86,8 +86,14 @@ def _subtract_background(plane: np.ndarray, working_size: int = 256) -> tuple[np
 
 
 def _foreground(
-    sig_img: np.ndarray, noise: float, *, k_noise: float, edge_fraction: float | None,
-    cell_px: float, min_area_px: int, return_fields: bool = False,
+    sig_img: np.ndarray,
+    noise: float,
+    *,
+    k_noise: float,
+    edge_fraction: float | None,
+    cell_px: float,
+    min_area_px: int,
+    return_fields: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray, _Objects | None]:
     """Cells of one background-subtracted channel.
 
@@ -103,10 +109,19 @@ def _foreground(
     ``(labels, n, areas)`` (None when not computed) are returned too, for the edge widths
     of `_reject_haze`, which would otherwise label and count the mask again.
     """
-    s, peak, m0 = _initial_mask(sig_img, noise, k_noise=k_noise, edge_fraction=edge_fraction,
-                                cell_px=cell_px)
-    return _final_mask(m0, s, peak, noise, k_noise=k_noise, edge_fraction=edge_fraction,
-                       min_area_px=min_area_px, return_fields=return_fields)
+    s, peak, m0 = _initial_mask(
+        sig_img, noise, k_noise=k_noise, edge_fraction=edge_fraction, cell_px=cell_px
+    )
+    return _final_mask(
+        m0,
+        s,
+        peak,
+        noise,
+        k_noise=k_noise,
+        edge_fraction=edge_fraction,
+        min_area_px=min_area_px,
+        return_fields=return_fields,
+    )
 
 
 def _peak_size(cell_px: float) -> int:
@@ -119,7 +134,11 @@ SMOOTH_SIGMA = 0.7
 
 
 def _initial_mask(
-    sig_img: np.ndarray, noise: float, *, k_noise: float, edge_fraction: float | None,
+    sig_img: np.ndarray,
+    noise: float,
+    *,
+    k_noise: float,
+    edge_fraction: float | None,
     cell_px: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Smoothed signal, local peak and the mask at the lowest (or the fixed) level."""
@@ -132,8 +151,15 @@ def _initial_mask(
 
 
 def _final_mask(
-    m: np.ndarray, s: np.ndarray, peak: np.ndarray, noise: float, *, k_noise: float,
-    edge_fraction: float | None, min_area_px: int, return_fields: bool = False,
+    m: np.ndarray,
+    s: np.ndarray,
+    peak: np.ndarray,
+    noise: float,
+    *,
+    k_noise: float,
+    edge_fraction: float | None,
+    min_area_px: int,
+    return_fields: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray, _Objects | None]:
     """`_initial_mask`'s objects at their steepest edge, small ones dropped (`_foreground`)."""
     from scipy import ndimage as ndi
@@ -141,8 +167,9 @@ def _final_mask(
     if edge_fraction is None and m.any():
         # the gradient is evaluated in the objects' edge bands only (not a full-image
         # Sobel pass): the same values where they are used
-        m = U.steepest_edge(m, s, peak, noise, k_noise * noise, EDGE_FRACTION_MIN,
-                            EDGE_FRACTION_MAX)
+        m = U.steepest_edge(
+            m, s, peak, noise, k_noise * noise, EDGE_FRACTION_MIN, EDGE_FRACTION_MAX
+        )
     labels = None
     if min_area_px > 1:
         lab, n = ndi.label(m)
@@ -169,8 +196,14 @@ MAX_BLOB_GROUPS = 64
 
 
 def _tophat_refine(
-    sig_s: np.ndarray, region: np.ndarray, noise: float, *, k_noise: float,
-    edge_fraction: float | None, cell_px: float, min_area_px: int,
+    sig_s: np.ndarray,
+    region: np.ndarray,
+    noise: float,
+    *,
+    k_noise: float,
+    edge_fraction: float | None,
+    cell_px: float,
+    min_area_px: int,
     blobs: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, tuple[slice, ...]]:
     """Cells standing on an out-of-focus blob: the blob removed by a grey opening wider
@@ -196,16 +229,31 @@ def _tophat_refine(
     box = U.crop_box(region, int(cell_px) + 2)
     k = max(5, int(round(2.0 * cell_px)) | 1)
     if blobs is not None:
-        cand = _tophat_by_groups(sig_s, region, box, blobs, k, noise, k_noise=k_noise,
-                                 edge_fraction=edge_fraction, cell_px=cell_px,
-                                 min_area_px=min_area_px)
+        cand = _tophat_by_groups(
+            sig_s,
+            region,
+            box,
+            blobs,
+            k,
+            noise,
+            k_noise=k_noise,
+            edge_fraction=edge_fraction,
+            cell_px=cell_px,
+            min_area_px=min_area_px,
+        )
         if cand is not None:
             return cand, box
     sub = sig_s[box]
     # a square (separable min/max filters, fast) two cells wide
     hp = sub - ndi.grey_opening(sub, size=(k, k))
-    m = _foreground(hp, noise, k_noise=k_noise, edge_fraction=edge_fraction,
-                    cell_px=cell_px, min_area_px=min_area_px)
+    m = _foreground(
+        hp,
+        noise,
+        k_noise=k_noise,
+        edge_fraction=edge_fraction,
+        cell_px=cell_px,
+        min_area_px=min_area_px,
+    )
     return m & region[box], box
 
 
@@ -218,9 +266,17 @@ def _exact_margin(k: int, cell_px: float) -> int:
 
 
 def _tophat_by_groups(
-    sig_s: np.ndarray, region: np.ndarray, box: tuple[slice, ...],
-    blobs: tuple[np.ndarray, np.ndarray], k: int, noise: float, *, k_noise: float,
-    edge_fraction: float | None, cell_px: float, min_area_px: int,
+    sig_s: np.ndarray,
+    region: np.ndarray,
+    box: tuple[slice, ...],
+    blobs: tuple[np.ndarray, np.ndarray],
+    k: int,
+    noise: float,
+    *,
+    k_noise: float,
+    edge_fraction: float | None,
+    cell_px: float,
+    min_area_px: int,
 ) -> np.ndarray | None:
     """`_tophat_refine` per group of nearby blobs, in boxes of their own; None when the
     groups would not save much or a group's answer could differ from the big box's.
@@ -241,12 +297,19 @@ def _tophat_by_groups(
     budget = 0.5 * h * w  # pixels the groups may cost before the big box is cheaper
     slices = ndi.find_objects(lab_b, max_label=int(ids.max()))
     # groups: blobs whose grown boxes overlap, merged until none do (few blobs)
-    groups = [([int(i)], [sl[0].start, sl[0].stop, sl[1].start, sl[1].stop])
-              for i in ids if (sl := slices[i - 1]) is not None]
+    groups = [
+        ([int(i)], [sl[0].start, sl[0].stop, sl[1].start, sl[1].stop])
+        for i in ids
+        if (sl := slices[i - 1]) is not None
+    ]
 
     def near(a: list[int], b: list[int]) -> bool:
-        return (a[0] - grow < b[1] + grow and b[0] - grow < a[1] + grow
-                and a[2] - grow < b[3] + grow and b[2] - grow < a[3] + grow)
+        return (
+            a[0] - grow < b[1] + grow
+            and b[0] - grow < a[1] + grow
+            and a[2] - grow < b[3] + grow
+            and b[2] - grow < a[3] + grow
+        )
 
     merged = True
     while merged:
@@ -255,8 +318,15 @@ def _tophat_by_groups(
             for b in range(a + 1, len(groups)):
                 (ia, ra), (ib, rb) = groups[a], groups[b]
                 if near(ra, rb):
-                    groups[a] = (ia + ib, [min(ra[0], rb[0]), max(ra[1], rb[1]),
-                                           min(ra[2], rb[2]), max(ra[3], rb[3])])
+                    groups[a] = (
+                        ia + ib,
+                        [
+                            min(ra[0], rb[0]),
+                            max(ra[1], rb[1]),
+                            min(ra[2], rb[2]),
+                            max(ra[3], rb[3]),
+                        ],
+                    )
                     del groups[b]
                     merged = True
                     break
@@ -273,14 +343,22 @@ def _tophat_by_groups(
             gb = (slice(y0, y1), slice(x0, x1))
             sub = sig_b[gb]
             hp = sub - ndi.grey_opening(sub, size=(k, k))
-            s, peak, m0 = _initial_mask(hp, noise, k_noise=k_noise,
-                                        edge_fraction=edge_fraction, cell_px=cell_px)
+            s, peak, m0 = _initial_mask(
+                hp, noise, k_noise=k_noise, edge_fraction=edge_fraction, cell_px=cell_px
+            )
             own = np.isin(lab_b[gb], members)
             # open sides: edges of the group box that are not edges of the big box
             open_sides = (y0 != 0, y1 != h, x0 != 0, x1 != w)
             if _group_is_exact(m0, own, open_sides, d_exact):
-                m = _final_mask(m0, s, peak, noise, k_noise=k_noise,
-                                edge_fraction=edge_fraction, min_area_px=min_area_px)
+                m = _final_mask(
+                    m0,
+                    s,
+                    peak,
+                    noise,
+                    k_noise=k_noise,
+                    edge_fraction=edge_fraction,
+                    min_area_px=min_area_px,
+                )
                 out[gb] |= m & own
                 break
         else:
@@ -313,8 +391,12 @@ def _group_is_exact(
     slices = ndi.find_objects(ex, max_label=int(ids.max()))
     for i in ids:
         sl = slices[i - 1]
-        if (top and sl[0].start < d_exact) or (bottom and h - sl[0].stop < d_exact) or (
-                left and sl[1].start < d_exact) or (right and w - sl[1].stop < d_exact):
+        if (
+            (top and sl[0].start < d_exact)
+            or (bottom and h - sl[0].stop < d_exact)
+            or (left and sl[1].start < d_exact)
+            or (right and w - sl[1].stop < d_exact)
+        ):
             return False
     return True
 
@@ -329,9 +411,13 @@ AMBIGUOUS_RATIO = 1.7
 
 
 def _reject_haze(
-    channels: list[tuple[np.ndarray, np.ndarray, np.ndarray, float, _Objects | None]], *,
+    channels: list[tuple[np.ndarray, np.ndarray, np.ndarray, float, _Objects | None]],
+    *,
     k_noise: float,
-    edge_fraction: float | None, cell_px: float, min_area_px: int, blur_ratio: float,
+    edge_fraction: float | None,
+    cell_px: float,
+    min_area_px: int,
+    blur_ratio: float,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Drop out-of-focus blobs from the live and dead masks.
 
@@ -370,9 +456,13 @@ def _reject_haze(
         ok = (area[1:] >= min_area_px) & np.isfinite(w[1:])
         pooled.append(w[1:][ok])
     allw = np.concatenate(pooled) if pooled else np.zeros(0)
-    info: dict[str, Any] = {"w_ref": float("nan"), "blur_px": 0, "ambiguous_px": 0,
-                            "kept_px": int(sum(int(c[0].sum()) for c in channels)),
-                            "median_diameter_px": float("nan")}
+    info: dict[str, Any] = {
+        "w_ref": float("nan"),
+        "blur_px": 0,
+        "ambiguous_px": 0,
+        "kept_px": int(sum(int(c[0].sum()) for c in channels)),
+        "median_diameter_px": float("nan"),
+    }
     if allw.size == 0:
         return channels[0][0], channels[1][0], info
     w_ref = max(float(np.percentile(allw, 25)), 1.5)
@@ -386,10 +476,16 @@ def _reject_haze(
         bmask = blurred[lab]
         kept = m & ~bmask
         if bmask.any():
-            cand, box = _tophat_refine(s, bmask, noise, k_noise=k_noise,
-                                       edge_fraction=edge_fraction, cell_px=cell_px,
-                                       min_area_px=min_area_px,
-                                       blobs=(lab, np.flatnonzero(blurred)))
+            cand, box = _tophat_refine(
+                s,
+                bmask,
+                noise,
+                k_noise=k_noise,
+                edge_fraction=edge_fraction,
+                cell_px=cell_px,
+                min_area_px=min_area_px,
+                blobs=(lab, np.flatnonzero(blurred)),
+            )
             if cand.any():
                 # in the candidates' box (a margin around them, or the image's own edge):
                 # the same outlines and widths as over the whole image, at a box's cost
@@ -409,9 +505,13 @@ def _reject_haze(
         diam.append(np.sqrt(4 * area[keep_obj] / np.pi))
         out.append(kept)
     d = np.concatenate(diam)
-    info.update(w_ref=w_ref, blur_px=blur_px, ambiguous_px=amb_px,
-                kept_px=int(out[0].sum() + out[1].sum()),
-                median_diameter_px=float(np.median(d)) if d.size else float("nan"))
+    info.update(
+        w_ref=w_ref,
+        blur_px=blur_px,
+        ambiguous_px=amb_px,
+        kept_px=int(out[0].sum() + out[1].sum()),
+        median_diameter_px=float(np.median(d)) if d.size else float("nan"),
+    )
     return out[0], out[1], info
 
 
@@ -458,14 +558,21 @@ def _count_nuclei(plane: np.ndarray, k_noise: float, cell_px: float) -> int:
     from skimage.feature import peak_local_max
 
     res, noise = _subtract_background(U.to_float(plane))
-    m = _foreground(res, noise, k_noise=k_noise, edge_fraction=0.3, cell_px=cell_px,
-                    min_area_px=max(3, int(0.1 * cell_px * cell_px)))
+    m = _foreground(
+        res,
+        noise,
+        k_noise=k_noise,
+        edge_fraction=0.3,
+        cell_px=cell_px,
+        min_area_px=max(3, int(0.1 * cell_px * cell_px)),
+    )
     if not m.any():
         return 0
     dist = ndi.gaussian_filter(ndi.distance_transform_edt(m), 1.0)
     lab, _ = ndi.label(m)
-    pk = peak_local_max(dist, min_distance=max(2, int(cell_px / 3)), labels=lab,
-                        exclude_border=False)
+    pk = peak_local_max(
+        dist, min_distance=max(2, int(cell_px / 3)), labels=lab, exclude_border=False
+    )
     return int(len(pk))
 
 
@@ -541,8 +648,11 @@ def segment(
     is_rgb = bool(rgb)
     if is_rgb and live_channel == 0 and dead_channel == 1:
         live_channel, dead_channel = 1, 0
-    for name, idx in (("live_channel", live_channel), ("dead_channel", dead_channel),
-                      ("nuclei_channel", nuclei_channel)):
+    for name, idx in (
+        ("live_channel", live_channel),
+        ("dead_channel", dead_channel),
+        ("nuclei_channel", nuclei_channel),
+    ):
         if idx is not None and not 0 <= idx < nch:
             raise SegmentationError(f"livedead: {name}={idx} but the image has {nch} channels")
     calibrated = pixel_size_um is not None
@@ -551,7 +661,10 @@ def segment(
     dead = U.to_float(image[..., dead_channel])
     if U.is_constant(live) and U.is_constant(dead):
         return empty_result(
-            shape, readout_name=READOUT, qc_flag="constant_image", calibrated=calibrated,
+            shape,
+            readout_name=READOUT,
+            qc_flag="constant_image",
+            calibrated=calibrated,
             overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
         )
     ps = pixel_size_um if pixel_size_um is not None else 1.0
@@ -560,8 +673,14 @@ def segment(
     lres, lnoise = _subtract_background(live)
     dres, dnoise = _subtract_background(dead)
     lfg0, ls, lpeak, lobj = _foreground(
-        lres, lnoise, k_noise=k_noise, edge_fraction=edge_fraction, cell_px=cell_px,
-        min_area_px=min_area, return_fields=True)
+        lres,
+        lnoise,
+        k_noise=k_noise,
+        edge_fraction=edge_fraction,
+        cell_px=cell_px,
+        min_area_px=min_area,
+        return_fields=True,
+    )
     bleed = 0.0
     raw_ratio = float("nan")
     if lfg0.sum() > 20:
@@ -574,15 +693,28 @@ def segment(
     mismatch = _mode_mismatch(live, dead, raw_ratio)
     lfg = lfg0
     dfg, ds, dpeak, dobj = _foreground(
-        dres, dnoise, k_noise=k_noise, edge_fraction=edge_fraction, cell_px=cell_px,
-        min_area_px=min_area, return_fields=True)
-    focus: dict[str, Any] = {"w_ref": float("nan"), "blur_px": 0, "ambiguous_px": 0,
-                             "kept_px": int(lfg.sum() + dfg.sum()),
-                             "median_diameter_px": float("nan")}
+        dres,
+        dnoise,
+        k_noise=k_noise,
+        edge_fraction=edge_fraction,
+        cell_px=cell_px,
+        min_area_px=min_area,
+        return_fields=True,
+    )
+    focus: dict[str, Any] = {
+        "w_ref": float("nan"),
+        "blur_px": 0,
+        "ambiguous_px": 0,
+        "kept_px": int(lfg.sum() + dfg.sum()),
+        "median_diameter_px": float("nan"),
+    }
     if haze == "reject":
         lfg, dfg, focus = _reject_haze(
-            [(lfg, ls, lpeak, lnoise, lobj), (dfg, ds, dpeak, dnoise, dobj)], k_noise=k_noise,
-            edge_fraction=edge_fraction, cell_px=cell_px, min_area_px=min_area,
+            [(lfg, ls, lpeak, lnoise, lobj), (dfg, ds, dpeak, dnoise, dobj)],
+            k_noise=k_noise,
+            edge_fraction=edge_fraction,
+            cell_px=cell_px,
+            min_area_px=min_area,
             blur_ratio=blur_ratio,
         )
     elif haze != "keep":
@@ -627,8 +759,9 @@ def segment(
     amb_share = focus["ambiguous_px"] / focus["kept_px"] if focus["kept_px"] else float("nan")
     measures.update(
         well_radius_px=float("nan"),
-        background_level=float(np.median(live[:: max(1, shape[0] // 256),
-                                               :: max(1, shape[1] // 256)])),
+        background_level=float(
+            np.median(live[:: max(1, shape[0] // 256), :: max(1, shape[1] // 256)])
+        ),
         sharpness=(focus["median_diameter_px"] / w_ref) if w_ref == w_ref else float("nan"),
         edge_width_px=w_ref,
         blur_fraction=blur_share,

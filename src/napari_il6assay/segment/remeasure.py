@@ -380,8 +380,10 @@ def _spheres(lab: np.ndarray, img: np.ndarray, ctx: _Ctx) -> _Measured:
     multi = U.is_multichannel_2d(img, ctx.rgb)
     is_rgb = bool(multi and (ctx.rgb or (ctx.rgb is None and img.dtype == np.uint8)))
     channel = int(ctx.params.get("channel", 0))
-    plane = U.to_float(img[..., channel]) if (multi and not is_rgb) else U.gray(
-        img, multi, True if is_rgb else ctx.rgb
+    plane = (
+        U.to_float(img[..., channel])
+        if (multi and not is_rgb)
+        else U.gray(img, multi, True if is_rgb else ctx.rgb)
     )
     min_d = ctx.auto.get("min_diameter_um")
     if not _finite(min_d):

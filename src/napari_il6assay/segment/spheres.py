@@ -71,7 +71,11 @@ def _find_well(g: np.ndarray) -> np.ndarray | None:
 
 
 def _well_step(
-    g: np.ndarray, f: int, well: str, roi: object, well_diameter_um: float | None,
+    g: np.ndarray,
+    f: int,
+    well: str,
+    roi: object,
+    well_diameter_um: float | None,
     pixel_size_um: float | None,
 ) -> tuple[np.ndarray | None, str, float]:
     """The counted region of the working plane ``g`` (None = all of it), its qc flag and
@@ -89,7 +93,7 @@ def _well_step(
             return None, "", float("nan")
         y0, x0, y1, x1 = parse_roi(roi, (g.shape[0] * f, g.shape[1] * f))
         m = np.zeros(g.shape, bool)
-        m[y0 // f: -(-y1 // f), x0 // f: -(-x1 // f)] = True
+        m[y0 // f : -(-y1 // f), x0 // f : -(-x1 // f)] = True
         return m, "", float("nan")
     if w == "auto" and well_diameter_um is None:
         return _find_well(g), "", float("nan")
@@ -218,9 +222,13 @@ def _split_touching(
         own = lab[sl] == k
         m = np.pad(own, 1)
         dist = ndi.distance_transform_edt(m)
-        pk = peak_local_max(dist, min_distance=max(2, int(0.5 * min_peak)),
-                            threshold_abs=min_peak, exclude_border=False,
-                            labels=m.astype(np.int32))
+        pk = peak_local_max(
+            dist,
+            min_distance=max(2, int(0.5 * min_peak)),
+            threshold_abs=min_peak,
+            exclude_border=False,
+            labels=m.astype(np.int32),
+        )
         if len(pk) < 2:
             continue
         mk = np.zeros(m.shape, np.int32)
@@ -343,9 +351,17 @@ def _area_weighted_solidity(labels_w: np.ndarray) -> float:
 
 
 def _self_check(
-    labels_w: np.ndarray, counted: np.ndarray, s: np.ndarray, peak: np.ndarray,
-    well: np.ndarray | None, image: np.ndarray, labels: np.ndarray, is_rgb: bool,
-    r_in: np.ndarray, um_per_px: float, raw_cover: float = 0.0,
+    labels_w: np.ndarray,
+    counted: np.ndarray,
+    s: np.ndarray,
+    peak: np.ndarray,
+    well: np.ndarray | None,
+    image: np.ndarray,
+    labels: np.ndarray,
+    is_rgb: bool,
+    r_in: np.ndarray,
+    um_per_px: float,
+    raw_cover: float = 0.0,
     g2: np.ndarray | None = None,
 ) -> tuple[dict[str, float], str]:
     """Per-image diagnostics and whether the image looks like a sphere assay.
@@ -377,8 +393,7 @@ def _self_check(
     lsub = labels[:: max(1, plane.shape[0] // 256), :: max(1, plane.shape[1] // 256)]
     medium = sub[lsub == 0]
     diag = {
-        "well_radius_px": float(np.sqrt(field / np.pi) * f) if well is not None
-        else float("nan"),
+        "well_radius_px": float(np.sqrt(field / np.pi) * f) if well is not None else float("nan"),
         "background_level": float(np.median(medium)) if medium.size else float("nan"),
         "sharpness": float("nan"),
     }
@@ -400,14 +415,18 @@ def _self_check(
         or (calibrated and 2 * r_in[k] * um_per_px > MAX_SPHERE_DIAMETER_UM)
     )
     if big_one:
-        reason = (f"one object {2 * r_in[k] * (um_per_px or 1.0):.0f} "
-                  f"{'um' if calibrated else 'px'} across ({disc / field:.0%} of the field): "
-                  "a spheroid, not spheres")
+        reason = (
+            f"one object {2 * r_in[k] * (um_per_px or 1.0):.0f} "
+            f"{'um' if calibrated else 'px'} across ({disc / field:.0%} of the field): "
+            "a spheroid, not spheres"
+        )
     elif max(area.sum() / field, raw_cover) > MAX_COVER_SHARE or (
         area.sum() > 0.08 * field and _area_weighted_solidity(labels_w) < 0.85
     ):
-        reason = (f"objects cover {max(area.sum() / field, raw_cover):.0%} of the field: "
-                  "colonies or a confluent layer, not spheres")
+        reason = (
+            f"objects cover {max(area.sum() / field, raw_cover):.0%} of the field: "
+            "colonies or a confluent layer, not spheres"
+        )
     elif is_rgb and image.ndim == 3 and image.shape[-1] >= 3 and (labels > 0).any():
         rgbv = image[..., :3][labels > 0].astype(np.float32)
         mx = rgbv.max(axis=1)
@@ -497,14 +516,19 @@ def segment(
     U.check_2d(image, "spheres", rgb, axes)
     multi = U.is_multichannel_2d(image, rgb)
     is_rgb = bool(multi and (rgb or (rgb is None and image.dtype == np.uint8)))
-    plane = U.to_float(image[..., channel]) if (multi and not is_rgb) else U.gray(
-        image, multi, True if is_rgb else rgb
+    plane = (
+        U.to_float(image[..., channel])
+        if (multi and not is_rgb)
+        else U.gray(image, multi, True if is_rgb else rgb)
     )
     calibrated = pixel_size_um is not None
     shape = plane.shape
     if U.is_constant(plane):
         return empty_result(
-            shape, readout_name=READOUT, qc_flag="constant_image", calibrated=calibrated,
+            shape,
+            readout_name=READOUT,
+            qc_flag="constant_image",
+            calibrated=calibrated,
             overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
         )
     f = U.block_factor(shape, working_size)
@@ -606,8 +630,19 @@ def segment(
     big = np.concatenate([[False], counted])
     # the largest inscribed disc is always among the counted (large) objects
     r_in = _inscribed_radii(labels_w, np.flatnonzero(counted) + 1)
-    diag, mismatch = _self_check(labels_w, counted, s, peak, well, image, labels, is_rgb,
-                                 r_in, ps * f if calibrated else 0.0, raw_cover)
+    diag, mismatch = _self_check(
+        labels_w,
+        counted,
+        s,
+        peak,
+        well,
+        image,
+        labels,
+        is_rgb,
+        r_in,
+        ps * f if calibrated else 0.0,
+        raw_cover,
+    )
     measures.update(diag)
     measures["mode_check"] = mismatch
     flags = []
@@ -620,6 +655,7 @@ def segment(
         objects=objects,
         measures=measures,
         qc_flag=join_flags(well_flag, flags),
-        overlay=overlay(image, np.where(big[labels], labels, 0), rgb=is_rgb,
-                        extra=[(labels > 0) & ~big[labels]]),
+        overlay=overlay(
+            image, np.where(big[labels], labels, 0), rgb=is_rgb, extra=[(labels > 0) & ~big[labels]]
+        ),
     )

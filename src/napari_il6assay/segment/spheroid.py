@@ -512,9 +512,13 @@ def detect(
     d_work = 2 * math.sqrt(obj.sum() / math.pi)
     if f > 1 and d_work < min_diameter_work and working_size < max(plane.shape):
         finer = dict(
-            polarity=info["polarity"], working_size=min(2 * working_size, max(plane.shape)),
-            threshold=threshold, noise_floor=noise_floor, min_area_fraction=min_area_fraction,
-            min_edge=min_edge, min_diameter_work=min_diameter_work,
+            polarity=info["polarity"],
+            working_size=min(2 * working_size, max(plane.shape)),
+            threshold=threshold,
+            noise_floor=noise_floor,
+            min_area_fraction=min_area_fraction,
+            min_edge=min_edge,
+            min_diameter_work=min_diameter_work,
         )
         full2, info2 = detect(plane, **finer)
         if full2.any():
@@ -673,7 +677,8 @@ def image_checks(info: dict[str, Any], chroma: float = float("nan")) -> tuple[li
     -------
     flags : list of str
         ``mode_mismatch`` (a stained photo, a field of objects, an object holding other
-        objects, a peaked blob), ``out_of_focus`` (no sharp edge), ``touches_border``, ``low_contrast``.
+        objects, a peaked blob), ``out_of_focus`` (no sharp edge), ``touches_border``,
+        ``low_contrast``.
     reject : bool
         True when the "object" is not compact (a well rim, a streak, noise): no_object.
     """
@@ -807,8 +812,11 @@ def segment(
         from napari_il6assay.segment.classifier import main_object
 
         mask = main_object(foreground)
-        info = {"polarity": "classifier", "threshold_sigma": float("nan"),
-                "touches_border": bool(mask.any() and U.border_touch_fraction(mask) > 0)}
+        info = {
+            "polarity": "classifier",
+            "threshold_sigma": float("nan"),
+            "touches_border": bool(mask.any() and U.border_touch_fraction(mask) > 0),
+        }
     else:
         mask, info = detect(plane, polarity=polarity, **params)
     chroma = rgb_chroma(image) if is_rgb else float("nan")

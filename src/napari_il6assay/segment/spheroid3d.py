@@ -246,9 +246,7 @@ def segment(
             "use mode 'spheroid' for single planes"
         )
     else:
-        raise SegmentationError(
-            f"mode 'spheroid3d' needs a ZYX or ZYXC stack, got shape {a.shape}"
-        )
+        raise SegmentationError(f"mode 'spheroid3d' needs a ZYX or ZYXC stack, got shape {a.shape}")
     if stack.shape[0] < 2:
         raise SegmentationError(f"mode 'spheroid3d' needs at least 2 z planes, got {stack.shape}")
     if voxel_size_um is None and pixel_size_um is not None:
@@ -259,22 +257,45 @@ def segment(
         stack = U.to_float(stack)
     sub = stack[::2, ::4, ::4]
     if sub.min() == sub.max() and U.is_constant(stack):
-        return empty_result(stack.shape, readout_name=READOUT, qc_flag="constant_image",
-                              calibrated=calibrated, columns=BASE_COLUMNS_3D)
-    full, low, f, info = detect3d(stack, voxel_size_um=vs, polarity=polarity,
-                                  working_size=working_size, noise_floor=noise_floor)
+        return empty_result(
+            stack.shape,
+            readout_name=READOUT,
+            qc_flag="constant_image",
+            calibrated=calibrated,
+            columns=BASE_COLUMNS_3D,
+        )
+    full, low, f, info = detect3d(
+        stack,
+        voxel_size_um=vs,
+        polarity=polarity,
+        working_size=working_size,
+        noise_floor=noise_floor,
+    )
     if not full.any():
-        return empty_result(stack.shape, readout_name=READOUT, qc_flag="no_object",
-                              calibrated=calibrated, columns=BASE_COLUMNS_3D,
-                              overlay=overlay(stack, np.zeros(stack.shape, np.int32)))
+        return empty_result(
+            stack.shape,
+            readout_name=READOUT,
+            qc_flag="no_object",
+            calibrated=calibrated,
+            columns=BASE_COLUMNS_3D,
+            overlay=overlay(stack, np.zeros(stack.shape, np.int32)),
+        )
     labels = full.astype(np.int32)
     # measure inside the object's box only (every measure is translation invariant)
     box = U.crop_box(low, 1)
-    box = (box[0], slice(box[1].start * f, min(box[1].stop * f, stack.shape[1])),
-           slice(box[2].start * f, min(box[2].stop * f, stack.shape[2])))
-    objects = measure_objects_3d(labels[box], stack[box],
-                                 voxel_size_um=vs, channels=None if chans is None else chans[box],
-                                 channel_names=channel_names, surface_step=0)
+    box = (
+        box[0],
+        slice(box[1].start * f, min(box[1].stop * f, stack.shape[1])),
+        slice(box[2].start * f, min(box[2].stop * f, stack.shape[2])),
+    )
+    objects = measure_objects_3d(
+        labels[box],
+        stack[box],
+        voxel_size_um=vs,
+        channels=None if chans is None else chans[box],
+        channel_names=channel_names,
+        surface_step=0,
+    )
     # surface of the smoothed working-scale mask (not of the voxel staircase, nor of
     # the cell-scale texture of the threshold field)
     from scipy import ndimage as ndi
@@ -299,5 +320,10 @@ def segment(
             continue
         measures[c] = int(row[c]) if c == "area_px" else float(row[c])
     measures["polarity"] = info["polarity"]
-    return SegmentationResult(labels=labels, objects=objects, measures=measures, qc_flag="",
-                              overlay=overlay(stack, labels))
+    return SegmentationResult(
+        labels=labels,
+        objects=objects,
+        measures=measures,
+        qc_flag="",
+        overlay=overlay(stack, labels),
+    )

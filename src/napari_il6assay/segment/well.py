@@ -91,9 +91,7 @@ class WellFit:
     def is_rim(self) -> bool:
         """The circle follows a real well rim (it may still run off the frame or have an
         unexpected size): a strong round edge with plain plastic outside."""
-        return self.rim_support >= MIN_RIM_SUPPORT and not (
-            self.outside_clean < MIN_OUTSIDE_CLEAN
-        )
+        return self.rim_support >= MIN_RIM_SUPPORT and not (self.outside_clean < MIN_OUTSIDE_CLEAN)
 
     @property
     def is_well(self) -> bool:
@@ -136,8 +134,13 @@ def _edges(
     gx = ndi.sobel(s, axis=1)
     mag = np.hypot(gy, gx)
     if k_noise is None:
-        edges = canny(q.astype(np.float32), sigma=1.0, low_threshold=0.8,
-                      high_threshold=0.9, use_quantiles=True)
+        edges = canny(
+            q.astype(np.float32),
+            sigma=1.0,
+            low_threshold=0.8,
+            high_threshold=0.9,
+            use_quantiles=True,
+        )
         edges &= mag > 0
     else:
         # the gradient of pure noise: the lower half of the magnitudes is mostly noise
@@ -153,8 +156,13 @@ def _edges(
 
 
 def hough_well(
-    q: np.ndarray, r_min: float, r_max: float, cell: int = 2, n_peaks: int = 4,
-    edges: tuple | None = None, max_votes: int = 6000,
+    q: np.ndarray,
+    r_min: float,
+    r_max: float,
+    cell: int = 2,
+    n_peaks: int = 4,
+    edges: tuple | None = None,
+    max_votes: int = 6000,
 ) -> list[tuple[float, float, float, float]]:
     """Best directional-Hough circle ``(cy, cx, r, score)`` of a plane (see module).
 
@@ -203,15 +211,25 @@ def hough_well(
         k, y, x = np.unravel_index(int(np.argmax(acc)), acc.shape)
         if acc[k, y, x] <= 0:
             break
-        out.append((float((y + 0.5) * cell - 0.5), float((x + 0.5) * cell - 0.5),
-                    float(radii[k]), float(acc[k, y, x])))
+        out.append(
+            (
+                float((y + 0.5) * cell - 0.5),
+                float((x + 0.5) * cell - 0.5),
+                float(radii[k]),
+                float(acc[k, y, x]),
+            )
+        )
         sup = max(2, int(0.1 * radii[k] / cell))
-        acc[:, max(0, y - sup): y + sup + 1, max(0, x - sup): x + sup + 1] = 0
+        acc[:, max(0, y - sup) : y + sup + 1, max(0, x - sup) : x + sup + 1] = 0
     return out
 
 
 def rim_support(
-    plane: np.ndarray, cy: float, cx: float, r: float, n_bins: int = 90,
+    plane: np.ndarray,
+    cy: float,
+    cx: float,
+    r: float,
+    n_bins: int = 90,
     edges: tuple | None = None,
 ) -> tuple[float, float]:
     """How well a circle is a well rim: ``(support, outside_clean)``.
@@ -234,8 +252,7 @@ def rim_support(
     rad = np.where(rho > 0, 1.0, 0.0)
     ry, rx = dy / np.maximum(rho, 1e-9), dx / np.maximum(rho, 1e-9)
     cosr = (uy * ry + ux * rx) * rad  # +1: brighter outward, -1: brighter inward
-    sec = (np.floor((np.arctan2(dy, dx) + np.pi) / (2 * np.pi) * n_bins).astype(np.int64)
-           % n_bins)
+    sec = np.floor((np.arctan2(dy, dx) + np.pi) / (2 * np.pi) * n_bins).astype(np.int64) % n_bins
     band = max(1.5, 0.015 * r)
     inner = (np.abs(rho - r) <= band) & (cosr < -0.8)
     outer = (rho >= r) & (rho <= 1.12 * r + band) & (cosr > 0.8)
@@ -260,8 +277,10 @@ def rim_support(
     # the plastic (vignetting) is not
     cy_, cx_, _, _, _ = sharp
     rho_c = np.hypot(cy_ - cy, cx_ - cx)
-    sec_c = (np.floor((np.arctan2(cy_ - cy, cx_ - cx) + np.pi) / (2 * np.pi) * n_bins)
-             .astype(np.int64) % n_bins)
+    sec_c = (
+        np.floor((np.arctan2(cy_ - cy, cx_ - cx) + np.pi) / (2 * np.pi) * n_bins).astype(np.int64)
+        % n_bins
+    )
     busy = np.zeros(n_bins, bool)
     out = (rho_c >= 1.15 * r) & (rho_c <= 1.35 * r)
     busy[np.unique(sec_c[out])] = True
@@ -362,8 +381,13 @@ def find_single_well(
             fit.floor_ratio = floor_ratio(q, (cy + 0.5) / f - 0.5, (cx + 0.5) / f - 0.5, r / f)
             floor_ok = fit.floor_ratio >= MIN_FLOOR_RATIO
             # the refined circle first among equals (it is finer than the Hough bins)
-            key = (fit.is_rim and size_ok and floor_ok, fit.is_rim and floor_ok, fit.is_rim,
-                   round(fit.rim_support * clean, 2), score)
+            key = (
+                fit.is_rim and size_ok and floor_ok,
+                fit.is_rim and floor_ok,
+                fit.is_rim,
+                round(fit.rim_support * clean, 2),
+                score,
+            )
             if best is None or key > best_key:
                 best, best_key = fit, key
             if key[0]:
@@ -381,15 +405,14 @@ def find_single_well(
             f"the circle's outside is not plain plastic ({fit.outside_clean:.0%} clear)"
         )
     if fit.floor_ratio < MIN_FLOOR_RATIO:
-        fit.problems.append("no bright floor inside the circle (a dark object with a light "
-                            "halo, e.g. a spheroid?)")
+        fit.problems.append(
+            "no bright floor inside the circle (a dark object with a light halo, e.g. a spheroid?)"
+        )
     if fit.in_frame < MIN_IN_FRAME:
         fit.problems.append(f"the well runs off the frame ({1 - fit.in_frame:.0%} outside)")
     if expected_radius_px is not None and expected_radius_px > 0:
         if abs(r / expected_radius_px - 1) > RADIUS_TOLERANCE:
-            fit.problems.append(
-                f"radius {r:.0f} px, expected {expected_radius_px:.0f} px"
-            )
+            fit.problems.append(f"radius {r:.0f} px, expected {expected_radius_px:.0f} px")
     elif r < MIN_RADIUS_FRACTION * min(plane.shape):
         fit.problems.append(f"radius {r:.0f} px is small for a single-well photo")
     return fit
@@ -420,7 +443,12 @@ def parse_roi(roi: object, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
 
 
 def _ray_profiles(
-    q: np.ndarray, cy: float, cx: float, r0: float, r1: float, n_ang: int = 180,
+    q: np.ndarray,
+    cy: float,
+    cx: float,
+    r0: float,
+    r1: float,
+    n_ang: int = 180,
     step: float = 0.5,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from scipy import ndimage as ndi

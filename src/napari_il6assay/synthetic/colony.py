@@ -140,9 +140,9 @@ def _render(
     white = 246.0 * illum
     if rgb:
         tint = np.array([1.0, 0.985, 0.96], dtype=np.float32)  # a warm light box
-        trans = np.power(
-            10.0, -(stain[..., None] * CV_EPSILON_RGB + neutral[..., None])
-        ).astype(np.float32)
+        trans = np.power(10.0, -(stain[..., None] * CV_EPSILON_RGB + neutral[..., None])).astype(
+            np.float32
+        )
         img = white[..., None] * tint * trans
         img += rng.normal(0.0, noise, img.shape).astype(np.float32)
     else:
@@ -222,9 +222,7 @@ def make_colony_well(
 
     stain = np.zeros(shape, dtype=np.float32)
     labels = np.zeros(shape, dtype=np.int32)
-    _draw_colonies(
-        rng, stain, labels, well, af, colony_radius_um / px, full_stain_od, next_id=1
-    )
+    _draw_colonies(rng, stain, labels, well, af, colony_radius_um / px, full_stain_od, next_id=1)
     colony_od_sum = float(stain[well].sum(dtype=np.float64))
     # Colonies are fibrous, not flat: texture the stain, keeping the truth from before.
     tex = fine_texture(rng, shape, 1.0)
@@ -397,8 +395,9 @@ def make_colony_plate(
         )
     tex = fine_texture(rng, shape, 1.0)
     stain_img = stain * (1.0 + 0.12 * tex) + (well_labels > 0) * 0.03
-    img = _render(rng, stain_img, np.clip(neutral, 0, None), _illumination(rng, shape, vignetting),
-                  rgb, noise)
+    img = _render(
+        rng, stain_img, np.clip(neutral, 0, None), _illumination(rng, shape, vignetting), rgb, noise
+    )
     truth = {
         "wells": pd.DataFrame(rows),
         "well_labels": well_labels,

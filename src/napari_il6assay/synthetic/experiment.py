@@ -111,9 +111,7 @@ def _design(combo_shift: float, b_conc: float) -> tuple[list[dict], dict]:
     # combination: replicates 1-2 in G-H columns 1-10, replicate 3 down column 11 + A12, B12
     rows_by_block.append((RESISTANT, combo_key, [f"G{c:02d}" for c in range(1, 11)], 1))
     rows_by_block.append((RESISTANT, combo_key, [f"H{c:02d}" for c in range(1, 11)], 2))
-    rows_by_block.append(
-        (RESISTANT, combo_key, [f"{r}11" for r in "ABCDEFGH"] + ["A12", "B12"], 3)
-    )
+    rows_by_block.append((RESISTANT, combo_key, [f"{r}11" for r in "ABCDEFGH"] + ["A12", "B12"], 3))
     records: list[dict] = []
     for line, key, wells, rep in rows_by_block:
         for well, dose in zip(wells, doses[line], strict=True):
@@ -137,13 +135,24 @@ def _design(combo_shift: float, b_conc: float) -> tuple[list[dict], dict]:
     for well in ["C12", "D12", "E12", "F12", "G12", "H12"]:
         records.append(
             {
-                "well": well, "cell_line": "", "drug": "", "concentration": math.nan,
-                "unit": "", "drug_b": "", "concentration_b": math.nan, "unit_b": "",
-                "role": "blank", "replicate": "", "parental": "", "curve": "",
+                "well": well,
+                "cell_line": "",
+                "drug": "",
+                "concentration": math.nan,
+                "unit": "",
+                "drug_b": "",
+                "concentration_b": math.nan,
+                "unit_b": "",
+                "role": "blank",
+                "replicate": "",
+                "parental": "",
+                "curve": "",
             }
         )
-    order = {f"{r}{c:02d}": i for i, (r, c) in enumerate((r, c) for r in "ABCDEFGH"
-                                                        for c in range(1, 13))}
+    order = {
+        f"{r}{c:02d}": i
+        for i, (r, c) in enumerate((r, c) for r in "ABCDEFGH" for c in range(1, 13))
+    }
     records.sort(key=lambda d: order[d["well"]])
     return records, curves
 
@@ -151,8 +160,12 @@ def _design(combo_shift: float, b_conc: float) -> tuple[list[dict], dict]:
 def _defaults(mode: str, image_size: Any) -> dict:
     """Per-mode image geometry for a 96-well plate; a smaller image keeps the field of view
     (larger pixels), so the objects still fit (live/dead keeps its pixel size instead)."""
-    base = {"colony": (256, 30.0), "livedead": (256, 1.3), "spheroid": (256, 4.0),
-            "spheres": (512, 10.0)}
+    base = {
+        "colony": (256, 30.0),
+        "livedead": (256, 1.3),
+        "spheroid": (256, 4.0),
+        "spheres": (512, 10.0),
+    }
     if SEGMENT_MODES[mode].is_3d:
         if isinstance(image_size, (tuple, list)):
             shp = tuple(int(v) for v in image_size)
@@ -179,8 +192,9 @@ def _make_well_image(mode: str, seed: int, level: float, geo: dict, rgb: bool):
     )
 
     if mode == "colony":
-        return make_colony_well(seed, area_fraction=float(np.clip(level, 0, 1)), rgb=rgb,
-                                colony_radius_um=90.0, **geo)
+        return make_colony_well(
+            seed, area_fraction=float(np.clip(level, 0, 1)), rgb=rgb, colony_radius_um=90.0, **geo
+        )
     if mode == "livedead":
         return make_livedead_well(seed, live_fraction=float(np.clip(level, 0, 1)), **geo)
     if mode == "spheroid":
@@ -214,8 +228,9 @@ def _write_image(path: Path, s) -> None:
     if s.z_step_um is not None:
         meta["spacing"] = s.z_step_um
     res = 1.0 / s.pixel_size_um
-    tifffile.imwrite(path, data, imagej=True, resolution=(res, res), metadata=meta,
-                     compression="zlib", **kw)
+    tifffile.imwrite(
+        path, data, imagej=True, resolution=(res, res), metadata=meta, compression="zlib", **kw
+    )
 
 
 def make_experiment(
@@ -287,7 +302,8 @@ def make_experiment(
     if int(plate_format) != 96:
         raise InputError(
             f"make_experiment designs one 96-well plate; plate_format {plate_format} is not "
-            "supported", column="plate_format",
+            "supported",
+            column="plate_format",
         )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -297,11 +313,11 @@ def make_experiment(
     use_rgb = bool(rgb) and mode in ("colony", "spheroid")
     ext = file_format or ("png" if (mode == "colony" and use_rgb) else "tif")
     if ext not in ("png", "tif"):
-        raise InputError(f"file_format must be 'png' or 'tif', got {file_format!r}",
-                         column="file_format")
+        raise InputError(
+            f"file_format must be 'png' or 'tif', got {file_format!r}", column="file_format"
+        )
     if ext == "png" and (spec.multichannel or spec.is_3d):
-        raise InputError(f"{mode} images need TIFF (16-bit channels/stacks)",
-                         column="file_format")
+        raise InputError(f"{mode} images need TIFF (16-bit channels/stacks)", column="file_format")
     _file_stem("A01", name_style)  # reject an unknown style before writing anything
     top = READOUT_TOP[mode]
     seeds = rng.integers(0, 2**31 - 1, size=len(records))
@@ -329,19 +345,53 @@ def make_experiment(
             _write_image(out / name, s)
             px, z = s.pixel_size_um, s.z_step_um
             readout = s.truth[spec.readout]
-        rows.append({**rec, "image": name, "concentration_M": (
-            rec["concentration"] * 1e-9 if rec["role"] != "blank" else math.nan),
-            "viability_true": v_true, "viability": v, "readout_target": level,
-            "readout": float(readout), "readout_name": spec.readout})
+        rows.append(
+            {
+                **rec,
+                "image": name,
+                "concentration_M": (
+                    rec["concentration"] * 1e-9 if rec["role"] != "blank" else math.nan
+                ),
+                "viability_true": v_true,
+                "viability": v,
+                "readout_target": level,
+                "readout": float(readout),
+                "readout_name": spec.readout,
+            }
+        )
 
     wells = pd.DataFrame(rows)
-    layout_cols = ["well", "cell_line", "drug", "concentration", "unit", "drug_b",
-                   "concentration_b", "unit_b", "role", "replicate", "parental"]
+    layout_cols = [
+        "well",
+        "cell_line",
+        "drug",
+        "concentration",
+        "unit",
+        "drug_b",
+        "concentration_b",
+        "unit_b",
+        "role",
+        "replicate",
+        "parental",
+    ]
     wells[layout_cols].to_csv(out / "layout.csv", index=False, float_format="%.6g")
-    truth_cols = layout_cols[:1] + ["image", "cell_line", "drug", "concentration_M", "drug_b",
-                                    "concentration_b", "unit_b", "role", "replicate", "curve",
-                                    "viability_true", "viability", "readout_target", "readout",
-                                    "readout_name"]
+    truth_cols = layout_cols[:1] + [
+        "image",
+        "cell_line",
+        "drug",
+        "concentration_M",
+        "drug_b",
+        "concentration_b",
+        "unit_b",
+        "role",
+        "replicate",
+        "curve",
+        "viability_true",
+        "viability",
+        "readout_target",
+        "readout",
+        "readout_name",
+    ]
     wells[truth_cols].to_csv(out / "truth.csv", index=False, float_format="%.8g")
 
     combo_key = f"{RESISTANT} + {DRUG_B}"
@@ -351,35 +401,57 @@ def make_experiment(
         va = float(four_pl(d * 1e-9, **_p(curves[RESISTANT])))
         vab = float(four_pl(d * 1e-9, **_p(curves[combo_key])))
         vb = 1.0  # tocilizumab alone does nothing
-        syn.append({"concentration_M": d * 1e-9, "viability_a": va, "viability_b": vb,
-                    "viability_ab": vab, "bliss": va * vb - vab, "hsa": min(va, vb) - vab})
+        syn.append(
+            {
+                "concentration_M": d * 1e-9,
+                "viability_a": va,
+                "viability_b": vb,
+                "viability_ab": vab,
+                "bliss": va * vb - vab,
+                "hsa": min(va, vb) - vab,
+            }
+        )
     combination = {
-        "cell_line": RESISTANT, "drug": DRUG, "drug_b": DRUG_B,
-        "concentration_b": float(concentration_b), "unit_b": "ug/mL",
+        "cell_line": RESISTANT,
+        "drug": DRUG,
+        "drug_b": DRUG_B,
+        "concentration_b": float(concentration_b),
+        "unit_b": "ug/mL",
         "ic50_shift_factor": float(combination_shift),
-        "ic50_M_alone": curves[RESISTANT]["ic50_M"], "ic50_M_with_b": curves[combo_key]["ic50_M"],
+        "ic50_M_alone": curves[RESISTANT]["ic50_M"],
+        "ic50_M_with_b": curves[combo_key]["ic50_M"],
         "viability_b_alone": 1.0,
         "note": "bliss/hsa are true excess over the reference on the viability-loss scale "
-                "(> 0 = synergy); Loewe is undefined as tocilizumab alone has no effect",
+        "(> 0 = synergy); Loewe is undefined as tocilizumab alone has no effect",
         "per_dose": syn,
     }
     fold = curves[RESISTANT]["ic50_M"] / curves[PARENTAL]["ic50_M"]
     meta = {
-        "mode": mode, "seed": int(seed), "readout": spec.readout,
-        "readout_at_viability_1": top, "readout_at_viability_0": 0.0,
-        "noise_sd_viability": float(noise_sd), "pixel_size_um": px, "z_step_um": z,
-        "curves": curves, "fold_resistance": {f"{RESISTANT} vs {PARENTAL}": fold},
-        "combination": combination, "image_format": ext,
+        "mode": mode,
+        "seed": int(seed),
+        "readout": spec.readout,
+        "readout_at_viability_1": top,
+        "readout_at_viability_0": 0.0,
+        "noise_sd_viability": float(noise_sd),
+        "pixel_size_um": px,
+        "z_step_um": z,
+        "curves": curves,
+        "fold_resistance": {f"{RESISTANT} vs {PARENTAL}": fold},
+        "combination": combination,
+        "image_format": ext,
         "design": "96-well: A-C parental, D-F resistant (col 1 vehicle, cols 2-10 eribulin "
-                  "half-log doses), G-H + column 11 + A12/B12 resistant + tocilizumab, "
-                  "C12-H12 blanks",
+        "half-log doses), G-H + column 11 + A12/B12 resistant + tocilizumab, "
+        "C12-H12 blanks",
     }
     if mode == "livedead":
-        meta["note"] = ("live/dead blank wells hold only dead cells (a killed control), so "
-                        "their live_fraction is 0 rather than undefined")
+        meta["note"] = (
+            "live/dead blank wells hold only dead cells (a killed control), so "
+            "their live_fraction is 0 rather than undefined"
+        )
     (out / "truth.json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
-    return ExperimentTruth(out, mode, wells, curves, fold, combination, float(px),
-                           z, {"meta": meta})
+    return ExperimentTruth(
+        out, mode, wells, curves, fold, combination, float(px), z, {"meta": meta}
+    )
 
 
 def _file_stem(well: str, style: str) -> str:

@@ -110,7 +110,9 @@ def make_livedead_well(
         r = float(np.clip(rng.lognormal(np.log(radii[k]), 0.2), 1.2, 3 * radii[k]))
         area = min(np.pi * r * r, max(left[k] * 1.05, 3.0))
         shp = random_shape(
-            rng, area, roughness=0.10 if k == 0 else 0.04,
+            rng,
+            area,
+            roughness=0.10 if k == 0 else 0.04,
             aspect_range=(0.65, 1.0) if k == 0 else (0.85, 1.0),
         )
         sl, inside, rho = shape_patch(shp, cy, cx, shape)
@@ -125,8 +127,10 @@ def make_livedead_well(
         base = (live_intensity if k == 0 else dead_intensity) * rng.lognormal(0.0, 0.3)
         # Calcein fills the cytoplasm (flat, brighter where thicker); PI fills a condensed
         # nucleus (dome-shaped).
-        prof = (0.75 + 0.25 * np.clip(1 - rho**2, 0, 1)) if k == 0 else (
-            0.45 + 0.55 * np.clip(1 - rho**2, 0, 1)
+        prof = (
+            (0.75 + 0.25 * np.clip(1 - rho**2, 0, 1))
+            if k == 0
+            else (0.45 + 0.55 * np.clip(1 - rho**2, 0, 1))
         )
         sig[k][sl][new] = (base * prof)[new]
         next_id += 1

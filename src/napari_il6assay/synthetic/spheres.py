@@ -87,8 +87,10 @@ def make_sphere_well(
     size = int(size)
     shape = (size, size)
     n_small = int(rng.poisson(0.4 * n_spheres) + 3) if n_small is None else int(n_small)
-    n_cells = int(rng.poisson(120 * (size / 1024) ** 2)) if n_single_cells is None else int(
-        n_single_cells
+    n_cells = (
+        int(rng.poisson(120 * (size / 1024) ** 2))
+        if n_single_cells is None
+        else int(n_single_cells)
     )
     n_deb = int(rng.poisson(60 * (size / 1024) ** 2)) if n_debris is None else int(n_debris)
 
@@ -112,9 +114,7 @@ def make_sphere_well(
     next_id = 1
     gap = 2
     for d in diam_um:
-        shp = random_shape(
-            rng, np.pi * (d / px / 2) ** 2, roughness=0.05, aspect_range=(0.85, 1.0)
-        )
+        shp = random_shape(rng, np.pi * (d / px / 2) ** 2, roughness=0.05, aspect_range=(0.85, 1.0))
         reach = well_r - shp.max_radius - 3
         for _ in range(200):
             ang = rng.uniform(0, 2 * np.pi)
@@ -160,8 +160,10 @@ def make_sphere_well(
     xx = np.arange(size)[None, :] - cx0
     dwell = np.sqrt(yy * yy + xx * xx) - well_r
     img = img * np.where(dwell > 0, 0.35, 1.0 - 0.25 * np.exp(dwell / (0.03 * size)))
-    ill = 1.0 + illumination * 0.3 * smooth_field(rng, shape, size / 3) - illumination * (
-        (yy * yy + xx * xx) / (size * size / 2)
+    ill = (
+        1.0
+        + illumination * 0.3 * smooth_field(rng, shape, size / 3)
+        - illumination * ((yy * yy + xx * xx) / (size * size / 2))
     )
     img = ndimage.gaussian_filter((img * ill).astype(np.float32), 0.8)
     img = np.clip(img + rng.normal(0, noise, shape).astype(np.float32), 0, 1)

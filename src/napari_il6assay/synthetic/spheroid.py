@@ -36,7 +36,10 @@ def _spheroid_mask(
     if diameter_px <= 0:
         return mask, rho_full, (cy, cx)
     shp = random_shape(
-        rng, np.pi * (diameter_px / 2) ** 2, roughness=0.07, n_harmonics=6,
+        rng,
+        np.pi * (diameter_px / 2) ** 2,
+        roughness=0.07,
+        n_harmonics=6,
         aspect_range=(0.8, 0.97),
     )
     sl, inside, rho = shape_patch(shp, cy, cx, shape, margin=int(diameter_px) // 4 + 4)
@@ -161,7 +164,8 @@ def make_spheroid_2d(
     coarse = smooth_field(rng, shape, max(d_px / 10, 3.0))
     dist_out = ndimage.distance_transform_edt(~mask) if mask.any() else np.full(shape, 1e9)
     parts = (
-        _debris(rng, shape, int(rng.integers(25, 60)), dist_out < 6, 3.5) if debris
+        _debris(rng, shape, int(rng.integers(25, 60)), dist_out < 6, 3.5)
+        if debris
         else np.zeros(shape, np.float32)
     )
     if debris:  # shed single cells around the spheroid
