@@ -270,7 +270,7 @@ def text_mask(text: str, scale: int = 2) -> np.ndarray:
 def scale_bar_mask(
     shape: tuple[int, int], pixel_size_um: float, *, corner_margin: int | None = None
 ) -> tuple[np.ndarray, float]:
-    """A burned-in scale bar with its length written above it, in the bottom-right corner.
+    """Burn in a scale bar with its length written above it, in the bottom-right corner.
 
     The length is the largest of 10/20/50/100/200/500/1000/2000 um that spans at most
     a fifth of the image width.

@@ -158,8 +158,11 @@ def _design(combo_shift: float, b_conc: float) -> tuple[list[dict], dict]:
 
 
 def _defaults(mode: str, image_size: Any) -> dict:
-    """Per-mode image geometry for a 96-well plate; a smaller image keeps the field of view
-    (larger pixels), so the objects still fit (live/dead keeps its pixel size instead)."""
+    """Return the per-mode image geometry for a 96-well plate.
+
+    A smaller image keeps the field of view (larger pixels), so the objects still fit
+    (live/dead keeps its pixel size instead).
+    """
     base = {
         "colony": (256, 30.0),
         "livedead": (256, 1.3),

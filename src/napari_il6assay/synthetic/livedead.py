@@ -34,7 +34,7 @@ def make_livedead_well(
     bleed_through: float = 0.03,
     read_noise: float = 6.0,
 ) -> SyntheticImage:
-    """A live/dead stained field: calcein fills live cells, PI marks dead (smaller) cells.
+    """Draw a live/dead stained field: calcein fills live cells, PI marks dead (smaller) cells.
 
     Parameters
     ----------

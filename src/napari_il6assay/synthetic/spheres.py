@@ -36,7 +36,7 @@ def make_sphere_well(
     illumination: float = 0.25,
     noise: float = 0.012,
 ) -> SyntheticImage:
-    """A brightfield well of a sphere-formation assay.
+    """Draw a brightfield well of a sphere-formation assay.
 
     ``n_spheres`` spheres are at least ``min_diameter_um`` (log-normal sizes); ``n_small``
     more are smaller than that (they are objects, but not counted); single cells and

@@ -244,7 +244,7 @@ def make_spheroid_3d(
     offset: float = 100.0,
     read_noise: float = 8.0,
 ) -> SyntheticImage:
-    """A z-stack of a nuclear-stained spheroid (confocal/light-sheet like), ZYX ``uint16``.
+    """Draw a z-stack of a nuclear-stained spheroid (confocal/light-sheet like), ZYX ``uint16``.
 
     The spheroid sags a little on the well bottom (it is an oblate, lumpy ellipsoid with
     z semi-axis ``flattening`` times the lateral one); signal falls off with depth into the
