@@ -214,6 +214,20 @@ def _final_mask(
 ) -> _Fields: ...
 
 
+@overload
+def _final_mask(
+    m: np.ndarray,
+    s: np.ndarray,
+    peak: np.ndarray,
+    noise: float,
+    *,
+    k_noise: float,
+    edge_fraction: float | None,
+    min_area_px: int,
+    return_fields: bool,
+) -> np.ndarray | _Fields: ...
+
+
 def _final_mask(
     m: np.ndarray,
     s: np.ndarray,
@@ -947,7 +961,8 @@ def live_dead_objects(
     objects = measure_objects(labels, None, pixel_size_um=pixel_size_um,
                               channels=image, channel_names=names)  # fmt: skip
     cls = np.where(objects["label"].to_numpy() <= n_live, "live", "dead")
-    objects.insert(1, "class", pd.array(cls, dtype="string"))
+    # pandas accepts an extension array here; pandas-stubs only list plain array-likes
+    objects.insert(1, "class", pd.array(cls, dtype="string"))  # type: ignore[arg-type]
     # each object's own channel as its mean/integrated intensity
     ch_cols = [c for c in objects.columns if c.startswith("mean_intensity_")]
     if len(ch_cols) >= 2:

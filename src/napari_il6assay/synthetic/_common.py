@@ -90,8 +90,13 @@ def smooth_field(rng: np.random.Generator, shape: tuple[int, ...], scale_px: flo
     return ((field - field.mean()) / (sd if sd > 0 else 1.0)).astype(np.float32)
 
 
-def fine_texture(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np.ndarray:
-    """Zero-mean, unit-SD fine-grained texture (white noise blurred by ``sigma`` pixels)."""
+def fine_texture(
+    rng: np.random.Generator, shape: tuple[int, ...], sigma: float | tuple[float, ...]
+) -> np.ndarray:
+    """Zero-mean, unit-SD fine-grained texture.
+
+    White noise blurred by ``sigma`` pixels (per axis when a tuple).
+    """
     from scipy import ndimage
 
     t = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma)

@@ -157,6 +157,11 @@ def _design(combo_shift: float, b_conc: float) -> tuple[list[dict], dict]:
     return records, curves
 
 
+def _as_float(v: float | None) -> float:
+    """Return ``v`` as a float, NaN for None (a well image without calibration)."""
+    return float(v) if v is not None else math.nan
+
+
 def _defaults(mode: str, image_size: Any) -> dict:
     """Return the per-mode image geometry for a 96-well plate.
 
@@ -453,7 +458,7 @@ def make_experiment(
         )
     (out / "truth.json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
     return ExperimentTruth(
-        out, mode, wells, curves, fold, combination, float(px), z, {"meta": meta}
+        out, mode, wells, curves, fold, combination, _as_float(px), z, {"meta": meta}
     )
 
 

@@ -104,9 +104,9 @@ def make_livedead_well(
         # Interleave classes so neither is placed only into the gaps of the other.
         k = int(np.argmax(left / np.maximum(targets, 1e-9)))
         idx = min(int(np.searchsorted(cdf, rng.random())), n_px - 1)
-        cy, cx = divmod(idx, size)
-        cy += rng.uniform(-0.5, 0.5)
-        cx += rng.uniform(-0.5, 0.5)
+        iy, ix = divmod(idx, size)
+        cy = iy + rng.uniform(-0.5, 0.5)
+        cx = ix + rng.uniform(-0.5, 0.5)
         r = float(np.clip(rng.lognormal(np.log(radii[k]), 0.2), 1.2, 3 * radii[k]))
         area = min(np.pi * r * r, max(left[k] * 1.05, 3.0))
         shp = random_shape(

@@ -101,7 +101,7 @@ def make_sphere_well(
 
     # Counted spheres get >= 1.12 x threshold, small ones <= 0.85 x, so pixelation of the
     # outline can never move one across the threshold; the truth is measured anyway.
-    big = []
+    big: list[float] = []
     while len(big) < n_spheres:
         d = rng.lognormal(np.log(max(median_diameter_um, 1.2 * mind)), 0.35)
         if 1.12 * mind <= d <= 5 * mind:

@@ -231,6 +231,42 @@ def make_spheroid_2d(
     return SyntheticImage(image, axes, mask.astype(np.int32), px, None, truth)
 
 
+def _stack_signal(
+    rng: np.random.Generator,
+    mask: np.ndarray,
+    rr: np.ndarray,
+    psf: tuple[float, float, float],
+    voxel: tuple[float, float, float],
+    attenuation_um: float,
+) -> np.ndarray:
+    """Draw the spheroid's nuclear texture, attenuated with depth and blurred by the PSF.
+
+    Only the object's box plus the PSF's reach is computed (zero elsewhere); ``rr`` is the
+    normalised ellipsoid radius (the necrotic core is dimmer) and ``psf`` in voxels.
+    """
+    from scipy import ndimage
+
+    nz, ny, nx = mask.shape
+    vz, vy, vx = voxel
+    sig = np.zeros((nz, ny, nx), dtype=np.float32)
+    if mask.any():
+        box = []
+        for ax, n in enumerate((nz, ny, nx)):
+            idx = np.flatnonzero(mask.any(axis=tuple(i for i in range(3) if i != ax)))
+            pad = int(np.ceil(4 * psf[ax])) + 2
+            box.append(slice(max(idx[0] - pad, 0), min(idx[-1] + pad + 1, n)))
+        crop = tuple(box)
+        m = mask[crop]
+        # nuclei: a speckle of blobs a few um wide, dimmer in the necrotic core
+        nuclei = fine_texture(rng, m.shape, (0.8, 2.5 / vy, 2.5 / vx))
+        core = np.clip(1.0 - rr[crop], 0, 1)
+        s = np.where(m, 1.0 + 0.3 * nuclei - 0.35 * core**2, 0.0).astype(np.float32)
+        depth = np.cumsum(m, axis=0, dtype=np.float32) * vz  # tissue crossed from the bottom
+        s *= np.exp(-depth / attenuation_um)
+        sig[crop] = ndimage.gaussian_filter(s, psf)
+    return sig
+
+
 def make_spheroid_3d(
     seed: int = 0,
     *,
@@ -282,8 +318,6 @@ def make_spheroid_3d(
     >>> s.image.shape, s.axes
     ((24, 96, 96), 'ZYX')
     """
-    from scipy import ndimage
-
     rng = np.random.default_rng(seed)
     vz, vy, vx = (check_positive("voxel_size_um", v) for v in voxel_size_um)
     d_um = float(diameter_um)
@@ -317,22 +351,7 @@ def make_spheroid_3d(
 
     # Texture and optics only where there is signal: the object's box plus the PSF's reach.
     psf = (psf_sigma_um[0] / vz, psf_sigma_um[1] / vy, psf_sigma_um[1] / vx)
-    sig = np.zeros((nz, ny, nx), dtype=np.float32)
-    if mask.any():
-        box = []
-        for ax, n in enumerate((nz, ny, nx)):
-            idx = np.flatnonzero(mask.any(axis=tuple(i for i in range(3) if i != ax)))
-            pad = int(np.ceil(4 * psf[ax])) + 2
-            box.append(slice(max(idx[0] - pad, 0), min(idx[-1] + pad + 1, n)))
-        crop = tuple(box)
-        m = mask[crop]
-        # nuclei: a speckle of blobs a few um wide, dimmer in the necrotic core
-        nuclei = fine_texture(rng, m.shape, (0.8, 2.5 / vy, 2.5 / vx))
-        core = np.clip(1.0 - rr[crop], 0, 1)
-        s = np.where(m, 1.0 + 0.3 * nuclei - 0.35 * core**2, 0.0).astype(np.float32)
-        depth = np.cumsum(m, axis=0, dtype=np.float32) * vz  # tissue crossed from the bottom
-        s *= np.exp(-depth / attenuation_um)
-        sig[crop] = ndimage.gaussian_filter(s, psf)
+    sig = _stack_signal(rng, mask, rr, psf, (vz, vy, vx), attenuation_um)
     bg = 40.0 * (1 + 0.2 * smooth_field(rng, (ny, nx), ny / 3))  # lateral illumination
     photons = intensity * np.clip(sig, 0, None) + bg
     # shot noise (Gaussian limit of Poisson, thousands of photons) and read noise in one draw
