@@ -42,6 +42,10 @@ FORMAT_VERSION = 1
 BACKGROUND, OBJECT = 1, 2
 _MAX_SAMPLES = 200_000
 _MAX_FEATURES = 1024
+#: `PixelClassifier.object_mask` runs the forest on every COARSE_STEP-th pixel first ...
+COARSE_STEP = 2
+#: ... and exactly wherever a 3 x 3 coarse neighbourhood is not all beyond this margin
+COARSE_CONFIDENT = 0.3
 
 
 class ClassifierError(Il6AssayError):
@@ -72,7 +76,7 @@ class ClassifierParams:
 
     mode: str
     n_channels: int = 1
-    sigma_min: float = 1.0
+    sigma_min: float = 0.5
     sigma_max: float = 24.0
     sigma_unit: str = "px"
     num_sigma: int = 6
@@ -84,7 +88,7 @@ class ClassifierParams:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
     @classmethod
-    def from_json(cls, d: dict[str, Any], path: str | Path | None = None) -> ClassifierParams:
+    def from_json(cls, d: Any, path: str | Path | None = None) -> ClassifierParams:
         """Validate and build from `to_json`'s dict (`ClassifierError` on anything odd)."""
         kinds = {"mode": str, "n_channels": int, "sigma_min": float, "sigma_max": float,
                  "sigma_unit": str, "num_sigma": int, "n_estimators": int,
@@ -253,7 +257,7 @@ class PixelClassifier:
         return sorted(int(c) for c in np.unique(self.y))
 
     def forest(self) -> Any:
-        """The fitted ``RandomForestClassifier`` (trained on first use)."""
+        """Return the fitted ``RandomForestClassifier`` (trained on first use)."""
         if self._forest is None:
             from sklearn.ensemble import RandomForestClassifier
 
@@ -285,17 +289,54 @@ class PixelClassifier:
         shape = np.shape(image)[:2]
         return np.stack([_upsample(proba[..., k], shape, f) for k in range(proba.shape[-1])], -1)
 
+    def _margin(self, X: np.ndarray) -> np.ndarray:
+        """Object probability minus the best other class's, per feature vector."""
+        proba = self.forest().predict_proba(X).astype(np.float32)
+        k = self.classes.index(OBJECT)
+        return proba[:, k] - np.delete(proba, k, axis=1).max(axis=1)
+
+    def _work_margin(
+        self, image: np.ndarray, pixel_size_um: float | None
+    ) -> tuple[np.ndarray, int]:
+        """Evaluate the object margin on the feature grid, coarse to fine.
+
+        The forest is the cost of a prediction (a 1024² grid is a million pixels through
+        every tree), and most pixels sit deep inside the object or the background. So the
+        forest first runs on every `COARSE_STEP`-th pixel of each axis; a pixel is then
+        re-evaluated exactly wherever its coarse neighbourhood (3 x 3 coarse samples) is
+        not unanimously confident (all margins above `COARSE_CONFIDENT`, or all below
+        its negative), i.e. along every boundary and in every uncertain region. Elsewhere
+        it takes its coarse sample's margin. An object can only be missed if it fits
+        between coarse samples whose every tree-vote majority is confidently background.
+        """
+        from scipy import ndimage as ndi
+
+        feats, f = pixel_features(image, self.params, pixel_size_um)
+        h, w, nf = feats.shape
+        if nf != self.X.shape[1]:
+            raise ClassifierError(
+                f"the image gives {nf} features per pixel, the classifier expects {self.X.shape[1]}"
+            )
+        st = COARSE_STEP
+        sub = feats[::st, ::st]
+        coarse = self._margin(sub.reshape(-1, nf)).reshape(sub.shape[:2])
+        hi = ndi.maximum_filter(coarse, size=3, mode="nearest")
+        lo = ndi.minimum_filter(coarse, size=3, mode="nearest")
+        unsure = (hi >= -COARSE_CONFIDENT) & (lo <= COARSE_CONFIDENT)
+        margin = np.repeat(np.repeat(coarse, st, 0), st, 1)[:h, :w]
+        redo = np.repeat(np.repeat(unsure, st, 0), st, 1)[:h, :w]
+        if redo.any():
+            margin[redo] = self._margin(feats[redo])
+        return margin, f
+
     def object_mask(self, image: np.ndarray, pixel_size_um: float | None = None) -> np.ndarray:
         """Boolean YX mask of the pixels whose most probable class is the object (2)."""
         if OBJECT not in self.classes:
             raise ClassifierError("the classifier has no object class (2) in its scribbles")
-        proba, f = self._work_probabilities(image, pixel_size_um)
-        k = self.classes.index(OBJECT)
-        shape = np.shape(image)[:2]
         # the object wins where its probability beats the best other class: one smooth
         # margin upsampled instead of every class (half the cost at two classes)
-        others = np.delete(proba, k, axis=-1).max(axis=-1)
-        return _upsample(proba[..., k] - others, shape, f) > 0
+        margin, f = self._work_margin(image, pixel_size_um)
+        return _upsample(margin, np.shape(image)[:2], f) > 0
 
     # --- files -------------------------------------------------------------------------
     def _digest(self, params_json: str) -> str:
@@ -359,7 +400,7 @@ def train(
     pixel_sizes_um : list of float or None, optional
         Calibration per image. When every image is calibrated the scales are kept in µm.
     sigma_min, sigma_max : float, optional
-        Feature scales in pixels of the first image (defaults 1 and 24 pixels at the
+        Feature scales in pixels of the first image (defaults 0.5 and 24 pixels at the
         working resolution of the first image: from edges to the context of an object's rim).
     num_sigma, n_estimators, random_state
         See `ClassifierParams`.
@@ -378,7 +419,11 @@ def train(
     sizes = list(pixel_sizes_um) if pixel_sizes_um is not None else [None] * len(images)
     first = _as_channels(images[0])
     f0 = _work_factor(first.shape)
-    smin = float(sigma_min) if sigma_min is not None else 1.0 * f0
+    # 0.5 working pixel, the finest scale a Gaussian resolves: at 1 pixel every feature is
+    # blurred across an object's edge, and a scribble (few background pixels near edges)
+    # taught the forest to call the first pixel outside every edge object (+1 px all round:
+    # Dice 0.87-0.95 on the hard-case spheres, 0.93-0.98 at 0.5)
+    smin = float(sigma_min) if sigma_min is not None else 0.5 * f0
     smax = float(sigma_max) if sigma_max is not None else 24.0 * f0
     unit = "px"
     if all(s is not None and s > 0 for s in sizes):
@@ -474,7 +519,7 @@ def load_cached(path: str | Path) -> PixelClassifier:
 
 
 def to_grid(mask: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndarray:
-    """A full-resolution mask on a mode's working grid (block majority), cut to ``shape``."""
+    """Put a full-resolution mask on a mode's working grid (block majority), cut to ``shape``."""
     from napari_il6assay.segment._util import block_mean
 
     m = np.asarray(mask, bool)
@@ -489,7 +534,7 @@ def to_grid(mask: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndarray
 
 
 def main_object(mask: np.ndarray) -> np.ndarray:
-    """The spheroid mode's choice among a mask's objects, holes filled.
+    """Pick the spheroid mode's choice among a mask's objects, holes filled.
 
     The same rule as the automatic mode (`napari_il6assay.segment._util.select_central`):
     large and central wins, and an object lying along the image border (a well-edge region a

@@ -44,7 +44,7 @@ when neither channel holds any cell. ``measures`` adds the per-image diagnostics
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, TypedDict, overload
 
 import numpy as np
 
@@ -56,6 +56,16 @@ from napari_il6assay.segment.result import SegmentationResult, empty_result
 READOUT = "live_fraction"
 #: a mask's objects: labels, their number and their areas (index 0 unused)
 _Objects = tuple[np.ndarray, int, np.ndarray]
+_Fields = tuple[np.ndarray, np.ndarray, np.ndarray, _Objects | None]
+
+
+class _ForegroundParams(TypedDict):
+    """The foreground rule's parameters, shared by both channels and the haze check."""
+
+    k_noise: float
+    edge_fraction: float | None
+    cell_px: float
+    min_area_px: int
 
 
 def _subtract_background(plane: np.ndarray, working_size: int = 256) -> tuple[np.ndarray, float]:
@@ -85,6 +95,32 @@ def _subtract_background(plane: np.ndarray, working_size: int = 256) -> tuple[np
     return res.astype(np.float32), max(sig, 1e-6)
 
 
+@overload
+def _foreground(
+    sig_img: np.ndarray,
+    noise: float,
+    *,
+    k_noise: float,
+    edge_fraction: float | None,
+    cell_px: float,
+    min_area_px: int,
+    return_fields: Literal[False] = False,
+) -> np.ndarray: ...
+
+
+@overload
+def _foreground(
+    sig_img: np.ndarray,
+    noise: float,
+    *,
+    k_noise: float,
+    edge_fraction: float | None,
+    cell_px: float,
+    min_area_px: int,
+    return_fields: Literal[True],
+) -> _Fields: ...
+
+
 def _foreground(
     sig_img: np.ndarray,
     noise: float,
@@ -94,7 +130,7 @@ def _foreground(
     cell_px: float,
     min_area_px: int,
     return_fields: bool = False,
-) -> np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray, _Objects | None]:
+) -> np.ndarray | _Fields:
     """Cells of one background-subtracted channel.
 
     Pixels above ``k_noise`` noise sigmas and above a fraction of the local peak (the
@@ -150,6 +186,48 @@ def _initial_mask(
     return s, peak, (s > k_noise * noise) & (s > fixed * peak)
 
 
+@overload
+def _final_mask(
+    m: np.ndarray,
+    s: np.ndarray,
+    peak: np.ndarray,
+    noise: float,
+    *,
+    k_noise: float,
+    edge_fraction: float | None,
+    min_area_px: int,
+    return_fields: Literal[False] = False,
+) -> np.ndarray: ...
+
+
+@overload
+def _final_mask(
+    m: np.ndarray,
+    s: np.ndarray,
+    peak: np.ndarray,
+    noise: float,
+    *,
+    k_noise: float,
+    edge_fraction: float | None,
+    min_area_px: int,
+    return_fields: Literal[True],
+) -> _Fields: ...
+
+
+@overload
+def _final_mask(
+    m: np.ndarray,
+    s: np.ndarray,
+    peak: np.ndarray,
+    noise: float,
+    *,
+    k_noise: float,
+    edge_fraction: float | None,
+    min_area_px: int,
+    return_fields: bool,
+) -> np.ndarray | _Fields: ...
+
+
 def _final_mask(
     m: np.ndarray,
     s: np.ndarray,
@@ -160,7 +238,7 @@ def _final_mask(
     edge_fraction: float | None,
     min_area_px: int,
     return_fields: bool = False,
-) -> np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray, _Objects | None]:
+) -> np.ndarray | _Fields:
     """`_initial_mask`'s objects at their steepest edge, small ones dropped (`_foreground`)."""
     from scipy import ndimage as ndi
 
@@ -206,9 +284,11 @@ def _tophat_refine(
     min_area_px: int,
     blobs: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, tuple[slice, ...]]:
-    """Cells standing on an out-of-focus blob: the blob removed by a grey opening wider
-    than a cell (cells are narrower than it and stand out of the opening, the blob does
-    not), then the usual foreground rule inside ``region``.
+    """Find the cells standing on an out-of-focus blob.
+
+    The blob is removed by a grey opening wider than a cell (cells are narrower than it
+    and stand out of the opening, the blob does not), then the usual foreground rule
+    applies inside ``region``.
 
     The rule is defined on the box around all of ``region`` (a margin of one cell). A
     few blobs far apart make that box most of a large image, and the opening and a
@@ -258,9 +338,12 @@ def _tophat_refine(
 
 
 def _exact_margin(k: int, cell_px: float) -> int:
-    """Distance from a box edge beyond which the top-hat foreground's pixel fields are
-    those of any larger box: the opening (two passes of half ``k``), the Gaussian, the
-    local peak, the steepest-edge band and its gradient, plus one pixel of slack."""
+    """Return the box-edge distance beyond which the top-hat fields match a larger box's.
+
+    The top-hat foreground's pixel fields beyond it are those of any larger box: the
+    opening (two passes of half ``k``), the Gaussian, the local peak, the steepest-edge
+    band and its gradient, plus one pixel of slack.
+    """
     gauss_r = int(4.0 * SMOOTH_SIGMA + 0.5)  # scipy's truncate=4 radius
     return 2 * (k // 2) + gauss_r + _peak_size(cell_px) // 2 + 2 + 1 + 1
 
@@ -278,8 +361,10 @@ def _tophat_by_groups(
     cell_px: float,
     min_area_px: int,
 ) -> np.ndarray | None:
-    """`_tophat_refine` per group of nearby blobs, in boxes of their own; None when the
-    groups would not save much or a group's answer could differ from the big box's.
+    """Run `_tophat_refine` per group of nearby blobs, in boxes of their own.
+
+    None when the groups would not save much or a group's answer could differ from the
+    big box's.
 
     A group's box starts at its blobs' box grown by `_exact_margin` plus a cell and is
     grown twice more (x2, x4) while cells next to the blobs run too close to its open
@@ -369,7 +454,7 @@ def _tophat_by_groups(
 def _group_is_exact(
     m0: np.ndarray, reg: np.ndarray, open_sides: tuple[bool, bool, bool, bool], d_exact: int
 ) -> bool:
-    """True when a group box's foreground equals the big box's at the group's blobs.
+    """Tell whether a group box's foreground equals the big box's at the group's blobs.
 
     The steepest-edge objects, their bands (two pixels) and the final objects all lie
     within the 4-connected regions of the initial mask grown by two pixels; those that
@@ -576,6 +661,150 @@ def _count_nuclei(plane: np.ndarray, k_noise: float, cell_px: float) -> int:
     return int(len(pk))
 
 
+def _check_channels(
+    image: np.ndarray,
+    is_rgb: bool,
+    live_channel: int,
+    dead_channel: int,
+    nuclei_channel: int | None,
+) -> tuple[int, int]:
+    """Check the channel indices against the image; return the live and dead channels.
+
+    An RGB photo with the default indices is read as R = dead, G = live.
+    """
+    if image.ndim != 3 or image.shape[-1] < 2:
+        raise SegmentationError(
+            "mode 'livedead' needs an image with at least 2 channels (live, dead), got shape "
+            f"{image.shape}"
+        )
+    nch = image.shape[-1]
+    if is_rgb and live_channel == 0 and dead_channel == 1:
+        live_channel, dead_channel = 1, 0
+    for name, idx in (
+        ("live_channel", live_channel),
+        ("dead_channel", dead_channel),
+        ("nuclei_channel", nuclei_channel),
+    ):
+        if idx is not None and not 0 <= idx < nch:
+            raise SegmentationError(f"livedead: {name}={idx} but the image has {nch} channels")
+    return live_channel, dead_channel
+
+
+def _unmix_step(
+    lres: np.ndarray, dres: np.ndarray, lfg: np.ndarray, unmix: bool
+) -> tuple[np.ndarray, float, float]:
+    """Measure the live-to-dead bleed-through on bright live cells; remove it if asked.
+
+    Returns
+    -------
+    dres : ndarray
+        The dead channel's residual, unmixed when ``unmix``.
+    bleed : float
+        The fraction removed (0 without unmixing).
+    raw_ratio : float
+        The median dead/live ratio on the brighter half of the live foreground (NaN
+        with too little live foreground).
+    """
+    bleed = 0.0
+    raw_ratio = float("nan")
+    if lfg.sum() > 20:
+        strong = lfg & (lres > np.percentile(lres[lfg], 50))
+        ratio = dres[strong] / np.maximum(lres[strong], 1e-6)
+        raw_ratio = float(np.median(ratio))
+        if unmix:
+            bleed = float(np.clip(raw_ratio, 0.0, 0.5))
+            dres = dres - bleed * np.maximum(lres, 0)
+    return dres, bleed, raw_ratio
+
+
+def _resolve_overlap(lfg: np.ndarray, dfg: np.ndarray, lres: np.ndarray, dres: np.ndarray) -> None:
+    """Give each pixel in both foregrounds to the stain brighter relative to its median.
+
+    ``lfg`` and ``dfg`` are changed in place.
+    """
+    both = lfg & dfg
+    if both.any():
+        lref = np.median(lres[lfg]) if lfg.any() else 1.0
+        dref = np.median(dres[dfg]) if dfg.any() else 1.0
+        live_wins = lres[both] / max(lref, 1e-6) >= dres[both] / max(dref, 1e-6)
+        yy, xx = np.nonzero(both)
+        dfg[yy[live_wins], xx[live_wins]] = False
+        lfg[yy[~live_wins], xx[~live_wins]] = False
+
+
+def _focus_step(
+    measures: dict[str, Any],
+    focus: dict[str, Any],
+    live: np.ndarray,
+    total: float,
+    mismatch: str,
+) -> list[str]:
+    """Add the per-image diagnostics to ``measures``; return the qc flags.
+
+    The diagnostics feed the plate-level outlier checks; the focus self-check flags
+    ``out_of_focus`` when blur or ambiguous edges dominate, or the sharp edges are wide.
+    """
+    shape = live.shape
+    w_ref = float(focus["w_ref"])
+    fg_px = focus["kept_px"] + focus["blur_px"]
+    blur_share = focus["blur_px"] / fg_px if fg_px else float("nan")
+    amb_share = focus["ambiguous_px"] / focus["kept_px"] if focus["kept_px"] else float("nan")
+    measures.update(
+        well_radius_px=float("nan"),
+        background_level=float(
+            np.median(live[:: max(1, shape[0] // 256), :: max(1, shape[1] // 256)])
+        ),
+        sharpness=(focus["median_diameter_px"] / w_ref) if w_ref == w_ref else float("nan"),
+        edge_width_px=w_ref,
+        blur_fraction=blur_share,
+    )
+    flags = []
+    if total <= 0:
+        flags.append("no_object")
+    if mismatch:
+        flags.append("mode_mismatch")
+    if total > 0 and (
+        (blur_share == blur_share and blur_share > MAX_BLUR_SHARE)
+        or (amb_share == amb_share and amb_share > MAX_AMBIGUOUS_SHARE)
+        or (w_ref == w_ref and w_ref > MAX_SHARP_EDGE_PX)
+    ):
+        flags.append("out_of_focus")
+    return flags
+
+
+def _constant_result(image: np.ndarray, calibrated: bool, is_rgb: bool) -> SegmentationResult:
+    """Return the empty result of an image whose live and dead channels are constant."""
+    from napari_il6assay.segment.qc import overlay
+
+    shape = image.shape[:2]
+    return empty_result(
+        shape,
+        readout_name=READOUT,
+        qc_flag="constant_image",
+        calibrated=calibrated,
+        overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
+    )
+
+
+def _area_measures(
+    lfg: np.ndarray, dfg: np.ndarray, nl: int, nd: int, px2: float, calibrated: bool
+) -> dict[str, Any]:
+    """Build the live and dead areas (``px2`` per pixel), counts and the live fraction."""
+    live_area, dead_area = float(lfg.sum()) * px2, float(dfg.sum()) * px2
+    total = live_area + dead_area
+    return {
+        "readout": live_area / total if total > 0 else float("nan"),
+        "readout_name": READOUT,
+        "n_objects": int(nl + nd),
+        "calibrated": calibrated,
+        "live_fraction": live_area / total if total > 0 else float("nan"),
+        "live_area_um2": live_area,
+        "dead_area_um2": dead_area,
+        "n_live": int(nl),
+        "n_dead": int(nd),
+    }
+
+
 def segment(
     image: np.ndarray,
     *,
@@ -639,144 +868,48 @@ def segment(
     from napari_il6assay.segment.qc import overlay
 
     U.check_2d(image, "livedead", rgb, axes)
-    if image.ndim != 3 or image.shape[-1] < 2:
-        raise SegmentationError(
-            "mode 'livedead' needs an image with at least 2 channels (live, dead), got shape "
-            f"{image.shape}"
-        )
-    nch = image.shape[-1]
     is_rgb = bool(rgb)
-    if is_rgb and live_channel == 0 and dead_channel == 1:
-        live_channel, dead_channel = 1, 0
-    for name, idx in (
-        ("live_channel", live_channel),
-        ("dead_channel", dead_channel),
-        ("nuclei_channel", nuclei_channel),
-    ):
-        if idx is not None and not 0 <= idx < nch:
-            raise SegmentationError(f"livedead: {name}={idx} but the image has {nch} channels")
+    live_channel, dead_channel = _check_channels(
+        image, is_rgb, live_channel, dead_channel, nuclei_channel
+    )
+    if haze not in ("reject", "keep"):
+        raise SegmentationError(f"livedead: haze must be 'reject' or 'keep', got {haze!r}")
     calibrated = pixel_size_um is not None
-    shape = image.shape[:2]
     live = U.to_float(image[..., live_channel])
     dead = U.to_float(image[..., dead_channel])
     if U.is_constant(live) and U.is_constant(dead):
-        return empty_result(
-            shape,
-            readout_name=READOUT,
-            qc_flag="constant_image",
-            calibrated=calibrated,
-            overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
-        )
+        return _constant_result(image, calibrated, is_rgb)
     ps = pixel_size_um if pixel_size_um is not None else 1.0
     cell_px = cell_diameter_um / ps
     min_area = min_area_px if min_area_px is not None else max(3, int(0.1 * np.pi / 4 * cell_px**2))
     lres, lnoise = _subtract_background(live)
     dres, dnoise = _subtract_background(dead)
-    lfg0, ls, lpeak, lobj = _foreground(
-        lres,
-        lnoise,
-        k_noise=k_noise,
-        edge_fraction=edge_fraction,
-        cell_px=cell_px,
-        min_area_px=min_area,
-        return_fields=True,
-    )
-    bleed = 0.0
-    raw_ratio = float("nan")
-    if lfg0.sum() > 20:
-        strong = lfg0 & (lres > np.percentile(lres[lfg0], 50))
-        ratio = dres[strong] / np.maximum(lres[strong], 1e-6)
-        raw_ratio = float(np.median(ratio))
-        if unmix:
-            bleed = float(np.clip(raw_ratio, 0.0, 0.5))
-            dres = dres - bleed * np.maximum(lres, 0)
+    fg_kw = _ForegroundParams(k_noise=k_noise, edge_fraction=edge_fraction, cell_px=cell_px,
+                              min_area_px=min_area)  # fmt: skip
+    lfg, ls, lpeak, lobj = _foreground(lres, lnoise, return_fields=True, **fg_kw)
+    dres, bleed, raw_ratio = _unmix_step(lres, dres, lfg, unmix)
     mismatch = _mode_mismatch(live, dead, raw_ratio)
-    lfg = lfg0
-    dfg, ds, dpeak, dobj = _foreground(
-        dres,
-        dnoise,
-        k_noise=k_noise,
-        edge_fraction=edge_fraction,
-        cell_px=cell_px,
-        min_area_px=min_area,
-        return_fields=True,
-    )
-    focus: dict[str, Any] = {
-        "w_ref": float("nan"),
-        "blur_px": 0,
-        "ambiguous_px": 0,
-        "kept_px": int(lfg.sum() + dfg.sum()),
-        "median_diameter_px": float("nan"),
-    }
+    dfg, ds, dpeak, dobj = _foreground(dres, dnoise, return_fields=True, **fg_kw)
+    focus: dict[str, Any] = {"w_ref": float("nan"), "blur_px": 0, "ambiguous_px": 0,
+                             "kept_px": int(lfg.sum() + dfg.sum()),
+                             "median_diameter_px": float("nan")}  # fmt: skip
     if haze == "reject":
-        lfg, dfg, focus = _reject_haze(
-            [(lfg, ls, lpeak, lnoise, lobj), (dfg, ds, dpeak, dnoise, dobj)],
-            k_noise=k_noise,
-            edge_fraction=edge_fraction,
-            cell_px=cell_px,
-            min_area_px=min_area,
-            blur_ratio=blur_ratio,
-        )
-    elif haze != "keep":
-        raise SegmentationError(f"livedead: haze must be 'reject' or 'keep', got {haze!r}")
-    both = lfg & dfg
-    if both.any():
-        lref = np.median(lres[lfg]) if lfg.any() else 1.0
-        dref = np.median(dres[dfg]) if dfg.any() else 1.0
-        live_wins = lres[both] / max(lref, 1e-6) >= dres[both] / max(dref, 1e-6)
-        yy, xx = np.nonzero(both)
-        dfg[yy[live_wins], xx[live_wins]] = False
-        lfg[yy[~live_wins], xx[~live_wins]] = False
+        fields = [(lfg, ls, lpeak, lnoise, lobj), (dfg, ds, dpeak, dnoise, dobj)]
+        lfg, dfg, focus = _reject_haze(fields, blur_ratio=blur_ratio, **fg_kw)
+    _resolve_overlap(lfg, dfg, lres, dres)
     llab, nl = ndi.label(lfg)
     dlab, nd = ndi.label(dfg)
     labels = llab.astype(np.int32)
     labels[dfg] = dlab[dfg] + nl
-    px2 = ps * ps if calibrated else 1.0
-    live_area = float(lfg.sum()) * px2
-    dead_area = float(dfg.sum()) * px2
-    total = live_area + dead_area
     objects = live_dead_objects(labels, nl, image, pixel_size_um=pixel_size_um,
                                 channel_names=channel_names, live_channel=live_channel,
                                 dead_channel=dead_channel)  # fmt: skip
-    measures: dict[str, Any] = {
-        "readout": live_area / total if total > 0 else float("nan"),
-        "readout_name": READOUT,
-        "n_objects": int(nl + nd),
-        "calibrated": calibrated,
-        "live_fraction": live_area / total if total > 0 else float("nan"),
-        "live_area_um2": live_area,
-        "dead_area_um2": dead_area,
-        "n_live": int(nl),
-        "n_dead": int(nd),
-        "bleed_through": bleed,
-    }
+    measures = _area_measures(lfg, dfg, nl, nd, ps * ps if calibrated else 1.0, calibrated)
+    measures["bleed_through"] = bleed
+    total = measures["live_area_um2"] + measures["dead_area_um2"]
     if nuclei_channel is not None:
         measures["n_nuclei"] = _count_nuclei(image[..., nuclei_channel], k_noise, cell_px)
-    # per-image diagnostics (plate-level outlier checks) and the focus self-check
-    w_ref = float(focus["w_ref"])
-    fg_px = focus["kept_px"] + focus["blur_px"]
-    blur_share = focus["blur_px"] / fg_px if fg_px else float("nan")
-    amb_share = focus["ambiguous_px"] / focus["kept_px"] if focus["kept_px"] else float("nan")
-    measures.update(
-        well_radius_px=float("nan"),
-        background_level=float(
-            np.median(live[:: max(1, shape[0] // 256), :: max(1, shape[1] // 256)])
-        ),
-        sharpness=(focus["median_diameter_px"] / w_ref) if w_ref == w_ref else float("nan"),
-        edge_width_px=w_ref,
-        blur_fraction=blur_share,
-    )
-    flags = []
-    if total <= 0:
-        flags.append("no_object")
-    if mismatch:
-        flags.append("mode_mismatch")
-    if total > 0 and (
-        (blur_share == blur_share and blur_share > MAX_BLUR_SHARE)
-        or (amb_share == amb_share and amb_share > MAX_AMBIGUOUS_SHARE)
-        or (w_ref == w_ref and w_ref > MAX_SHARP_EDGE_PX)
-    ):
-        flags.append("out_of_focus")
+    flags = _focus_step(measures, focus, live, total, mismatch)
     measures["mode_check"] = mismatch
     return SegmentationResult(
         labels=labels,
@@ -797,7 +930,7 @@ def live_dead_objects(
     live_channel: int,
     dead_channel: int,
 ) -> Any:
-    """The objects table of a live/dead label image (labels ``1..n_live`` are the live cells).
+    """Build the objects table of a live/dead label image (labels ``1..n_live`` are the live cells).
 
     Parameters
     ----------
@@ -828,7 +961,8 @@ def live_dead_objects(
     objects = measure_objects(labels, None, pixel_size_um=pixel_size_um,
                               channels=image, channel_names=names)  # fmt: skip
     cls = np.where(objects["label"].to_numpy() <= n_live, "live", "dead")
-    objects.insert(1, "class", pd.array(cls, dtype="string"))
+    # pandas accepts an extension array here; pandas-stubs only list plain array-likes
+    objects.insert(1, "class", pd.array(cls, dtype="string"))  # type: ignore[arg-type]
     # each object's own channel as its mean/integrated intensity
     ch_cols = [c for c in objects.columns if c.startswith("mean_intensity_")]
     if len(ch_cols) >= 2:

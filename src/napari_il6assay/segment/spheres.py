@@ -38,7 +38,7 @@ READOUT = "sphere_count"
 
 
 def _find_well(g: np.ndarray) -> np.ndarray | None:
-    """The well bottom when a dark outside (plastic, wall) surrounds it, else None."""
+    """Return the well bottom when a dark outside (plastic, wall) surrounds it, else None."""
     from scipy import ndimage as ndi
 
     t = U.otsu(g)
@@ -78,8 +78,11 @@ def _well_step(
     well_diameter_um: float | None,
     pixel_size_um: float | None,
 ) -> tuple[np.ndarray | None, str, float]:
-    """The counted region of the working plane ``g`` (None = all of it), its qc flag and
-    the well radius in full-resolution pixels (NaN without a circle); see `segment`."""
+    """Find the counted region of the working plane ``g``, its qc flag and the well radius.
+
+    The region is None for all of ``g``; the radius is in full-resolution pixels (NaN
+    without a circle); see `segment`.
+    """
     from napari_il6assay.errors import SegmentationError
     from napari_il6assay.segment.well import find_single_well, parse_roi
 
@@ -130,8 +133,10 @@ def _well_centre(well: np.ndarray) -> tuple[float, float]:
 def _sector_radial_correction(
     s: np.ndarray, well: np.ndarray, cy: float, cx: float, q: float = 50.0, n: int = 8
 ) -> np.ndarray:
-    """Wall shading of the well: the ``q``-th percentile of ``s`` per one-pixel ring, in
-    ``n`` angular sectors, interpolated between sector centres.
+    """Estimate the wall shading of the well from ``s``.
+
+    It is the ``q``-th percentile of ``s`` per one-pixel ring, in ``n`` angular sectors,
+    interpolated between sector centres.
 
     One profile for the whole ring (radial symmetry) leaves the uneven illumination of
     the steep wall shading behind, and along the darker side of the rim that residue
@@ -153,7 +158,7 @@ def _sector_radial_correction(
     idx = starts + np.floor((counts - 1).clip(0) * q / 100.0).astype(np.int64)
     prof = np.where(counts > 0, vs[np.minimum(idx, vs.size - 1)], np.nan).reshape(n, nb)
     # a sector without pixels at a radius (the image cuts the well): the other sectors'
-    empty = np.isnan(prof).all(axis=0)
+    empty = np.asarray(np.isnan(prof).all(axis=0))
     ring = np.nanmedian(np.where(empty[None, :], 0.0, prof), axis=0)
     prof = np.where(np.isnan(prof), ring[None, :], prof)
     prof = ndi.median_filter(prof, size=(1, 3), mode="nearest")
@@ -171,6 +176,44 @@ def _sector_radial_correction(
 SADDLE_MERGE = 0.75
 #: necks between this and `SADDLE_MERGE` are ambiguous: ``merged_objects``
 SADDLE_AMBIGUOUS = 0.6
+
+
+def _neck_heights(ws: np.ndarray, dist: np.ndarray, npc: int) -> dict[tuple[int, int], float]:
+    """Return the highest distance value on each boundary shared by two watershed pieces.
+
+    Parameters
+    ----------
+    ws : ndarray of int
+        Watershed pieces ``1..npc`` (0 outside).
+    dist : ndarray of float
+        Distance transform of the region.
+    npc : int
+        Number of pieces.
+
+    Returns
+    -------
+    dict
+        ``(i, j) -> neck`` for every pair ``i < j`` of 4-neighbouring pieces.
+    """
+    saddle: dict[tuple[int, int], float] = {}
+    for a, b, da, db in (
+        (ws[:, :-1], ws[:, 1:], dist[:, :-1], dist[:, 1:]),
+        (ws[:-1, :], ws[1:, :], dist[:-1, :], dist[1:, :]),
+    ):
+        sel = (a != b) & (a > 0) & (b > 0)
+        if not sel.any():
+            continue
+        lo = np.minimum(a[sel], b[sel])
+        hi = np.maximum(a[sel], b[sel])
+        v = np.minimum(da[sel], db[sel])
+        key = lo.astype(np.int64) * (npc + 1) + hi
+        uk, inv = np.unique(key, return_inverse=True)
+        best = np.zeros(uk.size)
+        np.maximum.at(best, inv, v)
+        for kk, vv in zip(uk, best, strict=True):
+            pair = (int(kk // (npc + 1)), int(kk % (npc + 1)))
+            saddle[pair] = max(saddle.get(pair, 0.0), float(vv))
+    return saddle
 
 
 def _split_touching(
@@ -237,25 +280,7 @@ def _split_touching(
         npc = len(pk)
         peak = np.zeros(npc + 1)
         np.maximum.at(peak, ws.ravel(), dist.ravel())
-        # highest distance value on each shared boundary (4-neighbours)
-        saddle: dict[tuple[int, int], float] = {}
-        for a, b, da, db in (
-            (ws[:, :-1], ws[:, 1:], dist[:, :-1], dist[:, 1:]),
-            (ws[:-1, :], ws[1:, :], dist[:-1, :], dist[1:, :]),
-        ):
-            sel = (a != b) & (a > 0) & (b > 0)
-            if not sel.any():
-                continue
-            lo = np.minimum(a[sel], b[sel])
-            hi = np.maximum(a[sel], b[sel])
-            v = np.minimum(da[sel], db[sel])
-            key = lo.astype(np.int64) * (npc + 1) + hi
-            uk, inv = np.unique(key, return_inverse=True)
-            best = np.zeros(uk.size)
-            np.maximum.at(best, inv, v)
-            for kk, vv in zip(uk, best, strict=True):
-                pair = (int(kk // (npc + 1)), int(kk % (npc + 1)))
-                saddle[pair] = max(saddle.get(pair, 0.0), float(vv))
+        saddle = _neck_heights(ws, dist, npc)
         parent = list(range(npc + 1))
 
         def find(i: int, parent: list[int] = parent) -> int:  # this region's forest
@@ -331,8 +356,10 @@ def _inscribed_radii(labels_w: np.ndarray, ids: np.ndarray) -> np.ndarray:
 
 
 def _clustered(labels_w: np.ndarray, counted: np.ndarray, r_in: np.ndarray) -> bool:
-    """True when a counted object looks like several fused spheres (see
-    `MAX_AREA_PER_INSCRIBED`): a cluster the shape split could not separate."""
+    """Tell whether a counted object looks like several fused spheres.
+
+    See `MAX_AREA_PER_INSCRIBED`: a cluster the shape split could not separate.
+    """
     ids = np.flatnonzero(counted) + 1
     area = np.bincount(labels_w.ravel(), minlength=int(labels_w.max()) + 1)[ids]
     return bool(np.any(area > MAX_AREA_PER_INSCRIBED * np.pi * np.maximum(r_in[ids], 0.5) ** 2))
@@ -436,6 +463,190 @@ def _self_check(
     return diag, reason
 
 
+def _score_step(
+    g: np.ndarray, well: np.ndarray | None, polarity: str
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Score how sphere-like each pixel of the working plane ``g`` is (flattened contrast).
+
+    Returns
+    -------
+    s : ndarray of float32
+        The score (0 outside the well).
+    info : dict
+        `flattened_score`'s facts (``polarity``).
+    """
+    from napari_il6assay.segment.spheroid import flattened_score
+
+    # the score is computed on ``g`` as it is (its own block factor is 1): ``f`` stays the
+    # factor from the image to ``g`` (overwriting it left images over ``working_size``
+    # with labels at the working scale and a size cut twice too large)
+    s, _f_score, info = flattened_score(
+        g, polarity=polarity, working_size=max(g.shape), smooth=0.7, valid=well
+    )
+    if well is not None and info["polarity"] == "dark":
+        cy, cx = _well_centre(well)
+        # the wall darkens the bottom towards the edge, more on one side than the other
+        s = np.where(well, s - _sector_radial_correction(s, well, cy, cx), 0).astype(np.float32)
+    return s, info
+
+
+def _threshold_step(
+    s: np.ndarray, min_d_work: float, noise_floor: float, edge_fraction: float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Threshold the score: above the noise and at each sphere's edge (see `segment`).
+
+    Returns
+    -------
+    mask : ndarray of bool
+        Foreground, opened by a one-pixel disk.
+    peak : ndarray of float
+        Local peak of the score (about one sphere wide).
+    """
+    from scipy import ndimage as ndi
+
+    size = max(3, int(round(1.5 * min_d_work)) | 1)
+    peak = ndi.maximum_filter(s, size=size)
+    if edge_fraction is None:
+        # each sphere at its own steepest edge: a fixed half of the local peak (the
+        # darkest speck of a textured sphere) put small spheres' outlines inside their
+        # edge, by up to 10 % of the diameter, and lost spheres just above the cut; the
+        # gradient is evaluated in the edge bands only (no full-image Sobel pass)
+        mask = (s > noise_floor) & (s > 0.25 * peak)
+        mask = U.steepest_edge(mask, s, peak, 1.0, noise_floor, 0.25, 0.6)
+    else:
+        mask = (s > noise_floor) & (s > edge_fraction * peak)
+    # small disks by shifted array operations (the same masks as ndimage, a fraction of
+    # its cost on a full well)
+    return U.binary_opening(mask, U.disk(1)), peak
+
+
+def _drop_border_regions(
+    mask: np.ndarray, well: np.ndarray | None, max_border_fraction: float
+) -> np.ndarray:
+    """Drop regions with more than ``max_border_fraction`` of their outline on a border.
+
+    The border is the image's edge, and the well wall when there is a well.
+    """
+    from scipy import ndimage as ndi
+
+    lab, n = ndi.label(mask)
+    if not n:
+        return mask
+    rim = np.ones(mask.shape, bool) if well is None else ~ndi.binary_erosion(well, iterations=2)
+    border = np.zeros(mask.shape, bool)
+    border[0] = border[-1] = True
+    border[:, 0] = border[:, -1] = True
+    if well is not None:
+        border |= rim
+    edge = lab[border]
+    area = np.maximum(np.bincount(lab.ravel(), minlength=n + 1), 1)
+    # share of the outline lying on the image border / well wall: a sphere that
+    # merely touches the wall keeps most of its outline free
+    on_border = np.bincount(edge, minlength=n + 1) / (np.pi * np.sqrt(4 * area / np.pi))
+    drop = on_border > max_border_fraction
+    drop[0] = True
+    return ~drop[lab] & mask
+
+
+def _label_step(
+    mask: np.ndarray,
+    split: bool,
+    min_d_work: float,
+    saddle_merge: float,
+    f: int,
+    shape: tuple[int, ...],
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Label the spheres: split touching ones, drop specks, return both scales.
+
+    Returns
+    -------
+    labels_w : ndarray of int32
+        Labels on the working grid.
+    labels : ndarray of int32
+        The same at full resolution (``shape``).
+    n_ambiguous : int
+        Ambiguous necks (see `_split_touching`).
+    """
+    from scipy import ndimage as ndi
+    from skimage.segmentation import relabel_sequential
+
+    if split:
+        labels_w, n_ambiguous = _split_touching(mask, 0.5 * min_d_work, saddle_merge)
+    else:
+        labels_w, n_ambiguous = ndi.label(mask)[0].astype(np.int32), 0
+    # drop specks far below the counting size (debris, single cells stay if large)
+    areas = np.bincount(labels_w.ravel())
+    tiny = areas < max(4, 0.05 * np.pi / 4 * min_d_work**2)
+    tiny[0] = False
+    labels_w[tiny[labels_w]] = 0
+    labels_w = relabel_sequential(labels_w)[0].astype(np.int32)
+    if f > 1:
+        labels = np.repeat(np.repeat(labels_w, f, 0), f, 1)[: shape[0], : shape[1]]
+    else:
+        labels = labels_w
+    return labels_w, labels, n_ambiguous
+
+
+def _count_measures(
+    objects: Any, min_diameter_um: float, calibrated: bool
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Mark the counted spheres in ``objects``; return them and their count and sizes."""
+    counted = objects["equivalent_diameter_um"].to_numpy() >= min_diameter_um
+    objects["counted"] = counted
+    d = objects.loc[counted, "equivalent_diameter_um"]
+    return counted, {
+        "readout": int(counted.sum()),
+        "readout_name": READOUT,
+        "n_objects": int(len(objects)),
+        "calibrated": calibrated,
+        "sphere_count": int(counted.sum()),
+        "min_diameter_um": float(min_diameter_um),
+        "median_diameter_um": float(d.median()) if len(d) else float("nan"),
+        "mean_diameter_um": float(d.mean()) if len(d) else float("nan"),
+        "total_sphere_area_um2": float(objects.loc[counted, "area_um2"].sum()),
+    }
+
+
+def _plane(image: np.ndarray, rgb: bool | None, channel: int) -> tuple[np.ndarray, bool]:
+    """Return the float plane to segment and whether the image is an RGB photo.
+
+    An RGB photo is segmented on its luminance, another multichannel image on ``channel``.
+    """
+    multi = U.is_multichannel_2d(image, rgb)
+    is_rgb = bool(multi and (rgb or (rgb is None and image.dtype == np.uint8)))
+    plane = (
+        U.to_float(image[..., channel])
+        if (multi and not is_rgb)
+        else U.gray(image, multi, True if is_rgb else rgb)
+    )
+    return plane, is_rgb
+
+
+def _classifier_grid(foreground: np.ndarray, grid_shape: tuple[int, ...]) -> np.ndarray:
+    """Put a pixel classifier's full-resolution object mask on the working grid."""
+    from napari_il6assay.segment.classifier import to_grid
+
+    factor = max(1, round(foreground.shape[0] / grid_shape[0]))
+    return to_grid(foreground, factor, (int(grid_shape[0]), int(grid_shape[1])))
+
+
+def _within_well(mask: np.ndarray, well: np.ndarray | None) -> tuple[np.ndarray, float]:
+    """Keep the mask inside the well; return it with the share of the field it covered.
+
+    Outside of the well goes first: it would otherwise enclose the whole well as a hole.
+    The share is taken before border/wall regions are dropped (a dense colony network
+    runs into the border and would vanish from the count); a "well" under half the
+    frame is no well bottom (e.g. the gaps between colonies).
+    """
+    if well is not None and well.mean() >= 0.5:
+        mask &= well
+        return mask, float(mask.sum()) / float(well.sum())
+    raw_cover = float(mask.mean())
+    if well is not None:
+        mask &= well
+    return mask, raw_cover
+
+
 def segment(
     image: np.ndarray,
     *,
@@ -495,11 +706,11 @@ def segment(
         Known well floor diameter: the circle must match it (+- 12 %); needs the pixel size.
     roi : str
         With ``well="none"``: count only in this rectangle, ``"X,Y,W,H"`` in pixels.
-
     foreground : ndarray of bool, optional
         A pixel classifier's object mask (`napari_il6assay.segment.classifier`): it replaces
         the thresholds; the well, the splitting of touching spheres, the size cut and the
         checks stay.
+
     Returns
     -------
     SegmentationResult
@@ -507,147 +718,44 @@ def segment(
         ``min_diameter_um``, ``median_diameter_um``, ``mean_diameter_um`` (of the
         counted spheres), ``total_sphere_area_um2``.
     """
-    from scipy import ndimage as ndi
-
     from napari_il6assay.segment.measure import measure_objects
     from napari_il6assay.segment.qc import overlay
-    from napari_il6assay.segment.spheroid import flattened_score
 
     U.check_2d(image, "spheres", rgb, axes)
-    multi = U.is_multichannel_2d(image, rgb)
-    is_rgb = bool(multi and (rgb or (rgb is None and image.dtype == np.uint8)))
-    plane = (
-        U.to_float(image[..., channel])
-        if (multi and not is_rgb)
-        else U.gray(image, multi, True if is_rgb else rgb)
-    )
+    plane, is_rgb = _plane(image, rgb, channel)
     calibrated = pixel_size_um is not None
     shape = plane.shape
     if U.is_constant(plane):
-        return empty_result(
-            shape,
-            readout_name=READOUT,
-            qc_flag="constant_image",
-            calibrated=calibrated,
-            overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
-        )
+        blank = overlay(image, np.zeros(shape, np.int32), rgb=is_rgb)
+        return empty_result(shape, readout_name=READOUT, qc_flag="constant_image",
+                            calibrated=calibrated, overlay=blank)  # fmt: skip
     f = U.block_factor(shape, working_size)
     g = U.block_mean(plane, f)
-    well, well_flag, well_r = _well_step(g, f, well, roi, well_diameter_um, pixel_size_um)
-    # the score is computed on ``g`` as it is (its own block factor is 1): ``f`` stays the
-    # factor from the image to ``g`` (overwriting it left images over ``working_size``
-    # with labels at the working scale and a size cut twice too large)
-    s, _f_score, info = flattened_score(
-        g, polarity=polarity, working_size=max(g.shape), smooth=0.7, valid=well
-    )
-    if well is not None and info["polarity"] == "dark":
-        cy, cx = _well_centre(well)
-        # the wall darkens the bottom towards the edge, more on one side than the other
-        s = np.where(well, s - _sector_radial_correction(s, well, cy, cx), 0).astype(np.float32)
-    ps = pixel_size_um if calibrated else 1.0
-    min_d_work = min_diameter_um / (ps * f)
-    size = max(3, int(round(1.5 * min_d_work)) | 1)
-    peak = ndi.maximum_filter(s, size=size)
-    if edge_fraction is None:
-        # each sphere at its own steepest edge: a fixed half of the local peak (the
-        # darkest speck of a textured sphere) put small spheres' outlines inside their
-        # edge, by up to 10 % of the diameter, and lost spheres just above the cut; the
-        # gradient is evaluated in the edge bands only (no full-image Sobel pass)
-        mask = (s > noise_floor) & (s > 0.25 * peak)
-        mask = U.steepest_edge(mask, s, peak, 1.0, noise_floor, 0.25, 0.6)
-    else:
-        mask = (s > noise_floor) & (s > edge_fraction * peak)
-    # small disks by shifted array operations (the same masks as ndimage, a fraction of
-    # its cost on a full well)
-    mask = U.binary_opening(mask, U.disk(1))
+    inside, well_flag, well_r = _well_step(g, f, well, roi, well_diameter_um, pixel_size_um)
+    s, info = _score_step(g, inside, polarity)
+    min_d_work = min_diameter_um / ((pixel_size_um if pixel_size_um is not None else 1.0) * f)
+    mask, peak = _threshold_step(s, min_d_work, noise_floor, edge_fraction)
     if foreground is not None:  # a pixel classifier's object mask replaces the thresholds
-        from napari_il6assay.segment.classifier import to_grid
-
-        mask = to_grid(foreground, max(1, round(shape[0] / mask.shape[0])), mask.shape)
-    # outside of the well first: it would otherwise enclose the whole well as a hole
-    # share of the field that looks like object before border/wall regions are dropped
-    # (a dense colony network runs into the border and would vanish from the count); a
-    # "well" under half the frame is no well bottom (e.g. the gaps between colonies)
-    if well is not None and well.mean() >= 0.5:
-        mask &= well
-        raw_cover = float(mask.sum()) / float(well.sum())
-    else:
-        raw_cover = float(mask.mean())
-        if well is not None:
-            mask &= well
-    lab, n = ndi.label(mask)
-    if n:
-        rim = np.ones(mask.shape, bool) if well is None else ~ndi.binary_erosion(well, iterations=2)
-        border = np.zeros(mask.shape, bool)
-        border[0] = border[-1] = True
-        border[:, 0] = border[:, -1] = True
-        if well is not None:
-            border |= rim
-        edge = lab[border]
-        area = np.maximum(np.bincount(lab.ravel(), minlength=n + 1), 1)
-        # share of the outline lying on the image border / well wall: a sphere that
-        # merely touches the wall keeps most of its outline free
-        on_border = np.bincount(edge, minlength=n + 1) / (np.pi * np.sqrt(4 * area / np.pi))
-        drop = on_border > max_border_fraction
-        drop[0] = True
-        mask = ~drop[lab] & mask
+        mask = _classifier_grid(foreground, mask.shape)
+    mask, raw_cover = _within_well(mask, inside)
+    mask = _drop_border_regions(mask, inside, max_border_fraction)
     # a textured sphere's lighter cells open channels from its outline into its body;
     # closed first, so that holes fill and the shape split sees whole discs
     mask = U.fill_holes(mask | (U.binary_closing(mask, U.disk(2)) & (s > noise_floor)))
-    if split:
-        labels_w, n_ambiguous = _split_touching(mask, 0.5 * min_d_work, saddle_merge)
-    else:
-        labels_w, n_ambiguous = ndi.label(mask)[0].astype(np.int32), 0
-    # drop specks far below the counting size (debris, single cells stay if large)
-    areas = np.bincount(labels_w.ravel())
-    tiny = areas < max(4, 0.05 * np.pi / 4 * min_d_work**2)
-    tiny[0] = False
-    labels_w[tiny[labels_w]] = 0
-    from skimage.segmentation import relabel_sequential
-
-    labels_w = relabel_sequential(labels_w)[0].astype(np.int32)
-    if f > 1:
-        labels = np.repeat(np.repeat(labels_w, f, 0), f, 1)[: shape[0], : shape[1]]
-    else:
-        labels = labels_w
+    labels_w, labels, n_ambiguous = _label_step(mask, split, min_d_work, saddle_merge, f, shape)
     objects = measure_objects(labels, plane, pixel_size_um=pixel_size_um)
-    counted = objects["equivalent_diameter_um"].to_numpy() >= min_diameter_um
-    objects["counted"] = counted
-    d = objects.loc[counted, "equivalent_diameter_um"]
-    measures: dict[str, Any] = {
-        "readout": int(counted.sum()),
-        "readout_name": READOUT,
-        "n_objects": int(len(objects)),
-        "calibrated": calibrated,
-        "sphere_count": int(counted.sum()),
-        "min_diameter_um": float(min_diameter_um),
-        "median_diameter_um": float(d.median()) if len(d) else float("nan"),
-        "mean_diameter_um": float(d.mean()) if len(d) else float("nan"),
-        "total_sphere_area_um2": float(objects.loc[counted, "area_um2"].sum()),
-        "polarity": info["polarity"],
-        "well_radius_px": well_r,
-    }
+    counted, measures = _count_measures(objects, min_diameter_um, calibrated)
+    measures.update(polarity=info["polarity"], well_radius_px=well_r)
     big = np.concatenate([[False], counted])
-    # the largest inscribed disc is always among the counted (large) objects
-    r_in = _inscribed_radii(labels_w, np.flatnonzero(counted) + 1)
+    small = (labels > 0) & ~big[labels]  # drawn apart in the overlay: not counted
+    r_in = _inscribed_radii(labels_w, np.flatnonzero(counted) + 1)  # largest: among counted
+    um_px = pixel_size_um * f if pixel_size_um is not None else 0.0
     diag, mismatch = _self_check(
-        labels_w,
-        counted,
-        s,
-        peak,
-        well,
-        image,
-        labels,
-        is_rgb,
-        r_in,
-        ps * f if calibrated else 0.0,
-        raw_cover,
+        labels_w, counted, s, peak, inside, image, labels, is_rgb, r_in, um_px, raw_cover
     )
     measures.update(diag)
     measures["mode_check"] = mismatch
-    flags = []
-    if mismatch:
-        flags.append("mode_mismatch")
+    flags = ["mode_mismatch"] if mismatch else []
     if counted.any() and (n_ambiguous or _clustered(labels_w, counted, r_in)):
         flags.append("merged_objects")
     return SegmentationResult(
@@ -655,7 +763,5 @@ def segment(
         objects=objects,
         measures=measures,
         qc_flag=join_flags(well_flag, flags),
-        overlay=overlay(
-            image, np.where(big[labels], labels, 0), rgb=is_rgb, extra=[(labels > 0) & ~big[labels]]
-        ),
+        overlay=overlay(image, np.where(big[labels], labels, 0), rgb=is_rgb, extra=[small]),
     )

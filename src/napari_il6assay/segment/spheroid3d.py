@@ -176,6 +176,84 @@ def _surface(field: np.ndarray, spacing: tuple[float, float, float]) -> float:
     return float(mesh_surface_area(verts, faces))
 
 
+def _stack_of(
+    a: np.ndarray, axes: str | None, channel: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return the ZYX stack to segment and the ZYXC channels (None for a ZYX stack).
+
+    Raises
+    ------
+    SegmentationError
+        A 2D image, an image with channels but no z, or a channel that does not exist.
+    """
+    if a.ndim == 4:
+        if not 0 <= channel < a.shape[-1]:
+            raise SegmentationError(f"spheroid3d: channel {channel} does not exist ({a.shape})")
+        stack = a[..., channel]
+        chans = a
+    elif a.ndim == 3 and (axes is None or axes == "ZYX"):
+        if axes is None and a.shape[-1] <= 4 and a.shape[0] > 4:
+            raise SegmentationError(
+                f"mode 'spheroid3d' needs a z-stack (ZYX) but got shape {a.shape}, which looks "
+                "like a 2D image with channels; use mode 'spheroid'"
+            )
+        stack = a
+        chans = None
+    elif a.ndim == 2:
+        raise SegmentationError(
+            f"mode 'spheroid3d' needs a z-stack (ZYX) but got a 2D image of shape {a.shape}; "
+            "use mode 'spheroid' for single planes"
+        )
+    else:
+        raise SegmentationError(f"mode 'spheroid3d' needs a ZYX or ZYXC stack, got shape {a.shape}")
+    return stack, chans
+
+
+def _measure_object(
+    labels: np.ndarray,
+    low: np.ndarray,
+    f: int,
+    stack: np.ndarray,
+    chans: np.ndarray | None,
+    vs: tuple[float, float, float],
+    channel_names: list[str] | None,
+) -> Any:
+    """Measure the spheroid (label 1); its surface from the smoothed working-scale mask.
+
+    ``low`` is the mask at the working scale (``f`` times coarser in y and x).
+    """
+    from scipy import ndimage as ndi
+
+    from napari_il6assay.segment.measure import measure_objects_3d
+
+    # measure inside the object's box only (every measure is translation invariant)
+    box = U.crop_box(low, 1)
+    box = (
+        box[0],
+        slice(box[1].start * f, min(box[1].stop * f, stack.shape[1])),
+        slice(box[2].start * f, min(box[2].stop * f, stack.shape[2])),
+    )
+    objects = measure_objects_3d(
+        labels[box],
+        stack[box],
+        voxel_size_um=vs,
+        channels=None if chans is None else chans[box],
+        channel_names=channel_names,
+        surface_step=0,
+    )
+    # surface of the smoothed working-scale mask (not of the voxel staircase, nor of
+    # the cell-scale texture of the threshold field)
+    lbox = U.crop_box(low, 3)
+    sm = ndi.gaussian_filter(low[lbox].astype(np.float32), (max(0.5, vs[1] * f / vs[0]), 1.0, 1.0))
+    objects.loc[0, "surface_um2"] = _surface(sm - 0.5, (vs[0], vs[1] * f, vs[2] * f))
+    vol = float(objects["volume_um3"].to_numpy()[0])
+    surf = float(objects["surface_um2"].to_numpy()[0])
+    objects.loc[0, "sphericity"] = (
+        min(1.0, math.pi ** (1 / 3) * (6 * vol) ** (2 / 3) / surf) if surf > 0 else float("nan")
+    )
+    return objects
+
+
 def segment(
     image: np.ndarray,
     *,
@@ -216,7 +294,7 @@ def segment(
         ``equivalent_diameter_um``, ``mean_intensity``, ``integrated_intensity`` and
         per-channel intensities.
     """
-    from napari_il6assay.segment.measure import BASE_COLUMNS_3D, measure_objects_3d
+    from napari_il6assay.segment.measure import BASE_COLUMNS_3D
     from napari_il6assay.segment.qc import overlay
 
     a = np.asarray(image)
@@ -227,32 +305,14 @@ def segment(
             f"mode 'spheroid3d' needs a z-stack (ZYX) but got a 2D image (axes {axes}, shape "
             f"{a.shape}); use mode 'spheroid' for single planes"
         )
-    if a.ndim == 4:
-        if not 0 <= channel < a.shape[-1]:
-            raise SegmentationError(f"spheroid3d: channel {channel} does not exist ({a.shape})")
-        stack = a[..., channel]
-        chans = a
-    elif a.ndim == 3 and (axes is None or axes == "ZYX"):
-        if axes is None and a.shape[-1] <= 4 and a.shape[0] > 4:
-            raise SegmentationError(
-                f"mode 'spheroid3d' needs a z-stack (ZYX) but got shape {a.shape}, which looks "
-                "like a 2D image with channels; use mode 'spheroid'"
-            )
-        stack = a
-        chans = None
-    elif a.ndim == 2:
-        raise SegmentationError(
-            f"mode 'spheroid3d' needs a z-stack (ZYX) but got a 2D image of shape {a.shape}; "
-            "use mode 'spheroid' for single planes"
-        )
-    else:
-        raise SegmentationError(f"mode 'spheroid3d' needs a ZYX or ZYXC stack, got shape {a.shape}")
+    stack, chans = _stack_of(a, axes, channel)
     if stack.shape[0] < 2:
         raise SegmentationError(f"mode 'spheroid3d' needs at least 2 z planes, got {stack.shape}")
     if voxel_size_um is None and pixel_size_um is not None:
         voxel_size_um = (float(pixel_size_um),) * 3
     calibrated = voxel_size_um is not None
-    vs = tuple(float(v) for v in voxel_size_um) if calibrated else (1.0, 1.0, 1.0)
+    vz, vy, vx = (float(v) for v in voxel_size_um) if voxel_size_um is not None else (1.0,) * 3
+    vs = (vz, vy, vx)
     if stack.dtype.kind == "f" and not np.isfinite(stack[::4, ::4, ::4]).all():
         stack = U.to_float(stack)
     sub = stack[::2, ::4, ::4]
@@ -281,33 +341,7 @@ def segment(
             overlay=overlay(stack, np.zeros(stack.shape, np.int32)),
         )
     labels = full.astype(np.int32)
-    # measure inside the object's box only (every measure is translation invariant)
-    box = U.crop_box(low, 1)
-    box = (
-        box[0],
-        slice(box[1].start * f, min(box[1].stop * f, stack.shape[1])),
-        slice(box[2].start * f, min(box[2].stop * f, stack.shape[2])),
-    )
-    objects = measure_objects_3d(
-        labels[box],
-        stack[box],
-        voxel_size_um=vs,
-        channels=None if chans is None else chans[box],
-        channel_names=channel_names,
-        surface_step=0,
-    )
-    # surface of the smoothed working-scale mask (not of the voxel staircase, nor of
-    # the cell-scale texture of the threshold field)
-    from scipy import ndimage as ndi
-
-    lbox = U.crop_box(low, 3)
-    sm = ndi.gaussian_filter(low[lbox].astype(np.float32), (max(0.5, vs[1] * f / vs[0]), 1.0, 1.0))
-    objects.loc[0, "surface_um2"] = _surface(sm - 0.5, (vs[0], vs[1] * f, vs[2] * f))
-    vol = float(objects.loc[0, "volume_um3"])
-    surf = float(objects.loc[0, "surface_um2"])
-    objects.loc[0, "sphericity"] = (
-        min(1.0, math.pi ** (1 / 3) * (6 * vol) ** (2 / 3) / surf) if surf > 0 else float("nan")
-    )
+    objects = _measure_object(labels, low, f, stack, chans, vs, channel_names)
     row = objects.iloc[0]
     measures: dict[str, Any] = {
         "readout": float(row["volume_um3"]),

@@ -90,8 +90,13 @@ def smooth_field(rng: np.random.Generator, shape: tuple[int, ...], scale_px: flo
     return ((field - field.mean()) / (sd if sd > 0 else 1.0)).astype(np.float32)
 
 
-def fine_texture(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np.ndarray:
-    """Zero-mean, unit-SD fine-grained texture (white noise blurred by ``sigma`` pixels)."""
+def fine_texture(
+    rng: np.random.Generator, shape: tuple[int, ...], sigma: float | tuple[float, ...]
+) -> np.ndarray:
+    """Zero-mean, unit-SD fine-grained texture.
+
+    White noise blurred by ``sigma`` pixels (per axis when a tuple).
+    """
     from scipy import ndimage
 
     t = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma)
@@ -270,7 +275,7 @@ def text_mask(text: str, scale: int = 2) -> np.ndarray:
 def scale_bar_mask(
     shape: tuple[int, int], pixel_size_um: float, *, corner_margin: int | None = None
 ) -> tuple[np.ndarray, float]:
-    """A burned-in scale bar with its length written above it, in the bottom-right corner.
+    """Burn in a scale bar with its length written above it, in the bottom-right corner.
 
     The length is the largest of 10/20/50/100/200/500/1000/2000 um that spans at most
     a fifth of the image width.

@@ -272,6 +272,69 @@ def _well_neutral_od(
     return od.astype(np.float32)
 
 
+def _area_fractions(
+    rng: np.random.Generator,
+    area_fractions: Any,
+    names: list[str],
+    plate_format: int,
+) -> np.ndarray:
+    """Return the target stained fraction of every well, in ``names`` order (checked).
+
+    None draws them from the plate's generator (uniform 0.05-0.6); a dict maps well names
+    to fractions (0 for the others); anything else is one value per well.
+    """
+    from napari_il6assay.errors import InputError
+
+    if area_fractions is None:
+        afs = rng.uniform(0.05, 0.6, len(names))
+    elif isinstance(area_fractions, dict):
+        afs = np.array([float(area_fractions.get(n, 0.0)) for n in names])
+    else:
+        afs = np.asarray(area_fractions, dtype=float).reshape(-1)
+        if afs.size != len(names):
+            raise InputError(
+                f"area_fractions has {afs.size} values, the {plate_format}-well plate needs "
+                f"{len(names)}",
+                column="area_fractions",
+            )
+    for n, a in zip(names, afs, strict=True):
+        check_fraction(f"area_fractions[{n}]", a)
+    return afs
+
+
+def _well_row(
+    name: str,
+    r: int,
+    c: int,
+    cy: float,
+    cx: float,
+    radius: float,
+    labels: np.ndarray,
+    stain: np.ndarray,
+    well: np.ndarray,
+    n_colonies: int,
+    full_stain_od: float,
+    target: float,
+) -> dict[str, Any]:
+    """Build one well's truth row: its place and the stain drawn inside it."""
+    n_well = int(well.sum())
+    wl = labels[well]
+    return {
+        "well": name,
+        "row": chr(65 + r),
+        "column": c + 1,
+        "center_y": float(cy),
+        "center_x": float(cx),
+        "radius_px": float(radius),
+        "area_fraction": float(np.count_nonzero(wl) / n_well),
+        "colony_count": int(n_colonies),
+        "intensity_weighted_area_fraction": float(
+            stain[well].sum(dtype=np.float64) / (n_well * full_stain_od)
+        ),
+        "target_area_fraction": float(target),
+    }
+
+
 def make_colony_plate(
     seed: int = 0,
     *,
@@ -329,20 +392,7 @@ def make_colony_plate(
     shape = (nr * pitch_px + 2 * margin, nc * pitch_px + 2 * margin)
     names = [f"{chr(65 + r)}{c + 1:02d}" for r in range(nr) for c in range(nc)]
 
-    if area_fractions is None:
-        afs = rng.uniform(0.05, 0.6, nr * nc)
-    elif isinstance(area_fractions, dict):
-        afs = np.array([float(area_fractions.get(n, 0.0)) for n in names])
-    else:
-        afs = np.asarray(area_fractions, dtype=float).reshape(-1)
-        if afs.size != nr * nc:
-            raise InputError(
-                f"area_fractions has {afs.size} values, the {plate_format}-well plate needs "
-                f"{nr * nc}",
-                column="area_fractions",
-            )
-    for n, a in zip(names, afs, strict=True):
-        check_fraction(f"area_fractions[{n}]", a)
+    afs = _area_fractions(rng, area_fractions, names, plate_format)
 
     stain = np.zeros(shape, dtype=np.float32)
     labels = np.zeros(shape, dtype=np.int32)
@@ -375,24 +425,8 @@ def make_colony_plate(
         next_id = _draw_colonies(
             rng, stain, labels, well, float(afs[i]), colony_radius_um / px, full_stain_od, next_id
         )
-        n_well = int(well.sum())
-        wl = labels[well]
-        rows.append(
-            {
-                "well": name,
-                "row": chr(65 + r),
-                "column": c + 1,
-                "center_y": float(cy),
-                "center_x": float(cx),
-                "radius_px": float(radius),
-                "area_fraction": float(np.count_nonzero(wl) / n_well),
-                "colony_count": int(next_id - first),
-                "intensity_weighted_area_fraction": float(
-                    stain[well].sum(dtype=np.float64) / (n_well * full_stain_od)
-                ),
-                "target_area_fraction": float(afs[i]),
-            }
-        )
+        rows.append(_well_row(name, r, c, cy, cx, radius, labels, stain, well,
+                              next_id - first, full_stain_od, float(afs[i])))  # fmt: skip
     tex = fine_texture(rng, shape, 1.0)
     stain_img = stain * (1.0 + 0.12 * tex) + (well_labels > 0) * 0.03
     img = _render(

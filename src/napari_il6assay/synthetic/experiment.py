@@ -157,9 +157,17 @@ def _design(combo_shift: float, b_conc: float) -> tuple[list[dict], dict]:
     return records, curves
 
 
+def _as_float(v: float | None) -> float:
+    """Return ``v`` as a float, NaN for None (a well image without calibration)."""
+    return float(v) if v is not None else math.nan
+
+
 def _defaults(mode: str, image_size: Any) -> dict:
-    """Per-mode image geometry for a 96-well plate; a smaller image keeps the field of view
-    (larger pixels), so the objects still fit (live/dead keeps its pixel size instead)."""
+    """Return the per-mode image geometry for a 96-well plate.
+
+    A smaller image keeps the field of view (larger pixels), so the objects still fit
+    (live/dead keeps its pixel size instead).
+    """
     base = {
         "colony": (256, 30.0),
         "livedead": (256, 1.3),
@@ -450,7 +458,7 @@ def make_experiment(
         )
     (out / "truth.json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
     return ExperimentTruth(
-        out, mode, wells, curves, fold, combination, float(px), z, {"meta": meta}
+        out, mode, wells, curves, fold, combination, _as_float(px), z, {"meta": meta}
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ._common import (
@@ -16,6 +18,73 @@ from ._common import (
 )
 
 __all__ = ["make_livedead_well"]
+
+
+def _cell_signal(
+    rng: np.random.Generator,
+    k: int,
+    rho: np.ndarray,
+    live_intensity: float,
+    dead_intensity: float,
+) -> np.ndarray:
+    """Draw one cell's stain over its patch (``k`` 0 live, 1 dead; ``rho`` 0 centre, 1 rim).
+
+    Calcein fills the cytoplasm (flat, brighter where thicker); PI fills a condensed
+    nucleus (dome-shaped).
+    """
+    base = (live_intensity if k == 0 else dead_intensity) * rng.lognormal(0.0, 0.3)
+    prof = (
+        (0.75 + 0.25 * np.clip(1 - rho**2, 0, 1))
+        if k == 0
+        else (0.45 + 0.55 * np.clip(1 - rho**2, 0, 1))
+    )
+    return np.asarray(base * prof)
+
+
+def _render_channels(
+    rng: np.random.Generator,
+    sig: np.ndarray,
+    bleed_through: float,
+    background: float,
+    offset: float,
+    read_noise: float,
+) -> np.ndarray:
+    """Image the two stains: texture, optics, bleed-through, background and noise (YXC u16)."""
+    from scipy import ndimage
+
+    shape = sig.shape[1:]
+    size = shape[0]
+    tex = 1.0 + 0.10 * fine_texture(rng, shape, 1.0)
+    sig *= tex
+    sig = ndimage.gaussian_filter(sig, (0, 1.0, 1.0))  # diffraction-limited optics
+    sig[1] += bleed_through * sig[0]
+    bg = background * (1.0 + 0.35 * smooth_field(rng, shape, size / 3)).clip(0.2)
+    bg_dead = 0.6 * background * (1.0 + 0.35 * smooth_field(rng, shape, size / 3)).clip(0.2)
+    photons = np.stack([sig[0] + bg, sig[1] + bg_dead])
+    # Shot noise (gain 1 count per photo-electron) plus read noise.
+    counts = rng.poisson(np.clip(photons, 0, None)).astype(np.float32)
+    counts += offset + rng.normal(0.0, read_noise, counts.shape).astype(np.float32)
+    return to_uint16(np.moveaxis(counts, 0, -1))
+
+
+def _livedead_truth(cls: np.ndarray, px: float, n_cells: list[int], lf: float) -> dict[str, Any]:
+    """Build the truth of a live/dead field from its class image (1 live, 2 dead)."""
+    live_mask = cls == 1
+    dead_mask = cls == 2
+    live_area = float(live_mask.sum()) * px * px
+    dead_area = float(dead_mask.sum()) * px * px
+    total = live_area + dead_area
+    return {
+        "live_area_um2": live_area,
+        "dead_area_um2": dead_area,
+        "live_fraction": live_area / total if total > 0 else float("nan"),
+        "n_live": n_cells[0],
+        "n_dead": n_cells[1],
+        "live_mask": live_mask,
+        "dead_mask": dead_mask,
+        "channel_names": ["live (calcein)", "dead (PI)"],
+        "target_live_fraction": lf,
+    }
 
 
 def make_livedead_well(
@@ -34,7 +103,7 @@ def make_livedead_well(
     bleed_through: float = 0.03,
     read_noise: float = 6.0,
 ) -> SyntheticImage:
-    """A live/dead stained field: calcein fills live cells, PI marks dead (smaller) cells.
+    """Draw a live/dead stained field: calcein fills live cells, PI marks dead (smaller) cells.
 
     Parameters
     ----------
@@ -76,8 +145,6 @@ def make_livedead_well(
     >>> abs(s.truth["live_fraction"] - 0.25) < 0.05
     True
     """
-    from scipy import ndimage
-
     rng = np.random.default_rng(seed)
     lf = check_fraction("live_fraction", live_fraction)
     px = check_positive("pixel_size_um", pixel_size_um)
@@ -104,17 +171,13 @@ def make_livedead_well(
         # Interleave classes so neither is placed only into the gaps of the other.
         k = int(np.argmax(left / np.maximum(targets, 1e-9)))
         idx = min(int(np.searchsorted(cdf, rng.random())), n_px - 1)
-        cy, cx = divmod(idx, size)
-        cy += rng.uniform(-0.5, 0.5)
-        cx += rng.uniform(-0.5, 0.5)
+        iy, ix = divmod(idx, size)
+        cy = iy + rng.uniform(-0.5, 0.5)
+        cx = ix + rng.uniform(-0.5, 0.5)
         r = float(np.clip(rng.lognormal(np.log(radii[k]), 0.2), 1.2, 3 * radii[k]))
         area = min(np.pi * r * r, max(left[k] * 1.05, 3.0))
-        shp = random_shape(
-            rng,
-            area,
-            roughness=0.10 if k == 0 else 0.04,
-            aspect_range=(0.65, 1.0) if k == 0 else (0.85, 1.0),
-        )
+        shp = random_shape(rng, area, roughness=0.10 if k == 0 else 0.04,
+                           aspect_range=(0.65, 1.0) if k == 0 else (0.85, 1.0))  # fmt: skip
         sl, inside, rho = shape_patch(shp, cy, cx, shape)
         if inside.size == 0:
             continue
@@ -124,45 +187,11 @@ def make_livedead_well(
             continue
         labels[sl][new] = next_id
         cls[sl][new] = k + 1
-        base = (live_intensity if k == 0 else dead_intensity) * rng.lognormal(0.0, 0.3)
-        # Calcein fills the cytoplasm (flat, brighter where thicker); PI fills a condensed
-        # nucleus (dome-shaped).
-        prof = (
-            (0.75 + 0.25 * np.clip(1 - rho**2, 0, 1))
-            if k == 0
-            else (0.45 + 0.55 * np.clip(1 - rho**2, 0, 1))
-        )
-        sig[k][sl][new] = (base * prof)[new]
+        sig[k][sl][new] = _cell_signal(rng, k, rho, live_intensity, dead_intensity)[new]
         next_id += 1
         n_cells[k] += 1
         done[k] += n_new
 
-    live_mask = cls == 1
-    dead_mask = cls == 2
-    tex = 1.0 + 0.10 * fine_texture(rng, shape, 1.0)
-    sig *= tex
-    sig = ndimage.gaussian_filter(sig, (0, 1.0, 1.0))  # diffraction-limited optics
-    sig[1] += bleed_through * sig[0]
-    bg = background * (1.0 + 0.35 * smooth_field(rng, shape, size / 3)).clip(0.2)
-    bg_dead = 0.6 * background * (1.0 + 0.35 * smooth_field(rng, shape, size / 3)).clip(0.2)
-    photons = np.stack([sig[0] + bg, sig[1] + bg_dead])
-    # Shot noise (gain 1 count per photo-electron) plus read noise.
-    counts = rng.poisson(np.clip(photons, 0, None)).astype(np.float32)
-    counts += offset + rng.normal(0.0, read_noise, counts.shape).astype(np.float32)
-    image = to_uint16(np.moveaxis(counts, 0, -1))
-
-    live_area = float(live_mask.sum()) * px * px
-    dead_area = float(dead_mask.sum()) * px * px
-    total = live_area + dead_area
-    truth = {
-        "live_area_um2": live_area,
-        "dead_area_um2": dead_area,
-        "live_fraction": live_area / total if total > 0 else float("nan"),
-        "n_live": n_cells[0],
-        "n_dead": n_cells[1],
-        "live_mask": live_mask,
-        "dead_mask": dead_mask,
-        "channel_names": ["live (calcein)", "dead (PI)"],
-        "target_live_fraction": lf,
-    }
+    image = _render_channels(rng, sig, bleed_through, background, offset, read_noise)
+    truth = _livedead_truth(cls, px, n_cells, lf)
     return SyntheticImage(image, "YXC", labels, px, None, truth)

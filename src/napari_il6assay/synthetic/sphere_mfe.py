@@ -27,7 +27,7 @@ MEDIAN_DIAMETER_UM = 95.0
 
 
 def design_wells(seed: int = 0, replicates: int = 2) -> list[dict[str, Any]]:
-    """The wells of the design with their truth (no images)."""
+    """List the wells of the design with their truth (no images)."""
     rng = np.random.default_rng(seed)
     rows = []
     i = 0

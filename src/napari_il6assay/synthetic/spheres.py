@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from napari_il6assay.errors import InputError
@@ -21,6 +23,125 @@ from ._common import (
 __all__ = ["make_sphere_well"]
 
 
+def _sphere_diameters(
+    rng: np.random.Generator,
+    n_spheres: int,
+    n_small: int,
+    median_diameter_um: float,
+    mind: float,
+    px: float,
+) -> list[float]:
+    """Draw the diameters (um) of the counted and the small spheres, largest first."""
+    # Counted spheres get >= 1.12 x threshold, small ones <= 0.85 x, so pixelation of the
+    # outline can never move one across the threshold; the truth is measured anyway.
+    big: list[float] = []
+    while len(big) < n_spheres:
+        d = rng.lognormal(np.log(max(median_diameter_um, 1.2 * mind)), 0.35)
+        if 1.12 * mind <= d <= 5 * mind:
+            big.append(d)
+    small = list(rng.uniform(min(max(0.35 * mind, 3 * px), 0.6 * mind), 0.85 * mind, n_small))
+    diam_um = sorted(big + small, reverse=True)  # place large ones first: they need room
+    return diam_um
+
+
+def _place_spheres(
+    rng: np.random.Generator,
+    diam_um: list[float],
+    px: float,
+    shape: tuple[int, int],
+    centre: tuple[float, float],
+    well_r: float,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Place the spheres in the well, never touching (up to 200 tries each).
+
+    Returns
+    -------
+    labels : ndarray of int32
+        One label per placed sphere.
+    rho_img : ndarray of float32
+        Normalised radius inside each sphere (0 centre, 1 outline; inf outside).
+    next_id : int
+        One more than the last label.
+    """
+    from scipy import ndimage
+
+    cy0, cx0 = centre
+    labels = np.zeros(shape, dtype=np.int32)
+    rho_img = np.full(shape, np.inf, dtype=np.float32)
+    next_id = 1
+    gap = 2
+    for d in diam_um:
+        shp = random_shape(rng, np.pi * (d / px / 2) ** 2, roughness=0.05, aspect_range=(0.85, 1.0))
+        reach = well_r - shp.max_radius - 3
+        for _ in range(200):
+            ang = rng.uniform(0, 2 * np.pi)
+            rad = reach * np.sqrt(rng.uniform(0, 1))
+            cy, cx = cy0 + rad * np.sin(ang), cx0 + rad * np.cos(ang)
+            sl, inside, rho = shape_patch(shp, cy, cx, shape, margin=gap)
+            if inside.size == 0:
+                continue
+            grown = ndimage.binary_dilation(inside, iterations=gap)
+            if np.any(labels[sl][grown]):
+                continue
+            labels[sl][inside] = next_id
+            rho_img[sl] = np.where(inside, rho, rho_img[sl])
+            next_id += 1
+            break
+    return labels, rho_img, next_id
+
+
+def _draw_specks(
+    rng: np.random.Generator,
+    n_cells: int,
+    n_deb: int,
+    px: float,
+    centre: tuple[float, float],
+    well_r: float,
+    dist_out: np.ndarray,
+) -> np.ndarray:
+    """Draw single cells and debris as dark dots (their darkening, 0 elsewhere)."""
+    cy0, cx0 = centre
+    shape = dist_out.shape
+    # single cells (10-18 um) and debris (1-3 px): dark dots, never touching a sphere
+    specks = np.zeros(shape, dtype=np.float32)
+    for i in range(n_cells + n_deb):
+        is_cell = i < n_cells
+        r = rng.uniform(5.0, 9.0) / px if is_cell else rng.uniform(0.6, 1.6)
+        r = max(r, 0.8)
+        ang = rng.uniform(0, 2 * np.pi)
+        rad = (well_r - 4) * np.sqrt(rng.uniform(0, 1))
+        cy, cx = cy0 + rad * np.sin(ang), cx0 + rad * np.cos(ang)
+        shp = random_shape(rng, np.pi * r * r, roughness=0.05 if is_cell else 0.3)
+        sl, inside, rho = shape_patch(shp, cy, cx, shape, margin=1)
+        if inside.size == 0 or (dist_out[sl] < 4).any():
+            continue
+        val = rng.uniform(0.25, 0.45) if is_cell else rng.uniform(0.2, 0.6)
+        specks[sl] = np.maximum(specks[sl], np.where(inside, val, 0.0))
+    return specks
+
+
+def _sphere_truth(
+    labels: np.ndarray,
+    next_id: int,
+    px: float,
+    mind: float,
+    well: np.ndarray,
+    n_spheres: int,
+) -> dict[str, Any]:
+    """Build the truth of a sphere well: the count at ``mind`` and every diameter."""
+    areas = np.bincount(labels.ravel(), minlength=next_id)[1:]
+    diam = np.array([equivalent_diameter(a * px * px) for a in areas])
+    truth = {
+        "sphere_count": int(np.count_nonzero(diam >= mind)),
+        "diameters_um": diam,
+        "n_objects": int(diam.size),
+        "well_mask": well,
+        "min_diameter_um": mind,
+        "target_n_spheres": n_spheres,
+    }
+    return truth
+
+
 def make_sphere_well(
     seed: int = 0,
     *,
@@ -36,7 +157,7 @@ def make_sphere_well(
     illumination: float = 0.25,
     noise: float = 0.012,
 ) -> SyntheticImage:
-    """A brightfield well of a sphere-formation assay.
+    """Draw a brightfield well of a sphere-formation assay.
 
     ``n_spheres`` spheres are at least ``min_diameter_um`` (log-normal sizes); ``n_small``
     more are smaller than that (they are objects, but not counted); single cells and
@@ -99,55 +220,13 @@ def make_sphere_well(
     well_r = well_radius_fraction * size
     well = disk_mask(shape, cy0, cx0, well_r)
 
-    # Counted spheres get >= 1.12 x threshold, small ones <= 0.85 x, so pixelation of the
-    # outline can never move one across the threshold; the truth is measured anyway.
-    big = []
-    while len(big) < n_spheres:
-        d = rng.lognormal(np.log(max(median_diameter_um, 1.2 * mind)), 0.35)
-        if 1.12 * mind <= d <= 5 * mind:
-            big.append(d)
-    small = list(rng.uniform(min(max(0.35 * mind, 3 * px), 0.6 * mind), 0.85 * mind, n_small))
-    diam_um = sorted(big + small, reverse=True)  # place large ones first: they need room
+    diam_um = _sphere_diameters(rng, n_spheres, n_small, median_diameter_um, mind, px)
 
-    labels = np.zeros(shape, dtype=np.int32)
-    rho_img = np.full(shape, np.inf, dtype=np.float32)
-    next_id = 1
-    gap = 2
-    for d in diam_um:
-        shp = random_shape(rng, np.pi * (d / px / 2) ** 2, roughness=0.05, aspect_range=(0.85, 1.0))
-        reach = well_r - shp.max_radius - 3
-        for _ in range(200):
-            ang = rng.uniform(0, 2 * np.pi)
-            rad = reach * np.sqrt(rng.uniform(0, 1))
-            cy, cx = cy0 + rad * np.sin(ang), cx0 + rad * np.cos(ang)
-            sl, inside, rho = shape_patch(shp, cy, cx, shape, margin=gap)
-            if inside.size == 0:
-                continue
-            grown = ndimage.binary_dilation(inside, iterations=gap)
-            if np.any(labels[sl][grown]):
-                continue
-            labels[sl][inside] = next_id
-            rho_img[sl] = np.where(inside, rho, rho_img[sl])
-            next_id += 1
-            break
+    labels, rho_img, next_id = _place_spheres(rng, diam_um, px, shape, (cy0, cx0), well_r)
 
     objects = labels > 0
     dist_out = ndimage.distance_transform_edt(~objects) if objects.any() else np.full(shape, 1e9)
-    # single cells (10-18 um) and debris (1-3 px): dark dots, never touching a sphere
-    specks = np.zeros(shape, dtype=np.float32)
-    for i in range(n_cells + n_deb):
-        is_cell = i < n_cells
-        r = rng.uniform(5.0, 9.0) / px if is_cell else rng.uniform(0.6, 1.6)
-        r = max(r, 0.8)
-        ang = rng.uniform(0, 2 * np.pi)
-        rad = (well_r - 4) * np.sqrt(rng.uniform(0, 1))
-        cy, cx = cy0 + rad * np.sin(ang), cx0 + rad * np.cos(ang)
-        shp = random_shape(rng, np.pi * r * r, roughness=0.05 if is_cell else 0.3)
-        sl, inside, rho = shape_patch(shp, cy, cx, shape, margin=1)
-        if inside.size == 0 or (dist_out[sl] < 4).any():
-            continue
-        val = rng.uniform(0.25, 0.45) if is_cell else rng.uniform(0.2, 0.6)
-        specks[sl] = np.maximum(specks[sl], np.where(inside, val, 0.0))
+    specks = _draw_specks(rng, n_cells, n_deb, px, (cy0, cx0), well_r, dist_out)
 
     inside = np.clip(1.0 - rho_img, 0.0, 1.0)
     tex = fine_texture(rng, shape, 1.0)
@@ -169,14 +248,5 @@ def make_sphere_well(
     img = np.clip(img + rng.normal(0, noise, shape).astype(np.float32), 0, 1)
     image = to_uint16(img * 4000.0 + 100.0)
 
-    areas = np.bincount(labels.ravel(), minlength=next_id)[1:]
-    diam = np.array([equivalent_diameter(a * px * px) for a in areas])
-    truth = {
-        "sphere_count": int(np.count_nonzero(diam >= mind)),
-        "diameters_um": diam,
-        "n_objects": int(diam.size),
-        "well_mask": well,
-        "min_diameter_um": mind,
-        "target_n_spheres": n_spheres,
-    }
+    truth = _sphere_truth(labels, next_id, px, mind, well, n_spheres)
     return SyntheticImage(image, "YX", labels, px, None, truth)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from napari_il6assay.errors import InputError
@@ -62,6 +64,107 @@ def _debris(
             continue
         out[sl] = np.maximum(out[sl], np.where(inside, rng.uniform(0.4, 1.0), 0.0))
     return out
+
+
+def _burned_in_marks(
+    shape: tuple[int, int], px: float, scale_bar: bool
+) -> tuple[np.ndarray, float]:
+    """Return the burned-in scale bar and objective label mask, and the bar's length (um).
+
+    Without ``scale_bar``: an empty mask and NaN.
+    """
+    size = shape[0]
+    bar = np.zeros(shape, dtype=bool)
+    bar_um = float("nan")
+    if scale_bar:
+        bar, bar_um = scale_bar_mask(shape, px)
+        # the objective, as camera software stamps it in a corner
+        label = text_mask(f"{max(1, int(round(8.0 / px)))}X", max(1, size // 256))
+        m = max(size // 32, 4)
+        if label.shape[0] + m < size and label.shape[1] + m < size:
+            bar[m : m + label.shape[0], m : m + label.shape[1]] |= label
+    return bar, bar_um
+
+
+def _illumination_2d(rng: np.random.Generator, size: int, illumination: float) -> np.ndarray:
+    """Draw the lamp's field: a random tilt, smooth unevenness and vignetting."""
+    shape = (size, size)
+    yy = (np.arange(size)[:, None] - size / 2) / (size / 2)
+    xx = (np.arange(size)[None, :] - size / 2) / (size / 2)
+    ill = (
+        1.0
+        + illumination * (rng.normal(0, 0.35) * yy + rng.normal(0, 0.35) * xx)
+        + illumination * 0.25 * smooth_field(rng, shape, size / 3)
+        - illumination * 0.3 * (yy * yy + xx * xx) / 2
+    )
+    return ill
+
+
+def _debris_parts(rng: np.random.Generator, dist_out: np.ndarray, d_px: float) -> np.ndarray:
+    """Draw debris away from the spheroid and shed single cells in a ring around it."""
+    shape = dist_out.shape
+    parts = _debris(rng, shape, int(rng.integers(25, 60)), dist_out < 6, 3.5)
+    # shed single cells around the spheroid
+    ring = (dist_out > 4) & (dist_out < max(d_px * 0.3, 10))
+    cells = _debris(rng, shape, int(rng.integers(10, 30)), ~ring, 2.5)
+    return np.maximum(parts, cells)
+
+
+def _well_shadow(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Draw the shadow of the well's edge: 0 inside, towards 1 beyond a large circle."""
+    ang = rng.uniform(0, 2 * np.pi)
+    dist_edge = rng.uniform(0.44, 0.52) * size
+    big_r = 1.2 * size
+    ccy = size / 2 + np.sin(ang) * (big_r - dist_edge)
+    ccx = size / 2 + np.cos(ang) * (big_r - dist_edge)
+    r = np.hypot(np.arange(size)[:, None] - ccy, np.arange(size)[None, :] - ccx)
+    shadow = 1.0 / (1.0 + np.exp(-(r - big_r) / (0.015 * size)))
+    return shadow
+
+
+def _to_camera(img: np.ndarray, bar: np.ndarray, kind: str, rgb: bool) -> tuple[np.ndarray, str]:
+    """Record the [0, 1] image with a colour (8-bit) or a 12-bit gray camera."""
+    if rgb:
+        if kind == "brightfield":  # halogen lamp: slightly warm
+            tint = np.array([1.0, 0.96, 0.86], dtype=np.float32)
+            image = to_uint8(255 * img[..., None] * tint)
+            image[bar] = 255
+        else:  # a green fluorescent protein on a colour camera
+            image = to_uint8(255 * img[..., None] * np.array([0.25, 1.0, 0.15], np.float32))
+            image[bar] = 255
+        axes = "YXC"
+    else:
+        image = to_uint16(img * 4000.0 + 100.0)  # 12-bit camera with an offset
+        axes = "YX"
+    return image, axes
+
+
+def _spheroid_truth(
+    mask: np.ndarray,
+    px: float,
+    bar: np.ndarray,
+    bar_um: float,
+    center: tuple[float, float],
+    kind: str,
+    d_um: float,
+) -> dict[str, Any]:
+    """Build the truth of a 2D spheroid image from its mask."""
+    cy, cx = center
+    area_px = int(mask.sum())
+    area = area_px * px * px
+    eqd = equivalent_diameter(area)
+    truth = {
+        "area_um2": float(area),
+        "equivalent_diameter_um": eqd,
+        "volume_um3": sphere_volume(eqd),
+        "mask": mask,
+        "scale_bar_mask": bar,
+        "scale_bar_um": bar_um,
+        "center": (float(cy), float(cx)),
+        "kind": kind,
+        "target_diameter_um": d_um,
+    }
+    return truth
 
 
 def make_spheroid_2d(
@@ -140,38 +243,15 @@ def make_spheroid_2d(
     shape = (size, size)
     d_px = d_um / px
     mask, rho, (cy, cx) = _spheroid_mask(rng, shape, d_px, max_offset=0.04 * size)
-    bar = np.zeros(shape, dtype=bool)
-    bar_um = float("nan")
-    if scale_bar:
-        bar, bar_um = scale_bar_mask(shape, px)
-        # the objective, as camera software stamps it in a corner
-        label = text_mask(f"{max(1, int(round(8.0 / px)))}X", max(1, size // 256))
-        m = max(size // 32, 4)
-        if label.shape[0] + m < size and label.shape[1] + m < size:
-            bar[m : m + label.shape[0], m : m + label.shape[1]] |= label
+    bar, bar_um = _burned_in_marks(shape, px, scale_bar)
     mask &= ~bar  # the burned-in bar hides whatever is under it
 
-    yy = (np.arange(size)[:, None] - size / 2) / (size / 2)
-    xx = (np.arange(size)[None, :] - size / 2) / (size / 2)
-    ill = (
-        1.0
-        + illumination * (rng.normal(0, 0.35) * yy + rng.normal(0, 0.35) * xx)
-        + illumination * 0.25 * smooth_field(rng, shape, size / 3)
-        - illumination * 0.3 * (yy * yy + xx * xx) / 2
-    )
+    ill = _illumination_2d(rng, size, illumination)
     inside = np.clip(1.0 - rho, 0.0, 1.0)  # 0 on the outline, 1 at the centre
     tex = fine_texture(rng, shape, 1.2)
     coarse = smooth_field(rng, shape, max(d_px / 10, 3.0))
     dist_out = ndimage.distance_transform_edt(~mask) if mask.any() else np.full(shape, 1e9)
-    parts = (
-        _debris(rng, shape, int(rng.integers(25, 60)), dist_out < 6, 3.5)
-        if debris
-        else np.zeros(shape, np.float32)
-    )
-    if debris:  # shed single cells around the spheroid
-        ring = (dist_out > 4) & (dist_out < max(d_px * 0.3, 10))
-        cells = _debris(rng, shape, int(rng.integers(10, 30)), ~ring, 2.5)
-        parts = np.maximum(parts, cells)
+    parts = _debris_parts(rng, dist_out, d_px) if debris else np.zeros(shape, np.float32)
 
     if kind == "brightfield":
         bgv = 0.72
@@ -180,14 +260,7 @@ def make_spheroid_2d(
         halo = 0.18 * contrast * np.exp(-dist_out / 4.0) * (~mask)
         img = img + halo - 0.35 * parts * (~mask)
         if well_shadow:
-            ang = rng.uniform(0, 2 * np.pi)
-            dist_edge = rng.uniform(0.44, 0.52) * size
-            big_r = 1.2 * size
-            ccy = size / 2 + np.sin(ang) * (big_r - dist_edge)
-            ccx = size / 2 + np.cos(ang) * (big_r - dist_edge)
-            r = np.hypot(np.arange(size)[:, None] - ccy, np.arange(size)[None, :] - ccx)
-            shadow = 1.0 / (1.0 + np.exp(-(r - big_r) / (0.015 * size)))
-            img = img * (1.0 - 0.7 * shadow)
+            img = img * (1.0 - 0.7 * _well_shadow(rng, size))
         img = img * ill
         bar_value = 1.0
     else:
@@ -201,34 +274,46 @@ def make_spheroid_2d(
     img[bar] = bar_value
     img = np.clip(img, 0.0, 1.0)
 
-    if rgb:
-        if kind == "brightfield":  # halogen lamp: slightly warm
-            tint = np.array([1.0, 0.96, 0.86], dtype=np.float32)
-            image = to_uint8(255 * img[..., None] * tint)
-            image[bar] = 255
-        else:  # a green fluorescent protein on a colour camera
-            image = to_uint8(255 * img[..., None] * np.array([0.25, 1.0, 0.15], np.float32))
-            image[bar] = 255
-        axes = "YXC"
-    else:
-        image = to_uint16(img * 4000.0 + 100.0)  # 12-bit camera with an offset
-        axes = "YX"
+    image, axes = _to_camera(img, bar, kind, rgb)
 
-    area_px = int(mask.sum())
-    area = area_px * px * px
-    eqd = equivalent_diameter(area)
-    truth = {
-        "area_um2": float(area),
-        "equivalent_diameter_um": eqd,
-        "volume_um3": sphere_volume(eqd),
-        "mask": mask,
-        "scale_bar_mask": bar,
-        "scale_bar_um": bar_um,
-        "center": (float(cy), float(cx)),
-        "kind": kind,
-        "target_diameter_um": d_um,
-    }
+    truth = _spheroid_truth(mask, px, bar, bar_um, (cy, cx), kind, d_um)
     return SyntheticImage(image, axes, mask.astype(np.int32), px, None, truth)
+
+
+def _stack_signal(
+    rng: np.random.Generator,
+    mask: np.ndarray,
+    rr: np.ndarray,
+    psf: tuple[float, float, float],
+    voxel: tuple[float, float, float],
+    attenuation_um: float,
+) -> np.ndarray:
+    """Draw the spheroid's nuclear texture, attenuated with depth and blurred by the PSF.
+
+    Only the object's box plus the PSF's reach is computed (zero elsewhere); ``rr`` is the
+    normalised ellipsoid radius (the necrotic core is dimmer) and ``psf`` in voxels.
+    """
+    from scipy import ndimage
+
+    nz, ny, nx = mask.shape
+    vz, vy, vx = voxel
+    sig = np.zeros((nz, ny, nx), dtype=np.float32)
+    if mask.any():
+        box = []
+        for ax, n in enumerate((nz, ny, nx)):
+            idx = np.flatnonzero(mask.any(axis=tuple(i for i in range(3) if i != ax)))
+            pad = int(np.ceil(4 * psf[ax])) + 2
+            box.append(slice(max(idx[0] - pad, 0), min(idx[-1] + pad + 1, n)))
+        crop = tuple(box)
+        m = mask[crop]
+        # nuclei: a speckle of blobs a few um wide, dimmer in the necrotic core
+        nuclei = fine_texture(rng, m.shape, (0.8, 2.5 / vy, 2.5 / vx))
+        core = np.clip(1.0 - rr[crop], 0, 1)
+        s = np.where(m, 1.0 + 0.3 * nuclei - 0.35 * core**2, 0.0).astype(np.float32)
+        depth = np.cumsum(m, axis=0, dtype=np.float32) * vz  # tissue crossed from the bottom
+        s *= np.exp(-depth / attenuation_um)
+        sig[crop] = ndimage.gaussian_filter(s, psf)
+    return sig
 
 
 def make_spheroid_3d(
@@ -244,7 +329,7 @@ def make_spheroid_3d(
     offset: float = 100.0,
     read_noise: float = 8.0,
 ) -> SyntheticImage:
-    """A z-stack of a nuclear-stained spheroid (confocal/light-sheet like), ZYX ``uint16``.
+    """Draw a z-stack of a nuclear-stained spheroid (confocal/light-sheet like), ZYX ``uint16``.
 
     The spheroid sags a little on the well bottom (it is an oblate, lumpy ellipsoid with
     z semi-axis ``flattening`` times the lateral one); signal falls off with depth into the
@@ -282,8 +367,6 @@ def make_spheroid_3d(
     >>> s.image.shape, s.axes
     ((24, 96, 96), 'ZYX')
     """
-    from scipy import ndimage
-
     rng = np.random.default_rng(seed)
     vz, vy, vx = (check_positive("voxel_size_um", v) for v in voxel_size_um)
     d_um = float(diameter_um)
@@ -317,22 +400,7 @@ def make_spheroid_3d(
 
     # Texture and optics only where there is signal: the object's box plus the PSF's reach.
     psf = (psf_sigma_um[0] / vz, psf_sigma_um[1] / vy, psf_sigma_um[1] / vx)
-    sig = np.zeros((nz, ny, nx), dtype=np.float32)
-    if mask.any():
-        box = []
-        for ax, n in enumerate((nz, ny, nx)):
-            idx = np.flatnonzero(mask.any(axis=tuple(i for i in range(3) if i != ax)))
-            pad = int(np.ceil(4 * psf[ax])) + 2
-            box.append(slice(max(idx[0] - pad, 0), min(idx[-1] + pad + 1, n)))
-        crop = tuple(box)
-        m = mask[crop]
-        # nuclei: a speckle of blobs a few um wide, dimmer in the necrotic core
-        nuclei = fine_texture(rng, m.shape, (0.8, 2.5 / vy, 2.5 / vx))
-        core = np.clip(1.0 - rr[crop], 0, 1)
-        s = np.where(m, 1.0 + 0.3 * nuclei - 0.35 * core**2, 0.0).astype(np.float32)
-        depth = np.cumsum(m, axis=0, dtype=np.float32) * vz  # tissue crossed from the bottom
-        s *= np.exp(-depth / attenuation_um)
-        sig[crop] = ndimage.gaussian_filter(s, psf)
+    sig = _stack_signal(rng, mask, rr, psf, (vz, vy, vx), attenuation_um)
     bg = 40.0 * (1 + 0.2 * smooth_field(rng, (ny, nx), ny / 3))  # lateral illumination
     photons = intensity * np.clip(sig, 0, None) + bg
     # shot noise (Gaussian limit of Poisson, thousands of photons) and read noise in one draw
