@@ -115,6 +115,8 @@ def levenberg_marquardt(
     lam0: np.ndarray | float = 1e-3,
     lam_out: np.ndarray | None = None,
     stall: bool = True,
+    init: tuple[np.ndarray, np.ndarray] | None = None,
+    final: dict[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Minimize every curve's weighted residual sum of squares over the ``free`` parameters.
 
@@ -144,6 +146,13 @@ def levenberg_marquardt(
     stall : bool
         Count a curve still active at ``max_iter`` whose RSS stopped moving over the last
         iterations as converged (off for a round that is not the last).
+    init : tuple of ndarray, optional
+        The weighted residuals (B, n) and Jacobian (B, n, len(free)) at ``p0`` (which must
+        then lie inside the bounds), when the caller has them already; they are updated in
+        place.
+    final : dict, optional
+        Filled with ``"r"`` and ``"jac"``, the weighted residuals and the Jacobian over
+        ``free`` at the returned ``p`` (a caller needing them need not evaluate again).
 
     Returns
     -------
@@ -162,7 +171,10 @@ def levenberg_marquardt(
     upper = np.broadcast_to(upper, p0.shape)
     # results of every curve; a curve's entries are final once it leaves the working set
     p_all = np.clip(p0.astype(float), lower, upper)
-    r_all, jac_all = residuals(p_all, data, free)  # jac over the free parameters only
+    if init is None:
+        r_all, jac_all = residuals(p_all, data, free)  # jac over the free parameters only
+    else:
+        r_all, jac_all = init
     rss_all = rss_of(r_all, data)
     converged = np.zeros(B, bool)
     active = np.ones(B, bool)
@@ -266,6 +278,8 @@ def levenberg_marquardt(
     p, rss, jac = p_all, rss_all, jac_all
     if lam_out is not None:
         lam_out[:] = lam_all
+    if final is not None:
+        final["r"], final["jac"] = r_all, jac_all
     # still active at the limit but the RSS no longer moves over the last iterations (an
     # unidentified direction, e.g. a step between dose 0 and the lowest dose, where hill and e
     # slide along a valley of constant RSS): a minimum of the RSS, not a failure

@@ -609,6 +609,32 @@ def _nuisance_slope(h: np.ndarray, e: int) -> np.ndarray:
     return np.where(np.isfinite(s), s, 0.0)
 
 
+def _with_loge_column(
+    p: np.ndarray, data: Batch, jac_sub: np.ndarray, sub_free: tuple[int, ...],
+    free: tuple[int, ...],
+) -> np.ndarray:
+    """The Jacobian over ``free`` at ``p``, from the one over ``sub_free`` (all but log e).
+
+    The log e column is ``-df/dz * hill`` with ``df/dz = -(top - bottom) g (1 - g)``; for the
+    4PL the solver's own top and bottom columns are ``g`` and ``1 - g``, so the column comes
+    without evaluating the model again, by the same operations as in `evaluate_jac`, hence
+    the same numbers. Other models evaluate it.
+    """
+    from napari_il6assay.doseresponse.models import evaluate_jac
+
+    jac = np.empty(jac_sub.shape[:2] + (len(free),))
+    for j, col in enumerate(free):
+        if col != LOGE:
+            jac[..., j] = jac_sub[..., sub_free.index(col)]
+    if BOTTOM in sub_free and TOP in sub_free and np.all(p[:, LOGS] == 0.0):
+        span = p[:, TOP, None] - p[:, BOTTOM, None]
+        dfdz = -span * jac_sub[..., sub_free.index(TOP)] * jac_sub[..., sub_free.index(BOTTOM)]
+        jac[..., free.index(LOGE)] = np.where(data.zero, 0.0, -dfdz * p[:, HILL, None])
+    else:
+        jac[..., free.index(LOGE)] = evaluate_jac(p, data.logx, data.zero, (LOGE,))[1][..., 0]
+    return jac
+
+
 def _profile_ci(
     p_hat: np.ndarray,
     rss_hat: np.ndarray,
@@ -724,25 +750,31 @@ def _profile_ci(
         bad = (np.sign(pp[:, HILL]) != np.sign(ref[:, HILL])) | ~np.isfinite(pp).all(axis=1)
         bad |= ((pp < lo2[todo]) | (pp > hi2[todo])).any(axis=1)
         with np.errstate(all="ignore"):
-            bad |= ~(rss_of(residuals(pp, sub, ())[0], sub)
-                     <= rss_of(residuals(ref, sub, ())[0], sub))  # fmt: skip
+            # the predicted start's residuals and Jacobian are the solver's first evaluation
+            r0, jac0 = residuals(pp, sub, sub_free)
+            bad |= ~(rss_of(r0, sub) <= rss_of(residuals(ref, sub, ())[0], sub))
         pp[bad] = ref[bad]
         pp[cont] = p_run[todo[cont]]
+        redo = np.flatnonzero(bad | cont)  # another start (inside the bounds): evaluate it
+        if redo.size:
+            r0[redo], jac0[redo] = residuals(pp[redo], sub.take(redo), sub_free)
         # the solver runs in rounds of `_LM_ROUND` iterations, up to 60 per profile point as
         # before: a fit not finished goes on in the next round (same parameters and
         # damping, so the rounds add up to one run) while the others move on
         lam = np.where(cont, lam_run[todo], 1e-3)
         lam_end = np.empty(todo.size)
+        fin: dict[str, np.ndarray] = {}
         pf, rs, _, conv = levenberg_marquardt(pp, sub, sub_free, lo2[todo], hi2[todo],
                                               max_iter=_LM_ROUND, lam0=lam, lam_out=lam_end,
-                                              stall=False)  # fmt: skip
+                                              stall=False, init=(r0, jac0),
+                                              final=fin)  # fmt: skip
         used[todo] = np.where(cont, used[todo], 0) + _LM_ROUND
         final = conv | (used[todo] >= 60)
         p_run[todo], lam_run[todo] = pf, lam_end
         d = np.maximum(rs - r_hat[todo], 0.0)
         q = np.sqrt(d) - tgt[todo]
         # the profile RSS's slope: d RSS / d log e at the profile point (envelope theorem)
-        r, jac = residuals(pf, sub, free)
+        r, jac = fin["r"], _with_loge_column(pf, sub, fin["jac"], sub_free, free)
         jw = jac * sub.sw[:, :, None]
         drss = -2.0 * np.einsum("bn,bn->b", jw[:, :, e], r)
         with np.errstate(all="ignore"):
