@@ -61,7 +61,9 @@ def residuals(
     """Weighted residuals ``sw * (y - f)`` and the Jacobian of ``f`` (unweighted) with respect
     to the parameters ``cols`` (default all five)."""
     f, jac = evaluate_jac(p, data.logx, data.zero, cols)
-    return data.sw * (data.y - f), jac
+    np.subtract(data.y, f, out=f)  # in place: sw * (y - f)
+    np.multiply(data.sw, f, out=f)
+    return f, jac
 
 
 def rss_of(r: np.ndarray, data: Batch) -> np.ndarray:
