@@ -53,7 +53,9 @@ from typing import Any
 
 import numpy as np
 
+from napari_il6assay.doseresponse._clean import check_curve
 from napari_il6assay.doseresponse._solver import Batch, levenberg_marquardt, safe_pinv
+from napari_il6assay.doseresponse.fold import add_fold_resistance
 from napari_il6assay.doseresponse.models import (
     BOTTOM,
     HILL,
@@ -1242,50 +1244,8 @@ def fit_arrays(
 
 
 # --------------------------------------------------------------------------------------------
-# input checks shared by fit_curve and fit_curves
-
-
-def check_curve(
-    conc: np.ndarray, response: np.ndarray, n_params: int = 4
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """Clean one curve's data; return ``(conc, response, problem)``.
-
-    ``problem`` is ``""`` when the curve can be fitted, else a sentence for the ``note``
-    column (missing or negative concentrations, all-NaN or constant responses, fewer than 4
-    distinct doses or too few points).
-    """
-    conc = np.asarray(conc, float)
-    response = np.asarray(response, float)
-    if conc.size == 0:
-        return conc, response, "no data"
-    if np.isnan(conc).any():
-        return conc, response, f"missing concentration in {int(np.isnan(conc).sum())} row(s)"
-    if (conc < 0).any():
-        return conc, response, f"negative concentration ({conc[conc < 0].min():g})"
-    if not np.isfinite(conc).all():
-        return conc, response, "infinite concentration"
-    ok = np.isfinite(response)
-    if not ok.any():
-        return conc, response, "all responses missing (NaN)"
-    conc, response = conc[ok], response[ok]
-    n_doses = np.unique(conc).size
-    if n_doses < 4:
-        return conc, response, f"fewer than 4 doses ({n_doses})"
-    if (conc > 0).sum() == 0 or np.unique(conc[conc > 0]).size < 2:
-        return conc, response, "fewer than 2 non-zero doses"
-    if conc.size <= n_params:
-        return conc, response, f"too few points ({conc.size}) for {n_params} parameters"
-    if (
-        np.abs(response).max() > 1e100
-        or (conc > 0).any()
-        and not (1e-200 < conc[conc > 0].min() and conc.max() < 1e200)
-    ):
-        # squares of such numbers overflow in the least-squares fit: rescale the data
-        return conc, response, "responses beyond 1e100 or doses outside 1e-200..1e200: rescale"
-    if np.ptp(response) <= 1e-12 * max(1.0, np.abs(response).max()):
-        return conc, response, "constant responses: nothing to fit"
-    return conc, response, ""
-
+# input checks shared by fit_curve and fit_curves (`check_curve` lives in `_clean`, which
+# `fold` uses too)
 
 def _empty_result(problem: str, model: str, conc: np.ndarray) -> dict[str, Any]:
     status = "constant" if problem.startswith("constant") else "bad_input"
@@ -1621,6 +1581,7 @@ def select_models(
     curves: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
     candidates: Sequence[str] = AUTO_MODELS,
     criterion: str = "aic",
+    fits_out: dict[str, tuple[list[int], dict[str, np.ndarray]]] | None = None,
     **kwargs: Any,
 ) -> list[dict[str, Any]]:
     """Fit every candidate model to every curve and keep the one with the lowest AIC (or BIC).
@@ -1638,6 +1599,9 @@ def select_models(
     candidates : sequence of str
         Model names.
     criterion : {"aic", "bic"}
+    fits_out : dict, optional
+        Filled with every candidate's fits: model -> (indices of the curves it was fitted
+        to, its `fit_arrays` entries).
     **kwargs
         Passed to `fit_arrays`.
 
@@ -1662,6 +1626,8 @@ def select_models(
             extra[:, LOGS] = 0.0
             extra = np.where(np.isfinite(extra), extra, 0.0)
         outs[m] = (ok, fit_arrays([curves[j] for j in ok], m, extra_start=extra, **kwargs))
+    if fits_out is not None:
+        fits_out.update(outs)
     chosen = []
     for j in range(len(curves)):
         ic, rss, dfs, res = {}, {}, {}, {}
@@ -1725,7 +1691,8 @@ def fit_curves(
     ci_method : {"profile", "delta", "none"}
     fold : bool
         Add fold resistance against each curve's ``parental`` (see `fold.add_fold_resistance`)
-        when the table has a ``parental`` column.
+        when the table has a ``parental`` column: a step after the fits, which starts its
+        joint fits from the curves' own fitted parameters (no curve is fitted twice).
     **kwargs
         Passed to `fit_arrays` (``bounds``, ``level``, ``abs_level``, ``alpha_flat``, ...).
 
@@ -1752,21 +1719,26 @@ def fit_curves(
     todo = [i for i, (_, _, problem) in enumerate(checked) if not problem]
     data = [(checked[i][0], checked[i][1], None) for i in todo]
     out: dict[str, Any] = {}
+    # each curve's `spec` parameters, for the fold's joint fits (NaN: not fitted)
+    params = np.full((len(curves), 5), np.nan)
     if data:
         if auto:
-            chosen = select_models(data, ci_method=ci_method, **kwargs)
+            per_model: dict[str, tuple[list[int], dict[str, np.ndarray]]] = {}
+            chosen = select_models(data, ci_method=ci_method, fits_out=per_model, **kwargs)
             out = {key: [r[key] for r in chosen] for key in chosen[0]}
+            if spec.name in per_model:
+                ok, fits4 = per_model[spec.name]
+                params[np.asarray(todo)[ok]] = fits4["params"]
         else:
             out = fit_arrays(data, spec.name, ci_method=ci_method, **kwargs)
             out["model"] = np.full(len(data), spec.name, dtype=object)
             out["model_note"] = np.full(len(data), "", dtype=object)
+            params[todo] = out["params"]
     fits = _fits_table(curves, checked, todo, out, spec.name, ci_method)
     if fold and "parental" in df.columns and (fits["parental"] != "").any():
-        from napari_il6assay.doseresponse.fold import add_fold_resistance
-
         # auto: a pair needs one model for the joint fit; the 4PL (the fits table says which
         # model each curve's own IC50 came from)
-        fits = add_fold_resistance(fits, curves, model=spec.name, **{
+        fits = add_fold_resistance(fits, curves, params, model=spec.name, **{
             k: v for k, v in kwargs.items() if k in ("level", "fixed_bottom", "fixed_top")
         })  # fmt: skip
     return fits
