@@ -45,7 +45,7 @@ class Batch:
     offset: np.ndarray | None = None
 
     def take(self, idx: np.ndarray) -> Batch:
-        """The sub-batch of rows ``idx``."""
+        """Return the sub-batch of rows ``idx``."""
         off = None if self.offset is None else self.offset[idx]
         return Batch(self.logx[idx], self.zero[idx], self.y[idx], self.sw[idx], off)
 
@@ -58,8 +58,10 @@ class Batch:
 def residuals(
     p: np.ndarray, data: Batch, cols: tuple[int, ...] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted residuals ``sw * (y - f)`` and the Jacobian of ``f`` (unweighted) with respect
-    to the parameters ``cols`` (default all five)."""
+    """Return the weighted residuals ``sw * (y - f)`` and the Jacobian of ``f``.
+
+    The Jacobian is unweighted, over the parameters ``cols`` (default all five).
+    """
     f, jac = evaluate_jac(p, data.logx, data.zero, cols)
     np.subtract(data.y, f, out=f)  # in place: sw * (y - f)
     np.multiply(data.sw, f, out=f)

@@ -34,8 +34,11 @@ class Curve:
 
 
 def concentration_column(df: pd.DataFrame, dose: str | None = None) -> str:
-    """The name of the dose column: ``dose`` if given, else ``concentration_M``,
-    ``concentration`` (converted by the caller), ``conc`` or ``dose``."""
+    """Return the name of the dose column.
+
+    ``dose`` if given, else ``concentration_M``, ``concentration`` (converted by the caller),
+    ``conc`` or ``dose``.
+    """
     if dose is not None:
         return dose
     for c in ("concentration_M", "concentration", "conc", "dose"):
@@ -173,7 +176,7 @@ def _treated_groups(
 def _zero_rows_per_curve(
     d: pd.DataFrame, firsts: np.ndarray, z_rows: np.ndarray, other: list[str]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The dose-0 rows of each curve: those with the curve's values of ``other``.
+    """Find the dose-0 rows of each curve: those with the curve's values of ``other``.
 
     Parameters
     ----------
@@ -210,7 +213,11 @@ def _curve_rows(
     z_lo: np.ndarray,
     z_n: np.ndarray,
 ) -> np.ndarray:
-    """Concatenate, curve after curve, ``t_rows[t_lo:t_lo + t_n]`` then ``z_rows[z_lo:z_lo + z_n]``."""
+    """Concatenate each curve's treated rows, then its dose-0 rows, curve after curve.
+
+    Curve ``i`` contributes ``t_rows[t_lo[i]:t_lo[i] + t_n[i]]`` then
+    ``z_rows[z_lo[i]:z_lo[i] + z_n[i]]``.
+    """
     size = t_n + z_n
     total = int(size.sum())
     if total == 0:

@@ -168,7 +168,7 @@ def _flat(
 
 
 def _pad(curves: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray | None]]) -> Batch:
-    """The curves as one padded `Batch` (padding has weight 0), built from flat arrays.
+    """Pad the curves into one `Batch` (padding has weight 0), built from flat arrays.
 
     One scatter instead of a loop of numpy calls per curve (a tenth of a second on 10,000
     curves, issue 13); each value is computed by the same operation as before.
@@ -188,7 +188,10 @@ def _pad(curves: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray | None]]) -> 
 
 
 def _raw_doses(curves: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray | None]]) -> np.ndarray:
-    """The tested doses exactly as given, padded with 0 (``exp(log x)`` is off in the last digit)."""
+    """Return the tested doses exactly as given, padded with 0.
+
+    ``exp(log x)`` is off in the last digit.
+    """
     x, _, _, rows, cols, n = _flat(curves)
     xraw = np.zeros((len(curves), n))
     xraw[rows, cols] = x
@@ -201,7 +204,10 @@ def _row_mean(v: np.ndarray, m: np.ndarray) -> np.ndarray:
 
 
 def _starts(data: Batch, lxmin: np.ndarray, lxmax: np.ndarray) -> list[np.ndarray]:
-    """Starting values: plateaus from the lowest/highest doses, slope/midpoint by logit fit."""
+    """Compute starting values.
+
+    Plateaus from the lowest/highest doses, slope and midpoint by a logit fit.
+    """
     valid = data.sw > 0
     pos = valid & ~data.zero
     has_zero = (valid & data.zero).any(axis=1)
@@ -247,8 +253,10 @@ _LM_ROUND = 12
 
 
 def _dose_means(data: Batch) -> Batch:
-    """`_dose_means_impl`, computed once per `Batch` (the grid, the shape tests and the
-    censoring all need it)."""
+    """Return `_dose_means_impl` of ``data``, computed once per `Batch`.
+
+    The grid, the shape tests and the censoring all need it.
+    """
     cached = getattr(data, "_dose_means", None)
     if cached is None:
         cached = _dose_means_impl(data)
@@ -257,7 +265,7 @@ def _dose_means(data: Batch) -> Batch:
 
 
 def _dose_means_impl(data: Batch) -> Batch:
-    """The same curves with replicates pooled: weighted mean response per distinct dose.
+    """Pool replicates: the same curves: weighted mean response per distinct dose.
 
     The RSS of any curve ``f`` is the within-dose sum of squares (fixed) plus
     ``sum_k W_k (ybar_k - f(x_k))^2`` over the distinct doses, so a search over starting values
@@ -422,8 +430,10 @@ def _polish_best(
     upper: np.ndarray,
     max_iter: int = 400,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Levenberg-Marquardt from K starts per curve (``starts`` (B, K, 5)) in one batch; the
-    lowest RSS of each curve wins."""
+    """Polish K starts per curve (``starts`` (B, K, 5)) by Levenberg-Marquardt in one batch.
+
+    The lowest RSS of each curve wins.
+    """
     B, K = starts.shape[:2]
     if K == 1:
         return levenberg_marquardt(starts[:, 0], data, free, lower, upper, max_iter=max_iter)
@@ -584,8 +594,9 @@ def _bounds(
 
 
 def _nuisance_slope(h: np.ndarray, e: int) -> np.ndarray:
-    """``-H_nn^-1 H_ne``: how the other parameters follow parameter ``e`` along the profile
-    (exact for a quadratic RSS with Hessian ``H``); 0 where ``H_nn`` cannot be solved.
+    """Return ``-H_nn^-1 H_ne``: how the other parameters follow ``e`` along the profile.
+
+    Exact for a quadratic RSS with Hessian ``H``; 0 where ``H_nn`` cannot be solved.
 
     Parameters
     ----------
@@ -612,10 +623,13 @@ def _nuisance_slope(h: np.ndarray, e: int) -> np.ndarray:
 
 
 def _with_loge_column(
-    p: np.ndarray, data: Batch, jac_sub: np.ndarray, sub_free: tuple[int, ...],
+    p: np.ndarray,
+    data: Batch,
+    jac_sub: np.ndarray,
+    sub_free: tuple[int, ...],
     free: tuple[int, ...],
 ) -> np.ndarray:
-    """The Jacobian over ``free`` at ``p``, from the one over ``sub_free`` (all but log e).
+    """Build the Jacobian over ``free`` at ``p`` from the one over ``sub_free`` (all but log e).
 
     The log e column is ``-df/dz * hill`` with ``df/dz = -(top - bottom) g (1 - g)``; for the
     4PL the solver's own top and bottom columns are ``g`` and ``1 - g``, so the column comes
@@ -737,9 +751,11 @@ def _profile_ci(
     def profile(
         todo: np.ndarray, t: np.ndarray, start: np.ndarray, cont: np.ndarray
     ) -> tuple[np.ndarray, ...]:
-        """Profile fits at log e = ``t`` from ``start`` (``cont``: go on from where the last
-        round of that fit stopped): solutions, whether each is final, ``q``, ``dq/da``,
-        slopes."""
+        """Fit the profile at log e = ``t`` from ``start``.
+
+        ``cont``: go on from where the last round of that fit stopped. Returns the solutions,
+        whether each is final, ``q``, ``dq/da`` and the slopes.
+        """
         pp = start.copy()
         pp[:, LOGE] = t
         # a predicted start must not flip the sign of hill (the mirror image is another
@@ -802,9 +818,11 @@ def _profile_ci(
     a = np.clip(np.nan_to_num(2.0 * se_t, nan=0.5), 0.05, 3.0)[cur]
 
     def _next_a(ix: np.ndarray) -> np.ndarray:
-        """The next profile point of the ends ``ix``: the first at ``a = 2 se``; then
-        Newton inside the bracket (else regula falsi), or before a bracket Newton outwards
-        but never beyond doubling ``a``, as the former search."""
+        """Choose the next profile point of the ends ``ix``.
+
+        The first is at ``a = 2 se``; then Newton inside the bracket (else regula falsi), or
+        before a bracket Newton outwards but never beyond doubling ``a``, as the former search.
+        """
         first = points[ix] == 0
         ak, qk, dqk = a_k[ix], q_k[ix], dq_k[ix]
         with np.errstate(all="ignore"):
@@ -1247,6 +1265,7 @@ def fit_arrays(
 # input checks shared by fit_curve and fit_curves (`check_curve` lives in `_clean`, which
 # `fold` uses too)
 
+
 def _empty_result(problem: str, model: str, conc: np.ndarray) -> dict[str, Any]:
     status = "constant" if problem.startswith("constant") else "bad_input"
     pos = conc[np.isfinite(conc) & (conc > 0)] if conc.size else conc
@@ -1285,7 +1304,7 @@ def _reduce(
 
 
 def _distinct_per_curve(cid: np.ndarray, v: np.ndarray, n: int) -> np.ndarray:
-    """Number of distinct values of ``v`` per curve id (``cid`` need not be sorted)."""
+    """Count the distinct values of ``v`` per curve id (``cid`` need not be sorted)."""
     order = np.lexsort((v, cid))
     cs, vs = cid[order], v[order]
     new = np.ones(cs.size, bool)
@@ -1365,7 +1384,7 @@ def _fits_table(
     model: str,
     ci_method: str,
 ) -> Any:
-    """The ``fits.csv`` table of `fit_curves`, built a column at a time.
+    """Build the ``fits.csv`` table of `fit_curves` a column at a time.
 
     One dict per curve (and its per-row inference in ``pd.DataFrame``) took about a second
     on 10,000 curves; columns come straight from `fit_arrays`' arrays here. Curves that were
@@ -1702,7 +1721,6 @@ def fit_curves(
         `FITS_COLUMNS` then `EXTRA_COLUMNS`. Curves that cannot be fitted have
         ``status`` ``bad_input``/``constant`` and the reason in ``note``.
     """
-
     from napari_il6assay.doseresponse._table import concentration_column, split_curves
 
     if response not in df.columns:

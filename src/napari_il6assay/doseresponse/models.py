@@ -1,8 +1,8 @@
-"""Log-logistic dose-response models (drc ``LL.4``/``LL.3``/``LL.5``, Prism variable slope).
+r"""Log-logistic dose-response models (drc ``LL.4``/``LL.3``/``LL.5``, Prism variable slope).
 
 All models are one family, the five-parameter log-logistic
 
-.. math:: f(x) = c + \\frac{d - c}{\\left(1 + (x/e)^{b}\\right)^{s}}
+.. math:: f(x) = c + \frac{d - c}{\left(1 + (x/e)^{b}\right)^{s}}
 
 with ``b`` = ``hill`` (drc's sign convention: ``b > 0`` is a *decreasing* curve; Prism's
 HillSlope is ``-b``), ``c`` = ``bottom`` (the response at infinite dose), ``d`` = ``top`` (the

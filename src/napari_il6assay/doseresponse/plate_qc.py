@@ -223,7 +223,7 @@ def _values(w: pd.DataFrame, col: str) -> np.ndarray:
 
 
 def _top_kill(w: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """The single-agent condition at a drug's highest dose with the lowest mean viability."""
+    """Find the single-agent condition at a drug's highest dose with the lowest mean viability."""
     s = w[w["_role"] == "sample"].copy()
     if s.empty or "viability" not in s.columns:
         return s.iloc[:0], ""

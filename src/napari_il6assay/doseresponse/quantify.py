@@ -577,7 +577,7 @@ def quantify(
 
 
 def curve_parameters(result: QuantifyResult) -> dict[str, Any]:
-    """The curve's model, parameters, R^2 and range, for ``run.json`` and the report."""
+    """Summarise the curve's model, parameters, R^2 and range, for ``run.json`` and the report."""
     c = result.curve
     p = c.params
     se = np.sqrt(np.maximum(np.diag(c.cov), 0.0))

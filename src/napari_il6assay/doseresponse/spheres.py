@@ -206,7 +206,7 @@ def sphere_sizes(
 def sphere_size_samples(
     objects: pd.DataFrame, wells: pd.DataFrame, cell_line: str, size: str = "equivalent_diameter_um"
 ) -> dict[str, np.ndarray]:
-    """Counted sphere sizes of one cell line per condition label (for the figure)."""
+    """Collect the counted sphere sizes of one cell line per condition label (for the figure)."""
     obj = objects
     if "counted" in obj.columns:
         obj = obj[obj["counted"].astype(str).str.lower().isin(["true", "1", "1.0"])]

@@ -1,5 +1,7 @@
-"""Combination scores: Bliss, HSA, Loewe, ZIP (SynergyFinder definitions), Chou-Talalay CI,
-and potentiation (the IC50 shift of drug A at fixed doses of drug B).
+"""Combination scores: Bliss, HSA, Loewe, ZIP, Chou-Talalay CI and potentiation.
+
+Bliss, HSA, Loewe and ZIP follow the SynergyFinder definitions; potentiation is the IC50
+shift of drug A at fixed doses of drug B.
 
 All scores are *excess over the reference model on the viability-loss scale*
 (``E = 1 - viability``; > 0 = synergy), computed per combination condition (replicate wells
@@ -70,8 +72,10 @@ ACTIVE_DROP = 0.3
 
 
 def observed_drop(x: np.ndarray, y: np.ndarray) -> float:
-    """Observed fall of the mean response from the lowest to the highest dose, as a fraction
-    of the lowest-dose mean (vehicle included when present); NaN with fewer than 2 doses.
+    """Return the observed fall of the mean response from the lowest to the highest dose.
+
+    As a fraction of the lowest-dose mean (vehicle included when present); NaN with fewer
+    than 2 doses.
 
     Parameters
     ----------

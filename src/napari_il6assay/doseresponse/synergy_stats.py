@@ -350,7 +350,7 @@ def synergy_with_ci(
     seed: int = 0,
     fitted: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Combination scores with bootstrap CIs per condition and a summary per block.
+    """Score combinations with bootstrap CIs per condition and a summary per block.
 
     Parameters
     ----------
