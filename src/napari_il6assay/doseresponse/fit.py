@@ -898,6 +898,176 @@ def _profile_ci(
     return ends[:B], ends[B:]
 
 
+def _solve(
+    data: Batch,
+    spec: Any,
+    lxmin: np.ndarray,
+    lxmax: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    extra_start: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fit every curve: starts, the batched polish, restarts of doubtful fits, 4PL sign.
+
+    Parameters
+    ----------
+    data : Batch
+        The padded curves.
+    spec : ModelSpec
+    lxmin, lxmax : ndarray (B,)
+        Lowest and highest log dose above 0.
+    lower, upper : ndarray (B, 5)
+        Bounds.
+    extra_start : ndarray (B, 5), optional
+        See `fit_arrays`.
+
+    Returns
+    -------
+    p, rss, jtj, converged : ndarray
+        As `levenberg_marquardt`, with the 4PL reported with ``hill >= 0``.
+    """
+    free = spec.free
+    starts = _starts(data, lxmin, lxmax)
+    for p0 in starts:
+        for idx, val in spec.fixed.items():
+            p0[:, idx] = val
+    # start 1: the best point of a variable-projection grid (global); start 2: the logit
+    # regression start; the lower RSS wins
+    grid = _grid_starts(data, spec, lxmin, lxmax, lower, upper, per_class=True,
+                        hills=_GRID_HILL_FIRST)  # fmt: skip
+    if extra_start is not None:
+        ex = np.array(extra_start, float)
+        for idx, val in spec.fixed.items():
+            ex[:, idx] = val
+        grid = np.concatenate([grid, np.clip(ex, lower, upper)[:, None]], axis=1)
+    # the 5PL's asymmetry and hill trade off along long valleys: more iterations
+    max_iter = 1000 if LOGS in free else 200
+    # the solver works on the dose means plus the within-dose sum of squares (its `offset`):
+    # the same RSS and optimum as on the replicates, with a third of the points for triplicates
+    red = _dose_means(data)
+    p, rss, jtj, conv = _polish_best(grid, red, free, lower, upper, max_iter=max_iter)
+    # curves the model fits poorly (bell-shaped, step-like data) have several basins: polish
+    # the best few grid points too, not only the best one
+    sw2 = data.sw**2
+    ybar = (sw2 * data.y).sum(axis=1) / sw2.sum(axis=1)
+    tss0 = (sw2 * (data.y - ybar[:, None]) ** 2).sum(axis=1)
+    doubt = ~conv | (rss > 0.1 * tss0)
+    for j in (HILL, LOGE):
+        if j in free:
+            doubt |= (p[:, j] <= lower[:, j] + 1e-6) | (p[:, j] >= upper[:, j] - 1e-6)
+    idx2 = np.flatnonzero(doubt)
+    if idx2.size:
+        sub = data.take(idx2)
+        many = _grid_starts(sub, spec, lxmin[idx2], lxmax[idx2], lower[idx2], upper[idx2],
+                            keep=_N_RESTARTS)  # fmt: skip
+        # the logit-regression start and the 2nd, 3rd, ... best grid points, all polished in
+        # one batch (one solver loop instead of one per start)
+        p0 = np.concatenate([starts[0][idx2][:, None], many[:, 1:]], axis=1).reshape(-1, 5)
+        K = _N_RESTARTS
+        rep = np.repeat(idx2, K)
+        p2, rss2, jtj2, conv2 = levenberg_marquardt(p0, red.take(rep), free, lower[rep],
+                                                    upper[rep], max_iter=max_iter)  # fmt: skip
+        rss2 = np.where(np.isfinite(rss2), rss2, np.inf).reshape(-1, K)
+        pick = np.argmin(rss2, axis=1)
+        rows = np.arange(idx2.size) * K + pick
+        better = rss2[np.arange(idx2.size), pick] < rss[idx2] * (1 - 1e-12)
+        sel = idx2[better]
+        rows = rows[better]
+        p[sel], rss[sel] = p2[rows], rss2.ravel()[rows]
+        jtj[sel], conv[sel] = jtj2[rows], conv2[rows]
+    if spec.name == "4pl":
+        # (b, c, d) and (-b, d, c) are one curve: report hill >= 0, top = response at dose 0
+        flip = p[:, HILL] < 0
+        p[flip, HILL] *= -1.0
+        p[flip, BOTTOM], p[flip, TOP] = p[flip, TOP].copy(), p[flip, BOTTOM].copy()
+        if flip.any():
+            jtj[flip] = _jtj(p[flip], data.take(np.flatnonzero(flip)), free)
+    return p, rss, jtj, conv
+
+
+def _notes(
+    p: np.ndarray,
+    no_effect: np.ndarray,
+    small_span: np.ndarray,
+    censored: np.ndarray,
+    shallow: np.ndarray,
+    conv: np.ndarray,
+    non_monotone: np.ndarray,
+    ci_lo: np.ndarray,
+    ci_hi: np.ndarray,
+    p_flat: np.ndarray,
+    mono_p: np.ndarray,
+    drop: np.ndarray,
+    effect_scale: np.ndarray,
+    y_low: np.ndarray,
+    half: np.ndarray,
+    *,
+    alpha_flat: float,
+    min_effect: float,
+    min_span: float,
+    profile_5pl: bool,
+) -> list[str]:
+    """Write each curve's ``note``: why it is censored, not fitted well, or flagged.
+
+    The arrays are `fit_arrays`' per-curve results (B,); ``profile_5pl`` says that the 5PL's
+    profile CI was replaced by the delta method on log IC50.
+    """
+    B = p.shape[0]
+    notes = [""] * B
+    # only curves with something to say (usually few) go through the loop below
+    say = no_effect | small_span | (censored != "") | shallow | ~conv | non_monotone
+    with np.errstate(invalid="ignore"):
+        say |= np.isinf(ci_hi) | (ci_lo <= 0)
+    if profile_5pl:
+        say[:] = True
+    for i in np.flatnonzero(say).tolist():
+        parts = []
+        if no_effect[i]:
+            if p_flat[i] >= alpha_flat:
+                parts.append(
+                    f"no effect: fit not better than a constant (F test p={p_flat[i]:.3g})"
+                )
+            else:
+                parts.append(
+                    f"no effect: fitted change over the doses {drop[i]:.3g} is below "
+                    f"{min_effect:g} x {effect_scale[i]:.3g} (the larger fitted response "
+                    "at the lowest and highest dose)"
+                )
+        elif small_span[i]:
+            parts.append(
+                f"effect too small for an IC50: fitted span {abs(p[i, TOP] - p[i, BOTTOM]):.3g} "
+                f"< {min_span:g} x |top|; IC50 reported above the highest dose"
+            )
+        elif censored[i] == ">":
+            parts.append("IC50 above the highest dose")
+        elif censored[i] == "<":
+            parts.append("IC50 below the lowest dose")
+        elif shallow[i]:
+            parts.append(
+                f"IC50 not estimable: shallow curve (hill {p[i, HILL]:.3g}); the response at the "
+                f"lowest dose ({y_low[i]:.3g}) is not past half the effect seen "
+                f"({half[i]:.3g}), so no '<' claim"
+            )
+        if not conv[i]:
+            parts.append("fit did not converge")
+        if non_monotone[i]:
+            parts.append(
+                f"non-monotone data: the dose means rise and fall (monotone fit rejected, "
+                f"p={mono_p[i]:.2g}); a log-logistic curve cannot describe them"
+            )
+        if np.isinf(ci_hi[i]) and not no_effect[i]:
+            parts.append("CI upper bound open")
+        if ci_lo[i] == 0 and not no_effect[i]:
+            parts.append("CI lower bound open")
+        if ci_lo[i] < 0 and not no_effect[i]:
+            parts.append("delta CI lower bound below 0 (drc's symmetric interval; the profile "
+                         "CI is positive)")  # fmt: skip
+        if profile_5pl:
+            parts.append("5PL: IC50 CI by the delta method on log IC50")
+        notes[i] = "; ".join(parts)
+    return notes
+
+
 def fit_arrays(
     curves: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
     model: str = "4pl",
@@ -965,61 +1135,8 @@ def fit_arrays(
     lxmin = np.where(pos, data.logx, np.inf).min(axis=1)
     lxmax = np.where(pos, data.logx, -np.inf).max(axis=1)
     lower, upper = _bounds(data, lxmin, lxmax, bounds, signed=spec.signed)
-    starts = _starts(data, lxmin, lxmax)
-    for p0 in starts:
-        for idx, val in spec.fixed.items():
-            p0[:, idx] = val
-    # start 1: the best point of a variable-projection grid (global); start 2: the logit
-    # regression start; the lower RSS wins
-    grid = _grid_starts(data, spec, lxmin, lxmax, lower, upper, per_class=True,
-                        hills=_GRID_HILL_FIRST)  # fmt: skip
-    if extra_start is not None:
-        ex = np.array(extra_start, float)
-        for idx, val in spec.fixed.items():
-            ex[:, idx] = val
-        grid = np.concatenate([grid, np.clip(ex, lower, upper)[:, None]], axis=1)
-    # the 5PL's asymmetry and hill trade off along long valleys: more iterations
-    max_iter = 1000 if LOGS in free else 200
-    # the solver works on the dose means plus the within-dose sum of squares (its `offset`):
-    # the same RSS and optimum as on the replicates, with a third of the points for triplicates
     red = _dose_means(data)
-    p, rss, jtj, conv = _polish_best(grid, red, free, lower, upper, max_iter=max_iter)
-    # curves the model fits poorly (bell-shaped, step-like data) have several basins: polish
-    # the best few grid points too, not only the best one
-    sw2 = data.sw**2
-    ybar = (sw2 * data.y).sum(axis=1) / sw2.sum(axis=1)
-    tss0 = (sw2 * (data.y - ybar[:, None]) ** 2).sum(axis=1)
-    doubt = ~conv | (rss > 0.1 * tss0)
-    for j in (HILL, LOGE):
-        if j in free:
-            doubt |= (p[:, j] <= lower[:, j] + 1e-6) | (p[:, j] >= upper[:, j] - 1e-6)
-    idx2 = np.flatnonzero(doubt)
-    if idx2.size:
-        sub = data.take(idx2)
-        many = _grid_starts(sub, spec, lxmin[idx2], lxmax[idx2], lower[idx2], upper[idx2],
-                            keep=_N_RESTARTS)  # fmt: skip
-        # the logit-regression start and the 2nd, 3rd, ... best grid points, all polished in
-        # one batch (one solver loop instead of one per start)
-        p0 = np.concatenate([starts[0][idx2][:, None], many[:, 1:]], axis=1).reshape(-1, 5)
-        K = _N_RESTARTS
-        rep = np.repeat(idx2, K)
-        p2, rss2, jtj2, conv2 = levenberg_marquardt(p0, red.take(rep), free, lower[rep],
-                                                    upper[rep], max_iter=max_iter)  # fmt: skip
-        rss2 = np.where(np.isfinite(rss2), rss2, np.inf).reshape(-1, K)
-        pick = np.argmin(rss2, axis=1)
-        rows = np.arange(idx2.size) * K + pick
-        better = rss2[np.arange(idx2.size), pick] < rss[idx2] * (1 - 1e-12)
-        sel = idx2[better]
-        rows = rows[better]
-        p[sel], rss[sel] = p2[rows], rss2.ravel()[rows]
-        jtj[sel], conv[sel] = jtj2[rows], conv2[rows]
-    if spec.name == "4pl":
-        # (b, c, d) and (-b, d, c) are one curve: report hill >= 0, top = response at dose 0
-        flip = p[:, HILL] < 0
-        p[flip, HILL] *= -1.0
-        p[flip, BOTTOM], p[flip, TOP] = p[flip, TOP].copy(), p[flip, BOTTOM].copy()
-        if flip.any():
-            jtj[flip] = _jtj(p[flip], data.take(np.flatnonzero(flip)), free)
+    p, rss, jtj, conv = _solve(data, spec, lxmin, lxmax, lower, upper, extra_start)
     n = data.n_points
     dof = n - k
     sigma2 = rss / np.maximum(dof, 1)
@@ -1172,58 +1289,12 @@ def fit_arrays(
             np.where(small_span, "small_effect", np.where(shallow, "shallow", "ok")),
         ),
     )
-    notes = [""] * B
-    # only curves with something to say (usually few) go through the loop below
-    say = no_effect | small_span | (censored != "") | shallow | ~conv | non_monotone
-    with np.errstate(invalid="ignore"):
-        say |= np.isinf(ci_hi) | (ci_lo <= 0)
-    if LOGS in free and ci_method == "profile":
-        say[:] = True
-    for i in np.flatnonzero(say).tolist():
-        parts = []
-        if no_effect[i]:
-            if p_flat[i] >= alpha_flat:
-                parts.append(
-                    f"no effect: fit not better than a constant (F test p={p_flat[i]:.3g})"
-                )
-            else:
-                parts.append(
-                    f"no effect: fitted change over the doses {drop[i]:.3g} is below "
-                    f"{min_effect:g} x {effect_scale[i]:.3g} (the larger fitted response "
-                    "at the lowest and highest dose)"
-                )
-        elif small_span[i]:
-            parts.append(
-                f"effect too small for an IC50: fitted span {abs(p[i, TOP] - p[i, BOTTOM]):.3g} "
-                f"< {min_span:g} x |top|; IC50 reported above the highest dose"
-            )
-        elif censored[i] == ">":
-            parts.append("IC50 above the highest dose")
-        elif censored[i] == "<":
-            parts.append("IC50 below the lowest dose")
-        elif shallow[i]:
-            parts.append(
-                f"IC50 not estimable: shallow curve (hill {p[i, HILL]:.3g}); the response at the "
-                f"lowest dose ({y_low[i]:.3g}) is not past half the effect seen "
-                f"({half[i]:.3g}), so no '<' claim"
-            )
-        if not conv[i]:
-            parts.append("fit did not converge")
-        if non_monotone[i]:
-            parts.append(
-                f"non-monotone data: the dose means rise and fall (monotone fit rejected, "
-                f"p={mono_p[i]:.2g}); a log-logistic curve cannot describe them"
-            )
-        if np.isinf(ci_hi[i]) and not no_effect[i]:
-            parts.append("CI upper bound open")
-        if ci_lo[i] == 0 and not no_effect[i]:
-            parts.append("CI lower bound open")
-        if ci_lo[i] < 0 and not no_effect[i]:
-            parts.append("delta CI lower bound below 0 (drc's symmetric interval; the profile "
-                         "CI is positive)")  # fmt: skip
-        if LOGS in free and ci_method == "profile":
-            parts.append("5PL: IC50 CI by the delta method on log IC50")
-        notes[i] = "; ".join(parts)
+    notes = _notes(
+        p, no_effect, small_span, censored, shallow, conv, non_monotone, ci_lo, ci_hi, p_flat,
+        mono_p, drop, effect_scale, y_low, half,
+        alpha_flat=alpha_flat, min_effect=min_effect, min_span=min_span,
+        profile_5pl=LOGS in free and ci_method == "profile",
+    )  # fmt: skip
     return {
         "params": p,
         "se": se,
