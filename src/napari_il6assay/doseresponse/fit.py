@@ -335,10 +335,10 @@ def _grid_starts(
     data = _dose_means(data)
     valid = data.sw > 0
     w = data.sw**2
-    hills = np.asarray(hills, float)
+    grid_hills = np.asarray(hills, float)
     both = BOTTOM in spec.free and TOP in spec.free
     if spec.signed and not (both and LOGS not in spec.free):
-        hills = np.r_[hills, -hills]
+        grid_hills = np.r_[grid_hills, -grid_hills]
     asyms = _GRID_ASYM if LOGS in spec.free else (1.0,)
     ts = lxmin[:, None] + (lxmax - lxmin + 2 * LN10)[:, None] * np.linspace(0, 1, _GRID_T) - LN10
     B = w.shape[0]
@@ -355,9 +355,9 @@ def _grid_starts(
     classes = []
     for s in asyms:
         for sign in (1.0, -1.0):
-            if per_class and np.any(np.sign(hills) == sign):
+            if per_class and np.any(np.sign(grid_hills) == sign):
                 classes.append((s, sign, np.full(B, np.inf), np.zeros((B, 5))))
-        for b in hills:
+        for b in grid_hills:
             for j in range(_GRID_T):
                 t = ts[:, j]
                 with np.errstate(over="ignore"):
@@ -1736,7 +1736,7 @@ def select_models(
             r = {key: val[ok.index(j)] for key, val in out.items()}
             chosen.append({**r, "model": "4pl", "model_note": "auto: no candidate could be fitted"})
             continue
-        best = min(ic, key=ic.get)
+        best = min(ic, key=lambda m: ic[m])
         parts = [f"auto: {best} by {criterion.upper()} ("
                  + ", ".join(f"{m} {v:.4g}" for m, v in ic.items()) + ")"]  # fmt: skip
         for small, big in (("3pl", "4pl"), ("4pl", "5pl")):

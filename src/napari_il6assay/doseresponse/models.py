@@ -248,7 +248,7 @@ def halfway_dose(p: np.ndarray) -> np.ndarray:
         return np.exp(p[..., LOGE] + np.log(2.0 ** (1.0 / s) - 1.0) / p[..., HILL])
 
 
-def dose_at_response(p: np.ndarray, level: float) -> np.ndarray:
+def dose_at_response(p: np.ndarray, level: float | np.ndarray) -> np.ndarray:
     """Dose where the curve crosses ``level`` (the absolute IC50 for ``level = 0.5``).
 
     NaN where the curve never crosses it (``level`` outside ``(bottom, top)``).
