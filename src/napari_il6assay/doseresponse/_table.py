@@ -124,7 +124,7 @@ def _assemble(d: pd.DataFrame, untreated: np.ndarray, present: list[str]) -> lis
         z_sorted, z_lo, z_n = z_rows[:0], np.zeros(len(keys), np.intp), np.zeros(len(keys), np.intp)
     idx = _curve_rows(t_sorted, t_lo, t_n, z_sorted, z_lo, z_n)
     ends = np.cumsum(t_n + z_n).tolist()
-    starts = [0, *ends[:-1]]
+    starts = [0, *ends[:-1]] if ends else []  # no curve: a table of vehicle rows only
     conc_all, resp_all, wells_all = conc_np[idx], resp_np[idx], well_np[idx].tolist()
     has_parental = bool((parental_np != "").any()) if parental_np.size else False
     par_all = parental_np[idx].tolist() if has_parental else []
