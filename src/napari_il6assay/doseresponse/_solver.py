@@ -267,7 +267,8 @@ def levenberg_marquardt(
         # step-like and bell-shaped curves, issue 11)
         small = (dec <= ftol * (rss[ok] + 1e-300)) | (moved <= xtol * scale)
         done = (small & (lam[ok] <= 1.0)) | (rssn[ok] < 1e-28)
-        p[ok], r[ok], rss[ok] = pn[ok], rn[ok], rssn[ok]
+        p[ok], rss[ok] = pn[ok], rssn[ok]
+        np.copyto(r, rn, where=ok[:, None])  # in place: no gathered copies of the batch
         np.copyto(jac, jn, where=ok[:, None, None])
         rej = was & ~ok
         lam = np.where(ok, np.maximum(lam / 5.0, 1e-12), np.where(rej, lam * 8.0, lam))

@@ -160,8 +160,11 @@ def _flat(
     lens = np.fromiter((len(c[0]) for c in curves), np.intp, len(curves))
     x = np.concatenate([np.asarray(c[0], float) for c in curves])
     y = np.concatenate([np.asarray(c[1], float) for c in curves])
-    w = np.concatenate([np.ones(m) if c[2] is None else np.asarray(c[2], float)
-                        for c, m in zip(curves, lens.tolist(), strict=True)])  # fmt: skip
+    if all(c[2] is None for c in curves):  # the usual case: no weights, no array per curve
+        w = np.ones(x.size)
+    else:
+        w = np.concatenate([np.ones(m) if c[2] is None else np.asarray(c[2], float)
+                            for c, m in zip(curves, lens.tolist(), strict=True)])  # fmt: skip
     rows = np.repeat(np.arange(len(curves)), lens)
     cols = np.arange(x.size) - np.repeat(np.cumsum(lens) - lens, lens)
     return x, y, w, rows, cols, int(lens.max())
