@@ -212,3 +212,28 @@ def test_partial_effect_in_range_keeps_its_ic50() -> None:
     assert (r["ic50_censored"] == "").mean() >= 0.95
     assert np.median(np.abs(np.log10(r["ic50_rel"]) - log_ic)) < 0.15
     assert (r["ic50_abs_censored"] == ">").all()  # never reaches viability 0.5
+
+
+def test_split_curves_rows_per_curve_and_vehicle_only() -> None:
+    """Each curve gets its treated rows in table order, then its line's dose-0 rows.
+
+    A table of vehicle rows only has no curve (it crashed the gathered split once).
+    """
+    from napari_il6assay.doseresponse._table import split_curves
+
+    veh = pd.DataFrame({"cell_line": ["L0"], "drug": [""], "concentration_M": [0.0],
+                        "viability": [1.0]})  # fmt: skip
+    assert split_curves(veh, "viability", "concentration_M") == []
+    df = pd.DataFrame({
+        "cell_line": ["y", "x", "x", "y", "x", "x"], "drug": ["a", "b", "a", "", "", "a"],
+        "concentration_M": [1e-9, 2e-9, 3e-9, 0.0, 0.0, 4e-9],
+        "viability": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+    })  # fmt: skip
+    curves = split_curves(df, "viability", "concentration_M")
+    got = [(c.key["cell_line"], c.key["drug"], c.conc.tolist(), c.response.tolist())
+           for c in curves]  # fmt: skip
+    assert got == [
+        ("x", "a", [3e-9, 4e-9, 0.0], [0.3, 0.6, 0.5]),
+        ("x", "b", [2e-9, 0.0], [0.2, 0.5]),
+        ("y", "a", [1e-9, 0.0], [0.1, 0.4]),
+    ]

@@ -8,7 +8,7 @@ Nothing heavy is imported here; import the submodules:
 - ``fit``: ``fit_curve(conc, response, model="4pl", ...) -> CurveFit``;
   ``fit_curves(df, response="viability", model="4pl", ...) -> fits.csv`` table (fold columns
   filled when the table has ``parental``).
-- ``fold``: ``fold_test(...)``, ``add_fold_resistance(fits, curves)``.
+- ``fold``: ``fold_test(...)``, ``add_fold_resistance(fits, curves, params)``.
 - ``synergy``: ``synergy_scores(df) -> synergy.csv``, ``synergy_summary(scores)``,
   ``potentiation(df) -> potentiation.csv``.
 - ``figures``: ``dose_response_figure``, ``synergy_heatmap``, ``potentiation_figure``

@@ -45,7 +45,7 @@ class Batch:
     offset: np.ndarray | None = None
 
     def take(self, idx: np.ndarray) -> Batch:
-        """The sub-batch of rows ``idx``."""
+        """Return the sub-batch of rows ``idx``."""
         off = None if self.offset is None else self.offset[idx]
         return Batch(self.logx[idx], self.zero[idx], self.y[idx], self.sw[idx], off)
 
@@ -58,10 +58,14 @@ class Batch:
 def residuals(
     p: np.ndarray, data: Batch, cols: tuple[int, ...] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted residuals ``sw * (y - f)`` and the Jacobian of ``f`` (unweighted) with respect
-    to the parameters ``cols`` (default all five)."""
+    """Return the weighted residuals ``sw * (y - f)`` and the Jacobian of ``f``.
+
+    The Jacobian is unweighted, over the parameters ``cols`` (default all five).
+    """
     f, jac = evaluate_jac(p, data.logx, data.zero, cols)
-    return data.sw * (data.y - f), jac
+    np.subtract(data.y, f, out=f)  # in place: sw * (y - f)
+    np.multiply(data.sw, f, out=f)
+    return f, jac
 
 
 def rss_of(r: np.ndarray, data: Batch) -> np.ndarray:
@@ -115,6 +119,8 @@ def levenberg_marquardt(
     lam0: np.ndarray | float = 1e-3,
     lam_out: np.ndarray | None = None,
     stall: bool = True,
+    init: tuple[np.ndarray, np.ndarray] | None = None,
+    final: dict[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Minimize every curve's weighted residual sum of squares over the ``free`` parameters.
 
@@ -144,6 +150,13 @@ def levenberg_marquardt(
     stall : bool
         Count a curve still active at ``max_iter`` whose RSS stopped moving over the last
         iterations as converged (off for a round that is not the last).
+    init : tuple of ndarray, optional
+        The weighted residuals (B, n) and Jacobian (B, n, len(free)) at ``p0`` (which must
+        then lie inside the bounds), when the caller has them already; they are updated in
+        place.
+    final : dict, optional
+        Filled with ``"r"`` and ``"jac"``, the weighted residuals and the Jacobian over
+        ``free`` at the returned ``p`` (a caller needing them need not evaluate again).
 
     Returns
     -------
@@ -162,7 +175,10 @@ def levenberg_marquardt(
     upper = np.broadcast_to(upper, p0.shape)
     # results of every curve; a curve's entries are final once it leaves the working set
     p_all = np.clip(p0.astype(float), lower, upper)
-    r_all, jac_all = residuals(p_all, data, free)  # jac over the free parameters only
+    if init is None:
+        r_all, jac_all = residuals(p_all, data, free)  # jac over the free parameters only
+    else:
+        r_all, jac_all = init
     rss_all = rss_of(r_all, data)
     converged = np.zeros(B, bool)
     active = np.ones(B, bool)
@@ -251,7 +267,8 @@ def levenberg_marquardt(
         # step-like and bell-shaped curves, issue 11)
         small = (dec <= ftol * (rss[ok] + 1e-300)) | (moved <= xtol * scale)
         done = (small & (lam[ok] <= 1.0)) | (rssn[ok] < 1e-28)
-        p[ok], r[ok], rss[ok] = pn[ok], rn[ok], rssn[ok]
+        p[ok], rss[ok] = pn[ok], rssn[ok]
+        np.copyto(r, rn, where=ok[:, None])  # in place: no gathered copies of the batch
         np.copyto(jac, jn, where=ok[:, None, None])
         rej = was & ~ok
         lam = np.where(ok, np.maximum(lam / 5.0, 1e-12), np.where(rej, lam * 8.0, lam))
@@ -266,6 +283,8 @@ def levenberg_marquardt(
     p, rss, jac = p_all, rss_all, jac_all
     if lam_out is not None:
         lam_out[:] = lam_all
+    if final is not None:
+        final["r"], final["jac"] = r_all, jac_all
     # still active at the limit but the RSS no longer moves over the last iterations (an
     # unidentified direction, e.g. a step between dose 0 and the lowest dose, where hill and e
     # slide along a valley of constant RSS): a minimum of the RSS, not a failure

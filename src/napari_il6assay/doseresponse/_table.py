@@ -34,8 +34,11 @@ class Curve:
 
 
 def concentration_column(df: pd.DataFrame, dose: str | None = None) -> str:
-    """The name of the dose column: ``dose`` if given, else ``concentration_M``,
-    ``concentration`` (converted by the caller), ``conc`` or ``dose``."""
+    """Return the name of the dose column.
+
+    ``dose`` if given, else ``concentration_M``, ``concentration`` (converted by the caller),
+    ``conc`` or ``dose``.
+    """
     if dose is not None:
         return dose
     for c in ("concentration_M", "concentration", "conc", "dose"):
@@ -95,57 +98,135 @@ def split_curves(
         d.loc[untreated, "_conc"] = 0.0
     else:
         untreated = pd.Series(False, index=d.index)
-    # one pass over numpy arrays: group codes, a stable sort and slices per curve. A boolean
-    # mask per curve over the whole table (+ concat) was O(curves x rows): 17 of 21 s of
-    # `il6assay fit` on 10,000 curves; this is O(rows log rows).
-    untreated_np = untreated.to_numpy(bool)
+    return _assemble(d, untreated.to_numpy(bool), present)
+
+
+def _assemble(d: pd.DataFrame, untreated: np.ndarray, present: list[str]) -> list[Curve]:
+    """Build the curves of a prepared table: group codes, one sort, slices per curve.
+
+    A boolean mask per curve over the whole table (+ concat) was O(curves x rows): 17 of 21 s
+    of `il6assay fit` on 10,000 curves (issue 13). Here the rows of every curve (its treated
+    rows in table order, then the dose-0 rows of its line and second-agent state in table
+    order) are found with group codes and index arithmetic, gathered once, and each curve
+    gets slices of the gathered arrays.
+    """
     conc_np = d["_conc"].to_numpy(float)
     resp_np = d["_resp"].to_numpy(float)
     well_np = np.asarray(d["_well"], dtype=object) if len(d) else np.empty(0, object)
     parental_np = np.asarray(d["_parental"], dtype=object) if len(d) else np.empty(0, object)
-    t_rows = np.flatnonzero(~untreated_np)
-    z_rows = np.flatnonzero(untreated_np)
+    t_rows = np.flatnonzero(~untreated)
+    z_rows = np.flatnonzero(untreated)
     other = [c for c in present if c != "drug"]
-    if not present:
-        groups: list[tuple[dict[str, object], np.ndarray]] = [({}, t_rows)]
+    keys, t_sorted, t_lo, t_n = _treated_groups(d, t_rows, present)
+    if other and z_rows.size and keys:
+        z_sorted, z_lo, z_n = _zero_rows_per_curve(d, t_sorted[t_lo], z_rows, other)
     else:
-        treated = d.iloc[t_rows]
-        codes = treated.groupby(present, sort=True, dropna=False).ngroup().to_numpy()
-        order = np.argsort(codes, kind="stable")  # stable: rows keep their table order
-        bounds = np.searchsorted(codes[order], np.arange(codes.max() + 2 if codes.size else 1))
-        firsts = treated.iloc[order[bounds[:-1]]] if codes.size else treated.iloc[:0]
-        key_vals = [firsts[c].tolist() for c in present]
-        groups = [
-            (dict(zip(present, key, strict=True)), t_rows[order[lo:hi]])
-            for key, lo, hi in zip(
-                zip(*key_vals, strict=True), bounds[:-1], bounds[1:], strict=True
-            )
-        ]
-    zero_by_key: dict[tuple, np.ndarray] = {}
-    if other and z_rows.size:
-        zero = d.iloc[z_rows]
-        for zkey, idx in zero.groupby(other, sort=False, dropna=False).indices.items():
-            zkey = zkey if isinstance(zkey, tuple) else (zkey,)
-            zero_by_key[zkey] = z_rows[idx]
+        z_sorted, z_lo, z_n = z_rows[:0], np.zeros(len(keys), np.intp), np.zeros(len(keys), np.intp)
+    idx = _curve_rows(t_sorted, t_lo, t_n, z_sorted, z_lo, z_n)
+    ends = np.cumsum(t_n + z_n).tolist()
+    starts = [0, *ends[:-1]] if ends else []  # no curve: a table of vehicle rows only
+    conc_all, resp_all, wells_all = conc_np[idx], resp_np[idx], well_np[idx].tolist()
     has_parental = bool((parental_np != "").any()) if parental_np.size else False
+    par_all = parental_np[idx].tolist() if has_parental else []
     curves = []
-    for kd, rows in groups:
-        if other:
-            z = zero_by_key.get(tuple(kd[c] for c in other))
-            if z is not None:
-                rows = np.concatenate([rows, z])
-        parents = sorted(set(parental_np[rows].tolist()) - {""}) if has_parental else []
+    for kd, lo, hi in zip(keys, starts, ends, strict=True):
+        parents = sorted(set(par_all[lo:hi]) - {""}) if has_parental else []
         problems = []
         if len(parents) > 1:
             problems.append(f"several parental lines given: {', '.join(parents)}")
         curves.append(
             Curve(
                 key=kd,
-                conc=conc_np[rows],
-                response=resp_np[rows],
-                wells=well_np[rows].tolist(),
+                conc=conc_all[lo:hi],
+                response=resp_all[lo:hi],
+                wells=wells_all[lo:hi],
                 parental=parents[0] if parents else "",
                 problems=problems,
             )
         )
     return curves
+
+
+def _treated_groups(
+    d: pd.DataFrame, t_rows: np.ndarray, present: list[str]
+) -> tuple[list[dict[str, object]], np.ndarray, np.ndarray, np.ndarray]:
+    """Each curve's key and its treated rows, curves sorted by key.
+
+    Returns
+    -------
+    keys : list of dict
+        One per curve.
+    rows : ndarray
+        Positions in ``d`` of the treated rows, curve after curve, in table order within one.
+    lo, n : ndarray
+        Where each curve's rows start in ``rows``, and how many there are.
+    """
+    if not present:
+        return [{}], t_rows, np.zeros(1, np.intp), np.array([t_rows.size], np.intp)
+    treated = d.iloc[t_rows][present]
+    codes = treated.groupby(present, sort=True, dropna=False).ngroup().to_numpy()
+    order = np.argsort(codes, kind="stable")  # stable: rows keep their table order
+    bounds = np.searchsorted(codes[order], np.arange(codes.max() + 2 if codes.size else 1))
+    firsts = treated.iloc[order[bounds[:-1]]] if codes.size else treated.iloc[:0]
+    key_vals = [firsts[c].tolist() for c in present]
+    keys = [dict(zip(present, key, strict=True)) for key in zip(*key_vals, strict=True)]
+    return keys, t_rows[order], bounds[:-1].astype(np.intp), np.diff(bounds).astype(np.intp)
+
+
+def _zero_rows_per_curve(
+    d: pd.DataFrame, firsts: np.ndarray, z_rows: np.ndarray, other: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Find the dose-0 rows of each curve: those with the curve's values of ``other``.
+
+    Parameters
+    ----------
+    d : DataFrame
+    firsts : ndarray
+        Position in ``d`` of one treated row of each curve.
+    z_rows : ndarray
+        Positions of the dose-0 rows, in table order.
+    other : list of str
+        The key columns other than ``drug``.
+
+    Returns
+    -------
+    rows : ndarray
+        Positions of the dose-0 rows grouped by key (table order within a group).
+    lo, n : ndarray
+        Per curve, where its dose-0 rows start in ``rows`` and how many there are (0: none).
+    """
+    both = d.iloc[np.concatenate([firsts, z_rows])][other]
+    codes = both.groupby(other, sort=False, dropna=False).ngroup().to_numpy()
+    c_curve, c_zero = codes[: firsts.size], codes[firsts.size :]
+    order = np.argsort(c_zero, kind="stable")
+    n_codes = int(codes.max()) + 1
+    z_count = np.bincount(c_zero, minlength=n_codes)
+    z_start = np.concatenate([[0], np.cumsum(z_count)[:-1]])
+    return z_rows[order], z_start[c_curve].astype(np.intp), z_count[c_curve].astype(np.intp)
+
+
+def _curve_rows(
+    t_rows: np.ndarray,
+    t_lo: np.ndarray,
+    t_n: np.ndarray,
+    z_rows: np.ndarray,
+    z_lo: np.ndarray,
+    z_n: np.ndarray,
+) -> np.ndarray:
+    """Concatenate each curve's treated rows, then its dose-0 rows, curve after curve.
+
+    Curve ``i`` contributes ``t_rows[t_lo[i]:t_lo[i] + t_n[i]]`` then
+    ``z_rows[z_lo[i]:z_lo[i] + z_n[i]]``.
+    """
+    size = t_n + z_n
+    total = int(size.sum())
+    if total == 0:
+        return np.empty(0, np.intp)
+    curve = np.repeat(np.arange(size.size), size)
+    pos = np.arange(total) - np.repeat(np.cumsum(size) - size, size)
+    treated = pos < t_n[curve]
+    out = np.empty(total, np.intp)
+    out[treated] = t_rows[(t_lo[curve] + pos)[treated]]
+    zi = ~treated
+    out[zi] = z_rows[(z_lo[curve] + pos - t_n[curve])[zi]]
+    return out

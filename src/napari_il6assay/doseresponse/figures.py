@@ -103,7 +103,7 @@ def _fmt(v: float) -> str:
 
 
 def _num(v: Any) -> float:
-    """A table cell as a float (NaN for missing or non-numeric)."""
+    """Return a table cell as a float (NaN for missing or non-numeric)."""
     try:
         return float(v)
     except (TypeError, ValueError):
@@ -111,7 +111,7 @@ def _num(v: Any) -> float:
 
 
 def _mark(v: Any) -> str:
-    """A ``*_censored`` cell as ``">"``/``"<"``, or ``""`` when not censored.
+    """Return a ``*_censored`` cell as ``">"``/``"<"``, or ``""`` when not censored.
 
     Fits read back from CSV hold NaN (or ``pd.NA`` with the string dtype) where the fit table
     had ``""``: all of them mean "not censored".
@@ -133,7 +133,7 @@ def _dose_scale(v: float, unit: str) -> tuple[float, str]:
 
 
 def si_dose(v: float, unit: str = "M") -> str:
-    """A dose with an SI prefix in the layout's unit: ``31.6 nM``, ``10 µg/mL``, ``0``.
+    """Format a dose with an SI prefix in the layout's unit: ``31.6 nM``, ``10 µg/mL``, ``0``.
 
     Parameters
     ----------
@@ -172,7 +172,7 @@ def _si_axis(axis: Any, unit: str, floor: float = 0.0) -> None:
 
 
 def _bound(v: float, factor: float = 1.0) -> str:
-    """A CI bound in the prefix of its estimate: ``1150`` rather than ``1.15e+03``."""
+    """Format a CI bound in the prefix of its estimate: ``1150`` rather than ``1.15e+03``."""
     if np.isinf(v):
         return "\u221e" if v > 0 else "0"
     x = v / factor
@@ -202,7 +202,7 @@ def _fit_note(r: pd.Series, unit: str) -> str:
 
 
 def _readable(color: str, theme: str) -> str:
-    """The line colour, lightened on the dark theme so that 8 pt text stays legible."""
+    """Return the line colour, lightened on the dark theme so that 8 pt text stays legible."""
     if theme != "dark":
         return color
     from matplotlib.colors import to_hex, to_rgb
@@ -211,8 +211,9 @@ def _readable(color: str, theme: str) -> str:
 
 
 def _wrap_note(text: str, width_pt: float, size: float) -> str:
-    """Break a note after its ``name:`` and before its `` · `` joints so that no line is wider
-    than ``width_pt``.
+    """Break a note after its ``name:`` and before its `` · `` joints.
+
+    No line is then wider than ``width_pt``.
 
     The notes sit under the axes, left-aligned on it; a line wider than the axes would make
     constrained layout shrink the axes to fit it (and a GUI ``wrap`` breaks lines without
@@ -560,7 +561,7 @@ SCORE_NAMES = {"bliss": "Bliss", "hsa": "HSA", "loewe": "Loewe", "zip": "ZIP"}
 
 
 def _first_note(s: pd.DataFrame) -> str:
-    """The first Loewe/ZIP reason of a block's ``note`` column (why a map is empty)."""
+    """Return the first Loewe/ZIP reason of a block's ``note`` column (why a map is empty)."""
     for n in s.get("note", pd.Series(dtype=object)).astype(str):
         for part in n.split("; "):
             if "undefined" in part or "not estimable" in part:
@@ -688,7 +689,7 @@ def plate_heatmap(
     fig: Any | None = None,
     theme: str = "light",
 ) -> Any:
-    """A plate map of one well value (readout or viability) with flagged wells marked.
+    """Draw a plate map of one well value (readout or viability) with flagged wells marked.
 
     Parameters
     ----------
@@ -800,7 +801,7 @@ def cross_resistance_heatmap(
 def standard_curve_figure(
     result: Any, *, fig: Any | None = None, theme: str = "light", title: str | None = None
 ) -> Any:
-    """A fitted standard curve with its standards and the samples placed on it.
+    """Draw a fitted standard curve with its standards and the samples placed on it.
 
     Parameters
     ----------

@@ -53,7 +53,9 @@ from typing import Any
 
 import numpy as np
 
+from napari_il6assay.doseresponse._clean import check_curve
 from napari_il6assay.doseresponse._solver import Batch, levenberg_marquardt, safe_pinv
+from napari_il6assay.doseresponse.fold import add_fold_resistance
 from napari_il6assay.doseresponse.models import (
     BOTTOM,
     HILL,
@@ -141,21 +143,62 @@ class CurveFit:
 # batched core
 
 
+def _flat(
+    curves: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """All curves' points in flat arrays, with each point's (row, column) in the padded batch.
+
+    Returns
+    -------
+    x, y, w : ndarray
+        Doses, responses and weights (1 where a curve has none), curve after curve.
+    rows, cols : ndarray
+        Each point's curve and its position within the curve.
+    n : int
+        The longest curve's length (the padded width).
+    """
+    lens = np.fromiter((len(c[0]) for c in curves), np.intp, len(curves))
+    x = np.concatenate([np.asarray(c[0], float) for c in curves])
+    y = np.concatenate([np.asarray(c[1], float) for c in curves])
+    if all(c[2] is None for c in curves):  # the usual case: no weights, no array per curve
+        w = np.ones(x.size)
+    else:
+        w = np.concatenate([np.ones(m) if c[2] is None else np.asarray(c[2], float)
+                            for c, m in zip(curves, lens.tolist(), strict=True)])  # fmt: skip
+    rows = np.repeat(np.arange(len(curves)), lens)
+    cols = np.arange(x.size) - np.repeat(np.cumsum(lens) - lens, lens)
+    return x, y, w, rows, cols, int(lens.max())
+
+
 def _pad(curves: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray | None]]) -> Batch:
-    n = max(len(c[0]) for c in curves)
+    """Pad the curves into one `Batch` (padding has weight 0), built from flat arrays.
+
+    One scatter instead of a loop of numpy calls per curve (a tenth of a second on 10,000
+    curves, issue 13); each value is computed by the same operation as before.
+    """
+    x, yy, w, rows, cols, n = _flat(curves)
     B = len(curves)
     logx = np.ones((B, n))
     zero = np.zeros((B, n), bool)
     y = np.zeros((B, n))
     sw = np.zeros((B, n))
-    for i, (x, yy, w) in enumerate(curves):
-        m = len(x)
-        z = x <= 0
-        zero[i, :m] = z
-        logx[i, :m] = np.log(np.where(z, 1.0, x))
-        y[i, :m] = yy
-        sw[i, :m] = 1.0 if w is None else np.sqrt(w)
+    z = x <= 0
+    zero[rows, cols] = z
+    logx[rows, cols] = np.log(np.where(z, 1.0, x))
+    y[rows, cols] = yy
+    sw[rows, cols] = np.sqrt(w)
     return Batch(logx, zero, y, sw)
+
+
+def _raw_doses(curves: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray | None]]) -> np.ndarray:
+    """Return the tested doses exactly as given, padded with 0.
+
+    ``exp(log x)`` is off in the last digit.
+    """
+    x, _, _, rows, cols, n = _flat(curves)
+    xraw = np.zeros((len(curves), n))
+    xraw[rows, cols] = x
+    return xraw
 
 
 def _row_mean(v: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -164,7 +207,10 @@ def _row_mean(v: np.ndarray, m: np.ndarray) -> np.ndarray:
 
 
 def _starts(data: Batch, lxmin: np.ndarray, lxmax: np.ndarray) -> list[np.ndarray]:
-    """Starting values: plateaus from the lowest/highest doses, slope/midpoint by logit fit."""
+    """Compute starting values.
+
+    Plateaus from the lowest/highest doses, slope and midpoint by a logit fit.
+    """
     valid = data.sw > 0
     pos = valid & ~data.zero
     has_zero = (valid & data.zero).any(axis=1)
@@ -210,8 +256,10 @@ _LM_ROUND = 12
 
 
 def _dose_means(data: Batch) -> Batch:
-    """`_dose_means_impl`, computed once per `Batch` (the grid, the shape tests and the
-    censoring all need it)."""
+    """Return `_dose_means_impl` of ``data``, computed once per `Batch`.
+
+    The grid, the shape tests and the censoring all need it.
+    """
     cached = getattr(data, "_dose_means", None)
     if cached is None:
         cached = _dose_means_impl(data)
@@ -220,7 +268,7 @@ def _dose_means(data: Batch) -> Batch:
 
 
 def _dose_means_impl(data: Batch) -> Batch:
-    """The same curves with replicates pooled: weighted mean response per distinct dose.
+    """Pool replicates: the same curves: weighted mean response per distinct dose.
 
     The RSS of any curve ``f`` is the within-dose sum of squares (fixed) plus
     ``sum_k W_k (ybar_k - f(x_k))^2`` over the distinct doses, so a search over starting values
@@ -290,10 +338,10 @@ def _grid_starts(
     data = _dose_means(data)
     valid = data.sw > 0
     w = data.sw**2
-    hills = np.asarray(hills, float)
+    grid_hills = np.asarray(hills, float)
     both = BOTTOM in spec.free and TOP in spec.free
     if spec.signed and not (both and LOGS not in spec.free):
-        hills = np.r_[hills, -hills]
+        grid_hills = np.r_[grid_hills, -grid_hills]
     asyms = _GRID_ASYM if LOGS in spec.free else (1.0,)
     ts = lxmin[:, None] + (lxmax - lxmin + 2 * LN10)[:, None] * np.linspace(0, 1, _GRID_T) - LN10
     B = w.shape[0]
@@ -310,9 +358,9 @@ def _grid_starts(
     classes = []
     for s in asyms:
         for sign in (1.0, -1.0):
-            if per_class and np.any(np.sign(hills) == sign):
+            if per_class and np.any(np.sign(grid_hills) == sign):
                 classes.append((s, sign, np.full(B, np.inf), np.zeros((B, 5))))
-        for b in hills:
+        for b in grid_hills:
             for j in range(_GRID_T):
                 t = ts[:, j]
                 with np.errstate(over="ignore"):
@@ -385,8 +433,10 @@ def _polish_best(
     upper: np.ndarray,
     max_iter: int = 400,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Levenberg-Marquardt from K starts per curve (``starts`` (B, K, 5)) in one batch; the
-    lowest RSS of each curve wins."""
+    """Polish K starts per curve (``starts`` (B, K, 5)) by Levenberg-Marquardt in one batch.
+
+    The lowest RSS of each curve wins.
+    """
     B, K = starts.shape[:2]
     if K == 1:
         return levenberg_marquardt(starts[:, 0], data, free, lower, upper, max_iter=max_iter)
@@ -547,8 +597,9 @@ def _bounds(
 
 
 def _nuisance_slope(h: np.ndarray, e: int) -> np.ndarray:
-    """``-H_nn^-1 H_ne``: how the other parameters follow parameter ``e`` along the profile
-    (exact for a quadratic RSS with Hessian ``H``); 0 where ``H_nn`` cannot be solved.
+    """Return ``-H_nn^-1 H_ne``: how the other parameters follow ``e`` along the profile.
+
+    Exact for a quadratic RSS with Hessian ``H``; 0 where ``H_nn`` cannot be solved.
 
     Parameters
     ----------
@@ -572,6 +623,35 @@ def _nuisance_slope(h: np.ndarray, e: int) -> np.ndarray:
         except np.linalg.LinAlgError:
             s = -np.einsum("bij,bj->bi", safe_pinv(h_nn), h_ne)
     return np.where(np.isfinite(s), s, 0.0)
+
+
+def _with_loge_column(
+    p: np.ndarray,
+    data: Batch,
+    jac_sub: np.ndarray,
+    sub_free: tuple[int, ...],
+    free: tuple[int, ...],
+) -> np.ndarray:
+    """Build the Jacobian over ``free`` at ``p`` from the one over ``sub_free`` (all but log e).
+
+    The log e column is ``-df/dz * hill`` with ``df/dz = -(top - bottom) g (1 - g)``; for the
+    4PL the solver's own top and bottom columns are ``g`` and ``1 - g``, so the column comes
+    without evaluating the model again, by the same operations as in `evaluate_jac`, hence
+    the same numbers. Other models evaluate it.
+    """
+    from napari_il6assay.doseresponse.models import evaluate_jac
+
+    jac = np.empty(jac_sub.shape[:2] + (len(free),))
+    for j, col in enumerate(free):
+        if col != LOGE:
+            jac[..., j] = jac_sub[..., sub_free.index(col)]
+    if BOTTOM in sub_free and TOP in sub_free and np.all(p[:, LOGS] == 0.0):
+        span = p[:, TOP, None] - p[:, BOTTOM, None]
+        dfdz = -span * jac_sub[..., sub_free.index(TOP)] * jac_sub[..., sub_free.index(BOTTOM)]
+        jac[..., free.index(LOGE)] = np.where(data.zero, 0.0, -dfdz * p[:, HILL, None])
+    else:
+        jac[..., free.index(LOGE)] = evaluate_jac(p, data.logx, data.zero, (LOGE,))[1][..., 0]
+    return jac
 
 
 def _profile_ci(
@@ -674,9 +754,11 @@ def _profile_ci(
     def profile(
         todo: np.ndarray, t: np.ndarray, start: np.ndarray, cont: np.ndarray
     ) -> tuple[np.ndarray, ...]:
-        """Profile fits at log e = ``t`` from ``start`` (``cont``: go on from where the last
-        round of that fit stopped): solutions, whether each is final, ``q``, ``dq/da``,
-        slopes."""
+        """Fit the profile at log e = ``t`` from ``start``.
+
+        ``cont``: go on from where the last round of that fit stopped. Returns the solutions,
+        whether each is final, ``q``, ``dq/da`` and the slopes.
+        """
         pp = start.copy()
         pp[:, LOGE] = t
         # a predicted start must not flip the sign of hill (the mirror image is another
@@ -689,25 +771,31 @@ def _profile_ci(
         bad = (np.sign(pp[:, HILL]) != np.sign(ref[:, HILL])) | ~np.isfinite(pp).all(axis=1)
         bad |= ((pp < lo2[todo]) | (pp > hi2[todo])).any(axis=1)
         with np.errstate(all="ignore"):
-            bad |= ~(rss_of(residuals(pp, sub, ())[0], sub)
-                     <= rss_of(residuals(ref, sub, ())[0], sub))  # fmt: skip
+            # the predicted start's residuals and Jacobian are the solver's first evaluation
+            r0, jac0 = residuals(pp, sub, sub_free)
+            bad |= ~(rss_of(r0, sub) <= rss_of(residuals(ref, sub, ())[0], sub))
         pp[bad] = ref[bad]
         pp[cont] = p_run[todo[cont]]
+        redo = np.flatnonzero(bad | cont)  # another start (inside the bounds): evaluate it
+        if redo.size:
+            r0[redo], jac0[redo] = residuals(pp[redo], sub.take(redo), sub_free)
         # the solver runs in rounds of `_LM_ROUND` iterations, up to 60 per profile point as
         # before: a fit not finished goes on in the next round (same parameters and
         # damping, so the rounds add up to one run) while the others move on
         lam = np.where(cont, lam_run[todo], 1e-3)
         lam_end = np.empty(todo.size)
+        fin: dict[str, np.ndarray] = {}
         pf, rs, _, conv = levenberg_marquardt(pp, sub, sub_free, lo2[todo], hi2[todo],
                                               max_iter=_LM_ROUND, lam0=lam, lam_out=lam_end,
-                                              stall=False)  # fmt: skip
+                                              stall=False, init=(r0, jac0),
+                                              final=fin)  # fmt: skip
         used[todo] = np.where(cont, used[todo], 0) + _LM_ROUND
         final = conv | (used[todo] >= 60)
         p_run[todo], lam_run[todo] = pf, lam_end
         d = np.maximum(rs - r_hat[todo], 0.0)
         q = np.sqrt(d) - tgt[todo]
         # the profile RSS's slope: d RSS / d log e at the profile point (envelope theorem)
-        r, jac = residuals(pf, sub, free)
+        r, jac = fin["r"], _with_loge_column(pf, sub, fin["jac"], sub_free, free)
         jw = jac * sub.sw[:, :, None]
         drss = -2.0 * np.einsum("bn,bn->b", jw[:, :, e], r)
         with np.errstate(all="ignore"):
@@ -733,9 +821,11 @@ def _profile_ci(
     a = np.clip(np.nan_to_num(2.0 * se_t, nan=0.5), 0.05, 3.0)[cur]
 
     def _next_a(ix: np.ndarray) -> np.ndarray:
-        """The next profile point of the ends ``ix``: the first at ``a = 2 se``; then
-        Newton inside the bracket (else regula falsi), or before a bracket Newton outwards
-        but never beyond doubling ``a``, as the former search."""
+        """Choose the next profile point of the ends ``ix``.
+
+        The first is at ``a = 2 se``; then Newton inside the bracket (else regula falsi), or
+        before a bracket Newton outwards but never beyond doubling ``a``, as the former search.
+        """
         first = points[ix] == 0
         ak, qk, dqk = a_k[ix], q_k[ix], dq_k[ix]
         with np.errstate(all="ignore"):
@@ -811,6 +901,176 @@ def _profile_ci(
     return ends[:B], ends[B:]
 
 
+def _solve(
+    data: Batch,
+    spec: Any,
+    lxmin: np.ndarray,
+    lxmax: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    extra_start: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fit every curve: starts, the batched polish, restarts of doubtful fits, 4PL sign.
+
+    Parameters
+    ----------
+    data : Batch
+        The padded curves.
+    spec : ModelSpec
+    lxmin, lxmax : ndarray (B,)
+        Lowest and highest log dose above 0.
+    lower, upper : ndarray (B, 5)
+        Bounds.
+    extra_start : ndarray (B, 5), optional
+        See `fit_arrays`.
+
+    Returns
+    -------
+    p, rss, jtj, converged : ndarray
+        As `levenberg_marquardt`, with the 4PL reported with ``hill >= 0``.
+    """
+    free = spec.free
+    starts = _starts(data, lxmin, lxmax)
+    for p0 in starts:
+        for idx, val in spec.fixed.items():
+            p0[:, idx] = val
+    # start 1: the best point of a variable-projection grid (global); start 2: the logit
+    # regression start; the lower RSS wins
+    grid = _grid_starts(data, spec, lxmin, lxmax, lower, upper, per_class=True,
+                        hills=_GRID_HILL_FIRST)  # fmt: skip
+    if extra_start is not None:
+        ex = np.array(extra_start, float)
+        for idx, val in spec.fixed.items():
+            ex[:, idx] = val
+        grid = np.concatenate([grid, np.clip(ex, lower, upper)[:, None]], axis=1)
+    # the 5PL's asymmetry and hill trade off along long valleys: more iterations
+    max_iter = 1000 if LOGS in free else 200
+    # the solver works on the dose means plus the within-dose sum of squares (its `offset`):
+    # the same RSS and optimum as on the replicates, with a third of the points for triplicates
+    red = _dose_means(data)
+    p, rss, jtj, conv = _polish_best(grid, red, free, lower, upper, max_iter=max_iter)
+    # curves the model fits poorly (bell-shaped, step-like data) have several basins: polish
+    # the best few grid points too, not only the best one
+    sw2 = data.sw**2
+    ybar = (sw2 * data.y).sum(axis=1) / sw2.sum(axis=1)
+    tss0 = (sw2 * (data.y - ybar[:, None]) ** 2).sum(axis=1)
+    doubt = ~conv | (rss > 0.1 * tss0)
+    for j in (HILL, LOGE):
+        if j in free:
+            doubt |= (p[:, j] <= lower[:, j] + 1e-6) | (p[:, j] >= upper[:, j] - 1e-6)
+    idx2 = np.flatnonzero(doubt)
+    if idx2.size:
+        sub = data.take(idx2)
+        many = _grid_starts(sub, spec, lxmin[idx2], lxmax[idx2], lower[idx2], upper[idx2],
+                            keep=_N_RESTARTS)  # fmt: skip
+        # the logit-regression start and the 2nd, 3rd, ... best grid points, all polished in
+        # one batch (one solver loop instead of one per start)
+        p0 = np.concatenate([starts[0][idx2][:, None], many[:, 1:]], axis=1).reshape(-1, 5)
+        K = _N_RESTARTS
+        rep = np.repeat(idx2, K)
+        p2, rss2, jtj2, conv2 = levenberg_marquardt(p0, red.take(rep), free, lower[rep],
+                                                    upper[rep], max_iter=max_iter)  # fmt: skip
+        rss2 = np.where(np.isfinite(rss2), rss2, np.inf).reshape(-1, K)
+        pick = np.argmin(rss2, axis=1)
+        rows = np.arange(idx2.size) * K + pick
+        better = rss2[np.arange(idx2.size), pick] < rss[idx2] * (1 - 1e-12)
+        sel = idx2[better]
+        rows = rows[better]
+        p[sel], rss[sel] = p2[rows], rss2.ravel()[rows]
+        jtj[sel], conv[sel] = jtj2[rows], conv2[rows]
+    if spec.name == "4pl":
+        # (b, c, d) and (-b, d, c) are one curve: report hill >= 0, top = response at dose 0
+        flip = p[:, HILL] < 0
+        p[flip, HILL] *= -1.0
+        p[flip, BOTTOM], p[flip, TOP] = p[flip, TOP].copy(), p[flip, BOTTOM].copy()
+        if flip.any():
+            jtj[flip] = _jtj(p[flip], data.take(np.flatnonzero(flip)), free)
+    return p, rss, jtj, conv
+
+
+def _notes(
+    p: np.ndarray,
+    no_effect: np.ndarray,
+    small_span: np.ndarray,
+    censored: np.ndarray,
+    shallow: np.ndarray,
+    conv: np.ndarray,
+    non_monotone: np.ndarray,
+    ci_lo: np.ndarray,
+    ci_hi: np.ndarray,
+    p_flat: np.ndarray,
+    mono_p: np.ndarray,
+    drop: np.ndarray,
+    effect_scale: np.ndarray,
+    y_low: np.ndarray,
+    half: np.ndarray,
+    *,
+    alpha_flat: float,
+    min_effect: float,
+    min_span: float,
+    profile_5pl: bool,
+) -> list[str]:
+    """Write each curve's ``note``: why it is censored, not fitted well, or flagged.
+
+    The arrays are `fit_arrays`' per-curve results (B,); ``profile_5pl`` says that the 5PL's
+    profile CI was replaced by the delta method on log IC50.
+    """
+    B = p.shape[0]
+    notes = [""] * B
+    # only curves with something to say (usually few) go through the loop below
+    say = no_effect | small_span | (censored != "") | shallow | ~conv | non_monotone
+    with np.errstate(invalid="ignore"):
+        say |= np.isinf(ci_hi) | (ci_lo <= 0)
+    if profile_5pl:
+        say[:] = True
+    for i in np.flatnonzero(say).tolist():
+        parts = []
+        if no_effect[i]:
+            if p_flat[i] >= alpha_flat:
+                parts.append(
+                    f"no effect: fit not better than a constant (F test p={p_flat[i]:.3g})"
+                )
+            else:
+                parts.append(
+                    f"no effect: fitted change over the doses {drop[i]:.3g} is below "
+                    f"{min_effect:g} x {effect_scale[i]:.3g} (the larger fitted response "
+                    "at the lowest and highest dose)"
+                )
+        elif small_span[i]:
+            parts.append(
+                f"effect too small for an IC50: fitted span {abs(p[i, TOP] - p[i, BOTTOM]):.3g} "
+                f"< {min_span:g} x |top|; IC50 reported above the highest dose"
+            )
+        elif censored[i] == ">":
+            parts.append("IC50 above the highest dose")
+        elif censored[i] == "<":
+            parts.append("IC50 below the lowest dose")
+        elif shallow[i]:
+            parts.append(
+                f"IC50 not estimable: shallow curve (hill {p[i, HILL]:.3g}); the response at the "
+                f"lowest dose ({y_low[i]:.3g}) is not past half the effect seen "
+                f"({half[i]:.3g}), so no '<' claim"
+            )
+        if not conv[i]:
+            parts.append("fit did not converge")
+        if non_monotone[i]:
+            parts.append(
+                f"non-monotone data: the dose means rise and fall (monotone fit rejected, "
+                f"p={mono_p[i]:.2g}); a log-logistic curve cannot describe them"
+            )
+        if np.isinf(ci_hi[i]) and not no_effect[i]:
+            parts.append("CI upper bound open")
+        if ci_lo[i] == 0 and not no_effect[i]:
+            parts.append("CI lower bound open")
+        if ci_lo[i] < 0 and not no_effect[i]:
+            parts.append("delta CI lower bound below 0 (drc's symmetric interval; the profile "
+                         "CI is positive)")  # fmt: skip
+        if profile_5pl:
+            parts.append("5PL: IC50 CI by the delta method on log IC50")
+        notes[i] = "; ".join(parts)
+    return notes
+
+
 def fit_arrays(
     curves: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
     model: str = "4pl",
@@ -878,61 +1138,8 @@ def fit_arrays(
     lxmin = np.where(pos, data.logx, np.inf).min(axis=1)
     lxmax = np.where(pos, data.logx, -np.inf).max(axis=1)
     lower, upper = _bounds(data, lxmin, lxmax, bounds, signed=spec.signed)
-    starts = _starts(data, lxmin, lxmax)
-    for p0 in starts:
-        for idx, val in spec.fixed.items():
-            p0[:, idx] = val
-    # start 1: the best point of a variable-projection grid (global); start 2: the logit
-    # regression start; the lower RSS wins
-    grid = _grid_starts(data, spec, lxmin, lxmax, lower, upper, per_class=True,
-                        hills=_GRID_HILL_FIRST)  # fmt: skip
-    if extra_start is not None:
-        ex = np.array(extra_start, float)
-        for idx, val in spec.fixed.items():
-            ex[:, idx] = val
-        grid = np.concatenate([grid, np.clip(ex, lower, upper)[:, None]], axis=1)
-    # the 5PL's asymmetry and hill trade off along long valleys: more iterations
-    max_iter = 1000 if LOGS in free else 200
-    # the solver works on the dose means plus the within-dose sum of squares (its `offset`):
-    # the same RSS and optimum as on the replicates, with a third of the points for triplicates
     red = _dose_means(data)
-    p, rss, jtj, conv = _polish_best(grid, red, free, lower, upper, max_iter=max_iter)
-    # curves the model fits poorly (bell-shaped, step-like data) have several basins: polish
-    # the best few grid points too, not only the best one
-    sw2 = data.sw**2
-    ybar = (sw2 * data.y).sum(axis=1) / sw2.sum(axis=1)
-    tss0 = (sw2 * (data.y - ybar[:, None]) ** 2).sum(axis=1)
-    doubt = ~conv | (rss > 0.1 * tss0)
-    for j in (HILL, LOGE):
-        if j in free:
-            doubt |= (p[:, j] <= lower[:, j] + 1e-6) | (p[:, j] >= upper[:, j] - 1e-6)
-    idx2 = np.flatnonzero(doubt)
-    if idx2.size:
-        sub = data.take(idx2)
-        many = _grid_starts(sub, spec, lxmin[idx2], lxmax[idx2], lower[idx2], upper[idx2],
-                            keep=_N_RESTARTS)  # fmt: skip
-        # the logit-regression start and the 2nd, 3rd, ... best grid points, all polished in
-        # one batch (one solver loop instead of one per start)
-        p0 = np.concatenate([starts[0][idx2][:, None], many[:, 1:]], axis=1).reshape(-1, 5)
-        K = _N_RESTARTS
-        rep = np.repeat(idx2, K)
-        p2, rss2, jtj2, conv2 = levenberg_marquardt(p0, red.take(rep), free, lower[rep],
-                                                    upper[rep], max_iter=max_iter)  # fmt: skip
-        rss2 = np.where(np.isfinite(rss2), rss2, np.inf).reshape(-1, K)
-        pick = np.argmin(rss2, axis=1)
-        rows = np.arange(idx2.size) * K + pick
-        better = rss2[np.arange(idx2.size), pick] < rss[idx2] * (1 - 1e-12)
-        sel = idx2[better]
-        rows = rows[better]
-        p[sel], rss[sel] = p2[rows], rss2.ravel()[rows]
-        jtj[sel], conv[sel] = jtj2[rows], conv2[rows]
-    if spec.name == "4pl":
-        # (b, c, d) and (-b, d, c) are one curve: report hill >= 0, top = response at dose 0
-        flip = p[:, HILL] < 0
-        p[flip, HILL] *= -1.0
-        p[flip, BOTTOM], p[flip, TOP] = p[flip, TOP].copy(), p[flip, BOTTOM].copy()
-        if flip.any():
-            jtj[flip] = _jtj(p[flip], data.take(np.flatnonzero(flip)), free)
+    p, rss, jtj, conv = _solve(data, spec, lxmin, lxmax, lower, upper, extra_start)
     n = data.n_points
     dof = n - k
     sigma2 = rss / np.maximum(dof, 1)
@@ -979,10 +1186,7 @@ def fit_arrays(
     aic = -2.0 * loglik + 2.0 * (k + 1)
     bic = -2.0 * loglik + np.log(n) * (k + 1)
 
-    # the tested doses exactly as given (exp(log x) is off in the last digit)
-    xraw = np.zeros(data.y.shape)
-    for i, c in enumerate(curves):
-        xraw[i, : len(c[0])] = c[0]
+    xraw = _raw_doses(curves)
     xmin = np.where(pos, xraw, np.inf).min(axis=1)
     xmax = np.where(pos, xraw, -np.inf).max(axis=1)
     has_zero = (valid & data.zero).any(axis=1)
@@ -1088,52 +1292,12 @@ def fit_arrays(
             np.where(small_span, "small_effect", np.where(shallow, "shallow", "ok")),
         ),
     )
-    notes = []
-    for i in range(B):
-        parts = []
-        if no_effect[i]:
-            if p_flat[i] >= alpha_flat:
-                parts.append(
-                    f"no effect: fit not better than a constant (F test p={p_flat[i]:.3g})"
-                )
-            else:
-                parts.append(
-                    f"no effect: fitted change over the doses {drop[i]:.3g} is below "
-                    f"{min_effect:g} x {effect_scale[i]:.3g} (the larger fitted response "
-                    "at the lowest and highest dose)"
-                )
-        elif small_span[i]:
-            parts.append(
-                f"effect too small for an IC50: fitted span {abs(p[i, TOP] - p[i, BOTTOM]):.3g} "
-                f"< {min_span:g} x |top|; IC50 reported above the highest dose"
-            )
-        elif censored[i] == ">":
-            parts.append("IC50 above the highest dose")
-        elif censored[i] == "<":
-            parts.append("IC50 below the lowest dose")
-        elif shallow[i]:
-            parts.append(
-                f"IC50 not estimable: shallow curve (hill {p[i, HILL]:.3g}); the response at the "
-                f"lowest dose ({y_low[i]:.3g}) is not past half the effect seen "
-                f"({half[i]:.3g}), so no '<' claim"
-            )
-        if not conv[i]:
-            parts.append("fit did not converge")
-        if non_monotone[i]:
-            parts.append(
-                f"non-monotone data: the dose means rise and fall (monotone fit rejected, "
-                f"p={mono_p[i]:.2g}); a log-logistic curve cannot describe them"
-            )
-        if np.isinf(ci_hi[i]) and not no_effect[i]:
-            parts.append("CI upper bound open")
-        if ci_lo[i] == 0 and not no_effect[i]:
-            parts.append("CI lower bound open")
-        if ci_lo[i] < 0 and not no_effect[i]:
-            parts.append("delta CI lower bound below 0 (drc's symmetric interval; the profile "
-                         "CI is positive)")  # fmt: skip
-        if LOGS in free and ci_method == "profile":
-            parts.append("5PL: IC50 CI by the delta method on log IC50")
-        notes.append("; ".join(parts))
+    notes = _notes(
+        p, no_effect, small_span, censored, shallow, conv, non_monotone, ci_lo, ci_hi, p_flat,
+        mono_p, drop, effect_scale, y_low, half,
+        alpha_flat=alpha_flat, min_effect=min_effect, min_span=min_span,
+        profile_5pl=LOGS in free and ci_method == "profile",
+    )  # fmt: skip
     return {
         "params": p,
         "se": se,
@@ -1172,49 +1336,8 @@ def fit_arrays(
 
 
 # --------------------------------------------------------------------------------------------
-# input checks shared by fit_curve and fit_curves
-
-
-def check_curve(
-    conc: np.ndarray, response: np.ndarray, n_params: int = 4
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """Clean one curve's data; return ``(conc, response, problem)``.
-
-    ``problem`` is ``""`` when the curve can be fitted, else a sentence for the ``note``
-    column (missing or negative concentrations, all-NaN or constant responses, fewer than 4
-    distinct doses or too few points).
-    """
-    conc = np.asarray(conc, float)
-    response = np.asarray(response, float)
-    if conc.size == 0:
-        return conc, response, "no data"
-    if np.isnan(conc).any():
-        return conc, response, f"missing concentration in {int(np.isnan(conc).sum())} row(s)"
-    if (conc < 0).any():
-        return conc, response, f"negative concentration ({conc[conc < 0].min():g})"
-    if not np.isfinite(conc).all():
-        return conc, response, "infinite concentration"
-    ok = np.isfinite(response)
-    if not ok.any():
-        return conc, response, "all responses missing (NaN)"
-    conc, response = conc[ok], response[ok]
-    n_doses = np.unique(conc).size
-    if n_doses < 4:
-        return conc, response, f"fewer than 4 doses ({n_doses})"
-    if (conc > 0).sum() == 0 or np.unique(conc[conc > 0]).size < 2:
-        return conc, response, "fewer than 2 non-zero doses"
-    if conc.size <= n_params:
-        return conc, response, f"too few points ({conc.size}) for {n_params} parameters"
-    if (
-        np.abs(response).max() > 1e100
-        or (conc > 0).any()
-        and not (1e-200 < conc[conc > 0].min() and conc.max() < 1e200)
-    ):
-        # squares of such numbers overflow in the least-squares fit: rescale the data
-        return conc, response, "responses beyond 1e100 or doses outside 1e-200..1e200: rescale"
-    if np.ptp(response) <= 1e-12 * max(1.0, np.abs(response).max()):
-        return conc, response, "constant responses: nothing to fit"
-    return conc, response, ""
+# input checks shared by fit_curve and fit_curves (`check_curve` lives in `_clean`, which
+# `fold` uses too)
 
 
 def _empty_result(problem: str, model: str, conc: np.ndarray) -> dict[str, Any]:
@@ -1255,7 +1378,7 @@ def _reduce(
 
 
 def _distinct_per_curve(cid: np.ndarray, v: np.ndarray, n: int) -> np.ndarray:
-    """Number of distinct values of ``v`` per curve id (``cid`` need not be sorted)."""
+    """Count the distinct values of ``v`` per curve id (``cid`` need not be sorted)."""
     order = np.lexsort((v, cid))
     cs, vs = cid[order], v[order]
     new = np.ones(cs.size, bool)
@@ -1314,10 +1437,13 @@ def check_curves(
         sane = (absmax <= 1e100) & (cmin_pos > 1e-200) & (cmax < 1e200)
         sane &= (rmax - rmin) > 1e-12 * np.maximum(1.0, absmax)
     bad |= ~sane
+    all_finite = (n_ok == lens).tolist()
     out = []
     for i, (c, r) in enumerate(zip(concs, resps, strict=True)):
         if bad[i]:
             out.append(check_curve(c, r, n_params))
+        elif all_finite[i]:  # nothing to drop (the usual case): no copy
+            out.append((c, r, ""))
         else:
             keep = np.isfinite(r)
             out.append((c[keep], r[keep], ""))
@@ -1332,7 +1458,7 @@ def _fits_table(
     model: str,
     ci_method: str,
 ) -> Any:
-    """The ``fits.csv`` table of `fit_curves`, built a column at a time.
+    """Build the ``fits.csv`` table of `fit_curves` a column at a time.
 
     One dict per curve (and its per-row inference in ``pd.DataFrame``) took about a second
     on 10,000 curves; columns come straight from `fit_arrays`' arrays here. Curves that were
@@ -1548,6 +1674,7 @@ def select_models(
     curves: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
     candidates: Sequence[str] = AUTO_MODELS,
     criterion: str = "aic",
+    fits_out: dict[str, tuple[list[int], dict[str, np.ndarray]]] | None = None,
     **kwargs: Any,
 ) -> list[dict[str, Any]]:
     """Fit every candidate model to every curve and keep the one with the lowest AIC (or BIC).
@@ -1565,6 +1692,9 @@ def select_models(
     candidates : sequence of str
         Model names.
     criterion : {"aic", "bic"}
+    fits_out : dict, optional
+        Filled with every candidate's fits: model -> (indices of the curves it was fitted
+        to, its `fit_arrays` entries).
     **kwargs
         Passed to `fit_arrays`.
 
@@ -1589,6 +1719,8 @@ def select_models(
             extra[:, LOGS] = 0.0
             extra = np.where(np.isfinite(extra), extra, 0.0)
         outs[m] = (ok, fit_arrays([curves[j] for j in ok], m, extra_start=extra, **kwargs))
+    if fits_out is not None:
+        fits_out.update(outs)
     chosen = []
     for j in range(len(curves)):
         ic, rss, dfs, res = {}, {}, {}, {}
@@ -1607,7 +1739,7 @@ def select_models(
             r = {key: val[ok.index(j)] for key, val in out.items()}
             chosen.append({**r, "model": "4pl", "model_note": "auto: no candidate could be fitted"})
             continue
-        best = min(ic, key=ic.get)
+        best = min(ic, key=lambda m: ic[m])
         parts = [f"auto: {best} by {criterion.upper()} ("
                  + ", ".join(f"{m} {v:.4g}" for m, v in ic.items()) + ")"]  # fmt: skip
         for small, big in (("3pl", "4pl"), ("4pl", "5pl")):
@@ -1652,7 +1784,8 @@ def fit_curves(
     ci_method : {"profile", "delta", "none"}
     fold : bool
         Add fold resistance against each curve's ``parental`` (see `fold.add_fold_resistance`)
-        when the table has a ``parental`` column.
+        when the table has a ``parental`` column: a step after the fits, which starts its
+        joint fits from the curves' own fitted parameters (no curve is fitted twice).
     **kwargs
         Passed to `fit_arrays` (``bounds``, ``level``, ``abs_level``, ``alpha_flat``, ...).
 
@@ -1662,7 +1795,6 @@ def fit_curves(
         `FITS_COLUMNS` then `EXTRA_COLUMNS`. Curves that cannot be fitted have
         ``status`` ``bad_input``/``constant`` and the reason in ``note``.
     """
-
     from napari_il6assay.doseresponse._table import concentration_column, split_curves
 
     if response not in df.columns:
@@ -1679,21 +1811,26 @@ def fit_curves(
     todo = [i for i, (_, _, problem) in enumerate(checked) if not problem]
     data = [(checked[i][0], checked[i][1], None) for i in todo]
     out: dict[str, Any] = {}
+    # each curve's `spec` parameters, for the fold's joint fits (NaN: not fitted)
+    params = np.full((len(curves), 5), np.nan)
     if data:
         if auto:
-            chosen = select_models(data, ci_method=ci_method, **kwargs)
+            per_model: dict[str, tuple[list[int], dict[str, np.ndarray]]] = {}
+            chosen = select_models(data, ci_method=ci_method, fits_out=per_model, **kwargs)
             out = {key: [r[key] for r in chosen] for key in chosen[0]}
+            if spec.name in per_model:
+                ok, fits4 = per_model[spec.name]
+                params[np.asarray(todo)[ok]] = fits4["params"]
         else:
             out = fit_arrays(data, spec.name, ci_method=ci_method, **kwargs)
             out["model"] = np.full(len(data), spec.name, dtype=object)
             out["model_note"] = np.full(len(data), "", dtype=object)
+            params[todo] = out["params"]
     fits = _fits_table(curves, checked, todo, out, spec.name, ci_method)
     if fold and "parental" in df.columns and (fits["parental"] != "").any():
-        from napari_il6assay.doseresponse.fold import add_fold_resistance
-
         # auto: a pair needs one model for the joint fit; the 4PL (the fits table says which
         # model each curve's own IC50 came from)
-        fits = add_fold_resistance(fits, curves, model=spec.name, **{
+        fits = add_fold_resistance(fits, curves, params, model=spec.name, **{
             k: v for k, v in kwargs.items() if k in ("level", "fixed_bottom", "fixed_top")
         })  # fmt: skip
     return fits

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_il6assay.doseresponse._clean import check_curve
 from napari_il6assay.doseresponse.models import HILL, LOGE, evaluate, evaluate_jac, get_model
 
 # Largest |hill| a joint-fit trial point may have (the separate fits stop at 50). A flat curve
@@ -184,7 +185,9 @@ def fold_test(
     }  # fmt: skip
 
 
-def add_fold_resistance(fits: Any, curves: list, model: str = "4pl", **kwargs: Any) -> Any:
+def add_fold_resistance(
+    fits: Any, curves: list[Any], params: np.ndarray, model: str = "4pl", **kwargs: Any
+) -> Any:
     """Fill the fold columns of a `fit_curves` table for every curve with a ``parental``.
 
     Parameters
@@ -193,6 +196,9 @@ def add_fold_resistance(fits: Any, curves: list, model: str = "4pl", **kwargs: A
         Output of `fit_curves` (same order as ``curves``).
     curves : list of `_table.Curve`
         The curves' data.
+    params : ndarray (n_curves, 5)
+        Each curve's fitted ``model`` parameters (NaN where it was not fitted): the joint
+        fit starts from them, so neither curve is fitted again here.
     model : str
         Model the fits used.
     **kwargs
@@ -204,8 +210,6 @@ def add_fold_resistance(fits: Any, curves: list, model: str = "4pl", **kwargs: A
         ``fits`` with ``fold_resistance``, ``fold_ci_low``, ``fold_ci_high``, ``p_value``,
         ``fold_censored`` and ``fold_note`` filled; a missing parental is said in ``note``.
     """
-    from napari_il6assay.doseresponse.fit import check_curve, fit_arrays
-
     fits = fits.copy()
     key_cols = ["drug", "drug_b", "concentration_b"]
 
@@ -267,11 +271,10 @@ def add_fold_resistance(fits: Any, curves: list, model: str = "4pl", **kwargs: A
         xp, yp, pp_ = check_curve(curves[j].conc, curves[j].response, spec.n_params)
         if pr_ or pp_:
             continue
-        both = fit_arrays([(xp, yp, None), (xr, yr, None)], spec.name, ci_method="none", **kwargs)
         exact = bound == "" and bool(np.isfinite(ratio))  # else the fold is a bound: no CI
         try:
-            out = fold_test((xp, yp), (xr, yr), both["params"][0], both["params"][1], spec.name,
-                            ci=exact, **kwargs)  # fmt: skip
+            out = fold_test((xp, yp), (xr, yr), params[j], params[i], spec.name, ci=exact,
+                            **kwargs)  # fmt: skip
         except (ValueError, np.linalg.LinAlgError) as exc:
             fits.iat[i, col_note] = f"fold test failed: {exc}"
             continue

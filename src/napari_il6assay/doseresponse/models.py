@@ -1,8 +1,8 @@
-"""Log-logistic dose-response models (drc ``LL.4``/``LL.3``/``LL.5``, Prism variable slope).
+r"""Log-logistic dose-response models (drc ``LL.4``/``LL.3``/``LL.5``, Prism variable slope).
 
 All models are one family, the five-parameter log-logistic
 
-.. math:: f(x) = c + \\frac{d - c}{\\left(1 + (x/e)^{b}\\right)^{s}}
+.. math:: f(x) = c + \frac{d - c}{\left(1 + (x/e)^{b}\right)^{s}}
 
 with ``b`` = ``hill`` (drc's sign convention: ``b > 0`` is a *decreasing* curve; Prism's
 HillSlope is ``-b``), ``c`` = ``bottom`` (the response at infinite dose), ``d`` = ``top`` (the
@@ -120,10 +120,13 @@ def get_model(
 def _z(p: np.ndarray, logx: np.ndarray, zero: np.ndarray) -> np.ndarray:
     """``b (log x - log e)``, with the exact limit at dose 0 (-inf for b > 0, +inf for b < 0)."""
     b = p[..., HILL, None]
+    # in place: a temporary of a 10,000-curve batch costs as much as the arithmetic
+    z = np.subtract(logx, p[..., LOGE, None])
     with np.errstate(invalid="ignore", over="ignore"):
-        z = b * (logx - p[..., LOGE, None])
+        np.multiply(z, b, out=z)
     z0 = np.where(b > 0, -np.inf, np.where(b < 0, np.inf, 0.0))
-    return np.where(zero, z0, z)
+    np.copyto(z, np.broadcast_to(z0, z.shape), where=zero)
+    return z
 
 
 def evaluate(p: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -190,10 +193,16 @@ def evaluate_jac(
     at = {k: i for i, k in enumerate(cols)}
     ll4 = bool(np.all(p[:, LOGS] == 0.0))
     if ll4:  # 4PL/3PL: one exp instead of three logaddexp
+        # in place (the same operations): temporaries of a large batch cost as much as the
+        # arithmetic, and this runs at every solver iteration
+        g = np.clip(z, -700.0, 700.0)
         with np.errstate(over="ignore"):
-            g = 1.0 / (1.0 + np.exp(np.clip(z, -700.0, 700.0)))
-        v = 1.0 - g
-        dfdz = -span * g * v
+            np.exp(g, out=g)
+        np.add(1.0, g, out=g)
+        np.divide(1.0, g, out=g)
+        v = np.subtract(1.0, g)
+        dfdz = np.multiply(-span, g)
+        np.multiply(dfdz, v, out=dfdz)
         if LOGS in at:
             with np.errstate(invalid="ignore"):
                 dlogs = -span * g * np.logaddexp(0.0, z)
@@ -209,15 +218,22 @@ def evaluate_jac(
     if LOGS in at:
         # at dose 0 with b < 0 (z = +inf) g log(1 + u) -> 0, not inf * 0
         jac[..., at[LOGS]] = np.where(np.isposinf(z), 0.0, dlogs)
-    f = c + span * g
+    f = np.multiply(span, g)
+    np.add(c, f, out=f)
     if HILL in at:
-        jac[..., at[HILL]] = np.where(zero, 0.0, dfdz * (logx - p[:, LOGE, None]))
+        t = np.subtract(logx, p[:, LOGE, None])
+        np.multiply(dfdz, t, out=t)
+        np.copyto(t, 0.0, where=zero)
+        jac[..., at[HILL]] = t
     if BOTTOM in at:
         jac[..., at[BOTTOM]] = v if ll4 else 1.0 - g
     if TOP in at:
         jac[..., at[TOP]] = g
     if LOGE in at:
-        jac[..., at[LOGE]] = np.where(zero, 0.0, -dfdz * p[:, HILL, None])
+        t = np.negative(dfdz)
+        np.multiply(t, p[:, HILL, None], out=t)
+        np.copyto(t, 0.0, where=zero)
+        jac[..., at[LOGE]] = t
     return f, jac
 
 
@@ -232,7 +248,7 @@ def halfway_dose(p: np.ndarray) -> np.ndarray:
         return np.exp(p[..., LOGE] + np.log(2.0 ** (1.0 / s) - 1.0) / p[..., HILL])
 
 
-def dose_at_response(p: np.ndarray, level: float) -> np.ndarray:
+def dose_at_response(p: np.ndarray, level: float | np.ndarray) -> np.ndarray:
     """Dose where the curve crosses ``level`` (the absolute IC50 for ``level = 0.5``).
 
     NaN where the curve never crosses it (``level`` outside ``(bottom, top)``).

@@ -18,6 +18,7 @@ lets chosen flags back in.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -120,7 +121,8 @@ def normalize_wells(
     bmask = (role == "blank") & usable & values.notna()
     blank_line = values[bmask].groupby([plate[bmask], line[bmask]]).mean().to_dict()
     blank_plate = values[bmask].groupby(plate[bmask]).mean().to_dict()
-    for (pl, cl), idx in d.groupby([plate, line], sort=False).groups.items():
+    for key, idx in d.groupby([plate, line], sort=False).groups.items():
+        pl, cl = cast(tuple[str, str], key)
         if role.loc[idx].eq("blank").all():
             continue
         veh = values.loc[idx][(role.loc[idx] == "vehicle") & usable.loc[idx]]

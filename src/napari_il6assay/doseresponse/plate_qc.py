@@ -27,7 +27,7 @@ Methods and why:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -187,8 +187,8 @@ def plate_qc(wells: pd.DataFrame, *, plate_format: int | None = 96) -> pd.DataFr
             neg, neg_name = _top_kill(w)
         col = "viability"
         if "viability" not in w.columns or not (
-            np.isfinite(pd.to_numeric(veh.get(col), errors="coerce")).all()
-            and np.isfinite(pd.to_numeric(neg.get(col), errors="coerce")).all()
+            np.isfinite(pd.to_numeric(veh[col], errors="coerce")).all()
+            and np.isfinite(pd.to_numeric(neg[col], errors="coerce")).all()
         ):
             col = "readout"
         pv, nv = _values(veh, col), _values(neg, col)
@@ -223,7 +223,7 @@ def _values(w: pd.DataFrame, col: str) -> np.ndarray:
 
 
 def _top_kill(w: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """The single-agent condition at a drug's highest dose with the lowest mean viability."""
+    """Find the single-agent condition at a drug's highest dose with the lowest mean viability."""
     s = w[w["_role"] == "sample"].copy()
     if s.empty or "viability" not in s.columns:
         return s.iloc[:0], ""
@@ -240,6 +240,6 @@ def _top_kill(w: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     m = s.groupby(["cell_line", "drug"])["_v"].mean()
     if m.dropna().empty:
         return s.iloc[:0], ""
-    cl, drug = m.idxmin()
+    cl, drug = cast(tuple[str, str], m.idxmin())  # the index is (cell_line, drug)
     sel = s[(s["cell_line"] == cl) & (s["drug"] == drug)]
     return sel, f"top-dose kill ({cl}, {drug})"

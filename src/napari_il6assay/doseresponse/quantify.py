@@ -400,15 +400,15 @@ def check_table(df: Any, path: str | Path | None = None) -> Any:
         df[col] = vals.astype(float)
     keep = (df["role"] != "exclude").to_numpy()
     std = (df["role"] == "standard").to_numpy()
-    for i in np.flatnonzero(std & ~np.isfinite(df["concentration"].to_numpy())):
+    for row in np.flatnonzero(std & ~np.isfinite(df["concentration"].to_numpy())):
         raise InputError(
-            "a standard needs its known concentration", **where(int(i), "concentration")
+            "a standard needs its known concentration", **where(int(row), "concentration")
         )
-    for i in np.flatnonzero(std & (df["concentration"].to_numpy() < 0)):
-        raise InputError("negative standard concentration", **where(int(i), "concentration"))
+    for row in np.flatnonzero(std & (df["concentration"].to_numpy() < 0)):
+        raise InputError("negative standard concentration", **where(int(row), "concentration"))
     dil = df["dilution"].to_numpy()
-    for i in np.flatnonzero(keep & np.isfinite(dil) & (dil <= 0)):
-        raise InputError(f"dilution must be > 0, not {dil[i]:g}", **where(int(i), "dilution"))
+    for row in np.flatnonzero(keep & np.isfinite(dil) & (dil <= 0)):
+        raise InputError(f"dilution must be > 0, not {dil[row]:g}", **where(int(row), "dilution"))
     df["dilution"] = np.where(np.isfinite(dil), dil, 1.0)
     if "unit" not in df.columns:
         df["unit"] = ""
@@ -577,7 +577,7 @@ def quantify(
 
 
 def curve_parameters(result: QuantifyResult) -> dict[str, Any]:
-    """The curve's model, parameters, R^2 and range, for ``run.json`` and the report."""
+    """Summarise the curve's model, parameters, R^2 and range, for ``run.json`` and the report."""
     c = result.curve
     p = c.params
     se = np.sqrt(np.maximum(np.diag(c.cov), 0.0))

@@ -186,7 +186,7 @@ def sphere_sizes(
         if ref.size < 2:
             continue
         for i in g.index[g["role"] != "vehicle"]:
-            s = t.at[i, "_sizes"]
+            s = np.asarray(t.at[i, "_sizes"])
             if s.size < 2:
                 continue
             t.at[i, "p_value"] = float(mannwhitneyu(s, ref, alternative="two-sided").pvalue)
@@ -206,7 +206,7 @@ def sphere_sizes(
 def sphere_size_samples(
     objects: pd.DataFrame, wells: pd.DataFrame, cell_line: str, size: str = "equivalent_diameter_um"
 ) -> dict[str, np.ndarray]:
-    """Counted sphere sizes of one cell line per condition label (for the figure)."""
+    """Collect the counted sphere sizes of one cell line per condition label (for the figure)."""
     obj = objects
     if "counted" in obj.columns:
         obj = obj[obj["counted"].astype(str).str.lower().isin(["true", "1", "1.0"])]
@@ -220,7 +220,7 @@ def sphere_size_samples(
     m = o.merge(w[["plate", "well", "_label", "concentration_M"]], on=["plate", "well"])
     m["_s"] = pd.to_numeric(m[size], errors="coerce")
     m = m.sort_values("concentration_M", kind="stable")
-    return {k: g["_s"].dropna().to_numpy() for k, g in m.groupby("_label", sort=False)}
+    return {str(k): g["_s"].dropna().to_numpy() for k, g in m.groupby("_label", sort=False)}
 
 
 def condition_label(r: pd.Series) -> str:

@@ -1,5 +1,7 @@
-"""Combination scores: Bliss, HSA, Loewe, ZIP (SynergyFinder definitions), Chou-Talalay CI,
-and potentiation (the IC50 shift of drug A at fixed doses of drug B).
+"""Combination scores: Bliss, HSA, Loewe, ZIP, Chou-Talalay CI and potentiation.
+
+Bliss, HSA, Loewe and ZIP follow the SynergyFinder definitions; potentiation is the IC50
+shift of drug A at fixed doses of drug B.
 
 All scores are *excess over the reference model on the viability-loss scale*
 (``E = 1 - viability``; > 0 = synergy), computed per combination condition (replicate wells
@@ -22,7 +24,8 @@ averaged):
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -70,8 +73,10 @@ ACTIVE_DROP = 0.3
 
 
 def observed_drop(x: np.ndarray, y: np.ndarray) -> float:
-    """Observed fall of the mean response from the lowest to the highest dose, as a fraction
-    of the lowest-dose mean (vehicle included when present); NaN with fewer than 2 doses.
+    """Return the observed fall of the mean response from the lowest to the highest dose.
+
+    As a fraction of the lowest-dose mean (vehicle included when present); NaN with fewer
+    than 2 doses.
 
     Parameters
     ----------
@@ -120,7 +125,7 @@ def _median_effect(x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
 
 
 def _zip_slices(
-    doses: np.ndarray, resp: np.ndarray, tops: np.ndarray, p0: np.ndarray
+    doses: Sequence[np.ndarray], resp: Sequence[np.ndarray], tops: np.ndarray, p0: np.ndarray
 ) -> np.ndarray:
     """3-parameter Hill fits (top fixed per slice, bottom in [0, 1.5]) of many slices at once."""
     from napari_il6assay.doseresponse.fit import _pad
@@ -144,7 +149,7 @@ def _loewe_level(a: float, b: float, pa: np.ndarray, pb: np.ndarray) -> float:
         return np.nan
 
     def g(y: float) -> float:
-        return a / dose_at_response(pa, y) + b / dose_at_response(pb, y) - 1.0
+        return float(a / dose_at_response(pa, y) + b / dose_at_response(pb, y) - 1.0)
 
     eps = 1e-9 * (hi - lo)
     g_hi, g_lo = g(hi - eps), g(lo + eps)
@@ -183,7 +188,7 @@ def synergy_scores(
         for drug, drug_b in (
             combos[["drug", "drug_b"]].drop_duplicates().sort_values(["drug", "drug_b"])
         ).itertuples(index=False):
-            rows.extend(_score_pair(g, cl, drug, drug_b))
+            rows.extend(_score_pair(g, cast(str, cl), drug, drug_b))
     out = pd.DataFrame(rows, columns=[*SYNERGY_COLUMNS, "ci_chou", "n"])
     return out
 
@@ -296,7 +301,7 @@ def _score_pair(g: pd.DataFrame, cl: str, drug: str, drug_b: str) -> list[dict[s
                     "alone for this effect is outside 0.1-10x the tested doses"
                 )
             else:
-                ci = a / dxa + b / dxb
+                ci = float(a / dxa + b / dxb)
         if zip_note:
             notes.append(zip_note)
         out.append({
@@ -308,7 +313,7 @@ def _score_pair(g: pd.DataFrame, cl: str, drug: str, drug_b: str) -> list[dict[s
     return out
 
 
-def _within_tested(dx: float, x: np.ndarray) -> bool:
+def _within_tested(dx: float | np.ndarray, x: np.ndarray) -> bool:
     """Whether a single-agent dose lies within 0.1-10x the positive doses tested."""
     pos = x[np.isfinite(x) & (x > 0)]
     if not np.isfinite(dx) or dx <= 0 or pos.size == 0:

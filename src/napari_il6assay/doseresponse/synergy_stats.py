@@ -27,7 +27,7 @@ reviewer thinks about replicates):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -166,7 +166,8 @@ def most_synergistic_area(
     grid = np.full((db.size, da.size), np.nan)
     grid[np.searchsorted(db, b), np.searchsorted(da, a)] = values
     wa, wb = min(size, da.size), min(size, db.size)
-    best, where = np.nan, ""
+    best = np.nan
+    where: tuple[int, int, int, int] | None = None
     for j in range(db.size - wb + 1):
         for i in range(da.size - wa + 1):
             w = grid[j : j + wb, i : i + wa]
@@ -175,7 +176,7 @@ def most_synergistic_area(
             m = float(np.nanmean(w))
             if not np.isfinite(best) or m > best:
                 best, where = m, (i, i + wa - 1, j, j + wb - 1)
-    if not where:
+    if where is None:
         return best, ""
     i0, i1, j0, j1 = where
 
@@ -350,7 +351,7 @@ def synergy_with_ci(
     seed: int = 0,
     fitted: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Combination scores with bootstrap CIs per condition and a summary per block.
+    """Score combinations with bootstrap CIs per condition and a summary per block.
 
     Parameters
     ----------
@@ -391,9 +392,8 @@ def synergy_with_ci(
         scores[f"{s}_ci_high"] = np.nan
     rng = np.random.default_rng(seed)
     rows: list[dict[str, Any]] = []
-    for (cl, drug, drug_b), idx in scores.groupby(
-        ["cell_line", "drug", "drug_b"], sort=True
-    ).groups.items():
+    for key, idx in scores.groupby(["cell_line", "drug", "drug_b"], sort=True).groups.items():
+        cl, drug, drug_b = cast(tuple[str, str, str], key)
         point = scores.loc[idx]
         g = d[d["cell_line"] == cl]
         ci, block_rows = _block(g, cl, drug, drug_b, point, n_boot=n_boot,
