@@ -111,6 +111,8 @@ def spheroid_stack() -> list[LayerData]:
     from napari_il6assay.synthetic import make_spheroid_3d
 
     s = make_spheroid_3d(_SEED)
+    if s.z_step_um is None:  # a 3D sample always has a z step; without one the scale is wrong
+        raise ValueError("make_spheroid_3d returned a sample without z_step_um")
     scale = (s.z_step_um, s.pixel_size_um, s.pixel_size_um)
     meta = {"voxel_size_um": scale, "volume_um3": s.truth["volume_um3"]}
     return [
@@ -157,7 +159,7 @@ def sphere_well() -> list[LayerData]:
 
 
 def sphere_experiment() -> list[LayerData]:
-    """A 16-well sphere-forming experiment (primary and secondary passage, cells seeded).
+    """Make a 16-well sphere-forming experiment (primary and secondary passage, cells seeded).
 
     The wells are stacked along the first axis (one plane per well); ``metadata["layout"]``
     holds the layout rows (well, dose, ``cells_seeded``, ``passage``) and ``metadata["truth"]``

@@ -63,7 +63,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0 (``inf``, ``nan``, ``0``, ``-1`` are refused).
+    """Check a finite number above 0 (an argparse ``type``).
+
+    ``inf``, ``nan``, ``0`` and ``-1`` are refused.
 
     Parameters
     ----------
@@ -84,7 +86,7 @@ def positive_float(text: str) -> float:
 
 
 def worker_count(text: str) -> int:
-    """argparse type: a worker count between 1 and `MAX_WORKERS`.
+    """Check a worker count between 1 and `MAX_WORKERS` (an argparse ``type``).
 
     Parameters
     ----------
@@ -105,7 +107,7 @@ def worker_count(text: str) -> int:
 
 
 def pixel_budget(text: str) -> int:
-    """argparse type for ``--max-pixels``: a whole number of pixels >= 1 (``2e9`` allowed).
+    """Check ``--max-pixels``: a whole number of pixels >= 1, ``2e9`` allowed (argparse ``type``).
 
     Parameters
     ----------
@@ -157,7 +159,7 @@ def parse_voxel_size(text: str | None) -> tuple[float, float, float] | None:
             f"--voxel-size must be three positive numbers Z,Y,X in um, got {text!r}",
             column="--voxel-size",
         )
-    return vals  # type: ignore[return-value]
+    return vals
 
 
 def check_out_dir(out: str | Path, *, create: bool = False) -> Path:
@@ -251,15 +253,6 @@ def _os_error_line(exc: OSError, command: str | None = None, out: str | None = N
     return line
 
 
-def _load(name: str):  # noqa: ANN202 - a module or None
-    try:
-        return importlib.import_module(f"napari_il6assay.commands.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"napari_il6assay.commands.{name}":
-            return None
-        raise
-
-
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """Build the argument parser.
 
@@ -280,12 +273,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
         if name == wanted:
-            module = _load(name)
-            if module is not None:
-                module.add_arguments(p)
-                p.set_defaults(_run=module.run)
-            else:
-                p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+            module = importlib.import_module(f"napari_il6assay.commands.{name}")
+            module.add_arguments(p)
+            p.set_defaults(_run=module.run)
     return parser
 
 
@@ -304,10 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    run = getattr(args, "_run", None)
-    if run is None:
-        print(f"error: '{args.command}' is not available yet in this version", file=sys.stderr)
-        return 2
+    # build_parser gave the one subcommand named in argv its module's run function
+    run = args._run
     debug = debug or bool(args.debug)
     try:
         with warnings.catch_warnings():
@@ -336,7 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print("error: not enough memory (try smaller images or fewer --workers)", file=sys.stderr)
         return 2
-    except Exception as exc:  # noqa: BLE001 - the last resort: no traceback for users
+    except Exception as exc:  # the last resort: no traceback for users (--debug re-raises)
         if debug:
             raise
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
