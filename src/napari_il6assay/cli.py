@@ -62,10 +62,16 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
 
 
-def positive_float(text: str) -> float:
-    """Check a finite number above 0 (an argparse ``type``).
+def _number(text: str, convert: type[int] | type[float], what: str) -> float:
+    """Convert an option's value with ``convert``, or refuse it as not ``what``."""
+    try:
+        return convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
 
-    ``inf``, ``nan``, ``0`` and ``-1`` are refused.
+
+def positive_float(text: str) -> float:
+    """Check a finite number above 0 (an argparse ``type``): ``inf``, ``nan``, ``0`` are refused.
 
     Parameters
     ----------
@@ -76,52 +82,23 @@ def positive_float(text: str) -> float:
     -------
     float
     """
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    v = _number(text, float, "a number")
     if not (math.isfinite(v) and v > 0):
         raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}")
     return v
 
 
 def worker_count(text: str) -> int:
-    """Check a worker count between 1 and `MAX_WORKERS` (an argparse ``type``).
-
-    Parameters
-    ----------
-    text : str
-        The option's value.
-
-    Returns
-    -------
-    int
-    """
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    """Check a worker count between 1 and `MAX_WORKERS` (an argparse ``type``)."""
+    v = int(_number(text, int, "a whole number"))
     if not 1 <= v <= MAX_WORKERS:
         raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_WORKERS}, got {text}")
     return v
 
 
 def pixel_budget(text: str) -> int:
-    """Check ``--max-pixels``: a whole number of pixels >= 1, ``2e9`` allowed (argparse ``type``).
-
-    Parameters
-    ----------
-    text : str
-        The option's value.
-
-    Returns
-    -------
-    int
-    """
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    """Check ``--max-pixels``: a whole pixel count >= 1, ``2e9`` allowed (an argparse ``type``)."""
+    v = _number(text, float, "a number")
     if not (math.isfinite(v) and v >= 1):
         raise argparse.ArgumentTypeError(f"must be a pixel count of at least 1, got {text!r}")
     return int(v)
