@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-import bench_batch as bb  # noqa: E402 - the plate, layout and runner of the older script
+import bench_batch as bb  # the plate, layout and runner of the older script
 
 PHASES = ("images_s", "tables_s", "exports_s", "report_s")
 

@@ -17,6 +17,11 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
+# --doctest-modules imports every .py file under the test paths; tests/data holds one-off
+# scripts that made the reference data in another venv (make_zip_reference.py needs the
+# `synergy` package, which is not a dependency), not modules to import
+collect_ignore = ["data"]
+
 
 def _gui_unavailable() -> str | None:
     if importlib.util.find_spec("napari") is None:

@@ -154,7 +154,7 @@ def test_parts_resume_checks_the_inputs(tmp_path: Path) -> None:
 def test_atomic_write_leaves_nothing_when_the_writer_fails(tmp_path: Path) -> None:
     target = tmp_path / "t.bin"
 
-    def boom(fh):  # noqa: ANN001
+    def boom(fh):
         fh.write(b"half")
         raise RuntimeError("disk full")
 

@@ -101,7 +101,7 @@ def test_unreadable_file_raises_package_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.gui
-def test_open_through_napari(make_napari_viewer, files: dict[str, Path]) -> None:  # noqa: ANN001
+def test_open_through_napari(make_napari_viewer, files: dict[str, Path]) -> None:
     viewer = make_napari_viewer(show=False)
 
     layers = viewer.open(str(files["lzw"]), plugin="napari-il6assay")

@@ -64,7 +64,7 @@ def test_manifest_names_match_functions() -> None:
 
 
 @pytest.mark.gui
-def test_open_sample_in_viewer(make_napari_viewer) -> None:  # noqa: ANN001
+def test_open_sample_in_viewer(make_napari_viewer) -> None:
     viewer = make_napari_viewer(show=False)
     viewer.open_sample("napari-il6assay", "spheroid")
     assert len(viewer.layers) == 2

@@ -68,7 +68,7 @@ def test_split_curves_groups_and_shares_vehicles() -> None:
         assert np.array_equal(c.response, [p[3] for p in want])
 
 
-def test_fit_plots_are_capped_paged_and_summarised(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_fit_plots_are_capped_paged_and_summarised(tmp_path: Path, capsys) -> None:
     from napari_il6assay.cli import main
 
     df, truth = _screen(20, 2, seed=3)

@@ -4,4 +4,7 @@ import sys
 
 from napari_il6assay.cli import main
 
-sys.exit(main())
+# guarded so that importing the module (pytest's doctest collection, documentation tools)
+# does not run the command line
+if __name__ == "__main__":
+    sys.exit(main())

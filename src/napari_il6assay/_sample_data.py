@@ -7,7 +7,10 @@ No napari import here, so the module is cheap and testable without a display.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the generators are imported when a sample is made, not with the module
+    from napari_il6assay.synthetic import SyntheticImage
 
 LayerData = tuple[Any, dict[str, Any], str]
 
@@ -23,8 +26,29 @@ __all__ = [
 _SEED = 0
 
 
-def _truth_layer(s, name: str, scale: tuple[float, ...]) -> LayerData:
-    return (s.labels, {"name": name, "scale": scale, "units": "um", "opacity": 0.5}, "labels")
+def _layers(
+    image: Any,
+    labels: Any,
+    scale: tuple[float, ...],
+    meta: dict[str, Any],
+    *,
+    name: str | list[str],
+    truth: str,
+    **image_kwargs: Any,
+) -> list[LayerData]:
+    """Pair an image layer with its truth-labels layer, both on ``scale`` in µm."""
+    kwargs = {"name": name, **image_kwargs, "scale": scale, "units": "um", "metadata": meta}
+    truth_kwargs = {"name": truth, "scale": scale, "units": "um", "opacity": 0.5}
+    return [(image, kwargs, "image"), (labels, truth_kwargs, "labels")]
+
+
+def _well_layers(
+    s: SyntheticImage, keys: tuple[str, ...], name: str | list[str], truth: str, **image_kwargs: Any
+) -> list[LayerData]:
+    """Lay out one 2D well: its pixel size and the ``keys`` of its truth go in the metadata."""
+    meta = {"pixel_size_um": s.pixel_size_um, **{k: s.truth[k] for k in keys}}
+    scale = (s.pixel_size_um, s.pixel_size_um)
+    return _layers(s.image, s.labels, scale, meta, name=name, truth=truth, **image_kwargs)
 
 
 def colony_well() -> list[LayerData]:
@@ -32,26 +56,8 @@ def colony_well() -> list[LayerData]:
     from napari_il6assay.synthetic import make_colony_well
 
     s = make_colony_well(_SEED)
-    scale = (s.pixel_size_um, s.pixel_size_um)
-    meta = {
-        "pixel_size_um": s.pixel_size_um,
-        "area_fraction": s.truth["area_fraction"],
-        "colony_count": s.truth["colony_count"],
-    }
-    return [
-        (
-            s.image,
-            {
-                "name": "crystal violet well",
-                "rgb": True,
-                "scale": scale,
-                "units": "um",
-                "metadata": meta,
-            },
-            "image",
-        ),
-        _truth_layer(s, "colonies (truth)", scale),
-    ]
+    keys = ("area_fraction", "colony_count")
+    return _well_layers(s, keys, "crystal violet well", "colonies (truth)", rgb=True)
 
 
 def livedead_well() -> list[LayerData]:
@@ -59,24 +65,9 @@ def livedead_well() -> list[LayerData]:
     from napari_il6assay.synthetic import make_livedead_well
 
     s = make_livedead_well(_SEED)
-    scale = (s.pixel_size_um, s.pixel_size_um)
-    meta = {"pixel_size_um": s.pixel_size_um, "live_fraction": s.truth["live_fraction"]}
-    return [
-        (
-            s.image,
-            {
-                "name": ["live (calcein)", "dead (PI)"],
-                "channel_axis": 2,
-                "colormap": ["green", "magenta"],
-                "blending": "additive",
-                "scale": scale,
-                "units": "um",
-                "metadata": meta,
-            },
-            "image",
-        ),
-        _truth_layer(s, "cells (truth)", scale),
-    ]
+    channels = {"channel_axis": 2, "colormap": ["green", "magenta"], "blending": "additive"}
+    names = ["live (calcein)", "dead (PI)"]
+    return _well_layers(s, ("live_fraction",), names, "cells (truth)", **channels)
 
 
 def brightfield_spheroid() -> list[LayerData]:
@@ -84,26 +75,8 @@ def brightfield_spheroid() -> list[LayerData]:
     from napari_il6assay.synthetic import make_spheroid_2d
 
     s = make_spheroid_2d(_SEED, kind="brightfield")
-    scale = (s.pixel_size_um, s.pixel_size_um)
-    meta = {
-        "pixel_size_um": s.pixel_size_um,
-        "volume_um3": s.truth["volume_um3"],
-        "equivalent_diameter_um": s.truth["equivalent_diameter_um"],
-    }
-    return [
-        (
-            s.image,
-            {
-                "name": "brightfield spheroid",
-                "colormap": "gray",
-                "scale": scale,
-                "units": "um",
-                "metadata": meta,
-            },
-            "image",
-        ),
-        _truth_layer(s, "spheroid (truth)", scale),
-    ]
+    keys = ("volume_um3", "equivalent_diameter_um")
+    return _well_layers(s, keys, "brightfield spheroid", "spheroid (truth)", colormap="gray")
 
 
 def spheroid_stack() -> list[LayerData]:
@@ -111,22 +84,19 @@ def spheroid_stack() -> list[LayerData]:
     from napari_il6assay.synthetic import make_spheroid_3d
 
     s = make_spheroid_3d(_SEED)
+    if s.z_step_um is None:  # a 3D sample always has a z step; without one the scale is wrong
+        raise ValueError("make_spheroid_3d returned a sample without z_step_um")
     scale = (s.z_step_um, s.pixel_size_um, s.pixel_size_um)
     meta = {"voxel_size_um": scale, "volume_um3": s.truth["volume_um3"]}
-    return [
-        (
-            s.image,
-            {
-                "name": "spheroid stack",
-                "colormap": "gray",
-                "scale": scale,
-                "units": "um",
-                "metadata": meta,
-            },
-            "image",
-        ),
-        _truth_layer(s, "spheroid (truth)", scale),
-    ]
+    return _layers(
+        s.image,
+        s.labels,
+        scale,
+        meta,
+        name="spheroid stack",
+        truth="spheroid (truth)",
+        colormap="gray",
+    )
 
 
 def sphere_well() -> list[LayerData]:
@@ -134,30 +104,12 @@ def sphere_well() -> list[LayerData]:
     from napari_il6assay.synthetic import make_sphere_well
 
     s = make_sphere_well(_SEED)
-    scale = (s.pixel_size_um, s.pixel_size_um)
-    meta = {
-        "pixel_size_um": s.pixel_size_um,
-        "sphere_count": s.truth["sphere_count"],
-        "min_diameter_um": s.truth["min_diameter_um"],
-    }
-    return [
-        (
-            s.image,
-            {
-                "name": "mammosphere well",
-                "colormap": "gray",
-                "scale": scale,
-                "units": "um",
-                "metadata": meta,
-            },
-            "image",
-        ),
-        _truth_layer(s, "spheres (truth)", scale),
-    ]
+    keys = ("sphere_count", "min_diameter_um")
+    return _well_layers(s, keys, "mammosphere well", "spheres (truth)", colormap="gray")
 
 
 def sphere_experiment() -> list[LayerData]:
-    """A 16-well sphere-forming experiment (primary and secondary passage, cells seeded).
+    """Make a 16-well sphere-forming experiment (primary and secondary passage, cells seeded).
 
     The wells are stacked along the first axis (one plane per well); ``metadata["layout"]``
     holds the layout rows (well, dose, ``cells_seeded``, ``passage``) and ``metadata["truth"]``
@@ -177,21 +129,14 @@ def sphere_experiment() -> list[LayerData]:
         "layout": truth[cols].to_dict("records"),
         "truth": truth[["well", "true_count", "true_mfe_pct"]].to_dict("records"),
     }
-    return [
-        (
-            np.stack([s.image for s in images]),
-            {
-                "name": "sphere experiment (1 plane per well)",
-                "colormap": "gray",
-                "scale": scale,
-                "units": "um",
-                "metadata": meta,
-            },
-            "image",
-        ),
-        (
-            np.stack([s.labels for s in images]),
-            {"name": "spheres (truth)", "scale": scale, "units": "um", "opacity": 0.5},
-            "labels",
-        ),
-    ]
+    image = np.stack([s.image for s in images])
+    labels = np.stack([s.labels for s in images])
+    return _layers(
+        image,
+        labels,
+        scale,
+        meta,
+        name="sphere experiment (1 plane per well)",
+        truth="spheres (truth)",
+        colormap="gray",
+    )

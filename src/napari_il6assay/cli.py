@@ -62,8 +62,16 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
 
 
+def _number(text: str, convert: type[int] | type[float], what: str) -> float:
+    """Convert an option's value with ``convert``, or refuse it as not ``what``."""
+    try:
+        return convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+
+
 def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0 (``inf``, ``nan``, ``0``, ``-1`` are refused).
+    """Check a finite number above 0 (an argparse ``type``): ``inf``, ``nan``, ``0`` are refused.
 
     Parameters
     ----------
@@ -74,52 +82,23 @@ def positive_float(text: str) -> float:
     -------
     float
     """
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    v = _number(text, float, "a number")
     if not (math.isfinite(v) and v > 0):
         raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}")
     return v
 
 
 def worker_count(text: str) -> int:
-    """argparse type: a worker count between 1 and `MAX_WORKERS`.
-
-    Parameters
-    ----------
-    text : str
-        The option's value.
-
-    Returns
-    -------
-    int
-    """
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    """Check a worker count between 1 and `MAX_WORKERS` (an argparse ``type``)."""
+    v = int(_number(text, int, "a whole number"))
     if not 1 <= v <= MAX_WORKERS:
         raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_WORKERS}, got {text}")
     return v
 
 
 def pixel_budget(text: str) -> int:
-    """argparse type for ``--max-pixels``: a whole number of pixels >= 1 (``2e9`` allowed).
-
-    Parameters
-    ----------
-    text : str
-        The option's value.
-
-    Returns
-    -------
-    int
-    """
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    """Check ``--max-pixels``: a whole pixel count >= 1, ``2e9`` allowed (an argparse ``type``)."""
+    v = _number(text, float, "a number")
     if not (math.isfinite(v) and v >= 1):
         raise argparse.ArgumentTypeError(f"must be a pixel count of at least 1, got {text!r}")
     return int(v)
@@ -157,7 +136,7 @@ def parse_voxel_size(text: str | None) -> tuple[float, float, float] | None:
             f"--voxel-size must be three positive numbers Z,Y,X in um, got {text!r}",
             column="--voxel-size",
         )
-    return vals  # type: ignore[return-value]
+    return vals
 
 
 def check_out_dir(out: str | Path, *, create: bool = False) -> Path:
@@ -251,15 +230,6 @@ def _os_error_line(exc: OSError, command: str | None = None, out: str | None = N
     return line
 
 
-def _load(name: str):  # noqa: ANN202 - a module or None
-    try:
-        return importlib.import_module(f"napari_il6assay.commands.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"napari_il6assay.commands.{name}":
-            return None
-        raise
-
-
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """Build the argument parser.
 
@@ -280,12 +250,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
         if name == wanted:
-            module = _load(name)
-            if module is not None:
-                module.add_arguments(p)
-                p.set_defaults(_run=module.run)
-            else:
-                p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+            module = importlib.import_module(f"napari_il6assay.commands.{name}")
+            module.add_arguments(p)
+            p.set_defaults(_run=module.run)
     return parser
 
 
@@ -304,10 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    run = getattr(args, "_run", None)
-    if run is None:
-        print(f"error: '{args.command}' is not available yet in this version", file=sys.stderr)
-        return 2
+    # build_parser gave the one subcommand named in argv its module's run function
+    run = args._run
     debug = debug or bool(args.debug)
     try:
         with warnings.catch_warnings():
@@ -336,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print("error: not enough memory (try smaller images or fewer --workers)", file=sys.stderr)
         return 2
-    except Exception as exc:  # noqa: BLE001 - the last resort: no traceback for users
+    except Exception as exc:  # the last resort: no traceback for users (--debug re-raises)
         if debug:
             raise
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

@@ -37,6 +37,7 @@ class Location:
     well: str | None = None
 
     def __str__(self) -> str:
+        """Name the place, e.g. ``"plate.csv, row 3, column 'dose'"``."""
         parts = []
         if self.path is not None:
             parts.append(str(self.path))

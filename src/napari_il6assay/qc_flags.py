@@ -75,7 +75,7 @@ SEPARATOR = ";"
 
 
 def split_flags(value: object) -> list[str]:
-    """The flags of one ``qc_flag`` cell, in order, without blanks or repeats.
+    """Split one ``qc_flag`` cell into its flags, in order, without blanks or repeats.
 
     Examples
     --------
@@ -115,7 +115,7 @@ def join_flags(*values: object) -> str:
 
 
 def untrusted_flags(value: object, include: Iterable[str] = ()) -> list[str]:
-    """The flags of a cell that keep its well out of fits, less those the user includes.
+    """List the flags of a cell that keep its well out of fits, less those the user includes.
 
     Examples
     --------

@@ -60,12 +60,13 @@ def write_csv(df: Any, path: str | Path) -> None:
 
     Examples
     --------
-    >>> import io, os, tempfile
+    >>> import tempfile
+    >>> from pathlib import Path
     >>> import numpy as np, pandas as pd
     >>> df = pd.DataFrame({"a": [0.1, np.nan], "b": ["x, y", ""], "c": [True, False]})
     >>> with tempfile.TemporaryDirectory() as d:
-    ...     write_csv(df, os.path.join(d, "t.csv"))
-    ...     open(os.path.join(d, "t.csv")).read() == df.to_csv(index=False)
+    ...     write_csv(df, Path(d, "t.csv"))
+    ...     Path(d, "t.csv").read_text() == df.to_csv(index=False)
     True
     """
     cols = []

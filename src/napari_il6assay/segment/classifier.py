@@ -463,7 +463,8 @@ def load(path: str | Path) -> PixelClassifier:
     if not path.is_file():
         raise ClassifierError(f"{path}: classifier file not found")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        # our own handle: np.load(path) leaves the file open when a truncated zip fails to parse
+        with path.open("rb") as fh, np.load(fh, allow_pickle=False) as z:
             if set(z.files) != {"X", "y", "header"}:
                 raise ClassifierError(f"{path}: not a napari-il6assay classifier file")
             X, y, header_txt = z["X"], z["y"], z["header"]
