@@ -3,6 +3,7 @@ Prism tables, output-folder rules. Fast, no dask cluster."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -155,7 +156,7 @@ def test_parts_resume_checks_the_inputs(tmp_path: Path) -> None:
 def test_atomic_write_leaves_nothing_when_the_writer_fails(tmp_path: Path) -> None:
     target = tmp_path / "t.bin"
 
-    def boom(fh):  # noqa: ANN001
+    def boom(fh: io.BufferedWriter) -> None:
         fh.write(b"half")
         raise RuntimeError("disk full")
 

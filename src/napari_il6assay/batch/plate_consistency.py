@@ -102,7 +102,7 @@ def plate_outliers(
             for i in v.index[bad.fillna(False).to_numpy()]:
                 out.at[i, "plate_outlier"] = True
                 note = f"{col} z={float(z[i]):+.1f}"
-                prev = out.at[i, "plate_outlier_why"]
+                prev = str(out.at[i, "plate_outlier_why"])  # text: the column starts as ""
                 out.at[i, "plate_outlier_why"] = f"{prev}; {note}" if prev else note
     return out
 
