@@ -66,7 +66,7 @@ def reference(plate: dict) -> dict:
     return {"out": out, "res": res, "before": before, "after": _hash_tree(plate["folder"])}
 
 
-def _cli(*args: str, **kw) -> subprocess.CompletedProcess:  # noqa: ANN003
+def _cli(*args: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "napari_il6assay", *args],
         capture_output=True,
