@@ -3,6 +3,7 @@ Prism tables, output-folder rules. Fast, no dask cluster."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -16,8 +17,9 @@ from napari_il6assay.batch import parts
 from napari_il6assay.batch.exports import prism_tables, write_xlsx
 from napari_il6assay.batch.plan import plan_from_table
 from napari_il6assay.batch.run import prepare_out
-from napari_il6assay.batch.tables import aggregate_sites, join_layout
-from napari_il6assay.batch.worker import process_item, read_item, thumbnail
+from napari_il6assay.batch.tables import join_layout
+from napari_il6assay.batch.wells import aggregate_sites
+from napari_il6assay.batch.worker import WorkerResult, process_item, read_item, thumbnail
 from napari_il6assay.errors import InputError
 
 
@@ -80,10 +82,10 @@ def test_worker_reports_a_corrupt_file_instead_of_raising(tmp_path: Path) -> Non
         "image": "A02.tif",
     }
     res = process_item(item, "spheroid")
-    assert res["status"] == "error"
-    assert res["stage"] == "read"
-    assert res["error_path"] == str(bad)
-    assert res["inputs"][str(bad)]["size"] == 300
+    assert res.status == "error" and not res.ok
+    assert res.stage == "read"
+    assert res.error_path == str(bad)
+    assert res.inputs[str(bad)]["size"] == 300
 
 
 def test_thumbnail_keeps_a_visible_outline() -> None:
@@ -98,22 +100,22 @@ def test_thumbnail_keeps_a_visible_outline() -> None:
     assert 120 < outline.sum() < 260
 
 
-def _ok_result(pid: str, path: Path) -> dict:
+def _ok_result(pid: str, path: Path) -> WorkerResult:
     from napari_il6assay.batch.worker import fingerprint, png_bytes
 
-    return {
-        "id": pid,
-        "status": "ok",
-        "inputs": {str(path): fingerprint(path)},
-        "measures": {"readout": 0.5, "n_objects": 1},
-        "qc_flag": "",
-        "objects": pd.DataFrame({"label": [1], "area_px": [10]}),
-        "overlay_png": png_bytes(np.zeros((4, 4, 3), np.uint8)),
-        "thumb_jpg": png_bytes(np.zeros((4, 4, 3), np.uint8)),
-        "labels": None,
-        "pixel_size_um": 1.0,
-        "voxel_size_um": None,
-    }
+    return WorkerResult(
+        id=pid,
+        status="ok",
+        inputs={str(path): fingerprint(path)},
+        measures={"readout": 0.5, "n_objects": 1},
+        qc_flag="",
+        objects=pd.DataFrame({"label": [1], "area_px": [10]}),
+        overlay_png=png_bytes(np.zeros((4, 4, 3), np.uint8)),
+        thumb_jpg=png_bytes(np.zeros((4, 4, 3), np.uint8)),
+        labels=None,
+        pixel_size_um=1.0,
+        voxel_size_um=None,
+    )
 
 
 def test_parts_resume_checks_the_inputs(tmp_path: Path) -> None:
@@ -132,7 +134,7 @@ def test_parts_resume_checks_the_inputs(tmp_path: Path) -> None:
     assert not parts.is_done(out, item)
     settings = parts.settings_key("spheroid", 2.0, None, {})
     rec = parts.write_part(out, item, _ok_result("A01_s1", src), settings=settings)
-    assert rec["status"] == "ok"
+    assert rec.ok
     assert parts.is_done(out, item, settings=settings)
     # other settings (here the pixel size) -> measure again
     assert not parts.is_done(out, item, settings=parts.settings_key("spheroid", 3.0, None, {}))
@@ -146,7 +148,7 @@ def test_parts_resume_checks_the_inputs(tmp_path: Path) -> None:
     assert src.stat().st_size == st.st_size
     assert not parts.is_done(out, item)
     # a failed image replaces the done marker
-    parts.write_part(out, item, {"status": "error", "stage": "read", "error": "x", "inputs": {}})
+    parts.write_part(out, item, WorkerResult.failed("A01_s1", "read", "x", str(src)))
     assert not (out / "_parts" / "A01_s1.json").exists()
     assert json.loads((out / "_parts" / "A01_s1.error.json").read_text())["stage"] == "read"
 
@@ -154,7 +156,7 @@ def test_parts_resume_checks_the_inputs(tmp_path: Path) -> None:
 def test_atomic_write_leaves_nothing_when_the_writer_fails(tmp_path: Path) -> None:
     target = tmp_path / "t.bin"
 
-    def boom(fh):
+    def boom(fh: io.BufferedWriter) -> None:
         fh.write(b"half")
         raise RuntimeError("disk full")
 

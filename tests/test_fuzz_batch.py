@@ -47,7 +47,7 @@ def fast_batch(monkeypatch: pytest.MonkeyPatch) -> None:
 
     in_process_cluster(monkeypatch)
     # figures are fuzzed through fit/synergy (same figure functions); here they cost seconds
-    monkeypatch.setattr(exports, "figures", lambda tables: {})
+    monkeypatch.setattr(exports, "figures", lambda tables, **kw: {})
     # durability is not what is fuzzed: ~60 fsyncs a run cost seconds of wall time
     monkeypatch.setattr(parts.os, "fsync", lambda fd: None)
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from napari_il6assay.batch.stages import refit_tables  # noqa: F401 - the panel imports it here
 from napari_il6assay.io.cells import is_blank
 from napari_il6assay.io.plate import well_key  # noqa: F401 - the panel imports it from here
 
@@ -299,41 +300,3 @@ def mark_excluded(wells: pd.DataFrame, keys: set[str]) -> pd.DataFrame:
             ";".join(f for f in str(v).split(";") if f and f not in _DERIVED_FLAGS) for v in flags
         ]
     return w
-
-
-def refit_tables(wells: pd.DataFrame, model: str = "4pl") -> dict[str, pd.DataFrame]:
-    """Normalize, summarize and fit again (the batch's own steps), e.g. after an exclusion.
-
-    Parameters
-    ----------
-    wells : pandas.DataFrame
-        ``wells.csv`` with ``readout`` and (possibly changed) ``role``.
-    model : str
-        Dose–response model.
-
-    Returns
-    -------
-    dict
-        ``wells``, ``conditions``, ``fits`` (+ ``synergy``, ``potentiation`` for
-        combinations).
-    """
-    from napari_il6assay.batch import tables as bt
-    from napari_il6assay.doseresponse import normalize as norm
-
-    w = norm.normalize_wells(wells, readout="readout")
-    out: dict[str, pd.DataFrame] = {
-        "wells": w,
-        "conditions": norm.summarize_conditions(w),
-        "fits": bt.fit_table(w, model=model),
-    }
-    if bt.has_combinations(w):
-        from napari_il6assay.errors import Il6AssayError
-
-        try:
-            out.update(bt.combination_tables(w, model=model))
-        except (Il6AssayError, ValueError, KeyError, np.linalg.LinAlgError) as exc:
-            # as in the batch: a failing combination stage must not lose the curves
-            out["synergy"] = pd.DataFrame()
-            out["potentiation"] = pd.DataFrame()
-            out["combination_error"] = pd.DataFrame({"error": [f"{type(exc).__name__}: {exc}"]})
-    return out

@@ -37,12 +37,15 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 import pandas as pd
 
 from napari_il6assay.errors import Il6AssayError, InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from napari_il6assay.batch.parts import PartRecord
 
 #: the sub-folder of a results folder that holds corrected labels
 CORRECTIONS = "corrections"
@@ -94,7 +97,7 @@ class Correction:
         return (self.plate, self.well)
 
     def relative(self, out: Path | None) -> str:
-        """The file name relative to the results folder (``corrections/...tif``)."""
+        """Return the file name relative to the results folder (``corrections/...tif``)."""
         if out is not None:
             try:
                 return self.path.relative_to(out).as_posix()
@@ -103,7 +106,7 @@ class Correction:
         return f"{CORRECTIONS}/{self.path.name}"
 
     def record(self, out: Path | None = None) -> dict[str, Any]:
-        """The ``run.json`` entry: plate, well, site, file, time."""
+        """Return the ``run.json`` entry: plate, well, site, file, time."""
         return {"plate": self.plate, "well": self.well, "site": self.site,
                 "file": self.relative(out), "time": self.time}  # fmt: skip
 
@@ -217,7 +220,7 @@ def read_correction(path: str | Path) -> Correction:
             shaped = tif.shaped_metadata
             if shaped:
                 meta = dict(shaped[0])
-    except Exception as exc:  # noqa: BLE001 - tifffile raises many types for a bad file
+    except Exception as exc:
         raise InputError(f"cannot read the corrected labels ({type(exc).__name__}: {exc})",
                          path=path, well=well or None) from exc  # fmt: skip
     plate = str(meta.get("plate", plate or "") or "")
@@ -346,7 +349,7 @@ def measure_correction(
 
 def measure_run_corrections(
     out: Path,
-    records: list[dict[str, Any]],
+    records: list[PartRecord],
     mode: str,
     *,
     items: dict[str, dict[str, Any]] | None = None,
@@ -358,7 +361,7 @@ def measure_run_corrections(
     ----------
     out : Path
         The results folder.
-    records : list of dict
+    records : list of PartRecord
         The part records of the measured images (`napari_il6assay.batch.parts`).
     mode : str
         The run's mode.
@@ -377,35 +380,34 @@ def measure_run_corrections(
     """
     found, bad = find_corrections(out)
     problems = [_problem(e) for e in bad]
-    by_well: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    by_well: dict[tuple[str, str], list[PartRecord]] = {}
     for rec in records:
-        key = ("" if _blank(rec.get("plate")) else str(rec["plate"]), str(rec["well"]))
+        key = ("" if _blank(rec.plate) else str(rec.plate), str(rec.well))
         by_well.setdefault(key, []).append(rec)
     corrected: dict[str, tuple[Any, Correction]] = {}
     for corr in found:
-        recs = sorted(by_well.get(corr.key, []), key=lambda r: int(r.get("site", 1)))
+        recs = sorted(by_well.get(corr.key, []), key=lambda r: int(r.site))
         if not recs:
             where = f"{corr.plate}/{corr.well}" if corr.plate else corr.well
             problems.append(_problem(InputError(
                 f"the run measured no image of well {where}; the correction is not used",
                 path=corr.path, well=corr.well)))  # fmt: skip
             continue
-        rec = next((r for r in recs if int(r.get("site", 1)) == corr.site), recs[0])
-        item = (items or {}).get(rec["id"], {})
+        rec = next((r for r in recs if int(r.site) == corr.site), recs[0])
+        item = (items or {}).get(rec.id, {})
         try:
             res = measure_correction(
-                corr, rec["paths"], mode, params=params,
-                pixel_size_um=rec.get("pixel_size_um"),
-                voxel_size_um=rec.get("voxel_size_um"),
-                auto_measures={**rec.get("measures", {}),
-                               **({"per_well": True} if rec.get("per_well") else {})},
-                auto_flag=str(rec.get("qc_flag", "") or ""),
+                corr, rec.paths, mode, params=params,
+                pixel_size_um=rec.pixel_size_um,
+                voxel_size_um=rec.voxel_size_um,
+                auto_measures={**rec.measures, **({"per_well": True} if rec.per_well else {})},
+                auto_flag=rec.qc_flag,
                 n_channels=item.get("n_channels"), n_planes=int(item.get("n_planes", 1) or 1),
             )  # fmt: skip
         except InputError as exc:
             problems.append(_problem(exc))
             continue
-        corrected[str(rec["id"])] = (res, corr)
+        corrected[str(rec.id)] = (res, corr)
     return corrected, problems
 
 
@@ -448,7 +450,7 @@ def correct_images(
     img["corrected"] = img["corrected"].fillna(False).astype(bool)
     ids = img["id"].astype(str) if "id" in img.columns else pd.Series("", index=img.index)
     for pid, (res, corr) in corrected.items():
-        rows = np.flatnonzero((ids == str(pid)).to_numpy())
+        rows = np.flatnonzero((ids == str(pid)).to_numpy()).tolist()
         for i in rows:
             idx = img.index[i]
             was = bool(img.at[idx, "corrected"])
@@ -500,6 +502,14 @@ def mark_wells(wells: pd.DataFrame, images: pd.DataFrame) -> pd.DataFrame:
     return w
 
 
+@overload
+def replace_objects(
+    objects: pd.DataFrame, images: pd.DataFrame, corrected: dict[str, tuple[Any, Correction]]
+) -> pd.DataFrame: ...
+@overload
+def replace_objects(
+    objects: None, images: pd.DataFrame, corrected: dict[str, tuple[Any, Correction]]
+) -> None: ...
 def replace_objects(
     objects: pd.DataFrame | None, images: pd.DataFrame, corrected: dict[str, tuple[Any, Correction]]
 ) -> pd.DataFrame | None:
@@ -556,7 +566,7 @@ def update_wells(
     DataFrame
         A copy with `COLUMNS` added (see `mark_wells`).
     """
-    from napari_il6assay.batch.tables import aggregate_sites, flag_nonempty_blanks
+    from napari_il6assay.batch.wells import aggregate_sites, flag_nonempty_blanks
     from napari_il6assay.qc_flags import join_flags, split_flags
 
     w = wells.copy()
@@ -569,7 +579,7 @@ def update_wells(
             continue
         agg = aggregate_sites(sites.drop(columns=[c for c in COLUMNS if c in sites.columns]))
         a = agg.iloc[0]
-        for i in rows:
+        for i in rows.tolist():
             idx = w.index[i]
             old = split_flags(w.at[idx, "qc_flag"]) if "qc_flag" in w.columns else []
             for col, v in a.items():
@@ -592,7 +602,7 @@ def update_wells(
 
 # -- helpers --------------------------------------------------------------------------------------
 def _plates(table: pd.DataFrame) -> pd.Series:
-    """The ``plate`` column as text ("" for a run without plate names)."""
+    """Return the ``plate`` column as text ("" for a run without plate names)."""
     if "plate" not in table.columns:
         return pd.Series("", index=table.index)
     return table["plate"].map(lambda v: "" if _blank(v) else str(v))

@@ -22,13 +22,13 @@ import math
 import platform
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from napari_il6assay.batch.parts import atomic_bytes, atomic_json, atomic_write
+from napari_il6assay.batch.parts import PartRecord, atomic_bytes, atomic_json, atomic_write
 from napari_il6assay.io.cells import is_blank
 
 #: tables in the order of the workbook sheets
@@ -70,7 +70,7 @@ PACKAGES = (
 
 
 def safe_name(text: str) -> str:
-    """A file-name-safe and visible version of ``text`` (cell line, drug).
+    """Make a file-name-safe and visible version of ``text`` (cell line, drug).
 
     Parameters
     ----------
@@ -158,16 +158,23 @@ def write_tables(
         if "parquet" in formats:
             pq = out / f"{name}.parquet"
             data = _parquet_ready(df)
-            atomic_write(pq, lambda fh, d=data: d.to_parquet(fh, index=False))
+            atomic_write(pq, _parquet_writer(data))
             written.append(pq)
     if xlsx:
         written.append(write_xlsx(out / "results.xlsx", frames))
     return written
 
 
+def _parquet_writer(data: pd.DataFrame) -> Callable[[Any], None]:
+    """Return a writer of ``data`` as parquet into an open binary file (`atomic_write`)."""
+    return lambda fh: data.to_parquet(fh, index=False)
+
+
 def table_frames(tables: dict[str, Any], errors: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
-    """The DataFrames of ``tables`` plus ``errors`` (header-only when None): the workbook's
-    sheets, as `write_tables` builds them."""
+    """Return the DataFrames of ``tables`` plus ``errors`` (header-only when None).
+
+    These are the workbook's sheets, as `write_tables` builds them.
+    """
     frames = {k: v for k, v in tables.items() if isinstance(v, pd.DataFrame)}
     frames["errors"] = (
         errors if errors is not None else pd.DataFrame(columns=["path", "stage", "error"])
@@ -212,7 +219,7 @@ def write_xlsx(path: Path, frames: dict[str, pd.DataFrame]) -> Path:
 
 
 def _text_cell(ws: Any, text: str) -> Any:
-    """A cell that holds ``text`` as text, never as a formula.
+    """Make a cell that holds ``text`` as text, never as a formula.
 
     openpyxl turns any string starting with ``=`` into a formula cell; such strings (and the
     other formula starts Excel and LibreOffice accept on input, ``+ - @``) get an explicit
@@ -231,7 +238,7 @@ def _text_cell(ws: Any, text: str) -> Any:
 
 
 def _cell(v: Any) -> Any:
-    """An Excel-friendly value: NaN/NA -> empty, numpy scalars -> Python."""
+    """Convert to an Excel-friendly value: NaN/NA -> empty, numpy scalars -> Python."""
     if v is None:
         return None
     if isinstance(v, float) and math.isnan(v):
@@ -310,7 +317,7 @@ def prism_tables(wells: pd.DataFrame) -> dict[str, pd.DataFrame]:
             alone = alone[alone["cell_line"].astype(str).isin(lines)]
             both = pd.concat([g, alone])
         table = _wide(both, lines)
-        stem = safe_name(drug) if not drug_b else safe_name(f"{drug}+{drug_b}_{cb_label}")
+        stem = safe_name(str(drug)) if not drug_b else safe_name(f"{drug}+{drug_b}_{cb_label}")
         out[unique_name(stem, used)] = table
     return out
 
@@ -376,21 +383,24 @@ def write_prism(out: Path, wells: pd.DataFrame) -> list[Path]:
 # ---------------------------------------------------------------- plots
 
 
-def figures(tables: dict[str, Any]) -> dict[str, Any]:
+def figures(tables: dict[str, Any], plate_format: int = 96) -> dict[str, Any]:
     """Every dose-response and synergy figure of a run: name -> matplotlib Figure.
 
     One dose-response figure per curve group (drug alone, and drug at each fixed dose of a
     second agent), all cell lines on one axis; one heat map per cell line, drug pair and
     score; the potentiation figure when the layout has combinations.
     """
+    from napari_il6assay.doseresponse import figures as F
+
     figs: dict[str, Any] = {}
-    try:
-        from napari_il6assay.doseresponse import figures as F
-    except ImportError:  # pragma: no cover - only while the figures module is missing
-        return figs
     wells, fits = tables.get("wells"), tables.get("fits")
     sizes, objects = tables.get("sphere_sizes"), tables.get("objects")
-    if isinstance(sizes, pd.DataFrame) and not sizes.empty and isinstance(objects, pd.DataFrame):
+    if (
+        isinstance(sizes, pd.DataFrame)
+        and not sizes.empty
+        and isinstance(objects, pd.DataFrame)
+        and isinstance(wells, pd.DataFrame)
+    ):
         from napari_il6assay.doseresponse.spheres import sphere_size_samples
 
         for line in sorted({str(v) for v in sizes["cell_line"] if not is_blank(v)}):
@@ -442,7 +452,7 @@ def figures(tables: dict[str, Any]) -> dict[str, Any]:
     if isinstance(pot, pd.DataFrame) and not pot.empty:
         b = str(pot["drug_b"].iloc[0])
         figs["potentiation"] = F.potentiation_figure(pot, unit_b=units_b.get(b, ""))
-    fmt = int(tables.get("plate_format") or 96)
+    fmt = int(plate_format or 96)
     plates = wells["plate"] if "plate" in wells.columns and "well" in wells.columns else []
     for plate in dict.fromkeys(map(lambda v: "" if is_blank(v) else str(v), plates)):
         for value in ("readout", "viability"):
@@ -468,7 +478,7 @@ def units_of_b(wells: pd.DataFrame) -> dict[str, str]:
 
 
 def render(fig: Any, fmt: str, **kw: Any) -> bytes:
-    """A figure as PNG/SVG bytes."""
+    """Render a figure as PNG/SVG bytes."""
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, bbox_inches="tight", **kw)
     return buf.getvalue()
@@ -522,18 +532,18 @@ def sha256_file(path: Path) -> str:
     return fingerprint(path)["sha256"]
 
 
-def calibration_summary(records: list[dict[str, Any]], given: float | None) -> Any:
-    """The pixel size(s) used: a number, a list of distinct numbers, or ``"pixels"``."""
-    sizes = sorted({r.get("pixel_size_um") for r in records if r.get("pixel_size_um")})
+def calibration_summary(records: list[PartRecord], given: float | None) -> Any:
+    """Summarise the pixel size(s) used: a number, a list of distinct numbers, or ``"pixels"``."""
+    sizes = sorted({r.pixel_size_um for r in records if r.pixel_size_um})
     if not sizes:
         return "pixels"
     source = "command line" if given is not None else "file metadata"
-    uncal = sum(1 for r in records if not r.get("pixel_size_um"))
+    uncal = sum(1 for r in records if not r.pixel_size_um)
     summary: dict[str, Any] = {
         "pixel_size_um": sizes[0] if len(sizes) == 1 else sizes,
         "source": source,
     }
-    vox = sorted({tuple(r["voxel_size_um"]) for r in records if r.get("voxel_size_um")})
+    vox = sorted({tuple(r.voxel_size_um) for r in records if r.voxel_size_um})
     if vox:
         summary["voxel_size_um"] = list(vox[0]) if len(vox) == 1 else [list(v) for v in vox]
     if uncal:
@@ -547,17 +557,17 @@ def run_info(
     layout: Path,
     mode: str,
     out: Path,
-    records: list[dict[str, Any]],
+    records: list[PartRecord],
     errors: list[dict[str, str]],
     plan: Any,
     started: str,
     params: dict[str, Any],
     n_skipped: int,
 ) -> dict[str, Any]:
-    """The content of ``run.json`` (``finished`` is added when the run ends)."""
-    inputs: dict[str, str] = {}
+    """Return the content of ``run.json`` (``finished`` is added when the run ends)."""
+    inputs: dict[str, str | None] = {}
     for rec in records:
-        for path, fp in rec.get("inputs", {}).items():
+        for path, fp in rec.inputs.items():
             inputs[path] = fp.get("sha256")
     for e in errors:
         p = Path(e["path"])
@@ -599,7 +609,7 @@ def write_run_json(out: Path, info: dict[str, Any]) -> Path:
 
 
 def now() -> str:
-    """Current UTC time, ISO 8601."""
+    """Return the current UTC time, ISO 8601."""
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
@@ -610,6 +620,7 @@ def write_all(
     *,
     formats: Iterable[str] = ("csv",),
     jobs: int = 1,
+    plate_format: int = 96,
 ) -> dict[str, Any]:
     """Tables, workbook, Prism tables and plots.
 
@@ -622,6 +633,8 @@ def write_all(
         Python: about as long as all the plots) is written by a second process while this one
         writes the CSVs and draws the plots, so the serial end of a batch run shrinks with the
         cores like the image phase does.
+    plate_format : int
+        Wells per plate of the layout (the plate plots).
 
     Returns
     -------
@@ -640,7 +653,7 @@ def write_all(
         write_tables(out, tables, errors, formats=formats, xlsx=fut is None)
         if isinstance(tables.get("wells"), pd.DataFrame):
             write_prism(out, tables["wells"])
-        figs = figures(tables)
+        figs = figures(tables, plate_format=plate_format)
         failed = write_plots(out, figs)
         if fut is not None:
             fut.result()  # an error writing the workbook surfaces here, as it would serially

@@ -22,8 +22,12 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from napari_il6assay.batch.worker import WorkerResult
 
 PARTS = "_parts"
 _MODE: int | None = None
@@ -95,7 +99,7 @@ def _json_default(o: Any) -> Any:
 def settings_key(
     mode: str, pixel_size_um: Any, voxel_size_um: Any, params: dict[str, Any]
 ) -> dict[str, Any]:
-    """The settings a part depends on, in a JSON-stable form (compared on resume)."""
+    """Return the settings a part depends on, in a JSON-stable form (compared on resume)."""
     from napari_il6assay import __version__
 
     return json.loads(
@@ -113,12 +117,118 @@ def settings_key(
     )
 
 
+@dataclass
+class PartRecord:
+    """The record of one finished work item: ``_parts/<id>.json`` (or ``<id>.error.json``).
+
+    `to_json` writes the keys a run has always written and `from_json` reads any part a
+    previous version wrote, so ``--resume`` continues an older results folder.
+
+    Parameters
+    ----------
+    id, plate, well, site, image, paths, plate_format
+        As the `WorkItem`.
+    status : str
+        ``"ok"`` or ``"error"``.
+    inputs : dict
+        Path -> fingerprint (``size, mtime_ns, sha256``) of each input file.
+    seconds : float or None
+        Worker time.
+    settings : dict or None
+        `settings_key` of the run that made it (`is_done` compares it).
+    measures : dict
+        The image's measures (``status="ok"``).
+    qc_flag : str
+    pixel_size_um : float or None
+    voxel_size_um : list of float or None
+    has_objects : bool
+        ``<id>.objects.parquet`` was written.
+    per_well : list of dict or None
+        The well rows of a whole-plate photo.
+    stage, error, error_path : str
+        Where and why the item failed (``status="error"``).
+    """
+
+    id: str
+    plate: str
+    well: str
+    site: int
+    image: str
+    paths: list[str]
+    status: str = "ok"
+    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seconds: float | None = None
+    settings: dict[str, Any] | None = None
+    plate_format: int | None = None
+    measures: dict[str, Any] = field(default_factory=dict)
+    qc_flag: str = ""
+    pixel_size_um: float | None = None
+    voxel_size_um: list[float] | None = None
+    has_objects: bool = False
+    per_well: list[dict[str, Any]] | None = None
+    stage: str = ""
+    error: str = ""
+    error_path: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the item was measured."""
+        return self.status == "ok"
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the JSON object of the part file (keys in the order runs write them)."""
+        d: dict[str, Any] = {k: getattr(self, k) for k in _BASE_KEYS}
+        d["paths"] = list(self.paths)
+        if not self.ok:
+            d.update(stage=self.stage, error=self.error, error_path=self.error_path)
+            return d
+        d.update({k: getattr(self, k) for k in _OK_KEYS})
+        if self.per_well is not None:
+            d["per_well"] = self.per_well
+        return d
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PartRecord:
+        """Read a part file's JSON object (keys it lacks take their defaults).
+
+        Raises
+        ------
+        KeyError
+            When the object lacks ``id``, ``plate``, ``well``, ``site``, ``image`` or ``paths``.
+        """
+        known = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in data.items() if k in known}
+        for k in ("id", "plate", "well", "site", "image", "paths"):
+            kw[k] = data[k]
+        kw["paths"] = list(kw["paths"])
+        kw["status"] = str(data.get("status", ""))  # a part without one is not done
+        for k in ("measures", "inputs"):  # a JSON null is an empty mapping here
+            kw[k] = kw.get(k) or {}
+        for k in ("qc_flag", "stage", "error", "error_path"):
+            kw[k] = str(kw.get(k) or "")
+        return cls(**kw)
+
+    def error_row(self) -> dict[str, str]:
+        """Return the ``errors.csv`` row (``path, stage, error``) of a failed item."""
+        return {
+            "path": str(self.error_path or self.paths[0]),
+            "stage": self.stage,
+            "error": self.error,
+        }
+
+
+#: the keys of every part file, then those of a measured one (`PartRecord.to_json`)
+_BASE_KEYS = ("id", "plate", "well", "site", "image", "paths", "inputs", "status", "seconds",
+              "settings", "plate_format")  # fmt: skip
+_OK_KEYS = ("measures", "qc_flag", "pixel_size_um", "voxel_size_um", "has_objects")
+
+
 def write_part(
     out: Path,
     item: dict[str, Any],
-    result: dict[str, Any],
+    result: WorkerResult,
     settings: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> PartRecord:
     """Store one worker result under ``out``; return the record kept in ``<id>.json``.
 
     Parameters
@@ -127,55 +237,65 @@ def write_part(
         Output folder of the run.
     item : dict
         The work item (`WorkItem.to_dict()`).
-    result : dict
+    result : WorkerResult
         What `process_item` returned.
     settings : dict, optional
         `settings_key` of the run (stored; `is_done` compares it).
 
     Returns
     -------
-    dict
+    PartRecord
         The part record (also written to ``_parts/<id>.json`` or ``<id>.error.json``).
     """
     parts = out / PARTS
     pid = item["id"]
-    record: dict[str, Any] = {
-        "id": pid,
-        "plate": item["plate"],
-        "well": item["well"],
-        "site": item["site"],
-        "image": item["image"],
-        "paths": list(item["paths"]),
-        "inputs": result.get("inputs", {}),
-        "status": result["status"],
-        "seconds": result.get("seconds"),
-        "settings": settings,
-        "plate_format": item.get("plate_format"),
-    }
-    if result["status"] != "ok":
-        record.update(
-            stage=result.get("stage", ""),
-            error=result.get("error", ""),
-            error_path=result.get("error_path", item["paths"][0]),
-        )
+    record = PartRecord(
+        id=pid,
+        plate=item["plate"],
+        well=item["well"],
+        site=item["site"],
+        image=item["image"],
+        paths=list(item["paths"]),
+        inputs=result.inputs,
+        status=result.status,
+        seconds=result.seconds,
+        settings=settings,
+        plate_format=item.get("plate_format"),
+    )
+    if not result.ok:
+        record.stage, record.error = result.stage, result.error
+        record.error_path = result.error_path or item["paths"][0]
         _remove(parts / f"{pid}.json")
-        atomic_json(parts / f"{pid}.error.json", record)
+        atomic_json(parts / f"{pid}.error.json", record.to_json())
         return record
+    _write_payloads(out, pid, result)
+    record.measures = result.measures
+    record.qc_flag = result.qc_flag
+    record.pixel_size_um = result.pixel_size_um
+    record.voxel_size_um = result.voxel_size_um
+    record.has_objects = result.objects is not None
+    record.per_well = result.per_well
+    _remove(parts / f"{pid}.error.json")
+    atomic_json(parts / f"{pid}.json", record.to_json())  # last: marks the image as done
+    return record
 
-    objects = result.get("objects")
+
+def _write_payloads(out: Path, pid: str, result: WorkerResult) -> None:
+    """Write a measured item's objects, thumbnails, QC overlay and labels."""
+    parts = out / PARTS
+    objects = result.objects
     if objects is not None:
         objects = objects.copy()
         atomic_write(
             parts / f"{pid}.objects.parquet", lambda fh: objects.to_parquet(fh, index=False)
         )
-    atomic_bytes(parts / f"{pid}.thumb.jpg", result["thumb_jpg"])
-    for well, jpg in (result.get("well_thumbs") or {}).items():
+    atomic_bytes(parts / f"{pid}.thumb.jpg", result.thumb_jpg)
+    for well, jpg in (result.well_thumbs or {}).items():
         atomic_bytes(parts / f"{pid}.{well}.thumb.jpg", jpg)
-    atomic_bytes(out / "qc" / f"{pid}.png", result["overlay_png"])
-    if result.get("labels") is not None:
+    atomic_bytes(out / "qc" / f"{pid}.png", result.overlay_png)
+    labels = result.labels
+    if labels is not None:
         import tifffile
-
-        labels = result["labels"]
 
         def _tif(fh: Any) -> None:
             # tifffile needs a named file or a BytesIO, not the os.fdopen object (name is an int)
@@ -186,18 +306,6 @@ def write_part(
             fh.write(buf.getvalue())
 
         atomic_write(out / "labels" / f"{pid}.tif", _tif)
-    record.update(
-        measures=result.get("measures", {}),
-        qc_flag=result.get("qc_flag", ""),
-        pixel_size_um=result.get("pixel_size_um"),
-        voxel_size_um=result.get("voxel_size_um"),
-        has_objects=objects is not None,
-    )
-    if result.get("per_well") is not None:
-        record["per_well"] = result["per_well"]
-    _remove(parts / f"{pid}.error.json")
-    atomic_json(parts / f"{pid}.json", record)  # last: marks the image as done
-    return record
 
 
 def _remove(path: Path) -> None:
@@ -207,14 +315,14 @@ def _remove(path: Path) -> None:
         pass
 
 
-def load_record(out: Path, pid: str) -> dict[str, Any] | None:
-    """The ``<id>.json`` record of a finished image, or None."""
+def load_record(out: Path, pid: str) -> PartRecord | None:
+    """Return the record of a finished image (``_parts/<id>.json``), or None."""
     p = out / PARTS / f"{pid}.json"
     if not p.is_file():
         return None
     try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return PartRecord.from_json(json.loads(p.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
@@ -232,15 +340,15 @@ def is_done(
     been made with equal settings (mode, calibration, parameters, package version).
     """
     rec = load_record(out, item["id"])
-    if rec is None or rec.get("status") != "ok":
+    if rec is None or not rec.ok:
         return False
-    if settings is not None and rec.get("settings") != settings:
+    if settings is not None and rec.settings != settings:
         return False
-    if rec.get("plate_format") != item.get("plate_format"):
+    if rec.plate_format != item.get("plate_format"):
         return False
-    if sorted(rec.get("paths", [])) != sorted(item["paths"]):
+    if sorted(rec.paths) != sorted(item["paths"]):
         return False
-    if rec.get("has_objects") and not (out / PARTS / f"{item['id']}.objects.parquet").is_file():
+    if rec.has_objects and not (out / PARTS / f"{item['id']}.objects.parquet").is_file():
         return False
     if not (out / PARTS / f"{item['id']}.thumb.jpg").is_file():
         return False
@@ -249,7 +357,7 @@ def is_done(
     from napari_il6assay.batch.worker import fingerprint
 
     for path in item["paths"]:
-        old = rec.get("inputs", {}).get(path)
+        old = rec.inputs.get(path)
         if old is None:
             return False
         try:
@@ -266,7 +374,7 @@ def is_done(
 
 
 def read_objects(out: Path, pid: str) -> Any:
-    """The objects table of a finished image (None when it has none)."""
+    """Read the objects table of a finished image (None when it has none)."""
     import pandas as pd
 
     p = out / PARTS / f"{pid}.objects.parquet"

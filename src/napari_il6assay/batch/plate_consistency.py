@@ -101,14 +101,14 @@ def plate_outliers(
             bad = z.abs() > z_threshold
             for i in v.index[bad.fillna(False).to_numpy()]:
                 out.at[i, "plate_outlier"] = True
-                note = f"{col} z={z[i]:+.1f}"
-                prev = out.at[i, "plate_outlier_why"]
+                note = f"{col} z={float(z[i]):+.1f}"
+                prev = str(out.at[i, "plate_outlier_why"])  # text: the column starts as ""
                 out.at[i, "plate_outlier_why"] = f"{prev}; {note}" if prev else note
     return out
 
 
 def flag_plate_outliers(wells: pd.DataFrame, **kwargs: float) -> pd.DataFrame:
-    """A copy of ``wells`` with ``plate_outlier`` added to ``qc_flag`` where it applies.
+    """Return a copy of ``wells`` with ``plate_outlier`` added to ``qc_flag`` where it applies.
 
     Also adds the column ``plate_outlier_why`` (which diagnostic, and its z-score).
     Keyword arguments go to `plate_outliers`.

@@ -15,7 +15,7 @@ from napari_il6assay.batch.report import _CSS, _b64_png, _e, _plot_png, _sig, _t
 
 
 def build_quantify_report(out: Path, result: Any, info: dict[str, Any], figs: list[str]) -> str:
-    """The HTML text of the quantify report.
+    """Build the HTML text of the quantify report.
 
     Parameters
     ----------

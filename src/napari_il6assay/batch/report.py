@@ -89,7 +89,7 @@ def _dose_text(row: pd.Series) -> str:
         else:
             parts.append(f"{_e(drug)} {_sig(row.get('concentration'))} {_e(row.get('unit', ''))}")
     drug_b = row.get("drug_b")
-    cb = row.get("concentration_b")
+    cb: Any = row.get("concentration_b")
     if not is_blank(drug_b) and not is_blank(cb):
         try:
             cbz = float(cb) == 0
@@ -127,7 +127,7 @@ def _table(df: pd.DataFrame, cols: list[str], fmt: dict[str, Any] | None = None)
 
 
 def _p(v: Any) -> str:
-    """A p-value for prose: ``p = 0.012``, ``p < 0.001``; empty when missing."""
+    """Format a p-value for prose: ``p = 0.012``, ``p < 0.001``; empty when missing."""
     try:
         x = float(v)
     except (TypeError, ValueError):
@@ -155,79 +155,17 @@ def _units_b(tables: dict[str, Any]) -> dict[str, str]:
 
 
 def _headline(tables: dict[str, Any]) -> str:
-    """Key results first: plate problems, each fold resistance, each potentiation shift,
-    and each combination's synergy, all with CI and p-value."""
-    items: list[str] = []
-    warn: list[str] = []
-    qc = tables.get("plate_qc")
-    if isinstance(qc, pd.DataFrame):
-        for _, r in qc.iterrows():
-            if is_blank(r.get("flag")):
-                continue
-            plate = _e(r["plate"]) or "(the plate)"
-            why = []
-            if "low_z_prime" in str(r["flag"]):
-                why.append(f"Z' = {_sig(r['z_prime'], 2)} (&lt; 0.5)")
-            if "edge_effect" in str(r["flag"]):
-                why.append(f"edge effect: outer wells at {_sig(r['edge_ratio'], 2)}× the "
-                           f"interior ({_e(_p(r['edge_p_value']))})")  # fmt: skip
-            if "no_controls" in str(r["flag"]):
-                why.append("Z' not computable (too few vehicle or control wells)")
-            warn.append(f"<b>Plate {plate}</b>: {'; '.join(why)}")
-    fits = tables.get("fits")
-    if isinstance(fits, pd.DataFrame) and "fold_resistance" in fits:
-        has_fold = pd.to_numeric(fits["fold_resistance"], errors="coerce").notna()
-        for _, r in fits[has_fold].iterrows():
-            if not is_blank(r.get("drug_b")) and float(pd.to_numeric(
-                    r.get("concentration_b"), errors="coerce") or 0) > 0:  # fmt: skip
-                continue
-            cens = "" if is_blank(r.get("fold_censored")) else str(r.get("fold_censored"))
-            ci = (f"95% CI {_sig(r.get('fold_ci_low'))}–{_sig(r.get('fold_ci_high'))}"
-                  if not is_blank(r.get("fold_ci_low")) else "no CI")  # fmt: skip
-            p = _p(r.get("p_value"))
-            items.append(
-                f"<b>{_e(r['cell_line'])}</b> is <b>{cens}{_sig(r['fold_resistance'])}-fold</b> "
-                f"resistant to {_e(r['drug'])} vs {_e(r.get('parental'))} ({ci}"
-                f"{', ' + _e(p) if p else ''}; IC50 {format_molar(r['ic50_rel_M'])})."
-            )
-    units = _units_b(tables)
-    pot = tables.get("potentiation")
-    if isinstance(pot, pd.DataFrame) and not pot.empty:
-        for _, r in pot.iterrows():
-            dose = _dose_b(r["concentration_b"], units.get(str(r["drug_b"]), ""))
-            shift = pd.to_numeric(pd.Series([r.get("shift")]), errors="coerce").iloc[0]
-            if not math.isfinite(shift):
-                items.append(f"{_e(r['drug_b'])} {dose}: no IC50 shift of {_e(r['drug'])} in "
-                             f"{_e(r['cell_line'])} ({_e(r.get('note'))}).")  # fmt: skip
-                continue
-            verb = "lowers" if shift >= 1 else "raises"
-            fold = shift if shift >= 1 else 1 / shift
-            lo, hi = r.get("shift_ci_low"), r.get("shift_ci_high")
-            ci = (f"95% CI {_sig(lo)}–{_sig(hi)}" if shift >= 1 else
-                  f"95% CI {_sig(1 / float(hi))}–{_sig(1 / float(lo))}") if not is_blank(lo) \
-                else "no CI"  # fmt: skip
-            p = _p(r.get("p_value"))
-            cens = "" if is_blank(r.get("shift_censored")) else str(r["shift_censored"])
-            items.append(
-                f"{_e(r['drug_b'])} {dose} {verb} the {_e(r['drug'])} IC50 of "
-                f"<b>{_e(r['cell_line'])}</b> <b>{cens}{_sig(fold)}-fold</b> ({ci}"
-                f"{', ' + _e(p) if p else ''}; {format_molar(r['ic50_M'])} with it)."
-            )
-    summ = tables.get("synergy_summary")
-    if isinstance(summ, pd.DataFrame) and not summ.empty:
-        for (cl, a, b), g in summ.groupby(["cell_line", "drug", "drug_b"], sort=True):
-            parts = []
-            for _, r in g.iterrows():
-                if not math.isfinite(float(r["mean"])):
-                    why = str(r.get("note", "") or "").split(": ", 1)[-1]
-                    parts.append(f"{_e(r['score'])} n/a ({_e(why)})" if why else
-                                 f"{_e(r['score'])} n/a")  # fmt: skip
-                    continue
-                ci = (f" [{_sig(r['ci_low'], 2)}, {_sig(r['ci_high'], 2)}], {_e(_p(r['p_value']))}"
-                      if math.isfinite(float(r["ci_low"])) else "")  # fmt: skip
-                parts.append(f"{_e(r['score'])} {_sig(r['mean'], 2)}{ci}")
-            items.append(f"{_e(a)} + {_e(b)} in <b>{_e(cl)}</b>, mean excess over the "
-                         f"reference (&gt; 0 = synergy, 95% CI): {'; '.join(parts)}.")  # fmt: skip
+    """Write the key results first, each with its CI and p-value.
+
+    Plate problems, each fold resistance, each potentiation shift, and each combination's
+    synergy.
+    """
+    warn = _plate_warnings(tables.get("plate_qc"))
+    items = [
+        *_fold_items(tables.get("fits")),
+        *_potentiation_items(tables.get("potentiation"), _units_b(tables)),
+        *_synergy_items(tables.get("synergy_summary")),
+    ]
     html_ = ""
     if warn:
         html_ += ("<div class='warn'><b>Check these plates before using their numbers:</b><ul>"
@@ -238,9 +176,104 @@ def _headline(tables: dict[str, Any]) -> str:
     return html_
 
 
+def _plate_warnings(qc: Any) -> list[str]:
+    """Return one line per flagged plate of ``plate_qc.csv``, saying why."""
+    warn: list[str] = []
+    if not isinstance(qc, pd.DataFrame):
+        return warn
+    for _, r in qc.iterrows():
+        if is_blank(r.get("flag")):
+            continue
+        plate = _e(r["plate"]) or "(the plate)"
+        why = []
+        if "low_z_prime" in str(r["flag"]):
+            why.append(f"Z' = {_sig(r['z_prime'], 2)} (&lt; 0.5)")
+        if "edge_effect" in str(r["flag"]):
+            why.append(f"edge effect: outer wells at {_sig(r['edge_ratio'], 2)}× the "
+                       f"interior ({_e(_p(r['edge_p_value']))})")  # fmt: skip
+        if "no_controls" in str(r["flag"]):
+            why.append("Z' not computable (too few vehicle or control wells)")
+        warn.append(f"<b>Plate {plate}</b>: {'; '.join(why)}")
+    return warn
+
+
+def _fold_items(fits: Any) -> list[str]:
+    """Return one line per fold resistance of a single-drug curve."""
+    items: list[str] = []
+    if not isinstance(fits, pd.DataFrame) or "fold_resistance" not in fits:
+        return items
+    has_fold = pd.to_numeric(fits["fold_resistance"], errors="coerce").notna()
+    for _, r in fits[has_fold].iterrows():
+        cb: Any = r.get("concentration_b")
+        if not is_blank(r.get("drug_b")) and float(pd.to_numeric(cb, errors="coerce") or 0) > 0:
+            continue
+        cens = "" if is_blank(r.get("fold_censored")) else str(r.get("fold_censored"))
+        ci = (f"95% CI {_sig(r.get('fold_ci_low'))}–{_sig(r.get('fold_ci_high'))}"
+              if not is_blank(r.get("fold_ci_low")) else "no CI")  # fmt: skip
+        p = _p(r.get("p_value"))
+        items.append(
+            f"<b>{_e(r['cell_line'])}</b> is <b>{cens}{_sig(r['fold_resistance'])}-fold</b> "
+            f"resistant to {_e(r['drug'])} vs {_e(r.get('parental'))} ({ci}"
+            f"{', ' + _e(p) if p else ''}; IC50 {format_molar(r['ic50_rel_M'])})."
+        )
+    return items
+
+
+def _potentiation_items(pot: Any, units: dict[str, str]) -> list[str]:
+    """Return one line per IC50 shift of the potentiation table."""
+    items: list[str] = []
+    if not isinstance(pot, pd.DataFrame) or pot.empty:
+        return items
+    for _, r in pot.iterrows():
+        dose = _dose_b(r["concentration_b"], units.get(str(r["drug_b"]), ""))
+        shift = pd.to_numeric(pd.Series([r.get("shift")]), errors="coerce").iloc[0]
+        if not math.isfinite(shift):
+            items.append(f"{_e(r['drug_b'])} {dose}: no IC50 shift of {_e(r['drug'])} in "
+                         f"{_e(r['cell_line'])} ({_e(r.get('note'))}).")  # fmt: skip
+            continue
+        verb = "lowers" if shift >= 1 else "raises"
+        fold = shift if shift >= 1 else 1 / shift
+        lo: Any = r.get("shift_ci_low")
+        hi: Any = r.get("shift_ci_high")
+        ci = (f"95% CI {_sig(lo)}–{_sig(hi)}" if shift >= 1 else
+              f"95% CI {_sig(1 / float(hi))}–{_sig(1 / float(lo))}") if not is_blank(lo) \
+            else "no CI"  # fmt: skip
+        p = _p(r.get("p_value"))
+        cens = "" if is_blank(r.get("shift_censored")) else str(r["shift_censored"])
+        items.append(
+            f"{_e(r['drug_b'])} {dose} {verb} the {_e(r['drug'])} IC50 of "
+            f"<b>{_e(r['cell_line'])}</b> <b>{cens}{_sig(fold)}-fold</b> ({ci}"
+            f"{', ' + _e(p) if p else ''}; {format_molar(r['ic50_M'])} with it)."
+        )
+    return items
+
+
+def _synergy_items(summ: Any) -> list[str]:
+    """Return one line per combination block of the synergy summary."""
+    items: list[str] = []
+    if not isinstance(summ, pd.DataFrame) or summ.empty:
+        return items
+    for (cl, a, b), g in summ.groupby(["cell_line", "drug", "drug_b"], sort=True):
+        parts = []
+        for _, r in g.iterrows():
+            if not math.isfinite(float(r["mean"])):
+                why = str(r.get("note", "") or "").split(": ", 1)[-1]
+                parts.append(f"{_e(r['score'])} n/a ({_e(why)})" if why else
+                             f"{_e(r['score'])} n/a")  # fmt: skip
+                continue
+            ci = (f" [{_sig(r['ci_low'], 2)}, {_sig(r['ci_high'], 2)}], {_e(_p(r['p_value']))}"
+                  if math.isfinite(float(r["ci_low"])) else "")  # fmt: skip
+            parts.append(f"{_e(r['score'])} {_sig(r['mean'], 2)}{ci}")
+        items.append(f"{_e(a)} + {_e(b)} in <b>{_e(cl)}</b>, mean excess over the "
+                     f"reference (&gt; 0 = synergy, 95% CI): {'; '.join(parts)}.")  # fmt: skip
+    return items
+
+
 def _fits_tables(fits: pd.DataFrame, units: dict[str, str] | None = None) -> str:
-    """The fits as two narrow tables (curves; fold resistance): no horizontal scrolling,
-    and the absolute IC50 kept away from the relative IC50's CI."""
+    """Show the fits as two narrow tables (curves; fold resistance).
+
+    No horizontal scrolling, and the absolute IC50 kept away from the relative IC50's CI.
+    """
 
     def ic50(r: pd.Series) -> str:
         cens = "" if is_blank(r.get("ic50_censored")) else str(r["ic50_censored"])
@@ -266,7 +299,7 @@ def _fits_tables(fits: pd.DataFrame, units: dict[str, str] | None = None) -> str
     f["status"] = f.get("status", pd.Series("", index=f.index))
     t1 = _table(f, ["cell_line", "curve", "n_points", "IC50 (95% CI), relative", "top",
                     "bottom", "hill", "r2", "absolute IC50 (viability 0.5)", "status"])  # fmt: skip
-    fr = f[pd.to_numeric(f.get("fold_resistance"), errors="coerce").notna()] if \
+    fr = f[pd.to_numeric(f["fold_resistance"], errors="coerce").notna()] if \
         "fold_resistance" in f else f.iloc[:0]  # fmt: skip
     t2 = ""
     if len(fr):
@@ -282,7 +315,7 @@ def _fits_tables(fits: pd.DataFrame, units: dict[str, str] | None = None) -> str
     return t1 + t2
 
 
-def _fold_section(fits: pd.DataFrame) -> str:
+def _fold_section(fits: pd.DataFrame | None) -> str:
     if fits is None or fits.empty or "fold_resistance" not in fits:
         return "<p class='muted'>No resistant line with a parental line in the layout.</p>"
     f = fits[pd.to_numeric(fits["fold_resistance"], errors="coerce").notna()]
@@ -304,7 +337,7 @@ def _fold_section(fits: pd.DataFrame) -> str:
 
 
 def _figure_block(out: Path, title: str, names: list[str], cls: str) -> str:
-    """An ``<h2>`` (when titled) and the inlined PNGs of ``plots/<name>.png``."""
+    """Inline the PNGs of ``plots/<name>.png`` under an ``<h2>`` (when titled)."""
     imgs = []
     for name in names:
         png = _plot_png(out, name)
@@ -317,8 +350,11 @@ def _figure_block(out: Path, title: str, names: list[str], cls: str) -> str:
 
 
 def _synergy_section(out: Path, tables: dict[str, Any], figs: list[str]) -> str:
-    """Combination: curves with the drug-alone reference, potentiation, heat maps, the
-    per-block summary with CIs, and every note the scores carry (no dangling "see note")."""
+    """Write the combination section.
+
+    Curves with the drug-alone reference, potentiation, heat maps, the per-block summary with
+    CIs, and every note the scores carry (no dangling "see note").
+    """
     syn, summ = tables.get("synergy"), tables.get("synergy_summary")
     pot = tables.get("potentiation")
     if not isinstance(syn, pd.DataFrame) or syn.empty:
@@ -421,7 +457,7 @@ def _qc_section(out: Path, tables: dict[str, Any], figs: list[str]) -> str:
 
 
 def _record_section(wells: pd.DataFrame | None, run_info: dict[str, Any]) -> str:
-    """What a person changed: the excluded wells with their reasons, the corrected wells.
+    """List what a person changed: the excluded wells with their reasons, the corrected wells.
 
     From ``run.json`` (``exclusions``, ``corrections``), completed by the wells table's
     ``exclusion_reason`` / ``corrected`` columns (a report written from the panel's tables).
@@ -503,7 +539,9 @@ def _plate_shape(wells: list[str], plate_format: int = 96) -> tuple[int, int]:
     return rows, cols
 
 
-def _montage(out: Path, wells: pd.DataFrame, images: pd.DataFrame, plate_format: int = 96) -> str:
+def _montage(
+    out: Path, wells: pd.DataFrame | None, images: pd.DataFrame | None, plate_format: int = 96
+) -> str:
     from napari_il6assay.io.plate import split_well, well_name
 
     if images is None or images.empty:
@@ -549,7 +587,7 @@ def _well_cell(
     key = (plate, well)
     if key not in first_site.index:
         return "<td class='empty'></td>"
-    site = first_site.loc[key]
+    site: Any = first_site.loc[key]
     thumb = out / PARTS / f"{site['id']}.{well}.thumb.jpg"  # a well of a plate photo
     if not thumb.is_file():
         thumb = out / PARTS / f"{site['id']}.thumb.jpg"
@@ -589,7 +627,7 @@ def build_report(
     run_info: dict[str, Any],
     figs: Any = None,
 ) -> str:
-    """The HTML text of the report (see the module docstring).
+    """Build the HTML text of the report (see the module docstring).
 
     ``figs`` names the figures (``out/plots/<name>.png``) to inline, in order.
     """

@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,7 +181,22 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
+#: dask's self-monitoring of a local cluster, slowed for one short run of a few cores. By
+#: default every process polls /proc and disk counters twice a second, its memory ten times a
+#: second and its event loop fifty times; the client's process also hosts the scheduler and
+#: the nannies. Slowed, the client process's CPU during the images of a 24-image, 2-worker run
+#: fell from 4.7 to 2.2 s (same load, same wall time): CPU the workers get back on 2 cores.
+LOCAL_DASK_CONFIG: dict[str, Any] = {
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.admin.system-monitor.disk": False,
+    "distributed.admin.tick.interval": "500ms",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
+
+
 def _start_client(workers: int | None, scheduler: str | None, quiet: bool) -> tuple[Any, Any]:
+    """Connect to ``scheduler``, or start a local cluster of ``workers`` processes."""
+    import dask
     from distributed import Client, LocalCluster
 
     if scheduler:
@@ -189,19 +205,21 @@ def _start_client(workers: int | None, scheduler: str | None, quiet: bool) -> tu
         except OSError as exc:
             raise InputError(f"cannot reach the dask scheduler: {exc}", path=scheduler) from exc
     n = workers or default_workers()
-    cluster = LocalCluster(
-        n_workers=int(n),
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        # the scheduler always serves HTTP; a free port on localhost avoids clashes with a
-        # dashboard already on 8787 and exposes nothing to the network
-        dashboard_address="127.0.0.1:0",
-        # failures come back as results (errors.csv); worker chatter such as heartbeat errors
-        # while the cluster shuts down is noise for the user
-        silence_logs=logging.CRITICAL,
-    )
-    return Client(cluster), cluster
+    # the nannies hand this configuration to the worker processes they start
+    with dask.config.set(LOCAL_DASK_CONFIG):
+        cluster = LocalCluster(
+            n_workers=int(n),
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            # the scheduler always serves HTTP; a free port on localhost avoids clashes with a
+            # dashboard already on 8787 and exposes nothing to the network
+            dashboard_address="127.0.0.1:0",
+            # failures come back as results (errors.csv); worker chatter such as heartbeat
+            # errors while the cluster shuts down is noise for the user
+            silence_logs=logging.CRITICAL,
+        )
+        return Client(cluster), cluster
 
 
 def run_batch(
@@ -298,236 +316,395 @@ def run_batch(
     >>> res = run_batch("plate1/", "layout.csv", "colony", "results/")  # doctest: +SKIP
     >>> res.tables["fits"][["cell_line", "ic50_rel_M", "fold_resistance"]]  # doctest: +SKIP
     """
+    opts = BatchOptions(
+        workers=workers, scheduler=scheduler, resume=resume, overwrite=overwrite,
+        save_labels=save_labels, pixel_size_um=pixel_size_um, voxel_size_um=voxel_size_um,
+        plate_format=plate_format, formats=tuple(formats), model=model,
+        include_flagged=tuple(include_flagged), exclude=exclude, report=report, quiet=quiet,
+        seg_params=seg_params,
+    )  # fmt: skip
+    run = open_run(folder, layout, mode, out, opts)
+    seg = segment_items(run, opts, progress=progress, cancel=cancel)
+    if seg.cancelled:  # the finished images stay in out/_parts for --resume; no tables
+        return seg.result(run)
+    return finish_tables(run, opts, seg)
+
+
+@dataclass
+class BatchOptions:
+    """The options of a batch run, as `run_batch` takes them (see there).
+
+    Parameters
+    ----------
+    workers, scheduler, resume, overwrite, save_labels, pixel_size_um, voxel_size_um
+        How the images are segmented.
+    plate_format, formats, model, include_flagged, exclude, report, quiet
+        How the tables are made and written.
+    seg_params : dict
+        Keyword arguments of `segment_image`.
+    """
+
+    workers: int | None = None
+    scheduler: str | None = None
+    resume: bool = False
+    overwrite: bool = False
+    save_labels: bool = False
+    pixel_size_um: float | None = None
+    voxel_size_um: tuple[float, float, float] | None = None
+    plate_format: int = 96
+    formats: tuple[str, ...] = ("csv",)
+    model: str = "4pl"
+    include_flagged: tuple[str, ...] = ()
+    exclude: str | Path | None = None
+    report: bool = True
+    quiet: bool = False
+    seg_params: dict[str, Any] = field(default_factory=dict)
+
+    def parameters(self, exclude: str | Path | None) -> dict[str, Any]:
+        """Return ``run.json`` ``parameters`` (``exclude``: the exclusions file used)."""
+        return {
+            "workers": self.workers,
+            "scheduler": self.scheduler,
+            "resume": self.resume,
+            "overwrite": self.overwrite,
+            "save_labels": self.save_labels,
+            "pixel_size_um": self.pixel_size_um,
+            "voxel_size_um": list(self.voxel_size_um) if self.voxel_size_um else None,
+            "plate_format": self.plate_format,
+            "formats": list(self.formats),
+            "model": self.model,
+            "include_flagged": list(self.include_flagged),
+            "exclude": str(exclude) if exclude is not None else None,
+            "segmentation": self.seg_params,
+        }
+
+
+@dataclass
+class OpenRun:
+    """A batch run whose inputs were checked and whose output folder is ready.
+
+    Parameters
+    ----------
+    folder, out, layout_path : Path
+    mode : str
+    layout : Layout
+        The layout as read.
+    plan : Plan
+        The folder's work items and the files left out.
+    exclusions : DataFrame
+        The wells excluded, with reasons.
+    exclude : Path or str or None
+        The exclusions file (given, or kept from the resumed run).
+    settings : dict
+        `parts.settings_key` of the run.
+    started : str
+        ISO 8601 start time.
+    t0 : float
+        `time.perf_counter` at the start.
+    timing : dict
+        Seconds per phase (``run.json``).
+    """
+
+    folder: Path
+    out: Path
+    layout_path: Path
+    mode: str
+    layout: Any
+    plan: Any
+    exclusions: Any
+    exclude: str | Path | None
+    settings: dict[str, Any]
+    started: str
+    t0: float
+    timing: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """The work items as plain data (what the workers get)."""
+        return [it.to_dict() for it in self.plan.items]
+
+
+def open_run(
+    folder: str | Path, layout: str | Path, mode: str, out: str | Path, opts: BatchOptions
+) -> OpenRun:
+    """Check the inputs and options, read the layout, plan the folder, prepare ``out``.
+
+    Raises
+    ------
+    InputError, LayoutError
+        Bad folder, layout, options or output folder (nothing is processed then).
+    """
     from napari_il6assay.batch import parts as _parts
     from napari_il6assay.batch.plan import plan_folder
+    from napari_il6assay.io.exclusions import make_exclusions, read_exclusions
     from napari_il6assay.io.layout import read_layout
+    from napari_il6assay.segment import MODES
 
-    started = _now()
-    import time
-
-    t0 = time.perf_counter()
-    timing: dict[str, float] = {}
-    folder, out = Path(folder), Path(out)
-    layout_path = Path(layout)
+    started, t0 = _now(), time.perf_counter()
+    folder, out, layout_path = Path(folder), Path(out), Path(layout)
     if not folder.is_dir():
         raise InputError("input folder not found", path=folder)
     if not layout_path.is_file():
         raise InputError("layout file not found", path=layout_path)
-    if workers is not None and int(workers) < 1:
-        raise InputError(f"--workers must be at least 1, got {workers}")
-    from napari_il6assay.segment import MODES
-
+    if opts.workers is not None and int(opts.workers) < 1:
+        raise InputError(f"--workers must be at least 1, got {opts.workers}")
     if mode not in MODES:
         raise InputError(f"unknown mode '{mode}'; choose one of {', '.join(sorted(MODES))}")
-    lay = read_layout(layout_path, plate_format=plate_format)
-    from napari_il6assay.io.exclusions import make_exclusions, read_exclusions
-
-    if exclude is None and resume and (Path(out) / "exclusions.csv").is_file():
+    lay = read_layout(layout_path, plate_format=opts.plate_format)
+    exclude = opts.exclude
+    if exclude is None and opts.resume and (out / "exclusions.csv").is_file():
         # what the user excluded in the panel (or with an earlier --exclude) stays excluded
-        exclude = Path(out) / "exclusions.csv"
+        exclude = out / "exclusions.csv"
     exclusions = read_exclusions(exclude) if exclude is not None else make_exclusions([])
-    plan = plan_folder(folder, mode, plate_format)
-    prepare_out(out, folder, layout_path, resume=resume, overwrite=overwrite)
-
-    items = [it.to_dict() for it in plan.items]
+    plan = plan_folder(folder, mode, opts.plate_format)
+    prepare_out(out, folder, layout_path, resume=opts.resume, overwrite=opts.overwrite)
     # what an image's result depends on besides its files: resume reuses only parts made
     # with the same settings
-    settings = _parts.settings_key(mode, pixel_size_um, voxel_size_um, seg_params)
-    total = len(items)
-    todo, skipped = [], []
-    for it in items:
-        if resume and _parts.is_done(out, it, save_labels=save_labels, settings=settings):
-            skipped.append(it)
-        else:
-            todo.append(it)
+    settings = _parts.settings_key(mode, opts.pixel_size_um, opts.voxel_size_um, opts.seg_params)
+    return OpenRun(folder=folder, out=out, layout_path=layout_path, mode=mode, layout=lay,
+                   plan=plan, exclusions=exclusions, exclude=exclude, settings=settings,
+                   started=started, t0=t0)  # fmt: skip
 
-    bar = None
-    if not quiet:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(
-            total=total,
-            initial=len(skipped),
-            unit="img",
-            desc="images",
-            file=sys.stderr,
-            dynamic_ncols=True,
-        )
-    done = len(skipped)
-    if progress is not None:
-        progress(done, total)
-    errors: list[dict[str, str]] = []
-    cancelled = False
-    if todo:
-        import uuid
+@dataclass
+class Segmented:
+    """What the image phase of a run did.
 
-        from distributed import as_completed
+    Parameters
+    ----------
+    total : int
+        Work items of the folder.
+    skipped : int
+        Items reused from the resumed run.
+    done : int
+        Items finished (measured or failed, skipped ones included).
+    errors : list of dict
+        ``path, stage, error`` of the items that failed.
+    cancelled : bool
+        Stopped by the ``cancel`` event.
+    """
 
-        token = uuid.uuid4().hex[:12]  # keys stay unique on a scheduler shared by many runs
-        client, cluster = _start_client(workers, scheduler, quiet)
-        try:
-            from napari_il6assay.batch.worker import process_item
+    total: int
+    skipped: int
+    done: int = 0
+    errors: list[dict[str, str]] = field(default_factory=list)
+    cancelled: bool = False
 
-            futures = [
-                client.submit(
-                    process_item,
-                    it,
-                    mode,
-                    pixel_size_um=pixel_size_um,
-                    voxel_size_um=voxel_size_um,
-                    save_labels=save_labels,
-                    params=seg_params,
-                    key=f"il6assay-{token}-{it['id']}",
-                    pure=False,
-                )
-                for it in todo
-            ]
-            pending = {f.key: (f, it) for f, it in zip(futures, todo, strict=True)}
-            ac = as_completed(futures)
-            del futures  # only `pending` and `ac` hold a future, until it has been written
-            for fut in ac:
-                it = pending.pop(fut.key)[1]
-                try:
-                    res = fut.result()
-                except Exception as exc:  # noqa: BLE001 - e.g. a worker killed by the OS
-                    res = {
-                        "id": it["id"],
-                        "status": "error",
-                        "stage": "worker",
-                        "error_path": it["paths"][0],
-                        "error": f"{type(exc).__name__}: {exc}",
-                    }
-                del fut  # lets the worker drop the result
-                rec = _parts.write_part(out, it, res, settings=settings)
-                if rec["status"] != "ok":
-                    errors.append(_error_row(rec))
-                done += 1
-                if bar is not None:
-                    bar.update(1)
-                if progress is not None:
-                    progress(done, total)
-                if _is_cancelled(cancel):
-                    cancelled = True
-                    client.cancel([f for f, _it in pending.values()])
-                    break
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
-    if bar is not None:
-        bar.close()
-    timing["images_s"] = time.perf_counter() - t0
+    def result(self, run: OpenRun) -> BatchResult:
+        """Return the `BatchResult` of a run that stops after this phase (cancelled)."""
+        return BatchResult(out=run.out, n_images=self.total, n_skipped=self.skipped,
+                           cancelled=self.cancelled, n_ok=self.done - len(self.errors),
+                           n_failed=len(self.errors),
+                           errors=_errors_frame(self.errors))  # fmt: skip
 
-    result = BatchResult(
-        out=out,
-        n_images=total,
-        n_skipped=len(skipped),
-        cancelled=cancelled,
-    )
-    if cancelled:
-        import pandas as pd
 
-        result.n_ok = done - len(errors)
-        result.n_failed = len(errors)
-        result.errors = pd.DataFrame(errors, columns=["path", "stage", "error"]).astype(str)
-        return result
+class _Ticker:
+    """Progress of the image phase: the terminal bar and the caller's callback."""
 
-    from napari_il6assay.batch import tables as _tables
+    def __init__(self, total: int, done: int, quiet: bool, progress: Progress | None) -> None:
+        self.total, self.done, self.progress = total, done, progress
+        self.bar = None
+        if not quiet:
+            from tqdm.auto import tqdm
 
-    records = []
-    for it in items:
-        rec = _parts.load_record(out, it["id"])
-        if rec is not None and rec.get("status") == "ok":
-            records.append(rec)
-    import pandas as pd
+            self.bar = tqdm(total=total, initial=done, unit="img", desc="images",
+                            file=sys.stderr, dynamic_ncols=True)  # fmt: skip
+        if progress is not None:
+            progress(done, total)
 
-    result.n_ok = len(records)
-    t1 = time.perf_counter()
+    def tick(self) -> None:
+        """Count one more finished image."""
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+    def close(self) -> None:
+        """Close the terminal bar."""
+        if self.bar is not None:
+            self.bar.close()
+
+
+def segment_items(
+    run: OpenRun, opts: BatchOptions, *, progress: Progress | None = None, cancel: Any = None
+) -> Segmented:
+    """Segment the work items a previous run did not finish, writing each part as it comes.
+
+    Parameters
+    ----------
+    run : OpenRun
+    opts : BatchOptions
+    progress : callable(done, total), optional
+        Called after each image.
+    cancel : threading.Event or callable, optional
+        Checked between results; when set, the outstanding images are cancelled.
+
+    Returns
+    -------
+    Segmented
+    """
+    from napari_il6assay.batch import parts as _parts
+
+    items = run.items
+    todo = [
+        it
+        for it in items
+        if not (opts.resume and _parts.is_done(run.out, it, save_labels=opts.save_labels,
+                                               settings=run.settings))
+    ]  # fmt: skip
+    seg = Segmented(total=len(items), skipped=len(items) - len(todo))
+    ticker = _Ticker(seg.total, seg.skipped, opts.quiet, progress)
+    try:
+        if todo:
+            _segment_on_cluster(run, opts, todo, seg, ticker, cancel)
+    finally:
+        ticker.close()
+    seg.done = ticker.done
+    run.timing["images_s"] = time.perf_counter() - run.t0
+    return seg
+
+
+def _segment_on_cluster(
+    run: OpenRun,
+    opts: BatchOptions,
+    todo: list[dict[str, Any]],
+    seg: Segmented,
+    ticker: _Ticker,
+    cancel: Any,
+) -> None:
+    """Submit the items to dask, write each result as it completes, stop on ``cancel``."""
+    import uuid
+
+    from distributed import as_completed
+
+    from napari_il6assay.batch import parts as _parts
+    from napari_il6assay.batch.worker import WorkerResult, process_item
+
+    token = uuid.uuid4().hex[:12]  # keys stay unique on a scheduler shared by many runs
+    client, cluster = _start_client(opts.workers, opts.scheduler, opts.quiet)
+    try:
+        futures = [
+            client.submit(process_item, it, run.mode, pixel_size_um=opts.pixel_size_um,
+                          voxel_size_um=opts.voxel_size_um, save_labels=opts.save_labels,
+                          params=opts.seg_params, key=f"il6assay-{token}-{it['id']}", pure=False)
+            for it in todo
+        ]  # fmt: skip
+        pending = {f.key: (f, it) for f, it in zip(futures, todo, strict=True)}
+        ac = as_completed(futures)
+        del futures  # only `pending` and `ac` hold a future, until it has been written
+        for fut in ac:
+            it = pending.pop(fut.key)[1]
+            try:
+                res = fut.result()
+            except Exception as exc:  # noqa: BLE001 - e.g. a worker killed by the OS
+                res = WorkerResult.failed(it["id"], "worker", f"{type(exc).__name__}: {exc}",
+                                          it["paths"][0])  # fmt: skip
+            del fut  # lets the worker drop the result
+            rec = _parts.write_part(run.out, it, res, settings=run.settings)
+            if not rec.ok:
+                seg.errors.append(rec.error_row())
+            ticker.tick()
+            if _is_cancelled(cancel):
+                seg.cancelled = True
+                client.cancel([f for f, _it in pending.values()])
+                break
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def finish_tables(run: OpenRun, opts: BatchOptions, seg: Segmented) -> BatchResult:
+    """Build the tables from the finished parts and write them, the plots and the report.
+
+    Parameters
+    ----------
+    run : OpenRun
+    opts : BatchOptions
+    seg : Segmented
+        The image phase (its errors go to ``errors.csv``).
+
+    Returns
+    -------
+    BatchResult
+    """
+    from napari_il6assay.batch import parts as _parts
     from napari_il6assay.batch.corrections import measure_run_corrections
+    from napari_il6assay.batch.tables import build_tables
 
+    items = run.items
+    records = [r for it in items if (r := _parts.load_record(run.out, it["id"])) and r.ok]
+    t1 = time.perf_counter()
     # the wells a person corrected in the panel: measured again from their saved labels
     corrected, corr_problems = measure_run_corrections(
-        out, records, mode, items={it["id"]: it for it in items}, params=seg_params
+        run.out, records, run.mode, items={it["id"]: it for it in items}, params=opts.seg_params
     )
-    errors.extend(corr_problems)
-    timing["corrections_s"] = time.perf_counter() - t1
-    tables = _tables.build_tables(
-        out,
-        records,
-        lay,
-        mode,
-        model=model,
-        include_flagged=include_flagged,
-        exclusions=exclusions,
-        corrections=corrected,
-    )
-    timing["tables_s"] = time.perf_counter() - t1
-    errors.extend(tables.pop("stage_errors", []))
-    result.errors = pd.DataFrame(errors, columns=["path", "stage", "error"]).astype(str)
-    result.n_failed = len(errors)
-    result.tables = tables
-
-    from napari_il6assay.batch import exports as _exports
-
-    run_info = _exports.run_info(
-        folder=folder,
-        layout=layout_path,
-        mode=mode,
-        out=out,
-        records=records,
-        errors=errors,
-        plan=plan,
-        started=started,
-        params={
-            "workers": workers,
-            "scheduler": scheduler,
-            "resume": resume,
-            "overwrite": overwrite,
-            "save_labels": save_labels,
-            "pixel_size_um": pixel_size_um,
-            "voxel_size_um": list(voxel_size_um) if voxel_size_um else None,
-            "plate_format": plate_format,
-            "formats": list(formats),
-            "model": model,
-            "include_flagged": list(include_flagged),
-            "exclude": str(exclude) if exclude is not None else None,
-            "segmentation": seg_params,
-        },
-        n_skipped=len(skipped),
-    )
-    run_info["exclusions"] = exclusions.to_dict("records")
-    run_info["corrections"] = [corr.record(out) for _res, corr in corrected.values()]
+    run.timing["corrections_s"] = time.perf_counter() - t1
+    tables = build_tables(run.out, records, run.layout, run.mode, model=opts.model,
+                          include_flagged=opts.include_flagged, exclusions=run.exclusions,
+                          corrections=corrected)  # fmt: skip
+    run.timing["tables_s"] = time.perf_counter() - t1
+    errors = [*seg.errors, *corr_problems, *tables.error_rows()]
+    result = BatchResult(out=run.out, n_images=seg.total, n_ok=len(records),
+                         n_failed=len(errors), n_skipped=seg.skipped,
+                         errors=_errors_frame(errors))  # fmt: skip
+    info = _run_info(run, opts, records, errors, seg.skipped)
+    info["corrections"] = [corr.record(run.out) for _res, corr in corrected.values()]
     if corr_problems:
-        run_info["corrections_not_used"] = corr_problems
-    from napari_il6assay.io.exclusions import write_exclusions
-
-    write_exclusions(exclusions, out / "exclusions.csv")
-    run_info["unlisted_wells"] = tables.pop("unlisted_wells", [])
-    run_info["layout_wells_without_result"] = tables.pop("unmeasured_wells", [])
-    tables["errors"] = result.errors
-    t1 = time.perf_counter()
-    # the local cores also write the workbook and the plots side by side (see write_all)
-    jobs = default_workers() if scheduler else int(workers or default_workers())
-    plots = _exports.write_all(out, tables, result.errors, formats=formats, jobs=jobs)
-    run_info["plots_not_drawn"] = plots["failed"]
-    timing["exports_s"] = time.perf_counter() - t1
-    if report:
-        from napari_il6assay.batch.report import write_report
-
-        t1 = time.perf_counter()
-        write_report(out, tables, run_info, plots["figures"])
-        timing["report_s"] = time.perf_counter() - t1
-    timing["total_s"] = time.perf_counter() - t0
-    run_info["timing"] = {k: round(v, 3) for k, v in timing.items()}
-    run_info["finished"] = _now()
-    _exports.write_run_json(out, run_info)
-    result.run_info = run_info
+        info["corrections_not_used"] = corr_problems
+    info["unlisted_wells"] = tables.unlisted_wells
+    info["layout_wells_without_result"] = tables.unmeasured_wells
+    result.tables = {**tables.frames(), "errors": result.errors}
+    _write_outputs(run, opts, result, info, tables.plate_format)
+    result.run_info = info
     return result
 
 
-def _error_row(rec: dict[str, Any]) -> dict[str, str]:
-    return {
-        "path": str(rec.get("error_path") or rec["paths"][0]),
-        "stage": str(rec.get("stage", "")),
-        "error": str(rec.get("error", "")),
-    }
+def _run_info(
+    run: OpenRun, opts: BatchOptions, records: list[Any], errors: list[dict[str, str]],
+    n_skipped: int,
+) -> dict[str, Any]:  # fmt: skip
+    """Return ``run.json`` as far as it is known before the outputs are written."""
+    from napari_il6assay.batch import exports as _exports
+
+    info = _exports.run_info(folder=run.folder, layout=run.layout_path, mode=run.mode,
+                             out=run.out, records=records, errors=errors, plan=run.plan,
+                             started=run.started, params=opts.parameters(run.exclude),
+                             n_skipped=n_skipped)  # fmt: skip
+    info["exclusions"] = run.exclusions.to_dict("records")
+    return info
+
+
+def _write_outputs(
+    run: OpenRun, opts: BatchOptions, result: BatchResult, info: dict[str, Any], plate_format: int
+) -> None:
+    """Write the exclusions, tables, workbook, plots, report and ``run.json``."""
+    from napari_il6assay.batch import exports as _exports
+    from napari_il6assay.io.exclusions import write_exclusions
+
+    write_exclusions(run.exclusions, run.out / "exclusions.csv")
+    t1 = time.perf_counter()
+    # the local cores also write the workbook and the plots side by side (see write_all)
+    jobs = default_workers() if opts.scheduler else int(opts.workers or default_workers())
+    plots = _exports.write_all(run.out, result.tables, result.errors, formats=opts.formats,
+                               jobs=jobs, plate_format=plate_format)  # fmt: skip
+    info["plots_not_drawn"] = plots["failed"]
+    run.timing["exports_s"] = time.perf_counter() - t1
+    if opts.report:
+        from napari_il6assay.batch.report import write_report
+
+        t1 = time.perf_counter()
+        write_report(run.out, result.tables, info, plots["figures"])
+        run.timing["report_s"] = time.perf_counter() - t1
+    run.timing["total_s"] = time.perf_counter() - run.t0
+    info["timing"] = {k: round(v, 3) for k, v in run.timing.items()}
+    info["finished"] = _now()
+    _exports.write_run_json(run.out, info)
+
+
+def _errors_frame(errors: list[dict[str, str]]) -> Any:
+    """Return ``errors.csv`` as a DataFrame of text (header only when nothing failed)."""
+    import pandas as pd
+
+    return pd.DataFrame(errors, columns=["path", "stage", "error"]).astype(str)

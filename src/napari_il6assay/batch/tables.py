@@ -1,16 +1,9 @@
 """From per-image parts to the plate's tables: images, objects, wells, conditions, fits.
 
-Sites of a well are aggregated into the well's row of ``wells.csv`` like this:
-
-- ``readout`` and every other per-image measure: the mean over the well's sites. Sites
-  of one well have the same size, so for fractions (``area_fraction``) the mean is the
-  area-weighted value; for counts (``sphere_count``) it is the count per field, which keeps
-  wells comparable when a site failed.
-- ``live_fraction``: area-weighted over the sites, sum(live area) / sum(live + dead area),
-  when the images report those areas; the mean otherwise.
-- ``n_objects``: the sum over sites (objects measured in the well).
-- ``image``: the site image names joined by ``;``; ``qc_flag``: the distinct site flags
-  joined by ``;``; ``n_sites``: sites measured.
+`build_tables` turns the part records of a run into `BatchTables`: the site rows
+(``images.csv``, ``objects.csv``), the wells joined with the layout (aggregated as
+`napari_il6assay.batch.wells` says), then the curve stages of
+`napari_il6assay.batch.stages` and the plate-level tables.
 
 Wells of the layout without a measured image (failed or missing) are left out of
 ``wells.csv`` (failed ones are in ``errors.csv``); images of wells the layout does not list
@@ -21,53 +14,44 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
+from napari_il6assay.batch.stages import (
+    StageError,
+    cross_resistance_table,
+    curve_tables,
+    plate_qc_table,
+    run_stage,
+)
+from napari_il6assay.batch.wells import (
+    aggregate_sites,
+    drop_empty_layout_columns,
+    flag_nonempty_blanks,
+)
 from napari_il6assay.io.cells import is_blank
 from napari_il6assay.io.plate import well_key
 
-#: wells.csv columns of INTERFACE.md, in order
-WELL_COLUMNS = [
-    "plate",
-    "well",
-    "image",
-    "cell_line",
-    "drug",
-    "concentration_M",
-    "drug_b",
-    "concentration_b",
-    "role",
-    "readout",
-    "viability",
-    "qc_flag",
+if TYPE_CHECKING:  # pragma: no cover
+    from napari_il6assay.batch.parts import PartRecord
+
+__all__ = [
+    "BatchTables",
+    "aggregate_sites",
+    "build_tables",
+    "flag_nonempty_blanks",
+    "images_table",
+    "join_layout",
+    "objects_table",
+    "unmeasured_wells",
 ]
-#: conditions.csv columns of INTERFACE.md
-CONDITION_COLUMNS = [
-    "plate", "cell_line", "drug", "concentration_M", "drug_b", "concentration_b", "n",
-    "viability_mean", "viability_sd", "viability_sem",
-]  # fmt: skip
-#: layout columns carried into wells.csv after the INTERFACE ones
-LAYOUT_EXTRA = [
-    "concentration",
-    "unit",
-    "unit_b",
-    "concentration_b_M",
-    "replicate",
-    "parental",
-    "row",
-    "column",
-]
-_META = {"readout", "readout_name", "n_objects", "calibrated"}
-_LIVE_AREA = ("live_area_um2", "live_area_px", "live_area")
-_DEAD_AREA = ("dead_area_um2", "dead_area_px", "dead_area")
 
 
-def images_table(records: list[dict[str, Any]], mode: str) -> pd.DataFrame:
-    """``images.csv``: one row per measured image (site).
+def images_table(records: list[PartRecord], mode: str) -> pd.DataFrame:
+    """Build ``images.csv``: one row per measured image (site).
 
     Columns ``image, mode, readout, n_objects`` + the mode's measures, then ``plate, well,
     site, qc_flag, pixel_size_um, id``.
@@ -81,15 +65,15 @@ def images_table(records: list[dict[str, Any]], mode: str) -> pd.DataFrame:
                     measure_names.append(k)
             rows.append(
                 {
-                    "image": rec["image"],
+                    "image": rec.image,
                     "mode": mode,
                     **m,
-                    "plate": rec["plate"],
+                    "plate": rec.plate,
                     "well": well,
-                    "site": int(rec["site"]),
+                    "site": int(rec.site),
                     "qc_flag": flag,
-                    "pixel_size_um": rec.get("pixel_size_um"),
-                    "id": rec["id"],
+                    "pixel_size_um": rec.pixel_size_um,
+                    "id": rec.id,
                 }
             )
     head = ["image", "mode", "readout", "n_objects"]
@@ -100,13 +84,13 @@ def images_table(records: list[dict[str, Any]], mode: str) -> pd.DataFrame:
     return df.sort_values(["plate", "well", "site"], kind="stable").reset_index(drop=True)
 
 
-def _site_rows(rec: dict[str, Any]) -> list[tuple[dict[str, Any], str, str]]:
+def _site_rows(rec: PartRecord) -> list[tuple[dict[str, Any], str, str]]:
     """(measures, well, qc_flag) of a record: one, or one per well of a plate photo."""
-    m = rec.get("measures", {})
-    flag = rec.get("qc_flag", "") or ""
-    per_well = rec.get("per_well")
+    m = rec.measures
+    flag = rec.qc_flag
+    per_well = rec.per_well
     if not per_well:
-        return [(m, rec["well"], flag)]
+        return [(m, rec.well, flag)]
     name = m.get("readout_name", "")
     rows = []
     for w in per_well:
@@ -122,70 +106,29 @@ def _site_rows(rec: dict[str, Any]) -> list[tuple[dict[str, Any], str, str]]:
     return rows
 
 
-def objects_table(out: Path, records: list[dict[str, Any]]) -> pd.DataFrame:
-    """``objects.csv``: every object of every image, ``image, well`` first."""
+def objects_table(out: Path, records: list[PartRecord]) -> pd.DataFrame:
+    """Build ``objects.csv``: every object of every image, ``image, well`` first."""
     from napari_il6assay.batch.parts import read_objects
 
     frames = []
     for rec in records:
-        obj = read_objects(out, rec["id"])
+        obj = read_objects(out, rec.id)
         if obj is None:
             continue
         obj = obj.copy()
-        wells = obj["plate_well"].astype(str) if "plate_well" in obj.columns else rec["well"]
+        wells = obj["plate_well"].astype(str) if "plate_well" in obj.columns else rec.well
         for col in ("image", "well", "plate", "site", "plate_well"):
             if col in obj.columns:
                 obj = obj.drop(columns=col)
-        obj.insert(0, "image", rec["image"])
+        obj.insert(0, "image", rec.image)
         obj.insert(1, "well", wells)
-        obj["plate"] = rec["plate"]
-        obj["site"] = int(rec["site"])
+        obj["plate"] = rec.plate
+        obj["site"] = int(rec.site)
         frames.append(obj)
     frames = [f for f in frames if len(f)]
     if not frames:
         return pd.DataFrame(columns=["image", "well", "label", "plate", "site"])
     return pd.concat(frames, ignore_index=True)
-
-
-def _first(cols: Any, names: tuple[str, ...]) -> str | None:
-    return next((n for n in names if n in cols), None)
-
-
-def aggregate_sites(images: pd.DataFrame) -> pd.DataFrame:
-    """One row per (plate, well) from the site rows of ``images.csv`` (see module notes)."""
-    if images.empty:
-        return pd.DataFrame(columns=["plate", "well", "image", "readout", "n_objects", "qc_flag"])
-    numeric = [
-        c
-        for c in images.columns
-        if c not in {"site", "pixel_size_um", "n_objects"}
-        and pd.api.types.is_numeric_dtype(images[c])
-        and not pd.api.types.is_bool_dtype(images[c])
-    ]
-    live = _first(images.columns, _LIVE_AREA)
-    dead = _first(images.columns, _DEAD_AREA)
-    rows = []
-    for (plate, well), g in images.groupby(["plate", "well"], sort=True):
-        row: dict[str, Any] = {"plate": plate, "well": well}
-        row["image"] = ";".join(g["image"].astype(str))
-        for c in numeric:
-            row[c] = float(g[c].mean()) if g[c].notna().any() else math.nan
-        if "readout_name" in g.columns:
-            row["readout_name"] = str(g["readout_name"].iloc[0])
-        if "calibrated" in g.columns:
-            row["calibrated"] = bool(g["calibrated"].astype(bool).all())
-        if live and dead and "live_fraction" in g.columns and len(g) > 1:
-            tot = g[live].sum() + g[dead].sum()
-            lf = float(g[live].sum() / tot) if tot > 0 else math.nan
-            row["live_fraction"] = lf
-            if str(g.get("readout_name", pd.Series(["live_fraction"])).iloc[0]) == "live_fraction":
-                row["readout"] = lf
-        row["n_objects"] = int(g["n_objects"].fillna(0).sum()) if "n_objects" in g else 0
-        flags = sorted({f for f in g["qc_flag"].astype(str) if f and f != "nan"})
-        row["qc_flag"] = ";".join(flags)
-        row["n_sites"] = len(g)
-        rows.append(row)
-    return pd.DataFrame(rows)
 
 
 def join_layout(measured: pd.DataFrame, layout: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -245,29 +188,65 @@ def unmeasured_wells(measured: pd.DataFrame, layout: pd.DataFrame) -> list[str]:
     return sorted(set(missing))
 
 
-def order_wells(wells: pd.DataFrame) -> pd.DataFrame:
-    """INTERFACE columns first, then layout extras, then the mode's measures."""
-    first = [c for c in WELL_COLUMNS if c in wells.columns]
-    extra = [c for c in LAYOUT_EXTRA if c in wells.columns]
-    rest = [c for c in wells.columns if c not in first and c not in extra]
-    for c in WELL_COLUMNS:
-        if c not in wells.columns:
-            wells[c] = math.nan
-    return wells[[*WELL_COLUMNS, *extra, *rest]]
+@dataclass
+class BatchTables:
+    """Every table of a batch run, and what the run reports about its wells.
 
+    Parameters
+    ----------
+    objects, images, wells, conditions, fits : DataFrame
+        ``objects.csv``, ``images.csv``, ``wells.csv``, ``conditions.csv``, ``fits.csv``.
+    synergy, synergy_summary, potentiation : DataFrame or None
+        When the layout has combinations (and the stage worked).
+    sphere_sizes : DataFrame or None
+        ``spheres`` mode.
+    plate_qc : DataFrame or None
+        Z', SSMD, vehicle CV and edge test per plate.
+    cross_resistance : DataFrame or None
+        When a resistant line has >= 2 drugs.
+    plate_format : int
+        Wells per plate of the layout (for the plate plots).
+    unlisted_wells : list of str
+        `well_key` of measured wells the layout does not list.
+    unmeasured_wells : list of str
+        `well_key` of layout wells without a measured image.
+    problems : list of StageError
+        The table stages that failed (rows of ``errors.csv``).
+    """
 
-def has_combinations(wells: pd.DataFrame) -> bool:
-    """Whether any sample well holds a second agent at a non-zero concentration."""
-    if "drug_b" not in wells.columns:
-        return False
-    drug_b = np.array([not is_blank(v) for v in wells["drug_b"]], dtype=bool)
-    conc = pd.to_numeric(wells.get("concentration_b"), errors="coerce").fillna(0).to_numpy() > 0
-    return bool((drug_b & conc).any())
+    objects: pd.DataFrame
+    images: pd.DataFrame
+    wells: pd.DataFrame
+    conditions: pd.DataFrame
+    fits: pd.DataFrame
+    synergy: pd.DataFrame | None = None
+    synergy_summary: pd.DataFrame | None = None
+    potentiation: pd.DataFrame | None = None
+    sphere_sizes: pd.DataFrame | None = None
+    plate_qc: pd.DataFrame | None = None
+    cross_resistance: pd.DataFrame | None = None
+    plate_format: int = 96
+    unlisted_wells: list[str] = field(default_factory=list)
+    unmeasured_wells: list[str] = field(default_factory=list)
+    problems: list[StageError] = field(default_factory=list)
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """Return the tables that were made, by file stem (``wells`` -> ``wells.csv``)."""
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, pd.DataFrame):
+                out[f.name] = v
+        return out
+
+    def error_rows(self) -> list[dict[str, str]]:
+        """Return the ``errors.csv`` rows of the failed stages."""
+        return [p.row() for p in self.problems]
 
 
 def build_tables(
     out: Path,
-    records: list[dict[str, Any]],
+    records: list[PartRecord],
     layout: Any,
     mode: str,
     *,
@@ -275,17 +254,17 @@ def build_tables(
     include_flagged: Iterable[str] = (),
     exclusions: pd.DataFrame | None = None,
     corrections: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Every table of a batch run from its finished parts.
+) -> BatchTables:
+    """Build every table of a batch run from its finished parts.
 
     Parameters
     ----------
     out : Path
         Output folder (the parts are read from it).
-    records : list of dict
+    records : list of PartRecord
         Part records of the measured images.
     layout : Layout
-        From `napari_il6assay.io.layout.read_layout`.
+        From `napari_il6assay.io.layout.read_layout` (or its table).
     mode : str
         Segmentation mode.
     model : str
@@ -302,223 +281,60 @@ def build_tables(
 
     Returns
     -------
-    dict
-        DataFrames ``objects, images, wells, conditions, fits, plate_qc`` (+ ``synergy``,
-        ``synergy_summary``, ``potentiation`` when the layout has combinations,
-        ``cross_resistance`` when a resistant line has >= 2 drugs), ``unlisted_wells`` (list) and
-        ``stage_errors`` (``path, stage, error`` dicts of table stages that failed).
+    BatchTables
     """
-    from napari_il6assay.doseresponse import normalize as _norm
-
-    images = images_table(records, mode)
-    objects = objects_table(out, records)
-    if corrections:
-        from napari_il6assay.batch import corrections as _corr
-
-        images = _corr.correct_images(images, corrections, out)
-        objects = _corr.replace_objects(objects, images, corrections)
-        measured = _corr.mark_wells(aggregate_sites(images), images)
-    else:
-        measured = aggregate_sites(images)
+    images, objects, measured = _site_tables(out, records, mode, corrections)
     table = layout.table if hasattr(layout, "table") else layout
     wells, unlisted = join_layout(measured, table)
     if exclusions is not None and len(exclusions) and len(wells):
         from napari_il6assay.io.exclusions import apply_exclusions
 
         wells = apply_exclusions(wells, exclusions)
-    if wells.empty:  # every image failed or none is in the layout: header-only tables
-        wells = order_wells(wells.assign(viability=pd.Series(dtype=float)))
-        conditions = pd.DataFrame(columns=CONDITION_COLUMNS)
-    else:
+    if not wells.empty:
         from napari_il6assay.batch.plate_consistency import flag_plate_outliers
 
-        wells = _drop_empty_layout_columns(wells)
-        wells = flag_plate_outliers(wells)
-        wells = flag_nonempty_blanks(wells)
-        # passages (primary, secondary spheres) are separate experiments: each is scaled to
-        # its own vehicle and summarized on its own
-        wells = _by_passage(
-            wells,
-            lambda g: _norm.normalize_wells(g, readout="readout", include_flagged=include_flagged),
-        )
-        wells = _sort_wells(order_wells(wells))
-        conditions = _by_passage(wells, _norm.summarize_conditions, tag=True)
-        from napari_il6assay.doseresponse import spheres as _spheres
+        wells = flag_nonempty_blanks(flag_plate_outliers(drop_empty_layout_columns(wells)))
+    curves = curve_tables(wells, model=model, include_flagged=include_flagged)
+    res = BatchTables(
+        objects=objects,
+        images=images,
+        **curves.frames(),
+        plate_format=int(getattr(layout, "plate_format", 96) or 96),
+        unlisted_wells=unlisted,
+        unmeasured_wells=unmeasured_wells(measured, table),
+        problems=curves.problems,
+    )
+    _plate_tables(res, mode)
+    return res
 
-        wells = _spheres.add_efficiency(wells)
-        conditions = _spheres.summarize_efficiency(wells, conditions)
-    tables: dict[str, Any] = {
-        "objects": objects,
-        "images": images,
-        "wells": wells,
-        "conditions": conditions,
-    }
-    problems: list[dict[str, str]] = []
-    fits = _stage(problems, "fit", fit_table, wells, model=model) if len(wells) else None
-    if fits is None:
-        from napari_il6assay.doseresponse.fit import FITS_COLUMNS
 
-        fits = pd.DataFrame(columns=FITS_COLUMNS)
-    tables["fits"] = fits
-    if has_combinations(wells):
-        combo = _stage(problems, "synergy", combination_tables, wells, model=model)
-        if combo is not None:
-            tables.update(combo)
-    if mode == "spheres" and len(wells) and len(objects):
+def _site_tables(
+    out: Path, records: list[PartRecord], mode: str, corrections: dict[str, Any] | None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Return ``images.csv``, ``objects.csv`` and the measured wells, corrections applied."""
+    images = images_table(records, mode)
+    objects = objects_table(out, records)
+    if not corrections:
+        return images, objects, aggregate_sites(images)
+    from napari_il6assay.batch import corrections as _corr
+
+    images = _corr.correct_images(images, corrections, out)
+    objects = _corr.replace_objects(objects, images, corrections)
+    return images, objects, _corr.mark_wells(aggregate_sites(images), images)
+
+
+def _plate_tables(res: BatchTables, mode: str) -> None:
+    """Add the sphere sizes, plate QC and cross-resistance tables (each its own stage)."""
+    if not len(res.wells):
+        return
+    if mode == "spheres" and len(res.objects):
         from napari_il6assay.doseresponse.spheres import sphere_sizes
 
-        sizes = _stage(problems, "sphere_sizes", sphere_sizes, objects, wells)
-        if sizes is not None:
-            tables["sphere_sizes"] = sizes
-    if len(wells):
-        fmt = int(getattr(layout, "plate_format", 96) or 96)
-        qc = _stage(problems, "plate_qc", plate_qc_table, wells, plate_format=fmt)
-        if qc is not None:
-            tables["plate_qc"] = qc
-        cross = _stage(problems, "cross_resistance", cross_resistance_table, fits)
-        if cross is not None and len(cross):
-            tables["cross_resistance"] = cross
-    tables["plate_format"] = int(getattr(layout, "plate_format", 96) or 96)  # for plots
-    tables["unlisted_wells"] = unlisted
-    tables["unmeasured_wells"] = unmeasured_wells(measured, table)
-    tables["stage_errors"] = problems
-    return tables
-
-
-def _drop_empty_layout_columns(wells: pd.DataFrame) -> pd.DataFrame:
-    """Leave the optional layout columns (``cells_seeded``, ``passage``, ...) out when empty."""
-    empty = [c for c in ("cells_seeded", "passage", "dilution", "sample")
-             if c in wells.columns and not wells[c].notna().any()]  # fmt: skip
-    return wells.drop(columns=empty)
-
-
-def _by_passage(wells: pd.DataFrame, fn: Any, tag: bool = False) -> pd.DataFrame:
-    """``fn`` per ``passage`` when the wells have one, concatenated (``passage`` column added
-    to each result with ``tag``); just ``fn(wells)`` otherwise."""
-    if "passage" not in wells.columns:
-        return fn(wells)
-    key = wells["passage"].map(lambda v: "" if is_blank(v) else str(v))
-    parts = []
-    for p, g in wells.groupby(key, sort=True):
-        r = fn(g)
-        parts.append(r.assign(passage=p) if tag else r)
-    return pd.concat(parts, ignore_index=True)
-
-
-#: a blank reads "clearly non-zero" above this share of its plate's vehicle median ...
-BLANK_VS_VEHICLE = 0.1
-#: ... and above this absolute readout (colony: the area-fraction accuracy budget)
-BLANK_FLOOR = {"area_fraction": 0.02}
-
-
-def flag_nonempty_blanks(wells: pd.DataFrame) -> pd.DataFrame:
-    """Add ``blank_not_empty`` to blank wells (role ``blank``) whose readout is clearly not 0.
-
-    Clearly: above `BLANK_VS_VEHICLE` x the median vehicle readout of the same plate (when
-    the plate has vehicles) and above the readout's floor (`BLANK_FLOOR`, 0 otherwise).
-    Segmentation alone cannot know a well is blank (rim shading, debris and stain haze
-    look like a little stain); the layout can.
-
-    Parameters
-    ----------
-    wells : DataFrame
-        Wells joined with the layout: ``plate, role, readout, qc_flag`` (+ ``readout_name``).
-
-    Returns
-    -------
-    DataFrame
-        A copy with the flag added where it applies.
-    """
-    from napari_il6assay.qc_flags import join_flags
-
-    if "role" not in wells.columns or "readout" not in wells.columns:
-        return wells
-    d = wells.copy()
-    role = d["role"].astype(str).str.lower()
-    value = pd.to_numeric(d["readout"], errors="coerce")
-    plate = d["plate"].astype(str) if "plate" in d.columns else pd.Series("", index=d.index)
-    if "qc_flag" not in d.columns:
-        d["qc_flag"] = ""
-    for i in np.flatnonzero((role == "blank").to_numpy()):
-        v = value.iloc[i]
-        if not np.isfinite(v):
-            continue
-        name = str(d["readout_name"].iloc[i]) if "readout_name" in d.columns else ""
-        limit = BLANK_FLOOR.get(name, 0.0)
-        veh = value[(role == "vehicle") & (plate == plate.iloc[i])].dropna()
-        if len(veh):
-            limit = max(limit, BLANK_VS_VEHICLE * float(veh.median()))
-        if v > limit:
-            col = d.columns.get_loc("qc_flag")
-            d.iat[i, col] = join_flags(d.iat[i, col], "blank_not_empty")
-    return d
-
-
-def _stage(problems: list[dict[str, str]], stage: str, fn: Any, *args: Any, **kw: Any) -> Any:
-    """Run one table stage; a failure is recorded (errors.csv) instead of losing the plate."""
-    from napari_il6assay.errors import Il6AssayError
-
-    try:
-        return fn(*args, **kw)
-    except (Il6AssayError, ValueError, KeyError, np.linalg.LinAlgError) as exc:
-        problems.append(
-            {"path": "wells.csv", "stage": stage, "error": f"{type(exc).__name__}: {exc}"}
-        )
-        return None
-
-
-def _sort_wells(wells: pd.DataFrame) -> pd.DataFrame:
-    from napari_il6assay.io.plate_folder import split_well
-
-    rc = wells["well"].map(split_well)
-    return (
-        wells.assign(_r=rc.map(lambda t: t[0]), _c=rc.map(lambda t: t[1]))
-        .sort_values(["plate", "_r", "_c"], kind="stable")
-        .drop(columns=["_r", "_c"])
-        .reset_index(drop=True)
+        res.sphere_sizes = run_stage(res.problems, "sphere_sizes", sphere_sizes, res.objects,
+                                     res.wells)  # fmt: skip
+    res.plate_qc = run_stage(
+        res.problems, "plate_qc", plate_qc_table, res.wells, plate_format=res.plate_format
     )
-
-
-def fit_table(wells: pd.DataFrame, *, model: str = "4pl") -> pd.DataFrame:
-    """``fits.csv``: curves per cell line and drug, with fold resistance vs the parental."""
-    from napari_il6assay.doseresponse import fit as _fit
-
-    # a curve per passage (primary, secondary spheres), with its own parental match
-    return _by_passage(
-        wells, lambda g: _fit.fit_curves(g, response="viability", model=model), tag=True
-    )
-
-
-def combination_tables(wells: pd.DataFrame, *, model: str = "4pl") -> dict[str, pd.DataFrame]:
-    """``synergy`` and ``potentiation`` tables of the combination block."""
-    from napari_il6assay.doseresponse import synergy as _syn
-    from napari_il6assay.doseresponse import synergy_stats as _stats
-
-    out: dict[str, pd.DataFrame] = {}
-    # scores with bootstrap CIs over replicate wells (seeded: a rerun gives the same table)
-    out["synergy"], out["synergy_summary"] = _stats.synergy_with_ci(wells, response="viability")
-    out["potentiation"] = _syn.potentiation(wells, response="viability", model=model)
-    return out
-
-
-def plate_qc_table(wells: pd.DataFrame, *, plate_format: int = 96) -> pd.DataFrame:
-    """``plate_qc.csv``: Z', SSMD, vehicle CV and the edge test per plate."""
-    from napari_il6assay.doseresponse.plate_qc import plate_qc
-
-    return plate_qc(wells, plate_format=plate_format)
-
-
-def cross_resistance_table(fits: pd.DataFrame) -> pd.DataFrame:
-    """``cross_resistance.csv``: fold resistance per resistant line and drug (>= 2 drugs)."""
-    from napari_il6assay.doseresponse.cross_resistance import cross_resistance
-
-    return cross_resistance(fits)
-
-
-def nan_to_none(v: Any) -> Any:
-    """JSON-friendly scalar."""
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    return v
+    cross = run_stage(res.problems, "cross_resistance", cross_resistance_table, res.fits)
+    if cross is not None and len(cross):
+        res.cross_resistance = cross

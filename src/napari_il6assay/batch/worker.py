@@ -16,10 +16,14 @@ import io
 import os
 import time
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 THUMB_SIZE = 160
 
@@ -80,7 +84,7 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
 
 
 def display_rgb(data: np.ndarray, axes: str, rgb: bool) -> np.ndarray:
-    """An RGB uint8 view of an image for thumbnails (stacks: max projection).
+    """Make an RGB uint8 view of an image for thumbnails (stacks: max projection).
 
     Two-channel fluorescence is shown green (channel 1) and magenta (channel 2).
     """
@@ -131,7 +135,7 @@ def thumbnail(display: np.ndarray, labels: np.ndarray | None, size: int = THUMB_
 def well_thumbnails(
     display: np.ndarray, labels: np.ndarray, wells: list[dict[str, Any]]
 ) -> dict[str, bytes]:
-    """A JPEG thumbnail per well of a plate photo, cropped around each well's centre.
+    """Make a JPEG thumbnail per well of a plate photo, cropped around each well's centre.
 
     The crop is half the distance to the nearest other well centre on each side, so it
     shows the whole well without its neighbours.
@@ -211,6 +215,71 @@ def _clean_measures(measures: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@dataclass
+class WorkerResult:
+    """What `process_item` sends back for one work item.
+
+    It travels from the worker process by pickle (dask); `napari_il6assay.batch.parts`
+    stores its payloads as files and its scalars as the item's `PartRecord`, the JSON form.
+
+    Parameters
+    ----------
+    id : str
+        The work item's id.
+    status : str
+        ``"ok"`` or ``"error"``.
+    inputs : dict
+        Path -> `fingerprint` of each input file read.
+    seconds : float or None
+        Time the worker spent on the item.
+    measures : dict
+        The image's scalar measures (``readout``, ``n_objects``, ...).
+    qc_flag : str
+    objects : DataFrame or None
+        One row per object.
+    overlay_png, thumb_jpg : bytes
+        The QC overlay and the report's thumbnail.
+    labels : ndarray or None
+        The int32 label image, only when it is to be saved.
+    pixel_size_um : float or None
+    voxel_size_um : list of float or None
+    per_well : list of dict or None
+        One measures row per well of a whole-plate photo.
+    well_thumbs : dict or None
+        Well -> JPEG thumbnail of a whole-plate photo.
+    stage, error, error_path : str
+        Where and why the item failed (``status="error"``).
+    """
+
+    id: str
+    status: str = "ok"
+    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seconds: float | None = None
+    measures: dict[str, Any] = field(default_factory=dict)
+    qc_flag: str = ""
+    objects: pd.DataFrame | None = None
+    overlay_png: bytes = b""
+    thumb_jpg: bytes = b""
+    labels: np.ndarray | None = None
+    pixel_size_um: float | None = None
+    voxel_size_um: list[float] | None = None
+    per_well: list[dict[str, Any]] | None = None
+    well_thumbs: dict[str, bytes] | None = None
+    stage: str = ""
+    error: str = ""
+    error_path: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the item was measured."""
+        return self.status == "ok"
+
+    @classmethod
+    def failed(cls, item_id: str, stage: str, error: str, error_path: str) -> WorkerResult:
+        """Make the result of an item that failed in ``stage``."""
+        return cls(id=item_id, status="error", stage=stage, error=error, error_path=error_path)
+
+
 def process_item(
     item: dict[str, Any],
     mode: str,
@@ -219,7 +288,7 @@ def process_item(
     voxel_size_um: tuple[float, float, float] | None = None,
     save_labels: bool = False,
     params: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> WorkerResult:
     """Read, segment and measure one work item; never raises for a bad image.
 
     Parameters
@@ -237,75 +306,94 @@ def process_item(
 
     Returns
     -------
-    dict
-        ``status`` ("ok" or "error"), ``inputs`` (fingerprint per path), and for "ok":
-        ``measures``, ``qc_flag``, ``objects`` (DataFrame), ``overlay_png``, ``thumb_jpg``,
-        ``labels`` (or None), ``pixel_size_um``, ``voxel_size_um``; for "error": ``stage``,
-        ``error``, ``error_path``.
+    WorkerResult
+        ``status`` "ok" with the measures, objects, images; or "error" with the stage, the
+        message and the file that failed.
     """
     t0 = time.perf_counter()
-    result: dict[str, Any] = {"id": item["id"], "status": "ok", "inputs": {}}
+    result = WorkerResult(id=item["id"])
     stage = "read"
     current = item["paths"][0]
     try:
         for p in item["paths"]:
             current = p
-            result["inputs"][p] = fingerprint(p)
+            result.inputs[p] = fingerprint(p)
         img = read_item(item["paths"], item.get("n_channels", 1), item.get("n_planes", 1))
         current = item["paths"][0]
-
         stage = "segment"
-        from napari_il6assay.segment import segment_image
-
-        px = pixel_size_um if pixel_size_um is not None else img.pixel_size_um
-        vox = voxel_size_um
-        if vox is None and img.axes.startswith("Z"):
-            vox = img.voxel_size_um
-        kwargs = dict(params or {})
-        # every mode's segment function takes ``axes`` (the `napari_il6assay.segment.ModeSpec`
-        # contract), as `segment_file` passes it
-        kwargs.setdefault("axes", img.axes)
-        if item.get("plate_format"):
-            kwargs["plate_format"] = int(item["plate_format"])
-        seg = segment_image(
-            img.data, mode, pixel_size_um=px, voxel_size_um=vox, rgb=img.rgb, **kwargs
-        )
-
+        seg, px, vox = _segment(img, item, mode, pixel_size_um, voxel_size_um, params)
         stage = "qc"
-        labels = np.asarray(seg.labels)
-        disp = display_rgb(img.data, img.axes, img.rgb)
-        result["thumb_jpg"] = jpeg_bytes(thumbnail(disp, labels))
-        overlay = seg.overlay
-        if overlay is None:  # display size, as `segment.qc.overlay` (labels: --save-labels)
-            overlay = thumbnail(disp, labels, size=min(max(disp.shape[:2]), 1024))
-        from napari_il6assay.segment.qc import png_bytes as overlay_png
-
-        result["overlay_png"] = overlay_png(np.asarray(overlay))  # fast: level 1, palette
-        result["labels"] = labels.astype(np.int32, copy=False) if save_labels else None
-        per_well = seg.measures.get("per_well")
-        if per_well is not None and len(per_well):
-            # a whole-plate photo: one row and one thumbnail per well found on it
-            rows = [_clean_measures(r) for r in per_well.to_dict("records")]
-            result["per_well"] = rows
-            result["well_thumbs"] = well_thumbnails(disp, labels, rows)
-        result["measures"] = _clean_measures(dict(seg.measures))
-        result["qc_flag"] = str(seg.qc_flag or "")
-        result["objects"] = seg.objects
-        result["pixel_size_um"] = None if px is None else float(px)
-        result["voxel_size_um"] = None if vox is None else [float(v) for v in vox]
+        _fill(result, img, seg, save_labels)
+        result.pixel_size_um = None if px is None else float(px)
+        result.voxel_size_um = None if vox is None else [float(v) for v in vox]
     except Exception as exc:  # noqa: BLE001 - one bad image must not stop the plate
-        loc = getattr(exc, "location", None)
-        result.update(
-            status="error",
-            stage=stage,
-            error_path=str(getattr(loc, "path", None) or current),
-            error=f"{type(exc).__name__}: {getattr(exc, 'reason', None) or exc}".strip(),
-        )
-        if not hasattr(exc, "location"):
-            # unexpected failures keep the last frame, the one that explains them
-            tb = traceback.extract_tb(exc.__traceback__)
-            if tb:
-                last = tb[-1]
-                result["error"] += f" ({Path(last.filename).name}:{last.lineno})"
-    result["seconds"] = time.perf_counter() - t0
+        inputs = result.inputs  # the fingerprints read so far (resume compares them)
+        result = WorkerResult.failed(item["id"], stage, _error_text(exc), _error_path(exc, current))
+        result.inputs = inputs
+    result.seconds = time.perf_counter() - t0
     return result
+
+
+def _segment(
+    img: Any,
+    item: dict[str, Any],
+    mode: str,
+    pixel_size_um: float | None,
+    voxel_size_um: tuple[float, float, float] | None,
+    params: dict[str, Any] | None,
+) -> tuple[Any, float | None, tuple[float, float, float] | None]:
+    """Segment the image of an item; return the result and the calibration it used."""
+    from napari_il6assay.segment import segment_image
+
+    px = pixel_size_um if pixel_size_um is not None else img.pixel_size_um
+    vox = voxel_size_um
+    if vox is None and img.axes.startswith("Z"):
+        vox = img.voxel_size_um
+    kwargs = dict(params or {})
+    # every mode's segment function takes ``axes`` (the `napari_il6assay.segment.ModeSpec`
+    # contract), as `segment_file` passes it
+    kwargs.setdefault("axes", img.axes)
+    if item.get("plate_format"):
+        kwargs["plate_format"] = int(item["plate_format"])
+    seg = segment_image(img.data, mode, pixel_size_um=px, voxel_size_um=vox, rgb=img.rgb, **kwargs)
+    return seg, px, vox
+
+
+def _fill(result: WorkerResult, img: Any, seg: Any, save_labels: bool) -> None:
+    """Put a segmentation's measures, objects and images into ``result``."""
+    from napari_il6assay.segment.qc import png_bytes as overlay_png
+
+    labels = np.asarray(seg.labels)
+    disp = display_rgb(img.data, img.axes, img.rgb)
+    result.thumb_jpg = jpeg_bytes(thumbnail(disp, labels))
+    overlay = seg.overlay
+    if overlay is None:  # display size, as `segment.qc.overlay` (labels: --save-labels)
+        overlay = thumbnail(disp, labels, size=min(max(disp.shape[:2]), 1024))
+    result.overlay_png = overlay_png(np.asarray(overlay))  # fast: level 1, palette
+    result.labels = labels.astype(np.int32, copy=False) if save_labels else None
+    per_well = seg.measures.get("per_well")
+    if per_well is not None and len(per_well):
+        # a whole-plate photo: one row and one thumbnail per well found on it
+        rows = [_clean_measures(r) for r in per_well.to_dict("records")]
+        result.per_well = rows
+        result.well_thumbs = well_thumbnails(disp, labels, rows)
+    result.measures = _clean_measures(dict(seg.measures))
+    result.qc_flag = str(seg.qc_flag or "")
+    result.objects = seg.objects
+
+
+def _error_path(exc: BaseException, current: str) -> str:
+    """Return the file an error names (our errors carry a location), else the one being read."""
+    loc = getattr(exc, "location", None)
+    return str(getattr(loc, "path", None) or current)
+
+
+def _error_text(exc: BaseException) -> str:
+    """``Type: reason``; an unexpected failure keeps the last frame, the one that explains it."""
+    text = f"{type(exc).__name__}: {getattr(exc, 'reason', None) or exc}".strip()
+    if not hasattr(exc, "location"):
+        tb = traceback.extract_tb(exc.__traceback__)
+        if tb:
+            last = tb[-1]
+            text += f" ({Path(last.filename).name}:{last.lineno})"
+    return text

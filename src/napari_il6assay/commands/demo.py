@@ -21,7 +21,7 @@ DEFAULT_OUT = "il6assay-demo"
 
 
 def sample_data_dir() -> Path:
-    """The repository's ``sample_data/`` folder (a source checkout / editable install)."""
+    """Return the repository's ``sample_data/`` folder (a source checkout / editable install)."""
     return Path(__file__).resolve().parents[3] / "sample_data"
 
 
@@ -58,7 +58,7 @@ def _previous_demo(out: Path) -> bool:
 
 
 def truth_fold(truth: dict[str, Any]) -> float | None:
-    """The fold resistance the sample experiment was made with (None when not stated)."""
+    """Return the fold resistance the sample experiment was made with (None if not stated)."""
     for key in ("fold_resistance", "fold"):
         v = truth.get(key)
         if isinstance(v, (int, float)):

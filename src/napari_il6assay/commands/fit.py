@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from napari_il6assay.errors import InputError
 from napari_il6assay.io.units import MOLAR_FACTORS, unit_key
@@ -59,32 +59,11 @@ def dose_column(
     a missing unit, or a dose column that is the response column; empty cells stay NaN and
     are reported per curve by the fit.
     """
-    import numpy as np
-    import pandas as pd
-
     df = df.copy()
     if unit is not None and unit_key(unit) not in (*MOLAR_FACTORS, "none"):
         raise InputError(f"unknown --unit {unit!r} (expected M, mM, uM, nM, pM or none)",
                          path=path, column="--unit")  # fmt: skip
-    if dose is not None:
-        if dose not in df.columns:
-            raise InputError(f"dose column not found (columns: {', '.join(map(str, df.columns))})",
-                             path=path, column=dose)  # fmt: skip
-        col = dose
-    elif "concentration_M" in df.columns:
-        col = "concentration_M"
-    elif "concentration" in df.columns:
-        col = "concentration"
-    else:
-        col = next((c for c in ("conc", "dose") if c in df.columns), None)
-        if col is None:  # a dose column named with its unit: conc_nM, dose (uM)
-            col = next((c for c in map(str, df.columns)
-                        if re.match(r"(concentration|conc|dose)(?![a-z])", c, re.I)
-                        and _NAME_UNIT.search(c)), None)  # fmt: skip
-        if col is None:
-            raise InputError("no dose column: expected concentration_M, concentration (+ unit), "
-                             "conc_nM (any unit), conc or dose, or give --dose COL",
-                             path=path)  # fmt: skip
+    col = _find_dose_column(df, path, dose)
     if response is not None and col == response:
         raise InputError("the dose column is the response column: give --dose and --response "
                          "different columns", path=path, column=col)  # fmt: skip
@@ -93,18 +72,7 @@ def dose_column(
     _numeric(df, col, path)
     named = _NAME_UNIT.search(str(col))
     if col == "concentration" and "unit" in df.columns and unit is None:
-        factors = []
-        for i, u in enumerate(df["unit"]):
-            key = unit_key(u) if isinstance(u, str) else ""
-            if key == "" and (pd.isna(df[col].iloc[i]) or df[col].iloc[i] == 0):
-                factors.append(1.0)
-                continue
-            if key not in MOLAR_FACTORS:
-                what = f"unknown unit {u!r}" if key else "missing unit for a non-zero dose"
-                raise InputError(f"{what} (expected M, mM, uM, nM or pM)", path=path,
-                                 row=i + 2, column="unit")  # fmt: skip
-            factors.append(MOLAR_FACTORS[key])
-        df["concentration_M"] = df[col].to_numpy(float) * np.asarray(factors)
+        df["concentration_M"] = df[col].to_numpy(float) * _unit_column_factors(df, col, path)
         df.attrs["dose_unit"] = f"'{col}' in the units of the 'unit' column, converted to M"
         return df, "concentration_M"
     if named is not None:
@@ -224,6 +192,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "0 = all); larger tables also get plots/ic50_summary.png")  # fmt: skip
 
 
+def _find_dose_column(df: Any, path: str | Path, dose: str | None) -> str:
+    """Return the dose column: ``dose`` if given, else the first known name (`dose_column`)."""
+    if dose is not None:
+        if dose not in df.columns:
+            raise InputError(f"dose column not found (columns: {', '.join(map(str, df.columns))})",
+                             path=path, column=dose)  # fmt: skip
+        return dose
+    for known in ("concentration_M", "concentration", "conc", "dose"):
+        if known in df.columns:
+            return known
+    # a dose column named with its unit: conc_nM, dose (uM)
+    col = next((c for c in map(str, df.columns)
+                if re.match(r"(concentration|conc|dose)(?![a-z])", c, re.I)
+                and _NAME_UNIT.search(c)), None)  # fmt: skip
+    if col is None:
+        raise InputError("no dose column: expected concentration_M, concentration (+ unit), "
+                         "conc_nM (any unit), conc or dose, or give --dose COL",
+                         path=path)  # fmt: skip
+    return col
+
+
+def _unit_column_factors(df: Any, col: str, path: str | Path) -> Any:
+    """Return the molar factor of each row from the ``unit`` column beside ``col``.
+
+    A blank unit is allowed only where the dose is 0 or empty (a vehicle row).
+    """
+    import numpy as np
+    import pandas as pd
+
+    factors = []
+    for i, u in enumerate(df["unit"]):
+        key = unit_key(u) if isinstance(u, str) else ""
+        if key == "" and (pd.isna(df[col].iloc[i]) or df[col].iloc[i] == 0):
+            factors.append(1.0)
+            continue
+        if key not in MOLAR_FACTORS:
+            what = f"unknown unit {u!r}" if key else "missing unit for a non-zero dose"
+            raise InputError(f"{what} (expected M, mM, uM, nM or pM)", path=path,
+                             row=i + 2, column="unit")  # fmt: skip
+        factors.append(MOLAR_FACTORS[key])
+    return np.asarray(factors)
+
+
 def _parse_fix(text: str, model: str) -> tuple[str, dict[str, float]]:
     """``--fix top=1`` -> ``("3pl-top", {"fixed_top": 1.0})``; `InputError` for bad text."""
     from napari_il6assay.doseresponse.models import get_model
@@ -244,7 +255,7 @@ def _parse_fix(text: str, model: str) -> tuple[str, dict[str, float]]:
 
 
 def _safe(name: str) -> str:
-    """A safe, visible file-name stem (see `batch.exports.safe_name`); ``curve`` when empty."""
+    """Make a safe, visible file-name stem (`batch.exports.safe_name`); ``curve`` when empty."""
     from napari_il6assay.batch.exports import safe_name
 
     stem = safe_name(name)
@@ -304,7 +315,7 @@ def run(args: argparse.Namespace) -> int:
     from napari_il6assay.cli import check_out_dir
 
     check_out_dir(out, create=True)
-    model, fixed = args.model, {}
+    model, fixed = args.model, dict[str, Any]()
     if getattr(args, "fix", None):
         model, fixed = _parse_fix(args.fix, args.model)
     fits = fit_curves(df, response=args.response, model=model, conc=dose, ci_method=args.ci,
@@ -426,8 +437,10 @@ SUMMARY_FROM = 50
 
 def write_plots(df: Any, fits: Any, folder: Path, response: str, unit: str = "M",
                 max_plots: int = 12, say: Any = print) -> list[Path]:  # fmt: skip
-    """Dose-response figures per (drug, second agent) family, at most `LINES_PER_PLOT` cell
-    lines each (``<name>_p2.png`` ... for more), capped at ``max_plots`` figures.
+    """Draw the dose-response figures per (drug, second agent) family.
+
+    At most `LINES_PER_PLOT` cell lines each (``<name>_p2.png`` ... for more), capped at
+    ``max_plots`` figures.
 
     A screen of 10,000 curves would otherwise be 100 figures of 100 lines that took minutes
     to draw and cannot be read; beyond the cap, and whenever there are `SUMMARY_FROM` curves
@@ -479,13 +492,14 @@ def write_plots(df: Any, fits: Any, folder: Path, response: str, unit: str = "M"
     used: set[str] = set()
     pages = []  # (file, drug, drug_b, cb, cell lines of the page, its fits rows, page, pages)
     for (drug, drug_b, cb), g in fam.groupby(["drug", "drug_b", "cb"], sort=False):
-        name = _safe("_".join(s for s in (drug, drug_b, f"{cb:g}" if cb else "") if s))
+        cbf = float(cast("float", cb))  # the "cb" key is numeric (pandas types keys Hashable)
+        name = _safe("_".join(s for s in (str(drug), str(drug_b), f"{cbf:g}" if cbf else "") if s))
         lines = list(dict.fromkeys(g["line"]))
         chunks = [lines[i : i + LINES_PER_PLOT] for i in range(0, len(lines), LINES_PER_PLOT)]
         for k, chunk in enumerate(chunks):
             stem = unique_name(name if len(chunks) == 1 else f"{name}_p{k + 1}", used)
             fit_rows = g.index[g["line"].isin(chunk)]
-            pages.append((stem, drug, drug_b, float(cb), chunk, fit_rows, k + 1, len(chunks)))
+            pages.append((stem, drug, drug_b, cbf, chunk, fit_rows, k + 1, len(chunks)))
     todo = pages if max_plots <= 0 else pages[:max_plots]
     written = []
     n_drawn = 0

@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def load_input(
     table: str | Path, layout: str | Path | None = None, *, grid: int = 0, sheet: str | None = None
 ) -> tuple[Any, Path]:
-    """The tidy quantify table from a tidy file, or from a grid export plus a layout.
+    """Read the tidy quantify table from a tidy file, or from a grid export plus a layout.
 
     Returns
     -------

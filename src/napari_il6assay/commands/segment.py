@@ -250,10 +250,9 @@ def well_params(args: argparse.Namespace, mode: str) -> dict[str, Any]:
 
 
 def _well_of(path: Path) -> str:
-    try:
-        from napari_il6assay.io.plate_folder import parse_well_id
-    except ImportError:
-        return ""
+    """Return the well a file name carries (``""`` when it names none)."""
+    from napari_il6assay.io.plate_folder import parse_well_id
+
     try:
         wid = parse_well_id(path.name)
     except Exception:  # noqa: BLE001 - a name that is no well id
@@ -281,12 +280,40 @@ def _scalar(v: Any) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     """Segment every image; write the tables, QC images and labels. Returns the exit code."""
-    import numpy as np
-    import pandas as pd
+    import sys
 
-    from napari_il6assay.errors import Il6AssayError, InputError
-    from napari_il6assay.segment import segment_file
-    from napari_il6assay.segment.qc import save_png
+    voxel, params = segment_options(args)
+    out = check_out_dir(args.out, create=True)
+    (out / "qc").mkdir(exist_ok=True)
+    if args.save_labels:
+        (out / "labels").mkdir(exist_ok=True)
+    col = _Collected(out)
+    try:
+        for name in args.images:
+            col.segment(Path(name), args, voxel, params)
+    finally:
+        col.close()
+    images = col.write_tables()
+    print(
+        f"segmented {len(col.image_rows)} of {len(args.images)} image(s) ({args.mode}) -> {out}",
+        file=sys.stderr,
+    )
+    for e in col.errors:
+        print(f"failed: {e['path']} ({e['stage']}): {e['error']}", file=sys.stderr)
+    for line in segment_summary_lines(images):
+        print(line)
+    return 1 if col.errors else 0
+
+
+def segment_options(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """Check the calibration and mode options; return the voxel size and `segment_file` keywords.
+
+    Raises
+    ------
+    InputError
+        An option the mode does not take, or a bad value.
+    """
+    from napari_il6assay.errors import InputError
 
     if args.pixel_size is not None and not args.pixel_size > 0:
         raise InputError(
@@ -319,36 +346,57 @@ def run(args: argparse.Namespace) -> int:
         params["polarity"] = obj
     params.update(well_params(args, args.mode))
     params.update(classifier_params(args, args.mode))
+    return voxel, params
 
-    out = check_out_dir(args.out, create=True)
-    (out / "qc").mkdir(exist_ok=True)
-    if args.save_labels:
-        (out / "labels").mkdir(exist_ok=True)
 
-    object_tables: list[pd.DataFrame] = []
-    image_rows: list[dict[str, Any]] = []
-    well_tables: list[pd.DataFrame] = []
-    errors: list[dict[str, str]] = []
-    used: set[str] = set()
-    # QC overlays are encoded on a writer thread (PIL releases the GIL while compressing), off
-    # the critical path: the next image is read and segmented meanwhile. At most one overlay
-    # waits, so memory stays bounded; a failed write is reported for its own image.
-    from concurrent.futures import Future, ThreadPoolExecutor
+#: objects.csv columns when no image was measured
+_OBJECT_COLUMNS = ["image", "well", "label", "area_px", "area_um2", "equivalent_diameter_um",
+                   "mean_intensity", "integrated_intensity", "circularity", "solidity"]  # fmt: skip
+_IMAGE_COLUMNS = ["image", "mode", "readout", "n_objects"]
 
-    writer = ThreadPoolExecutor(max_workers=1)
-    pending: list[tuple[Future, Path]] = []
 
-    def drain() -> None:
-        while pending:
-            fut, src = pending.pop()
+class _Collected:
+    """The rows of the ``segment`` command's tables, gathered image by image.
+
+    QC overlays are encoded on a writer thread (PIL releases the GIL while compressing), off
+    the critical path: the next image is read and segmented meanwhile. At most one overlay
+    waits, so memory stays bounded; a failed write is reported for its own image.
+    """
+
+    def __init__(self, out: Path) -> None:
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        self.out = out
+        self.object_tables: list[Any] = []
+        self.image_rows: list[dict[str, Any]] = []
+        self.well_tables: list[Any] = []
+        self.errors: list[dict[str, str]] = []
+        self.used: set[str] = set()
+        self.writer = ThreadPoolExecutor(max_workers=1)
+        self.pending: list[tuple[Future[Any], Path]] = []
+
+    def drain(self) -> None:
+        """Wait for the overlay being written; a failure becomes an ``errors.csv`` row."""
+        while self.pending:
+            fut, src = self.pending.pop()
             try:
                 fut.result()
             except Exception as exc:  # noqa: BLE001 - reported in errors.csv like any failure
-                errors.append({"path": str(src), "stage": "write",
-                               "error": f"QC overlay: {type(exc).__name__}: {exc}"})  # fmt: skip
+                why = f"QC overlay: {type(exc).__name__}: {exc}"
+                self.errors.append({"path": str(src), "stage": "write", "error": why})
 
-    for name in args.images:
-        path = Path(name)
+    def close(self) -> None:
+        """Finish the overlay writes."""
+        self.drain()
+        self.writer.shutdown()
+
+    def segment(
+        self, path: Path, args: argparse.Namespace, voxel: Any, params: dict[str, Any]
+    ) -> None:
+        """Segment one image and keep its rows; a failure becomes an ``errors.csv`` row."""
+        from napari_il6assay.errors import Il6AssayError, ImageReadError, InputError
+        from napari_il6assay.segment import segment_file
+
         stage = "read"
         try:
             if not path.is_file():
@@ -359,103 +407,91 @@ def run(args: argparse.Namespace) -> int:
                     path, args.mode, pixel_size_um=args.pixel_size, voxel_size_um=voxel, **params
                 )
             stage = "write"
-            stem = _unique_stem(path, used)
-            well = _well_of(path)
-            obj = res.objects.copy()
-            obj.insert(0, "image", path.name)
-            obj.insert(1, "well", well)
-            object_tables.append(obj)
-            row: dict[str, Any] = {
-                "image": path.name,
-                "well": well,
-                "mode": args.mode,
-                "readout": res.measures.get("readout"),
-                "n_objects": res.measures.get("n_objects"),
-                "qc_flag": res.qc_flag,
-            }
-            for k, v in res.measures.items():
-                if k not in row and _scalar(v):
-                    row[k] = v.item() if isinstance(v, np.generic) else v
-            image_rows.append(row)
-            per_well = res.measures.get("per_well")
-            if isinstance(per_well, pd.DataFrame):
-                pw = per_well.copy()
-                pw.insert(0, "image", path.name)
-                well_tables.append(pw)
-            if res.overlay is not None:
-                drain()
-                pending.append((writer.submit(save_png, res.overlay,
-                                              out / "qc" / f"{stem}_qc.png"), path))  # fmt: skip
-            if args.save_labels:
-                import tifffile
-
-                tifffile.imwrite(
-                    out / "labels" / f"{stem}_labels.tif",
-                    np.asarray(res.labels, dtype=np.int32),
-                    compression="zlib",
-                )
+            self._keep(path, args, res)
         except Il6AssayError as exc:
-            from napari_il6assay.errors import ImageReadError
-
-            if isinstance(exc, ImageReadError) or (stage == "read"):
+            if isinstance(exc, ImageReadError):
                 stage = "read"
-            errors.append(
-                {
-                    "path": str(path),
-                    "stage": stage,
-                    "error": getattr(exc, "reason", None) or str(exc),
-                }
-            )
+            self.errors.append({"path": str(path), "stage": stage,
+                                "error": getattr(exc, "reason", None) or str(exc)})  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - one bad image must not stop the others
-            errors.append(
+            self.errors.append(
                 {"path": str(path), "stage": stage, "error": f"{type(exc).__name__}: {exc}"}
             )
 
-    drain()
-    writer.shutdown()
-    first = ["image", "well"]
-    if object_tables:
-        objects = pd.concat(object_tables, ignore_index=True, sort=False)
-    else:
-        objects = pd.DataFrame(
-            columns=first
-            + [
-                "label",
-                "area_px",
-                "area_um2",
-                "equivalent_diameter_um",
-                "mean_intensity",
-                "integrated_intensity",
-                "circularity",
-                "solidity",
-            ]
-        )
-    objects.to_csv(out / "objects.csv", index=False)
-    img_cols = ["image", "mode", "readout", "n_objects"]
-    images = pd.DataFrame(image_rows)
-    if images.empty:
-        images = pd.DataFrame(columns=img_cols)
-    else:
-        images = images[img_cols + [c for c in images.columns if c not in img_cols]]
-    images.to_csv(out / "images.csv", index=False)
-    if well_tables:
-        pd.concat(well_tables, ignore_index=True).to_csv(out / "plate_wells.csv", index=False)
-    pd.DataFrame(errors, columns=["path", "stage", "error"]).to_csv(out / "errors.csv", index=False)
-    import sys
+    def _keep(self, path: Path, args: argparse.Namespace, res: Any) -> None:
+        """Keep an image's rows and write its QC overlay and labels."""
+        import numpy as np
+        import pandas as pd
 
-    n_ok = len(image_rows)
-    print(
-        f"segmented {n_ok} of {len(args.images)} image(s) ({args.mode}) -> {out}", file=sys.stderr
-    )
-    for e in errors:
-        print(f"failed: {e['path']} ({e['stage']}): {e['error']}", file=sys.stderr)
-    for line in segment_summary_lines(images):
-        print(line)
-    return 1 if errors else 0
+        from napari_il6assay.segment.qc import save_png
+
+        stem = _unique_stem(path, self.used)
+        well = _well_of(path)
+        obj = res.objects.copy()
+        obj.insert(0, "image", path.name)
+        obj.insert(1, "well", well)
+        self.object_tables.append(obj)
+        row: dict[str, Any] = {
+            "image": path.name,
+            "well": well,
+            "mode": args.mode,
+            "readout": res.measures.get("readout"),
+            "n_objects": res.measures.get("n_objects"),
+            "qc_flag": res.qc_flag,
+        }
+        for k, v in res.measures.items():
+            if k not in row and _scalar(v):
+                row[k] = v.item() if isinstance(v, np.generic) else v
+        self.image_rows.append(row)
+        per_well = res.measures.get("per_well")
+        if isinstance(per_well, pd.DataFrame):
+            pw = per_well.copy()
+            pw.insert(0, "image", path.name)
+            self.well_tables.append(pw)
+        if res.overlay is not None:
+            self.drain()
+            qc = self.out / "qc" / f"{stem}_qc.png"
+            self.pending.append((self.writer.submit(save_png, res.overlay, qc), path))
+        if args.save_labels:
+            import tifffile
+
+            labels = np.asarray(res.labels, dtype=np.int32)
+            tif = self.out / "labels" / f"{stem}_labels.tif"
+            tifffile.imwrite(tif, labels, compression="zlib")
+
+    def write_tables(self) -> Any:
+        """Write ``objects.csv``, ``images.csv``, ``plate_wells.csv``, ``errors.csv``.
+
+        Returns
+        -------
+        DataFrame
+            ``images.csv`` as written.
+        """
+        import pandas as pd
+
+        out = self.out
+        if self.object_tables:
+            objects = pd.concat(self.object_tables, ignore_index=True, sort=False)
+        else:
+            objects = pd.DataFrame(columns=_OBJECT_COLUMNS)
+        objects.to_csv(out / "objects.csv", index=False)
+        images = pd.DataFrame(self.image_rows)
+        if images.empty:
+            images = pd.DataFrame(columns=_IMAGE_COLUMNS)
+        else:
+            rest = [c for c in images.columns if c not in _IMAGE_COLUMNS]
+            images = images[_IMAGE_COLUMNS + rest]
+        images.to_csv(out / "images.csv", index=False)
+        if self.well_tables:
+            wells = pd.concat(self.well_tables, ignore_index=True)
+            wells.to_csv(out / "plate_wells.csv", index=False)
+        errors = pd.DataFrame(self.errors, columns=["path", "stage", "error"])
+        errors.to_csv(out / "errors.csv", index=False)
+        return images
 
 
 def segment_summary_lines(images: Any, limit: int = 20) -> list[str]:
-    """A short result summary: the readout per image (first ``limit``), its range, and flags.
+    """Summarise the result: the readout per image (first ``limit``), its range, and flags.
 
     Parameters
     ----------

@@ -36,7 +36,7 @@ def _missing_scalar(v: Any) -> bool:
 
 
 def cell_text(v: Any) -> str:
-    """The stripped text of one cell, ``""`` when it is blank (see the module docstring).
+    """Return the stripped text of one cell, ``""`` when it is blank (see the module notes).
 
     Examples
     --------
@@ -50,7 +50,7 @@ def cell_text(v: Any) -> str:
 
 
 def is_blank(v: Any) -> bool:
-    """True for None, NaN/NA, empty or whitespace-only text and the text of missing values.
+    """Tell whether a cell is blank: None, NaN/NA, empty or whitespace text, or "nan"-like text.
 
     Examples
     --------

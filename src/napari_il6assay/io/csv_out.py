@@ -20,8 +20,11 @@ import numpy as np
 
 
 def _column_values(col: Any) -> list[Any] | None:
-    """One column's cells for the csv writer, which then writes exactly what ``to_csv``
-    writes (floats by ``repr``, missing values as ""), or None if not handled here."""
+    """Return one column's cells for the csv writer (None if not handled here).
+
+    The writer then writes exactly what ``to_csv`` writes (floats by ``repr``, missing values
+    as "").
+    """
     from pandas.api.types import infer_dtype
 
     v = col.to_numpy()

@@ -28,12 +28,12 @@ COLUMNS = ["plate", "well", "reason", "time"]
 
 
 def now_iso() -> str:
-    """The current UTC time, ISO 8601 to the second."""
+    """Return the current UTC time, ISO 8601 to the second."""
     return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
 
 
 def make_exclusions(rows: Iterable[dict[str, Any]], path: str | Path | None = None) -> pd.DataFrame:
-    """A checked exclusions table from dicts with ``well``, ``reason`` (``plate``, ``time``).
+    """Make a checked exclusions table from dicts with ``well``, ``reason`` (+ plate, time).
 
     Raises
     ------
@@ -78,7 +78,8 @@ def read_exclusions(path: str | Path) -> pd.DataFrame:
         if col not in raw.columns:
             raise InputError(f"missing column '{col}' (expected well, reason[, plate, time])",
                              path=path, column=col)  # fmt: skip
-    return make_exclusions(raw.to_dict("records"), path=path)
+    rows = [{str(k): v for k, v in r.items()} for r in raw.to_dict("records")]
+    return make_exclusions(rows, path=path)
 
 
 def write_exclusions(table: pd.DataFrame, path: str | Path) -> Path:

@@ -15,7 +15,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,7 +54,7 @@ MAX_PIXELS_ENV = "IL6ASSAY_MAX_PIXELS"
 
 
 def max_pixels() -> int:
-    """The pixel budget in force: `MAX_PIXELS_ENV` when set to a number >= 1, else the default.
+    """Return the pixel budget: `MAX_PIXELS_ENV` when set to a number >= 1, else the default.
 
     Returns
     -------
@@ -68,7 +68,7 @@ def max_pixels() -> int:
 
 
 @contextlib.contextmanager
-def pixel_limit(n: int | None):  # noqa: ANN201 - a context manager
+def pixel_limit(n: int | None) -> Iterator[None]:
     """Set the pixel budget for the ``with`` block (None: leave it as it is).
 
     It is kept in the environment so that worker processes started inside the block (the
@@ -135,13 +135,13 @@ _UNIT_TO_UM = {
 
 
 def unit_to_um(unit: str | None) -> float | None:
-    """Micrometres per one `unit`, or None when the unit is not a length (e.g. ``pixel``).
+    r"""Return micrometres per one `unit`, or None when the unit is not a length (``pixel``).
 
     Examples
     --------
     >>> unit_to_um("nm")
     0.001
-    >>> unit_to_um("\\u00B5m")
+    >>> unit_to_um("\u00B5m")
     1.0
     >>> unit_to_um("pixel") is None
     True
@@ -293,7 +293,7 @@ def read_image(path: str | Path, lazy: bool = False, max_pixels: int | None = No
         raise ImageReadError(f"image too large for the PNG/JPEG reader: {exc}", path=path) from exc
     except OverflowError as exc:
         raise ImageReadError("image dimensions out of range (damaged header?)", path=path) from exc
-    except Exception as exc:  # noqa: BLE001 - decoders raise anything on damaged files
+    except Exception as exc:  # decoders raise anything on damaged files: re-raised as ours
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ImageReadError(
             f"cannot read the {kind.upper()} file (damaged or truncated?): {reason}", path=path
@@ -301,12 +301,10 @@ def read_image(path: str | Path, lazy: bool = False, max_pixels: int | None = No
 
 
 def _pil_bomb() -> type[Exception]:
-    try:
-        from PIL import Image
+    """Return PIL's error for an image over its pixel limit (imported only when needed)."""
+    from PIL import Image
 
-        return Image.DecompressionBombError
-    except ImportError:  # pragma: no cover - PIL comes with napari and scikit-image
-        return MemoryError
+    return Image.DecompressionBombError
 
 
 def decoded_nbytes(path: str | Path) -> int | None:
@@ -384,22 +382,11 @@ def _read_pil(path: Path, limit: int | None = None) -> ImageData:
 
 
 def _read_tiff(path: Path, lazy: bool, limit: int | None = None) -> ImageData:
+    """Read a TIFF (plain, ImageJ or OME) with its calibration; ``lazy`` gives a dask array."""
     import tifffile
 
     filesize = path.stat().st_size
-    open_kw: dict[str, Any] = {}
-    with _TiffWarnings(), tifffile.TiffFile(path) as tif:
-        # tifffile writes each page of a plain multi-page file as its own "shaped" series;
-        # other software's page stacks come as one generic series: read both as a stack
-        # (several equal-shaped series written by tifffile are thus planes of one stack)
-        series_list = tif.series
-        if (
-            len(series_list) > 1
-            and tif.is_shaped
-            and not (tif.is_ome or tif.is_imagej)
-            and len({(tuple(s.shape), str(s.dtype), s.axes) for s in series_list}) == 1
-        ):
-            open_kw["is_shaped"] = False
+    open_kw = _tiff_open_kw(path)
     with _TiffWarnings() as warned, tifffile.TiffFile(path, **open_kw) as tif:
         if not tif.series:
             raise ImageReadError("the TIFF holds no image", path=path)
@@ -414,48 +401,17 @@ def _read_tiff(path: Path, lazy: bool, limit: int | None = None) -> ImageData:
         if not lazy:
             _check_budget(shape, path, limit)
         _check_truncated(series, filesize, path)
-        for msg in warned.messages:
-            m = re.search(r"invalid page offset (\d+)", msg)
-            if m and int(m.group(1)) >= filesize:
-                raise ImageReadError(
-                    "the TIFF is truncated: a page starts beyond the end of the file", path=path
-                )
-        ij_meta = tif.imagej_metadata if getattr(tif, "is_imagej", False) else None
-        if ij_meta and _finite_pos(ij_meta.get("images")):
-            n_planes = math.prod(shape) // max(1, math.prod(series.keyframe.shape))
-            if int(ij_meta["images"]) > n_planes and series.kind != "imagej":
-                raise ImageReadError(
-                    f"the ImageJ file announces {int(ij_meta['images'])} planes but holds "
-                    f"{n_planes} (truncated?)",
-                    path=path,
-                )
+        _check_tiff_planes(tif, series, shape, warned.messages, filesize, path)
         page = series.keyframe
         photometric = getattr(page, "photometric", None)
         is_rgb_photo = int(photometric) == 2 if photometric is not None else False
 
         meta = _tiff_calibration(tif, page)
         plan = _plan_axes(axes, shape, is_rgb_photo, path)
-
-        nbytes = math.prod(shape) * dtype.itemsize
-        data: Any = None
         if lazy:
             data = _lazy_tiff(path, series, shape, dtype, open_kw)
         else:
-            if nbytes > 256 * 1024**2 and nbytes > 5000 * filesize:
-                # no codec packs real images this well: a damaged or forged header
-                raise ImageReadError(
-                    f"the header claims {nbytes / 1024**3:.1f} GiB of pixels in a "
-                    f"{filesize}-byte file (damaged file?)",
-                    path=path,
-                )
-            if nbytes > _MAX_EAGER_BYTES:
-                raise ImageReadError(
-                    f"the image needs {nbytes / 1024**3:.1f} GiB in memory; open it lazily",
-                    path=path,
-                )
-            data = series.asarray()
-            if tuple(data.shape) != shape:
-                data = data.reshape(shape)
+            data = _eager_tiff(series, shape, dtype, filesize, path)
 
     data = _apply_plan(data, plan)
     if not lazy:
@@ -477,6 +433,74 @@ def _read_tiff(path: Path, lazy: bool, limit: int | None = None) -> ImageData:
         rgb=plan.rgb,
         channel_names=names,
     )
+
+
+def _tiff_open_kw(path: Path) -> dict[str, Any]:
+    """Return the `tifffile.TiffFile` options that read the file's pages as one stack."""
+    import tifffile
+
+    open_kw: dict[str, Any] = {}
+    with _TiffWarnings(), tifffile.TiffFile(path) as tif:
+        # tifffile writes each page of a plain multi-page file as its own "shaped" series;
+        # other software's page stacks come as one generic series: read both as a stack
+        # (several equal-shaped series written by tifffile are thus planes of one stack)
+        series_list = tif.series
+        if (
+            len(series_list) > 1
+            and tif.is_shaped
+            and not (tif.is_ome or tif.is_imagej)
+            and len({(tuple(s.shape), str(s.dtype), s.axes) for s in series_list}) == 1
+        ):
+            open_kw["is_shaped"] = False
+    return open_kw
+
+
+def _check_tiff_planes(
+    tif: Any,
+    series: Any,
+    shape: tuple[int, ...],
+    messages: list[str],
+    filesize: int,
+    path: Path,
+) -> None:
+    """Refuse a TIFF whose pages lie past its end or that lacks planes its header announces."""
+    for msg in messages:
+        m = re.search(r"invalid page offset (\d+)", msg)
+        if m and int(m.group(1)) >= filesize:
+            raise ImageReadError(
+                "the TIFF is truncated: a page starts beyond the end of the file", path=path
+            )
+    ij_meta = tif.imagej_metadata if getattr(tif, "is_imagej", False) else None
+    if ij_meta and _finite_pos(ij_meta.get("images")):
+        n_planes = math.prod(shape) // max(1, math.prod(series.keyframe.shape))
+        if int(ij_meta["images"]) > n_planes and series.kind != "imagej":
+            raise ImageReadError(
+                f"the ImageJ file announces {int(ij_meta['images'])} planes but holds "
+                f"{n_planes} (truncated?)",
+                path=path,
+            )
+
+
+def _eager_tiff(
+    series: Any, shape: tuple[int, ...], dtype: np.dtype, filesize: int, path: Path
+) -> np.ndarray:
+    """Read a series into memory, refusing sizes no real file of this size can hold."""
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > 256 * 1024**2 and nbytes > 5000 * filesize:
+        # no codec packs real images this well: a damaged or forged header
+        raise ImageReadError(
+            f"the header claims {nbytes / 1024**3:.1f} GiB of pixels in a "
+            f"{filesize}-byte file (damaged file?)",
+            path=path,
+        )
+    if nbytes > _MAX_EAGER_BYTES:
+        raise ImageReadError(
+            f"the image needs {nbytes / 1024**3:.1f} GiB in memory; open it lazily", path=path
+        )
+    data = series.asarray()
+    if tuple(data.shape) != shape:
+        data = data.reshape(shape)
+    return data
 
 
 class _TiffWarnings(logging.Handler):
@@ -685,7 +709,7 @@ def _read_tiff_key(
         tif = _OPEN_TIFFS.get(path, open_kw)
         with tif.filehandle.lock:
             arr = tif.series[0].asarray(key=key)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # a damaged plane: re-raised as ours
         raise ImageReadError(f"cannot read plane {key}: {exc}", path=path) from exc
     return np.asarray(arr).reshape(page_shape)
 
@@ -834,8 +858,30 @@ def write_tiff(
     InputError
         Bad axes, shape or compression.
     """
-    import tifffile
+    arr, axes, comp, rgb = _tiff_array(array, axes, compression, rgb)
+    has_c = axes.endswith("C")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kw: dict[str, Any] = {}
+    if comp is not None:
+        kw["compression"] = comp
+    if pixel_size_um is not None:
+        px = float(pixel_size_um)
+        if not (math.isfinite(px) and px > 0):
+            raise InputError(f"pixel_size_um must be positive, not {pixel_size_um}")
+    names = list(channel_names) if (channel_names is not None and has_c and not rgb) else None
+    write = _write_imagej if arr.dtype in _IMAGEJ_DTYPES else _write_ome
+    write(path, arr, axes, rgb, pixel_size_um, z_step_um, names, kw)
 
+
+def _tiff_array(
+    array: Any, axes: str, compression: str | None, rgb: bool | None
+) -> tuple[np.ndarray, str, str | None, bool]:
+    """Check what `write_tiff` got; return the pixels to write, axes, compression and rgb.
+
+    Booleans are written as uint8, float64 as float32; ``rgb`` None becomes true for uint8
+    with 3 channels.
+    """
     arr = np.asarray(array)
     axes = axes.upper()
     if axes not in CANONICAL_AXES:
@@ -857,49 +903,62 @@ def write_tiff(
         raise InputError(f"rgb=True needs 3 or 4 samples on the last axis, shape is {arr.shape}")
     if comp == "jpeg" and arr.dtype != np.uint8:
         raise InputError("JPEG compression needs uint8 pixels")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    kw: dict[str, Any] = {}
-    if comp is not None:
-        kw["compression"] = comp
-    if pixel_size_um is not None:
-        px = float(pixel_size_um)
-        if not (math.isfinite(px) and px > 0):
-            raise InputError(f"pixel_size_um must be positive, not {pixel_size_um}")
-    names = list(channel_names) if (channel_names is not None and has_c and not rgb) else None
+    return arr, axes, comp, rgb
 
-    if arr.dtype in _IMAGEJ_DTYPES:
-        # ImageJ order is TZCYXS: channels go before YX unless they are RGB samples
-        if has_c and not rgb:
-            data = np.moveaxis(arr, -1, -3)
-            ij_axes = axes.replace("YXC", "CYX")
-        else:
-            data = arr
-            ij_axes = axes.replace("C", "S")
-        meta: dict[str, Any] = {"axes": ij_axes}
-        if pixel_size_um is not None or z_step_um is not None:
-            meta["unit"] = "um"
-        if z_step_um is not None:
-            meta["spacing"] = float(z_step_um)
-        if names:
-            meta["Labels"] = names
-        if pixel_size_um is not None:
-            kw["resolution"] = (1.0 / float(pixel_size_um), 1.0 / float(pixel_size_um))
-        tifffile.imwrite(
-            path,
-            data,
-            imagej=True,
-            metadata=meta,
-            photometric="rgb" if rgb else "minisblack",
-            **kw,
-        )
-        return
+
+def _write_imagej(
+    path: Path,
+    arr: np.ndarray,
+    axes: str,
+    rgb: bool,
+    pixel_size_um: float | None,
+    z_step_um: float | None,
+    names: list[str] | None,
+    kw: dict[str, Any],
+) -> None:
+    """Write an ImageJ hyperstack (``spacing``, ``unit`` and resolution tags)."""
+    import tifffile
+
+    # ImageJ order is TZCYXS: channels go before YX unless they are RGB samples
+    if axes.endswith("C") and not rgb:
+        data = np.moveaxis(arr, -1, -3)
+        ij_axes = axes.replace("YXC", "CYX")
+    else:
+        data = arr
+        ij_axes = axes.replace("C", "S")
+    meta: dict[str, Any] = {"axes": ij_axes}
+    if pixel_size_um is not None or z_step_um is not None:
+        meta["unit"] = "um"
+    if z_step_um is not None:
+        meta["spacing"] = float(z_step_um)
+    if names:
+        meta["Labels"] = names
+    if pixel_size_um is not None:
+        kw["resolution"] = (1.0 / float(pixel_size_um), 1.0 / float(pixel_size_um))
+    tifffile.imwrite(
+        path, data, imagej=True, metadata=meta, photometric="rgb" if rgb else "minisblack", **kw
+    )
+
+
+def _write_ome(
+    path: Path,
+    arr: np.ndarray,
+    axes: str,
+    rgb: bool,
+    pixel_size_um: float | None,
+    z_step_um: float | None,
+    names: list[str] | None,
+    kw: dict[str, Any],
+) -> None:
+    """Write an OME-TIFF with ``PhysicalSize*`` (types ImageJ cannot hold, e.g. int32)."""
+    import tifffile
+
     ome_axes = axes.replace("C", "S") if rgb else axes
     data = arr
-    if has_c and not rgb:
+    if axes.endswith("C") and not rgb:
         data = np.moveaxis(arr, -1, 0)
         ome_axes = "C" + axes[:-1]
-    meta = {"axes": ome_axes}
+    meta: dict[str, Any] = {"axes": ome_axes}
     if pixel_size_um is not None:
         meta.update(
             PhysicalSizeX=float(pixel_size_um),

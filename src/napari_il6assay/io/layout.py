@@ -29,6 +29,7 @@ import csv
 import io
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -226,10 +227,11 @@ class Layout:
     warnings: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
+        """Return the number of wells."""
         return len(self.table)
 
     def summary(self) -> str:
-        """A few lines for people: wells per role and cell line, drugs and their doses."""
+        """Describe the layout in a few lines: wells per role and cell line, drugs, doses."""
         return _summary(self)
 
     def to_csv(self, path: str | Path) -> None:
@@ -278,7 +280,7 @@ def _summary(layout: Layout) -> str:
                     f"{v:g} {u}"
                     for v, u in zip(g["concentration_b"], g["unit_b"], strict=True)
                     if v == v
-                },  # noqa: PLR0124 - NaN check
+                },  # v == v: not NaN
                 key=lambda s: float(s.split()[0]),
             )
             lines.append(f"  {drug_b}: {', '.join(vals)} ({len(g)} wells)")
@@ -366,12 +368,12 @@ def _read_delimited(path: Path, sep: str | None) -> tuple[list[list[str]], list[
 def _long_records(
     rows: list[list[str]],
     numbers: list[int],
-    path: Path,
+    path: Path | None,
     problems: list[InputError],
     sheet: str | None = None,
     warnings: list[str] | None = None,
 ) -> tuple[list[_Record], list[str]]:
-    """Records from a long-form table (header row first, comments and blank rows skipped)."""
+    """Read the records of a long-form table (header row first; comments, blank rows skipped)."""
     body = [
         (n, r)
         for n, r in zip(numbers, rows, strict=True)
@@ -444,17 +446,16 @@ def _long_records(
 
 
 def _load_workbook(path: Path) -> Any:
-    try:
-        import openpyxl
-    except ImportError as exc:  # pragma: no cover - a base dependency
-        raise LayoutError([InputError("reading XLSX needs openpyxl", path=path)]) from exc
+    """Open an XLSX workbook (values, not formulas); a damaged file is a `LayoutError`."""
     import warnings
+
+    import openpyxl
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return openpyxl.load_workbook(path, data_only=True)
-    except Exception as exc:  # noqa: BLE001 - zip/xml errors of all kinds
+    except Exception as exc:  # zip/xml errors of all kinds, re-raised as ours
         raise LayoutError(
             [InputError(f"not a readable XLSX workbook: {exc}", path=path)], path=path
         ) from exc
@@ -491,7 +492,7 @@ def _col_letter(ci: int) -> str:
 def _grid_records(
     wb: Any, path: Path, plate_format: int, problems: list[InputError]
 ) -> tuple[list[_Record], list[str]]:
-    n_rows, n_cols = PLATE_FORMATS[plate_format]
+    """Read a grid workbook: one sheet per layout column, each a plate map of that column."""
     by_well: dict[str, _Record] = {}
     ignored: list[str] = []
     outside: set[str] = set()
@@ -503,14 +504,7 @@ def _grid_records(
             continue
         used_any = True
         rows, _ = _sheet_rows(ws)
-        hdr = None
-        for ri, r in enumerate(rows):
-            for ci in range(len(r) - 1):
-                if _as_int(r[ci]) == 1 and _as_int(r[ci + 1]) == 2:
-                    hdr = (ri, ci)
-                    break
-            if hdr:
-                break
+        hdr = _grid_header(rows)
         if hdr is None or hdr[1] == 0:
             problems.append(
                 InputError(
@@ -521,50 +515,22 @@ def _grid_records(
                 )
             )
             continue
-        ri, ci = hdr
-        colmap: dict[int, int] = {}
-        k = 1
-        for cj in range(ci, len(rows[ri])):
-            if _as_int(rows[ri][cj]) != k:
-                break
-            colmap[cj] = k
-            k += 1
-        for rj in range(ri + 1, len(rows)):
-            r = rows[rj]
-            label = _cell_text(r[ci - 1]) if ci - 1 < len(r) else ""
-            if not re.fullmatch(r"[A-Za-z]", label):
-                if any(_cell_text(v) for v in r):
-                    continue  # notes under the grid
-                break
-            letter = ord(label.upper()) - ord("A") + 1
-            for cj, number in colmap.items():
-                v = _cell_text(r[cj]) if cj < len(r) else ""
-                if not v:
-                    continue
-                well = well_name(letter, number) if letter <= 26 else label + str(number)
-                if letter > n_rows or number > n_cols:
-                    if well in outside:
-                        continue  # one problem per well, not one per sheet
+        for well, rj, cj, v in _grid_cells(rows, *hdr):
+            where = f"sheet '{ws.title}' cell {_col_letter(cj)}{rj + 1}"
+            if not _on_plate(well, plate_format):
+                if well not in outside:  # one problem per well, not one per sheet
                     outside.add(well)
-                    problems.append(
-                        InputError(
-                            f"well {well} (sheet '{ws.title}' cell {_col_letter(cj)}{rj + 1}) is "
-                            f"outside a {plate_format}-well plate ({_extent(plate_format)})",
-                            path=path,
-                            row=rj + 1,
-                            column=col,
-                            well=well,
-                        )
-                    )
-                    continue
-                rec = by_well.get(well)
-                if rec is None:
-                    rec = by_well[well] = _Record(
-                        values={"well": well}, rows={}, default_row=rj + 1
-                    )
-                rec.values[col] = v
-                rec.rows[col] = rj + 1
-                rec.where[col] = f"sheet '{ws.title}' cell {_col_letter(cj)}{rj + 1}"
+                    problems.append(InputError(
+                        f"well {well} ({where}) is outside a {plate_format}-well plate "
+                        f"({_extent(plate_format)})", path=path, row=rj + 1, column=col,
+                        well=well))  # fmt: skip
+                continue
+            rec = by_well.get(well)
+            if rec is None:
+                rec = by_well[well] = _Record(values={"well": well}, rows={}, default_row=rj + 1)
+            rec.values[col] = v
+            rec.rows[col] = rj + 1
+            rec.where[col] = where
     if not used_any:
         problems.append(
             InputError(
@@ -579,6 +545,50 @@ def _grid_records(
         if req not in names:
             problems.append(InputError(f"missing required sheet '{req}'", path=path, column=req))
     return list(by_well.values()), ignored
+
+
+def _grid_header(rows: list[list[Any]]) -> tuple[int, int] | None:
+    """Return (row, column) of the first ``1, 2`` pair of column numbers, or None."""
+    for ri, r in enumerate(rows):
+        for ci in range(len(r) - 1):
+            if _as_int(r[ci]) == 1 and _as_int(r[ci + 1]) == 2:
+                return ri, ci
+    return None
+
+
+def _grid_cells(rows: list[list[Any]], ri: int, ci: int) -> Iterator[tuple[str, int, int, str]]:
+    """Yield (well, sheet row, sheet column, text) of each filled cell of a plate grid.
+
+    The column numbers run right from (``ri``, ``ci``); the row letters stand left of them, one
+    per sheet row below, until the first row without a letter that is empty (rows with text
+    and no letter are notes under the grid, skipped).
+    """
+    colmap: dict[int, int] = {}
+    k = 1
+    for cj in range(ci, len(rows[ri])):
+        if _as_int(rows[ri][cj]) != k:
+            break
+        colmap[cj] = k
+        k += 1
+    for rj in range(ri + 1, len(rows)):
+        r = rows[rj]
+        label = _cell_text(r[ci - 1]) if ci - 1 < len(r) else ""
+        if not re.fullmatch(r"[A-Za-z]", label):
+            if any(_cell_text(v) for v in r):
+                continue  # notes under the grid
+            break
+        letter = ord(label.upper()) - ord("A") + 1
+        for cj, number in colmap.items():
+            v = _cell_text(r[cj]) if cj < len(r) else ""
+            if v:
+                yield well_name(letter, number), rj, cj, v
+
+
+def _on_plate(well: str, plate_format: int) -> bool:
+    """Tell whether a canonical well id lies on a plate of ``plate_format`` wells."""
+    n_rows, n_cols = PLATE_FORMATS[plate_format]
+    r, c = split_well(well)
+    return 1 <= r <= n_rows and 1 <= c <= n_cols
 
 
 def _extent(plate_format: int) -> str:
@@ -602,143 +612,161 @@ def _parse_number(s: str) -> float | None:
 def _validate(
     records: list[_Record], path: Path | None, plate_format: int, problems: list[InputError]
 ) -> list[dict[str, Any]]:
-    n_rows, n_cols = PLATE_FORMATS[plate_format]
+    """Check every record; return the rows of the valid ones (problems go to ``problems``)."""
     out: list[dict[str, Any]] = []
     seen: dict[tuple[str, str], int] = {}
     lines = {rec.values.get("cell_line", "") for rec in records} - {""}
-
     for rec in records:
-        v = rec.values
-        well_txt = v.get("well", "")
-        problems_before = len(problems)
-
-        def err(msg: str, col: str, well: str | None = None, rec: _Record = rec) -> None:
-            where = rec.where.get(col) or rec.where.get("*")
-            text = f"{msg} ({where})" if where else msg
-            problems.append(InputError(text, path=path, row=rec.row(col), column=col, well=well))
-
-        if not well_txt:
-            err("missing well id", "well")
-            continue
-        try:
-            r, c = split_well(well_txt)
-        except ValueError:
-            err(f"'{well_txt}' is not a well id (expected e.g. A1 or A01)", "well")
-            continue
-        well = well_name(r, c) if 1 <= r <= 26 else well_txt
-        if not (1 <= r <= n_rows and 1 <= c <= n_cols):
-            err(
-                f"well {well_txt} is outside a {plate_format}-well plate ({_extent(plate_format)})",
-                "well",
-                well_txt,
-            )
-            # the rest of the row is still checked: every problem is reported at once
-        plate = v.get("plate", "") or None
-        key = (plate or "", well)
-        if key in seen:
-            err(f"duplicate well {well} (also on row {seen[key]})", "well", well)
-        else:
-            seen[key] = rec.row("well")
-
-        role_txt = v.get("role", "").strip().lower().replace(" ", "_")
-        role = _ROLE_ALIASES.get(role_txt)
-        if role is None:
-            err(f"unknown role '{v.get('role')}' (use {', '.join(ROLES)})", "role", well)
-            continue
-
-        cell_line = v.get("cell_line", "") or None
-        drug = v.get("drug", "") or None
-        # an excluded well is kept for the record, but its contents are not checked
-        cerr: Any = (
-            (lambda m, col, w=well: err(m, col, w)) if role != "exclude" else (lambda m, col: None)
-        )
-        conc, unit, conc_m = _concentration(
-            v.get("concentration", ""),
-            v.get("unit", ""),
-            "concentration",
-            "unit",
-            molar_only=True,
-            err=cerr,
-        )
-        drug_b = v.get("drug_b", "") or None
-        conc_b, unit_b, conc_b_m = _concentration(
-            v.get("concentration_b", ""),
-            v.get("unit_b", ""),
-            "concentration_b",
-            "unit_b",
-            molar_only=False,
-            err=cerr,
-        )
-        if role in ("sample", "vehicle"):
-            if cell_line is None:
-                err(f"{role} well without a cell line", "cell_line", well)
-        if role == "sample":
-            if conc is not None and conc == 0:
-                role = "vehicle"  # documented: a sample at 0 is the vehicle control
-            elif drug is None:
-                err("sample well without a drug", "drug", well)
-            if not v.get("concentration", "").strip():
-                err("sample well without a concentration", "concentration", well)
-        if role == "vehicle":
-            if conc is None:
-                conc, conc_m = 0.0, 0.0
-            elif conc != 0:
-                err(
-                    f"vehicle well with a non-zero concentration ({v.get('concentration')})",
-                    "concentration",
-                    well,
-                )
-        parental = v.get("parental", "") or None
-        if parental is not None and role != "exclude":
-            if parental not in lines:
-                err(
-                    f"parental line '{parental}' is not a cell line of this layout",
-                    "parental",
-                    well,
-                )
-            elif parental == cell_line:
-                err(f"cell line '{parental}' is named as its own parental", "parental", well)
-        if drug_b is None and conc_b is not None and conc_b != 0:
-            err("concentration_b given without drug_b", "drug_b", well)
-        if (
-            drug_b is not None
-            and not v.get("concentration_b", "").strip()
-            and role in ("sample", "vehicle")
-        ):
-            err(f"second agent {drug_b} without concentration_b", "concentration_b", well)
-        extra: dict[str, Any] = {}
-        for col in ("cells_seeded", "dilution"):  # optional positive numbers
-            txt = v.get(col, "").strip()
-            num = _parse_number(txt) if txt else None
-            if txt and (num is None or not math.isfinite(num) or num <= 0):
-                err(f"{col} '{txt}' is not a positive number", col, well)
-            extra[col] = num
-        extra["passage"] = v.get("passage", "") or None
-        extra["sample"] = v.get("sample", "") or None
-        if len(problems) > problems_before:
-            continue
-        out.append(
-            {
-                "plate": plate,
-                "well": well,
-                "row": r,
-                "column": c,
-                "cell_line": cell_line,
-                "drug": drug,
-                "concentration": conc,
-                "unit": unit,
-                "concentration_M": conc_m,
-                "drug_b": drug_b,
-                "concentration_b": conc_b,
-                "unit_b": unit_b,
-                "concentration_b_M": conc_b_m,
-                "role": role,
-                "replicate": v.get("replicate", "") or None,
-                "parental": v.get("parental", "") or None,
-                **extra,
-            }
-        )
+        err = _RecordErrors(rec, path, problems)
+        row = _validate_record(rec, err, plate_format, lines, seen)
+        if row is not None and not err.found:
+            out.append(row)
     return out
+
+
+class _RecordErrors:
+    """Collects the problems of one layout record, each naming its row, column and well."""
+
+    def __init__(self, rec: _Record, path: Path | None, problems: list[InputError]) -> None:
+        self.rec, self.path, self.problems = rec, path, problems
+        self.before = len(problems)
+
+    def __call__(self, msg: str, col: str, well: str | None = None) -> None:
+        """Add a problem about column ``col`` (with the cell it came from, when known)."""
+        where = self.rec.where.get(col) or self.rec.where.get("*")
+        text = f"{msg} ({where})" if where else msg
+        self.problems.append(
+            InputError(text, path=self.path, row=self.rec.row(col), column=col, well=well)
+        )
+
+    @property
+    def found(self) -> bool:
+        """Whether the record has a problem."""
+        return len(self.problems) > self.before
+
+
+def _validate_record(
+    rec: _Record,
+    err: _RecordErrors,
+    plate_format: int,
+    lines: set[str],
+    seen: dict[tuple[str, str], int],
+) -> dict[str, Any] | None:
+    """Check one record; return its layout row (None when it cannot be read further).
+
+    Every problem of the row is reported at once where the row can still be read.
+    """
+    v = rec.values
+    well_txt = v.get("well", "")
+    if not well_txt:
+        err("missing well id", "well")
+        return None
+    try:
+        r, c = split_well(well_txt)
+    except ValueError:
+        err(f"'{well_txt}' is not a well id (expected e.g. A1 or A01)", "well")
+        return None
+    well = well_name(r, c) if 1 <= r <= 26 else well_txt
+    n_rows, n_cols = PLATE_FORMATS[plate_format]
+    if not (1 <= r <= n_rows and 1 <= c <= n_cols):
+        err(f"well {well_txt} is outside a {plate_format}-well plate ({_extent(plate_format)})",
+            "well", well_txt)  # fmt: skip
+    plate = v.get("plate", "") or None
+    key = (plate or "", well)
+    if key in seen:
+        err(f"duplicate well {well} (also on row {seen[key]})", "well", well)
+    else:
+        seen[key] = rec.row("well")
+    role = _ROLE_ALIASES.get(v.get("role", "").strip().lower().replace(" ", "_"))
+    if role is None:
+        err(f"unknown role '{v.get('role')}' (use {', '.join(ROLES)})", "role", well)
+        return None
+    cell_line = v.get("cell_line", "") or None
+    drug = v.get("drug", "") or None
+    # an excluded well is kept for the record, but its contents are not checked
+    cerr: Any = (lambda m, col: err(m, col, well)) if role != "exclude" else (lambda m, col: None)
+    conc, unit, conc_m = _concentration(
+        v.get("concentration", ""), v.get("unit", ""), "concentration", "unit", molar_only=True,
+        err=cerr,
+    )  # fmt: skip
+    drug_b = v.get("drug_b", "") or None
+    conc_b, unit_b, conc_b_m = _concentration(v.get("concentration_b", ""), v.get("unit_b", ""),
+                                              "concentration_b", "unit_b", molar_only=False,
+                                              err=cerr)  # fmt: skip
+    role, conc, conc_m = _check_role(v, role, cell_line, drug, conc, conc_m, well, err)
+    _check_parental(v.get("parental", "") or None, role, cell_line, lines, well, err)
+    if drug_b is None and conc_b is not None and conc_b != 0:
+        err("concentration_b given without drug_b", "drug_b", well)
+    if drug_b is not None and not v.get("concentration_b", "").strip() and role in (
+            "sample", "vehicle"):  # fmt: skip
+        err(f"second agent {drug_b} without concentration_b", "concentration_b", well)
+    return {
+        "plate": plate, "well": well, "row": r, "column": c, "cell_line": cell_line,
+        "drug": drug, "concentration": conc, "unit": unit, "concentration_M": conc_m,
+        "drug_b": drug_b, "concentration_b": conc_b, "unit_b": unit_b,
+        "concentration_b_M": conc_b_m, "role": role, "replicate": v.get("replicate", "") or None,
+        "parental": v.get("parental", "") or None, **_optional_columns(v, well, err),
+    }  # fmt: skip
+
+
+def _check_role(
+    v: dict[str, str],
+    role: str,
+    cell_line: str | None,
+    drug: str | None,
+    conc: float | None,
+    conc_m: float | None,
+    well: str,
+    err: _RecordErrors,
+) -> tuple[str, float | None, float | None]:
+    """Check what the role needs; return the role and concentration (a sample at 0 is vehicle)."""
+    if role in ("sample", "vehicle") and cell_line is None:
+        err(f"{role} well without a cell line", "cell_line", well)
+    if role == "sample":
+        if conc is not None and conc == 0:
+            role = "vehicle"  # documented: a sample at 0 is the vehicle control
+        elif drug is None:
+            err("sample well without a drug", "drug", well)
+        if not v.get("concentration", "").strip():
+            err("sample well without a concentration", "concentration", well)
+    if role == "vehicle":
+        if conc is None:
+            conc, conc_m = 0.0, 0.0
+        elif conc != 0:
+            err(f"vehicle well with a non-zero concentration ({v.get('concentration')})",
+                "concentration", well)  # fmt: skip
+    return role, conc, conc_m
+
+
+def _check_parental(
+    parental: str | None,
+    role: str,
+    cell_line: str | None,
+    lines: set[str],
+    well: str,
+    err: _RecordErrors,
+) -> None:
+    """Check that a parental line is another cell line of the layout."""
+    if parental is None or role == "exclude":
+        return
+    if parental not in lines:
+        err(f"parental line '{parental}' is not a cell line of this layout", "parental", well)
+    elif parental == cell_line:
+        err(f"cell line '{parental}' is named as its own parental", "parental", well)
+
+
+def _optional_columns(v: dict[str, str], well: str, err: _RecordErrors) -> dict[str, Any]:
+    """Read ``cells_seeded``, ``dilution`` (positive numbers), ``passage`` and ``sample``."""
+    extra: dict[str, Any] = {}
+    for col in ("cells_seeded", "dilution"):
+        txt = v.get(col, "").strip()
+        num = _parse_number(txt) if txt else None
+        if txt and (num is None or not math.isfinite(num) or num <= 0):
+            err(f"{col} '{txt}' is not a positive number", col, well)
+        extra[col] = num
+    extra["passage"] = v.get("passage", "") or None
+    extra["sample"] = v.get("sample", "") or None
+    return extra
 
 
 def _concentration(
@@ -872,7 +900,7 @@ def _check_format(plate_format: int, path: Path | None) -> None:
 
 
 def read_layout(path: str | Path, plate_format: int = 96) -> Layout:
-    """Read and check a plate layout.
+    r"""Read and check a plate layout.
 
     Parameters
     ----------
@@ -899,8 +927,8 @@ def read_layout(path: str | Path, plate_format: int = 96) -> Layout:
     --------
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "layout.csv"
-    >>> _ = p.write_text("well,cell_line,drug,concentration,unit\\n"
-    ...                  "A1,MDA-MB-231,eribulin,10,nM\\nA2,MDA-MB-231,eribulin,0,nM\\n")
+    >>> _ = p.write_text("well,cell_line,drug,concentration,unit\n"
+    ...                  "A1,MDA-MB-231,eribulin,10,nM\nA2,MDA-MB-231,eribulin,0,nM\n")
     >>> t = read_layout(p).table
     >>> t[["well", "concentration_M", "role"]].values.tolist()
     [['A01', 1e-08, 'sample'], ['A02', 0.0, 'vehicle']]
@@ -993,7 +1021,7 @@ def layout_from_frame(
 
 def _isna(v: Any) -> bool:
     try:
-        return bool(v != v) or v is None  # noqa: PLR0124 - NaN and NA
+        return bool(v != v) or v is None  # v != v: NaN and NA
     except (TypeError, ValueError):
         return v is None
 

@@ -86,7 +86,7 @@ def split_well(well: str) -> tuple[int, int]:
 
 
 def canonical_well(well: str) -> str:
-    """The canonical id of a well id as people write it: ``"a1"`` -> ``"A01"``.
+    """Return the canonical id of a well id as people write it: ``"a1"`` -> ``"A01"``.
 
     Raises
     ------
@@ -109,7 +109,7 @@ def well_names(plate_format: int) -> list[str]:
 
 
 def well_key(plate: Any, well: Any) -> str:
-    """A well of a plate as one text: ``"P1/A01"``, or ``"A01"`` for a blank plate id.
+    """Name a well of a plate in one text: ``"P1/A01"``, or ``"A01"`` for a blank plate id.
 
     Examples
     --------

@@ -130,7 +130,8 @@ def parse_well_id(name: str | os.PathLike[str]) -> WellId | None:
         return None
     upper = [c for c in cands if c.group(1).isupper()]
     pool = upper or cands
-    with_tail = [c for c in pool if _IXM_TAIL.match(stem[c.end() :]).group(0)]
+    # _IXM_TAIL matches any text (every part is optional): a non-empty match is a tail
+    with_tail = [c for c in pool if (t := _IXM_TAIL.match(stem[c.end() :])) and t.group(0)]
     best = with_tail[0] if with_tail else (pool[-1] if upper else pool[0])
     well = well_name(ord(best.group(1).upper()) - ord("A") + 1, int(best.group(2)))
 
@@ -303,8 +304,10 @@ def discover_plate_folder(folder: str | os.PathLike[str]) -> pd.DataFrame:
         )
         more = f" and {n - 5} more" if n > 5 else ""
         raise InputError(
-            f"{n} image file(s) cannot be placed on the plate: {shown}{more}", path=folder
+            f"{n} image file(s) cannot be placed on the plate: {shown}{more}", path=Path(folder)
         )
     if len(pf.images) == 0:
-        raise InputError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the folder", path=folder)
+        raise InputError(
+            f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the folder", path=Path(folder)
+        )
     return pf.images

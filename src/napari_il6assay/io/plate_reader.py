@@ -68,7 +68,7 @@ def _rows_from_xlsx(path: Path, sheet: str | None) -> list[list[Any]]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             wb = openpyxl.load_workbook(path, data_only=True, read_only=True)
-    except Exception as exc:  # noqa: BLE001 - zip/xml errors of all kinds
+    except Exception as exc:  # zip/xml errors of all kinds, re-raised as ours
         raise InputError(f"not a readable XLSX workbook: {exc}", path=path) from exc
     if sheet is not None and sheet not in wb.sheetnames:
         raise InputError(f"no sheet {sheet!r} (sheets: {', '.join(wb.sheetnames)})", path=path)
@@ -126,7 +126,7 @@ def _find_grids(rows: list[list[Any]]) -> list[tuple[int, int, int]]:
 
 
 def _number(v: Any, decimal_comma: bool) -> float | None:
-    """The cell as a float; None when it is text that is not a number."""
+    """Return the cell as a float; None when it is text that is not a number."""
     if v is None:
         return float("nan")
     if isinstance(v, bool):
@@ -221,8 +221,10 @@ def read_plate_grid(path: str | Path, *, grid: int = 0, sheet: str | None = None
 
 
 def is_grid_file(path: str | Path) -> bool:
-    """True when the file is not a tidy table (a header row with ``well`` and ``role`` or
-    ``response``)."""
+    """Tell whether the file is a grid export, not a tidy table.
+
+    A tidy table has a header row with ``well`` and ``role`` or ``response``.
+    """
     p = Path(path)
     if p.suffix.lower() in (".xlsx", ".xlsm"):
         rows = _rows_from_xlsx(p, None)[:30]
@@ -236,7 +238,7 @@ def is_grid_file(path: str | Path) -> bool:
 
 
 def join_layout(readings: Any, layout: Any, layout_path: str | Path | None = None) -> Any:
-    """The tidy quantify table: each layout well with its reading.
+    """Join a grid export to its layout: the tidy quantify table, each well with its reading.
 
     Parameters
     ----------

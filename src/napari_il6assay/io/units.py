@@ -47,12 +47,12 @@ _DISPLAY = (("M", 1.0), ("mM", 1e-3), ("µM", 1e-6), ("nM", 1e-9), ("pM", 1e-12)
 
 
 def unit_key(unit: str) -> str:
-    """A unit folded for lookup: no spaces, one micro sign, lower case (``"n M"`` -> ``"nm"``)."""
+    """Fold a unit for lookup: no spaces, one micro sign, lower case (``"n M"`` -> ``"nm"``)."""
     return str(unit).strip().replace(" ", "").replace("\u00b5", "µ").lower()
 
 
 def canon_unit(unit: str) -> str:
-    """Unit spelled the usual way: ``uM``, ``nM``, ``ug/mL`` (unknown units as given)."""
+    """Spell a unit the usual way: ``uM``, ``nM``, ``ug/mL`` (unknown units as given)."""
     u = unit_key(unit)
     if u in MASS_UNITS:
         return MASS_UNITS[u]
@@ -63,7 +63,7 @@ def canon_unit(unit: str) -> str:
 
 
 def to_molar(value: float, unit: str) -> float | None:
-    """A concentration in molar, or None when `unit` is a mass unit; ValueError if unknown.
+    """Convert a concentration to molar; None when `unit` is a mass unit, ValueError if unknown.
 
     Examples
     --------
@@ -81,7 +81,7 @@ def to_molar(value: float, unit: str) -> float | None:
 
 
 def format_molar(value: Any, *, digits: int = 3, missing: str = "", micro: str = "µ") -> str:
-    """A molar concentration in a readable unit: ``3.2e-9`` -> ``"3.2 nM"``.
+    """Format a molar concentration in a readable unit: ``3.2e-9`` -> ``"3.2 nM"``.
 
     The unit is the largest of M, mM, µM, nM and pM that the value reaches (within 0.1 %, so
     that 0.9999 µM reads ``1 µM`` rather than ``1e+03 nM``); below 1 pM it is fM.
