@@ -33,6 +33,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_il6assay._qt.workers import WorkerSlot
 from napari_il6assay.segment import MODES
 
 if TYPE_CHECKING:
@@ -78,7 +79,6 @@ class ClassifierWidget(QWidget):
         self.viewer = napari_viewer
         self.classifier: Any = None  # the last trained PixelClassifier
         self.saved_path: Path | None = None  # where that classifier was saved
-        self.worker: Any = None
 
         self.layer_list = QListWidget()
         self.layer_list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -103,6 +103,10 @@ class ClassifierWidget(QWidget):
         self.hint.setWordWrap(True)
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        self._slot = WorkerSlot(
+            "Pixel classifier", status=self.status.setText, failed="Training failed",
+            busy=lambda busy: self.train_button.setEnabled(not busy),
+        )  # fmt: skip
 
         form = QFormLayout()
         form.addRow("Images", self.layer_list)
@@ -238,11 +242,10 @@ class ClassifierWidget(QWidget):
         napari worker or None
             None when nothing can be trained (the reason is shown).
         """
-        from napari.qt.threading import create_worker
         from napari.utils.notifications import show_warning
 
-        if self.worker is not None:
-            return self.worker
+        if self._slot.running:
+            return self._slot.worker
         pairs = [(im, self.scribbles_of(im)) for im in self.chosen_images()]
         pairs = [(im, s) for im, s in pairs if s is not None and np.any(np.asarray(s.data))]
         target = self.current_image()
@@ -255,26 +258,13 @@ class ClassifierWidget(QWidget):
         images = [np.array(im.data) for im, _ in pairs]
         scribbles = [np.array(s.data) for _, s in pairs]
         sizes = [self._pixel_size(im) for im, _ in pairs]
-        worker = create_worker(
-            _train_and_predict,
-            images,
-            scribbles,
-            sizes,
-            self.mode.currentText(),
-            np.array(target.data),
-            self._pixel_size(target),
-            _ignore_errors=True,
-            _progress={"desc": "Training pixel classifier"},
-        )
         name = target.name
-        worker.returned.connect(lambda result: self._on_trained(name, result))
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_finished)
-        self.worker = worker
-        self.train_button.setEnabled(False)
         self.status.setText(f"Training on {len(pairs)} image(s)…")
-        worker.start()
-        return worker
+        return self._slot.start(
+            _train_and_predict, images, scribbles, sizes, self.mode.currentText(),
+            np.array(target.data), self._pixel_size(target), desc="Training pixel classifier",
+            returned=lambda result: self._on_trained(name, result),
+        )  # fmt: skip
 
     def _on_trained(self, image_name: str, result: tuple[Any, np.ndarray]) -> None:
         clf, mask = result
@@ -314,18 +304,10 @@ class ClassifierWidget(QWidget):
                 self.viewer.layers.selection.active = scr
         return layer
 
-    def _on_error(self, exc: BaseException) -> None:
-        from napari.utils.notifications import show_error
-
-        from napari_il6assay.errors import Il6AssayError
-
-        reason = str(exc) if isinstance(exc, Il6AssayError) else f"{type(exc).__name__}: {exc}"
-        self.status.setText(f"Training failed: {reason}")
-        show_error(f"Pixel classifier: {reason}")
-
-    def _on_finished(self) -> None:
-        self.worker = None
-        self.train_button.setEnabled(True)
+    @property
+    def worker(self) -> Any:
+        """The running training's napari worker (None when idle)."""
+        return self._slot.worker
 
     # -- files ----------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:

@@ -38,14 +38,16 @@ from qtpy.QtWidgets import (
 from napari_il6assay._qt.mpl_canvas import MplCanvas, napari_figure_theme
 from napari_il6assay._qt.picking import heatmap_wells, parse_well_id, picked_wells
 from napari_il6assay._qt.table_model import TableWidget
+from napari_il6assay._qt.workers import WorkerSlot
 from napari_il6assay.io.cells import is_blank
+from napari_il6assay.io.plate import well_key
+from napari_il6assay.session.doseresponse import DoseResponseSession
 
 if TYPE_CHECKING:
     import napari
     import pandas as pd
 
-    from napari_il6assay._qt.results import Results
-    from napari_il6assay._qt.session import ExclusionSession
+    from napari_il6assay.session.results import Results
 
 
 class DoseResponseWidget(QWidget):
@@ -62,23 +64,10 @@ class DoseResponseWidget(QWidget):
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         super().__init__()
         self.viewer = napari_viewer
-        self.results: Results | None = None
-        self.tables: dict[str, pd.DataFrame] = {}
-        self._wells_run: pd.DataFrame | None = None  # wells.csv as the run wrote it
-        self.excluded: set[str] = set()
-        # exclusions with reasons, saved to / restored from the results folder
-        self.session: ExclusionSession | None = None
+        # the run, its exclusions and corrections, the current tables (no Qt)
+        self.session = DoseResponseSession()
         self.selected: tuple[str, str] | None = None  # (plate, well)
-        self.refit_worker: Any = None
         self.label_worker: Any = None
-        self.correct_worker: Any = None  # measures corrected labels
-        self._pending_refit = False
-        # the run's tables as loaded, and the corrections measured on top of them
-        self._wells_base: pd.DataFrame | None = None
-        self._images_base: pd.DataFrame | None = None
-        self._objects_base: pd.DataFrame | None = None
-        self.corrected: dict[str, tuple[Any, Any]] = {}  # image id -> (result, Correction)
-
         self.load_button = QPushButton("Load results…")
         self.load_button.setToolTip("Open a batch output folder (wells.csv, fits.csv, ...)")
         self.drug = QComboBox()
@@ -120,6 +109,8 @@ class DoseResponseWidget(QWidget):
         )
         for b in (self.exclude_button, self.include_button, self.remeasure_button):
             b.setEnabled(False)
+        self._refit = WorkerSlot("Refit failed", again=self.refit)
+        self._measure_slot = WorkerSlot("Re-measure failed")
 
         top = QHBoxLayout()
         top.addWidget(self.load_button)
@@ -206,39 +197,11 @@ class DoseResponseWidget(QWidget):
     # -- data -----------------------------------------------------------------------------------
     def load_results(self, out: str | Path | None, tables: dict[str, Any] | None = None) -> None:
         """Show a batch run: from its output folder, or from tables handed over in memory."""
-        from napari_il6assay._qt.results import Results, load_results
-
-        if tables is not None:
-            res = Results(
-                out=Path(out) if out else None,
-                tables={k: v for k, v in tables.items() if hasattr(v, "columns")},
-            )
-            if out is not None and (Path(out) / "run.json").is_file():
-                import json
-
-                res.run_info = json.loads((Path(out) / "run.json").read_text(encoding="utf-8"))
-        else:
-            res = load_results(out)
-        self.results = res
-        self.tables = dict(res.tables)
-        self._wells_run = self.tables.get("wells")
-        self._wells_base = self._wells_run
-        self._images_base = self.tables.get("images")
-        self._objects_base = self.tables.get("objects")
-        self.corrected = {}
-        from napari_il6assay._qt.session import ExclusionSession
-
-        # the folder's saved exclusions (GUI or batch --exclude) come back with it
-        self.session = ExclusionSession.open(res.out, res.folder)
-        self.excluded = self.session.keys(self._wells_run)
+        self.session = DoseResponseSession.open(out, tables)
         self.selected = None
-        drugs = []
-        w = self._wells_run
-        if w is not None and "drug" in w.columns:
-            drugs = sorted({str(d) for d in w["drug"].dropna() if str(d).strip()})
         self.drug.blockSignals(True)
         self.drug.clear()
-        self.drug.addItems(drugs)
+        self.drug.addItems(self.session.drugs())
         self.drug.blockSignals(False)
         self._update_tables()
         self.redraw()
@@ -246,10 +209,41 @@ class DoseResponseWidget(QWidget):
         if not self._restore_corrections() and self.excluded:
             self.refit()
 
+    # -- the session's state, as the tests and the other docks read it -------------------------
+    @property
+    def results(self) -> Results | None:
+        """The opened run."""
+        return self.session.results
+
+    @property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The current tables (after corrections and the last refit)."""
+        return self.session.tables
+
+    @property
+    def excluded(self) -> set[str]:
+        """`well_key` of the wells left out of the fits."""
+        return self.session.excluded
+
+    @property
+    def corrected(self) -> dict[str, tuple[Any, Any]]:
+        """Image id -> (result, correction) of the measured corrections."""
+        return self.session.corrected
+
+    @property
+    def refit_worker(self) -> Any:
+        """The running refit's worker (None when idle)."""
+        return self._refit.worker
+
+    @property
+    def correct_worker(self) -> Any:
+        """The running re-measure's worker (None when idle)."""
+        return self._measure_slot.worker
+
     @property
     def busy(self) -> bool:
         """A refit or a re-measure is running."""
-        return self.refit_worker is not None or self.correct_worker is not None
+        return self._refit.running or self._measure_slot.running
 
     # -- corrections ----------------------------------------------------------------------------
     def _restore_corrections(self) -> bool:
@@ -258,31 +252,22 @@ class DoseResponseWidget(QWidget):
 
         from napari_il6assay.batch.corrections import find_corrections
 
-        if self.results is None or self.results.out is None:
+        if self.session.out is None:
             return False
-        found, problems = find_corrections(self.results.out)
+        found, problems = find_corrections(self.session.out)
         for p in problems:
             show_warning(f"Correction not used: {p}")
         if not found:
             return False
-        return self._measure(found, refit=True) is not None
+        return self._measure(found) is not None
 
-    def _measure(self, corrections: list[Any], refit: bool = True) -> Any:
-        from napari.qt.threading import create_worker
-
-        if self.results is None:
-            return None
-        worker = create_worker(
-            self.results.measure_corrections, corrections, self._images_base,
-            _ignore_errors=True, _progress={"desc": "Re-measuring"},
-        )  # fmt: skip
-        worker.returned.connect(self._on_measured)
-        worker.errored.connect(self._on_measure_error)
-        worker.finished.connect(self._on_measure_finished)
-        self.correct_worker = worker
+    def _measure(self, corrections: list[Any]) -> Any:
+        """Measure corrections in a worker; back on the main thread save, show and refit."""
         self.summary.setText("Re-measuring…")
-        worker.start()
-        return worker
+        return self._measure_slot.start(
+            self.session.measure, corrections, desc="Re-measuring",
+            returned=self._on_measured, finished=self._on_measure_finished,
+        )  # fmt: skip
 
     def remeasure_selected(self) -> Any:
         """Measure the selected well again from its Labels layer, save and refit.
@@ -293,11 +278,7 @@ class DoseResponseWidget(QWidget):
             The worker measuring the well (None when nothing can be measured; the user is
             told why).
         """
-        import numpy as np
         from napari.utils.notifications import show_warning
-
-        from napari_il6assay.batch.corrections import Correction, correction_path
-        from napari_il6assay.io.exclusions import now_iso
 
         if self.selected is None or self.results is None:
             return None
@@ -305,20 +286,15 @@ class DoseResponseWidget(QWidget):
         if self.results.out is None:
             show_warning("These results have no folder: a correction cannot be saved.")
             return None
-        info = self.results.well_image(well, plate)
         layer = self.labels_layer(plate, well)
-        if info is None or layer is None:
+        corr = self.session.new_correction(plate, well, layer.data) if layer is not None else None
+        if corr is None:
             show_warning(f"Show well {well} and wait for its labels before re-measuring.")
             return None
-        if self.correct_worker is not None:
+        if self._measure_slot.running:
             show_warning("A re-measure is running; try again when it is done.")
             return None
-        corr = Correction(plate=info.plate, well=well,
-                          path=correction_path(self.results.out, info.plate, well),
-                          labels=np.array(layer.data, copy=True), time=now_iso(),
-                          site=info.site, image=info.image,
-                          mode=self.results.mode or "")  # fmt: skip
-        return self._measure([corr], refit=True)
+        return self._measure([corr])
 
     def labels_layer(self, plate: str, well: str) -> Any:
         """The viewer's Labels layer of a well (None when it is not shown)."""
@@ -330,67 +306,30 @@ class DoseResponseWidget(QWidget):
         """Main thread: save new corrections, show them, update the tables, refit."""
         from napari.utils.notifications import show_error, show_warning
 
-        from napari_il6assay.batch.corrections import write_correction
-        from napari_il6assay.errors import Il6AssayError
-
         corrected, problems = result
         for p in problems:
             show_warning(f"Correction not used: {p}")
-        saved: dict[str, tuple[Any, Any]] = {}
-        for pid, (res, corr) in corrected.items():
-            if not corr.saved:  # drawn now: save it (restored ones are their files)
-                try:
-                    corr = write_correction(
-                        self.results.out, corr.plate, corr.well, res.labels, site=corr.site,
-                        image=corr.image, mode=corr.mode, time=corr.time,
-                        input_folder=self.results.folder,
-                    )  # fmt: skip
-                except (Il6AssayError, OSError) as exc:
-                    show_error(f"Correction of well {corr.well} not saved: {exc}")
-                    continue
-            saved[pid] = (res, corr)
+        saved, errors = self.session.save_corrections(corrected)
+        for e in errors:
+            show_error(e)
+        for res, corr in saved.values():
             layer = self.labels_layer(corr.plate, corr.well)
             if layer is not None and layer.data.shape == res.labels.shape:
                 layer.data = res.labels  # the labels as measured (regions numbered 1..n)
         if saved:
-            self._apply_corrections(saved)
+            self.session.apply_corrections(saved)
+            self._update_tables()
+            if self.selected is not None:
+                self.selection.setText(self._describe(*self.selected))
             self.refit()
         else:
             self.summary.setText(self.fit_summary())
 
-    def _apply_corrections(self, new: dict[str, tuple[Any, Any]]) -> None:
-        """The run's tables with every measured correction applied (from the loaded base)."""
-        from napari_il6assay.batch.corrections import correct_images, replace_objects, update_wells
-
-        if self._images_base is None or self._wells_base is None:
-            return
-        self.corrected.update(new)
-        out = self.results.out if self.results is not None else None
-        images = correct_images(self._images_base, self.corrected, out)
-        keys = {(c.plate, c.well) for _r, c in self.corrected.values()}
-        self._wells_run = update_wells(self._wells_base, images, keys)
-        self.tables["images"] = images
-        self.tables["wells"] = self._wells_run
-        objects = replace_objects(self._objects_base, images, self.corrected)
-        if objects is not None:
-            self.tables["objects"] = objects
-        self._update_tables()
-        if self.selected is not None:
-            self.selection.setText(self._describe(*self.selected))
-
-    def _on_measure_error(self, exc: BaseException) -> None:
-        from napari.utils.notifications import show_error
-
-        show_error(f"Re-measure failed: {type(exc).__name__}: {exc}")
-
     def _on_measure_finished(self) -> None:
-        self.correct_worker = None
-        if self.refit_worker is None:
+        if not self._refit.running:
             self.summary.setText(self.fit_summary())
 
     def _update_tables(self) -> None:
-        from napari_il6assay._qt.results import well_key
-
         wells = self.tables.get("wells")
         if wells is not None:
             self.wells_table.set_frame(wells)
@@ -577,8 +516,6 @@ class DoseResponseWidget(QWidget):
     def _context_menu(self) -> None:
         if self.selected is None:
             return
-        from napari_il6assay._qt.results import well_key
-
         key = well_key(*self.selected)
         menu = QMenu(self)
         if key in self.excluded:
@@ -590,8 +527,6 @@ class DoseResponseWidget(QWidget):
 
     def select_well(self, well: str, plate: str | None = None) -> Any:
         """Select a well: describe it, enable exclusion, and show its image in the viewer."""
-        from napari_il6assay._qt.results import well_key
-
         plate = "" if plate is None or is_blank(plate) else str(plate)
         self.selected = (plate, well)
         key = well_key(plate, well)
@@ -666,13 +601,10 @@ class DoseResponseWidget(QWidget):
         """
         from napari.utils.notifications import show_error, show_warning
 
-        from napari_il6assay._qt.session import ExclusionSession
         from napari_il6assay.errors import Il6AssayError
 
-        if self.selected is None or self._wells_run is None:
+        if self.selected is None or self.session.wells is None:
             return None
-        if self.session is None:
-            self.session = ExclusionSession()
         plate, well = self.selected
         if exclude:
             reason = (reason if reason is not None else self.reason.text()).strip()
@@ -683,9 +615,8 @@ class DoseResponseWidget(QWidget):
             self.session.exclude(plate, well, reason)
         else:
             self.session.include(plate, well)
-        self.excluded = self.session.keys(self._wells_run)
         try:
-            self.session.save()
+            self.session.save_exclusions()
         except (Il6AssayError, OSError) as exc:  # keep the refit; say the file was not written
             show_error(f"Exclusions not saved: {exc}")
         if exclude:
@@ -709,60 +640,29 @@ class DoseResponseWidget(QWidget):
     def set_excluded(self, keys: set[str]) -> Any:
         """Exclude exactly these wells (`well_key` form) in this view and refit (not saved:
         use `exclude_selected` to record a reason)."""
-        self.excluded = set(keys)
+        self.session.set_excluded(keys)
         return self.refit()
 
     def save_exclusions(self) -> Path | None:
         """Write the exclusions (with reasons and times) to the results folder now."""
-        return self.session.save() if self.session is not None else None
+        return self.session.save_exclusions()
 
     def refit(self) -> Any:
         """Recompute normalization and fits with the current exclusions in a worker thread."""
-        from napari.qt.threading import create_worker
+        from napari_il6assay.session.doseresponse import refit_tables
 
-        from napari_il6assay._qt.results import mark_excluded, refit_tables, well_key
-
-        if self._wells_run is None:
+        if self._refit.running:
+            return self._refit.request_again()
+        wells = self.session.refit_input()
+        if wells is None:
             return None
-        if self.refit_worker is not None:
-            self._pending_refit = True
-            return self.refit_worker
-        wells = mark_excluded(self._wells_run, self.excluded)
-        if self.session is not None and (
-            len(self.session.table) or "exclusion_reason" in wells.columns
-        ):
-            reasons = self.session.reasons(self._wells_run)
-            plate = wells["plate"] if "plate" in wells.columns else [""] * len(wells)
-            wells["exclusion_reason"] = [
-                reasons.get(well_key(p, w), "") if well_key(p, w) in self.excluded else ""
-                for p, w in zip(plate, wells["well"], strict=True)
-            ]
-        worker = create_worker(
-            refit_tables, wells, _ignore_errors=True, _progress={"desc": "Refitting"}
-        )
-        worker.returned.connect(self._on_refit)
-        worker.errored.connect(self._on_refit_error)
-        worker.finished.connect(self._on_refit_finished)
-        self.refit_worker = worker
         self.summary.setText("Refitting…")
-        worker.start()
-        return worker
+        return self._refit.start(refit_tables, wells, desc="Refitting", returned=self._on_refit)
 
     def _on_refit(self, tables: dict[str, Any]) -> None:
-        self.tables.update(tables)
+        self.session.apply_refit(tables)
         self._update_tables()
         self.redraw()
-
-    def _on_refit_error(self, exc: BaseException) -> None:
-        from napari.utils.notifications import show_error
-
-        show_error(f"Refit failed: {type(exc).__name__}: {exc}")
-
-    def _on_refit_finished(self) -> None:
-        self.refit_worker = None
-        if self._pending_refit:
-            self._pending_refit = False
-            self.refit()
 
     # -- export ---------------------------------------------------------------------------------
     def export_figure(self, path: str | Path, which: str = "curves") -> Path:

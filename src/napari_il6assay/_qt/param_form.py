@@ -1,7 +1,10 @@
 """A form of typed parameters (spin boxes with units, check boxes, choices) built from a spec.
 
-The spec comes from the segmentation engine (its keyword parameters and defaults); this module
-only turns it into widgets and back into keyword arguments.
+The spec comes from the mode registry (`napari_il6assay.segment.ModeSpec.parameters`: the
+mode's keyword parameters and defaults, with the choices and tooltips of their numpydoc);
+magicgui makes the widgets (`magicgui.widgets.create_widget` in a ``Container``), and this
+module turns their values back into keyword arguments. A parameter whose default is None
+("the engine decides") shows "auto" at the bottom of its spin box or as the first choice.
 """
 
 from __future__ import annotations
@@ -11,16 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from magicgui.widgets import ComboBox, Container, FloatSpinBox, LineEdit, SpinBox, create_widget
 from qtpy.QtCore import Signal
-from qtpy.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QLineEdit,
-    QSpinBox,
-    QWidget,
-)
+from qtpy.QtWidgets import QVBoxLayout, QWidget
 
 # Name endings -> unit shown in the spin box (physical units are part of the parameter name).
 _UNITS = (
@@ -54,6 +50,8 @@ class ParamSpec:
         Allowed values (shown as a drop-down).
     minimum, maximum : float
         Range of numeric values.
+    extra : dict
+        More magicgui options of the widget.
     """
 
     name: str
@@ -84,7 +82,7 @@ def _numpydoc_params(func: Callable[..., Any]) -> dict[str, tuple[str, str]]:
     except StopIteration:
         return out
     names: list[str] = []
-    type_text, desc = "", []
+    type_text, desc = "", list[str]()
     while i < len(lines):
         ln = lines[i]
         nxt = lines[i + 1].strip() if i + 1 < len(lines) else ""
@@ -104,63 +102,76 @@ def _numpydoc_params(func: Callable[..., Any]) -> dict[str, tuple[str, str]]:
     return out
 
 
-def specs_from_signature(func: Callable[..., Any], skip: Sequence[str] = ()) -> list[ParamSpec]:
-    """Parameter specs of a function's keyword parameters that have defaults.
+def _kind_of(p: inspect.Parameter) -> type | None:
+    """The form type of a parameter from its default (None: not for a form)."""
+    d = p.default
+    if isinstance(d, bool):
+        return bool
+    if isinstance(d, int):
+        return int
+    if d is None:
+        # "automatic" numbers: an int annotation without float makes an int spin box
+        ann = str(p.annotation)
+        return int if "int" in ann and "float" not in ann and "Literal[" not in ann else float
+    if isinstance(d, float):
+        return float
+    if isinstance(d, str):
+        return str
+    return None  # arrays, callables: not for a form
+
+
+def _choices_of(p: inspect.Parameter, kind: type, type_text: str) -> list[Any] | None:
+    """Allowed values from ``Literal[...]`` or a numpydoc ``{"a", "b"}`` type (None: any)."""
+    d = p.default
+    ann = str(p.annotation)
+    if "Literal[" in ann:
+        inner = ann.split("Literal[", 1)[1].split("]", 1)[0]
+        choices: list[Any] = [c.strip().strip("'\"") for c in inner.split(",")]
+        return [None, *choices] if d is None else choices
+    if type_text.startswith("{") and "}" in type_text:
+        inner = type_text[1 : type_text.index("}")]
+        choices = [_typed(c.strip().strip("'\""), kind) for c in inner.split(",")]
+        if d is None:
+            return [None, *(c for c in choices if c is not None)]
+        return choices if d in choices else None
+    return None
+
+
+def specs_from_parameters(
+    parameters: Sequence[inspect.Parameter], funcs: Sequence[Callable[..., Any]] = ()
+) -> list[ParamSpec]:
+    """Parameter specs of keyword parameters that have defaults.
 
     Choices come from the annotation (``Literal[...]``) or the numpydoc type
     (``{"auto", "dark", "bright"}``); the tooltip is the numpydoc description.
 
     Parameters
     ----------
-    func : callable
-        E.g. one mode's segmentation function.
-    skip : sequence of str
-        Names handled elsewhere (image, calibration).
+    parameters : sequence of inspect.Parameter
+        E.g. `napari_il6assay.segment.ModeSpec.parameters` of one mode.
+    funcs : sequence of callable
+        The functions whose numpydoc describes them (the first description of a name wins).
 
     Returns
     -------
     list of ParamSpec
     """
+    docs: dict[str, tuple[str, str]] = {}
+    for func in funcs:
+        for name, doc in _numpydoc_params(func).items():
+            docs.setdefault(name, doc)
     out = []
-    docs = _numpydoc_params(func)
-    for p in inspect.signature(func).parameters.values():
-        if p.name in skip or p.default is inspect.Parameter.empty:
+    for p in parameters:
+        if p.default is inspect.Parameter.empty or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
             continue
-        if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+        kind = _kind_of(p)
+        if kind is None:
             continue
-        d = p.default
-        if isinstance(d, bool):
-            kind: type = bool
-        elif isinstance(d, int):
-            kind = int
-        elif isinstance(d, float) or d is None:
-            kind = float
-        elif isinstance(d, str):
-            kind = str
-        else:
-            continue  # arrays, callables: not for a form
-        ann = str(p.annotation)
-        choices = None
-        if "Literal[" in ann:
-            inner = ann.split("Literal[", 1)[1].split("]", 1)[0]
-            choices = [c.strip().strip("'\"") for c in inner.split(",")]
-            if d is None:
-                choices = [None, *choices]
-        elif kind is float and d is None and "int" in ann and "float" not in ann:
-            kind = int
         type_text, desc = docs.get(p.name, ("", ""))
-        if choices is None and type_text.startswith("{") and "}" in type_text:
-            inner = type_text[1 : type_text.index("}")]
-            choices = [_typed(c.strip().strip("'\""), kind) for c in inner.split(",")]
-            if d is None:
-                choices = [None, *(c for c in choices if c is not None)]
-            elif d not in choices:
-                choices = None
         out.append(
-            ParamSpec(
-                name=p.name, default=d, kind=kind, unit=unit_of(p.name), choices=choices, doc=desc
-            )
-        )
+            ParamSpec(name=p.name, default=p.default, kind=kind, unit=unit_of(p.name),
+                      choices=_choices_of(p, kind, type_text), doc=desc)
+        )  # fmt: skip
     return out
 
 
@@ -176,13 +187,69 @@ def _typed(text: str, kind: type) -> Any:
     return text
 
 
-class ParamForm(QWidget):
-    """Widgets for a list of `ParamSpec`, with `values()` as keyword arguments.
+#: text of the spin box's lowest value, which stands for None ("the engine decides")
+AUTO = "auto"
+
+
+def make_widget(spec: ParamSpec) -> Any:
+    """The magicgui widget of one parameter, showing its default.
 
     Parameters
     ----------
-    specs : list of ParamSpec
+    spec : ParamSpec
+
+    Returns
+    -------
+    magicgui ValueWidget
+        A ComboBox for choices, a CheckBox, a SpinBox or FloatSpinBox (with the unit as
+        suffix, and "auto" one step below ``minimum`` when the default is None), or a LineEdit.
+    """
+    label = spec.name.replace("_", " ")
+    opts: dict[str, Any] = {"tooltip": spec.doc or spec.name, **spec.extra}
+    if spec.choices is not None:
+        choices = [(AUTO if c is None else str(c), c) for c in spec.choices]
+        value = spec.default if spec.default in spec.choices else spec.choices[0]
+        return create_widget(value, name=spec.name, label=label, widget_type="ComboBox",
+                             options={"choices": choices, **opts})  # fmt: skip
+    if spec.kind is bool:
+        return create_widget(bool(spec.default), name=spec.name, label=label, options=opts)
+    if spec.kind is str:
+        text = "" if spec.default is None else str(spec.default)
+        return create_widget(text, name=spec.name, label=label, options=opts)
+    if spec.kind is int:
+        lo = int(spec.minimum) - (1 if spec.default is None else 0)
+        value: float = lo if spec.default is None else int(spec.default)
+        hi: float = int(min(spec.maximum, 2**31 - 1))
+        step: float = 1
+    else:
+        lo = spec.minimum - (1.0 if spec.default is None else 0.0)
+        value = lo if spec.default is None else float(spec.default)
+        hi = spec.maximum
+        step = abs(value) / 10 if spec.default is not None and value else 0.1
+    widget = create_widget(
+        value, name=spec.name, label=label, annotation=spec.kind,
+        options={"min": lo, "max": hi, "step": step, **opts},
+    )  # fmt: skip
+    native = widget.native
+    if spec.default is None:
+        native.setSpecialValueText(AUTO)
+    if spec.kind is float:
+        native.setDecimals(4)
+        widget.value = value  # magicgui rounded it to its default 2 decimals
+    if spec.unit and hasattr(native, "setSuffix"):  # (the int spin box's name has its unit)
+        native.setSuffix(f" {spec.unit}")
+    return widget
+
+
+class ParamForm(QWidget):
+    """A magicgui form of `ParamSpec`, with `values` as keyword arguments.
+
+    Parameters
+    ----------
+    specs : sequence of ParamSpec
+        The parameters shown.
     parent : QWidget, optional
+        The Qt parent.
     """
 
     #: Emitted when any value changes.
@@ -190,99 +257,47 @@ class ParamForm(QWidget):
 
     def __init__(self, specs: Sequence[ParamSpec] = (), parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._form = QFormLayout(self)
-        self._form.setContentsMargins(0, 0, 0, 0)
-        self._widgets: dict[str, tuple[ParamSpec, QWidget]] = {}
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._specs: dict[str, ParamSpec] = {}
+        self.container = Container(labels=True)
         self.set_specs(specs)
 
     def set_specs(self, specs: Sequence[ParamSpec]) -> None:
         """Replace the parameters shown (values go back to the defaults)."""
-        while self._form.rowCount():
-            self._form.removeRow(0)
-        self._widgets = {}
-        for spec in specs:
-            w = self._make(spec)
-            w.setToolTip(spec.doc or spec.name)
-            self._widgets[spec.name] = (spec, w)
-            self._form.addRow(spec.name.replace("_", " "), w)
+        self._layout.removeWidget(self.container.native)
+        self.container.native.setParent(None)
+        self._specs = {spec.name: spec for spec in specs}
+        self.container = Container(widgets=[make_widget(s) for s in specs], labels=True)
+        self.container.margins = (0, 0, 0, 0)
+        self.container.changed.connect(lambda *_: self.changed.emit())
+        self._layout.addWidget(self.container.native)
 
-    def _make(self, spec: ParamSpec) -> QWidget:
-        if spec.choices is not None:
-            w = QComboBox()
-            for c in spec.choices:
-                w.addItem("auto" if c is None else str(c), c)
-            w.setCurrentIndex(
-                max(0, list(spec.choices).index(spec.default))
-                if spec.default in spec.choices
-                else 0
-            )
-            w.currentIndexChanged.connect(self.changed)
-            return w
-        if spec.kind is bool:
-            w = QCheckBox()
-            w.setChecked(bool(spec.default))
-            w.toggled.connect(self.changed)
-            return w
-        if spec.kind is int:
-            w = QSpinBox()
-            lo = int(spec.minimum) - (1 if spec.default is None else 0)
-            w.setRange(lo, int(min(spec.maximum, 2**31 - 1)))
-            if spec.default is None:
-                w.setSpecialValueText("auto")
-            w.setValue(lo if spec.default is None else int(spec.default))
-            if spec.unit:
-                w.setSuffix(f" {spec.unit}")
-            w.valueChanged.connect(self.changed)
-            return w
-        if spec.kind is float:
-            w = QDoubleSpinBox()
-            w.setDecimals(4)
-            lo = spec.minimum - (1.0 if spec.default is None else 0.0)
-            w.setRange(lo, spec.maximum)
-            if spec.default is None:
-                w.setSpecialValueText("auto")
-                w.setValue(lo)
-            else:
-                w.setValue(float(spec.default))
-                step = abs(float(spec.default)) / 10
-                w.setSingleStep(step if step > 0 else 0.1)
-            if spec.unit:
-                w.setSuffix(f" {spec.unit}")
-            w.valueChanged.connect(self.changed)
-            return w
-        w = QLineEdit("" if spec.default is None else str(spec.default))
-        w.editingFinished.connect(self.changed)
-        return w
-
-    def widget(self, name: str) -> QWidget:
-        """The input widget of one parameter."""
-        return self._widgets[name][1]
+    def widget(self, name: str) -> Any:
+        """The magicgui widget of one parameter (``.native`` is its Qt widget)."""
+        return self.container[name]
 
     def values(self) -> dict[str, Any]:
         """Current values as keyword arguments (``None`` where "auto" is chosen)."""
-        out: dict[str, Any] = {}
-        for name, (spec, w) in self._widgets.items():
-            if isinstance(w, QComboBox):
-                out[name] = w.currentData()
-            elif isinstance(w, QCheckBox):
-                out[name] = w.isChecked()
-            elif isinstance(w, QSpinBox | QDoubleSpinBox):
-                auto = spec.default is None and w.value() == w.minimum()
-                out[name] = None if auto else w.value()
-            else:
-                text = w.text().strip()
-                out[name] = text or None
-        return out
+        return {name: self._value(spec, self.container[name]) for name, spec in self._specs.items()}
+
+    @staticmethod
+    def _value(spec: ParamSpec, widget: Any) -> Any:
+        if isinstance(widget, SpinBox | FloatSpinBox):
+            auto = spec.default is None and widget.value == widget.min
+            return None if auto else widget.value
+        if isinstance(widget, LineEdit):
+            return widget.value.strip() or None
+        return widget.value
 
     def set_value(self, name: str, value: Any) -> None:
-        """Set one parameter's value (emits `changed`)."""
-        spec, w = self._widgets[name]
-        if isinstance(w, QComboBox):
-            w.setCurrentIndex(max(0, w.findData(value)))
-        elif isinstance(w, QCheckBox):
-            w.setChecked(bool(value))
-        elif isinstance(w, QSpinBox | QDoubleSpinBox):
-            w.setValue(w.minimum() if value is None else value)
+        """Set one parameter's value (emits `changed`); an unknown choice picks the first."""
+        widget = self.container[name]
+        if isinstance(widget, ComboBox):
+            widget.value = value if value in widget.choices else widget.choices[0]
+        elif isinstance(widget, SpinBox | FloatSpinBox):
+            widget.value = widget.min if value is None else value
+        elif isinstance(widget, LineEdit):
+            widget.value = "" if value is None else str(value)
         else:
-            w.setText("" if value is None else str(value))
-            self.changed.emit()
+            widget.value = bool(value)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import napari
 
-    from napari_il6assay._qt.results import Results, WellImage
+    from napari_il6assay.session.results import Results, WellImage
 
 
 def show_well(

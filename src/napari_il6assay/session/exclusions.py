@@ -1,4 +1,4 @@
-"""The dose–response panel's exclusions, kept with the results they apply to (no Qt here).
+"""Excluded wells with reasons, kept with the results they apply to (no Qt here).
 
 A well the user leaves out is recorded with a reason and a time in an exclusions table of
 `napari_il6assay.io.exclusions` (the same ``exclusions.csv`` that ``batch --exclude`` reads and
