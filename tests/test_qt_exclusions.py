@@ -109,8 +109,8 @@ def test_exclusions_round_trip(make_napari_viewer, qtbot, batch_out, tmp_path):
 def test_session_rules(tmp_path):
     """Qt-free: reasons required, last word wins, plate-less rows hit every plate, and the
     session writes only into a results folder that is not the input folder."""
-    from napari_il6assay.session.exclusions import ExclusionSession
     from napari_il6assay.errors import InputError, LayoutError
+    from napari_il6assay.session.exclusions import ExclusionSession
 
     wells = pd.DataFrame({"plate": ["P1", "P1", "P2"], "well": ["A01", "B02", "A01"]})
     s = ExclusionSession()

@@ -1,5 +1,8 @@
-"""Batch: run a whole plate folder through `napari_il6assay.batch.run.run_batch` in a worker
-thread, with a progress bar and cancel, and open the results in the dose–response panel."""
+"""Batch dock: run a whole plate folder and open the results in the dose–response panel.
+
+The engine is `napari_il6assay.batch.run.run_batch`, run in a worker thread with a progress
+bar and cancel.
+"""
 
 from __future__ import annotations
 
@@ -240,7 +243,7 @@ class BatchWidget(QWidget):
         return opts
 
     def _on_mode(self, mode: str) -> None:
-        """The well options apply to the modes that find a well (colony and spheres)."""
+        """Enable the well options for the modes that find a well (colony and spheres)."""
         on = get_mode(mode).takes("well")
         for w in (self.well, self.well_diameter, self.roi):
             w.setEnabled(on)

@@ -157,14 +157,14 @@ class ClassifierWidget(QWidget):
             item.setSelected(item.text() in names)
 
     def chosen_images(self) -> list[Any]:
-        """The chosen image layers; when none is chosen, every image that has scribbles."""
+        """Return the chosen image layers; when none is chosen, every image that has scribbles."""
         names = {i.text() for i in self.layer_list.selectedItems()}
         images = self._images()
         chosen = [layer for layer in images if layer.name in names]
         return chosen or [layer for layer in images if self.scribbles_of(layer) is not None]
 
     def scribbles_of(self, image: Any) -> Any:
-        """The scribbles Labels layer of an image layer, or None."""
+        """Return the scribbles Labels layer of an image layer, or None."""
         from napari.layers import Labels
 
         for layer in self.viewer.layers:
@@ -173,8 +173,10 @@ class ClassifierWidget(QWidget):
         return None
 
     def current_image(self) -> Any:
-        """The image to preview on: the active image (or the image of the active scribbles),
-        else the first chosen image."""
+        """Return the image to preview on.
+
+        The active image (or the image of the active scribbles), else the first chosen image.
+        """
         active = self.viewer.layers.selection.active
         images = self._images()
         if active is not None:
@@ -189,7 +191,7 @@ class ClassifierWidget(QWidget):
 
     @staticmethod
     def _pixel_size(layer: Any) -> float | None:
-        """The layer's calibration (µm/px) from its scale; None when uncalibrated (scale 1)."""
+        """Return the layer's calibration (µm/px) from its scale; None when uncalibrated."""
         sx = float(layer.scale[-1])
         return None if sx == 1.0 else sx
 

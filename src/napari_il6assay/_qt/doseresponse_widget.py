@@ -1,5 +1,7 @@
-"""Dose–response panel: curves (parental vs resistant, points ± SD, IC50 with CI, fold
-resistance) and the combination tab (synergy heatmap, potentiation), linked to the images.
+"""Dose–response panel: curves and combination figures of a batch run, linked to the images.
+
+Curves: parental vs resistant, points ± SD, IC50 with CI, fold resistance. Combination tab:
+synergy heatmap, potentiation.
 
 Figures come from `napari_il6assay.doseresponse.figures` (drawn into this dock's figure, with
 napari's theme colours); refits are the batch's own steps (`results.refit_tables`) run in a
@@ -59,7 +61,7 @@ class DoseResponseWidget(QWidget):
     """
 
     #: A well was chosen by clicking a point (plate or "", well).
-    wellPicked = Signal(str, str)  # noqa: N815
+    wellPicked = Signal(str, str)
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         super().__init__()
@@ -297,13 +299,13 @@ class DoseResponseWidget(QWidget):
         return self._measure([corr])
 
     def labels_layer(self, plate: str, well: str) -> Any:
-        """The viewer's Labels layer of a well (None when it is not shown)."""
+        """Return the viewer's Labels layer of a well (None when it is not shown)."""
         prefix = f"{plate}/{well}" if plate else well
         name = f"{prefix} labels"
         return self.viewer.layers[name] if name in self.viewer.layers else None
 
     def _on_measured(self, result: tuple[dict[str, Any], list[Any]]) -> None:
-        """Main thread: save new corrections, show them, update the tables, refit."""
+        """Save new corrections, show them, update the tables, refit (main thread)."""
         from napari.utils.notifications import show_error, show_warning
 
         corrected, problems = result
@@ -564,8 +566,11 @@ class DoseResponseWidget(QWidget):
         return " · ".join(bits)
 
     def show_well(self, well: str, plate: str | None = None) -> Any:
-        """Show a well's image and labels (opening them from the run's folders if needed),
-        hide the other layers, and select the image layer. Returns the image layer."""
+        """Show a well's image and labels, hide the other layers, select the image layer.
+
+        The image and labels are opened from the run's folders if needed. Returns the image
+        layer.
+        """
         from napari_il6assay._qt.well_display import show_well
 
         if self.results is None:
@@ -638,8 +643,10 @@ class DoseResponseWidget(QWidget):
         self.exclude_selected(True, reason=reason)
 
     def set_excluded(self, keys: set[str]) -> Any:
-        """Exclude exactly these wells (`well_key` form) in this view and refit (not saved:
-        use `exclude_selected` to record a reason)."""
+        """Exclude exactly these wells (`well_key` form) in this view and refit.
+
+        Not saved: use `exclude_selected` to record a reason.
+        """
         self.session.set_excluded(keys)
         return self.refit()
 

@@ -1,5 +1,7 @@
-"""Plate layout: load, edit and save a layout (CSV/TSV/XLSX), see it as a plate map coloured by
-cell line, drug or concentration, and see validation problems at the wells they concern.
+"""Plate layout dock: load, edit, check and save a layout (CSV/TSV/XLSX).
+
+The layout shows as a plate map coloured by cell line, drug or concentration, with validation
+problems at the wells they concern.
 
 Parsing and validation are `napari_il6assay.io.layout.read_layout`; this widget shows what it
 returns (the table, or `LayoutError.problems` with their locations).
@@ -38,7 +40,7 @@ EDIT_COLUMNS = tuple(INPUT_COLUMNS)
 
 
 def read_raw_table(path: str | Path) -> pd.DataFrame:
-    """The layout file as plain text cells (no validation), to show and fix a broken layout.
+    """Read the layout file as plain text cells (no validation), to show and fix a broken layout.
 
     Parameters
     ----------
@@ -63,7 +65,7 @@ def read_raw_table(path: str | Path) -> pd.DataFrame:
 
 
 def editable_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The user-facing long-form columns of a parsed `Layout.table` (derived ones dropped)."""
+    """Return the user-facing long-form columns of a parsed `Layout.table` (no derived ones)."""
     cols = [c for c in EDIT_COLUMNS if c in table.columns]
     out = table[cols].copy()
     return out

@@ -66,7 +66,7 @@ class ParamSpec:
 
 
 def unit_of(name: str) -> str:
-    """Unit implied by a parameter name (``min_diameter_um`` -> ``µm``)."""
+    """Return the unit implied by a parameter name (``min_diameter_um`` -> ``µm``)."""
     for suffix, unit in _UNITS:
         if name.endswith(suffix):
             return unit
@@ -103,7 +103,7 @@ def _numpydoc_params(func: Callable[..., Any]) -> dict[str, tuple[str, str]]:
 
 
 def _kind_of(p: inspect.Parameter) -> type | None:
-    """The form type of a parameter from its default (None: not for a form)."""
+    """Return the form type of a parameter from its default (None: not for a form)."""
     d = p.default
     if isinstance(d, bool):
         return bool
@@ -121,7 +121,7 @@ def _kind_of(p: inspect.Parameter) -> type | None:
 
 
 def _choices_of(p: inspect.Parameter, kind: type, type_text: str) -> list[Any] | None:
-    """Allowed values from ``Literal[...]`` or a numpydoc ``{"a", "b"}`` type (None: any)."""
+    """Return the allowed values: ``Literal[...]`` or a numpydoc ``{"a", "b"}`` type."""
     d = p.default
     ann = str(p.annotation)
     if "Literal[" in ann:
@@ -176,7 +176,7 @@ def specs_from_parameters(
 
 
 def _typed(text: str, kind: type) -> Any:
-    """A choice from a docstring as the parameter's type (``"96"`` -> 96 for an int)."""
+    """Convert a choice from a docstring to the parameter's type (``"96"`` -> 96)."""
     if text in ("None", "none"):
         return None
     if kind in (int, float):
@@ -192,7 +192,7 @@ AUTO = "auto"
 
 
 def make_widget(spec: ParamSpec) -> Any:
-    """The magicgui widget of one parameter, showing its default.
+    """Make the magicgui widget of one parameter, showing its default.
 
     Parameters
     ----------
@@ -274,11 +274,11 @@ class ParamForm(QWidget):
         self._layout.addWidget(self.container.native)
 
     def widget(self, name: str) -> Any:
-        """The magicgui widget of one parameter (``.native`` is its Qt widget)."""
+        """Return the magicgui widget of one parameter (``.native`` is its Qt widget)."""
         return self.container[name]
 
     def values(self) -> dict[str, Any]:
-        """Current values as keyword arguments (``None`` where "auto" is chosen)."""
+        """Return the current values as keyword arguments (``None`` where "auto" is chosen)."""
         return {name: self._value(spec, self.container[name]) for name, spec in self._specs.items()}
 
     @staticmethod

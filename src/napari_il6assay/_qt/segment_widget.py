@@ -1,5 +1,4 @@
-"""Segment & measure: run a segmentation mode on image layers and show labels, outlines and
-the objects table.
+"""Segment & measure dock: segment image layers and show labels, outlines and objects.
 
 The science is `napari_il6assay.segment.segment_image`; this widget gathers the inputs on the
 main thread, runs the engine in a napari worker thread, and changes layers only in the
@@ -70,7 +69,7 @@ class SegmentJob:
 
 
 def _units(layer: Any, keep: int) -> tuple[str, ...] | None:
-    """The layer's world units of its last ``keep`` axes (napari >= 0.6), to copy them."""
+    """Return the layer's world units of its last ``keep`` axes (napari >= 0.6)."""
     units = getattr(layer, "units", None)
     return None if units is None else tuple(str(u) for u in units[-keep:])
 
@@ -111,7 +110,7 @@ def run_jobs(
 
 
 def mode_specs(mode: str) -> list[ParamSpec]:
-    """The parameters of one segmentation mode for the form.
+    """Return the parameters of one segmentation mode for the form.
 
     The registry's `ModeSpec.parameters` (the keyword parameters of the segment function,
     and for spheroid of the detector it passes its ``**params`` to, without the ones the
@@ -122,7 +121,7 @@ def mode_specs(mode: str) -> list[ParamSpec]:
 
 
 def features_table(result: SegmentationResult) -> Any:
-    """The objects table as napari ``features``: one row per label, with an ``index`` column."""
+    """Return the objects table as napari ``features`` (one row per label, ``index`` column)."""
     import pandas as pd
 
     obj = result.objects.reset_index(drop=True).copy()
@@ -258,7 +257,7 @@ class SegmentWidget(QWidget):
             self._debounce.start()
 
     def jobs(self) -> list[SegmentJob]:
-        """The segmentations the current choice asks for (main thread: reads the layers)."""
+        """Return the segmentations the current choice asks for (main thread: reads layers)."""
         names = [i.text() for i in self.layer_list.selectedItems()]
         layers = [self.viewer.layers[n] for n in names if n in self.viewer.layers]
         mode = self.mode.currentText()
@@ -276,8 +275,10 @@ class SegmentWidget(QWidget):
         return None if sx == 1.0 else sx
 
     def _plane(self, layer: Any, keep: int) -> Any:
-        """The layer's data with leading axes beyond ``keep`` spatial ones fixed at the
-        viewer's current position (e.g. a time point)."""
+        """Return the layer's data with leading axes beyond ``keep`` spatial ones fixed.
+
+        They are fixed at the viewer's current position (e.g. a time point).
+        """
         data = layer.data[0] if layer.multiscale else layer.data
         n_spatial = layer.ndim
         extra = n_spatial - keep
@@ -357,8 +358,7 @@ class SegmentWidget(QWidget):
         )  # fmt: skip
 
     def cancel(self) -> None:
-        """Stop the running segmentation (the image being processed is finished, then
-        dropped)."""
+        """Stop the running segmentation (the image in progress is finished, then dropped)."""
         if self._slot.running:
             self._slot.pending = False
             self._slot.quit()

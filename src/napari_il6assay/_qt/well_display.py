@@ -1,6 +1,8 @@
-"""Show one well of a batch run in the viewer: its image (from the input folder) and labels
-(the person's correction from ``corrections/``, else saved by the run, else segmented again in
-a worker), the other layers hidden."""
+"""Show one well of a batch run in the viewer, the other layers hidden.
+
+Its image (from the input folder) and labels (the person's correction from ``corrections/``,
+else saved by the run, else segmented again in a worker).
+"""
 
 from __future__ import annotations
 
@@ -70,8 +72,11 @@ def show_well(
 
 
 def open_image(viewer: napari.Viewer, info: WellImage, name: str) -> Any:
-    """Add a well's image with its calibration; one layer per channel for channel images
-    (the first named ``name``). Returns the (first) image layer."""
+    """Add a well's image with its calibration.
+
+    One layer per channel for channel images (the first named ``name``). Returns the (first)
+    image layer.
+    """
     import numpy as np
 
     from napari_il6assay.io.images import read_image
@@ -119,7 +124,7 @@ def _spatial_shape(layer: Any) -> tuple[int, ...]:
 def corrected_labels(
     results: Results, info: WellImage, shape: tuple[int, ...] | None = None
 ) -> Any:
-    """The saved corrected labels of a well (``corrections/``), or None.
+    """Return the saved corrected labels of a well (``corrections/``), or None.
 
     A file that cannot be read, or does not fit the image, is reported (naming the file and
     the well) and the automatic labels are shown instead.
@@ -157,8 +162,10 @@ def open_labels(viewer: napari.Viewer, info: WellImage, name: str, image: Any) -
 def segment_well(
     viewer: napari.Viewer, results: Results, info: WellImage, name: str, img_name: str
 ) -> Any:
-    """The run saved no labels: segment the well again with the run's mode and parameters
-    in a worker thread; the labels layer is added when it returns. Returns the worker."""
+    """Segment the well again with the run's mode and parameters (the run saved no labels).
+
+    In a worker thread; the labels layer is added when it returns. Returns the worker.
+    """
     from napari.qt.threading import create_worker
 
     from napari_il6assay.segment import segment_file

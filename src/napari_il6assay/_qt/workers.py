@@ -21,7 +21,7 @@ Callback = Callable[[Any], None]
 
 
 def error_text(exc: BaseException) -> str:
-    """The user's text of a worker's error.
+    """Return the user's text of a worker's error.
 
     The package's own errors say what is wrong in their message; anything else is a bug, so
     its type is kept in front.

@@ -75,7 +75,7 @@ class DoseResponseSession:
     def open(
         cls, out: str | Path | None, tables: dict[str, Any] | None = None
     ) -> DoseResponseSession:
-        """The session of a batch output folder, or of tables handed over in memory.
+        """Open the session of a batch output folder, or of tables handed over in memory.
 
         Parameters
         ----------
@@ -139,7 +139,7 @@ class DoseResponseSession:
         return self._wells_run
 
     def drugs(self) -> list[str]:
-        """The drugs of the run's wells, sorted (the panel's drug choice)."""
+        """Return the drugs of the run's wells, sorted (the panel's drug choice)."""
         w = self._wells_run
         if w is None or "drug" not in w.columns:
             return []
@@ -186,7 +186,7 @@ class DoseResponseSession:
 
     # -- refit ----------------------------------------------------------------------------------
     def refit_input(self) -> pd.DataFrame | None:
-        """The wells the refit starts from: excluded wells as ``role = exclude``, with reasons.
+        """Return the wells the refit starts from: excluded ones as ``role = exclude``.
 
         Returns
         -------
@@ -230,7 +230,7 @@ class DoseResponseSession:
 
     # -- corrections ----------------------------------------------------------------------------
     def new_correction(self, plate: str, well: str, labels: np.ndarray) -> Correction | None:
-        """A correction of a well from labels just drawn (not saved yet).
+        """Make a correction of a well from labels just drawn (not saved yet).
 
         Returns
         -------
@@ -303,7 +303,7 @@ class DoseResponseSession:
         return saved, errors
 
     def apply_corrections(self, new: Corrected) -> None:
-        """The run's tables with every measured correction applied (from the loaded base).
+        """Apply every measured correction to the run's tables (from the loaded base).
 
         ``images``, ``wells`` (the run's, before a refit) and ``objects`` change; `refit`
         then fits the corrected readouts.
@@ -328,7 +328,7 @@ class DoseResponseSession:
 
 
 def refit_tables(wells: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """The batch's normalize -> summarize -> fit -> combinations steps on ``wells``.
+    """Run the batch's normalize -> summarize -> fit -> combinations steps on ``wells``.
 
     Parameters
     ----------

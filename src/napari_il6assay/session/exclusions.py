@@ -61,7 +61,7 @@ class ExclusionSession:
     def open(
         cls, out: str | Path | None, input_folder: str | Path | None = None
     ) -> ExclusionSession:
-        """The session of a results folder, with its saved ``exclusions.csv`` when present.
+        """Open the session of a results folder, with its saved ``exclusions.csv`` when present.
 
         Raises
         ------
@@ -147,8 +147,11 @@ class ExclusionSession:
 
 
 def _plain(table: pd.DataFrame) -> pd.DataFrame:
-    """Text columns as plain ``object`` (a table read from CSV and one built in memory must
-    compare equal, whatever string dtype pandas infers)."""
+    """Make the text columns plain ``object``.
+
+    A table read from CSV and one built in memory must compare equal, whatever string dtype
+    pandas infers.
+    """
     return table.reindex(columns=COLUMNS).astype(object).reset_index(drop=True)
 
 

@@ -1,5 +1,6 @@
-"""The results of a batch run as the panel uses them: its tables, and where each well's image
-and label image are.
+"""The results of a batch run as the panel uses them.
+
+Its tables, and where each well's image and label image are.
 
 No Qt here: the dose–response panel, its `napari_il6assay.session.doseresponse` session and
 the tests use it.
@@ -100,7 +101,7 @@ class Results:
     def well_image(
         self, well: str, plate: str | None = None, site: int | None = None
     ) -> WellImage | None:
-        """The image files and labels of a well's first site (or of ``site``), or None."""
+        """Return the image files and labels of a well's first site (or of ``site``), or None."""
         images = self.table("images")
         wells = self.table("wells")
         plate_s = "" if plate is None or is_blank(plate) else str(plate)
