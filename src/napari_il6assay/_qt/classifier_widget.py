@@ -33,6 +33,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_il6assay._qt.qt_items import list_items
 from napari_il6assay._qt.workers import WorkerSlot
 from napari_il6assay.segment import MODES
 
@@ -152,8 +153,7 @@ class ClassifierWidget(QWidget):
 
     def select_images(self, names: list[str]) -> None:
         """Choose the images to train on by layer name."""
-        for i in range(self.layer_list.count()):
-            item = self.layer_list.item(i)
+        for item in list_items(self.layer_list):
             item.setSelected(item.text() in names)
 
     def chosen_images(self) -> list[Any]:
@@ -230,9 +230,9 @@ class ClassifierWidget(QWidget):
         self.viewer.layers.selection.active = layer
         if image.name not in {i.text() for i in self.layer_list.selectedItems()}:
             self._refresh_layers()
-            for i in range(self.layer_list.count()):
-                if self.layer_list.item(i).text() == image.name:
-                    self.layer_list.item(i).setSelected(True)
+            for item in list_items(self.layer_list):
+                if item.text() == image.name:
+                    item.setSelected(True)
         return layer
 
     # -- training -------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ folder again measures its saved corrections the same way before the first refit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -402,21 +403,24 @@ class DoseResponseWidget(QWidget):
             self.curves.clear("No results loaded")
             self.combo.clear("No results loaded")
             return
-        try:
-            from napari_il6assay.doseresponse import figures
-        except ImportError:
-            self.curves.clear("Dose–response figures are not available")
-            self.combo.clear("")
+        data = self.tables.get("wells")
+        if data is None:
+            data = self.tables.get("conditions")
+        self._draw_curves(data)
+        self._draw_combination(data)
+
+    def _draw_curves(self, data: pd.DataFrame | None) -> None:
+        """Draw the dose–response curves of the chosen drug, and ring the selected well."""
+        from napari_il6assay.doseresponse import figures
+
+        if data is None:
+            self.curves.clear("No wells table")
             return
         theme = self.curves.theme.get("type", "light")
-        tables = dict(self.tables)
         drug = self.drug.currentText() or None
-        data = tables.get("wells")
-        if data is None:
-            data = tables.get("conditions")
         try:
             figures.dose_response_figure(
-                data, tables.get("fits"), drug=drug, fig=self.curves.figure, theme=theme
+                data, self.tables.get("fits"), drug=drug, fig=self.curves.figure, theme=theme
             )
         except Exception as exc:  # noqa: BLE001 - a figure problem must not kill the panel
             self.curves.clear(f"Cannot draw the curves: {type(exc).__name__}: {exc}")
@@ -426,46 +430,51 @@ class DoseResponseWidget(QWidget):
         self._marker = None
         self._mark_selected()
         self.curves.draw()
-        syn, pot = tables.get("synergy"), tables.get("potentiation")
-        parts = []
+
+    def _combination_parts(self, data: pd.DataFrame | None) -> list[Callable[[Any], Any]]:
+        """Return the drawing steps of the combination tab: synergy heat map, potentiation."""
+        from napari_il6assay.doseresponse import figures
+
+        theme = self.curves.theme.get("type", "light")
+        drug = self.drug.currentText() or None
+        syn, pot = self.tables.get("synergy"), self.tables.get("potentiation")
         score = self.score.currentText() or "bliss"
         units: dict[str, str] = {}
         if data is not None and "unit_b" in data.columns:
             from napari_il6assay.batch.exports import units_of_b
 
             units = units_of_b(data)
+        parts: list[Callable[[Any], Any]] = []
         if syn is not None and len(syn):
-            b = str(syn["drug_b"].iloc[0])
-            parts.append(
-                lambda f: figures.synergy_heatmap(
-                    syn, score, drug=drug, fig=f, theme=theme, unit_b=units.get(b, "")
-                )  # fmt: skip
-            )
+            ub_syn = units.get(str(syn["drug_b"].iloc[0]), "")
+            parts.append(lambda f: figures.synergy_heatmap(syn, score, drug=drug, fig=f,
+                                                           theme=theme, unit_b=ub_syn))  # fmt: skip
         if pot is not None and len(pot):
-            ub = units.get(str(pot["drug_b"].iloc[0]), "")
+            ub_pot = units.get(str(pot["drug_b"].iloc[0]), "")
             parts.append(lambda f: figures.potentiation_figure(pot, fig=f, theme=theme,
-                                                               unit_b=ub))  # fmt: skip
+                                                               unit_b=ub_pot))  # fmt: skip
+        return parts
+
+    def _draw_combination(self, data: pd.DataFrame | None) -> None:
+        """Draw the combination figures stacked (the dock is narrow: each gets its width)."""
+        import numpy as np
+
+        parts = self._combination_parts(data)
         self.combo.figure.clear()
         if not parts:
             self.combo.clear("No combination in this experiment")
             return
         fig = self.combo.figure
         fig.set_facecolor(self.combo.theme["background"])
-        # stacked: the dock is narrow, each figure gets its full width
-        subfigs = fig.subfigures(len(parts), 1, hspace=0.04) if len(parts) > 1 else [fig]
+        subfigs: list[Any] = [fig]
+        if len(parts) > 1:
+            subfigs = list(np.ravel(np.asarray(fig.subfigures(len(parts), 1, hspace=0.04))))
         for sub, draw in zip(subfigs, parts, strict=True):
             try:
                 draw(sub)
-            except Exception as exc:  # noqa: BLE001
-                sub.text(
-                    0.5,
-                    0.5,
-                    f"Cannot draw: {exc}",
-                    ha="center",
-                    va="center",
-                    wrap=True,
-                    color=self.combo.theme["foreground"],
-                )
+            except Exception as exc:  # noqa: BLE001 - one figure's problem is shown in it
+                sub.text(0.5, 0.5, f"Cannot draw: {exc}", ha="center", va="center", wrap=True,
+                         color=self.combo.theme["foreground"])  # fmt: skip
         self.combo.draw()
 
     def _on_theme(self, event: Any = None) -> None:
@@ -524,7 +533,8 @@ class DoseResponseWidget(QWidget):
             menu.addAction(f"Include well {key} again", lambda: self.exclude_selected(False))
         else:
             menu.addAction(f"Exclude well {key} and refit", self._on_exclude_clicked)
-        menu.addAction(f"Show well {key}", lambda: self.show_well(*self.selected[::-1]))
+        plate, well = self.selected
+        menu.addAction(f"Show well {key}", lambda: self.show_well(well, plate))
         menu.popup(QCursor.pos() if QCursor.pos() != QPoint() else self.mapToGlobal(QPoint()))
 
     def select_well(self, well: str, plate: str | None = None) -> Any:

@@ -98,6 +98,7 @@ def problems_by_well(
         reason = getattr(prob, "reason", str(prob))
         well = getattr(loc, "well", None)
         row = getattr(loc, "row", None)
+        column = getattr(loc, "column", None)
         if well is None and row is not None and raw is not None and "well" in raw.columns:
             i = int(row) - 2
             if 0 <= i < len(raw):
@@ -106,7 +107,7 @@ def problems_by_well(
             s
             for s in (
                 f"row {row}" if row is not None else "",
-                f"column '{loc.column}'" if getattr(loc, "column", None) else "",
+                f"column '{column}'" if column else "",
                 f"well {well}" if well else "",
             )
             if s
@@ -238,8 +239,10 @@ class LayoutWidget(QWidget):
         try:
             if frame is not None:
                 self.layout = layout_from_frame(frame, fmt, path=path)
-            else:
+            elif path is not None:
                 self.layout = read_layout(path, plate_format=fmt)
+            else:  # nothing to check: no file and no table
+                self.layout = None
         except LayoutError as exc:
             self.layout = None
             self.problems = list(exc.problems) or [exc]

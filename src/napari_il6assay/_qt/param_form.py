@@ -14,7 +14,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from magicgui.widgets import ComboBox, Container, FloatSpinBox, LineEdit, SpinBox, create_widget
+from magicgui.widgets import (
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    LineEdit,
+    SpinBox,
+    create_widget,
+)
+from magicgui.widgets.bases import ValueWidget
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
@@ -191,7 +199,7 @@ def _typed(text: str, kind: type) -> Any:
 AUTO = "auto"
 
 
-def make_widget(spec: ParamSpec) -> Any:
+def make_widget(spec: ParamSpec) -> ValueWidget[Any]:
     """Make the magicgui widget of one parameter, showing its default.
 
     Parameters
@@ -209,35 +217,50 @@ def make_widget(spec: ParamSpec) -> Any:
     if spec.choices is not None:
         choices = [(AUTO if c is None else str(c), c) for c in spec.choices]
         value = spec.default if spec.default in spec.choices else spec.choices[0]
-        return create_widget(value, name=spec.name, label=label, widget_type="ComboBox",
+        return _value_widget(value, name=spec.name, label=label, widget_type="ComboBox",
                              options={"choices": choices, **opts})  # fmt: skip
     if spec.kind is bool:
-        return create_widget(bool(spec.default), name=spec.name, label=label, options=opts)
-    if spec.kind is str:
-        text = "" if spec.default is None else str(spec.default)
-        return create_widget(text, name=spec.name, label=label, options=opts)
+        return _value_widget(bool(spec.default), name=spec.name, label=label, options=opts)
+    if spec.kind in (int, float):
+        return _number_widget(spec, label, opts)
+    text = "" if spec.default is None else str(spec.default)
+    return _value_widget(text, name=spec.name, label=label, options=opts)
+
+
+def _number_widget(spec: ParamSpec, label: str, opts: dict[str, Any]) -> ValueWidget[Any]:
+    """Make a SpinBox or FloatSpinBox; "auto" (None) is the value one below ``minimum``."""
+    auto = spec.default is None
     if spec.kind is int:
-        lo = int(spec.minimum) - (1 if spec.default is None else 0)
-        value: float = lo if spec.default is None else int(spec.default)
+        lo: float = int(spec.minimum) - (1 if auto else 0)
+        value: float = lo if auto else int(spec.default)
         hi: float = int(min(spec.maximum, 2**31 - 1))
-        step: float = 1
+        step = 1.0
     else:
-        lo = spec.minimum - (1.0 if spec.default is None else 0.0)
-        value = lo if spec.default is None else float(spec.default)
+        lo = spec.minimum - (1.0 if auto else 0.0)
+        value = lo if auto else float(spec.default)
         hi = spec.maximum
-        step = abs(value) / 10 if spec.default is not None and value else 0.1
-    widget = create_widget(
+        # a tenth of the default per step (Qt's 1.0 for "auto" and a zero default)
+        step = abs(value) / 10 if not auto and value else 1.0
+    widget = _value_widget(
         value, name=spec.name, label=label, annotation=spec.kind,
         options={"min": lo, "max": hi, "step": step, **opts},
     )  # fmt: skip
     native = widget.native
-    if spec.default is None:
+    if auto:
         native.setSpecialValueText(AUTO)
     if spec.kind is float:
         native.setDecimals(4)
         widget.value = value  # magicgui rounded it to its default 2 decimals
     if spec.unit and hasattr(native, "setSuffix"):  # (the int spin box's name has its unit)
         native.setSuffix(f" {spec.unit}")
+    return widget
+
+
+def _value_widget(value: Any, **kwargs: Any) -> ValueWidget[Any]:
+    """`magicgui.widgets.create_widget` for a widget that holds a value."""
+    widget = create_widget(value, **kwargs)
+    if not isinstance(widget, ValueWidget):  # pragma: no cover - magicgui's own choice
+        raise TypeError(f"magicgui made a {type(widget).__name__} for {kwargs.get('name')}")
     return widget
 
 
@@ -260,7 +283,8 @@ class ParamForm(QWidget):
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._specs: dict[str, ParamSpec] = {}
-        self.container = Container(labels=True)
+        self._widgets: dict[str, ValueWidget[Any]] = {}
+        self.container: Container[ValueWidget[Any]] = Container(labels=True)
         self.set_specs(specs)
 
     def set_specs(self, specs: Sequence[ParamSpec]) -> None:
@@ -268,21 +292,22 @@ class ParamForm(QWidget):
         self._layout.removeWidget(self.container.native)
         self.container.native.setParent(None)
         self._specs = {spec.name: spec for spec in specs}
-        self.container = Container(widgets=[make_widget(s) for s in specs], labels=True)
+        self._widgets = {spec.name: make_widget(spec) for spec in specs}
+        self.container = Container(widgets=list(self._widgets.values()), labels=True)
         self.container.margins = (0, 0, 0, 0)
         self.container.changed.connect(lambda *_: self.changed.emit())
         self._layout.addWidget(self.container.native)
 
-    def widget(self, name: str) -> Any:
+    def widget(self, name: str) -> ValueWidget[Any]:
         """Return the magicgui widget of one parameter (``.native`` is its Qt widget)."""
-        return self.container[name]
+        return self._widgets[name]
 
     def values(self) -> dict[str, Any]:
         """Return the current values as keyword arguments (``None`` where "auto" is chosen)."""
-        return {name: self._value(spec, self.container[name]) for name, spec in self._specs.items()}
+        return {name: self._value(spec, self._widgets[name]) for name, spec in self._specs.items()}
 
     @staticmethod
-    def _value(spec: ParamSpec, widget: Any) -> Any:
+    def _value(spec: ParamSpec, widget: ValueWidget[Any]) -> Any:
         if isinstance(widget, SpinBox | FloatSpinBox):
             auto = spec.default is None and widget.value == widget.min
             return None if auto else widget.value
@@ -292,7 +317,7 @@ class ParamForm(QWidget):
 
     def set_value(self, name: str, value: Any) -> None:
         """Set one parameter's value (emits `changed`); an unknown choice picks the first."""
-        widget = self.container[name]
+        widget = self._widgets[name]
         if isinstance(widget, ComboBox):
             widget.value = value if value in widget.choices else widget.choices[0]
         elif isinstance(widget, SpinBox | FloatSpinBox):

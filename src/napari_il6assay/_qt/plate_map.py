@@ -9,7 +9,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from qtpy.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
-from qtpy.QtGui import QBrush, QColor, QFont, QLinearGradient, QPainter, QPen
+from qtpy.QtGui import QBrush, QColor, QFont, QHelpEvent, QLinearGradient, QPainter, QPen
 from qtpy.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from napari_il6assay.io.cells import is_blank
@@ -218,8 +218,8 @@ class PlateMap(QWidget):
                 self.well_colors[w] = zero.name()
             elif self._scale is not None:
                 lo, hi = self._scale
-                t = 0.5 if hi == lo else (math.log10(c) - lo) / (hi - lo)
-                self.well_colors[w] = viridis(t).name()
+                frac = 0.5 if hi == lo else (math.log10(c) - lo) / (hi - lo)
+                self.well_colors[w] = viridis(frac).name()
         if np.any(np.isfinite(conc) & (conc <= 0)):
             self._legend = [("0 (vehicle)", zero)]
 
@@ -389,9 +389,9 @@ class PlateMap(QWidget):
             parts.append(f"⚠ {msg}")
         return "\n".join(parts)
 
-    def event(self, ev: QEvent) -> bool:
-        if ev.type() == QEvent.Type.ToolTip:
-            pos = ev.position() if hasattr(ev, "position") else ev.pos()
+    def event(self, ev: QEvent | None) -> bool:
+        if isinstance(ev, QHelpEvent) and ev.type() == QEvent.Type.ToolTip:
+            pos = ev.pos()
             well = self.well_at(pos.x(), pos.y())
             if well:
                 QToolTip.showText(ev.globalPos(), self.tooltip_text(well), self)

@@ -30,6 +30,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_il6assay._qt.param_form import ParamForm, ParamSpec, specs_from_parameters
+from napari_il6assay._qt.qt_items import list_items
 from napari_il6assay._qt.table_model import TableWidget
 from napari_il6assay._qt.workers import WorkerSlot
 from napari_il6assay.segment import MODES, get_mode
@@ -228,9 +229,10 @@ class SegmentWidget(QWidget):
                 item.setSelected(layer.name in chosen)
         if not self.layer_list.selectedItems() and self.layer_list.count():
             active = self.viewer.layers.selection.active
-            names = [self.layer_list.item(i).text() for i in range(self.layer_list.count())]
+            items = list_items(self.layer_list)
+            names = [item.text() for item in items]
             idx = names.index(active.name) if active is not None and active.name in names else 0
-            self.layer_list.item(idx).setSelected(True)
+            items[idx].setSelected(True)
 
     def _show_layer_calibration(self) -> None:
         """Say which pixel size "from layer scale" means for the chosen layer."""
@@ -244,8 +246,7 @@ class SegmentWidget(QWidget):
 
     def select_layers(self, names: Sequence[str]) -> None:
         """Choose the image layers to segment by name."""
-        for i in range(self.layer_list.count()):
-            item = self.layer_list.item(i)
+        for item in list_items(self.layer_list):
             item.setSelected(item.text() in names)
 
     def _on_mode(self, mode: str) -> None:

@@ -218,7 +218,9 @@ class TableWidget(QWidget):
         self.view.setSortingEnabled(True)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         # no alternating rows: napari's stylesheet gives them a light base under light text
-        self.view.verticalHeader().setDefaultSectionSize(20)
+        rows = self.view.verticalHeader()
+        if rows is not None:  # a QTableView always has one; Qt's stubs say it may not
+            rows.setDefaultSectionSize(20)
         self._default_name = default_name
         self.title = QLabel(title)
         self.export_button = QPushButton("Export…")
@@ -236,7 +238,9 @@ class TableWidget(QWidget):
     def set_frame(self, frame: pd.DataFrame) -> None:
         """Show a new table (the previous sort order is dropped)."""
         self.model.set_frame(frame)
-        self.view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        header = self.view.horizontalHeader()
+        if header is not None:
+            header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.view.resizeColumnsToContents()
 
     def export(self, path: str | Path) -> Path:

@@ -85,7 +85,7 @@ class ExclusionSession:
         row = {"plate": "" if is_blank(plate) else str(plate), "well": well,
                "reason": reason, "time": time or now_iso()}  # fmt: skip
         new = make_exclusions([row])  # checks the well id and the reason
-        keep = self._others(new.loc[0, "plate"], new.loc[0, "well"])
+        keep = self._others(str(new.loc[0, "plate"]), str(new.loc[0, "well"]))
         self.table = _plain(pd.concat([self.table[keep], new], ignore_index=True))
 
     def include(self, plate: Any, well: str) -> None:
@@ -143,7 +143,7 @@ class ExclusionSession:
                              path=self.out)  # fmt: skip
         if self.input_folder is not None and _same(self.out, self.input_folder):
             raise InputError("will not write exclusions into the input folder", path=self.out)
-        return write_exclusions(self.table.reindex(columns=COLUMNS), self.path)
+        return write_exclusions(self.table.reindex(columns=COLUMNS), self.out / EXCLUSIONS_CSV)
 
 
 def _plain(table: pd.DataFrame) -> pd.DataFrame:

@@ -147,7 +147,7 @@ class Results:
             plate=plate_s,
             paths=paths,
             labels=labels,
-            pixel_size_um=None if is_blank(px) else float(px),
+            pixel_size_um=None if px is None or is_blank(px) else float(px),
             image_id=image_id,
             site=int(row["site"]) if not is_blank(row.get("site")) else 1,
             image=first_site,
@@ -197,7 +197,7 @@ class Results:
                         well=corr.well))  # fmt: skip
                     continue
                 if len(hit):
-                    row = hit.iloc[0].to_dict()
+                    row = {str(k): v for k, v in hit.iloc[0].items()}
             # the automatic values: a row corrected earlier keeps them in qc_flag_auto
             auto_flag = row.get("qc_flag_auto") if _truthy(row.get("corrected")) else row.get(
                 "qc_flag")  # fmt: skip
