@@ -2,8 +2,8 @@
 
 The spec comes from the mode registry (`napari_il6assay.segment.ModeSpec.parameters`: the
 mode's keyword parameters and defaults, with the choices and tooltips of their numpydoc);
-magicgui makes the widgets (`magicgui.widgets.create_widget` in a ``Container``), and this
-module turns their values back into keyword arguments. A parameter whose default is None
+magicgui makes the widgets (`magicgui.widgets.create_widget`), a form layout lines them up, and
+this module turns their values back into keyword arguments. A parameter whose default is None
 ("the engine decides") shows "auto" at the bottom of its spin box or as the first choice.
 """
 
@@ -16,15 +16,13 @@ from typing import Any
 
 from magicgui.widgets import (
     ComboBox,
-    Container,
     FloatSpinBox,
     LineEdit,
-    SpinBox,
     create_widget,
 )
 from magicgui.widgets.bases import ValueWidget
 from qtpy.QtCore import Signal
-from qtpy.QtWidgets import QVBoxLayout, QWidget
+from qtpy.QtWidgets import QFormLayout, QWidget
 
 # Name endings -> unit shown in the spin box (physical units are part of the parameter name).
 _UNITS = (
@@ -195,8 +193,19 @@ def _typed(text: str, kind: type) -> Any:
     return text
 
 
-#: text of the spin box's lowest value, which stands for None ("the engine decides")
+#: text of the spin box's lowest value and of the choice that stand for None ("the engine
+#: decides")
 AUTO = "auto"
+
+
+class _Auto:
+    """The data of the "auto" choice (magicgui shows a None choice as an empty one)."""
+
+    def __repr__(self) -> str:
+        return AUTO
+
+
+_AUTO_CHOICE = _Auto()
 
 
 def make_widget(spec: ParamSpec) -> ValueWidget[Any]:
@@ -215,12 +224,15 @@ def make_widget(spec: ParamSpec) -> ValueWidget[Any]:
     label = spec.name.replace("_", " ")
     opts: dict[str, Any] = {"tooltip": spec.doc or spec.name, **spec.extra}
     if spec.choices is not None:
-        choices = [(AUTO if c is None else str(c), c) for c in spec.choices]
+        choices = [(AUTO, _AUTO_CHOICE) if c is None else (str(c), c) for c in spec.choices]
         value = spec.default if spec.default in spec.choices else spec.choices[0]
+        value = _AUTO_CHOICE if value is None else value
         return _value_widget(value, name=spec.name, label=label, widget_type="ComboBox",
                              options={"choices": choices, **opts})  # fmt: skip
     if spec.kind is bool:
-        return _value_widget(bool(spec.default), name=spec.name, label=label, options=opts)
+        box = _value_widget(bool(spec.default), name=spec.name, label=label, options=opts)
+        box.native.setText("")  # no text beside the box: the form's label names it
+        return box
     if spec.kind in (int, float):
         return _number_widget(spec, label, opts)
     text = "" if spec.default is None else str(spec.default)
@@ -228,7 +240,12 @@ def make_widget(spec: ParamSpec) -> ValueWidget[Any]:
 
 
 def _number_widget(spec: ParamSpec, label: str, opts: dict[str, Any]) -> ValueWidget[Any]:
-    """Make a SpinBox or FloatSpinBox; "auto" (None) is the value one below ``minimum``."""
+    """Make a spin box; "auto" (None) is the value one below ``minimum``.
+
+    Whole numbers too get magicgui's FloatSpinBox (with no decimals): its int SpinBox (superqt's
+    QLargeIntSpinBox) shows neither the "auto" text nor a unit suffix. `ParamForm.values`
+    gives them back as int.
+    """
     auto = spec.default is None
     if spec.kind is int:
         lo: float = int(spec.minimum) - (1 if auto else 0)
@@ -242,16 +259,15 @@ def _number_widget(spec: ParamSpec, label: str, opts: dict[str, Any]) -> ValueWi
         # a tenth of the default per step (Qt's 1.0 for "auto" and a zero default)
         step = abs(value) / 10 if not auto and value else 1.0
     widget = _value_widget(
-        value, name=spec.name, label=label, annotation=spec.kind,
+        float(value), name=spec.name, label=label, widget_type="FloatSpinBox",
         options={"min": lo, "max": hi, "step": step, **opts},
     )  # fmt: skip
     native = widget.native
     if auto:
         native.setSpecialValueText(AUTO)
-    if spec.kind is float:
-        native.setDecimals(4)
-        widget.value = value  # magicgui rounded it to its default 2 decimals
-    if spec.unit and hasattr(native, "setSuffix"):  # (the int spin box's name has its unit)
+    native.setDecimals(0 if spec.kind is int else 4)
+    widget.value = value  # magicgui rounded it to its default 2 decimals
+    if spec.unit:
         native.setSuffix(f" {spec.unit}")
     return widget
 
@@ -265,7 +281,7 @@ def _value_widget(value: Any, **kwargs: Any) -> ValueWidget[Any]:
 
 
 class ParamForm(QWidget):
-    """A magicgui form of `ParamSpec`, with `values` as keyword arguments.
+    """A form of magicgui widgets for `ParamSpec`, with `values` as keyword arguments.
 
     Parameters
     ----------
@@ -280,23 +296,26 @@ class ParamForm(QWidget):
 
     def __init__(self, specs: Sequence[ParamSpec] = (), parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._layout = QVBoxLayout(self)
-        self._layout.setContentsMargins(0, 0, 0, 0)
+        # magicgui makes the widgets; a QFormLayout lines them up (magicgui's Container sizes
+        # its labels with the application font, not napari's, and the column comes out ragged)
+        self._form = QFormLayout(self)
+        self._form.setContentsMargins(0, 0, 0, 0)
         self._specs: dict[str, ParamSpec] = {}
         self._widgets: dict[str, ValueWidget[Any]] = {}
-        self.container: Container[ValueWidget[Any]] = Container(labels=True)
         self.set_specs(specs)
 
     def set_specs(self, specs: Sequence[ParamSpec]) -> None:
         """Replace the parameters shown (values go back to the defaults)."""
-        self._layout.removeWidget(self.container.native)
-        self.container.native.setParent(None)
+        while self._form.rowCount():
+            self._form.removeRow(0)
         self._specs = {spec.name: spec for spec in specs}
         self._widgets = {spec.name: make_widget(spec) for spec in specs}
-        self.container = Container(widgets=list(self._widgets.values()), labels=True)
-        self.container.margins = (0, 0, 0, 0)
-        self.container.changed.connect(lambda *_: self.changed.emit())
-        self._layout.addWidget(self.container.native)
+        for widget in self._widgets.values():
+            widget.changed.connect(self._emit_changed)
+            self._form.addRow(widget.label, widget.native)
+
+    def _emit_changed(self, *_: Any) -> None:
+        self.changed.emit()
 
     def widget(self, name: str) -> ValueWidget[Any]:
         """Return the magicgui widget of one parameter (``.native`` is its Qt widget)."""
@@ -308,19 +327,21 @@ class ParamForm(QWidget):
 
     @staticmethod
     def _value(spec: ParamSpec, widget: ValueWidget[Any]) -> Any:
-        if isinstance(widget, SpinBox | FloatSpinBox):
-            auto = spec.default is None and widget.value == widget.min
-            return None if auto else widget.value
+        if isinstance(widget, FloatSpinBox):
+            if spec.default is None and widget.value == widget.min:
+                return None
+            return int(round(widget.value)) if spec.kind is int else widget.value
         if isinstance(widget, LineEdit):
             return widget.value.strip() or None
-        return widget.value
+        return None if widget.value is _AUTO_CHOICE else widget.value
 
     def set_value(self, name: str, value: Any) -> None:
         """Set one parameter's value (emits `changed`); an unknown choice picks the first."""
         widget = self._widgets[name]
         if isinstance(widget, ComboBox):
+            value = _AUTO_CHOICE if value is None else value
             widget.value = value if value in widget.choices else widget.choices[0]
-        elif isinstance(widget, SpinBox | FloatSpinBox):
+        elif isinstance(widget, FloatSpinBox):
             widget.value = widget.min if value is None else value
         elif isinstance(widget, LineEdit):
             widget.value = "" if value is None else str(value)
