@@ -166,21 +166,12 @@ def segment_well(
 
     In a worker thread; the labels layer is added when it returns. Returns the worker.
     """
-    from napari.qt.threading import create_worker
-
+    from napari_il6assay._qt.workers import WorkerSlot
     from napari_il6assay.segment import segment_file
 
     if results.mode is None or len(info.paths) != 1:
         return None
     params = dict(results.run_info.get("parameters", {}).get("segmentation") or {})
-    worker = create_worker(
-        segment_file,
-        info.paths[0],
-        results.mode,
-        pixel_size_um=info.pixel_size_um,
-        _ignore_errors=True,
-        **params,
-    )
 
     def done(result: Any) -> None:
         if name in viewer.layers or img_name not in viewer.layers:
@@ -190,12 +181,8 @@ def segment_well(
         layer.visible = image.visible
         viewer.layers.selection.active = image
 
-    def failed(exc: BaseException) -> None:
-        from napari.utils.notifications import show_error
-
-        show_error(f"Cannot segment well {info.well}: {exc}")
-
-    worker.returned.connect(done)
-    worker.errored.connect(failed)
-    worker.start()
-    return worker
+    slot = WorkerSlot(f"Cannot segment well {info.well}")
+    return slot.start(
+        segment_file, info.paths[0], results.mode, desc=f"Segmenting well {info.well}",
+        returned=done, pixel_size_um=info.pixel_size_um, **params,
+    )  # fmt: skip
