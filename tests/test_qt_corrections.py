@@ -103,14 +103,14 @@ def test_correct_exclude_round_trip(make_napari_viewer, qtbot, run, tmp_path):
     panel.export_tables(tmp_path / "before")
     fits_before = (tmp_path / "before" / "fits.csv").read_bytes()
     wells_before = (tmp_path / "before" / "wells.csv").read_bytes()
-    table_before = panel.session.table.copy()
+    table_before = panel.session.exclusions.table.copy()
     viewer.close()
 
     # reopen: exclusions, correction and the fits come back identical
     viewer2, panel2 = _open(make_napari_viewer, qtbot, out)
     key = (lambda w: f"{plate}/{w}") if plate else (lambda w: w)
     assert panel2.excluded == {key("D06"), key("A02")}
-    pd.testing.assert_frame_equal(panel2.session.table, table_before)
+    pd.testing.assert_frame_equal(panel2.session.exclusions.table, table_before)
     assert [c.well for _r, c in panel2.corrected.values()] == ["D04"]
     panel2.export_tables(tmp_path / "after")
     assert (tmp_path / "after" / "fits.csv").read_bytes() == fits_before

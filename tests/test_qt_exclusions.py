@@ -84,7 +84,7 @@ def test_exclusions_round_trip(make_napari_viewer, qtbot, batch_out, tmp_path):
     before = panel.export_tables(tmp_path / "before")
     fits_before = (tmp_path / "before" / "fits.csv").read_bytes()
     assert fits_before != batch_fits  # the two wells moved the resistant fit
-    table_before = panel.session.table.copy()
+    table_before = panel.session.exclusions.table.copy()
     excluded_before = set(panel.excluded)
     assert len(before) >= 3
     viewer.close()
@@ -92,7 +92,7 @@ def test_exclusions_round_trip(make_napari_viewer, qtbot, batch_out, tmp_path):
     # reopen: the exclusions come back and the refit is the same to the byte
     viewer2, panel2 = _open(make_napari_viewer, qtbot, batch_out)
     assert panel2.excluded == excluded_before and len(excluded_before) == 2
-    pd.testing.assert_frame_equal(panel2.session.table, table_before)
+    pd.testing.assert_frame_equal(panel2.session.exclusions.table, table_before)
     panel2.export_tables(tmp_path / "after")
     assert (tmp_path / "after" / "fits.csv").read_bytes() == fits_before
     # and the wells show as excluded in the panel's table
@@ -109,8 +109,8 @@ def test_exclusions_round_trip(make_napari_viewer, qtbot, batch_out, tmp_path):
 def test_session_rules(tmp_path):
     """Qt-free: reasons required, last word wins, plate-less rows hit every plate, and the
     session writes only into a results folder that is not the input folder."""
-    from napari_il6assay._qt.session import ExclusionSession
     from napari_il6assay.errors import InputError, LayoutError
+    from napari_il6assay.session.exclusions import ExclusionSession
 
     wells = pd.DataFrame({"plate": ["P1", "P1", "P2"], "well": ["A01", "B02", "A01"]})
     s = ExclusionSession()

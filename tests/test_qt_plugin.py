@@ -53,7 +53,7 @@ def test_widget_modules_import_nothing_heavy():
         "import napari_il6assay._qt.segment_widget, napari_il6assay._qt.layout_widget\n"
         "import napari_il6assay._qt.doseresponse_widget, napari_il6assay._qt.batch_widget\n"
         "import napari_il6assay._qt.quantify_widget\n"
-        "import napari_il6assay._qt.classifier_widget, napari_il6assay._qt.session\n"
+        "import napari_il6assay._qt.classifier_widget, napari_il6assay.session.exclusions\n"
         "heavy = ('matplotlib', 'skimage', 'scipy', 'dask', 'distributed', 'openpyxl', 'napari')\n"
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & set(heavy))))\n"
     )

@@ -131,7 +131,7 @@ def test_parameter_form_passes_typed_values(viewer_and_widget):
     assert values["plate_format"] is None
     widget.params.set_value("plate_format", 96)
     assert widget.params.values()["plate_format"] == 96
-    assert widget.params.widget("colony_radius_um").suffix() == " µm"
+    assert widget.params.widget("colony_radius_um").native.suffix() == " µm"
     widget.mode.setCurrentText("spheres")
     assert widget.params.values()["min_diameter_um"] == pytest.approx(50.0)
 

@@ -1,5 +1,8 @@
-"""Batch: run a whole plate folder through `napari_il6assay.batch.run.run_batch` in a worker
-thread, with a progress bar and cancel, and open the results in the dose–response panel."""
+"""Batch dock: run a whole plate folder and open the results in the dose–response panel.
+
+The engine is `napari_il6assay.batch.run.run_batch`, run in a worker thread with a progress
+bar and cancel.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_il6assay._qt.workers import WorkerSlot
 from napari_il6assay.segment import MODES, get_mode
 
 if TYPE_CHECKING:
@@ -102,13 +106,11 @@ class BatchWidget(QWidget):
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         super().__init__()
         self.viewer = napari_viewer
-        self.worker: Any = None
         self.result: Any = None
         self.panel: Any = None
         self._cancel = threading.Event()
         self._relay = _ProgressRelay()
         self._relay.progressed.connect(self._on_progress)
-        self._napari_progress: Any = None
 
         self.folder = _PathPicker("plate folder with images", folder=True)
         self.layout_file = _PathPicker(
@@ -159,6 +161,7 @@ class BatchWidget(QWidget):
         self.bar.setFormat("%v / %m images")
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        self._slot = WorkerSlot("Batch failed", status=self.status.setText, busy=self._set_busy)
 
         form = QFormLayout()
         form.addRow("Folder", self.folder)
@@ -240,7 +243,7 @@ class BatchWidget(QWidget):
         return opts
 
     def _on_mode(self, mode: str) -> None:
-        """The well options apply to the modes that find a well (colony and spheres)."""
+        """Enable the well options for the modes that find a well (colony and spheres)."""
         on = get_mode(mode).takes("well")
         for w in (self.well, self.well_diameter, self.roi):
             w.setEnabled(on)
@@ -261,14 +264,21 @@ class BatchWidget(QWidget):
                 f"{self.mode.currentText()} keeps its own foreground step."
             )
 
+    @property
+    def worker(self) -> Any:
+        """The running batch's napari worker (None when idle)."""
+        return self._slot.worker
+
+    def _set_busy(self, busy: bool) -> None:
+        self.run_button.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
+
     def run(self) -> Any:
         """Start the batch in a worker thread; returns the worker (None if inputs are bad)."""
-        from napari.qt.threading import create_worker
-        from napari.utils import progress
         from napari.utils.notifications import show_error
 
-        if self.worker is not None:
-            return self.worker
+        if self._slot.running:
+            return self._slot.worker
         folder, layout, out = self.folder.path(), self.layout_file.path(), self.out.path()
         missing = [n for n, v in (("folder", folder), ("layout", layout), ("output", out)) if not v]
         if missing:
@@ -282,27 +292,11 @@ class BatchWidget(QWidget):
         self._cancel = threading.Event()
         self.result = None
         self.bar.setRange(0, 0)
-        self._napari_progress = progress(desc="Batch")
-        worker = create_worker(
-            _run,
-            folder,
-            layout,
-            self.mode.currentText(),
-            out,
-            options,
-            self._relay,
-            self._cancel,
-            _ignore_errors=True,
-        )
-        worker.returned.connect(self._on_done)
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_finished)
-        self.worker = worker
-        self.run_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
         self.status.setText("Running…")
-        worker.start()
-        return worker
+        return self._slot.start(
+            _run, folder, layout, self.mode.currentText(), out, options, self._relay,
+            self._cancel, desc="Batch", returned=self._on_done, finished=self._on_finished,
+        )  # fmt: skip
 
     def cancel(self) -> None:
         """Ask the batch to stop after the images in progress (they are kept for resume)."""
@@ -312,10 +306,11 @@ class BatchWidget(QWidget):
     def _on_progress(self, done: int, total: int) -> None:
         self.bar.setRange(0, max(total, 1))
         self.bar.setValue(done)
-        if self._napari_progress is not None:
-            self._napari_progress.total = total
-            self._napari_progress.n = done
-            self._napari_progress.refresh()
+        pbar = self._slot.pbar
+        if pbar is not None:
+            pbar.total = total
+            pbar.n = done
+            pbar.refresh()
 
     def _on_done(self, result: Any) -> None:
         from napari.utils.notifications import show_info, show_warning
@@ -350,20 +345,5 @@ class BatchWidget(QWidget):
         self.panel.load_results(result.out, tables=result.tables)
         return self.panel
 
-    def _on_error(self, exc: BaseException) -> None:
-        from napari.utils.notifications import show_error
-
-        from napari_il6assay.errors import Il6AssayError
-
-        reason = str(exc) if isinstance(exc, Il6AssayError) else f"{type(exc).__name__}: {exc}"
-        self.status.setText(f"Failed: {reason}")
-        show_error(f"Batch failed: {reason}")
-
     def _on_finished(self) -> None:
-        self.worker = None
-        if self._napari_progress is not None:
-            self._napari_progress.close()
-            self._napari_progress = None
         self.bar.setRange(0, max(self.bar.maximum(), 1))
-        self.run_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)

@@ -33,6 +33,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_il6assay._qt.qt_items import list_items
+from napari_il6assay._qt.workers import WorkerSlot
 from napari_il6assay.segment import MODES
 
 if TYPE_CHECKING:
@@ -78,7 +80,6 @@ class ClassifierWidget(QWidget):
         self.viewer = napari_viewer
         self.classifier: Any = None  # the last trained PixelClassifier
         self.saved_path: Path | None = None  # where that classifier was saved
-        self.worker: Any = None
 
         self.layer_list = QListWidget()
         self.layer_list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -103,6 +104,10 @@ class ClassifierWidget(QWidget):
         self.hint.setWordWrap(True)
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        self._slot = WorkerSlot(
+            "Pixel classifier", status=self.status.setText, failed="Training failed",
+            busy=lambda busy: self.train_button.setEnabled(not busy),
+        )  # fmt: skip
 
         form = QFormLayout()
         form.addRow("Images", self.layer_list)
@@ -148,19 +153,18 @@ class ClassifierWidget(QWidget):
 
     def select_images(self, names: list[str]) -> None:
         """Choose the images to train on by layer name."""
-        for i in range(self.layer_list.count()):
-            item = self.layer_list.item(i)
+        for item in list_items(self.layer_list):
             item.setSelected(item.text() in names)
 
     def chosen_images(self) -> list[Any]:
-        """The chosen image layers; when none is chosen, every image that has scribbles."""
+        """Return the chosen image layers; when none is chosen, every image that has scribbles."""
         names = {i.text() for i in self.layer_list.selectedItems()}
         images = self._images()
         chosen = [layer for layer in images if layer.name in names]
         return chosen or [layer for layer in images if self.scribbles_of(layer) is not None]
 
     def scribbles_of(self, image: Any) -> Any:
-        """The scribbles Labels layer of an image layer, or None."""
+        """Return the scribbles Labels layer of an image layer, or None."""
         from napari.layers import Labels
 
         for layer in self.viewer.layers:
@@ -169,8 +173,10 @@ class ClassifierWidget(QWidget):
         return None
 
     def current_image(self) -> Any:
-        """The image to preview on: the active image (or the image of the active scribbles),
-        else the first chosen image."""
+        """Return the image to preview on.
+
+        The active image (or the image of the active scribbles), else the first chosen image.
+        """
         active = self.viewer.layers.selection.active
         images = self._images()
         if active is not None:
@@ -185,7 +191,7 @@ class ClassifierWidget(QWidget):
 
     @staticmethod
     def _pixel_size(layer: Any) -> float | None:
-        """The layer's calibration (µm/px) from its scale; None when uncalibrated (scale 1)."""
+        """Return the layer's calibration (µm/px) from its scale; None when uncalibrated."""
         sx = float(layer.scale[-1])
         return None if sx == 1.0 else sx
 
@@ -224,9 +230,9 @@ class ClassifierWidget(QWidget):
         self.viewer.layers.selection.active = layer
         if image.name not in {i.text() for i in self.layer_list.selectedItems()}:
             self._refresh_layers()
-            for i in range(self.layer_list.count()):
-                if self.layer_list.item(i).text() == image.name:
-                    self.layer_list.item(i).setSelected(True)
+            for item in list_items(self.layer_list):
+                if item.text() == image.name:
+                    item.setSelected(True)
         return layer
 
     # -- training -------------------------------------------------------------------------------
@@ -238,11 +244,10 @@ class ClassifierWidget(QWidget):
         napari worker or None
             None when nothing can be trained (the reason is shown).
         """
-        from napari.qt.threading import create_worker
         from napari.utils.notifications import show_warning
 
-        if self.worker is not None:
-            return self.worker
+        if self._slot.running:
+            return self._slot.worker
         pairs = [(im, self.scribbles_of(im)) for im in self.chosen_images()]
         pairs = [(im, s) for im, s in pairs if s is not None and np.any(np.asarray(s.data))]
         target = self.current_image()
@@ -255,26 +260,13 @@ class ClassifierWidget(QWidget):
         images = [np.array(im.data) for im, _ in pairs]
         scribbles = [np.array(s.data) for _, s in pairs]
         sizes = [self._pixel_size(im) for im, _ in pairs]
-        worker = create_worker(
-            _train_and_predict,
-            images,
-            scribbles,
-            sizes,
-            self.mode.currentText(),
-            np.array(target.data),
-            self._pixel_size(target),
-            _ignore_errors=True,
-            _progress={"desc": "Training pixel classifier"},
-        )
         name = target.name
-        worker.returned.connect(lambda result: self._on_trained(name, result))
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_finished)
-        self.worker = worker
-        self.train_button.setEnabled(False)
         self.status.setText(f"Training on {len(pairs)} image(s)…")
-        worker.start()
-        return worker
+        return self._slot.start(
+            _train_and_predict, images, scribbles, sizes, self.mode.currentText(),
+            np.array(target.data), self._pixel_size(target), desc="Training pixel classifier",
+            returned=lambda result: self._on_trained(name, result),
+        )  # fmt: skip
 
     def _on_trained(self, image_name: str, result: tuple[Any, np.ndarray]) -> None:
         clf, mask = result
@@ -314,18 +306,10 @@ class ClassifierWidget(QWidget):
                 self.viewer.layers.selection.active = scr
         return layer
 
-    def _on_error(self, exc: BaseException) -> None:
-        from napari.utils.notifications import show_error
-
-        from napari_il6assay.errors import Il6AssayError
-
-        reason = str(exc) if isinstance(exc, Il6AssayError) else f"{type(exc).__name__}: {exc}"
-        self.status.setText(f"Training failed: {reason}")
-        show_error(f"Pixel classifier: {reason}")
-
-    def _on_finished(self) -> None:
-        self.worker = None
-        self.train_button.setEnabled(True)
+    @property
+    def worker(self) -> Any:
+        """The running training's napari worker (None when idle)."""
+        return self._slot.worker
 
     # -- files ----------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:

@@ -1,8 +1,10 @@
-"""Dose–response panel: curves (parental vs resistant, points ± SD, IC50 with CI, fold
-resistance) and the combination tab (synergy heatmap, potentiation), linked to the images.
+"""Dose–response panel: curves and combination figures of a batch run, linked to the images.
+
+Curves: parental vs resistant, points ± SD, IC50 with CI, fold resistance. Combination tab:
+synergy heatmap, potentiation.
 
 Figures come from `napari_il6assay.doseresponse.figures` (drawn into this dock's figure, with
-napari's theme colours); refits are the batch's own steps (`results.refit_tables`) run in a
+napari's theme colours); refits are the batch's own steps (`batch.stages.refit_tables`) run in a
 worker thread. Clicking a data point opens the well behind it in the viewer.
 
 Correct and re-measure: the user paints or erases in the shown well's Labels layer with
@@ -16,6 +18,7 @@ folder again measures its saved corrections the same way before the first refit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,14 +41,16 @@ from qtpy.QtWidgets import (
 from napari_il6assay._qt.mpl_canvas import MplCanvas, napari_figure_theme
 from napari_il6assay._qt.picking import heatmap_wells, parse_well_id, picked_wells
 from napari_il6assay._qt.table_model import TableWidget
+from napari_il6assay._qt.workers import WorkerSlot
 from napari_il6assay.io.cells import is_blank
+from napari_il6assay.io.plate import well_key
+from napari_il6assay.session.doseresponse import DoseResponseSession
 
 if TYPE_CHECKING:
     import napari
     import pandas as pd
 
-    from napari_il6assay._qt.results import Results
-    from napari_il6assay._qt.session import ExclusionSession
+    from napari_il6assay.session.results import Results
 
 
 class DoseResponseWidget(QWidget):
@@ -57,28 +62,15 @@ class DoseResponseWidget(QWidget):
     """
 
     #: A well was chosen by clicking a point (plate or "", well).
-    wellPicked = Signal(str, str)  # noqa: N815
+    wellPicked = Signal(str, str)
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         super().__init__()
         self.viewer = napari_viewer
-        self.results: Results | None = None
-        self.tables: dict[str, pd.DataFrame] = {}
-        self._wells_run: pd.DataFrame | None = None  # wells.csv as the run wrote it
-        self.excluded: set[str] = set()
-        # exclusions with reasons, saved to / restored from the results folder
-        self.session: ExclusionSession | None = None
+        # the run, its exclusions and corrections, the current tables (no Qt)
+        self.session = DoseResponseSession()
         self.selected: tuple[str, str] | None = None  # (plate, well)
-        self.refit_worker: Any = None
         self.label_worker: Any = None
-        self.correct_worker: Any = None  # measures corrected labels
-        self._pending_refit = False
-        # the run's tables as loaded, and the corrections measured on top of them
-        self._wells_base: pd.DataFrame | None = None
-        self._images_base: pd.DataFrame | None = None
-        self._objects_base: pd.DataFrame | None = None
-        self.corrected: dict[str, tuple[Any, Any]] = {}  # image id -> (result, Correction)
-
         self.load_button = QPushButton("Load results…")
         self.load_button.setToolTip("Open a batch output folder (wells.csv, fits.csv, ...)")
         self.drug = QComboBox()
@@ -120,6 +112,8 @@ class DoseResponseWidget(QWidget):
         )
         for b in (self.exclude_button, self.include_button, self.remeasure_button):
             b.setEnabled(False)
+        self._refit = WorkerSlot("Refit failed", again=self.refit)
+        self._measure_slot = WorkerSlot("Re-measure failed")
 
         top = QHBoxLayout()
         top.addWidget(self.load_button)
@@ -206,39 +200,11 @@ class DoseResponseWidget(QWidget):
     # -- data -----------------------------------------------------------------------------------
     def load_results(self, out: str | Path | None, tables: dict[str, Any] | None = None) -> None:
         """Show a batch run: from its output folder, or from tables handed over in memory."""
-        from napari_il6assay._qt.results import Results, load_results
-
-        if tables is not None:
-            res = Results(
-                out=Path(out) if out else None,
-                tables={k: v for k, v in tables.items() if hasattr(v, "columns")},
-            )
-            if out is not None and (Path(out) / "run.json").is_file():
-                import json
-
-                res.run_info = json.loads((Path(out) / "run.json").read_text(encoding="utf-8"))
-        else:
-            res = load_results(out)
-        self.results = res
-        self.tables = dict(res.tables)
-        self._wells_run = self.tables.get("wells")
-        self._wells_base = self._wells_run
-        self._images_base = self.tables.get("images")
-        self._objects_base = self.tables.get("objects")
-        self.corrected = {}
-        from napari_il6assay._qt.session import ExclusionSession
-
-        # the folder's saved exclusions (GUI or batch --exclude) come back with it
-        self.session = ExclusionSession.open(res.out, res.folder)
-        self.excluded = self.session.keys(self._wells_run)
+        self.session = DoseResponseSession.open(out, tables)
         self.selected = None
-        drugs = []
-        w = self._wells_run
-        if w is not None and "drug" in w.columns:
-            drugs = sorted({str(d) for d in w["drug"].dropna() if str(d).strip()})
         self.drug.blockSignals(True)
         self.drug.clear()
-        self.drug.addItems(drugs)
+        self.drug.addItems(self.session.drugs())
         self.drug.blockSignals(False)
         self._update_tables()
         self.redraw()
@@ -246,10 +212,41 @@ class DoseResponseWidget(QWidget):
         if not self._restore_corrections() and self.excluded:
             self.refit()
 
+    # -- the session's state, as the tests and the other docks read it -------------------------
+    @property
+    def results(self) -> Results | None:
+        """The opened run."""
+        return self.session.results
+
+    @property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The current tables (after corrections and the last refit)."""
+        return self.session.tables
+
+    @property
+    def excluded(self) -> set[str]:
+        """`well_key` of the wells left out of the fits."""
+        return self.session.excluded
+
+    @property
+    def corrected(self) -> dict[str, tuple[Any, Any]]:
+        """Image id -> (result, correction) of the measured corrections."""
+        return self.session.corrected
+
+    @property
+    def refit_worker(self) -> Any:
+        """The running refit's worker (None when idle)."""
+        return self._refit.worker
+
+    @property
+    def correct_worker(self) -> Any:
+        """The running re-measure's worker (None when idle)."""
+        return self._measure_slot.worker
+
     @property
     def busy(self) -> bool:
         """A refit or a re-measure is running."""
-        return self.refit_worker is not None or self.correct_worker is not None
+        return self._refit.running or self._measure_slot.running
 
     # -- corrections ----------------------------------------------------------------------------
     def _restore_corrections(self) -> bool:
@@ -258,31 +255,22 @@ class DoseResponseWidget(QWidget):
 
         from napari_il6assay.batch.corrections import find_corrections
 
-        if self.results is None or self.results.out is None:
+        if self.session.out is None:
             return False
-        found, problems = find_corrections(self.results.out)
+        found, problems = find_corrections(self.session.out)
         for p in problems:
             show_warning(f"Correction not used: {p}")
         if not found:
             return False
-        return self._measure(found, refit=True) is not None
+        return self._measure(found) is not None
 
-    def _measure(self, corrections: list[Any], refit: bool = True) -> Any:
-        from napari.qt.threading import create_worker
-
-        if self.results is None:
-            return None
-        worker = create_worker(
-            self.results.measure_corrections, corrections, self._images_base,
-            _ignore_errors=True, _progress={"desc": "Re-measuring"},
-        )  # fmt: skip
-        worker.returned.connect(self._on_measured)
-        worker.errored.connect(self._on_measure_error)
-        worker.finished.connect(self._on_measure_finished)
-        self.correct_worker = worker
+    def _measure(self, corrections: list[Any]) -> Any:
+        """Measure corrections in a worker; back on the main thread save, show and refit."""
         self.summary.setText("Re-measuring…")
-        worker.start()
-        return worker
+        return self._measure_slot.start(
+            self.session.measure, corrections, desc="Re-measuring",
+            returned=self._on_measured, finished=self._on_measure_finished,
+        )  # fmt: skip
 
     def remeasure_selected(self) -> Any:
         """Measure the selected well again from its Labels layer, save and refit.
@@ -293,11 +281,7 @@ class DoseResponseWidget(QWidget):
             The worker measuring the well (None when nothing can be measured; the user is
             told why).
         """
-        import numpy as np
         from napari.utils.notifications import show_warning
-
-        from napari_il6assay.batch.corrections import Correction, correction_path
-        from napari_il6assay.io.exclusions import now_iso
 
         if self.selected is None or self.results is None:
             return None
@@ -305,92 +289,50 @@ class DoseResponseWidget(QWidget):
         if self.results.out is None:
             show_warning("These results have no folder: a correction cannot be saved.")
             return None
-        info = self.results.well_image(well, plate)
         layer = self.labels_layer(plate, well)
-        if info is None or layer is None:
+        corr = self.session.new_correction(plate, well, layer.data) if layer is not None else None
+        if corr is None:
             show_warning(f"Show well {well} and wait for its labels before re-measuring.")
             return None
-        if self.correct_worker is not None:
+        if self._measure_slot.running:
             show_warning("A re-measure is running; try again when it is done.")
             return None
-        corr = Correction(plate=info.plate, well=well,
-                          path=correction_path(self.results.out, info.plate, well),
-                          labels=np.array(layer.data, copy=True), time=now_iso(),
-                          site=info.site, image=info.image,
-                          mode=self.results.mode or "")  # fmt: skip
-        return self._measure([corr], refit=True)
+        return self._measure([corr])
 
     def labels_layer(self, plate: str, well: str) -> Any:
-        """The viewer's Labels layer of a well (None when it is not shown)."""
+        """Return the viewer's Labels layer of a well (None when it is not shown)."""
         prefix = f"{plate}/{well}" if plate else well
         name = f"{prefix} labels"
         return self.viewer.layers[name] if name in self.viewer.layers else None
 
     def _on_measured(self, result: tuple[dict[str, Any], list[Any]]) -> None:
-        """Main thread: save new corrections, show them, update the tables, refit."""
+        """Save new corrections, show them, update the tables, refit (main thread)."""
         from napari.utils.notifications import show_error, show_warning
-
-        from napari_il6assay.batch.corrections import write_correction
-        from napari_il6assay.errors import Il6AssayError
 
         corrected, problems = result
         for p in problems:
             show_warning(f"Correction not used: {p}")
-        saved: dict[str, tuple[Any, Any]] = {}
-        for pid, (res, corr) in corrected.items():
-            if not corr.saved:  # drawn now: save it (restored ones are their files)
-                try:
-                    corr = write_correction(
-                        self.results.out, corr.plate, corr.well, res.labels, site=corr.site,
-                        image=corr.image, mode=corr.mode, time=corr.time,
-                        input_folder=self.results.folder,
-                    )  # fmt: skip
-                except (Il6AssayError, OSError) as exc:
-                    show_error(f"Correction of well {corr.well} not saved: {exc}")
-                    continue
-            saved[pid] = (res, corr)
+        saved, errors = self.session.save_corrections(corrected)
+        for e in errors:
+            show_error(e)
+        for res, corr in saved.values():
             layer = self.labels_layer(corr.plate, corr.well)
             if layer is not None and layer.data.shape == res.labels.shape:
                 layer.data = res.labels  # the labels as measured (regions numbered 1..n)
         if saved:
-            self._apply_corrections(saved)
+            self.session.apply_corrections(saved)
+            self._update_tables()
+            if self.selected is not None:
+                self.selection.setText(self._describe(*self.selected))
             self.refit()
         else:
             self.summary.setText(self.fit_summary())
 
-    def _apply_corrections(self, new: dict[str, tuple[Any, Any]]) -> None:
-        """The run's tables with every measured correction applied (from the loaded base)."""
-        from napari_il6assay.batch.corrections import correct_images, replace_objects, update_wells
-
-        if self._images_base is None or self._wells_base is None:
-            return
-        self.corrected.update(new)
-        out = self.results.out if self.results is not None else None
-        images = correct_images(self._images_base, self.corrected, out)
-        keys = {(c.plate, c.well) for _r, c in self.corrected.values()}
-        self._wells_run = update_wells(self._wells_base, images, keys)
-        self.tables["images"] = images
-        self.tables["wells"] = self._wells_run
-        objects = replace_objects(self._objects_base, images, self.corrected)
-        if objects is not None:
-            self.tables["objects"] = objects
-        self._update_tables()
-        if self.selected is not None:
-            self.selection.setText(self._describe(*self.selected))
-
-    def _on_measure_error(self, exc: BaseException) -> None:
-        from napari.utils.notifications import show_error
-
-        show_error(f"Re-measure failed: {type(exc).__name__}: {exc}")
-
     def _on_measure_finished(self) -> None:
-        self.correct_worker = None
-        if self.refit_worker is None:
+        if not self._refit.running:
             self.summary.setText(self.fit_summary())
 
     def _update_tables(self) -> None:
-        from napari_il6assay._qt.results import well_key
-
         wells = self.tables.get("wells")
         if wells is not None:
             self.wells_table.set_frame(wells)
@@ -461,21 +403,24 @@ class DoseResponseWidget(QWidget):
             self.curves.clear("No results loaded")
             self.combo.clear("No results loaded")
             return
-        try:
-            from napari_il6assay.doseresponse import figures
-        except ImportError:
-            self.curves.clear("Dose–response figures are not available")
-            self.combo.clear("")
+        data = self.tables.get("wells")
+        if data is None:
+            data = self.tables.get("conditions")
+        self._draw_curves(data)
+        self._draw_combination(data)
+
+    def _draw_curves(self, data: pd.DataFrame | None) -> None:
+        """Draw the dose–response curves of the chosen drug, and ring the selected well."""
+        from napari_il6assay.doseresponse import figures
+
+        if data is None:
+            self.curves.clear("No wells table")
             return
         theme = self.curves.theme.get("type", "light")
-        tables = dict(self.tables)
         drug = self.drug.currentText() or None
-        data = tables.get("wells")
-        if data is None:
-            data = tables.get("conditions")
         try:
             figures.dose_response_figure(
-                data, tables.get("fits"), drug=drug, fig=self.curves.figure, theme=theme
+                data, self.tables.get("fits"), drug=drug, fig=self.curves.figure, theme=theme
             )
         except Exception as exc:  # noqa: BLE001 - a figure problem must not kill the panel
             self.curves.clear(f"Cannot draw the curves: {type(exc).__name__}: {exc}")
@@ -485,46 +430,51 @@ class DoseResponseWidget(QWidget):
         self._marker = None
         self._mark_selected()
         self.curves.draw()
-        syn, pot = tables.get("synergy"), tables.get("potentiation")
-        parts = []
+
+    def _combination_parts(self, data: pd.DataFrame | None) -> list[Callable[[Any], Any]]:
+        """Return the drawing steps of the combination tab: synergy heat map, potentiation."""
+        from napari_il6assay.doseresponse import figures
+
+        theme = self.curves.theme.get("type", "light")
+        drug = self.drug.currentText() or None
+        syn, pot = self.tables.get("synergy"), self.tables.get("potentiation")
         score = self.score.currentText() or "bliss"
         units: dict[str, str] = {}
         if data is not None and "unit_b" in data.columns:
             from napari_il6assay.batch.exports import units_of_b
 
             units = units_of_b(data)
+        parts: list[Callable[[Any], Any]] = []
         if syn is not None and len(syn):
-            b = str(syn["drug_b"].iloc[0])
-            parts.append(
-                lambda f: figures.synergy_heatmap(
-                    syn, score, drug=drug, fig=f, theme=theme, unit_b=units.get(b, "")
-                )  # fmt: skip
-            )
+            ub_syn = units.get(str(syn["drug_b"].iloc[0]), "")
+            parts.append(lambda f: figures.synergy_heatmap(syn, score, drug=drug, fig=f,
+                                                           theme=theme, unit_b=ub_syn))  # fmt: skip
         if pot is not None and len(pot):
-            ub = units.get(str(pot["drug_b"].iloc[0]), "")
+            ub_pot = units.get(str(pot["drug_b"].iloc[0]), "")
             parts.append(lambda f: figures.potentiation_figure(pot, fig=f, theme=theme,
-                                                               unit_b=ub))  # fmt: skip
+                                                               unit_b=ub_pot))  # fmt: skip
+        return parts
+
+    def _draw_combination(self, data: pd.DataFrame | None) -> None:
+        """Draw the combination figures stacked (the dock is narrow: each gets its width)."""
+        import numpy as np
+
+        parts = self._combination_parts(data)
         self.combo.figure.clear()
         if not parts:
             self.combo.clear("No combination in this experiment")
             return
         fig = self.combo.figure
         fig.set_facecolor(self.combo.theme["background"])
-        # stacked: the dock is narrow, each figure gets its full width
-        subfigs = fig.subfigures(len(parts), 1, hspace=0.04) if len(parts) > 1 else [fig]
+        subfigs: list[Any] = [fig]
+        if len(parts) > 1:
+            subfigs = list(np.ravel(np.asarray(fig.subfigures(len(parts), 1, hspace=0.04))))
         for sub, draw in zip(subfigs, parts, strict=True):
             try:
                 draw(sub)
-            except Exception as exc:  # noqa: BLE001
-                sub.text(
-                    0.5,
-                    0.5,
-                    f"Cannot draw: {exc}",
-                    ha="center",
-                    va="center",
-                    wrap=True,
-                    color=self.combo.theme["foreground"],
-                )
+            except Exception as exc:  # noqa: BLE001 - one figure's problem is shown in it
+                sub.text(0.5, 0.5, f"Cannot draw: {exc}", ha="center", va="center", wrap=True,
+                         color=self.combo.theme["foreground"])  # fmt: skip
         self.combo.draw()
 
     def _on_theme(self, event: Any = None) -> None:
@@ -577,21 +527,18 @@ class DoseResponseWidget(QWidget):
     def _context_menu(self) -> None:
         if self.selected is None:
             return
-        from napari_il6assay._qt.results import well_key
-
         key = well_key(*self.selected)
         menu = QMenu(self)
         if key in self.excluded:
             menu.addAction(f"Include well {key} again", lambda: self.exclude_selected(False))
         else:
             menu.addAction(f"Exclude well {key} and refit", self._on_exclude_clicked)
-        menu.addAction(f"Show well {key}", lambda: self.show_well(*self.selected[::-1]))
+        plate, well = self.selected
+        menu.addAction(f"Show well {key}", lambda: self.show_well(well, plate))
         menu.popup(QCursor.pos() if QCursor.pos() != QPoint() else self.mapToGlobal(QPoint()))
 
     def select_well(self, well: str, plate: str | None = None) -> Any:
         """Select a well: describe it, enable exclusion, and show its image in the viewer."""
-        from napari_il6assay._qt.results import well_key
-
         plate = "" if plate is None or is_blank(plate) else str(plate)
         self.selected = (plate, well)
         key = well_key(plate, well)
@@ -629,8 +576,11 @@ class DoseResponseWidget(QWidget):
         return " · ".join(bits)
 
     def show_well(self, well: str, plate: str | None = None) -> Any:
-        """Show a well's image and labels (opening them from the run's folders if needed),
-        hide the other layers, and select the image layer. Returns the image layer."""
+        """Show a well's image and labels, hide the other layers, select the image layer.
+
+        The image and labels are opened from the run's folders if needed. Returns the image
+        layer.
+        """
         from napari_il6assay._qt.well_display import show_well
 
         if self.results is None:
@@ -666,13 +616,10 @@ class DoseResponseWidget(QWidget):
         """
         from napari.utils.notifications import show_error, show_warning
 
-        from napari_il6assay._qt.session import ExclusionSession
         from napari_il6assay.errors import Il6AssayError
 
-        if self.selected is None or self._wells_run is None:
+        if self.selected is None or self.session.wells is None:
             return None
-        if self.session is None:
-            self.session = ExclusionSession()
         plate, well = self.selected
         if exclude:
             reason = (reason if reason is not None else self.reason.text()).strip()
@@ -683,9 +630,8 @@ class DoseResponseWidget(QWidget):
             self.session.exclude(plate, well, reason)
         else:
             self.session.include(plate, well)
-        self.excluded = self.session.keys(self._wells_run)
         try:
-            self.session.save()
+            self.session.save_exclusions()
         except (Il6AssayError, OSError) as exc:  # keep the refit; say the file was not written
             show_error(f"Exclusions not saved: {exc}")
         if exclude:
@@ -707,62 +653,33 @@ class DoseResponseWidget(QWidget):
         self.exclude_selected(True, reason=reason)
 
     def set_excluded(self, keys: set[str]) -> Any:
-        """Exclude exactly these wells (`well_key` form) in this view and refit (not saved:
-        use `exclude_selected` to record a reason)."""
-        self.excluded = set(keys)
+        """Exclude exactly these wells (`well_key` form) in this view and refit.
+
+        Not saved: use `exclude_selected` to record a reason.
+        """
+        self.session.set_excluded(keys)
         return self.refit()
 
     def save_exclusions(self) -> Path | None:
         """Write the exclusions (with reasons and times) to the results folder now."""
-        return self.session.save() if self.session is not None else None
+        return self.session.save_exclusions()
 
     def refit(self) -> Any:
         """Recompute normalization and fits with the current exclusions in a worker thread."""
-        from napari.qt.threading import create_worker
+        from napari_il6assay.session.doseresponse import refit_tables
 
-        from napari_il6assay._qt.results import mark_excluded, refit_tables, well_key
-
-        if self._wells_run is None:
+        if self._refit.running:
+            return self._refit.request_again()
+        wells = self.session.refit_input()
+        if wells is None:
             return None
-        if self.refit_worker is not None:
-            self._pending_refit = True
-            return self.refit_worker
-        wells = mark_excluded(self._wells_run, self.excluded)
-        if self.session is not None and (
-            len(self.session.table) or "exclusion_reason" in wells.columns
-        ):
-            reasons = self.session.reasons(self._wells_run)
-            plate = wells["plate"] if "plate" in wells.columns else [""] * len(wells)
-            wells["exclusion_reason"] = [
-                reasons.get(well_key(p, w), "") if well_key(p, w) in self.excluded else ""
-                for p, w in zip(plate, wells["well"], strict=True)
-            ]
-        worker = create_worker(
-            refit_tables, wells, _ignore_errors=True, _progress={"desc": "Refitting"}
-        )
-        worker.returned.connect(self._on_refit)
-        worker.errored.connect(self._on_refit_error)
-        worker.finished.connect(self._on_refit_finished)
-        self.refit_worker = worker
         self.summary.setText("Refitting…")
-        worker.start()
-        return worker
+        return self._refit.start(refit_tables, wells, desc="Refitting", returned=self._on_refit)
 
     def _on_refit(self, tables: dict[str, Any]) -> None:
-        self.tables.update(tables)
+        self.session.apply_refit(tables)
         self._update_tables()
         self.redraw()
-
-    def _on_refit_error(self, exc: BaseException) -> None:
-        from napari.utils.notifications import show_error
-
-        show_error(f"Refit failed: {type(exc).__name__}: {exc}")
-
-    def _on_refit_finished(self) -> None:
-        self.refit_worker = None
-        if self._pending_refit:
-            self._pending_refit = False
-            self.refit()
 
     # -- export ---------------------------------------------------------------------------------
     def export_figure(self, path: str | Path, which: str = "curves") -> Path:

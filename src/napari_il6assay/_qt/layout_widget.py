@@ -1,5 +1,7 @@
-"""Plate layout: load, edit and save a layout (CSV/TSV/XLSX), see it as a plate map coloured by
-cell line, drug or concentration, and see validation problems at the wells they concern.
+"""Plate layout dock: load, edit, check and save a layout (CSV/TSV/XLSX).
+
+The layout shows as a plate map coloured by cell line, drug or concentration, with validation
+problems at the wells they concern.
 
 Parsing and validation are `napari_il6assay.io.layout.read_layout`; this widget shows what it
 returns (the table, or `LayoutError.problems` with their locations).
@@ -38,7 +40,7 @@ EDIT_COLUMNS = tuple(INPUT_COLUMNS)
 
 
 def read_raw_table(path: str | Path) -> pd.DataFrame:
-    """The layout file as plain text cells (no validation), to show and fix a broken layout.
+    """Read the layout file as plain text cells (no validation), to show and fix a broken layout.
 
     Parameters
     ----------
@@ -63,7 +65,7 @@ def read_raw_table(path: str | Path) -> pd.DataFrame:
 
 
 def editable_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The user-facing long-form columns of a parsed `Layout.table` (derived ones dropped)."""
+    """Return the user-facing long-form columns of a parsed `Layout.table` (no derived ones)."""
     cols = [c for c in EDIT_COLUMNS if c in table.columns]
     out = table[cols].copy()
     return out
@@ -96,6 +98,7 @@ def problems_by_well(
         reason = getattr(prob, "reason", str(prob))
         well = getattr(loc, "well", None)
         row = getattr(loc, "row", None)
+        column = getattr(loc, "column", None)
         if well is None and row is not None and raw is not None and "well" in raw.columns:
             i = int(row) - 2
             if 0 <= i < len(raw):
@@ -104,7 +107,7 @@ def problems_by_well(
             s
             for s in (
                 f"row {row}" if row is not None else "",
-                f"column '{loc.column}'" if getattr(loc, "column", None) else "",
+                f"column '{column}'" if column else "",
                 f"well {well}" if well else "",
             )
             if s
@@ -236,8 +239,10 @@ class LayoutWidget(QWidget):
         try:
             if frame is not None:
                 self.layout = layout_from_frame(frame, fmt, path=path)
-            else:
+            elif path is not None:
                 self.layout = read_layout(path, plate_format=fmt)
+            else:  # nothing to check: no file and no table
+                self.layout = None
         except LayoutError as exc:
             self.layout = None
             self.problems = list(exc.problems) or [exc]

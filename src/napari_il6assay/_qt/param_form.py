@@ -1,7 +1,10 @@
 """A form of typed parameters (spin boxes with units, check boxes, choices) built from a spec.
 
-The spec comes from the segmentation engine (its keyword parameters and defaults); this module
-only turns it into widgets and back into keyword arguments.
+The spec comes from the mode registry (`napari_il6assay.segment.ModeSpec.parameters`: the
+mode's keyword parameters and defaults, with the choices and tooltips of their numpydoc);
+magicgui makes the widgets (`magicgui.widgets.create_widget`), a form layout lines them up, and
+this module turns their values back into keyword arguments. A parameter whose default is None
+("the engine decides") shows "auto" at the bottom of its spin box or as the first choice.
 """
 
 from __future__ import annotations
@@ -11,16 +14,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from qtpy.QtCore import Signal
-from qtpy.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QLineEdit,
-    QSpinBox,
-    QWidget,
+from magicgui.widgets import (
+    ComboBox,
+    FloatSpinBox,
+    LineEdit,
+    create_widget,
 )
+from magicgui.widgets.bases import ValueWidget
+from qtpy.QtCore import Signal
+from qtpy.QtWidgets import QFormLayout, QWidget
 
 # Name endings -> unit shown in the spin box (physical units are part of the parameter name).
 _UNITS = (
@@ -54,6 +56,8 @@ class ParamSpec:
         Allowed values (shown as a drop-down).
     minimum, maximum : float
         Range of numeric values.
+    extra : dict
+        More magicgui options of the widget.
     """
 
     name: str
@@ -68,7 +72,7 @@ class ParamSpec:
 
 
 def unit_of(name: str) -> str:
-    """Unit implied by a parameter name (``min_diameter_um`` -> ``µm``)."""
+    """Return the unit implied by a parameter name (``min_diameter_um`` -> ``µm``)."""
     for suffix, unit in _UNITS:
         if name.endswith(suffix):
             return unit
@@ -84,7 +88,7 @@ def _numpydoc_params(func: Callable[..., Any]) -> dict[str, tuple[str, str]]:
     except StopIteration:
         return out
     names: list[str] = []
-    type_text, desc = "", []
+    type_text, desc = "", list[str]()
     while i < len(lines):
         ln = lines[i]
         nxt = lines[i + 1].strip() if i + 1 < len(lines) else ""
@@ -104,68 +108,81 @@ def _numpydoc_params(func: Callable[..., Any]) -> dict[str, tuple[str, str]]:
     return out
 
 
-def specs_from_signature(func: Callable[..., Any], skip: Sequence[str] = ()) -> list[ParamSpec]:
-    """Parameter specs of a function's keyword parameters that have defaults.
+def _kind_of(p: inspect.Parameter) -> type | None:
+    """Return the form type of a parameter from its default (None: not for a form)."""
+    d = p.default
+    if isinstance(d, bool):
+        return bool
+    if isinstance(d, int):
+        return int
+    if d is None:
+        # "automatic" numbers: an int annotation without float makes an int spin box
+        ann = str(p.annotation)
+        return int if "int" in ann and "float" not in ann and "Literal[" not in ann else float
+    if isinstance(d, float):
+        return float
+    if isinstance(d, str):
+        return str
+    return None  # arrays, callables: not for a form
+
+
+def _choices_of(p: inspect.Parameter, kind: type, type_text: str) -> list[Any] | None:
+    """Return the allowed values: ``Literal[...]`` or a numpydoc ``{"a", "b"}`` type."""
+    d = p.default
+    ann = str(p.annotation)
+    if "Literal[" in ann:
+        inner = ann.split("Literal[", 1)[1].split("]", 1)[0]
+        choices: list[Any] = [c.strip().strip("'\"") for c in inner.split(",")]
+        return [None, *choices] if d is None else choices
+    if type_text.startswith("{") and "}" in type_text:
+        inner = type_text[1 : type_text.index("}")]
+        choices = [_typed(c.strip().strip("'\""), kind) for c in inner.split(",")]
+        if d is None:
+            return [None, *(c for c in choices if c is not None)]
+        return choices if d in choices else None
+    return None
+
+
+def specs_from_parameters(
+    parameters: Sequence[inspect.Parameter], funcs: Sequence[Callable[..., Any]] = ()
+) -> list[ParamSpec]:
+    """Parameter specs of keyword parameters that have defaults.
 
     Choices come from the annotation (``Literal[...]``) or the numpydoc type
     (``{"auto", "dark", "bright"}``); the tooltip is the numpydoc description.
 
     Parameters
     ----------
-    func : callable
-        E.g. one mode's segmentation function.
-    skip : sequence of str
-        Names handled elsewhere (image, calibration).
+    parameters : sequence of inspect.Parameter
+        E.g. `napari_il6assay.segment.ModeSpec.parameters` of one mode.
+    funcs : sequence of callable
+        The functions whose numpydoc describes them (the first description of a name wins).
 
     Returns
     -------
     list of ParamSpec
     """
+    docs: dict[str, tuple[str, str]] = {}
+    for func in funcs:
+        for name, doc in _numpydoc_params(func).items():
+            docs.setdefault(name, doc)
     out = []
-    docs = _numpydoc_params(func)
-    for p in inspect.signature(func).parameters.values():
-        if p.name in skip or p.default is inspect.Parameter.empty:
+    for p in parameters:
+        if p.default is inspect.Parameter.empty or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
             continue
-        if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+        kind = _kind_of(p)
+        if kind is None:
             continue
-        d = p.default
-        if isinstance(d, bool):
-            kind: type = bool
-        elif isinstance(d, int):
-            kind = int
-        elif isinstance(d, float) or d is None:
-            kind = float
-        elif isinstance(d, str):
-            kind = str
-        else:
-            continue  # arrays, callables: not for a form
-        ann = str(p.annotation)
-        choices = None
-        if "Literal[" in ann:
-            inner = ann.split("Literal[", 1)[1].split("]", 1)[0]
-            choices = [c.strip().strip("'\"") for c in inner.split(",")]
-            if d is None:
-                choices = [None, *choices]
-        elif kind is float and d is None and "int" in ann and "float" not in ann:
-            kind = int
         type_text, desc = docs.get(p.name, ("", ""))
-        if choices is None and type_text.startswith("{") and "}" in type_text:
-            inner = type_text[1 : type_text.index("}")]
-            choices = [_typed(c.strip().strip("'\""), kind) for c in inner.split(",")]
-            if d is None:
-                choices = [None, *(c for c in choices if c is not None)]
-            elif d not in choices:
-                choices = None
         out.append(
-            ParamSpec(
-                name=p.name, default=d, kind=kind, unit=unit_of(p.name), choices=choices, doc=desc
-            )
-        )
+            ParamSpec(name=p.name, default=p.default, kind=kind, unit=unit_of(p.name),
+                      choices=_choices_of(p, kind, type_text), doc=desc)
+        )  # fmt: skip
     return out
 
 
 def _typed(text: str, kind: type) -> Any:
-    """A choice from a docstring as the parameter's type (``"96"`` -> 96 for an int)."""
+    """Convert a choice from a docstring to the parameter's type (``"96"`` -> 96)."""
     if text in ("None", "none"):
         return None
     if kind in (int, float):
@@ -176,13 +193,102 @@ def _typed(text: str, kind: type) -> Any:
     return text
 
 
-class ParamForm(QWidget):
-    """Widgets for a list of `ParamSpec`, with `values()` as keyword arguments.
+#: text of the spin box's lowest value and of the choice that stand for None ("the engine
+#: decides")
+AUTO = "auto"
+
+
+class _Auto:
+    """The data of the "auto" choice (magicgui shows a None choice as an empty one)."""
+
+    def __repr__(self) -> str:
+        return AUTO
+
+
+_AUTO_CHOICE = _Auto()
+
+
+def make_widget(spec: ParamSpec) -> ValueWidget[Any]:
+    """Make the magicgui widget of one parameter, showing its default.
 
     Parameters
     ----------
-    specs : list of ParamSpec
+    spec : ParamSpec
+
+    Returns
+    -------
+    magicgui ValueWidget
+        A ComboBox for choices, a CheckBox, a SpinBox or FloatSpinBox (with the unit as
+        suffix, and "auto" one step below ``minimum`` when the default is None), or a LineEdit.
+    """
+    label = spec.name.replace("_", " ")
+    opts: dict[str, Any] = {"tooltip": spec.doc or spec.name, **spec.extra}
+    if spec.choices is not None:
+        choices = [(AUTO, _AUTO_CHOICE) if c is None else (str(c), c) for c in spec.choices]
+        value = spec.default if spec.default in spec.choices else spec.choices[0]
+        value = _AUTO_CHOICE if value is None else value
+        return _value_widget(value, name=spec.name, label=label, widget_type="ComboBox",
+                             options={"choices": choices, **opts})  # fmt: skip
+    if spec.kind is bool:
+        box = _value_widget(bool(spec.default), name=spec.name, label=label, options=opts)
+        box.native.setText("")  # no text beside the box: the form's label names it
+        return box
+    if spec.kind in (int, float):
+        return _number_widget(spec, label, opts)
+    text = "" if spec.default is None else str(spec.default)
+    return _value_widget(text, name=spec.name, label=label, options=opts)
+
+
+def _number_widget(spec: ParamSpec, label: str, opts: dict[str, Any]) -> ValueWidget[Any]:
+    """Make a spin box; "auto" (None) is the value one below ``minimum``.
+
+    Whole numbers too get magicgui's FloatSpinBox (with no decimals): its int SpinBox (superqt's
+    QLargeIntSpinBox) shows neither the "auto" text nor a unit suffix. `ParamForm.values`
+    gives them back as int.
+    """
+    auto = spec.default is None
+    if spec.kind is int:
+        lo: float = int(spec.minimum) - (1 if auto else 0)
+        value: float = lo if auto else int(spec.default)
+        hi: float = int(min(spec.maximum, 2**31 - 1))
+        step = 1.0
+    else:
+        lo = spec.minimum - (1.0 if auto else 0.0)
+        value = lo if auto else float(spec.default)
+        hi = spec.maximum
+        # a tenth of the default per step (Qt's 1.0 for "auto" and a zero default)
+        step = abs(value) / 10 if not auto and value else 1.0
+    widget = _value_widget(
+        float(value), name=spec.name, label=label, widget_type="FloatSpinBox",
+        options={"min": lo, "max": hi, "step": step, **opts},
+    )  # fmt: skip
+    native = widget.native
+    if auto:
+        native.setSpecialValueText(AUTO)
+    native.setDecimals(0 if spec.kind is int else 4)
+    widget.value = value  # magicgui rounded it to its default 2 decimals
+    if spec.unit:
+        native.setSuffix(f" {spec.unit}")
+    return widget
+
+
+def _value_widget(value: Any, **kwargs: Any) -> ValueWidget[Any]:
+    """`magicgui.widgets.create_widget` for a widget that holds a value."""
+    widget = create_widget(value, **kwargs)
+    if not isinstance(widget, ValueWidget):  # pragma: no cover - magicgui's own choice
+        raise TypeError(f"magicgui made a {type(widget).__name__} for {kwargs.get('name')}")
+    return widget
+
+
+class ParamForm(QWidget):
+    """A form of magicgui widgets for `ParamSpec`, with `values` as keyword arguments.
+
+    Parameters
+    ----------
+    specs : sequence of ParamSpec
+        The parameters shown.
     parent : QWidget, optional
+        The Qt parent.
     """
 
     #: Emitted when any value changes.
@@ -190,99 +296,54 @@ class ParamForm(QWidget):
 
     def __init__(self, specs: Sequence[ParamSpec] = (), parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        # magicgui makes the widgets; a QFormLayout lines them up (magicgui's Container sizes
+        # its labels with the application font, not napari's, and the column comes out ragged)
         self._form = QFormLayout(self)
         self._form.setContentsMargins(0, 0, 0, 0)
-        self._widgets: dict[str, tuple[ParamSpec, QWidget]] = {}
+        self._specs: dict[str, ParamSpec] = {}
+        self._widgets: dict[str, ValueWidget[Any]] = {}
         self.set_specs(specs)
 
     def set_specs(self, specs: Sequence[ParamSpec]) -> None:
         """Replace the parameters shown (values go back to the defaults)."""
         while self._form.rowCount():
             self._form.removeRow(0)
-        self._widgets = {}
-        for spec in specs:
-            w = self._make(spec)
-            w.setToolTip(spec.doc or spec.name)
-            self._widgets[spec.name] = (spec, w)
-            self._form.addRow(spec.name.replace("_", " "), w)
+        self._specs = {spec.name: spec for spec in specs}
+        self._widgets = {spec.name: make_widget(spec) for spec in specs}
+        for widget in self._widgets.values():
+            widget.changed.connect(self._emit_changed)
+            self._form.addRow(widget.label, widget.native)
 
-    def _make(self, spec: ParamSpec) -> QWidget:
-        if spec.choices is not None:
-            w = QComboBox()
-            for c in spec.choices:
-                w.addItem("auto" if c is None else str(c), c)
-            w.setCurrentIndex(
-                max(0, list(spec.choices).index(spec.default))
-                if spec.default in spec.choices
-                else 0
-            )
-            w.currentIndexChanged.connect(self.changed)
-            return w
-        if spec.kind is bool:
-            w = QCheckBox()
-            w.setChecked(bool(spec.default))
-            w.toggled.connect(self.changed)
-            return w
-        if spec.kind is int:
-            w = QSpinBox()
-            lo = int(spec.minimum) - (1 if spec.default is None else 0)
-            w.setRange(lo, int(min(spec.maximum, 2**31 - 1)))
-            if spec.default is None:
-                w.setSpecialValueText("auto")
-            w.setValue(lo if spec.default is None else int(spec.default))
-            if spec.unit:
-                w.setSuffix(f" {spec.unit}")
-            w.valueChanged.connect(self.changed)
-            return w
-        if spec.kind is float:
-            w = QDoubleSpinBox()
-            w.setDecimals(4)
-            lo = spec.minimum - (1.0 if spec.default is None else 0.0)
-            w.setRange(lo, spec.maximum)
-            if spec.default is None:
-                w.setSpecialValueText("auto")
-                w.setValue(lo)
-            else:
-                w.setValue(float(spec.default))
-                step = abs(float(spec.default)) / 10
-                w.setSingleStep(step if step > 0 else 0.1)
-            if spec.unit:
-                w.setSuffix(f" {spec.unit}")
-            w.valueChanged.connect(self.changed)
-            return w
-        w = QLineEdit("" if spec.default is None else str(spec.default))
-        w.editingFinished.connect(self.changed)
-        return w
+    def _emit_changed(self, *_: Any) -> None:
+        self.changed.emit()
 
-    def widget(self, name: str) -> QWidget:
-        """The input widget of one parameter."""
-        return self._widgets[name][1]
+    def widget(self, name: str) -> ValueWidget[Any]:
+        """Return the magicgui widget of one parameter (``.native`` is its Qt widget)."""
+        return self._widgets[name]
 
     def values(self) -> dict[str, Any]:
-        """Current values as keyword arguments (``None`` where "auto" is chosen)."""
-        out: dict[str, Any] = {}
-        for name, (spec, w) in self._widgets.items():
-            if isinstance(w, QComboBox):
-                out[name] = w.currentData()
-            elif isinstance(w, QCheckBox):
-                out[name] = w.isChecked()
-            elif isinstance(w, QSpinBox | QDoubleSpinBox):
-                auto = spec.default is None and w.value() == w.minimum()
-                out[name] = None if auto else w.value()
-            else:
-                text = w.text().strip()
-                out[name] = text or None
-        return out
+        """Return the current values as keyword arguments (``None`` where "auto" is chosen)."""
+        return {name: self._value(spec, self._widgets[name]) for name, spec in self._specs.items()}
+
+    @staticmethod
+    def _value(spec: ParamSpec, widget: ValueWidget[Any]) -> Any:
+        if isinstance(widget, FloatSpinBox):
+            if spec.default is None and widget.value == widget.min:
+                return None
+            return int(round(widget.value)) if spec.kind is int else widget.value
+        if isinstance(widget, LineEdit):
+            return widget.value.strip() or None
+        return None if widget.value is _AUTO_CHOICE else widget.value
 
     def set_value(self, name: str, value: Any) -> None:
-        """Set one parameter's value (emits `changed`)."""
-        spec, w = self._widgets[name]
-        if isinstance(w, QComboBox):
-            w.setCurrentIndex(max(0, w.findData(value)))
-        elif isinstance(w, QCheckBox):
-            w.setChecked(bool(value))
-        elif isinstance(w, QSpinBox | QDoubleSpinBox):
-            w.setValue(w.minimum() if value is None else value)
+        """Set one parameter's value (emits `changed`); an unknown choice picks the first."""
+        widget = self._widgets[name]
+        if isinstance(widget, ComboBox):
+            value = _AUTO_CHOICE if value is None else value
+            widget.value = value if value in widget.choices else widget.choices[0]
+        elif isinstance(widget, FloatSpinBox):
+            widget.value = widget.min if value is None else value
+        elif isinstance(widget, LineEdit):
+            widget.value = "" if value is None else str(value)
         else:
-            w.setText("" if value is None else str(value))
-            self.changed.emit()
+            widget.value = bool(value)

@@ -1,5 +1,8 @@
-"""Which wells a click on a figure means: the figure functions attach well ids to their
-point artists (``fig.il6assay_wells``), the synergy heat map dose pairs to its cells."""
+"""Which wells a click on a figure means.
+
+The figure functions attach well ids to their point artists (``fig.il6assay_wells``), the
+synergy heat map dose pairs to its cells.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +13,10 @@ from napari_il6assay.io.plate import split_well_key as parse_well_id
 
 
 def well_ids_of(artist: Any) -> list | None:
-    """The per-point well ids the figure functions attach to a point artist (``fig.il6assay_wells``
-    of the artist's (sub)figure), or None."""
+    """Return the per-point well ids the figure functions attach to a point artist.
+
+    They are in ``fig.il6assay_wells`` of the artist's (sub)figure; None without.
+    """
     figs = []
     if hasattr(artist, "get_figure"):
         try:

@@ -1,5 +1,7 @@
-"""A custom-painted 96/384-well plate map: wells coloured by a layout column, with a legend,
-validation errors drawn at the offending well (red ring, message in the tooltip)."""
+"""A custom-painted 96/384-well plate map: wells coloured by a layout column, with a legend.
+
+Validation errors are drawn at the offending well (red ring, message in the tooltip).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from qtpy.QtCore import QEvent, QPointF, QRectF, QSize, Qt, Signal
-from qtpy.QtGui import QBrush, QColor, QFont, QLinearGradient, QPainter, QPen
+from qtpy.QtGui import QBrush, QColor, QFont, QHelpEvent, QLinearGradient, QPainter, QPen
 from qtpy.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from napari_il6assay.io.cells import is_blank
@@ -76,7 +78,7 @@ class PlateMap(QWidget):
     """
 
     #: A well was clicked (canonical id).
-    wellClicked = Signal(str)  # noqa: N815
+    wellClicked = Signal(str)
 
     def __init__(self, plate_format: int = 96, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -111,8 +113,11 @@ class PlateMap(QWidget):
         self._recolor()
 
     def set_color_by(self, column: str) -> None:
-        """Colour wells by ``cell_line``, ``drug``, ``concentration`` (log scale) or ``role``;
-        on a results table also by ``readout``, ``viability`` (linear scale) or ``qc_flag``."""
+        """Colour wells by a column.
+
+        ``cell_line``, ``drug``, ``concentration`` (log scale) or ``role``; on a results table
+        also ``readout``, ``viability`` (linear scale) or ``qc_flag``.
+        """
         if column not in COLOR_BY + RESULT_COLOR_BY:
             raise ValueError(
                 f"color_by must be one of {COLOR_BY + RESULT_COLOR_BY}, got {column!r}"
@@ -213,8 +218,8 @@ class PlateMap(QWidget):
                 self.well_colors[w] = zero.name()
             elif self._scale is not None:
                 lo, hi = self._scale
-                t = 0.5 if hi == lo else (math.log10(c) - lo) / (hi - lo)
-                self.well_colors[w] = viridis(t).name()
+                frac = 0.5 if hi == lo else (math.log10(c) - lo) / (hi - lo)
+                self.well_colors[w] = viridis(frac).name()
         if np.any(np.isfinite(conc) & (conc <= 0)):
             self._legend = [("0 (vehicle)", zero)]
 
@@ -260,11 +265,11 @@ class PlateMap(QWidget):
             r, c = 0, 0
         return QPointF(grid.left() + (c + 0.5) * cell, grid.top() + (r + 0.5) * cell)
 
-    def sizeHint(self) -> QSize:  # noqa: N802
+    def sizeHint(self) -> QSize:
         return QSize(420, 320)
 
     # -- painting -------------------------------------------------------------------------------
-    def paintEvent(self, event: Any) -> None:  # noqa: N802
+    def paintEvent(self, event: Any) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         pal = self.palette()
@@ -376,7 +381,7 @@ class PlateMap(QWidget):
 
     # -- interaction ----------------------------------------------------------------------------
     def tooltip_text(self, well: str) -> str:
-        """What the tooltip of a well says: its id, layout values and any errors."""
+        """Return the tooltip of a well: its id, layout values and any errors."""
         parts = [well]
         if self._info.get(well):
             parts.append(self._info[well])
@@ -384,9 +389,9 @@ class PlateMap(QWidget):
             parts.append(f"⚠ {msg}")
         return "\n".join(parts)
 
-    def event(self, ev: QEvent) -> bool:
-        if ev.type() == QEvent.Type.ToolTip:
-            pos = ev.position() if hasattr(ev, "position") else ev.pos()
+    def event(self, ev: QEvent | None) -> bool:
+        if isinstance(ev, QHelpEvent) and ev.type() == QEvent.Type.ToolTip:
+            pos = ev.pos()
             well = self.well_at(pos.x(), pos.y())
             if well:
                 QToolTip.showText(ev.globalPos(), self.tooltip_text(well), self)
@@ -395,7 +400,7 @@ class PlateMap(QWidget):
             return True
         return super().event(ev)
 
-    def mousePressEvent(self, ev: Any) -> None:  # noqa: N802
+    def mousePressEvent(self, ev: Any) -> None:
         pos = ev.position()
         well = self.well_at(pos.x(), pos.y())
         if well:

@@ -1,5 +1,7 @@
-"""IL-6 standard curve (ELISA): pick a tidy table or a plate reader's grid export (+ layout),
-fit the standards, see the curve with the samples on it and the concentrations table, export.
+"""IL-6 standard curve (ELISA) dock: fit the standards, read the samples, export.
+
+Pick a tidy table or a plate reader's grid export (+ layout); see the curve with the samples
+on it and the concentrations table.
 
 The science is `napari_il6assay.doseresponse.quantify`; reading is
 `napari_il6assay.commands.quantify.load_input` and the export is its `write_outputs`, the same

@@ -1,5 +1,4 @@
-"""Segment & measure: run a segmentation mode on image layers and show labels, outlines and
-the objects table.
+"""Segment & measure dock: segment image layers and show labels, outlines and objects.
 
 The science is `napari_il6assay.segment.segment_image`; this widget gathers the inputs on the
 main thread, runs the engine in a napari worker thread, and changes layers only in the
@@ -30,9 +29,11 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_il6assay._qt.param_form import ParamForm, ParamSpec, specs_from_signature
+from napari_il6assay._qt.param_form import ParamForm, ParamSpec, specs_from_parameters
+from napari_il6assay._qt.qt_items import list_items
 from napari_il6assay._qt.table_model import TableWidget
-from napari_il6assay.segment import CALLER_KEYWORDS, MODES, get_mode
+from napari_il6assay._qt.workers import WorkerSlot
+from napari_il6assay.segment import MODES, get_mode
 
 if TYPE_CHECKING:
     import napari
@@ -69,7 +70,7 @@ class SegmentJob:
 
 
 def _units(layer: Any, keep: int) -> tuple[str, ...] | None:
-    """The layer's world units of its last ``keep`` axes (napari >= 0.6), to copy them."""
+    """Return the layer's world units of its last ``keep`` axes (napari >= 0.6)."""
     units = getattr(layer, "units", None)
     return None if units is None else tuple(str(u) for u in units[-keep:])
 
@@ -110,21 +111,18 @@ def run_jobs(
 
 
 def mode_specs(mode: str) -> list[ParamSpec]:
-    """The parameters of one segmentation mode for the form.
+    """Return the parameters of one segmentation mode for the form.
 
-    The keyword parameters of the registry's `ModeSpec.form_functions` (the segment function,
-    and for spheroid the detector it passes its ``**params`` to), without the ones the widget
-    fills in itself (`napari_il6assay.segment.CALLER_KEYWORDS`).
+    The registry's `ModeSpec.parameters` (the keyword parameters of the segment function,
+    and for spheroid of the detector it passes its ``**params`` to, without the ones the
+    widget fills in itself), described by those functions' numpydoc.
     """
-    specs: list[ParamSpec] = []
-    for func in get_mode(mode).form_callables():
-        seen = {s.name for s in specs}
-        specs += [s for s in specs_from_signature(func, skip=CALLER_KEYWORDS) if s.name not in seen]
-    return specs
+    spec = get_mode(mode)
+    return specs_from_parameters(spec.parameters(), spec.form_callables())
 
 
 def features_table(result: SegmentationResult) -> Any:
-    """The objects table as napari ``features``: one row per label, with an ``index`` column."""
+    """Return the objects table as napari ``features`` (one row per label, ``index`` column)."""
     import pandas as pd
 
     obj = result.objects.reset_index(drop=True).copy()
@@ -146,8 +144,6 @@ class SegmentWidget(QWidget):
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         super().__init__()
         self.viewer = napari_viewer
-        self.worker: Any = None
-        self._pending = False
         self.results: dict[str, SegmentationResult] = {}
 
         self.layer_list = QListWidget()
@@ -175,6 +171,9 @@ class SegmentWidget(QWidget):
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.table = TableWidget("Objects", default_name="objects.csv")
+        self._slot = WorkerSlot(
+            "Segmentation failed", status=self.status.setText, busy=self._set_busy, again=self.run
+        )
 
         form = QFormLayout()
         form.addRow("Images", self.layer_list)
@@ -230,9 +229,10 @@ class SegmentWidget(QWidget):
                 item.setSelected(layer.name in chosen)
         if not self.layer_list.selectedItems() and self.layer_list.count():
             active = self.viewer.layers.selection.active
-            names = [self.layer_list.item(i).text() for i in range(self.layer_list.count())]
+            items = list_items(self.layer_list)
+            names = [item.text() for item in items]
             idx = names.index(active.name) if active is not None and active.name in names else 0
-            self.layer_list.item(idx).setSelected(True)
+            items[idx].setSelected(True)
 
     def _show_layer_calibration(self) -> None:
         """Say which pixel size "from layer scale" means for the chosen layer."""
@@ -246,8 +246,7 @@ class SegmentWidget(QWidget):
 
     def select_layers(self, names: Sequence[str]) -> None:
         """Choose the image layers to segment by name."""
-        for i in range(self.layer_list.count()):
-            item = self.layer_list.item(i)
+        for item in list_items(self.layer_list):
             item.setSelected(item.text() in names)
 
     def _on_mode(self, mode: str) -> None:
@@ -259,7 +258,7 @@ class SegmentWidget(QWidget):
             self._debounce.start()
 
     def jobs(self) -> list[SegmentJob]:
-        """The segmentations the current choice asks for (main thread: reads the layers)."""
+        """Return the segmentations the current choice asks for (main thread: reads layers)."""
         names = [i.text() for i in self.layer_list.selectedItems()]
         layers = [self.viewer.layers[n] for n in names if n in self.viewer.layers]
         mode = self.mode.currentText()
@@ -277,8 +276,10 @@ class SegmentWidget(QWidget):
         return None if sx == 1.0 else sx
 
     def _plane(self, layer: Any, keep: int) -> Any:
-        """The layer's data with leading axes beyond ``keep`` spatial ones fixed at the
-        viewer's current position (e.g. a time point)."""
+        """Return the layer's data with leading axes beyond ``keep`` spatial ones fixed.
+
+        They are fixed at the viewer's current position (e.g. a time point).
+        """
         data = layer.data[0] if layer.multiscale else layer.data
         n_spatial = layer.ndim
         extra = n_spatial - keep
@@ -329,57 +330,51 @@ class SegmentWidget(QWidget):
         )
 
     # -- running --------------------------------------------------------------------------------
+    @property
+    def worker(self) -> Any:
+        """The running segmentation's napari worker (None when idle)."""
+        return self._slot.worker
+
+    def _set_busy(self, busy: bool) -> None:
+        self.run_button.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
+
     def run(self) -> Any:
         """Start segmenting the chosen layers in a worker thread; returns the worker."""
-        from napari.qt.threading import create_worker
         from napari.utils.notifications import show_info
 
-        if self.worker is not None:
+        if self._slot.running:
             # A parameter changed while running: stop the old run, start again when it ends.
-            self._pending = True
-            self.worker.quit()
-            return self.worker
+            self._slot.quit()
+            return self._slot.request_again()
         jobs = self.jobs()
         if not jobs:
             show_info("Segment & measure: open or choose an image layer first.")
             return None
         mode = self.mode.currentText()
-        worker = create_worker(
-            run_jobs,
-            jobs,
-            mode,
-            self.params.values(),
-            _progress={"total": len(jobs), "desc": f"Segmenting ({mode})"},
-            _ignore_errors=True,
-        )
-        worker.yielded.connect(self._on_result)
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_finished)
-        self.worker = worker
-        self.run_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
         self.status.setText(f"Segmenting {len(jobs)} image(s) in {mode} mode…")
-        worker.start()
-        return worker
+        return self._slot.start(
+            run_jobs, jobs, mode, self.params.values(),
+            desc=f"Segmenting ({mode})", total=len(jobs), yielded=self._on_result,
+        )  # fmt: skip
 
     def cancel(self) -> None:
-        """Stop the running segmentation (the image being processed is finished, then
-        dropped)."""
-        if self.worker is not None:
-            self._pending = False
-            self.worker.quit()
+        """Stop the running segmentation (the image in progress is finished, then dropped)."""
+        if self._slot.running:
+            self._slot.pending = False
+            self._slot.quit()
             self.status.setText("Cancelled.")
 
     def _on_result(self, item: tuple[SegmentJob, SegmentationResult]) -> None:
         from napari.utils.notifications import show_warning
 
-        if self.worker is not None and self.worker.abort_requested:
+        if self._slot.abort_requested:
             return
         job, result = item
         try:
             layer = self._show(job, result)
         except Exception as exc:  # noqa: BLE001 - shown to the user, not lost in the loop
-            self._on_error(exc)
+            self._slot.report(exc)
             return
         self.results[layer.name] = result
         n = len(result.objects)
@@ -427,23 +422,6 @@ class SegmentWidget(QWidget):
         self.table.set_frame(features.drop(columns=["index"]))
         self.viewer.layers.selection.active = layer
         return layer
-
-    def _on_error(self, exc: BaseException) -> None:
-        from napari.utils.notifications import show_error
-
-        from napari_il6assay.errors import Il6AssayError
-
-        reason = str(exc) if isinstance(exc, Il6AssayError) else f"{type(exc).__name__}: {exc}"
-        self.status.setText(f"Failed: {reason}")
-        show_error(f"Segmentation failed: {reason}")
-
-    def _on_finished(self) -> None:
-        self.worker = None
-        self.run_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
-        if self._pending:
-            self._pending = False
-            self.run()
 
     def _on_active_layer(self, event: Any = None) -> None:
         layer = self.viewer.layers.selection.active

@@ -86,10 +86,10 @@ class DataFrameModel(QAbstractTableModel):
             )
 
     # -- Qt model API ---------------------------------------------------------------------------
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._df)
 
-    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else self._df.shape[1]
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -106,7 +106,7 @@ class DataFrameModel(QAbstractTableModel):
                 return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
-    def headerData(  # noqa: N802
+    def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
         if role != Qt.ItemDataRole.DisplayRole:
@@ -121,9 +121,7 @@ class DataFrameModel(QAbstractTableModel):
             return base | Qt.ItemFlag.ItemIsEditable
         return base
 
-    def setData(  # noqa: N802
-        self, index: QModelIndex, value: Any, role: int = Qt.ItemDataRole.EditRole
-    ) -> bool:
+    def setData(self, index: QModelIndex, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
         if not (self._editable and index.isValid() and role == Qt.ItemDataRole.EditRole):
             return False
         import numpy as np
@@ -220,7 +218,9 @@ class TableWidget(QWidget):
         self.view.setSortingEnabled(True)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         # no alternating rows: napari's stylesheet gives them a light base under light text
-        self.view.verticalHeader().setDefaultSectionSize(20)
+        rows = self.view.verticalHeader()
+        if rows is not None:  # a QTableView always has one; Qt's stubs say it may not
+            rows.setDefaultSectionSize(20)
         self._default_name = default_name
         self.title = QLabel(title)
         self.export_button = QPushButton("Export…")
@@ -238,7 +238,9 @@ class TableWidget(QWidget):
     def set_frame(self, frame: pd.DataFrame) -> None:
         """Show a new table (the previous sort order is dropped)."""
         self.model.set_frame(frame)
-        self.view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        header = self.view.horizontalHeader()
+        if header is not None:
+            header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.view.resizeColumnsToContents()
 
     def export(self, path: str | Path) -> Path:

@@ -1,6 +1,8 @@
-"""Show one well of a batch run in the viewer: its image (from the input folder) and labels
-(the person's correction from ``corrections/``, else saved by the run, else segmented again in
-a worker), the other layers hidden."""
+"""Show one well of a batch run in the viewer, the other layers hidden.
+
+Its image (from the input folder) and labels (the person's correction from ``corrections/``,
+else saved by the run, else segmented again in a worker).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import napari
 
-    from napari_il6assay._qt.results import Results, WellImage
+    from napari_il6assay.session.results import Results, WellImage
 
 
 def show_well(
@@ -70,8 +72,11 @@ def show_well(
 
 
 def open_image(viewer: napari.Viewer, info: WellImage, name: str) -> Any:
-    """Add a well's image with its calibration; one layer per channel for channel images
-    (the first named ``name``). Returns the (first) image layer."""
+    """Add a well's image with its calibration.
+
+    One layer per channel for channel images (the first named ``name``). Returns the (first)
+    image layer.
+    """
     import numpy as np
 
     from napari_il6assay.io.images import read_image
@@ -119,7 +124,7 @@ def _spatial_shape(layer: Any) -> tuple[int, ...]:
 def corrected_labels(
     results: Results, info: WellImage, shape: tuple[int, ...] | None = None
 ) -> Any:
-    """The saved corrected labels of a well (``corrections/``), or None.
+    """Return the saved corrected labels of a well (``corrections/``), or None.
 
     A file that cannot be read, or does not fit the image, is reported (naming the file and
     the well) and the automatic labels are shown instead.
@@ -157,23 +162,16 @@ def open_labels(viewer: napari.Viewer, info: WellImage, name: str, image: Any) -
 def segment_well(
     viewer: napari.Viewer, results: Results, info: WellImage, name: str, img_name: str
 ) -> Any:
-    """The run saved no labels: segment the well again with the run's mode and parameters
-    in a worker thread; the labels layer is added when it returns. Returns the worker."""
-    from napari.qt.threading import create_worker
+    """Segment the well again with the run's mode and parameters (the run saved no labels).
 
+    In a worker thread; the labels layer is added when it returns. Returns the worker.
+    """
+    from napari_il6assay._qt.workers import WorkerSlot
     from napari_il6assay.segment import segment_file
 
     if results.mode is None or len(info.paths) != 1:
         return None
     params = dict(results.run_info.get("parameters", {}).get("segmentation") or {})
-    worker = create_worker(
-        segment_file,
-        info.paths[0],
-        results.mode,
-        pixel_size_um=info.pixel_size_um,
-        _ignore_errors=True,
-        **params,
-    )
 
     def done(result: Any) -> None:
         if name in viewer.layers or img_name not in viewer.layers:
@@ -183,12 +181,8 @@ def segment_well(
         layer.visible = image.visible
         viewer.layers.selection.active = image
 
-    def failed(exc: BaseException) -> None:
-        from napari.utils.notifications import show_error
-
-        show_error(f"Cannot segment well {info.well}: {exc}")
-
-    worker.returned.connect(done)
-    worker.errored.connect(failed)
-    worker.start()
-    return worker
+    slot = WorkerSlot(f"Cannot segment well {info.well}")
+    return slot.start(
+        segment_file, info.paths[0], results.mode, desc=f"Segmenting well {info.well}",
+        returned=done, pixel_size_um=info.pixel_size_um, **params,
+    )  # fmt: skip

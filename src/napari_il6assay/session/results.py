@@ -1,5 +1,10 @@
-"""The results of a batch run as the panel uses them: its tables, and where each well's image
-and label image are. No Qt here; the panel and the tests use it."""
+"""The results of a batch run as the panel uses them.
+
+Its tables, and where each well's image and label image are.
+
+No Qt here: the dose–response panel, its `napari_il6assay.session.doseresponse` session and
+the tests use it.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from napari_il6assay.batch.stages import refit_tables  # noqa: F401 - the panel imports it here
 from napari_il6assay.io.cells import is_blank
-from napari_il6assay.io.plate import well_key  # noqa: F401 - the panel imports it from here
+from napari_il6assay.io.plate import well_key
 
 #: tables the panel reads from a batch output folder (``<name>.csv``)
 TABLES = (
@@ -97,7 +101,7 @@ class Results:
     def well_image(
         self, well: str, plate: str | None = None, site: int | None = None
     ) -> WellImage | None:
-        """The image files and labels of a well's first site (or of ``site``), or None."""
+        """Return the image files and labels of a well's first site (or of ``site``), or None."""
         images = self.table("images")
         wells = self.table("wells")
         plate_s = "" if plate is None or is_blank(plate) else str(plate)
@@ -143,7 +147,7 @@ class Results:
             plate=plate_s,
             paths=paths,
             labels=labels,
-            pixel_size_um=None if is_blank(px) else float(px),
+            pixel_size_um=None if px is None or is_blank(px) else float(px),
             image_id=image_id,
             site=int(row["site"]) if not is_blank(row.get("site")) else 1,
             image=first_site,
@@ -193,7 +197,7 @@ class Results:
                         well=corr.well))  # fmt: skip
                     continue
                 if len(hit):
-                    row = hit.iloc[0].to_dict()
+                    row = {str(k): v for k, v in hit.iloc[0].items()}
             # the automatic values: a row corrected earlier keeps them in qc_flag_auto
             auto_flag = row.get("qc_flag_auto") if _truthy(row.get("corrected")) else row.get(
                 "qc_flag")  # fmt: skip

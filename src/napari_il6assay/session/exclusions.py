@@ -1,4 +1,4 @@
-"""The dose–response panel's exclusions, kept with the results they apply to (no Qt here).
+"""Excluded wells with reasons, kept with the results they apply to (no Qt here).
 
 A well the user leaves out is recorded with a reason and a time in an exclusions table of
 `napari_il6assay.io.exclusions` (the same ``exclusions.csv`` that ``batch --exclude`` reads and
@@ -61,7 +61,7 @@ class ExclusionSession:
     def open(
         cls, out: str | Path | None, input_folder: str | Path | None = None
     ) -> ExclusionSession:
-        """The session of a results folder, with its saved ``exclusions.csv`` when present.
+        """Open the session of a results folder, with its saved ``exclusions.csv`` when present.
 
         Raises
         ------
@@ -85,7 +85,7 @@ class ExclusionSession:
         row = {"plate": "" if is_blank(plate) else str(plate), "well": well,
                "reason": reason, "time": time or now_iso()}  # fmt: skip
         new = make_exclusions([row])  # checks the well id and the reason
-        keep = self._others(new.loc[0, "plate"], new.loc[0, "well"])
+        keep = self._others(str(new.loc[0, "plate"]), str(new.loc[0, "well"]))
         self.table = _plain(pd.concat([self.table[keep], new], ignore_index=True))
 
     def include(self, plate: Any, well: str) -> None:
@@ -143,12 +143,15 @@ class ExclusionSession:
                              path=self.out)  # fmt: skip
         if self.input_folder is not None and _same(self.out, self.input_folder):
             raise InputError("will not write exclusions into the input folder", path=self.out)
-        return write_exclusions(self.table.reindex(columns=COLUMNS), self.path)
+        return write_exclusions(self.table.reindex(columns=COLUMNS), self.out / EXCLUSIONS_CSV)
 
 
 def _plain(table: pd.DataFrame) -> pd.DataFrame:
-    """Text columns as plain ``object`` (a table read from CSV and one built in memory must
-    compare equal, whatever string dtype pandas infers)."""
+    """Make the text columns plain ``object``.
+
+    A table read from CSV and one built in memory must compare equal, whatever string dtype
+    pandas infers.
+    """
     return table.reindex(columns=COLUMNS).astype(object).reset_index(drop=True)
 
 
