@@ -37,7 +37,7 @@ from napari_il6assay.errors import SegmentationError
 from napari_il6assay.qc_flags import join_flags
 from napari_il6assay.segment import _util as U
 from napari_il6assay.segment.result import SegmentationResult, empty_result
-from napari_il6assay.segment.well import find_single_well, fit_circle, parse_roi
+from napari_il6assay.segment.well import find_single_well, find_vessel_arc, parse_roi
 
 READOUT = "area_fraction"
 
@@ -55,10 +55,6 @@ def _bright_bottom(q: np.ndarray) -> np.ndarray:
     """Clear well bottom: the bright class of the image."""
     t = U.otsu(q)
     return q > t
-
-
-# one home for circle fitting and single-well finding: `segment.well`
-_fit_circle = fit_circle
 
 
 def find_well(q: np.ndarray) -> tuple[float, float, float] | None:
@@ -675,10 +671,18 @@ def segment(
             if not fit.plausible:
                 qc_flag = join_flags(qc_flag, "well_implausible")
                 if wmode == "auto" and not fit.is_well:
-                    # no well rim at all (a flask, a dish larger than the frame): the
-                    # frame is the measured area, still flagged
-                    cy, cx, r = (plane.shape[0] - 1) / 2, (plane.shape[1] - 1) / 2, float("nan")
-                    centre = None
+                    # no well rim in the frame: the arc of a dish larger than the frame
+                    # bounds the floor; with no rim at all (a flask) the frame is the
+                    # measured area; flagged either way
+                    arc = find_vessel_arc(plane)
+                    if arc is not None:
+                        fit = arc
+                        cy, cx, r = arc.cy, arc.cx, arc.r
+                        centre = (cy, cx)
+                    else:
+                        cy, cx = (plane.shape[0] - 1) / 2, (plane.shape[1] - 1) / 2
+                        r = float("nan")
+                        centre = None
             if centre is None:
                 wm = np.ones(plane.shape, bool)
             else:

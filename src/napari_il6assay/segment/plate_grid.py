@@ -23,27 +23,11 @@ import numpy as np
 
 from napari_il6assay.errors import SegmentationError
 from napari_il6assay.io.plate import PLATE_FORMATS, well_names
+from napari_il6assay.segment.geometry import fit_circle_trimmed
 
 #: the plate formats whose wells are found on a photo of the whole plate (384 wells are
 #: too small on a photo to measure one by one)
 PHOTO_FORMATS = tuple(f for f in PLATE_FORMATS if f <= 96)
-
-
-def _fit_circle(y: np.ndarray, x: np.ndarray) -> tuple[float, float, float]:
-    """Algebraic (Kasa) circle fit, then again without the points far off it."""
-    cy = cx = r = float("nan")
-    keep = np.ones(y.size, bool)
-    for _ in range(2):
-        A = np.column_stack([x[keep], y[keep], np.ones(int(keep.sum()))])
-        b = x[keep] ** 2 + y[keep] ** 2
-        c, *_ = np.linalg.lstsq(A, b, rcond=None)
-        cx, cy = c[0] / 2, c[1] / 2
-        r = math.sqrt(max(c[2] + cx * cx + cy * cy, 0.0))
-        res = np.abs(np.hypot(y - cy, x - cx) - r)
-        keep = res < max(3.0 * 1.4826 * float(np.median(res)), 1.0)
-        if keep.sum() < 10:
-            break
-    return float(cy), float(cx), float(r)
 
 
 def _plate_top(q: np.ndarray) -> np.ndarray:
@@ -183,8 +167,10 @@ def find_plate_wells(
     for k in keep:
         s = el == k + 1
         # pixel centres of the hole's edge: the wall's outer edge is half a pixel out
-        cy, cx, r = _fit_circle(ey[s].astype(np.float64), ex[s].astype(np.float64))
-        fits.append((cy, cx, r + 0.5))
+        fit = fit_circle_trimmed(
+            ey[s].astype(np.float64), ex[s].astype(np.float64), cut=3.0 * 1.4826, min_cut=1.0
+        )
+        fits.append((np.nan,) * 3 if fit is None else (fit.cy, fit.cx, fit.r + 0.5))
     f_ = np.array(fits)
     ok = np.isfinite(f_).all(1)
     f_ = f_[ok]

@@ -51,6 +51,7 @@ import numpy as np
 from napari_il6assay.errors import SegmentationError
 from napari_il6assay.qc_flags import join_flags
 from napari_il6assay.segment import _util as U
+from napari_il6assay.segment.geometry import fit_circle_trimmed
 from napari_il6assay.segment.illumination import (
     masked_gaussian_background,
     polynomial_background,
@@ -167,10 +168,10 @@ def find_well_edge(
         py, px = np.nonzero(edge)
         if py.size < 20:
             continue
-        fit = _fit_circle(py.astype(float), px.astype(float))
+        fit = fit_circle_trimmed(py.astype(float), px.astype(float), n_fits=4)
         if fit is None:
             continue
-        cy, cx, r, rms = fit
+        cy, cx, r, rms = fit.cy, fit.cx, fit.r, fit.rms
         if rms > 0.05 * r + 1.0:
             continue
         dc = np.hypot(py - cy, px - cx)
@@ -191,38 +192,6 @@ def find_well_edge(
     if not found or valid.mean() < 0.15:
         return None, float("nan")
     return valid, radius
-
-
-def _fit_circle(
-    y: np.ndarray, x: np.ndarray, n_trim: int = 3
-) -> tuple[float, float, float, float] | None:
-    """Algebraic (Kasa) circle fit with trimmed outliers: ``(cy, cx, r, rms)`` or None."""
-    keep = np.ones(y.size, bool)
-    out = None
-    for _ in range(n_trim + 1):
-        if keep.sum() < 10:
-            return out
-        A = np.column_stack([y[keep], x[keep], np.ones(keep.sum())])
-        b = -(y[keep] ** 2 + x[keep] ** 2)
-        try:
-            (d, e, f), *_ = np.linalg.lstsq(A, b, rcond=None)
-        except np.linalg.LinAlgError:
-            return out
-        cy, cx = -d / 2, -e / 2
-        r2 = cy * cy + cx * cx - f
-        if r2 <= 0:
-            return out
-        r = math.sqrt(r2)
-        res = np.hypot(y - cy, x - cx) - r
-        rms = float(np.sqrt(np.mean(res[keep] ** 2)))
-        out = (float(cy), float(cx), float(r), rms)
-        # points of a spheroid joined to the outside region are not on the well circle
-        cut = max(3.0 * float(np.median(np.abs(res[keep]))), 1.5)
-        new = np.abs(res) < cut
-        if np.array_equal(new, keep):
-            break
-        keep = new
-    return out
 
 
 def _auto_threshold(s: np.ndarray, noise_floor: float, where: np.ndarray | None = None) -> float:
@@ -608,10 +577,10 @@ def is_cut_object(mask: np.ndarray, min_solidity: float = 0.85) -> bool:
     py, px = np.nonzero(edge)
     if py.size < 10:
         return False
-    fit = _fit_circle(py.astype(float), px.astype(float))
+    fit = fit_circle_trimmed(py.astype(float), px.astype(float), n_fits=4)
     if fit is None:
         return False
-    cy, cx, r, rms = fit
+    cy, cx, r, rms = fit.cy, fit.cx, fit.r, fit.rms
     yy, xx = np.nonzero(mask)
     inside = float(np.mean(np.hypot(yy - cy, xx - cx) < r + max(2.0, 2 * rms)))
     return inside >= 0.9 and rms <= 0.1 * r + 1.0

@@ -41,6 +41,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from napari_il6assay.segment.geometry import disc_in_frame, fit_circle
+
+__all__ = [
+    "WellFit",
+    "disc_in_frame",
+    "find_single_well",
+    "fit_circle",
+    "parse_roi",
+    "refine_well",
+]
+
 #: the smallest radius of a single-well photo's well, as a fraction of the short side
 MIN_RADIUS_FRACTION = 0.25
 #: rays crossing a clear rim edge needed to trust a circle
@@ -99,27 +110,6 @@ class WellFit:
         return self.is_rim and not (self.floor_ratio < MIN_FLOOR_RATIO)
 
 
-def fit_circle(y: np.ndarray, x: np.ndarray) -> tuple[float, float, float]:
-    """Algebraic (Kasa) least-squares circle ``(cy, cx, r)`` through points."""
-    A = np.column_stack([x, y, np.ones_like(x)])
-    b = x * x + y * y
-    c, *_ = np.linalg.lstsq(A, b, rcond=None)
-    cx, cy = c[0] / 2, c[1] / 2
-    r = math.sqrt(max(c[2] + cx * cx + cy * cy, 0.0))
-    return float(cy), float(cx), float(r)
-
-
-def disc_in_frame(shape: tuple[int, int], cy: float, cx: float, r: float) -> float:
-    """Fraction of the disc's area that lies inside a frame of ``shape`` (sampled)."""
-    n = 64
-    t = (np.arange(n) + 0.5) / n * 2 - 1
-    yy, xx = np.meshgrid(t, t, indexing="ij")
-    inside = yy * yy + xx * xx <= 1
-    py, px = cy + r * yy[inside], cx + r * xx[inside]
-    ok = (py >= -0.5) & (py <= shape[0] - 0.5) & (px >= -0.5) & (px <= shape[1] - 0.5)
-    return float(ok.mean())
-
-
 def _edges(
     q: np.ndarray, k_noise: float | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -163,6 +153,8 @@ def hough_well(
     n_peaks: int = 4,
     edges: tuple | None = None,
     max_votes: int = 6000,
+    pad: int = 0,
+    per_length: bool = True,
 ) -> list[tuple[float, float, float, float]]:
     """Best directional-Hough circle ``(cy, cx, r, score)`` of a plane (see module).
 
@@ -174,6 +166,18 @@ def hough_well(
         Radius range in pixels of ``q``.
     cell : int
         Centre and radius bin of the accumulator, pixels (the refinement is finer).
+    n_peaks : int
+        Number of distinct circles returned.
+    edges : tuple, optional
+        ``_edges(q, ...)`` when the caller has them already.
+    max_votes : int
+        Edge pixels beyond this number are thinned evenly.
+    pad : int
+        Centres up to ``pad`` pixels outside the plane are searched too (a dish larger
+        than the frame).
+    per_length : bool
+        Divide the votes by the circumference (a whole circle in the frame); False counts
+        them as they are (an arc, whose visible length does not grow with the radius).
 
     Returns
     -------
@@ -191,16 +195,16 @@ def hough_well(
         k = -(-ey.size // max_votes)
         ey, ex, uy, ux, w = ey[::k], ex[::k], uy[::k], ux[::k], w[::k]
     radii = np.arange(max(r_min, 3.0), max(r_max, r_min + cell) + 1e-9, cell)
-    h, wd = -(-q.shape[0] // cell), -(-q.shape[1] // cell)
+    h, wd = -(-(q.shape[0] + 2 * pad) // cell), -(-(q.shape[1] + 2 * pad) // cell)
     acc = np.zeros((radii.size, h, wd), np.float32)
     for k, r in enumerate(radii):
         # up the gradient: towards the brighter floor
-        cy = np.floor((ey + r * uy) / cell).astype(np.int64)
-        cx = np.floor((ex + r * ux) / cell).astype(np.int64)
+        cy = np.floor((ey + r * uy + pad) / cell).astype(np.int64)
+        cx = np.floor((ex + r * ux + pad) / cell).astype(np.int64)
         ok = (cy >= 0) & (cy < h) & (cx >= 0) & (cx < wd)
         acc[k] = np.bincount(cy[ok] * wd + cx[ok], weights=w[ok], minlength=h * wd).reshape(
             h, wd
-        ) / (2 * np.pi * r)
+        ) / (2 * np.pi * r if per_length else 1.0)
     # votes of one circle spread over neighbouring bins
     acc = ndi.uniform_filter(acc, size=(1, 2, 2), mode="constant") * 4
     acc = np.maximum(acc, ndi.shift(acc, (1, 0, 0), order=0, cval=0))
@@ -213,8 +217,8 @@ def hough_well(
             break
         out.append(
             (
-                float((y + 0.5) * cell - 0.5),
-                float((x + 0.5) * cell - 0.5),
+                float((y + 0.5) * cell - 0.5 - pad),
+                float((x + 0.5) * cell - 0.5 - pad),
                 float(radii[k]),
                 float(acc[k, y, x]),
             )
@@ -231,6 +235,7 @@ def rim_support(
     r: float,
     n_bins: int = 90,
     edges: tuple | None = None,
+    min_visible: float = 0.25,
 ) -> tuple[float, float]:
     """How well a circle is a well rim: ``(support, outside_clean)``.
 
@@ -241,7 +246,8 @@ def rim_support(
     frame, the fraction without any edge there: plastic outside a well holds no colonies,
     while a circle fitted into a flask's floor has them on both sides (NaN when no sector's
     band is in the frame). ``edges``: ``(_edges(plane, 4.0), _edges(plane))`` when the
-    caller has them already.
+    caller has them already. ``min_visible``: the fraction of the sectors that must lie in
+    the frame to say anything (support 0 below it).
     """
     weak, sharp = edges if edges is not None else (_edges(plane, k_noise=4.0), _edges(plane))
     ey, ex, uy, ux, _ = weak
@@ -263,7 +269,7 @@ def rim_support(
     h, w = plane.shape
     py, px = cy + r * np.sin(th), cx + r * np.cos(th)
     vis = (py >= 1) & (py <= h - 2) & (px >= 1) & (px <= w - 2)
-    if vis.sum() < 0.25 * n_bins:
+    if vis.sum() < min_visible * n_bins:
         return 0.0, float("nan")
     support = float((hit & vis).sum() / vis.sum())
     # the outside band of each sector must lie in the frame to say anything
@@ -418,6 +424,115 @@ def find_single_well(
     return fit
 
 
+def find_vessel_arc(plane: np.ndarray) -> WellFit | None:
+    """Find the arc of a dish's rim when the dish is larger than the frame (see module).
+
+    A photo of a dish or flask larger than the frame shows no whole well, but a dish's wall
+    may cross a corner or a side as a long, gently curved arc. The directional Hough of the
+    single-well finder, on a coarse plane, with radii from about half to twice the frame's
+    long side and centres far outside the frame, proposes circles; each is refined on the
+    floor -> wall edge along rays about a pixel and a half apart on the visible arc
+    (`refine_well`) and kept when it is a real rim: a sharp edge (scatter of the edge
+    points at most 1.5 px) on at least ``MIN_RIM_SUPPORT`` of an arc at least a quarter of
+    the short side long, whose outside in the frame holds no stain (``outside_clean``: its
+    sharp-edge density at most ``1 - MIN_OUTSIDE_CLEAN`` of the floor's; colonies lie on both sides of a
+    circle drawn through a flask's floor).
+
+    Parameters
+    ----------
+    plane : ndarray
+        2D plane, bright floor (as for `find_single_well`).
+
+    Returns
+    -------
+    WellFit or None
+        The dish's circle (``in_frame`` well below 1), or None when no rim arc is found.
+    """
+    from scipy import ndimage as ndi
+
+    from napari_il6assay.segment import _util as U
+
+    short = min(plane.shape)
+    # a coarse plane for the wide search (centres far outside the frame)
+    f = max(1, math.ceil(max(plane.shape) / 128))
+    q = U.block_mean(plane, f)
+    long_q = max(q.shape)
+    weak = _edges(q, k_noise=4.0)
+    found = hough_well(
+        q,
+        0.45 * long_q,
+        2.0 * long_q,
+        cell=4,
+        edges=weak,
+        pad=int(2.0 * long_q),
+        n_peaks=4,
+        per_length=False,
+    )
+    if not found:
+        return None
+    ps = ndi.gaussian_filter(plane.astype(np.float32), 1.0)
+    edges = (_edges(ps, k_noise=4.0), _edges(ps))
+    min_arc = 0.25 * short
+    best: WellFit | None = None
+    for cy0, cx0, r0, score in found:
+        cy0, cx0, r0 = (cy0 + 0.5) * f - 0.5, (cx0 + 0.5) * f - 0.5, r0 * f
+        if disc_in_frame(plane.shape, cy0, cx0, r0) > MIN_IN_FRAME:
+            continue  # a whole well is the single-well finder's
+        cy, cx, r, spread = refine_well(
+            ps,
+            cy0,
+            cx0,
+            r0,
+            edge="inner",
+            n_ang=max(240, int(2 * np.pi * r0 / 1.5)),
+            min_rays=int(min_arc / 1.5),
+            radius_step=False,
+        )
+        if not (spread <= 1.5 and abs(r - r0) < 0.25 * r0):
+            continue
+        n_bins = max(90, int(2 * np.pi * r / 3))
+        fit = WellFit(cy, cx, r, hough_score=score)
+        fit.rim_support, _ = rim_support(
+            ps, cy, cx, r, n_bins=n_bins, edges=edges, min_visible=min_arc / 3 / n_bins
+        )
+        fit.outside_clean = _outside_clean_arc(ps.shape, cy, cx, r, edges[1])
+        fit.floor_ratio = floor_ratio(q, (cy + 0.5) / f - 0.5, (cx + 0.5) / f - 0.5, r / f)
+        fit.in_frame = disc_in_frame(plane.shape, cy, cx, r)
+        if fit.is_rim and (best is None or fit.rim_support > best.rim_support):
+            best = fit
+    if best is not None:
+        best.problems.append(
+            f"a dish larger than the frame: only an arc of its rim is in the frame "
+            f"(radius {best.r:.0f} px)"
+        )
+    return best
+
+
+def _outside_clean_arc(
+    shape: tuple[int, ...], cy: float, cx: float, r: float, sharp: tuple
+) -> float:
+    """``1 - `` the sharp-edge density outside a rim arc (beyond the wall) over that inside.
+
+    1 when the plastic beyond the arc is plain, about 0 or below when colonies lie on both
+    sides (a circle through a flask's floor); NaN when either side is nearly empty.
+    """
+    h, w = shape[:2]
+    ey, ex = sharp[0], sharp[1]
+    yy = (np.arange(h) - cy)[:, None]
+    xx = (np.arange(w) - cx)[None, :]
+    rho = np.sqrt(yy * yy + xx * xx)
+    gap = max(3.0, 0.08 * r)  # the wall and its shadow
+    n_in, n_out = int((rho < r - gap).sum()), int((rho > r + gap).sum())
+    if n_in < 100 or n_out < 100:
+        return float("nan")
+    re = np.hypot(ey - cy, ex - cx)
+    d_in = float((re < r - gap).sum()) / n_in
+    d_out = float((re > r + gap).sum()) / n_out
+    if d_in <= 0:
+        return 1.0 if d_out <= 0 else 0.0
+    return max(0.0, 1.0 - d_out / d_in)
+
+
 def parse_roi(roi: object, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     """``"X,Y,W,H"`` (or a 4-sequence) -> ``(y0, x0, y1, x1)`` clipped to ``shape``.
 
@@ -450,7 +565,13 @@ def _ray_profiles(
     r1: float,
     n_ang: int = 180,
     step: float = 0.5,
+    min_rays: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sample ``n_ang`` rays from ``r0`` to ``r1`` about a centre: ``(radii, angles, profiles)``.
+
+    Rays that leave the frame are dropped when at least ``min_rays`` (default a tenth of
+    them, at least 12) stay inside it.
+    """
     from scipy import ndimage as ndi
 
     rr = np.arange(r0, r1, step, dtype=np.float64)
@@ -458,11 +579,33 @@ def _ray_profiles(
     ys = cy + np.sin(th)[:, None] * rr[None, :]
     xs = cx + np.cos(th)[:, None] * rr[None, :]
     prof = ndi.map_coordinates(q, [ys, xs], order=1, mode="nearest")
+    # a well running off the frame: rays that leave it sample the border pixel again and
+    # again (a flat, false profile); only the rays inside the frame over the whole band
+    # are kept (the frame is convex: both ends inside is enough)
+    h, w = q.shape
+    inside = (
+        (ys[:, [0, -1]] >= 0)
+        & (ys[:, [0, -1]] <= h - 1)
+        & (xs[:, [0, -1]] >= 0)
+        & (xs[:, [0, -1]] <= w - 1)
+    ).all(axis=1)
+    if min_rays is None:
+        min_rays = max(12, n_ang // 10)
+    if not inside.all() and inside.sum() >= min_rays:
+        th, prof = th[inside], prof[inside]
     return rr, th, prof
 
 
 def refine_well(
-    qs: np.ndarray, cy: float, cx: float, r: float, edge: str = "inner"
+    qs: np.ndarray,
+    cy: float,
+    cx: float,
+    r: float,
+    edge: str = "inner",
+    *,
+    n_ang: int = 240,
+    min_rays: int | None = None,
+    radius_step: bool = True,
 ) -> tuple[float, float, float, float]:
     """Refine a rough well circle on a smoothed plane: ``(cy, cx, r, spread)``.
 
@@ -474,21 +617,27 @@ def refine_well(
     plastic is bright). ``spread`` is the robust scatter (pixels) of the edge points about
     the circle: the caller keeps the sharper of the two. The radius is the steepest fall
     of the 80th-percentile (over angles) radial profile, so colonies touching the edge do
-    not pull it.
+    not pull it (``radius_step=False``: the fitted radius stands, for an arc of a dish
+    larger than the frame). ``n_ang`` rays are cast; ``min_rays`` of them inside the
+    frame are enough (see `_ray_profiles`).
     """
     step = 0.5
     spread = float("inf")
     for _ in range(2):
         if edge == "inner":
             band = max(0.05 * r, 3.0)
-            rr, th, prof = _ray_profiles(qs, cy, cx, r - band, r + band, n_ang=240, step=step)
+            rr, th, prof = _ray_profiles(
+                qs, cy, cx, r - band, r + band, n_ang=n_ang, step=step, min_rays=min_rays
+            )
             d = np.diff(prof, axis=1)
             if d.shape[1] < 3:
                 break
             j = np.clip(np.argmin(d, axis=1), 1, d.shape[1] - 2)
             sign = -1.0
         else:
-            rr, th, prof = _ray_profiles(qs, cy, cx, 0.75 * r, 1.2 * r, n_ang=240, step=step)
+            rr, th, prof = _ray_profiles(
+                qs, cy, cx, 0.75 * r, 1.2 * r, n_ang=n_ang, step=step, min_rays=min_rays
+            )
             iwall = int(np.argmin(np.percentile(prof, 80, axis=0)))
             d = np.diff(prof, axis=1)
             lo = max(iwall - 2, 1)
@@ -518,6 +667,8 @@ def refine_well(
         # scatter of the edge, counting rejected rays as a penalty
         spread = float(1.4826 * np.median(res[good])) / max(keep.mean(), 0.05)
         cy, cx, r = ncy, ncx, nr
+    if not radius_step:
+        return cy, cx, r, spread
     rr, th, prof = _ray_profiles(qs, cy, cx, 0.8 * r, 1.1 * r)
     p80 = np.percentile(prof, 80, axis=0)
     iwall = int(np.argmin(p80))
