@@ -36,6 +36,7 @@ Everything is pure numpy/scipy/scikit-image, imported lazily.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -196,18 +197,26 @@ def hough_well(
         ey, ex, uy, ux, w = ey[::k], ex[::k], uy[::k], ux[::k], w[::k]
     radii = np.arange(max(r_min, 3.0), max(r_max, r_min + cell) + 1e-9, cell)
     h, wd = -(-(q.shape[0] + 2 * pad) // cell), -(-(q.shape[1] + 2 * pad) // cell)
-    acc = np.zeros((radii.size, h, wd), np.float32)
-    for k, r in enumerate(radii):
-        # up the gradient: towards the brighter floor
-        cy = np.floor((ey + r * uy + pad) / cell).astype(np.int64)
-        cx = np.floor((ex + r * ux + pad) / cell).astype(np.int64)
-        ok = (cy >= 0) & (cy < h) & (cx >= 0) & (cx < wd)
-        acc[k] = np.bincount(cy[ok] * wd + cx[ok], weights=w[ok], minlength=h * wd).reshape(
-            h, wd
-        ) / (2 * np.pi * r if per_length else 1.0)
+    # every radius at once (one bincount; per bin the votes add up in the same order)
+    rk = radii[:, None]
+    # up the gradient: towards the brighter floor
+    cy = np.floor((ey[None, :] + rk * uy[None, :] + pad) / cell).astype(np.int64)
+    cx = np.floor((ex[None, :] + rk * ux[None, :] + pad) / cell).astype(np.int64)
+    ok = (cy >= 0) & (cy < h) & (cx >= 0) & (cx < wd)
+    idx = (np.arange(radii.size)[:, None] * h + cy) * wd + cx
+    sums = np.bincount(
+        idx[ok], weights=np.broadcast_to(w, ok.shape)[ok], minlength=radii.size * h * wd
+    ).reshape(radii.size, h, wd)
+    norm = 2 * np.pi * radii if per_length else np.ones(radii.size)
+    acc = (sums / norm[:, None, None]).astype(np.float32)
     # votes of one circle spread over neighbouring bins
-    acc = ndi.uniform_filter(acc, size=(1, 2, 2), mode="constant") * 4
-    acc = np.maximum(acc, ndi.shift(acc, (1, 0, 0), order=0, cval=0))
+    acc = ndi.uniform_filter(acc, size=(1, 2, 2), mode="constant")
+    acc *= 4
+    # and over the next radius bin (the same as the maximum with a copy shifted by one
+    # radius, filled with 0, without the interpolation machinery)
+    prev = acc[:-1].copy()
+    np.maximum(acc[1:], prev, out=acc[1:])
+    np.maximum(acc[0], 0, out=acc[0])
     # a few distinct peaks: the checks choose among them (a soft rim can score below the
     # arcs of bright gaps between dense colonies)
     out = []
@@ -246,7 +255,8 @@ def rim_support(
     frame, the fraction without any edge there: plastic outside a well holds no colonies,
     while a circle fitted into a flask's floor has them on both sides (NaN when no sector's
     band is in the frame). ``edges``: ``(_edges(plane, 4.0), _edges(plane))`` when the
-    caller has them already. ``min_visible``: the fraction of the sectors that must lie in
+    caller has them already (the second may be a function returning them: Canny's edges
+    are needed only when the outside band lies in the frame). ``min_visible``: the fraction of the sectors that must lie in
     the frame to say anything (support 0 below it).
     """
     weak, sharp = edges if edges is not None else (_edges(plane, k_noise=4.0), _edges(plane))
@@ -279,6 +289,8 @@ def rim_support(
         seen &= (py >= 2) & (py <= h - 3) & (px >= 2) & (px <= w - 3)
     if seen.sum() < 0.1 * n_bins:
         return support, float("nan")
+    if callable(sharp):
+        sharp = sharp()  # computed only now that they are needed
     # colonies are sharp edges among the image's strongest (Canny's); smooth shading of
     # the plastic (vignetting) is not
     cy_, cx_, _, _, _ = sharp
@@ -353,7 +365,8 @@ def find_single_well(
     else:
         r_min, r_max = 0.8 * MIN_RADIUS_FRACTION * short, 0.62 * long_
     cell = 2 if long_ > 200 else 1
-    edges = (_edges(q, k_noise=4.0), _edges(q))
+    # Canny's edges on first use only (`rim_support`)
+    edges = (_edges(q, k_noise=4.0), functools.lru_cache(maxsize=1)(lambda: _edges(q)))
     # every edge above the noise votes: a soft, shaded rim is weaker than sharp colony
     # edges but it is long and round
     found = hough_well(q, r_min, r_max, cell=cell, edges=edges[0])
@@ -566,11 +579,12 @@ def _ray_profiles(
     n_ang: int = 180,
     step: float = 0.5,
     min_rays: int | None = None,
+    r_rim: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sample ``n_ang`` rays from ``r0`` to ``r1`` about a centre: ``(radii, angles, profiles)``.
 
-    Rays that leave the frame are dropped when at least ``min_rays`` (default a tenth of
-    them, at least 12) stay inside it.
+    With ``r_rim``, the rays whose point at ``r_rim`` (the rim) lies outside the frame are
+    dropped when at least ``min_rays`` (default a tenth of them, at least 12) are left.
     """
     from scipy import ndimage as ndi
 
@@ -579,16 +593,14 @@ def _ray_profiles(
     ys = cy + np.sin(th)[:, None] * rr[None, :]
     xs = cx + np.cos(th)[:, None] * rr[None, :]
     prof = ndi.map_coordinates(q, [ys, xs], order=1, mode="nearest")
-    # a well running off the frame: rays that leave it sample the border pixel again and
-    # again (a flat, false profile); only the rays inside the frame over the whole band
-    # are kept (the frame is convex: both ends inside is enough)
+    if r_rim is None:
+        return rr, th, prof
+    # a well running off the frame: a ray whose rim lies outside samples the border pixel
+    # again and again (a flat, false profile) and is dropped; a well inside the frame
+    # keeps every ray
     h, w = q.shape
-    inside = (
-        (ys[:, [0, -1]] >= 0)
-        & (ys[:, [0, -1]] <= h - 1)
-        & (xs[:, [0, -1]] >= 0)
-        & (xs[:, [0, -1]] <= w - 1)
-    ).all(axis=1)
+    ry, rx = cy + np.sin(th) * r_rim, cx + np.cos(th) * r_rim
+    inside = (ry >= 0) & (ry <= h - 1) & (rx >= 0) & (rx <= w - 1)
     if min_rays is None:
         min_rays = max(12, n_ang // 10)
     if not inside.all() and inside.sum() >= min_rays:
@@ -627,7 +639,7 @@ def refine_well(
         if edge == "inner":
             band = max(0.05 * r, 3.0)
             rr, th, prof = _ray_profiles(
-                qs, cy, cx, r - band, r + band, n_ang=n_ang, step=step, min_rays=min_rays
+                qs, cy, cx, r - band, r + band, n_ang=n_ang, step=step, min_rays=min_rays, r_rim=r
             )
             d = np.diff(prof, axis=1)
             if d.shape[1] < 3:
@@ -636,7 +648,7 @@ def refine_well(
             sign = -1.0
         else:
             rr, th, prof = _ray_profiles(
-                qs, cy, cx, 0.75 * r, 1.2 * r, n_ang=n_ang, step=step, min_rays=min_rays
+                qs, cy, cx, 0.75 * r, 1.2 * r, n_ang=n_ang, step=step, min_rays=min_rays, r_rim=r
             )
             iwall = int(np.argmin(np.percentile(prof, 80, axis=0)))
             d = np.diff(prof, axis=1)
@@ -669,7 +681,7 @@ def refine_well(
         cy, cx, r = ncy, ncx, nr
     if not radius_step:
         return cy, cx, r, spread
-    rr, th, prof = _ray_profiles(qs, cy, cx, 0.8 * r, 1.1 * r)
+    rr, th, prof = _ray_profiles(qs, cy, cx, 0.8 * r, 1.1 * r, r_rim=r)
     p80 = np.percentile(prof, 80, axis=0)
     iwall = int(np.argmin(p80))
     d = np.diff(p80)
