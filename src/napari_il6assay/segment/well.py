@@ -500,6 +500,7 @@ def find_vessel_arc(plane: np.ndarray) -> WellFit | None:
             n_ang=max(240, int(2 * np.pi * r0 / 1.5)),
             min_rays=int(min_arc / 1.5),
             radius_step=False,
+            whole_band=True,
         )
         if not (spread <= 1.5 and abs(r - r0) < 0.25 * r0):
             continue
@@ -579,12 +580,12 @@ def _ray_profiles(
     n_ang: int = 180,
     step: float = 0.5,
     min_rays: int | None = None,
-    r_rim: float | None = None,
+    r_rim: float | tuple[float, ...] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sample ``n_ang`` rays from ``r0`` to ``r1`` about a centre: ``(radii, angles, profiles)``.
 
-    With ``r_rim``, the rays whose point at ``r_rim`` (the rim) lies outside the frame are
-    dropped when at least ``min_rays`` (default a tenth of them, at least 12) are left.
+    With ``r_rim``, the rays whose point at ``r_rim`` (the rim; or at any of several radii)
+    lies outside the frame are dropped when at least ``min_rays`` (default a tenth of them, at least 12) are left.
     """
     from scipy import ndimage as ndi
 
@@ -599,8 +600,10 @@ def _ray_profiles(
     # again and again (a flat, false profile) and is dropped; a well inside the frame
     # keeps every ray
     h, w = q.shape
-    ry, rx = cy + np.sin(th) * r_rim, cx + np.cos(th) * r_rim
-    inside = (ry >= 0) & (ry <= h - 1) & (rx >= 0) & (rx <= w - 1)
+    inside = np.ones(th.size, bool)
+    for rc in r_rim if isinstance(r_rim, tuple) else (r_rim,):
+        ry, rx = cy + np.sin(th) * rc, cx + np.cos(th) * rc
+        inside &= (ry >= 0) & (ry <= h - 1) & (rx >= 0) & (rx <= w - 1)
     if min_rays is None:
         min_rays = max(12, n_ang // 10)
     if not inside.all() and inside.sum() >= min_rays:
@@ -618,6 +621,7 @@ def refine_well(
     n_ang: int = 240,
     min_rays: int | None = None,
     radius_step: bool = True,
+    whole_band: bool = False,
 ) -> tuple[float, float, float, float]:
     """Refine a rough well circle on a smoothed plane: ``(cy, cx, r, spread)``.
 
@@ -631,7 +635,9 @@ def refine_well(
     of the 80th-percentile (over angles) radial profile, so colonies touching the edge do
     not pull it (``radius_step=False``: the fitted radius stands, for an arc of a dish
     larger than the frame). ``n_ang`` rays are cast; ``min_rays`` of them inside the
-    frame are enough (see `_ray_profiles`).
+    frame are enough (see `_ray_profiles`): rays whose rim point lies in the frame, or with
+    ``whole_band`` those inside over the whole searched band (an arc: a ray that leaves
+    the frame just beyond the rim shows no edge).
     """
     step = 0.5
     spread = float("inf")
@@ -639,7 +645,15 @@ def refine_well(
         if edge == "inner":
             band = max(0.05 * r, 3.0)
             rr, th, prof = _ray_profiles(
-                qs, cy, cx, r - band, r + band, n_ang=n_ang, step=step, min_rays=min_rays, r_rim=r
+                qs,
+                cy,
+                cx,
+                r - band,
+                r + band,
+                n_ang=n_ang,
+                step=step,
+                min_rays=min_rays,
+                r_rim=(r - band, r + band - step) if whole_band else r,
             )
             d = np.diff(prof, axis=1)
             if d.shape[1] < 3:
@@ -648,7 +662,15 @@ def refine_well(
             sign = -1.0
         else:
             rr, th, prof = _ray_profiles(
-                qs, cy, cx, 0.75 * r, 1.2 * r, n_ang=n_ang, step=step, min_rays=min_rays, r_rim=r
+                qs,
+                cy,
+                cx,
+                0.75 * r,
+                1.2 * r,
+                n_ang=n_ang,
+                step=step,
+                min_rays=min_rays,
+                r_rim=(0.75 * r, 1.2 * r - step) if whole_band else r,
             )
             iwall = int(np.argmin(np.percentile(prof, 80, axis=0)))
             d = np.diff(prof, axis=1)
