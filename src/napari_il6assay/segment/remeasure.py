@@ -249,7 +249,8 @@ def _finite(v: Any) -> bool:
 
 def _colony(lab: np.ndarray, img: np.ndarray, ctx: _Ctx) -> _Measured:
     from napari_il6assay.segment import _util as U
-    from napari_il6assay.segment.colony import READOUT, _absorbing_plane, _well_mask
+    from napari_il6assay.segment.colony import READOUT, _absorbing_plane
+    from napari_il6assay.segment.geometry import disc_mask
     from napari_il6assay.segment.measure import measure_objects
     from napari_il6assay.segment.well import parse_roi
 
@@ -261,7 +262,7 @@ def _colony(lab: np.ndarray, img: np.ndarray, ctx: _Ctx) -> _Measured:
     if _finite(r) and _finite(cy) and _finite(cx):
         # the automatic circle at full resolution (the same circle: the mode's working scale
         # maps centre and radius back with the same formula)
-        well = _well_mask(shape, float(cy), float(cx), float(r))
+        well = disc_mask(shape, float(cy), float(cx), float(r))
     elif ctx.params.get("roi") not in (None, ""):
         y0, x0, y1, x1 = parse_roi(ctx.params["roi"], shape)
         well = np.zeros(shape, bool)
