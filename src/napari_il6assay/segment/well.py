@@ -101,8 +101,10 @@ class WellFit:
 
     @property
     def is_rim(self) -> bool:
-        """The circle follows a real well rim (it may still run off the frame or have an
-        unexpected size): a strong round edge with plain plastic outside."""
+        """Whether the circle follows a real well rim: a strong round edge, plain outside.
+
+        It may still run off the frame or have an unexpected size.
+        """
         return self.rim_support >= MIN_RIM_SUPPORT and not (self.outside_clean < MIN_OUTSIDE_CLEAN)
 
     @property
@@ -114,9 +116,11 @@ class WellFit:
 def _edges(
     q: np.ndarray, k_noise: float | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Edge pixels of a plane with their unit gradient (towards brighter) and weight:
+    """Find the edge pixels of a plane with their unit gradient (towards brighter) and weight.
+
     Canny's (top 10 % of the gradient, thin), or with ``k_noise`` every pixel whose gradient
-    exceeds ``k_noise`` times the gradient's noise level (weak rims count too)."""
+    exceeds ``k_noise`` times the gradient's noise level (weak rims count too).
+    """
     from scipy import ndimage as ndi
     from skimage.feature import canny
 
@@ -256,8 +260,8 @@ def rim_support(
     while a circle fitted into a flask's floor has them on both sides (NaN when no sector's
     band is in the frame). ``edges``: ``(_edges(plane, 4.0), _edges(plane))`` when the
     caller has them already (the second may be a function returning them: Canny's edges
-    are needed only when the outside band lies in the frame). ``min_visible``: the fraction of the sectors that must lie in
-    the frame to say anything (support 0 below it).
+    are needed only when the outside band lies in the frame). ``min_visible``: the fraction of
+    the sectors that must lie in the frame to say anything (support 0 below it).
     """
     weak, sharp = edges if edges is not None else (_edges(plane, k_noise=4.0), _edges(plane))
     ey, ex, uy, ux, _ = weak
@@ -306,7 +310,9 @@ def rim_support(
 
 
 def floor_ratio(q: np.ndarray, cy: float, cx: float, r: float) -> float:
-    """90th percentile of the plane inside ``0.85 r`` over the 80th percentile of the ring
+    """Compare the brightest floor with the floor next to the rim.
+
+    The 90th percentile of the plane inside ``0.85 r`` over the 80th percentile of the ring
     ``[0.88 r, 0.97 r]`` just inside the rim (NaN when either is empty).
 
     Inside a well the clear floor shows between colonies, at least as bright as next to the
@@ -373,68 +379,94 @@ def find_single_well(
     if not found:
         return None
     ps = ndi.gaussian_filter(plane.astype(np.float32), 1.0) if refine else None
+    exp_r = (
+        expected_radius_px if expected_radius_px is not None and expected_radius_px > 0 else None
+    )
     best: WellFit | None = None
     best_key: tuple = ()
     for cy0, cx0, r0, score in found:
         cy0, cx0, r0 = (cy0 + 0.5) * f - 0.5, (cx0 + 0.5) * f - 0.5, r0 * f
-        trials = [(cy0, cx0, r0)]
-        if ps is not None:
-            refined = []
-            for edge in ("inner", "outer"):
-                ry, rx, rr, spread = refine_well(ps, cy0, cx0, r0, edge=edge)
-                # the refinement follows the wall; a jump says it followed something else
-                if abs(rr - r0) < 0.1 * r0 and math.hypot(ry - cy0, rx - cx0) < 0.1 * r0:
-                    refined.append((spread, ry, rx, rr))
-            if refined:
-                trials.insert(0, min(refined)[1:])
-        for cy, cx, r in trials:
+        for cy, cx, r in _trials(ps, cy0, cx0, r0):
             fit = WellFit(cy, cx, r, hough_score=score)
-            fit.rim_support, fit.outside_clean = rim_support(
-                q, (cy + 0.5) / f - 0.5, (cx + 0.5) / f - 0.5, r / f, edges=edges
-            )
-            clean = 1.0 if math.isnan(fit.outside_clean) else fit.outside_clean
-            if expected_radius_px is not None and expected_radius_px > 0:
-                size_ok = abs(r / expected_radius_px - 1) <= RADIUS_TOLERANCE
+            if exp_r is not None:
+                size_ok = abs(r / exp_r - 1) <= RADIUS_TOLERANCE
             else:
                 size_ok = r >= MIN_RADIUS_FRACTION * min(plane.shape)
-            fit.floor_ratio = floor_ratio(q, (cy + 0.5) / f - 0.5, (cx + 0.5) / f - 0.5, r / f)
-            floor_ok = fit.floor_ratio >= MIN_FLOOR_RATIO
-            # the refined circle first among equals (it is finer than the Hough bins)
-            key = (
-                fit.is_rim and size_ok and floor_ok,
-                fit.is_rim and floor_ok,
-                fit.is_rim,
-                round(fit.rim_support * clean, 2),
-                score,
-            )
+            key = _judge(fit, q, f, edges, size_ok)
             if best is None or key > best_key:
                 best, best_key = fit, key
             if key[0]:
                 break  # a plausible well: the unrefined circle and later peaks cannot beat it
         if best_key and best_key[0]:
             break
-    fit = best
-    assert fit is not None
-    cy, cx, r = fit.cy, fit.cx, fit.r
-    fit.in_frame = disc_in_frame(plane.shape, cy, cx, r)
+    assert best is not None
+    best.in_frame = disc_in_frame(plane.shape, best.cy, best.cx, best.r)
+    best.problems.extend(_problems(best, min(plane.shape), expected_radius_px))
+    return best
+
+
+def _trials(
+    ps: np.ndarray | None, cy0: float, cx0: float, r0: float
+) -> list[tuple[float, float, float]]:
+    """List the circles to judge for one Hough peak: the refined one first, then the peak.
+
+    Of the inner- and outer-edge refinements (`refine_well`) the one with the smaller
+    scatter is kept, unless it jumped away from the peak (it followed something else than
+    the wall). No refinement without the smoothed plane ``ps``.
+    """
+    trials = [(cy0, cx0, r0)]
+    if ps is not None:
+        refined = []
+        for edge in ("inner", "outer"):
+            ry, rx, rr, spread = refine_well(ps, cy0, cx0, r0, edge=edge)
+            # the refinement follows the wall; a jump says it followed something else
+            if abs(rr - r0) < 0.1 * r0 and math.hypot(ry - cy0, rx - cx0) < 0.1 * r0:
+                refined.append((spread, ry, rx, rr))
+        if refined:
+            trials.insert(0, min(refined)[1:])
+    return trials
+
+
+def _judge(fit: WellFit, q: np.ndarray, f: int, edges: tuple, size_ok: bool) -> tuple:
+    """Measure a candidate's rim, outside and floor on the plane ``q`` (``f`` times smaller).
+
+    Returns the candidate's rank key: plausible first, then a rim with a floor, a rim, the
+    rim support times the clean outside, the Hough score.
+    """
+    cq, xq, rq = (fit.cy + 0.5) / f - 0.5, (fit.cx + 0.5) / f - 0.5, fit.r / f
+    fit.rim_support, fit.outside_clean = rim_support(q, cq, xq, rq, edges=edges)
+    clean = 1.0 if math.isnan(fit.outside_clean) else fit.outside_clean
+    fit.floor_ratio = floor_ratio(q, cq, xq, rq)
+    floor_ok = fit.floor_ratio >= MIN_FLOOR_RATIO
+    # the refined circle first among equals (it is finer than the Hough bins)
+    return (
+        fit.is_rim and size_ok and floor_ok,
+        fit.is_rim and floor_ok,
+        fit.is_rim,
+        round(fit.rim_support * clean, 2),
+        fit.hough_score,
+    )
+
+
+def _problems(fit: WellFit, short: int, expected_radius_px: float | None) -> list[str]:
+    """List why a well fit is implausible (see `WellFit.problems`); empty when it is fine."""
+    out = []
     if fit.rim_support < MIN_RIM_SUPPORT:
-        fit.problems.append(f"weak or broken rim (edge on {fit.rim_support:.0%} of the circle)")
+        out.append(f"weak or broken rim (edge on {fit.rim_support:.0%} of the circle)")
     elif fit.outside_clean < MIN_OUTSIDE_CLEAN:
-        fit.problems.append(
-            f"the circle's outside is not plain plastic ({fit.outside_clean:.0%} clear)"
-        )
+        out.append(f"the circle's outside is not plain plastic ({fit.outside_clean:.0%} clear)")
     if fit.floor_ratio < MIN_FLOOR_RATIO:
-        fit.problems.append(
+        out.append(
             "no bright floor inside the circle (a dark object with a light halo, e.g. a spheroid?)"
         )
     if fit.in_frame < MIN_IN_FRAME:
-        fit.problems.append(f"the well runs off the frame ({1 - fit.in_frame:.0%} outside)")
+        out.append(f"the well runs off the frame ({1 - fit.in_frame:.0%} outside)")
     if expected_radius_px is not None and expected_radius_px > 0:
-        if abs(r / expected_radius_px - 1) > RADIUS_TOLERANCE:
-            fit.problems.append(f"radius {r:.0f} px, expected {expected_radius_px:.0f} px")
-    elif r < MIN_RADIUS_FRACTION * min(plane.shape):
-        fit.problems.append(f"radius {r:.0f} px is small for a single-well photo")
-    return fit
+        if abs(fit.r / expected_radius_px - 1) > RADIUS_TOLERANCE:
+            out.append(f"radius {fit.r:.0f} px, expected {expected_radius_px:.0f} px")
+    elif fit.r < MIN_RADIUS_FRACTION * short:
+        out.append(f"radius {fit.r:.0f} px is small for a single-well photo")
+    return out
 
 
 def find_vessel_arc(plane: np.ndarray) -> WellFit | None:
@@ -448,8 +480,8 @@ def find_vessel_arc(plane: np.ndarray) -> WellFit | None:
     (`refine_well`) and kept when it is a real rim: a sharp edge (scatter of the edge
     points at most 1.5 px) on at least ``MIN_RIM_SUPPORT`` of an arc at least a quarter of
     the short side long, whose outside in the frame holds no stain (``outside_clean``: its
-    sharp-edge density at most ``1 - MIN_OUTSIDE_CLEAN`` of the floor's; colonies lie on both sides of a
-    circle drawn through a flask's floor).
+    sharp-edge density at most ``1 - MIN_OUTSIDE_CLEAN`` of the floor's; colonies lie on
+    both sides of a circle drawn through a flask's floor).
 
     Parameters
     ----------
@@ -585,7 +617,8 @@ def _ray_profiles(
     """Sample ``n_ang`` rays from ``r0`` to ``r1`` about a centre: ``(radii, angles, profiles)``.
 
     With ``r_rim``, the rays whose point at ``r_rim`` (the rim; or at any of several radii)
-    lies outside the frame are dropped when at least ``min_rays`` (default a tenth of them, at least 12) are left.
+    lies outside the frame are dropped when at least ``min_rays`` (default a tenth of them,
+    at least 12) are left.
     """
     from scipy import ndimage as ndi
 
