@@ -53,8 +53,9 @@ def _absorbing_plane(image: np.ndarray, multi: bool, is_rgb: bool) -> np.ndarray
 
 
 def find_plate_wells(q: np.ndarray, plate_format: int) -> list[tuple[str, float, float, float]]:
-    """Wells of a whole-plate photo fitted to the plate grid: ``(name, cy, cx, r)``
-    (see `napari_il6assay.segment.plate_grid.find_plate_wells`).
+    """Find the wells of a whole-plate photo fitted to the plate grid: ``(name, cy, cx, r)``.
+
+    See `napari_il6assay.segment.plate_grid.find_plate_wells`.
     """
     from napari_il6assay.segment.plate_grid import find_plate_wells as _find
 
@@ -170,8 +171,10 @@ def typical_colony_radius(
     dist: np.ndarray | None = None,
     labelled: tuple[np.ndarray, int] | None = None,
 ) -> float:
-    """Typical colony radius (pixels): the median over stained patches of the radius
-    of the largest disc inscribed in each patch. Touching colonies merge into wider
+    """Estimate the typical colony radius (pixels).
+
+    The median over stained patches of the radius of the largest disc inscribed in each
+    patch. Touching colonies merge into wider
     patches but their inscribed disc grows much less than their area.
     """
     from scipy import ndimage as ndi
@@ -191,11 +194,13 @@ def typical_colony_radius(
 def _colony_markers(
     g: np.ndarray, dist: np.ndarray, clean: np.ndarray, h: float, overlap: float, step: int = 1
 ) -> np.ndarray:
-    """One marker per colony: regional maxima of the stain density ``g`` at least
-    ``h`` high (h-maxima), a weaker one dropped when it lies inside the inscribed disc
-    (scaled by ``1 / overlap``) of a stronger one: lobes and texture of one large
-    colony sit inside its disc, two touching colonies do not. ``g`` is smooth, so the
-    h-maxima may be found on every ``step``-th pixel (4x cheaper with 2).
+    """Place one marker per colony.
+
+    Regional maxima of the stain density ``g`` at least ``h`` high (h-maxima), a weaker one
+    dropped when it lies inside the inscribed disc (scaled by ``1 / overlap``) of a stronger
+    one: lobes and texture of one large colony sit inside its disc, two touching colonies do
+    not. ``g`` is smooth, so the h-maxima may be found on every ``step``-th pixel (4x
+    cheaper with 2).
     """
     from scipy import ndimage as ndi
     from skimage.morphology import h_maxima
@@ -297,9 +302,11 @@ def _well_mode(well: str) -> str:
 
 
 def _sharpness(plane: np.ndarray, region: np.ndarray) -> float:
-    """Scale-free focus measure: the 95th percentile of the gradient magnitude at a
-    1-pixel scale over that at a 3-pixel scale, inside ``region``. A sharp step edge
-    gives about 3, a blurred photo tends to 1; independent of brightness and gain.
+    """Measure focus, free of scale.
+
+    The 95th percentile of the gradient magnitude at a 1-pixel scale over that at a 3-pixel
+    scale, inside ``region``. A sharp step edge gives about 3, a blurred photo tends to 1;
+    independent of brightness and gain.
     """
     from scipy import ndimage as ndi
 

@@ -81,8 +81,11 @@ def _nonzero_box(lab: np.ndarray) -> tuple[slice, slice]:
 
 
 def _moments_table(lab: np.ndarray) -> dict:
-    """Area and ellipse axes of every label from pixel moments (scikit-image's
-    ``axis_major_length``/``axis_minor_length`` definition), vectorised over labels."""
+    """Compute area and ellipse axes of every label from pixel moments.
+
+    Scikit-image's ``axis_major_length``/``axis_minor_length`` definition, vectorised over
+    labels.
+    """
     flat = lab.ravel()
     n = int(flat.max())
     h, w = lab.shape

@@ -31,7 +31,7 @@ PHOTO_FORMATS = tuple(f for f in PLATE_FORMATS if f <= 96)
 
 
 def _plate_top(q: np.ndarray) -> np.ndarray:
-    """The plate top: the largest connected sheet of the middle intensity class."""
+    """Find the plate top: the largest connected sheet of the middle intensity class."""
     from scipy import ndimage as ndi
     from skimage.filters import threshold_multiotsu
 
@@ -55,9 +55,11 @@ def _plate_top(q: np.ndarray) -> np.ndarray:
 
 
 def _inner_radius(qs: np.ndarray, cy: float, cx: float, r_out: float) -> float:
-    """Inner edge of the wall: steepest fall of the 80th-percentile radial profile
-    just inside its darkest ring (colonies at the edge do not reach the 80th
-    percentile over angles)."""
+    """Find the inner edge of the wall.
+
+    The steepest fall of the 80th-percentile radial profile just inside its darkest ring
+    (colonies at the edge do not reach the 80th percentile over angles).
+    """
     from scipy import ndimage as ndi
 
     step = 0.5

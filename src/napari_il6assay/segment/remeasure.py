@@ -86,7 +86,7 @@ _Measured = tuple[np.ndarray, Any, dict[str, Any], list[str]]
 
 
 def relabel_regions(labels: np.ndarray) -> np.ndarray:
-    """Number every connected region of one label value as its own object, 1..n.
+    """Give every connected region of one label value its own object number, 1..n.
 
     Parameters
     ----------
