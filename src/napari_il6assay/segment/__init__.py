@@ -116,7 +116,7 @@ class ModeSpec:
     @property
     def segment(self) -> Callable[..., SegmentationResult]:
         """The mode's segment function (imports its module on first use)."""
-        return getattr(importlib.import_module(self.module), self.function)  # type: ignore[no-any-return]
+        return getattr(importlib.import_module(self.module), self.function)
 
     @property
     def trainable(self) -> bool:

@@ -444,7 +444,7 @@ def mask_to_full_stack(
         return mask_low.astype(bool, copy=True)
     fl = np.clip(field_low.astype(np.float32), -4.0, 4.0)
     fl = np.where(mask_low, np.maximum(fl, 0.05), np.minimum(fl, -0.05))
-    any_yx = mask_low.any(axis=0)
+    any_yx = np.asarray(mask_low.any(axis=0))
     rows = np.flatnonzero(any_yx.any(axis=1))
     cols = np.flatnonzero(any_yx.any(axis=0))
     r0, c0 = max(0, rows[0] - 1), max(0, cols[0] - 1)

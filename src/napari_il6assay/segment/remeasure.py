@@ -258,7 +258,8 @@ def _colony(lab: np.ndarray, img: np.ndarray, ctx: _Ctx) -> _Measured:
     is_rgb = bool(multi and (ctx.rgb or (ctx.rgb is None and img.shape[-1] in (3, 4))))
     plane = _absorbing_plane(img, multi, is_rgb)
     shape = plane.shape
-    cy, cx, r = (ctx.auto.get(k) for k in ("well_center_y", "well_center_x", "well_radius_px"))
+    nan = float("nan")
+    cy, cx, r = (ctx.auto.get(k, nan) for k in ("well_center_y", "well_center_x", "well_radius_px"))
     if _finite(r) and _finite(cy) and _finite(cx):
         # the automatic circle at full resolution (the same circle: the mode's working scale
         # maps centre and radius back with the same formula)
@@ -313,9 +314,9 @@ def _spheroid(lab: np.ndarray, img: np.ndarray, ctx: _Ctx) -> _Measured:
 
         empty = pd.DataFrame(columns=BASE_COLUMNS_2D)
         nan = float("nan")
-        new = {"readout": nan, "readout_name": READOUT, "n_objects": 0, "volume_um3": nan,
-               "volume_ellipsoid_um3": nan, "dead_fraction": nan}  # fmt: skip
-        return lab, empty, new, ["no_object"]
+        none = {"readout": nan, "readout_name": READOUT, "n_objects": 0, "volume_um3": nan,
+                "volume_ellipsoid_um3": nan, "dead_fraction": nan}  # fmt: skip
+        return lab, empty, none, ["no_object"]
     chans = img if (multi and not is_rgb) else (img[..., :3] if is_rgb else None)
     names = ctx.channel_names if (multi and not is_rgb) else (["r", "g", "b"] if is_rgb else None)
     objects = measure_objects(lab, plane, pixel_size_um=ctx.pixel_size_um, channels=chans,
@@ -386,7 +387,7 @@ def _spheres(lab: np.ndarray, img: np.ndarray, ctx: _Ctx) -> _Measured:
         if (multi and not is_rgb)
         else U.gray(img, multi, True if is_rgb else ctx.rgb)
     )
-    min_d = ctx.auto.get("min_diameter_um")
+    min_d = ctx.auto.get("min_diameter_um", float("nan"))
     if not _finite(min_d):
         min_d = ctx.params.get("min_diameter_um", 50.0)
     min_d = float(min_d)

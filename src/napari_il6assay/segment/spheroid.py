@@ -662,9 +662,9 @@ def rgb_chroma(rgb: np.ndarray) -> float:
     if float(np.median(lum)) < 0.5 * float(np.percentile(lum, 99)):
         return float("nan")
     med = np.median(f.reshape(-1, 3), axis=0)
-    f = f / np.maximum(med, 1e-6)
-    mx = f.max(-1)
-    sat = (mx - f.min(-1)) / np.maximum(mx, 1e-6)
+    wb = f / np.maximum(med, 1e-6)  # white-balanced
+    mx = wb.max(-1)
+    sat = (mx - wb.min(-1)) / np.maximum(mx, 1e-6)
     return float(np.percentile(sat, 95))
 
 
