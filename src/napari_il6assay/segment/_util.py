@@ -265,6 +265,30 @@ def binary_dilation(mask: np.ndarray, structure: np.ndarray) -> np.ndarray:
     return out
 
 
+def dilate_disk(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Dilate a mask by `disk` ``(radius)``: ``ndimage.binary_dilation(mask, disk(radius))``.
+
+    By a Euclidean distance transform instead of a pass over every pixel's footprint
+    (several times cheaper for radii of 5 or more): a pixel is in the dilation when its
+    squared distance to the mask, an integer, is at most ``r^2 + r / 2`` (the disk's rule).
+
+    Examples
+    --------
+    >>> m = np.zeros((9, 9), bool); m[4, 4] = True
+    >>> bool((dilate_disk(m, 3) == binary_dilation(m, disk(3))).all())
+    True
+    """
+    from scipy import ndimage as ndi
+
+    m = np.asarray(mask, bool)
+    r = int(max(0, radius))
+    if r == 0 or not m.any():
+        return m.copy()
+    limit = math.floor(r * r + 0.5 * r)
+    # integer squared distances: half a unit of slack cannot admit the next integer
+    return ndi.distance_transform_edt(~m) <= math.sqrt(limit + 0.5)
+
+
 def binary_erosion(mask: np.ndarray, structure: np.ndarray) -> np.ndarray:
     """Erode a mask by shifted ANDs: ``ndimage.binary_erosion(mask, structure)``.
 

@@ -105,7 +105,7 @@ def _polarity(z: np.ndarray, t0: float = 4.0, valid: np.ndarray | None = None) -
             # only a border region is there (select_central's fallback)
             scores[sign] = 0.0
             continue
-        ring = ndi.binary_dilation(obj, structure=U.disk(ring_w)) & ~obj & ok
+        ring = U.dilate_disk(obj, ring_w) & ~obj & ok
         inside = float(np.median(sign * z[obj]))
         around = float(np.median(sign * z[ring])) if ring.sum() > 10 else 0.0
         scores[sign] = max(0.0, inside - around) * math.sqrt(float(obj.sum()))
