@@ -479,8 +479,11 @@ def segment(
         Whole-plate photo: find every well on the grid. One well per image when None.
     well : {"auto", "circle", "none"}
         "auto" finds the round well and checks it (rim, size, in frame): when it is not
-        plausible the image is flagged ``well_implausible``, and when no rim is found at
-        all (a flask, a dish larger than the frame) the whole frame is measured; "circle"
+        plausible the image is flagged ``well_implausible``; a well running off the frame
+        is measured where it is in the frame, and when no well rim is found in the frame
+        the floor inside the rim's arc of a dish larger than the frame is measured
+        (`napari_il6assay.segment.well.find_vessel_arc`), or with no rim at all (a flask)
+        the whole frame, flagged either way; "circle"
         always measures inside the best circle found (flagged when implausible); "none"
         (alias "image") measures the whole image, or ``roi``, without a well.
     well_diameter_um : float, optional

@@ -30,6 +30,15 @@ to flasks and cropped dishes without a word):
    disc must lie inside the frame (``in_frame``), and its radius must match the expected
    one or fill a good part of the frame. A failed check does not silently change the
    readout: the caller flags ``well_implausible``.
+4. **A well or dish that runs off the frame** (issue 9, class 7). The refinement casts
+   rays only where the rim lies in the frame: a ray leaving the frame samples its border
+   pixel again and again, and such flat profiles had pulled the circle of a well half
+   out of the frame ~4 px too wide (area fraction off by up to 0.03). When no well rim is
+   in the frame at all, `find_vessel_arc` looks for the arc of a dish larger than the
+   frame (a coarse Hough with centres far outside it, refined on the floor -> wall edge
+   of the visible arc, checked for a sharp, supported edge with plain plastic beyond):
+   the caller measures the floor inside it instead of the whole frame, which counted the
+   plastic beyond the wall as floor (or, when dark, as stain: +0.1 to +0.3).
 
 Everything is pure numpy/scipy/scikit-image, imported lazily.
 """
