@@ -510,7 +510,6 @@ def segment(
     min_colony_area_px : int, optional
         Smaller patches are not counted as colonies (default 0.15 pi r^2 working
         pixels, r the typical colony radius).
-
     foreground : ndarray of bool, optional
         A pixel classifier's stain mask (`napari_il6assay.segment.classifier`): it replaces
         the stain thresholds; the well finding, colony count and checks stay.
@@ -527,8 +526,6 @@ def segment(
         with ``plate_format`` the readout is the mean over wells and
         ``measures["per_well"]`` is a table with one row per well.
     """
-    from napari_il6assay.segment.qc import overlay
-
     U.check_2d(image, "colony", rgb, axes)
     multi = U.is_multichannel_2d(image, rgb)
     is_rgb = bool(multi and (rgb or (rgb is None and image.shape[-1] in (3, 4))))
@@ -536,13 +533,7 @@ def segment(
     shape = image.shape[:2]
     plane_full = _absorbing_plane(image, multi, is_rgb)
     if U.is_constant(plane_full):
-        return empty_result(
-            shape,
-            readout_name=READOUT,
-            qc_flag="constant_image",
-            calibrated=calibrated,
-            overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
-        )
+        return _nothing(image, "constant_image", calibrated, is_rgb)
     wells_full: list[tuple[str, float, float, float]] = []
     if plate_format is not None:
         wells_full = find_plate_wells(plane_full, int(plate_format))
@@ -553,13 +544,7 @@ def segment(
     plane = U.block_mean(plane_full, f)
     ps_work = None if pixel_size_um is None else pixel_size_um * f
     kw = _analysis_options(
-        ps_work,
-        colony_radius_um=colony_radius_um,
-        min_colony_area_px=min_colony_area_px,
-        full_stain_od=full_stain_od,
-        k_noise=k_noise,
-        edge_fraction=edge_fraction,
-        min_od=min_od,
+        ps_work, colony_radius_um, min_colony_area_px, full_stain_od, k_noise, edge_fraction, min_od
     )
     if foreground is not None:
         from napari_il6assay.segment.classifier import to_grid
@@ -569,37 +554,33 @@ def segment(
         labels_work, well_mask_work, measures = _segment_plate(
             plane, wells_full, f, ps_work, int(plate_format), kw
         )
-        measures["calibrated"] = calibrated
         qc_flag = ""
     else:
-        single = _segment_single_well(
-            image,
-            plane,
-            f,
-            ps_work,
-            kw,
-            well=well,
-            well_diameter_um=well_diameter_um,
-            roi=roi,
-            multi=multi,
-            is_rgb=is_rgb,
-        )
+        opts: dict[str, Any] = dict(well=well, well_diameter_um=well_diameter_um, roi=roi)
+        single = _segment_single_well(image, plane, f, ps_work, kw, multi, is_rgb, **opts)
         if single is None:
-            return empty_result(
-                shape,
-                readout_name=READOUT,
-                qc_flag="no_well",
-                calibrated=calibrated,
-                overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
-            )
+            return _nothing(image, "no_well", calibrated, is_rgb)
         labels_work, well_mask_work, measures, qc_flag = single
-        measures["calibrated"] = calibrated
+    measures["calibrated"] = calibrated
     return _result(image, plane, labels_work, well_mask_work, measures, qc_flag, f, ps_work, is_rgb)
+
+
+def _nothing(image: np.ndarray, flag: str, calibrated: bool, is_rgb: bool) -> SegmentationResult:
+    """Return the empty result of an image with nothing to measure, flagged ``flag``."""
+    from napari_il6assay.segment.qc import overlay
+
+    shape = image.shape[:2]
+    return empty_result(
+        shape,
+        readout_name=READOUT,
+        qc_flag=flag,
+        calibrated=calibrated,
+        overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
+    )
 
 
 def _analysis_options(
     ps_work: float | None,
-    *,
     colony_radius_um: float | None,
     min_colony_area_px: int | None,
     full_stain_od: float | None,
@@ -774,12 +755,12 @@ def _segment_single_well(
     f: int,
     ps_work: float | None,
     kw: dict[str, Any],
+    multi: bool,
+    is_rgb: bool,
     *,
     well: str,
     well_diameter_um: float | None,
     roi: str,
-    multi: bool,
-    is_rgb: bool,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any], str] | None:
     """Analyse a single-well photo: ``(labels, measured area, measures, qc_flag)``.
 
