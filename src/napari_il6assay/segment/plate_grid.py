@@ -110,6 +110,44 @@ def _number_wells(
     return row, col
 
 
+def _hole_circles(
+    holes: np.ndarray, lab: np.ndarray, keep: np.ndarray, plate_format: int
+) -> np.ndarray:
+    """Fit a circle to each kept hole's outline: rows ``(cy, cx, r)`` of the round ones.
+
+    Holes whose radius is more than 10 % off the median are left out.
+
+    Raises
+    ------
+    SegmentationError
+        When fewer than three round holes are left.
+    """
+    from scipy import ndimage as ndi
+
+    edge = holes & ~ndi.binary_erosion(holes)
+    ey, ex = np.nonzero(edge)
+    el = lab[ey, ex]
+    fits = []
+    for k in keep:
+        s = el == k + 1
+        # pixel centres of the hole's edge: the wall's outer edge is half a pixel out
+        fit = fit_circle_trimmed(
+            ey[s].astype(np.float64), ex[s].astype(np.float64), cut=3.0 * 1.4826, min_cut=1.0
+        )
+        fits.append((np.nan,) * 3 if fit is None else (fit.cy, fit.cx, fit.r + 0.5))
+    f_ = np.array(fits)
+    ok = np.isfinite(f_).all(1)
+    f_ = f_[ok]
+    r_med = float(np.median(f_[:, 2]))
+    round_ = np.abs(f_[:, 2] - r_med) < 0.1 * r_med
+    f_ = f_[round_]
+    if len(f_) < 3:
+        raise SegmentationError(
+            f"colony: only {len(f_)} round wells found ({plate_format}-well plate)"
+        )
+    return f_
+
+
 def find_plate_wells(
     plane: np.ndarray, plate_format: int, grid_size: int = 1536
 ) -> list[tuple[str, float, float, float]]:
@@ -162,27 +200,7 @@ def find_plate_wells(
             f"colony: found {keep.size} well-like regions, expected {nr * nc} for a "
             f"{plate_format}-well plate"
         )
-    edge = holes & ~ndi.binary_erosion(holes)
-    ey, ex = np.nonzero(edge)
-    el = lab[ey, ex]
-    fits = []
-    for k in keep:
-        s = el == k + 1
-        # pixel centres of the hole's edge: the wall's outer edge is half a pixel out
-        fit = fit_circle_trimmed(
-            ey[s].astype(np.float64), ex[s].astype(np.float64), cut=3.0 * 1.4826, min_cut=1.0
-        )
-        fits.append((np.nan,) * 3 if fit is None else (fit.cy, fit.cx, fit.r + 0.5))
-    f_ = np.array(fits)
-    ok = np.isfinite(f_).all(1)
-    f_ = f_[ok]
-    r_med = float(np.median(f_[:, 2]))
-    round_ = np.abs(f_[:, 2] - r_med) < 0.1 * r_med
-    f_ = f_[round_]
-    if len(f_) < 3:
-        raise SegmentationError(
-            f"colony: only {len(f_)} round wells found ({plate_format}-well plate)"
-        )
+    f_ = _hole_circles(holes, lab, keep, plate_format)
     row, col = _number_wells(f_[:, 0], f_[:, 1], nr, nc, q.shape, plate_format)
     # the affine grid by robust least squares: y, x = a + b * row + c * col
     A = np.column_stack([np.ones(len(f_)), row, col]).astype(np.float64)
