@@ -84,13 +84,18 @@ def test_class3_blank_wells_with_rim_shading_read_zero():
 
 
 def test_class7_not_one_round_well_is_flagged_and_well_none_measures_the_frame():
+    """Auto mode measures the floor in the frame (a flask: the frame; a dish larger than
+    the frame: inside its rim's arc; a well off the frame: its visible part), always
+    flagged; ``--well none`` measures the frame or a rectangle of it."""
     kinds = [flask, cropped_dish, well_off_frame]
+    res_auto = []
     res_none = []
-    for seed in range(21):
+    for seed in range(30):
         kind = kinds[seed % 3]
         r = kind(200 + seed, SIZE, rgb=seed % 4 != 3)
         out = _run(r.image)
         assert "well_implausible" in split_flags(out.qc_flag), (kind.__name__, seed)
+        res_auto.append((out.measures["area_fraction"], r.area_fraction, out.qc_flag))
         if kind is flask:
             # --well none: the whole frame is the measured area
             out = _run(r.image, well="none")
@@ -101,6 +106,9 @@ def test_class7_not_one_round_well_is_flagged_and_well_none_measures_the_frame()
             out = _run(r.image, well="none", roi=f"{x},{y},{w},{h}")
             truth = float(r.stain[y : y + h, x : x + w].mean())
             res_none.append((out.measures["area_fraction"], truth, out.qc_flag))
+    frac, silent = _tally(res_auto)
+    assert silent == []
+    assert frac >= 0.95, res_auto
     frac, silent = _tally(res_none)
     assert silent == []
     assert frac >= 0.95, res_none

@@ -116,7 +116,7 @@ class ModeSpec:
     @property
     def segment(self) -> Callable[..., SegmentationResult]:
         """The mode's segment function (imports its module on first use)."""
-        return getattr(importlib.import_module(self.module), self.function)  # type: ignore[no-any-return]
+        return getattr(importlib.import_module(self.module), self.function)
 
     @property
     def trainable(self) -> bool:
@@ -124,12 +124,12 @@ class ModeSpec:
         return not self.is_3d
 
     def form_callables(self) -> list[Callable[..., Any]]:
-        """The functions named by `form_functions` (imports the module)."""
+        """Return the functions named by `form_functions` (imports the module)."""
         module = importlib.import_module(self.module)
         return [getattr(module, name) for name in self.form_functions]
 
     def parameters(self) -> list[inspect.Parameter]:
-        """The mode's own keyword parameters with defaults, in `form_functions` order.
+        """Return the mode's own keyword parameters with defaults, in `form_functions` order.
 
         Without the `CALLER_KEYWORDS` and ``**params``; the first definition of a name wins.
         """
@@ -173,7 +173,7 @@ __all__ = ["CLASSIFIER_MODES", "MODES", "ModeSpec", "get_mode", "modes_taking", 
 
 
 def get_mode(mode: str) -> ModeSpec:
-    """The `ModeSpec` of ``mode``.
+    """Return the `ModeSpec` of ``mode``.
 
     Raises
     ------
@@ -189,7 +189,7 @@ def get_mode(mode: str) -> ModeSpec:
 
 
 def modes_taking(name: str) -> list[str]:
-    """The modes that have keyword parameter ``name``, for "applies to ..." messages."""
+    """List the modes that have keyword parameter ``name`` (for "applies to ..." messages)."""
     return [m for m, spec in MODES.items() if spec.takes(name)]
 
 
@@ -301,7 +301,7 @@ def segment_image(
 def _classifier_mask(
     classifier: Any, image: np.ndarray, spec: ModeSpec, pixel_size_um: float | None
 ) -> np.ndarray:
-    """The object mask of a pixel classifier (object or path) for ``segment_image``."""
+    """Compute the object mask of a pixel classifier (object or path) for ``segment_image``."""
     from napari_il6assay.errors import SegmentationError
     from napari_il6assay.segment import classifier as C
 

@@ -36,8 +36,9 @@ import numpy as np
 from napari_il6assay.errors import SegmentationError
 from napari_il6assay.qc_flags import join_flags
 from napari_il6assay.segment import _util as U
+from napari_il6assay.segment.geometry import disc_mask
 from napari_il6assay.segment.result import SegmentationResult, empty_result
-from napari_il6assay.segment.well import find_single_well, fit_circle, parse_roi
+from napari_il6assay.segment.well import find_single_well, find_vessel_arc, parse_roi
 
 READOUT = "area_fraction"
 
@@ -51,26 +52,11 @@ def _absorbing_plane(image: np.ndarray, multi: bool, is_rgb: bool) -> np.ndarray
     return U.to_float(image)
 
 
-def _bright_bottom(q: np.ndarray) -> np.ndarray:
-    """Clear well bottom: the bright class of the image."""
-    t = U.otsu(q)
-    return q > t
-
-
-# one home for circle fitting and single-well finding: `segment.well`
-_fit_circle = fit_circle
-
-
-def find_well(q: np.ndarray) -> tuple[float, float, float] | None:
-    """Centre (y, x) and radius of the single circular well in a plane (no check; see
-    `napari_il6assay.segment.well.find_single_well` for the checked fit)."""
-    fit = find_single_well(q)
-    return None if fit is None else (fit.cy, fit.cx, fit.r)
-
-
 def find_plate_wells(q: np.ndarray, plate_format: int) -> list[tuple[str, float, float, float]]:
-    """Wells of a whole-plate photo fitted to the plate grid: ``(name, cy, cx, r)``
-    (see `napari_il6assay.segment.plate_grid.find_plate_wells`)."""
+    """Find the wells of a whole-plate photo fitted to the plate grid: ``(name, cy, cx, r)``.
+
+    See `napari_il6assay.segment.plate_grid.find_plate_wells`.
+    """
     from napari_il6assay.segment.plate_grid import find_plate_wells as _find
 
     return _find(q, plate_format)
@@ -185,9 +171,12 @@ def typical_colony_radius(
     dist: np.ndarray | None = None,
     labelled: tuple[np.ndarray, int] | None = None,
 ) -> float:
-    """Typical colony radius (pixels): the median over stained patches of the radius
-    of the largest disc inscribed in each patch. Touching colonies merge into wider
-    patches but their inscribed disc grows much less than their area."""
+    """Estimate the typical colony radius (pixels).
+
+    The median over stained patches of the radius of the largest disc inscribed in each
+    patch. Touching colonies merge into wider
+    patches but their inscribed disc grows much less than their area.
+    """
     from scipy import ndimage as ndi
 
     lab, n = labelled if labelled is not None else ndi.label(stain)
@@ -205,11 +194,14 @@ def typical_colony_radius(
 def _colony_markers(
     g: np.ndarray, dist: np.ndarray, clean: np.ndarray, h: float, overlap: float, step: int = 1
 ) -> np.ndarray:
-    """One marker per colony: regional maxima of the stain density ``g`` at least
-    ``h`` high (h-maxima), a weaker one dropped when it lies inside the inscribed disc
-    (scaled by ``1 / overlap``) of a stronger one: lobes and texture of one large
-    colony sit inside its disc, two touching colonies do not. ``g`` is smooth, so the
-    h-maxima may be found on every ``step``-th pixel (4x cheaper with 2)."""
+    """Place one marker per colony.
+
+    Regional maxima of the stain density ``g`` at least ``h`` high (h-maxima), a weaker one
+    dropped when it lies inside the inscribed disc (scaled by ``1 / overlap``) of a stronger
+    one: lobes and texture of one large colony sit inside its disc, two touching colonies do
+    not. ``g`` is smooth, so the h-maxima may be found on every ``step``-th pixel (4x
+    cheaper with 2).
+    """
     from scipy import ndimage as ndi
     from skimage.morphology import h_maxima
 
@@ -310,9 +302,12 @@ def _well_mode(well: str) -> str:
 
 
 def _sharpness(plane: np.ndarray, region: np.ndarray) -> float:
-    """Scale-free focus measure: the 95th percentile of the gradient magnitude at a
-    1-pixel scale over that at a 3-pixel scale, inside ``region``. A sharp step edge
-    gives about 3, a blurred photo tends to 1; independent of brightness and gain."""
+    """Measure focus, free of scale.
+
+    The 95th percentile of the gradient magnitude at a 1-pixel scale over that at a 3-pixel
+    scale, inside ``region``. A sharp step edge gives about 3, a blurred photo tends to 1;
+    independent of brightness and gain.
+    """
     from scipy import ndimage as ndi
 
     if region.sum() < 50:
@@ -384,12 +379,6 @@ def _mismatch(
                 if sol >= 0.85:
                     return "mode_mismatch"
     return ""
-
-
-def _well_mask(shape: tuple[int, int], cy: float, cx: float, r: float) -> np.ndarray:
-    yy = (np.arange(shape[0], dtype=np.float32) - cy)[:, None]
-    xx = (np.arange(shape[1], dtype=np.float32) - cx)[None, :]
-    return yy * yy + xx * xx <= r * r
 
 
 def _analyse_well(
@@ -490,8 +479,11 @@ def segment(
         Whole-plate photo: find every well on the grid. One well per image when None.
     well : {"auto", "circle", "none"}
         "auto" finds the round well and checks it (rim, size, in frame): when it is not
-        plausible the image is flagged ``well_implausible``, and when no rim is found at
-        all (a flask, a dish larger than the frame) the whole frame is measured; "circle"
+        plausible the image is flagged ``well_implausible``; a well running off the frame
+        is measured where it is in the frame, and when no well rim is found in the frame
+        the floor inside the rim's arc of a dish larger than the frame is measured
+        (`napari_il6assay.segment.well.find_vessel_arc`), or with no rim at all (a flask)
+        the whole frame, flagged either way; "circle"
         always measures inside the best circle found (flagged when implausible); "none"
         (alias "image") measures the whole image, or ``roi``, without a well.
     well_diameter_um : float, optional
@@ -518,7 +510,6 @@ def segment(
     min_colony_area_px : int, optional
         Smaller patches are not counted as colonies (default 0.15 pi r^2 working
         pixels, r the typical colony radius).
-
     foreground : ndarray of bool, optional
         A pixel classifier's stain mask (`napari_il6assay.segment.classifier`): it replaces
         the stain thresholds; the well finding, colony count and checks stay.
@@ -535,11 +526,6 @@ def segment(
         with ``plate_format`` the readout is the mean over wells and
         ``measures["per_well"]`` is a table with one row per well.
     """
-    import pandas as pd
-
-    from napari_il6assay.segment.measure import measure_objects
-    from napari_il6assay.segment.qc import overlay
-
     U.check_2d(image, "colony", rgb, axes)
     multi = U.is_multichannel_2d(image, rgb)
     is_rgb = bool(multi and (rgb or (rgb is None and image.shape[-1] in (3, 4))))
@@ -547,13 +533,8 @@ def segment(
     shape = image.shape[:2]
     plane_full = _absorbing_plane(image, multi, is_rgb)
     if U.is_constant(plane_full):
-        return empty_result(
-            shape,
-            readout_name=READOUT,
-            qc_flag="constant_image",
-            calibrated=calibrated,
-            overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
-        )
+        return _nothing(image, "constant_image", calibrated, is_rgb)
+    wells_full: list[tuple[str, float, float, float]] = []
     if plate_format is not None:
         wells_full = find_plate_wells(plane_full, int(plate_format))
         # wells of a plate are small: analyse them nearer full resolution
@@ -562,7 +543,57 @@ def segment(
         f = U.block_factor(shape, working_size)
     plane = U.block_mean(plane_full, f)
     ps_work = None if pixel_size_um is None else pixel_size_um * f
-    if colony_radius_um is None or pixel_size_um is None:
+    kw = _analysis_options(
+        ps_work, colony_radius_um, min_colony_area_px, full_stain_od, k_noise, edge_fraction, min_od
+    )
+    if foreground is not None:
+        from napari_il6assay.segment.classifier import to_grid
+
+        kw["foreground"] = to_grid(foreground, f, plane.shape)
+    if plate_format is not None:
+        labels_work, well_mask_work, measures = _segment_plate(
+            plane, wells_full, f, ps_work, int(plate_format), kw
+        )
+        qc_flag = ""
+    else:
+        opts: dict[str, Any] = dict(well=well, well_diameter_um=well_diameter_um, roi=roi)
+        single = _segment_single_well(image, plane, f, ps_work, kw, multi, is_rgb, **opts)
+        if single is None:
+            return _nothing(image, "no_well", calibrated, is_rgb)
+        labels_work, well_mask_work, measures, qc_flag = single
+    measures["calibrated"] = calibrated
+    return _result(image, plane, labels_work, well_mask_work, measures, qc_flag, f, ps_work, is_rgb)
+
+
+def _nothing(image: np.ndarray, flag: str, calibrated: bool, is_rgb: bool) -> SegmentationResult:
+    """Return the empty result of an image with nothing to measure, flagged ``flag``."""
+    from napari_il6assay.segment.qc import overlay
+
+    shape = image.shape[:2]
+    return empty_result(
+        shape,
+        readout_name=READOUT,
+        qc_flag=flag,
+        calibrated=calibrated,
+        overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
+    )
+
+
+def _analysis_options(
+    ps_work: float | None,
+    colony_radius_um: float | None,
+    min_colony_area_px: int | None,
+    full_stain_od: float | None,
+    k_noise: float,
+    edge_fraction: float,
+    min_od: float,
+) -> dict[str, Any]:
+    """Keyword arguments of `_analyse_well` at the working scale (pixel size ``ps_work``).
+
+    The colony radius is estimated from the data unless both it and the pixel size are
+    given; so is the smallest colony area unless given or derived from the radius.
+    """
+    if colony_radius_um is None or ps_work is None:
         rad_px = 5.0
         estimate_size = True
     else:
@@ -573,7 +604,7 @@ def segment(
         if min_colony_area_px is not None
         else (None if estimate_size else max(4, int(0.15 * math.pi * rad_px**2)))
     )
-    kw = dict(
+    return dict(
         pixel_size_um=ps_work,
         full_stain_od=full_stain_od,
         k_noise=k_noise,
@@ -583,128 +614,213 @@ def segment(
         colony_radius_px=rad_px,
         count_radius_px=None if estimate_size else rad_px,
     )
-    if foreground is not None:
-        from napari_il6assay.segment.classifier import to_grid
 
-        kw["foreground"] = to_grid(foreground, f, plane.shape)
-    qc_flag = ""
-    if plate_format is not None:
-        labels_w = np.zeros(plane.shape, np.int32)
-        well_union = np.zeros(plane.shape, bool)
-        rows = []
-        for name, cy_full, cx_full, r_full in wells_full:
-            cy, cx, r = (cy_full + 0.5) / f - 0.5, (cx_full + 0.5) / f - 0.5, r_full / f
-            box = (
-                slice(max(0, int(cy - r - 2)), min(plane.shape[0], int(cy + r + 3))),
-                slice(max(0, int(cx - r - 2)), min(plane.shape[1], int(cx + r + 3))),
-            )
-            wm = np.zeros(plane.shape, bool)
-            wm[box] = _well_mask(
-                (box[0].stop - box[0].start, box[1].stop - box[1].start),
-                cy - box[0].start,
-                cx - box[1].start,
-                r,
-            )
-            well_union |= wm
-            col, _, m = _analyse_well(
-                plane, wm, box=box, centre=(cy, cx), ring=0.5 if r < 150 else 1.0, **kw
-            )
-            sub = labels_w[box]
-            sub[col > 0] = col[col > 0] + labels_w.max()
-            m.update(
-                {
-                    "well": name,
-                    "well_center_y": cy_full,
-                    "well_center_x": cx_full,
-                    "well_radius_um": r * (ps_work or 1),
-                }
-            )
-            rows.append(m)
-        per_well = pd.DataFrame(rows)
-        cols_first = ["well"] + [c for c in per_well.columns if c != "well"]
-        per_well = per_well[cols_first]
-        measures: dict[str, Any] = {
-            "readout": float(per_well["area_fraction"].mean()),
-            "readout_name": READOUT,
-            "n_objects": int(labels_w.max()),
-            "calibrated": calibrated,
-            "area_fraction": float(per_well["area_fraction"].mean()),
-            "intensity_weighted_area_fraction": float(
-                per_well["intensity_weighted_area_fraction"].mean()
-            ),
-            "colony_count": int(per_well["colony_count"].sum()),
-            "n_wells": len(per_well),
-            "plate_format": int(plate_format),
-            "per_well": per_well,
-        }
-        labels_work, well_mask_work = labels_w, well_union
+
+def _segment_plate(
+    plane: np.ndarray,
+    wells_full: list[tuple[str, float, float, float]],
+    f: int,
+    ps_work: float | None,
+    plate_format: int,
+    kw: dict[str, Any],
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Analyse every well of a whole-plate photo: ``(labels, well mask, measures)``.
+
+    ``wells_full`` are the wells found on the plate grid at full resolution; the working
+    plane is ``f`` times smaller. ``measures["per_well"]`` holds one row per well; the
+    readout is the mean over wells.
+    """
+    import pandas as pd
+
+    labels_w = np.zeros(plane.shape, np.int32)
+    well_union = np.zeros(plane.shape, bool)
+    rows = []
+    for name, cy_full, cx_full, r_full in wells_full:
+        cy, cx, r = (cy_full + 0.5) / f - 0.5, (cx_full + 0.5) / f - 0.5, r_full / f
+        box = (
+            slice(max(0, int(cy - r - 2)), min(plane.shape[0], int(cy + r + 3))),
+            slice(max(0, int(cx - r - 2)), min(plane.shape[1], int(cx + r + 3))),
+        )
+        wm = np.zeros(plane.shape, bool)
+        wm[box] = disc_mask(
+            (box[0].stop - box[0].start, box[1].stop - box[1].start),
+            cy - box[0].start,
+            cx - box[1].start,
+            r,
+        )
+        well_union |= wm
+        col, _, m = _analyse_well(
+            plane, wm, box=box, centre=(cy, cx), ring=0.5 if r < 150 else 1.0, **kw
+        )
+        sub = labels_w[box]
+        sub[col > 0] = col[col > 0] + labels_w.max()
+        m.update(
+            {
+                "well": name,
+                "well_center_y": cy_full,
+                "well_center_x": cx_full,
+                "well_radius_um": r * (ps_work or 1),
+            }
+        )
+        rows.append(m)
+    per_well = pd.DataFrame(rows)
+    cols_first = ["well"] + [c for c in per_well.columns if c != "well"]
+    per_well = per_well[cols_first]
+    measures: dict[str, Any] = {
+        "readout": float(per_well["area_fraction"].mean()),
+        "readout_name": READOUT,
+        "n_objects": int(labels_w.max()),
+        "calibrated": False,
+        "area_fraction": float(per_well["area_fraction"].mean()),
+        "intensity_weighted_area_fraction": float(
+            per_well["intensity_weighted_area_fraction"].mean()
+        ),
+        "colony_count": int(per_well["colony_count"].sum()),
+        "n_wells": len(per_well),
+        "plate_format": plate_format,
+        "per_well": per_well,
+    }
+    return labels_w, well_union, measures
+
+
+def _measured_area(
+    plane: np.ndarray,
+    f: int,
+    ps_work: float | None,
+    full_shape: tuple[int, ...],
+    *,
+    well: str,
+    well_diameter_um: float | None,
+    roi: str,
+) -> tuple[np.ndarray, Any, tuple[float, float, float], tuple[float, float] | None, str] | None:
+    """Find the measured area of a single-well photo: ``(mask, fit, (cy, cx, r), centre, flag)``.
+
+    ``well="none"``: the frame or ``roi``; otherwise the well found (`find_single_well`),
+    flagged ``well_implausible`` when its checks fail; in ``auto`` mode, without a well rim
+    in the frame, the arc of a dish larger than the frame (`find_vessel_arc`) or, with no
+    rim at all (a flask), the whole frame. ``fit`` is None for ``well="none"``; None is
+    returned when the plane has no edge to fit a well to.
+    """
+    wmode = _well_mode(well)
+    box_full = parse_roi(roi, full_shape) if roi not in (None, "") else None
+    if box_full is not None and wmode != "none":
+        raise SegmentationError("colony: a region of interest (roi) applies with well='none' only")
+    mid = ((plane.shape[0] - 1) / 2, (plane.shape[1] - 1) / 2, float("nan"))
+    if wmode == "none":
+        return _frame_or_roi(plane.shape, f, box_full), None, mid, None, ""
+    exp_r = None
+    if well_diameter_um is not None:
+        if ps_work is None:
+            raise SegmentationError("colony: well_diameter_um needs a pixel size")
+        exp_r = 0.5 * float(well_diameter_um) / ps_work
+    fit = find_single_well(plane, expected_radius_px=exp_r)
+    if fit is None:
+        return None
+    flag = ""
+    circle = (fit.cy, fit.cx, fit.r)
+    centre: tuple[float, float] | None = (fit.cy, fit.cx)
+    if not fit.plausible:
+        flag = "well_implausible"
+        if wmode == "auto" and not fit.is_well:
+            # no well rim in the frame: the arc of a dish larger than the frame bounds the
+            # floor; with no rim at all (a flask) the frame is the measured area; flagged
+            # either way
+            arc = find_vessel_arc(plane)
+            if arc is not None:
+                fit, circle, centre = arc, (arc.cy, arc.cx, arc.r), (arc.cy, arc.cx)
+            else:
+                circle, centre = mid, None
+    wm = np.ones(plane.shape, bool) if centre is None else disc_mask(plane.shape, *circle)
+    if not wm.any():
+        flag = join_flags(flag, "no_well")
+    return wm, fit, circle, centre, flag
+
+
+def _frame_or_roi(
+    shape: tuple[int, ...], f: int, box_full: tuple[int, int, int, int] | None
+) -> np.ndarray:
+    """Mask the whole working plane, or a full-resolution box ``(y0, x0, y1, x1)`` on it."""
+    wm = np.zeros(shape[:2], bool)
+    if box_full is None:
+        wm[:] = True
     else:
-        wmode = _well_mode(well)
-        box_full = parse_roi(roi, shape) if roi not in (None, "") else None
-        if box_full is not None and wmode != "none":
-            raise SegmentationError(
-                "colony: a region of interest (roi) applies with well='none' only"
-            )
-        fit = None
-        if wmode == "none":
-            wm = np.zeros(plane.shape, bool)
-            if box_full is None:
-                wm[:] = True
-            else:
-                y0, x0, y1, x1 = box_full
-                wm[y0 // f : -(-y1 // f), x0 // f : -(-x1 // f)] = True
-            cy, cx, r = (plane.shape[0] - 1) / 2, (plane.shape[1] - 1) / 2, float("nan")
-            centre = None
-        else:
-            exp_r = None
-            if well_diameter_um is not None:
-                if ps_work is None:
-                    raise SegmentationError("colony: well_diameter_um needs a pixel size")
-                exp_r = 0.5 * float(well_diameter_um) / ps_work
-            fit = find_single_well(plane, expected_radius_px=exp_r)
-            if fit is None:
-                return empty_result(
-                    shape,
-                    readout_name=READOUT,
-                    qc_flag="no_well",
-                    calibrated=calibrated,
-                    overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
-                )
-            cy, cx, r = fit.cy, fit.cx, fit.r
-            centre = (cy, cx)
-            if not fit.plausible:
-                qc_flag = join_flags(qc_flag, "well_implausible")
-                if wmode == "auto" and not fit.is_well:
-                    # no well rim at all (a flask, a dish larger than the frame): the
-                    # frame is the measured area, still flagged
-                    cy, cx, r = (plane.shape[0] - 1) / 2, (plane.shape[1] - 1) / 2, float("nan")
-                    centre = None
-            if centre is None:
-                wm = np.ones(plane.shape, bool)
-            else:
-                wm = _well_mask(plane.shape, cy, cx, r)
-            if not wm.any():
-                qc_flag = join_flags(qc_flag, "no_well")
-        labels_work, _, m = _analyse_well(plane, wm, centre=centre, **kw)
-        qc_flag = join_flags(qc_flag, _mismatch(image, plane, wm, labels_work, fit, multi, is_rgb))
-        measures = {
-            "readout": m["area_fraction"],
-            "readout_name": READOUT,
-            "n_objects": int(labels_work.max()),
-            "calibrated": calibrated,
-            **m,
-            "well_center_y": (cy + 0.5) * f - 0.5,
-            "well_center_x": (cx + 0.5) * f - 0.5,
-            "well_radius_um": r * (ps_work or 1.0),
-            "well_radius_px": r * f,
-            "well_rim_support": np.nan if fit is None else fit.rim_support,
-            "well_in_frame": np.nan if fit is None else fit.in_frame,
-            "background_level": m["background_level"],
-            "sharpness": m["sharpness"],
-        }
-        if fit is not None and fit.problems:
-            measures["well_problem"] = "; ".join(fit.problems)
-        well_mask_work = wm
+        y0, x0, y1, x1 = box_full
+        wm[y0 // f : -(-y1 // f), x0 // f : -(-x1 // f)] = True
+    return wm
+
+
+def _segment_single_well(
+    image: np.ndarray,
+    plane: np.ndarray,
+    f: int,
+    ps_work: float | None,
+    kw: dict[str, Any],
+    multi: bool,
+    is_rgb: bool,
+    *,
+    well: str,
+    well_diameter_um: float | None,
+    roi: str,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any], str] | None:
+    """Analyse a single-well photo: ``(labels, measured area, measures, qc_flag)``.
+
+    None when the plane has no edge to fit a well to (the caller reports ``no_well``).
+    """
+    area = _measured_area(
+        plane,
+        f,
+        ps_work,
+        image.shape[:2],
+        well=well,
+        well_diameter_um=well_diameter_um,
+        roi=roi,
+    )
+    if area is None:
+        return None
+    wm, fit, (cy, cx, r), centre, qc_flag = area
+    labels_work, _, m = _analyse_well(plane, wm, centre=centre, **kw)
+    qc_flag = join_flags(qc_flag, _mismatch(image, plane, wm, labels_work, fit, multi, is_rgb))
+    measures = {
+        "readout": m["area_fraction"],
+        "readout_name": READOUT,
+        "n_objects": int(labels_work.max()),
+        "calibrated": False,
+        **m,
+        "well_center_y": (cy + 0.5) * f - 0.5,
+        "well_center_x": (cx + 0.5) * f - 0.5,
+        "well_radius_um": r * (ps_work or 1.0),
+        "well_radius_px": r * f,
+        "well_rim_support": np.nan if fit is None else fit.rim_support,
+        "well_in_frame": np.nan if fit is None else fit.in_frame,
+        "background_level": m["background_level"],
+        "sharpness": m["sharpness"],
+    }
+    if fit is not None and fit.problems:
+        measures["well_problem"] = "; ".join(fit.problems)
+    return labels_work, wm, measures, qc_flag
+
+
+def _result(
+    image: np.ndarray,
+    plane: np.ndarray,
+    labels_work: np.ndarray,
+    well_mask_work: np.ndarray,
+    measures: dict[str, Any],
+    qc_flag: str,
+    f: int,
+    ps_work: float | None,
+    is_rgb: bool,
+) -> SegmentationResult:
+    """Build the result from the working-scale labels and measured area.
+
+    Labels and well mask are brought to full resolution, the colonies measured (each
+    assigned to its plate well when ``measures`` has a ``per_well`` table) and the overlay
+    drawn.
+    """
+    from napari_il6assay.segment.measure import measure_objects
+    from napari_il6assay.segment.qc import overlay
+
+    shape = image.shape[:2]
     if f > 1:
         labels = np.repeat(np.repeat(labels_work, f, axis=0), f, axis=1)[: shape[0], : shape[1]]
         wmask_full = np.repeat(np.repeat(well_mask_work, f, axis=0), f, axis=1)[
@@ -712,14 +828,10 @@ def segment(
         ]
     else:
         labels, wmask_full = labels_work, well_mask_work
-    objects = measure_objects(
-        labels_work,
-        plane,
-        pixel_size_um=ps_work,
-    )
+    objects = measure_objects(labels_work, plane, pixel_size_um=ps_work)
     # the working-scale pixel count -> full-resolution pixels
     objects["area_px"] = (objects["area_px"] * f * f).astype("int64")
-    if plate_format is not None and len(objects):
+    if "per_well" in measures and len(objects):
         names = measures["per_well"]["well"].tolist()
         # each colony's well: nearest well centre
         from scipy import ndimage as ndi

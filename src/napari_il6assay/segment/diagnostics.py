@@ -24,7 +24,7 @@ _TARGET_SAMPLES = 512
 
 
 def image_diagnostics(image: np.ndarray, *, channels_last: bool) -> dict[str, float]:
-    """The 1st and 99th percentiles of an image's pixel values (channels averaged).
+    """Return the 1st and 99th percentiles of an image's pixel values (channels averaged).
 
     Parameters
     ----------

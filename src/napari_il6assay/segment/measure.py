@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from napari_il6assay.segment import _util as U
+
 #: objects.csv columns of INTERFACE.md that every mode fills, in order
 OBJECT_COLUMNS = [
     "label",
@@ -63,8 +65,8 @@ def _solidity(lab: np.ndarray, labels: np.ndarray, area: np.ndarray) -> np.ndarr
         if sl is None or a < 3:
             continue
         m = lab[sl] == lb
-        edge = m & ~ndi.binary_erosion(m)
-        yy, xx = np.nonzero(edge)
+        # the outline pixels (m & ~binary_erosion(m)), by array shifts
+        yy, xx = np.nonzero(U.outline(m))
         pts = (np.stack([yy, xx], axis=1)[:, None, :] + corners[None]).reshape(-1, 2)
         try:
             hull = ConvexHull(pts)
@@ -81,27 +83,30 @@ def _nonzero_box(lab: np.ndarray) -> tuple[slice, slice]:
 
 
 def _moments_table(lab: np.ndarray) -> dict:
-    """Area and ellipse axes of every label from pixel moments (scikit-image's
-    ``axis_major_length``/``axis_minor_length`` definition), vectorised over labels."""
+    """Compute area and ellipse axes of every label from pixel moments.
+
+    Scikit-image's ``axis_major_length``/``axis_minor_length`` definition, vectorised over
+    labels.
+    """
     flat = lab.ravel()
     n = int(flat.max())
     h, w = lab.shape
     if n == 1:
         # one object (a spheroid): coordinates of its pixels directly
-        yy, xx = np.nonzero(lab)
-        A = float(yy.size)
-        my, mx = yy.mean(), xx.mean()
-        dy, dx = yy - my, xx - mx
-        cyy, cxx, cxy = (dy * dy).mean(), (dx * dx).mean(), (dx * dy).mean()
-        det = math.sqrt(max(((cyy - cxx) / 2) ** 2 + cxy * cxy, 0.0))
-        l1 = max((cyy + cxx) / 2 + det, 0.0)
-        l2 = max((cyy + cxx) / 2 - det, 0.0)
+        py, px = np.nonzero(lab)
+        a1 = float(py.size)
+        my1, mx1 = py.mean(), px.mean()
+        dy, dx = py - my1, px - mx1
+        vyy, vxx, vxy = (dy * dy).mean(), (dx * dx).mean(), (dx * dy).mean()
+        d1 = math.sqrt(max(((vyy - vxx) / 2) ** 2 + vxy * vxy, 0.0))
+        lam1 = max((vyy + vxx) / 2 + d1, 0.0)
+        lam2 = max((vyy + vxx) / 2 - d1, 0.0)
         return {
             "n": 1,
             "label": np.array([1], dtype=np.int64),
-            "area": np.array([A]),
-            "axis_major_length": np.array([4 * math.sqrt(l1)]),
-            "axis_minor_length": np.array([4 * math.sqrt(l2)]),
+            "area": np.array([a1]),
+            "axis_major_length": np.array([4 * math.sqrt(lam1)]),
+            "axis_minor_length": np.array([4 * math.sqrt(lam2)]),
         }
     yy = np.broadcast_to(np.arange(h, dtype=np.float64)[:, None], (h, w)).ravel()
     xx = np.broadcast_to(np.arange(w, dtype=np.float64)[None, :], (h, w)).ravel()
@@ -304,6 +309,8 @@ def measure_objects_3d(
     vz, vy, vx = (1.0, 1.0, 1.0) if voxel_size_um is None else map(float, voxel_size_um)
     n_ch = 0 if channels is None else channels.shape[-1]
     names = _channel_names(n_ch, channel_names)
+    # no channel: an empty channel axis (no name to loop over)
+    chan_arr = np.empty(lab.shape + (0,)) if channels is None else channels
     columns = list(BASE_COLUMNS_3D)
     for nm in names:
         columns += [f"mean_intensity_{nm}", f"integrated_intensity_{nm}"]
@@ -351,7 +358,7 @@ def measure_objects_3d(
             row["mean_intensity"] = float(v.mean())
             row["integrated_intensity"] = float(v.sum())
         for c, nm in enumerate(names):
-            v = np.asarray(channels[sl + (c,)], dtype=np.float64)[m]
+            v = np.asarray(chan_arr[sl + (c,)], dtype=np.float64)[m]
             row[f"mean_intensity_{nm}"] = float(v.mean())
             row[f"integrated_intensity_{nm}"] = float(v.sum())
         if intensity is None and n_ch:

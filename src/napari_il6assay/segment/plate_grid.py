@@ -23,31 +23,15 @@ import numpy as np
 
 from napari_il6assay.errors import SegmentationError
 from napari_il6assay.io.plate import PLATE_FORMATS, well_names
+from napari_il6assay.segment.geometry import fit_circle_trimmed
 
 #: the plate formats whose wells are found on a photo of the whole plate (384 wells are
 #: too small on a photo to measure one by one)
 PHOTO_FORMATS = tuple(f for f in PLATE_FORMATS if f <= 96)
 
 
-def _fit_circle(y: np.ndarray, x: np.ndarray) -> tuple[float, float, float]:
-    """Algebraic (Kasa) circle fit, then again without the points far off it."""
-    cy = cx = r = float("nan")
-    keep = np.ones(y.size, bool)
-    for _ in range(2):
-        A = np.column_stack([x[keep], y[keep], np.ones(int(keep.sum()))])
-        b = x[keep] ** 2 + y[keep] ** 2
-        c, *_ = np.linalg.lstsq(A, b, rcond=None)
-        cx, cy = c[0] / 2, c[1] / 2
-        r = math.sqrt(max(c[2] + cx * cx + cy * cy, 0.0))
-        res = np.abs(np.hypot(y - cy, x - cx) - r)
-        keep = res < max(3.0 * 1.4826 * float(np.median(res)), 1.0)
-        if keep.sum() < 10:
-            break
-    return float(cy), float(cx), float(r)
-
-
 def _plate_top(q: np.ndarray) -> np.ndarray:
-    """The plate top: the largest connected sheet of the middle intensity class."""
+    """Find the plate top: the largest connected sheet of the middle intensity class."""
     from scipy import ndimage as ndi
     from skimage.filters import threshold_multiotsu
 
@@ -71,9 +55,11 @@ def _plate_top(q: np.ndarray) -> np.ndarray:
 
 
 def _inner_radius(qs: np.ndarray, cy: float, cx: float, r_out: float) -> float:
-    """Inner edge of the wall: steepest fall of the 80th-percentile radial profile
-    just inside its darkest ring (colonies at the edge do not reach the 80th
-    percentile over angles)."""
+    """Find the inner edge of the wall.
+
+    The steepest fall of the 80th-percentile radial profile just inside its darkest ring
+    (colonies at the edge do not reach the 80th percentile over angles).
+    """
     from scipy import ndimage as ndi
 
     step = 0.5
@@ -122,6 +108,44 @@ def _number_wells(
         col = col + min(range(free_c + 1), key=lambda k: abs(mid_u - k * pitch - cu))
         row = row + min(range(free_r + 1), key=lambda k: abs(mid_v - k * pitch - cv))
     return row, col
+
+
+def _hole_circles(
+    holes: np.ndarray, lab: np.ndarray, keep: np.ndarray, plate_format: int
+) -> np.ndarray:
+    """Fit a circle to each kept hole's outline: rows ``(cy, cx, r)`` of the round ones.
+
+    Holes whose radius is more than 10 % off the median are left out.
+
+    Raises
+    ------
+    SegmentationError
+        When fewer than three round holes are left.
+    """
+    from scipy import ndimage as ndi
+
+    edge = holes & ~ndi.binary_erosion(holes)
+    ey, ex = np.nonzero(edge)
+    el = lab[ey, ex]
+    fits = []
+    for k in keep:
+        s = el == k + 1
+        # pixel centres of the hole's edge: the wall's outer edge is half a pixel out
+        fit = fit_circle_trimmed(
+            ey[s].astype(np.float64), ex[s].astype(np.float64), cut=3.0 * 1.4826, min_cut=1.0
+        )
+        fits.append((np.nan,) * 3 if fit is None else (fit.cy, fit.cx, fit.r + 0.5))
+    f_ = np.array(fits)
+    ok = np.isfinite(f_).all(1)
+    f_ = f_[ok]
+    r_med = float(np.median(f_[:, 2]))
+    round_ = np.abs(f_[:, 2] - r_med) < 0.1 * r_med
+    f_ = f_[round_]
+    if len(f_) < 3:
+        raise SegmentationError(
+            f"colony: only {len(f_)} round wells found ({plate_format}-well plate)"
+        )
+    return f_
 
 
 def find_plate_wells(
@@ -176,25 +200,7 @@ def find_plate_wells(
             f"colony: found {keep.size} well-like regions, expected {nr * nc} for a "
             f"{plate_format}-well plate"
         )
-    edge = holes & ~ndi.binary_erosion(holes)
-    ey, ex = np.nonzero(edge)
-    el = lab[ey, ex]
-    fits = []
-    for k in keep:
-        s = el == k + 1
-        # pixel centres of the hole's edge: the wall's outer edge is half a pixel out
-        cy, cx, r = _fit_circle(ey[s].astype(np.float64), ex[s].astype(np.float64))
-        fits.append((cy, cx, r + 0.5))
-    f_ = np.array(fits)
-    ok = np.isfinite(f_).all(1)
-    f_ = f_[ok]
-    r_med = float(np.median(f_[:, 2]))
-    round_ = np.abs(f_[:, 2] - r_med) < 0.1 * r_med
-    f_ = f_[round_]
-    if len(f_) < 3:
-        raise SegmentationError(
-            f"colony: only {len(f_)} round wells found ({plate_format}-well plate)"
-        )
+    f_ = _hole_circles(holes, lab, keep, plate_format)
     row, col = _number_wells(f_[:, 0], f_[:, 1], nr, nc, q.shape, plate_format)
     # the affine grid by robust least squares: y, x = a + b * row + c * col
     A = np.column_stack([np.ones(len(f_)), row, col]).astype(np.float64)

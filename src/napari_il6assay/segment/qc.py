@@ -161,7 +161,7 @@ def png_bytes(rgb_image: np.ndarray, compress_level: int = 1) -> bytes:
     return buf.getvalue()
 
 
-def save_png(rgb_image: np.ndarray, path) -> None:  # noqa: ANN001 - str or Path
+def save_png(rgb_image: np.ndarray, path) -> None:
     """Write an RGB uint8 overlay as PNG with `png_bytes` (fast, palette when it can)."""
     from pathlib import Path
 

@@ -86,7 +86,7 @@ _Measured = tuple[np.ndarray, Any, dict[str, Any], list[str]]
 
 
 def relabel_regions(labels: np.ndarray) -> np.ndarray:
-    """Number every connected region of one label value as its own object, 1..n.
+    """Give every connected region of one label value its own object number, 1..n.
 
     Parameters
     ----------
@@ -249,7 +249,8 @@ def _finite(v: Any) -> bool:
 
 def _colony(lab: np.ndarray, img: np.ndarray, ctx: _Ctx) -> _Measured:
     from napari_il6assay.segment import _util as U
-    from napari_il6assay.segment.colony import READOUT, _absorbing_plane, _well_mask
+    from napari_il6assay.segment.colony import READOUT, _absorbing_plane
+    from napari_il6assay.segment.geometry import disc_mask
     from napari_il6assay.segment.measure import measure_objects
     from napari_il6assay.segment.well import parse_roi
 
@@ -257,11 +258,12 @@ def _colony(lab: np.ndarray, img: np.ndarray, ctx: _Ctx) -> _Measured:
     is_rgb = bool(multi and (ctx.rgb or (ctx.rgb is None and img.shape[-1] in (3, 4))))
     plane = _absorbing_plane(img, multi, is_rgb)
     shape = plane.shape
-    cy, cx, r = (ctx.auto.get(k) for k in ("well_center_y", "well_center_x", "well_radius_px"))
+    nan = float("nan")
+    cy, cx, r = (ctx.auto.get(k, nan) for k in ("well_center_y", "well_center_x", "well_radius_px"))
     if _finite(r) and _finite(cy) and _finite(cx):
         # the automatic circle at full resolution (the same circle: the mode's working scale
         # maps centre and radius back with the same formula)
-        well = _well_mask(shape, float(cy), float(cx), float(r))
+        well = disc_mask(shape, float(cy), float(cx), float(r))
     elif ctx.params.get("roi") not in (None, ""):
         y0, x0, y1, x1 = parse_roi(ctx.params["roi"], shape)
         well = np.zeros(shape, bool)
@@ -312,9 +314,9 @@ def _spheroid(lab: np.ndarray, img: np.ndarray, ctx: _Ctx) -> _Measured:
 
         empty = pd.DataFrame(columns=BASE_COLUMNS_2D)
         nan = float("nan")
-        new = {"readout": nan, "readout_name": READOUT, "n_objects": 0, "volume_um3": nan,
-               "volume_ellipsoid_um3": nan, "dead_fraction": nan}  # fmt: skip
-        return lab, empty, new, ["no_object"]
+        none = {"readout": nan, "readout_name": READOUT, "n_objects": 0, "volume_um3": nan,
+                "volume_ellipsoid_um3": nan, "dead_fraction": nan}  # fmt: skip
+        return lab, empty, none, ["no_object"]
     chans = img if (multi and not is_rgb) else (img[..., :3] if is_rgb else None)
     names = ctx.channel_names if (multi and not is_rgb) else (["r", "g", "b"] if is_rgb else None)
     objects = measure_objects(lab, plane, pixel_size_um=ctx.pixel_size_um, channels=chans,
@@ -385,7 +387,7 @@ def _spheres(lab: np.ndarray, img: np.ndarray, ctx: _Ctx) -> _Measured:
         if (multi and not is_rgb)
         else U.gray(img, multi, True if is_rgb else ctx.rgb)
     )
-    min_d = ctx.auto.get("min_diameter_um")
+    min_d = ctx.auto.get("min_diameter_um", float("nan"))
     if not _finite(min_d):
         min_d = ctx.params.get("min_diameter_um", 50.0)
     min_d = float(min_d)

@@ -54,7 +54,7 @@ def empty_result(
     readout: float = float("nan"),
     extra: dict | None = None,
 ) -> SegmentationResult:
-    """An explicit empty result: all-zero labels, no objects, NaN (or given) readout.
+    """Build an explicit empty result: all-zero labels, no objects, NaN (or given) readout.
 
     For well-formed input that holds nothing to measure (``qc_flag`` ``"constant_image"``,
     ``"no_object"``, ...): ``n_objects`` 0 and the ``objects`` table with its columns but no

@@ -53,7 +53,7 @@ def _find_well(g: np.ndarray) -> np.ndarray | None:
     well = U.fill_holes(well)
     # a circle fitted to the visible edge (the image may cut the well): its centre
     # is the centre of the wall's shading
-    from napari_il6assay.segment.colony import _fit_circle
+    from napari_il6assay.segment.geometry import fit_circle as _fit_circle
 
     edge = well & ~ndi.binary_erosion(well)
     edge[:3] = edge[-3:] = False
@@ -117,7 +117,7 @@ def _well_step(
 def _well_centre(well: np.ndarray) -> tuple[float, float]:
     from scipy import ndimage as ndi
 
-    from napari_il6assay.segment.colony import _fit_circle
+    from napari_il6assay.segment.geometry import fit_circle as _fit_circle
 
     edge = well & ~ndi.binary_erosion(well)
     edge[:3] = edge[-3:] = False

@@ -43,7 +43,9 @@ is given too.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -51,6 +53,7 @@ import numpy as np
 from napari_il6assay.errors import SegmentationError
 from napari_il6assay.qc_flags import join_flags
 from napari_il6assay.segment import _util as U
+from napari_il6assay.segment.geometry import fit_circle_trimmed
 from napari_il6assay.segment.illumination import (
     masked_gaussian_background,
     polynomial_background,
@@ -102,7 +105,7 @@ def _polarity(z: np.ndarray, t0: float = 4.0, valid: np.ndarray | None = None) -
             # only a border region is there (select_central's fallback)
             scores[sign] = 0.0
             continue
-        ring = ndi.binary_dilation(obj, structure=U.disk(ring_w)) & ~obj & ok
+        ring = U.dilate_disk(obj, ring_w) & ~obj & ok
         inside = float(np.median(sign * z[obj]))
         around = float(np.median(sign * z[ring])) if ring.sum() > 10 else 0.0
         scores[sign] = max(0.0, inside - around) * math.sqrt(float(obj.sum()))
@@ -167,10 +170,10 @@ def find_well_edge(
         py, px = np.nonzero(edge)
         if py.size < 20:
             continue
-        fit = _fit_circle(py.astype(float), px.astype(float))
+        fit = fit_circle_trimmed(py.astype(float), px.astype(float), n_fits=4)
         if fit is None:
             continue
-        cy, cx, r, rms = fit
+        cy, cx, r, rms = fit.cy, fit.cx, fit.r, fit.rms
         if rms > 0.05 * r + 1.0:
             continue
         dc = np.hypot(py - cy, px - cx)
@@ -191,38 +194,6 @@ def find_well_edge(
     if not found or valid.mean() < 0.15:
         return None, float("nan")
     return valid, radius
-
-
-def _fit_circle(
-    y: np.ndarray, x: np.ndarray, n_trim: int = 3
-) -> tuple[float, float, float, float] | None:
-    """Algebraic (Kasa) circle fit with trimmed outliers: ``(cy, cx, r, rms)`` or None."""
-    keep = np.ones(y.size, bool)
-    out = None
-    for _ in range(n_trim + 1):
-        if keep.sum() < 10:
-            return out
-        A = np.column_stack([y[keep], x[keep], np.ones(keep.sum())])
-        b = -(y[keep] ** 2 + x[keep] ** 2)
-        try:
-            (d, e, f), *_ = np.linalg.lstsq(A, b, rcond=None)
-        except np.linalg.LinAlgError:
-            return out
-        cy, cx = -d / 2, -e / 2
-        r2 = cy * cy + cx * cx - f
-        if r2 <= 0:
-            return out
-        r = math.sqrt(r2)
-        res = np.hypot(y - cy, x - cx) - r
-        rms = float(np.sqrt(np.mean(res[keep] ** 2)))
-        out = (float(cy), float(cx), float(r), rms)
-        # points of a spheroid joined to the outside region are not on the well circle
-        cut = max(3.0 * float(np.median(np.abs(res[keep]))), 1.5)
-        new = np.abs(res) < cut
-        if np.array_equal(new, keep):
-            break
-        keep = new
-    return out
 
 
 def _auto_threshold(s: np.ndarray, noise_floor: float, where: np.ndarray | None = None) -> float:
@@ -416,98 +387,21 @@ def detect(
     info : dict
         ``polarity``, ``threshold_sigma``, ``noise_sigma``, ``factor``.
     """
-    from scipy import ndimage as ndi
-
     s, f, info = flattened_score(
         plane, polarity=polarity, working_size=working_size, well_edge=True
     )
     h, w = s.shape
-    if threshold is None:
-        t = _auto_threshold(s, noise_floor)
-        # a dark well-edge shadow or vignetted corner along the border can set the
-        # level on its own: leave such regions out and choose again
-        for _ in range(2):
-            lab, n = ndi.label(s > t)
-            if n == 0:
-                break
-            st = U.component_stats(lab, n)
-            perim = np.pi * np.sqrt(4 * st["area"] / np.pi) + 1
-            bad = (st["border"] / perim) > 0.15
-            bad[0] = False
-            if not bad.any():
-                break
-            excl = ndi.binary_dilation(bad[lab], iterations=3)
-            if excl.mean() > 0.8:
-                break
-            t_new = _auto_threshold(s, noise_floor, ~excl)
-            if abs(t_new - t) < 0.05 * t:
-                break
-            t = t_new
-    else:
-        t = float(threshold)
+    t = _core_threshold(s, noise_floor) if threshold is None else float(threshold)
     info["threshold_sigma"] = t
-    t_core = t
     side = max(h, w)
     ro = open_radius if open_radius is not None else max(1, round(side / 256))
     rs = smooth_radius if smooth_radius is not None else max(1, round(side / 200))
     min_area = min_area_fraction * h * w
-    t_lo = min(t, noise_floor)
-    fp = U.disk(ro) if ro > 0 else None
-
-    def clean(m: np.ndarray) -> np.ndarray:
-        if fp is not None:
-            m = ndi.binary_opening(m, structure=fp)
-        return U.fill_holes(m)
-
-    # hysteresis: the object is every pixel above the noise floor connected to a
-    # confident core, so a dim rim or an unevenly lit side is not lost
-    core = clean(s > t)
-    obj = U.select_central(core, min_area)
-    if not obj.any():
+    clean = functools.partial(_clean, fp=U.disk(ro) if ro > 0 else None)
+    found = _outline(s, t, min(t, noise_floor), min_area, side, rs, clean)
+    if found is None or not _is_spheroid(found[0], s, info, min_edge):
         return np.zeros(plane.shape, bool), info
-    low = clean(s > t_lo)
-    lab, _ = ndi.label(low)
-    ids = np.unique(lab[obj & (lab > 0)])
-    grown = np.isin(lab, ids[ids > 0]) | obj
-    grown = U.select_central(grown, min_area)
-    grown = _detach_unless_whole(grown, min_area, side)
-    # the outline: half-way between the background (0) and the object's own level
-    # just inside its edge, measured locally all around
-    dist = ndi.distance_transform_edt(grown)
-    band = (dist > 2) & (dist <= 2 + max(3, side / 64))
-    if band.sum() > 20:
-        level = masked_gaussian_background(s, ~band, max(4.0, side / 48))
-        t_map = np.maximum(0.5 * level, t_lo)
-    else:
-        t_map = np.full(s.shape, t)
-    near = ndi.binary_dilation(grown, structure=U.disk(max(2, rs)))
-    obj = clean((s > t_map) & near)
-    obj = U.select_central(obj, min_area)
-    if not obj.any():
-        return np.zeros(plane.shape, bool), info
-    obj = _detach_unless_whole(obj, min_area, side)
-    obj = U.smooth_outline(obj, rs)
-    obj = U.select_central(obj, min_area)
-    if not obj.any():
-        return np.zeros(plane.shape, bool), info
-    # still running along the border after the shadow cut: a vignetted corner or the well
-    # wall of an empty well (select_central falls back to it when nothing else is there),
-    # not a spheroid; an empty well reads "no object" rather than a fifth of the vehicle
-    # A real spheroid cut by the frame is convex and lies inside the circle of its own
-    # free outline; a vignetted corner or a wall region lies outside it.
-    st = U.component_stats(obj.astype(np.int32), 1)
-    on_border = st["border"][1] / (np.pi * np.sqrt(4 * st["area"][1] / np.pi) + 1)
-    if on_border > 0.15 and not is_cut_object(obj):
-        info["rejected"] = "border"
-        return np.zeros(plane.shape, bool), info
-    info["touches_border"] = bool(st["border"][1] > 0)
-    t = t_map
-    # a spheroid has an edge: a smooth illumination bump or vignetted corner does not
-    edge = obj & ~ndi.binary_erosion(obj)
-    gy, gx = np.gradient(s)
-    info["edge_sigma_per_px"] = float(np.median(np.hypot(gy, gx)[edge])) if edge.any() else 0.0
-    if info["edge_sigma_per_px"] < min_edge:
-        return np.zeros(plane.shape, bool), info
+    obj, t_map = found
     # a small spheroid has few working pixels: look again at a finer scale
     d_work = 2 * math.sqrt(obj.sum() / math.pi)
     if f > 1 and d_work < min_diameter_work and working_size < max(plane.shape):
@@ -524,13 +418,124 @@ def detect(
         if full2.any():
             return full2, info2
     # diagnostics of the scale that is returned only (a finer look computes its own)
-    info.update(_shape_diagnostics(obj, s, t_map, t_core, clean))
-    full = U.mask_to_full(obj, s - t, f, plane.shape)
+    info.update(_shape_diagnostics(obj, s, t_map, t, clean))
+    full = U.mask_to_full(obj, s - t_map, f, plane.shape)
     if f > 1:
         if full.any():
             box = U.crop_box(full, 1)
             full[box] = U.fill_holes(full[box])
     return full, info
+
+
+def _core_threshold(s: np.ndarray, noise_floor: float) -> float:
+    """Choose the automatic core threshold of the flattened score ``s`` (noise sigmas).
+
+    A dark well-edge shadow or vignetted corner along the border can set the level on its
+    own: such regions are left out and the level chosen again (twice at most).
+    """
+    from scipy import ndimage as ndi
+
+    t = _auto_threshold(s, noise_floor)
+    for _ in range(2):
+        lab, n = ndi.label(s > t)
+        if n == 0:
+            break
+        st = U.component_stats(lab, n)
+        perim = np.pi * np.sqrt(4 * st["area"] / np.pi) + 1
+        bad = (st["border"] / perim) > 0.15
+        bad[0] = False
+        if not bad.any():
+            break
+        excl = ndi.binary_dilation(bad[lab], iterations=3)
+        if excl.mean() > 0.8:
+            break
+        t_new = _auto_threshold(s, noise_floor, ~excl)
+        if abs(t_new - t) < 0.05 * t:
+            break
+        t = t_new
+    return t
+
+
+def _clean(m: np.ndarray, fp: np.ndarray | None) -> np.ndarray:
+    """Open a mask with the footprint ``fp`` (thin overlays go) and fill its holes."""
+    from scipy import ndimage as ndi
+
+    if fp is not None:
+        m = ndi.binary_opening(m, structure=fp)
+    return U.fill_holes(m)
+
+
+def _outline(
+    s: np.ndarray,
+    t: float,
+    t_lo: float,
+    min_area: float,
+    side: int,
+    rs: int,
+    clean: Callable[[np.ndarray], np.ndarray],
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Find the central object of the score ``s`` and its outline: ``(mask, level map)``.
+
+    Hysteresis first: the object is every pixel above ``t_lo`` connected to a confident
+    core above ``t``, so a dim rim or an unevenly lit side is not lost. The outline is then
+    half-way between the background (0) and the object's own level just inside its edge,
+    measured locally all around, and smoothed (radius ``rs``). None when nothing is left.
+    """
+    from scipy import ndimage as ndi
+
+    core = clean(s > t)
+    obj = U.select_central(core, min_area)
+    if not obj.any():
+        return None
+    low = clean(s > t_lo)
+    lab, _ = ndi.label(low)
+    ids = np.unique(lab[obj & (lab > 0)])
+    grown = np.isin(lab, ids[ids > 0]) | obj
+    grown = U.select_central(grown, min_area)
+    grown = _detach_unless_whole(grown, min_area, side)
+    dist = ndi.distance_transform_edt(grown)
+    band = (dist > 2) & (dist <= 2 + max(3, side / 64))
+    if band.sum() > 20:
+        level = masked_gaussian_background(s, ~band, max(4.0, side / 48))
+        t_map = np.maximum(0.5 * level, t_lo)
+    else:
+        t_map = np.full(s.shape, t)
+    near = ndi.binary_dilation(grown, structure=U.disk(max(2, rs)))
+    obj = clean((s > t_map) & near)
+    obj = U.select_central(obj, min_area)
+    if not obj.any():
+        return None
+    obj = _detach_unless_whole(obj, min_area, side)
+    obj = U.smooth_outline(obj, rs)
+    obj = U.select_central(obj, min_area)
+    if not obj.any():
+        return None
+    return obj, t_map
+
+
+def _is_spheroid(obj: np.ndarray, s: np.ndarray, info: dict[str, Any], min_edge: float) -> bool:
+    """Check that the object found is a spheroid, noting why not in ``info``.
+
+    Still running along the border after the shadow cut: a vignetted corner or the well
+    wall of an empty well (`U.select_central` falls back to it when nothing else is there),
+    not a spheroid; an empty well reads "no object" rather than a fifth of the vehicle. A
+    real spheroid cut by the frame is convex and lies inside the circle of its own free
+    outline (`is_cut_object`); a vignetted corner or a wall region lies outside it. And a
+    spheroid has an edge (median gradient along the outline at least ``min_edge`` sigmas
+    per pixel): a smooth illumination bump does not.
+    """
+    from scipy import ndimage as ndi
+
+    st = U.component_stats(obj.astype(np.int32), 1)
+    on_border = st["border"][1] / (np.pi * np.sqrt(4 * st["area"][1] / np.pi) + 1)
+    if on_border > 0.15 and not is_cut_object(obj):
+        info["rejected"] = "border"
+        return False
+    info["touches_border"] = bool(st["border"][1] > 0)
+    edge = obj & ~ndi.binary_erosion(obj)
+    gy, gx = np.gradient(s)
+    info["edge_sigma_per_px"] = float(np.median(np.hypot(gy, gx)[edge])) if edge.any() else 0.0
+    return info["edge_sigma_per_px"] >= min_edge
 
 
 def _shape_diagnostics(
@@ -575,7 +580,7 @@ def _shape_diagnostics(
 
 
 def is_cut_object(mask: np.ndarray, min_solidity: float = 0.85) -> bool:
-    """True when a border-touching region looks like an object cut by the frame.
+    """Tell whether a border-touching region looks like an object cut by the frame.
 
     Its free outline (the part not on the image border) is one convex arc: the region
     is convex (solidity >= ``min_solidity``) and lies inside the circle fitted to that
@@ -608,10 +613,10 @@ def is_cut_object(mask: np.ndarray, min_solidity: float = 0.85) -> bool:
     py, px = np.nonzero(edge)
     if py.size < 10:
         return False
-    fit = _fit_circle(py.astype(float), px.astype(float))
+    fit = fit_circle_trimmed(py.astype(float), px.astype(float), n_fits=4)
     if fit is None:
         return False
-    cy, cx, r, rms = fit
+    cy, cx, r, rms = fit.cy, fit.cx, fit.r, fit.rms
     yy, xx = np.nonzero(mask)
     inside = float(np.mean(np.hypot(yy - cy, xx - cx) < r + max(2.0, 2 * rms)))
     return inside >= 0.9 and rms <= 0.1 * r + 1.0
@@ -657,14 +662,14 @@ def rgb_chroma(rgb: np.ndarray) -> float:
     if float(np.median(lum)) < 0.5 * float(np.percentile(lum, 99)):
         return float("nan")
     med = np.median(f.reshape(-1, 3), axis=0)
-    f = f / np.maximum(med, 1e-6)
-    mx = f.max(-1)
-    sat = (mx - f.min(-1)) / np.maximum(mx, 1e-6)
+    wb = f / np.maximum(med, 1e-6)  # white-balanced
+    mx = wb.max(-1)
+    sat = (mx - wb.min(-1)) / np.maximum(mx, 1e-6)
     return float(np.percentile(sat, 95))
 
 
 def image_checks(info: dict[str, Any], chroma: float = float("nan")) -> tuple[list[str], bool]:
-    """qc flags from `detect`'s diagnostics, and whether the object is no spheroid at all.
+    """Qc flags from `detect`'s diagnostics, and whether the object is no spheroid at all.
 
     Parameters
     ----------
@@ -784,20 +789,9 @@ def segment(
     is_rgb = bool(
         multi and (rgb or (rgb is None and image.dtype == np.uint8 and image.shape[-1] in (3, 4)))
     )
-    if kind == "brightfield" and polarity == "auto":
-        polarity = "dark"
-    elif kind == "fluorescence" and polarity == "auto":
-        polarity = "bright"
-    if multi and not is_rgb:
-        if not 0 <= channel < image.shape[-1]:
-            raise SegmentationError(
-                f"spheroid: channel {channel} does not exist (image has {image.shape[-1]})"
-            )
-        plane = U.to_float(image[..., channel])
-        if dead_channel is None and image.shape[-1] >= 2:
-            dead_channel = 1 if channel != 1 else 0
-    else:
-        plane = U.gray(image, multi, True if is_rgb else rgb)
+    if polarity == "auto":
+        polarity = {"brightfield": "dark", "fluorescence": "bright"}.get(kind, "auto")
+    plane, dead_channel = _plane(image, multi, is_rgb, rgb, channel, dead_channel)
     calibrated = pixel_size_um is not None
     shape = image.shape[:2]
     if U.is_constant(plane):
@@ -808,30 +802,17 @@ def segment(
             calibrated=calibrated,
             overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
         )
-    if foreground is not None:
-        from napari_il6assay.segment.classifier import main_object
-
-        mask = main_object(foreground)
-        info = {
-            "polarity": "classifier",
-            "threshold_sigma": float("nan"),
-            "touches_border": bool(mask.any() and U.border_touch_fraction(mask) > 0),
-        }
-    else:
-        mask, info = detect(plane, polarity=polarity, **params)
+    mask, info = _main_object(plane, foreground, polarity, params)
     chroma = rgb_chroma(image) if is_rgb else float("nan")
     flags, reject = image_checks(info, chroma) if mask.any() else ([], True)
-    diag = {
-        "polarity": info["polarity"],
-        "well_radius_px": float(info.get("well_radius_px", float("nan"))),
-        "background_level": float(info.get("background_level", float("nan"))),
-        "sharpness": float(info.get("sharpness", float("nan"))),
-        "contrast_sigma": float(info.get("contrast_sigma", float("nan"))),
+    diag = {"polarity": info["polarity"]} | {
+        k: float(info.get(k, float("nan")))
+        for k in ("well_radius_px", "background_level", "sharpness", "contrast_sigma")
     }
     if reject:
         # a stained photo with nothing spheroid-like in it is still the wrong assay
         flag = "mode_mismatch" if chroma == chroma and chroma > MAX_CHROMA else "no_object"
-        res = empty_result(
+        return empty_result(
             shape,
             readout_name=READOUT,
             qc_flag=flag,
@@ -839,29 +820,13 @@ def segment(
             overlay=overlay(image, np.zeros(shape, np.int32), rgb=is_rgb),
             extra=diag,
         )
-        return res
     labels = mask.astype(np.int32)
     chans = image if (multi and not is_rgb) else (image[..., :3] if is_rgb else None)
     names = channel_names if (multi and not is_rgb) else (["r", "g", "b"] if is_rgb else None)
     objects = measure_objects(
         labels, plane, pixel_size_um=pixel_size_um, channels=chans, channel_names=names
     )
-    row = objects.iloc[0]
-    d = float(row["equivalent_diameter_um"])
-    measures: dict[str, Any] = {
-        "readout": math.pi / 6 * d**3,
-        "readout_name": READOUT,
-        "n_objects": 1,
-        "calibrated": calibrated,
-    }
-    for col in objects.columns:
-        if col in ("label",):
-            continue
-        measures[col] = float(row[col]) if col != "area_px" else int(row[col])
-    measures["volume_um3"] = measures["readout"]
-    measures["volume_ellipsoid_um3"] = (
-        math.pi / 6 * float(row["major_axis_um"]) * float(row["minor_axis_um"]) ** 2
-    )
+    measures = _volume_measures(objects, calibrated)
     dead = float("nan")
     if dead_channel is not None and multi and not is_rgb:
         if not 0 <= dead_channel < image.shape[-1]:
@@ -881,3 +846,72 @@ def segment(
         qc_flag=join_flags(flags),
         overlay=overlay(image, labels, rgb=is_rgb, thickness=2 if max(shape) > 1024 else 1),
     )
+
+
+def _plane(
+    image: np.ndarray,
+    multi: bool,
+    is_rgb: bool,
+    rgb: bool | None,
+    channel: int,
+    dead_channel: int | None,
+) -> tuple[np.ndarray, int | None]:
+    """Pick the plane to segment and the dead-stain channel: ``(plane, dead_channel)``.
+
+    A fluorescence image's ``channel`` (its dead stain defaults to the other of the first
+    two channels), or the luminance of an RGB or gray photo.
+    """
+    if multi and not is_rgb:
+        if not 0 <= channel < image.shape[-1]:
+            raise SegmentationError(
+                f"spheroid: channel {channel} does not exist (image has {image.shape[-1]})"
+            )
+        if dead_channel is None and image.shape[-1] >= 2:
+            dead_channel = 1 if channel != 1 else 0
+        return U.to_float(image[..., channel]), dead_channel
+    return U.gray(image, multi, True if is_rgb else rgb), dead_channel
+
+
+def _volume_measures(objects: Any, calibrated: bool) -> dict[str, Any]:
+    """Build the measures of the one spheroid from its objects-table row.
+
+    The readout is the volume of the sphere of the equivalent diameter; the prolate
+    ellipsoid's volume is given too.
+    """
+    row = objects.iloc[0]
+    d = float(row["equivalent_diameter_um"])
+    measures: dict[str, Any] = {
+        "readout": math.pi / 6 * d**3,
+        "readout_name": READOUT,
+        "n_objects": 1,
+        "calibrated": calibrated,
+    }
+    for col in objects.columns:
+        if col in ("label",):
+            continue
+        measures[col] = float(row[col]) if col != "area_px" else int(row[col])
+    measures["volume_um3"] = measures["readout"]
+    measures["volume_ellipsoid_um3"] = (
+        math.pi / 6 * float(row["major_axis_um"]) * float(row["minor_axis_um"]) ** 2
+    )
+    return measures
+
+
+def _main_object(
+    plane: np.ndarray, foreground: np.ndarray | None, polarity: str, params: dict[str, Any]
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Find the spheroid's mask and the detection's facts: ``(mask, info)``.
+
+    `detect` on the plane, or the largest object of a pixel classifier's ``foreground``.
+    """
+    if foreground is None:
+        return detect(plane, polarity=polarity, **params)
+    from napari_il6assay.segment.classifier import main_object
+
+    mask = main_object(foreground)
+    info = {
+        "polarity": "classifier",
+        "threshold_sigma": float("nan"),
+        "touches_border": bool(mask.any() and U.border_touch_fraction(mask) > 0),
+    }
+    return mask, info

@@ -30,16 +30,37 @@ to flasks and cropped dishes without a word):
    disc must lie inside the frame (``in_frame``), and its radius must match the expected
    one or fill a good part of the frame. A failed check does not silently change the
    readout: the caller flags ``well_implausible``.
+4. **A well or dish that runs off the frame** (issue 9, class 7). The refinement casts
+   rays only where the rim lies in the frame: a ray leaving the frame samples its border
+   pixel again and again, and such flat profiles had pulled the circle of a well half
+   out of the frame ~4 px too wide (area fraction off by up to 0.03). When no well rim is
+   in the frame at all, `find_vessel_arc` looks for the arc of a dish larger than the
+   frame (a coarse Hough with centres far outside it, refined on the floor -> wall edge
+   of the visible arc, checked for a sharp, supported edge with plain plastic beyond):
+   the caller measures the floor inside it instead of the whole frame, which counted the
+   plastic beyond the wall as floor (or, when dark, as stain: +0.1 to +0.3).
 
 Everything is pure numpy/scipy/scikit-image, imported lazily.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from napari_il6assay.segment.geometry import disc_in_frame, fit_circle
+
+__all__ = [
+    "WellFit",
+    "disc_in_frame",
+    "find_single_well",
+    "fit_circle",
+    "parse_roi",
+    "refine_well",
+]
 
 #: the smallest radius of a single-well photo's well, as a fraction of the short side
 MIN_RADIUS_FRACTION = 0.25
@@ -89,8 +110,10 @@ class WellFit:
 
     @property
     def is_rim(self) -> bool:
-        """The circle follows a real well rim (it may still run off the frame or have an
-        unexpected size): a strong round edge with plain plastic outside."""
+        """Whether the circle follows a real well rim: a strong round edge, plain outside.
+
+        It may still run off the frame or have an unexpected size.
+        """
         return self.rim_support >= MIN_RIM_SUPPORT and not (self.outside_clean < MIN_OUTSIDE_CLEAN)
 
     @property
@@ -99,33 +122,14 @@ class WellFit:
         return self.is_rim and not (self.floor_ratio < MIN_FLOOR_RATIO)
 
 
-def fit_circle(y: np.ndarray, x: np.ndarray) -> tuple[float, float, float]:
-    """Algebraic (Kasa) least-squares circle ``(cy, cx, r)`` through points."""
-    A = np.column_stack([x, y, np.ones_like(x)])
-    b = x * x + y * y
-    c, *_ = np.linalg.lstsq(A, b, rcond=None)
-    cx, cy = c[0] / 2, c[1] / 2
-    r = math.sqrt(max(c[2] + cx * cx + cy * cy, 0.0))
-    return float(cy), float(cx), float(r)
-
-
-def disc_in_frame(shape: tuple[int, int], cy: float, cx: float, r: float) -> float:
-    """Fraction of the disc's area that lies inside a frame of ``shape`` (sampled)."""
-    n = 64
-    t = (np.arange(n) + 0.5) / n * 2 - 1
-    yy, xx = np.meshgrid(t, t, indexing="ij")
-    inside = yy * yy + xx * xx <= 1
-    py, px = cy + r * yy[inside], cx + r * xx[inside]
-    ok = (py >= -0.5) & (py <= shape[0] - 0.5) & (px >= -0.5) & (px <= shape[1] - 0.5)
-    return float(ok.mean())
-
-
 def _edges(
     q: np.ndarray, k_noise: float | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Edge pixels of a plane with their unit gradient (towards brighter) and weight:
+    """Find the edge pixels of a plane with their unit gradient (towards brighter) and weight.
+
     Canny's (top 10 % of the gradient, thin), or with ``k_noise`` every pixel whose gradient
-    exceeds ``k_noise`` times the gradient's noise level (weak rims count too)."""
+    exceeds ``k_noise`` times the gradient's noise level (weak rims count too).
+    """
     from scipy import ndimage as ndi
     from skimage.feature import canny
 
@@ -163,6 +167,8 @@ def hough_well(
     n_peaks: int = 4,
     edges: tuple | None = None,
     max_votes: int = 6000,
+    pad: int = 0,
+    per_length: bool = True,
 ) -> list[tuple[float, float, float, float]]:
     """Best directional-Hough circle ``(cy, cx, r, score)`` of a plane (see module).
 
@@ -174,6 +180,18 @@ def hough_well(
         Radius range in pixels of ``q``.
     cell : int
         Centre and radius bin of the accumulator, pixels (the refinement is finer).
+    n_peaks : int
+        Number of distinct circles returned.
+    edges : tuple, optional
+        ``_edges(q, ...)`` when the caller has them already.
+    max_votes : int
+        Edge pixels beyond this number are thinned evenly.
+    pad : int
+        Centres up to ``pad`` pixels outside the plane are searched too (a dish larger
+        than the frame).
+    per_length : bool
+        Divide the votes by the circumference (a whole circle in the frame); False counts
+        them as they are (an arc, whose visible length does not grow with the radius).
 
     Returns
     -------
@@ -191,19 +209,27 @@ def hough_well(
         k = -(-ey.size // max_votes)
         ey, ex, uy, ux, w = ey[::k], ex[::k], uy[::k], ux[::k], w[::k]
     radii = np.arange(max(r_min, 3.0), max(r_max, r_min + cell) + 1e-9, cell)
-    h, wd = -(-q.shape[0] // cell), -(-q.shape[1] // cell)
-    acc = np.zeros((radii.size, h, wd), np.float32)
-    for k, r in enumerate(radii):
-        # up the gradient: towards the brighter floor
-        cy = np.floor((ey + r * uy) / cell).astype(np.int64)
-        cx = np.floor((ex + r * ux) / cell).astype(np.int64)
-        ok = (cy >= 0) & (cy < h) & (cx >= 0) & (cx < wd)
-        acc[k] = np.bincount(cy[ok] * wd + cx[ok], weights=w[ok], minlength=h * wd).reshape(
-            h, wd
-        ) / (2 * np.pi * r)
+    h, wd = -(-(q.shape[0] + 2 * pad) // cell), -(-(q.shape[1] + 2 * pad) // cell)
+    # every radius at once (one bincount; per bin the votes add up in the same order)
+    rk = radii[:, None]
+    # up the gradient: towards the brighter floor
+    cy = np.floor((ey[None, :] + rk * uy[None, :] + pad) / cell).astype(np.int64)
+    cx = np.floor((ex[None, :] + rk * ux[None, :] + pad) / cell).astype(np.int64)
+    ok = (cy >= 0) & (cy < h) & (cx >= 0) & (cx < wd)
+    idx = (np.arange(radii.size)[:, None] * h + cy) * wd + cx
+    sums = np.bincount(
+        idx[ok], weights=np.broadcast_to(w, ok.shape)[ok], minlength=radii.size * h * wd
+    ).reshape(radii.size, h, wd)
+    norm = 2 * np.pi * radii if per_length else np.ones(radii.size)
+    acc = (sums / norm[:, None, None]).astype(np.float32)
     # votes of one circle spread over neighbouring bins
-    acc = ndi.uniform_filter(acc, size=(1, 2, 2), mode="constant") * 4
-    acc = np.maximum(acc, ndi.shift(acc, (1, 0, 0), order=0, cval=0))
+    acc = ndi.uniform_filter(acc, size=(1, 2, 2), mode="constant")
+    acc *= 4
+    # and over the next radius bin (the same as the maximum with a copy shifted by one
+    # radius, filled with 0, without the interpolation machinery)
+    prev = acc[:-1].copy()
+    np.maximum(acc[1:], prev, out=acc[1:])
+    np.maximum(acc[0], 0, out=acc[0])
     # a few distinct peaks: the checks choose among them (a soft rim can score below the
     # arcs of bright gaps between dense colonies)
     out = []
@@ -213,8 +239,8 @@ def hough_well(
             break
         out.append(
             (
-                float((y + 0.5) * cell - 0.5),
-                float((x + 0.5) * cell - 0.5),
+                float((y + 0.5) * cell - 0.5 - pad),
+                float((x + 0.5) * cell - 0.5 - pad),
                 float(radii[k]),
                 float(acc[k, y, x]),
             )
@@ -231,6 +257,7 @@ def rim_support(
     r: float,
     n_bins: int = 90,
     edges: tuple | None = None,
+    min_visible: float = 0.25,
 ) -> tuple[float, float]:
     """How well a circle is a well rim: ``(support, outside_clean)``.
 
@@ -241,7 +268,9 @@ def rim_support(
     frame, the fraction without any edge there: plastic outside a well holds no colonies,
     while a circle fitted into a flask's floor has them on both sides (NaN when no sector's
     band is in the frame). ``edges``: ``(_edges(plane, 4.0), _edges(plane))`` when the
-    caller has them already.
+    caller has them already (the second may be a function returning them: Canny's edges
+    are needed only when the outside band lies in the frame). ``min_visible``: the fraction of
+    the sectors that must lie in the frame to say anything (support 0 below it).
     """
     weak, sharp = edges if edges is not None else (_edges(plane, k_noise=4.0), _edges(plane))
     ey, ex, uy, ux, _ = weak
@@ -263,7 +292,7 @@ def rim_support(
     h, w = plane.shape
     py, px = cy + r * np.sin(th), cx + r * np.cos(th)
     vis = (py >= 1) & (py <= h - 2) & (px >= 1) & (px <= w - 2)
-    if vis.sum() < 0.25 * n_bins:
+    if vis.sum() < min_visible * n_bins:
         return 0.0, float("nan")
     support = float((hit & vis).sum() / vis.sum())
     # the outside band of each sector must lie in the frame to say anything
@@ -273,6 +302,8 @@ def rim_support(
         seen &= (py >= 2) & (py <= h - 3) & (px >= 2) & (px <= w - 3)
     if seen.sum() < 0.1 * n_bins:
         return support, float("nan")
+    if callable(sharp):
+        sharp = sharp()  # computed only now that they are needed
     # colonies are sharp edges among the image's strongest (Canny's); smooth shading of
     # the plastic (vignetting) is not
     cy_, cx_, _, _, _ = sharp
@@ -288,7 +319,9 @@ def rim_support(
 
 
 def floor_ratio(q: np.ndarray, cy: float, cx: float, r: float) -> float:
-    """90th percentile of the plane inside ``0.85 r`` over the 80th percentile of the ring
+    """Compare the brightest floor with the floor next to the rim.
+
+    The 90th percentile of the plane inside ``0.85 r`` over the 80th percentile of the ring
     ``[0.88 r, 0.97 r]`` just inside the rim (NaN when either is empty).
 
     Inside a well the clear floor shows between colonies, at least as bright as next to the
@@ -347,75 +380,212 @@ def find_single_well(
     else:
         r_min, r_max = 0.8 * MIN_RADIUS_FRACTION * short, 0.62 * long_
     cell = 2 if long_ > 200 else 1
-    edges = (_edges(q, k_noise=4.0), _edges(q))
+    # Canny's edges on first use only (`rim_support`)
+    edges = (_edges(q, k_noise=4.0), functools.lru_cache(maxsize=1)(lambda: _edges(q)))
     # every edge above the noise votes: a soft, shaded rim is weaker than sharp colony
     # edges but it is long and round
     found = hough_well(q, r_min, r_max, cell=cell, edges=edges[0])
     if not found:
         return None
     ps = ndi.gaussian_filter(plane.astype(np.float32), 1.0) if refine else None
+    exp_r = (
+        expected_radius_px if expected_radius_px is not None and expected_radius_px > 0 else None
+    )
     best: WellFit | None = None
     best_key: tuple = ()
     for cy0, cx0, r0, score in found:
         cy0, cx0, r0 = (cy0 + 0.5) * f - 0.5, (cx0 + 0.5) * f - 0.5, r0 * f
-        trials = [(cy0, cx0, r0)]
-        if ps is not None:
-            refined = []
-            for edge in ("inner", "outer"):
-                ry, rx, rr, spread = refine_well(ps, cy0, cx0, r0, edge=edge)
-                # the refinement follows the wall; a jump says it followed something else
-                if abs(rr - r0) < 0.1 * r0 and math.hypot(ry - cy0, rx - cx0) < 0.1 * r0:
-                    refined.append((spread, ry, rx, rr))
-            if refined:
-                trials.insert(0, min(refined)[1:])
-        for cy, cx, r in trials:
+        for cy, cx, r in _trials(ps, cy0, cx0, r0):
             fit = WellFit(cy, cx, r, hough_score=score)
-            fit.rim_support, fit.outside_clean = rim_support(
-                q, (cy + 0.5) / f - 0.5, (cx + 0.5) / f - 0.5, r / f, edges=edges
-            )
-            clean = 1.0 if math.isnan(fit.outside_clean) else fit.outside_clean
-            if expected_radius_px is not None and expected_radius_px > 0:
-                size_ok = abs(r / expected_radius_px - 1) <= RADIUS_TOLERANCE
+            if exp_r is not None:
+                size_ok = abs(r / exp_r - 1) <= RADIUS_TOLERANCE
             else:
                 size_ok = r >= MIN_RADIUS_FRACTION * min(plane.shape)
-            fit.floor_ratio = floor_ratio(q, (cy + 0.5) / f - 0.5, (cx + 0.5) / f - 0.5, r / f)
-            floor_ok = fit.floor_ratio >= MIN_FLOOR_RATIO
-            # the refined circle first among equals (it is finer than the Hough bins)
-            key = (
-                fit.is_rim and size_ok and floor_ok,
-                fit.is_rim and floor_ok,
-                fit.is_rim,
-                round(fit.rim_support * clean, 2),
-                score,
-            )
+            key = _judge(fit, q, f, edges, size_ok)
             if best is None or key > best_key:
                 best, best_key = fit, key
             if key[0]:
                 break  # a plausible well: the unrefined circle and later peaks cannot beat it
         if best_key and best_key[0]:
             break
-    fit = best
-    assert fit is not None
-    cy, cx, r = fit.cy, fit.cx, fit.r
-    fit.in_frame = disc_in_frame(plane.shape, cy, cx, r)
+    assert best is not None
+    best.in_frame = disc_in_frame(plane.shape, best.cy, best.cx, best.r)
+    best.problems.extend(_problems(best, min(plane.shape), expected_radius_px))
+    return best
+
+
+def _trials(
+    ps: np.ndarray | None, cy0: float, cx0: float, r0: float
+) -> list[tuple[float, float, float]]:
+    """List the circles to judge for one Hough peak: the refined one first, then the peak.
+
+    Of the inner- and outer-edge refinements (`refine_well`) the one with the smaller
+    scatter is kept, unless it jumped away from the peak (it followed something else than
+    the wall). No refinement without the smoothed plane ``ps``.
+    """
+    trials = [(cy0, cx0, r0)]
+    if ps is not None:
+        refined = []
+        for edge in ("inner", "outer"):
+            ry, rx, rr, spread = refine_well(ps, cy0, cx0, r0, edge=edge)
+            # the refinement follows the wall; a jump says it followed something else
+            if abs(rr - r0) < 0.1 * r0 and math.hypot(ry - cy0, rx - cx0) < 0.1 * r0:
+                refined.append((spread, ry, rx, rr))
+        if refined:
+            trials.insert(0, min(refined)[1:])
+    return trials
+
+
+def _judge(fit: WellFit, q: np.ndarray, f: int, edges: tuple, size_ok: bool) -> tuple:
+    """Measure a candidate's rim, outside and floor on the plane ``q`` (``f`` times smaller).
+
+    Returns the candidate's rank key: plausible first, then a rim with a floor, a rim, the
+    rim support times the clean outside, the Hough score.
+    """
+    cq, xq, rq = (fit.cy + 0.5) / f - 0.5, (fit.cx + 0.5) / f - 0.5, fit.r / f
+    fit.rim_support, fit.outside_clean = rim_support(q, cq, xq, rq, edges=edges)
+    clean = 1.0 if math.isnan(fit.outside_clean) else fit.outside_clean
+    fit.floor_ratio = floor_ratio(q, cq, xq, rq)
+    floor_ok = fit.floor_ratio >= MIN_FLOOR_RATIO
+    # the refined circle first among equals (it is finer than the Hough bins)
+    return (
+        fit.is_rim and size_ok and floor_ok,
+        fit.is_rim and floor_ok,
+        fit.is_rim,
+        round(fit.rim_support * clean, 2),
+        fit.hough_score,
+    )
+
+
+def _problems(fit: WellFit, short: int, expected_radius_px: float | None) -> list[str]:
+    """List why a well fit is implausible (see `WellFit.problems`); empty when it is fine."""
+    out = []
     if fit.rim_support < MIN_RIM_SUPPORT:
-        fit.problems.append(f"weak or broken rim (edge on {fit.rim_support:.0%} of the circle)")
+        out.append(f"weak or broken rim (edge on {fit.rim_support:.0%} of the circle)")
     elif fit.outside_clean < MIN_OUTSIDE_CLEAN:
-        fit.problems.append(
-            f"the circle's outside is not plain plastic ({fit.outside_clean:.0%} clear)"
-        )
+        out.append(f"the circle's outside is not plain plastic ({fit.outside_clean:.0%} clear)")
     if fit.floor_ratio < MIN_FLOOR_RATIO:
-        fit.problems.append(
+        out.append(
             "no bright floor inside the circle (a dark object with a light halo, e.g. a spheroid?)"
         )
     if fit.in_frame < MIN_IN_FRAME:
-        fit.problems.append(f"the well runs off the frame ({1 - fit.in_frame:.0%} outside)")
+        out.append(f"the well runs off the frame ({1 - fit.in_frame:.0%} outside)")
     if expected_radius_px is not None and expected_radius_px > 0:
-        if abs(r / expected_radius_px - 1) > RADIUS_TOLERANCE:
-            fit.problems.append(f"radius {r:.0f} px, expected {expected_radius_px:.0f} px")
-    elif r < MIN_RADIUS_FRACTION * min(plane.shape):
-        fit.problems.append(f"radius {r:.0f} px is small for a single-well photo")
-    return fit
+        if abs(fit.r / expected_radius_px - 1) > RADIUS_TOLERANCE:
+            out.append(f"radius {fit.r:.0f} px, expected {expected_radius_px:.0f} px")
+    elif fit.r < MIN_RADIUS_FRACTION * short:
+        out.append(f"radius {fit.r:.0f} px is small for a single-well photo")
+    return out
+
+
+def find_vessel_arc(plane: np.ndarray) -> WellFit | None:
+    """Find the arc of a dish's rim when the dish is larger than the frame (see module).
+
+    A photo of a dish or flask larger than the frame shows no whole well, but a dish's wall
+    may cross a corner or a side as a long, gently curved arc. The directional Hough of the
+    single-well finder, on a coarse plane, with radii from about half to twice the frame's
+    long side and centres far outside the frame, proposes circles; each is refined on the
+    floor -> wall edge along rays about a pixel and a half apart on the visible arc
+    (`refine_well`) and kept when it is a real rim: a sharp edge (scatter of the edge
+    points at most 1.5 px) on at least ``MIN_RIM_SUPPORT`` of an arc at least a quarter of
+    the short side long, whose outside in the frame holds no stain (``outside_clean``: its
+    sharp-edge density at most ``1 - MIN_OUTSIDE_CLEAN`` of the floor's; colonies lie on
+    both sides of a circle drawn through a flask's floor).
+
+    Parameters
+    ----------
+    plane : ndarray
+        2D plane, bright floor (as for `find_single_well`).
+
+    Returns
+    -------
+    WellFit or None
+        The dish's circle (``in_frame`` well below 1), or None when no rim arc is found.
+    """
+    from scipy import ndimage as ndi
+
+    from napari_il6assay.segment import _util as U
+
+    short = min(plane.shape)
+    # a coarse plane for the wide search (centres far outside the frame)
+    f = max(1, math.ceil(max(plane.shape) / 128))
+    q = U.block_mean(plane, f)
+    long_q = max(q.shape)
+    weak = _edges(q, k_noise=4.0)
+    found = hough_well(
+        q,
+        0.45 * long_q,
+        2.0 * long_q,
+        cell=4,
+        edges=weak,
+        pad=int(2.0 * long_q),
+        n_peaks=4,
+        per_length=False,
+    )
+    if not found:
+        return None
+    ps = ndi.gaussian_filter(plane.astype(np.float32), 1.0)
+    edges = (_edges(ps, k_noise=4.0), _edges(ps))
+    min_arc = 0.25 * short
+    best: WellFit | None = None
+    for cy0, cx0, r0, score in found:
+        cy0, cx0, r0 = (cy0 + 0.5) * f - 0.5, (cx0 + 0.5) * f - 0.5, r0 * f
+        if disc_in_frame(plane.shape, cy0, cx0, r0) > MIN_IN_FRAME:
+            continue  # a whole well is the single-well finder's
+        cy, cx, r, spread = refine_well(
+            ps,
+            cy0,
+            cx0,
+            r0,
+            edge="inner",
+            n_ang=max(240, int(2 * np.pi * r0 / 1.5)),
+            min_rays=int(min_arc / 1.5),
+            radius_step=False,
+            whole_band=True,
+        )
+        if not (spread <= 1.5 and abs(r - r0) < 0.25 * r0):
+            continue
+        n_bins = max(90, int(2 * np.pi * r / 3))
+        fit = WellFit(cy, cx, r, hough_score=score)
+        fit.rim_support, _ = rim_support(
+            ps, cy, cx, r, n_bins=n_bins, edges=edges, min_visible=min_arc / 3 / n_bins
+        )
+        fit.outside_clean = _outside_clean_arc(ps.shape, cy, cx, r, edges[1])
+        fit.floor_ratio = floor_ratio(q, (cy + 0.5) / f - 0.5, (cx + 0.5) / f - 0.5, r / f)
+        fit.in_frame = disc_in_frame(plane.shape, cy, cx, r)
+        if fit.is_rim and (best is None or fit.rim_support > best.rim_support):
+            best = fit
+    if best is not None:
+        best.problems.append(
+            f"a dish larger than the frame: only an arc of its rim is in the frame "
+            f"(radius {best.r:.0f} px)"
+        )
+    return best
+
+
+def _outside_clean_arc(
+    shape: tuple[int, ...], cy: float, cx: float, r: float, sharp: tuple
+) -> float:
+    """``1 - `` the sharp-edge density outside a rim arc (beyond the wall) over that inside.
+
+    1 when the plastic beyond the arc is plain, about 0 or below when colonies lie on both
+    sides (a circle through a flask's floor); NaN when either side is nearly empty.
+    """
+    h, w = shape[:2]
+    ey, ex = sharp[0], sharp[1]
+    yy = (np.arange(h) - cy)[:, None]
+    xx = (np.arange(w) - cx)[None, :]
+    rho = np.sqrt(yy * yy + xx * xx)
+    gap = max(3.0, 0.08 * r)  # the wall and its shadow
+    n_in, n_out = int((rho < r - gap).sum()), int((rho > r + gap).sum())
+    if n_in < 100 or n_out < 100:
+        return float("nan")
+    re = np.hypot(ey - cy, ex - cx)
+    d_in = float((re < r - gap).sum()) / n_in
+    d_out = float((re > r + gap).sum()) / n_out
+    if d_in <= 0:
+        return 1.0 if d_out <= 0 else 0.0
+    return max(0.0, 1.0 - d_out / d_in)
 
 
 def parse_roi(roi: object, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
@@ -450,7 +620,15 @@ def _ray_profiles(
     r1: float,
     n_ang: int = 180,
     step: float = 0.5,
+    min_rays: int | None = None,
+    r_rim: float | tuple[float, ...] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sample ``n_ang`` rays from ``r0`` to ``r1`` about a centre: ``(radii, angles, profiles)``.
+
+    With ``r_rim``, the rays whose point at ``r_rim`` (the rim; or at any of several radii)
+    lies outside the frame are dropped when at least ``min_rays`` (default a tenth of them,
+    at least 12) are left.
+    """
     from scipy import ndimage as ndi
 
     rr = np.arange(r0, r1, step, dtype=np.float64)
@@ -458,11 +636,34 @@ def _ray_profiles(
     ys = cy + np.sin(th)[:, None] * rr[None, :]
     xs = cx + np.cos(th)[:, None] * rr[None, :]
     prof = ndi.map_coordinates(q, [ys, xs], order=1, mode="nearest")
+    if r_rim is None:
+        return rr, th, prof
+    # a well running off the frame: a ray whose rim lies outside samples the border pixel
+    # again and again (a flat, false profile) and is dropped; a well inside the frame
+    # keeps every ray
+    h, w = q.shape
+    inside = np.ones(th.size, bool)
+    for rc in r_rim if isinstance(r_rim, tuple) else (r_rim,):
+        ry, rx = cy + np.sin(th) * rc, cx + np.cos(th) * rc
+        inside &= (ry >= 0) & (ry <= h - 1) & (rx >= 0) & (rx <= w - 1)
+    if min_rays is None:
+        min_rays = max(12, n_ang // 10)
+    if not inside.all() and inside.sum() >= min_rays:
+        th, prof = th[inside], prof[inside]
     return rr, th, prof
 
 
 def refine_well(
-    qs: np.ndarray, cy: float, cx: float, r: float, edge: str = "inner"
+    qs: np.ndarray,
+    cy: float,
+    cx: float,
+    r: float,
+    edge: str = "inner",
+    *,
+    n_ang: int = 240,
+    min_rays: int | None = None,
+    radius_step: bool = True,
+    whole_band: bool = False,
 ) -> tuple[float, float, float, float]:
     """Refine a rough well circle on a smoothed plane: ``(cy, cx, r, spread)``.
 
@@ -474,21 +675,45 @@ def refine_well(
     plastic is bright). ``spread`` is the robust scatter (pixels) of the edge points about
     the circle: the caller keeps the sharper of the two. The radius is the steepest fall
     of the 80th-percentile (over angles) radial profile, so colonies touching the edge do
-    not pull it.
+    not pull it (``radius_step=False``: the fitted radius stands, for an arc of a dish
+    larger than the frame). ``n_ang`` rays are cast; ``min_rays`` of them inside the
+    frame are enough (see `_ray_profiles`): rays whose rim point lies in the frame, or with
+    ``whole_band`` those inside over the whole searched band (an arc: a ray that leaves
+    the frame just beyond the rim shows no edge).
     """
     step = 0.5
     spread = float("inf")
     for _ in range(2):
         if edge == "inner":
             band = max(0.05 * r, 3.0)
-            rr, th, prof = _ray_profiles(qs, cy, cx, r - band, r + band, n_ang=240, step=step)
+            rr, th, prof = _ray_profiles(
+                qs,
+                cy,
+                cx,
+                r - band,
+                r + band,
+                n_ang=n_ang,
+                step=step,
+                min_rays=min_rays,
+                r_rim=(r - band, r + band - step) if whole_band else r,
+            )
             d = np.diff(prof, axis=1)
             if d.shape[1] < 3:
                 break
             j = np.clip(np.argmin(d, axis=1), 1, d.shape[1] - 2)
             sign = -1.0
         else:
-            rr, th, prof = _ray_profiles(qs, cy, cx, 0.75 * r, 1.2 * r, n_ang=240, step=step)
+            rr, th, prof = _ray_profiles(
+                qs,
+                cy,
+                cx,
+                0.75 * r,
+                1.2 * r,
+                n_ang=n_ang,
+                step=step,
+                min_rays=min_rays,
+                r_rim=(0.75 * r, 1.2 * r - step) if whole_band else r,
+            )
             iwall = int(np.argmin(np.percentile(prof, 80, axis=0)))
             d = np.diff(prof, axis=1)
             lo = max(iwall - 2, 1)
@@ -518,7 +743,9 @@ def refine_well(
         # scatter of the edge, counting rejected rays as a penalty
         spread = float(1.4826 * np.median(res[good])) / max(keep.mean(), 0.05)
         cy, cx, r = ncy, ncx, nr
-    rr, th, prof = _ray_profiles(qs, cy, cx, 0.8 * r, 1.1 * r)
+    if not radius_step:
+        return cy, cx, r, spread
+    rr, th, prof = _ray_profiles(qs, cy, cx, 0.8 * r, 1.1 * r, r_rim=r)
     p80 = np.percentile(prof, 80, axis=0)
     iwall = int(np.argmin(p80))
     d = np.diff(p80)
