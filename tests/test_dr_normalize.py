@@ -74,6 +74,19 @@ def test_bad_readout_names_row_and_column() -> None:
         normalize_wells(df, path="wells.csv")
 
 
+def test_roles_inferred_from_concentration_and_missing_concentration_named() -> None:
+    df = plate()
+    df = df[df["role"] != "exclude"].copy()
+    df["role"] = np.where(df["role"] == "blank", "blank", "")
+    w = normalize_wells(df)
+    # a dose of 0 (or no drug) is a vehicle, a dose > 0 a sample: the same scale as given roles
+    assert (w["role"] == "vehicle").sum() == 6 and (w["role"] == "sample").sum() == 18
+    s = w[(w["cell_line"] == "P") & (w["concentration_M"] == 1e-8)]["viability"]
+    assert s.mean() == pytest.approx(0.5, abs=1e-9)
+    with pytest.raises(InputError, match="concentration"):
+        normalize_wells(df.drop(columns=["concentration_M"]), path="wells.csv")
+
+
 def test_normalized_wells_fit_end_to_end() -> None:
     """wells -> normalize -> fit: vehicles labelled 'DMSO' anchor every drug's curve."""
     from napari_il6assay.doseresponse.fit import fit_curves

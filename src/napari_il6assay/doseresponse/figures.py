@@ -18,7 +18,7 @@ Each such artist's ``gid`` is ``"points:<cell line>"`` too.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -38,7 +38,8 @@ def _figure(fig: Any | None, theme: str, size: tuple[float, float]) -> Any:
     from matplotlib.figure import Figure
 
     if fig is None:
-        fig = Figure(figsize=size, layout="constrained")
+        # Any: the figure carries il6assay_wells, an attribute of ours the stubs cannot know
+        fig = cast(Any, Figure(figsize=size, layout="constrained"))
     else:
         fig.clear()
     colors = THEMES.get(theme, THEMES["light"])
@@ -207,7 +208,8 @@ def _readable(color: str, theme: str) -> str:
         return color
     from matplotlib.colors import to_hex, to_rgb
 
-    return to_hex(0.55 * np.array(to_rgb(color)) + 0.45)
+    r, g, b = to_rgb(color)
+    return to_hex((0.55 * r + 0.45, 0.55 * g + 0.45, 0.55 * b + 0.45))
 
 
 def _wrap_note(text: str, width_pt: float, size: float) -> str:
@@ -293,30 +295,10 @@ def dose_response_figure(
     matplotlib.figure.Figure
         With ``fig.il6assay_wells`` mapping each point artist to its points' well ids.
     """
-    from napari_il6assay.doseresponse.models import evaluate
-
     fig = _figure(fig, theme, (6.0, 4.2))
     ax = fig.add_subplot(1, 1, 1)
     _style(ax, theme)
-    d = data.copy()
-    d_alone = None
-    for col in ("drug", "drug_b"):
-        if col in d.columns:
-            d[col] = _text(d[col])
-    if "drug" in d.columns:
-        drugs = [x for x in d["drug"].unique() if x]
-        drug = drug or (drugs[0] if drugs else None)
-        if drug is not None:
-            d = d[d["drug"].isin([drug, ""])]
-    if "concentration_b" in d.columns:
-        cb = pd.to_numeric(d["concentration_b"], errors="coerce").fillna(0.0)
-        want = float(concentration_b or 0.0)
-        m = np.isclose(cb, want) if want > 0 else cb <= 0
-        if drug_b and "drug_b" in d.columns and want > 0:
-            m &= d["drug_b"] == drug_b
-        if want > 0 and alone:
-            d_alone = d[cb <= 0]
-        d = d[m]
+    d, d_alone, drug = _select_curve_rows(data, drug, drug_b, concentration_b, alone)
     pts = _points(d, response)
     lines = cell_lines or list(dict.fromkeys(pts["_cl"]))
     pos = pts["_x"][pts["_x"] > 0]
@@ -342,32 +324,10 @@ def dose_response_figure(
         _register(fig, art, list(p["wells"]))
         if fits is None:
             continue
-        f = fits[fits["cell_line"] == cl]
-        if drug is not None and "drug" in f.columns:
-            f = f[f["drug"] == drug]
-        if "concentration_b" in f.columns:
-            cbf = pd.to_numeric(f["concentration_b"], errors="coerce").fillna(0.0)
-            f = f[np.isclose(cbf, float(concentration_b or 0.0))]
-        if f.empty or not np.isfinite(_num(f.iloc[0]["top"])):
+        r = _curve_fit_row(fits, cl, drug, concentration_b)
+        if r is None:
             continue
-        r = f.iloc[0]
-        asym = _num(r.get("asymmetry", 1.0))
-        asym = asym if np.isfinite(asym) and asym > 0 else 1.0  # 4PL/3PL: NaN or 1
-        par = np.array([_num(r["hill"]), _num(r["bottom"]), _num(r["top"]),
-                        np.log(_num(r["ic50_fit_M"])), np.log(asym)])  # fmt: skip
-        grid = np.logspace(np.log10(xmin) - 0.3, np.log10(xmax) + 0.3, 200)
-        drawn = bool(np.isfinite(par).all())  # a failed fit keeps its note, has no curve
-        if drawn:
-            ax.plot(grid, evaluate(par, grid), color=color, lw=1.6)
-        ic50 = _num(r.get("ic50_rel_M"))
-        if drawn and not _mark(r.get("ic50_censored")) and np.isfinite(ic50):
-            yv = evaluate(par, np.array([ic50]))[0]
-            lo, hi = _num(r.get("ic50_ci_low_M")), _num(r.get("ic50_ci_high_M"))
-            xerr = None
-            if np.isfinite(lo) and np.isfinite(hi):
-                xerr = [[ic50 - max(lo, grid[0])], [min(hi, grid[-1]) - ic50]]
-            ax.errorbar([ic50], [yv], xerr=xerr, fmt="D", color=color, ms=6, capsize=4,
-                        elinewidth=1.5, zorder=4, mec=fg)  # fmt: skip
+        _draw_fit(ax, r, color, (xmin, xmax), fg)
         note = _fit_note(r, unit)
         notes.append((f"\u25cf {cl}: {note}" if cl else f"\u25cf {note}", color))
     ax.set_xscale("log")
@@ -399,6 +359,80 @@ def dose_response_figure(
         for t in leg.get_texts():
             t.set_color(fg)
     return fig
+
+
+def _select_curve_rows(
+    data: pd.DataFrame,
+    drug: str | None,
+    drug_b: str | None,
+    concentration_b: float | None,
+    alone: bool,
+) -> tuple[pd.DataFrame, pd.DataFrame | None, str | None]:
+    """Pick the rows of one curve for `dose_response_figure`.
+
+    Returns the rows of ``drug`` (default: the first drug) at ``concentration_b`` of
+    ``drug_b``, the same drug's rows alone (only with a second agent and ``alone``, else
+    None), and the drug chosen.
+    """
+    d = data.copy()
+    d_alone = None
+    for col in ("drug", "drug_b"):
+        if col in d.columns:
+            d[col] = _text(d[col])
+    if "drug" in d.columns:
+        drugs = [x for x in d["drug"].unique() if x]
+        drug = drug or (drugs[0] if drugs else None)
+        if drug is not None:
+            d = d[d["drug"].isin([drug, ""])]
+    if "concentration_b" in d.columns:
+        cb = pd.to_numeric(d["concentration_b"], errors="coerce").fillna(0.0)
+        want = float(concentration_b or 0.0)
+        m = np.isclose(cb, want) if want > 0 else cb <= 0
+        if drug_b and "drug_b" in d.columns and want > 0:
+            m &= d["drug_b"] == drug_b
+        if want > 0 and alone:
+            d_alone = d[cb <= 0]
+        d = d[m]
+    return d, d_alone, drug
+
+
+def _curve_fit_row(
+    fits: pd.DataFrame, cl: str, drug: str | None, concentration_b: float | None
+) -> pd.Series | None:
+    """Return the fit row of one line's curve, or None when there is none with a ``top``."""
+    f = fits[fits["cell_line"] == cl]
+    if drug is not None and "drug" in f.columns:
+        f = f[f["drug"] == drug]
+    if "concentration_b" in f.columns:
+        cbf = pd.to_numeric(f["concentration_b"], errors="coerce").fillna(0.0)
+        f = f[np.isclose(cbf, float(concentration_b or 0.0))]
+    if f.empty or not np.isfinite(_num(f.iloc[0]["top"])):
+        return None
+    return f.iloc[0]
+
+
+def _draw_fit(ax: Any, r: pd.Series, color: str, xrange: tuple[float, float], fg: str) -> None:
+    """Draw one fit row's curve over ``xrange`` (+/- 0.3 decades) and its IC50 with CI bar."""
+    from napari_il6assay.doseresponse.models import evaluate
+
+    xmin, xmax = xrange
+    asym = _num(r.get("asymmetry", 1.0))
+    asym = asym if np.isfinite(asym) and asym > 0 else 1.0  # 4PL/3PL: NaN or 1
+    par = np.array([_num(r["hill"]), _num(r["bottom"]), _num(r["top"]),
+                    np.log(_num(r["ic50_fit_M"])), np.log(asym)])  # fmt: skip
+    grid = np.logspace(np.log10(xmin) - 0.3, np.log10(xmax) + 0.3, 200)
+    drawn = bool(np.isfinite(par).all())  # a failed fit keeps its note, has no curve
+    if drawn:
+        ax.plot(grid, evaluate(par, grid), color=color, lw=1.6)
+    ic50 = _num(r.get("ic50_rel_M"))
+    if drawn and not _mark(r.get("ic50_censored")) and np.isfinite(ic50):
+        yv = evaluate(par, np.array([ic50]))[0]
+        lo, hi = _num(r.get("ic50_ci_low_M")), _num(r.get("ic50_ci_high_M"))
+        xerr = None
+        if np.isfinite(lo) and np.isfinite(hi):
+            xerr = [[ic50 - max(lo, grid[0])], [min(hi, grid[-1]) - ic50]]
+        ax.errorbar([ic50], [yv], xerr=xerr, fmt="D", color=color, ms=6, capsize=4,
+                    elinewidth=1.5, zorder=4, mec=fg)  # fmt: skip
 
 
 def _draw_alone(
@@ -498,8 +532,8 @@ def synergy_heatmap(
         return fig
     # every measured dose pair keeps its cell: a score that cannot be computed (Loewe with a
     # single dose of drug B) is an "n/a" cell, not a dropped row that leaves an empty image
-    vals = pd.to_numeric(s[score], errors="coerce") if score in s.columns else np.nan
-    s = s.assign(_score=vals)
+    scores = pd.to_numeric(s[score], errors="coerce") if score in s.columns else np.nan
+    s = s.assign(_score=scores)
     grid = s.groupby(["concentration_b", "concentration_M"], sort=True)["_score"].mean().unstack()
     grid = grid.reindex(index=sorted(s["concentration_b"].unique()),
                         columns=sorted(s["concentration_M"].unique()))  # fmt: skip
@@ -949,7 +983,10 @@ def ic50_summary_figure(
     line = _text(f["cell_line"]) if "cell_line" in f.columns else pd.Series("", index=f.index)
     family = _text(f["drug"]) if "drug" in f.columns else pd.Series("", index=f.index)
     if "drug_b" in f.columns:
-        cb = pd.to_numeric(f.get("concentration_b"), errors="coerce").fillna(0.0)
+        # without concentration_b no row is a combination (this used to end in an
+        # AttributeError on a float)
+        cb = pd.to_numeric(f["concentration_b"], errors="coerce").fillna(0.0) if (
+            "concentration_b" in f.columns) else pd.Series(0.0, index=f.index)  # fmt: skip
         drug_b = _text(f["drug_b"])
         combo = (drug_b != "") & (cb > 0)
         family = family.where(~combo, family + " + " + drug_b + " " + cb.map(_fmt))

@@ -306,6 +306,63 @@ def _dose_means_impl(data: Batch) -> Batch:
     return Batch(np.where(ok, lx, 1.0), zero & ok, ybar, np.sqrt(W), pure)
 
 
+def _grid_plateaus(
+    g: np.ndarray,
+    w: np.ndarray,
+    y: np.ndarray,
+    sums: tuple[np.ndarray, np.ndarray, np.ndarray],
+    both: bool,
+    top_free: bool,
+    shift: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fit the free plateaus of one grid point in closed form, for all curves at once.
+
+    ``g`` is the grid point's shape (B, n), ``w`` the weights, ``y`` the (shifted) responses
+    and ``sums`` their ``(sum w, sum w y, sum w y^2)`` per curve. Returns ``(bottom, top,
+    rss)``; a fixed plateau is ``shift``.
+    """
+    sw_, swy, swyy = sums
+    B = w.shape[0]
+    wg = w * g
+    a1, a2, a3 = wg.sum(axis=1), (wg * g).sum(axis=1), (wg * y).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if both:  # regress y on [1, g]: c = intercept, d - c = slope
+            sgg = a2 - a1 * a1 / sw_
+            sgy = a3 - a1 * swy / sw_
+            slope = np.where(sgg > 1e-300, sgy / sgg, 0.0)
+            c = (swy - slope * a1) / sw_
+            d = c + slope
+            rss = swyy - swy * swy / sw_ - slope * sgy
+        elif top_free:  # y - c0 = (d - c0) g
+            slope = np.where(a2 > 1e-300, a3 / a2, 0.0)
+            c = np.full(B, shift)
+            d = shift + slope
+            rss = swyy - slope * a3
+        else:  # y - d0 = (c - d0)(1 - g)
+            shh = sw_ - 2 * a1 + a2
+            shy = swy - a3
+            slope = np.where(shh > 1e-300, shy / shh, 0.0)
+            d = np.full(B, shift)
+            c = shift + slope
+            rss = swyy - slope * shy
+    return c, d, rss
+
+
+def _update_classes(
+    classes: list[tuple[float, float, np.ndarray, np.ndarray]],
+    s: float,
+    b: float,
+    rss: np.ndarray,
+    pt: np.ndarray,
+) -> None:
+    """Keep, in place, each curve's best grid point of the (asymmetry, sign of hill) class."""
+    for cs, csign, cbest, cp in classes:
+        if cs == s and csign == np.sign(b):
+            better = rss < cbest
+            cbest[better] = rss[better]
+            cp[better] = pt[better]
+
+
 def _grid_starts(
     data: Batch,
     spec: Any,
@@ -366,37 +423,12 @@ def _grid_starts(
                 with np.errstate(over="ignore"):
                     u = np.exp(b * (lx - t[:, None]))
                     g = 1.0 / (1.0 + u) if s == 1.0 else (1.0 + u) ** -s
-                wg = w * g
-                a1, a2, a3 = wg.sum(axis=1), (wg * g).sum(axis=1), (wg * y).sum(axis=1)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    if both:  # regress y on [1, g]: c = intercept, d - c = slope
-                        sgg = a2 - a1 * a1 / sw_
-                        sgy = a3 - a1 * swy / sw_
-                        slope = np.where(sgg > 1e-300, sgy / sgg, 0.0)
-                        c = (swy - slope * a1) / sw_
-                        d = c + slope
-                        rss = swyy - swy * swy / sw_ - slope * sgy
-                    elif TOP in spec.free:  # y - c0 = (d - c0) g
-                        slope = np.where(a2 > 1e-300, a3 / a2, 0.0)
-                        c = np.full(B, shift)
-                        d = shift + slope
-                        rss = swyy - slope * a3
-                    else:  # y - d0 = (c - d0)(1 - g)
-                        shh = sw_ - 2 * a1 + a2
-                        shy = swy - a3
-                        slope = np.where(shh > 1e-300, shy / shh, 0.0)
-                        d = np.full(B, shift)
-                        c = shift + slope
-                        rss = swyy - slope * shy
+                c, d, rss = _grid_plateaus(g, w, y, (sw_, swy, swyy), both, TOP in spec.free, shift)
                 rss = np.where(np.isfinite(rss), rss, np.inf)
                 if keep > 1 or per_class:
                     pt = np.stack([np.full(B, b), c, d, t, np.full(B, np.log(s))], 1)
                     if per_class:
-                        for cs, csign, cbest, cp in classes:
-                            if cs == s and csign == np.sign(b):
-                                better = rss < cbest
-                                cbest[better] = rss[better]
-                                cp[better] = pt[better]
+                        _update_classes(classes, s, b, rss, pt)
                     else:
                         every_rss.append(rss)
                         every_p.append(pt)

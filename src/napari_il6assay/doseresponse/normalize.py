@@ -102,12 +102,19 @@ def normalize_wells(
     line = _text(d["cell_line"]) if "cell_line" in d.columns else pd.Series("", index=d.index)
     role = _text(d["role"]).str.lower() if "role" in d.columns else pd.Series("", index=d.index)
     if (role == "").any():
-        conc = pd.to_numeric(d.get("concentration_M", d.get("concentration")), errors="coerce")
-        conc_b = pd.to_numeric(d.get("concentration_b"), errors="coerce") if (
+        conc_col = next((c for c in ("concentration_M", "concentration") if c in d.columns), None)
+        if conc_col is None:
+            # a role can only be inferred from the concentration (this used to end in an
+            # AttributeError on a float)
+            raise InputError("missing column: wells without a role need a concentration",
+                             path=path, column="concentration_M")  # fmt: skip
+        conc = pd.to_numeric(d[conc_col], errors="coerce")
+        conc_b = pd.to_numeric(d["concentration_b"], errors="coerce") if (
             "concentration_b" in d.columns) else pd.Series(0.0, index=d.index)  # fmt: skip
         drug = _text(d["drug"]) if "drug" in d.columns else pd.Series("", index=d.index)
         is_vehicle = ((conc.fillna(0) == 0) | (drug == "")) & (conc_b.fillna(0) == 0)
-        role = role.where(role != "", np.where(is_vehicle, "vehicle", "sample"))
+        inferred = pd.Series(np.where(is_vehicle, "vehicle", "sample"), index=d.index, dtype=object)
+        role = role.where(role != "", inferred)
         d["role"] = role
     flags = _text(d["qc_flag"]) if "qc_flag" in d.columns else pd.Series("", index=d.index)
     flags = flags.astype(object)
@@ -139,11 +146,11 @@ def normalize_wells(
         viability.loc[idx] = (values.loc[idx] - blank) / denom
         scales[(pl, cl)] = (blank, denom)
     blanks = role == "blank"
-    for i in np.flatnonzero(blanks.to_numpy()):  # blanks on their plate's (line's) scale
-        pl, cl = plate.iloc[i], line.iloc[i]
+    for bi in np.flatnonzero(blanks.to_numpy()).tolist():  # blanks on their plate's (line's) scale
+        pl, cl = plate.iloc[bi], line.iloc[bi]
         sc = scales.get((pl, cl)) or next((v for k, v in scales.items() if k[0] == pl), None)
         if sc is not None:
-            viability.iloc[i] = (values.iloc[i] - sc[0]) / sc[1] + 0.0
+            viability.iloc[bi] = (values.iloc[bi] - sc[0]) / sc[1] + 0.0
     viability[left_out != ""] = np.nan
     d["viability"] = viability
     d["excluded_flags"] = left_out
@@ -155,8 +162,8 @@ def normalize_wells(
         # median and MAD per condition as group transforms: one pass, not a loop of pandas
         # calls per condition (90,000 conditions in a 10,000-curve screen)
         sub = viability[cand]
-        gkeys = [_text(d.loc[cand, k]) for k in keys]
-        gkeys = gkeys if len(gkeys) > 1 else gkeys[0]
+        key_cols = [_text(d.loc[cand, k]) for k in keys]
+        gkeys: list[pd.Series] | pd.Series = key_cols if len(key_cols) > 1 else key_cols[0]
         g = sub.groupby(gkeys, sort=False)
         dev = (sub - g.transform("median")).abs()
         mad = (1.4826 * dev.groupby(gkeys, sort=False).transform("median")).clip(lower=min_mad)

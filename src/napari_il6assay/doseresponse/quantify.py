@@ -34,6 +34,7 @@ blank is the standard diluent), and give the LOD.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -338,6 +339,25 @@ def fit_standard_curve(
 # table in, tables out
 
 
+def _parse_numbers(df: Any, where: Callable[[int, str], dict[str, Any]]) -> None:
+    """Turn ``response``, ``concentration`` and ``dilution`` into floats, in place.
+
+    A missing column becomes NaN; text where a number belongs raises `InputError` at
+    ``where(row position, column)``.
+    """
+    import pandas as pd
+
+    for col in ("response", "concentration", "dilution"):
+        if col not in df.columns:
+            df[col] = np.nan
+        vals = pd.to_numeric(df[col], errors="coerce")
+        bad = df[col].notna() & vals.isna() & (df[col].astype(str).str.strip() != "")
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(f"not a number: {df[col].iloc[i]!r}", **where(i, col))
+        df[col] = vals.astype(float)
+
+
 def check_table(df: Any, path: str | Path | None = None) -> Any:
     """Check and normalize a tidy quantify table.
 
@@ -389,15 +409,7 @@ def check_table(df: Any, path: str | Path | None = None) -> Any:
             raise InputError(f"unknown role {df['role'].iloc[i]!r} (expected standard, blank, "
                              "sample or exclude)", **where(i, "role"))  # fmt: skip
     df["role"] = role
-    for col in ("response", "concentration", "dilution"):
-        if col not in df.columns:
-            df[col] = np.nan
-        vals = pd.to_numeric(df[col], errors="coerce")
-        bad = df[col].notna() & vals.isna() & (df[col].astype(str).str.strip() != "")
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(f"not a number: {df[col].iloc[i]!r}", **where(i, col))
-        df[col] = vals.astype(float)
+    _parse_numbers(df, where)
     keep = (df["role"] != "exclude").to_numpy()
     std = (df["role"] == "standard").to_numpy()
     for row in np.flatnonzero(std & ~np.isfinite(df["concentration"].to_numpy())):

@@ -113,6 +113,31 @@ def _holm(p: np.ndarray) -> np.ndarray:
     return out
 
 
+def _test_vs_vehicle(t: pd.DataFrame) -> None:
+    """Fill ``median_ratio_vs_vehicle`` and ``p_value`` of the sample rows, in place.
+
+    Each sample condition is compared (Mann-Whitney U, two-sided) with the pooled vehicle
+    spheres of its cell line and passage; fewer than 2 spheres on either side leave NaN.
+    """
+    from scipy.stats import mannwhitneyu
+
+    t["median_ratio_vs_vehicle"] = np.nan
+    t["p_value"] = np.nan
+    for (_line, _passage), g in t.groupby(["cell_line", "passage"], sort=False):
+        veh = g[g["role"] == "vehicle"]
+        if veh.empty:
+            continue
+        ref = np.concatenate(list(veh["_sizes"]))
+        if ref.size < 2:
+            continue
+        for i in g.index[g["role"] != "vehicle"]:
+            s = np.asarray(t.at[i, "_sizes"])
+            if s.size < 2:
+                continue
+            t.at[i, "p_value"] = float(mannwhitneyu(s, ref, alternative="two-sided").pvalue)
+            t.at[i, "median_ratio_vs_vehicle"] = float(np.median(s) / np.median(ref))
+
+
 def sphere_sizes(
     objects: pd.DataFrame,
     wells: pd.DataFrame,
@@ -139,8 +164,6 @@ def sphere_sizes(
     DataFrame
         `SIZE_COLUMNS`, one row per condition (vehicle rows included, without a test).
     """
-    from scipy.stats import mannwhitneyu
-
     if objects is None or objects.empty or size not in objects.columns:
         return pd.DataFrame(columns=SIZE_COLUMNS)
     obj = objects
@@ -176,21 +199,7 @@ def sphere_sizes(
     t = pd.DataFrame(rows)
     if t.empty:
         return pd.DataFrame(columns=SIZE_COLUMNS)
-    t["median_ratio_vs_vehicle"] = np.nan
-    t["p_value"] = np.nan
-    for (_line, _passage), g in t.groupby(["cell_line", "passage"], sort=False):
-        veh = g[g["role"] == "vehicle"]
-        if veh.empty:
-            continue
-        ref = np.concatenate(list(veh["_sizes"]))
-        if ref.size < 2:
-            continue
-        for i in g.index[g["role"] != "vehicle"]:
-            s = np.asarray(t.at[i, "_sizes"])
-            if s.size < 2:
-                continue
-            t.at[i, "p_value"] = float(mannwhitneyu(s, ref, alternative="two-sided").pvalue)
-            t.at[i, "median_ratio_vs_vehicle"] = float(np.median(s) / np.median(ref))
+    _test_vs_vehicle(t)
     t["p_holm"] = np.nan
     for _, g in t.groupby(["cell_line", "passage"], sort=False):
         t.loc[g.index, "p_holm"] = _holm(g["p_value"].to_numpy(float))

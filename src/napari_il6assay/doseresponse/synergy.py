@@ -210,7 +210,50 @@ def _score_pair(g: pd.DataFrame, cl: str, drug: str, drug_b: str) -> list[dict[s
     pb, prob_b = _fit_single(xb, yb)
     mea, meb = _median_effect(xa, ya), _median_effect(xb, yb)
 
-    # ZIP: single-agent Hill fits with the averaged top, then slice fits
+    zip_vals, zip_note = _zip_scores(g, cond, drug, drug_b, (pa, prob_a, ma), (pb, prob_b, mb))
+    out = []
+    # cond has a fresh RangeIndex (reset_index): the position is the row of zip_vals
+    for i, (_, r) in enumerate(cond.iterrows()):
+        a, b, v = float(r["a"]), float(r["b"]), float(r["mean"])
+        notes = []
+        va, vb = ma.get(a, np.nan), mb.get(b, np.nan)
+        if np.isnan(va):
+            notes.append(f"no {drug}-alone well at this dose")
+        if np.isnan(vb):
+            notes.append(f"no {drug_b}-alone well at this dose")
+        ea, eb, e = 1 - va, 1 - vb, 1 - v
+        bliss = e - (ea + eb - ea * eb)
+        hsa = e - max(ea, eb) if np.isfinite(ea) and np.isfinite(eb) else np.nan
+        loewe = _loewe_delta(a, b, v, (drug, pa, prob_a), (drug_b, pb, prob_b), notes)
+        ci = np.nan
+        if mea is not None and meb is not None and not (prob_a or prob_b) and 0 < v < 1:
+            ci = _chou_ci(a, b, v, (drug, mea, xa), (drug_b, meb, xb), notes)
+        if zip_note:
+            notes.append(zip_note)
+        out.append({
+            "cell_line": cl, "drug": drug, "concentration_M": a, "drug_b": drug_b,
+            "concentration_b": b, "viability": v, "bliss": bliss, "hsa": hsa, "loewe": loewe,
+            "zip": zip_vals[i] if len(zip_vals) else np.nan, "note": "; ".join(notes),
+            "ci_chou": ci, "n": int(r["count"]),
+        })  # fmt: skip
+    return out
+
+
+def _zip_scores(
+    g: pd.DataFrame,
+    cond: pd.DataFrame,
+    drug: str,
+    drug_b: str,
+    alone_a: tuple[np.ndarray | None, str, pd.Series],
+    alone_b: tuple[np.ndarray | None, str, pd.Series],
+) -> tuple[np.ndarray, str]:
+    """Score ZIP per combination: single-agent Hill fits with the averaged top, then slices.
+
+    ``alone_a``/``alone_b`` are each agent's (4PL params or None, problem, mean per dose);
+    returns the ZIP deltas (one per row of ``cond``) and the note that explains any NaN.
+    """
+    pa, prob_a, ma = alone_a
+    pb, prob_b, mb = alone_b
     zip_note = ""
     zip_vals = np.full(len(cond), np.nan)
     if pa is not None or pb is not None:
@@ -246,6 +289,7 @@ def _score_pair(g: pd.DataFrame, cl: str, drug: str, drug_b: str) -> list[dict[s
                 keep.append(lv)
             val = np.full(len(cond), np.nan)
             if sl_x:
+                assert p_vary is not None  # a slice is kept only when p_vary exists
                 ps = _zip_slices(sl_x, sl_y, np.array(tops), p_vary)
                 for lv, p in zip(keep, ps, strict=True):
                     m = cond[fixed].to_numpy(float) == lv
@@ -263,54 +307,64 @@ def _score_pair(g: pd.DataFrame, cl: str, drug: str, drug_b: str) -> list[dict[s
             zip_note = "ZIP undefined: no agent has >= 4 doses in a slice"
     else:
         zip_note = f"ZIP undefined: {drug}: {prob_a}; {drug_b}: {prob_b}"
+    return zip_vals, zip_note
 
-    out = []
-    for i, r in cond.iterrows():
-        a, b, v = float(r["a"]), float(r["b"]), float(r["mean"])
-        notes = []
-        va, vb = ma.get(a, np.nan), mb.get(b, np.nan)
-        if np.isnan(va):
-            notes.append(f"no {drug}-alone well at this dose")
-        if np.isnan(vb):
-            notes.append(f"no {drug_b}-alone well at this dose")
-        ea, eb, e = 1 - va, 1 - vb, 1 - v
-        bliss = e - (ea + eb - ea * eb)
-        hsa = e - max(ea, eb) if np.isfinite(ea) and np.isfinite(eb) else np.nan
-        loewe = np.nan
-        if prob_a or prob_b:
-            why = "; ".join(
-                f"{name} alone: {p}" for name, p in ((drug, prob_a), (drug_b, prob_b)) if p
-            )
-            notes.append(f"Loewe/CI undefined ({why})")
+
+def _loewe_delta(
+    a: float,
+    b: float,
+    v: float,
+    agent_a: tuple[str, np.ndarray | None, str],
+    agent_b: tuple[str, np.ndarray | None, str],
+    notes: list[str],
+) -> float:
+    """Return the Loewe excess of one combination; NaN with its reason appended to ``notes``.
+
+    ``agent_a``/``agent_b`` are each agent's (name, 4PL params or None, problem).
+    """
+    (drug, pa, prob_a), (drug_b, pb, prob_b) = agent_a, agent_b
+    loewe = np.nan
+    if prob_a or prob_b:
+        why = "; ".join(f"{name} alone: {p}" for name, p in ((drug, prob_a), (drug_b, prob_b)) if p)
+        notes.append(f"Loewe/CI undefined ({why})")
+    else:
+        # _fit_single returns params whenever it reports no problem
+        assert pa is not None and pb is not None
+        y = _loewe_level(a, b, pa, pb)
+        if np.isnan(y):
+            notes.append("Loewe undefined: an agent alone never reaches this effect level")
         else:
-            y = _loewe_level(a, b, pa, pb)
-            if np.isnan(y):
-                notes.append("Loewe undefined: an agent alone never reaches this effect level")
-            else:
-                loewe = (1 - v) - (1 - y)
-        ci = np.nan
-        if mea is not None and meb is not None and not (prob_a or prob_b) and 0 < v < 1:
-            dxa, dxb = dose_at_response(mea, v), dose_at_response(meb, v)
-            # Dx far outside the tested doses is an extrapolation of the median-effect line,
-            # and CI values like 5,280 come from it: not estimable then, and said so
-            far = [name for name, dx, x in ((drug, dxa, xa), (drug_b, dxb, xb))
-                   if not _within_tested(dx, x)]  # fmt: skip
-            if far:
-                notes.append(
-                    f"Chou-Talalay CI not estimable: dose of {' and '.join(far)} "
-                    "alone for this effect is outside 0.1-10x the tested doses"
-                )
-            else:
-                ci = float(a / dxa + b / dxb)
-        if zip_note:
-            notes.append(zip_note)
-        out.append({
-            "cell_line": cl, "drug": drug, "concentration_M": a, "drug_b": drug_b,
-            "concentration_b": b, "viability": v, "bliss": bliss, "hsa": hsa, "loewe": loewe,
-            "zip": zip_vals[i] if len(zip_vals) else np.nan, "note": "; ".join(notes),
-            "ci_chou": ci, "n": int(r["count"]),
-        })  # fmt: skip
-    return out
+            loewe = (1 - v) - (1 - y)
+    return loewe
+
+
+def _chou_ci(
+    a: float,
+    b: float,
+    v: float,
+    agent_a: tuple[str, np.ndarray, np.ndarray],
+    agent_b: tuple[str, np.ndarray, np.ndarray],
+    notes: list[str],
+) -> float:
+    """Return the Chou-Talalay CI of one combination; NaN with its reason appended to ``notes``.
+
+    ``agent_a``/``agent_b`` are each agent's (name, median-effect params, doses tested).
+    """
+    (drug, mea, xa), (drug_b, meb, xb) = agent_a, agent_b
+    ci = np.nan
+    dxa, dxb = dose_at_response(mea, v), dose_at_response(meb, v)
+    # Dx far outside the tested doses is an extrapolation of the median-effect line,
+    # and CI values like 5,280 come from it: not estimable then, and said so
+    far = [name for name, dx, x in ((drug, dxa, xa), (drug_b, dxb, xb))
+           if not _within_tested(dx, x)]  # fmt: skip
+    if far:
+        notes.append(
+            f"Chou-Talalay CI not estimable: dose of {' and '.join(far)} "
+            "alone for this effect is outside 0.1-10x the tested doses"
+        )
+    else:
+        ci = float(a / dxa + b / dxb)
+    return ci
 
 
 def _within_tested(dx: float | np.ndarray, x: np.ndarray) -> bool:
