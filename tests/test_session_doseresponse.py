@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from napari_il6assay.io.cells import text_column
 from napari_il6assay.io.plate import well_key
 from napari_il6assay.session.doseresponse import DoseResponseSession
 
@@ -47,7 +48,7 @@ def _fresh(run: dict, tmp_path: Path) -> Path:
 
 def _fits(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     f = tables["fits"]
-    f = f[f["drug_b"].fillna("").astype(str).str.strip() == ""] if "drug_b" in f.columns else f
+    f = f[text_column(f["drug_b"]) == ""] if "drug_b" in f.columns else f
     cols = [c for c in FIT_COLUMNS if c in f.columns]
     return f.set_index("cell_line")[cols].astype(float).sort_index()
 
