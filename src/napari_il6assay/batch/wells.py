@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from napari_il6assay.io.cells import is_blank
+from napari_il6assay.io.layout import OPTIONAL_COLUMNS
 
 #: wells.csv columns of docs/interface.md, in order
 WELL_COLUMNS = [
@@ -60,7 +61,7 @@ LAYOUT_EXTRA = [
     "column",
 ]
 #: optional layout columns that wells.csv leaves out when the layout leaves them empty
-OPTIONAL_LAYOUT = ("cells_seeded", "passage", "dilution", "sample")
+OPTIONAL_LAYOUT = OPTIONAL_COLUMNS
 _LIVE_AREA = ("live_area_um2", "live_area_px", "live_area")
 _DEAD_AREA = ("dead_area_um2", "dead_area_px", "dead_area")
 
