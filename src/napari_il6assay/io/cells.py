@@ -14,14 +14,23 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["MISSING_TEXT", "cell_int", "cell_text", "is_blank", "text_column"]
+__all__ = ["MISSING_TEXT", "cell_int", "cell_text", "is_blank", "is_missing", "text_column"]
 
 #: how missing values read once converted to text (compared without case)
 MISSING_TEXT = frozenset({"nan", "none", "<na>"})
 
 
-def _missing_scalar(v: Any) -> bool:
-    """None, NaN, pandas' NA/NaT (no text check)."""
+def is_missing(v: Any) -> bool:
+    """Tell whether a cell holds no value at all: None, NaN, pandas' NA or NaT.
+
+    Text is never missing here, not even ``""`` or ``"nan"``: that is `is_blank`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> is_missing(None), is_missing(float("nan")), is_missing(pd.NA), is_missing("nan")
+    (True, True, True, False)
+    """
     if v is None:
         return True
     if isinstance(v, float):
@@ -44,7 +53,7 @@ def cell_text(v: Any) -> str:
     >>> cell_text(" DMSO "), cell_text(float("nan")), cell_text("<NA>"), cell_text(None)
     ('DMSO', '', '', '')
     """
-    if _missing_scalar(v):
+    if is_missing(v):
         return ""
     t = str(v).strip()
     return "" if t.lower() in MISSING_TEXT else t

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from napari_il6assay.errors import InputError, LayoutError
-from napari_il6assay.io.cells import cell_int
+from napari_il6assay.io.cells import cell_int, is_missing
 from napari_il6assay.io.plate import (
     PLATE_FORMATS,
     row_letters,
@@ -978,7 +978,7 @@ def layout_from_frame(
     _check_format(plate_format, p)
     header = [str(c) for c in frame.columns]
     rows = [header] + [
-        [_cell_text(None if _isna(v) else v) for v in rec]
+        [_cell_text(None if is_missing(v) else v) for v in rec]
         for rec in frame.itertuples(index=False, name=None)
     ]
     problems: list[InputError] = []
@@ -987,13 +987,6 @@ def layout_from_frame(
         raise LayoutError(problems, path=p)
     ignored = [c for c in ignored if _canon_col(c) not in LAYOUT_COLUMNS]
     return _build(records, ignored, p, plate_format, problems)
-
-
-def _isna(v: Any) -> bool:
-    try:
-        return bool(v != v) or v is None  # v != v: NaN and NA
-    except (TypeError, ValueError):
-        return v is None
 
 
 def _input_frame(layout: Layout | pd.DataFrame) -> pd.DataFrame:
