@@ -43,6 +43,7 @@ import pandas as pd
 
 from napari_il6assay.errors import Il6AssayError, InputError
 from napari_il6assay.io.cells import cell_text, is_blank, text_column
+from napari_il6assay.io.plate import canonical_well
 
 if TYPE_CHECKING:  # pragma: no cover
     from napari_il6assay.batch.parts import PartRecord
@@ -123,7 +124,7 @@ def correction_path(out: str | Path, plate: Any, well: str) -> Path:
     """
     from napari_il6assay.batch.exports import safe_name
 
-    w = _canon_well(well)
+    w = canonical_well(str(well))
     p = cell_text(plate)
     stem = f"{safe_name(p)}_{w}" if p else w
     return Path(out) / CORRECTIONS / f"{stem}{SUFFIX}"
@@ -173,7 +174,7 @@ def write_correction(
     from napari_il6assay.io.exclusions import now_iso
 
     out = Path(out)
-    w = _canon_well(well)
+    w = canonical_well(str(well))
     if not (out / "wells.csv").is_file():
         raise InputError("not a results folder (no wells.csv); correction not saved", path=out,
                          well=w)  # fmt: skip
@@ -226,7 +227,7 @@ def read_correction(path: str | Path) -> Correction:
     plate = str(meta.get("plate", plate or "") or "")
     well = str(meta.get("well", well or "") or "")
     try:
-        well = _canon_well(well)
+        well = canonical_well(str(well))
     except ValueError:
         raise InputError("the corrected labels name no well (expected <plate>_<well>_labels.tif)",
                          path=path) from None  # fmt: skip
@@ -608,12 +609,6 @@ def _plates(table: pd.DataFrame) -> pd.Series:
     return text_column(table["plate"])
 
 
-def _canon_well(well: Any) -> str:
-    from napari_il6assay.io.plate_folder import split_well, well_name
-
-    return well_name(*split_well(str(well).strip()))
-
-
 def _from_name(name: str) -> tuple[str, str]:
     """(plate, well) from ``<plate>_<well>_labels.tif`` / ``<well>_labels.tif`` ('' if none)."""
     if not name.endswith(SUFFIX):
@@ -621,7 +616,7 @@ def _from_name(name: str) -> tuple[str, str]:
     stem = name[: -len(SUFFIX)]
     plate, _, well = stem.rpartition("_")
     try:
-        return plate, _canon_well(well)
+        return plate, canonical_well(str(well))
     except ValueError:
         return "", ""
 
