@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from napari_il6assay.doseresponse.normalize import CONDITIONS_COLUMNS
 from napari_il6assay.io.cells import is_blank
 from napari_il6assay.io.layout import OPTIONAL_COLUMNS
 
@@ -44,11 +45,8 @@ WELL_COLUMNS = [
     "viability",
     "qc_flag",
 ]
-#: conditions.csv columns of docs/interface.md
-CONDITION_COLUMNS = [
-    "plate", "cell_line", "drug", "concentration_M", "drug_b", "concentration_b", "n",
-    "viability_mean", "viability_sd", "viability_sem",
-]  # fmt: skip
+#: conditions.csv columns of docs/interface.md (made by `summarize_conditions`)
+CONDITION_COLUMNS = CONDITIONS_COLUMNS
 #: layout columns carried into wells.csv after the interface ones
 LAYOUT_EXTRA = [
     "concentration",
