@@ -533,6 +533,23 @@ def test_to_csv_and_layout_from_frame(tmp_path: Path) -> None:
     assert np.isfinite(lay.table["concentration_M"].dropna()).all()
 
 
+def test_layout_from_frame_reads_pandas_na_as_empty() -> None:
+    # nullable dtypes hold pd.NA, not NaN: an empty cell all the same, not the text "<NA>"
+    frame = pd.DataFrame({
+        "well": ["A01", "A02", "A03"],
+        "cell_line": pd.array(["P", "P", pd.NA], dtype="string"),
+        "drug": pd.array(["eribulin", "eribulin", pd.NA], dtype="string"),
+        "concentration": pd.array([0.0, 10.0, pd.NA], dtype="Float64"),
+        "unit": "nM",
+        "role": ["sample", "sample", "blank"],
+    })  # fmt: skip
+    t = layout_from_frame(frame).table
+    assert t["role"].tolist() == ["vehicle", "sample", "blank"]
+    assert t["concentration_M"].iloc[1] == pytest.approx(1e-8, rel=1e-12)
+    assert t["concentration_M"].iloc[0] == 0.0
+    assert math.isnan(t["concentration_M"].iloc[2])
+
+
 # ---- the command -----------------------------------------------------------------------------
 
 

@@ -85,6 +85,15 @@ def test_well_name_and_split_round_trip() -> None:
         split_well("11")
 
 
+def test_row_letters_and_number_are_inverse() -> None:
+    from napari_il6assay.io.plate import row_letters, row_number
+
+    assert [row_letters(n) for n in (1, 8, 16, 26, 27, 52, 703)] == [
+        "A", "H", "P", "Z", "AA", "AZ", "AAA"]  # fmt: skip
+    assert all(row_number(row_letters(n)) == n for n in range(1, 800))
+    assert row_number(" p ") == 16
+
+
 def _touch(folder: Path, *names: str) -> None:
     for n in names:
         p = folder / n

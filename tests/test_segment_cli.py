@@ -150,3 +150,36 @@ def test_usage_errors_exit_2(images, tmp_path, capsys):
     )
     assert rc == 2
     assert main(["segment", str(src / "other.tif"), "--mode", "nonsense"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("opts", "want"),
+    [
+        (["--object", "dark"], {"polarity": "dark"}),
+        (["--object", "auto"], {}),  # auto is the mode's default: nothing to pass
+        (["--min-diameter", "40"], None),  # spheroid takes no min_diameter_um
+        (["--haze", "keep"], None),
+    ],
+)
+def test_segment_and_batch_read_the_shared_mode_options_alike(opts, want):
+    from napari_il6assay.cli import build_parser
+    from napari_il6assay.commands.batch import batch_kwargs
+    from napari_il6assay.commands.segment import segment_options
+    from napari_il6assay.errors import InputError
+
+    seg = build_parser(["segment"]).parse_args(
+        ["segment", "x.tif", "--mode", "spheroid", "--voxel-size", "4,1,1", *opts]
+    )
+    batch_argv = ["batch", "F", "--layout", "L", "--mode", "spheroid", "--out", "O"]
+    bat = build_parser(["batch"]).parse_args([*batch_argv, "--voxel-size", "4,1,1", *opts])
+    if want is None:
+        for args, read in ((seg, segment_options), (bat, batch_kwargs)):
+            with pytest.raises(InputError) as ei:
+                read(args)
+            assert opts[0] in str(ei.value)
+        return
+    voxel, params = segment_options(seg)
+    kw = batch_kwargs(bat)
+    assert voxel == kw["voxel_size_um"] == (4.0, 1.0, 1.0)
+    assert params == want
+    assert {k: kw[k] for k in ("polarity",) if k in kw} == want

@@ -34,7 +34,6 @@ automatic labels; it never stops the run.
 from __future__ import annotations
 
 import io
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
@@ -43,6 +42,8 @@ import numpy as np
 import pandas as pd
 
 from napari_il6assay.errors import Il6AssayError, InputError
+from napari_il6assay.io.cells import cell_text, is_blank, text_column
+from napari_il6assay.io.plate import canonical_well
 
 if TYPE_CHECKING:  # pragma: no cover
     from napari_il6assay.batch.parts import PartRecord
@@ -123,8 +124,8 @@ def correction_path(out: str | Path, plate: Any, well: str) -> Path:
     """
     from napari_il6assay.batch.exports import safe_name
 
-    w = _canon_well(well)
-    p = "" if _blank(plate) else str(plate)
+    w = canonical_well(str(well))
+    p = cell_text(plate)
     stem = f"{safe_name(p)}_{w}" if p else w
     return Path(out) / CORRECTIONS / f"{stem}{SUFFIX}"
 
@@ -173,7 +174,7 @@ def write_correction(
     from napari_il6assay.io.exclusions import now_iso
 
     out = Path(out)
-    w = _canon_well(well)
+    w = canonical_well(str(well))
     if not (out / "wells.csv").is_file():
         raise InputError("not a results folder (no wells.csv); correction not saved", path=out,
                          well=w)  # fmt: skip
@@ -184,7 +185,7 @@ def write_correction(
         raise InputError(f"labels must be a 2D or 3D image of whole numbers, got "
                          f"{lab.dtype} {lab.shape}", path=out, well=w)  # fmt: skip
     lab = lab.astype(np.int32, copy=False)
-    p = "" if _blank(plate) else str(plate)
+    p = cell_text(plate)
     corr = Correction(plate=p, well=w, path=correction_path(out, p, w), labels=lab,
                       time=time or now_iso(), site=int(site), image=str(image or ""),
                       mode=str(mode or ""), saved=True)  # fmt: skip
@@ -226,7 +227,7 @@ def read_correction(path: str | Path) -> Correction:
     plate = str(meta.get("plate", plate or "") or "")
     well = str(meta.get("well", well or "") or "")
     try:
-        well = _canon_well(well)
+        well = canonical_well(str(well))
     except ValueError:
         raise InputError("the corrected labels name no well (expected <plate>_<well>_labels.tif)",
                          path=path) from None  # fmt: skip
@@ -329,7 +330,7 @@ def measure_correction(
     except OSError as exc:
         raise InputError(f"cannot read the image of the corrected well: {exc}", path=corr.path,
                          well=corr.well) from exc  # fmt: skip
-    px = pixel_size_um if not _blank(pixel_size_um) else img.pixel_size_um
+    px = pixel_size_um if not is_blank(pixel_size_um) else img.pixel_size_um
     vox = voxel_size_um if voxel_size_um is not None else (
         img.voxel_size_um if img.axes.startswith("Z") else None)  # fmt: skip
     kw = {k: v for k, v in (params or {}).items() if k not in ("classifier", "axes")}
@@ -382,7 +383,7 @@ def measure_run_corrections(
     problems = [_problem(e) for e in bad]
     by_well: dict[tuple[str, str], list[PartRecord]] = {}
     for rec in records:
-        key = ("" if _blank(rec.plate) else str(rec.plate), str(rec.well))
+        key = (cell_text(rec.plate), str(rec.well))
         by_well.setdefault(key, []).append(rec)
     corrected: dict[str, tuple[Any, Correction]] = {}
     for corr in found:
@@ -466,7 +467,7 @@ def correct_images(
                     img[k] = img[k].astype(object)
                 img.at[idx, k] = v
             img.at[idx, "qc_flag"] = res.qc_flag
-            img.at[idx, "qc_flag_auto"] = "" if _blank(auto_flag) else auto_flag
+            img.at[idx, "qc_flag_auto"] = "" if is_blank(auto_flag) else auto_flag
             img.at[idx, "label_source"] = corr.relative(out)
             img.at[idx, "corrected"] = True
     return img
@@ -491,7 +492,7 @@ def mark_wells(wells: pd.DataFrame, images: pd.DataFrame) -> pd.DataFrame:
             info[(str(p), str(well))] = (
                 True,
                 ";".join(dict.fromkeys(hit["label_source"].astype(str))),
-                join_flags(*hit["qc_flag_auto"].fillna("").astype(str)),
+                join_flags(*text_column(hit["qc_flag_auto"])),
             )
     plate_w = _plates(w)
     vals = [info.get((p, str(x)), (False, AUTOMATIC, ""))
@@ -605,13 +606,7 @@ def _plates(table: pd.DataFrame) -> pd.Series:
     """Return the ``plate`` column as text ("" for a run without plate names)."""
     if "plate" not in table.columns:
         return pd.Series("", index=table.index)
-    return table["plate"].map(lambda v: "" if _blank(v) else str(v))
-
-
-def _canon_well(well: Any) -> str:
-    from napari_il6assay.io.plate_folder import split_well, well_name
-
-    return well_name(*split_well(str(well).strip()))
+    return text_column(table["plate"])
 
 
 def _from_name(name: str) -> tuple[str, str]:
@@ -621,17 +616,9 @@ def _from_name(name: str) -> tuple[str, str]:
     stem = name[: -len(SUFFIX)]
     plate, _, well = stem.rpartition("_")
     try:
-        return plate, _canon_well(well)
+        return plate, canonical_well(str(well))
     except ValueError:
         return "", ""
-
-
-def _blank(v: Any) -> bool:
-    if v is None:
-        return True
-    if isinstance(v, float) and math.isnan(v):
-        return True
-    return isinstance(v, str) and v.strip().lower() in ("", "nan", "none", "<na>")
 
 
 def _within(child: Path, parent: Path) -> bool:

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from napari_il6assay.batch._outcome import ItemOutcome
+
 if TYPE_CHECKING:  # pragma: no cover
     from napari_il6assay.batch.worker import WorkerResult
 
@@ -118,7 +120,7 @@ def settings_key(
 
 
 @dataclass
-class PartRecord:
+class PartRecord(ItemOutcome):
     """The record of one finished work item: ``_parts/<id>.json`` (or ``<id>.error.json``).
 
     `to_json` writes the keys a run has always written and `from_json` reads any part a
@@ -169,11 +171,6 @@ class PartRecord:
     stage: str = ""
     error: str = ""
     error_path: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """Whether the item was measured."""
-        return self.status == "ok"
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON object of the part file (keys in the order runs write them)."""

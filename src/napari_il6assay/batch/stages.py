@@ -90,7 +90,21 @@ def run_stage(
 
 
 @dataclass
-class CurveTables:
+class TableSet:
+    """Base of the dataclasses whose DataFrame fields are tables of a run, named by file stem."""
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """Return the tables that were made, by file stem (``wells`` -> ``wells.csv``)."""
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, pd.DataFrame):
+                out[f.name] = v
+        return out
+
+
+@dataclass
+class CurveTables(TableSet):
     """What the curve stages make of a plate's wells.
 
     Parameters
@@ -114,15 +128,6 @@ class CurveTables:
     synergy_summary: pd.DataFrame | None = None
     potentiation: pd.DataFrame | None = None
     problems: list[StageError] = field(default_factory=list)
-
-    def frames(self) -> dict[str, pd.DataFrame]:
-        """Return the tables that were made, by file stem (``wells``, ``conditions``, ...)."""
-        out = {}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, pd.DataFrame):
-                out[f.name] = v
-        return out
 
 
 def curve_tables(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ import pandas as pd
 
 from napari_il6assay.batch.stages import (
     StageError,
+    TableSet,
     cross_resistance_table,
     curve_tables,
     plate_qc_table,
@@ -189,7 +190,7 @@ def unmeasured_wells(measured: pd.DataFrame, layout: pd.DataFrame) -> list[str]:
 
 
 @dataclass
-class BatchTables:
+class BatchTables(TableSet):
     """Every table of a batch run, and what the run reports about its wells.
 
     Parameters
@@ -229,15 +230,6 @@ class BatchTables:
     unlisted_wells: list[str] = field(default_factory=list)
     unmeasured_wells: list[str] = field(default_factory=list)
     problems: list[StageError] = field(default_factory=list)
-
-    def frames(self) -> dict[str, pd.DataFrame]:
-        """Return the tables that were made, by file stem (``wells`` -> ``wells.csv``)."""
-        out = {}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, pd.DataFrame):
-                out[f.name] = v
-        return out
 
     def error_rows(self) -> list[dict[str, str]]:
         """Return the ``errors.csv`` rows of the failed stages."""

@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from napari_il6assay.doseresponse.normalize import CONDITIONS_COLUMNS
 from napari_il6assay.io.cells import is_blank
+from napari_il6assay.io.layout import OPTIONAL_COLUMNS
 
 #: wells.csv columns of docs/interface.md, in order
 WELL_COLUMNS = [
@@ -43,11 +45,8 @@ WELL_COLUMNS = [
     "viability",
     "qc_flag",
 ]
-#: conditions.csv columns of docs/interface.md
-CONDITION_COLUMNS = [
-    "plate", "cell_line", "drug", "concentration_M", "drug_b", "concentration_b", "n",
-    "viability_mean", "viability_sd", "viability_sem",
-]  # fmt: skip
+#: conditions.csv columns of docs/interface.md (made by `summarize_conditions`)
+CONDITION_COLUMNS = CONDITIONS_COLUMNS
 #: layout columns carried into wells.csv after the interface ones
 LAYOUT_EXTRA = [
     "concentration",
@@ -60,7 +59,7 @@ LAYOUT_EXTRA = [
     "column",
 ]
 #: optional layout columns that wells.csv leaves out when the layout leaves them empty
-OPTIONAL_LAYOUT = ("cells_seeded", "passage", "dilution", "sample")
+OPTIONAL_LAYOUT = OPTIONAL_COLUMNS
 _LIVE_AREA = ("live_area_um2", "live_area_px", "live_area")
 _DEAD_AREA = ("dead_area_um2", "dead_area_px", "dead_area")
 

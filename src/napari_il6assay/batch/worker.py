@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from napari_il6assay.batch._outcome import ItemOutcome
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
@@ -216,7 +218,7 @@ def _clean_measures(measures: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass
-class WorkerResult:
+class WorkerResult(ItemOutcome):
     """What `process_item` sends back for one work item.
 
     It travels from the worker process by pickle (dask); `napari_il6assay.batch.parts`
@@ -268,11 +270,6 @@ class WorkerResult:
     stage: str = ""
     error: str = ""
     error_path: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """Whether the item was measured."""
-        return self.status == "ok"
 
     @classmethod
     def failed(cls, item_id: str, stage: str, error: str, error_path: str) -> WorkerResult:

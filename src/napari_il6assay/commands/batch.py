@@ -6,15 +6,11 @@ import argparse
 import sys
 from typing import Any
 
-from napari_il6assay.cli import (
-    check_out_dir,
-    parse_voxel_size,
-    pixel_budget,
-    positive_float,
-    worker_count,
-)
+from napari_il6assay.cli import check_out_dir, worker_count
+from napari_il6assay.commands.segment import add_mode_arguments, mode_params
 from napari_il6assay.errors import InputError
 from napari_il6assay.io.images import pixel_limit
+from napari_il6assay.io.plate import PLATE_FORMATS
 from napari_il6assay.segment import MODES
 
 
@@ -44,12 +40,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--save-labels", action="store_true", help="write label images (labels/)")
     p.add_argument(
-        "--pixel-size", type=positive_float, default=None, metavar="UM", help="µm per pixel"
-    )
-    p.add_argument(
-        "--voxel-size", default=None, metavar="Z,Y,X", help="voxel size in µm for z-stacks"
-    )
-    p.add_argument(
         "--format",
         choices=("csv", "parquet"),
         default="csv",
@@ -59,18 +49,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--plate-format",
         type=int,
         default=96,
-        choices=(6, 12, 24, 48, 96, 384),
+        choices=tuple(PLATE_FORMATS),
         help="wells per plate: layout check, and the grid of colony photos of whole plates "
         "(images whose names hold no well id)",
     )
     p.add_argument("--model", default="4pl", choices=("4pl", "3pl", "5pl"), help="curve model")
-    p.add_argument(
-        "--min-diameter",
-        type=positive_float,
-        default=None,
-        metavar="UM",
-        help="spheres: smallest sphere counted, µm (default 50)",
-    )
     p.add_argument(
         "--include-flagged",
         default="",
@@ -86,75 +69,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="exclusions CSV (well, reason[, plate, time]): those wells stay in the tables "
         "but leave the fits; written back to OUT/exclusions.csv",
     )
-    p.add_argument(
-        "--object",
-        default=None,
-        choices=("auto", "dark", "bright"),
-        dest="object_polarity",
-        help="spheroid: the spheroid is dark (brightfield) or bright (fluorescence); auto "
-        "(default) decides from its contrast against its own surround",
-    )
-    from napari_il6assay.commands.segment import add_classifier_argument, add_well_arguments
-
-    add_well_arguments(p)
-    add_classifier_argument(p)
-    p.add_argument(
-        "--haze",
-        default=None,
-        choices=("reject", "keep"),
-        help="livedead: drop out-of-focus blobs (reject, default) or count them as cells (keep)",
-    )
-    p.add_argument(
-        "--no-split", action="store_true", help="spheres: do not split touching spheres by shape"
-    )
-    p.add_argument(
-        "--max-pixels",
-        type=pixel_budget,
-        default=None,
-        metavar="N",
-        help="refuse images with more pixels than this, from the file header before "
-        "decoding (default 2**31 per image or stack)",
-    )
+    add_mode_arguments(p)
     p.add_argument("--no-report", action="store_true", help="skip report.html")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def batch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """`run_batch` keyword arguments from parsed options."""
-    if args.pixel_size is not None and not args.pixel_size > 0:
-        raise InputError(f"--pixel-size must be positive, got {args.pixel_size}")
     from napari_il6assay.qc_flags import parse_include
 
+    voxel, seg = mode_params(args)
     try:
         include = parse_include(getattr(args, "include_flagged", ""))
     except ValueError as exc:
         raise InputError(f"--include-flagged: {exc}") from exc
-    seg: dict[str, Any] = {}
-    if getattr(args, "min_diameter", None) is not None:
-        from napari_il6assay.commands.segment import check_option
-
-        check_option("--min-diameter", args.mode, "min_diameter_um")
-        seg["min_diameter_um"] = args.min_diameter
-    from napari_il6assay.commands.segment import (
-        check_object_option,
-        check_option,
-        classifier_params,
-        well_params,
-    )
-
-    obj = getattr(args, "object_polarity", None)
-    if obj is not None:
-        check_object_option(args.mode)
-        if obj != "auto":
-            seg["polarity"] = obj
-    seg.update(well_params(args, args.mode))
-    seg.update(classifier_params(args, args.mode))
-    if getattr(args, "haze", None) is not None:
-        check_option("--haze", args.mode, "haze")
-        seg["haze"] = args.haze
-    if getattr(args, "no_split", False):
-        check_option("--no-split", args.mode, "split")
-        seg["split"] = False
     return dict(
         workers=args.workers,
         scheduler=args.scheduler,
@@ -162,7 +90,7 @@ def batch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         overwrite=args.overwrite,
         save_labels=args.save_labels,
         pixel_size_um=args.pixel_size,
-        voxel_size_um=parse_voxel_size(args.voxel_size),
+        voxel_size_um=voxel,
         plate_format=args.plate_format,
         formats=("csv", "parquet") if args.format == "parquet" else ("csv",),
         report=not args.no_report,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from napari_il6assay.io.plate import PLATE_FORMATS
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``layout`` command's arguments."""
@@ -12,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--plate-format",
         type=int,
         default=96,
-        choices=[6, 12, 24, 48, 96, 384],
+        choices=tuple(PLATE_FORMATS),
         help="wells per plate (default 96)",
     )
 

@@ -28,6 +28,7 @@ from typing import Any
 from napari_il6assay.cli import check_out_dir, parse_voxel_size, pixel_budget, positive_float
 from napari_il6assay.io.images import pixel_limit
 from napari_il6assay.segment import MODES
+from napari_il6assay.segment.plate_grid import PHOTO_FORMATS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,31 +44,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="write labels/<stem>_labels.tif (int32, 0 = background)",
     )
     parser.add_argument(
+        "--plate-format",
+        type=int,
+        default=None,
+        choices=PHOTO_FORMATS,
+        help="colony: the image is a whole plate of this format",
+    )
+    parser.add_argument(
+        "--polarity",
+        default=None,
+        choices=["auto", "dark", "bright"],
+        help="spheroid/spheres/spheroid3d: object darker or brighter than the background",
+    )
+    add_mode_arguments(parser)
+
+
+def add_mode_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options ``segment`` and ``batch`` share: calibration, mode parameters, pixel cap.
+
+    `mode_params` checks them against the ``--mode``.
+    """
+    parser.add_argument(
         "--pixel-size",
         type=positive_float,
         default=None,
         metavar="UM",
-        help="YX pixel size in um (overrides the file's metadata)",
+        help="YX pixel size in µm (overrides the file's metadata)",
     )
     parser.add_argument(
         "--voxel-size",
         default=None,
         metavar="Z,Y,X",
-        help="voxel size in um for z-stacks, e.g. 4,0.75,0.75",
+        help="voxel size in µm for z-stacks, e.g. 4,0.75,0.75",
     )
     parser.add_argument(
         "--min-diameter",
         type=positive_float,
         default=None,
         metavar="UM",
-        help="spheres: smallest counted equivalent diameter (default 50 um)",
+        help="spheres: smallest counted equivalent diameter (default 50 µm)",
     )
     parser.add_argument(
-        "--plate-format",
-        type=int,
+        "--object",
         default=None,
-        choices=[6, 12, 24, 48, 96],
-        help="colony: the image is a whole plate of this format",
+        choices=["auto", "dark", "bright"],
+        dest="object_polarity",
+        help="spheroid: the spheroid is dark (brightfield) or bright (fluorescence); auto "
+        "(default) decides from its contrast against its own surround",
     )
     add_well_arguments(parser)
     add_classifier_argument(parser)
@@ -75,8 +98,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--haze",
         default=None,
         choices=["reject", "keep"],
-        help="livedead: drop out-of-focus blobs (reject, default) or count "
-        "every blob as cells (keep)",
+        help="livedead: drop out-of-focus blobs (reject, default) or count them as cells (keep)",
     )
     parser.add_argument(
         "--no-split", action="store_true", help="spheres: do not split touching spheres by shape"
@@ -86,24 +108,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=pixel_budget,
         default=None,
         metavar="N",
-        help="refuse images with more pixels than this, from the file header "
-        "before decoding (default 2**31 per image or stack)",
+        help="refuse images with more pixels than this, from the file header before "
+        "decoding (default 2**31 per image or stack)",
     )
-    parser.add_argument(
-        "--polarity",
-        default=None,
-        choices=["auto", "dark", "bright"],
-        help="spheroid/spheres/spheroid3d: object darker or brighter than the background",
-    )
-    parser.add_argument(
-        "--object",
-        default=None,
-        choices=["auto", "dark", "bright"],
-        dest="object_polarity",
-        help="spheroid: the spheroid is dark (brightfield) or bright "
-        "(fluorescence); auto (default) decides from its contrast "
-        "against its own surround",
-    )
+
+
+def mode_params(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """Check the options of `add_mode_arguments`; return the voxel size and the mode keywords.
+
+    Raises
+    ------
+    InputError
+        An option the ``--mode`` does not take, or a bad value (naming the option).
+    """
+    from napari_il6assay.errors import InputError
+
+    if args.pixel_size is not None and not args.pixel_size > 0:
+        raise InputError(
+            f"--pixel-size must be positive, got {args.pixel_size}", column="--pixel-size"
+        )
+    voxel = parse_voxel_size(args.voxel_size)
+    params: dict[str, Any] = {}
+    if args.min_diameter is not None:
+        check_option("--min-diameter", args.mode, "min_diameter_um")
+        params["min_diameter_um"] = float(args.min_diameter)
+    obj = getattr(args, "object_polarity", None)
+    if obj is not None:
+        check_object_option(args.mode)
+        polarity = getattr(args, "polarity", None)  # segment only
+        if polarity is not None and polarity != obj:
+            raise InputError(f"--object {obj} contradicts --polarity {polarity}",
+                             column="--object")  # fmt: skip
+        if obj != "auto":  # auto is the modes' default
+            params["polarity"] = obj
+    params.update(well_params(args, args.mode))
+    params.update(classifier_params(args, args.mode))
+    if getattr(args, "haze", None) is not None:
+        check_option("--haze", args.mode, "haze")
+        params["haze"] = args.haze
+    if getattr(args, "no_split", False):
+        check_option("--no-split", args.mode, "split")
+        params["split"] = False
+    return voxel, params
 
 
 def check_option(option: str, mode: str, param: str) -> None:
@@ -313,45 +359,16 @@ def segment_options(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     InputError
         An option the mode does not take, or a bad value.
     """
-    from napari_il6assay.errors import InputError
-
-    if args.pixel_size is not None and not args.pixel_size > 0:
-        raise InputError(
-            f"--pixel-size must be positive, got {args.pixel_size}", column="--pixel-size"
-        )
-    voxel = parse_voxel_size(args.voxel_size)
-    params: dict[str, Any] = {}
-    if args.min_diameter is not None:
-        check_option("--min-diameter", args.mode, "min_diameter_um")
-        params["min_diameter_um"] = float(args.min_diameter)
+    voxel, params = mode_params(args)
     if args.plate_format is not None:
         check_option("--plate-format", args.mode, "plate_format")
         params["plate_format"] = int(args.plate_format)
-    if getattr(args, "haze", None) is not None:
-        check_option("--haze", args.mode, "haze")
-        params["haze"] = args.haze
-    if getattr(args, "no_split", False):
-        check_option("--no-split", args.mode, "split")
-        params["split"] = False
     if args.polarity is not None:
         check_option("--polarity", args.mode, "polarity")
-        params["polarity"] = args.polarity
-    obj = getattr(args, "object_polarity", None)
-    if obj is not None:
-        check_object_option(args.mode)
-        if args.polarity is not None and args.polarity != obj:
-            raise InputError(
-                f"--object {obj} contradicts --polarity {args.polarity}", column="--object"
-            )
-        params["polarity"] = obj
-    params.update(well_params(args, args.mode))
-    params.update(classifier_params(args, args.mode))
+        params.setdefault("polarity", args.polarity)  # --object, when given, agrees
     return voxel, params
 
 
-#: objects.csv columns when no image was measured
-_OBJECT_COLUMNS = ["image", "well", "label", "area_px", "area_um2", "equivalent_diameter_um",
-                   "mean_intensity", "integrated_intensity", "circularity", "solidity"]  # fmt: skip
 _IMAGE_COLUMNS = ["image", "mode", "readout", "n_objects"]
 
 
@@ -469,11 +486,14 @@ class _Collected:
         """
         import pandas as pd
 
+        from napari_il6assay.segment.measure import OBJECT_COLUMNS
+
         out = self.out
         if self.object_tables:
             objects = pd.concat(self.object_tables, ignore_index=True, sort=False)
         else:
-            objects = pd.DataFrame(columns=_OBJECT_COLUMNS)
+            # the columns every mode fills, so an empty table still has its header
+            objects = pd.DataFrame(columns=["image", "well", *OBJECT_COLUMNS])
         objects.to_csv(out / "objects.csv", index=False)
         images = pd.DataFrame(self.image_rows)
         if images.empty:

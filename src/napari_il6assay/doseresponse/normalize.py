@@ -87,48 +87,93 @@ def normalize_wells(
     >>> normalize_wells(df)["viability"].round(3).tolist()
     [0.9, 1.1, 0.5, 0.0]
     """
+    d = wells.copy()
+    values = _readout_values(d, readout, path)
+    plate = _text(d["plate"]) if "plate" in d.columns else pd.Series("", index=d.index)
+    line = _text(d["cell_line"]) if "cell_line" in d.columns else pd.Series("", index=d.index)
+    role = _roles(d, path)
+    flags = _text(d["qc_flag"]) if "qc_flag" in d.columns else pd.Series("", index=d.index)
+    flags = flags.astype(object)
+    include = frozenset(include_flagged)
+    left_out = flags.map(lambda f: ";".join(untrusted_flags(f, include)))
+    usable = (role != "exclude") & (left_out == "")
+    viability, flags = _scale_to_viability(values, plate, line, role, usable, flags)
+    viability[left_out != ""] = np.nan
+    d["viability"] = viability
+    d["excluded_flags"] = left_out
+    flags = _add_flag(flags, role == "exclude", "excluded")
+    # outliers among replicates of one condition (pooled over plates)
+    keys = [c for c in CONDITION_KEYS[1:] if c in d.columns]
+    if keys:
+        cand = (role != "blank") & usable & viability.notna()
+        outlier = _replicate_outliers(d, keys, viability, cand, outlier_z, min_mad)
+        flags = _add_flag(flags, outlier, "outlier")
+    d["qc_flag"] = flags
+    return d
+
+
+def _readout_values(d: pd.DataFrame, readout: str, path: str | None) -> pd.Series:
+    """Return the readout column as numbers; a text cell is an `InputError` naming its row."""
     for col in ("well", readout):
-        if col not in wells.columns:
+        if col not in d.columns:
             raise InputError(f"missing column (expected {readout!r} and 'well')", path=path,
                              column=col)  # fmt: skip
-    d = wells.copy()
     values = pd.to_numeric(d[readout], errors="coerce")
     bad = d[readout].notna() & values.isna()
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(f"not a number: {d[readout].iloc[i]!r}", path=path, row=i + 2,
                          column=readout)  # fmt: skip
-    plate = _text(d["plate"]) if "plate" in d.columns else pd.Series("", index=d.index)
-    line = _text(d["cell_line"]) if "cell_line" in d.columns else pd.Series("", index=d.index)
+    return values
+
+
+def _roles(d: pd.DataFrame, path: str | None) -> pd.Series:
+    """Return each well's role (lower case); an empty role is inferred and written into ``d``.
+
+    A well without a role is a vehicle at concentration 0 (or without a drug) and no second
+    agent, a sample otherwise.
+    """
     role = _text(d["role"]).str.lower() if "role" in d.columns else pd.Series("", index=d.index)
-    if (role == "").any():
-        conc_col = next((c for c in ("concentration_M", "concentration") if c in d.columns), None)
-        if conc_col is None:
-            # a role can only be inferred from the concentration (this used to end in an
-            # AttributeError on a float)
-            raise InputError("missing column: wells without a role need a concentration",
-                             path=path, column="concentration_M")  # fmt: skip
-        conc = pd.to_numeric(d[conc_col], errors="coerce")
-        conc_b = pd.to_numeric(d["concentration_b"], errors="coerce") if (
-            "concentration_b" in d.columns) else pd.Series(0.0, index=d.index)  # fmt: skip
-        drug = _text(d["drug"]) if "drug" in d.columns else pd.Series("", index=d.index)
-        is_vehicle = ((conc.fillna(0) == 0) | (drug == "")) & (conc_b.fillna(0) == 0)
-        inferred = pd.Series(np.where(is_vehicle, "vehicle", "sample"), index=d.index, dtype=object)
-        role = role.where(role != "", inferred)
-        d["role"] = role
-    flags = _text(d["qc_flag"]) if "qc_flag" in d.columns else pd.Series("", index=d.index)
-    flags = flags.astype(object)
-    include = frozenset(include_flagged)
-    left_out = flags.map(lambda f: ";".join(untrusted_flags(f, include)))
-    usable = (role != "exclude") & (left_out == "")
-    viability = pd.Series(np.nan, index=d.index, dtype=float)
+    if not (role == "").any():
+        return role
+    conc_col = next((c for c in ("concentration_M", "concentration") if c in d.columns), None)
+    if conc_col is None:
+        # a role can only be inferred from the concentration (this used to end in an
+        # AttributeError on a float)
+        raise InputError("missing column: wells without a role need a concentration",
+                         path=path, column="concentration_M")  # fmt: skip
+    conc = pd.to_numeric(d[conc_col], errors="coerce")
+    conc_b = pd.to_numeric(d["concentration_b"], errors="coerce") if (
+        "concentration_b" in d.columns) else pd.Series(0.0, index=d.index)  # fmt: skip
+    drug = _text(d["drug"]) if "drug" in d.columns else pd.Series("", index=d.index)
+    is_vehicle = ((conc.fillna(0) == 0) | (drug == "")) & (conc_b.fillna(0) == 0)
+    inferred = pd.Series(np.where(is_vehicle, "vehicle", "sample"), index=d.index, dtype=object)
+    role = role.where(role != "", inferred)
+    d["role"] = role
+    return role
+
+
+def _scale_to_viability(
+    values: pd.Series,
+    plate: pd.Series,
+    line: pd.Series,
+    role: pd.Series,
+    usable: pd.Series,
+    flags: pd.Series,
+) -> tuple[pd.Series, pd.Series]:
+    """Scale the readouts to viability per (plate, cell line); return viability and flags.
+
+    Blanks are put on their plate's (line's) scale too. Groups without a usable vehicle get
+    ``no_vehicle``, groups whose vehicle equals the blank ``vehicle_equals_blank``.
+    """
+    viability = pd.Series(np.nan, index=values.index, dtype=float)
     scales: dict[tuple[str, str], tuple[float, float]] = {}
     # blank means per (plate, line) and per plate, once: three whole-table masks per group
     # made this O(groups x rows)
     bmask = (role == "blank") & usable & values.notna()
     blank_line = values[bmask].groupby([plate[bmask], line[bmask]]).mean().to_dict()
     blank_plate = values[bmask].groupby(plate[bmask]).mean().to_dict()
-    for key, idx in d.groupby([plate, line], sort=False).groups.items():
+    for key, idx in values.groupby([plate, line], sort=False).groups.items():
         pl, cl = cast(tuple[str, str], key)
         if role.loc[idx].eq("blank").all():
             continue
@@ -137,11 +182,11 @@ def normalize_wells(
         blank = blank_line.get((pl, cl), blank_line.get((pl, ""), blank_plate.get(pl, 0.0)))
         blank = float(blank)
         if veh.notna().sum() == 0:
-            flags = _add_flag(flags, d.index.isin(idx) & (role != "blank"), "no_vehicle")
+            flags = _add_flag(flags, values.index.isin(idx) & (role != "blank"), "no_vehicle")
             continue
         denom = float(veh.mean()) - blank
         if denom == 0:
-            flags = _add_flag(flags, d.index.isin(idx), "vehicle_equals_blank")
+            flags = _add_flag(flags, values.index.isin(idx), "vehicle_equals_blank")
             continue
         viability.loc[idx] = (values.loc[idx] - blank) / denom
         scales[(pl, cl)] = (blank, denom)
@@ -151,26 +196,54 @@ def normalize_wells(
         sc = scales.get((pl, cl)) or next((v for k, v in scales.items() if k[0] == pl), None)
         if sc is not None:
             viability.iloc[bi] = (values.iloc[bi] - sc[0]) / sc[1] + 0.0
-    viability[left_out != ""] = np.nan
-    d["viability"] = viability
-    d["excluded_flags"] = left_out
-    flags = _add_flag(flags, role == "exclude", "excluded")
-    # outliers among replicates of one condition (pooled over plates)
-    keys = [c for c in CONDITION_KEYS[1:] if c in d.columns]
-    cand = ~blanks & usable & viability.notna()
-    if keys:
-        # median and MAD per condition as group transforms: one pass, not a loop of pandas
-        # calls per condition (90,000 conditions in a 10,000-curve screen)
-        sub = viability[cand]
-        key_cols = [_text(d.loc[cand, k]) for k in keys]
-        gkeys: list[pd.Series] | pd.Series = key_cols if len(key_cols) > 1 else key_cols[0]
-        g = sub.groupby(gkeys, sort=False)
-        dev = (sub - g.transform("median")).abs()
-        mad = (1.4826 * dev.groupby(gkeys, sort=False).transform("median")).clip(lower=min_mad)
-        out = (g.transform("size") >= 3) & (dev / mad > outlier_z)
-        if out.any():
-            flags = _add_flag(flags, d.index.isin(sub.index[out.to_numpy()]), "outlier")
-    d["qc_flag"] = flags
+    return viability, flags
+
+
+def _replicate_outliers(
+    d: pd.DataFrame,
+    keys: list[str],
+    viability: pd.Series,
+    cand: pd.Series,
+    outlier_z: float,
+    min_mad: float,
+) -> np.ndarray:
+    """Flag replicate outliers: modified z-score on the MAD per condition (3+ replicates).
+
+    Only the ``cand`` wells take part; returns a mask over ``d``'s rows.
+    """
+    # median and MAD per condition as group transforms: one pass, not a loop of pandas
+    # calls per condition (90,000 conditions in a 10,000-curve screen)
+    sub = viability[cand]
+    key_cols = [_text(d.loc[cand, k]) for k in keys]
+    gkeys: list[pd.Series] | pd.Series = key_cols if len(key_cols) > 1 else key_cols[0]
+    g = sub.groupby(gkeys, sort=False)
+    dev = (sub - g.transform("median")).abs()
+    mad = (1.4826 * dev.groupby(gkeys, sort=False).transform("median")).clip(lower=min_mad)
+    out = (g.transform("size") >= 3) & (dev / mad > outlier_z)
+    return np.asarray(d.index.isin(sub.index[out.to_numpy()]), dtype=bool)
+
+
+def condition_wells(wells: pd.DataFrame) -> pd.DataFrame:
+    """Return the wells that make up conditions: all but the ``blank`` and ``exclude`` wells."""
+    if "role" not in wells.columns:
+        return wells
+    return wells[~_text(wells["role"]).str.lower().isin(["exclude", "blank"])]
+
+
+def condition_table(wells: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Return a copy of the `condition_wells` with clean condition ``keys``, ready to group.
+
+    A missing key column is added; ``concentration*`` keys become numbers (NaN where empty or
+    missing), the others text (``""`` where blank).
+    """
+    d = condition_wells(wells.copy())
+    for k in keys:
+        if k not in d.columns:
+            d[k] = np.nan if k.startswith("concentration") else ""
+    for k in keys:
+        d[k] = (
+            pd.to_numeric(d[k], errors="coerce") if k.startswith("concentration") else _text(d[k])
+        )
     return d
 
 
@@ -190,16 +263,7 @@ def summarize_conditions(wells: pd.DataFrame, response: str = "viability") -> pd
         `CONDITIONS_COLUMNS` plus ``wells`` (the ``;``-joined well ids, for linking a plotted
         point back to its wells).
     """
-    d = wells.copy()
-    if "role" in d.columns:
-        d = d[~_text(d["role"]).str.lower().isin(["exclude", "blank"])]
-    for k in CONDITION_KEYS:
-        if k not in d.columns:
-            d[k] = np.nan if k.startswith("concentration") else ""
-    for k in ("plate", "cell_line", "drug", "drug_b"):
-        d[k] = _text(d[k])
-    for k in ("concentration_M", "concentration_b"):
-        d[k] = pd.to_numeric(d[k], errors="coerce")
+    d = condition_table(wells, CONDITION_KEYS)
     d["_v"] = pd.to_numeric(d[response], errors="coerce")
     d["_w"] = _text(d["well"]) if "well" in d.columns else ""
     g = d.groupby(CONDITION_KEYS, dropna=False, sort=True)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from napari_il6assay.doseresponse.normalize import condition_table, condition_wells
 from napari_il6assay.io.cells import is_blank
 from napari_il6assay.io.cells import text_column as _text
 
@@ -169,16 +170,9 @@ def sphere_sizes(
     obj = objects
     if "counted" in obj.columns:
         obj = obj[obj["counted"].astype(str).str.lower().isin(["true", "1", "1.0"])]
-    w = wells.copy()
-    if "role" in w.columns:
-        w = w[~_text(w["role"]).str.lower().isin(["blank", "exclude"])]
-    for k in SIZE_KEYS:
-        if k not in w.columns:
-            w[k] = np.nan if k.startswith("concentration") else ""
-    for k in ("cell_line", "drug", "drug_b", "passage"):
-        w[k] = _text(w[k])
+    w = condition_table(wells, SIZE_KEYS)
     for k in ("concentration_M", "concentration_b"):
-        w[k] = pd.to_numeric(w[k], errors="coerce").fillna(0.0)
+        w[k] = w[k].fillna(0.0)
     w["plate"] = _text(w["plate"]) if "plate" in w.columns else ""
     o = obj.assign(plate=_text(obj["plate"]) if "plate" in obj.columns else "",
                    well=_text(obj["well"]))  # fmt: skip
@@ -219,9 +213,7 @@ def sphere_size_samples(
     obj = objects
     if "counted" in obj.columns:
         obj = obj[obj["counted"].astype(str).str.lower().isin(["true", "1", "1.0"])]
-    w = wells[_text(wells["cell_line"]) == cell_line].copy()
-    if "role" in w.columns:
-        w = w[~_text(w["role"]).str.lower().isin(["blank", "exclude"])]
+    w = condition_wells(wells[_text(wells["cell_line"]) == cell_line].copy())
     w["plate"] = _text(w["plate"]) if "plate" in w.columns else ""
     w["_label"] = [condition_label(r) for _, r in w.iterrows()]
     o = obj.assign(plate=_text(obj["plate"]) if "plate" in obj.columns else "",

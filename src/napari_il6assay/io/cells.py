@@ -1,9 +1,10 @@
-"""Is this table cell blank? The one answer, for every table the package reads or builds.
+"""Is this table cell blank, and what does it hold? One answer for every table we read or build.
 
 Tables read back from CSV hold NaN where a cell was empty, tables built in memory hold ``""``
 or None, and a column that went through ``astype(str)`` holds ``"nan"``, ``"None"`` or
 ``"<NA>"``. Every place that asks "is there a value?" treats all of them alike, and text that
-only holds spaces, as blank.
+only holds spaces, as blank. `cell_int` reads a whole number from a spreadsheet cell (plate
+grids number their columns ``1, 2, ...`` as text, ints or floats, depending on the program).
 """
 
 from __future__ import annotations
@@ -13,14 +14,23 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["MISSING_TEXT", "cell_text", "is_blank", "text_column"]
+__all__ = ["MISSING_TEXT", "cell_int", "cell_text", "is_blank", "is_missing", "text_column"]
 
 #: how missing values read once converted to text (compared without case)
 MISSING_TEXT = frozenset({"nan", "none", "<na>"})
 
 
-def _missing_scalar(v: Any) -> bool:
-    """None, NaN, pandas' NA/NaT (no text check)."""
+def is_missing(v: Any) -> bool:
+    """Tell whether a cell holds no value at all: None, NaN, pandas' NA or NaT.
+
+    Text is never missing here, not even ``""`` or ``"nan"``: that is `is_blank`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> is_missing(None), is_missing(float("nan")), is_missing(pd.NA), is_missing("nan")
+    (True, True, True, False)
+    """
     if v is None:
         return True
     if isinstance(v, float):
@@ -43,7 +53,7 @@ def cell_text(v: Any) -> str:
     >>> cell_text(" DMSO "), cell_text(float("nan")), cell_text("<NA>"), cell_text(None)
     ('DMSO', '', '', '')
     """
-    if _missing_scalar(v):
+    if is_missing(v):
         return ""
     t = str(v).strip()
     return "" if t.lower() in MISSING_TEXT else t
@@ -58,6 +68,27 @@ def is_blank(v: Any) -> bool:
     (True, True, True, True, False)
     """
     return cell_text(v) == ""
+
+
+def cell_int(v: Any) -> int | None:
+    """Return the whole number a cell holds (``3``, ``3.0``, ``" 3 "``), None for anything else.
+
+    Booleans are no numbers here (a spreadsheet's TRUE is not column 1).
+
+    Examples
+    --------
+    >>> cell_int(3.0), cell_int(" 12 "), cell_int(2.5), cell_int(True), cell_int(None)
+    (3, 12, None, None, None)
+    """
+    if isinstance(v, bool) or v is None:
+        return None
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, str) and v.strip().isdigit():
+        return int(v.strip())
+    return None
 
 
 def text_column(s: pd.Series) -> pd.Series:

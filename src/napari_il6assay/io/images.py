@@ -871,7 +871,7 @@ def write_tiff(
             raise InputError(f"pixel_size_um must be positive, not {pixel_size_um}")
     names = list(channel_names) if (channel_names is not None and has_c and not rgb) else None
     write = _write_imagej if arr.dtype in _IMAGEJ_DTYPES else _write_ome
-    write(path, arr, axes, rgb, pixel_size_um, z_step_um, names, kw)
+    write(path, _TiffPixels(arr, axes, rgb, pixel_size_um, z_step_um, names), kw)
 
 
 def _tiff_array(
@@ -906,72 +906,64 @@ def _tiff_array(
     return arr, axes, comp, rgb
 
 
-def _write_imagej(
-    path: Path,
-    arr: np.ndarray,
-    axes: str,
-    rgb: bool,
-    pixel_size_um: float | None,
-    z_step_um: float | None,
-    names: list[str] | None,
-    kw: dict[str, Any],
-) -> None:
+@dataclass(frozen=True)
+class _TiffPixels:
+    """What `write_tiff` writes: checked pixels, their axes and calibration (None: unknown)."""
+
+    arr: np.ndarray
+    axes: str
+    rgb: bool
+    pixel_size_um: float | None
+    z_step_um: float | None
+    names: list[str] | None  # channel names (not for RGB)
+
+
+def _write_imagej(path: Path, t: _TiffPixels, kw: dict[str, Any]) -> None:
     """Write an ImageJ hyperstack (``spacing``, ``unit`` and resolution tags)."""
     import tifffile
 
     # ImageJ order is TZCYXS: channels go before YX unless they are RGB samples
-    if axes.endswith("C") and not rgb:
-        data = np.moveaxis(arr, -1, -3)
-        ij_axes = axes.replace("YXC", "CYX")
+    if t.axes.endswith("C") and not t.rgb:
+        data = np.moveaxis(t.arr, -1, -3)
+        ij_axes = t.axes.replace("YXC", "CYX")
     else:
-        data = arr
-        ij_axes = axes.replace("C", "S")
+        data = t.arr
+        ij_axes = t.axes.replace("C", "S")
     meta: dict[str, Any] = {"axes": ij_axes}
-    if pixel_size_um is not None or z_step_um is not None:
+    if t.pixel_size_um is not None or t.z_step_um is not None:
         meta["unit"] = "um"
-    if z_step_um is not None:
-        meta["spacing"] = float(z_step_um)
-    if names:
-        meta["Labels"] = names
-    if pixel_size_um is not None:
-        kw["resolution"] = (1.0 / float(pixel_size_um), 1.0 / float(pixel_size_um))
+    if t.z_step_um is not None:
+        meta["spacing"] = float(t.z_step_um)
+    if t.names:
+        meta["Labels"] = t.names
+    if t.pixel_size_um is not None:
+        kw["resolution"] = (1.0 / float(t.pixel_size_um), 1.0 / float(t.pixel_size_um))
     tifffile.imwrite(
-        path, data, imagej=True, metadata=meta, photometric="rgb" if rgb else "minisblack", **kw
+        path, data, imagej=True, metadata=meta, photometric="rgb" if t.rgb else "minisblack", **kw
     )
 
 
-def _write_ome(
-    path: Path,
-    arr: np.ndarray,
-    axes: str,
-    rgb: bool,
-    pixel_size_um: float | None,
-    z_step_um: float | None,
-    names: list[str] | None,
-    kw: dict[str, Any],
-) -> None:
+def _write_ome(path: Path, t: _TiffPixels, kw: dict[str, Any]) -> None:
     """Write an OME-TIFF with ``PhysicalSize*`` (types ImageJ cannot hold, e.g. int32)."""
     import tifffile
 
-    ome_axes = axes.replace("C", "S") if rgb else axes
-    data = arr
-    if axes.endswith("C") and not rgb:
-        data = np.moveaxis(arr, -1, 0)
-        ome_axes = "C" + axes[:-1]
+    ome_axes = t.axes.replace("C", "S") if t.rgb else t.axes
+    data = t.arr
+    if t.axes.endswith("C") and not t.rgb:
+        data = np.moveaxis(t.arr, -1, 0)
+        ome_axes = "C" + t.axes[:-1]
     meta: dict[str, Any] = {"axes": ome_axes}
-    if pixel_size_um is not None:
+    if t.pixel_size_um is not None:
+        px = float(t.pixel_size_um)
         meta.update(
-            PhysicalSizeX=float(pixel_size_um),
-            PhysicalSizeXUnit="µm",
-            PhysicalSizeY=float(pixel_size_um),
-            PhysicalSizeYUnit="µm",
+            PhysicalSizeX=px, PhysicalSizeXUnit="µm", PhysicalSizeY=px, PhysicalSizeYUnit="µm"
         )
-        kw["resolution"] = (1e4 / float(pixel_size_um), 1e4 / float(pixel_size_um))
+        kw["resolution"] = (1e4 / px, 1e4 / px)
         kw["resolutionunit"] = "CENTIMETER"
-    if z_step_um is not None:
-        meta.update(PhysicalSizeZ=float(z_step_um), PhysicalSizeZUnit="µm")
-    if names:
-        meta["Channel"] = {"Name": names}
+    if t.z_step_um is not None:
+        meta.update(PhysicalSizeZ=float(t.z_step_um), PhysicalSizeZUnit="µm")
+    if t.names:
+        meta["Channel"] = {"Name": t.names}
     tifffile.imwrite(
-        path, data, ome=True, metadata=meta, photometric="rgb" if rgb else "minisblack", **kw
+        path, data, ome=True, metadata=meta, photometric="rgb" if t.rgb else "minisblack", **kw
     )

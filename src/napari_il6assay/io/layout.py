@@ -35,7 +35,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from napari_il6assay.errors import InputError, LayoutError
-from napari_il6assay.io.plate import PLATE_FORMATS, split_well, well_name
+from napari_il6assay.io.cells import cell_int, is_missing
+from napari_il6assay.io.plate import (
+    PLATE_FORMATS,
+    row_letters,
+    row_number,
+    split_well,
+    well_name,
+)
 from napari_il6assay.io.units import (
     MASS_UNITS,
     MOLAR_FACTORS,
@@ -57,32 +64,13 @@ __all__ = [
     "PLATE_FORMATS",
     "LAYOUT_COLUMNS",
     "INPUT_COLUMNS",
+    "OPTIONAL_COLUMNS",
 ]
 
 
-#: columns of `Layout.table`, in order
-LAYOUT_COLUMNS = [
-    "plate",
-    "well",
-    "row",
-    "column",
-    "cell_line",
-    "drug",
-    "concentration",
-    "unit",
-    "concentration_M",
-    "drug_b",
-    "concentration_b",
-    "unit_b",
-    "concentration_b_M",
-    "role",
-    "replicate",
-    "parental",
-    "cells_seeded",
-    "passage",
-    "dilution",
-    "sample",
-]
+#: optional columns of a layout: left out of a written layout (and of ``wells.csv``) when no
+#: well uses them
+OPTIONAL_COLUMNS = ("cells_seeded", "passage", "dilution", "sample")
 
 #: columns of a layout file (what `write_layout` writes and `read_layout` reads)
 INPUT_COLUMNS = [
@@ -98,14 +86,16 @@ INPUT_COLUMNS = [
     "role",
     "replicate",
     "parental",
-    "cells_seeded",
-    "passage",
-    "dilution",
-    "sample",
+    *OPTIONAL_COLUMNS,
 ]
 
-#: optional columns left out of a written layout when no well uses them
-_OPTIONAL_EMPTY = ("cells_seeded", "passage", "dilution", "sample")
+#: what `read_layout` derives, placed after the file column it comes from: the well's row and
+#: column, and the doses in molar
+_DERIVED = {"well": ("row", "column"), "unit": ("concentration_M",),
+            "unit_b": ("concentration_b_M",)}  # fmt: skip
+
+#: columns of `Layout.table`, in order
+LAYOUT_COLUMNS = [c for col in INPUT_COLUMNS for c in (col, *_DERIVED.get(col, ()))]
 
 ROLES = ("sample", "vehicle", "blank", "exclude")
 
@@ -469,26 +459,6 @@ def _sheet_rows(ws: Any) -> tuple[list[list[Any]], list[int]]:
     return rows, numbers
 
 
-def _as_int(v: Any) -> int | None:
-    if isinstance(v, bool) or v is None:
-        return None
-    if isinstance(v, int):
-        return v
-    if isinstance(v, float) and v.is_integer():
-        return int(v)
-    if isinstance(v, str) and v.strip().isdigit():
-        return int(v.strip())
-    return None
-
-
-def _col_letter(ci: int) -> str:
-    s, n = "", ci + 1
-    while n:
-        n, r = divmod(n - 1, 26)
-        s = chr(65 + r) + s
-    return s
-
-
 def _grid_records(
     wb: Any, path: Path, plate_format: int, problems: list[InputError]
 ) -> tuple[list[_Record], list[str]]:
@@ -516,7 +486,8 @@ def _grid_records(
             )
             continue
         for well, rj, cj, v in _grid_cells(rows, *hdr):
-            where = f"sheet '{ws.title}' cell {_col_letter(cj)}{rj + 1}"
+            # spreadsheet columns are lettered like plate rows (A .. Z, AA ...)
+            where = f"sheet '{ws.title}' cell {row_letters(cj + 1)}{rj + 1}"
             if not _on_plate(well, plate_format):
                 if well not in outside:  # one problem per well, not one per sheet
                     outside.add(well)
@@ -551,7 +522,7 @@ def _grid_header(rows: list[list[Any]]) -> tuple[int, int] | None:
     """Return (row, column) of the first ``1, 2`` pair of column numbers, or None."""
     for ri, r in enumerate(rows):
         for ci in range(len(r) - 1):
-            if _as_int(r[ci]) == 1 and _as_int(r[ci + 1]) == 2:
+            if cell_int(r[ci]) == 1 and cell_int(r[ci + 1]) == 2:
                 return ri, ci
     return None
 
@@ -566,7 +537,7 @@ def _grid_cells(rows: list[list[Any]], ri: int, ci: int) -> Iterator[tuple[str, 
     colmap: dict[int, int] = {}
     k = 1
     for cj in range(ci, len(rows[ri])):
-        if _as_int(rows[ri][cj]) != k:
+        if cell_int(rows[ri][cj]) != k:
             break
         colmap[cj] = k
         k += 1
@@ -577,11 +548,10 @@ def _grid_cells(rows: list[list[Any]], ri: int, ci: int) -> Iterator[tuple[str, 
             if any(_cell_text(v) for v in r):
                 continue  # notes under the grid
             break
-        letter = ord(label.upper()) - ord("A") + 1
         for cj, number in colmap.items():
             v = _cell_text(r[cj]) if cj < len(r) else ""
             if v:
-                yield well_name(letter, number), rj, cj, v
+                yield well_name(row_number(label), number), rj, cj, v
 
 
 def _on_plate(well: str, plate_format: int) -> bool:
@@ -593,7 +563,7 @@ def _on_plate(well: str, plate_format: int) -> bool:
 
 def _extent(plate_format: int) -> str:
     r, c = PLATE_FORMATS[plate_format]
-    return f"rows A-{chr(64 + r)}, columns 1-{c}"
+    return f"rows A-{row_letters(r)}, columns 1-{c}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -1008,7 +978,7 @@ def layout_from_frame(
     _check_format(plate_format, p)
     header = [str(c) for c in frame.columns]
     rows = [header] + [
-        [_cell_text(None if _isna(v) else v) for v in rec]
+        [_cell_text(None if is_missing(v) else v) for v in rec]
         for rec in frame.itertuples(index=False, name=None)
     ]
     problems: list[InputError] = []
@@ -1019,20 +989,14 @@ def layout_from_frame(
     return _build(records, ignored, p, plate_format, problems)
 
 
-def _isna(v: Any) -> bool:
-    try:
-        return bool(v != v) or v is None  # v != v: NaN and NA
-    except (TypeError, ValueError):
-        return v is None
-
-
 def _input_frame(layout: Layout | pd.DataFrame) -> pd.DataFrame:
     t = layout.table if isinstance(layout, Layout) else layout
     cols = [c for c in INPUT_COLUMNS if c in t.columns]
     out = t[cols].copy()
     if "plate" in out.columns and out["plate"].isna().all():
         out = out.drop(columns=["plate"])
-    out = out.drop(columns=[c for c in _OPTIONAL_EMPTY if c in out.columns and out[c].isna().all()])
+    unused = [c for c in OPTIONAL_COLUMNS if c in out.columns and out[c].isna().all()]
+    out = out.drop(columns=unused)
     return out
 
 

@@ -19,6 +19,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "PLATE_FORMATS",
     "canonical_well",
+    "row_letters",
+    "row_number",
     "split_well",
     "split_well_key",
     "well_key",
@@ -41,6 +43,38 @@ PLATE_FORMATS: dict[int, tuple[int, int]] = {
 _WELL = re.compile(r"\s*([A-Za-z]{1,2})\s*0*(\d{1,3})\s*")
 
 
+def row_letters(row: int) -> str:
+    """Letters of a 1-based plate row: ``A`` .. ``Z``, then ``AA``, ``AB`` ...
+
+    Spreadsheets letter their columns the same way (column 28 is ``AB``).
+
+    Examples
+    --------
+    >>> row_letters(1), row_letters(8), row_letters(27)
+    ('A', 'H', 'AA')
+    """
+    letters = ""
+    r = int(row)
+    while r > 0:
+        r, k = divmod(r - 1, 26)
+        letters = chr(ord("A") + k) + letters
+    return letters
+
+
+def row_number(letters: str) -> int:
+    """1-based plate row of its letters, in either case: the inverse of `row_letters`.
+
+    Examples
+    --------
+    >>> row_number("A"), row_number("h"), row_number("AA")
+    (1, 8, 27)
+    """
+    row = 0
+    for ch in str(letters).strip().upper():
+        row = row * 26 + (ord(ch) - ord("A") + 1)
+    return row
+
+
 def well_name(row: int, column: int) -> str:
     """Canonical well id from a 1-based row and column.
 
@@ -49,12 +83,7 @@ def well_name(row: int, column: int) -> str:
     >>> well_name(2, 7), well_name(27, 1)
     ('B07', 'AA01')
     """
-    letters = ""
-    r = int(row)
-    while r > 0:
-        r, k = divmod(r - 1, 26)
-        letters = chr(ord("A") + k) + letters
-    return f"{letters}{column:02d}"
+    return f"{row_letters(row)}{column:02d}"
 
 
 def split_well(well: str) -> tuple[int, int]:
@@ -73,10 +102,7 @@ def split_well(well: str) -> tuple[int, int]:
     m = _WELL.fullmatch(str(well))
     if not m:
         raise ValueError(f"not a well id: {well!r}")
-    row = 0
-    for ch in m.group(1).upper():
-        row = row * 26 + (ord(ch) - ord("A") + 1)
-    col = int(m.group(2))
+    row, col = row_number(m.group(1)), int(m.group(2))
     # "ZZ9" or "A0" match the pattern but lie on no plate there is: a typo, not a well
     max_rows = max(r for r, _ in PLATE_FORMATS.values())
     max_cols = max(c for _, c in PLATE_FORMATS.values())

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from napari_il6assay.errors import InputError
-from napari_il6assay.io.plate import split_well, well_name  # re-exported (used to live here)
+
+# split_well and well_name are re-exported: they used to live here
+from napari_il6assay.io.plate import PLATE_FORMATS, row_number, split_well, well_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,8 +39,7 @@ __all__ = [
 ]
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
-_MAX_ROWS = 16  # A-P (384 wells)
-_MAX_COLS = 24
+_MAX_ROWS, _MAX_COLS = PLATE_FORMATS[384]  # A-P, 1-24: the largest plate
 
 _OPERETTA = re.compile(
     r"(?<![a-z0-9])r(\d{1,2})c(\d{1,2})(?:f(\d{1,4}))?(?:p(\d{1,4}))?(?:-?ch(\d{1,2}))?",
@@ -133,7 +134,7 @@ def parse_well_id(name: str | os.PathLike[str]) -> WellId | None:
     # _IXM_TAIL matches any text (every part is optional): a non-empty match is a tail
     with_tail = [c for c in pool if (t := _IXM_TAIL.match(stem[c.end() :])) and t.group(0)]
     best = with_tail[0] if with_tail else (pool[-1] if upper else pool[0])
-    well = well_name(ord(best.group(1).upper()) - ord("A") + 1, int(best.group(2)))
+    well = well_name(row_number(best.group(1)), int(best.group(2)))
 
     site: int | None = None
     channel: int | None = None

@@ -30,12 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from napari_il6assay.errors import InputError
-from napari_il6assay.io.plate import canonical_well, well_name
+from napari_il6assay.io.cells import cell_int, cell_text
+from napari_il6assay.io.plate import PLATE_FORMATS, canonical_well, row_letters, well_name
 
 __all__ = ["read_plate_grid", "join_layout", "is_grid_file"]
 
-#: plate columns -> plate rows
-_SHAPES = {12: 8, 24: 16}
+#: plate columns -> plate rows of the plates readers export as a grid (96 and 384 wells)
+_SHAPES = {nc: nr for nr, nc in (PLATE_FORMATS[96], PLATE_FORMATS[384])}
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+(?:[eE][+-]?\d+)?$")
 
 
@@ -76,25 +77,9 @@ def _rows_from_xlsx(path: Path, sheet: str | None) -> list[list[Any]]:
     return [list(r) for r in ws.iter_rows(values_only=True)]
 
 
-def _int(v: Any) -> int | None:
-    if isinstance(v, bool) or v is None:
-        return None
-    if isinstance(v, int):
-        return v
-    if isinstance(v, float) and v.is_integer():
-        return int(v)
-    if isinstance(v, str) and v.strip().isdigit():
-        return int(v.strip())
-    return None
-
-
-def _text(v: Any) -> str:
-    return "" if v is None else str(v).strip()
-
-
 def _trimmed_len(r: list[Any]) -> int:
     n = len(r)
-    while n and _text(r[n - 1]) == "":
+    while n and cell_text(r[n - 1]) == "":
         n -= 1
     return n
 
@@ -107,14 +92,14 @@ def _find_grids(rows: list[list[Any]]) -> list[tuple[int, int, int]]:
         r = rows[i]
         hit = None
         for j, v in enumerate(r):
-            if _int(v) != 1 or j == 0:
+            if cell_int(v) != 1 or j == 0:
                 continue
             n = 0
-            while j + n < len(r) and _int(r[j + n]) == n + 1:
+            while j + n < len(r) and cell_int(r[j + n]) == n + 1:
                 n += 1
             if n in _SHAPES and i + 1 < len(rows):
                 nxt = rows[i + 1]
-                if j - 1 < len(nxt) and _text(nxt[j - 1]).upper() == "A":
+                if j - 1 < len(nxt) and cell_text(nxt[j - 1]).upper() == "A":
                     hit = (i, j, n)
                     break
         if hit:
@@ -193,10 +178,10 @@ def read_plate_grid(path: str | Path, *, grid: int = 0, sheet: str | None = None
     out = []
     for k in range(n_rows):
         file_row = hi + 2 + k
-        letter = chr(ord("A") + k)
-        if k >= len(body) or j0 - 1 >= len(body[k]) or _text(body[k][j0 - 1]).upper() != letter:
+        letter = row_letters(k + 1)
+        if k >= len(body) or j0 - 1 >= len(body[k]) or cell_text(body[k][j0 - 1]).upper() != letter:
             raise InputError(f"the grid stops before plate row {letter}: {n_rows} rows "
-                             f"{'A..H' if n_rows == 8 else 'A..P'} expected",
+                             f"A..{row_letters(n_rows)} expected",
                              path=p, row=file_row, column="row letter")  # fmt: skip
         r = body[k]
         if lengths[k] < want and len(r) < want:
@@ -210,7 +195,7 @@ def read_plate_grid(path: str | Path, *, grid: int = 0, sheet: str | None = None
             v = r[j0 + c] if j0 + c < len(r) else None
             x = _number(v, decimal_comma)
             if x is None:
-                raise InputError(f"not a number: {_text(v)!r}", path=p, row=file_row,
+                raise InputError(f"not a number: {cell_text(v)!r}", path=p, row=file_row,
                                  column=str(c + 1), well=well_name(k + 1, c + 1))  # fmt: skip
             out.append((well_name(k + 1, c + 1), x, file_row, c + 1))
     df = pd.DataFrame(out, columns=["well", "response", "_row", "_column"])
@@ -231,7 +216,7 @@ def is_grid_file(path: str | Path) -> bool:
     else:
         rows = _rows_from_text(p)[0][:30]
     for r in rows:
-        cols = {_text(v).lower() for v in r}
+        cols = {cell_text(v).lower() for v in r}
         if "well" in cols and ({"response", "role"} & cols):
             return False
     return True

@@ -58,6 +58,14 @@ def check_positive(name: str, value: float) -> float:
     return v
 
 
+def check_nonnegative(name: str, value: float) -> float:
+    """Return ``float(value)`` or raise `InputError` when it is not a finite number >= 0."""
+    v = float(value)
+    if not np.isfinite(v) or v < 0:
+        raise InputError(f"{name} must be >= 0, got {value!r}", column=name)
+    return v
+
+
 def check_fraction(name: str, value: float) -> float:
     """Return ``float(value)`` or raise `InputError` when it is outside [0, 1]."""
     v = float(value)
@@ -216,6 +224,27 @@ def disk_mask(shape: tuple[int, int], cy: float, cx: float, r: float) -> np.ndar
     yy = np.arange(shape[0])[:, None] - cy
     xx = np.arange(shape[1])[None, :] - cx
     return (yy * yy + xx * xx) <= r * r
+
+
+def round_well(
+    rng: np.random.Generator, size: int, radius_fraction: float, jitter: float
+) -> tuple[float, float, float, np.ndarray]:
+    """Place a round well near the centre of a square image of ``size`` pixels.
+
+    The centre moves by up to ``jitter * size`` in y, then in x (no well sits exactly in the
+    middle of a photo).
+
+    Returns
+    -------
+    cy, cx, radius : float
+        Centre and radius in pixels.
+    mask : numpy.ndarray of bool
+        The well (`disk_mask`).
+    """
+    cy = size / 2 + rng.uniform(-jitter, jitter) * size
+    cx = size / 2 + rng.uniform(-jitter, jitter) * size
+    radius = radius_fraction * size
+    return cy, cx, radius, disk_mask((size, size), cy, cx, radius)
 
 
 def to_uint16(x: np.ndarray) -> np.ndarray:

@@ -12,13 +12,15 @@ from typing import Any
 
 import numpy as np
 
+from napari_il6assay.io.plate import PLATE_FORMATS, row_letters, well_names
+
 from ._common import (
     SyntheticImage,
     check_fraction,
     check_positive,
-    disk_mask,
     fine_texture,
     random_shape,
+    round_well,
     shape_patch,
     smooth_field,
     to_uint8,
@@ -31,13 +33,13 @@ CV_EPSILON_RGB = np.array([0.80, 0.95, 0.30], dtype=np.float32)
 #: Absorption used for gray images (a monochrome camera, or a green filter).
 CV_EPSILON_GRAY = 0.75
 
-#: SBS plate geometry: (rows, columns, well pitch mm, well diameter mm).
-PLATE_GEOMETRY: dict[int, tuple[int, int, float, float]] = {
-    6: (2, 3, 39.12, 34.8),
-    12: (3, 4, 26.01, 22.1),
-    24: (4, 6, 19.30, 15.6),
-    48: (6, 8, 13.08, 11.0),
-    96: (8, 12, 9.00, 6.4),
+#: SBS plate geometry: (well pitch mm, well diameter mm); the grid is `PLATE_FORMATS`'.
+PLATE_GEOMETRY: dict[int, tuple[float, float]] = {
+    6: (39.12, 34.8),
+    12: (26.01, 22.1),
+    24: (19.30, 15.6),
+    48: (13.08, 11.0),
+    96: (9.00, 6.4),
 }
 
 
@@ -215,10 +217,7 @@ def make_colony_well(
     px = check_positive("pixel_size_um", pixel_size_um)
     size = int(size)
     shape = (size, size)
-    cy = size / 2 + rng.uniform(-0.02, 0.02) * size
-    cx = size / 2 + rng.uniform(-0.02, 0.02) * size
-    radius = well_radius_fraction * size
-    well = disk_mask(shape, cy, cx, radius)
+    cy, cx, radius, well = round_well(rng, size, well_radius_fraction, jitter=0.02)
 
     stain = np.zeros(shape, dtype=np.float32)
     labels = np.zeros(shape, dtype=np.int32)
@@ -321,7 +320,7 @@ def _well_row(
     wl = labels[well]
     return {
         "well": name,
-        "row": chr(65 + r),
+        "row": row_letters(r + 1),
         "column": c + 1,
         "center_y": float(cy),
         "center_x": float(cx),
@@ -384,13 +383,14 @@ def make_colony_plate(
             column="plate_format",
         )
     rng = np.random.default_rng(seed)
-    nr, nc, pitch_mm, diam_mm = PLATE_GEOMETRY[plate_format]
+    nr, nc = PLATE_FORMATS[plate_format]
+    pitch_mm, diam_mm = PLATE_GEOMETRY[plate_format]
     pitch_px = int(width_px) // nc
     px = pitch_mm * 1000.0 / pitch_px
     radius = diam_mm * 1000.0 / 2 / px
     margin = int(round(pitch_px * 0.6))
     shape = (nr * pitch_px + 2 * margin, nc * pitch_px + 2 * margin)
-    names = [f"{chr(65 + r)}{c + 1:02d}" for r in range(nr) for c in range(nc)]
+    names = well_names(plate_format)
 
     afs = _area_fractions(rng, area_fractions, names, plate_format)
 

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from napari_il6assay.errors import InputError
+from napari_il6assay.io.layout import INPUT_COLUMNS
+from napari_il6assay.io.plate import row_letters, split_well, well_name, well_names
 from napari_il6assay.segment import MODES as SEGMENT_MODES
 
 __all__ = ["ExperimentTruth", "make_experiment", "MODES", "four_pl"]
@@ -103,15 +105,16 @@ def _design(combo_shift: float, b_conc: float) -> tuple[list[dict], dict]:
     }
     rows_by_block: list[tuple[str, str, list[str], int]] = []  # line, curve, wells, rep
     # A-C parental, D-F resistant: column 1 vehicle, 2-10 ascending doses
-    blocks = [(PARENTAL, PARENTAL, "ABC"), (RESISTANT, RESISTANT, "DEF")]
+    blocks = [(PARENTAL, PARENTAL, (1, 2, 3)), (RESISTANT, RESISTANT, (4, 5, 6))]
     for line, key, rows in blocks:
         for rep, r in enumerate(rows, start=1):
-            rows_by_block.append((line, key, [f"{r}{c:02d}" for c in range(1, 11)], rep))
+            rows_by_block.append((line, key, [well_name(r, c) for c in range(1, 11)], rep))
     combo_key = f"{RESISTANT} + {DRUG_B}"
     # combination: replicates 1-2 in G-H columns 1-10, replicate 3 down column 11 + A12, B12
-    rows_by_block.append((RESISTANT, combo_key, [f"G{c:02d}" for c in range(1, 11)], 1))
-    rows_by_block.append((RESISTANT, combo_key, [f"H{c:02d}" for c in range(1, 11)], 2))
-    rows_by_block.append((RESISTANT, combo_key, [f"{r}11" for r in "ABCDEFGH"] + ["A12", "B12"], 3))
+    rows_by_block.append((RESISTANT, combo_key, [well_name(7, c) for c in range(1, 11)], 1))
+    rows_by_block.append((RESISTANT, combo_key, [well_name(8, c) for c in range(1, 11)], 2))
+    column_11 = [well_name(r, 11) for r in range(1, 9)]
+    rows_by_block.append((RESISTANT, combo_key, [*column_11, "A12", "B12"], 3))
     records: list[dict] = []
     for line, key, wells, rep in rows_by_block:
         for well, dose in zip(wells, doses[line], strict=True):
@@ -132,7 +135,7 @@ def _design(combo_shift: float, b_conc: float) -> tuple[list[dict], dict]:
                     "curve": key,
                 }
             )
-    for well in ["C12", "D12", "E12", "F12", "G12", "H12"]:
+    for well in [well_name(r, 12) for r in range(3, 9)]:  # C12-H12
         records.append(
             {
                 "well": well,
@@ -149,10 +152,7 @@ def _design(combo_shift: float, b_conc: float) -> tuple[list[dict], dict]:
                 "curve": "",
             }
         )
-    order = {
-        f"{r}{c:02d}": i
-        for i, (r, c) in enumerate((r, c) for r in "ABCDEFGH" for c in range(1, 13))
-    }
+    order = {w: i for i, w in enumerate(well_names(96))}
     records.sort(key=lambda d: order[d["well"]])
     return records, curves
 
@@ -304,141 +304,34 @@ def make_experiment(
     """
     import pandas as pd
 
-    if mode not in MODES:
-        raise InputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}", column="mode")
+    ext, use_rgb = _check_request(mode, plate_format, file_format, rgb, name_style)
     spec = SEGMENT_MODES[mode]
-    if int(plate_format) != 96:
-        raise InputError(
-            f"make_experiment designs one 96-well plate; plate_format {plate_format} is not "
-            "supported",
-            column="plate_format",
-        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     records, curves = _design(float(combination_shift), float(concentration_b))
-    geo = _defaults(mode, image_size)
-    use_rgb = bool(rgb) and mode in ("colony", "spheroid")
-    ext = file_format or ("png" if (mode == "colony" and use_rgb) else "tif")
-    if ext not in ("png", "tif"):
-        raise InputError(
-            f"file_format must be 'png' or 'tif', got {file_format!r}", column="file_format"
-        )
-    if ext == "png" and (spec.multichannel or spec.is_3d):
-        raise InputError(f"{mode} images need TIFF (16-bit channels/stacks)", column="file_format")
-    _file_stem("A01", name_style)  # reject an unknown style before writing anything
-    top = READOUT_TOP[mode]
+    drawing = _Drawing(
+        out=out,
+        mode=mode,
+        geo=_defaults(mode, image_size),
+        rgb=use_rgb,
+        ext=ext,
+        name_style=name_style,
+        only=None if only_wells is None else frozenset(str(w).upper() for w in only_wells),
+    )
     seeds = rng.integers(0, 2**31 - 1, size=len(records))
     noise = rng.normal(0.0, noise_sd, size=len(records))
-    rows = []
-    only = None if only_wells is None else {str(w).upper() for w in only_wells}
-    px: float | None = geo.get("pixel_size_um", geo.get("voxel_size_um", (0, 0, 0))[1])
-    z: float | None = geo["voxel_size_um"][0] if spec.is_3d else None
-    for rec, wseed, eps in zip(records, seeds, noise, strict=True):
-        if rec["role"] == "blank":
-            # no cells: nothing drawn, readout exactly 0 (live/dead: only dead cells, a
-            # killed control, as a live fraction needs cells)
-            v_true, v = 0.0, 0.0
-        else:
-            c = curves[rec["curve"]]
-            conc_m = rec["concentration"] * 1e-9
-            v_true = float(four_pl(conc_m, c["ic50_M"], c["hill"], c["top"], c["bottom"]))
-            v = max(v_true + float(eps), 0.0)
-        level = top * v
-        name = f"{_file_stem(rec['well'], name_style)}.{ext}"
-        if only is not None and rec["well"] not in only:
-            readout = math.nan
-        else:
-            s = _make_well_image(mode, int(wseed), level, geo, use_rgb)
-            _write_image(out / name, s)
-            px, z = s.pixel_size_um, s.z_step_um
-            readout = s.truth[spec.readout]
-        rows.append(
-            {
-                **rec,
-                "image": name,
-                "concentration_M": (
-                    rec["concentration"] * 1e-9 if rec["role"] != "blank" else math.nan
-                ),
-                "viability_true": v_true,
-                "viability": v,
-                "readout_target": level,
-                "readout": float(readout),
-                "readout_name": spec.readout,
-            }
-        )
-
+    rows, px, z = _draw_wells(drawing, records, curves, seeds, noise)
     wells = pd.DataFrame(rows)
-    layout_cols = [
-        "well",
-        "cell_line",
-        "drug",
-        "concentration",
-        "unit",
-        "drug_b",
-        "concentration_b",
-        "unit_b",
-        "role",
-        "replicate",
-        "parental",
-    ]
-    wells[layout_cols].to_csv(out / "layout.csv", index=False, float_format="%.6g")
-    truth_cols = layout_cols[:1] + [
-        "image",
-        "cell_line",
-        "drug",
-        "concentration_M",
-        "drug_b",
-        "concentration_b",
-        "unit_b",
-        "role",
-        "replicate",
-        "curve",
-        "viability_true",
-        "viability",
-        "readout_target",
-        "readout",
-        "readout_name",
-    ]
-    wells[truth_cols].to_csv(out / "truth.csv", index=False, float_format="%.8g")
+    _write_tables(wells, out)
 
-    combo_key = f"{RESISTANT} + {DRUG_B}"
-    doses = sorted({r["concentration"] for r in records if r["curve"] == combo_key} - {0.0})
-    syn = []
-    for d in doses:
-        va = float(four_pl(d * 1e-9, **_p(curves[RESISTANT])))
-        vab = float(four_pl(d * 1e-9, **_p(curves[combo_key])))
-        vb = 1.0  # tocilizumab alone does nothing
-        syn.append(
-            {
-                "concentration_M": d * 1e-9,
-                "viability_a": va,
-                "viability_b": vb,
-                "viability_ab": vab,
-                "bliss": va * vb - vab,
-                "hsa": min(va, vb) - vab,
-            }
-        )
-    combination = {
-        "cell_line": RESISTANT,
-        "drug": DRUG,
-        "drug_b": DRUG_B,
-        "concentration_b": float(concentration_b),
-        "unit_b": "ug/mL",
-        "ic50_shift_factor": float(combination_shift),
-        "ic50_M_alone": curves[RESISTANT]["ic50_M"],
-        "ic50_M_with_b": curves[combo_key]["ic50_M"],
-        "viability_b_alone": 1.0,
-        "note": "bliss/hsa are true excess over the reference on the viability-loss scale "
-        "(> 0 = synergy); Loewe is undefined as tocilizumab alone has no effect",
-        "per_dose": syn,
-    }
+    combination = _combination_truth(records, curves, concentration_b, combination_shift)
     fold = curves[RESISTANT]["ic50_M"] / curves[PARENTAL]["ic50_M"]
     meta = {
         "mode": mode,
         "seed": int(seed),
         "readout": spec.readout,
-        "readout_at_viability_1": top,
+        "readout_at_viability_1": READOUT_TOP[mode],
         "readout_at_viability_0": 0.0,
         "noise_sd_viability": float(noise_sd),
         "pixel_size_um": px,
@@ -462,13 +355,165 @@ def make_experiment(
     )
 
 
+def _check_request(
+    mode: str, plate_format: int, file_format: str | None, rgb: bool, name_style: str
+) -> tuple[str, bool]:
+    """Check `make_experiment`'s choices before anything is written.
+
+    Returns
+    -------
+    ext : str
+        ``"png"`` or ``"tif"``.
+    use_rgb : bool
+        Whether the images are RGB photos (colony and 2D spheroid only).
+    """
+    if mode not in MODES:
+        raise InputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}", column="mode")
+    spec = SEGMENT_MODES[mode]
+    if int(plate_format) != 96:
+        raise InputError(
+            f"make_experiment designs one 96-well plate; plate_format {plate_format} is not "
+            "supported",
+            column="plate_format",
+        )
+    use_rgb = bool(rgb) and mode in ("colony", "spheroid")
+    ext = file_format or ("png" if (mode == "colony" and use_rgb) else "tif")
+    if ext not in ("png", "tif"):
+        raise InputError(
+            f"file_format must be 'png' or 'tif', got {file_format!r}", column="file_format"
+        )
+    if ext == "png" and (spec.multichannel or spec.is_3d):
+        raise InputError(f"{mode} images need TIFF (16-bit channels/stacks)", column="file_format")
+    _file_stem("A01", name_style)  # reject an unknown style before writing anything
+    return ext, use_rgb
+
+
+@dataclass(frozen=True)
+class _Drawing:
+    """How `make_experiment` draws and writes its wells."""
+
+    out: Path
+    mode: str
+    geo: dict
+    rgb: bool
+    ext: str
+    name_style: str
+    only: frozenset[str] | None  # the wells to draw; None: all
+
+
+def _viability(rec: dict, curves: dict, eps: float) -> tuple[float, float]:
+    """Return a well's true 4PL viability and the viability drawn (with replicate noise)."""
+    if rec["role"] == "blank":
+        # no cells: nothing drawn, readout exactly 0 (live/dead: only dead cells, a
+        # killed control, as a live fraction needs cells)
+        return 0.0, 0.0
+    c = curves[rec["curve"]]
+    conc_m = rec["concentration"] * 1e-9
+    v_true = float(four_pl(conc_m, c["ic50_M"], c["hill"], c["top"], c["bottom"]))
+    return v_true, max(v_true + float(eps), 0.0)
+
+
+def _draw_wells(
+    drawing: _Drawing, records: list[dict], curves: dict, seeds: np.ndarray, noise: np.ndarray
+) -> tuple[list[dict], float | None, float | None]:
+    """Draw and write every well's image; return the truth rows and the calibration.
+
+    Returns
+    -------
+    rows : list of dict
+        Per well: the design record, ``image``, ``concentration_M``, ``viability_true``,
+        ``viability``, ``readout_target``, ``readout`` (NaN for a well not drawn) and
+        ``readout_name``.
+    pixel_size_um, z_step_um : float or None
+        As drawn (the geometry's values when no well was drawn).
+    """
+    spec = SEGMENT_MODES[drawing.mode]
+    geo = drawing.geo
+    px: float | None = geo.get("pixel_size_um", geo.get("voxel_size_um", (0, 0, 0))[1])
+    z: float | None = geo["voxel_size_um"][0] if spec.is_3d else None
+    rows = []
+    for rec, wseed, eps in zip(records, seeds, noise, strict=True):
+        v_true, v = _viability(rec, curves, eps)
+        level = READOUT_TOP[drawing.mode] * v
+        name = f"{_file_stem(rec['well'], drawing.name_style)}.{drawing.ext}"
+        if drawing.only is not None and rec["well"] not in drawing.only:
+            readout = math.nan
+        else:
+            s = _make_well_image(drawing.mode, int(wseed), level, geo, drawing.rgb)
+            _write_image(drawing.out / name, s)
+            px, z = s.pixel_size_um, s.z_step_um
+            readout = s.truth[spec.readout]
+        rows.append(
+            {
+                **rec,
+                "image": name,
+                "concentration_M": (
+                    rec["concentration"] * 1e-9 if rec["role"] != "blank" else math.nan
+                ),
+                "viability_true": v_true,
+                "viability": v,
+                "readout_target": level,
+                "readout": float(readout),
+                "readout_name": spec.readout,
+            }
+        )
+    return rows, px, z
+
+
+def _write_tables(wells: Any, out: Path) -> None:
+    """Write ``layout.csv`` (the layout file's columns) and ``truth.csv`` (per well)."""
+    layout_cols = [c for c in INPUT_COLUMNS if c in wells.columns]
+    wells[layout_cols].to_csv(out / "layout.csv", index=False, float_format="%.6g")
+    truth_cols = ["well", "image", "cell_line", "drug", "concentration_M", "drug_b",
+                  "concentration_b", "unit_b", "role", "replicate", "curve", "viability_true",
+                  "viability", "readout_target", "readout", "readout_name"]  # fmt: skip
+    wells[truth_cols].to_csv(out / "truth.csv", index=False, float_format="%.8g")
+
+
+def _combination_truth(
+    records: list[dict], curves: dict, concentration_b: float, combination_shift: float
+) -> dict:
+    """Return the combination block's truth: the IC50 shift and per-dose Bliss/HSA excess."""
+    combo_key = f"{RESISTANT} + {DRUG_B}"
+    doses = sorted({r["concentration"] for r in records if r["curve"] == combo_key} - {0.0})
+    syn = []
+    for d in doses:
+        va = float(four_pl(d * 1e-9, **_p(curves[RESISTANT])))
+        vab = float(four_pl(d * 1e-9, **_p(curves[combo_key])))
+        vb = 1.0  # tocilizumab alone does nothing
+        syn.append(
+            {
+                "concentration_M": d * 1e-9,
+                "viability_a": va,
+                "viability_b": vb,
+                "viability_ab": vab,
+                "bliss": va * vb - vab,
+                "hsa": min(va, vb) - vab,
+            }
+        )
+    return {
+        "cell_line": RESISTANT,
+        "drug": DRUG,
+        "drug_b": DRUG_B,
+        "concentration_b": float(concentration_b),
+        "unit_b": "ug/mL",
+        "ic50_shift_factor": float(combination_shift),
+        "ic50_M_alone": curves[RESISTANT]["ic50_M"],
+        "ic50_M_with_b": curves[combo_key]["ic50_M"],
+        "viability_b_alone": 1.0,
+        "note": "bliss/hsa are true excess over the reference on the viability-loss scale "
+        "(> 0 = synergy); Loewe is undefined as tocilizumab alone has no effect",
+        "per_dose": syn,
+    }
+
+
 def _file_stem(well: str, style: str) -> str:
     """File name stem of a well in one of the naming styles plate readers use."""
-    row, col = ord(well[0]) - 64, int(well[1:])
+    row, col = split_well(well)
     if style == "A01":
         return well
     if style == "A1":
-        return f"{well[0]}{col}"
+        return f"{row_letters(row)}{col}"
     if style == "r01c01":
         return f"r{row:02d}c{col:02d}f01"
     if style == "imagexpress":

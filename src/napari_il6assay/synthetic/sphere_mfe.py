@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from napari_il6assay.io.plate import well_name
+
 #: (passage, cells seeded per well, doses in nM)
 DESIGN = [
     ("primary", 1000, [0.0, 0.3, 1.0, 3.0, 10.0]),
@@ -39,7 +41,7 @@ def design_wells(seed: int = 0, replicates: int = 2) -> list[dict[str, Any]]:
             for _ in range(replicates):
                 n = int(rng.poisson(mfe / 100.0 * seeded))
                 rows.append({
-                    "well": f"{'ABCDEFGH'[i % 8]}{i // 8 + 1:02d}", "cell_line": "MCF-7E",
+                    "well": well_name(i % 8 + 1, i // 8 + 1), "cell_line": "MCF-7E",
                     "drug": "eribulin", "concentration": dose, "unit": "nM",
                     "role": "vehicle" if dose == 0 else "sample", "cells_seeded": seeded,
                     "passage": passage, "true_count": n, "true_mfe_pct": 100.0 * n / seeded,

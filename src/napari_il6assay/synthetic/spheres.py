@@ -11,10 +11,10 @@ from napari_il6assay.errors import InputError
 from ._common import (
     SyntheticImage,
     check_positive,
-    disk_mask,
     equivalent_diameter,
     fine_texture,
     random_shape,
+    round_well,
     shape_patch,
     smooth_field,
     to_uint16,
@@ -215,10 +215,7 @@ def make_sphere_well(
     )
     n_deb = int(rng.poisson(60 * (size / 1024) ** 2)) if n_debris is None else int(n_debris)
 
-    cy0 = size / 2 + rng.uniform(-0.01, 0.01) * size
-    cx0 = size / 2 + rng.uniform(-0.01, 0.01) * size
-    well_r = well_radius_fraction * size
-    well = disk_mask(shape, cy0, cx0, well_r)
+    cy0, cx0, well_r, well = round_well(rng, size, well_radius_fraction, jitter=0.01)
 
     diam_um = _sphere_diameters(rng, n_spheres, n_small, median_diameter_um, mind, px)
 

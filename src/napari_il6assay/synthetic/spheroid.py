@@ -10,6 +10,7 @@ from napari_il6assay.errors import InputError
 
 from ._common import (
     SyntheticImage,
+    check_nonnegative,
     check_positive,
     equivalent_diameter,
     fine_texture,
@@ -236,9 +237,7 @@ def make_spheroid_2d(
         )
     rng = np.random.default_rng(seed)
     px = check_positive("pixel_size_um", pixel_size_um)
-    d_um = float(diameter_um)
-    if not np.isfinite(d_um) or d_um < 0:
-        raise InputError(f"diameter_um must be >= 0, got {diameter_um!r}", column="diameter_um")
+    d_um = check_nonnegative("diameter_um", diameter_um)
     size = int(size)
     shape = (size, size)
     d_px = d_um / px
@@ -369,9 +368,7 @@ def make_spheroid_3d(
     """
     rng = np.random.default_rng(seed)
     vz, vy, vx = (check_positive("voxel_size_um", v) for v in voxel_size_um)
-    d_um = float(diameter_um)
-    if not np.isfinite(d_um) or d_um < 0:
-        raise InputError(f"diameter_um must be >= 0, got {diameter_um!r}", column="diameter_um")
+    d_um = check_nonnegative("diameter_um", diameter_um)
     nz, ny, nx = (int(s) for s in shape)
     a = d_um / 2 * rng.uniform(0.95, 1.05)
     b = d_um / 2 * rng.uniform(0.95, 1.05)
