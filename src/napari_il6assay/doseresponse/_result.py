@@ -199,11 +199,13 @@ class FitBatch:
         The positions of all parts together are ``0 .. n-1``. Each column's dtype is what
         numpy makes of the parts' (integers with NaN become floats, as in a table).
         """
-        parts = [(list(pos), b) for pos, b in parts if len(pos)]
-        if len(parts) == 1 and parts[0][0] == list(range(n)):
-            return parts[0][1]
-        order = np.argsort(np.concatenate([np.asarray(pos, np.intp) for pos, _ in parts]))
-        return cls(**{f.name: np.concatenate([getattr(b, f.name) for _, b in parts])[order]
+        given = [(list(pos), b) for pos, b in parts if len(pos)]
+        if not given:  # no curve at all
+            return parts[0][1] if parts else cls.unfitted([], "", [])
+        if len(given) == 1 and given[0][0] == list(range(n)):
+            return given[0][1]
+        order = np.argsort(np.concatenate([np.asarray(pos, np.intp) for pos, _ in given]))
+        return cls(**{f.name: np.concatenate([getattr(b, f.name) for _, b in given])[order]
                       for f in fields(cls)})  # fmt: skip
 
     def curve(self, i: int) -> CurveFit:
@@ -347,7 +349,10 @@ def fits_table(curves: Sequence[Curve], batch: FitBatch, ci_method: str) -> pd.D
     cols: dict[str, Any] = {}
     for c in COLUMNS:
         if c.field is not None:
-            cols[c.name] = getattr(batch, c.field)
+            v = getattr(batch, c.field)
+            # no curve: pandas makes float columns of empty lists (bool ones stay bool), the
+            # dtypes a table of no curves always had
+            cols[c.name] = v if n or v.dtype == bool else []
         elif c.name in other:
             cols[c.name] = other[c.name]
         else:  # a fold column, empty until the fold step
