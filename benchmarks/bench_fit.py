@@ -25,10 +25,14 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+if TYPE_CHECKING:
+    from napari_il6assay.doseresponse.fit import FitBatch
 
 
 def make_curves(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -45,12 +49,12 @@ def make_curves(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return x, y, log_ic50
 
 
-def run_ours(x: np.ndarray, y: np.ndarray, ci: str) -> tuple[float, np.ndarray, dict]:
+def run_ours(x: np.ndarray, y: np.ndarray, ci: str) -> tuple[float, np.ndarray, FitBatch]:
     from napari_il6assay.doseresponse.fit import fit_arrays
 
     t0 = time.perf_counter()
     r = fit_arrays([(x, yi, None) for yi in y], "4pl", ci_method=ci, min_effect=0.0)
-    return time.perf_counter() - t0, np.log10(r["ic50_fit"]), r
+    return time.perf_counter() - t0, np.log10(r.ic50_fit), r
 
 
 def run_thunor(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
@@ -89,11 +93,11 @@ def main() -> None:
         f"{np.nanmedian(np.abs(est_veh - truth)):.4f}"
     )
     with np.errstate(divide="ignore"):
-        lo, hi = np.log(r_ci["ic50_ci_low"]), np.log(r_ci["ic50_ci_high"])
+        lo, hi = np.log(r_ci.ic50_ci_low), np.log(r_ci.ic50_ci_high)
     cover = np.mean((lo <= truth * np.log(10)) & (truth * np.log(10) <= hi))
     print(
         f"ours: profile 95% CI covers the true IC50 in {cover:.3f} of curves; "
-        f"converged {r['converged'].mean():.4f}"
+        f"converged {r.converged.mean():.4f}"
     )
     if args.no_thunor:
         return

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from napari_il6assay.cli import main
-from napari_il6assay.doseresponse.fit import FITS_COLUMNS, fit_curves
+from napari_il6assay.doseresponse.fit import FITS_COLUMNS, fit_curve_table
+from napari_il6assay.doseresponse.fold import add_fold_resistance
 from napari_il6assay.doseresponse.synergy import SYNERGY_COLUMNS
 
 RYEGRASS = Path(__file__).resolve().parent / "data" / "ryegrass.csv"
@@ -161,7 +162,7 @@ def test_figures_link_points_to_wells_and_reuse_figure() -> None:
 
     df = combo_table(np.random.default_rng(2))
     df["concentration_M"] = df["concentration"] * 1e-9
-    fits = fit_curves(df)
+    fits = add_fold_resistance(fit_curve_table(df))
     fig = Figure()
     out = dose_response_figure(df, fits, drug="eribulin", fig=fig, theme="dark")
     assert out is fig

@@ -48,7 +48,7 @@ def _worse(model: str, ref, fits) -> tuple[list[str], int]:
         if not np.isfinite(d[f"{M}_rss"]):  # drc: "Convergence failed"
             continue
         n += 1
-        if fits[model]["rss"][i] > d[f"{M}_rss"] * (1 + 1e-4):
+        if fits[model].rss[i] > d[f"{M}_rss"] * (1 + 1e-4):
             worse.append(name)
     return worse, n
 
@@ -76,7 +76,7 @@ def test_5pl_rss_at_most_drc_on_95_percent(ref, fits) -> None:
     assert n == 75 and 1 - len(worse) / n >= 0.95
     names, _, drc = ref
     i = names.index("lettuce:all")  # drc f = 0.021 outside the old bounds: ED50 41.9
-    assert fits["5pl"]["rss"][i] <= drc.loc["lettuce:all", "LL.5_rss"] * (1 + 1e-4)
+    assert fits["5pl"].rss[i] <= drc.loc["lettuce:all", "LL.5_rss"] * (1 + 1e-4)
 
 
 def test_delta_se_and_ci_equal_drc(ref, fits) -> None:
@@ -91,25 +91,25 @@ def test_delta_se_and_ci_equal_drc(ref, fits) -> None:
         # optima agree: same RSS and the same ED50 to 1e-5 (drc's optim stops at reltol 1e-7,
         # so on flat valleys its ED50 can be off in the 4th digit at the same RSS)
         if (
-            abs(r["rss"][i] / d["LL.4_rss"] - 1) > 1e-6
-            or abs(r["ic50_fit"][i] / d["LL.4_ed50"] - 1) > 1e-5
+            abs(r.rss[i] / d["LL.4_rss"] - 1) > 1e-6
+            or abs(r.ic50_fit[i] / d["LL.4_ed50"] - 1) > 1e-5
         ):
             continue
         checked += 1
-        assert sig(r["ic50_fit"][i], d["LL.4_ed50"]), name
+        assert sig(r.ic50_fit[i], d["LL.4_ed50"]), name
         assert (
-            sig(r["ic50_se"][i], d["LL.4_ed50_se"])
-            or abs(r["ic50_se"][i] / d["LL.4_ed50_se"] - 1) < 1.2e-4
+            sig(r.ic50_se[i], d["LL.4_ed50_se"])
+            or abs(r.ic50_se[i] / d["LL.4_ed50_se"] - 1) < 1.2e-4
         ), name
-        assert sig(r["ic50_ci_high"][i], d["LL.4_ed50_hi"]), name
+        assert sig(r.ic50_ci_high[i], d["LL.4_ed50_hi"]), name
         # the lower end e - t se cancels: drc's numerical Hessian (SE error ~1e-5, checked
         # against independent finite differences of the RSS) moves its 4th digit when it is
         # near 0 (GiantKelp 2.1735 vs 2.1742); compare on the scale of the interval
         width = d["LL.4_ed50_hi"] - d["LL.4_ed50_lo"]
-        assert abs(r["ic50_ci_low"][i] - d["LL.4_ed50_lo"]) <= 2e-4 * width, name
+        assert abs(r.ic50_ci_low[i] - d["LL.4_ed50_lo"]) <= 2e-4 * width, name
         negative += d["LL.4_ed50_lo"] < 0
         if d["LL.4_ed50_lo"] < 0:  # reported as drc does, not clipped to 0
-            assert r["ic50_ci_low"][i] < 0
+            assert r.ic50_ci_low[i] < 0
     assert checked >= 18 and negative >= 1
 
 
@@ -138,8 +138,8 @@ def test_auto_picks_drc_mselect_choice(ref) -> None:
         if len(aic) < 3:
             continue
         total += 1
-        agree += min(aic, key=aic.get) == chosen[i]["model"]
-        assert "by AIC" in chosen[i]["model_note"]
+        agree += min(aic, key=aic.get) == chosen.model[i]
+        assert "by AIC" in chosen.model_note[i]
     # 66 of 71 today. The 5 others all sit where drc's fit of the competing model is worse
     # than ours: mdra:1, mdra:2, mdra:4 (drc's LL.3 RSS far above our 3PL's), mdra:10 and
     # vinclozolin:11023 (our 5PL below drc's LL.5); with drc's optima equal to ours drc would
@@ -149,7 +149,7 @@ def test_auto_picks_drc_mselect_choice(ref) -> None:
 
 def test_metals_flagged_non_monotone(ref, fits) -> None:
     names, _, _ = ref
-    flagged = {n for n, v in zip(names, fits["4pl"]["non_monotone"], strict=True) if v}
+    flagged = {n for n, v in zip(names, fits["4pl"].non_monotone, strict=True) if v}
     metals = {n for n in names if n.startswith("metals:")}
     assert metals <= flagged  # every bell-shaped metal curve
     # smooth monotone data sets are never flagged

@@ -16,7 +16,8 @@ from napari_il6assay.doseresponse.figures import (
     potentiation_figure,
     synergy_heatmap,
 )
-from napari_il6assay.doseresponse.fit import fit_curves
+from napari_il6assay.doseresponse.fit import fit_curve_table
+from napari_il6assay.doseresponse.fold import add_fold_resistance
 
 DOSES = np.r_[0.0, np.logspace(-12, -5, 15)]
 # (line, true IC50 M, hill, parental): a >500-fold pair and a line censored above the range
@@ -53,7 +54,7 @@ def tables(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame]:
     wells = wells_table(np.random.default_rng(7))
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # the censored pair must fit cleanly
-        fits = fit_curves(wells)
+        fits = add_fold_resistance(fit_curve_table(wells))
     path = Path(tmp_path_factory.mktemp("fits")) / "fits.csv"
     fits.to_csv(path, index=False)
     return wells, pd.read_csv(path)
@@ -229,8 +230,8 @@ def test_fold_test_ci_switch_keeps_the_p_value() -> None:
     xy_p = (par.concentration_M.to_numpy(float), par.viability.to_numpy(float))
     xy_r = (res.concentration_M.to_numpy(float), res.viability.to_numpy(float))
     both = fit_arrays([(*xy_p, None), (*xy_r, None)], "4pl", ci_method="none")
-    full = fold_test(xy_p, xy_r, both["params"][0], both["params"][1])
-    bare = fold_test(xy_p, xy_r, both["params"][0], both["params"][1], ci=False)
+    full = fold_test(xy_p, xy_r, both.params[0], both.params[1])
+    bare = fold_test(xy_p, xy_r, both.params[0], both.params[1], ci=False)
     assert bare["p_value"] == full["p_value"] and bare["fold"] == full["fold"]
     assert np.isnan(bare["ci_low"]) and np.isnan(bare["ci_high"])
     assert full["ci_low"] < 600 < full["ci_high"]
@@ -251,7 +252,7 @@ def test_fold_of_a_flat_resistant_curve_fits_without_nan(ic50_p, ic50_r, seed, s
     w = wells_table(np.random.default_rng(seed), lines, sd=sd)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        fits = fit_curves(w).set_index("cell_line")
+        fits = add_fold_resistance(fit_curve_table(w)).set_index("cell_line")
     r, p = fits.loc["R"], fits.loc["P"]
     assert r["status"] == status and r["ic50_censored"] == ">" and r["fold_censored"] == ">"
     assert r["fold_resistance"] == pytest.approx(DOSES[-1] / p["ic50_rel_M"])
@@ -264,7 +265,7 @@ def test_long_names_break_at_joints_within_the_axes_width() -> None:
 
     par, res = "MDA-MB-231 parental (ATCC HTB-26)", "MDA-MB-231E eribulin-resistant clone 7"
     w = wells_table(np.random.default_rng(1), [(par, 1e-9, 1.2, ""), (res, 6e-7, 1.0, par)])
-    fits = fit_curves(w)
+    fits = add_fold_resistance(fit_curve_table(w))
     fig = Figure(figsize=(4.2, 3.4), dpi=100, layout="constrained")
     dose_response_figure(w, fits, drug="eribulin", fig=fig)
     fig.draw_without_rendering()

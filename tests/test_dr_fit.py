@@ -8,7 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_il6assay.doseresponse.fit import FITS_COLUMNS, fit_arrays, fit_curve, fit_curves
+from napari_il6assay.doseresponse.fit import (
+    FITS_COLUMNS,
+    fit_arrays,
+    fit_curve,
+    fit_curve_table,
+    fit_curves,
+)
+from napari_il6assay.doseresponse.fold import add_fold_resistance
 from napari_il6assay.doseresponse.models import evaluate, get_model
 
 RYEGRASS = Path(__file__).resolve().parent / "data" / "ryegrass.csv"
@@ -69,14 +76,14 @@ def test_synthetic_truth_recovered_and_ci_coverage() -> None:
     hills = rng.uniform(0.8, 2.0, n)
     curves = [(X, _sim(rng, t, h), None) for t, h in zip(truth, hills, strict=True)]
     r = fit_arrays(curves, "4pl")
-    err = np.log10(r["ic50_fit"]) - truth
+    err = np.log10(r.ic50_fit) - truth
     assert np.median(np.abs(err)) < 0.05
-    assert np.median(np.abs(r["hill"] / hills - 1)) < 0.15
-    lo, hi = np.log10(r["ic50_ci_low"]), np.log10(r["ic50_ci_high"])
+    assert np.median(np.abs(r.hill / hills - 1)) < 0.15
+    lo, hi = np.log10(r.ic50_ci_low), np.log10(r.ic50_ci_high)
     coverage = np.mean((lo <= truth) & (truth <= hi))
     print(f"profile CI coverage over {n} curves: {coverage:.3f}")
     assert 0.90 <= coverage <= 0.99
-    assert (r["status"] == "ok").all()
+    assert (r.status == "ok").all()
 
 
 @pytest.mark.parametrize("factor", [3.0, 10.0, 100.0])
@@ -84,16 +91,16 @@ def test_above_range_is_censored(factor: float) -> None:
     rng = np.random.default_rng(int(factor))
     log_ic = np.log10(DOSES[-1] * factor)
     r = fit_arrays([(X, _sim(rng, log_ic, 1.5), None) for _ in range(40)], "4pl")
-    assert (r["ic50_censored"] == ">").mean() >= 0.95
-    assert np.all(r["ic50_rel"][r["ic50_censored"] == ">"] == pytest.approx(DOSES[-1]))
+    assert (r.ic50_censored == ">").mean() >= 0.95
+    assert np.all(r.ic50_rel[r.ic50_censored == ">"] == pytest.approx(DOSES[-1]))
 
 
 def test_flat_curves_are_no_effect() -> None:
     rng = np.random.default_rng(7)
     r = fit_arrays([(X, 1 + rng.normal(0, 0.05, X.size), None) for _ in range(60)], "4pl")
-    assert (r["status"] == "no_effect").mean() >= 0.95
-    assert np.all(r["ic50_censored"] == ">")  # never an in-range IC50
-    assert all("no effect" in n for n in r["note"][r["status"] == "no_effect"])
+    assert (r.status == "no_effect").mean() >= 0.95
+    assert np.all(r.ic50_censored == ">")  # never an in-range IC50
+    assert all("no effect" in n for n in r.note[r.status == "no_effect"])
 
 
 def test_below_range_is_censored_low() -> None:
@@ -107,9 +114,9 @@ def test_in_range_matches_generator_and_wide_ranges() -> None:
     x = np.r_[0.0, np.logspace(-12, -5, 15)].repeat(3)
     for log_ic in (-11.0, -8.5, -6.0):
         r = fit_arrays([(x, _sim(rng, log_ic, 1.2, x=x), None) for _ in range(20)], "4pl")
-        assert (r["ic50_censored"] == "").all()
-        assert np.median(np.abs(np.log10(r["ic50_rel"]) - log_ic)) < 0.1
-        inside = (r["ic50_ci_low"] < 10**log_ic) & (10**log_ic < r["ic50_ci_high"])
+        assert (r.ic50_censored == "").all()
+        assert np.median(np.abs(np.log10(r.ic50_rel) - log_ic)) < 0.1
+        inside = (r.ic50_ci_low < 10**log_ic) & (10**log_ic < r.ic50_ci_high)
         assert inside.mean() >= 0.8
 
 
@@ -167,7 +174,7 @@ def test_bad_input_per_curve_others_fitted() -> None:
     df = pd.DataFrame(rows)
     df["parental"] = ""
     df.loc[df["cell_line"] == "three_doses", "parental"] = "absent_line"
-    fits = fit_curves(df).set_index("cell_line")
+    fits = add_fold_resistance(fit_curve_table(df)).set_index("cell_line")
     assert fits.loc["good", "status"] == "ok"
     assert np.log10(fits.loc["good", "ic50_rel_M"]) == pytest.approx(-7.5, abs=0.1)
     assert "fewer than 4 doses" in fits.loc["three_doses", "note"]
@@ -209,9 +216,9 @@ def test_partial_effect_in_range_keeps_its_ic50() -> None:
     log_ic = np.log10(DOSES[3])
     curves = [(X, _sim(rng, log_ic, 1.2, bottom=0.6, sd=0.03), None) for _ in range(40)]
     r = fit_arrays(curves, "4pl")
-    assert (r["ic50_censored"] == "").mean() >= 0.95
-    assert np.median(np.abs(np.log10(r["ic50_rel"]) - log_ic)) < 0.15
-    assert (r["ic50_abs_censored"] == ">").all()  # never reaches viability 0.5
+    assert (r.ic50_censored == "").mean() >= 0.95
+    assert np.median(np.abs(np.log10(r.ic50_rel) - log_ic)) < 0.15
+    assert (r.ic50_abs_censored == ">").all()  # never reaches viability 0.5
 
 
 def test_split_curves_rows_per_curve_and_vehicle_only() -> None:
@@ -237,3 +244,78 @@ def test_split_curves_rows_per_curve_and_vehicle_only() -> None:
         ("x", "b", [2e-9, 0.0], [0.2, 0.5]),
         ("y", "a", [1e-9, 0.0], [0.1, 0.4]),
     ]
+
+
+def test_one_column_list_maps_the_fits_to_fits_csv_and_curvefit(tmp_path: Path) -> None:
+    """`COLUMNS` is fits.csv's header, and a `CurveFit` from the batch equals its table row."""
+    from dataclasses import fields
+
+    from napari_il6assay.doseresponse._clean import check_curves
+    from napari_il6assay.doseresponse._result import COLUMNS, CurveFit, FitBatch, fits_table
+    from napari_il6assay.doseresponse._table import split_curves
+    from napari_il6assay.doseresponse.fit import EXTRA_COLUMNS
+    from napari_il6assay.io.csv_out import write_csv
+
+    rng = np.random.default_rng(31)
+    rows = [
+        {"cell_line": line, "drug": "d", "concentration_M": c, "viability": v}
+        for line, y in (("a", _sim(rng, -7.5, 1.2)), ("b", _sim(rng, -4.0, 1.5)),
+                        ("c", np.full(X.size, 0.7)), ("d", _sim(rng, -8.0, 0.9)))
+        for c, v in zip(X, y, strict=True)
+    ]  # fmt: skip
+    curves = split_curves(pd.DataFrame(rows), "viability", "concentration_M")
+    checked = check_curves([(c.conc, c.response) for c in curves], 4)
+    todo = [i for i, c in enumerate(checked) if not c[2]]
+    rest = [i for i, c in enumerate(checked) if c[2]]
+    assert rest == [2]  # the constant curve is not fitted
+    fitted = fit_arrays([(checked[i][0], checked[i][1], None) for i in todo], "4pl")
+    unfitted = FitBatch.unfitted(
+        [checked[i][2] for i in rest], "4pl", [curves[i].conc for i in rest]
+    )
+    batch = FitBatch.merge([(todo, fitted), (rest, unfitted)], len(curves))
+    fits = fits_table(curves, batch, "profile")
+
+    names = [c.name for c in COLUMNS]
+    assert names == FITS_COLUMNS + EXTRA_COLUMNS == list(fits.columns)
+    write_csv(fits, tmp_path / "fits.csv")
+    assert (tmp_path / "fits.csv").read_text().splitlines()[0] == ",".join(names)
+    assert list(pd.read_csv(tmp_path / "fits.csv").columns) == names
+    # every column with a field is an attribute of both records
+    record = {f.name for f in fields(CurveFit)}
+    for c in COLUMNS:
+        if c.field is not None:
+            assert c.field in record and hasattr(batch, c.field), c
+    assert batch.status[2] == "constant" and batch.status[[0, 3]].tolist() == ["ok", "ok"]
+    assert batch.ic50_censored[1] == ">"  # IC50 far above the doses
+    for i in range(len(curves)):
+        cf, row = batch.curve(i), fits.iloc[i]
+        for c in COLUMNS:
+            if c.field is None:
+                continue
+            got, want = getattr(cf, c.field), row[c.name]
+            if c.name == "df" and i in rest:  # CurveFit.df is an int: 0 for an unfitted curve
+                assert got == 0 and np.isnan(want)
+            elif isinstance(got, float):
+                assert got == want or (np.isnan(got) and np.isnan(want)), (i, c.name)
+            else:
+                assert got == want, (i, c.name, got, want)
+    # the unfitted curve: its reason as note, nothing estimated
+    cf = batch.curve(2)
+    assert cf.note.startswith("constant") and np.isnan(cf.ic50_rel) and not cf.converged
+    assert cf.n_points == X.size and cf.dose_range == (DOSES[0], DOSES[-1])
+    # the fitted numbers are those of the batch
+    assert batch.curve(0).ic50_ci == (fitted.ic50_ci_low[0], fitted.ic50_ci_high[0])
+    assert batch.curve(3).params.tolist() == fitted.params[2].tolist()
+    assert np.log10(batch.curve(0).ic50_rel) == pytest.approx(-7.5, abs=0.1)
+
+
+def test_robust_5pl_reports_the_refit_asymmetry() -> None:
+    """After a robust refit every shape number comes from the refit parameters."""
+    rng = np.random.default_rng(12)
+    y = evaluate(np.array([1.2, 0.0, 1.0, np.log(3e-8), np.log(2.0)]), X)
+    y = y + rng.normal(0, 0.01, X.size)
+    y[5] += 0.5
+    f = fit_curve(X, y, "5pl", robust=True)
+    assert f.asymmetry == pytest.approx(np.exp(f.params[4]), rel=1e-15)
+    assert (f.hill, f.bottom, f.top) == tuple(f.params[:3])
+    assert "robust" in f.note

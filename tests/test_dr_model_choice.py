@@ -33,8 +33,8 @@ def choices() -> pd.DataFrame:
     curves = [(g["conc"].to_numpy(float), g["response"].to_numpy(float), None) for _, g in gb]
     names = list(gb.groups)
     drc = pd.read_csv(REF / "drc_fits.csv").set_index("curve").loc[names]
-    ours = {m: fit_arrays(curves, m, ci_method="none")["rss"] for m in DRC}
-    picked = [c["model"] for c in select_models(curves, ci_method="none")]
+    ours = {m: fit_arrays(curves, m, ci_method="none").rss for m in DRC}
+    picked = list(select_models(curves, ci_method="none").model)
     rows = []
     for i, name in enumerate(names):
         n = len(curves[i][0])

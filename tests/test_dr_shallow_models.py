@@ -40,18 +40,18 @@ def test_no_less_than_claim_without_data_past_half_effect() -> None:
                 kinds.append("shallow")
     r = fit_arrays(curves, "4pl")
     for i, (x, y, _) in enumerate(curves):
-        if r["ic50_censored"][i] == "<":
+        if r.ic50_censored[i] == "<":
             # a "<" claim: the lowest dose's data past half of the effect seen
             lo, hi = y.min(), y.max()
-            half = 0.5 * (np.clip(r["top"][i], lo, hi) + np.clip(r["bottom"][i], lo, hi))
+            half = 0.5 * (np.clip(r.top[i], lo, hi) + np.clip(r.bottom[i], lo, hi))
             assert _low_mean(x, y) < half
     linear = np.array(kinds) == "linear"
     # none of the linear declines, whose lowest dose reads ~1, is reported "<"
-    assert not (r["ic50_censored"][linear] == "<").any()
-    shallow = r["status"] == "shallow"
+    assert not (r.ic50_censored[linear] == "<").any()
+    shallow = r.status == "shallow"
     assert shallow.sum() >= 3  # such curves exist among these and are said to be shallow
-    assert np.isnan(r["ic50_rel"][shallow]).all()
-    assert all("not estimable" in n for n in r["note"][shallow])
+    assert np.isnan(r.ic50_rel[shallow]).all()
+    assert all("not estimable" in n for n in r.note[shallow])
 
 
 def test_genuine_less_than_is_kept() -> None:
@@ -99,7 +99,7 @@ def test_local_optimum_of_a_rising_step_is_escaped() -> None:
             A = np.c_[1 - g, g]
             coef, *_ = np.linalg.lstsq(A, y, rcond=None)
             best = min(best, float(((A @ coef - y) ** 2).sum()))
-    assert r["rss"][0] <= best * (1 + 1e-6)
+    assert r.rss[0] <= best * (1 + 1e-6)
 
 
 def test_cli_model_auto_and_fix(tmp_path: Path) -> None:

@@ -456,12 +456,12 @@ def test_no_effect_is_truthful() -> None:
     y = bottom + (top - bottom) / (1 + x / ic50)
     y = y + np.random.default_rng(0).normal(0, 0.005, x.size)
     r = fit_arrays([(x, y, None)], "4pl", bounds={"bottom": (-5.0, -5.0)})
-    assert r["status"][0] != "no_effect", r["note"][0]
+    assert r.status[0] != "no_effect", r.note[0]
     # a fall of 0.03: no effect, and the note states the threshold actually used
     y2 = 1 - 0.03 * x / (x + 1e-7) + np.random.default_rng(1).normal(0, 0.001, x.size)
     r2 = fit_arrays([(x, y2, None)], "4pl")
-    assert r2["status"][0] == "no_effect"
-    note = r2["note"][0]
+    assert r2.status[0] == "no_effect"
+    note = r2.note[0]
     assert "below 0.1 x" in note and "larger fitted response" in note
 
 

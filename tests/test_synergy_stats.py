@@ -135,7 +135,7 @@ def test_active_single_agent_is_never_called_inactive() -> None:
         x = np.r_[0.0, db]
         y = np.r_[1.0, vb]
         old = fit_arrays([(x, y, None)], "4pl", ci_method="none", min_effect=0.0)
-        n_flat_by_f += old["status"][0] == "no_effect"
+        n_flat_by_f += old.status[0] == "no_effect"
         s = synergy_scores(df)
         assert not s["note"].str.contains("no effect alone").any(), s["note"].iloc[0]
         assert s["loewe"].notna().sum() > 0

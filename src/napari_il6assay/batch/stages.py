@@ -193,9 +193,12 @@ def fit_table(wells: pd.DataFrame, *, model: str = "4pl") -> pd.DataFrame:
         One row per curve (and per passage, with its own parental match).
     """
     from napari_il6assay.doseresponse import fit as _fit
+    from napari_il6assay.doseresponse.fold import add_fold_resistance
 
     return by_passage(
-        wells, lambda g: _fit.fit_curves(g, response="viability", model=model), tag=True
+        wells,
+        lambda g: add_fold_resistance(_fit.fit_curve_table(g, response="viability", model=model)),
+        tag=True,
     )
 
 

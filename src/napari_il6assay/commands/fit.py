@@ -298,7 +298,8 @@ def save_figure(make: Any, path: Path) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     """Fit every curve of the table; write ``fits.csv`` and ``plots/*.png``."""
-    from napari_il6assay.doseresponse.fit import fit_curves
+    from napari_il6assay.doseresponse.fit import fit_curve_table
+    from napari_il6assay.doseresponse.fold import add_fold_resistance
 
     df = read_table(args.table)
     if args.response not in df.columns:
@@ -318,9 +319,10 @@ def run(args: argparse.Namespace) -> int:
     model, fixed = args.model, dict[str, Any]()
     if getattr(args, "fix", None):
         model, fixed = _parse_fix(args.fix, args.model)
-    fits = fit_curves(df, response=args.response, model=model, conc=dose, ci_method=args.ci,
-                      alpha_flat=args.alpha_flat, min_effect=args.min_effect,
-                      min_span=args.min_span, **fixed)  # fmt: skip
+    fits = add_fold_resistance(fit_curve_table(
+        df, response=args.response, model=model, conc=dose, ci_method=args.ci,
+        alpha_flat=args.alpha_flat, min_effect=args.min_effect, min_span=args.min_span, **fixed,
+    ))  # fmt: skip
     from napari_il6assay.io.csv_out import write_csv
 
     write_csv(fits, out / "fits.csv")  # to_csv's text, faster (a second on 10,000 curves)

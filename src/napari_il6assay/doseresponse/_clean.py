@@ -1,6 +1,8 @@
-"""Clean one dose-response curve's data before a fit (shared by `fit` and `fold`)."""
+"""Clean dose-response curves' data before a fit (`check_curve`, and `check_curves` for many)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -45,3 +47,95 @@ def check_curve(
     if np.ptp(response) <= 1e-12 * max(1.0, np.abs(response).max()):
         return conc, response, "constant responses: nothing to fit"
     return conc, response, ""
+
+
+def _segments(cid: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end of each curve's rows in a curve-sorted flat array (``cid`` = curve ids)."""
+    bounds = np.searchsorted(cid, np.arange(n + 1))
+    return bounds[:-1], bounds[1:]
+
+
+def _reduce(
+    ufunc: np.ufunc, v: np.ndarray, lo: np.ndarray, hi: np.ndarray, empty: float
+) -> np.ndarray:
+    """``ufunc.reduce`` of ``v[lo:hi]`` per curve; ``empty`` for a curve without rows."""
+    out = np.full(lo.size, empty)
+    has = hi > lo
+    if has.any():
+        # reduceat runs from each start to the next one: with only the non-empty curves'
+        # starts given, that is exactly each curve's own rows
+        out[has] = ufunc.reduceat(v, lo[has])
+    return out
+
+
+def distinct_per_curve(cid: np.ndarray, v: np.ndarray, n: int) -> np.ndarray:
+    """Count the distinct values of ``v`` per curve id (``cid`` need not be sorted)."""
+    order = np.lexsort((v, cid))
+    cs, vs = cid[order], v[order]
+    new = np.ones(cs.size, bool)
+    new[1:] = (cs[1:] != cs[:-1]) | (vs[1:] != vs[:-1])
+    return np.bincount(cs[new], minlength=n)
+
+
+def check_curves(
+    curves: Sequence[tuple[np.ndarray, np.ndarray]], n_params: int = 4
+) -> list[tuple[np.ndarray, np.ndarray, str]]:
+    """`check_curve` for many curves, with the same results.
+
+    A screen of 10,000 curves spent over a second in 10,000 `check_curve` calls (a dozen
+    small numpy calls each). Here one pass over the concatenated data finds the curves that
+    are certainly clean; only the others (usually none) go through `check_curve`, so every
+    ``problem`` text is exactly the one `check_curve` gives.
+
+    Parameters
+    ----------
+    curves : sequence of (conc, response)
+    n_params : int
+        Number of fitted parameters (see `check_curve`).
+
+    Returns
+    -------
+    list of (conc, response, problem)
+        As `check_curve`, one per curve.
+    """
+    n = len(curves)
+    if n == 0:
+        return []
+    concs = [np.asarray(c, float) for c, _ in curves]
+    resps = [np.asarray(r, float) for _, r in curves]
+    lens = np.fromiter((c.size for c in concs), int, n)
+    if any(r.shape != c.shape for c, r in zip(concs, resps, strict=True)) or lens.sum() == 0:
+        return [check_curve(c, r, n_params) for c, r in zip(concs, resps, strict=True)]
+    conc, resp = np.concatenate(concs), np.concatenate(resps)
+    cid = np.repeat(np.arange(n), lens)
+    ok = np.isfinite(resp)
+    # conservative: a curve counted clean here passes every test of `check_curve`
+    bad = (lens == 0) | (np.bincount(cid, ~np.isfinite(conc) | (conc < 0), n) > 0)
+    n_ok = np.bincount(cid, ok, n)
+    sel = ok & np.isfinite(conc)
+    cs, cc, rs = cid[sel], conc[sel], resp[sel]
+    bad |= n_ok <= n_params
+    bad |= distinct_per_curve(cs, cc, n) < 4
+    pos = cc > 0
+    bad |= distinct_per_curve(cs[pos], cc[pos], n) < 2
+    lo, hi = _segments(cs, n)
+    rmax = _reduce(np.maximum, rs, lo, hi, np.nan)
+    rmin = _reduce(np.minimum, rs, lo, hi, np.nan)
+    absmax = np.maximum(np.abs(rmax), np.abs(rmin))
+    cmin_pos = _reduce(np.minimum, np.where(pos, cc, np.inf), lo, hi, np.nan)
+    cmax = _reduce(np.maximum, cc, lo, hi, np.nan)
+    with np.errstate(invalid="ignore"):
+        sane = (absmax <= 1e100) & (cmin_pos > 1e-200) & (cmax < 1e200)
+        sane &= (rmax - rmin) > 1e-12 * np.maximum(1.0, absmax)
+    bad |= ~sane
+    all_finite = (n_ok == lens).tolist()
+    out = []
+    for i, (c, r) in enumerate(zip(concs, resps, strict=True)):
+        if bad[i]:
+            out.append(check_curve(c, r, n_params))
+        elif all_finite[i]:  # nothing to drop (the usual case): no copy
+            out.append((c, r, ""))
+        else:
+            keep = np.isfinite(r)
+            out.append((c[keep], r[keep], ""))
+    return out

@@ -19,12 +19,17 @@ and ``fold_resistance`` the ratio of the reported (censored) values.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from napari_il6assay.doseresponse._clean import check_curve
 from napari_il6assay.doseresponse.models import HILL, LOGE, evaluate, evaluate_jac, get_model
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from napari_il6assay.doseresponse._result import CurveTableFit
 
 # Largest |hill| a joint-fit trial point may have (the separate fits stop at 50). A flat curve
 # (no effect, IC50 censored) leaves its hill unidentified, and unbounded LM let it drift to
@@ -185,33 +190,34 @@ def fold_test(
     }  # fmt: skip
 
 
-def add_fold_resistance(
-    fits: Any, curves: list[Any], params: np.ndarray, model: str = "4pl", **kwargs: Any
-) -> Any:
-    """Fill the fold columns of a `fit_curves` table for every curve with a ``parental``.
+def add_fold_resistance(fitted: CurveTableFit) -> pd.DataFrame:
+    """Fill the fold columns of a fitted table for every curve with a ``parental``.
+
+    The step after the fits: ``add_fold_resistance(fit.fit_curve_table(df, ...))``. Each
+    pair's joint fit starts from the two curves' fitted parameters (``fitted.params``), so
+    neither curve is fitted again here.
 
     Parameters
     ----------
-    fits : DataFrame
-        Output of `fit_curves` (same order as ``curves``).
-    curves : list of `_table.Curve`
-        The curves' data.
-    params : ndarray (n_curves, 5)
-        Each curve's fitted ``model`` parameters (NaN where it was not fitted): the joint
-        fit starts from them, so neither curve is fitted again here.
-    model : str
-        Model the fits used.
-    **kwargs
-        ``level``, ``fixed_bottom``, ``fixed_top`` for `fold_test`.
+    fitted : CurveTableFit
+        The fits table, its curves, their parameters under ``fitted.fold_model`` (NaN where
+        a curve was not fitted), and the ``level``, ``fixed_bottom``, ``fixed_top`` of the
+        fits for `fold_test`.
 
     Returns
     -------
     DataFrame
-        ``fits`` with ``fold_resistance``, ``fold_ci_low``, ``fold_ci_high``, ``p_value``,
-        ``fold_censored`` and ``fold_note`` filled; a missing parental is said in ``note``.
+        ``fitted.fits`` with ``fold_resistance``, ``fold_ci_low``, ``fold_ci_high``,
+        ``p_value``, ``fold_censored`` and ``fold_note`` filled; a missing parental is said in
+        ``note``. The table itself when no curve has a parental.
     """
+    fits, curves, params = fitted.fits, fitted.curves, fitted.params
+    model, kwargs = fitted.fold_model, fitted.fold_options
+    if not (fits["parental"] != "").any():
+        return fits
     fits = fits.copy()
     key_cols = ["drug", "drug_b", "concentration_b"]
+    at = {name: j for j, name in enumerate(fits.columns)}  # column positions for `iat`
 
     def norm(v: Any) -> Any:
         # NaN == NaN here (a curve without a second agent matches its parental's)
@@ -235,13 +241,11 @@ def add_fold_resistance(
         state = tuple(norm(fits.iloc[i][c]) for c in key_cols)
         j_par = first_row.get((parent, *state))
         match = [] if j_par is None else [j_par]
-        col_note = fits.columns.get_loc("fold_note")
+        col_note = at["fold_note"]
         if not match:
             msg = f"parental line {parent!r} not found for this drug: no fold resistance"
             fits.iat[i, col_note] = msg
-            fits.iat[i, fits.columns.get_loc("note")] = "; ".join(
-                s for s in (fits.iloc[i]["note"], msg) if s
-            )
+            fits.iat[i, at["note"]] = "; ".join(s for s in (fits.iloc[i]["note"], msg) if s)
             continue
         j = match[0]
         r, p = fits.iloc[i], fits.iloc[j]
@@ -264,8 +268,8 @@ def add_fold_resistance(
             fits.iat[i, col_note] = f"no fold: both IC50s censored (line {cr}, parental {cp})"
             ratio = np.nan
             bound = ""
-        fits.iat[i, fits.columns.get_loc("fold_resistance")] = ratio
-        fits.iat[i, fits.columns.get_loc("fold_censored")] = bound
+        fits.iat[i, at["fold_resistance"]] = ratio
+        fits.iat[i, at["fold_censored"]] = bound
         # the joint F test needs both curves' data and fits (censored or not)
         xr, yr, pr_ = check_curve(curves[i].conc, curves[i].response, spec.n_params)
         xp, yp, pp_ = check_curve(curves[j].conc, curves[j].response, spec.n_params)
@@ -278,8 +282,8 @@ def add_fold_resistance(
         except (ValueError, np.linalg.LinAlgError) as exc:
             fits.iat[i, col_note] = f"fold test failed: {exc}"
             continue
-        fits.iat[i, fits.columns.get_loc("p_value")] = out["p_value"]
+        fits.iat[i, at["p_value"]] = out["p_value"]
         if exact:
-            fits.iat[i, fits.columns.get_loc("fold_ci_low")] = out["ci_low"]
-            fits.iat[i, fits.columns.get_loc("fold_ci_high")] = out["ci_high"]
+            fits.iat[i, at["fold_ci_low"]] = out["ci_low"]
+            fits.iat[i, at["fold_ci_high"]] = out["ci_high"]
     return fits

@@ -109,9 +109,9 @@ def _fit_single(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray | None, str]:
     active = observed_drop(x, y) >= ACTIVE_DROP
     r = fit_arrays([(x, y, None)], "4pl", ci_method="none", min_effect=0.0,
                    alpha_flat=np.inf if active else 0.05)  # fmt: skip
-    if r["status"][0] == "no_effect":
-        return r["params"][0], "no effect alone"
-    return r["params"][0], ""
+    if r.status[0] == "no_effect":
+        return r.params[0], "no effect alone"
+    return r.params[0], ""
 
 
 def _median_effect(x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
@@ -121,14 +121,14 @@ def _median_effect(x: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         return None
     r = fit_arrays([(x, y, None)], "3pl-top", ci_method="none", min_effect=0.0,
                    bounds={"bottom": (0.0, 0.0)})  # fmt: skip
-    return r["params"][0]
+    return r.params[0]
 
 
 def _zip_slices(
     doses: Sequence[np.ndarray], resp: Sequence[np.ndarray], tops: np.ndarray, p0: np.ndarray
 ) -> np.ndarray:
     """3-parameter Hill fits (top fixed per slice, bottom in [0, 1.5]) of many slices at once."""
-    from napari_il6assay.doseresponse.fit import _pad
+    from napari_il6assay.doseresponse._batch import pad as _pad
 
     data = _pad([(x, y, None) for x, y in zip(doses, resp, strict=True)])
     p = np.tile(p0, (len(doses), 1))
@@ -434,7 +434,7 @@ def potentiation(
 
     d = df.copy()
     conc = concentration_column(d, conc)
-    fits = fit_curves(d, response=response, model=model, conc=conc, fold=False, **kwargs)
+    fits = fit_curves(d, response=response, model=model, conc=conc, **kwargs)
     curves = split_curves(d, response, conc)
     fits["_i"] = range(len(fits))
     rows = []
@@ -480,7 +480,7 @@ def potentiation(
             x1, y1, p1 = check_curve(curves[i1].conc, curves[i1].response)
             if not (p0 or p1):
                 both = fit_arrays([(x0, y0, None), (x1, y1, None)], model, ci_method="none")
-                ft = fold_test((x0, y0), (x1, y1), both["params"][0], both["params"][1], model)
+                ft = fold_test((x0, y0), (x1, y1), both.params[0], both.params[1], model)
                 row["p_value"] = ft["p_value"]
                 if not row["shift_censored"] and np.isfinite(row["shift"]):
                     # a fold CI reaching 0 (or inf) leaves the shift's CI open on that side
