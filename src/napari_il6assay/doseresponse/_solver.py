@@ -170,127 +170,234 @@ def levenberg_marquardt(
     """
     free = tuple(free)
     fr = np.asarray(free)
-    B = p0.shape[0]
     lower = np.broadcast_to(lower, p0.shape)
     upper = np.broadcast_to(upper, p0.shape)
-    # results of every curve; a curve's entries are final once it leaves the working set
     p_all = np.clip(p0.astype(float), lower, upper)
     if init is None:
         r_all, jac_all = residuals(p_all, data, free)  # jac over the free parameters only
     else:
         r_all, jac_all = init
-    rss_all = rss_of(r_all, data)
-    converged = np.zeros(B, bool)
-    active = np.ones(B, bool)
+    w = _WorkingSet.start(p_all, r_all, jac_all, rss_of(r_all, data), lam0, lower, upper, data, fr)
     eye = np.eye(len(free))
     window = min(20, max_iter // 2)
-    rss_window = rss_all.copy()
-    # the working set: every curve at first, compacted (copied once) when a tenth of it has
-    # left, instead of gathered and scattered by index on every iteration; a curve that left
-    # but is still in the working set is computed along and not updated. Each curve's
-    # arithmetic is its own, so the results do not depend on which curves share its batch.
-    rows = np.arange(B)
-    p, r, jac, rss = p_all, r_all, jac_all, rss_all
-    lam = np.array(np.broadcast_to(lam0, (B,)), float)
-    lam_all = lam
-    lo_w, hi_w, sub = lower, upper, data
-    act = np.ones(B, bool)  # active flags of the working rows
-
-    def write_back(which: np.ndarray) -> None:
-        """Copy working rows ``which`` (indices) to the results."""
-        if p is not p_all:  # before the first compaction the working arrays are the results
-            g_rows = rows[which]
-            p_all[g_rows], r_all[g_rows] = p[which], r[which]
-            jac_all[g_rows], rss_all[g_rows] = jac[which], rss[which]
-        lam_all[rows[which]] = lam[which]
-        active[rows[which]] = act[which]
-
+    rss_window = w.rss_all.copy()
     for it in range(max_iter):
         if it == max_iter - window:
-            write_back(np.arange(rows.size))
-            rss_window = rss_all.copy()
-        n_act = int(act.sum())
+            w.write_back(np.arange(w.rows.size))
+            rss_window = w.rss_all.copy()
+        n_act = int(w.act.sum())
         if n_act == 0:
             break
-        if n_act < 0.9 * act.size:
-            write_back(np.flatnonzero(~act))
-            keep = np.flatnonzero(act)
-            rows = rows[keep]
-            p, r, jac, rss, lam = p[keep], r[keep], jac[keep], rss[keep], lam[keep]
-            lo_w, hi_w, sub = lower[rows], upper[rows], data.take(rows)
-            act = np.ones(rows.size, bool)
-        # J^T W J and J^T W r by matmul: einsum took 9x as long for these small products
-        jf = jac * sub.sw[:, :, None]
-        jft = jf.transpose(0, 2, 1)
-        a = np.matmul(jft, jf)
-        g = np.matmul(jft, r[:, :, None])[..., 0]
-        d = np.einsum("bii->bi", a) + 1e-12
-        m = a + lam[:, None, None] * (d[:, :, None] * eye)
-        try:
-            step = np.linalg.solve(m, g[..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            step = np.einsum("bij,bj->bi", safe_pinv(m), g)
-        # a parameter sitting on a bound that the step pushes outwards is held there (active
-        # set) and the others re-solved, so a bounded minimum is reached, not a stall
-        pc = p[:, fr]
-        lo_b, hi_b = lo_w[:, fr], hi_w[:, fr]
-        pinned = ((pc <= lo_b) & (step < 0)) | ((pc >= hi_b) & (step > 0))
-        pinned |= ((pc <= lo_b) & (g < 0)) | ((pc >= hi_b) & (g > 0))
-        if pinned.any():
-            pr_rows = np.flatnonzero(pinned.any(axis=1))
-            mr, gr = m[pr_rows].copy(), g[pr_rows].copy()
-            pr_ = pinned[pr_rows]
-            mr[pr_[:, :, None] | pr_[:, None, :]] = 0.0
-            mr[:, np.arange(len(free)), np.arange(len(free))] += pr_
-            gr[pr_] = 0.0
-            step[pr_rows] = np.einsum("bij,bj->bi", safe_pinv(mr), gr)
+        if n_act < 0.9 * w.act.size:
+            w.compact(lower, upper, data, fr)
+        step, g, d, m = _damped_step(w, eye)
+        pinned = _hold_pinned(w, step, g, m)
         # first-order optimality (MINPACK's gtol): every free, unpinned direction is
         # orthogonal to the residuals; a minimum even when rounding makes steps fail
         free_g = np.where(pinned, 0.0, g)
-        cosine = np.abs(free_g) / np.sqrt(np.maximum(d * (rss[:, None] + 1e-300), 1e-300))
-        at_min = act & (cosine.max(axis=1) <= gtol)
-        converged[rows[at_min]] = True
-        was = act.copy()  # the curves this iteration steps (a curve at its minimum included)
-        act &= ~at_min
-        pn = p.copy()
-        pn[:, fr] += step
-        pn = np.clip(pn, lo_w, hi_w)
-        rn, jn = residuals(pn, sub, free)
-        rssn = rss_of(rn, sub)
-        ok = was & np.isfinite(rssn) & (rssn <= rss)
-        # small relative decrease and small step on an accepted step: a minimum
-        dec = rss[ok] - rssn[ok]
-        moved = np.abs(pn[ok][:, fr] - p[ok][:, fr]).max(axis=1)
-        scale = np.abs(p[ok][:, fr]).max(axis=1) + 1e-8
-        # ... but only for a near-Gauss-Newton step: a tiny step under heavy damping is the
-        # solver crawling along a valley, not a minimum (it stopped short of drc's optimum on
-        # step-like and bell-shaped curves, issue 11)
-        small = (dec <= ftol * (rss[ok] + 1e-300)) | (moved <= xtol * scale)
-        done = (small & (lam[ok] <= 1.0)) | (rssn[ok] < 1e-28)
-        p[ok], rss[ok] = pn[ok], rssn[ok]
-        np.copyto(r, rn, where=ok[:, None])  # in place: no gathered copies of the batch
-        np.copyto(jac, jn, where=ok[:, None, None])
-        rej = was & ~ok
-        lam = np.where(ok, np.maximum(lam / 5.0, 1e-12), np.where(rej, lam * 8.0, lam))
-        acc = np.flatnonzero(ok)
-        converged[rows[acc[done]]] = True
-        act[acc[done]] = False
-        # a step that can no longer decrease the RSS at huge damping: at a (bounded) minimum
-        stuck = rej & (lam > 1e12)
-        converged[rows[stuck]] = True
-        act &= ~stuck
-    write_back(np.arange(rows.size))
-    p, rss, jac = p_all, rss_all, jac_all
+        cosine = np.abs(free_g) / np.sqrt(np.maximum(d * (w.rss[:, None] + 1e-300), 1e-300))
+        at_min = w.act & (cosine.max(axis=1) <= gtol)
+        w.converged[w.rows[at_min]] = True
+        was = w.act.copy()  # the curves this iteration steps (a curve at its minimum included)
+        w.act &= ~at_min
+        _try_step(w, step, was, free, ftol, xtol)
+    w.write_back(np.arange(w.rows.size))
+    p, rss, jac, converged = w.p_all, w.rss_all, w.jac_all, w.converged
     if lam_out is not None:
-        lam_out[:] = lam_all
+        lam_out[:] = w.lam_all
     if final is not None:
-        final["r"], final["jac"] = r_all, jac_all
+        final["r"], final["jac"] = w.r_all, jac
     # still active at the limit but the RSS no longer moves over the last iterations (an
     # unidentified direction, e.g. a step between dose 0 and the lowest dose, where hill and e
     # slide along a valley of constant RSS): a minimum of the RSS, not a failure
     if stall:
-        stalled = active & (rss_window - rss <= 1e-7 * (rss + 1e-300))  # drc: reltol 1e-7
+        stalled = w.active & (rss_window - rss <= 1e-7 * (rss + 1e-300))  # drc: reltol 1e-7
         converged[stalled] = True
     jf = jac * data.sw[:, :, None]
     jtj = np.matmul(jf.transpose(0, 2, 1), jf)
     return p, rss, jtj, converged
+
+
+@dataclass
+class _WorkingSet:
+    """The solver's state: the results of every curve and the working rows.
+
+    The working set is every curve at first, compacted (copied once) when a tenth of it has
+    left, instead of gathered and scattered by index on every iteration; a curve that left
+    but is still in the working set is computed along and not updated. Each curve's
+    arithmetic is its own, so the results do not depend on which curves share its batch.
+    Before the first compaction the working arrays are the results themselves.
+
+    Attributes
+    ----------
+    p_all, r_all, jac_all, rss_all, lam_all : ndarray
+        Parameters, weighted residuals, Jacobian, RSS and damping of every curve (final
+        once the curve has left the working set).
+    active, converged : ndarray of bool (B,)
+        Still iterating; reached a minimum.
+    rows : ndarray
+        The curves of the working rows.
+    p, r, jac, rss, lam, act : ndarray
+        The working rows' state (``act``: still iterating).
+    lo, hi : ndarray
+        Their bounds, and ``lo_f``, ``hi_f`` those of the free parameters.
+    sub : Batch
+        Their data.
+    fr : ndarray
+        Indices of the free parameters.
+    """
+
+    p_all: np.ndarray
+    r_all: np.ndarray
+    jac_all: np.ndarray
+    rss_all: np.ndarray
+    lam_all: np.ndarray
+    active: np.ndarray
+    converged: np.ndarray
+    rows: np.ndarray
+    p: np.ndarray
+    r: np.ndarray
+    jac: np.ndarray
+    rss: np.ndarray
+    lam: np.ndarray
+    act: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    lo_f: np.ndarray
+    hi_f: np.ndarray
+    sub: Batch
+    fr: np.ndarray
+
+    @classmethod
+    def start(
+        cls,
+        p: np.ndarray,
+        r: np.ndarray,
+        jac: np.ndarray,
+        rss: np.ndarray,
+        lam0: np.ndarray | float,
+        lower: np.ndarray,
+        upper: np.ndarray,
+        data: Batch,
+        fr: np.ndarray,
+    ) -> _WorkingSet:
+        """Start with every curve in the working set."""
+        B = p.shape[0]
+        lam = np.array(np.broadcast_to(lam0, (B,)), float)
+        return cls(p, r, jac, rss, lam, np.ones(B, bool), np.zeros(B, bool), np.arange(B), p,
+                   r, jac, rss, lam, np.ones(B, bool), lower, upper, lower[:, fr],
+                   upper[:, fr], data, fr)  # fmt: skip
+
+    def write_back(self, which: np.ndarray) -> None:
+        """Copy working rows ``which`` (indices) to the results."""
+        if self.p is not self.p_all:
+            g_rows = self.rows[which]
+            self.p_all[g_rows], self.r_all[g_rows] = self.p[which], self.r[which]
+            self.jac_all[g_rows], self.rss_all[g_rows] = self.jac[which], self.rss[which]
+        self.lam_all[self.rows[which]] = self.lam[which]
+        self.active[self.rows[which]] = self.act[which]
+
+    def compact(self, lower: np.ndarray, upper: np.ndarray, data: Batch, fr: np.ndarray) -> None:
+        """Drop the rows that left from the working set (after writing them back)."""
+        self.write_back(np.flatnonzero(~self.act))
+        keep = np.flatnonzero(self.act)
+        self.rows = rows = self.rows[keep]
+        self.p, self.r, self.jac = self.p[keep], self.r[keep], self.jac[keep]
+        self.rss, self.lam = self.rss[keep], self.lam[keep]
+        self.lo, self.hi, self.sub = lower[rows], upper[rows], data.take(rows)
+        self.lo_f, self.hi_f = self.lo[:, fr], self.hi[:, fr]
+        self.act = np.ones(rows.size, bool)
+
+
+def _damped_step(
+    w: _WorkingSet, eye: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Solve the damped normal equations of the working rows.
+
+    Returns
+    -------
+    step : ndarray (m, k)
+        ``(J^T W J + lam diag(J^T W J))^-1 J^T W r``.
+    g : ndarray (m, k)
+        ``J^T W r`` (the gradient of the RSS times -1/2).
+    d : ndarray (m, k)
+        The diagonal of ``J^T W J`` (+1e-12).
+    m : ndarray (m, k, k)
+        The damped matrix.
+    """
+    # J^T W J and J^T W r by matmul: einsum took 9x as long for these small products
+    jf = w.jac * w.sub.sw[:, :, None]
+    jft = jf.transpose(0, 2, 1)
+    a = np.matmul(jft, jf)
+    g = np.matmul(jft, w.r[:, :, None])[..., 0]
+    d = np.einsum("bii->bi", a) + 1e-12
+    m = a + w.lam[:, None, None] * (d[:, :, None] * eye)
+    try:
+        step = np.linalg.solve(m, g[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        step = np.einsum("bij,bj->bi", safe_pinv(m), g)
+    return step, g, d, m
+
+
+def _hold_pinned(w: _WorkingSet, step: np.ndarray, g: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Hold a parameter on a bound that the step (or the gradient) pushes outwards.
+
+    The others are solved again without it (active set), so a bounded minimum is reached,
+    not a stall. ``step`` is changed in place; returns which parameters are held.
+    """
+    pc = w.p[:, w.fr]
+    lo_b, hi_b = w.lo_f, w.hi_f
+    pinned = ((pc <= lo_b) & (step < 0)) | ((pc >= hi_b) & (step > 0))
+    pinned |= ((pc <= lo_b) & (g < 0)) | ((pc >= hi_b) & (g > 0))
+    if pinned.any():
+        k = m.shape[1]
+        pr_rows = np.flatnonzero(pinned.any(axis=1))
+        mr, gr = m[pr_rows].copy(), g[pr_rows].copy()
+        pr_ = pinned[pr_rows]
+        mr[pr_[:, :, None] | pr_[:, None, :]] = 0.0
+        mr[:, np.arange(k), np.arange(k)] += pr_
+        gr[pr_] = 0.0
+        step[pr_rows] = np.einsum("bij,bj->bi", safe_pinv(mr), gr)
+    return pinned
+
+
+def _try_step(
+    w: _WorkingSet,
+    step: np.ndarray,
+    was: np.ndarray,
+    free: tuple[int, ...],
+    ftol: float,
+    xtol: float,
+) -> None:
+    """Take the step where it lowers the RSS (less damping), else more damping; mark minima.
+
+    ``was``: the rows this iteration steps.
+    """
+    fr, p, rss, lam = w.fr, w.p, w.rss, w.lam
+    pn = p.copy()
+    pn[:, fr] += step
+    pn = np.clip(pn, w.lo, w.hi)
+    rn, jn = residuals(pn, w.sub, free)
+    rssn = rss_of(rn, w.sub)
+    ok = was & np.isfinite(rssn) & (rssn <= rss)
+    # small relative decrease and small step on an accepted step: a minimum
+    dec = rss[ok] - rssn[ok]
+    moved = np.abs(pn[ok][:, fr] - p[ok][:, fr]).max(axis=1)
+    scale = np.abs(p[ok][:, fr]).max(axis=1) + 1e-8
+    # ... but only for a near-Gauss-Newton step: a tiny step under heavy damping is the
+    # solver crawling along a valley, not a minimum (it stopped short of drc's optimum on
+    # step-like and bell-shaped curves, issue 11)
+    small = (dec <= ftol * (rss[ok] + 1e-300)) | (moved <= xtol * scale)
+    done = (small & (lam[ok] <= 1.0)) | (rssn[ok] < 1e-28)
+    p[ok], rss[ok] = pn[ok], rssn[ok]
+    np.copyto(w.r, rn, where=ok[:, None])  # in place: no gathered copies of the batch
+    np.copyto(w.jac, jn, where=ok[:, None, None])
+    rej = was & ~ok
+    w.lam = lam = np.where(ok, np.maximum(lam / 5.0, 1e-12), np.where(rej, lam * 8.0, lam))
+    acc = np.flatnonzero(ok)
+    w.converged[w.rows[acc[done]]] = True
+    w.act[acc[done]] = False
+    # a step that can no longer decrease the RSS at huge damping: at a (bounded) minimum
+    stuck = rej & (lam > 1e12)
+    w.converged[w.rows[stuck]] = True
+    w.act &= ~stuck
