@@ -448,6 +448,71 @@ def train(
     return PixelClassifier(params=params, X=X, y=y)
 
 
+def scribble_from_truth(
+    image: np.ndarray,
+    truth: np.ndarray,
+    *,
+    mode: str,
+    n: int = 250,
+    seed: int = 0,
+    pixel_size_um: float | None = None,
+) -> np.ndarray:
+    """Draw the scribble a user of "Train & preview" paints, from a known truth mask.
+
+    A user paints a few strokes, looks at the live preview, and paints over what it got
+    wrong. Pixels drawn uniformly at random from the truth almost never fall on the
+    background just outside an object, nor on the rare look-alikes (single-cell specks,
+    dust) a user would mark, so the forest is never shown where an object ends. This
+    draws half of each class at random, trains, previews the same image, and draws the
+    other half from the preview's mistakes (object pixels it missed, background it took),
+    at random where there are too few mistakes. Used by the accuracy tests and scripts.
+
+    Parameters
+    ----------
+    image : ndarray
+        YX or YXC image the scribble is painted on.
+    truth : ndarray of bool
+        Its true object mask.
+    mode : str
+        The mode the preview classifier is trained for.
+    n : int
+        Pixels per class (background and object): ``2 * n`` truth pixels in all.
+    seed : int
+        Seed of the random draws.
+    pixel_size_um : float, optional
+        Calibration of ``image``.
+
+    Returns
+    -------
+    ndarray of uint8
+        0 unlabelled, 1 background, 2 object; exactly ``n`` pixels of each class.
+    """
+    t = np.asarray(truth, bool)
+    if t.shape != np.shape(image)[:2] or min(t.sum(), (~t).sum()) < n:
+        raise ClassifierError(
+            f"the truth mask must match the image and hold {n} pixels of each class"
+        )
+    rng = np.random.default_rng(seed)
+    s = np.zeros(t.shape, np.uint8)
+
+    def draw(where: np.ndarray, k: int, cls: int) -> int:
+        yy, xx = np.nonzero(where & (s == 0))
+        k = min(k, len(yy))
+        i = rng.choice(len(yy), k, replace=False)
+        s[yy[i], xx[i]] = cls
+        return k
+
+    first = n // 2
+    for cls, m in ((OBJECT, t), (BACKGROUND, ~t)):
+        draw(m, first, cls)
+    sizes: list[float | None] | None = [pixel_size_um] if pixel_size_um else None
+    preview = train([image], [s], mode=mode, pixel_sizes_um=sizes).object_mask(image, pixel_size_um)
+    for cls, m, wrong in ((OBJECT, t, t & ~preview), (BACKGROUND, ~t, ~t & preview)):
+        k = draw(wrong, n - first, cls)
+        draw(m, n - first - k, cls)
+    return s
+
+
 def load(path: str | Path) -> PixelClassifier:
     """Read a classifier written by `PixelClassifier.save`.
 
