@@ -3,7 +3,7 @@
 For each mode folder of ``../shared/data/hard-cases`` that a classifier can serve (colony,
 spheroid, spheres), a scribble of 250 object and 250 background pixels is drawn from the
 truth mask of the FIRST image as a user of "Train & preview" paints it
-(`classifier.scribble_from_truth`: half at random, half on the preview's mistakes; with
+(`classifier.scribble_from_truth`: half the background on the preview's false objects; with
 ``--uniform`` all at random); the classifier trained on it segments every OTHER image
 through its mode (``segment_image(..., classifier=...)``) and the Dice of ``labels > 0``
 against the truth is printed, beside the automatic mode's.

@@ -15,7 +15,7 @@ the manner of ilastik's pixel classification and napari-APOC:
   the object (dead cells, debris); the object mask is where class 2 is the most probable;
 - the classifier: scikit-learn's ``RandomForestClassifier`` with a fixed ``random_state``.
 - `scribble_from_truth` paints, from a known truth mask, the 250 + 250 pixels a user of
-  "Train & preview" would (half at random, half on the preview's mistakes): what the
+  "Train & preview" would (background half on the preview's false objects): what the
   accuracy tests train on. Drawn all at random they never touch the background just outside
   an object, and the forest then puts every outline about a pixel too far out.
 
@@ -463,13 +463,14 @@ def scribble_from_truth(
 ) -> np.ndarray:
     """Draw the scribble a user of "Train & preview" paints, from a known truth mask.
 
-    A user paints a few strokes, looks at the live preview, and paints over what it got
-    wrong. Pixels drawn uniformly at random from the truth almost never fall on the
-    background just outside an object, nor on the rare look-alikes (single-cell specks,
-    dust) a user would mark, so the forest is never shown where an object ends. This
-    draws half of each class at random, trains, previews the same image, and draws the
-    other half from the preview's mistakes (object pixels it missed, background it took),
-    at random where there are too few mistakes. Used by the accuracy tests and scripts.
+    A user strokes the inside of objects and the background, looks at the live preview,
+    and paints background over what it wrongly shows as object. Pixels drawn uniformly at
+    random from the truth almost never fall on the background just outside an object, nor
+    on the rare look-alikes (single-cell specks, dust) a user would paint over, so the
+    forest is never shown where an object ends and takes the first ring outside it. This
+    draws the object pixels and half of the background at random, trains, previews the same
+    image, and draws the other half of the background from the preview's false objects (at
+    random where there are too few). Used by the accuracy tests and scripts.
 
     Parameters
     ----------
@@ -507,13 +508,12 @@ def scribble_from_truth(
         return k
 
     first = n // 2
-    for cls, m in ((OBJECT, t), (BACKGROUND, ~t)):
-        draw(m, first, cls)
+    draw(t, n, OBJECT)
+    draw(~t, first, BACKGROUND)
     sizes: list[float | None] | None = [pixel_size_um] if pixel_size_um else None
     preview = train([image], [s], mode=mode, pixel_sizes_um=sizes).object_mask(image, pixel_size_um)
-    for cls, m, wrong in ((OBJECT, t, t & ~preview), (BACKGROUND, ~t, ~t & preview)):
-        k = draw(wrong, n - first, cls)
-        draw(m, n - first - k, cls)
+    k = draw(~t & preview, n - first, BACKGROUND)
+    draw(~t, n - first - k, BACKGROUND)
     return s
 
 
