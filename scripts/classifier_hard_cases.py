@@ -1,12 +1,14 @@
 """Pixel classifier on the shared hard cases: scribble one image, segment the others.
 
 For each mode folder of ``../shared/data/hard-cases`` that a classifier can serve (colony,
-spheroid, spheres), a scribble of 250 object and 250 background pixels is drawn at random
-from the truth mask of the FIRST image; the classifier trained on it segments every OTHER image
+spheroid, spheres), a scribble of 250 object and 250 background pixels is drawn from the
+truth mask of the FIRST image as a user of "Train & preview" paints it
+(`classifier.scribble_from_truth`: half the background on the preview's false objects; with
+``--uniform`` all at random); the classifier trained on it segments every OTHER image
 through its mode (``segment_image(..., classifier=...)``) and the Dice of ``labels > 0``
 against the truth is printed, beside the automatic mode's.
 
-Run: ``python scripts/classifier_hard_cases.py [HARD_CASES_DIR]``.
+Run: ``python scripts/classifier_hard_cases.py [--uniform] [HARD_CASES_DIR]``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ def main() -> None:
     from napari_il6assay.segment import classifier as C
     from napari_il6assay.segment import segment_image
 
-    root = Path(sys.argv[1]) if len(sys.argv) > 1 else (
+    args = [a for a in sys.argv[1:] if a != "--uniform"]
+    uniform = "--uniform" in sys.argv[1:]
+    root = Path(args[0]) if args else (
         Path(__file__).resolve().parents[2] / "shared" / "data" / "hard-cases")  # fmt: skip
     rng = np.random.default_rng(0)
     for mode in ("colony", "spheroid", "spheres"):
@@ -44,10 +48,14 @@ def main() -> None:
         first = read_image(images[0])
         t0 = truth_of(images[0])
         scr = np.zeros(t0.shape, np.uint8)
-        for cls, m in ((C.OBJECT, t0), (C.BACKGROUND, ~t0)):
-            yy, xx = np.nonzero(m)
-            k = rng.choice(len(yy), 250, replace=False)
-            scr[yy[k], xx[k]] = cls
+        if uniform:
+            for cls, m in ((C.OBJECT, t0), (C.BACKGROUND, ~t0)):
+                yy, xx = np.nonzero(m)
+                k = rng.choice(len(yy), 250, replace=False)
+                scr[yy[k], xx[k]] = cls
+        else:
+            scr = C.scribble_from_truth(np.asarray(first.data), t0, mode=mode,
+                                        pixel_size_um=first.pixel_size_um)  # fmt: skip
         clf = C.train([np.asarray(first.data)], [scr], mode=mode,
                       pixel_sizes_um=[first.pixel_size_um])  # fmt: skip
         with_clf, auto = [], []
