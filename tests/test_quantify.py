@@ -133,6 +133,13 @@ def test_limits_are_where_the_precision_profile_crosses(model: str) -> None:
     else:  # nowhere does a single well give a CV <= 6.08 %: no range, and a note says so
         assert np.isnan(r1.uloq) and any("no LLOQ/ULOQ" in n for n in r1.notes)
         assert (r1.concentrations["flag"] != "").all()
+    # a looser CV widens the range; an impossible one empties it and flags every result
+    wide = quantify(df, model=model, loq_cv_pct=20.0)
+    assert wide.lloq <= res.lloq and wide.uloq >= res.uloq
+    none = quantify(df, model=model, loq_cv_pct=0.1)
+    assert np.isnan(none.lloq) and np.isnan(none.uloq) and not none.standards["in_range"].any()
+    assert (none.concentrations["flag"] != "").all()
+    assert none.concentrations["concentration"].isna().all()
     # the profile against simulation: the SD of log results of 3 replicates read at 250 pg/mL
     # off this fitted curve with its own residual CV (curve fixed: the sample's noise only)
     y = float(c.predict(250.0)[0])

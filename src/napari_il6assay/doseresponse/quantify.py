@@ -35,7 +35,9 @@ was <= 20 %) put the limits at standards where a triplicate result still had a C
 on 500 simulated plates 3.6 % (4PL) and 6.4 % (5PL) of the results in range were more than
 10 % off, against 2.1 % and 3.3 % now. Samples below/above are flagged
 ``<LLOQ``/``>ULOQ`` and their ``concentration`` is left empty (the back-calculated value stays
-in ``concentration_unqualified`` where the curve gives one). LOD is the blank mean + 3 SD
+in ``concentration_unqualified`` where the curve gives one). Where the profile never gets down
+to ``LOQ_CV_PCT`` there is no range: LLOQ/ULOQ are NaN and every result is flagged, by its side
+of the profile's most precise concentration. LOD is the blank mean + 3 SD
 (mean - 3 SD for a falling, competitive curve) back-interpolated.
 
 Blank wells are the zero calibrator: they enter the fit at concentration 0 (a sandwich ELISA's
@@ -618,6 +620,14 @@ def quantitation_limits(
     return lloq, uloq
 
 
+def _best_precision(curve: StandardCurve, standards: Any, n_ref: int) -> float:
+    """Concentration of the precision profile's minimum between the outermost standards."""
+    c = standards.loc[standards["concentration"] > 0, "concentration"].to_numpy(float)
+    x = np.geomspace(c.min(), c.max(), 241)
+    cv = curve.precision_cv(x, n_ref)
+    return float(x[int(np.nanargmin(cv))]) if np.isfinite(cv).any() else np.nan
+
+
 def _lod(curve: StandardCurve, blank: Any, std: Any) -> float:
     """Blank mean + 3 SD (- 3 SD for a falling curve) read off the curve."""
     zero = blank if len(blank) >= 2 else std[std["concentration"] == 0]
@@ -733,15 +743,20 @@ def quantify(
     lloq, uloq = quantitation_limits(curve, standards, n_ref, loq_cv_pct)
     c = standards["concentration"]
     standards["in_range"] &= (c >= lloq * (1 - 1e-12)) & (c <= uloq * (1 + 1e-12))
+    split = (lloq, uloq)
     if not np.isfinite(lloq):
         notes.append(
             f"no standard within 80-120 % recovery and replicate CV <= 20 % where a result of "
-            f"{n_ref} replicate(s) has a precision profile CV <= {loq_cv_pct:g} %: no LLOQ/ULOQ"
+            f"{n_ref} replicate(s) has a precision profile CV <= {loq_cv_pct:g} %: no LLOQ/ULOQ, "
+            "every result is flagged"
         )
+        # an empty range: results below the profile's best point are <LLOQ, above it >ULOQ
+        best = _best_precision(curve, standards, n_ref)
+        split = (best, best)
     wells = t.copy()
     wells["concentration_calc"] = curve.inverse(wells["response"].to_numpy())
     wells.loc[wells["role"] == "sample", "concentration_calc"] *= wells["dilution"]
-    conc = samples_table(samples, curve, lloq, uloq, unit, level)
+    conc = samples_table(samples, curve, *split, unit, level)
     return QuantifyResult(curve, standards, conc, wells, lloq, uloq, _lod(curve, blank, std),
                           unit, notes, n_ref, loq_cv_pct)  # fmt: skip
 
