@@ -205,6 +205,8 @@ def test_cli_grid_and_layout_end_to_end(tmp_path: Path) -> None:
     for k in ("lloq", "uloq", "lod"):
         assert run[k] is not None and run[k] > 0
     assert run["curve"]["model"] == "4pl" and run["curve"]["r2"] > 0.99
+    assert run["curve"]["loq_cv_pct"] == 6.08 and run["curve"]["loq_replicates"] == 2
+    assert run["parameters"]["loq_cv_pct"] == 6.08
     ok = conc[conc["flag"].isna()]
     assert len(ok) >= 30
     err = np.abs(ok["concentration"] / ok["sample"].map(truth) - 1)

@@ -26,9 +26,10 @@ def test_widget_fits_a_grid_export_and_exports(make_napari_viewer, qtbot, tmp_pa
     conc = w.concentrations.model.frame
     ok = conc[conc["flag"] == ""]
     err = np.abs(ok["concentration"] / ok["sample"].map(truth) - 1)
-    # 28 of the plate's samples fall inside [LLOQ, ULOQ] since the precision profile keeps the
-    # top standard (on the curve's shoulder) out of the range
-    assert len(ok) >= 25 and err.median() < 0.05, err.describe()
+    # 25 of the plate's 40 samples fall inside [LLOQ, ULOQ] = [31, 702] pg/mL, where a duplicate
+    # result's precision profile is <= 6.08 %; all 25 are within 10 % of the truth here
+    assert len(ok) >= 20 and err.median() < 0.05, err.describe()
+    assert (err <= 0.10).mean() >= 0.9, err.describe()
     # the same numbers as the core on the same input
     from napari_il6assay.doseresponse.quantify import quantify
     from napari_il6assay.io.plate_reader import join_layout, read_plate_grid

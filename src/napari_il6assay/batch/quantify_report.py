@@ -46,7 +46,10 @@ def build_quantify_report(out: Path, result: Any, info: dict[str, Any], figs: li
         f", EC50 {_sig(c.get('ec50'))} {u}, hill {_sig(c.get('hill'))}, asymmetry "
         f"{_sig(c.get('asymmetry'))}; R² {_sig(c.get('r2'), 5)}.<br>"
         f"LLOQ {_sig(c.get('lloq'))} {u}, ULOQ {_sig(c.get('uloq'))} {u}, "
-        f"LOD {_sig(c.get('lod'))} {u} (in the well, before dilution).</p>",
+        f"LOD {_sig(c.get('lod'))} {u} (in the well, before dilution). The range is where the "
+        f"precision profile of a result of {_e(c.get('loq_replicates'))} replicate(s) stays "
+        f"within {_sig(c.get('loq_cv_pct'))} % CV, between the standards with 80-120 % "
+        "recovery and replicate CV &le; 20 %.</p>",
     ]
     for note in result.notes:
         parts.append(f"<p class='flag'>{_e(note)}</p>")

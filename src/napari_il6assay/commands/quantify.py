@@ -35,6 +35,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fit weights (default 1/y2, the ELISA convention)",
     )
     parser.add_argument(
+        "--loq-cv",
+        type=float,
+        default=None,
+        metavar="PCT",
+        help="largest precision-profile CV (%%) of a sample result inside [LLOQ, ULOQ] "
+        "(default 6.08: 90 %% of results within +-10 %% of the truth)",
+    )
+    parser.add_argument(
         "--grid",
         type=int,
         default=0,
@@ -73,7 +81,7 @@ def load_input(
 def run(args: argparse.Namespace) -> int:
     """Fit the standards, back-interpolate the samples, write the tables, plot and report."""
     from napari_il6assay.batch.exports import now
-    from napari_il6assay.doseresponse.quantify import quantify
+    from napari_il6assay.doseresponse.quantify import LOQ_CV_PCT, quantify
 
     started = now()
     df, where = load_input(args.table, args.layout, grid=args.grid, sheet=args.sheet)
@@ -81,9 +89,12 @@ def run(args: argparse.Namespace) -> int:
     inputs = [Path(args.table)] + ([Path(args.layout)] if args.layout else [])
     if any(out.resolve() == p.resolve().parent for p in inputs):
         raise InputError("--out must not be the input's folder", path=out)
-    res = quantify(df, model=args.model, weights=args.weights, path=where)
-    params = {"model": args.model, "weights": args.weights, "grid": args.grid,
-              "sheet": args.sheet}  # fmt: skip
+    loq_cv = LOQ_CV_PCT if args.loq_cv is None else float(args.loq_cv)
+    if not 0 < loq_cv <= 100:
+        raise InputError(f"--loq-cv must be in (0, 100], not {loq_cv:g}")
+    res = quantify(df, model=args.model, weights=args.weights, loq_cv_pct=loq_cv, path=where)
+    params = {"model": args.model, "weights": args.weights, "loq_cv_pct": loq_cv,
+              "grid": args.grid, "sheet": args.sheet}  # fmt: skip
     write_outputs(res, out, inputs, params, plots=not args.no_plots, started=started)
     _print_summary(res, out)
     return 0
@@ -179,8 +190,9 @@ def _curve_frame(curve: dict[str, Any]) -> Any:
 def _print_summary(res: Any, out: Path) -> None:
     c = res.curve
     u = f" {res.unit}" if res.unit else ""
-    print(f"standard curve: {c.model.upper()} ({c.weights} weights), R² {c.r2:.4f}; "
-          f"LLOQ {res.lloq:.4g}{u}, ULOQ {res.uloq:.4g}{u}, LOD {res.lod:.3g}{u}")  # fmt: skip
+    rule = f"precision profile <= {res.loq_cv_pct:g} % for {res.loq_replicates} replicate(s)"
+    lim = f"LLOQ {res.lloq:.4g}{u}, ULOQ {res.uloq:.4g}{u}, LOD {res.lod:.3g}{u}"
+    print(f"standard curve: {c.model.upper()} ({c.weights} weights), R² {c.r2:.4f}; {lim} ({rule})")
     for line in res.summary_lines():
         print(f"  {line}")
     for note in res.notes:

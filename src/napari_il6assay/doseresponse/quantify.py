@@ -17,16 +17,28 @@ the sample's mean response under the same weight model (``sigma^2 v(y) / n`` wit
 log scale keeps the interval positive and asymmetric, as concentration errors are.
 
 A response beyond an asymptote has no inverse: it is flagged ``outside_curve`` and gets no
-number (never an extrapolated one). The quantification range is set by the standards: a standard
-is ``in_range`` when its back-calculated recovery is within 80-120 %, the CV of its
-replicate back-calculated concentrations is <= 20 %, and the precision profile at its level
-(the CV of one back-calculated replicate predicted from the fit: parameter covariance plus the
-residual variance model) is <= 20 % as well; duplicates alone cannot tell a standard on the
-flat shoulder from a good one. LLOQ and ULOQ are the lowest and highest such standards.
-Samples below/above are flagged ``<LLOQ``/``>ULOQ`` and their ``concentration``
-is left empty (the back-calculated value stays in ``concentration_unqualified`` where the curve
-gives one). LOD is the blank mean + 3 SD (mean - 3 SD for a falling, competitive curve)
-back-interpolated.
+number (never an extrapolated one).
+
+The quantification range is where a *result* can be trusted, not only where a standard
+recovered. The precision profile (`StandardCurve.precision_cv`) is the CV of a sample's
+back-calculated concentration at each concentration: the delta-method variance above, for a
+sample of ``n`` replicates (``n`` = the samples' median replicate count, ``loq_replicates``),
+so it holds the calibration curve's own uncertainty as well as the sample's noise. LLOQ and
+ULOQ are where that profile crosses ``LOQ_CV_PCT`` = 6.08 %, found on a fine log grid and
+interpolated (not snapped to a standard): at that CV 90 % of results fall within +-10 % of
+the truth (``10 / z_0.95``; the accuracy-profile idea of Hubert et al. 2004 with
+lambda = 10 %, beta = 90 %), and inside the range more do. The limits never go beyond the
+lowest/highest *acceptable* standard: recovery within 80-120 % and CV of its replicate
+back-calculated concentrations <= 20 %. A standard is ``in_range`` when it is acceptable and
+lies in [LLOQ, ULOQ]. The earlier rule (a standard kept when the profile of *one* replicate
+was <= 20 %) put the limits at standards where a triplicate result still had a CV of 6-11 %:
+on 500 simulated plates 3.6 % (4PL) and 6.4 % (5PL) of the results in range were more than
+10 % off, against 2.1 % and 3.3 % now. Samples below/above are flagged
+``<LLOQ``/``>ULOQ`` and their ``concentration`` is left empty (the back-calculated value stays
+in ``concentration_unqualified`` where the curve gives one). Where the profile never gets down
+to ``LOQ_CV_PCT`` there is no range: LLOQ/ULOQ are NaN and every result is flagged, by its side
+of the profile's most precise concentration. LOD is the blank mean + 3 SD
+(mean - 3 SD for a falling, competitive curve) back-interpolated.
 
 Blank wells are the zero calibrator: they enter the fit at concentration 0 (a sandwich ELISA's
 blank is the standard diluent), and give the LOD.
@@ -37,11 +49,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
 from napari_il6assay.errors import InputError
+from napari_il6assay.io.cells import text_column
 
 #: Columns of ``concentrations.csv`` (docs/interface.md); more follow after these.
 CONCENTRATIONS_COLUMNS = [
@@ -69,6 +83,10 @@ FLAG_LOW, FLAG_HIGH, FLAG_OUTSIDE = "<LLOQ", ">ULOQ", "outside_curve"
 #: acceptance of a standard (recovery window in %, maximum CV in %)
 RECOVERY_RANGE = (80.0, 120.0)
 MAX_CV_PCT = 20.0
+#: accuracy goal inside [LLOQ, ULOQ]: a share ``LOQ_BETA`` of results within +-``LOQ_LAMBDA`` of
+#: the truth, i.e. a precision-profile CV of at most ``LOQ_LAMBDA / z((1 + LOQ_BETA) / 2)``
+LOQ_LAMBDA, LOQ_BETA = 0.10, 0.90
+LOQ_CV_PCT = round(100.0 * LOQ_LAMBDA / NormalDist().inv_cdf((1.0 + LOQ_BETA) / 2.0), 2)  # 6.08
 
 
 @dataclass
@@ -207,6 +225,18 @@ class StandardCurve:
             logx = np.log(x)
             return x, np.exp(logx - tq * se), np.exp(logx + tq * se)
 
+    def precision_cv(self, conc: Any, n: Any = 1) -> np.ndarray:
+        """Precision profile: CV (%) of the result of an ``n``-replicate sample at ``conc``.
+
+        The CV of the concentration back-calculated from the mean of ``n`` replicates whose
+        true concentration is ``conc``: the curve's parameter uncertainty plus the replicates'
+        own noise under the weight model (`log_se` at the fitted response), on the log-normal
+        scale (``sqrt(exp(se^2) - 1)``).
+        """
+        _, se = self.log_se(self.predict(conc), n)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return 100.0 * np.sqrt(np.expm1(se * se))
+
 
 @dataclass
 class QuantifyResult:
@@ -224,6 +254,11 @@ class QuantifyResult:
     lloq, uloq, lod : float
         In the standards' unit, in the well (before dilution).
     unit : str
+    notes : list of str
+    loq_replicates : int
+        Replicates per sample result the LLOQ/ULOQ precision profile assumes.
+    loq_cv_pct : float
+        The precision-profile CV (%) that sets LLOQ/ULOQ.
     """
 
     curve: StandardCurve
@@ -235,6 +270,8 @@ class QuantifyResult:
     lod: float
     unit: str
     notes: list[str] = field(default_factory=list)
+    loq_replicates: int = 1
+    loq_cv_pct: float = LOQ_CV_PCT
 
     def summary_lines(self) -> list[str]:
         """One line per sample group, for the terminal and the report."""
@@ -393,7 +430,7 @@ def check_table(df: Any, path: str | Path | None = None) -> Any:
             raise InputError(f"missing column '{col}' (expected well, role, concentration, unit, "
                              "sample, dilution, response)", path=path, column=col)  # fmt: skip
     if "well" in df.columns:
-        well = df["well"].where(df["well"].notna(), "").astype(str).str.strip()
+        well = text_column(df["well"])
     else:
         well = pd.Series([""] * len(df))
 
@@ -424,7 +461,7 @@ def check_table(df: Any, path: str | Path | None = None) -> Any:
     df["dilution"] = np.where(np.isfinite(dil), dil, 1.0)
     if "unit" not in df.columns:
         df["unit"] = ""
-    df["unit"] = df["unit"].fillna("").astype(str).str.strip()
+    df["unit"] = text_column(df["unit"])
     units = sorted(set(df.loc[std & (df["concentration"] > 0), "unit"]))
     if len(units) > 1:
         i = int(np.flatnonzero(std & (df["unit"] != units[0]).to_numpy())[0])
@@ -432,7 +469,7 @@ def check_table(df: Any, path: str | Path | None = None) -> Any:
                          **where(i, "unit"))  # fmt: skip
     if "sample" not in df.columns:
         df["sample"] = ""
-    sample = df["sample"].where(df["sample"].notna(), "").astype(str).str.strip()
+    sample = text_column(df["sample"])
     df["sample"] = np.where(sample == "", well, sample)
     df["well"] = well
     df["_row"] = rows
@@ -446,11 +483,216 @@ def _cv(v: np.ndarray) -> float:
     return float(100.0 * v.std(ddof=1) / abs(v.mean()))
 
 
-def _precision_cv(curve: StandardCurve, conc: float) -> float:
-    """CV (%) of one replicate back-calculated at ``conc`` (the precision profile)."""
-    _, se = curve.log_se(curve.predict(np.array([conc])), 1)
-    s = float(se[0])
-    return float(100.0 * np.sqrt(np.expm1(s * s))) if np.isfinite(s) else np.nan
+def _finite(values: Any) -> np.ndarray:
+    y = np.asarray(values, float)
+    return y[np.isfinite(y)]
+
+
+def _standards_unit(std: Any, path: str | Path | None) -> str:
+    """Return the standards' unit; raise `InputError` below 4 levels above 0."""
+    above = std["concentration"] > 0
+    n_levels = std.loc[above, "concentration"].nunique()
+    if n_levels < 4:
+        raise InputError(f"a standard curve needs at least 4 standard concentrations above 0 "
+                         f"(found {n_levels})", path=path, column="concentration")  # fmt: skip
+    return next((u for u in std.loc[above, "unit"] if u), "")
+
+
+def _fit_table(
+    std: Any, blank: Any, model: str, weights: str, path: str | Path | None
+) -> StandardCurve:
+    """Fit the standards plus the blanks (the zero calibrator, at concentration 0)."""
+    import pandas as pd
+
+    rows = pd.concat([std, blank.assign(concentration=0.0)])
+    rows = rows[np.isfinite(rows["response"])]
+    try:
+        return fit_standard_curve(rows["concentration"], rows["response"], model, weights)
+    except ValueError as exc:
+        raise InputError(str(exc), path=path, column="response") from exc
+
+
+def _reference_replicates(samples: Any) -> int:
+    """Replicates behind a typical sample result: the median group size (1 without samples)."""
+    sizes = samples.groupby(["sample", "dilution"], sort=False)["response"].count()
+    sizes = sizes[sizes > 0]
+    return max(int(np.median(sizes)), 1) if len(sizes) else 1
+
+
+def standards_table(std: Any, curve: StandardCurve, unit: str, n_ref: int = 1) -> Any:
+    """Recovery, replicate CV and precision profile of each standard level (``standards.csv``).
+
+    Parameters
+    ----------
+    std : DataFrame
+        The standard wells (`check_table` rows with role ``standard``).
+    curve : StandardCurve
+    unit : str
+    n_ref : int
+        Replicates behind the result whose precision ``precision_cv_pct`` reports.
+
+    Returns
+    -------
+    DataFrame
+        `STANDARDS_COLUMNS` + `STANDARDS_EXTRA`; ``in_range`` here only says that the level's
+        recovery and replicate CV are acceptable (`quantitation_limits` narrows it).
+    """
+    import pandas as pd
+
+    srows = []
+    for c, g in std.groupby("concentration", sort=True):
+        y = _finite(g["response"])
+        ym = float(y.mean()) if y.size else np.nan
+        back = float(curve.inverse(ym)) if y.size else np.nan
+        per = curve.inverse(y)
+        rec = 100.0 * back / c if c > 0 else np.nan
+        cv = _cv(per) if np.isfinite(per).all() else np.nan
+        accepted = bool(c > 0 and np.isfinite(rec) and RECOVERY_RANGE[0] <= rec <= RECOVERY_RANGE[1]
+                        and (y.size < 2 or (np.isfinite(cv) and cv <= MAX_CV_PCT)))  # fmt: skip
+        srows.append({
+            "concentration": float(c), "unit": unit, "n": int(y.size), "response_mean": ym,
+            "back_calculated": back, "recovery_pct": rec, "cv_pct": cv, "in_range": accepted,
+            "precision_cv_pct": float(curve.precision_cv(c, n_ref)[0]) if c > 0 else np.nan,
+            "response_sd": float(y.std(ddof=1)) if y.size > 1 else np.nan,
+            "wells": ";".join(w for w in g["well"] if w),
+        })  # fmt: skip
+    return pd.DataFrame(srows, columns=STANDARDS_COLUMNS + STANDARDS_EXTRA)
+
+
+def _crossing(x: np.ndarray, cv: np.ndarray, i: int, j: int, max_cv: float) -> float:
+    """Where the precision profile crosses ``max_cv`` between grid points ``i`` and ``j``."""
+    if not np.isfinite(cv[j]):
+        return float(x[i])
+    f = (max_cv - cv[i]) / (cv[j] - cv[i])
+    return float(np.exp(np.log(x[i]) + f * (np.log(x[j]) - np.log(x[i]))))
+
+
+def quantitation_limits(
+    curve: StandardCurve,
+    standards: Any,
+    n_ref: int = 1,
+    max_cv_pct: float = LOQ_CV_PCT,
+    grid: int = 241,
+) -> tuple[float, float]:
+    """LLOQ and ULOQ: where the precision profile of a result crosses ``max_cv_pct``.
+
+    The precision profile is the CV of a sample's back-calculated concentration (the mean of
+    ``n_ref`` replicates read off the fitted curve; `StandardCurve.precision_cv`). Its crossings
+    are interpolated on a fine log grid, not snapped to a standard, and are kept within the
+    lowest and highest acceptable standards (``in_range`` of `standards_table`): the curve is
+    never trusted beyond the standards that recover.
+
+    Parameters
+    ----------
+    curve : StandardCurve
+    standards : DataFrame
+        From `standards_table`.
+    n_ref : int
+        Replicates behind a sample result.
+    max_cv_pct : float
+        Largest CV (%) of a result inside the range.
+    grid : int
+        Points of the log grid between the outermost acceptable standards.
+
+    Returns
+    -------
+    lloq, uloq : float
+        NaN when no acceptable standard, or when the profile nowhere reaches ``max_cv_pct``.
+    """
+    ok = standards.loc[standards["in_range"], "concentration"].to_numpy(float)
+    if not ok.size:
+        return np.nan, np.nan
+    x = np.geomspace(ok.min(), ok.max(), grid) if ok.max() > ok.min() else ok[:1]
+    cv = curve.precision_cv(x, n_ref)
+    good = np.isfinite(cv) & (cv <= max_cv_pct)
+    if not good.any():
+        return np.nan, np.nan
+    # the contiguous run of acceptable precision around the best point
+    best = int(np.nanargmin(np.where(good, cv, np.inf)))
+    lo = best
+    while lo > 0 and good[lo - 1]:
+        lo -= 1
+    hi = best
+    while hi < x.size - 1 and good[hi + 1]:
+        hi += 1
+    lloq = float(x[lo]) if lo == 0 else _crossing(x, cv, lo, lo - 1, max_cv_pct)
+    uloq = float(x[hi]) if hi == x.size - 1 else _crossing(x, cv, hi, hi + 1, max_cv_pct)
+    return lloq, uloq
+
+
+def _best_precision(curve: StandardCurve, standards: Any, n_ref: int) -> float:
+    """Concentration of the precision profile's minimum between the outermost standards."""
+    c = standards.loc[standards["concentration"] > 0, "concentration"].to_numpy(float)
+    x = np.geomspace(c.min(), c.max(), 241)
+    cv = curve.precision_cv(x, n_ref)
+    return float(x[int(np.nanargmin(cv))]) if np.isfinite(cv).any() else np.nan
+
+
+def _lod(curve: StandardCurve, blank: Any, std: Any) -> float:
+    """Blank mean + 3 SD (- 3 SD for a falling curve) read off the curve."""
+    zero = blank if len(blank) >= 2 else std[std["concentration"] == 0]
+    yb = _finite(zero["response"])
+    if yb.size < 2:
+        return np.nan
+    sign = 1.0 if curve.increasing else -1.0
+    return float(curve.inverse(yb.mean() + sign * 3.0 * yb.std(ddof=1)))
+
+
+def _flag(n: int, x: float, lloq: float, uloq: float) -> str:
+    """Return the ``flag`` of a sample whose in-well concentration is ``x``."""
+    if n == 0 or not np.isfinite(x):
+        return FLAG_OUTSIDE
+    if np.isfinite(uloq) and x > uloq * (1 + 1e-12):
+        return FLAG_HIGH
+    if np.isfinite(lloq) and x < lloq * (1 - 1e-12):
+        return FLAG_LOW
+    return ""
+
+
+def samples_table(
+    samples: Any, curve: StandardCurve, lloq: float, uloq: float, unit: str, level: float = 0.95
+) -> Any:
+    """Back-interpolate each (sample, dilution) group's mean response (``concentrations.csv``).
+
+    Parameters
+    ----------
+    samples : DataFrame
+        The sample wells (`check_table` rows with role ``sample``).
+    curve : StandardCurve
+    lloq, uloq : float
+        In-well quantitation range; results outside it are flagged and get no number.
+    unit : str
+    level : float
+        Confidence level of ``ci_low``/``ci_high``.
+
+    Returns
+    -------
+    DataFrame
+        `CONCENTRATIONS_COLUMNS` + `CONCENTRATIONS_EXTRA`, one row per group.
+    """
+    import pandas as pd
+
+    crow = []
+    for (name, dil), g in samples.groupby(["sample", "dilution"], sort=False):
+        y = _finite(g["response"])
+        n = int(y.size)
+        ym = float(y.mean()) if n else np.nan
+        x, lo, hi = (float(v[0]) for v in curve.inverse_ci(ym, n, level))
+        per = curve.inverse(y) * dil
+        flag = _flag(n, x, lloq, uloq)
+        q = 1.0 if flag == "" else np.nan  # flagged: no number, never an extrapolated one
+        crow.append({
+            "sample": name, "n": n, "response_mean": ym, "concentration": x * dil * q,
+            "ci_low": lo * dil * q, "ci_high": hi * dil * q, "unit": unit,
+            "cv_pct": _cv(per) if np.isfinite(per).all() else np.nan, "flag": flag,
+            "dilution": float(dil),
+            "response_sd": float(y.std(ddof=1)) if n > 1 else np.nan,
+            "concentration_sd": (float(np.std(per, ddof=1))
+                                 if n > 1 and np.isfinite(per).all() else np.nan),
+            "concentration_unqualified": x * dil,
+            "wells": ";".join(w for w in g["well"] if w),
+        })  # fmt: skip
+    return pd.DataFrame(crow, columns=CONCENTRATIONS_COLUMNS + CONCENTRATIONS_EXTRA)
 
 
 def quantify(
@@ -459,6 +701,7 @@ def quantify(
     model: str = "4pl",
     weights: str = "1/y2",
     level: float = 0.95,
+    loq_cv_pct: float = LOQ_CV_PCT,
     path: str | Path | None = None,
 ) -> QuantifyResult:
     """Fit the standard curve of a tidy table and back-interpolate its samples.
@@ -471,6 +714,9 @@ def quantify(
     weights : {"1/y2", "1/y", "none"}
     level : float
         Confidence level of the concentration intervals.
+    loq_cv_pct : float
+        Largest precision-profile CV (%) of a sample result inside [LLOQ, ULOQ]
+        (`quantitation_limits`).
     path : str or Path, optional
         The input file, for error messages.
 
@@ -483,109 +729,36 @@ def quantify(
     InputError
         Bad rows (see `check_table`), or fewer than 4 distinct standard concentrations above 0.
     """
-    import pandas as pd
-
     if weights not in WEIGHTS:
         raise ValueError(f"unknown weights {weights!r}; use 1/y2, 1/y or none")
     t = check_table(df, path)
     std = t[t["role"] == "standard"]
     blank = t[t["role"] == "blank"]
-    n_levels = std.loc[std["concentration"] > 0, "concentration"].nunique()
-    if n_levels < 4:
-        raise InputError(f"a standard curve needs at least 4 standard concentrations above 0 "
-                         f"(found {n_levels})", path=path, column="concentration")  # fmt: skip
-    unit = next((u for u in std.loc[std["concentration"] > 0, "unit"] if u), "")
-    fit_rows = pd.concat([std, blank.assign(concentration=0.0)])
-    fit_rows = fit_rows[np.isfinite(fit_rows["response"])]
-    try:
-        curve = fit_standard_curve(fit_rows["concentration"], fit_rows["response"], model, weights)
-    except ValueError as exc:
-        raise InputError(str(exc), path=path, column="response") from exc
+    samples = t[t["role"] == "sample"]
+    unit = _standards_unit(std, path)
+    curve = _fit_table(std, blank, model, weights, path)
     notes = [curve.note] if curve.note else []
-
+    n_ref = _reference_replicates(samples)
+    standards = standards_table(std, curve, unit, n_ref)
+    lloq, uloq = quantitation_limits(curve, standards, n_ref, loq_cv_pct)
+    c = standards["concentration"]
+    standards["in_range"] &= (c >= lloq * (1 - 1e-12)) & (c <= uloq * (1 + 1e-12))
+    split = (lloq, uloq)
+    if not np.isfinite(lloq):
+        notes.append(
+            f"no standard within 80-120 % recovery and replicate CV <= 20 % where a result of "
+            f"{n_ref} replicate(s) has a precision profile CV <= {loq_cv_pct:g} %: no LLOQ/ULOQ, "
+            "every result is flagged"
+        )
+        # an empty range: results below the profile's best point are <LLOQ, above it >ULOQ
+        best = _best_precision(curve, standards, n_ref)
+        split = (best, best)
     wells = t.copy()
     wells["concentration_calc"] = curve.inverse(wells["response"].to_numpy())
     wells.loc[wells["role"] == "sample", "concentration_calc"] *= wells["dilution"]
-
-    # standards: recovery and CV of the replicate back-calculated concentrations
-    srows = []
-    for c, g in std.groupby("concentration", sort=True):
-        y = g["response"].to_numpy(float)
-        y = y[np.isfinite(y)]
-        ym = float(y.mean()) if y.size else np.nan
-        back = float(curve.inverse(ym)) if y.size else np.nan
-        per = curve.inverse(y)
-        rec = 100.0 * back / c if c > 0 else np.nan
-        cv = _cv(per) if np.isfinite(per).all() else np.nan
-        # the CV of two or three replicates is itself noise; the precision profile (the CV a
-        # single back-calculated replicate has at this level, from the fit's own variance
-        # model) is what tells a usable level from one on the flat shoulder
-        prec = _precision_cv(curve, float(c)) if c > 0 else np.nan
-        in_range = bool(c > 0 and np.isfinite(rec) and RECOVERY_RANGE[0] <= rec <= RECOVERY_RANGE[1]
-                        and (y.size < 2 or (np.isfinite(cv) and cv <= MAX_CV_PCT))
-                        and np.isfinite(prec) and prec <= MAX_CV_PCT)  # fmt: skip
-        srows.append({
-            "concentration": float(c), "unit": unit, "n": int(y.size), "response_mean": ym,
-            "back_calculated": back, "recovery_pct": rec, "cv_pct": cv, "in_range": in_range,
-            "precision_cv_pct": prec,
-            "response_sd": float(y.std(ddof=1)) if y.size > 1 else np.nan,
-            "wells": ";".join(w for w in g["well"] if w),
-        })  # fmt: skip
-    standards = pd.DataFrame(srows, columns=STANDARDS_COLUMNS + STANDARDS_EXTRA)
-    ok = standards[standards["in_range"]]
-    lloq = float(ok["concentration"].min()) if len(ok) else np.nan
-    uloq = float(ok["concentration"].max()) if len(ok) else np.nan
-    if not len(ok):
-        notes.append(
-            "no standard within 80-120 % recovery, replicate CV <= 20 % and precision "
-            "profile <= 20 %: no LLOQ/ULOQ"
-        )
-
-    # LOD from the blanks (or the zero standards when there are no blanks)
-    zero = blank if len(blank) >= 2 else std[std["concentration"] == 0]
-    yb = zero["response"].to_numpy(float)
-    yb = yb[np.isfinite(yb)]
-    lod = np.nan
-    if yb.size >= 2:
-        sign = 1.0 if curve.increasing else -1.0
-        lod = float(curve.inverse(yb.mean() + sign * 3.0 * yb.std(ddof=1)))
-
-    # samples: back-interpolate the replicate mean, CI by the delta method
-    samp = t[t["role"] == "sample"]
-    crow = []
-    for (name, dil), g in samp.groupby(["sample", "dilution"], sort=False):
-        y = g["response"].to_numpy(float)
-        y = y[np.isfinite(y)]
-        n = int(y.size)
-        ym = float(y.mean()) if n else np.nan
-        x, lo, hi = (float(v[0]) for v in curve.inverse_ci(ym, n, level))
-        per = curve.inverse(y) * dil
-        if n == 0:
-            flag = FLAG_OUTSIDE
-        elif not np.isfinite(x):
-            flag = FLAG_OUTSIDE
-        elif np.isfinite(uloq) and x > uloq * (1 + 1e-12):
-            flag = FLAG_HIGH
-        elif np.isfinite(lloq) and x < lloq * (1 - 1e-12):
-            flag = FLAG_LOW
-        else:
-            flag = ""
-        qualified = flag == ""
-        crow.append({
-            "sample": name, "n": n, "response_mean": ym,
-            "concentration": x * dil if qualified else np.nan,
-            "ci_low": lo * dil if qualified else np.nan,
-            "ci_high": hi * dil if qualified else np.nan,
-            "unit": unit, "cv_pct": _cv(per) if np.isfinite(per).all() else np.nan, "flag": flag,
-            "dilution": float(dil),
-            "response_sd": float(y.std(ddof=1)) if n > 1 else np.nan,
-            "concentration_sd": (float(np.std(per, ddof=1))
-                                 if n > 1 and np.isfinite(per).all() else np.nan),
-            "concentration_unqualified": x * dil,
-            "wells": ";".join(w for w in g["well"] if w),
-        })  # fmt: skip
-    conc = pd.DataFrame(crow, columns=CONCENTRATIONS_COLUMNS + CONCENTRATIONS_EXTRA)
-    return QuantifyResult(curve, standards, conc, wells, lloq, uloq, lod, unit, notes)
+    conc = samples_table(samples, curve, *split, unit, level)
+    return QuantifyResult(curve, standards, conc, wells, lloq, uloq, _lod(curve, blank, std),
+                          unit, notes, n_ref, loq_cv_pct)  # fmt: skip
 
 
 def curve_parameters(result: QuantifyResult) -> dict[str, Any]:
@@ -599,5 +772,6 @@ def curve_parameters(result: QuantifyResult) -> dict[str, Any]:
         "hill_se": float(se[0]), "bottom_se": float(se[1]), "top_se": float(se[2]),
         "r2": c.r2, "sigma": float(np.sqrt(c.sigma2)), "df": c.df, "converged": c.converged,
         "lloq": result.lloq, "uloq": result.uloq, "lod": result.lod, "unit": result.unit,
+        "loq_cv_pct": result.loq_cv_pct, "loq_replicates": result.loq_replicates,
     }  # fmt: skip
     return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in out.items()}
