@@ -269,6 +269,74 @@ def test_xlsx_has_one_sheet_per_table(tmp_path: Path) -> None:
     assert list(back["errors"].columns) == ["path", "stage", "error"]
 
 
+def test_xlsx_column_conversion_equals_cell_by_cell() -> None:
+    """`_sheet_column` (a column at once) gives the cells `_cell`/`_text_cell` give one by one."""
+    from openpyxl import Workbook
+
+    from napari_il6assay.batch.exports import _cell, _sheet_column, _text_cell
+
+    ws = Workbook(write_only=True).create_sheet("t")
+    df = pd.DataFrame(
+        {
+            "f": [1.5, np.nan, -0.0, 1e-11, np.inf],
+            "f32": np.array([0.1, np.nan, 2.0, 3.0, 4.0], dtype="float32"),
+            "i": [1, -2, 3, 2**40, 0],
+            "u": np.array([1, 2, 3, 4, 5], dtype="uint8"),
+            "b": [True, False, True, True, False],
+            "o": [1, "a", None, 2.5, "=1+1"],
+            "s": pd.array(["x", None, "-3", "ok\x07", "y"], dtype="string"),
+            "I": pd.array([1, None, 3, 4, 5], dtype="Int64"),
+        }
+    )
+
+    def value(c: object) -> object:
+        return getattr(c, "value", c)  # a formula-like text is a text cell object
+
+    for col in df.columns:
+        one_by_one = []
+        for v in df[col].to_numpy(dtype=object):
+            c = _cell(v)
+            one_by_one.append(_text_cell(ws, c) if isinstance(c, str) else c)
+        got = _sheet_column(ws, df[col])
+        assert [value(c) for c in got] == [value(c) for c in one_by_one], col
+        assert [type(value(c)) for c in got] == [type(value(c)) for c in one_by_one], col
+    assert _sheet_column(ws, df["f"])[1] is None and _sheet_column(ws, df["f32"])[1] is None
+
+
+def test_write_all_workbook_from_side_process_equals_serial(tmp_path: Path) -> None:
+    """The workbook a started side process writes is the one written in this process."""
+    import zipfile
+
+    from napari_il6assay.batch.exports import start_side_process, write_all
+
+    tables = {
+        "objects": pd.DataFrame(
+            {"image": ["a.png"] * 3, "area_px": [1, 2, 3], "circularity": [0.5, np.nan, 1.0]}
+        ),
+        "images": pd.DataFrame({"image": ["a.png"], "well": ["=A01"]}),
+    }
+    errors = pd.DataFrame(columns=["path", "stage", "error"])
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        (d / "plots").mkdir(parents=True)
+    write_all(a, tables, errors, jobs=1)
+    side = start_side_process()
+    try:
+        write_all(b, tables, errors, jobs=2, side=side)
+    finally:
+        side.shutdown()
+
+    def sheets(p: Path) -> dict[str, bytes]:
+        with zipfile.ZipFile(p / "results.xlsx") as z:
+            return {n: z.read(n) for n in z.namelist() if n.startswith("xl/worksheets/")}
+
+    assert sheets(a) == sheets(b) and len(sheets(a)) == 3
+    back = pd.read_excel(b / "results.xlsx", sheet_name=None)
+    assert list(back) == ["images", "objects", "errors"]
+    assert back["images"]["well"].tolist() == ["=A01"]
+    assert back["objects"]["area_px"].tolist() == [1, 2, 3]
+
+
 def test_cli_option_parsing() -> None:
     from napari_il6assay.cli import parse_voxel_size
 

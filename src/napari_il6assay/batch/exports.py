@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from napari_il6assay.batch.parts import PartRecord, atomic_bytes, atomic_json, atomic_write
@@ -201,14 +202,10 @@ def write_xlsx(path: Path, frames: dict[str, pd.DataFrame]) -> Path:
             df = df.iloc[:_XLSX_MAX_ROWS]
         ws = wb.create_sheet(title=name[:31])
         ws.append([_text_cell(ws, str(c)) for c in df.columns])
-        cols = [df[c].to_numpy(dtype=object) for c in df.columns]
-        for i in range(len(df)):
-            ws.append(
-                [
-                    _text_cell(ws, v) if isinstance(v, str) else v
-                    for v in (_cell(col[i]) for col in cols)
-                ]
-            )
+        # converted a column at a time (a numeric column in one numpy call), then streamed by
+        # row: the workbook is the longest step after the images (serial, pure Python)
+        for row in zip(*(_sheet_column(ws, df[c]) for c in df.columns), strict=True):
+            ws.append(row)
     if notes:
         ws = wb.create_sheet(title="notes")
         ws.append(["note"])
@@ -216,6 +213,24 @@ def write_xlsx(path: Path, frames: dict[str, pd.DataFrame]) -> Path:
             ws.append([n])
     atomic_write(path, wb.save)
     return path
+
+
+def _sheet_column(ws: Any, col: pd.Series) -> list[Any]:
+    """Return the cells of one column as `write_xlsx` appends them (`_cell`, `_text_cell`).
+
+    A float, integer or bool numpy column becomes Python numbers in one call (NaN -> empty),
+    the values `_cell` gives one by one; other columns go through `_cell` per value.
+    """
+    if col.dtype.kind in "fiub" and isinstance(col.dtype, np.dtype):
+        values = col.to_numpy().tolist()
+        if col.dtype.kind == "f":
+            return [None if x != x else x for x in values]  # x != x: NaN
+        return values
+    out = []
+    for v in col.to_numpy(dtype=object):
+        c = _cell(v)
+        out.append(_text_cell(ws, c) if isinstance(c, str) else c)
+    return out
 
 
 def _text_cell(ws: Any, text: str) -> Any:
@@ -613,6 +628,32 @@ def now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
+def start_side_process() -> Any:
+    """Start one spawned process that will write ``results.xlsx`` (see `write_all`).
+
+    Call it before the tables are built: the process starts and imports pandas and
+    openpyxl on an otherwise idle core while this one builds the tables, so the workbook
+    starts at once when they are ready. Shut it down with ``.shutdown()``.
+
+    Returns
+    -------
+    concurrent.futures.ProcessPoolExecutor
+        One process, ``spawn`` start method.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn: this process holds threads (progress bar, dask client remnants); fork is unsafe
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    pool.submit(_warm_side_process)  # the executor starts its process on the first task
+    return pool
+
+
+def _warm_side_process() -> None:
+    """Import what `write_xlsx` needs, ahead of the workbook."""
+    import openpyxl  # noqa: F401
+
+
 def write_all(
     out: Path,
     tables: dict[str, Any],
@@ -621,6 +662,7 @@ def write_all(
     formats: Iterable[str] = ("csv",),
     jobs: int = 1,
     plate_format: int = 96,
+    side: Any = None,
 ) -> dict[str, Any]:
     """Tables, workbook, Prism tables and plots.
 
@@ -630,24 +672,24 @@ def write_all(
         As `write_tables`.
     jobs : int
         Processes this step may use. With 2 or more, ``results.xlsx`` (openpyxl is pure
-        Python: about as long as all the plots) is written by a second process while this one
+        Python: longer than all the plots) is written by a second process while this one
         writes the CSVs and draws the plots, so the serial end of a batch run shrinks with the
         cores like the image phase does.
     plate_format : int
         Wells per plate of the layout (the plate plots).
+    side : concurrent.futures.Executor, optional
+        The second process, already started (`start_side_process`); the caller shuts it
+        down. Without it, ``jobs > 1`` starts one here (its start-up then waits in line).
 
     Returns
     -------
     dict
         ``figures`` (name -> Figure, for the report) and ``failed`` (name -> reason).
     """
-    pool = fut = None
-    if jobs > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # spawn: this process holds threads (progress bar, dask client remnants); fork is unsafe
-        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    own = side is None and jobs > 1
+    pool = start_side_process() if own else side
+    fut = None
+    if pool is not None:
         fut = pool.submit(write_xlsx, out / "results.xlsx", table_frames(tables, errors))
     try:
         write_tables(out, tables, errors, formats=formats, xlsx=fut is None)
@@ -658,6 +700,6 @@ def write_all(
         if fut is not None:
             fut.result()  # an error writing the workbook surfaces here, as it would serially
     finally:
-        if pool is not None:
+        if own:
             pool.shutdown(cancel_futures=True)
     return {"figures": figs, "failed": failed}
