@@ -27,17 +27,16 @@ from qtpy.QtGui import QColor, QCursor
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
-    QHBoxLayout,
     QInputDialog,
     QLabel,
     QLineEdit,
     QMenu,
     QPushButton,
     QTabWidget,
-    QVBoxLayout,
     QWidget,
 )
 
+from napari_il6assay._qt.dock import ViewerDock, column, row
 from napari_il6assay._qt.mpl_canvas import MplCanvas, napari_figure_theme
 from napari_il6assay._qt.picking import heatmap_wells, parse_well_id, picked_wells
 from napari_il6assay._qt.table_model import TableWidget
@@ -53,20 +52,14 @@ if TYPE_CHECKING:
     from napari_il6assay.session.results import Results
 
 
-class DoseResponseWidget(QWidget):
-    """Dock widget: dose–response and combination figures of a batch run, linked to wells.
-
-    Parameters
-    ----------
-    napari_viewer : napari.Viewer
-    """
+class DoseResponseWidget(ViewerDock):
+    """Dock widget: dose–response and combination figures of a batch run, linked to wells."""
 
     #: A well was chosen by clicking a point (plate or "", well).
     wellPicked = Signal(str, str)
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
-        super().__init__()
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer)
         # the run, its exclusions and corrections, the current tables (no Qt)
         self.session = DoseResponseSession()
         self.selected: tuple[str, str] | None = None  # (plate, well)
@@ -115,25 +108,13 @@ class DoseResponseWidget(QWidget):
         self._refit = WorkerSlot("Refit failed", again=self.refit)
         self._measure_slot = WorkerSlot("Re-measure failed")
 
-        top = QHBoxLayout()
-        top.addWidget(self.load_button)
-        top.addWidget(self.drug, 1)
-        top.addWidget(self.score)
-        top.addWidget(self.export_fig_button)
-        top.addWidget(self.export_tables_button)
+        top = row(self.load_button, (self.drug, 1), self.score, self.export_fig_button,
+                  self.export_tables_button)  # fmt: skip
         # the well's description on its own line: beside four controls it wrapped into a
         # narrow column of eight lines (seen on the screenshot)
-        sel = QHBoxLayout()
-        sel.addWidget(self.reason, 1)
-        sel.addWidget(self.exclude_button)
-        sel.addWidget(self.include_button)
-        sel.addWidget(self.remeasure_button)
-        lay = QVBoxLayout(self)
-        lay.addLayout(top)
-        lay.addWidget(self.tabs, 1)
-        lay.addWidget(self.summary)
-        lay.addWidget(self.selection)
-        lay.addLayout(sel)
+        sel = row((self.reason, 1), self.exclude_button, self.include_button,
+                  self.remeasure_button)  # fmt: skip
+        column(self, top, (self.tabs, 1), self.summary, self.selection, sel)
 
         self.load_button.clicked.connect(self._on_load)
         self.export_fig_button.clicked.connect(self._on_export_figure)
@@ -165,14 +146,8 @@ class DoseResponseWidget(QWidget):
         self.plate_choice.setToolTip("Plate shown")
         self.plate_qc_label = QLabel("")
         self.plate_qc_label.setWordWrap(True)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Colour by"))
-        row.addWidget(self.plate_color, 1)
-        row.addWidget(self.plate_choice, 1)
-        lay = QVBoxLayout(tab)
-        lay.addLayout(row)
-        lay.addWidget(self.plate_map, 1)
-        lay.addWidget(self.plate_qc_label)
+        column(tab, row("Colour by", (self.plate_color, 1), (self.plate_choice, 1)),
+               (self.plate_map, 1), self.plate_qc_label)  # fmt: skip
         self.plate_color.currentIndexChanged.connect(
             lambda _i: self.plate_map.set_color_by(self.plate_color.currentData())
         )
