@@ -4,8 +4,9 @@ Curves: parental vs resistant, points ± SD, IC50 with CI, fold resistance. Comb
 synergy heatmap, potentiation.
 
 Figures come from `napari_il6assay.doseresponse.figures` (drawn into this dock's figure, with
-napari's theme colours); refits are the batch's own steps (`batch.stages.refit_tables`) run in a
-worker thread. Clicking a data point opens the well behind it in the viewer.
+napari's theme colours); refits are the batch's own steps (`batch.stages.refit_tables`, with
+the run's options from ``run.json``) run in a worker thread. Clicking a data point opens the
+well behind it in the viewer.
 
 Correct and re-measure: the user paints or erases in the shown well's Labels layer with
 napari's own tools and clicks "Re-measure". A worker measures the well again from those
@@ -640,8 +641,12 @@ class DoseResponseWidget(ViewerDock):
         return self.session.save_exclusions()
 
     def refit(self) -> Any:
-        """Recompute normalization and fits with the current exclusions in a worker thread."""
-        from napari_il6assay.session.doseresponse import refit_tables
+        """Recompute normalization and fits with the current exclusions in a worker thread.
+
+        The batch's stages (`batch.stages.refit_tables`) with the run's options
+        (`DoseResponseSession.refit_options`: model, ``--include-flagged``, plate format).
+        """
+        from napari_il6assay.batch.stages import refit_tables
 
         if self._refit.running:
             return self._refit.request_again()
@@ -649,7 +654,8 @@ class DoseResponseWidget(ViewerDock):
         if wells is None:
             return None
         self.summary.setText("Refitting…")
-        return self._refit.start(refit_tables, wells, desc="Refitting", returned=self._on_refit)
+        return self._refit.start(refit_tables, wells, **self.session.refit_options(),
+                                 desc="Refitting", returned=self._on_refit)  # fmt: skip
 
     def _on_refit(self, tables: dict[str, Any]) -> None:
         self.session.apply_refit(tables)
