@@ -45,7 +45,9 @@ def test_refit_of_the_written_wells_gives_the_batch_fits(tmp_path: Path) -> None
     batch.wells.to_csv(tmp_path / "wells.csv", index=False)
     wells = pd.read_csv(tmp_path / "wells.csv")
     refit = refit_tables(wells)
-    assert set(refit) == {"wells", "conditions", "fits"}
+    # the plate tables too (one drug: no cross-resistance, an empty table)
+    assert set(refit) == {"wells", "conditions", "fits", "plate_qc", "cross_resistance"}
+    assert len(refit["plate_qc"]) == 1 and refit["cross_resistance"].empty
     pd.testing.assert_frame_equal(refit["fits"], batch.fits, check_dtype=False)
     cols = ["cell_line", "concentration_M", "n", "viability_mean"]
     pd.testing.assert_frame_equal(refit["conditions"][cols], batch.conditions[cols],

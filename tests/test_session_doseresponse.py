@@ -160,6 +160,71 @@ def test_correction_is_measured_saved_and_refitted(run, tmp_path):
     )
 
 
+#: the tables a refit makes, by file stem (``batch.stages.refit_tables``)
+REFIT_TABLES = ("wells", "conditions", "fits", "synergy", "synergy_summary", "potentiation",
+                "plate_qc", "cross_resistance")  # fmt: skip
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    """A table as the batch writes it (`batch.exports`: no index, ``\\n`` line ends)."""
+    return frame.to_csv(index=False, lineterminator="\n").encode()
+
+
+@pytest.mark.parametrize("include", [(), ("out_of_focus",)])
+def test_refit_without_change_writes_the_batch_tables_byte_for_byte(run, tmp_path, include):
+    """Opened and refitted with no change, every table the refit makes is the batch's file to
+    the byte, also when the run fitted flagged wells (``--include-flagged``, from run.json)."""
+    from napari_il6assay.batch.run import run_batch
+
+    out = _fresh(run, tmp_path)
+    if include:  # the same measured parts, the tables made again with the flagged wells
+        run_batch(run["folder"], run["layout"], "spheroid", out, workers=1, quiet=True,
+                  report=False, resume=True, include_flagged=include)  # fmt: skip
+        # the flagged wells move the fits: a refit that ignored the choice could not pass
+        assert (out / "fits.csv").read_bytes() != (run["out"] / "fits.csv").read_bytes()
+    session = DoseResponseSession.open(out)
+    assert session.refit_options() == {
+        "model": "4pl", "plate_format": 96, **({"include_flagged": include} if include else {})
+    }  # fmt: skip
+    tables = session.refit()
+    written = [n for n in REFIT_TABLES if (out / f"{n}.csv").is_file()]
+    assert {"wells", "conditions", "fits", "plate_qc"} <= set(written)
+    for name in written:
+        assert _csv(tables[name]) == (out / f"{name}.csv").read_bytes(), name
+    # a table the batch did not write (one drug: no cross-resistance) is not current either
+    assert [n for n in REFIT_TABLES if n in session.tables] == written
+
+
+def test_refit_drops_a_table_it_no_longer_makes():
+    """A stale plate or combination table goes when the refit returns it empty."""
+    session = DoseResponseSession()
+    session.tables = {
+        "fits": pd.DataFrame({"a": [1]}),
+        "cross_resistance": pd.DataFrame({"b": [2]}),
+    }
+    session.apply_refit({"fits": pd.DataFrame({"a": [3]}), "cross_resistance": pd.DataFrame()})
+    assert list(session.tables) == ["fits"] and session.tables["fits"]["a"].tolist() == [3]
+
+
+def test_well_image_with_an_all_empty_plate_column(tmp_path):
+    """A run without plate ids reads back an all-empty (float) ``plate`` column: finding a
+    well's image must neither warn (Pandas4Warning is an error here) nor match a plate."""
+    from napari_il6assay.session.results import Results
+
+    nan = float("nan")
+    images = pd.DataFrame({"image": ["a.tif", "b.tif"], "plate": [nan, nan],
+                           "well": ["A01", "A02"], "site": [1, 1], "id": ["i1", "i2"]})  # fmt: skip
+    assert images["plate"].dtype == float
+    res = Results(out=None, tables={"images": images, "wells": images.drop(columns="id")},
+                  run_info={"folder": str(tmp_path)})  # fmt: skip
+    info = res.well_image("A02", plate=nan)
+    assert info is not None and info.paths == [tmp_path / "b.tif"] and info.image_id == "i2"
+    assert info.plate == "" and res.well_image("A02", plate="P1") is None
+    images["plate"] = ["P1", nan]  # one plate named: its well matches, the blank one does not
+    assert res.well_image("A01", plate=" P1 ").image_id == "i1"
+    assert res.well_image("A02", plate="P1") is None
+
+
 def test_nothing_loaded():
     session = DoseResponseSession()
     assert session.refit() == {} and session.refit_input() is None

@@ -14,19 +14,14 @@ from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QFileDialog,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QProgressBar,
-    QPushButton,
     QSpinBox,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
 )
 
+from napari_il6assay._qt.dock import PathField, RunCancel, ViewerDock, column, row
 from napari_il6assay._qt.workers import WorkerSlot
 from napari_il6assay.segment import MODES, get_mode
 
@@ -40,35 +35,21 @@ class _ProgressRelay(QObject):
     progressed = Signal(int, int)
 
 
-class _PathPicker(QWidget):
-    def __init__(self, placeholder: str, *, folder: bool, filters: str = "") -> None:
-        super().__init__()
-        self.edit = QLineEdit()
-        self.edit.setPlaceholderText(placeholder)
-        self.button = QToolButton()
-        self.button.setText("…")
-        self._folder, self._filters = folder, filters
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.edit)
-        lay.addWidget(self.button)
-        self.button.clicked.connect(self._browse)
+def _positive(field: QLineEdit, what: str) -> float | None:
+    """Return the positive number typed in a field (None when empty).
 
-    def _browse(self) -> None:
-        if self._folder:
-            path = QFileDialog.getExistingDirectory(self, "Choose a folder", self.edit.text())
-        else:
-            path, _ = QFileDialog.getOpenFileName(
-                self, "Choose a file", self.edit.text(), self._filters
-            )
-        if path:
-            self.edit.setText(path)
-
-    def path(self) -> str:
-        return self.edit.text().strip()
-
-    def set_path(self, path: str | Path) -> None:
-        self.edit.setText(str(path))
+    Raises
+    ------
+    ValueError
+        Not a number, or not above 0.
+    """
+    text = field.text().strip()
+    if not text:
+        return None
+    value = float(text)
+    if value <= 0:
+        raise ValueError(f"{what} must be positive, got {text}")
+    return value
 
 
 def _run(
@@ -95,28 +76,20 @@ def _run(
     )
 
 
-class BatchWidget(QWidget):
-    """Dock widget: plate folder + layout + output folder -> tables, fits and the panel.
-
-    Parameters
-    ----------
-    napari_viewer : napari.Viewer
-    """
+class BatchWidget(ViewerDock):
+    """Dock widget: plate folder + layout + output folder -> tables, fits and the panel."""
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
-        super().__init__()
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer)
         self.result: Any = None
         self.panel: Any = None
         self._cancel = threading.Event()
         self._relay = _ProgressRelay()
         self._relay.progressed.connect(self._on_progress)
 
-        self.folder = _PathPicker("plate folder with images", folder=True)
-        self.layout_file = _PathPicker(
-            "layout.csv / .xlsx", folder=False, filters="Layouts (*.csv *.tsv *.xlsx)"
-        )
-        self.out = _PathPicker("output folder (empty or new)", folder=True)
+        self.folder = PathField("plate folder with images", folder=True)
+        self.layout_file = PathField("layout.csv / .xlsx", filters="Layouts (*.csv *.tsv *.xlsx)")
+        self.out = PathField("output folder (empty or new)", folder=True)
         self.mode = QComboBox()
         self.mode.addItems(list(MODES))
         self.plate_format = QComboBox()
@@ -154,14 +127,15 @@ class BatchWidget(QWidget):
         self.no_split = QCheckBox("spheres: do not split touching spheres")
         self.resume = QCheckBox("resume")
         self.overwrite = QCheckBox("overwrite")
-        self.run_button = QPushButton("Run batch")
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
+        self.buttons = RunCancel("Run batch")
+        self.run_button, self.cancel_button = self.buttons.run_button, self.buttons.cancel_button
         self.bar = QProgressBar()
         self.bar.setFormat("%v / %m images")
         self.status = QLabel("")
         self.status.setWordWrap(True)
-        self._slot = WorkerSlot("Batch failed", status=self.status.setText, busy=self._set_busy)
+        self._slot = WorkerSlot(
+            "Batch failed", status=self.status.setText, busy=self.buttons.set_busy
+        )
 
         form = QFormLayout()
         form.addRow("Folder", self.folder)
@@ -177,22 +151,9 @@ class BatchWidget(QWidget):
         form.addRow("ROI", self.roi)
         self.mode.currentTextChanged.connect(self._on_mode)
         self._on_mode(self.mode.currentText())
-        opts = QHBoxLayout()
-        opts.addWidget(self.resume)
-        opts.addWidget(self.overwrite)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        lay = QVBoxLayout(self)
-        lay.addLayout(form)
-        lay.addWidget(self.save_labels)
-        lay.addWidget(self.keep_haze)
-        lay.addWidget(self.no_split)
-        lay.addLayout(opts)
-        lay.addLayout(buttons)
-        lay.addWidget(self.bar)
-        lay.addWidget(self.status)
-        lay.addStretch(1)
+        column(self, form, self.save_labels, self.keep_haze, self.no_split,
+               row(self.resume, self.overwrite), self.buttons, self.bar, self.status,
+               end_stretch=True)  # fmt: skip
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
 
@@ -210,22 +171,16 @@ class BatchWidget(QWidget):
             opts["haze"] = "keep"
         if mode.takes("split") and self.no_split.isChecked():
             opts["split"] = False
-        text = self.pixel_size.text().strip()
-        if text:
-            value = float(text)
-            if value <= 0:
-                raise ValueError(f"pixel size must be positive, got {text}")
+        value = _positive(self.pixel_size, "pixel size")
+        if value is not None:
             opts["pixel_size_um"] = value
         if mode.object_choice and self.object_polarity.currentText() != "auto":
             opts["polarity"] = self.object_polarity.currentText()
         if mode.takes("well"):
             if self.well.currentText() != "auto":
                 opts["well"] = self.well.currentText()
-            text = self.well_diameter.text().strip()
-            if text:
-                value = float(text)
-                if value <= 0:
-                    raise ValueError(f"well diameter must be positive, got {text}")
+            value = _positive(self.well_diameter, "well diameter")
+            if value is not None:
                 opts["well_diameter_um"] = value
             text = self.roi.text().strip()
             if text:
@@ -269,17 +224,13 @@ class BatchWidget(QWidget):
         """The running batch's napari worker (None when idle)."""
         return self._slot.worker
 
-    def _set_busy(self, busy: bool) -> None:
-        self.run_button.setEnabled(not busy)
-        self.cancel_button.setEnabled(busy)
-
     def run(self) -> Any:
         """Start the batch in a worker thread; returns the worker (None if inputs are bad)."""
         from napari.utils.notifications import show_error
 
         if self._slot.running:
             return self._slot.worker
-        folder, layout, out = self.folder.path(), self.layout_file.path(), self.out.path()
+        folder, layout, out = self.folder.text(), self.layout_file.text(), self.out.text()
         missing = [n for n, v in (("folder", folder), ("layout", layout), ("output", out)) if not v]
         if missing:
             show_error(f"Batch: choose the {', '.join(missing)} first.")

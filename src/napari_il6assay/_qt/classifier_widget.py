@@ -19,21 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qtpy.QtWidgets import (
-    QAbstractItemView,
-    QComboBox,
-    QFileDialog,
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QListWidget,
-    QListWidgetItem,
-    QPushButton,
-    QVBoxLayout,
-    QWidget,
-)
+from qtpy.QtWidgets import QComboBox, QFileDialog, QFormLayout, QLabel, QPushButton
 
-from napari_il6assay._qt.qt_items import list_items
+from napari_il6assay._qt.dock import ViewerDock, column, row
+from napari_il6assay._qt.qt_items import LayerList
 from napari_il6assay._qt.workers import WorkerSlot
 from napari_il6assay.segment import MODES
 
@@ -67,24 +56,25 @@ def _train_and_predict(
     return clf, clf.object_mask(target, target_size)
 
 
-class ClassifierWidget(QWidget):
-    """Dock widget: scribbles -> pixel classifier -> preview mask, save, use in batch.
+def _is_2d_image(layer: Any) -> bool:
+    """Tell whether a layer is a 2D image (gray or RGB) the classifier can train on."""
+    from napari.layers import Image
 
-    Parameters
-    ----------
-    napari_viewer : napari.Viewer
-    """
+    return isinstance(layer, Image) and layer.ndim == 2 and not layer.multiscale
+
+
+class ClassifierWidget(ViewerDock):
+    """Dock widget: scribbles -> pixel classifier -> preview mask, save, use in batch."""
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
-        super().__init__()
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer)
         self.classifier: Any = None  # the last trained PixelClassifier
         self.saved_path: Path | None = None  # where that classifier was saved
 
-        self.layer_list = QListWidget()
-        self.layer_list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.layer_list.setToolTip("Images to train on (each needs its scribbles layer)")
-        self.layer_list.setMaximumHeight(110)
+        self.layer_list = LayerList(
+            self.viewer, _is_2d_image,
+            tooltip="Images to train on (each needs its scribbles layer)", max_height=110,
+        )  # fmt: skip
         self.add_scribbles_button = QPushButton("Add scribbles layer")
         self.add_scribbles_button.setToolTip(
             "A Labels layer for the current image: paint 1 = background, 2 = object"
@@ -112,53 +102,26 @@ class ClassifierWidget(QWidget):
         form = QFormLayout()
         form.addRow("Images", self.layer_list)
         form.addRow("Mode", self.mode)
-        files = QHBoxLayout()
-        files.addWidget(self.save_button)
-        files.addWidget(self.use_button)
-        lay = QVBoxLayout(self)
-        lay.addLayout(form)
-        lay.addWidget(self.add_scribbles_button)
-        lay.addWidget(self.hint)
-        lay.addWidget(self.train_button)
-        lay.addLayout(files)
-        lay.addWidget(self.status)
-        lay.addStretch(1)
+        column(self, form, self.add_scribbles_button, self.hint, self.train_button,
+               row(self.save_button, self.use_button), self.status, end_stretch=True)  # fmt: skip
 
         self.add_scribbles_button.clicked.connect(lambda: self.add_scribbles())
         self.train_button.clicked.connect(lambda: self.train())
         self.save_button.clicked.connect(self._on_save)
         self.use_button.clicked.connect(lambda: self.use_in_batch())
-        self.viewer.layers.events.inserted.connect(self._refresh_layers)
-        self.viewer.layers.events.removed.connect(self._refresh_layers)
-        self._refresh_layers()
 
     # -- layers ---------------------------------------------------------------------------------
     def _images(self) -> list[Any]:
         """2D image layers (gray or RGB) of the viewer."""
-        from napari.layers import Image
-
-        return [
-            layer
-            for layer in self.viewer.layers
-            if isinstance(layer, Image) and layer.ndim == 2 and not layer.multiscale
-        ]
-
-    def _refresh_layers(self, event: Any = None) -> None:
-        chosen = {i.text() for i in self.layer_list.selectedItems()}
-        self.layer_list.clear()
-        for layer in self._images():
-            item = QListWidgetItem(layer.name)
-            self.layer_list.addItem(item)
-            item.setSelected(layer.name in chosen)
+        return self.layer_list.layers()
 
     def select_images(self, names: list[str]) -> None:
         """Choose the images to train on by layer name."""
-        for item in list_items(self.layer_list):
-            item.setSelected(item.text() in names)
+        self.layer_list.select(names)
 
     def chosen_images(self) -> list[Any]:
         """Return the chosen image layers; when none is chosen, every image that has scribbles."""
-        names = {i.text() for i in self.layer_list.selectedItems()}
+        names = set(self.layer_list.chosen())
         images = self._images()
         chosen = [layer for layer in images if layer.name in names]
         return chosen or [layer for layer in images if self.scribbles_of(layer) is not None]
@@ -228,11 +191,10 @@ class ClassifierWidget(QWidget):
         layer.selected_label = OBJECT_LABEL
         layer.mode = "paint"
         self.viewer.layers.selection.active = layer
-        if image.name not in {i.text() for i in self.layer_list.selectedItems()}:
-            self._refresh_layers()
-            for item in list_items(self.layer_list):
-                if item.text() == image.name:
-                    item.setSelected(True)
+        chosen = self.layer_list.chosen()
+        if image.name not in chosen:
+            self.layer_list.refresh()
+            self.layer_list.select({*chosen, image.name})
         return layer
 
     # -- training -------------------------------------------------------------------------------

@@ -4,8 +4,9 @@ Curves: parental vs resistant, points ± SD, IC50 with CI, fold resistance. Comb
 synergy heatmap, potentiation.
 
 Figures come from `napari_il6assay.doseresponse.figures` (drawn into this dock's figure, with
-napari's theme colours); refits are the batch's own steps (`batch.stages.refit_tables`) run in a
-worker thread. Clicking a data point opens the well behind it in the viewer.
+napari's theme colours); refits are the batch's own steps (`batch.stages.refit_tables`, with
+the run's options from ``run.json``) run in a worker thread. Clicking a data point opens the
+well behind it in the viewer.
 
 Correct and re-measure: the user paints or erases in the shown well's Labels layer with
 napari's own tools and clicks "Re-measure". A worker measures the well again from those
@@ -27,17 +28,16 @@ from qtpy.QtGui import QColor, QCursor
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
-    QHBoxLayout,
     QInputDialog,
     QLabel,
     QLineEdit,
     QMenu,
     QPushButton,
     QTabWidget,
-    QVBoxLayout,
     QWidget,
 )
 
+from napari_il6assay._qt.dock import ViewerDock, column, row
 from napari_il6assay._qt.mpl_canvas import MplCanvas, napari_figure_theme
 from napari_il6assay._qt.picking import heatmap_wells, parse_well_id, picked_wells
 from napari_il6assay._qt.table_model import TableWidget
@@ -53,20 +53,14 @@ if TYPE_CHECKING:
     from napari_il6assay.session.results import Results
 
 
-class DoseResponseWidget(QWidget):
-    """Dock widget: dose–response and combination figures of a batch run, linked to wells.
-
-    Parameters
-    ----------
-    napari_viewer : napari.Viewer
-    """
+class DoseResponseWidget(ViewerDock):
+    """Dock widget: dose–response and combination figures of a batch run, linked to wells."""
 
     #: A well was chosen by clicking a point (plate or "", well).
     wellPicked = Signal(str, str)
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
-        super().__init__()
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer)
         # the run, its exclusions and corrections, the current tables (no Qt)
         self.session = DoseResponseSession()
         self.selected: tuple[str, str] | None = None  # (plate, well)
@@ -115,25 +109,13 @@ class DoseResponseWidget(QWidget):
         self._refit = WorkerSlot("Refit failed", again=self.refit)
         self._measure_slot = WorkerSlot("Re-measure failed")
 
-        top = QHBoxLayout()
-        top.addWidget(self.load_button)
-        top.addWidget(self.drug, 1)
-        top.addWidget(self.score)
-        top.addWidget(self.export_fig_button)
-        top.addWidget(self.export_tables_button)
+        top = row(self.load_button, (self.drug, 1), self.score, self.export_fig_button,
+                  self.export_tables_button)  # fmt: skip
         # the well's description on its own line: beside four controls it wrapped into a
         # narrow column of eight lines (seen on the screenshot)
-        sel = QHBoxLayout()
-        sel.addWidget(self.reason, 1)
-        sel.addWidget(self.exclude_button)
-        sel.addWidget(self.include_button)
-        sel.addWidget(self.remeasure_button)
-        lay = QVBoxLayout(self)
-        lay.addLayout(top)
-        lay.addWidget(self.tabs, 1)
-        lay.addWidget(self.summary)
-        lay.addWidget(self.selection)
-        lay.addLayout(sel)
+        sel = row((self.reason, 1), self.exclude_button, self.include_button,
+                  self.remeasure_button)  # fmt: skip
+        column(self, top, (self.tabs, 1), self.summary, self.selection, sel)
 
         self.load_button.clicked.connect(self._on_load)
         self.export_fig_button.clicked.connect(self._on_export_figure)
@@ -165,14 +147,8 @@ class DoseResponseWidget(QWidget):
         self.plate_choice.setToolTip("Plate shown")
         self.plate_qc_label = QLabel("")
         self.plate_qc_label.setWordWrap(True)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Colour by"))
-        row.addWidget(self.plate_color, 1)
-        row.addWidget(self.plate_choice, 1)
-        lay = QVBoxLayout(tab)
-        lay.addLayout(row)
-        lay.addWidget(self.plate_map, 1)
-        lay.addWidget(self.plate_qc_label)
+        column(tab, row("Colour by", (self.plate_color, 1), (self.plate_choice, 1)),
+               (self.plate_map, 1), self.plate_qc_label)  # fmt: skip
         self.plate_color.currentIndexChanged.connect(
             lambda _i: self.plate_map.set_color_by(self.plate_color.currentData())
         )
@@ -665,8 +641,12 @@ class DoseResponseWidget(QWidget):
         return self.session.save_exclusions()
 
     def refit(self) -> Any:
-        """Recompute normalization and fits with the current exclusions in a worker thread."""
-        from napari_il6assay.session.doseresponse import refit_tables
+        """Recompute normalization and fits with the current exclusions in a worker thread.
+
+        The batch's stages (`batch.stages.refit_tables`) with the run's options
+        (`DoseResponseSession.refit_options`: model, ``--include-flagged``, plate format).
+        """
+        from napari_il6assay.batch.stages import refit_tables
 
         if self._refit.running:
             return self._refit.request_again()
@@ -674,7 +654,8 @@ class DoseResponseWidget(QWidget):
         if wells is None:
             return None
         self.summary.setText("Refitting…")
-        return self._refit.start(refit_tables, wells, desc="Refitting", returned=self._on_refit)
+        return self._refit.start(refit_tables, wells, **self.session.refit_options(),
+                                 desc="Refitting", returned=self._on_refit)  # fmt: skip
 
     def _on_refit(self, tables: dict[str, Any]) -> None:
         self.session.apply_refit(tables)

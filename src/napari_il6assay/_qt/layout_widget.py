@@ -17,16 +17,15 @@ from qtpy.QtGui import QColor
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
-    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QPushButton,
     QTabWidget,
-    QVBoxLayout,
     QWidget,
 )
 
+from napari_il6assay._qt.dock import ViewerDock, column, row
 from napari_il6assay._qt.plate_map import COLOR_BY, PlateMap, well_or_none
 from napari_il6assay._qt.table_model import TableWidget
 from napari_il6assay.io.layout import INPUT_COLUMNS
@@ -119,17 +118,11 @@ def problems_by_well(
     return per_well, lines
 
 
-class LayoutWidget(QWidget):
-    """Dock widget: a plate layout as an editable table and a plate map.
-
-    Parameters
-    ----------
-    napari_viewer : napari.Viewer
-    """
+class LayoutWidget(ViewerDock):
+    """Dock widget: a plate layout as an editable table and a plate map."""
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
-        super().__init__()
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer)
         self.path: Path | None = None
         self.layout: Any = None  # the parsed Layout when valid
         self.problems: list[Any] = []
@@ -157,27 +150,15 @@ class LayoutWidget(QWidget):
         self.status = QLabel("No layout loaded.")
         self.status.setWordWrap(True)
 
-        bar = QHBoxLayout()
-        for w in (self.load_button, self.validate_button, self.save_button):
-            bar.addWidget(w)
-        opts = QHBoxLayout()
-        opts.addWidget(self.plate_format)
-        opts.addWidget(QLabel("colour by"))
-        opts.addWidget(self.color_by, 1)
         map_page = QWidget()
-        ml = QVBoxLayout(map_page)
-        ml.setContentsMargins(0, 0, 0, 0)
-        ml.addWidget(self.plate, 1)
-        ml.addWidget(self.errors)
+        column(map_page, (self.plate, 1), self.errors).setContentsMargins(0, 0, 0, 0)
         self.errors.hide()
         self.tabs = QTabWidget()
         self.tabs.addTab(map_page, "Plate map")
         self.tabs.addTab(self.table, "Table (editable)")
-        lay = QVBoxLayout(self)
-        lay.addLayout(bar)
-        lay.addLayout(opts)
-        lay.addWidget(self.tabs, 1)
-        lay.addWidget(self.status)
+        column(self, row(self.load_button, self.validate_button, self.save_button),
+               row(self.plate_format, "colour by", (self.color_by, 1)), (self.tabs, 1),
+               self.status)  # fmt: skip
 
         self.load_button.clicked.connect(self._on_load)
         self.save_button.clicked.connect(self._on_save)

@@ -13,62 +13,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qtpy.QtWidgets import (
-    QComboBox,
-    QFileDialog,
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QPushButton,
-    QVBoxLayout,
-    QWidget,
-)
+from qtpy.QtWidgets import QComboBox, QFileDialog, QFormLayout, QLabel, QPushButton
 
+from napari_il6assay._qt.dock import PathField, ViewerDock, column, row
 from napari_il6assay._qt.table_model import TableWidget
 
 if TYPE_CHECKING:
     import napari
 
 
-class _FileField(QWidget):
-    def __init__(self, placeholder: str, filters: str) -> None:
-        super().__init__()
-        self.edit = QLineEdit()
-        self.edit.setPlaceholderText(placeholder)
-        self._filters = filters
-        button = QPushButton("…")
-        button.setFixedWidth(28)
-        button.clicked.connect(self._browse)
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.edit)
-        lay.addWidget(button)
-
-    def _browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open", "", self._filters)
-        if path:
-            self.edit.setText(path)
-
-    def path(self) -> str | None:
-        return self.edit.text().strip() or None
-
-
-class QuantifyWidget(QWidget):
-    """Standard curve and back-interpolated concentrations.
-
-    Parameters
-    ----------
-    napari_viewer : napari.Viewer
-    """
+class QuantifyWidget(ViewerDock):
+    """Dock widget: standard curve and back-interpolated concentrations."""
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
-        super().__init__()
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer)
         self.result: Any = None
         filters = "Tables (*.csv *.tsv *.txt *.xlsx);;All files (*)"
-        self.table_field = _FileField("tidy table or reader export", filters)
-        self.layout_field = _FileField("layout (for a reader's grid export)", filters)
+        self.table_field = PathField("tidy table or reader export", filters=filters)
+        self.layout_field = PathField("layout (for a reader's grid export)", filters=filters)
         self.model_box = QComboBox()
         self.model_box.addItems(["4pl", "5pl"])
         self.weights_box = QComboBox()
@@ -90,16 +52,8 @@ class QuantifyWidget(QWidget):
         form.addRow("Layout", self.layout_field)
         form.addRow("Model", self.model_box)
         form.addRow("Weights", self.weights_box)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.export_button)
-        lay = QVBoxLayout(self)
-        lay.addLayout(form)
-        lay.addLayout(buttons)
-        lay.addWidget(self.status)
-        lay.addWidget(self.canvas, 2)
-        lay.addWidget(self.concentrations, 1)
-        lay.addWidget(self.standards, 1)
+        column(self, form, row(self.run_button, self.export_button), self.status,
+               (self.canvas, 2), (self.concentrations, 1), (self.standards, 1))  # fmt: skip
 
     def run(self) -> bool:
         """Read the inputs, fit, show the curve and tables; errors go to the status line."""

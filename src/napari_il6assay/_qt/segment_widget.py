@@ -13,24 +13,20 @@ from typing import TYPE_CHECKING, Any
 
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
-    QPushButton,
     QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
+from napari_il6assay._qt.dock import RunCancel, ViewerDock, column
 from napari_il6assay._qt.param_form import ParamForm, ParamSpec, specs_from_parameters
-from napari_il6assay._qt.qt_items import list_items
+from napari_il6assay._qt.qt_items import LayerList
 from napari_il6assay._qt.table_model import TableWidget
 from napari_il6assay._qt.workers import WorkerSlot
 from napari_il6assay.segment import MODES, get_mode
@@ -133,25 +129,22 @@ def features_table(result: SegmentationResult) -> Any:
     return obj
 
 
-class SegmentWidget(QWidget):
-    """Dock widget: choose image layers and a mode, segment, inspect and export objects.
-
-    Parameters
-    ----------
-    napari_viewer : napari.Viewer
-    """
+class SegmentWidget(ViewerDock):
+    """Dock widget: choose image layers and a mode, segment, inspect and export objects."""
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
-        super().__init__()
-        self.viewer = napari_viewer
+        from napari.layers import Image
+
+        super().__init__(napari_viewer)
         self.results: dict[str, SegmentationResult] = {}
 
-        self.layer_list = QListWidget()
-        self.layer_list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.layer_list.setMaximumHeight(90)
-        self.layer_list.setToolTip(
-            "Image layers to segment (each on its own; for live/dead, select the live then the "
-            "dead channel, or one layer with channels last)"
+        self.layer_list = LayerList(
+            self.viewer,
+            lambda layer: isinstance(layer, Image),
+            tooltip="Image layers to segment (each on its own; for live/dead, select the live "
+            "then the dead channel, or one layer with channels last)",
+            max_height=90,
+            default_active=True,
         )
         self.mode = QComboBox()
         self.mode.addItems(list(MODES))
@@ -165,15 +158,15 @@ class SegmentWidget(QWidget):
         )
         self.params = ParamForm()
         self.auto = QCheckBox("auto re-run on parameter change")
-        self.run_button = QPushButton("Run")
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
+        self.buttons = RunCancel("Run")
+        self.run_button, self.cancel_button = self.buttons.run_button, self.buttons.cancel_button
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.table = TableWidget("Objects", default_name="objects.csv")
         self._slot = WorkerSlot(
-            "Segmentation failed", status=self.status.setText, busy=self._set_busy, again=self.run
-        )
+            "Segmentation failed", status=self.status.setText, busy=self.buttons.set_busy,
+            again=self.run,
+        )  # fmt: skip
 
         form = QFormLayout()
         form.addRow("Images", self.layer_list)
@@ -181,22 +174,12 @@ class SegmentWidget(QWidget):
         form.addRow("Pixel size", self.pixel_size)
         box = QGroupBox("Parameters")
         QVBoxLayout(box).addWidget(self.params)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
         top = QWidget()
-        tl = QVBoxLayout(top)
-        tl.setContentsMargins(0, 0, 0, 0)
-        tl.addLayout(form)
-        tl.addWidget(box)
-        tl.addWidget(self.auto)
-        tl.addLayout(buttons)
-        tl.addWidget(self.status)
+        column(top, form, box, self.auto, self.buttons, self.status).setContentsMargins(0, 0, 0, 0)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(top)
         split.addWidget(self.table)
-        lay = QVBoxLayout(self)
-        lay.addWidget(split)
+        column(self, split)
 
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -207,36 +190,15 @@ class SegmentWidget(QWidget):
         self.pixel_size.valueChanged.connect(self._on_param_changed)
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
-        self.viewer.layers.events.inserted.connect(self._refresh_layers)
-        self.viewer.layers.events.removed.connect(self._refresh_layers)
-        self.viewer.layers.events.changed.connect(self._refresh_layers)
         self.viewer.layers.selection.events.active.connect(self._on_active_layer)
         self.layer_list.itemSelectionChanged.connect(self._show_layer_calibration)
-        self._refresh_layers()
         self._on_mode(self.mode.currentText())
         self._show_layer_calibration()
 
     # -- inputs ---------------------------------------------------------------------------------
-    def _refresh_layers(self, event: Any = None) -> None:
-        from napari.layers import Image
-
-        chosen = {i.text() for i in self.layer_list.selectedItems()}
-        self.layer_list.clear()
-        for layer in self.viewer.layers:
-            if isinstance(layer, Image):
-                item = QListWidgetItem(layer.name)
-                self.layer_list.addItem(item)
-                item.setSelected(layer.name in chosen)
-        if not self.layer_list.selectedItems() and self.layer_list.count():
-            active = self.viewer.layers.selection.active
-            items = list_items(self.layer_list)
-            names = [item.text() for item in items]
-            idx = names.index(active.name) if active is not None and active.name in names else 0
-            items[idx].setSelected(True)
-
     def _show_layer_calibration(self) -> None:
         """Say which pixel size "from layer scale" means for the chosen layer."""
-        names = [i.text() for i in self.layer_list.selectedItems()]
+        names = self.layer_list.chosen()
         text = "from layer scale"
         if names and names[0] in self.viewer.layers:
             sx = float(self.viewer.layers[names[0]].scale[-1])
@@ -246,8 +208,7 @@ class SegmentWidget(QWidget):
 
     def select_layers(self, names: Sequence[str]) -> None:
         """Choose the image layers to segment by name."""
-        for item in list_items(self.layer_list):
-            item.setSelected(item.text() in names)
+        self.layer_list.select(names)
 
     def _on_mode(self, mode: str) -> None:
         self.params.set_specs(mode_specs(mode))
@@ -259,7 +220,7 @@ class SegmentWidget(QWidget):
 
     def jobs(self) -> list[SegmentJob]:
         """Return the segmentations the current choice asks for (main thread: reads layers)."""
-        names = [i.text() for i in self.layer_list.selectedItems()]
+        names = self.layer_list.chosen()
         layers = [self.viewer.layers[n] for n in names if n in self.viewer.layers]
         mode = self.mode.currentText()
         if not layers:
@@ -334,10 +295,6 @@ class SegmentWidget(QWidget):
     def worker(self) -> Any:
         """The running segmentation's napari worker (None when idle)."""
         return self._slot.worker
-
-    def _set_busy(self, busy: bool) -> None:
-        self.run_button.setEnabled(not busy)
-        self.cancel_button.setEnabled(busy)
 
     def run(self) -> Any:
         """Start segmenting the chosen layers in a worker thread; returns the worker."""

@@ -227,7 +227,11 @@ def combination_tables(
 
 
 def refit_tables(
-    wells: pd.DataFrame, model: str = "4pl", *, include_flagged: Iterable[str] = ()
+    wells: pd.DataFrame,
+    model: str = "4pl",
+    *,
+    include_flagged: Iterable[str] = (),
+    plate_format: int = 96,
 ) -> dict[str, pd.DataFrame]:
     """Run the curve stages again on a finished run's wells, e.g. after an exclusion.
 
@@ -241,14 +245,17 @@ def refit_tables(
         Dose-response model.
     include_flagged : iterable of str
         As the run's ``--include-flagged`` (``run.json`` parameters).
+    plate_format : int
+        As the run's ``--plate-format`` (the edge test of ``plate_qc``).
 
     Returns
     -------
     dict
         ``wells``, ``conditions``, ``fits`` (+ ``synergy``, ``synergy_summary``,
-        ``potentiation`` for combinations). When the combination stage fails they are empty
-        and ``combination_error`` holds the message, so the panel keeps the curves and drops
-        the stale scores.
+        ``potentiation`` for combinations), ``plate_qc`` and ``cross_resistance``. When the
+        combination stage fails its tables are empty and ``combination_error`` holds the
+        message, so the panel keeps the curves and drops the stale scores; a plate table the
+        batch would not write (no cross-resistance, or its stage failed) is empty too.
 
     Raises
     ------
@@ -267,6 +274,47 @@ def refit_tables(
         for name in ("synergy", "synergy_summary", "potentiation"):
             out[name] = pd.DataFrame()
         out["combination_error"] = pd.DataFrame({"error": [combo[0].error]})
+    plate = plate_tables(res.problems, res.wells, res.fits, plate_format=plate_format)
+    for name in PLATE_TABLES:
+        out[name] = plate.get(name, pd.DataFrame())
+    return out
+
+
+#: the plate-level tables of `plate_tables`
+PLATE_TABLES = ("plate_qc", "cross_resistance")
+
+
+def plate_tables(
+    problems: list[StageError], wells: pd.DataFrame, fits: pd.DataFrame, *, plate_format: int = 96
+) -> dict[str, pd.DataFrame]:
+    """Compute the plate-level tables of normalised wells and their fits, each its own stage.
+
+    Parameters
+    ----------
+    problems : list of StageError
+        Collects the stages that fail.
+    wells : DataFrame
+        Normalised wells (`curve_tables`).
+    fits : DataFrame
+        Their ``fits.csv``.
+    plate_format : int
+        Wells per plate.
+
+    Returns
+    -------
+    dict of str -> DataFrame
+        ``plate_qc`` and ``cross_resistance`` (when a resistant line has >= 2 drugs); a
+        table that failed, or any table when there are no wells, is left out.
+    """
+    out: dict[str, pd.DataFrame] = {}
+    if not len(wells):
+        return out
+    qc = run_stage(problems, "plate_qc", plate_qc_table, wells, plate_format=plate_format)
+    if qc is not None:
+        out["plate_qc"] = qc
+    cross = run_stage(problems, "cross_resistance", cross_resistance_table, fits)
+    if cross is not None and len(cross):
+        out["cross_resistance"] = cross
     return out
 
 

@@ -9,7 +9,11 @@ worker threads; a script or a test runs the same steps directly::
 
     session = DoseResponseSession.open("results/")
     session.exclude("", "B03", "bubble")
-    tables = session.refit()  # the batch's own normalize -> summarize -> fit steps
+    tables = session.refit()  # the batch's own stages, with the run's options
+
+A refit runs `napari_il6assay.batch.stages.refit_tables` on `refit_input` with
+`refit_options` (the run's model, ``--include-flagged`` and plate format from ``run.json``),
+so a refit without a change gives the tables the batch wrote.
 """
 
 from __future__ import annotations
@@ -206,25 +210,46 @@ class DoseResponseSession:
             ]
         return wells
 
+    def refit_options(self) -> dict[str, Any]:
+        """Return the keywords of `napari_il6assay.batch.stages.refit_tables` the run chose.
+
+        Returns
+        -------
+        dict
+            ``model``, ``include_flagged`` and ``plate_format`` from ``run.json``
+            ``parameters`` (`Results.table_options`); empty when nothing is loaded.
+        """
+        return self.results.table_options() if self.results is not None else {}
+
     def apply_refit(self, tables: dict[str, pd.DataFrame]) -> None:
-        """Take the tables of a refit (``wells``, ``conditions``, ``fits``...) as current."""
-        self.tables.update(tables)
+        """Take the tables of a refit (``wells``, ``conditions``, ``fits``...) as current.
+
+        A table the refit left empty without columns (a combination or plate table that is
+        not made now) is dropped, as the batch would not write it.
+        """
+        for name, table in tables.items():
+            if len(table.columns):
+                self.tables[name] = table
+            else:
+                self.tables.pop(name, None)
 
     def refit(self) -> dict[str, pd.DataFrame]:
-        """Normalize, summarize and fit again with the current exclusions and corrections.
+        """Run the batch's curve and plate stages again with the exclusions and corrections.
 
-        The widget runs `refit_input` -> `refit_tables` in a worker and `apply_refit` on the
-        main thread; this runs the three in turn.
+        The widget runs `refit_input` -> `batch.stages.refit_tables` (with `refit_options`)
+        in a worker and `apply_refit` on the main thread; this runs the three in turn.
 
         Returns
         -------
         dict of str -> DataFrame
             The refitted tables (also merged into `tables`); empty when nothing is loaded.
         """
+        from napari_il6assay.batch.stages import refit_tables
+
         wells = self.refit_input()
         if wells is None:
             return {}
-        tables = refit_tables(wells)
+        tables = refit_tables(wells, **self.refit_options())
         self.apply_refit(tables)
         return tables
 
@@ -255,12 +280,13 @@ class DoseResponseSession:
     def measure(self, corrections: list[Correction]) -> tuple[Corrected, list[InputError]]:
         """Measure wells again from corrected labels (slow: the widget's worker runs this).
 
+        `Results.measure_corrections` on the run's images as loaded (before corrections).
+
         Returns
         -------
-        corrected : dict
-            Image id -> (`SegmentationResult`, `Correction`).
-        problems : list of InputError
-            One per correction that cannot be measured, naming its file and well.
+        tuple
+            ``(corrected, problems)`` as `Results.measure_corrections` returns them; empty
+            when nothing is loaded.
         """
         if self.results is None:
             return {}, []
@@ -325,21 +351,3 @@ class DoseResponseSession:
         objects = replace_objects(self._objects_base, images, self.corrected)
         if objects is not None:
             self.tables["objects"] = objects
-
-
-def refit_tables(wells: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Run the batch's normalize -> summarize -> fit -> combinations steps on ``wells``.
-
-    Parameters
-    ----------
-    wells : DataFrame
-        `DoseResponseSession.refit_input`.
-
-    Returns
-    -------
-    dict of str -> DataFrame
-        ``wells``, ``conditions``, ``fits`` (+ the combination tables).
-    """
-    from napari_il6assay.batch.stages import refit_tables as steps
-
-    return steps(wells)

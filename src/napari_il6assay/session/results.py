@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from napari_il6assay.io.cells import is_blank
+from napari_il6assay.io.cells import cell_text, is_blank, text_column
 from napari_il6assay.io.plate import well_key
 
 #: tables the panel reads from a batch output folder (``<name>.csv``)
@@ -32,6 +32,13 @@ TABLES = (
     "plate_qc",
     "cross_resistance",
 )
+
+
+#: the layout's text columns (`napari_il6assay.io.layout.read_layout` makes them ``str``):
+#: read back as text, so that a refit writes a replicate or passage ``1`` as the batch did
+#: (a number column with an empty cell would read as ``1.0``)
+LAYOUT_TEXT = ("plate", "well", "cell_line", "drug", "unit", "drug_b", "unit_b", "role",
+               "replicate", "parental", "passage", "sample")  # fmt: skip
 
 
 @dataclass
@@ -93,6 +100,26 @@ class Results:
         """The segmentation mode of the run."""
         return self.run_info.get("mode")
 
+    def table_options(self) -> dict[str, Any]:
+        """Return how the run made its curve and plate tables, as `refit_tables` keywords.
+
+        Returns
+        -------
+        dict
+            ``model``, ``include_flagged`` (the run's ``--include-flagged``) and
+            ``plate_format`` from ``run.json`` ``parameters``; a setting the run did not
+            record is left out (`napari_il6assay.batch.stages.refit_tables` defaults).
+        """
+        p = self.run_info.get("parameters") or {}
+        opts: dict[str, Any] = {}
+        if p.get("model"):
+            opts["model"] = str(p["model"])
+        if p.get("include_flagged"):
+            opts["include_flagged"] = tuple(str(f) for f in p["include_flagged"])
+        if p.get("plate_format"):
+            opts["plate_format"] = int(p["plate_format"])
+        return opts
+
     def table(self, name: str) -> pd.DataFrame:
         """One table (empty if the run did not write it)."""
         t = self.tables.get(name)
@@ -104,12 +131,12 @@ class Results:
         """Return the image files and labels of a well's first site (or of ``site``), or None."""
         images = self.table("images")
         wells = self.table("wells")
-        plate_s = "" if plate is None or is_blank(plate) else str(plate)
+        plate_s = cell_text(plate)
         row = None
         if len(images) and "well" in images.columns:
             m = images["well"].astype(str) == well
             if plate_s and "plate" in images.columns:
-                m &= images["plate"].fillna("").astype(str) == plate_s
+                m &= text_column(images["plate"]) == plate_s
             if (
                 site is not None
                 and "site" in images.columns
@@ -121,7 +148,7 @@ class Results:
         if row is None and len(wells) and "image" in wells.columns:
             m = wells["well"].astype(str) == well
             if plate_s and "plate" in wells.columns:
-                m &= wells["plate"].fillna("").astype(str) == plate_s
+                m &= text_column(wells["plate"]) == plate_s
             if m.any():
                 row = wells[m].iloc[0]
         if row is None or is_blank(row.get("image")):
@@ -252,7 +279,7 @@ def load_results(out: str | Path) -> Results:
     for name in TABLES:
         p = out / f"{name}.csv"
         if p.is_file():
-            t = pd.read_csv(p, keep_default_na=True)
+            t = pd.read_csv(p, keep_default_na=True, dtype=dict.fromkeys(LAYOUT_TEXT, "str"))
             # Marker columns ("", ">" or "<") must stay text: an empty cell is "", not NaN.
             for col in t.columns:
                 if col.endswith("_censored") or col in (
@@ -287,17 +314,19 @@ def mark_excluded(wells: pd.DataFrame, keys: set[str]) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        A copy with ``role`` updated, the run's role in ``role_original``, and the flags that
-        normalization derives (``excluded``, ``outlier``...) removed from ``qc_flag`` so that
-        the refit recomputes them.
+        A copy with ``role`` updated, the run's role in ``role_original`` (added when a well
+        is excluded), and the flags that normalization derives (``excluded``, ``outlier``...)
+        removed from ``qc_flag`` so that the refit recomputes them.
     """
     w = wells.copy()
-    if "role_original" not in w.columns:
-        w["role_original"] = w["role"] if "role" in w.columns else "sample"
     plate = w["plate"] if "plate" in w.columns else pd.Series([""] * len(w), index=w.index)
     k = np.array([well_key(p, x) for p, x in zip(plate, w["well"], strict=True)])
     hit = np.isin(k, list(keys))
-    w["role"] = w["role_original"].astype(object).where(~hit, "exclude")
+    # nothing excluded in a run without exclusions: its columns stay as the batch wrote them
+    if hit.any() or "role_original" in w.columns:
+        if "role_original" not in w.columns:
+            w["role_original"] = w["role"] if "role" in w.columns else "sample"
+        w["role"] = w["role_original"].astype(object).where(~hit, "exclude")
     if "qc_flag" in w.columns:
         flags = w["qc_flag"].astype(object).where(w["qc_flag"].notna(), "")
         w["qc_flag"] = [
