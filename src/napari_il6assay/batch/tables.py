@@ -23,9 +23,8 @@ import pandas as pd
 from napari_il6assay.batch.stages import (
     StageError,
     TableSet,
-    cross_resistance_table,
     curve_tables,
-    plate_qc_table,
+    plate_tables,
     run_stage,
 )
 from napari_il6assay.batch.wells import (
@@ -324,9 +323,6 @@ def _plate_tables(res: BatchTables, mode: str) -> None:
 
         res.sphere_sizes = run_stage(res.problems, "sphere_sizes", sphere_sizes, res.objects,
                                      res.wells)  # fmt: skip
-    res.plate_qc = run_stage(
-        res.problems, "plate_qc", plate_qc_table, res.wells, plate_format=res.plate_format
-    )
-    cross = run_stage(res.problems, "cross_resistance", cross_resistance_table, res.fits)
-    if cross is not None and len(cross):
-        res.cross_resistance = cross
+    plate = plate_tables(res.problems, res.wells, res.fits, plate_format=res.plate_format)
+    for name, table in plate.items():
+        setattr(res, name, table)
