@@ -218,31 +218,35 @@ def hough_well(
         ey, ex, uy, ux, w = ey[::k], ex[::k], uy[::k], ux[::k], w[::k]
     radii = np.arange(max(r_min, 3.0), max(r_max, r_min + cell) + 1e-9, cell)
     h, wd = -(-(q.shape[0] + 2 * pad) // cell), -(-(q.shape[1] + 2 * pad) // cell)
-    # every radius at once (one bincount; per bin the votes add up in the same order);
     # up the gradient: towards the brighter floor
     cy = _vote_bins(ey, uy, radii, pad, cell)
     cx = _vote_bins(ex, ux, radii, pad, cell)
     ok = (cy >= 0) & (cy < h) & (cx >= 0) & (cx < wd)
-    # the flat accumulator index, built in place: (k * h + cy) * wd + cx
     cy *= wd
-    cy += cx
-    cy += (np.arange(radii.size, dtype=np.int64) * (h * wd))[:, None]
-    # weighted counts are float64 already (astype without a copy: for the type checker)
-    sums = (
-        np.bincount(cy[ok], weights=np.broadcast_to(w, ok.shape)[ok], minlength=radii.size * h * wd)
-        .astype(np.float64, copy=False)
-        .reshape(radii.size, h, wd)
-    )
-    if per_length:
-        sums /= (2 * np.pi * radii)[:, None, None]
-    acc = sums.astype(np.float32)
-    del sums
-    # votes of one circle spread over neighbouring bins: the sum over each 2 x 2 block of
-    # centre bins (the block ending at the bin), added in place along x, then along y
-    acc[:, :, 1:] += acc[:, :, :-1]
-    acc[:, 1:, :] += acc[:, :-1, :]
-    # and over the next radius bin (the maximum with a copy shifted by one radius)
-    np.maximum(acc[1:], acc[:-1].copy(), out=acc[1:])
+    cy += cx  # the flat centre bin, built in place
+    # one radius at a time: each plane of the accumulator stays in the cache through its
+    # votes, normalisation and spreading (the whole one is tens of MB); per bin the votes
+    # add up in the same order as in one bincount over all radii
+    acc = np.empty((radii.size, h, wd), np.float32)
+    prev = None
+    for k in range(radii.size):
+        sel = ok[k]
+        sums = np.bincount(cy[k][sel], weights=w[sel], minlength=h * wd).astype(
+            np.float64, copy=False
+        )
+        if per_length:
+            sums /= 2 * np.pi * radii[k]
+        plane = sums.astype(np.float32).reshape(h, wd)
+        # votes of one circle spread over neighbouring bins: the sum over each 2 x 2 block
+        # of centre bins (the block ending at the bin), added in place along x, then y
+        plane[:, 1:] += plane[:, :-1]
+        plane[1:, :] += plane[:-1, :]
+        # and over the next radius bin: the maximum with the previous radius' plane
+        if prev is None:
+            acc[k] = plane
+        else:
+            np.maximum(plane, prev, out=acc[k])
+        prev = plane
     # a few distinct peaks: the checks choose among them (a soft rim can score below the
     # arcs of bright gaps between dense colonies)
     out = []
