@@ -29,6 +29,7 @@ Method:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -77,13 +78,18 @@ def _radial_correction(
     whole plate) use half-pixel rings on every pixel: there the wall shading rises
     within a pixel or two and one ring is a sizeable part of the well.
     """
-    yy, xx = np.nonzero(well)
     # every other pixel in each direction is plenty for a ring percentile
     step = 2 if ring >= 1.0 else 1
-    sel = ((yy % step) == 0) & ((xx % step) == 0)
-    rr = (np.hypot(yy[sel] - cy, xx[sel] - cx) / ring).astype(np.int64)
-    v = od[yy[sel], xx[sel]]
-    order = np.lexsort((v, rr))
+    yy, xx = np.nonzero(well[::step, ::step])
+    yy *= step
+    xx *= step
+    rr = (np.hypot(yy - cy, xx - cx) / ring).astype(np.int64)
+    v = od[yy, xx]
+    # sorted by ring, then by value: a value sort, then a stable (radix) sort of the ring
+    # numbers (the same order as ``np.lexsort((v, rr))``, several times faster)
+    by_v = np.argsort(v, kind="stable")
+    ring_dtype = np.int16 if rr.size and int(rr.max()) < 2**15 else np.int64
+    order = by_v[np.argsort(rr[by_v].astype(ring_dtype), kind="stable")]
     rs, vs = rr[order], v[order]
     nb = int(rs.max()) + 1
     counts = np.bincount(rs, minlength=nb)
@@ -94,9 +100,16 @@ def _radial_correction(
     from scipy import ndimage as ndi
 
     prof = ndi.median_filter(prof, size=3, mode="nearest")
+    # every well pixel's ring, on the well's bounding box (broadcast rows and columns
+    # instead of the coordinates of each pixel)
+    rows = np.flatnonzero(well.any(axis=1))
+    cols = np.flatnonzero(well.any(axis=0))
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    dy = (np.arange(box[0].start, box[0].stop) - cy)[:, None]
+    dx = (np.arange(box[1].start, box[1].stop) - cx)[None, :]
+    r_all = np.minimum((np.hypot(dy, dx) / ring).astype(np.int64), prof.size - 1)
     corr = np.zeros(od.shape, np.float32)
-    r_all = np.minimum((np.hypot(yy - cy, xx - cx) / ring).astype(np.int64), prof.size - 1)
-    corr[yy, xx] = prof[r_all]
+    corr[box] = np.where(well[box], prof[r_all], 0.0)
     return corr
 
 
@@ -529,40 +542,125 @@ def segment(
     U.check_2d(image, "colony", rgb, axes)
     multi = U.is_multichannel_2d(image, rgb)
     is_rgb = bool(multi and (rgb or (rgb is None and image.shape[-1] in (3, 4))))
-    calibrated = pixel_size_um is not None
-    shape = image.shape[:2]
-    plane_full = _absorbing_plane(image, multi, is_rgb)
-    if U.is_constant(plane_full):
-        return _nothing(image, "constant_image", calibrated, is_rgb)
-    wells_full: list[tuple[str, float, float, float]] = []
-    if plate_format is not None:
-        wells_full = find_plate_wells(plane_full, int(plate_format))
-        # wells of a plate are small: analyse them nearer full resolution
-        f = max(1, int(5.0 * wells_full[0][3] // working_size))
-    else:
-        f = U.block_factor(shape, working_size)
-    plane = U.block_mean(plane_full, f)
-    ps_work = None if pixel_size_um is None else pixel_size_um * f
-    kw = _analysis_options(
-        ps_work, colony_radius_um, min_colony_area_px, full_stain_od, k_noise, edge_fraction, min_od
+    photo = _Photo(image, _absorbing_plane(image, multi, is_rgb), multi, is_rgb, pixel_size_um)
+    if U.is_constant(photo.plane):
+        return _nothing(image, "constant_image", photo.calibrated, is_rgb)
+    analysis: dict[str, Any] = dict(
+        colony_radius_um=colony_radius_um,
+        min_colony_area_px=min_colony_area_px,
+        full_stain_od=full_stain_od,
+        k_noise=k_noise,
+        edge_fraction=edge_fraction,
+        min_od=min_od,
+        foreground=foreground,
     )
+    if plate_format is not None:
+        return _segment_plate_photo(photo, int(plate_format), working_size, analysis)
+    return _segment_single_well_photo(
+        photo, working_size, analysis, well=well, well_diameter_um=well_diameter_um, roi=roi
+    )
+
+
+@dataclass(frozen=True)
+class _Photo:
+    """The photo being segmented and its absorbing plane at full resolution."""
+
+    image: np.ndarray
+    plane: np.ndarray
+    multi: bool
+    is_rgb: bool
+    pixel_size_um: float | None
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether the pixel size is known."""
+        return self.pixel_size_um is not None
+
+
+def _working_scale(
+    photo: _Photo, f: int, analysis: dict[str, Any]
+) -> tuple[np.ndarray, float | None, dict[str, Any]]:
+    """Bring the photo to the working scale (``f`` times smaller): ``(plane, ps_work, kw)``.
+
+    ``kw`` are `_analyse_well`'s options at that scale (see `_analysis_options`), with a
+    pixel classifier's stain mask brought to the working grid when ``analysis`` holds one.
+    """
+    plane = U.block_mean(photo.plane, f)
+    ps_work = None if photo.pixel_size_um is None else photo.pixel_size_um * f
+    a = dict(analysis)
+    foreground = a.pop("foreground", None)
+    kw = _analysis_options(ps_work, **a)
     if foreground is not None:
         from napari_il6assay.segment.classifier import to_grid
 
         kw["foreground"] = to_grid(foreground, f, plane.shape)
-    if plate_format is not None:
-        labels_work, well_mask_work, measures = _segment_plate(
-            plane, wells_full, f, ps_work, int(plate_format), kw
-        )
-        qc_flag = ""
-    else:
-        opts: dict[str, Any] = dict(well=well, well_diameter_um=well_diameter_um, roi=roi)
-        single = _segment_single_well(image, plane, f, ps_work, kw, multi, is_rgb, **opts)
-        if single is None:
-            return _nothing(image, "no_well", calibrated, is_rgb)
-        labels_work, well_mask_work, measures, qc_flag = single
-    measures["calibrated"] = calibrated
-    return _result(image, plane, labels_work, well_mask_work, measures, qc_flag, f, ps_work, is_rgb)
+    return plane, ps_work, kw
+
+
+def _segment_plate_photo(
+    photo: _Photo, plate_format: int, working_size: int, analysis: dict[str, Any]
+) -> SegmentationResult:
+    """Segment every well of a whole-plate photo (the plate-photo path of `segment`).
+
+    The wells are found on the plate grid at full resolution; wells of a plate are small, so
+    the working scale keeps each one's diameter at about ``working_size / 2.5`` pixels or
+    more.
+    """
+    wells_full = find_plate_wells(photo.plane, plate_format)
+    f = max(1, int(5.0 * wells_full[0][3] // working_size))
+    plane, ps_work, kw = _working_scale(photo, f, analysis)
+    labels_work, well_mask_work, measures = _segment_plate(
+        plane, wells_full, f, ps_work, plate_format, kw
+    )
+    measures["calibrated"] = photo.calibrated
+    return _result(
+        photo.image, plane, labels_work, well_mask_work, measures, "", f, ps_work, photo.is_rgb
+    )
+
+
+def _segment_single_well_photo(
+    photo: _Photo,
+    working_size: int,
+    analysis: dict[str, Any],
+    *,
+    well: str,
+    well_diameter_um: float | None,
+    roi: str,
+) -> SegmentationResult:
+    """Segment a single-well photo (the single-well path of `segment`).
+
+    Images larger than ``working_size`` are analysed at a reduced scale (block mean); the
+    result is flagged ``no_well`` when the plane has no edge to fit a well to.
+    """
+    f = U.block_factor(photo.image.shape[:2], working_size)
+    plane, ps_work, kw = _working_scale(photo, f, analysis)
+    single = _segment_single_well(
+        photo.image,
+        plane,
+        f,
+        ps_work,
+        kw,
+        photo.multi,
+        photo.is_rgb,
+        well=well,
+        well_diameter_um=well_diameter_um,
+        roi=roi,
+    )
+    if single is None:
+        return _nothing(photo.image, "no_well", photo.calibrated, photo.is_rgb)
+    labels_work, well_mask_work, measures, qc_flag = single
+    measures["calibrated"] = photo.calibrated
+    return _result(
+        photo.image,
+        plane,
+        labels_work,
+        well_mask_work,
+        measures,
+        qc_flag,
+        f,
+        ps_work,
+        photo.is_rgb,
+    )
 
 
 def _nothing(image: np.ndarray, flag: str, calibrated: bool, is_rgb: bool) -> SegmentationResult:
@@ -581,6 +679,7 @@ def _nothing(image: np.ndarray, flag: str, calibrated: bool, is_rgb: bool) -> Se
 
 def _analysis_options(
     ps_work: float | None,
+    *,
     colony_radius_um: float | None,
     min_colony_area_px: int | None,
     full_stain_od: float | None,

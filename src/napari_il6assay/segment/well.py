@@ -122,21 +122,31 @@ class WellFit:
         return self.is_rim and not (self.floor_ratio < MIN_FLOOR_RATIO)
 
 
+def _gradient(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the Sobel gradient ``(gy, gx, magnitude)`` of a plane smoothed at 1 pixel."""
+    from scipy import ndimage as ndi
+
+    s = ndi.gaussian_filter(q.astype(np.float32), 1.0)
+    gy = ndi.sobel(s, axis=0)
+    gx = ndi.sobel(s, axis=1)
+    return gy, gx, np.hypot(gy, gx)
+
+
 def _edges(
-    q: np.ndarray, k_noise: float | None = None
+    q: np.ndarray,
+    k_noise: float | None = None,
+    gradient: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Find the edge pixels of a plane with their unit gradient (towards brighter) and weight.
 
     Canny's (top 10 % of the gradient, thin), or with ``k_noise`` every pixel whose gradient
     exceeds ``k_noise`` times the gradient's noise level (weak rims count too).
+    ``gradient``: ``_gradient(q)`` when the caller has it already (both kinds of edges
+    weigh and orient their pixels by it).
     """
-    from scipy import ndimage as ndi
     from skimage.feature import canny
 
-    s = ndi.gaussian_filter(q.astype(np.float32), 1.0)
-    gy = ndi.sobel(s, axis=0)
-    gx = ndi.sobel(s, axis=1)
-    mag = np.hypot(gy, gx)
+    gy, gx, mag = gradient if gradient is not None else _gradient(q)
     if k_noise is None:
         edges = canny(
             q.astype(np.float32),
@@ -199,8 +209,6 @@ def hough_well(
         Up to ``n_peaks`` circles ``(cy, cx, r, score)``, best first; ``score`` is the
         weighted fraction of the circumference with a voting edge. Empty without edges.
     """
-    from scipy import ndimage as ndi
-
     ey, ex, uy, ux, w = edges if edges is not None else _edges(q)
     if ey.size < 20:
         return []
@@ -210,26 +218,35 @@ def hough_well(
         ey, ex, uy, ux, w = ey[::k], ex[::k], uy[::k], ux[::k], w[::k]
     radii = np.arange(max(r_min, 3.0), max(r_max, r_min + cell) + 1e-9, cell)
     h, wd = -(-(q.shape[0] + 2 * pad) // cell), -(-(q.shape[1] + 2 * pad) // cell)
-    # every radius at once (one bincount; per bin the votes add up in the same order)
-    rk = radii[:, None]
     # up the gradient: towards the brighter floor
-    cy = np.floor((ey[None, :] + rk * uy[None, :] + pad) / cell).astype(np.int64)
-    cx = np.floor((ex[None, :] + rk * ux[None, :] + pad) / cell).astype(np.int64)
+    cy = _vote_bins(ey, uy, radii, pad, cell)
+    cx = _vote_bins(ex, ux, radii, pad, cell)
     ok = (cy >= 0) & (cy < h) & (cx >= 0) & (cx < wd)
-    idx = (np.arange(radii.size)[:, None] * h + cy) * wd + cx
-    sums = np.bincount(
-        idx[ok], weights=np.broadcast_to(w, ok.shape)[ok], minlength=radii.size * h * wd
-    ).reshape(radii.size, h, wd)
-    norm = 2 * np.pi * radii if per_length else np.ones(radii.size)
-    acc = (sums / norm[:, None, None]).astype(np.float32)
-    # votes of one circle spread over neighbouring bins
-    acc = ndi.uniform_filter(acc, size=(1, 2, 2), mode="constant")
-    acc *= 4
-    # and over the next radius bin (the same as the maximum with a copy shifted by one
-    # radius, filled with 0, without the interpolation machinery)
-    prev = acc[:-1].copy()
-    np.maximum(acc[1:], prev, out=acc[1:])
-    np.maximum(acc[0], 0, out=acc[0])
+    cy *= wd
+    cy += cx  # the flat centre bin, built in place
+    # one radius at a time: each plane of the accumulator stays in the cache through its
+    # votes, normalisation and spreading (the whole one is tens of MB); per bin the votes
+    # add up in the same order as in one bincount over all radii
+    acc = np.empty((radii.size, h, wd), np.float32)
+    prev = None
+    for k in range(radii.size):
+        sel = ok[k]
+        sums = np.bincount(cy[k][sel], weights=w[sel], minlength=h * wd).astype(
+            np.float64, copy=False
+        )
+        if per_length:
+            sums /= 2 * np.pi * radii[k]
+        plane = sums.astype(np.float32).reshape(h, wd)
+        # votes of one circle spread over neighbouring bins: the sum over each 2 x 2 block
+        # of centre bins (the block ending at the bin), added in place along x, then y
+        plane[:, 1:] += plane[:, :-1]
+        plane[1:, :] += plane[:-1, :]
+        # and over the next radius bin: the maximum with the previous radius' plane
+        if prev is None:
+            acc[k] = plane
+        else:
+            np.maximum(plane, prev, out=acc[k])
+        prev = plane
     # a few distinct peaks: the checks choose among them (a soft rim can score below the
     # arcs of bright gaps between dense colonies)
     out = []
@@ -248,6 +265,21 @@ def hough_well(
         sup = max(2, int(0.1 * radii[k] / cell))
         acc[:, max(0, y - sup) : y + sup + 1, max(0, x - sup) : x + sup + 1] = 0
     return out
+
+
+def _vote_bins(e: np.ndarray, u: np.ndarray, radii: np.ndarray, pad: int, cell: int) -> np.ndarray:
+    """Accumulator bin of every edge pixel's vote at every radius, along one axis.
+
+    ``floor((e + r u + pad) / cell)`` for each radius ``r`` (rows) and edge pixel (columns),
+    computed in place in one float array (the Hough's largest temporaries).
+    """
+    t = radii[:, None] * u[None, :]
+    t += e[None, :]
+    if pad:
+        t += pad
+    t /= cell
+    np.floor(t, out=t)
+    return t.astype(np.int64)
 
 
 def rim_support(
@@ -381,7 +413,11 @@ def find_single_well(
         r_min, r_max = 0.8 * MIN_RADIUS_FRACTION * short, 0.62 * long_
     cell = 2 if long_ > 200 else 1
     # Canny's edges on first use only (`rim_support`)
-    edges = (_edges(q, k_noise=4.0), functools.lru_cache(maxsize=1)(lambda: _edges(q)))
+    grad = _gradient(q)
+    edges = (
+        _edges(q, k_noise=4.0, gradient=grad),
+        functools.lru_cache(maxsize=1)(lambda: _edges(q, gradient=grad)),
+    )
     # every edge above the noise votes: a soft, shaded rim is weaker than sharp colony
     # edges but it is long and round
     found = hough_well(q, r_min, r_max, cell=cell, edges=edges[0])
@@ -525,7 +561,8 @@ def find_vessel_arc(plane: np.ndarray) -> WellFit | None:
     if not found:
         return None
     ps = ndi.gaussian_filter(plane.astype(np.float32), 1.0)
-    edges = (_edges(ps, k_noise=4.0), _edges(ps))
+    grad = _gradient(ps)
+    edges = (_edges(ps, k_noise=4.0, gradient=grad), _edges(ps, gradient=grad))
     min_arc = 0.25 * short
     best: WellFit | None = None
     for cy0, cx0, r0, score in found:
