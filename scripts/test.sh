@@ -4,7 +4,7 @@
 #    its test and lint extras;
 #  - runs pytest (napari tests run on a virtual X display through pytest-xvfb; the docstring
 #    examples in src/ run too, see [tool.pytest.ini_options] in pyproject.toml).
-# Extra arguments go to pytest, e.g. `bash scripts/test.sh tests/test_layout.py -x`.
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh tests/io/test_layout.py -x`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

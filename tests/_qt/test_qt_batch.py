@@ -15,7 +15,7 @@ def small_plate(tmp_path_factory) -> Path:
     """Replicate 1 of the sample experiment (both lines, all doses, no combination)."""
     import pandas as pd
 
-    sample = Path(__file__).resolve().parents[1] / "sample_data"
+    sample = Path(__file__).resolve().parents[2] / "sample_data"
     lay = pd.read_csv(sample / "layout.csv")
     keep = lay[(pd.to_numeric(lay["replicate"], errors="coerce") == 1) & lay["drug_b"].isna()]
     plate = tmp_path_factory.mktemp("batch_widget") / "plate"

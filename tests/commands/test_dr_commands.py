@@ -13,7 +13,7 @@ from napari_il6assay.doseresponse.fit import FITS_COLUMNS, fit_curve_table
 from napari_il6assay.doseresponse.fold import add_fold_resistance
 from napari_il6assay.doseresponse.synergy import SYNERGY_COLUMNS
 
-RYEGRASS = Path(__file__).resolve().parent / "data" / "ryegrass.csv"
+RYEGRASS = Path(__file__).resolve().parents[1] / "data" / "ryegrass.csv"
 
 
 def combo_table(rng) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from napari_il6assay.doseresponse.fit import (
 from napari_il6assay.doseresponse.fold import add_fold_resistance
 from napari_il6assay.doseresponse.models import evaluate, get_model
 
-RYEGRASS = Path(__file__).resolve().parent / "data" / "ryegrass.csv"
+RYEGRASS = Path(__file__).resolve().parents[1] / "data" / "ryegrass.csv"
 DOSES = 1e-9 * 3.0 ** np.arange(9)
 X = np.r_[0.0, DOSES].repeat(3)
 

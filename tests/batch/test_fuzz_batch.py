@@ -8,7 +8,7 @@ options and ``--out`` folders are drawn from the odd and the broken.
 For speed the dask cluster is replaced by an in-process client that runs the same
 `process_item` on each work item as it is submitted, and no figures are drawn (the same
 figure functions are fuzzed through ``fit``/``synergy``); a few real subprocess runs with
-the real cluster are in ``tests/test_hostile.py``. ``demo`` cases run the demo command's own
+the real cluster are in ``tests/batch/test_hostile.py``. ``demo`` cases run the demo command's own
 logic (sample data lookup, --out rules, summary) on top of a stub ``run_batch`` that prepares
 the output folder exactly as the real one does (`prepare_out`): a full demo takes minutes.
 """
@@ -262,7 +262,7 @@ def test_fuzz_demo(monkeypatch: pytest.MonkeyPatch, tmp_path_factory, data: st.D
         "foreign": tmp / "foreign",
         "previous": tmp / "prev",
         "nested": tmp / "a" / name / "c",
-        "sample": Path(__file__).resolve().parents[1] / "sample_data" / "out",
+        "sample": Path(__file__).resolve().parents[2] / "sample_data" / "out",
     }[kind]
     if kind == "file":
         out.write_text("x")

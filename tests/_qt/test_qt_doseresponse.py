@@ -19,7 +19,7 @@ def batch_out(tmp_path_factory) -> Path:
     """The repository's sample experiment (known truth) measured by `run_batch`."""
     from napari_il6assay.batch.run import run_batch
 
-    sample = Path(__file__).resolve().parents[1] / "sample_data"
+    sample = Path(__file__).resolve().parents[2] / "sample_data"
     acq = json.loads((sample / "acquisition.json").read_text())
     out = tmp_path_factory.mktemp("panel") / "results"
     run_batch(
@@ -60,7 +60,7 @@ def _fit(panel, line):
 
 
 def test_panel_draws_parental_and_resistant_curves(panel, batch_out):
-    sample = Path(__file__).resolve().parents[1] / "sample_data"
+    sample = Path(__file__).resolve().parents[2] / "sample_data"
     truth = json.loads((sample / "truth.json").read_text())
     curves = _curves(panel)
     assert len(curves) == 2

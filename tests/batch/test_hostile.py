@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from fuzz_support import check_exit, in_process_cluster, run_cli
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RYEGRASS = REPO / "tests" / "data" / "ryegrass.csv"
 FORMULAS = [
     '=HYPERLINK("http://evil.example","click")',

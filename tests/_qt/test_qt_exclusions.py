@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 RESISTANT = "MDA-MB-231E"
 
 

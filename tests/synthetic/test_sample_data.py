@@ -13,7 +13,7 @@ import pytest
 
 from napari_il6assay import _sample_data
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "sample_data"
 
 # function -> (image ndim incl. channels, rgb, channel_axis)

@@ -14,7 +14,7 @@ import pytest
 
 from napari_il6assay.doseresponse.fit import fit_arrays, fit_curves, select_models
 
-REF = Path(__file__).resolve().parent / "data" / "drc_reference"
+REF = Path(__file__).resolve().parents[1] / "data" / "drc_reference"
 MODELS = {"4pl": "LL.4", "3pl": "LL.3", "5pl": "LL.5"}
 
 

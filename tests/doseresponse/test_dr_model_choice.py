@@ -16,7 +16,7 @@ import pytest
 
 from napari_il6assay.doseresponse.fit import fit_arrays, select_models
 
-REF = Path(__file__).parent / "data" / "drc_reference"
+REF = Path(__file__).parents[1] / "data" / "drc_reference"
 DRC = {"4pl": "LL.4", "3pl": "LL.3", "5pl": "LL.5"}
 N_PARAMS = {"3pl": 3, "4pl": 4, "5pl": 5}
 

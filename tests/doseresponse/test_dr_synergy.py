@@ -10,7 +10,7 @@ import pytest
 
 from napari_il6assay.doseresponse.synergy import potentiation, synergy_scores, synergy_summary
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 def grid_table(va_fn, vb_fn, comb_fn, da, db) -> pd.DataFrame:

@@ -17,8 +17,8 @@ import pytest
 from napari_il6assay.batch import parts
 from napari_il6assay.batch.run import run_batch
 
-DATA = Path(__file__).parent / "data" / "parts_v0"
-SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+DATA = Path(__file__).parents[1] / "data" / "parts_v0"
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 OLD_PATH = "/work/main/sample_data/A01.png"
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 from napari_il6assay.batch.report import build_report
 from napari_il6assay.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _tables() -> dict:
