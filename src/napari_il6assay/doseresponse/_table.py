@@ -160,9 +160,14 @@ def _assemble(
     conc_all, resp_all, wells_all = conc_np[idx], resp_np[idx], well_np[idx].tolist()
     has_parental = bool((parental_np != "").any()) if parental_np.size else False
     par_all = parental_np[idx].tolist() if has_parental else []
+    bounds = list(zip(keys, starts, ends, strict=True))
+    if not has_parental:  # the usual case: no parental line, no problem, one call per curve
+        curves = [Curve(kd, conc_all[lo:hi], resp_all[lo:hi], wells_all[lo:hi])
+                  for kd, lo, hi in bounds]  # fmt: skip
+        return curves, FlatCurves(conc_all, resp_all, t_n + z_n)
     curves = []
-    for kd, lo, hi in zip(keys, starts, ends, strict=True):
-        parents = sorted(set(par_all[lo:hi]) - {""}) if has_parental else []
+    for kd, lo, hi in bounds:
+        parents = sorted(set(par_all[lo:hi]) - {""})
         problems = []
         if len(parents) > 1:
             problems.append(f"several parental lines given: {', '.join(parents)}")
