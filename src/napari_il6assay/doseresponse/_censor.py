@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from napari_il6assay.doseresponse._batch import CurveData, dose_means, raw_doses
+from napari_il6assay.doseresponse._batch import CurveData, dose_means
 from napari_il6assay.doseresponse._inference import Inference
 from napari_il6assay.doseresponse._start import Start
 from napari_il6assay.doseresponse.models import BOTTOM, HILL, TOP, dose_at_response, evaluate
@@ -75,7 +75,7 @@ def dose_readouts(
     data = start.data
     valid = data.sw > 0
     pos = valid & ~data.zero
-    xraw = raw_doses(curves)
+    xraw = start.xraw
     xmin = np.where(pos, xraw, np.inf).min(axis=1)
     xmax = np.where(pos, xraw, -np.inf).max(axis=1)
     has_zero = (valid & data.zero).any(axis=1)

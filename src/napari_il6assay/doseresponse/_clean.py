@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from napari_il6assay.doseresponse._batch import CurveData, FlatCurves
+
 
 def check_curve(
     conc: np.ndarray, response: np.ndarray, n_params: int = 4
@@ -107,6 +109,43 @@ def check_curves(
     if any(r.shape != c.shape for c, r in zip(concs, resps, strict=True)) or lens.sum() == 0:
         return [check_curve(c, r, n_params) for c, r in zip(concs, resps, strict=True)]
     conc, resp = np.concatenate(concs), np.concatenate(resps)
+    bad, finite = _clean_flags(conc, resp, lens, n_params)
+    all_finite = finite.tolist()
+    out = []
+    for i, (c, r) in enumerate(zip(concs, resps, strict=True)):
+        if bad[i]:
+            out.append(check_curve(c, r, n_params))
+        elif all_finite[i]:  # nothing to drop (the usual case): no copy
+            out.append((c, r, ""))
+        else:
+            keep = np.isfinite(r)
+            out.append((c[keep], r[keep], ""))
+    return out
+
+
+def _clean_flags(
+    conc: np.ndarray, resp: np.ndarray, lens: np.ndarray, n_params: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flag the curves of flat arrays that may need `check_curve`, and those without a NaN.
+
+    Conservative: a curve not flagged passes every test of `check_curve`.
+
+    Parameters
+    ----------
+    conc, resp : ndarray
+        All curves' doses and responses, curve after curve.
+    lens : ndarray
+        Each curve's number of points.
+    n_params : int
+
+    Returns
+    -------
+    bad : ndarray of bool
+        The curves `check_curve` must look at.
+    all_finite : ndarray of bool
+        The curves whose responses are all finite (nothing to drop).
+    """
+    n = lens.size
     cid = np.repeat(np.arange(n), lens)
     ok = np.isfinite(resp)
     # conservative: a curve counted clean here passes every test of `check_curve`
@@ -128,14 +167,38 @@ def check_curves(
         sane = (absmax <= 1e100) & (cmin_pos > 1e-200) & (cmax < 1e200)
         sane &= (rmax - rmin) > 1e-12 * np.maximum(1.0, absmax)
     bad |= ~sane
-    all_finite = (n_ok == lens).tolist()
-    out = []
-    for i, (c, r) in enumerate(zip(concs, resps, strict=True)):
-        if bad[i]:
-            out.append(check_curve(c, r, n_params))
-        elif all_finite[i]:  # nothing to drop (the usual case): no copy
-            out.append((c, r, ""))
-        else:
-            keep = np.isfinite(r)
-            out.append((c[keep], r[keep], ""))
-    return out
+    return bad, n_ok == lens
+
+
+def check_flat(
+    flat: FlatCurves, n_params: int = 4
+) -> tuple[Sequence[CurveData], list[int], list[int], list[str]]:
+    """`check_curves` of flat curves, the clean ones kept flat for `fit.fit_arrays`.
+
+    Parameters
+    ----------
+    flat : FlatCurves
+    n_params : int
+        Number of fitted parameters (see `check_curve`).
+
+    Returns
+    -------
+    data : sequence of (conc, response, None)
+        The clean curves' data (NaN responses dropped), in order.
+    todo : list of int
+        Their positions in ``flat``.
+    rest : list of int
+        The positions of the curves that cannot be fitted.
+    problems : list of str
+        Their `check_curve` problems, one per ``rest``.
+    """
+    n = len(flat)
+    if n and flat.lens.sum() > 0:
+        bad, finite = _clean_flags(flat.x, flat.y, flat.lens, n_params)
+        if not bad.any() and finite.all():  # the usual case: every curve clean as it is
+            return flat, list(range(n)), [], []
+    checked = check_curves([(c, r) for c, r, _ in flat], n_params)
+    todo = [i for i, (_, _, problem) in enumerate(checked) if not problem]
+    rest = [i for i, (_, _, problem) in enumerate(checked) if problem]
+    data = [(checked[i][0], checked[i][1], None) for i in todo]
+    return data, todo, rest, [checked[i][2] for i in rest]

@@ -29,6 +29,7 @@ from napari_il6assay.doseresponse.models import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from napari_il6assay.doseresponse._batch import FlatCurves
     from napari_il6assay.doseresponse._table import Curve
 
 
@@ -312,7 +313,9 @@ class CurveTableFit:
     fold_options: dict[str, float] = field(default_factory=dict)
 
 
-def fits_table(curves: Sequence[Curve], batch: FitBatch, ci_method: str) -> pd.DataFrame:
+def fits_table(
+    curves: Sequence[Curve], batch: FitBatch, ci_method: str, flat: FlatCurves | None = None
+) -> pd.DataFrame:
     """Build the ``fits.csv`` table (`COLUMNS`) of curves and their fits, a column at a time.
 
     Parameters
@@ -321,6 +324,9 @@ def fits_table(curves: Sequence[Curve], batch: FitBatch, ci_method: str) -> pd.D
     batch : FitBatch
         The curves' fits, in the same order (`FitBatch.merge` of the fitted and unfitted).
     ci_method : str
+    flat : FlatCurves, optional
+        The curves' doses and responses as flat arrays (`_table.split_curves_flat`): the
+        doses are not concatenated again.
 
     Returns
     -------
@@ -334,8 +340,11 @@ def fits_table(curves: Sequence[Curve], batch: FitBatch, ci_method: str) -> pd.D
     notes = ["; ".join([*c.problems, r] if r else c.problems)
              for c, r in zip(curves, batch.note.tolist(), strict=True)]  # fmt: skip
     batch = replace(batch, note=np.array(notes, dtype=object).reshape(n))
-    dose_cid = np.repeat(np.arange(n), [c.conc.size for c in curves])
-    dose_all = np.concatenate([c.conc for c in curves]) if n else np.empty(0)
+    if flat is not None:
+        dose_cid, dose_all = np.repeat(np.arange(n), flat.lens), flat.x
+    else:
+        dose_cid = np.repeat(np.arange(n), [c.conc.size for c in curves])
+        dose_all = np.concatenate([c.conc for c in curves]) if n else np.empty(0)
     finite = np.isfinite(dose_all)
     other: dict[str, Any] = {
         "cell_line": [c.key.get("cell_line", "") for c in curves],

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from napari_il6assay.doseresponse._batch import CurveData, dose_means, pad, row_mean
+from napari_il6assay.doseresponse._batch import CurveData, dose_means, pad_with_doses, row_mean
 from napari_il6assay.doseresponse._solver import Batch
 from napari_il6assay.doseresponse.models import BOTTOM, HILL, LOGE, LOGS, TOP, ModelSpec
 
@@ -39,6 +39,8 @@ class Start:
     #: (B, 5) bounds of the parameters
     lower: np.ndarray
     upper: np.ndarray
+    #: (B, n) the tested doses exactly as given, padded with 0 (`_batch.raw_doses`)
+    xraw: np.ndarray
 
 
 def prepare(
@@ -60,12 +62,12 @@ def prepare(
     -------
     Start
     """
-    data = pad(curves)
+    data, xraw = pad_with_doses(curves)
     pos = (data.sw > 0) & ~data.zero
     lxmin = np.where(pos, data.logx, np.inf).min(axis=1)
     lxmax = np.where(pos, data.logx, -np.inf).max(axis=1)
     lower, upper = param_bounds(data, lxmin, lxmax, user_bounds, signed=spec.signed)
-    return Start(data, lxmin, lxmax, lower, upper)
+    return Start(data, lxmin, lxmax, lower, upper, xraw)
 
 
 def logit_start(data: Batch, lxmin: np.ndarray, lxmax: np.ndarray) -> np.ndarray:

@@ -44,7 +44,7 @@ import numpy as np
 
 from napari_il6assay.doseresponse._batch import CurveData
 from napari_il6assay.doseresponse._censor import censor, classify_effect, dose_readouts, notes
-from napari_il6assay.doseresponse._clean import check_curve, check_curves
+from napari_il6assay.doseresponse._clean import check_curve, check_curves, check_flat
 from napari_il6assay.doseresponse._inference import ic50_ci, infer
 from napari_il6assay.doseresponse._polish import solve
 from napari_il6assay.doseresponse._result import (
@@ -424,7 +424,7 @@ def fit_curve_table(
         `fold.add_fold_resistance`). Curves that cannot be fitted have ``status``
         ``bad_input``/``constant`` and the reason in ``note``.
     """
-    from napari_il6assay.doseresponse._table import concentration_column, split_curves
+    from napari_il6assay.doseresponse._table import concentration_column, split_curves_flat
 
     if response not in df.columns:
         raise KeyError(f"response column {response!r} not in the table")
@@ -434,15 +434,11 @@ def fit_curve_table(
         "4pl" if auto else model,
         bottom=kwargs.get("fixed_bottom", 0.0), top=kwargs.get("fixed_top", 1.0),
     )  # fmt: skip
-    curves = split_curves(df, response, conc, tuple(group_cols))
-    checked = check_curves([(c.conc, c.response) for c in curves], 3 if auto else spec.n_params)
-    todo = [i for i, (_, _, problem) in enumerate(checked) if not problem]
-    rest = [i for i, (_, _, problem) in enumerate(checked) if problem]
-    data = [(checked[i][0], checked[i][1], None) for i in todo]
+    curves, flat = split_curves_flat(df, response, conc, tuple(group_cols))
+    data, todo, rest, problems = check_flat(flat, 3 if auto else spec.n_params)
     # each curve's `spec` parameters, for the fold's joint fits (NaN: not fitted)
     params = np.full((len(curves), 5), np.nan)
-    parts = [(rest, FitBatch.unfitted([checked[i][2] for i in rest], spec.name,
-                                      [curves[i].conc for i in rest]))]  # fmt: skip
+    parts = [(rest, FitBatch.unfitted(problems, spec.name, [curves[i].conc for i in rest]))]
     if data:
         if auto:
             per_model: dict[str, tuple[list[int], FitBatch]] = {}
@@ -454,7 +450,7 @@ def fit_curve_table(
             fitted = fit_arrays(data, spec.name, ci_method=ci_method, **kwargs)
             params[todo] = fitted.params
         parts.insert(0, (todo, fitted))
-    fits = fits_table(curves, FitBatch.merge(parts, len(curves)), ci_method)
+    fits = fits_table(curves, FitBatch.merge(parts, len(curves)), ci_method, flat)
     # auto: a pair needs one model for the joint fit; the 4PL (the fits table says which
     # model each curve's own IC50 came from)
     options = {k: v for k, v in kwargs.items() if k in ("level", "fixed_bottom", "fixed_top")}
