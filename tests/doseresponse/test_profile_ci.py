@@ -34,15 +34,15 @@ def test_early_stops_keep_the_converged_ends(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(_profile, "_LM_XTOL", 1e-10)
     full = fit_arrays(curves, "4pl", ci_method="profile")
     for end in ("ic50_ci_low", "ic50_ci_high"):
-        a, b = np.log10(fast[end]), np.log10(full[end])
+        a, b = np.log10(getattr(fast, end)), np.log10(getattr(full, end))
         assert np.array_equal(np.isfinite(a), np.isfinite(b))
         ok = np.isfinite(a)
         assert ok.sum() > 250
         assert np.max(np.abs(a[ok] - b[ok])) < 1e-3
         assert np.median(np.abs(a[ok] - b[ok])) < 1e-7
     # the estimates themselves do not depend on the CI
-    assert np.array_equal(fast["params"], full["params"])
-    assert np.array_equal(fast["ic50_se"], full["ic50_se"], equal_nan=True)
+    assert np.array_equal(fast.params, full.params)
+    assert np.array_equal(fast.ic50_se, full.ic50_se, equal_nan=True)
 
 
 def test_group_codes_are_groupby_numbers() -> None:
