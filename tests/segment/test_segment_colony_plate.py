@@ -30,7 +30,7 @@ def test_plate_per_well_area_fraction(fmt, seed, rgb, max_err):
     s = make_colony_plate(seed, plate_format=fmt, rgb=rgb)
     r = segment_image(s.image, "colony", pixel_size_um=s.pixel_size_um, rgb=rgb, plate_format=fmt)
     truth = s.truth["wells"]
-    pw = r.measures["per_well"]
+    pw = r.per_well
     # every well, in A01, A02, ... order (A01 top-left)
     assert pw["well"].tolist() == truth["well"].tolist() == well_names(fmt)
     assert r.measures["n_wells"] == fmt and r.measures["plate_format"] == fmt
@@ -65,7 +65,7 @@ def test_empty_and_full_wells_keep_the_grid():
     afs[0, 0], afs[3, 5], afs[1, 2] = 0.0, 0.7, 0.5
     s = make_colony_plate(7, plate_format=24, rgb=True, area_fractions=afs, width_px=900)
     r = segment_image(s.image, "colony", rgb=True, plate_format=24)
-    pw = r.measures["per_well"].set_index("well")
+    pw = r.per_well.set_index("well")
     t = s.truth["wells"].set_index("well")
     err = (pw["area_fraction"] - t["area_fraction"]).abs()
     assert err.max() <= 0.03

@@ -277,8 +277,9 @@ class DoseResponseWidget(ViewerDock):
 
     def labels_layer(self, plate: str, well: str) -> Any:
         """Return the viewer's Labels layer of a well (None when it is not shown)."""
-        prefix = f"{plate}/{well}" if plate else well
-        name = f"{prefix} labels"
+        from napari_il6assay.io.plate import well_key
+
+        name = f"{well_key(plate, well)} labels"  # as `well_display.show_well` names it
         return self.viewer.layers[name] if name in self.viewer.layers else None
 
     def _on_measured(self, result: tuple[dict[str, Any], list[Any]]) -> None:

@@ -368,7 +368,7 @@ def _fill(result: WorkerResult, img: Any, seg: Any, save_labels: bool) -> None:
         overlay = thumbnail(disp, labels, size=min(max(disp.shape[:2]), 1024))
     result.overlay_png = overlay_png(np.asarray(overlay))  # fast: level 1, palette
     result.labels = labels.astype(np.int32, copy=False) if save_labels else None
-    per_well = seg.measures.get("per_well")
+    per_well = seg.per_well
     if per_well is not None and len(per_well):
         # a whole-plate photo: one row and one thumbnail per well found on it
         rows = [_clean_measures(r) for r in per_well.to_dict("records")]

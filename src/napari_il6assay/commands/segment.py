@@ -438,7 +438,6 @@ class _Collected:
     def _keep(self, path: Path, args: argparse.Namespace, res: Any) -> None:
         """Keep an image's rows and write its QC overlay and labels."""
         import numpy as np
-        import pandas as pd
 
         from napari_il6assay.segment.qc import save_png
 
@@ -460,8 +459,8 @@ class _Collected:
             if k not in row and _scalar(v):
                 row[k] = v.item() if isinstance(v, np.generic) else v
         self.image_rows.append(row)
-        per_well = res.measures.get("per_well")
-        if isinstance(per_well, pd.DataFrame):
+        per_well = res.per_well
+        if per_well is not None:
             pw = per_well.copy()
             pw.insert(0, "image", path.name)
             self.well_tables.append(pw)

@@ -536,8 +536,8 @@ def segment(
         ``well_radius_px``, ``well_rim_support``, ``well_in_frame`` and the diagnostics
         ``background_level`` (median absorbing-plane level of the unstained floor) and
         ``sharpness`` (see `_sharpness`);
-        with ``plate_format`` the readout is the mean over wells and
-        ``measures["per_well"]`` is a table with one row per well.
+        with ``plate_format`` the readout is the mean over wells and the result's
+        ``per_well`` is a table with one row per well.
     """
     U.check_2d(image, "colony", rgb, axes)
     multi = U.is_multichannel_2d(image, rgb)
@@ -726,8 +726,8 @@ def _segment_plate(
     """Analyse every well of a whole-plate photo: ``(labels, well mask, measures)``.
 
     ``wells_full`` are the wells found on the plate grid at full resolution; the working
-    plane is ``f`` times smaller. ``measures["per_well"]`` holds one row per well; the
-    readout is the mean over wells.
+    plane is ``f`` times smaller. ``measures["per_well"]`` holds one row per well (`_result`
+    moves it to ``SegmentationResult.per_well``); the readout is the mean over wells.
     """
     import pandas as pd
 
@@ -930,14 +930,16 @@ def _result(
     objects = measure_objects(labels_work, plane, pixel_size_um=ps_work)
     # the working-scale pixel count -> full-resolution pixels
     objects["area_px"] = (objects["area_px"] * f * f).astype("int64")
-    if "per_well" in measures and len(objects):
-        names = measures["per_well"]["well"].tolist()
+    measures = dict(measures)
+    per_well = measures.pop("per_well", None)
+    if per_well is not None and len(objects):
+        names = per_well["well"].tolist()
         # each colony's well: nearest well centre
         from scipy import ndimage as ndi
 
         ids = objects["label"].to_numpy()
         cyx = np.asarray(ndi.center_of_mass(labels_work > 0, labels_work, ids))
-        centres_full = measures["per_well"][["well_center_y", "well_center_x"]].to_numpy()
+        centres_full = per_well[["well_center_y", "well_center_x"]].to_numpy()
         centres = (centres_full + 0.5) / f - 0.5
         d = ((cyx[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
         objects.insert(1, "plate_well", [names[i] for i in d.argmin(1)])
@@ -947,4 +949,5 @@ def _result(
         measures=measures,
         qc_flag=qc_flag,
         overlay=overlay(image, labels, rgb=is_rgb, extra=[wmask_full]),
+        per_well=per_well,
     )

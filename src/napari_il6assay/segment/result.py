@@ -29,6 +29,9 @@ class SegmentationResult:
         ``""`` when fine, else a short reason such as ``"no_object"`` or ``"constant_image"``.
     overlay : ndarray of uint8, optional
         RGB QC image: the outline drawn on the input (downsampled for large images).
+    per_well : DataFrame, optional
+        A whole-plate photo's wells (colony mode): one row per well found on the photo, with
+        the ``wells.csv`` measures of each; None for a photo of one well.
     """
 
     labels: np.ndarray
@@ -36,6 +39,7 @@ class SegmentationResult:
     measures: dict[str, Any] = field(default_factory=dict)
     qc_flag: str = ""
     overlay: np.ndarray | None = None
+    per_well: pd.DataFrame | None = None
 
     @property
     def readout(self) -> float:
