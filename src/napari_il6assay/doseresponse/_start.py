@@ -31,7 +31,7 @@ LN10 = np.log(10.0)
 class Start:
     """The start step's result: the padded curves, their dose range and parameter bounds."""
 
-    #: the curves, padded (`_batch.pad`)
+    #: the curves, padded (`_batch.pad_with_doses`)
     data: Batch
     #: (B,) lowest and highest log dose above 0
     lxmin: np.ndarray
@@ -39,7 +39,7 @@ class Start:
     #: (B, 5) bounds of the parameters
     lower: np.ndarray
     upper: np.ndarray
-    #: (B, n) the tested doses exactly as given, padded with 0 (`_batch.raw_doses`)
+    #: (B, n) the tested doses exactly as given, padded with 0 (`_batch.pad_with_doses`)
     xraw: np.ndarray
 
 
