@@ -128,6 +128,23 @@ def test_write_csv_is_to_csv_text(tmp_path: Path) -> None:
         "o": pd.Series(["p", np.nan, "q", "r,s", ""] * 100, dtype=object),
     })  # fmt: skip
     for frame in (df, df.iloc[:0], df.assign(f32=np.float32(0.1))):  # float32: to_csv itself
-        write_csv(frame, tmp_path / "a.csv")
-        frame.to_csv(tmp_path / "b.csv", index=False)
-        assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+        for workers in (1, 3):  # 3 processes of at least 100 rows each (below)
+            write_csv(frame, tmp_path / "a.csv", workers=workers)
+            frame.to_csv(tmp_path / "b.csv", index=False)
+            assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+
+
+def test_write_csv_in_processes_is_to_csv_text(tmp_path: Path, monkeypatch) -> None:
+    """Rows turned into text by 3 forked processes give to_csv's bytes, in row order, also
+    when one part holds a value only to_csv can write (the whole file falls back to it)."""
+    from napari_il6assay.io import csv_out
+
+    monkeypatch.setattr(csv_out, "MIN_ROWS_PER_PROCESS", 100)
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"x": rng.normal(size=1000) * 1e-7, "k": np.arange(1000),
+                       "t": [f"c{i}, q" for i in range(1000)]})  # fmt: skip
+    mixed = df.assign(t=df["t"].astype(object))
+    mixed.loc[900, "t"] = 3.5  # a number in a text column: pandas' own formatting
+    for frame in (df, mixed):
+        csv_out.write_csv(frame, tmp_path / "a.csv", workers=3)
+        assert (tmp_path / "a.csv").read_bytes() == frame.to_csv(index=False).encode()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import os
 import shutil
 import sys
 import threading
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from napari_il6assay.errors import InputError
+from napari_il6assay.parallel import default_workers
 
 #: names this package writes in an output folder; `overwrite` removes only these
 PRODUCTS = (
@@ -172,13 +172,6 @@ def prepare_out(
         # temporary files of a run that was killed mid-write
         for tmp in (out / sub).glob(".*.tmp") if (out / sub).is_dir() else ():
             tmp.unlink(missing_ok=True)
-
-
-def default_workers() -> int:
-    """Cores this process may use (its CPU affinity), at least 1."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
 
 
 #: dask's self-monitoring of a local cluster, slowed for one short run of a few cores. By

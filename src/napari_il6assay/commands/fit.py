@@ -190,6 +190,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-plots", type=int, default=12, metavar="N",
                         help="at most N dose-response figures (8 cell lines each; default 12, "
                         "0 = all); larger tables also get plots/ic50_summary.png")  # fmt: skip
+    from napari_il6assay.cli import worker_count
+
+    parser.add_argument("--workers", type=worker_count, default=None, metavar="N",
+                        help="processes for large tables (default: all cores; the results are "
+                        "the same for any number)")  # fmt: skip
 
 
 def _find_dose_column(df: Any, path: str | Path, dose: str | None) -> str:
@@ -319,13 +324,17 @@ def run(args: argparse.Namespace) -> int:
     model, fixed = args.model, dict[str, Any]()
     if getattr(args, "fix", None):
         model, fixed = _parse_fix(args.fix, args.model)
+    from napari_il6assay.parallel import default_workers
+
+    workers = getattr(args, "workers", None) or default_workers()
     fits = add_fold_resistance(fit_curve_table(
         df, response=args.response, model=model, conc=dose, ci_method=args.ci,
-        alpha_flat=args.alpha_flat, min_effect=args.min_effect, min_span=args.min_span, **fixed,
+        alpha_flat=args.alpha_flat, min_effect=args.min_effect, min_span=args.min_span,
+        workers=workers, **fixed,
     ))  # fmt: skip
     from napari_il6assay.io.csv_out import write_csv
 
-    write_csv(fits, out / "fits.csv")  # to_csv's text, faster (a second on 10,000 curves)
+    write_csv(fits, out / "fits.csv", workers=workers)  # to_csv's text, faster
     n_ok = int((fits["status"] == "ok").sum())
     print(f"{len(fits)} curve(s): {n_ok} fitted, "
           f"{int((fits['status'] == 'no_effect').sum())} no effect, "

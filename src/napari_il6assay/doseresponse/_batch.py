@@ -45,6 +45,12 @@ class FlatCurves(Sequence[CurveData]):
         """Return the number of curves."""
         return len(self._bounds)
 
+    def between(self, lo: int, hi: int) -> FlatCurves:
+        """Return curves ``lo .. hi - 1`` as `FlatCurves` (views of the flat arrays)."""
+        a = int(self.starts[lo]) if lo < len(self) else self.x.size
+        b = int(self.starts[hi]) if hi < len(self) else self.x.size
+        return FlatCurves(self.x[a:b], self.y[a:b], self.lens[lo:hi])
+
     @overload
     def __getitem__(self, i: int) -> CurveData: ...
 
