@@ -14,7 +14,9 @@ line that anchor every curve of that line (30 points per curve), viability
   over the same N curves minus the loop over 1 curve, timed inside its own process. thunor
   works on log dose and cannot take the vehicle's dose 0, so it gets the 27 dosed points.
 
-Runs alternate (ours N, ours 1, thunor; repeated ``--repeats`` times) so that load from other
+Ours runs as a user runs it (``--workers`` default: every core the command may use), with
+``--ci delta``, and with ``--workers 1`` (one process: the CPU-for-CPU view). Runs alternate
+(ours N, ours 1, thunor; repeated ``--repeats`` times) so that load from other
 processes hits both sides alike; medians and ratios are printed with the targets
 (>= 10x thunor with the default profile CI; fit with plots < 60 s) and whether each is met.
 The ratio is given by wall time (what the target counts) and by CPU time (user + system of
@@ -139,7 +141,10 @@ def main() -> None:
         have_thunor = Path(args.thunor_python).exists()
         if args.part in ("all", "noplots"):
             il6assay(one, tmp / "warm", "--no-plots")  # warm the file cache and .pyc
-            cis = ("profile", "delta")
+            # the default command (all cores), the delta CI, and one process for the CPU view
+            runs = {"profile": ("--ci", "profile"), "delta": ("--ci", "delta"),
+                    "profile, 1 process": ("--ci", "profile", "--workers", "1")}  # fmt: skip
+            cis = tuple(runs)
             t_n: dict[str, list[float]] = {ci: [] for ci in cis}
             t_1: dict[str, list[float]] = {ci: [] for ci in cis}
             c_n: dict[str, list[float]] = {ci: [] for ci in cis}
@@ -150,11 +155,11 @@ def main() -> None:
             summary = ""
             for _ in range(args.repeats):
                 for ci in cis:
-                    dt, summary_ci, cpu = il6assay(big, tmp / f"n_{ci}", "--no-plots", "--ci", ci)
+                    dt, summary_ci, cpu = il6assay(big, tmp / "n", "--no-plots", *runs[ci])
                     summary = summary_ci if ci == "profile" else summary
                     t_n[ci].append(dt)
                     c_n[ci].append(cpu)
-                    dt, _, cpu = il6assay(one, tmp / f"1_{ci}", "--no-plots", "--ci", ci)
+                    dt, _, cpu = il6assay(one, tmp / "1", "--no-plots", *runs[ci])
                     t_1[ci].append(dt)
                     c_1[ci].append(cpu)
                 if have_thunor:
@@ -180,7 +185,7 @@ def main() -> None:
                 marg = statistics.median(a - b for a, b in zip(t_n[ci], t_1[ci], strict=True))
                 marg_cpu = statistics.median(a - b for a, b in zip(c_n[ci], c_1[ci], strict=True))
                 ratio = th / marg
-                print(f"  il6assay fit --ci {ci:7s}: N curves {statistics.median(t_n[ci]):6.2f} s, "
+                print(f"  il6assay fit --ci {ci:18s}: N curves {statistics.median(t_n[ci]):6.2f} s, "
                       f"1 curve {statistics.median(t_1[ci]):5.2f} s, beyond one curve "
                       f"{marg:6.2f} s wall ({marg_cpu:5.2f} s CPU) -> {ratio:5.1f}x faster "
                       f"than thunor by wall time, {th_cpu / marg_cpu:5.1f}x by CPU time"

@@ -65,6 +65,7 @@ __all__ = [
     "LAYOUT_COLUMNS",
     "INPUT_COLUMNS",
     "OPTIONAL_COLUMNS",
+    "TEXT_COLUMNS",
 ]
 
 
@@ -96,6 +97,11 @@ _DERIVED = {"well": ("row", "column"), "unit": ("concentration_M",),
 
 #: columns of `Layout.table`, in order
 LAYOUT_COLUMNS = [c for col in INPUT_COLUMNS for c in (col, *_DERIVED.get(col, ()))]
+
+#: columns of `Layout.table` that hold text (``str``), also where they look like numbers: a
+#: replicate or passage ``1`` stays "1" (a number column with an empty cell would read 1.0)
+TEXT_COLUMNS = ("plate", "well", "cell_line", "drug", "unit", "drug_b", "unit_b", "role",
+                "replicate", "parental", "passage", "sample")  # fmt: skip
 
 ROLES = ("sample", "vehicle", "blank", "exclude")
 
@@ -801,20 +807,7 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
     for c in ("row", "column"):
         df[c] = df[c].astype("int64")
-    for c in (
-        "plate",
-        "well",
-        "cell_line",
-        "drug",
-        "unit",
-        "drug_b",
-        "unit_b",
-        "role",
-        "replicate",
-        "parental",
-        "passage",
-        "sample",
-    ):
+    for c in TEXT_COLUMNS:
         # built from a list so that None becomes a missing value, not the text "nan"
         df[c] = pd.Series(
             [None if x is None or x != x else str(x) for x in df[c].tolist()],

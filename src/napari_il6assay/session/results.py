@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from napari_il6assay.io.cells import cell_text, is_blank, text_column
+from napari_il6assay.io.layout import TEXT_COLUMNS
 from napari_il6assay.io.plate import well_key
 
 #: tables the panel reads from a batch output folder (``<name>.csv``)
@@ -32,13 +33,6 @@ TABLES = (
     "plate_qc",
     "cross_resistance",
 )
-
-
-#: the layout's text columns (`napari_il6assay.io.layout.read_layout` makes them ``str``):
-#: read back as text, so that a refit writes a replicate or passage ``1`` as the batch did
-#: (a number column with an empty cell would read as ``1.0``)
-LAYOUT_TEXT = ("plate", "well", "cell_line", "drug", "unit", "drug_b", "unit_b", "role",
-               "replicate", "parental", "passage", "sample")  # fmt: skip
 
 
 @dataclass
@@ -279,7 +273,7 @@ def load_results(out: str | Path) -> Results:
     for name in TABLES:
         p = out / f"{name}.csv"
         if p.is_file():
-            t = pd.read_csv(p, keep_default_na=True, dtype=dict.fromkeys(LAYOUT_TEXT, "str"))
+            t = pd.read_csv(p, keep_default_na=True, dtype=dict.fromkeys(TEXT_COLUMNS, "str"))
             # Marker columns ("", ">" or "<") must stay text: an empty cell is "", not NaN.
             for col in t.columns:
                 if col.endswith("_censored") or col in (
