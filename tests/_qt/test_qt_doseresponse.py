@@ -239,3 +239,40 @@ def test_clicking_a_heatmap_cell_shows_one_of_its_wells(panel):
     assert float(row["concentration_M"]) == pytest.approx(a)
     assert float(row["concentration_b"]) == pytest.approx(b)
     assert panel.test_viewer.layers.selection.active.name.endswith(f"{well} image")
+
+
+def test_summary_keeps_text_with_less_than_signs():
+    """The summary label is rich text: "p < 0.001" and a censored "<1 nM" IC50 must show as
+    written, not be read as the start of a tag that swallows the rest of the line."""
+    import pandas as pd
+    from qtpy.QtGui import QTextDocument
+
+    from napari_il6assay._qt.doseresponse_widget import synergy_lines
+
+    summary = pd.DataFrame({
+        "cell_line": ["MCF-7E"] * 2, "drug": ["eribulin"] * 2, "drug_b": ["tocilizumab"] * 2,
+        "score": ["bliss", "hsa"], "mean": [0.21, 0.18], "ci_low": [0.19, 0.15],
+        "ci_high": [0.23, 0.2], "p_value": [1e-5, 0.04],
+    })  # fmt: skip
+    doc = QTextDocument()
+    doc.setHtml("<br>".join(synergy_lines(summary, "eribulin")))
+    assert doc.toPlainText() == (
+        "MCF-7E eribulin + tocilizumab: bliss 0.21 [0.19, 0.23], p < 0.001; "
+        "hsa 0.18 [0.15, 0.2], p = 0.04"
+    )
+
+
+def test_fit_summary_shows_a_censored_ic50(panel):
+    """A curve whose IC50 is below the lowest dose reads "IC50 <..." in the summary."""
+    from qtpy.QtGui import QTextDocument
+
+    fits = panel.tables["fits"].copy()
+    drug = panel.drug.currentText()
+    row = fits.index[fits["drug"].astype(str) == drug][0]
+    fits.loc[row, "ic50_censored"] = "<"
+    fits.loc[row, "ic50_rel_M"] = 1e-9
+    panel.tables["fits"] = fits
+    doc = QTextDocument()
+    doc.setHtml(panel.fit_summary())
+    line = doc.toPlainText().splitlines()[0]
+    assert f"{fits.loc[row, 'cell_line']}: IC50 <1 nM" in line and line.endswith("]")

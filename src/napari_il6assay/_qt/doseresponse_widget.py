@@ -20,6 +20,7 @@ folder again measures its saved corrections the same way before the first refit.
 from __future__ import annotations
 
 from collections.abc import Callable
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -109,13 +110,15 @@ class DoseResponseWidget(ViewerDock):
         self._refit = WorkerSlot("Refit failed", again=self.refit)
         self._measure_slot = WorkerSlot("Re-measure failed")
 
-        top = row(self.load_button, (self.drug, 1), self.score, self.export_fig_button,
-                  self.export_tables_button)  # fmt: skip
+        # the exports on their own row at the bottom: five controls in one row cut every
+        # button's label at the panel's 500-pixel width (seen on the screenshot)
+        top = row(self.load_button, (self.drug, 1), self.score)
+        exports = row((self.export_fig_button, 1), (self.export_tables_button, 1))
         # the well's description on its own line: beside four controls it wrapped into a
         # narrow column of eight lines (seen on the screenshot)
         sel = row((self.reason, 1), self.exclude_button, self.include_button,
                   self.remeasure_button)  # fmt: skip
-        column(self, top, (self.tabs, 1), self.summary, self.selection, sel)
+        column(self, top, (self.tabs, 1), self.summary, self.selection, sel, exports)
 
         self.load_button.clicked.connect(self._on_load)
         self.export_fig_button.clicked.connect(self._on_export_figure)
@@ -358,13 +361,16 @@ class DoseResponseWidget(ViewerDock):
         parts = []
         for _, r in f.iterrows():
             ic50 = r.get("ic50_rel_M")
-            txt = f"<b>{r.get('cell_line')}</b>: IC50 {_molar(ic50, r.get('ic50_censored'))}"
+            # rich text: names and a censored "<1 nM" are escaped, or Qt reads "<" as a tag
+            # and drops the rest of the line
+            txt = (f"<b>{escape(str(r.get('cell_line')))}</b>: IC50 "
+                   f"{escape(_molar(ic50, r.get('ic50_censored')))}")  # fmt: skip
             lo, hi = r.get("ic50_ci_low_M"), r.get("ic50_ci_high_M")
             if _finite(lo) and _finite(hi):
                 txt += f" [{_molar(lo)}–{_molar(hi)}]"
             fold = r.get("fold_resistance")
             if _finite(fold):
-                txt += f", <b>{fold:.3g}-fold</b> vs {r.get('parental')}"
+                txt += f", <b>{fold:.3g}-fold</b> vs {escape(str(r.get('parental')))}"
                 flo, fhi = r.get("fold_ci_low"), r.get("fold_ci_high")
                 if _finite(flo) and _finite(fhi):
                     txt += f" [{flo:.3g}–{fhi:.3g}]"
@@ -729,7 +735,9 @@ def synergy_lines(summary: Any, drug: str | None = None) -> list[str]:
                             f"{r['ci_high']:.2g}], {ptxt}")  # fmt: skip
             else:
                 bits.append(f"{r['score']} {r['mean']:.2g}")
-        lines.append(f"<b>{cl}</b> {a} + {b}: " + "; ".join(bits))
+        # "p < 0.001" in rich text: escaped, or Qt reads a tag and drops the rest of the line
+        lines.append(f"<b>{escape(str(cl))}</b> {escape(f'{a} + {b}')}: "
+                     + escape("; ".join(bits)))  # fmt: skip
     return lines
 
 
