@@ -20,7 +20,6 @@ folder again measures its saved corrections the same way before the first refit.
 from __future__ import annotations
 
 from collections.abc import Callable
-from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -363,14 +362,14 @@ class DoseResponseWidget(ViewerDock):
             ic50 = r.get("ic50_rel_M")
             # rich text: names and a censored "<1 nM" are escaped, or Qt reads "<" as a tag
             # and drops the rest of the line
-            txt = (f"<b>{escape(str(r.get('cell_line')))}</b>: IC50 "
-                   f"{escape(_molar(ic50, r.get('ic50_censored')))}")  # fmt: skip
+            ic50_text = _molar(ic50, r.get("ic50_censored"))
+            txt = f"<b>{_e(r.get('cell_line'))}</b>: IC50 {_e(ic50_text)}"
             lo, hi = r.get("ic50_ci_low_M"), r.get("ic50_ci_high_M")
             if _finite(lo) and _finite(hi):
                 txt += f" [{_molar(lo)}–{_molar(hi)}]"
             fold = r.get("fold_resistance")
             if _finite(fold):
-                txt += f", <b>{fold:.3g}-fold</b> vs {escape(str(r.get('parental')))}"
+                txt += f", <b>{fold:.3g}-fold</b> vs {_e(r.get('parental'))}"
                 flo, fhi = r.get("fold_ci_low"), r.get("fold_ci_high")
                 if _finite(flo) and _finite(fhi):
                     txt += f" [{flo:.3g}–{fhi:.3g}]"
@@ -544,16 +543,16 @@ class DoseResponseWidget(ViewerDock):
         if not m.any():
             return well
         r = w[m].iloc[0]
-        bits = [f"<b>{well}</b>", str(r.get("cell_line", ""))]
+        bits = [f"<b>{_e(well)}</b>", _e(r.get("cell_line", ""))]
         if not is_blank(r.get("drug")):
-            bits.append(f"{r.get('drug')} {_molar(r.get('concentration_M'))}")
+            bits.append(_e(f"{r.get('drug')} {_molar(r.get('concentration_M'))}"))
         if _finite(r.get("viability")):
             bits.append(f"viability {float(r['viability']):.3f}")
         if not is_blank(r.get("qc_flag")):
-            bits.append(f"QC: {r['qc_flag']}")
+            bits.append(f"QC: {_e(r['qc_flag'])}")
         if str(r.get("corrected", "")).lower() == "true":
             auto = r.get("qc_flag_auto")
-            note = "" if is_blank(auto) else f" (automatic QC: {auto})"
+            note = "" if is_blank(auto) else f" (automatic QC: {_e(auto)})"
             bits.append(f"<b>corrected</b> {_e(r.get('readout_name', 'readout'))} "
                         f"{float(r['readout']):.4g}{note}")  # fmt: skip
         return " · ".join(bits)
@@ -736,8 +735,7 @@ def synergy_lines(summary: Any, drug: str | None = None) -> list[str]:
             else:
                 bits.append(f"{r['score']} {r['mean']:.2g}")
         # "p < 0.001" in rich text: escaped, or Qt reads a tag and drops the rest of the line
-        lines.append(f"<b>{escape(str(cl))}</b> {escape(f'{a} + {b}')}: "
-                     + escape("; ".join(bits)))  # fmt: skip
+        lines.append(f"<b>{_e(cl)}</b> {_e(f'{a} + {b}')}: {_e('; '.join(bits))}")
     return lines
 
 
@@ -760,11 +758,12 @@ def plate_qc_text(qc: Any, plate: str = "") -> str:
             f"(p {f(r.get('edge_p_value'), '.2g')})")  # fmt: skip
     flag = r.get("flag")
     if not is_blank(flag):
-        text += f" · <b style='color:#d04040'>{flag}</b>"
+        text += f" · <b style='color:#d04040'>{_e(flag)}</b>"
     return text
 
 
 def _e(v: Any) -> str:
+    """Return ``v`` as text for a rich-text label ("" when blank; ``<``, ``&`` escaped)."""
     import html
 
     return html.escape("" if is_blank(v) else str(v))
