@@ -233,7 +233,10 @@ def hough_well(
     acc = np.empty((radii.size, h, wd), np.float32)
     prev = None
     for k in range(radii.size):
-        sums = np.bincount(cy[k], weights=w, minlength=h * wd + 1)[: h * wd]
+        # (float64 already with weights; the stubs type bincount as integer)
+        sums = np.bincount(cy[k], weights=w, minlength=h * wd + 1)[: h * wd].astype(
+            np.float64, copy=False
+        )
         if per_length:
             sums /= 2 * np.pi * radii[k]
         plane = sums.astype(np.float32).reshape(h, wd)
