@@ -60,3 +60,64 @@ def test_empty_labels_give_empty_tables_with_columns():
     assert len(t) == 0 and "circularity" in t.columns
     t3 = measure_objects_3d(np.zeros((3, 10, 10), np.int32))
     assert len(t3) == 0 and "sphericity" in t3.columns
+
+
+def _touching_labels(seed: int) -> np.ndarray:
+    """A label image of random, touching, concave objects (some split in two pieces)."""
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(seed)
+    shape = (40 + seed % 17, 50 + seed % 13)
+    lab = (rng.random(shape) < 0.6) * rng.integers(1, 9, shape)
+    if seed % 3:
+        lab = ndi.median_filter(lab, 3)
+    if seed % 5 == 0:
+        lab = ndi.label(lab > 0)[0]
+    return lab.astype(np.int32)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_perimeter_and_solidity_equal_scikit_image_per_label(seed):
+    """The all-labels-at-once perimeter and hull equal scikit-image / Qhull on each mask."""
+    from scipy.spatial import ConvexHull
+    from skimage.measure import perimeter_crofton
+
+    lab = _touching_labels(seed)
+    t = measure_objects(lab)
+    corners = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+    for _, row in t.iterrows():
+        m = lab == row["label"]
+        # exactly perimeter_crofton's value (same codes, same dot product)
+        assert row["perimeter_um"] == perimeter_crofton(np.pad(m, 1), 4)
+        if row["area_px"] < 3:
+            assert row["solidity"] == 1.0
+            continue
+        yy, xx = np.nonzero(m)
+        pts = (np.stack([yy, xx], axis=1)[:, None, :] + corners[None]).reshape(-1, 2)
+        hull = ConvexHull(pts.astype(float)).volume
+        # Qhull's area to its rounding; ours is exact
+        assert row["solidity"] == pytest.approx(min(1.0, row["area_px"] / hull), rel=1e-12)
+
+
+def test_hull_area_of_known_shapes():
+    """Exact convex-hull areas over pixel corners: a square, a triangle, an L and a ring."""
+    from napari_il6assay.segment.measure import _hull_areas
+
+    lab = np.zeros((30, 40), np.int32)
+    lab[2:7, 3:8] = 1  # 5 x 5 square: hull 25
+    for i in range(6):  # a staircase: rows of 1..6 pixels
+        lab[10 + i, 3 : 4 + i] = 2
+    lab[20:28, 3:5] = 3  # an L: vertical 8 x 2 plus foot 2 x 6
+    lab[26:28, 5:11] = 3
+    yy, xx = np.mgrid[:30, :40]
+    ring = ((yy - 12) ** 2 + (xx - 28) ** 2 <= 64) & ((yy - 12) ** 2 + (xx - 28) ** 2 >= 16)
+    lab[ring] = 4
+    areas = _hull_areas(lab)
+    assert areas[1] == 25.0
+    # hull (y, x): (10,3) (10,4) (15,9) (16,9) (16,3): widths 1..6 over y 10-15, then 6
+    assert areas[2] == 17.5 + 6.0
+    # hull (20,3) (20,5) (26,11) (28,11) (28,3): widths 2..8 over y 20-26, then 8
+    assert areas[3] == 30.0 + 16.0
+    # the ring's hull is its outer disc's (the hole does not count)
+    assert areas[4] == pytest.approx(math.pi * 8.5**2, rel=0.05)
+    assert areas[0] == 0.0 and areas.size == 5

@@ -169,14 +169,22 @@ def _segment_stain(
     from scipy import ndimage as ndi
 
     floor = max(k_noise * sig, min_od)
+    size = max(3, int(round(2 * colony_radius_px)) | 1)
+    # on the well's bounding box with a margin beyond the blur's and the window's reach
+    # (outside the well both filter inputs are 0): the same numbers on fewer pixels
+    out = np.zeros(well.shape, bool)
+    if not well.any():
+        return out
+    box = U.crop_box(well, 3 + size // 2 + 1)
+    well, od = well[box], od[box]
     # smoothing inside the well only: the dark wall must not bleed into the rim
     wf = well.astype(np.float32)
     ods = ndi.gaussian_filter(np.where(well, od, 0), 0.7) / np.maximum(
         ndi.gaussian_filter(wf, 0.7), 1e-3
     )
-    size = max(3, int(round(2 * colony_radius_px)) | 1)
     peak = ndi.maximum_filter(np.where(well, ods, 0), size=size)
-    return (ods > np.maximum(floor, edge_fraction * peak)) & well
+    out[box] = (ods > np.maximum(floor, edge_fraction * peak)) & well
+    return out
 
 
 def typical_colony_radius(
@@ -277,7 +285,11 @@ def _count_colonies(
 
     if not stain.any():
         return np.zeros(stain.shape, np.int32), 0
-    clean = ndi.binary_opening(stain, structure=U.disk(1))
+    # every step is local or follows connectivity, so it runs on the stain's bounding box
+    # with a margin of background at least as wide as its filters reach (the same numbers,
+    # a fraction of the pixels of a well photo's frame)
+    box = _aligned_box(stain, 2, 1)
+    clean = ndi.binary_opening(stain[box], structure=U.disk(1))
     lab0, n0 = ndi.label(clean)
     if n0 == 0:
         return np.zeros(stain.shape, np.int32), 0
@@ -286,11 +298,13 @@ def _count_colonies(
     if min_area is None:
         min_area = max(4, int(0.15 * math.pi * min(max(r, 2.0), 50.0) ** 2))
     sigma = max(0.2 * r, 0.7)
-    g = ndi.gaussian_filter(np.where(clean, od, 0).astype(np.float32), sigma)
+    step = 2 if sigma >= 1.0 else 1
+    # the blur's reach (scipy's truncate=4): a wider box, on the markers' grid of ``step``
+    box2 = _aligned_box(stain, int(4.0 * sigma + 0.5) + 2, step)
+    clean, lab0, dist = (_regrid(a, box, box2) for a in (clean, lab0, dist))
+    g = ndi.gaussian_filter(np.where(clean, od[box2], 0).astype(np.float32), sigma)
     h = h_fraction * float(np.percentile(g[clean], 95))
-    markers = _colony_markers(
-        g, dist, clean, max(h, 1e-6), split_overlap, step=2 if sigma >= 1.0 else 1
-    )
+    markers = _colony_markers(g, dist, clean, max(h, 1e-6), split_overlap, step=step)
     lab = watershed(-g, markers, mask=clean)
     # a patch without a marker (tiny/flat) is one colony
     missing = np.setdiff1d(np.arange(1, n0 + 1), np.unique(lab0[markers > 0]))
@@ -302,7 +316,30 @@ def _count_colonies(
     small[0] = False
     lab[small[lab]] = 0
     lab, _, _ = relabel_sequential(lab)
-    return lab.astype(np.int32), int(lab.max())
+    out = np.zeros(stain.shape, np.int32)
+    out[box2] = lab
+    return out, int(lab.max())
+
+
+def _aligned_box(mask: np.ndarray, margin: int, step: int) -> tuple[slice, slice]:
+    """Bounding box of ``mask`` grown by ``margin`` (clipped), its start a multiple of ``step``.
+
+    A starting row and column on the multiples of ``step`` keep a subsampling by ``step``
+    on the same pixels as in the whole frame.
+    """
+    (ys, xs) = U.crop_box(mask, margin)
+    return (
+        slice(ys.start - ys.start % step, ys.stop),
+        slice(xs.start - xs.start % step, xs.stop),
+    )
+
+
+def _regrid(a: np.ndarray, box: tuple[slice, slice], box2: tuple[slice, slice]) -> np.ndarray:
+    """Move an array on ``box`` to the enclosing ``box2``, zero where ``box`` does not reach."""
+    out = np.zeros((box2[0].stop - box2[0].start, box2[1].stop - box2[1].start), a.dtype)
+    y0, x0 = box[0].start - box2[0].start, box[1].start - box2[1].start
+    out[y0 : y0 + a.shape[0], x0 : x0 + a.shape[1]] = a
+    return out
 
 
 def _well_mode(well: str) -> str:

@@ -12,8 +12,6 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from napari_il6assay.segment import _util as U
-
 #: objects.csv columns of INTERFACE.md that every mode fills, in order
 OBJECT_COLUMNS = [
     "label",
@@ -49,31 +47,161 @@ def _empty(columns: list[str]) -> pd.DataFrame:
 
 
 def _solidity(lab: np.ndarray, labels: np.ndarray, area: np.ndarray) -> np.ndarray:
-    """Area / convex-hull area, the hull taken over the corners of the outline pixels.
+    """Area / convex-hull area, the hull taken over the corners of the object's pixels.
 
-    Same definition as scikit-image's ``solidity`` but without rasterising the hull,
-    which dominates the cost for large objects.
+    Same definition as scikit-image's ``solidity`` but without rasterising the hull; the
+    hull areas of all labels come from `_hull_areas` at once (exact, half-integers).
+    Objects of fewer than 3 pixels get 1.
     """
-    from scipy import ndimage as ndi
-    from scipy.spatial import ConvexHull, QhullError
-
     out = np.ones(len(labels), dtype=np.float64)
-    slices = ndi.find_objects(lab)
-    corners = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
+    if len(labels) == 0:
+        return out
+    hull = _hull_areas(lab)
     for i, (lb, a) in enumerate(zip(labels, area, strict=True)):
-        sl = slices[int(lb) - 1] if int(lb) - 1 < len(slices) else None
-        if sl is None or a < 3:
+        lb = int(lb)
+        if a < 3 or lb >= hull.size or hull[lb] <= 0:
             continue
-        m = lab[sl] == lb
-        # the outline pixels (m & ~binary_erosion(m)), by array shifts
-        yy, xx = np.nonzero(U.outline(m))
-        pts = (np.stack([yy, xx], axis=1)[:, None, :] + corners[None]).reshape(-1, 2)
-        try:
-            hull = ConvexHull(pts)
-        except (QhullError, ValueError):
-            continue
-        out[i] = min(1.0, a / hull.volume) if hull.volume > 0 else 1.0
+        out[i] = min(1.0, a / hull[lb])
     return out
+
+
+def _row_extents(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Leftmost and rightmost pixel of every label in every row it occupies.
+
+    Returns ``(label, row, x_left, x_right)``, sorted by label then row. Computed from the
+    horizontal runs of equal labels (a few per object and row), not from every pixel.
+    """
+    h, w = lab.shape
+    p = np.zeros((h, w + 2), lab.dtype)
+    p[:, 1:-1] = lab
+    change = p[:, 1:] != p[:, :-1]
+    # run starts: a label differing from its left neighbour; ends: from its right one
+    sy, sx = np.nonzero(change[:, :-1] & (lab != 0))
+    ey, ex = np.nonzero(change[:, 1:] & (lab != 0))
+    lb = lab[sy, sx].astype(np.int64)
+    # starts and ends pair up in raster order (one start and one end per run)
+    key = lb * h + sy
+    order = np.argsort(key, kind="stable")
+    key, xs, xe = key[order], sx[order], ex[order]
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    # runs of one key are in increasing x: its first start and its last end
+    last = np.r_[first[1:], key.size] - 1
+    k = key[first]
+    return k // h, k % h, xs[first], xe[last]
+
+
+def _hull_areas(lab: np.ndarray) -> np.ndarray:
+    """Convex-hull area of every label of a 2D label image, over the corners of its pixels.
+
+    Index ``i`` holds label ``i``'s area (0 for absent labels). The hull of the pixel
+    corners is bounded by each row's extreme corners: the left chain (lower envelope of
+    ``x`` over ``y``) and the right chain (upper envelope) are made convex by dropping
+    every point that does not turn the right way (such a point is never a hull vertex),
+    all labels at once, until none is dropped. The area is integrated between the two
+    chains in integers (exact; ``scipy.spatial.ConvexHull(...).volume`` to rounding).
+    """
+    n = int(lab.max()) if lab.size else 0
+    out = np.zeros(n + 1, np.float64)
+    if n == 0:
+        return out
+    lbl, row, xl, xr = _row_extents(lab)
+    twice = np.zeros(n + 1, np.int64)
+    # each row y spans the corners y and y + 1: the left chain takes the smaller x of the
+    # rows above and below a corner line, the right chain the larger
+    for sign, x in ((-1, xl), (1, xr + 1)):
+        cl = np.concatenate([lbl, lbl])
+        cy = np.concatenate([row, row + 1])
+        cx = np.concatenate([x, x]).astype(np.int64)
+        order = np.lexsort((sign * cx, cy, cl))
+        cl, cy, cx = cl[order], cy[order], cx[order]
+        # per (label, corner line) the outermost x: the last after sorting by sign * x
+        last = np.r_[(cl[1:] != cl[:-1]) | (cy[1:] != cy[:-1]), True]
+        cl, cy, cx = cl[last], cy[last], cx[last]
+        cl, cy, cx = _convex_chain(cl, cy, cx, sign)
+        same = cl[1:] == cl[:-1]
+        seg = (cy[1:] - cy[:-1]) * (cx[1:] + cx[:-1])
+        twice += sign * np.bincount(cl[1:][same], weights=seg[same], minlength=n + 1).astype(
+            np.int64
+        )
+    out[:] = twice / 2.0
+    return out
+
+
+def _convex_chain(
+    cl: np.ndarray, cy: np.ndarray, cx: np.ndarray, sign: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keep the hull vertices of each label's chain of points (rows ``cy`` increasing).
+
+    ``sign`` -1: the left chain (a vertex lies strictly left of the line through its
+    neighbours); +1: the right chain (strictly right). A point failing the test cannot be
+    a hull vertex whatever its neighbours are, so all such points are dropped at once and
+    the test repeated. Integer arithmetic (exact).
+    """
+    while cl.size >= 3:
+        inner = (cl[1:-1] == cl[:-2]) & (cl[1:-1] == cl[2:])
+        y0, y1, y2 = cy[:-2], cy[1:-1], cy[2:]
+        x0, x1, x2 = cx[:-2], cx[1:-1], cx[2:]
+        # x1 against the chord's x at y1, times (y2 - y0) > 0
+        lhs = x1 * (y2 - y0)
+        rhs = x0 * (y2 - y1) + x2 * (y1 - y0)
+        vertex = sign * (lhs - rhs) > 0
+        drop = inner & ~vertex
+        if not drop.any():
+            break
+        keep = np.r_[True, ~drop, True]
+        cl, cy, cx = cl[keep], cy[keep], cx[keep]
+    return cl, cy, cx
+
+
+def _crofton_perimeters(lab: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Crofton perimeter (4 directions) of each of ``labels``, all labels at once.
+
+    `skimage.measure.perimeter_crofton` of each label's mask, exactly: it counts, over
+    every 2 x 2 window touching the object, the configuration code
+    ``own(y, x) + 2 own(y - 1, x) + 4 own(y, x - 1) + 8 own(y - 1, x - 1)`` and sums
+    a coefficient per code. Here each window contributes one code to each distinct label
+    it holds (a label image, not a per-label mask), in one histogram.
+    """
+    p = np.pad(lab, 1)
+    a, b, c, d = p[1:, 1:], p[:-1, 1:], p[1:, :-1], p[:-1, :-1]
+    busy = (a != 0) | (b != 0) | (c != 0) | (d != 0)
+    a, b, c, d = a[busy], b[busy], c[busy], d[busy]
+    ab, ac, ad, bc, bd, cd = a == b, a == c, a == d, b == c, b == d, c == d
+    keys = []
+    # each distinct non-zero label of the window once, at its first position
+    sel = a != 0
+    keys.append(a[sel].astype(np.int64) * 16 + (1 + 2 * ab[sel] + 4 * ac[sel] + 8 * ad[sel]))
+    sel = (b != 0) & ~ab
+    keys.append(b[sel].astype(np.int64) * 16 + (2 + 4 * bc[sel] + 8 * bd[sel]))
+    sel = (c != 0) & ~ac & ~bc
+    keys.append(c[sel].astype(np.int64) * 16 + (4 + 8 * cd[sel]))
+    sel = (d != 0) & ~ad & ~bd & ~cd
+    keys.append(d[sel].astype(np.int64) * 16 + 8)
+    n = int(lab.max())
+    hist = np.bincount(np.concatenate(keys), minlength=(n + 1) * 16).reshape(n + 1, 16)
+    # one dot product per label, as perimeter_crofton's ``coefs @ h`` (same rounding)
+    return np.array([_CROFTON4 @ hist[int(lb)] for lb in labels], dtype=np.float64)
+
+
+#: `skimage.measure.perimeter_crofton`'s coefficients per 2 x 2 code, 4 directions
+_CROFTON4 = [
+    0,
+    np.pi / 4 * (1 + 1 / (np.sqrt(2))),
+    np.pi / (4 * np.sqrt(2)),
+    np.pi / (2 * np.sqrt(2)),
+    0,
+    np.pi / 4 * (1 + 1 / (np.sqrt(2))),
+    0,
+    np.pi / (4 * np.sqrt(2)),
+    np.pi / 4,
+    np.pi / 2,
+    np.pi / (4 * np.sqrt(2)),
+    np.pi / (4 * np.sqrt(2)),
+    np.pi / 4,
+    np.pi / 2,
+    0,
+    0,
+]
 
 
 def _nonzero_box(lab: np.ndarray) -> tuple[slice, slice]:
@@ -188,15 +316,7 @@ def measure_objects(
     box = _nonzero_box(lab)
     labc = lab[box]
     t = _moments_table(labc)
-    # perimeter needs each object's outline: regionprops does it per bounding box
-    from scipy import ndimage as ndi
-    from skimage.measure import perimeter_crofton as _crofton
-
-    slices = ndi.find_objects(labc)
-    t["perimeter"] = np.array(
-        [_crofton(np.pad(labc[slices[lb - 1]] == lb, 1), 4) for lb in t["label"]],
-        dtype=np.float64,
-    )
+    t["perimeter"] = _crofton_perimeters(labc, t["label"])
     stack = []
     if intensity is not None:
         stack.append(np.asarray(intensity)[box])

@@ -224,14 +224,17 @@ def hough_well(
     ok = (cy >= 0) & (cy < h) & (cx >= 0) & (cx < wd)
     cy *= wd
     cy += cx  # the flat centre bin, built in place
+    # votes whose centre falls outside go to one extra bin, dropped after counting (no
+    # selection per radius; each kept bin adds its votes in the same order)
+    cy[~ok] = h * wd
     # one radius at a time: each plane of the accumulator stays in the cache through its
     # votes, normalisation and spreading (the whole one is tens of MB); per bin the votes
     # add up in the same order as in one bincount over all radii
     acc = np.empty((radii.size, h, wd), np.float32)
     prev = None
     for k in range(radii.size):
-        sel = ok[k]
-        sums = np.bincount(cy[k][sel], weights=w[sel], minlength=h * wd).astype(
+        # (float64 already with weights; the stubs type bincount as integer)
+        sums = np.bincount(cy[k], weights=w, minlength=h * wd + 1)[: h * wd].astype(
             np.float64, copy=False
         )
         if per_length:
@@ -460,15 +463,27 @@ def _trials(
     the wall). No refinement without the smoothed plane ``ps``.
     """
     trials = [(cy0, cx0, r0)]
-    if ps is not None:
-        refined = []
-        for edge in ("inner", "outer"):
-            ry, rx, rr, spread = refine_well(ps, cy0, cx0, r0, edge=edge)
-            # the refinement follows the wall; a jump says it followed something else
-            if abs(rr - r0) < 0.1 * r0 and math.hypot(ry - cy0, rx - cx0) < 0.1 * r0:
-                refined.append((spread, ry, rx, rr))
-        if refined:
-            trials.insert(0, min(refined)[1:])
+    if ps is None:
+        return trials
+    # both edges' circle fits first; the radius step (`refine_well`'s last step) only for
+    # the sharper one, and for the other only when the sharper one jumped: the same choice
+    # as stepping both, one ray cast fewer
+    fits = []
+    for edge in ("inner", "outer"):
+        ry, rx, rfit, spread = refine_well(ps, cy0, cx0, r0, edge=edge, radius_step=False)
+        fits.append((spread, ry, rx, rfit))
+    # equal (or NaN) scatters: the radii decide between them, so both are stepped
+    tie = not (fits[0][0] < fits[1][0] or fits[1][0] < fits[0][0])
+    refined = []
+    for spread, ry, rx, rfit in sorted(fits, key=lambda fit: fit[0]) if not tie else fits:
+        rr = _radius_step(ps, ry, rx, rfit)
+        # the refinement follows the wall; a jump says it followed something else
+        if abs(rr - r0) < 0.1 * r0 and math.hypot(ry - cy0, rx - cx0) < 0.1 * r0:
+            refined.append((spread, ry, rx, rr))
+            if not tie:
+                break
+    if refined:
+        trials.insert(0, min(refined)[1:])
     return trials
 
 
@@ -782,12 +797,21 @@ def refine_well(
         cy, cx, r = ncy, ncx, nr
     if not radius_step:
         return cy, cx, r, spread
-    rr, th, prof = _ray_profiles(qs, cy, cx, 0.8 * r, 1.1 * r, r_rim=r)
+    return cy, cx, _radius_step(qs, cy, cx, r), spread
+
+
+def _radius_step(qs: np.ndarray, cy: float, cx: float, r: float) -> float:
+    """Return the radius at the steepest fall of the 80th-percentile radial profile.
+
+    `refine_well`'s last step (see there): colonies touching the wall do not reach the
+    80th percentile over angles, so they do not pull the radius.
+    """
+    rr, _, prof = _ray_profiles(qs, cy, cx, 0.8 * r, 1.1 * r, r_rim=r)
     p80 = np.percentile(prof, 80, axis=0)
     iwall = int(np.argmin(p80))
     d = np.diff(p80)
     lo = max(0, iwall - int(0.12 * r / 0.5))
     if iwall - lo < 2:
-        return cy, cx, float(rr[iwall]), spread
+        return float(rr[iwall])
     k = lo + int(np.argmin(d[lo:iwall]))
-    return cy, cx, float(rr[k] + 0.25), spread
+    return float(rr[k] + 0.25)
