@@ -122,7 +122,7 @@ def _goodness(
     data: Batch, rss: np.ndarray, k: int, dof: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """R^2 and the p-value of the F test against a constant (0 for an exact fit)."""
-    from scipy.stats import f as fdist
+    from napari_il6assay.doseresponse._dist import f_sf
 
     sw2 = data.sw**2
     ybar = (sw2 * data.y).sum(axis=1) / sw2.sum(axis=1)
@@ -130,9 +130,7 @@ def _goodness(
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = 1.0 - rss / tss
         fstat = ((tss - rss) / (k - 1)) / (rss / dof)
-    p_flat = np.where(
-        rss <= 1e-30 * (tss + 1e-300), 0.0, fdist.sf(fstat, k - 1, np.maximum(dof, 1))
-    )
+    p_flat = np.where(rss <= 1e-30 * (tss + 1e-300), 0.0, f_sf(fstat, k - 1, np.maximum(dof, 1)))
     return r2, np.where(np.isfinite(p_flat), p_flat, 1.0)
 
 
@@ -152,11 +150,11 @@ def ic50_ci(
     none for curves without an effect (their IC50 is reported as censored anyway);
     ``"delta"``: drc's ``e +/- t se(e)`` on the linear scale; ``"none"``: NaN.
     """
-    from scipy.stats import t as tdist
+    from napari_il6assay.doseresponse._dist import t_ppf
 
     B = sol.p.shape[0]
     free = spec.free
-    tq = tdist.ppf(0.5 + level / 2, np.maximum(inf.dof, 1))
+    tq = t_ppf(0.5 + level / 2, np.maximum(inf.dof, 1))
     if ci_method == "delta":  # drc: e +/- t se(e), on the linear scale
         se_e = inf.ic50 * inf.se_t
         # as drc: symmetric on the linear scale, so the lower end can be negative (reported,
@@ -210,7 +208,7 @@ def shape_tests(
     -------
     lack_of_fit_p, monotone_p, non_monotone : ndarray (B,)
     """
-    from scipy.stats import f as fdist
+    from napari_il6assay.doseresponse._dist import f_sf
 
     dm = dose_means(data)
     w = data.sw**2
@@ -230,7 +228,7 @@ def shape_tests(
     df1, df2 = m - k, n - m
     with np.errstate(divide="ignore", invalid="ignore"):
         fl = ((rss - pure) / df1) / (pure / df2)
-        p_lof = fdist.sf(fl, np.maximum(df1, 1), np.maximum(df2, 1))
+        p_lof = f_sf(fl, np.maximum(df1, 1), np.maximum(df2, 1))
         lof = np.where((df1 > 0) & (df2 > 0) & (pure > 0), p_lof, np.nan)
     mono = np.full(B, np.nan)
     for i in np.flatnonzero(lof < alpha):
@@ -246,7 +244,7 @@ def shape_tests(
                 best, blocks = ss, len(np.unique(np.round(fit, 12)))
         d1 = mi - blocks
         if d1 > 0 and df2[i] > 0 and pure[i] > 0:
-            mono[i] = fdist.sf((best / d1) / (pure[i] / df2[i]), d1, df2[i])
+            mono[i] = f_sf((best / d1) / (pure[i] / df2[i]), d1, df2[i])
     return lof, mono, mono < alpha
 
 

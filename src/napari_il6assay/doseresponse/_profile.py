@@ -477,10 +477,10 @@ def _setup(
     jtj: np.ndarray | None,
 ) -> tuple[_Problem, _Search]:
     """Build the problem of both ends of every curve and the searches' start (`profile_ci`)."""
-    from scipy.stats import f as fdist
+    from napari_il6assay.doseresponse._dist import f_ppf
 
     B = p_hat.shape[0]
-    f_crit = fdist.ppf(level, 1, np.maximum(dof, 1))
+    f_crit = f_ppf(level, 1, np.maximum(dof, 1))
     thr = rss_hat * (1.0 + f_crit / np.maximum(dof, 1))
     target = np.sqrt(np.maximum(thr - rss_hat, 1e-300))
     e = list(free).index(LOGE)

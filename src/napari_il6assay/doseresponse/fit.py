@@ -404,7 +404,7 @@ def select_models(
 
 def _choose(j: int, outs: dict[str, tuple[list[int], FitBatch]], criterion: str) -> tuple[str, str]:
     """Pick curve ``j``'s model from the candidates' fits; return it and the note why."""
-    from scipy.stats import f as fdist
+    from napari_il6assay.doseresponse._dist import f_sf
 
     ic, rss, dfs, conv = {}, {}, {}, {}
     for m, (ok, out) in outs.items():
@@ -426,7 +426,7 @@ def _choose(j: int, outs: dict[str, tuple[list[int], FitBatch]], criterion: str)
         if small in rss and big in rss and dfs[big] > 0:
             dd = dfs[small] - dfs[big]
             fstat = max(rss[small] - rss[big], 0.0) / dd / (rss[big] / dfs[big])
-            pv = float(fdist.sf(fstat, dd, dfs[big])) if rss[big] > 0 else 0.0
+            pv = float(f_sf(fstat, dd, dfs[big])) if rss[big] > 0 else 0.0
             parts.append(f"F test {small} vs {big} p={pv:.3g}")
     if not conv[best]:
         parts.append(f"{best} stopped at the iteration limit")

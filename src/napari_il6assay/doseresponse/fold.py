@@ -130,7 +130,8 @@ def fold_test(
         ``fold``, ``ci_low``, ``ci_high``, ``p_value``, ``F``, ``df``.
     """
     from scipy.optimize import brentq
-    from scipy.stats import f as fdist
+
+    from napari_il6assay.doseresponse._dist import f_ppf, f_sf
 
     spec = get_model(model, bottom=fixed_bottom, top=fixed_top)
     cp, cr = _curve_arrays(*par), _curve_arrays(*res)
@@ -153,8 +154,8 @@ def fold_test(
         return {"fold": np.exp(d_sep), "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan,
                 "F": np.nan, "df": dof}  # fmt: skip
     fstat = max(rss_shared - rss_sep, 0.0) / (rss_sep / dof) if rss_sep > 0 else np.inf
-    p_value = float(fdist.sf(fstat, 1, dof))
-    thr = rss_sep * (1.0 + fdist.ppf(level, 1, dof) / dof)
+    p_value = float(f_sf(fstat, 1, dof))
+    thr = rss_sep * (1.0 + f_ppf(level, 1, dof) / dof)
     cache = {"q": q_sep}
 
     def excess(delta: float) -> float:

@@ -217,10 +217,10 @@ class StandardCurve:
         x, low, high : ndarray
             NaN where the response is beyond an asymptote.
         """
-        from scipy.stats import t as tdist
+        from napari_il6assay.doseresponse._dist import t_ppf
 
         x, se = self.log_se(response_mean, n)
-        tq = float(tdist.ppf(0.5 + level / 2, max(self.df, 1)))
+        tq = float(t_ppf(0.5 + level / 2, max(self.df, 1)))
         with np.errstate(invalid="ignore", over="ignore"):
             logx = np.log(x)
             return x, np.exp(logx - tq * se), np.exp(logx + tq * se)
