@@ -185,7 +185,8 @@ def main() -> None:
                 marg = statistics.median(a - b for a, b in zip(t_n[ci], t_1[ci], strict=True))
                 marg_cpu = statistics.median(a - b for a, b in zip(c_n[ci], c_1[ci], strict=True))
                 ratio = th / marg
-                print(f"  il6assay fit --ci {ci:18s}: N curves {statistics.median(t_n[ci]):6.2f} s, "
+                t_med = statistics.median(t_n[ci])
+                print(f"  il6assay fit --ci {ci:18s}: N curves {t_med:6.2f} s, "
                       f"1 curve {statistics.median(t_1[ci]):5.2f} s, beyond one curve "
                       f"{marg:6.2f} s wall ({marg_cpu:5.2f} s CPU) -> {ratio:5.1f}x faster "
                       f"than thunor by wall time, {th_cpu / marg_cpu:5.1f}x by CPU time"
