@@ -52,7 +52,12 @@ def test_plate_tab_and_combination(make_napari_viewer) -> None:
     assert pm.well_colors["B05"] != pm.well_colors["A01"]
     assert "Z' 0.42" in w.plate_qc_label.text() and "edge_effect" in w.plate_qc_label.text()
     # the summary carries the synergy CI; the heat map follows the score chooser, with B's unit
-    assert "bliss 0.12 [0.08, 0.17], p < 0.001" in w.summary.text()
+    # (rich text: read as displayed, where "&lt;" shows as "<")
+    from qtpy.QtGui import QTextDocument
+
+    shown = QTextDocument()
+    shown.setHtml(w.summary.text())
+    assert "bliss 0.12 [0.08, 0.17], p < 0.001" in shown.toPlainText()
     w.score.setCurrentText("zip")
     ax = w.combo.figure.subfigs[0].axes[0] if w.combo.figure.subfigs else w.combo.figure.axes[0]
     assert "ZIP" in ax.get_title()
