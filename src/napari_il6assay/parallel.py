@@ -4,8 +4,8 @@
 curves at once, and in Python's float-to-text for ``fits.csv``; neither releases the GIL long
 enough for threads to help (two threads fitting half the curves each took as long as one
 thread fitting all). Processes do help, and a forked child inherits the curves already in
-memory, so nothing but its result crosses the pipe. `map_forked` runs part 0 in this process
-and the others in forked children, and returns the results in part order, so the output is
+memory, so nothing but its result crosses the pipe. `map_forked` shares the parts between
+this process and forked children and returns the results in part order, so the output is
 the same whatever the number of processes.
 
 Fork is used only where it is safe and cheap: on Linux (macOS's system libraries are not
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -54,11 +53,11 @@ def parts_for(n_items: int, workers: int, min_per_part: int) -> int:
 
 
 def _child(fn: Callable[[int], Any], parts: list[int], conn: Any) -> None:
-    """Run ``parts`` in a forked child; send ``(True, results)`` or ``(False, text)``."""
+    """Run ``parts`` in a forked child; send ``(True, results)``, or ``(False, None)``."""
     try:
         conn.send((True, [fn(i) for i in parts]))
     except BaseException:  # noqa: BLE001 - the parent reruns the parts and raises it there
-        conn.send((False, traceback.format_exc()))
+        conn.send((False, None))
     finally:
         conn.close()
 
@@ -66,7 +65,8 @@ def _child(fn: Callable[[int], Any], parts: list[int], conn: Any) -> None:
 def map_forked(fn: Callable[[int], T], n_parts: int, workers: int) -> list[T]:
     """Return ``[fn(0), ..., fn(n_parts - 1)]``, computed by up to ``workers`` processes.
 
-    This process and ``workers - 1`` forked children take every ``workers``-th part.
+    This process and up to ``workers - 1`` forked children (no more processes than parts)
+    take every ``n``-th part, ``n`` the number of processes.
     ``fn`` reads its input from what it closes over (inherited by the fork, not pickled);
     only its results are pickled back. Parts whose child fails (an exception, a child killed
     by the system) are computed again here, so an error is raised with its traceback in this
