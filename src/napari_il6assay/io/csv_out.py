@@ -15,7 +15,7 @@ import csv
 import io
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -64,7 +64,7 @@ def _rows_text(df: Any, lo: int, hi: int) -> str | None:
     cols = []
     for name in df.columns:
         txt = _column_values(df[name].iloc[lo:hi])
-        if txt is None or not isinstance(name, str):
+        if txt is None:
             return None
         cols.append(txt)
     # as pandas: the csv module's writer, minimal quoting, os.linesep line ends
@@ -98,17 +98,18 @@ def write_csv(df: Any, path: str | Path, workers: int = 1) -> None:
     """
     from napari_il6assay.parallel import map_forked, parts_for
 
-    if len(df.columns) == 0:
+    # no columns, or names pandas would format itself: to_csv's own text
+    if len(df.columns) == 0 or not all(isinstance(c, str) for c in df.columns):
         df.to_csv(path, index=False)
         return
     n_parts = parts_for(len(df), workers, MIN_ROWS_PER_PROCESS)
     edges = [len(df) * i // n_parts for i in range(n_parts + 1)]
     texts = map_forked(lambda i: _rows_text(df, edges[i], edges[i + 1]), n_parts, n_parts)
-    if any(t is None for t in texts) or not all(isinstance(c, str) for c in df.columns):
+    if any(t is None for t in texts):
         df.to_csv(path, index=False)
         return
     with open(path, "w", newline="", encoding="utf-8") as fh:  # UTF-8, as pandas
         csv.writer(fh, lineterminator=os.linesep, quoting=csv.QUOTE_MINIMAL).writerow(
             list(df.columns)
         )
-        fh.writelines(t for t in texts if t is not None)
+        fh.writelines(cast(list[str], texts))
