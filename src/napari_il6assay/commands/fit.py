@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Any, cast
 
+from napari_il6assay.cli import worker_count
 from napari_il6assay.errors import InputError
 from napari_il6assay.io.units import MOLAR_FACTORS, unit_key
 
@@ -190,8 +191,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-plots", type=int, default=12, metavar="N",
                         help="at most N dose-response figures (8 cell lines each; default 12, "
                         "0 = all); larger tables also get plots/ic50_summary.png")  # fmt: skip
-    from napari_il6assay.cli import worker_count
-
     parser.add_argument("--workers", type=worker_count, default=None, metavar="N",
                         help="processes for large tables (default: all cores; the results are "
                         "the same for any number)")  # fmt: skip
