@@ -1,4 +1,4 @@
-"""Issue 13: one job split over forked processes gives the results of one process."""
+"""Issue 13: one job split over worker processes gives the results of one process."""
 
 from __future__ import annotations
 
@@ -7,40 +7,83 @@ import os
 import numpy as np
 import pytest
 
-from napari_il6assay.parallel import can_fork, map_forked, parts_for
+from napari_il6assay.parallel import can_fork, map_parts, parts_for, warm_workers
 
 needs_fork = pytest.mark.skipif(not can_fork(), reason="no fork on this platform")
 
+#: this (the test) process; workers are forked from it and inherit the value
+_HERE = os.getpid()
+#: set by `_warm` in a worker
+_WARMED = False
+
+
+def _square_where(i: int) -> tuple[int, int]:
+    return i * i, os.getpid()
+
+
+def _flaky(i: int) -> int:
+    if i == 1 and os.getpid() != _HERE:
+        raise MemoryError("worker only")
+    return 10 * i
+
+
+def _broken(i: int) -> int:
+    if i == 2:
+        raise ValueError("bad part")
+    return i
+
+
+def _dies_in_worker(i: int) -> int:
+    if i == 1 and os.getpid() != _HERE:
+        os._exit(3)  # a worker killed by the system: no answer at all
+    return 10 * i
+
+
+def _warm() -> None:
+    global _WARMED
+    _WARMED = True
+
+
+def _warmed_where(i: int) -> tuple[bool, int]:
+    return _WARMED, os.getpid()
+
 
 @needs_fork
-def test_map_forked_runs_parts_in_children_in_order() -> None:
-    """7 parts over 3 processes: results in part order; parts 1, 2, 4, 5 ran in children."""
-    here = os.getpid()
-    out = map_forked(lambda i: (i * i, os.getpid() != here), 7, 3)
+def test_map_parts_runs_parts_in_workers_in_order() -> None:
+    """7 parts over 3 processes: results in part order, every part computed in a worker."""
+    out = map_parts(_square_where, [(i,) for i in range(7)], 3)
     assert [v for v, _ in out] == [0, 1, 4, 9, 16, 25, 36]
-    assert [child for _, child in out] == [False, True, True, False, True, True, False]
+    pids = {pid for _, pid in out}
+    assert _HERE not in pids and 1 <= len(pids) <= 3
+    assert map_parts(_square_where, [(i,) for i in range(3)], 1) == [
+        (0, _HERE), (1, _HERE), (4, _HERE)
+    ]  # fmt: skip
 
 
 @needs_fork
-def test_map_forked_reruns_a_failed_part_here() -> None:
-    """A part that fails in a child is computed again in this process: a child-only failure
-    costs nothing, a real error is raised here with its own exception type."""
-    here = os.getpid()
-
-    def flaky(i: int) -> int:
-        if i == 1 and os.getpid() != here:
-            raise MemoryError("child only")
-        return 10 * i
-
-    assert map_forked(flaky, 3, 2) == [0, 10, 20]
-
-    def broken(i: int) -> int:
-        if i == 2:
-            raise ValueError("bad part")
-        return i
-
+def test_map_parts_reruns_a_failed_part_here() -> None:
+    """A part that fails in a worker is computed again in this process: a worker-only failure
+    costs nothing, a real error is raised here with its own exception type, and a worker
+    that dies loses no part."""
+    assert map_parts(_flaky, [(i,) for i in range(3)], 2) == [0, 10, 20]
     with pytest.raises(ValueError, match="bad part"):
-        map_forked(broken, 3, 3)
+        map_parts(_broken, [(i,) for i in range(3)], 3)
+    assert map_parts(_dies_in_worker, [(i,) for i in range(4)], 2) == [0, 10, 20, 30]
+
+
+@needs_fork
+def test_warm_workers_are_started_once_warmed_and_reused() -> None:
+    """Inside the block every part runs in the same two warmed workers; they stop after it."""
+    with warm_workers(2, warm=_warm):
+        first = map_parts(_warmed_where, [(i,) for i in range(4)], 2)
+        second = map_parts(_warmed_where, [(i,) for i in range(4)], 2)
+    assert all(warmed for warmed, _ in first + second)  # not this process's False
+    pids = {pid for _, pid in first + second}
+    assert _HERE not in pids and len(pids) <= 2
+    for pid in pids:  # shut down: no such process any more (or a zombie of it is gone)
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert map_parts(_warmed_where, [(0,)], 2) == [(False, _HERE)]  # one part: here
 
 
 def test_parts_for_keeps_parts_large_enough() -> None:

@@ -135,7 +135,7 @@ def test_write_csv_is_to_csv_text(tmp_path: Path) -> None:
 
 
 def test_write_csv_in_processes_is_to_csv_text(tmp_path: Path, monkeypatch) -> None:
-    """Rows turned into text by 3 forked processes give to_csv's bytes, in row order, also
+    """Rows turned into text by 3 worker processes give to_csv's bytes, in row order, also
     when one part holds a value only to_csv can write (the whole file falls back to it)."""
     from napari_il6assay.io import csv_out
 

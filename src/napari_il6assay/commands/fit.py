@@ -300,12 +300,57 @@ def save_figure(make: Any, path: Path) -> bool:
     return True
 
 
+#: a table file larger than this may hold more than one part of the fit (`fit.PART_CURVES`
+#: curves of at least 4 rows of at least 8 bytes): its worker processes start at once
+_LARGE_TABLE_BYTES = 128 * 1024
+
+
 def run(args: argparse.Namespace) -> int:
     """Fit every curve of the table; write ``fits.csv`` and ``plots/*.png``."""
+    # numpy and the fit's modules: imported before the workers are forked, so they share them
+    import napari_il6assay.doseresponse.fit  # noqa: F401
+    from napari_il6assay.doseresponse._dist import preload
+    from napari_il6assay.parallel import default_workers, warm_workers
+
+    workers = getattr(args, "workers", None) or default_workers()
+    p = Path(args.table)
+    large = p.is_file() and p.stat().st_size > _LARGE_TABLE_BYTES
+    # the workers of a large table start before pandas is imported and the table read:
+    # forked from a small process, they import scipy's special functions (0.2 s) on the
+    # other core while this one reads and splits the table
+    with warm_workers(workers if large else 1, warm=preload):
+        df, dose, fits, out = _fit_and_write(read_table(args.table), args, workers)
+    if not args.no_plots:
+        plot_df = df
+        if dose != "concentration_M":
+            plot_df = df.drop(columns=["concentration_M"], errors="ignore").rename(
+                columns={dose: "concentration_M"}
+            )
+        unit = "M" if dose == "concentration_M" else ""
+        write_plots(plot_df, fits, out / "plots", args.response, unit=unit,
+                    max_plots=args.max_plots)  # fmt: skip
+    return 0
+
+
+def _fit_and_write(df: Any, args: argparse.Namespace, workers: int) -> tuple[Any, str, Any, Path]:
+    """Check the table, fit it, write ``fits.csv`` and print the summary (`run`).
+
+    Returns
+    -------
+    df : DataFrame
+        The table as fitted (dose column numeric).
+    dose : str
+        Its dose column.
+    fits : DataFrame
+        ``fits.csv``'s table.
+    out : Path
+        The output folder.
+    """
+    from napari_il6assay.cli import check_out_dir
     from napari_il6assay.doseresponse.fit import fit_curve_table
     from napari_il6assay.doseresponse.fold import add_fold_resistance
+    from napari_il6assay.io.csv_out import write_csv
 
-    df = read_table(args.table)
     if args.response not in df.columns:
         raise InputError(f"response column not found (columns: {', '.join(map(str, df.columns))})",
                          path=args.table, column=args.response)  # fmt: skip
@@ -317,22 +362,15 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.resolve() == Path(args.table).resolve().parent:
         raise InputError("--out must not be the input's folder", path=out)
-    from napari_il6assay.cli import check_out_dir
-
     check_out_dir(out, create=True)
     model, fixed = args.model, dict[str, Any]()
     if getattr(args, "fix", None):
         model, fixed = _parse_fix(args.fix, args.model)
-    from napari_il6assay.parallel import default_workers
-
-    workers = getattr(args, "workers", None) or default_workers()
     fits = add_fold_resistance(fit_curve_table(
         df, response=args.response, model=model, conc=dose, ci_method=args.ci,
         alpha_flat=args.alpha_flat, min_effect=args.min_effect, min_span=args.min_span,
         workers=workers, **fixed,
     ))  # fmt: skip
-    from napari_il6assay.io.csv_out import write_csv
-
     write_csv(fits, out / "fits.csv", workers=workers)  # to_csv's text, faster
     n_ok = int((fits["status"] == "ok").sum())
     print(f"{len(fits)} curve(s): {n_ok} fitted, "
@@ -342,16 +380,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"doses: {df.attrs.get('dose_unit', dose)}")
     for line in fit_summary_lines(fits, molar=dose == "concentration_M"):
         print(line)
-    if not args.no_plots:
-        plot_df = df
-        if dose != "concentration_M":
-            plot_df = df.drop(columns=["concentration_M"], errors="ignore").rename(
-                columns={dose: "concentration_M"}
-            )
-        unit = "M" if dose == "concentration_M" else ""
-        write_plots(plot_df, fits, out / "plots", args.response, unit=unit,
-                    max_plots=args.max_plots)  # fmt: skip
-    return 0
+    return df, dose, fits, out
 
 
 def _leave_out(df: Any, args: argparse.Namespace) -> Any:

@@ -57,7 +57,7 @@ from napari_il6assay.doseresponse._result import (
 )
 from napari_il6assay.doseresponse._start import LN10, prepare
 from napari_il6assay.doseresponse.models import LOGS, evaluate, get_model, halfway_dose
-from napari_il6assay.parallel import map_forked
+from napari_il6assay.parallel import map_parts
 
 __all__ = [
     "AUTO_MODELS",
@@ -133,7 +133,7 @@ def fit_arrays(
         One more starting point per curve, polished beside the grid's (e.g. the 4PL optimum
         for the 5PL, so that the nested model never ends above it).
     workers : int
-        Most processes to use (forked, Linux; `parallel.map_forked`). A batch of more than
+        Most processes to use (forked, Linux; `parallel.map_parts`). A batch of more than
         `PART_CURVES` curves is fitted in consecutive parts of at most that many, shared
         among the processes; the parts depend only on the number of curves, so the result
         is the same for any ``workers``.
@@ -198,17 +198,22 @@ def _fit_in_parts(
 ) -> FitBatch:
     """Return `fit_arrays` of ``n_parts`` consecutive parts, by ``workers`` processes."""
     edges = np.linspace(0, len(curves), n_parts + 1).astype(int).tolist()
-
-    def part(i: int) -> FitBatch:
-        lo, hi = edges[i], edges[i + 1]
+    args = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         sub = curves.between(lo, hi) if isinstance(curves, FlatCurves) else curves[lo:hi]
         extra = None if extra_start is None else extra_start[lo:hi]
-        return fit_arrays(sub, model, extra_start=extra, **options)
-
-    done = map_forked(part, n_parts, workers)
+        args.append((sub, model, extra, options))
+    done = map_parts(_fit_part, args, workers)
     return FitBatch.merge(
         [(range(edges[i], edges[i + 1]), b) for i, b in enumerate(done)], len(curves)
     )
+
+
+def _fit_part(
+    curves: Sequence[CurveData], model: str, extra: np.ndarray | None, options: dict[str, Any]
+) -> FitBatch:
+    """Fit one part of a large batch (`_fit_in_parts`; module-level, so a worker can run it)."""
+    return fit_arrays(curves, model, extra_start=extra, **options)
 
 
 def fit_curve(
