@@ -17,6 +17,7 @@ import pandas as pd
 
 from napari_il6assay.doseresponse._batch import FlatCurves
 from napari_il6assay.io.cells import text_column as _text
+from napari_il6assay.io.cells import text_column_ranked
 from napari_il6assay.io.plate import well_keys
 
 DEFAULT_GROUPS = ("cell_line", "drug", "drug_b", "concentration_b")
@@ -108,9 +109,14 @@ def split_curves_flat(
         d["concentration_b"] = cb
         if "drug_b" in d.columns:
             d["drug_b"] = _text(d["drug_b"]).where(cb > 0, "")
+    # each key column's rank of every row, from the one factorization of its text
+    ranks: dict[str, tuple[np.ndarray, int]] = {}
     for c in present:
         if c != "concentration_b":
-            d[c] = _text(d[c])
+            d[c], rank, n_ranks = text_column_ranked(d[c])
+            ranks[c] = (rank, n_ranks)
+        else:
+            ranks[c] = _ranks(d[c])
     d["_conc"] = pd.to_numeric(d[conc], errors="coerce")
     d["_resp"] = pd.to_numeric(d[response], errors="coerce")
     if "well" in d.columns:
@@ -128,11 +134,14 @@ def split_curves_flat(
         d.loc[untreated, "_conc"] = 0.0
     else:
         untreated = pd.Series(False, index=d.index)
-    return _assemble(d, untreated.to_numpy(bool), present)
+    return _assemble(d, untreated.to_numpy(bool), present, ranks)
 
 
 def _assemble(
-    d: pd.DataFrame, untreated: np.ndarray, present: list[str]
+    d: pd.DataFrame,
+    untreated: np.ndarray,
+    present: list[str],
+    ranks: dict[str, tuple[np.ndarray, int]],
 ) -> tuple[list[Curve], FlatCurves]:
     """Build the curves of a prepared table: group codes, one sort, slices per curve.
 
@@ -149,7 +158,7 @@ def _assemble(
     t_rows = np.flatnonzero(~untreated)
     z_rows = np.flatnonzero(untreated)
     other = [c for c in present if c != "drug"]
-    keys, t_sorted, t_lo, t_n = _treated_groups(d, t_rows, present)
+    keys, t_sorted, t_lo, t_n = _treated_groups(d, t_rows, present, ranks)
     if other and z_rows.size and keys:
         z_sorted, z_lo, z_n = _zero_rows_per_curve(d, t_sorted[t_lo], z_rows, other)
     else:
@@ -186,9 +195,22 @@ def _assemble(
 
 
 def _treated_groups(
-    d: pd.DataFrame, t_rows: np.ndarray, present: list[str]
+    d: pd.DataFrame,
+    t_rows: np.ndarray,
+    present: list[str],
+    ranks: dict[str, tuple[np.ndarray, int]],
 ) -> tuple[list[dict[str, object]], np.ndarray, np.ndarray, np.ndarray]:
     """Each curve's key and its treated rows, curves sorted by key.
+
+    Parameters
+    ----------
+    d : DataFrame
+    t_rows : ndarray
+        Positions in ``d`` of the treated rows.
+    present : list of str
+        The key columns.
+    ranks : dict
+        Each key column's `_ranks` over the rows of ``d``.
 
     Returns
     -------
@@ -201,14 +223,20 @@ def _treated_groups(
     """
     if not present:
         return [{}], t_rows, np.zeros(1, np.intp), np.array([t_rows.size], np.intp)
-    treated = d[present].iloc[t_rows]
-    codes = _group_codes(treated, present)
+    codes = _codes_of_ranks([(ranks[c][0][t_rows], ranks[c][1]) for c in present])
     order = np.argsort(codes, kind="stable")  # stable: rows keep their table order
     bounds = np.searchsorted(codes[order], np.arange(codes.max() + 2 if codes.size else 1))
-    firsts = treated.iloc[order[bounds[:-1]]] if codes.size else treated.iloc[:0]
+    firsts = d[present].iloc[t_rows[order[bounds[:-1]]] if codes.size else t_rows[:0]]
     key_vals = [firsts[c].tolist() for c in present]
     keys = [dict(zip(present, key, strict=True)) for key in zip(*key_vals, strict=True)]
     return keys, t_rows[order], bounds[:-1].astype(np.intp), np.diff(bounds).astype(np.intp)
+
+
+def _ranks(values: pd.Series) -> tuple[np.ndarray, int]:
+    """Each value's rank among the distinct values (sorted, missing last), and how many."""
+    codes, uniques = pd.factorize(values, sort=False, use_na_sentinel=False)
+    rank = pd.factorize(uniques, sort=True, use_na_sentinel=False)[0].astype(np.int64)
+    return rank[codes], max(len(uniques), 1)
 
 
 def _group_codes(df: pd.DataFrame, cols: list[str]) -> np.ndarray:
@@ -218,15 +246,24 @@ def _group_codes(df: pd.DataFrame, cols: list[str]) -> np.ndarray:
     values last), from one factorization per column, a sort of its few distinct values and
     integer arithmetic, a fifth faster than the groupby on a 10,000-curve screen.
     """
-    combined = np.zeros(len(df), np.int64)
+    return _codes_of_ranks([_ranks(df[c]) for c in cols])
+
+
+def _codes_of_ranks(ranks: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    """Return the number of each row's combination of ranks among those present, in order.
+
+    Parameters
+    ----------
+    ranks : list of (ndarray, int)
+        Per column, each row's rank and how many ranks there can be (`_ranks`).
+    """
+    n = ranks[0][0].size if ranks else 0
+    combined = np.zeros(n, np.int64)
     size = 1
-    for c in cols:
-        # factorize in order of appearance (a hash), then rank the few distinct values
-        codes, uniques = pd.factorize(df[c], sort=False, use_na_sentinel=False)
-        rank = pd.factorize(uniques, sort=True, use_na_sentinel=False)[0].astype(np.int64)
-        combined = combined * max(len(uniques), 1) + rank[codes]
-        size *= max(len(uniques), 1)
-    if size > 4 * len(df) + 1024:  # too many possible keys to count: sort them
+    for rank, k in ranks:
+        combined = combined * k + rank
+        size *= k
+    if size > 4 * n + 1024:  # too many possible keys to count: sort them
         return np.unique(combined, return_inverse=True)[1].reshape(-1)
     seen = np.zeros(size, bool)
     seen[combined] = True

@@ -12,9 +12,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
     import pandas as pd
 
-__all__ = ["MISSING_TEXT", "cell_int", "cell_text", "is_blank", "is_missing", "text_column"]
+__all__ = ["MISSING_TEXT", "cell_int", "cell_text", "is_blank", "is_missing", "text_column",
+           "text_column_ranked"]  # fmt: skip
 
 #: how missing values read once converted to text (compared without case)
 MISSING_TEXT = frozenset({"nan", "none", "<na>"})
@@ -97,9 +99,27 @@ def text_column(s: pd.Series) -> pd.Series:
     The cleaning runs once per distinct value (factorize, then take): a screen's 270,000 rows
     hold a few hundred distinct names, so this is C speed rather than a Python call per row.
     """
+    return text_column_ranked(s)[0]
+
+
+def text_column_ranked(s: pd.Series) -> tuple[pd.Series, np.ndarray, int]:
+    """`text_column` of ``s``, with each row's rank among the column's distinct texts.
+
+    Returns
+    -------
+    text : Series
+        `text_column` of ``s``.
+    rank : ndarray of int64
+        Each row's position among the sorted distinct cleaned texts (equal texts, equal
+        ranks): a group key that needs no second hash of the rows' strings.
+    n : int
+        How many ranks there can be (at least 1).
+    """
     import numpy as np
     import pandas as pd
 
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
     clean = np.array([cell_text(v) for v in uniques] + [""], dtype=object)
-    return pd.Series(clean[codes], index=s.index, dtype=object)  # code -1 (missing) -> ""
+    rank, distinct = pd.factorize(clean, sort=True)  # code -1 (missing) -> "" (the last)
+    text = pd.Series(clean[codes], index=s.index, dtype=object)
+    return text, rank.astype(np.int64)[codes], max(len(distinct), 1)
