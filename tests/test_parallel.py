@@ -164,3 +164,53 @@ def test_fit_command_with_early_workers_writes_the_same_file(tmp_path, monkeypat
     assert len(fits) == 120 and (fits["status"] == "ok").all()
     err = [abs(np.log10(r.ic50_rel_M) - truth[(r.cell_line, r.drug)]) for r in fits.itertuples()]
     assert np.median(err) < 0.05 and max(err) < 0.3
+
+
+_CTRL_C_SCRIPT = """
+import sys, time
+from napari_il6assay.parallel import map_parts, warm_workers
+
+def slow(i):
+    time.sleep(30)
+    return i
+
+if __name__ == "__main__":
+    try:
+        with warm_workers(2):
+            print("started", flush=True)
+            map_parts(slow, [(0,), (1,)], 2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+"""
+
+
+@needs_fork
+def test_ctrl_c_stops_the_workers_without_their_tracebacks(tmp_path) -> None:
+    """A terminal's Ctrl-C reaches every process of the group: the parent stops at once (the
+    running parts are stopped, not awaited), the workers print nothing and do not outlive it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "job.py"
+    script.write_text(_CTRL_C_SCRIPT)
+
+    def ctrl_c_default() -> None:  # a background process may start with Ctrl-C ignored
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         preexec_fn=ctrl_c_default)  # fmt: skip
+    assert p.stdout is not None and p.stdout.readline().strip() == "started"
+    time.sleep(1.0)  # the parts are running
+    t0 = time.perf_counter()
+    os.killpg(p.pid, signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert time.perf_counter() - t0 < 10  # not the 30 s a part would still run
+    assert p.returncode == 130
+    assert err.strip() == "interrupted"  # no worker's traceback
+    time.sleep(0.5)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(p.pid, 0)  # nothing of the group is left

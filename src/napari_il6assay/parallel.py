@@ -62,12 +62,24 @@ def parts_for(n_items: int, workers: int, min_per_part: int) -> int:
     return max(1, min(workers, n_items // max(1, min_per_part)))
 
 
+def _worker_start(warm: Callable[[], object] | None) -> None:
+    """Start a worker: Ctrl-C is the parent's to handle, then ``warm``."""
+    import signal
+
+    # a terminal's Ctrl-C reaches the whole process group: the parent stops the command
+    # and says so; a worker would print its own traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if warm is not None:
+        warm()
+
+
 def _start_pool(workers: int, warm: Callable[[], object] | None) -> Any:
     """Fork ``workers`` processes now (each runs ``warm`` first) and return their executor."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=warm)
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"),
+                               initializer=_worker_start, initargs=(warm,))  # fmt: skip
     with warnings.catch_warnings():
         # Python >= 3.12 warns on any fork of a process with threads; the only other
         # threads of the command line here are the BLAS library's idle pool, which
@@ -96,9 +108,23 @@ def warm_workers(workers: int, warm: Callable[[], object] | None = None) -> Iter
     _warm_pool = _start_pool(workers, warm)
     try:
         yield
-    finally:
+    except BaseException:  # an error or Ctrl-C: no waiting for the parts still running
         pool, _warm_pool = _warm_pool, None
-        pool.shutdown(wait=True, cancel_futures=True)
+        _stop(pool)
+        raise
+    pool, _warm_pool = _warm_pool, None
+    pool.shutdown(wait=True)
+
+
+def _stop(pool: Any) -> None:
+    """Stop the workers of ``pool`` now, with the parts they are running."""
+    if hasattr(pool, "terminate_workers"):  # Python >= 3.14
+        pool.terminate_workers()
+        return
+    # before 3.14 the executor has no public way to stop a running part
+    for proc in list(getattr(pool, "_processes", {}).values()):
+        proc.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def map_parts(fn: Callable[..., T], args: Sequence[tuple[Any, ...]], workers: int) -> list[T]:
@@ -127,17 +153,19 @@ def map_parts(fn: Callable[..., T], args: Sequence[tuple[Any, ...]], workers: in
     n_proc = min(workers, len(args)) if can_fork() else 1
     if n_proc <= 1:
         return [fn(*a) for a in args]
-    own = _warm_pool is None
-    pool = _start_pool(n_proc, None) if own else _warm_pool
-    try:
-        futures = [pool.submit(fn, *a) for a in args]
-        results = []
-        for future, a in zip(futures, args, strict=True):
-            try:
-                results.append(future.result())
-            except Exception:  # noqa: BLE001 - computed again here: a real error is raised here
-                results.append(fn(*a))
-        return results
-    finally:
-        if own:
-            pool.shutdown(wait=True, cancel_futures=True)
+    if _warm_pool is None:  # no workers started: some for this call only
+        with warm_workers(n_proc):
+            return _in_workers(_warm_pool, fn, args)
+    return _in_workers(_warm_pool, fn, args)
+
+
+def _in_workers(pool: Any, fn: Callable[..., T], args: Sequence[tuple[Any, ...]]) -> list[T]:
+    """`map_parts` by the workers of ``pool``; a part that fails there is computed here."""
+    futures = [pool.submit(fn, *a) for a in args]
+    results = []
+    for future, a in zip(futures, args, strict=True):
+        try:
+            results.append(future.result())
+        except Exception:  # noqa: BLE001 - computed again here: a real error is raised here
+            results.append(fn(*a))
+    return results
