@@ -223,7 +223,7 @@ def _treated_groups(
     """
     if not present:
         return [{}], t_rows, np.zeros(1, np.intp), np.array([t_rows.size], np.intp)
-    codes = _codes_of_ranks([(ranks[c][0][t_rows], ranks[c][1]) for c in present])
+    codes = _codes_of_ranks([(ranks[c][0][t_rows], ranks[c][1]) for c in present], t_rows.size)
     order = np.argsort(codes, kind="stable")  # stable: rows keep their table order
     bounds = np.searchsorted(codes[order], np.arange(codes.max() + 2 if codes.size else 1))
     firsts = d[present].iloc[t_rows[order[bounds[:-1]]] if codes.size else t_rows[:0]]
@@ -246,18 +246,19 @@ def _group_codes(df: pd.DataFrame, cols: list[str]) -> np.ndarray:
     values last), from one factorization per column, a sort of its few distinct values and
     integer arithmetic, a fifth faster than the groupby on a 10,000-curve screen.
     """
-    return _codes_of_ranks([_ranks(df[c]) for c in cols])
+    return _codes_of_ranks([_ranks(df[c]) for c in cols], len(df))
 
 
-def _codes_of_ranks(ranks: list[tuple[np.ndarray, int]]) -> np.ndarray:
+def _codes_of_ranks(ranks: list[tuple[np.ndarray, int]], n: int) -> np.ndarray:
     """Return the number of each row's combination of ranks among those present, in order.
 
     Parameters
     ----------
     ranks : list of (ndarray, int)
         Per column, each row's rank and how many ranks there can be (`_ranks`).
+    n : int
+        Number of rows (all in group 0 when there is no column).
     """
-    n = ranks[0][0].size if ranks else 0
     combined = np.zeros(n, np.int64)
     size = 1
     for rank, k in ranks:

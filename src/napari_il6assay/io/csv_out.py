@@ -56,7 +56,7 @@ def _column_values(col: Any) -> list[Any] | None:
 
 #: fewest rows worth a process of their own in `write_csv` (Python's float-to-text takes
 #: about 0.05 s per 1,000 rows of ``fits.csv``; sending the cells and the text through
-#: pipes, about 0.005 s)
+#: pipes, about 0.02 s)
 MIN_ROWS_PER_PROCESS = 2000
 
 
