@@ -8,7 +8,7 @@ process and returns the results in part order, so the output is the same whateve
 number of processes.
 
 A command that knows early that its job is large starts the workers at once with
-`warm_workers`, right after reading its input: the workers are then forked from a small
+`warm_workers`, before it reads its input: the workers are then forked from a small
 process (a child forked later shares the parent's whole heap, and every page either of them
 writes afterwards is copied: 20,000 page faults per process on a 10,000-curve fit), and they
 import what a part needs (``warm``: scipy's special functions, 0.2 s) while this process
@@ -105,14 +105,14 @@ def warm_workers(workers: int, warm: Callable[[], object] | None = None) -> Iter
     if workers <= 1 or not can_fork() or _warm_pool is not None:
         yield
         return
-    _warm_pool = _start_pool(workers, warm)
+    pool = _warm_pool = _start_pool(workers, warm)
     try:
         yield
     except BaseException:  # an error or Ctrl-C: no waiting for the parts still running
-        pool, _warm_pool = _warm_pool, None
         _stop(pool)
         raise
-    pool, _warm_pool = _warm_pool, None
+    finally:
+        _warm_pool = None
     pool.shutdown(wait=True)
 
 
