@@ -239,18 +239,12 @@ def _ranks(values: pd.Series) -> tuple[np.ndarray, int]:
     return rank[codes], max(len(uniques), 1)
 
 
-def _group_codes(df: pd.DataFrame, cols: list[str]) -> np.ndarray:
-    """Return the group number of every row of ``df`` by ``cols``, in sorted key order.
-
-    The same numbers as ``df.groupby(cols, sort=True, dropna=False).ngroup()`` (missing
-    values last), from one factorization per column, a sort of its few distinct values and
-    integer arithmetic, a fifth faster than the groupby on a 10,000-curve screen.
-    """
-    return _codes_of_ranks([_ranks(df[c]) for c in cols], len(df))
-
-
 def _codes_of_ranks(ranks: list[tuple[np.ndarray, int]], n: int) -> np.ndarray:
     """Return the number of each row's combination of ranks among those present, in order.
+
+    With `_ranks` of each column, the same numbers as ``df.groupby(cols, sort=True,
+    dropna=False).ngroup()`` (missing values last), from integer arithmetic, a fifth faster
+    than the groupby on a 10,000-curve screen.
 
     Parameters
     ----------
