@@ -99,7 +99,10 @@ def text_column(s: pd.Series) -> pd.Series:
     The cleaning runs once per distinct value (factorize, then take): a screen's 270,000 rows
     hold a few hundred distinct names, so this is C speed rather than a Python call per row.
     """
-    return text_column_ranked(s)[0]
+    import pandas as pd
+
+    codes, clean = _cleaned_codes(s)
+    return pd.Series(clean[codes], index=s.index, dtype=object)
 
 
 def text_column_ranked(s: pd.Series) -> tuple[pd.Series, np.ndarray, int]:
@@ -118,8 +121,17 @@ def text_column_ranked(s: pd.Series) -> tuple[pd.Series, np.ndarray, int]:
     import numpy as np
     import pandas as pd
 
-    codes, uniques = pd.factorize(s, use_na_sentinel=True)
-    clean = np.array([cell_text(v) for v in uniques] + [""], dtype=object)
-    rank, distinct = pd.factorize(clean, sort=True)  # code -1 (missing) -> "" (the last)
+    codes, clean = _cleaned_codes(s)
+    rank, distinct = pd.factorize(clean, sort=True)
     text = pd.Series(clean[codes], index=s.index, dtype=object)
     return text, rank.astype(np.int64)[codes], max(len(distinct), 1)
+
+
+def _cleaned_codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's code and the `cell_text` of each code's value (code -1, missing: "")."""
+    import numpy as np
+    import pandas as pd
+
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    clean = np.array([cell_text(v) for v in uniques] + [""], dtype=object)
+    return codes, clean
