@@ -109,15 +109,15 @@ def warm_workers(workers: int, warm: Callable[[], object] | None = None) -> Iter
     try:
         yield
     except BaseException:  # an error or Ctrl-C: no waiting for the parts still running
-        _stop(pool)
+        stop_pool(pool)
         raise
     finally:
         _warm_pool = None
     pool.shutdown(wait=True)
 
 
-def _stop(pool: Any) -> None:
-    """Stop the workers of ``pool`` now, with the parts they are running."""
+def stop_pool(pool: Any) -> None:
+    """Stop the workers of a `ProcessPoolExecutor` now, with the work they are running."""
     if hasattr(pool, "terminate_workers"):  # Python >= 3.14
         pool.terminate_workers()
         return
