@@ -127,38 +127,18 @@ def report_counts() -> str:
     )
 
 
-class _Future:
-    def __init__(self, key: str, fn: Any, args: tuple, kw: dict) -> None:
-        self.key = key
+def _in_process_results(items: Any, call: Any, workers: int, modules: Any = ()) -> Any:
+    """`local_pool.results` run here, one item after the other."""
+    for it in items:
         try:
-            self._value, self._exc = fn(*args, **kw), None
-        except Exception as exc:  # noqa: BLE001 - handed back by result(), like dask
-            self._value, self._exc = None, exc
-
-    def result(self) -> Any:
-        if self._exc is not None:
-            raise self._exc
-        return self._value
-
-
-class _InProcessClient:
-    """The part of `distributed.Client` that `run_batch` uses, run synchronously."""
-
-    def submit(self, fn: Any, *args: Any, key: str, pure: bool = False, **kw: Any) -> _Future:
-        return _Future(key, fn, args, kw)
-
-    def cancel(self, futures: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+            outcome = call(it)
+        except Exception as exc:  # noqa: BLE001 - handed back as an outcome, like the pool
+            outcome = exc
+        yield it, outcome
 
 
 def in_process_cluster(monkeypatch: Any) -> None:
-    """Make `run_batch` run its work items in this process (no dask cluster to start)."""
-    import distributed
+    """Make `run_batch` run its work items in this process (no worker processes to start)."""
+    from napari_il6assay.batch import local_pool
 
-    from napari_il6assay.batch import run
-
-    monkeypatch.setattr(run, "_start_client", lambda *a, **k: (_InProcessClient(), None))
-    monkeypatch.setattr(distributed, "as_completed", lambda futures: iter(list(futures)))
+    monkeypatch.setattr(local_pool, "results", _in_process_results)

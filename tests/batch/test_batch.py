@@ -301,6 +301,48 @@ def test_sigkill_then_resume_gives_identical_tables(plate: dict, reference: dict
     assert not (out / "labels").exists()
 
 
+def test_ctrl_c_stops_the_run_and_its_workers_without_tracebacks(plate: dict) -> None:
+    """A terminal's Ctrl-C reaches the whole process group: the command says "interrupted"
+    (exit 130), no worker prints a traceback, nothing of the group outlives it, and the
+    images finished so far stay for --resume."""
+    out = plate["root"] / "interrupted"
+    cmd = [sys.executable, "-m", "napari_il6assay", "batch", str(plate["folder"]), "--layout",
+           str(plate["layout"]), "--mode", "spheroid", "--out", str(out), "--workers", "2",
+           "--quiet"]  # fmt: skip
+
+    def ctrl_c_default() -> None:  # a background process may start with Ctrl-C ignored
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, preexec_fn=ctrl_c_default)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            if len(list((out / "_parts").glob("*_s1.json"))) >= 4:
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, "the run finished before it could be interrupted"
+        os.killpg(proc.pid, signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "error: interrupted" in err and "Traceback" not in err, err
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)  # the workers and the fork server are gone too
+    done = len(list((out / "_parts").glob("*_s1.json")))
+    assert 4 <= done < len(WELLS)
+    assert not (out / "wells.csv").exists()
+
+
 def test_distributed_cluster_gives_the_same_tables(plate: dict, reference: dict) -> None:
     from distributed import LocalCluster
 

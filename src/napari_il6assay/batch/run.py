@@ -1,12 +1,12 @@
 """Run a plate folder end to end: segment in parallel, then tables, fits, exports, report.
 
-The parallel part runs on dask.distributed: a `LocalCluster` of worker *processes* on this
-machine by default (one thread each, so the GIL-bound parts of segmentation do not
-serialise), or any running scheduler given as ``scheduler="tcp://host:8786"``. The client
-submits work items (file paths); workers read, segment and measure; results come back as
-they complete and are written at once, atomically, to ``out/_parts`` (see `parts`). With a
-remote scheduler the workers must see the input paths (shared file system) and have this
-package installed; the client writes all output files.
+The parallel part runs on worker *processes* of this machine by default (`local_pool`: a
+process pool, so the GIL-bound parts of segmentation do not serialise), or on a running
+dask.distributed scheduler given as ``scheduler="tcp://host:8786"``. This process sends
+work items (file paths); workers read, segment and measure; results come back as they
+complete and are written at once, atomically, to ``out/_parts`` (see `parts`). With a
+scheduler the workers must see the input paths (shared file system) and have this package
+installed; this process writes all output files.
 
 After the images: join the layout -> ``wells.csv`` -> normalise -> ``conditions.csv`` ->
 ``fits.csv`` (with fold resistance) -> ``synergy.csv`` when the layout has combinations ->
@@ -21,7 +21,7 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,45 +174,14 @@ def prepare_out(
             tmp.unlink(missing_ok=True)
 
 
-#: dask's self-monitoring of a local cluster, slowed for one short run of a few cores. By
-#: default every process polls /proc and disk counters twice a second, its memory ten times a
-#: second and its event loop fifty times; the client's process also hosts the scheduler and
-#: the nannies. Slowed, the client process's CPU during the images of a 24-image, 2-worker run
-#: fell from 4.7 to 2.2 s (same load, same wall time): CPU the workers get back on 2 cores.
-LOCAL_DASK_CONFIG: dict[str, Any] = {
-    "distributed.admin.system-monitor.interval": "5s",
-    "distributed.admin.system-monitor.disk": False,
-    "distributed.admin.tick.interval": "500ms",
-    "distributed.worker.memory.monitor-interval": "1s",
-}
+def _scheduler_client(scheduler: str) -> Any:
+    """Connect to a running dask.distributed scheduler."""
+    from distributed import Client
 
-
-def _start_client(workers: int | None, scheduler: str | None, quiet: bool) -> tuple[Any, Any]:
-    """Connect to ``scheduler``, or start a local cluster of ``workers`` processes."""
-    import dask
-    from distributed import Client, LocalCluster
-
-    if scheduler:
-        try:
-            return Client(scheduler, timeout="20s"), None
-        except OSError as exc:
-            raise InputError(f"cannot reach the dask scheduler: {exc}", path=scheduler) from exc
-    n = workers or default_workers()
-    # the nannies hand this configuration to the worker processes they start
-    with dask.config.set(LOCAL_DASK_CONFIG):
-        cluster = LocalCluster(
-            n_workers=int(n),
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            # the scheduler always serves HTTP; a free port on localhost avoids clashes with a
-            # dashboard already on 8787 and exposes nothing to the network
-            dashboard_address="127.0.0.1:0",
-            # failures come back as results (errors.csv); worker chatter such as heartbeat
-            # errors while the cluster shuts down is noise for the user
-            silence_logs=logging.CRITICAL,
-        )
-        return Client(cluster), cluster
+    try:
+        return Client(scheduler, timeout="20s")
+    except OSError as exc:
+        raise InputError(f"cannot reach the dask scheduler: {exc}", path=scheduler) from exc
 
 
 def run_batch(
@@ -316,6 +285,10 @@ def run_batch(
         include_flagged=tuple(include_flagged), exclude=exclude, report=report, quiet=quiet,
         seg_params=seg_params,
     )  # fmt: skip
+    if not scheduler:
+        from napari_il6assay.batch import local_pool
+
+        local_pool.start_server(local_pool.modules_for(mode))  # imports beside open_run
     run = open_run(folder, layout, mode, out, opts)
     try:
         seg = segment_items(run, opts, progress=progress, cancel=cancel)
@@ -418,7 +391,7 @@ class OpenRun:
     background: list[threading.Thread] = field(default_factory=list)
 
     def join_background(self) -> None:
-        """Wait for the run's background work (the cluster shutting down) to end."""
+        """Wait for the run's background work (a dask client closing) to end."""
         while self.background:
             self.background.pop().join()
 
@@ -561,7 +534,7 @@ def segment_items(
     ticker = _Ticker(seg.total, seg.skipped, opts.quiet, progress)
     try:
         if todo:
-            _segment_on_cluster(run, opts, todo, seg, ticker, cancel)
+            _segment_todo(run, opts, todo, seg, ticker, cancel)
     finally:
         ticker.close()
     seg.done = ticker.done
@@ -601,7 +574,7 @@ class _Preload(threading.Thread):
                 continue
 
 
-def _segment_on_cluster(
+def _segment_todo(
     run: OpenRun,
     opts: BatchOptions,
     todo: list[dict[str, Any]],
@@ -609,37 +582,30 @@ def _segment_on_cluster(
     ticker: _Ticker,
     cancel: Any,
 ) -> None:
-    """Submit the items to dask, write each result as it completes, stop on ``cancel``."""
-    import uuid
+    """Segment ``todo`` on local processes (or ``opts.scheduler``), writing each result."""
+    import functools
+    from contextlib import closing
 
-    from distributed import as_completed
-
+    from napari_il6assay.batch import local_pool
     from napari_il6assay.batch import parts as _parts
     from napari_il6assay.batch.worker import WorkerResult, process_item
 
-    token = uuid.uuid4().hex[:12]  # keys stay unique on a scheduler shared by many runs
-    t1 = time.perf_counter()
-    client, cluster = _start_client(opts.workers, opts.scheduler, opts.quiet)
-    run.timing["cluster_start_s"] = time.perf_counter() - t1
-    try:
-        futures = [
-            client.submit(process_item, it, run.mode, pixel_size_um=opts.pixel_size_um,
-                          voxel_size_um=opts.voxel_size_um, save_labels=opts.save_labels,
-                          params=opts.seg_params, key=f"il6assay-{token}-{it['id']}", pure=False)
-            for it in todo
-        ]  # fmt: skip
-        pending = {f.key: (f, it) for f, it in zip(futures, todo, strict=True)}
-        ac = as_completed(futures)
-        del futures  # only `pending` and `ac` hold a future, until it has been written
-        preload = None
-        for fut in ac:
-            it = pending.pop(fut.key)[1]
-            try:
-                res = fut.result()
-            except Exception as exc:  # noqa: BLE001 - e.g. a worker killed by the OS
-                res = WorkerResult.failed(it["id"], "worker", f"{type(exc).__name__}: {exc}",
+    call = functools.partial(process_item, mode=run.mode, pixel_size_um=opts.pixel_size_um,
+                             voxel_size_um=opts.voxel_size_um, save_labels=opts.save_labels,
+                             params=opts.seg_params)  # fmt: skip
+    if opts.scheduler:
+        source = _on_scheduler(run, opts.scheduler, todo, call)
+    else:
+        source = local_pool.results(todo, call, opts.workers or default_workers(),
+                                    local_pool.modules_for(run.mode))  # fmt: skip
+    preload = None
+    with closing(source):  # a cancelled run stops the workers at once
+        for it, res in source:
+            if isinstance(res, BaseException):  # e.g. a worker killed by the system
+                res = WorkerResult.failed(it["id"], "worker", f"{type(res).__name__}: {res}",
                                           it["paths"][0])  # fmt: skip
-            del fut  # lets the worker drop the result
+            if "first_result_s" not in run.timing:
+                run.timing["first_result_s"] = time.perf_counter() - run.t0
             rec = _parts.write_part(run.out, it, res, settings=run.settings)
             if not rec.ok:
                 seg.errors.append(rec.error_row())
@@ -651,27 +617,52 @@ def _segment_on_cluster(
             ticker.tick()
             if _is_cancelled(cancel):
                 seg.cancelled = True
-                client.cancel([f for f, _it in pending.values()])
                 break
-        if preload is not None:
-            preload.join()
+    if preload is not None:
+        preload.join()
+
+
+def _on_scheduler(
+    run: OpenRun, scheduler: str, todo: list[dict[str, Any]], call: Callable[..., Any]
+) -> Generator[tuple[dict[str, Any], Any], None, None]:
+    """Yield ``(item, result or exception)`` from a dask scheduler, as they complete."""
+    import uuid
+
+    from distributed import as_completed
+
+    token = uuid.uuid4().hex[:12]  # keys stay unique on a scheduler shared by many runs
+    client = _scheduler_client(scheduler)
+    pending: dict[str, tuple[Any, dict[str, Any]]] = {}
+    try:
+        futures = [client.submit(call, it, key=f"il6assay-{token}-{it['id']}", pure=False)
+                   for it in todo]  # fmt: skip
+        pending = {f.key: (f, it) for f, it in zip(futures, todo, strict=True)}
+        ac = as_completed(futures)
+        del futures  # only `pending` and `ac` hold a future, until it has been written
+        for fut in ac:
+            it = pending.pop(fut.key)[1]
+            try:
+                res = fut.result()
+            except Exception as exc:  # noqa: BLE001 - e.g. a worker lost by the scheduler
+                res = exc
+            del fut  # lets the worker drop the result
+            yield it, res
     finally:
-        # the workers' results are all written: the cluster shuts down (seconds of waiting
-        # for processes to exit) while the tables are built
-        closer = threading.Thread(target=_close_cluster, args=(client, cluster),
-                                  name="il6assay-close-cluster")  # fmt: skip
+        if pending:  # stopped early (cancelled): the scheduler drops what is left
+            client.cancel([f for f, _it in pending.values()])
+        # the workers' results are all written: the client closes while the tables are built
+        closer = threading.Thread(target=_close_client, args=(client,),
+                                  name="il6assay-close-client")  # fmt: skip
         closer.start()
         run.background.append(closer)
 
 
-def _close_cluster(client: Any, cluster: Any) -> None:
-    """Close the dask client and the local cluster (None with a remote scheduler)."""
+def _close_client(client: Any) -> None:
+    """Close the dask client of a run on a scheduler."""
     try:
         client.close()
-        if cluster is not None:
-            cluster.close()
     except Exception:  # every result is written: a failed shutdown loses nothing
-        logging.getLogger(__name__).debug("closing the dask cluster failed", exc_info=True)
+        logging.getLogger(__name__).debug("closing the dask client failed", exc_info=True)
 
 
 def finish_tables(run: OpenRun, opts: BatchOptions, seg: Segmented) -> BatchResult:
