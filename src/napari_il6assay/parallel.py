@@ -122,7 +122,7 @@ def stop_pool(pool: Any) -> None:
         pool.terminate_workers()
         return
     # before 3.14 the executor has no public way to stop a running part
-    for proc in list(getattr(pool, "_processes", {}).values()):
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
         proc.terminate()
     pool.shutdown(wait=True, cancel_futures=True)
 

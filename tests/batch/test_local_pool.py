@@ -108,3 +108,23 @@ def test_workers_run_one_math_thread_each() -> None:
 def test_fewer_than_one_worker_means_one(workers: int) -> None:
     got = list(local_pool.results(_items(3), square, workers))
     assert sorted(out["value"] for _, out in got) == [0, 1, 4]
+
+
+_NO_GUARD = """
+from napari_il6assay.batch import local_pool
+print(list(local_pool.results([{"n": 1}], str, 2, modules=())))
+"""
+
+
+def test_a_script_without_the_main_guard_gets_a_clear_error(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "no_guard.py"
+    script.write_text(_NO_GUARD)
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                       timeout=120)  # fmt: skip
+    assert r.returncode != 0
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("napari_il6assay.batch.local_pool.WorkersDidNotStart:"), r.stderr
+    assert "if __name__ ==" in last

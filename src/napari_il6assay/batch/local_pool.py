@@ -55,8 +55,19 @@ LOST_MESSAGE = (
 )
 
 
+NOT_STARTED_MESSAGE = (
+    "the worker processes stopped before they could start (see the messages above). The "
+    "usual cause: each worker imports the script that started it again, so a script that "
+    "calls run_batch must do so under 'if __name__ == \"__main__\":'"
+)
+
+
 class WorkerLost(RuntimeError):
     """The worker process stopped (killed by the system) while it ran this item alone."""
+
+
+class WorkersDidNotStart(RuntimeError):
+    """No worker process of the pool got as far as its first task (nothing to blame)."""
 
 
 def start_method() -> str:
@@ -133,6 +144,12 @@ def results(
         ``call(item)``, or the exception it raised (the call failed or could not be sent or
         received), or `WorkerLost`.
 
+    Raises
+    ------
+    WorkersDidNotStart
+        The workers stopped before any of them took a task (the usual cause: a script
+        without the ``__main__`` guard).
+
     Notes
     -----
     Closing the generator early (a cancelled run, Ctrl-C) stops the workers at once.
@@ -146,6 +163,7 @@ def results(
     suspects: deque[Item] = deque()  # in flight when a worker died: rerun one at a time
     workers = max(1, int(workers))
     pool = _start_pool(workers, modules)
+    started = pool.submit(os.getpid)  # done once a worker is up, before any item runs
     running: dict[Any, Item] = {}
     try:
         while waiting or suspects or running:
@@ -171,11 +189,14 @@ def results(
             lost.extend(running.values())
             running.clear()
             pool.shutdown(wait=False, cancel_futures=True)
+            if started.exception() is not None:  # no worker ever started: no image to blame
+                raise WorkersDidNotStart(NOT_STARTED_MESSAGE)
             if len(lost) == 1:  # it ran alone: it is the one that killed its worker
                 yield lost[0], WorkerLost(LOST_MESSAGE)
             else:
                 suspects.extend(lost)
             pool = _start_pool(workers, modules)
+            started = pool.submit(os.getpid)
     except BaseException:  # Ctrl-C, or the caller stopped early: no waiting for the images
         stop_pool(pool)
         raise
