@@ -122,7 +122,7 @@ def edge_test(
     dict
         ``edge_ratio, edge_p_value, n_edge, n_interior``.
     """
-    from scipy.stats import ttest_ind
+    from napari_il6assay.doseresponse._dist import welch_p
 
     out = {"edge_ratio": np.nan, "edge_p_value": np.nan, "n_edge": 0, "n_interior": 0}
     d = w[np.isfinite(pd.to_numeric(w[value], errors="coerce").to_numpy(float))].copy()
@@ -147,7 +147,7 @@ def edge_test(
     if den > 0:
         out["edge_ratio"] = float(num / den)
     if len(res_e) >= 2 and len(res_i) >= 2:
-        out["edge_p_value"] = float(ttest_ind(res_e, res_i, equal_var=False).pvalue)
+        out["edge_p_value"] = welch_p(res_e, res_i)
     return out
 
 

@@ -121,7 +121,7 @@ def bootstrap_p(draws: np.ndarray) -> float:
 
 def _normal_p(est: float, draws: np.ndarray) -> float:
     """Two-sided p of ``est = 0`` with the bootstrap SE of ``draws`` (NaN-safe)."""
-    from scipy.stats import norm
+    from napari_il6assay.doseresponse._dist import norm_sf
 
     d = draws[np.isfinite(draws)]
     if d.size < 2 or not np.isfinite(est):
@@ -129,7 +129,7 @@ def _normal_p(est: float, draws: np.ndarray) -> float:
     se = float(d.std(ddof=1))
     if se == 0:
         return 0.0 if est != 0 else 1.0
-    return float(2.0 * norm.sf(abs(est) / se))
+    return float(2.0 * norm_sf(abs(est) / se))
 
 
 def most_synergistic_area(
