@@ -7,11 +7,11 @@ Prints, in one run:
    (``run.json`` ``timing.images_s``), and the speed-ups (target >= 1.7x on 2 cores).
 2. The same command on 96 and on 384 images (four plates of 96, ``--rss-size`` pixels,
    default 512) with 2 workers: the peak resident memory of the whole process tree (the
-   command, the dask scheduler it hosts, the nannies and workers), sampled every 0.1 s with
+   command, its fork server, workers and workbook process), sampled every 0.1 s with
    psutil, and the largest single process (``getrusage(RUSAGE_CHILDREN).ru_maxrss`` of a
    wrapper that waits for the tree); ratio 384/96 (target <= 1.2x).
 
-Every run is a fresh subprocess, so imports, cluster start-up and the tables/exports/report
+Every run is a fresh subprocess, so imports, the workers' start and the tables/exports/report
 stages are all included. The images are 12 distinct synthetic wells (a dose series of
 stained area) copied under every well name of the plate, so generating them stays cheap
 while each image still costs a full read + segmentation.
