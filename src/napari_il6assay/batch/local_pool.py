@@ -2,10 +2,12 @@
 
 Until issue 13 a local run started a dask `LocalCluster`. On 96 colony wells that cost
 about 2 s before the first result (a scheduler, nannies, and workers that each import
-distributed) and CPU in this process all along (heartbeats, polling), so 2 workers were
-1.78x faster than 1, where the same items on a plain process pool were 1.97x faster. A
-local run now uses a `concurrent.futures.ProcessPoolExecutor`; dask remains for a running
-scheduler (``--scheduler``), whose workers may be on other machines.
+distributed), CPU in this process all along (heartbeats, polling), and kernel time in the
+workers (the nanny's ``MALLOC_TRIM_THRESHOLD_`` made every large array a fresh ``mmap``):
+the image phase was 1.82-1.84x faster with 2 workers than with 1, where the same items on a
+plain process pool were 1.97x faster, and a run took 21-23 % longer. A local run now uses a
+`concurrent.futures.ProcessPoolExecutor`; dask remains for a running scheduler
+(``--scheduler``), whose workers may be on other machines.
 
 - Start method ``forkserver`` (``spawn`` where there is none): the command may run in a
   process with threads (the napari dock runs it from a worker thread, and a Qt process
