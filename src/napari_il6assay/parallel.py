@@ -62,8 +62,11 @@ def parts_for(n_items: int, workers: int, min_per_part: int) -> int:
     return max(1, min(workers, n_items // max(1, min_per_part)))
 
 
-def _worker_start(warm: Callable[[], object] | None) -> None:
-    """Start a worker: Ctrl-C is the parent's to handle, then ``warm``."""
+def worker_start(warm: Callable[[], object] | None) -> None:
+    """Start a pool's worker process: Ctrl-C is the parent's to handle, then ``warm``.
+
+    The initializer of every worker pool of the package (the fit's and the batch's).
+    """
     import signal
 
     # a terminal's Ctrl-C reaches the whole process group: the parent stops the command
@@ -79,7 +82,7 @@ def _start_pool(workers: int, warm: Callable[[], object] | None) -> Any:
     from concurrent.futures import ProcessPoolExecutor
 
     pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"),
-                               initializer=_worker_start, initargs=(warm,))  # fmt: skip
+                               initializer=worker_start, initargs=(warm,))  # fmt: skip
     with warnings.catch_warnings():
         # Python >= 3.12 warns on any fork of a process with threads; the only other
         # threads of the command line here are the BLAS library's idle pool, which

@@ -77,14 +77,10 @@ def start_method() -> str:
     return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
 
 
-def _worker_start(modules: tuple[str, ...]) -> None:
-    """Start a worker: Ctrl-C is the parent's, one thread per math library, imports now."""
+def _prepare_worker(modules: tuple[str, ...]) -> None:
+    """Make a worker ready: one thread per math library, ``modules`` imported now."""
     import importlib
-    import signal
 
-    # a terminal's Ctrl-C reaches the whole process group: the command stops the run and
-    # says so; a worker would print its own traceback
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for name in _THREAD_VARIABLES:  # for libraries loaded later (read when they load)
         os.environ[name] = "1"
     for name in modules:
@@ -112,12 +108,20 @@ def start_server(modules: tuple[str, ...] = WORKER_MODULES) -> Any:
     return ctx
 
 
-def _start_pool(workers: int, modules: tuple[str, ...]) -> Any:
-    """Return an executor of ``workers`` processes that import ``modules`` first."""
+def _start_pool(workers: int, modules: tuple[str, ...]) -> tuple[Any, Any]:
+    """Return an executor of ``workers`` processes that import ``modules`` first.
+
+    Also return a future that is done once one of them has started, before any item runs.
+    """
+    import functools
     from concurrent.futures import ProcessPoolExecutor
 
-    return ProcessPoolExecutor(workers, mp_context=start_server(modules),
-                               initializer=_worker_start, initargs=(modules,))  # fmt: skip
+    from napari_il6assay.parallel import worker_start
+
+    pool = ProcessPoolExecutor(workers, mp_context=start_server(modules),
+                               initializer=worker_start,
+                               initargs=(functools.partial(_prepare_worker, modules),))  # fmt: skip
+    return pool, pool.submit(os.getpid)
 
 
 def results(
@@ -164,8 +168,7 @@ def results(
     waiting: deque[Item] = deque(items)
     suspects: deque[Item] = deque()  # in flight when a worker died: rerun one at a time
     workers = max(1, int(workers))
-    pool = _start_pool(workers, modules)
-    started = pool.submit(os.getpid)  # done once a worker is up, before any item runs
+    pool, started = _start_pool(workers, modules)
     running: dict[Any, Item] = {}
     try:
         while waiting or suspects or running:
@@ -197,8 +200,7 @@ def results(
                 yield lost[0], WorkerLost(LOST_MESSAGE)
             else:
                 suspects.extend(lost)
-            pool = _start_pool(workers, modules)
-            started = pool.submit(os.getpid)
+            pool, started = _start_pool(workers, modules)
     except BaseException:  # Ctrl-C, or the caller stopped early: no waiting for the images
         stop_pool(pool)
         raise
