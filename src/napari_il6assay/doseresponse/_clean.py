@@ -71,12 +71,19 @@ def _reduce(
 
 
 def distinct_per_curve(cid: np.ndarray, v: np.ndarray, n: int) -> np.ndarray:
-    """Count the distinct values of ``v`` per curve id (``cid`` need not be sorted)."""
-    order = np.lexsort((v, cid))
-    cs, vs = cid[order], v[order]
-    new = np.ones(cs.size, bool)
-    new[1:] = (cs[1:] != cs[:-1]) | (vs[1:] != vs[:-1])
-    return np.bincount(cs[new], minlength=n)
+    """Count the distinct values of ``v`` per curve id (``cid`` need not be sorted).
+
+    ``v`` holds no NaN; values are equal as numbers are (-0.0 is 0.0). Hashed (each value's
+    code, then the distinct (curve, code) pairs): a third of the time of sorting the pairs on
+    a screen's 300,000 points, and it runs three times per fit (issue 13).
+    """
+    import pandas as pd
+
+    if v.size == 0:
+        return np.zeros(n, np.int64)
+    codes, values = pd.factorize(v)
+    pairs = pd.unique(np.asarray(cid, np.int64) * len(values) + codes)
+    return np.bincount(pairs // len(values), minlength=n)
 
 
 def check_curves(
@@ -154,9 +161,12 @@ def _clean_flags(
     sel = ok & np.isfinite(conc)
     cs, cc, rs = cid[sel], conc[sel], resp[sel]
     bad |= n_ok <= n_params
-    bad |= distinct_per_curve(cs, cc, n) < 4
+    n_doses = distinct_per_curve(cs, cc, n)
+    bad |= n_doses < 4
     pos = cc > 0
-    bad |= distinct_per_curve(cs[pos], cc[pos], n) < 2
+    # a curve with a negative dose is flagged above, so the others' doses that are not
+    # positive are 0: one distinct dose less when there is one
+    bad |= n_doses - (np.bincount(cs, ~pos, n) > 0) < 2
     lo, hi = _segments(cs, n)
     rmax = _reduce(np.maximum, rs, lo, hi, np.nan)
     rmin = _reduce(np.minimum, rs, lo, hi, np.nan)

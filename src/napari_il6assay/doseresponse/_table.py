@@ -11,13 +11,13 @@ agent. Wells whose ``role`` is ``exclude`` or ``blank`` never enter a curve.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
 from napari_il6assay.doseresponse._batch import FlatCurves
-from napari_il6assay.io.cells import text_column as _text
-from napari_il6assay.io.cells import text_column_ranked
+from napari_il6assay.io.cells import text_codes
 from napari_il6assay.io.plate import well_keys
 
 DEFAULT_GROUPS = ("cell_line", "drug", "drug_b", "concentration_b")
@@ -99,51 +99,94 @@ def split_curves_flat(
     flat : FlatCurves
         Every curve's doses and responses, curve after curve.
     """
-    d = df.copy()
-    if "role" in d.columns:
-        role = _text(d["role"]).str.lower()
-        d = d[~role.isin(["exclude", "blank"])]
-    present = [c for c in group_cols if c in d.columns]
-    if "concentration_b" in d.columns:
-        cb = pd.to_numeric(d["concentration_b"], errors="coerce").fillna(0.0)
-        d["concentration_b"] = cb
-        if "drug_b" in d.columns:
-            d["drug_b"] = _text(d["drug_b"]).where(cb > 0, "")
-    # each key column's rank of every row, from the one factorization of its text
-    ranks: dict[str, tuple[np.ndarray, int]] = {}
-    for c in present:
-        if c != "concentration_b":
-            d[c], rank, n_ranks = text_column_ranked(d[c])
-            ranks[c] = (rank, n_ranks)
-        else:
-            ranks[c] = _ranks(d[c])
-    d["_conc"] = pd.to_numeric(d[conc], errors="coerce")
-    d["_resp"] = pd.to_numeric(d[response], errors="coerce")
-    if "well" in d.columns:
-        d["_well"] = well_keys(d["plate"] if "plate" in d.columns else None, d["well"])
+    rows = np.arange(len(df))
+    vehicle = np.zeros(len(df), bool)
+    if "role" in df.columns:
+        codes, texts, _ = text_codes(df["role"])
+        role = [t.lower() for t in texts.tolist()]
+        left_out = np.array([r in ("exclude", "blank") for r in role], bool)
+        vehicle = np.array([r == "vehicle" for r in role], bool)[codes]
+        rows = np.flatnonzero(~left_out[codes])
+        vehicle = vehicle[rows]
+    present = [c for c in group_cols if c in df.columns]
+    cb = None
+    if "concentration_b" in df.columns:
+        cb = pd.to_numeric(df["concentration_b"], errors="coerce").fillna(0.0).to_numpy()[rows]
+    keys = {c: _key_column(df[c], rows, cb) for c in present}
+    conc_np = pd.to_numeric(df[conc], errors="coerce").to_numpy(float)[rows]
+    resp_np = pd.to_numeric(df[response], errors="coerce").to_numpy(float)[rows]
+    if "well" in df.columns:
+        plates = df["plate"] if "plate" in df.columns else None
+        wells = np.asarray(well_keys(plates, df["well"]), dtype=object)[rows]
     else:
-        d["_well"] = ""
-    d["_parental"] = _text(d["parental"]) if "parental" in d.columns else ""
+        wells = np.full(rows.size, "", dtype=object)
+    parental = None
+    if "parental" in df.columns:
+        p_codes, p_texts, _ = text_codes(df["parental"])
+        parental = p_texts[p_codes[rows]]
     if "drug" in present:
         # vehicle wells (whatever their drug label, e.g. "DMSO") and dose-0 wells are the
         # dose-0 points of every drug of their line and second-agent state
-        untreated = (d["drug"] == "") | (d["_conc"] == 0)
-        if "role" in d.columns:
-            untreated |= _text(d["role"]).str.lower() == "vehicle"
+        drug = keys["drug"]
+        untreated = (drug.values == "")[drug.codes] | (conc_np == 0) | vehicle
         # a well without drug A is its dose 0 whatever concentration it carries
-        d.loc[untreated, "_conc"] = 0.0
+        conc_np[untreated] = 0.0
     else:
-        untreated = pd.Series(False, index=d.index)
-    return _assemble(d, untreated.to_numpy(bool), present, ranks)
+        untreated = np.zeros(rows.size, bool)
+    return _assemble(conc_np, resp_np, wells, parental, untreated, keys)
+
+
+@dataclass
+class _KeyColumn:
+    """One key column over the rows a curve may take: ranks to group by, values to show.
+
+    Attributes
+    ----------
+    rank : ndarray of int64
+        Each row's rank among the column's distinct values (equal values, equal ranks).
+    n_ranks : int
+        How many ranks there can be (at least 1).
+    codes : ndarray of intp
+        Each row's index into ``values``.
+    values : ndarray
+        The values (cleaned text, or the second agent's concentration).
+    """
+
+    rank: np.ndarray
+    n_ranks: int
+    codes: np.ndarray
+    values: np.ndarray
+
+    def at(self, rows: np.ndarray) -> list[object]:
+        """Return the values of ``rows`` as Python objects."""
+        return self.values[self.codes[rows]].tolist()
+
+
+def _key_column(col: pd.Series, rows: np.ndarray, cb: np.ndarray | None) -> _KeyColumn:
+    """Return the `_KeyColumn` of ``col`` over ``rows``.
+
+    Text is cleaned (`io.cells.cell_text`); ``concentration_b`` is numeric, missing is 0 (no
+    second agent); ``drug_b`` is "" where that concentration is not above 0.
+    """
+    if col.name == "concentration_b" and cb is not None:
+        rank, n_ranks = _ranks(cb)
+        return _KeyColumn(rank, n_ranks, np.arange(cb.size), cb)
+    codes, texts, rank = text_codes(col)
+    codes = codes[rows]
+    if col.name == "drug_b" and cb is not None:
+        codes = np.where(cb > 0, codes, -1)  # code -1 is ""
+    return _KeyColumn(rank[codes], max(int(rank.max()) + 1, 1), codes, texts)
 
 
 def _assemble(
-    d: pd.DataFrame,
+    conc_np: np.ndarray,
+    resp_np: np.ndarray,
+    wells: np.ndarray,
+    parental: np.ndarray | None,
     untreated: np.ndarray,
-    present: list[str],
-    ranks: dict[str, tuple[np.ndarray, int]],
+    keys: dict[str, _KeyColumn],
 ) -> tuple[list[Curve], FlatCurves]:
-    """Build the curves of a prepared table: group codes, one sort, slices per curve.
+    """Build the curves of the prepared rows: group codes, one sort, slices per curve.
 
     A boolean mask per curve over the whole table (+ concat) was O(curves x rows): 17 of 21 s
     of `il6assay fit` on 10,000 curves (issue 13). Here the rows of every curve (its treated
@@ -151,30 +194,26 @@ def _assemble(
     order) are found with group codes and index arithmetic, gathered once, and each curve
     gets slices of the gathered arrays.
     """
-    conc_np = d["_conc"].to_numpy(float)
-    resp_np = d["_resp"].to_numpy(float)
-    well_np = np.asarray(d["_well"], dtype=object) if len(d) else np.empty(0, object)
-    parental_np = np.asarray(d["_parental"], dtype=object) if len(d) else np.empty(0, object)
     t_rows = np.flatnonzero(~untreated)
     z_rows = np.flatnonzero(untreated)
-    other = [c for c in present if c != "drug"]
-    keys, t_sorted, t_lo, t_n = _treated_groups(d, t_rows, present, ranks)
-    if other and z_rows.size and keys:
-        z_sorted, z_lo, z_n = _zero_rows_per_curve(d, t_sorted[t_lo], z_rows, other)
+    other = [keys[c] for c in keys if c != "drug"]
+    curve_keys, t_sorted, t_lo, t_n = _treated_groups(t_rows, keys)
+    if other and z_rows.size and curve_keys:
+        z_sorted, z_lo, z_n = _zero_rows_per_curve(t_sorted[t_lo], z_rows, other)
     else:
-        z_sorted, z_lo, z_n = z_rows[:0], np.zeros(len(keys), np.intp), np.zeros(len(keys), np.intp)
+        none = np.zeros(len(curve_keys), np.intp)
+        z_sorted, z_lo, z_n = z_rows[:0], none, none
     idx = _curve_rows(t_sorted, t_lo, t_n, z_sorted, z_lo, z_n)
     ends = np.cumsum(t_n + z_n).tolist()
     starts = [0, *ends[:-1]] if ends else []  # no curve: a table of vehicle rows only
-    conc_all, resp_all, wells_all = conc_np[idx], resp_np[idx], well_np[idx].tolist()
-    # no parental column: no comparison of a column of "" (a fiftieth of a second on 10,000 curves)
-    has_parental = "parental" in d.columns and bool((parental_np != "").any())
-    par_all = parental_np[idx].tolist() if has_parental else []
-    bounds = list(zip(keys, starts, ends, strict=True))
+    conc_all, resp_all, wells_all = conc_np[idx], resp_np[idx], wells[idx].tolist()
+    has_parental = parental is not None and bool((parental != "").any())
+    bounds = list(zip(curve_keys, starts, ends, strict=True))
     if not has_parental:  # the usual case: no parental line, no problem, one call per curve
         curves = [Curve(kd, conc_all[lo:hi], resp_all[lo:hi], wells_all[lo:hi])
                   for kd, lo, hi in bounds]  # fmt: skip
         return curves, FlatCurves(conc_all, resp_all, t_n + z_n)
+    par_all = cast("np.ndarray", parental)[idx].tolist()
     curves = []
     for kd, lo, hi in bounds:
         parents = sorted(set(par_all[lo:hi]) - {""})
@@ -195,44 +234,39 @@ def _assemble(
 
 
 def _treated_groups(
-    d: pd.DataFrame,
-    t_rows: np.ndarray,
-    present: list[str],
-    ranks: dict[str, tuple[np.ndarray, int]],
+    t_rows: np.ndarray, keys: dict[str, _KeyColumn]
 ) -> tuple[list[dict[str, object]], np.ndarray, np.ndarray, np.ndarray]:
     """Each curve's key and its treated rows, curves sorted by key.
 
     Parameters
     ----------
-    d : DataFrame
     t_rows : ndarray
-        Positions in ``d`` of the treated rows.
-    present : list of str
+        Positions of the treated rows.
+    keys : dict
         The key columns.
-    ranks : dict
-        Each key column's `_ranks` over the rows of ``d``.
 
     Returns
     -------
     keys : list of dict
         One per curve.
     rows : ndarray
-        Positions in ``d`` of the treated rows, curve after curve, in table order within one.
+        Positions of the treated rows, curve after curve, in table order within one.
     lo, n : ndarray
         Where each curve's rows start in ``rows``, and how many there are.
     """
-    if not present:
+    if not keys:
         return [{}], t_rows, np.zeros(1, np.intp), np.array([t_rows.size], np.intp)
-    codes = _codes_of_ranks([(ranks[c][0][t_rows], ranks[c][1]) for c in present], t_rows.size)
+    codes = _codes_of_ranks([(k.rank[t_rows], k.n_ranks) for k in keys.values()], t_rows.size)
     order = np.argsort(codes, kind="stable")  # stable: rows keep their table order
     bounds = np.searchsorted(codes[order], np.arange(codes.max() + 2 if codes.size else 1))
-    firsts = d[present].iloc[t_rows[order[bounds[:-1]]] if codes.size else t_rows[:0]]
-    key_vals = [firsts[c].tolist() for c in present]
-    keys = [dict(zip(present, key, strict=True)) for key in zip(*key_vals, strict=True)]
-    return keys, t_rows[order], bounds[:-1].astype(np.intp), np.diff(bounds).astype(np.intp)
+    firsts = t_rows[order[bounds[:-1]]] if codes.size else t_rows[:0]
+    names = list(keys)
+    key_vals = [k.at(firsts) for k in keys.values()]
+    curve_keys = [dict(zip(names, key, strict=True)) for key in zip(*key_vals, strict=True)]
+    return curve_keys, t_rows[order], bounds[:-1].astype(np.intp), np.diff(bounds).astype(np.intp)
 
 
-def _ranks(values: pd.Series) -> tuple[np.ndarray, int]:
+def _ranks(values: pd.Series | np.ndarray) -> tuple[np.ndarray, int]:
     """Each value's rank among the distinct values (sorted, missing last), and how many."""
     codes, uniques = pd.factorize(values, sort=False, use_na_sentinel=False)
     rank = pd.factorize(uniques, sort=True, use_na_sentinel=False)[0].astype(np.int64)
@@ -266,18 +300,17 @@ def _codes_of_ranks(ranks: list[tuple[np.ndarray, int]], n: int) -> np.ndarray:
 
 
 def _zero_rows_per_curve(
-    d: pd.DataFrame, firsts: np.ndarray, z_rows: np.ndarray, other: list[str]
+    firsts: np.ndarray, z_rows: np.ndarray, other: list[_KeyColumn]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Find the dose-0 rows of each curve: those with the curve's values of ``other``.
 
     Parameters
     ----------
-    d : DataFrame
     firsts : ndarray
-        Position in ``d`` of one treated row of each curve.
+        Position of one treated row of each curve.
     z_rows : ndarray
         Positions of the dose-0 rows, in table order.
-    other : list of str
+    other : list of _KeyColumn
         The key columns other than ``drug``.
 
     Returns
@@ -287,8 +320,8 @@ def _zero_rows_per_curve(
     lo, n : ndarray
         Per curve, where its dose-0 rows start in ``rows`` and how many there are (0: none).
     """
-    both = d.iloc[np.concatenate([firsts, z_rows])][other]
-    codes = both.groupby(other, sort=False, dropna=False).ngroup().to_numpy()
+    both = np.concatenate([firsts, z_rows])
+    codes = _codes_of_ranks([(k.rank[both], k.n_ranks) for k in other], both.size)
     c_curve, c_zero = codes[: firsts.size], codes[firsts.size :]
     order = np.argsort(c_zero, kind="stable")
     n_codes = int(codes.max()) + 1

@@ -15,8 +15,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import pandas as pd
 
-__all__ = ["MISSING_TEXT", "cell_int", "cell_text", "is_blank", "is_missing", "text_column",
-           "text_column_ranked"]  # fmt: skip
+__all__ = ["MISSING_TEXT", "cell_int", "cell_text", "is_blank", "is_missing", "text_codes",
+           "text_column"]  # fmt: skip
 
 #: how missing values read once converted to text (compared without case)
 MISSING_TEXT = frozenset({"nan", "none", "<na>"})
@@ -105,26 +105,30 @@ def text_column(s: pd.Series) -> pd.Series:
     return pd.Series(clean[codes], index=s.index, dtype=object)
 
 
-def text_column_ranked(s: pd.Series) -> tuple[pd.Series, np.ndarray, int]:
-    """`text_column` of ``s``, with each row's rank among the column's distinct texts.
+def text_codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`text_column` of ``s`` as codes: each row's code, each code's text and its rank.
+
+    No text per row is built: a screen's 270,000 rows hold a few hundred distinct names, and
+    columns of 270,000 references, compared and grouped as Python strings, made the split of
+    a 10,000-curve screen into curves take 0.10 s instead of 0.055 s (issue 13).
 
     Returns
     -------
-    text : Series
-        `text_column` of ``s``.
+    codes : ndarray of intp
+        Each row's code: ``texts[codes]`` is `text_column` of ``s`` (a missing cell's code
+        is -1, whose text, the last, is "").
+    texts : ndarray of object
+        The cleaned text of each code.
     rank : ndarray of int64
-        Each row's position among the sorted distinct cleaned texts (equal texts, equal
-        ranks): a group key that needs no second hash of the rows' strings.
-    n : int
-        How many ranks there can be (at least 1).
+        Each code's position among the sorted distinct texts (equal texts, equal ranks): a
+        group key that needs no second hash of the rows' strings.
     """
     import numpy as np
     import pandas as pd
 
-    codes, clean = _cleaned_codes(s)
-    rank, distinct = pd.factorize(clean, sort=True)
-    text = pd.Series(clean[codes], index=s.index, dtype=object)
-    return text, rank.astype(np.int64)[codes], max(len(distinct), 1)
+    codes, texts = _cleaned_codes(s)
+    rank = pd.factorize(texts, sort=True)[0].astype(np.int64)
+    return codes, texts, rank
 
 
 def _cleaned_codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
