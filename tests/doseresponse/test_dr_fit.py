@@ -246,6 +246,34 @@ def test_split_curves_rows_per_curve_and_vehicle_only() -> None:
     ]
 
 
+def test_split_curves_roles_second_agent_and_messy_text() -> None:
+    """Rows with role exclude/blank (any case) are left out; role vehicle is dose 0 whatever
+    its drug; a second agent at concentration 0 or missing is no second agent; key text is
+    cleaned (spaces, "nan"), and an integer concentration_b stays an integer key."""
+    from napari_il6assay.doseresponse._table import split_curves
+
+    df = pd.DataFrame({
+        "cell_line": ["x ", "x", "x", "x", "x", "x", "x", "x"],
+        "drug": ["a", " a", "a", "a", "DMSO", "a", "a", "a"],
+        "concentration_M": [1e-9, 2e-9, 3e-9, 4e-9, 5e-9, 6e-9, 7e-9, 8e-9],
+        "viability": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
+        "role": ["sample", "EXCLUDE", "blank ", "", "Vehicle", None, "sample", "sample"],
+        "drug_b": ["t", "t", "t", "nan", "", "t", "t", None],
+        "concentration_b": [0, 0, 0, 0, 0, 10, 10, 10],
+    })  # fmt: skip
+    curves = split_curves(df, "viability", "concentration_M")
+    got = [(c.key, c.conc.tolist(), c.response.tolist()) for c in curves]
+    assert got == [
+        ({"cell_line": "x", "drug": "a", "drug_b": "", "concentration_b": 0},
+         [1e-9, 4e-9, 0.0], [0.1, 0.4, 0.5]),
+        ({"cell_line": "x", "drug": "a", "drug_b": "", "concentration_b": 10},
+         [8e-9], [0.8]),
+        ({"cell_line": "x", "drug": "a", "drug_b": "t", "concentration_b": 10},
+         [6e-9, 7e-9], [0.6, 0.7]),
+    ]  # fmt: skip
+    assert all(type(c.key["concentration_b"]) is int for c in curves)
+
+
 def test_one_column_list_maps_the_fits_to_fits_csv_and_curvefit(tmp_path: Path) -> None:
     """`COLUMNS` is fits.csv's header, and a `CurveFit` from the batch equals its table row."""
     from dataclasses import fields
