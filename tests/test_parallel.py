@@ -86,6 +86,28 @@ def test_warm_workers_are_started_once_warmed_and_reused() -> None:
     assert map_parts(_warmed_where, [(0,)], 2) == [(False, _HERE)]  # one part: here
 
 
+@needs_fork
+def test_warm_workers_freeze_the_heap_only_inside_the_block() -> None:
+    """The objects that exist at the fork are out of the collector's sight while the workers
+    run, and handed back after (a notebook's garbage is still collected); a freeze made by
+    the caller is left as it was."""
+    import gc
+
+    assert gc.get_freeze_count() == 0
+    with warm_workers(2, warm=_warm):
+        assert gc.get_freeze_count() > 0
+        assert map_parts(_warmed_where, [(i,) for i in range(2)], 2)[0][0]
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with warm_workers(2, warm=_warm):
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+
+
 def test_parts_for_keeps_parts_large_enough() -> None:
     """At most one part per worker, each of at least the minimum size."""
     assert parts_for(10_000, 2, 2_000) == 2

@@ -78,15 +78,9 @@ def worker_start(warm: Callable[[], object] | None) -> None:
 
 def _start_pool(workers: int, warm: Callable[[], object] | None) -> Any:
     """Fork ``workers`` processes now (each runs ``warm`` first) and return their executor."""
-    import gc
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    # the objects of the imports so far are never garbage: with them out of the collector's
-    # sight, neither this process's collections nor a child's go through them again, and a
-    # child does not copy the pages they sit on by touching them (Python's gc.freeze docs);
-    # 3 % of the CPU time of a 10,000-curve `il6assay fit` (issue 13)
-    gc.freeze()
     pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"),
                                initializer=worker_start, initargs=(warm,))  # fmt: skip
     with warnings.catch_warnings():
@@ -114,15 +108,38 @@ def warm_workers(workers: int, warm: Callable[[], object] | None = None) -> Iter
     if workers <= 1 or not can_fork() or _warm_pool is not None:
         yield
         return
-    pool = _warm_pool = _start_pool(workers, warm)
+    with _frozen_heap():
+        pool = _warm_pool = _start_pool(workers, warm)
+        try:
+            yield
+        except BaseException:  # an error or Ctrl-C: no waiting for the parts still running
+            stop_pool(pool)
+            raise
+        finally:
+            _warm_pool = None
+        pool.shutdown(wait=True)
+
+
+@contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """Keep the objects that exist now out of the garbage collector's sight inside the block.
+
+    Before a fork (Python's ``gc.freeze`` docs): neither this process's collections nor a
+    child's go through them again, and a child does not copy the memory pages they sit on
+    by touching them. 3 % of the CPU time of a 10,000-curve `il6assay fit` (issue 13). They
+    are handed back at the end, so a long session (a notebook) collects them as before;
+    a process that froze objects itself keeps its own arrangement.
+    """
+    import gc
+
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
     try:
         yield
-    except BaseException:  # an error or Ctrl-C: no waiting for the parts still running
-        stop_pool(pool)
-        raise
     finally:
-        _warm_pool = None
-    pool.shutdown(wait=True)
+        gc.unfreeze()
 
 
 def stop_pool(pool: Any) -> None:
